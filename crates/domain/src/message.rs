@@ -1,0 +1,197 @@
+//! Message sets and the rotation rule that picks one message per cycle.
+
+use serde::{Deserialize, Serialize};
+
+use crate::pacing::mix64;
+
+/// Telegram's limit for a text message, in characters (UTF-16 code units are what Telegram
+/// counts; we count chars, which is never more than the UTF-16 count, and check the UTF-16
+/// length too).
+pub const MAX_TEXT_CHARS: usize = 4096;
+/// Telegram's limit for a media caption.
+pub const MAX_CAPTION_CHARS: usize = 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    pub text: String,
+    pub active: bool,
+    /// 1–10, higher goes first in the rotation; ties keep the declared order.
+    pub priority: u8,
+}
+
+impl Message {
+    pub fn new(text: impl Into<String>) -> Self {
+        Message { text: text.into(), active: true, priority: 5 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MessageError {
+    #[error("message {index} of set `{set}` is {len} characters; Telegram allows {max}: shorten it or split it in two")]
+    TooLong { set: String, index: usize, len: usize, max: usize },
+    #[error("message {index} of set `{set}` is empty: remove it or give it text")]
+    Empty { set: String, index: usize },
+    #[error("message {index} of set `{set}` has priority {priority}; use 1–10")]
+    BadPriority { set: String, index: usize, priority: u8 },
+    #[error("message set `{set}` has no active message: add one or mark one active")]
+    NoActive { set: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Rotation {
+    #[default]
+    Sequential,
+    Random,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageSet {
+    pub name: String,
+    pub messages: Vec<Message>,
+}
+
+impl MessageSet {
+    pub fn new(name: impl Into<String>, messages: Vec<Message>) -> Self {
+        MessageSet { name: name.into(), messages }
+    }
+
+    /// Checks what Telegram would refuse, so a bad text fails at load, not at send time.
+    pub fn validate(&self) -> Result<(), MessageError> {
+        for (i, m) in self.messages.iter().enumerate() {
+            let index = i + 1;
+            if m.text.trim().is_empty() {
+                return Err(MessageError::Empty { set: self.name.clone(), index });
+            }
+            let len = m.text.chars().count().max(m.text.encode_utf16().count());
+            if len > MAX_TEXT_CHARS {
+                return Err(MessageError::TooLong {
+                    set: self.name.clone(),
+                    index,
+                    len,
+                    max: MAX_TEXT_CHARS,
+                });
+            }
+            if !(1..=10).contains(&m.priority) {
+                return Err(MessageError::BadPriority {
+                    set: self.name.clone(),
+                    index,
+                    priority: m.priority,
+                });
+            }
+        }
+        if !self.messages.iter().any(|m| m.active) {
+            return Err(MessageError::NoActive { set: self.name.clone() });
+        }
+        Ok(())
+    }
+
+    /// Active messages in rotation order: priority high first, ties in declared order.
+    pub fn rotation_order(&self) -> Vec<&Message> {
+        let mut active: Vec<&Message> = self.messages.iter().filter(|m| m.active).collect();
+        active.sort_by_key(|m| std::cmp::Reverse(m.priority)); // stable: ties keep order
+        active
+    }
+
+    /// The message a broadcaster posts in `cycle`. Deterministic in (cycle, seed), so a
+    /// restarted daemon picks the same message for a cycle it resumes.
+    pub fn pick(&self, rotation: Rotation, cycle: u64, seed: u64) -> Option<&Message> {
+        let order = self.rotation_order();
+        if order.is_empty() {
+            return None;
+        }
+        let n = order.len() as u64;
+        let index = match rotation {
+            Rotation::Sequential => cycle % n,
+            Rotation::Random => random_index(n, cycle, seed),
+        };
+        order.get(index as usize).copied()
+    }
+}
+
+/// Random rotation as shuffled rounds: every message once per round of `n` cycles, in an
+/// order drawn from (seed, round), and never the same message twice in a row across rounds.
+fn random_index(n: u64, cycle: u64, seed: u64) -> u64 {
+    if n == 1 {
+        return 0;
+    }
+    if n == 2 {
+        return (cycle + (mix64(seed) & 1)) % 2;
+    }
+    let round = cycle / n;
+    let pos = (cycle % n) as usize;
+    let mut perm = shuffled(n, seed, round);
+    // For n ≥ 3 the swap below never touches the last element, so comparing with the raw
+    // previous round is exact.
+    if round > 0 && perm[0] == shuffled(n, seed, round - 1)[n as usize - 1] {
+        perm.swap(0, 1);
+    }
+    perm[pos]
+}
+
+fn shuffled(n: u64, seed: u64, round: u64) -> Vec<u64> {
+    let mut v: Vec<u64> = (0..n).collect();
+    let mut state = mix64(seed ^ mix64(round));
+    for i in (1..v.len()).rev() {
+        state = mix64(state);
+        let j = (state % (i as u64 + 1)) as usize;
+        v.swap(i, j);
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(texts: &[(&str, bool, u8)]) -> MessageSet {
+        MessageSet::new(
+            "b2b",
+            texts
+                .iter()
+                .map(|(t, a, p)| Message { text: (*t).into(), active: *a, priority: *p })
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn sequential_rotation_follows_priority_then_order_and_skips_inactive() {
+        let s = set(&[("a", true, 5), ("b", false, 9), ("c", true, 8), ("d", true, 5)]);
+        let picked: Vec<&str> =
+            (0..6).map(|c| s.pick(Rotation::Sequential, c, 0).unwrap().text.as_str()).collect();
+        assert_eq!(picked, ["c", "a", "d", "c", "a", "d"]);
+    }
+
+    #[test]
+    fn random_rotation_is_deterministic_and_never_repeats_back_to_back() {
+        let s = set(&[("a", true, 5), ("b", true, 5), ("c", true, 5)]);
+        let run = |seed| -> Vec<String> {
+            (0..50).map(|c| s.pick(Rotation::Random, c, seed).unwrap().text.clone()).collect()
+        };
+        assert_eq!(run(7), run(7));
+        let picks = run(7);
+        assert!(picks.windows(2).all(|w| w[0] != w[1]), "{picks:?}");
+        for t in ["a", "b", "c"] {
+            assert!(picks.iter().any(|p| p == t), "{t} never picked");
+        }
+    }
+
+    #[test]
+    fn validation_refuses_what_telegram_would() {
+        let long = "я".repeat(MAX_TEXT_CHARS + 1);
+        assert!(matches!(
+            set(&[(&long, true, 5)]).validate(),
+            Err(MessageError::TooLong { index: 1, .. })
+        ));
+        // Characters outside the BMP count twice in UTF-16, as Telegram counts them.
+        let emoji = "😀".repeat(MAX_TEXT_CHARS / 2 + 1);
+        assert!(set(&[(&emoji, true, 5)]).validate().is_err());
+        assert!(matches!(set(&[("  ", true, 5)]).validate(), Err(MessageError::Empty { .. })));
+        assert!(matches!(set(&[("x", false, 5)]).validate(), Err(MessageError::NoActive { .. })));
+        assert!(matches!(
+            set(&[("x", true, 11)]).validate(),
+            Err(MessageError::BadPriority { .. })
+        ));
+        assert!(set(&[("ok", true, 1)]).validate().is_ok());
+    }
+}

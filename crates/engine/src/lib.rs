@@ -1,0 +1,13 @@
+//! The broadcast engine: a pure planner and the async driver that carries out its effects.
+//!
+//! Start reading at [`planner::Planner::handle`]: every decision about what to send when is
+//! made there, without IO. [`driver`] runs one task per account and talks to the ports.
+#![forbid(unsafe_code)]
+
+// pub mod driver;
+// pub mod planner;
+pub mod ports;
+
+// pub use driver::{Driver, DriverSettings, DriverHandle};
+// pub use planner::{BroadcasterSpec, Control, Delivery, Effect, Event, Planner, PlannerSettings};
+pub use ports::*;
