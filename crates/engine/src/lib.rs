@@ -4,10 +4,13 @@
 //! made there, without IO. [`driver`] runs one task per account and talks to the ports.
 #![forbid(unsafe_code)]
 
-// pub mod driver;
-// pub mod planner;
+pub mod driver;
+pub mod planner;
 pub mod ports;
 
-// pub use driver::{Driver, DriverSettings, DriverHandle};
-// pub use planner::{BroadcasterSpec, Control, Delivery, Effect, Event, Planner, PlannerSettings};
+pub use driver::{Driver, DriverHandle, DriverSettings};
+pub use planner::{
+    AccountSpec, BroadcasterSpec, BroadcasterView, Content, Control, Delivery, Effect, Event, Planner,
+    PlannerSettings,
+};
 pub use ports::*;

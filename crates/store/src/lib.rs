@@ -1,1 +1,17 @@
-//! placeholder
+//! Storage of SendMessageBot: the engine's `Store` port on SQLite, plus the read side
+//! (stats, target lists) the CLI uses.
+//!
+//! Writes go through one writer task that commits them in groups (group commit): every
+//! caller still waits until its own write is durable, but concurrent writers share one
+//! fsync. Reads use a separate pool; WAL lets them run beside the writer, also from a
+//! second process (`sendmessagebot stats` while the daemon runs).
+#![forbid(unsafe_code)]
+
+mod sqlite;
+pub mod stats;
+
+pub use sqlite::{SqliteSettings, SqliteStore};
+pub use stats::{Stats, TargetRow};
+
+/// The default database URL: one SQLite file under `data/`.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/sendmessagebot.db";

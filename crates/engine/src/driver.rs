@@ -1,0 +1,302 @@
+//! The driver: carries out the planner's effects through the ports, one task per account.
+//!
+//! Invariant kept here: a delivery is written `pending` (durably) before the gateway is
+//! called, and nothing is sent when that write fails.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use jiff::Timestamp;
+use smb_domain::SendError;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::planner::{Control, Delivery, Effect, Event, Planner};
+use crate::ports::{
+    Clock, EngineEvent, EventSink, Gateway, PendingDelivery, SendRequest, Store, StoreError,
+    TargetStatus,
+};
+
+#[derive(Debug, Clone)]
+pub struct DriverSettings {
+    /// How long an in-flight send may finish after shutdown was asked for; past it the
+    /// send is abandoned and stays `pending`, to be re-sent with the same random_id.
+    pub shutdown_grace: Duration,
+    /// Upper bound on one gateway call.
+    pub send_timeout: Duration,
+}
+
+impl Default for DriverSettings {
+    fn default() -> Self {
+        DriverSettings { shutdown_grace: Duration::from_secs(3), send_timeout: Duration::from_secs(60) }
+    }
+}
+
+struct Shared {
+    // std's Mutex: the planner is pure and fast, and the lock is never held across an await.
+    planner: Mutex<Planner>,
+    store: Arc<dyn Store>,
+    gateway: Arc<dyn Gateway>,
+    clock: Arc<dyn Clock>,
+    sink: Arc<dyn EventSink>,
+    settings: DriverSettings,
+    wakers: Vec<Notify>,
+}
+
+/// Runs the planner against real ports.
+pub struct Driver {
+    shared: Arc<Shared>,
+}
+
+/// Talks to a running driver: operator commands and live views.
+#[derive(Clone)]
+pub struct DriverHandle {
+    shared: Arc<Shared>,
+}
+
+impl Driver {
+    /// Builds a driver and restores the planner from what the store remembers.
+    pub async fn restore(
+        mut planner: Planner,
+        store: Arc<dyn Store>,
+        gateway: Arc<dyn Gateway>,
+        clock: Arc<dyn Clock>,
+        sink: Arc<dyn EventSink>,
+        settings: DriverSettings,
+    ) -> Result<Self, StoreError> {
+        let accounts = store.accounts().await?;
+        let targets = store.target_statuses().await?;
+        let mut cycles = std::collections::HashMap::new();
+        for view in planner.views() {
+            if let Some(c) = store.last_cycle(&view.name).await? {
+                cycles.insert(view.name, c);
+            }
+        }
+        planner.restore(&accounts, &targets, &cycles, clock.now());
+        let wakers = (0..planner.account_count()).map(|_| Notify::new()).collect();
+        Ok(Driver {
+            shared: Arc::new(Shared {
+                planner: Mutex::new(planner),
+                store,
+                gateway,
+                clock,
+                sink,
+                settings,
+                wakers,
+            }),
+        })
+    }
+
+    pub fn handle(&self) -> DriverHandle {
+        DriverHandle { shared: self.shared.clone() }
+    }
+
+    /// Runs until `shutdown` is cancelled, or (with `--once`) until every broadcaster is done.
+    pub async fn run(self, shutdown: CancellationToken) -> Result<(), StoreError> {
+        let accounts = lock(&self.shared).account_count();
+        let broadcasters = lock(&self.shared).views().len();
+        self.shared.sink.emit(&EngineEvent::Started { broadcasters, accounts });
+        let mut tasks = tokio::task::JoinSet::new();
+        for account in 0..accounts {
+            let shared = self.shared.clone();
+            let shutdown = shutdown.clone();
+            tasks.spawn(async move { account_loop(shared, account, shutdown).await });
+        }
+        while let Some(res) = tasks.join_next().await {
+            if let Err(e) = res {
+                tracing::error!(error = %e, "an account task ended abnormally");
+            }
+        }
+        let flushed = self.shared.store.flush().await;
+        self.shared.sink.emit(&EngineEvent::Stopped);
+        flushed
+    }
+}
+
+impl DriverHandle {
+    pub fn views(&self) -> Vec<crate::planner::BroadcasterView> {
+        lock(&self.shared).views()
+    }
+
+    pub async fn control(&self, control: Control) {
+        let now = self.shared.clock.now();
+        let fx = lock(&self.shared).handle(Event::Control(control), now);
+        for e in fx {
+            apply(&self.shared, e, now).await;
+        }
+        for w in &self.shared.wakers {
+            w.notify_one();
+        }
+    }
+}
+
+fn lock(shared: &Shared) -> std::sync::MutexGuard<'_, Planner> {
+    // A panic while holding the lock would be a planner bug; keep serving with its state.
+    shared.planner.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+async fn account_loop(shared: Arc<Shared>, account: usize, shutdown: CancellationToken) {
+    loop {
+        if shutdown.is_cancelled() {
+            return;
+        }
+        let now = shared.clock.now();
+        let fx = lock(&shared).handle(Event::Poll { account }, now);
+        let mut wait = None;
+        for e in fx {
+            match e {
+                Effect::Wait { until } => wait = Some(until),
+                Effect::Send(d) => deliver(&shared, d, &shutdown).await,
+                other => apply(&shared, other, now).await,
+            }
+        }
+        let Some(until) = wait else { continue };
+        if until.is_none() && lock(&shared).finished() {
+            return;
+        }
+        let sleep = async {
+            match until {
+                Some(t) => {
+                    let now = shared.clock.now();
+                    let d = t.duration_since(now);
+                    let d = Duration::try_from(d).unwrap_or(Duration::ZERO);
+                    tokio::time::sleep(d).await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = sleep => {}
+            _ = shared.wakers[account].notified() => {}
+            _ = shutdown.cancelled() => return,
+        }
+    }
+}
+
+async fn deliver(shared: &Shared, d: Delivery, shutdown: &CancellationToken) {
+    let now = shared.clock.now();
+    let pending = PendingDelivery {
+        key: d.key(),
+        account: d.account_name.to_string(),
+        random_id: d.random_id,
+        message: d.text.to_string(),
+        attempt: d.attempt,
+        at: now,
+    };
+    let result = match shared.store.write_pending(&pending).await {
+        Err(e) => {
+            // Nothing is sent without its journal entry; the planner retries it later.
+            shared.sink.emit(&EngineEvent::StoreFailed { detail: e.to_string() });
+            Err(SendError::Transient(format!("journal write failed: {e}")))
+        }
+        Ok(()) => {
+            let request = SendRequest {
+                account: &d.account_name,
+                target: &d.target,
+                text: &d.text,
+                format: d.content.format,
+                media: d.content.media.as_deref(),
+                link_preview: d.content.link_preview,
+                random_id: d.random_id,
+            };
+            let started = tokio::time::Instant::now();
+            let res = {
+                let send =
+                    tokio::time::timeout(shared.settings.send_timeout, shared.gateway.send(request));
+                tokio::pin!(send);
+                tokio::select! {
+                    r = &mut send => r,
+                    _ = shutdown.cancelled() => {
+                        match tokio::time::timeout(shared.settings.shutdown_grace, &mut send).await {
+                            Ok(r) => r,
+                            // Abandoned: the delivery stays pending and is re-sent with the
+                            // same random_id on the next start.
+                            Err(_) => return,
+                        }
+                    }
+                }
+            };
+            let res = res.unwrap_or_else(|_| Err(SendError::Transient("send timed out".into())));
+            let latency = started.elapsed();
+            let now = shared.clock.now();
+            let fx = lock(shared).handle(Event::Outcome { delivery: d, result: res }, now);
+            for e in fx {
+                if let Effect::Record { delivery, outcome } = &e {
+                    shared.sink.emit(&EngineEvent::Delivered {
+                        broadcaster: delivery.broadcaster_name.to_string(),
+                        account: delivery.account_name.to_string(),
+                        target: delivery.target.to_string(),
+                        random_id: delivery.random_id,
+                        outcome: outcome.clone(),
+                        latency,
+                    });
+                }
+                apply(shared, e, now).await;
+            }
+            return;
+        }
+    };
+    let now = shared.clock.now();
+    let fx = lock(shared).handle(Event::Outcome { delivery: d, result }, now);
+    for e in fx {
+        apply(shared, e, now).await;
+    }
+}
+
+async fn apply(shared: &Shared, effect: Effect, now: Timestamp) {
+    let store = &shared.store;
+    let sink = &shared.sink;
+    let res = match effect {
+        Effect::StartCycle { broadcaster, cycle, message, targets } => {
+            sink.emit(&EngineEvent::CycleStarted { broadcaster: broadcaster.to_string(), cycle, targets });
+            store.start_cycle(&broadcaster, cycle, &message, now).await
+        }
+        Effect::Record { delivery, outcome } => store.record_outcome(&delivery.key(), &outcome, now).await,
+        Effect::RefreshPeer { account, target } => {
+            if let Err(e) = shared.gateway.refresh_peer(&account, &target).await {
+                tracing::warn!(account = %account, target = %target, error = %e, "peer refresh failed");
+            }
+            Ok(())
+        }
+        Effect::CompleteCycle { broadcaster, cycle, sent, failed } => {
+            sink.emit(&EngineEvent::CycleCompleted { broadcaster: broadcaster.to_string(), cycle, sent, failed });
+            store.complete_cycle(&broadcaster, cycle, now).await
+        }
+        Effect::PauseAccount { account, until, seconds, code } => {
+            sink.emit(&EngineEvent::AccountPaused { account: account.to_string(), until, seconds, code });
+            store
+                .record_pause(&account, None, "flood_wait", Duration::from_secs(seconds), until, now)
+                .await
+        }
+        Effect::PauseChat { account, target, until, seconds } => {
+            sink.emit(&EngineEvent::ChatPaused {
+                account: account.to_string(),
+                target: target.to_string(),
+                until,
+                seconds,
+            });
+            store
+                .record_pause(&account, Some(&target.key()), "slowmode", Duration::from_secs(seconds), until, now)
+                .await
+        }
+        Effect::StopAccount { account, reason } => {
+            sink.emit(&EngineEvent::AccountStopped { account: account.to_string(), reason: reason.clone() });
+            store.set_account_stopped(&account, Some(&reason), now).await
+        }
+        Effect::DisableTarget { target, reason, recheck_at } => {
+            sink.emit(&EngineEvent::TargetDisabled { target: target.to_string(), reason: reason.clone() });
+            store
+                .set_target_status(&target.key(), &TargetStatus::Disabled { reason, since: now, recheck_at })
+                .await
+        }
+        Effect::EnableTarget { target } => store.set_target_status(&target.key(), &TargetStatus::Active).await,
+        Effect::BadContent { broadcaster, code } => {
+            sink.emit(&EngineEvent::BadContent { broadcaster: broadcaster.to_string(), code });
+            Ok(())
+        }
+        Effect::Send(_) | Effect::Wait { .. } => Ok(()),
+    };
+    if let Err(e) = res {
+        sink.emit(&EngineEvent::StoreFailed { detail: e.to_string() });
+    }
+}

@@ -1,0 +1,446 @@
+//! The SQLite store (WAL, synchronous=FULL) with a group-committing writer task.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use smb_engine::{
+    DeliveryKey, Outcome, PendingDelivery, Store, StoreError, StoredAccount, StoredCycle,
+    StoredDelivery, TargetStatus,
+};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Connection, Row, SqliteConnection};
+use tokio::sync::{mpsc, oneshot};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+#[derive(Debug, Clone)]
+pub struct SqliteSettings {
+    /// `synchronous = FULL` (default) makes every commit survive power loss, not just a
+    /// process crash.
+    pub synchronous_full: bool,
+    /// Upper bound on writes committed together.
+    pub max_batch: usize,
+}
+
+impl Default for SqliteSettings {
+    fn default() -> Self {
+        SqliteSettings { synchronous_full: true, max_batch: 2048 }
+    }
+}
+
+enum Op {
+    StartCycle { broadcaster: String, cycle: i64, message: String, at: i64 },
+    Pending(PendingDelivery),
+    Outcome { key: DeliveryKey, outcome: Outcome, at: i64 },
+    CompleteCycle { broadcaster: String, cycle: i64, at: i64 },
+    Target { target: String, status: TargetStatus },
+    Pause { account: String, target: Option<String>, kind: String, seconds: i64, until: i64, at: i64 },
+    Stopped { account: String, reason: Option<String>, at: i64 },
+    Flush,
+}
+
+type Job = (Op, oneshot::Sender<Result<(), StoreError>>);
+
+/// The embedded default store.
+#[derive(Clone)]
+pub struct SqliteStore {
+    tx: mpsc::Sender<Job>,
+    pub(crate) read: SqlitePool,
+}
+
+fn db_err(e: sqlx::Error) -> StoreError {
+    StoreError::Database(e.to_string())
+}
+
+pub(crate) fn ms(t: Timestamp) -> i64 {
+    t.as_millisecond()
+}
+
+pub(crate) fn ts(ms: i64) -> Timestamp {
+    Timestamp::from_millisecond(ms).unwrap_or(Timestamp::UNIX_EPOCH)
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `url` (`sqlite://path` or `sqlite::memory:`)
+    /// and applies pending migrations.
+    pub async fn open(url: &str, settings: SqliteSettings) -> Result<Self, StoreError> {
+        let opts = SqliteConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Invalid(format!("DATABASE_URL `{url}` is not a SQLite URL: {e}")))?;
+        let path = opts.get_filename().to_owned();
+        if url.contains(":memory:") || path.as_os_str().is_empty() {
+            // The writer and the readers are separate connections; they must share a file.
+            return Err(StoreError::Invalid(format!(
+                "DATABASE_URL `{url}` is an in-memory database; use a file such as sqlite://data/sendmessagebot.db"
+            )));
+        }
+        if let Some(dir) = path.parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Invalid(format!("cannot create the data directory {}: {e}", dir.display()))
+            })?;
+        }
+        let opts = opts
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(if settings.synchronous_full { SqliteSynchronous::Full } else { SqliteSynchronous::Normal })
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let mut writer = SqliteConnection::connect_with(&opts).await.map_err(|e| {
+            StoreError::Database(format!("cannot open the database {}: {e}", path.display()))
+        })?;
+        MIGRATOR.run(&mut writer).await.map_err(|e| StoreError::Migration(e.to_string()))?;
+        let read = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(opts.read_only(true))
+            .await
+            .map_err(db_err)?;
+        let (tx, rx) = mpsc::channel::<Job>(settings.max_batch * 2);
+        tokio::spawn(writer_loop(writer, rx, settings.max_batch));
+        Ok(SqliteStore { tx, read })
+    }
+
+    async fn submit(&self, op: Op) -> Result<(), StoreError> {
+        let (done, wait) = oneshot::channel();
+        self.tx.send((op, done)).await.map_err(|_| StoreError::Closed)?;
+        wait.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Targets with a recorded status (the rest are active).
+    pub async fn target_rows(&self) -> Result<Vec<crate::TargetRow>, StoreError> {
+        let rows = sqlx::query("SELECT target, status, reason, since, recheck_at FROM targets ORDER BY target")
+            .fetch_all(&self.read)
+            .await
+            .map_err(db_err)?;
+        Ok(rows
+            .iter()
+            .map(|r| crate::TargetRow {
+                target: r.get("target"),
+                status: r.get("status"),
+                reason: r.get("reason"),
+                since: ts(r.get("since")).to_string(),
+                recheck_at: r.get::<Option<i64>, _>("recheck_at").map(|v| ts(v).to_string()),
+            })
+            .collect())
+    }
+
+    /// Clears an account's stop (after the operator fixed its session).
+    pub async fn clear_account_stop(&self, account: &str, at: Timestamp) -> Result<(), StoreError> {
+        self.submit(Op::Stopped { account: account.into(), reason: None, at: ms(at) }).await
+    }
+}
+
+async fn writer_loop(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
+    let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
+    while let Some(first) = rx.recv().await {
+        batch.push(first);
+        while batch.len() < max_batch {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        match run_batch(&mut conn, &batch).await {
+            Ok(()) => {
+                for (_, done) in batch.drain(..) {
+                    let _ = done.send(Ok(()));
+                }
+            }
+            Err(_) => {
+                // One bad write must not fail its neighbours: retry each on its own.
+                for (op, done) in batch.drain(..) {
+                    let res = run_batch(&mut conn, std::slice::from_ref(&(op, oneshot::channel().0))).await;
+                    let _ = done.send(res);
+                }
+            }
+        }
+    }
+    let _ = conn.close().await;
+}
+
+async fn run_batch(conn: &mut SqliteConnection, batch: &[Job]) -> Result<(), StoreError> {
+    let mut tx = conn.begin().await.map_err(db_err)?;
+    for (op, _) in batch {
+        apply_op(&mut tx, op).await?;
+    }
+    tx.commit().await.map_err(db_err)
+}
+
+async fn apply_op(conn: &mut SqliteConnection, op: &Op) -> Result<(), StoreError> {
+    match op {
+        Op::StartCycle { broadcaster, cycle, message, at } => {
+            sqlx::query(
+                "INSERT INTO cycles (broadcaster, cycle, message, started_at) VALUES (?, ?, ?, ?)
+                 ON CONFLICT (broadcaster, cycle) DO NOTHING",
+            )
+            .bind(broadcaster)
+            .bind(cycle)
+            .bind(message)
+            .bind(at)
+            .execute(&mut *conn)
+            .await
+        }
+        Op::Pending(d) => {
+            // On conflict the stored random_id is kept: a delivery has one id for its life.
+            sqlx::query(
+                "INSERT INTO deliveries (broadcaster, cycle, target, account, random_id, message, status,
+                                         attempts, created_at, updated_at)
+                 VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)
+                 ON CONFLICT (broadcaster, cycle, target) DO UPDATE SET
+                     status = 'pending', attempts = excluded.attempts, retry_at = NULL,
+                     updated_at = excluded.updated_at",
+            )
+            .bind(&d.key.broadcaster)
+            .bind(d.key.cycle as i64)
+            .bind(d.key.target.key())
+            .bind(&d.account)
+            .bind(d.random_id)
+            .bind(&d.message)
+            .bind(i64::from(d.attempt))
+            .bind(ms(d.at))
+            .bind(ms(d.at))
+            .execute(&mut *conn)
+            .await
+        }
+        Op::Outcome { key, outcome, at } => {
+            let (message_id, class, code, text, retry_at) = match outcome {
+                Outcome::Sent { message_id } => (*message_id, None, None, None, None),
+                Outcome::Failed { class, code, detail } => {
+                    (None, Some(*class), Some(code.as_str()), Some(detail.as_str()), None)
+                }
+                Outcome::Deferred { until, class, code } => {
+                    (None, Some(*class), Some(code.as_str()), None, Some(ms(*until)))
+                }
+            };
+            sqlx::query(
+                "UPDATE deliveries SET status = ?, message_id = ?, error_class = ?, error_code = ?,
+                        error_text = ?, retry_at = ?, updated_at = ?
+                 WHERE broadcaster = ? AND cycle = ? AND target = ?",
+            )
+            .bind(outcome.status())
+            .bind(message_id)
+            .bind(class)
+            .bind(code)
+            .bind(text)
+            .bind(retry_at)
+            .bind(at)
+            .bind(&key.broadcaster)
+            .bind(key.cycle as i64)
+            .bind(key.target.key())
+            .execute(&mut *conn)
+            .await
+        }
+        Op::CompleteCycle { broadcaster, cycle, at } => {
+            sqlx::query("UPDATE cycles SET completed_at = ? WHERE broadcaster = ? AND cycle = ?")
+                .bind(at)
+                .bind(broadcaster)
+                .bind(cycle)
+                .execute(&mut *conn)
+                .await
+        }
+        Op::Target { target, status } => {
+            let (st, reason, since, recheck) = match status {
+                TargetStatus::Active => ("active", None, Timestamp::now(), None),
+                TargetStatus::Disabled { reason, since, recheck_at } => {
+                    ("disabled", Some(reason.as_str()), *since, recheck_at.map(ms))
+                }
+            };
+            sqlx::query(
+                "INSERT INTO targets (target, status, reason, since, recheck_at) VALUES (?, ?, ?, ?, ?)
+                 ON CONFLICT (target) DO UPDATE SET status = excluded.status, reason = excluded.reason,
+                     since = excluded.since, recheck_at = excluded.recheck_at",
+            )
+            .bind(target)
+            .bind(st)
+            .bind(reason)
+            .bind(ms(since))
+            .bind(recheck)
+            .execute(&mut *conn)
+            .await
+        }
+        Op::Pause { account, target, kind, seconds, until, at } => {
+            sqlx::query("INSERT INTO pauses (account, target, kind, seconds, until, at) VALUES (?, ?, ?, ?, ?, ?)")
+                .bind(account)
+                .bind(target)
+                .bind(kind)
+                .bind(seconds)
+                .bind(until)
+                .bind(at)
+                .execute(&mut *conn)
+                .await
+                .map_err(db_err)?;
+            if target.is_none() {
+                sqlx::query(
+                    "INSERT INTO accounts (account, paused_until, pause_reason) VALUES (?, ?, ?)
+                     ON CONFLICT (account) DO UPDATE SET paused_until = excluded.paused_until,
+                         pause_reason = excluded.pause_reason",
+                )
+                .bind(account)
+                .bind(until)
+                .bind(kind)
+                .execute(&mut *conn)
+                .await
+            } else {
+                return Ok(());
+            }
+        }
+        Op::Stopped { account, reason, at } => {
+            sqlx::query(
+                "INSERT INTO accounts (account, stopped_reason, stopped_at) VALUES (?, ?, ?)
+                 ON CONFLICT (account) DO UPDATE SET stopped_reason = excluded.stopped_reason,
+                     stopped_at = excluded.stopped_at",
+            )
+            .bind(account)
+            .bind(reason)
+            .bind(at)
+            .execute(&mut *conn)
+            .await
+        }
+        Op::Flush => return Ok(()),
+    }
+    .map(|_| ())
+    .map_err(db_err)
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn last_cycle(&self, broadcaster: &str) -> Result<Option<StoredCycle>, StoreError> {
+        let row = sqlx::query(
+            "SELECT cycle, message, started_at, completed_at FROM cycles
+             WHERE broadcaster = ? ORDER BY cycle DESC LIMIT 1",
+        )
+        .bind(broadcaster)
+        .fetch_optional(&self.read)
+        .await
+        .map_err(db_err)?;
+        let Some(row) = row else { return Ok(None) };
+        let cycle: i64 = row.get("cycle");
+        let completed_at: Option<i64> = row.get("completed_at");
+        let mut deliveries = Vec::new();
+        if completed_at.is_none() {
+            let rows = sqlx::query(
+                "SELECT target, status, random_id, attempts, retry_at FROM deliveries
+                 WHERE broadcaster = ? AND cycle = ?",
+            )
+            .bind(broadcaster)
+            .bind(cycle)
+            .fetch_all(&self.read)
+            .await
+            .map_err(db_err)?;
+            deliveries = rows
+                .iter()
+                .map(|r| StoredDelivery {
+                    target: r.get("target"),
+                    status: r.get("status"),
+                    random_id: r.get("random_id"),
+                    attempts: r.get::<i64, _>("attempts") as u32,
+                    retry_at: r.get::<Option<i64>, _>("retry_at").map(ts),
+                })
+                .collect();
+        }
+        Ok(Some(StoredCycle {
+            cycle: cycle as u64,
+            message: row.get("message"),
+            started_at: ts(row.get("started_at")),
+            completed_at: completed_at.map(ts),
+            deliveries,
+        }))
+    }
+
+    async fn accounts(&self) -> Result<HashMap<String, StoredAccount>, StoreError> {
+        let mut out: HashMap<String, StoredAccount> = HashMap::new();
+        let rows = sqlx::query("SELECT account, paused_until, stopped_reason FROM accounts")
+            .fetch_all(&self.read)
+            .await
+            .map_err(db_err)?;
+        for r in rows {
+            let a = out.entry(r.get("account")).or_default();
+            a.paused_until = r.get::<Option<i64>, _>("paused_until").map(ts);
+            a.stopped_reason = r.get("stopped_reason");
+        }
+        let rows = sqlx::query("SELECT account, MAX(updated_at) AS last FROM deliveries GROUP BY account")
+            .fetch_all(&self.read)
+            .await
+            .map_err(db_err)?;
+        for r in rows {
+            out.entry(r.get("account")).or_default().last_send_at = r.get::<Option<i64>, _>("last").map(ts);
+        }
+        Ok(out)
+    }
+
+    async fn target_statuses(&self) -> Result<HashMap<String, TargetStatus>, StoreError> {
+        let rows = sqlx::query("SELECT target, status, reason, since, recheck_at FROM targets")
+            .fetch_all(&self.read)
+            .await
+            .map_err(db_err)?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let status = if r.get::<String, _>("status") == "disabled" {
+                    TargetStatus::Disabled {
+                        reason: r.get::<Option<String>, _>("reason").unwrap_or_default(),
+                        since: ts(r.get("since")),
+                        recheck_at: r.get::<Option<i64>, _>("recheck_at").map(ts),
+                    }
+                } else {
+                    TargetStatus::Active
+                };
+                (r.get("target"), status)
+            })
+            .collect())
+    }
+
+    async fn start_cycle(&self, broadcaster: &str, cycle: u64, message: &str, at: Timestamp) -> Result<(), StoreError> {
+        self.submit(Op::StartCycle { broadcaster: broadcaster.into(), cycle: cycle as i64, message: message.into(), at: ms(at) })
+            .await
+    }
+
+    async fn write_pending(&self, delivery: &PendingDelivery) -> Result<(), StoreError> {
+        self.submit(Op::Pending(delivery.clone())).await
+    }
+
+    async fn record_outcome(&self, key: &DeliveryKey, outcome: &Outcome, at: Timestamp) -> Result<(), StoreError> {
+        self.submit(Op::Outcome { key: key.clone(), outcome: outcome.clone(), at: ms(at) }).await
+    }
+
+    async fn complete_cycle(&self, broadcaster: &str, cycle: u64, at: Timestamp) -> Result<(), StoreError> {
+        self.submit(Op::CompleteCycle { broadcaster: broadcaster.into(), cycle: cycle as i64, at: ms(at) }).await
+    }
+
+    async fn set_target_status(&self, target: &str, status: &TargetStatus) -> Result<(), StoreError> {
+        self.submit(Op::Target { target: target.into(), status: status.clone() }).await
+    }
+
+    async fn record_pause(
+        &self,
+        account: &str,
+        target: Option<&str>,
+        kind: &str,
+        seconds: Duration,
+        until: Timestamp,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.submit(Op::Pause {
+            account: account.into(),
+            target: target.map(str::to_owned),
+            kind: kind.into(),
+            seconds: seconds.as_secs() as i64,
+            until: ms(until),
+            at: ms(at),
+        })
+        .await
+    }
+
+    async fn set_account_stopped(&self, account: &str, reason: Option<&str>, at: Timestamp) -> Result<(), StoreError> {
+        self.submit(Op::Stopped { account: account.into(), reason: reason.map(str::to_owned), at: ms(at) }).await
+    }
+
+    async fn flush(&self) -> Result<(), StoreError> {
+        self.submit(Op::Flush).await
+    }
+}

@@ -1,0 +1,320 @@
+//! The sandbox: a simulated Telegram behind the `Gateway` port.
+//!
+//! It accepts messages into any chat, with configurable latency and a fault plan per chat
+//! and account, seeded for reproducibility. Like Telegram it drops a second message with a
+//! random_id it has seen (answering as RANDOM_ID_DUPLICATE does), and it appends what it
+//! accepted to a JSON-lines ledger that survives restarts, so a check outside the process
+//! can count duplicates and gaps.
+
+use std::collections::HashSet;
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+use smb_domain::{SendError, TargetRef};
+use smb_engine::{Clock, Gateway, SendRequest, SentMessage, SystemClock};
+
+/// One rule of the fault plan: which sends it hits and what Telegram answers.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultRule {
+    /// Only sends from this account (any when absent).
+    #[serde(default)]
+    pub account: Option<String>,
+    /// Only sends to this chat, in any target form (any when absent).
+    #[serde(default)]
+    pub chat: Option<String>,
+    /// What Telegram answers: an error such as `FLOOD_WAIT_300`, `SLOWMODE_WAIT_30`,
+    /// `CHAT_WRITE_FORBIDDEN`, `AUTH_KEY_UNREGISTERED`, or `NETWORK` for a dropped connection.
+    pub error: String,
+    /// Let this many matching sends through before the rule starts hitting.
+    #[serde(default)]
+    pub after: u32,
+    /// Hit at most this many times (every time when absent).
+    #[serde(default)]
+    pub times: Option<u32>,
+    /// Chance that a matching send is hit (1.0 when absent).
+    #[serde(default)]
+    pub probability: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SimSettings {
+    pub latency: Duration,
+    pub seed: u64,
+    pub ledger: Option<PathBuf>,
+    pub faults: Vec<FaultRule>,
+}
+
+/// One accepted message, as written to the ledger.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LedgerEntry {
+    pub chat: String,
+    pub random_id: i64,
+    pub text: String,
+    pub at: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error("sandbox fault rule {index}: chat `{chat}`: {reason}")]
+    BadChat { index: usize, chat: String, reason: String },
+    #[error("sandbox ledger {path}: {source}")]
+    Ledger { path: PathBuf, source: std::io::Error },
+}
+
+struct Rule {
+    spec: FaultRule,
+    chat: Option<TargetRef>,
+    seen: u32,
+    hits: u32,
+}
+
+struct State {
+    rules: Vec<Rule>,
+    rng: StdRng,
+    seen: HashSet<(String, i64)>,
+    ledger: Option<File>,
+    accepted: Vec<(String, LedgerEntry)>,
+    duplicates: u64,
+    next_message_id: i64,
+}
+
+pub struct SimGateway {
+    latency: Duration,
+    clock: Arc<dyn Clock>,
+    // std's Mutex: held only for in-memory bookkeeping and one small append, never across
+    // an await.
+    state: Mutex<State>,
+}
+
+impl SimGateway {
+    pub fn new(settings: SimSettings) -> Result<Self, SimError> {
+        Self::with_clock(settings, Arc::new(SystemClock))
+    }
+
+    pub fn with_clock(settings: SimSettings, clock: Arc<dyn Clock>) -> Result<Self, SimError> {
+        let mut rules = Vec::new();
+        for (index, spec) in settings.faults.into_iter().enumerate() {
+            let chat = match &spec.chat {
+                Some(c) => Some(TargetRef::parse(c).map_err(|e| SimError::BadChat {
+                    index: index + 1,
+                    chat: c.clone(),
+                    reason: e.to_string(),
+                })?),
+                None => None,
+            };
+            rules.push(Rule { spec, chat, seen: 0, hits: 0 });
+        }
+        let mut seen = HashSet::new();
+        let mut ledger = None;
+        if let Some(path) = &settings.ledger {
+            let lerr = |source| SimError::Ledger { path: path.clone(), source };
+            if let Some(dir) = path.parent()
+                && !dir.as_os_str().is_empty()
+            {
+                std::fs::create_dir_all(dir).map_err(lerr)?;
+            }
+            for e in read_ledger(path).map_err(lerr)? {
+                seen.insert((e.chat, e.random_id));
+            }
+            let mut f = OpenOptions::new().create(true).append(true).read(true).open(path).map_err(lerr)?;
+            // A crash mid-write can leave a partial last line; start ours on a fresh line.
+            let len = f.metadata().map_err(lerr)?.len();
+            if len > 0 {
+                let mut last = [0u8; 1];
+                f.seek(SeekFrom::Start(len - 1)).map_err(lerr)?;
+                f.read_exact(&mut last).map_err(lerr)?;
+                if last[0] != b'\n' {
+                    f.write_all(b"\n").map_err(lerr)?;
+                }
+            }
+            ledger = Some(f);
+        }
+        Ok(SimGateway {
+            latency: settings.latency,
+            clock,
+            state: Mutex::new(State {
+                rules,
+                rng: StdRng::seed_from_u64(settings.seed),
+                seen,
+                ledger,
+                accepted: Vec::new(),
+                duplicates: 0,
+                next_message_id: 1,
+            }),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Messages accepted by this process, with the account that sent each.
+    pub fn accepted(&self) -> Vec<(String, LedgerEntry)> {
+        self.lock().accepted.clone()
+    }
+
+    /// Sends dropped because their random_id was already seen.
+    pub fn duplicates(&self) -> u64 {
+        self.lock().duplicates
+    }
+
+    /// Adds a fault rule at run time (tests).
+    pub fn add_fault(&self, spec: FaultRule) {
+        let chat = spec.chat.as_deref().and_then(|c| TargetRef::parse(c).ok());
+        self.lock().rules.push(Rule { spec, chat, seen: 0, hits: 0 });
+    }
+}
+
+/// Reads a ledger file, skipping a torn last line.
+pub fn read_ledger(path: &Path) -> std::io::Result<Vec<LedgerEntry>> {
+    let f = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut out = Vec::new();
+    for line in BufReader::new(f).lines() {
+        let line = line?;
+        if let Ok(e) = serde_json::from_str::<LedgerEntry>(&line) {
+            out.push(e);
+        }
+    }
+    Ok(out)
+}
+
+#[async_trait]
+impl Gateway for SimGateway {
+    async fn send(&self, req: SendRequest<'_>) -> Result<SentMessage, SendError> {
+        if !self.latency.is_zero() {
+            tokio::time::sleep(self.latency).await;
+        }
+        let chat = req.target.key();
+        let mut st = self.lock();
+        let st = &mut *st;
+        for rule in &mut st.rules {
+            if rule.spec.account.as_deref().is_some_and(|a| a != req.account) {
+                continue;
+            }
+            if rule.chat.as_ref().is_some_and(|c| c != req.target) {
+                continue;
+            }
+            rule.seen += 1;
+            if rule.seen <= rule.spec.after || rule.spec.times.is_some_and(|t| rule.hits >= t) {
+                continue;
+            }
+            let p = rule.spec.probability.unwrap_or(1.0);
+            if p < 1.0 && st.rng.random::<f64>() >= p {
+                continue;
+            }
+            rule.hits += 1;
+            return Err(if rule.spec.error.eq_ignore_ascii_case("NETWORK") {
+                SendError::Transient("sandbox: connection dropped".into())
+            } else {
+                SendError::from_telegram(&rule.spec.error)
+            });
+        }
+        if !st.seen.insert((chat.clone(), req.random_id)) {
+            st.duplicates += 1;
+            return Ok(SentMessage { message_id: None });
+        }
+        let entry = LedgerEntry {
+            chat,
+            random_id: req.random_id,
+            text: req.text.to_owned(),
+            at: self.clock.now().to_string(),
+        };
+        if let Some(f) = &mut st.ledger {
+            let mut line = serde_json::to_string(&entry).map_err(|e| SendError::Transient(e.to_string()))?;
+            line.push('\n');
+            // One write per line: a kill -9 leaves the line whole or absent (or torn at the
+            // very end, which read_ledger skips).
+            if let Err(e) = f.write_all(line.as_bytes()) {
+                st.seen.remove(&(entry.chat.clone(), entry.random_id));
+                return Err(SendError::Transient(format!("sandbox ledger write failed: {e}")));
+            }
+        }
+        st.accepted.push((req.account.to_owned(), entry));
+        let id = st.next_message_id;
+        st.next_message_id += 1;
+        Ok(SentMessage { message_id: Some(id) })
+    }
+
+    async fn refresh_peer(&self, _account: &str, _target: &TargetRef) -> Result<(), SendError> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use smb_engine::TextFormat;
+
+    fn req<'a>(account: &'a str, target: &'a TargetRef, random_id: i64) -> SendRequest<'a> {
+        SendRequest {
+            account,
+            target,
+            text: "hello",
+            format: TextFormat::Plain,
+            media: None,
+            link_preview: false,
+            random_id,
+        }
+    }
+
+    #[tokio::test]
+    async fn duplicate_random_id_is_dropped_even_after_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = dir.path().join("ledger.jsonl");
+        let t = TargetRef::parse("@market_one").unwrap();
+        let settings = SimSettings { ledger: Some(ledger.clone()), ..SimGateway::default_settings() };
+        let sim = SimGateway::new(settings.clone()).unwrap();
+        assert_eq!(sim.send(req("acc1", &t, 42)).await.unwrap().message_id, Some(1));
+        assert_eq!(sim.send(req("acc1", &t, 42)).await.unwrap().message_id, None);
+        drop(sim);
+        // A torn line from a crash must not break the next start.
+        std::fs::OpenOptions::new().append(true).open(&ledger).unwrap().write_all(b"{\"chat\":").unwrap();
+        let sim = SimGateway::new(settings).unwrap();
+        assert_eq!(sim.send(req("acc1", &t, 42)).await.unwrap().message_id, None);
+        assert!(sim.send(req("acc1", &t, 43)).await.unwrap().message_id.is_some());
+        let entries = read_ledger(&ledger).unwrap();
+        assert_eq!(entries.iter().map(|e| e.random_id).collect::<Vec<_>>(), [42, 43]);
+    }
+
+    #[tokio::test]
+    async fn fault_plan_hits_the_chosen_chat_and_account_only() {
+        let a = TargetRef::parse("@chat_aaaa").unwrap();
+        let b = TargetRef::parse("@chat_bbbb").unwrap();
+        let sim = SimGateway::new(SimSettings {
+            faults: vec![FaultRule {
+                account: Some("acc1".into()),
+                chat: Some("t.me/chat_aaaa".into()),
+                error: "SLOWMODE_WAIT_30".into(),
+                after: 1,
+                times: Some(1),
+                probability: None,
+            }],
+            ..SimGateway::default_settings()
+        })
+        .unwrap();
+        assert!(sim.send(req("acc1", &a, 1)).await.is_ok()); // `after: 1`
+        let err = sim.send(req("acc1", &a, 2)).await.unwrap_err();
+        assert_eq!(err.retry_after(), Some(Duration::from_secs(30)));
+        assert!(sim.send(req("acc1", &a, 3)).await.is_ok()); // `times: 1`
+        assert!(sim.send(req("acc2", &a, 4)).await.is_ok());
+        assert!(sim.send(req("acc1", &b, 5)).await.is_ok());
+    }
+}
+
+impl SimGateway {
+    pub fn default_settings() -> SimSettings {
+        SimSettings::default()
+    }
+}
