@@ -1,1 +1,7 @@
-//! placeholder
+//! Telegram gateways: the sandbox simulator (rehearsals and tests) and, with the `grammers`
+//! module, real Telegram over MTProto.
+#![forbid(unsafe_code)]
+
+pub mod sim;
+
+pub use sim::{FaultRule, LedgerEntry, SimGateway, SimSettings};
