@@ -1,0 +1,246 @@
+//! What a notification is, and which engine events become one, at what level.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use serde_json::{Value, json};
+use smb_engine::ports::{EngineEvent, Outcome};
+
+use crate::report::escape_html;
+use crate::settings::NotifyLevel;
+
+/// One thing to tell the admin and the webhook.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notification {
+    /// Stable snake_case name of the event (`target_disabled`, `account_stopped`, …): see WEBHOOK.md.
+    pub kind: &'static str,
+    pub level: NotifyLevel,
+    /// One human sentence, in Russian, plain text.
+    pub text: String,
+    /// The event's data, for machines.
+    pub fields: BTreeMap<String, Value>,
+    pub timestamp: Timestamp,
+    /// How many identical notifications were collapsed into this one since the last delivered.
+    pub repeated: u64,
+}
+
+impl Notification {
+    pub fn new(kind: &'static str, level: NotifyLevel, text: impl Into<String>) -> Notification {
+        Notification {
+            kind,
+            level,
+            text: text.into(),
+            fields: BTreeMap::new(),
+            timestamp: Timestamp::now(),
+            repeated: 0,
+        }
+    }
+
+    pub fn field(mut self, name: &str, value: impl Into<Value>) -> Notification {
+        self.fields.insert(name.to_owned(), value.into());
+        self
+    }
+
+    pub fn at(mut self, timestamp: Timestamp) -> Notification {
+        self.timestamp = timestamp;
+        self
+    }
+
+    /// Two notifications with the same key are "the same event" for collapsing: the same kind,
+    /// level and fields, except those that change every time for the same cause (a flood wait's
+    /// length and end, a delivery's random_id and latency).
+    pub fn collapse_key(&self) -> String {
+        const VOLATILE: [&str; 4] = ["until", "seconds", "latency_ms", "random_id"];
+        let mut key = format!("{}|{}", self.kind, self.level);
+        for (name, value) in &self.fields {
+            if !VOLATILE.contains(&name.as_str()) {
+                key.push('|');
+                key.push_str(name);
+                key.push('=');
+                key.push_str(&value.to_string());
+            }
+        }
+        key
+    }
+
+    /// A message set could not be refreshed from its source (Google Sheet, CSV URL, file).
+    pub fn message_set_update_failed(set: &str, error: &str) -> Notification {
+        Notification::new(
+            "message_set_update_failed",
+            NotifyLevel::Warning,
+            format!("Не удалось обновить набор сообщений «{set}»: {error}"),
+        )
+        .field("message_set", set)
+        .field("error", error)
+    }
+
+    /// `sendmessagebot notify test`.
+    pub fn test() -> Notification {
+        Notification::new(
+            "test",
+            NotifyLevel::Info,
+            "Тестовое уведомление SendMessageBot: канал уведомлений работает.",
+        )
+    }
+
+    /// The webhook body (schema in WEBHOOK.md).
+    pub fn to_json(&self) -> Value {
+        json!({
+            "schema": 1,
+            "source": "sendmessagebot",
+            "event": self.kind,
+            "level": self.level.as_str(),
+            "text": self.text,
+            "message": self.text,
+            "fields": self.fields,
+            "timestamp": self.timestamp.to_string(),
+            "repeated": self.repeated,
+        })
+    }
+
+    /// The admin's Telegram message (HTML).
+    pub fn to_telegram_html(&self) -> String {
+        let icon = match self.level {
+            NotifyLevel::Debug => "🔍",
+            NotifyLevel::Info => "ℹ️",
+            NotifyLevel::Warning => "⚠️",
+            NotifyLevel::Error => "❌",
+            NotifyLevel::Critical => "🚨",
+        };
+        let mut text =
+            format!("{icon} <b>{}</b> · {}\n{}", self.level, self.kind, escape_html(&self.text));
+        if self.repeated > 0 {
+            text.push_str(&format!("\n<i>(повторялось ещё {} раз)</i>", self.repeated));
+        }
+        text
+    }
+}
+
+/// The level an engine event is notified at. A flood wait is a WARNING only from
+/// `flood_wait_threshold` up; shorter ones are routine (DEBUG).
+pub fn event_level(event: &EngineEvent, flood_wait_threshold: Duration) -> NotifyLevel {
+    match event {
+        EngineEvent::Delivered { .. }
+        | EngineEvent::CycleStarted { .. }
+        | EngineEvent::ChatPaused { .. } => NotifyLevel::Debug,
+        EngineEvent::Started { .. } | EngineEvent::Stopped | EngineEvent::CycleCompleted { .. } => {
+            NotifyLevel::Info
+        }
+        EngineEvent::AccountPaused { seconds, .. } => {
+            if Duration::from_secs(*seconds) >= flood_wait_threshold {
+                NotifyLevel::Warning
+            } else {
+                NotifyLevel::Debug
+            }
+        }
+        EngineEvent::TargetDisabled { .. } | EngineEvent::BadContent { .. } => NotifyLevel::Warning,
+        EngineEvent::StoreFailed { .. } => NotifyLevel::Error,
+        EngineEvent::AccountStopped { .. } => NotifyLevel::Critical,
+    }
+}
+
+/// The notification for an engine event, at `level` (from [`event_level`]).
+pub fn from_event(event: &EngineEvent, level: NotifyLevel, now: Timestamp) -> Notification {
+    let n = match event {
+        EngineEvent::Started { broadcasters, accounts } => Notification::new(
+            "daemon_started",
+            level,
+            format!("Демон запущен: рассылок {broadcasters}, аккаунтов {accounts}."),
+        )
+        .field("broadcasters", *broadcasters as u64)
+        .field("accounts", *accounts as u64),
+        EngineEvent::Stopped => Notification::new("daemon_stopped", level, "Демон остановлен."),
+        EngineEvent::CycleStarted { broadcaster, cycle, targets } => Notification::new(
+            "cycle_started",
+            level,
+            format!("Рассылка «{broadcaster}»: начат цикл {cycle}, чатов {targets}."),
+        )
+        .field("broadcaster", broadcaster.as_str())
+        .field("cycle", *cycle)
+        .field("targets", *targets as u64),
+        EngineEvent::CycleCompleted { broadcaster, cycle, sent, failed } => Notification::new(
+            "cycle_completed",
+            level,
+            format!(
+                "Рассылка «{broadcaster}»: цикл {cycle} завершён, отправлено {sent}, ошибок {failed}."
+            ),
+        )
+        .field("broadcaster", broadcaster.as_str())
+        .field("cycle", *cycle)
+        .field("sent", *sent)
+        .field("failed", *failed),
+        EngineEvent::Delivered { broadcaster, account, target, random_id, outcome, latency } => {
+            let mut n = Notification::new(
+                "delivery",
+                level,
+                format!(
+                    "Рассылка «{broadcaster}», аккаунт {account}, чат {target}: {}.",
+                    outcome.status()
+                ),
+            )
+            .field("broadcaster", broadcaster.as_str())
+            .field("account", account.as_str())
+            .field("target", target.as_str())
+            .field("random_id", *random_id)
+            .field("outcome", outcome.status())
+            .field("latency_ms", latency.as_millis() as u64);
+            if let Outcome::Failed { class, code, .. } | Outcome::Deferred { class, code, .. } =
+                outcome
+            {
+                n = n.field("class", *class).field("code", code.as_str());
+            }
+            n
+        }
+        EngineEvent::AccountPaused { account, until, seconds, code } => Notification::new(
+            "account_paused",
+            level,
+            format!(
+                "Аккаунт {account}: Telegram требует паузу {seconds} с ({code}), отправка возобновится в {until}."
+            ),
+        )
+        .field("account", account.as_str())
+        .field("seconds", *seconds)
+        .field("code", code.as_str())
+        .field("until", until.to_string()),
+        EngineEvent::ChatPaused { account, target, until, seconds } => Notification::new(
+            "chat_paused",
+            level,
+            format!("Аккаунт {account}, чат {target}: медленный режим, пауза {seconds} с."),
+        )
+        .field("account", account.as_str())
+        .field("target", target.as_str())
+        .field("seconds", *seconds)
+        .field("until", until.to_string()),
+        EngineEvent::AccountStopped { account, reason } => Notification::new(
+            "account_stopped",
+            level,
+            format!(
+                "Аккаунт {account} остановлен: {reason}. Его рассылки не идут; проверьте аккаунт и войдите заново (`sendmessagebot accounts login {account}`)."
+            ),
+        )
+        .field("account", account.as_str())
+        .field("reason", reason.as_str()),
+        EngineEvent::TargetDisabled { target, reason } => Notification::new(
+            "target_disabled",
+            level,
+            format!("Чат {target} отключён: {reason}."),
+        )
+        .field("target", target.as_str())
+        .field("reason", reason.as_str()),
+        EngineEvent::BadContent { broadcaster, code } => Notification::new(
+            "bad_content",
+            level,
+            format!("Рассылка «{broadcaster}»: Telegram отклонил текст сообщения ({code})."),
+        )
+        .field("broadcaster", broadcaster.as_str())
+        .field("code", code.as_str()),
+        EngineEvent::StoreFailed { detail } => Notification::new(
+            "store_failed",
+            level,
+            format!("Ошибка базы данных: {detail}."),
+        )
+        .field("detail", detail.as_str()),
+    };
+    n.at(now)
+}
