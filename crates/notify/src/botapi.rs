@@ -27,7 +27,9 @@ pub fn http_client(timeout: Duration) -> Result<reqwest::Client, BotApiError> {
         .connect_timeout(timeout.min(Duration::from_secs(10)))
         .user_agent(concat!("sendmessagebot/", env!("CARGO_PKG_VERSION")))
         .build()
-        .map_err(|e| BotApiError::Http { detail: error_chain(&e.without_url()) })
+        .map_err(|e| BotApiError::Http {
+            detail: error_chain(&e.without_url()),
+        })
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -37,9 +39,16 @@ pub enum BotApiError {
     #[error("REPORTS_BOT_TOKEN was rejected by Telegram (401): check the token from @BotFather")]
     Unauthorized,
     #[error("Telegram Bot API refused {method} ({code}): {description}")]
-    Api { method: &'static str, code: u16, description: String },
+    Api {
+        method: &'static str,
+        code: u16,
+        description: String,
+    },
     #[error("Telegram Bot API still asks to wait {retry_after:?} after {attempts} attempts")]
-    RateLimited { retry_after: Duration, attempts: u32 },
+    RateLimited {
+        retry_after: Duration,
+        attempts: u32,
+    },
     #[error("could not reach the Telegram Bot API: {detail}")]
     Http { detail: String },
 }
@@ -74,7 +83,10 @@ pub struct BotApi {
 
 impl std::fmt::Debug for BotApi {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BotApi").field("base", &self.base).field("token", &self.token).finish()
+        f.debug_struct("BotApi")
+            .field("base", &self.base)
+            .field("token", &self.token)
+            .finish()
     }
 }
 
@@ -101,7 +113,11 @@ impl BotApi {
     /// A client for the bot in `REPORTS_BOT_TOKEN`, at `TELEGRAM_BOT_API_URL`.
     pub fn new(settings: &BotSettings) -> Result<BotApi, BotApiError> {
         let token = settings.token.clone().ok_or(BotApiError::NoToken)?;
-        Ok(BotApi::with_client(http_client(settings.timeout)?, &settings.api_url, token))
+        Ok(BotApi::with_client(
+            http_client(settings.timeout)?,
+            &settings.api_url,
+            token,
+        ))
     }
 
     /// A client over a given reqwest client (tests on a paused clock pass one without timers).
@@ -134,7 +150,10 @@ impl BotApi {
             "link_preview_options": { "is_disabled": true },
         });
         let result = self.call("sendMessage", &body).await?;
-        Ok(result.get("message_id").and_then(serde_json::Value::as_i64).unwrap_or_default())
+        Ok(result
+            .get("message_id")
+            .and_then(serde_json::Value::as_i64)
+            .unwrap_or_default())
     }
 
     /// Checks the token; returns the bot's @username.
@@ -190,7 +209,10 @@ impl BotApi {
                         .max(1),
                 );
                 if attempt >= self.max_rate_limited_attempts {
-                    return Err(BotApiError::RateLimited { retry_after, attempts: attempt });
+                    return Err(BotApiError::RateLimited {
+                        retry_after,
+                        attempts: attempt,
+                    });
                 }
                 tracing::warn!(method, ?retry_after, attempt, "Bot API rate limit: waiting");
                 tokio::time::sleep(retry_after).await;
@@ -205,7 +227,9 @@ impl BotApi {
     }
 
     fn http_error(&self, e: reqwest::Error) -> BotApiError {
-        BotApiError::Http { detail: self.token.redact(&error_chain(&e.without_url())) }
+        BotApiError::Http {
+            detail: self.token.redact(&error_chain(&e.without_url())),
+        }
     }
 }
 

@@ -26,12 +26,17 @@ pub fn rotating_file(
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => Path::new(".").to_path_buf(),
     };
-    std::fs::create_dir_all(&dir)
-        .map_err(|source| LogFileError::Dir { dir: dir.display().to_string(), source })?;
-    let file_name = path.file_name().map(Path::new).ok_or_else(|| LogFileError::Open {
-        path: path.display().to_string(),
-        detail: "LOG_FILE must name a file, not a directory".to_owned(),
+    std::fs::create_dir_all(&dir).map_err(|source| LogFileError::Dir {
+        dir: dir.display().to_string(),
+        source,
     })?;
+    let file_name = path
+        .file_name()
+        .map(Path::new)
+        .ok_or_else(|| LogFileError::Open {
+            path: path.display().to_string(),
+            detail: "LOG_FILE must name a file, not a directory".to_owned(),
+        })?;
     let size = if max_size == 0 { u64::MAX } else { max_size };
     LogRollerBuilder::new(dir.as_path(), file_name)
         .rotation(Rotation::SizeBased(RotationSize::Bytes(size)))
@@ -39,7 +44,10 @@ pub fn rotating_file(
         // Join the archiving thread on drop, so the backups are in place when the guard goes.
         .graceful_shutdown(true)
         .build()
-        .map_err(|e| LogFileError::Open { path: path.display().to_string(), detail: e.to_string() })
+        .map_err(|e| LogFileError::Open {
+            path: path.display().to_string(),
+            detail: e.to_string(),
+        })
 }
 
 /// [`rotating_file`] behind tracing-appender's background writer. Keep the guard alive for the
@@ -49,5 +57,9 @@ pub fn non_blocking_rotating_file(
     max_size: u64,
     backup_count: usize,
 ) -> Result<(NonBlocking, WorkerGuard), LogFileError> {
-    Ok(tracing_appender::non_blocking(rotating_file(path, max_size, backup_count)?))
+    Ok(tracing_appender::non_blocking(rotating_file(
+        path,
+        max_size,
+        backup_count,
+    )?))
 }

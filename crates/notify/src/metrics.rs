@@ -31,9 +31,12 @@ use smb_engine::ports::{Clock, EngineEvent, EventSink, Outcome};
 /// The `Content-Type` of [`Metrics::render`]'s text.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-const LATENCY_BUCKETS: [f64; 12] =
-    [0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 30.0, 60.0];
-const STORE_BUCKETS: [f64; 10] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0];
+const LATENCY_BUCKETS: [f64; 12] = [
+    0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 30.0, 60.0,
+];
+const STORE_BUCKETS: [f64; 10] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0,
+];
 
 /// The daemon's metrics. Share it as `Arc<Metrics>`: it is the event sink and the renderer.
 pub struct Metrics {
@@ -54,7 +57,10 @@ impl Metrics {
         let builder = PrometheusBuilder::new();
         // Buckets are non-empty constants: these calls cannot fail.
         let builder = builder
-            .set_buckets_for_metric(Matcher::Full("send_latency_seconds".into()), &LATENCY_BUCKETS)
+            .set_buckets_for_metric(
+                Matcher::Full("send_latency_seconds".into()),
+                &LATENCY_BUCKETS,
+            )
             .and_then(|b| {
                 b.set_buckets_for_metric(
                     Matcher::Full("store_write_latency_seconds".into()),
@@ -63,7 +69,11 @@ impl Metrics {
             })
             .unwrap_or_else(|_| PrometheusBuilder::new());
         let recorder = builder.build_recorder();
-        let metrics = Metrics { recorder, clock, paused_until: Mutex::new(HashMap::new()) };
+        let metrics = Metrics {
+            recorder,
+            clock,
+            paused_until: Mutex::new(HashMap::new()),
+        };
         metrics.record(|| {
             metrics::describe_counter!("deliveries_total", "Deliveries by outcome");
             metrics::describe_counter!(
@@ -112,8 +122,11 @@ impl Metrics {
             .collect();
         self.record(|| {
             for (account, is_paused) in paused {
-                metrics::gauge!("account_paused", "account" => account)
-                    .set(if is_paused { 1.0 } else { 0.0 });
+                metrics::gauge!("account_paused", "account" => account).set(if is_paused {
+                    1.0
+                } else {
+                    0.0
+                });
             }
         });
         let handle = self.recorder.handle();
@@ -122,7 +135,10 @@ impl Metrics {
     }
 
     fn set_paused(&self, account: &str, until: Option<Timestamp>) {
-        let mut map = self.paused_until.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut map = self
+            .paused_until
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         match until {
             Some(until) => {
                 map.insert(account.to_owned(), until);
@@ -139,7 +155,13 @@ impl Metrics {
 impl EventSink for Metrics {
     fn emit(&self, event: &EngineEvent) {
         match event {
-            EngineEvent::Delivered { broadcaster, account, outcome, latency, .. } => {
+            EngineEvent::Delivered {
+                broadcaster,
+                account,
+                outcome,
+                latency,
+                ..
+            } => {
                 if matches!(outcome, Outcome::Sent { .. }) {
                     self.set_paused(account, None);
                 }
@@ -157,7 +179,12 @@ impl EventSink for Metrics {
                     metrics::histogram!("send_latency_seconds").record(latency.as_secs_f64());
                 });
             }
-            EngineEvent::AccountPaused { account, until, seconds, .. } => {
+            EngineEvent::AccountPaused {
+                account,
+                until,
+                seconds,
+                ..
+            } => {
                 self.set_paused(account, Some(*until));
                 self.record(|| {
                     metrics::counter!("flood_wait_seconds_total", "account" => account.clone())
@@ -167,7 +194,9 @@ impl EventSink for Metrics {
                     metrics::gauge!("account_paused", "account" => account.clone()).set(1.0);
                 });
             }
-            EngineEvent::ChatPaused { account, seconds, .. } => self.record(|| {
+            EngineEvent::ChatPaused {
+                account, seconds, ..
+            } => self.record(|| {
                 metrics::counter!("slowmode_wait_seconds_total", "account" => account.clone())
                     .increment(*seconds);
             }),

@@ -108,8 +108,12 @@ impl Notification {
             NotifyLevel::Error => "❌",
             NotifyLevel::Critical => "🚨",
         };
-        let mut text =
-            format!("{icon} <b>{}</b> · {}\n{}", self.level, self.kind, escape_html(&self.text));
+        let mut text = format!(
+            "{icon} <b>{}</b> · {}\n{}",
+            self.level,
+            self.kind,
+            escape_html(&self.text)
+        );
         if self.repeated > 0 {
             text.push_str(&format!("\n<i>(повторялось ещё {} раз)</i>", self.repeated));
         }

@@ -20,7 +20,7 @@ use tokio::time::Instant;
 
 use crate::botapi::{BotApi, BotApiError};
 use crate::notification::{Notification, event_level, from_event};
-use crate::settings::{NotifierOptions, NotifySettings, NotifyLevel};
+use crate::settings::{NotifierOptions, NotifyLevel, NotifySettings};
 use crate::webhook::Webhook;
 
 /// Why one delivery attempt failed.
@@ -30,7 +30,10 @@ pub enum DeliveryError {
     #[error("{0}")]
     Permanent(String),
     #[error("{detail}")]
-    Transient { detail: String, retry_after: Option<Duration> },
+    Transient {
+        detail: String,
+        retry_after: Option<Duration>,
+    },
 }
 
 impl From<BotApiError> for DeliveryError {
@@ -38,7 +41,10 @@ impl From<BotApiError> for DeliveryError {
         if e.is_permanent() {
             DeliveryError::Permanent(e.to_string())
         } else {
-            DeliveryError::Transient { retry_after: e.retry_after(), detail: e.to_string() }
+            DeliveryError::Transient {
+                retry_after: e.retry_after(),
+                detail: e.to_string(),
+            }
         }
     }
 }
@@ -60,7 +66,10 @@ pub struct TelegramAdmin {
 
 impl TelegramAdmin {
     pub fn new(api: BotApi, admin_id: impl Into<String>) -> TelegramAdmin {
-        TelegramAdmin { api, admin_id: admin_id.into() }
+        TelegramAdmin {
+            api,
+            admin_id: admin_id.into(),
+        }
     }
 }
 
@@ -71,7 +80,9 @@ impl NotificationChannel for TelegramAdmin {
     }
 
     async fn deliver(&self, notification: &Notification) -> Result<(), DeliveryError> {
-        self.api.send_message(&self.admin_id, &notification.to_telegram_html()).await?;
+        self.api
+            .send_message(&self.admin_id, &notification.to_telegram_html())
+            .await?;
         Ok(())
     }
 }
@@ -92,10 +103,17 @@ pub fn channels_from_settings(
     if settings.telegram_enabled
         && let Some(admin) = &settings.admin_telegram_id
     {
-        channels.push(Arc::new(TelegramAdmin::new(BotApi::new(&settings.bot)?, admin.clone())));
+        channels.push(Arc::new(TelegramAdmin::new(
+            BotApi::new(&settings.bot)?,
+            admin.clone(),
+        )));
     }
     if settings.webhook.enabled {
-        let url = settings.webhook.url.clone().ok_or(NotifyError::NoWebhookUrl)?;
+        let url = settings
+            .webhook
+            .url
+            .clone()
+            .ok_or(NotifyError::NoWebhookUrl)?;
         channels.push(Arc::new(Webhook::new(
             url,
             settings.webhook.secret.clone(),
@@ -139,7 +157,9 @@ struct ChannelQueue {
 impl ChannelQueue {
     fn lock(&self) -> MutexGuard<'_, QueueState> {
         // A panic while holding this lock leaves a consistent VecDeque: go on using it.
-        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn push(&self, n: Notification) {
@@ -173,7 +193,11 @@ impl ChannelQueue {
         ChannelStats {
             name: self.channel.name(),
             queued: q.items.len(),
-            queued_important: q.items.iter().filter(|i| i.level >= NotifyLevel::Warning).count(),
+            queued_important: q
+                .items
+                .iter()
+                .filter(|i| i.level >= NotifyLevel::Warning)
+                .count(),
             dropped: q.dropped,
             delivered: self.delivered.load(Ordering::Relaxed),
             failed: self.failed.load(Ordering::Relaxed),
@@ -202,7 +226,9 @@ pub struct Notifier {
 
 impl std::fmt::Debug for Notifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Notifier").field("options", &self.shared.options).finish_non_exhaustive()
+        f.debug_struct("Notifier")
+            .field("options", &self.shared.options)
+            .finish_non_exhaustive()
     }
 }
 
@@ -246,14 +272,23 @@ impl Notifier {
                 })
             })
             .collect();
-        let shared =
-            Arc::new(Shared { options, clock, queues, collapse: Mutex::new(HashMap::new()) });
+        let shared = Arc::new(Shared {
+            options,
+            clock,
+            queues,
+            collapse: Mutex::new(HashMap::new()),
+        });
         let workers = shared
             .queues
             .iter()
             .map(|q| tokio::spawn(worker(q.clone(), shared.options.clone())))
             .collect();
-        (Notifier { shared: shared.clone() }, NotifierHandle { shared, workers })
+        (
+            Notifier {
+                shared: shared.clone(),
+            },
+            NotifierHandle { shared, workers },
+        )
     }
 
     /// Queues a notification that is not an engine event (message-set update failed, …).
@@ -262,7 +297,9 @@ impl Notifier {
         if notification.level < self.shared.options.level || self.shared.queues.is_empty() {
             return;
         }
-        let Some(n) = self.collapse(notification) else { return };
+        let Some(n) = self.collapse(notification) else {
+            return;
+        };
         for q in &self.shared.queues {
             q.push(n.clone());
         }
@@ -280,7 +317,11 @@ impl Notifier {
             return Some(n);
         }
         let now = Instant::now();
-        let mut map = self.shared.collapse.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut map = self
+            .shared
+            .collapse
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let key = n.collapse_key();
         match map.get_mut(&key) {
             Some(c) if now.duration_since(c.last_sent) < window => {
@@ -298,7 +339,13 @@ impl Notifier {
                 if map.len() >= 10_000 {
                     map.retain(|_, c| now.duration_since(c.last_sent) < window);
                 }
-                map.insert(key, Collapsed { last_sent: now, suppressed: 0 });
+                map.insert(
+                    key,
+                    Collapsed {
+                        last_sent: now,
+                        suppressed: 0,
+                    },
+                );
                 Some(n)
             }
         }
@@ -369,7 +416,10 @@ async fn deliver_with_retries(queue: &ChannelQueue, n: &Notification, options: &
                 tracing::error!(channel = name, event = n.kind, %detail, "notification refused");
                 break;
             }
-            Err(DeliveryError::Transient { detail, retry_after }) if attempt < attempts => {
+            Err(DeliveryError::Transient {
+                detail,
+                retry_after,
+            }) if attempt < attempts => {
                 let backoff = options
                     .retry_delay
                     .saturating_mul(1 << (attempt - 1).min(16))

@@ -95,11 +95,16 @@ pub fn html_to_plain(html: &str) -> String {
             _ => {}
         }
     }
-    out.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&amp;", "&")
+    out.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&amp;", "&")
 }
 
 fn local(ts: Timestamp, tz: &TimeZone) -> String {
-    ts.to_zoned(tz.clone()).strftime("%d.%m.%Y %H:%M").to_string()
+    ts.to_zoned(tz.clone())
+        .strftime("%d.%m.%Y %H:%M")
+        .to_string()
 }
 
 fn duration_ru(seconds: u64) -> String {
@@ -127,7 +132,11 @@ pub fn render_report(data: &ReportData, tz: &TimeZone) -> String {
     lines.push(String::new());
 
     let sent: u64 = data.broadcasters.iter().map(|b| b.sent).sum();
-    let failed: u64 = data.broadcasters.iter().map(BroadcasterReport::failed_total).sum();
+    let failed: u64 = data
+        .broadcasters
+        .iter()
+        .map(BroadcasterReport::failed_total)
+        .sum();
     let waits: u64 = data.broadcasters.iter().map(|b| b.flood_waits).sum();
     let wait_seconds: u64 = data.broadcasters.iter().map(|b| b.flood_wait_seconds).sum();
     let cycles: u64 = data.broadcasters.iter().map(|b| b.cycles_completed).sum();
@@ -135,7 +144,10 @@ pub fn render_report(data: &ReportData, tz: &TimeZone) -> String {
         "<b>Итого:</b> отправлено {sent}, ошибок {failed}, циклов завершено {cycles}"
     ));
     if waits > 0 {
-        lines.push(format!("Флуд-ожиданий: {waits} ({})", duration_ru(wait_seconds)));
+        lines.push(format!(
+            "Флуд-ожиданий: {waits} ({})",
+            duration_ru(wait_seconds)
+        ));
     }
     if data.broadcasters.is_empty() {
         lines.push("За период рассылок не было.".to_owned());
@@ -151,8 +163,11 @@ pub fn render_report(data: &ReportData, tz: &TimeZone) -> String {
             b.cycles_completed
         );
         if !b.failed.is_empty() {
-            let classes: Vec<String> =
-                b.failed.iter().map(|(class, n)| format!("{}: {n}", escape_html(class))).collect();
+            let classes: Vec<String> = b
+                .failed
+                .iter()
+                .map(|(class, n)| format!("{}: {n}", escape_html(class)))
+                .collect();
             let _ = write!(line, " ({})", classes.join(", "));
         }
         lines.push(line);
@@ -217,15 +232,28 @@ pub fn render_report(data: &ReportData, tz: &TimeZone) -> String {
 fn slots_on(date: Date, interval_hours: u32, tz: &TimeZone) -> Vec<Timestamp> {
     let at = |hour: u32| -> Option<Timestamp> {
         let hour = i8::try_from(hour).ok()?;
-        date.at(hour, 0, 0, 0).to_zoned(tz.clone()).ok().map(|z| z.timestamp())
+        date.at(hour, 0, 0, 0)
+            .to_zoned(tz.clone())
+            .ok()
+            .map(|z| z.timestamp())
     };
     if interval_hours >= 24 {
         let days = i64::from(interval_hours / 24);
         let epoch = jiff::civil::date(1970, 1, 1);
-        let since_epoch = epoch.until(date).map(|span| i64::from(span.get_days())).unwrap_or(0);
-        if since_epoch.rem_euclid(days) == 0 { at(0).into_iter().collect() } else { Vec::new() }
+        let since_epoch = epoch
+            .until(date)
+            .map(|span| i64::from(span.get_days()))
+            .unwrap_or(0);
+        if since_epoch.rem_euclid(days) == 0 {
+            at(0).into_iter().collect()
+        } else {
+            Vec::new()
+        }
     } else {
-        (0..24).step_by(interval_hours.max(1) as usize).filter_map(at).collect()
+        (0..24)
+            .step_by(interval_hours.max(1) as usize)
+            .filter_map(at)
+            .collect()
     }
 }
 
@@ -238,7 +266,10 @@ pub fn next_report_at(now: Timestamp, interval_hours: u32, tz: &TimeZone) -> Tim
     let mut date = local_date(now, tz);
     // Look a little past the longest gap between two slots (interval in days, + 1 day of margin).
     for _ in 0..=(interval_hours / 24 + 2) {
-        if let Some(slot) = slots_on(date, interval_hours, tz).into_iter().find(|s| *s > now) {
+        if let Some(slot) = slots_on(date, interval_hours, tz)
+            .into_iter()
+            .find(|s| *s > now)
+        {
             return slot;
         }
         match date.tomorrow() {
@@ -247,7 +278,8 @@ pub fn next_report_at(now: Timestamp, interval_hours: u32, tz: &TimeZone) -> Tim
         }
     }
     // Only at the end of jiff's range: fall back to a plain interval.
-    now.checked_add(jiff::SignedDuration::from_hours(i64::from(interval_hours))).unwrap_or(now)
+    now.checked_add(jiff::SignedDuration::from_hours(i64::from(interval_hours)))
+        .unwrap_or(now)
 }
 
 /// The last report slot at or before `at`: where the period of a report due at `at` starts
@@ -255,7 +287,10 @@ pub fn next_report_at(now: Timestamp, interval_hours: u32, tz: &TimeZone) -> Tim
 pub fn last_report_at(at: Timestamp, interval_hours: u32, tz: &TimeZone) -> Timestamp {
     let mut date = local_date(at, tz);
     for _ in 0..=(interval_hours / 24 + 2) {
-        if let Some(slot) = slots_on(date, interval_hours, tz).into_iter().rev().find(|s| *s <= at)
+        if let Some(slot) = slots_on(date, interval_hours, tz)
+            .into_iter()
+            .rev()
+            .find(|s| *s <= at)
         {
             return slot;
         }
@@ -264,12 +299,19 @@ pub fn last_report_at(at: Timestamp, interval_hours: u32, tz: &TimeZone) -> Time
             Err(_) => break,
         }
     }
-    at.checked_sub(jiff::SignedDuration::from_hours(i64::from(interval_hours))).unwrap_or(at)
+    at.checked_sub(jiff::SignedDuration::from_hours(i64::from(interval_hours)))
+        .unwrap_or(at)
 }
 
 /// The period a report due at `slot` covers: from the slot before it.
-pub fn period_ending_at(slot: Timestamp, interval_hours: u32, tz: &TimeZone) -> (Timestamp, Timestamp) {
-    let before = slot.checked_sub(jiff::SignedDuration::from_secs(1)).unwrap_or(slot);
+pub fn period_ending_at(
+    slot: Timestamp,
+    interval_hours: u32,
+    tz: &TimeZone,
+) -> (Timestamp, Timestamp) {
+    let before = slot
+        .checked_sub(jiff::SignedDuration::from_secs(1))
+        .unwrap_or(slot);
     (last_report_at(before, interval_hours, tz), slot)
 }
 
@@ -278,7 +320,8 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// Where a report's numbers come from (the store, in the daemon).
 #[async_trait]
 pub trait ReportSource: Send + Sync {
-    async fn report_data(&self, since: Timestamp, until: Timestamp) -> Result<ReportData, BoxError>;
+    async fn report_data(&self, since: Timestamp, until: Timestamp)
+    -> Result<ReportData, BoxError>;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -309,11 +352,15 @@ impl Reporter {
         if !settings.reports.enabled {
             return Err(ReportError::Disabled);
         }
-        let channel_id = settings.reports.channel_id.clone().ok_or(SettingsError::Missing {
-            enabled_by: "ENABLE_REPORTS",
-            name: "REPORTS_CHANNEL_ID",
-            hint: "the channel's id (-100…) or @username",
-        })?;
+        let channel_id = settings
+            .reports
+            .channel_id
+            .clone()
+            .ok_or(SettingsError::Missing {
+                enabled_by: "ENABLE_REPORTS",
+                name: "REPORTS_CHANNEL_ID",
+                hint: "the channel's id (-100…) or @username",
+            })?;
         Ok(Reporter::new(
             BotApi::new(&settings.bot)?,
             channel_id,
@@ -323,7 +370,12 @@ impl Reporter {
     }
 
     pub fn new(api: BotApi, channel_id: String, interval_hours: u32, tz: TimeZone) -> Reporter {
-        Reporter { api, channel_id, interval_hours: interval_hours.max(1), tz }
+        Reporter {
+            api,
+            channel_id,
+            interval_hours: interval_hours.max(1),
+            tz,
+        }
     }
 
     pub fn timezone(&self) -> &TimeZone {
@@ -351,7 +403,10 @@ impl Reporter {
             .report_data(since, until)
             .await
             .map_err(|e| ReportError::Source(e.to_string()))?;
-        Ok(self.api.send_message(&self.channel_id, &self.render(&data)).await?)
+        Ok(self
+            .api
+            .send_message(&self.channel_id, &self.render(&data))
+            .await?)
     }
 
     /// Posts a report at every slot until `shutdown`. A slot whose report fails transiently is
@@ -438,7 +493,10 @@ mod tests {
     #[test]
     fn uneven_and_multi_day_intervals() {
         let utc = TimeZone::UTC;
-        assert_eq!(next_report_at(ts("2026-01-01T21:00:00Z"), 5, &utc), ts("2026-01-02T00:00:00Z"));
+        assert_eq!(
+            next_report_at(ts("2026-01-01T21:00:00Z"), 5, &utc),
+            ts("2026-01-02T00:00:00Z")
+        );
         let two_days = next_report_at(ts("2026-01-01T01:00:00Z"), 48, &utc);
         assert_eq!(two_days, ts("2026-01-03T00:00:00Z")); // day 20456 since epoch is even
         assert_eq!(last_report_at(two_days, 48, &utc), two_days);
@@ -480,13 +538,28 @@ mod tests {
             ],
         };
         let text = render_report(&data, &moscow);
-        assert!(text.contains("Период: 24.11.2026 12:00 — 25.11.2026 00:00 (Europe/Moscow)"), "{text}");
+        assert!(
+            text.contains("Период: 24.11.2026 12:00 — 25.11.2026 00:00 (Europe/Moscow)"),
+            "{text}"
+        );
         assert!(text.contains("<b>b2b &lt;prod&gt;</b>"), "{text}");
-        assert!(text.contains("отправлено 40, ошибок 3, циклов 2 (target_dead: 2, transient: 1)"), "{text}");
+        assert!(
+            text.contains("отправлено 40, ошибок 3, циклов 2 (target_dead: 2, transient: 1)"),
+            "{text}"
+        );
         assert!(text.contains("флуд-ожидания: 1 (7 мин 0 с)"), "{text}");
-        assert!(text.contains("<code>@chat_a</code> — CHAT_WRITE_FORBIDDEN"), "{text}");
-        assert!(text.contains("acc1 — на паузе до 25.11.2026 01:00"), "{text}");
-        assert!(text.contains("acc2 — остановлен: SESSION_REVOKED"), "{text}");
+        assert!(
+            text.contains("<code>@chat_a</code> — CHAT_WRITE_FORBIDDEN"),
+            "{text}"
+        );
+        assert!(
+            text.contains("acc1 — на паузе до 25.11.2026 01:00"),
+            "{text}"
+        );
+        assert!(
+            text.contains("acc2 — остановлен: SESSION_REVOKED"),
+            "{text}"
+        );
         assert!(html_to_plain(&text).contains("b2b <prod>"));
     }
 
@@ -494,7 +567,10 @@ mod tests {
     fn a_huge_report_is_cut_at_a_line_under_telegrams_limit() {
         let data = ReportData {
             broadcasters: (0..500)
-                .map(|i| BroadcasterReport { name: format!("broadcaster {i}"), ..Default::default() })
+                .map(|i| BroadcasterReport {
+                    name: format!("broadcaster {i}"),
+                    ..Default::default()
+                })
                 .collect(),
             ..Default::default()
         };

@@ -44,7 +44,11 @@ impl Secret {
 
     /// Replaces every occurrence of the secret in `text` (e.g. an error that quotes a URL).
     pub fn redact(&self, text: &str) -> String {
-        if self.0.is_empty() { text.to_owned() } else { text.replace(&self.0, "<redacted>") }
+        if self.0.is_empty() {
+            text.to_owned()
+        } else {
+            text.replace(&self.0, "<redacted>")
+        }
     }
 }
 
@@ -111,9 +115,17 @@ impl FromStr for NotifyLevel {
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SettingsError {
     #[error("{name}={value:?} is not valid: expected {expected}")]
-    Invalid { name: &'static str, value: String, expected: &'static str },
+    Invalid {
+        name: &'static str,
+        value: String,
+        expected: &'static str,
+    },
     #[error("{enabled_by}=true needs {name}: {hint}")]
-    Missing { enabled_by: &'static str, name: &'static str, hint: &'static str },
+    Missing {
+        enabled_by: &'static str,
+        name: &'static str,
+        hint: &'static str,
+    },
 }
 
 /// How to reach the Telegram Bot API.
@@ -223,7 +235,10 @@ impl NotifySettings {
         };
 
         let notifier = NotifierOptions {
-            level: get("NOTIFICATION_LEVEL").map(str::parse).transpose()?.unwrap_or_default(),
+            level: get("NOTIFICATION_LEVEL")
+                .map(str::parse)
+                .transpose()?
+                .unwrap_or_default(),
             flood_wait_threshold: Duration::from_secs(parse_num(
                 env,
                 "NOTIFY_FLOOD_WAIT_THRESHOLD",
@@ -308,14 +323,18 @@ const TOKEN_HINT: &str = "the bot token from @BotFather (123456:ABC…)";
 const CHAT_HINT: &str = "the channel's id (-100…) or @username; the bot must be an admin there";
 
 fn missing(enabled_by: &'static str, name: &'static str, hint: &'static str) -> SettingsError {
-    SettingsError::Missing { enabled_by, name, hint }
+    SettingsError::Missing {
+        enabled_by,
+        name,
+        hint,
+    }
 }
 
 fn check_chat_id(name: &'static str, id: &str) -> Result<(), SettingsError> {
     let numeric = id.parse::<i64>().is_ok();
-    let username = id.strip_prefix('@').is_some_and(|u| {
-        !u.is_empty() && u.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-    });
+    let username = id
+        .strip_prefix('@')
+        .is_some_and(|u| !u.is_empty() && u.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
     if numeric || username {
         Ok(())
     } else {
@@ -371,7 +390,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
     }
 
     #[test]
@@ -407,13 +429,19 @@ mod tests {
         assert!(s.telegram_enabled && s.webhook.enabled && s.reports.enabled);
         assert_eq!(s.notifier.level, NotifyLevel::Warning);
         let debug = format!("{s:?}");
-        assert!(!debug.contains("123:abc") && !debug.contains("s3cret"), "{debug}");
+        assert!(
+            !debug.contains("123:abc") && !debug.contains("s3cret"),
+            "{debug}"
+        );
     }
 
     #[test]
     fn enabled_without_what_it_needs_is_refused_with_a_hint() {
         let err = NotifySettings::from_env_map(&env(&[("ENABLE_REPORTS", "true")])).unwrap_err();
-        assert_eq!(err, missing("ENABLE_REPORTS", "REPORTS_BOT_TOKEN", TOKEN_HINT));
+        assert_eq!(
+            err,
+            missing("ENABLE_REPORTS", "REPORTS_BOT_TOKEN", TOKEN_HINT)
+        );
         let err = NotifySettings::from_env_map(&env(&[("REPORTS_TIMEZONE", "Mars/Olympus")]))
             .unwrap_err();
         assert!(err.to_string().contains("REPORTS_TIMEZONE"));

@@ -25,8 +25,12 @@ pub fn signature(secret: &Secret, body: &[u8]) -> String {
 
 /// Checks a received signature in constant time (for receivers written in Rust, and tests).
 pub fn verify_signature(secret: &Secret, body: &[u8], header: &str) -> bool {
-    let Some(hex_sig) = header.strip_prefix("sha256=") else { return false };
-    let Ok(sig) = hex::decode(hex_sig) else { return false };
+    let Some(hex_sig) = header.strip_prefix("sha256=") else {
+        return false;
+    };
+    let Ok(sig) = hex::decode(hex_sig) else {
+        return false;
+    };
     let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(secret.expose().as_bytes())
         .expect("HMAC accepts keys of any length");
     mac.update(body);
@@ -74,8 +78,9 @@ impl NotificationChannel for Webhook {
     }
 
     async fn deliver(&self, notification: &Notification) -> Result<(), DeliveryError> {
-        let body = serde_json::to_vec(&notification.to_json())
-            .map_err(|e| DeliveryError::Permanent(format!("cannot encode the notification: {e}")))?;
+        let body = serde_json::to_vec(&notification.to_json()).map_err(|e| {
+            DeliveryError::Permanent(format!("cannot encode the notification: {e}"))
+        })?;
         let mut request = self
             .http
             .post(&self.url)
@@ -83,10 +88,14 @@ impl NotificationChannel for Webhook {
         if let Some(secret) = &self.secret {
             request = request.header(SIGNATURE_HEADER, signature(secret, &body));
         }
-        let response = request.body(body).send().await.map_err(|e| DeliveryError::Transient {
-            detail: format!("webhook unreachable: {}", error_chain(&e.without_url())),
-            retry_after: None,
-        })?;
+        let response = request
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| DeliveryError::Transient {
+                detail: format!("webhook unreachable: {}", error_chain(&e.without_url())),
+                retry_after: None,
+            })?;
         let status = response.status();
         if status.is_success() {
             return Ok(());
@@ -99,7 +108,10 @@ impl NotificationChannel for Webhook {
             .map(Duration::from_secs);
         let detail = format!("webhook answered {status}");
         if status.is_server_error() || status.as_u16() == 429 || status.as_u16() == 408 {
-            Err(DeliveryError::Transient { detail, retry_after })
+            Err(DeliveryError::Transient {
+                detail,
+                retry_after,
+            })
         } else {
             Err(DeliveryError::Permanent(detail))
         }
@@ -118,7 +130,11 @@ mod tests {
             sig,
             "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
-        assert!(verify_signature(&Secret::new("Jefe"), b"what do ya want for nothing?", &sig));
+        assert!(verify_signature(
+            &Secret::new("Jefe"),
+            b"what do ya want for nothing?",
+            &sig
+        ));
         assert!(!verify_signature(&Secret::new("Jefe"), b"tampered", &sig));
     }
 }

@@ -48,8 +48,10 @@ async fn method(
 ) -> (StatusCode, Json<Value>) {
     let _ = d.calls.send(Call { bot, method, body });
     let scripted = d.script.lock().unwrap().pop_front();
-    let (status, reply) =
-        scripted.unwrap_or((StatusCode::OK, json!({"ok": true, "result": {"message_id": 7}})));
+    let (status, reply) = scripted.unwrap_or((
+        StatusCode::OK,
+        json!({"ok": true, "result": {"message_id": 7}}),
+    ));
     (status, Json(reply))
 }
 
@@ -57,13 +59,22 @@ fn bot_api_double(
     script: Vec<(StatusCode, Value)>,
 ) -> (common::TestServer, mpsc::UnboundedReceiver<Call>) {
     let (tx, rx) = mpsc::unbounded_channel();
-    let double = Double { calls: tx, script: Arc::new(Mutex::new(script.into())) };
-    let router = axum::Router::new().route("/{bot}/{method}", post(method)).with_state(double);
+    let double = Double {
+        calls: tx,
+        script: Arc::new(Mutex::new(script.into())),
+    };
+    let router = axum::Router::new()
+        .route("/{bot}/{method}", post(method))
+        .with_state(double);
     (common::serve(router), rx)
 }
 
 fn api(server: &common::TestServer) -> BotApi {
-    BotApi::with_client(common::client_without_timers(), &server.url(), Secret::new(TOKEN))
+    BotApi::with_client(
+        common::client_without_timers(),
+        &server.url(),
+        Secret::new(TOKEN),
+    )
 }
 
 #[tokio::test(start_paused = true)]
@@ -97,8 +108,15 @@ async fn a_429_that_never_ends_gives_up_with_the_wait() {
                "parameters": {"retry_after": 5}}),
     );
     let (server, _calls) = bot_api_double(vec![limited.clone(), limited]);
-    let err = api(&server).with_rate_limited_attempts(2).send_message("@chan", "x").await.unwrap_err();
-    assert!(matches!(err, BotApiError::RateLimited { attempts: 2, .. }), "{err:?}");
+    let err = api(&server)
+        .with_rate_limited_attempts(2)
+        .send_message("@chan", "x")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, BotApiError::RateLimited { attempts: 2, .. }),
+        "{err:?}"
+    );
     assert_eq!(err.retry_after(), Some(Duration::from_secs(5)));
     assert!(!err.is_permanent());
 }
@@ -140,8 +158,15 @@ struct RecordingSource {
 
 #[async_trait]
 impl ReportSource for RecordingSource {
-    async fn report_data(&self, since: Timestamp, until: Timestamp) -> Result<ReportData, BoxError> {
-        self.asked.lock().unwrap().push((self.clock.now(), since, until));
+    async fn report_data(
+        &self,
+        since: Timestamp,
+        until: Timestamp,
+    ) -> Result<ReportData, BoxError> {
+        self.asked
+            .lock()
+            .unwrap()
+            .push((self.clock.now(), since, until));
         Ok(ReportData {
             since,
             until,
@@ -167,7 +192,10 @@ async fn reports_go_out_at_local_midnight_and_noon_across_the_spring_dst_change(
     let berlin = TimeZone::get("Europe/Berlin").unwrap();
     // Saturday 21:00 in Berlin; that night the clocks go from 02:00 CET to 03:00 CEST.
     let clock: Arc<dyn Clock> = Arc::new(TokioClock::starting_at(ts("2026-03-28T20:00:00Z")));
-    let source = Arc::new(RecordingSource { clock: clock.clone(), asked: Mutex::new(Vec::new()) });
+    let source = Arc::new(RecordingSource {
+        clock: clock.clone(),
+        asked: Mutex::new(Vec::new()),
+    });
     let reporter = Reporter::new(api(&server), "-1009876".into(), 12, berlin);
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(reporter.run(source.clone(), clock.clone(), shutdown.clone()));
@@ -200,10 +228,22 @@ async fn reports_go_out_at_local_midnight_and_noon_across_the_spring_dst_change(
             slots[i + 1]
         );
     }
-    assert!(texts[1].contains("Период: 29.03.2026 00:00 — 29.03.2026 12:00 (Europe/Berlin)"), "{}", texts[1]);
-    assert!(texts[2].contains("Период: 29.03.2026 12:00 — 30.03.2026 00:00 (Europe/Berlin)"), "{}", texts[2]);
+    assert!(
+        texts[1].contains("Период: 29.03.2026 00:00 — 29.03.2026 12:00 (Europe/Berlin)"),
+        "{}",
+        texts[1]
+    );
+    assert!(
+        texts[2].contains("Период: 29.03.2026 12:00 — 30.03.2026 00:00 (Europe/Berlin)"),
+        "{}",
+        texts[2]
+    );
     assert!(texts[0].contains("📨 <b>b2b</b>"), "{}", texts[0]);
-    assert!(texts[0].contains("отправлено 12, ошибок 1, циклов 1 (target_dead: 1)"), "{}", texts[0]);
+    assert!(
+        texts[0].contains("отправлено 12, ошибок 1, циклов 1 (target_dead: 1)"),
+        "{}",
+        texts[0]
+    );
 }
 
 #[tokio::test]
@@ -222,8 +262,14 @@ async fn the_admin_is_told_when_an_account_stops() {
     let call = calls.recv().await.unwrap();
     assert_eq!(call.body["chat_id"], json!(4242));
     let text = call.body["text"].as_str().unwrap();
-    assert!(text.starts_with("🚨 <b>CRITICAL</b> · account_stopped"), "{text}");
-    assert!(text.contains("Аккаунт acc1 остановлен: SESSION_REVOKED"), "{text}");
+    assert!(
+        text.starts_with("🚨 <b>CRITICAL</b> · account_stopped"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Аккаунт acc1 остановлен: SESSION_REVOKED"),
+        "{text}"
+    );
     let stats = handle.shutdown(Duration::from_secs(5)).await;
     assert_eq!(stats[0].delivered, 1);
 }

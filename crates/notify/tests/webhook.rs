@@ -35,7 +35,12 @@ struct Receiver {
 }
 
 async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> StatusCode {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
     let _ = r.got.send(Received {
         signature: header("x-signature"),
         content_type: header("content-type"),
@@ -44,7 +49,11 @@ async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> 
     if r.hang {
         std::future::pending::<()>().await;
     }
-    r.script.lock().unwrap().pop_front().unwrap_or(StatusCode::OK)
+    r.script
+        .lock()
+        .unwrap()
+        .pop_front()
+        .unwrap_or(StatusCode::OK)
 }
 
 fn receiver(
@@ -52,11 +61,25 @@ fn receiver(
     hang: bool,
 ) -> (common::TestServer, mpsc::UnboundedReceiver<Received>) {
     let (tx, rx) = mpsc::unbounded_channel();
-    let state = Receiver { got: tx, script: Arc::new(Mutex::new(script.into())), hang };
-    (common::serve(axum::Router::new().route("/hook", post(receive)).with_state(state)), rx)
+    let state = Receiver {
+        got: tx,
+        script: Arc::new(Mutex::new(script.into())),
+        hang,
+    };
+    (
+        common::serve(
+            axum::Router::new()
+                .route("/hook", post(receive))
+                .with_state(state),
+        ),
+        rx,
+    )
 }
 
-fn notifier_to(server: &common::TestServer, options: NotifierOptions) -> (Notifier, smb_notify::NotifierHandle) {
+fn notifier_to(
+    server: &common::TestServer,
+    options: NotifierOptions,
+) -> (Notifier, smb_notify::NotifierHandle) {
     let webhook: Arc<dyn NotificationChannel> = Arc::new(Webhook::with_client(
         common::client_without_timers(),
         format!("{}/hook", server.url()),
@@ -66,7 +89,10 @@ fn notifier_to(server: &common::TestServer, options: NotifierOptions) -> (Notifi
 }
 
 fn target_disabled(target: &str) -> EngineEvent {
-    EngineEvent::TargetDisabled { target: target.into(), reason: "CHAT_WRITE_FORBIDDEN".into() }
+    EngineEvent::TargetDisabled {
+        target: target.into(),
+        reason: "CHAT_WRITE_FORBIDDEN".into(),
+    }
 }
 
 #[tokio::test]
@@ -81,7 +107,11 @@ async fn the_body_follows_the_schema_and_the_signature_verifies() {
     mac.update(&r.body);
     let expected = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
     assert_eq!(r.signature.as_deref(), Some(expected.as_str()));
-    assert!(smb_notify::webhook::verify_signature(&Secret::new(SECRET), &r.body, &expected));
+    assert!(smb_notify::webhook::verify_signature(
+        &Secret::new(SECRET),
+        &r.body,
+        &expected
+    ));
     assert_eq!(r.content_type.as_deref(), Some("application/json"));
 
     let body: Value = serde_json::from_slice(&r.body).unwrap();
@@ -89,29 +119,55 @@ async fn the_body_follows_the_schema_and_the_signature_verifies() {
     assert_eq!(body["source"], "sendmessagebot");
     assert_eq!(body["event"], "target_disabled");
     assert_eq!(body["level"], "WARNING");
-    assert_eq!(body["text"], "Чат @prices_chat отключён: CHAT_WRITE_FORBIDDEN.");
+    assert_eq!(
+        body["text"],
+        "Чат @prices_chat отключён: CHAT_WRITE_FORBIDDEN."
+    );
     assert_eq!(body["message"], body["text"]);
     assert_eq!(body["fields"]["target"], "@prices_chat");
     assert_eq!(body["fields"]["reason"], "CHAT_WRITE_FORBIDDEN");
     assert_eq!(body["repeated"], 0);
     let ts: jiff::Timestamp = body["timestamp"].as_str().unwrap().parse().unwrap();
     assert!(ts.duration_until(jiff::Timestamp::now()).abs() < jiff::SignedDuration::from_secs(60));
-    let keys: Vec<&str> = body.as_object().unwrap().keys().map(String::as_str).collect();
+    let keys: Vec<&str> = body
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
     assert_eq!(
         keys,
-        ["event", "fields", "level", "message", "repeated", "schema", "source", "text", "timestamp"]
+        [
+            "event",
+            "fields",
+            "level",
+            "message",
+            "repeated",
+            "schema",
+            "source",
+            "text",
+            "timestamp"
+        ]
     );
     handle.shutdown(Duration::from_secs(5)).await;
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_failing_receiver_is_retried_with_backoff_until_it_answers() {
-    let (server, mut got) =
-        receiver(vec![StatusCode::INTERNAL_SERVER_ERROR, StatusCode::BAD_GATEWAY], false);
-    let options = NotifierOptions { retry_delay: Duration::from_secs(2), ..Default::default() };
+    let (server, mut got) = receiver(
+        vec![StatusCode::INTERNAL_SERVER_ERROR, StatusCode::BAD_GATEWAY],
+        false,
+    );
+    let options = NotifierOptions {
+        retry_delay: Duration::from_secs(2),
+        ..Default::default()
+    };
     let (notifier, handle) = notifier_to(&server, options);
     let start = tokio::time::Instant::now();
-    notifier.emit(&EngineEvent::AccountStopped { account: "acc1".into(), reason: "PEER_FLOOD".into() });
+    notifier.emit(&EngineEvent::AccountStopped {
+        account: "acc1".into(),
+        reason: "PEER_FLOOD".into(),
+    });
 
     let mut at = Vec::new();
     let mut bodies = Vec::new();
@@ -121,8 +177,14 @@ async fn a_failing_receiver_is_retried_with_backoff_until_it_answers() {
     }
     // Attempt 1 at once, attempt 2 after 2 s, attempt 3 after 4 s more; same body each time.
     assert!(at[0] < Duration::from_millis(100), "{at:?}");
-    assert!(at[1] >= Duration::from_secs(2) && at[1] < Duration::from_secs(3), "{at:?}");
-    assert!(at[2] >= Duration::from_secs(6) && at[2] < Duration::from_secs(7), "{at:?}");
+    assert!(
+        at[1] >= Duration::from_secs(2) && at[1] < Duration::from_secs(3),
+        "{at:?}"
+    );
+    assert!(
+        at[2] >= Duration::from_secs(6) && at[2] < Duration::from_secs(7),
+        "{at:?}"
+    );
     assert!(bodies.iter().all(|b| *b == bodies[0]));
 
     let stats = handle.shutdown(Duration::from_secs(5)).await;
@@ -143,8 +205,10 @@ async fn a_4xx_is_not_retried() {
 #[tokio::test(start_paused = true)]
 async fn a_repeated_event_is_sent_once_per_window_with_the_count_of_repeats() {
     let (server, mut got) = receiver(Vec::new(), false);
-    let options =
-        NotifierOptions { collapse_window: Duration::from_secs(6 * 3600), ..Default::default() };
+    let options = NotifierOptions {
+        collapse_window: Duration::from_secs(6 * 3600),
+        ..Default::default()
+    };
     let (notifier, handle) = notifier_to(&server, options);
     for _ in 0..5 {
         notifier.emit(&target_disabled("@dead"));
@@ -167,11 +231,17 @@ async fn a_repeated_event_is_sent_once_per_window_with_the_count_of_repeats() {
 #[tokio::test]
 async fn a_hanging_receiver_never_blocks_emit_and_only_info_is_dropped() {
     let (server, mut got) = receiver(Vec::new(), true);
-    let options = NotifierOptions { queue_capacity: 100, ..Default::default() };
+    let options = NotifierOptions {
+        queue_capacity: 100,
+        ..Default::default()
+    };
     let (notifier, handle) = notifier_to(&server, options);
 
     // The worker takes this one and hangs on it.
-    notifier.emit(&EngineEvent::Started { broadcasters: 1, accounts: 1 });
+    notifier.emit(&EngineEvent::Started {
+        broadcasters: 1,
+        accounts: 1,
+    });
     got.recv().await.unwrap();
 
     let started = std::time::Instant::now();
@@ -181,11 +251,20 @@ async fn a_hanging_receiver_never_blocks_emit_and_only_info_is_dropped() {
             warnings += 1;
             notifier.emit(&target_disabled(&format!("@chat{i}")));
         } else {
-            let event = EngineEvent::CycleCompleted { broadcaster: "b2b".into(), cycle: i, sent: 1, failed: 0 };
+            let event = EngineEvent::CycleCompleted {
+                broadcaster: "b2b".into(),
+                cycle: i,
+                sent: 1,
+                failed: 0,
+            };
             notifier.emit(&event);
         }
         // Below NOTIFICATION_LEVEL: filtered before anything is built.
-        notifier.emit(&EngineEvent::CycleStarted { broadcaster: "b2b".into(), cycle: i, targets: 3 });
+        notifier.emit(&EngineEvent::CycleStarted {
+            broadcaster: "b2b".into(),
+            cycle: i,
+            targets: 3,
+        });
     }
     let took = started.elapsed();
     assert!(took < Duration::from_secs(1), "20 000 emits took {took:?}");
@@ -203,10 +282,16 @@ async fn a_hanging_receiver_never_blocks_emit_and_only_info_is_dropped() {
 
 #[test]
 fn a_notifier_without_channels_accepts_events_outside_a_runtime_once_built() {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let (notifier, _handle) = rt.block_on(async {
         Notifier::spawn_with(
-            NotifierOptions { level: NotifyLevel::Debug, ..Default::default() },
+            NotifierOptions {
+                level: NotifyLevel::Debug,
+                ..Default::default()
+            },
             Vec::new(),
             Arc::new(SystemClock),
         )

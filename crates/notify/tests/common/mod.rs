@@ -36,7 +36,9 @@ impl Drop for TestServer {
 /// request made right after is queued by the kernel: nothing to wait for.
 pub fn serve(router: Router) -> TestServer {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
-    listener.set_nonblocking(true).expect("nonblocking listener");
+    listener
+        .set_nonblocking(true)
+        .expect("nonblocking listener");
     let addr = listener.local_addr().expect("local addr");
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     std::thread::spawn(move || {
@@ -53,7 +55,10 @@ pub fn serve(router: Router) -> TestServer {
                 .await;
         });
     });
-    TestServer { addr, shutdown: Some(tx) }
+    TestServer {
+        addr,
+        shutdown: Some(tx),
+    }
 }
 
 /// A reqwest client with no timers (no timeouts, no idle-pool sweeper): see the module doc.

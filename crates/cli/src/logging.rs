@@ -1,0 +1,152 @@
+//! Logging: the seed's LOG_* settings and the tracing subscriber (console and/or a size-rotated
+//! file, text or JSON lines).
+//!
+//! | name | default | meaning |
+//! |---|---|---|
+//! | `LOG_LEVEL` | `INFO` | `DEBUG`, `INFO`, `WARNING`, `ERROR`, `CRITICAL`, or a tracing filter (`info,sqlx=warn`); `RUST_LOG` wins when set |
+//! | `LOG_FILE` | `logs/bot.log` | empty: no file |
+//! | `LOG_MAX_SIZE` | `10485760` | bytes before the file is rotated to `.1`; `0` never rotates |
+//! | `LOG_BACKUP_COUNT` | `5` | rotated files kept (`.1` newest … `.N` oldest) |
+//! | `LOG_CONSOLE` | `false` | also log to stderr (always, when there is no file) |
+//! | `LOG_FORMAT` | `text` | `json`: one JSON object per line |
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use anyhow::{Context as _, bail};
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
+use tracing_subscriber::{EnvFilter, Layer, Registry, fmt};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogSettings {
+    /// A tracing filter directive (`info`, `debug,hyper=warn`).
+    pub level: String,
+    pub file: Option<PathBuf>,
+    pub max_size: u64,
+    pub backup_count: usize,
+    pub console: bool,
+    pub json: bool,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        LogSettings {
+            level: "info".to_owned(),
+            file: Some(PathBuf::from("logs/bot.log")),
+            max_size: 10 * 1024 * 1024,
+            backup_count: 5,
+            console: false,
+            json: false,
+        }
+    }
+}
+
+impl LogSettings {
+    /// Reads the LOG_* names (and `RUST_LOG`) from the merged `.env` + environment map.
+    pub fn from_env_map(env: &HashMap<String, String>) -> anyhow::Result<LogSettings> {
+        let get = |name: &str| env.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
+        let mut s = LogSettings::default();
+        if let Some(filter) = get("RUST_LOG") {
+            s.level = filter.to_owned();
+        } else if let Some(level) = get("LOG_LEVEL") {
+            s.level = level_directive(level)?;
+        }
+        if let Some(file) = env.get("LOG_FILE") {
+            let file = file.trim();
+            s.file = (!file.is_empty()).then(|| PathBuf::from(file));
+        }
+        if let Some(v) = get("LOG_MAX_SIZE") {
+            s.max_size = v.parse().with_context(|| {
+                format!("LOG_MAX_SIZE={v:?} is not valid: expected a size in bytes, e.g. 10485760")
+            })?;
+        }
+        if let Some(v) = get("LOG_BACKUP_COUNT") {
+            s.backup_count = v.parse().with_context(|| {
+                format!("LOG_BACKUP_COUNT={v:?} is not valid: expected a number of files, e.g. 5")
+            })?;
+        }
+        if let Some(v) = get("LOG_CONSOLE") {
+            s.console = parse_bool("LOG_CONSOLE", v)?;
+        }
+        if let Some(v) = get("LOG_FORMAT") {
+            s.json = match v.to_ascii_lowercase().as_str() {
+                "json" => true,
+                "text" | "plain" => false,
+                _ => bail!("LOG_FORMAT={v:?} is not valid: expected json or text"),
+            };
+        }
+        Ok(s)
+    }
+}
+
+/// Python's level names as tracing directives; anything else is taken as a filter.
+fn level_directive(level: &str) -> anyhow::Result<String> {
+    let directive = match level.to_ascii_uppercase().as_str() {
+        "TRACE" => "trace",
+        "DEBUG" => "debug",
+        "INFO" => "info",
+        "WARNING" | "WARN" => "warn",
+        "ERROR" | "CRITICAL" | "FATAL" => "error",
+        _ => {
+            EnvFilter::try_new(level).with_context(|| {
+                format!("LOG_LEVEL={level:?} is not valid: expected DEBUG, INFO, WARNING, ERROR or CRITICAL")
+            })?;
+            return Ok(level.to_owned());
+        }
+    };
+    Ok(directive.to_owned())
+}
+
+fn parse_bool(name: &str, v: &str) -> anyhow::Result<bool> {
+    match v.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => bail!("{name}={v:?} is not valid: expected true or false"),
+    }
+}
+
+/// Keeps the file writer alive; dropping it flushes what is buffered. Hold it in `main`.
+#[must_use = "dropping the guard stops writing the log file"]
+pub struct LogGuard {
+    _file: Option<smb_notify::logfile::WorkerGuard>,
+}
+
+/// Installs the global tracing subscriber. Fails if one is already installed.
+pub fn init(settings: &LogSettings) -> anyhow::Result<LogGuard> {
+    let filter = EnvFilter::try_new(&settings.level)
+        .with_context(|| format!("invalid log filter {:?}", settings.level))?;
+    let mut layers: Vec<Box<dyn Layer<Registry> + Send + Sync>> = Vec::new();
+    let mut guard = None;
+
+    if let Some(path) = &settings.file {
+        let (writer, file_guard) = smb_notify::logfile::non_blocking_rotating_file(
+            path,
+            settings.max_size,
+            settings.backup_count,
+        )
+        .with_context(|| format!("cannot log to {} (LOG_FILE)", path.display()))?;
+        guard = Some(file_guard);
+        let layer = fmt::layer().with_writer(writer).with_ansi(false);
+        layers.push(if settings.json {
+            layer.json().boxed()
+        } else {
+            layer.boxed()
+        });
+    }
+    if settings.console || settings.file.is_none() {
+        let layer = fmt::layer().with_writer(std::io::stderr);
+        layers.push(if settings.json {
+            layer.json().boxed()
+        } else {
+            layer.boxed()
+        });
+    }
+
+    tracing_subscriber::registry()
+        .with(layers)
+        .with(filter)
+        .try_init()
+        .context("a logger is already installed")?;
+    Ok(LogGuard { _file: guard })
+}
