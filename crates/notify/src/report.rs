@@ -20,7 +20,7 @@ use smb_engine::ports::Clock;
 use tokio_util::sync::CancellationToken;
 
 use crate::botapi::{BotApi, BotApiError};
-use crate::settings::{NotifySettings, SettingsError};
+use crate::settings::{NotifySettings, ReportSettings, SettingsError};
 
 /// What a report says about one period.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -315,6 +315,15 @@ pub fn period_ending_at(
     (last_report_at(before, interval_hours, tz), slot)
 }
 
+/// The period of a report made now, outside the schedule (`report preview|send`): from the
+/// last slot to `now`. Needs no token, so a preview works before the bot is set up.
+pub fn current_period(now: Timestamp, settings: &ReportSettings) -> (Timestamp, Timestamp) {
+    (
+        last_report_at(now, settings.interval_hours, &settings.timezone),
+        now,
+    )
+}
+
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Where a report's numbers come from (the store, in the daemon).
@@ -478,6 +487,17 @@ mod tests {
         let c = next_report_at(b, 12, &berlin);
         assert_eq!(c, ts("2026-03-29T22:00:00Z")); // 00:00 CEST
         assert_eq!(period_ending_at(b, 12, &berlin), (a, b));
+    }
+
+    #[test]
+    fn the_autumn_change_makes_one_period_thirteen_hours_long() {
+        let berlin = TimeZone::get("Europe/Berlin").unwrap();
+        // 2026-10-25: clocks go 03:00 CEST -> 02:00 CET.
+        let midnight = next_report_at(ts("2026-10-24T20:00:00Z"), 12, &berlin);
+        assert_eq!(midnight, ts("2026-10-24T22:00:00Z")); // 00:00 CEST
+        let noon = next_report_at(midnight, 12, &berlin);
+        assert_eq!(noon, ts("2026-10-25T11:00:00Z")); // 12:00 CET, 13 h later
+        assert_eq!(period_ending_at(noon, 12, &berlin), (midnight, noon));
     }
 
     #[test]
