@@ -300,3 +300,46 @@ fn a_notifier_without_channels_accepts_events_outside_a_runtime_once_built() {
     notifier.emit(&target_disabled("@x"));
     assert!(notifier.stats().is_empty());
 }
+
+#[tokio::test(start_paused = true)]
+async fn sends_keep_their_pace_on_the_paused_clock_while_the_receiver_hangs() {
+    let (server, mut got) = receiver(Vec::new(), true);
+    let options = NotifierOptions {
+        level: NotifyLevel::Debug,
+        queue_capacity: 10,
+        ..Default::default()
+    };
+    let (notifier, handle) = notifier_to(&server, options);
+    let metrics = Arc::new(smb_notify::Metrics::new(Arc::new(SystemClock)));
+    let sink = smb_engine::ports::FanoutSink(vec![Arc::new(notifier.clone()), metrics.clone()]);
+    notifier.emit(&EngineEvent::Started {
+        broadcasters: 1,
+        accounts: 1,
+    });
+    got.recv().await.unwrap(); // the worker is now stuck on this one
+
+    // A sender that sends every 30 s and emits as the driver does.
+    let start = tokio::time::Instant::now();
+    for i in 0..100u64 {
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        sink.emit(&EngineEvent::Delivered {
+            broadcaster: "b2b".into(),
+            account: "acc1".into(),
+            target: format!("@chat{i}"),
+            random_id: i as i64,
+            outcome: smb_engine::ports::Outcome::Sent {
+                message_id: Some(1),
+            },
+            latency: Duration::from_millis(100),
+        });
+    }
+    assert_eq!(start.elapsed(), Duration::from_secs(100 * 30));
+    let stats = handle.stats();
+    assert_eq!((stats[0].queued, stats[0].dropped), (10, 90));
+    assert!(
+        metrics.render().contains(
+            "deliveries_total{broadcaster=\"b2b\",account=\"acc1\",outcome=\"sent\"} 100"
+        )
+    );
+    handle.shutdown(Duration::ZERO).await;
+}
