@@ -218,10 +218,17 @@ impl BotApi {
                 tokio::time::sleep(retry_after).await;
                 continue;
             }
+            let mut description = self.token.redact(&description);
+            if code == 404 {
+                // Telegram answers 404 (not 401) to a token that is not even well-formed.
+                description.push_str(
+                    " (is REPORTS_BOT_TOKEN complete, like 123456:ABC…, and TELEGRAM_BOT_API_URL right?)",
+                );
+            }
             return Err(BotApiError::Api {
                 method,
                 code,
-                description: self.token.redact(&description),
+                description,
             });
         }
     }
