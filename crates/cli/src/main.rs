@@ -1,1 +1,63 @@
-fn main() {}
+//! The `sendmessagebot` binary: clap commands over the engine, store and gateways.
+#![forbid(unsafe_code)]
+
+mod commands;
+mod config;
+mod context;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Posts rotating messages (price lists, announcements) from several Telegram accounts into
+/// the chats they belong to, on a schedule, without ever posting twice into one chat in a
+/// cycle.
+#[derive(Debug, Parser)]
+#[command(name = "sendmessagebot", version, propagate_version = true)]
+pub struct Cli {
+    /// The configuration file (see `sendmessagebot init`).
+    #[arg(long, global = true, env = "SMB_CONFIG", default_value = "sendmessagebot.toml")]
+    pub config: PathBuf,
+    /// The .env file with the original's variable names; the environment overrides it.
+    #[arg(long, global = true, default_value = ".env")]
+    pub env_file: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write a starting sendmessagebot.toml and .env.example (the original's four broadcasters).
+    Init(commands::init::Args),
+    /// Validate the configuration without sending anything; exit 1 on any problem.
+    Check(commands::check::Args),
+    /// Run the broadcasters (the daemon).
+    Run(commands::run::Args),
+    /// What was sent, failed, paused and disabled, per broadcaster and account.
+    Stats(commands::stats::Args),
+    /// List, enable and disable targets.
+    #[command(subcommand)]
+    Targets(commands::targets::Command),
+    /// List broadcasters.
+    #[command(subcommand)]
+    Broadcasters(commands::broadcasters::Command),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(commands::dispatch(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -64,15 +64,7 @@ impl Driver {
         sink: Arc<dyn EventSink>,
         settings: DriverSettings,
     ) -> Result<Self, StoreError> {
-        let accounts = store.accounts().await?;
-        let targets = store.target_statuses().await?;
-        let mut cycles = std::collections::HashMap::new();
-        for view in planner.views() {
-            if let Some(c) = store.last_cycle(&view.name).await? {
-                cycles.insert(view.name, c);
-            }
-        }
-        planner.restore(&accounts, &targets, &cycles, clock.now());
+        restore_planner(&mut planner, store.as_ref(), clock.now()).await?;
         let wakers = (0..planner.account_count()).map(|_| Notify::new()).collect();
         Ok(Driver {
             shared: Arc::new(Shared {
@@ -113,6 +105,20 @@ impl Driver {
     }
 }
 
+/// Applies what the store remembers to a fresh planner (see [`Planner::restore`]).
+pub async fn restore_planner(planner: &mut Planner, store: &dyn Store, now: Timestamp) -> Result<(), StoreError> {
+    let accounts = store.accounts().await?;
+    let targets = store.target_statuses().await?;
+    let mut cycles = std::collections::HashMap::new();
+    for view in planner.views() {
+        if let Some(c) = store.last_cycle(&view.name).await? {
+            cycles.insert(view.name, c);
+        }
+    }
+    planner.restore(&accounts, &targets, &cycles, now);
+    Ok(())
+}
+
 impl DriverHandle {
     pub fn views(&self) -> Vec<crate::planner::BroadcasterView> {
         lock(&self.shared).views()
@@ -150,10 +156,14 @@ async fn account_loop(shared: Arc<Shared>, account: usize, shutdown: Cancellatio
                 other => apply(&shared, other, now).await,
             }
         }
-        let Some(until) = wait else { continue };
-        if until.is_none() && lock(&shared).finished() {
+        if lock(&shared).finished() {
+            // `--once` is over (or every account stopped): let the idle tasks end too.
+            for w in &shared.wakers {
+                w.notify_one();
+            }
             return;
         }
+        let Some(until) = wait else { continue };
         let sleep = async {
             match until {
                 Some(t) => {

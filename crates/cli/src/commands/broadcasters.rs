@@ -1,0 +1,58 @@
+//! `broadcasters list`.
+
+use std::process::ExitCode;
+
+use crate::Cli;
+use crate::config::Overrides;
+use crate::context;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Every configured broadcaster with its account, list, message set and pacing.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<ExitCode> {
+    let Command::List { json } = cmd;
+    let s = context::settings(cli, &Overrides::default(), false)?;
+    if *json {
+        let v: Vec<serde_json::Value> = s
+            .broadcasters
+            .iter()
+            .map(|b| {
+                serde_json::json!({
+                    "name": b.spec.name,
+                    "account": b.spec.account,
+                    "targets": b.target_list,
+                    "test_targets": b.test_list,
+                    "target_count": b.spec.targets.len(),
+                    "messages": b.spec.messages.name,
+                    "message_count": b.spec.messages.rotation_order().len(),
+                    "rotation": b.spec.rotation,
+                    "delay_between_chats_secs": b.spec.pacing.delay_between_chats.as_secs_f64(),
+                    "cycle_delay_secs": b.spec.pacing.cycle_delay.as_secs_f64(),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        println!("{:<12} {:<8} {:<14} {:>7} {:<10} {:>9} {:>8} {:>7}", "BROADCASTER", "ACCOUNT", "TARGETS", "CHATS", "MESSAGES", "ROTATION", "DELAY", "CYCLE");
+        for b in &s.broadcasters {
+            println!(
+                "{:<12} {:<8} {:<14} {:>7} {:<10} {:>9} {:>7}s {:>6}s",
+                b.spec.name,
+                b.spec.account,
+                b.target_list,
+                b.spec.targets.len(),
+                b.spec.messages.name,
+                format!("{:?}", b.spec.rotation).to_lowercase(),
+                b.spec.pacing.delay_between_chats.as_secs_f64(),
+                b.spec.pacing.cycle_delay.as_secs_f64()
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

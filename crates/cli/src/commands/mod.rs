@@ -1,0 +1,23 @@
+//! One module per subcommand.
+
+pub mod broadcasters;
+pub mod check;
+pub mod init;
+pub mod run;
+pub mod stats;
+pub mod targets;
+
+use std::process::ExitCode;
+
+use crate::{Cli, Command};
+
+pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    match &cli.command {
+        Command::Init(a) => init::run(&cli, a),
+        Command::Check(a) => check::run(&cli, a),
+        Command::Run(a) => run::run(&cli, a).await,
+        Command::Stats(a) => stats::run(&cli, a).await,
+        Command::Targets(c) => targets::run(&cli, c).await,
+        Command::Broadcasters(c) => broadcasters::run(&cli, c),
+    }
+}

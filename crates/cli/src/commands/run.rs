@@ -1,0 +1,163 @@
+//! `run`: the daemon. Builds the planner from the configuration, restores it from the store
+//! and drives it through the chosen gateway until a signal (or `--once`) ends it.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use jiff::Timestamp;
+use smb_engine::planner::{Effect, Event, Planner, PlannerSettings};
+use smb_engine::{Driver, DriverSettings, LogSink, SentMessage, SystemClock, restore_planner};
+use smb_telegram::SimGateway;
+use tokio_util::sync::CancellationToken;
+
+use crate::Cli;
+use crate::config::{Overrides, Settings};
+use crate::context;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Use the simulated Telegram (no account needed; writes data/sandbox/ledger.jsonl).
+    #[arg(long)]
+    pub sandbox: bool,
+    /// Print the plan of the next cycle (which message to which chat at what time) and exit,
+    /// without sending or writing deliveries.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Post to each broadcaster's test list (TEST_MODE=true).
+    #[arg(long)]
+    pub test_mode: bool,
+    /// Ignore the start hour and quiet hours (the original's night test).
+    #[arg(long)]
+    pub ignore_quiet_hours: bool,
+    /// Every broadcaster completes one cycle (starting at once), then exit 0.
+    #[arg(long)]
+    pub once: bool,
+}
+
+pub fn planner_for(settings: &Settings, once: bool, now: Timestamp) -> anyhow::Result<Planner> {
+    Ok(Planner::new(
+        settings.accounts.clone(),
+        settings.broadcasters.iter().map(|b| b.spec.clone()).collect(),
+        PlannerSettings { once, seed: rand::random(), recheck_after: Duration::from_secs(24 * 3600) },
+        now,
+    )?)
+}
+
+pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
+    let overrides = Overrides { test_mode: args.test_mode, ignore_quiet_hours: args.ignore_quiet_hours };
+    let settings = context::settings(cli, &overrides, args.sandbox)?;
+    context::init_logging(&settings, true);
+    if !args.sandbox && !args.dry_run {
+        bail!(
+            "sending through real Telegram accounts needs the Telegram gateway, which this build does not have yet; \
+             rehearse with `sendmessagebot run --sandbox`"
+        );
+    }
+    let store = Arc::new(context::open_store(&settings, args.sandbox).await?);
+    let now = Timestamp::now();
+    let mut planner = planner_for(&settings, args.once || args.dry_run, now)?;
+    if args.dry_run {
+        restore_planner(&mut planner, store.as_ref(), now).await?;
+        print_plan(planner, now, &settings);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let gateway = Arc::new(SimGateway::new(settings.sandbox.clone()).context("starting the sandbox")?);
+    let driver = Driver::restore(
+        planner,
+        store.clone(),
+        gateway,
+        Arc::new(SystemClock),
+        Arc::new(LogSink),
+        DriverSettings::default(),
+    )
+    .await?;
+    let shutdown = CancellationToken::new();
+    tokio::spawn(stop_on_signal(shutdown.clone()));
+    eprintln!(
+        "running {} broadcasters on {} accounts ({}{}); Ctrl-C stops",
+        settings.broadcasters.len(),
+        settings.accounts.len(),
+        if args.sandbox { "sandbox" } else { "Telegram" },
+        if settings.test_mode { ", test mode" } else { "" }
+    );
+    driver.run(shutdown).await?;
+    eprintln!("stopped; `sendmessagebot stats{}` shows what was sent", if args.sandbox { " --sandbox" } else { "" });
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn stop_on_signal(shutdown: CancellationToken) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let term = signal(SignalKind::terminate());
+        let int = signal(SignalKind::interrupt());
+        match (term, int) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+            }
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    tracing::info!("stopping: finishing the send in flight");
+    shutdown.cancel();
+}
+
+/// Runs a copy of the planner on a virtual clock where every send succeeds, and prints what
+/// it would do for one cycle of each broadcaster.
+fn print_plan(mut planner: Planner, start: Timestamp, settings: &Settings) {
+    let tz = settings.timezone.clone();
+    let n = planner.account_count();
+    let mut wake: Vec<Option<Timestamp>> = vec![Some(start); n];
+    let mut lines = 0usize;
+    println!("plan of the next cycle (times in {}):", tz.iana_name().unwrap_or("UTC"));
+    for _ in 0..10_000_000u64 {
+        if planner.finished() {
+            break;
+        }
+        let Some((account, now)) = wake.iter().enumerate().filter_map(|(i, w)| w.map(|t| (i, t))).min_by_key(|(_, t)| *t)
+        else {
+            break;
+        };
+        let fx = planner.handle(Event::Poll { account }, now);
+        wake[account] = None;
+        for e in fx {
+            match e {
+                Effect::Wait { until } => wake[account] = until,
+                Effect::Send(d) => {
+                    let text: String = d.text.chars().take(60).collect();
+                    let more = if d.text.chars().count() > 60 { "…" } else { "" };
+                    println!(
+                        "{}  {:<10} {:<8} {:<28} {}{}",
+                        now.to_zoned(tz.clone()).strftime("%Y-%m-%d %H:%M:%S"),
+                        d.broadcaster_name,
+                        d.account_name,
+                        d.target.to_string(),
+                        text.replace('\n', " "),
+                        more
+                    );
+                    lines += 1;
+                    let _ = planner.handle(
+                        Event::Outcome { delivery: d, result: Ok(SentMessage { message_id: None }) },
+                        now,
+                    );
+                    wake[account] = Some(now);
+                }
+                _ => {}
+            }
+        }
+    }
+    if lines == 0 {
+        println!("(nothing to send: every broadcaster is paused, stopped or has no active target)");
+    }
+}
