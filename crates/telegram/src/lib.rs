@@ -2,6 +2,7 @@
 //! module, real Telegram over MTProto.
 #![forbid(unsafe_code)]
 
+pub mod grammers;
 pub mod sim;
 
 pub use sim::{FaultRule, LedgerEntry, SimGateway, SimSettings};

@@ -1,0 +1,576 @@
+//! [`GrammersGateway`]: the engine's `Gateway` on real Telegram, one grammers client per account.
+//!
+//! A send is `messages.sendMessage` / `messages.sendMedia` built here, so the `random_id`
+//! Telegram receives is the one the journal wrote; RANDOM_ID_DUPLICATE therefore means "already
+//! sent" and comes back as `Ok` without a message id.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use grammers_tl_types as tl;
+use smb_domain::{SendError, TargetRef};
+use smb_engine::{Gateway, SendRequest, SentMessage, TextFormat};
+use tokio::sync::Mutex;
+use tracing::{debug, info, warn};
+
+use super::client::{AccountClient, ApiSettings, ProxyUrl};
+use super::peers::{CachedChat, PeerCache, PeerCacheStore};
+use super::session::{SessionError, SessionStore};
+
+/// Dialog pages scanned at most (100 dialogs each).
+const MAX_DIALOG_PAGES: usize = 50;
+
+/// One account the gateway sends from.
+#[derive(Debug, Clone)]
+pub struct AccountConfig {
+    pub name: String,
+    pub proxy: Option<ProxyUrl>,
+}
+
+impl AccountConfig {
+    pub fn new(name: &str) -> Self {
+        AccountConfig {
+            name: name.to_owned(),
+            proxy: None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    #[error("account `{0}` has no session: run `sendmessagebot accounts login {0}` first")]
+    NotLoggedIn(String),
+}
+
+struct Account {
+    client: AccountClient,
+    // tokio's Mutex: held across the dialogs scan and resolveUsername calls so two sends to
+    // an unknown chat do not both scan.
+    peers: Mutex<PeerState>,
+    /// Media uploaded once per account, by path, reused by reference afterwards.
+    media: Mutex<HashMap<PathBuf, tl::enums::InputMedia>>,
+}
+
+struct PeerState {
+    cache: PeerCache,
+    /// Scanned in this process already: a miss after that is a real miss.
+    scanned: bool,
+}
+
+/// The gateway on grammers; construct with [`GrammersGateway::connect`].
+pub struct GrammersGateway {
+    accounts: HashMap<String, Arc<Account>>,
+    peer_store: Arc<dyn PeerCacheStore>,
+}
+
+impl std::fmt::Debug for GrammersGateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut names: Vec<_> = self.accounts.keys().collect();
+        names.sort();
+        f.debug_struct("GrammersGateway")
+            .field("accounts", &names)
+            .finish()
+    }
+}
+
+fn rpc(name: &str) -> SendError {
+    SendError::rpc(name, None)
+}
+
+impl GrammersGateway {
+    /// Opens every account's session file (each must exist: `accounts login` makes them) and
+    /// loads its peer cache. Connections are made on the first send.
+    pub fn connect(
+        api: &ApiSettings,
+        store: &SessionStore,
+        accounts: &[AccountConfig],
+        peer_store: Arc<dyn PeerCacheStore>,
+    ) -> Result<Self, GatewayError> {
+        let mut map = HashMap::new();
+        for a in accounts {
+            let Some(stored) = store.load(&a.name)? else {
+                return Err(GatewayError::NotLoggedIn(a.name.clone()));
+            };
+            if stored.identity.is_none() {
+                return Err(GatewayError::NotLoggedIn(a.name.clone()));
+            }
+            let client = AccountClient::with_session(api, store, &a.name, stored, a.proxy.as_ref());
+            let cache = match peer_store.load(&a.name) {
+                Ok(c) => c,
+                Err(e) => {
+                    warn!(account = %a.name, error = %e, "peer cache unreadable; it will be rebuilt");
+                    PeerCache::default()
+                }
+            };
+            map.insert(
+                a.name.clone(),
+                Arc::new(Account {
+                    client,
+                    peers: Mutex::new(PeerState {
+                        cache,
+                        scanned: false,
+                    }),
+                    media: Mutex::new(HashMap::new()),
+                }),
+            );
+        }
+        Ok(GrammersGateway {
+            accounts: map,
+            peer_store,
+        })
+    }
+
+    /// Writes every account's session file (call at shutdown).
+    pub fn save_sessions(&self) -> Result<(), SessionError> {
+        for a in self.accounts.values() {
+            a.client.save()?;
+        }
+        Ok(())
+    }
+
+    fn account(&self, name: &str) -> Result<&Arc<Account>, SendError> {
+        self.accounts.get(name).ok_or_else(|| {
+            warn!(account = %name, "send for an account the gateway was not given");
+            rpc("ACCOUNT_NOT_CONFIGURED")
+        })
+    }
+
+    fn persist(&self, account: &str, cache: &PeerCache) {
+        if let Err(e) = self.peer_store.save(account, cache) {
+            warn!(account, error = %e, "cannot save the peer cache");
+        }
+    }
+
+    /// Reads the account's dialogs into its peer cache.
+    async fn scan_dialogs(
+        &self,
+        account: &str,
+        a: &Account,
+        state: &mut PeerState,
+    ) -> Result<(), SendError> {
+        let mut offset_date = 0;
+        let mut offset_id = 0;
+        let mut offset_peer = tl::enums::InputPeer::Empty;
+        let mut found = 0usize;
+        for _ in 0..MAX_DIALOG_PAGES {
+            let limit = 100;
+            let page = a
+                .client
+                .invoke(&tl::functions::messages::GetDialogs {
+                    exclude_pinned: false,
+                    folder_id: None,
+                    offset_date,
+                    offset_id,
+                    offset_peer: offset_peer.clone(),
+                    limit,
+                    hash: 0,
+                })
+                .await?;
+            let (dialogs, messages, chats, complete) = match page {
+                tl::enums::messages::Dialogs::Dialogs(d) => (d.dialogs, d.messages, d.chats, true),
+                tl::enums::messages::Dialogs::Slice(d) => {
+                    let complete = d.dialogs.len() < limit as usize;
+                    (d.dialogs, d.messages, d.chats, complete)
+                }
+                tl::enums::messages::Dialogs::NotModified(_) => break,
+            };
+            for chat in &chats {
+                if let Some(c) = CachedChat::from_tl(chat) {
+                    state.cache.insert(c);
+                    found += 1;
+                }
+            }
+            let last = dialogs.iter().rev().find_map(|d| match d {
+                tl::enums::Dialog::Dialog(d) => Some((d.peer.clone(), d.top_message)),
+                _ => None,
+            });
+            let Some((peer, top)) = last else { break };
+            if complete {
+                break;
+            }
+            offset_id = top;
+            offset_date = messages
+                .iter()
+                .find_map(|m| match m {
+                    tl::enums::Message::Message(m) if m.id == top && m.peer_id == peer => {
+                        Some(m.date)
+                    }
+                    tl::enums::Message::Service(m) if m.id == top && m.peer_id == peer => {
+                        Some(m.date)
+                    }
+                    _ => None,
+                })
+                .unwrap_or(0);
+            offset_peer = match &peer {
+                tl::enums::Peer::Chat(c) => tl::types::InputPeerChat { chat_id: c.chat_id }.into(),
+                tl::enums::Peer::Channel(c) => state
+                    .cache
+                    .chats
+                    .get(&-(1_000_000_000_000 + c.channel_id))
+                    .map(CachedChat::input_peer)
+                    .unwrap_or(tl::enums::InputPeer::Empty),
+                tl::enums::Peer::User(_) => tl::enums::InputPeer::Empty,
+            };
+        }
+        state.scanned = true;
+        state.cache.dialogs_scanned_at = Some(jiff::Timestamp::now().to_string());
+        info!(account, chats = found, "dialogs scanned");
+        self.persist(account, &state.cache);
+        Ok(())
+    }
+
+    /// The InputPeer for a target, from the cache, the dialogs or (for @names) one
+    /// resolveUsername call.
+    async fn peer(
+        &self,
+        account: &str,
+        a: &Account,
+        target: &TargetRef,
+    ) -> Result<tl::enums::InputPeer, SendError> {
+        match target {
+            TargetRef::Id(id) if target.is_basic_group() => {
+                Ok(tl::types::InputPeerChat { chat_id: -id }.into())
+            }
+            TargetRef::Id(id) => {
+                let mut state = a.peers.lock().await;
+                if let Some(c) = state.cache.chats.get(id) {
+                    return Ok(c.input_peer());
+                }
+                if !state.scanned {
+                    self.scan_dialogs(account, a, &mut state).await?;
+                }
+                match state.cache.chats.get(id) {
+                    Some(c) => Ok(c.input_peer()),
+                    None => {
+                        warn!(account, target = %target, "chat not among the account's dialogs");
+                        Err(rpc("PEER_ID_INVALID"))
+                    }
+                }
+            }
+            TargetRef::Username(name) => {
+                let mut state = a.peers.lock().await;
+                if let Some(c) = state
+                    .cache
+                    .usernames
+                    .get(&**name)
+                    .and_then(|id| state.cache.chats.get(id))
+                {
+                    return Ok(c.input_peer());
+                }
+                let resolved = a
+                    .client
+                    .invoke(&tl::functions::contacts::ResolveUsername {
+                        username: name.to_string(),
+                        referer: None,
+                    })
+                    .await?;
+                let tl::enums::contacts::ResolvedPeer::Peer(r) = resolved;
+                let chat = match &r.peer {
+                    tl::enums::Peer::User(_) => {
+                        warn!(account, target = %target, "this username is a user, not a chat");
+                        return Err(rpc("CHAT_ID_INVALID"));
+                    }
+                    tl::enums::Peer::Chat(p) => r.chats.iter().find(|c| c.id() == p.chat_id),
+                    tl::enums::Peer::Channel(p) => r.chats.iter().find(|c| c.id() == p.channel_id),
+                };
+                let Some(chat) = chat.and_then(CachedChat::from_tl) else {
+                    warn!(account, target = %target, "the account is not a member of this chat");
+                    return Err(rpc("USER_NOT_PARTICIPANT"));
+                };
+                let peer = chat.input_peer();
+                state.cache.usernames.insert(name.to_string(), chat.id);
+                state.cache.insert(chat);
+                self.persist(account, &state.cache);
+                Ok(peer)
+            }
+        }
+    }
+
+    async fn forget(&self, account: &str, a: &Account, target: &TargetRef) {
+        let mut state = a.peers.lock().await;
+        match target {
+            TargetRef::Id(id) => state.cache.evict(*id),
+            TargetRef::Username(name) => {
+                if let Some(id) = state.cache.usernames.remove(&**name) {
+                    state.cache.evict(id);
+                }
+            }
+        }
+        self.persist(account, &state.cache);
+    }
+
+    async fn media_for(
+        &self,
+        a: &Account,
+        path: &Path,
+    ) -> Result<tl::enums::InputMedia, SendError> {
+        if let Some(m) = a.media.lock().await.get(path) {
+            return Ok(m.clone());
+        }
+        let uploaded = a
+            .client
+            .client
+            .upload_file(path)
+            .await
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied => {
+                    warn!(path = %path.display(), error = %e, "cannot read the media file");
+                    rpc("MEDIA_FILE_UNREADABLE")
+                }
+                _ => SendError::Transient(format!("upload failed: {}", e.kind())),
+            })?;
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("file")
+            .to_owned();
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        Ok(match ext.as_deref() {
+            Some("jpg" | "jpeg" | "png" | "webp") => {
+                tl::enums::InputMedia::UploadedPhoto(tl::types::InputMediaUploadedPhoto {
+                    spoiler: false,
+                    live_photo: false,
+                    file: uploaded.raw,
+                    stickers: None,
+                    ttl_seconds: None,
+                    video: None,
+                })
+            }
+            _ => tl::enums::InputMedia::UploadedDocument(tl::types::InputMediaUploadedDocument {
+                nosound_video: false,
+                force_file: true,
+                spoiler: false,
+                file: uploaded.raw,
+                thumb: None,
+                mime_type: mime_for(ext.as_deref()).to_owned(),
+                attributes: vec![tl::types::DocumentAttributeFilename { file_name: name }.into()],
+                stickers: None,
+                video_cover: None,
+                video_timestamp: None,
+                ttl_seconds: None,
+            }),
+        })
+    }
+
+    /// After a first sendMedia, keep a reference to what Telegram stored instead of the upload.
+    async fn remember_media(&self, a: &Account, path: &Path, updates: &tl::enums::Updates) {
+        let media = match updates {
+            tl::enums::Updates::Updates(u) => u.updates.iter().find_map(|u| match u {
+                tl::enums::Update::NewMessage(m) => message_media(&m.message),
+                tl::enums::Update::NewChannelMessage(m) => message_media(&m.message),
+                _ => None,
+            }),
+            _ => None,
+        };
+        let input = match media {
+            Some(tl::enums::MessageMedia::Photo(tl::types::MessageMediaPhoto {
+                photo: Some(tl::enums::Photo::Photo(p)),
+                ..
+            })) => Some(tl::enums::InputMedia::Photo(tl::types::InputMediaPhoto {
+                spoiler: false,
+                live_photo: false,
+                id: tl::types::InputPhoto {
+                    id: p.id,
+                    access_hash: p.access_hash,
+                    file_reference: p.file_reference.clone(),
+                }
+                .into(),
+                ttl_seconds: None,
+                video: None,
+            })),
+            Some(tl::enums::MessageMedia::Document(tl::types::MessageMediaDocument {
+                document: Some(tl::enums::Document::Document(d)),
+                ..
+            })) => Some(tl::enums::InputMedia::Document(
+                tl::types::InputMediaDocument {
+                    spoiler: false,
+                    id: tl::types::InputDocument {
+                        id: d.id,
+                        access_hash: d.access_hash,
+                        file_reference: d.file_reference.clone(),
+                    }
+                    .into(),
+                    video_cover: None,
+                    video_timestamp: None,
+                    ttl_seconds: None,
+                    query: None,
+                },
+            )),
+            _ => None,
+        };
+        if let Some(input) = input {
+            a.media.lock().await.insert(path.to_owned(), input);
+        }
+    }
+}
+
+fn message_media(m: &tl::enums::Message) -> Option<&tl::enums::MessageMedia> {
+    match m {
+        tl::enums::Message::Message(m) => m.media.as_ref(),
+        _ => None,
+    }
+}
+
+fn mime_for(ext: Option<&str>) -> &'static str {
+    match ext {
+        Some("pdf") => "application/pdf",
+        Some("txt") => "text/plain",
+        Some("csv") => "text/csv",
+        Some("gif") => "image/gif",
+        Some("mp4") => "video/mp4",
+        Some("xlsx") => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        Some("docx") => "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        Some("zip") => "application/zip",
+        _ => "application/octet-stream",
+    }
+}
+
+/// The text Telegram gets and its entities, per the message set's format.
+pub fn format_text(
+    text: &str,
+    format: TextFormat,
+) -> (String, Option<Vec<tl::enums::MessageEntity>>) {
+    let (text, entities) = match format {
+        TextFormat::Plain => return (text.to_owned(), None),
+        TextFormat::Markdown => grammers_client::parsers::parse_markdown_message(text),
+        TextFormat::Html => grammers_client::parsers::parse_html_message(text),
+    };
+    (text, (!entities.is_empty()).then_some(entities))
+}
+
+/// Telegram's id for the message a send created.
+fn sent_id(updates: &tl::enums::Updates, random_id: i64) -> Option<i64> {
+    match updates {
+        tl::enums::Updates::UpdateShortSentMessage(u) => Some(i64::from(u.id)),
+        tl::enums::Updates::Updates(tl::types::Updates { updates, .. })
+        | tl::enums::Updates::Combined(tl::types::UpdatesCombined { updates, .. }) => {
+            updates.iter().find_map(|u| match u {
+                tl::enums::Update::MessageId(m) if m.random_id == random_id => {
+                    Some(i64::from(m.id))
+                }
+                _ => None,
+            })
+        }
+        _ => None,
+    }
+}
+
+#[async_trait]
+impl Gateway for GrammersGateway {
+    async fn send(&self, req: SendRequest<'_>) -> Result<SentMessage, SendError> {
+        let a = self.account(req.account)?;
+        let peer = self.peer(req.account, a, req.target).await?;
+        let (text, entities) = format_text(req.text, req.format);
+        let result = match req.media {
+            None => {
+                a.client
+                    .invoke(&tl::functions::messages::SendMessage {
+                        no_webpage: !req.link_preview,
+                        silent: false,
+                        background: false,
+                        clear_draft: false,
+                        noforwards: false,
+                        update_stickersets_order: false,
+                        invert_media: false,
+                        allow_paid_floodskip: false,
+                        peer,
+                        reply_to: None,
+                        message: text,
+                        random_id: req.random_id,
+                        reply_markup: None,
+                        entities,
+                        schedule_date: None,
+                        schedule_repeat_period: None,
+                        send_as: None,
+                        quick_reply_shortcut: None,
+                        effect: None,
+                        allow_paid_stars: None,
+                        suggested_post: None,
+                        rich_message: None,
+                    })
+                    .await
+            }
+            Some(path) => {
+                let media = self.media_for(a, path).await?;
+                let reused = !matches!(
+                    media,
+                    tl::enums::InputMedia::UploadedPhoto(_)
+                        | tl::enums::InputMedia::UploadedDocument(_)
+                );
+                let r = a
+                    .client
+                    .invoke(&tl::functions::messages::SendMedia {
+                        silent: false,
+                        background: false,
+                        clear_draft: false,
+                        noforwards: false,
+                        update_stickersets_order: false,
+                        invert_media: false,
+                        allow_paid_floodskip: false,
+                        peer,
+                        reply_to: None,
+                        media,
+                        message: text,
+                        random_id: req.random_id,
+                        reply_markup: None,
+                        entities,
+                        schedule_date: None,
+                        schedule_repeat_period: None,
+                        send_as: None,
+                        quick_reply_shortcut: None,
+                        effect: None,
+                        allow_paid_stars: None,
+                        suggested_post: None,
+                    })
+                    .await;
+                match &r {
+                    Ok(u) if !reused => self.remember_media(a, path, u).await,
+                    Err(e)
+                        if reused && (e.is("FILE_REFERENCE_EXPIRED") || e.is("MEDIA_INVALID")) =>
+                    {
+                        // The stored reference went stale: upload again next time.
+                        a.media.lock().await.remove(path);
+                    }
+                    _ => {}
+                }
+                r
+            }
+        };
+        match result {
+            Ok(updates) => {
+                let id = sent_id(&updates, req.random_id);
+                debug!(account = req.account, target = %req.target, random_id = req.random_id, message_id = ?id, "sent");
+                Ok(SentMessage { message_id: id })
+            }
+            Err(e) if e.is("RANDOM_ID_DUPLICATE") => {
+                info!(account = req.account, target = %req.target, random_id = req.random_id, "already sent (RANDOM_ID_DUPLICATE)");
+                Ok(SentMessage { message_id: None })
+            }
+            Err(e) => {
+                if e.is("PEER_ID_INVALID") || e.is("CHANNEL_INVALID") {
+                    self.forget(req.account, a, req.target).await;
+                }
+                Err(e.into())
+            }
+        }
+    }
+
+    async fn refresh_peer(&self, account: &str, target: &TargetRef) -> Result<(), SendError> {
+        let a = self.account(account)?;
+        self.forget(account, a, target).await;
+        if let TargetRef::Id(_) = target
+            && !target.is_basic_group()
+        {
+            let mut state = a.peers.lock().await;
+            self.scan_dialogs(account, a, &mut state).await?;
+        }
+        self.peer(account, a, target).await.map(|_| ())
+    }
+}

@@ -1,0 +1,178 @@
+//! The peer cache: what an account needs to address a chat (its access hash), filled from the
+//! account's dialogs and from `contacts.resolveUsername`, and persisted so a restart needs no
+//! rescan. Telegram rate-limits username resolution hard, so a resolved name is kept forever
+//! (until PEER_ID_INVALID / CHANNEL_INVALID says it went stale).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use grammers_tl_types as tl;
+use serde::{Deserialize, Serialize};
+
+const CHANNEL_ID_BASE: i64 = 1_000_000_000_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChatKind {
+    Group,
+    Supergroup,
+    Channel,
+}
+
+/// One chat the account can post into.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CachedChat {
+    /// Bot-API id: `-100…` or `-N`.
+    pub id: i64,
+    /// 0 for basic groups (they need none).
+    pub access_hash: i64,
+    pub kind: ChatKind,
+    pub title: String,
+    #[serde(default)]
+    pub username: Option<String>,
+}
+
+impl CachedChat {
+    /// The chat from a `Chat` constructor, unless the account cannot post there (left,
+    /// deactivated, forbidden, or a `min` constructor without a usable access hash).
+    pub fn from_tl(chat: &tl::enums::Chat) -> Option<Self> {
+        match chat {
+            tl::enums::Chat::Chat(c) if !c.left && !c.deactivated && c.migrated_to.is_none() => {
+                Some(CachedChat {
+                    id: -c.id,
+                    access_hash: 0,
+                    kind: ChatKind::Group,
+                    title: c.title.clone(),
+                    username: None,
+                })
+            }
+            tl::enums::Chat::Channel(c) if !c.left && !c.min => Some(CachedChat {
+                id: -(CHANNEL_ID_BASE + c.id),
+                access_hash: c.access_hash?,
+                kind: if c.broadcast {
+                    ChatKind::Channel
+                } else {
+                    ChatKind::Supergroup
+                },
+                title: c.title.clone(),
+                username: c.username.as_ref().map(|u| u.to_ascii_lowercase()),
+            }),
+            _ => None,
+        }
+    }
+
+    pub fn input_peer(&self) -> tl::enums::InputPeer {
+        match self.kind {
+            ChatKind::Group => tl::types::InputPeerChat { chat_id: -self.id }.into(),
+            _ => tl::types::InputPeerChannel {
+                channel_id: -self.id - CHANNEL_ID_BASE,
+                access_hash: self.access_hash,
+            }
+            .into(),
+        }
+    }
+}
+
+/// One account's cache; a plain serde struct so any store can keep it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerCache {
+    /// By bot-API id.
+    #[serde(default)]
+    pub chats: BTreeMap<i64, CachedChat>,
+    /// Lower-case username (no `@`) → bot-API id.
+    #[serde(default)]
+    pub usernames: BTreeMap<String, i64>,
+    /// When the dialogs were last scanned (RFC 3339).
+    #[serde(default)]
+    pub dialogs_scanned_at: Option<String>,
+}
+
+impl PeerCache {
+    pub fn insert(&mut self, chat: CachedChat) {
+        if let Some(u) = &chat.username {
+            self.usernames.insert(u.clone(), chat.id);
+        }
+        self.chats.insert(chat.id, chat);
+    }
+
+    /// Forgets a chat and every username pointing at it.
+    pub fn evict(&mut self, id: i64) {
+        self.chats.remove(&id);
+        self.usernames.retain(|_, v| *v != id);
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PeerCacheError {
+    #[error("peer cache {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("peer cache {path} does not parse ({detail}); it will be rebuilt from the dialogs")]
+    Parse { path: PathBuf, detail: String },
+}
+
+/// Where peer caches live; the store can implement this to keep them in the database.
+pub trait PeerCacheStore: Send + Sync {
+    fn load(&self, account: &str) -> Result<PeerCache, PeerCacheError>;
+    fn save(&self, account: &str, cache: &PeerCache) -> Result<(), PeerCacheError>;
+}
+
+/// `DIR/NAME.peers.json` next to the session file. Access hashes are not secrets (they only
+/// work with the account's own auth key), so the file is plain.
+#[derive(Debug, Clone)]
+pub struct JsonPeerCacheStore {
+    dir: PathBuf,
+}
+
+impl JsonPeerCacheStore {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        JsonPeerCacheStore { dir: dir.into() }
+    }
+
+    pub fn path(&self, account: &str) -> PathBuf {
+        self.dir.join(format!("{account}.peers.json"))
+    }
+}
+
+impl PeerCacheStore for JsonPeerCacheStore {
+    fn load(&self, account: &str) -> Result<PeerCache, PeerCacheError> {
+        let path = self.path(account);
+        match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| PeerCacheError::Parse {
+                path,
+                detail: e.to_string(),
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(PeerCache::default()),
+            Err(source) => Err(PeerCacheError::Io { path, source }),
+        }
+    }
+
+    fn save(&self, account: &str, cache: &PeerCache) -> Result<(), PeerCacheError> {
+        let path = self.path(account);
+        let io = |source| PeerCacheError::Io {
+            path: path.clone(),
+            source,
+        };
+        std::fs::create_dir_all(&self.dir).map_err(io)?;
+        let tmp = path.with_extension("json.tmp");
+        let json = serde_json::to_vec_pretty(cache).map_err(|e| io(std::io::Error::other(e)))?;
+        std::fs::write(&tmp, json).map_err(io)?;
+        std::fs::rename(&tmp, &path).map_err(io)
+    }
+}
+
+/// A store that keeps nothing (tests, or a store that does not persist peers).
+#[derive(Debug, Clone, Default)]
+pub struct NoPeerCacheStore;
+
+impl PeerCacheStore for NoPeerCacheStore {
+    fn load(&self, _account: &str) -> Result<PeerCache, PeerCacheError> {
+        Ok(PeerCache::default())
+    }
+
+    fn save(&self, _account: &str, _cache: &PeerCache) -> Result<(), PeerCacheError> {
+        Ok(())
+    }
+}
