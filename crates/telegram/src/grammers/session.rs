@@ -298,6 +298,11 @@ impl SessionStore {
             path: path.clone(),
             detail: detail.to_owned(),
         };
+        if bytes.starts_with(b"SQLite format 3") {
+            return Err(corrupted(
+                "a Telethon session from the Python version, which cannot be reused",
+            ));
+        }
         if bytes.len() < 10 || &bytes[..8] != MAGIC {
             return Err(corrupted("not a SendMessageBot session file"));
         }
