@@ -1,0 +1,425 @@
+//! Planner tests: no IO, no async. A virtual clock and a scripted Telegram drive the pure
+//! state machine through DESIGN.md's send path and error table.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp};
+use smb_domain::{Jitter, Message, MessageSet, Pacing, QuietHours, Rotation, Schedule, SendError, TargetRef};
+use smb_engine::planner::{AccountSpec, BroadcasterSpec, Content, Delivery, Effect, Event, Planner, PlannerSettings};
+use smb_engine::{SentMessage, StoredAccount, StoredCycle, StoredDelivery};
+
+fn ts(s: &str) -> Timestamp {
+    s.parse().expect("timestamp")
+}
+
+fn targets(n: usize) -> Vec<TargetRef> {
+    (0..n).map(|i| TargetRef::Id(-1_001_000_000_000 - i as i64)).collect()
+}
+
+fn pacing(delay: u64, cycle: u64) -> Pacing {
+    Pacing {
+        delay_between_chats: Duration::from_secs(delay),
+        cycle_delay: Duration::from_secs(cycle),
+        jitter: Jitter(0.0),
+        max_retries: 3,
+        retry_delay: Duration::from_secs(60),
+    }
+}
+
+fn spec(name: &str, account: &str, n: usize, delay: u64) -> BroadcasterSpec {
+    BroadcasterSpec {
+        name: name.into(),
+        account: account.into(),
+        targets: targets(n),
+        messages: MessageSet::new(name, vec![Message::new(format!("{name} one")), Message::new(format!("{name} two"))]),
+        rotation: Rotation::Sequential,
+        pacing: pacing(delay, 600),
+        schedule: Schedule::always(),
+        content: Content::default(),
+    }
+}
+
+fn account(name: &str, delay: u64) -> AccountSpec {
+    AccountSpec { name: name.into(), delay_between_chats: Duration::from_secs(delay), jitter: Jitter(0.0) }
+}
+
+fn planner(accounts: Vec<AccountSpec>, bs: Vec<BroadcasterSpec>, once: bool, now: Timestamp) -> Planner {
+    Planner::new(accounts, bs, PlannerSettings { once, seed: 7, ..PlannerSettings::default() }, now).expect("planner")
+}
+
+/// What the simulation saw.
+#[derive(Default)]
+struct Trace {
+    sends: Vec<(Timestamp, Delivery, Result<SentMessage, SendError>)>,
+    effects: Vec<(Timestamp, Effect)>,
+}
+
+impl Trace {
+    fn sends_of(&self, account: &str) -> Vec<Timestamp> {
+        self.sends.iter().filter(|(_, d, _)| &*d.account_name == account).map(|(t, _, _)| *t).collect()
+    }
+    fn sent_ok(&self) -> Vec<(Timestamp, Delivery)> {
+        self.sends.iter().filter(|(_, _, r)| r.is_ok()).map(|(t, d, _)| (*t, d.clone())).collect()
+    }
+}
+
+/// Drives `p` on a virtual clock until `until` (or until it is finished); `telegram` answers
+/// each send.
+fn simulate(
+    p: &mut Planner,
+    start: Timestamp,
+    until: Timestamp,
+    mut telegram: impl FnMut(&Delivery, Timestamp) -> Result<SentMessage, SendError>,
+) -> Trace {
+    let mut trace = Trace::default();
+    let mut wake: Vec<Option<Timestamp>> = vec![Some(start); p.account_count()];
+    for _ in 0..1_000_000 {
+        if p.finished() {
+            break;
+        }
+        let Some((a, now)) = wake.iter().enumerate().filter_map(|(i, w)| w.map(|t| (i, t))).min_by_key(|(_, t)| *t) else {
+            break;
+        };
+        if now > until {
+            break;
+        }
+        wake[a] = None;
+        for e in p.handle(Event::Poll { account: a }, now) {
+            match e {
+                Effect::Wait { until } => wake[a] = until,
+                Effect::Send(d) => {
+                    let result = telegram(&d, now);
+                    trace.sends.push((now, d.clone(), result.clone()));
+                    for e in p.handle(Event::Outcome { delivery: d, result }, now) {
+                        trace.effects.push((now, e));
+                    }
+                    wake[a] = Some(now);
+                }
+                other => trace.effects.push((now, other)),
+            }
+        }
+    }
+    trace
+}
+
+fn ok(_: &Delivery, _: Timestamp) -> Result<SentMessage, SendError> {
+    Ok(SentMessage { message_id: Some(1) })
+}
+
+fn secs(a: Timestamp, b: Timestamp) -> f64 {
+    (b - a).total(jiff::Unit::Second).expect("span")
+}
+
+#[test]
+fn broadcasters_of_one_account_share_its_pacing_budget() {
+    let t0 = ts("2026-05-01T10:00:00Z");
+    let mut p = planner(
+        vec![account("acc1", 15), account("acc2", 15)],
+        vec![spec("b2b", "acc1", 5, 15), spec("aaa", "acc1", 5, 15), spec("b2c", "acc2", 5, 15)],
+        true,
+        t0,
+    );
+    let trace = simulate(&mut p, t0, ts("2026-05-02T00:00:00Z"), ok);
+    let acc1 = trace.sends_of("acc1");
+    assert_eq!(acc1.len(), 10, "both acc1 broadcasters complete a cycle");
+    for w in acc1.windows(2) {
+        assert!(secs(w[0], w[1]) >= 15.0, "acc1 sends {} s apart", secs(w[0], w[1]));
+    }
+    // The two broadcasters alternate instead of one starving the other.
+    let names: Vec<String> =
+        trace.sends.iter().filter(|(_, d, _)| &*d.account_name == "acc1").map(|(_, d, _)| d.broadcaster_name.to_string()).collect();
+    assert!(names.windows(2).all(|w| w[0] != w[1]), "{names:?}");
+    // acc2 is not slowed by acc1: its 5 sends take 4 gaps.
+    let acc2 = trace.sends_of("acc2");
+    assert_eq!(acc2.len(), 5);
+    assert_eq!(secs(acc2[0], acc2[4]), 60.0);
+    assert!(p.finished());
+}
+
+#[test]
+fn one_message_per_cycle_in_rotation_and_cycle_delay_between_passes() {
+    let t0 = ts("2026-05-01T10:00:00Z");
+    let mut p = planner(vec![account("acc1", 10)], vec![spec("b2b", "acc1", 3, 10)], false, t0);
+    let trace = simulate(&mut p, t0, t0 + SignedDuration::from_secs(3 * 3600), ok);
+    let sent = trace.sent_ok();
+    let by_cycle = |c: u64| -> Vec<String> {
+        sent.iter().filter(|(_, d)| d.cycle == c).map(|(_, d)| d.text.to_string()).collect()
+    };
+    assert_eq!(by_cycle(1), ["b2b one"; 3]);
+    assert_eq!(by_cycle(2), ["b2b two"; 3]);
+    assert_eq!(by_cycle(3), ["b2b one"; 3]);
+    // Cycle 2 starts cycle_delay (600 s) after cycle 1 completed (at its last send).
+    let last1 = sent.iter().filter(|(_, d)| d.cycle == 1).map(|(t, _)| *t).max().unwrap();
+    let first2 = sent.iter().filter(|(_, d)| d.cycle == 2).map(|(t, _)| *t).min().unwrap();
+    assert_eq!(secs(last1, first2), 600.0);
+    // No chat gets two messages in one cycle.
+    let mut seen = std::collections::HashSet::new();
+    for (_, d) in &sent {
+        assert!(seen.insert((d.cycle, d.target.clone())), "duplicate in cycle {}", d.cycle);
+    }
+}
+
+fn moscow(start: Option<u8>, quiet: Option<(u8, u8)>) -> Schedule {
+    Schedule {
+        tz: TimeZone::get("Europe/Moscow").unwrap(),
+        start_hour: start,
+        quiet: quiet.map(|(start, end)| QuietHours { start, end }),
+    }
+}
+
+#[test]
+fn quiet_hours_across_midnight_hold_every_send() {
+    // 22:59:00 MSK; quiet 23 → 7; 10 targets 20 s apart: 3 go before 23:00, the rest at 07:00.
+    let t0 = ts("2026-05-01T19:59:00Z");
+    let mut b = spec("b2b", "acc1", 10, 20);
+    b.schedule = moscow(None, Some((23, 7)));
+    let mut p = planner(vec![account("acc1", 20)], vec![b], true, t0);
+    let trace = simulate(&mut p, t0, ts("2026-05-03T00:00:00Z"), ok);
+    let times = trace.sends_of("acc1");
+    assert_eq!(times.len(), 10);
+    let quiet_start = ts("2026-05-01T20:00:00Z");
+    let quiet_end = ts("2026-05-02T04:00:00Z");
+    assert!(times.iter().all(|t| *t < quiet_start || *t >= quiet_end), "{times:?}");
+    assert_eq!(times.iter().filter(|t| **t < quiet_start).count(), 3);
+    assert_eq!(times[3], quiet_end);
+}
+
+#[test]
+fn start_hour_and_a_dst_change_are_in_local_time() {
+    // Berlin falls back on 2026-10-25; START_TIME_HOUR=8 is 07:00 UTC that day, 06:00 UTC before.
+    let berlin = Schedule { tz: TimeZone::get("Europe/Berlin").unwrap(), start_hour: Some(8), quiet: None };
+    let t0 = ts("2026-10-25T01:30:00Z");
+    let mut b = spec("b2b", "acc1", 2, 10);
+    b.schedule = berlin.clone();
+    let mut p = planner(vec![account("acc1", 10)], vec![b], true, t0);
+    let trace = simulate(&mut p, t0, ts("2026-10-26T00:00:00Z"), ok);
+    assert_eq!(trace.sends_of("acc1")[0], ts("2026-10-25T07:00:00Z"));
+
+    let t0 = ts("2026-10-24T01:30:00Z");
+    let mut b = spec("b2b", "acc1", 2, 10);
+    b.schedule = berlin;
+    let mut p = planner(vec![account("acc1", 10)], vec![b], true, t0);
+    let trace = simulate(&mut p, t0, ts("2026-10-25T00:00:00Z"), ok);
+    assert_eq!(trace.sends_of("acc1")[0], ts("2026-10-24T06:00:00Z"));
+}
+
+#[test]
+fn start_hour_holds_until_morning_then_sends() {
+    let t0 = ts("2026-05-01T02:00:00Z"); // 05:00 MSK
+    let mut b = spec("b2b", "acc1", 2, 10);
+    b.schedule = moscow(Some(6), Some((0, 5)));
+    let mut p = planner(vec![account("acc1", 10)], vec![b], true, t0);
+    let trace = simulate(&mut p, t0, ts("2026-05-02T00:00:00Z"), ok);
+    assert_eq!(trace.sends_of("acc1"), [ts("2026-05-01T03:00:00Z"), ts("2026-05-01T03:00:10Z")]);
+}
+
+#[test]
+fn flood_wait_pauses_only_that_account_for_the_full_wait_and_retries_the_same_delivery() {
+    let t0 = ts("2026-05-01T10:00:00Z");
+    let mut p = planner(
+        vec![account("acc1", 10), account("acc2", 10)],
+        vec![spec("b2b", "acc1", 5, 10), spec("b2c", "acc2", 40, 10)],
+        true,
+        t0,
+    );
+    let mut hit = false;
+    let trace = simulate(&mut p, t0, ts("2026-05-02T00:00:00Z"), |d, _| {
+        if &*d.account_name == "acc1" && d.target_index == 2 && !hit {
+            hit = true;
+            return Err(SendError::from_telegram("FLOOD_WAIT_300"));
+        }
+        Ok(SentMessage { message_id: Some(1) })
+    });
+    let flood_at = t0 + SignedDuration::from_secs(20);
+    let acc1 = trace.sends_of("acc1");
+    assert!(acc1.iter().all(|t| *t <= flood_at || secs(flood_at, *t) >= 300.0), "{acc1:?}");
+    // The retry is the same delivery, with the same random_id.
+    let attempts: Vec<&Delivery> = trace.sends.iter().filter(|(_, d, _)| d.target_index == 2 && &*d.account_name == "acc1").map(|(_, d, _)| d).collect();
+    assert_eq!(attempts.len(), 2);
+    assert_eq!(attempts[0].random_id, attempts[1].random_id);
+    // acc2 kept its pace during the 300 s: one send every 10 s.
+    let acc2_in_pause = trace.sends_of("acc2").iter().filter(|t| **t >= flood_at && secs(flood_at, **t) < 300.0).count();
+    assert_eq!(acc2_in_pause, 30);
+    assert!(trace.effects.iter().any(|(_, e)| matches!(e, Effect::PauseAccount { account, seconds: 300, .. } if &**account == "acc1")));
+}
+
+#[test]
+fn slow_mode_reschedules_only_that_chat() {
+    let t0 = ts("2026-05-01T10:00:00Z");
+    let mut p = planner(vec![account("acc1", 10)], vec![spec("b2b", "acc1", 5, 10)], true, t0);
+    let mut hit = false;
+    let trace = simulate(&mut p, t0, ts("2026-05-02T00:00:00Z"), |d, _| {
+        if d.target_index == 1 && !hit {
+            hit = true;
+            return Err(SendError::from_telegram("SLOWMODE_WAIT_120"));
+        }
+        Ok(SentMessage { message_id: Some(1) })
+    });
+    let ok = trace.sent_ok();
+    let order: Vec<usize> = ok.iter().map(|(_, d)| d.target_index).collect();
+    assert_eq!(order, [0, 2, 3, 4, 1], "the other chats go on, the slow chat comes back last");
+    let times: Vec<f64> = ok.iter().map(|(t, _)| secs(t0, *t)).collect();
+    assert_eq!(&times[..4], [0.0, 20.0, 30.0, 40.0]);
+    assert!(times[4] >= 10.0 + 120.0, "slow chat retried after its wait: {times:?}");
+    assert!(trace.effects.iter().any(|(_, e)| matches!(e, Effect::CompleteCycle { sent: 5, failed: 0, .. })));
+}
+
+#[test]
+fn dead_target_is_disabled_with_its_reason_and_skipped_next_cycle() {
+    let t0 = ts("2026-05-01T10:00:00Z");
+    let mut p = planner(vec![account("acc1", 10)], vec![spec("b2b", "acc1", 3, 10)], false, t0);
+    let trace = simulate(&mut p, t0, t0 + SignedDuration::from_secs(2000), |d, _| {
+        if d.target_index == 1 {
+            return Err(SendError::from_telegram("CHAT_WRITE_FORBIDDEN"));
+        }
+        Ok(SentMessage { message_id: Some(1) })
+    });
+    let disabled: Vec<&Effect> = trace.effects.iter().map(|(_, e)| e).filter(|e| matches!(e, Effect::DisableTarget { .. })).collect();
+    assert_eq!(disabled.len(), 1);
+    let Effect::DisableTarget { target, reason, recheck_at } = disabled[0] else { unreachable!() };
+    assert_eq!(*target, targets(3)[1]);
+    assert!(reason.contains("CHAT_WRITE_FORBIDDEN"), "{reason}");
+    assert!(recheck_at.is_some());
+    let tries_of_1 = trace.sends.iter().filter(|(_, d, _)| d.target_index == 1).count();
+    assert_eq!(tries_of_1, 1, "cycle 2 skips the disabled chat");
+    assert!(trace.sends.iter().any(|(_, d, _)| d.cycle == 2));
+}
+
+#[test]
+fn stale_peer_is_re_resolved_once_then_disabled() {
+    let t0 = ts("2026-05-01T10:00:00Z");
+    let mut p = planner(vec![account("acc1", 10)], vec![spec("b2b", "acc1", 2, 10)], true, t0);
+    let trace = simulate(&mut p, t0, ts("2026-05-02T00:00:00Z"), |d, _| {
+        if d.target_index == 0 {
+            return Err(SendError::from_telegram("PEER_ID_INVALID"));
+        }
+        Ok(SentMessage { message_id: Some(1) })
+    });
+    let refreshes = trace.effects.iter().filter(|(_, e)| matches!(e, Effect::RefreshPeer { .. })).count();
+    assert_eq!(refreshes, 1);
+    assert_eq!(trace.sends.iter().filter(|(_, d, _)| d.target_index == 0).count(), 2);
+    assert!(trace.effects.iter().any(|(_, e)| matches!(e, Effect::DisableTarget { reason, .. } if reason.contains("PEER_ID_INVALID"))));
+
+    // A refresh that helps: the retry succeeds and nothing is disabled.
+    let mut p = planner(vec![account("acc1", 10)], vec![spec("b2b", "acc1", 2, 10)], true, t0);
+    let mut first = true;
+    let trace = simulate(&mut p, t0, ts("2026-05-02T00:00:00Z"), |d, _| {
+        if d.target_index == 0 && first {
+            first = false;
+            return Err(SendError::from_telegram("CHANNEL_INVALID"));
+        }
+        Ok(SentMessage { message_id: Some(1) })
+    });
+    assert!(!trace.effects.iter().any(|(_, e)| matches!(e, Effect::DisableTarget { .. })));
+    assert_eq!(trace.sent_ok().len(), 2);
+}
+
+#[test]
+fn bad_content_fails_that_message_and_the_cycle_goes_on() {
+    let t0 = ts("2026-05-01T10:00:00Z");
+    let mut p = planner(vec![account("acc1", 10)], vec![spec("b2b", "acc1", 3, 10)], true, t0);
+    let trace = simulate(&mut p, t0, ts("2026-05-02T00:00:00Z"), |d, _| {
+        if d.target_index == 0 {
+            return Err(SendError::from_telegram("MESSAGE_TOO_LONG"));
+        }
+        Ok(SentMessage { message_id: Some(1) })
+    });
+    assert!(trace.effects.iter().any(|(_, e)| matches!(e, Effect::BadContent { code, .. } if code == "MESSAGE_TOO_LONG")));
+    assert!(trace.effects.iter().any(|(_, e)| matches!(e, Effect::Record { outcome: smb_engine::Outcome::Failed { .. }, .. })));
+    assert_eq!(trace.sent_ok().len(), 2);
+    assert!(trace.effects.iter().any(|(_, e)| matches!(e, Effect::CompleteCycle { sent: 2, failed: 1, .. })));
+}
+
+#[test]
+fn account_dead_stops_that_account_and_the_others_go_on() {
+    let t0 = ts("2026-05-01T10:00:00Z");
+    let mut p = planner(
+        vec![account("acc1", 10), account("acc2", 10)],
+        vec![spec("b2b", "acc1", 5, 10), spec("aaa", "acc1", 5, 10), spec("b2c", "acc2", 5, 10)],
+        true,
+        t0,
+    );
+    let trace = simulate(&mut p, t0, ts("2026-05-02T00:00:00Z"), |d, _| {
+        if &*d.account_name == "acc1" && d.target_index == 1 {
+            return Err(SendError::from_telegram("AUTH_KEY_UNREGISTERED"));
+        }
+        Ok(SentMessage { message_id: Some(1) })
+    });
+    let acc1 = trace.sends_of("acc1");
+    let stop_at = trace.effects.iter().find(|(_, e)| matches!(e, Effect::StopAccount { .. })).map(|(t, _)| *t).unwrap();
+    assert!(acc1.iter().all(|t| *t <= stop_at), "no acc1 send after the stop");
+    assert_eq!(trace.sends_of("acc2").len(), 5, "acc2 completes its cycle");
+    assert!(p.finished());
+    for v in p.views().iter().filter(|v| v.account == "acc1") {
+        assert!(v.state.contains("AUTH_KEY_UNREGISTERED"), "{v:?}");
+    }
+    // PEER_FLOOD is a spam signal: same treatment.
+    assert_eq!(SendError::from_telegram("PEER_FLOOD").class(), smb_domain::ErrorClass::AccountDead);
+}
+
+#[test]
+fn transient_errors_retry_max_retries_times_with_backoff_then_fail() {
+    let t0 = ts("2026-05-01T10:00:00Z");
+    let mut p = planner(vec![account("acc1", 10)], vec![spec("b2b", "acc1", 2, 10)], true, t0);
+    let trace = simulate(&mut p, t0, ts("2026-05-02T00:00:00Z"), |d, _| {
+        if d.target_index == 0 {
+            return Err(SendError::Transient("connection reset".into()));
+        }
+        Ok(SentMessage { message_id: Some(1) })
+    });
+    let tries: Vec<(Timestamp, &Delivery)> = trace.sends.iter().filter(|(_, d, _)| d.target_index == 0).map(|(t, d, _)| (*t, d)).collect();
+    assert_eq!(tries.len(), 4, "first try + MAX_RETRIES=3");
+    assert!(tries.iter().all(|(_, d)| d.random_id == tries[0].1.random_id));
+    let gaps: Vec<f64> = tries.windows(2).map(|w| secs(w[0].0, w[1].0)).collect();
+    assert_eq!(gaps, [60.0, 120.0, 240.0]);
+    assert!(trace.effects.iter().any(|(_, e)| matches!(e, Effect::CompleteCycle { sent: 1, failed: 1, .. })));
+}
+
+#[test]
+fn random_id_duplicate_counts_as_sent() {
+    let t0 = ts("2026-05-01T10:00:00Z");
+    let mut p = planner(vec![account("acc1", 10)], vec![spec("b2b", "acc1", 2, 10)], true, t0);
+    let trace = simulate(&mut p, t0, ts("2026-05-02T00:00:00Z"), |_, _| Ok(SentMessage { message_id: None }));
+    assert!(trace.effects.iter().any(|(_, e)| matches!(e, Effect::CompleteCycle { sent: 2, failed: 0, .. })));
+}
+
+#[test]
+fn restart_resumes_at_the_next_target_and_resends_pending_with_its_random_id() {
+    let t0 = ts("2026-05-01T10:00:00Z");
+    let mut p = planner(vec![account("acc1", 10)], vec![spec("b2b", "acc1", 5, 10)], false, t0);
+    let tl = targets(5);
+    let stored = StoredCycle {
+        cycle: 4,
+        message: "b2b two".into(),
+        started_at: t0,
+        completed_at: None,
+        deliveries: vec![
+            StoredDelivery { target: tl[0].key(), status: "sent".into(), random_id: 11, attempts: 0, retry_at: None },
+            StoredDelivery { target: tl[1].key(), status: "sent".into(), random_id: 12, attempts: 0, retry_at: None },
+            StoredDelivery { target: tl[2].key(), status: "pending".into(), random_id: 13, attempts: 0, retry_at: None },
+        ],
+    };
+    let accounts = HashMap::from([("acc1".to_string(), StoredAccount { last_send_at: Some(t0), ..Default::default() })]);
+    p.restore(&accounts, &HashMap::new(), &HashMap::from([("b2b".to_string(), stored)]), t0);
+    let trace = simulate(&mut p, t0, t0 + SignedDuration::from_secs(100), ok);
+    let first: Vec<(usize, i64, u64, String)> =
+        trace.sends.iter().take(3).map(|(_, d, _)| (d.target_index, d.random_id, d.cycle, d.text.to_string())).collect();
+    assert_eq!(first[0], (2, 13, 4, "b2b two".to_string()), "pending first, same random_id, same message");
+    assert_eq!((first[1].0, first[2].0), (3, 4), "then the next targets, never from the start");
+    // The account's pacing survives the restart: no send closer than 10 s to the last one.
+    assert_eq!(secs(t0, trace.sends[0].0), 10.0);
+}
+
+#[test]
+fn restart_after_a_completed_cycle_waits_the_cycle_delay_and_picks_the_next_message() {
+    let t0 = ts("2026-05-01T10:00:00Z");
+    let mut p = planner(vec![account("acc1", 10)], vec![spec("b2b", "acc1", 2, 10)], false, t0);
+    let stored = StoredCycle { cycle: 1, message: "b2b one".into(), started_at: t0, completed_at: Some(t0), deliveries: vec![] };
+    p.restore(&HashMap::new(), &HashMap::new(), &HashMap::from([("b2b".to_string(), stored)]), t0);
+    let trace = simulate(&mut p, t0, t0 + SignedDuration::from_secs(700), ok);
+    assert_eq!(secs(t0, trace.sends[0].0), 600.0);
+    assert_eq!(&*trace.sends[0].1.text, "b2b two");
+    assert_eq!(trace.sends[0].1.cycle, 2);
+}
