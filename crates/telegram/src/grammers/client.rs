@@ -249,11 +249,16 @@ impl AccountClient {
         &self.name
     }
 
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     pub fn session(&self) -> &LiveSession {
         &self.session
     }
 
-    fn scrub(&self, text: String) -> String {
+    /// Removes proxy credentials from an error text.
+    pub(crate) fn scrub(&self, text: String) -> String {
         self.secrets
             .iter()
             .fold(text, |t, s| t.replace(s.as_str(), "<redacted>"))

@@ -87,7 +87,7 @@ pub enum LoginError {
     Session(#[from] SessionError),
 }
 
-fn from_invocation(e: InvocationError) -> LoginError {
+fn from_invocation(client: &AccountClient, e: InvocationError) -> LoginError {
     match e {
         InvocationError::Rpc(r) => match r.name.as_str() {
             "PHONE_NUMBER_INVALID" => LoginError::PhoneInvalid,
@@ -98,12 +98,12 @@ fn from_invocation(e: InvocationError) -> LoginError {
             n if n.contains("FLOOD_WAIT") => LoginError::FloodWait(r.value.unwrap_or(0)),
             n => LoginError::Telegram(n.to_owned()),
         },
-        // Display of non-RPC errors carries no request content.
-        other => LoginError::Network(other.to_string()),
+        // Display of non-RPC errors carries no request content, but a proxy URL may be in it.
+        other => LoginError::Network(client.scrub(other.to_string())),
     }
 }
 
-fn from_sign_in(e: SignInError) -> LoginError {
+fn from_sign_in(client: &AccountClient, e: SignInError) -> LoginError {
     match e {
         SignInError::SignUpRequired => LoginError::SignUpRequired,
         SignInError::InvalidCode => LoginError::InvalidCode,
@@ -111,7 +111,7 @@ fn from_sign_in(e: SignInError) -> LoginError {
             retry: PasswordRequest(t),
         },
         SignInError::PasswordRequired(_) => LoginError::Telegram("SESSION_PASSWORD_NEEDED".into()),
-        SignInError::Other(e) => from_invocation(e),
+        SignInError::Other(e) => from_invocation(client, e),
     }
 }
 
@@ -173,31 +173,34 @@ impl Login {
 
     /// True when the session is already logged in (then there is nothing to do).
     pub async fn is_authorized(&self) -> Result<bool, LoginError> {
-        self.client
-            .client
-            .is_authorized()
-            .await
-            .map_err(from_invocation)
+        self.timed(self.client.client.is_authorized())
+            .await?
+            .map_err(|e| from_invocation(&self.client, e))
     }
 
     /// Asks Telegram to send a login code to `phone` (in the Telegram app, or by SMS).
     pub async fn request_code(&self, phone: &str) -> Result<CodeRequest, LoginError> {
         let token = self
-            .client
-            .client
-            .request_login_code(phone, self.api_hash.expose_secret())
-            .await
-            .map_err(from_invocation)?;
+            .timed(
+                self.client
+                    .client
+                    .request_login_code(phone, self.api_hash.expose_secret()),
+            )
+            .await?
+            .map_err(|e| from_invocation(&self.client, e))?;
         info!(account = self.client.name(), "login code requested");
         Ok(CodeRequest(token))
     }
 
     /// Signs in with the code the user received.
     pub async fn sign_in(&self, request: &CodeRequest, code: &str) -> Result<SignIn, LoginError> {
-        match self.client.client.sign_in(&request.0, code.trim()).await {
+        match self
+            .timed(self.client.client.sign_in(&request.0, code.trim()))
+            .await?
+        {
             Ok(user) => Ok(SignIn::Done(self.complete(&user)?)),
             Err(SignInError::PasswordRequired(t)) => Ok(SignIn::PasswordNeeded(PasswordRequest(t))),
-            Err(e) => Err(from_sign_in(e)),
+            Err(e) => Err(from_sign_in(&self.client, e)),
         }
     }
 
@@ -208,23 +211,34 @@ impl Login {
         password: &SecretString,
     ) -> Result<AccountInfo, LoginError> {
         let user = self
-            .client
-            .client
-            .check_password(request.0, password.expose_secret().as_bytes())
-            .await
-            .map_err(from_sign_in)?;
+            .timed(
+                self.client
+                    .client
+                    .check_password(request.0, password.expose_secret().as_bytes()),
+            )
+            .await?
+            .map_err(|e| from_sign_in(&self.client, e))?;
         self.complete(&user)
     }
 
     /// Signs a bot account in with its token from @BotFather.
     pub async fn bot_sign_in(&self, token: &SecretString) -> Result<AccountInfo, LoginError> {
         let user = self
-            .client
-            .client
-            .bot_sign_in(token.expose_secret(), self.api_hash.expose_secret())
-            .await
-            .map_err(from_invocation)?;
+            .timed(
+                self.client
+                    .client
+                    .bot_sign_in(token.expose_secret(), self.api_hash.expose_secret()),
+            )
+            .await?
+            .map_err(|e| from_invocation(&self.client, e))?;
         self.complete(&user)
+    }
+
+    async fn timed<T>(&self, call: impl Future<Output = T>) -> Result<T, LoginError> {
+        let limit = self.client.timeout();
+        tokio::time::timeout(limit, call)
+            .await
+            .map_err(|_| LoginError::Network(format!("no answer within {limit:?}")))
     }
 
     fn complete(&self, user: &User) -> Result<AccountInfo, LoginError> {
