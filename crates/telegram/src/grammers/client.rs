@@ -319,3 +319,46 @@ impl AccountClient {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_socks5_proxies_are_accepted() {
+        let p = ProxyUrl::parse("socks5://user:s3cret@10.0.0.1:1080").expect("socks5");
+        assert_eq!(p.display(), "socks5://10.0.0.1:1080");
+        assert!(!format!("{p:?}").contains("s3cret"));
+        assert!(matches!(
+            ProxyUrl::parse("mtproto://h:443"),
+            Err(ProxyError::MtprotoUnsupported)
+        ));
+        assert!(
+            matches!(ProxyUrl::parse("http://h:80"), Err(ProxyError::UnsupportedScheme(s)) if s == "http")
+        );
+        assert!(matches!(
+            ProxyUrl::parse("socks5://h"),
+            Err(ProxyError::Invalid)
+        ));
+        assert!(matches!(
+            ProxyUrl::from_seed_env(true, Some("mtproto"), "h", "443"),
+            Err(ProxyError::MtprotoUnsupported)
+        ));
+        assert!(
+            ProxyUrl::from_seed_env(false, Some("mtproto"), "", "")
+                .expect("off")
+                .is_none()
+        );
+        let seed = ProxyUrl::from_seed_env(true, Some("socks5"), "127.0.0.1", "9050").expect("ok");
+        assert_eq!(
+            seed.map(|p| p.display()).as_deref(),
+            Some("socks5://127.0.0.1:9050")
+        );
+    }
+
+    #[test]
+    fn api_settings_debug_hides_the_hash() {
+        let api = ApiSettings::new(1, SecretString::from("abcdef0123456789"));
+        assert!(!format!("{api:?}").contains("abcdef0123456789"));
+    }
+}

@@ -83,7 +83,8 @@ fn rpc(name: &str) -> SendError {
 
 impl GrammersGateway {
     /// Opens every account's session file (each must exist: `accounts login` makes them) and
-    /// loads its peer cache. Connections are made on the first send.
+    /// loads its peer cache. Connections are made on the first send. Call it inside a tokio
+    /// runtime: each account's connection pool is a spawned task.
     pub fn connect(
         api: &ApiSettings,
         store: &SessionStore,
