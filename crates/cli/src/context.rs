@@ -7,6 +7,7 @@ use smb_store::{SqliteSettings, SqliteStore};
 
 use crate::Cli;
 use crate::config::{self, EnvVars, Overrides, Settings};
+use crate::logging::{self, LogGuard, LogSettings};
 
 /// Loads `.env` + environment and the configuration file. With `allow_example`, a missing
 /// file falls back to the built-in example (the sandbox needs no setup).
@@ -24,17 +25,15 @@ pub fn settings(cli: &Cli, overrides: &Overrides, allow_example: bool) -> anyhow
     Ok(config::load(path, &env, overrides)?)
 }
 
-pub fn init_logging(settings: &Settings, default_console: bool) {
-    let level = settings.env.get("LOG_LEVEL").map(|s| s.to_ascii_lowercase()).unwrap_or_else(|| "info".into());
-    let level = match level.as_str() {
-        "critical" => "error".to_string(),
-        "warning" => "warn".to_string(),
-        other => other.to_string(),
-    };
-    let filter = tracing_subscriber::EnvFilter::try_new(format!("{level},sqlx=warn"))
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
-    let _ = default_console;
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+/// Installs the logger from the LOG_* settings (see `logging`). `default_console` is used when
+/// LOG_CONSOLE is not set: the daemon also logs to the terminal, one-shot commands only to the file.
+/// Keep the guard until the command ends: dropping it flushes the file.
+pub fn init_logging(settings: &Settings, default_console: bool) -> anyhow::Result<LogGuard> {
+    let mut log = LogSettings::from_env_map(&settings.env)?;
+    if !settings.env.get("LOG_CONSOLE").is_some_and(|v| !v.trim().is_empty()) {
+        log.console = default_console;
+    }
+    logging::init(&log)
 }
 
 pub async fn open_store(settings: &Settings, sandbox: bool) -> anyhow::Result<SqliteStore> {

@@ -4,6 +4,9 @@
 mod commands;
 mod config;
 mod context;
+mod logging;
+mod observe;
+mod watch;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -42,9 +45,17 @@ pub enum Command {
     /// List broadcasters.
     #[command(subcommand)]
     Broadcasters(commands::broadcasters::Command),
+    /// The periodic channel report, now: show it or post it.
+    #[command(subcommand)]
+    Report(commands::report::Command),
+    /// Admin notifications and webhooks.
+    #[command(subcommand)]
+    Notify(commands::notify::Command),
 }
 
 fn main() -> ExitCode {
+    // reqwest is built without a TLS provider of its own: install ring's before any client.
+    smb_notify::install_crypto_provider();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,

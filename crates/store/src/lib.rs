@@ -8,9 +8,11 @@
 #![forbid(unsafe_code)]
 
 mod sqlite;
+mod series;
 pub mod stats;
 
 pub use sqlite::{SqliteSettings, SqliteStore};
+pub use series::{PeriodAccount, PeriodBroadcaster, PeriodSummary};
 pub use stats::{Stats, TargetRow};
 
 /// The default database URL: one SQLite file under `data/`.

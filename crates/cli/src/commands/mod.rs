@@ -3,6 +3,8 @@
 pub mod broadcasters;
 pub mod check;
 pub mod init;
+pub mod notify;
+pub mod report;
 pub mod run;
 pub mod stats;
 pub mod targets;
@@ -19,5 +21,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Stats(a) => stats::run(&cli, a).await,
         Command::Targets(c) => targets::run(&cli, c).await,
         Command::Broadcasters(c) => broadcasters::run(&cli, c),
+        Command::Report(c) => report::run(&cli, c).await,
+        Command::Notify(c) => notify::run(&cli, c).await,
     }
 }

@@ -8,13 +8,14 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use jiff::Timestamp;
 use smb_engine::planner::{Effect, Event, Planner, PlannerSettings};
-use smb_engine::{Driver, DriverSettings, LogSink, SentMessage, SystemClock, restore_planner};
+use smb_engine::{Driver, DriverSettings, SentMessage, SystemClock, restore_planner};
 use smb_telegram::SimGateway;
 use tokio_util::sync::CancellationToken;
 
 use crate::Cli;
 use crate::config::{Overrides, Settings};
 use crate::context;
+use crate::observe::Observers;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -34,6 +35,9 @@ pub struct Args {
     /// Every broadcaster completes one cycle (starting at once), then exit 0.
     #[arg(long)]
     pub once: bool,
+    /// Do not serve /metrics (METRICS_BIND, default 127.0.0.1:9898).
+    #[arg(long)]
+    pub no_metrics: bool,
 }
 
 pub fn planner_for(settings: &Settings, once: bool, now: Timestamp) -> anyhow::Result<Planner> {
@@ -48,7 +52,7 @@ pub fn planner_for(settings: &Settings, once: bool, now: Timestamp) -> anyhow::R
 pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
     let overrides = Overrides { test_mode: args.test_mode, ignore_quiet_hours: args.ignore_quiet_hours };
     let settings = context::settings(cli, &overrides, args.sandbox)?;
-    context::init_logging(&settings, true);
+    let _log = context::init_logging(&settings, true)?;
     if !args.sandbox && !args.dry_run {
         bail!(
             "sending through real Telegram accounts needs the Telegram gateway, which this build does not have yet; \
@@ -64,12 +68,13 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let gateway = Arc::new(SimGateway::new(settings.sandbox.clone()).context("starting the sandbox")?);
+    let observers = Observers::start(&settings, &store, !args.no_metrics).await?;
     let driver = Driver::restore(
         planner,
         store.clone(),
         gateway,
         Arc::new(SystemClock),
-        Arc::new(LogSink),
+        observers.sink(),
         DriverSettings::default(),
     )
     .await?;
@@ -82,7 +87,9 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
         if args.sandbox { "sandbox" } else { "Telegram" },
         if settings.test_mode { ", test mode" } else { "" }
     );
-    driver.run(shutdown).await?;
+    let ran = driver.run(shutdown).await;
+    observers.stop().await;
+    ran?;
     eprintln!("stopped; `sendmessagebot stats{}` shows what was sent", if args.sandbox { " --sandbox" } else { "" });
     Ok(ExitCode::SUCCESS)
 }

@@ -1,11 +1,17 @@
-//! `stats`: figures from the store; works beside a running daemon.
+//! `stats`: figures from the store; works beside a running daemon. Text, `--json`, `--csv`
+//! (formats documented in docs/observability.md), or `--watch` (the live view in `watch.rs`).
 
+use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use jiff::{SignedDuration, Timestamp};
+use serde_json::{Value, json};
+use smb_engine::planner::{Effect, Event};
+use smb_engine::restore_planner;
+use smb_store::{SqliteStore, Stats};
 
 use crate::Cli;
-use crate::config::{Overrides, parse_duration};
+use crate::config::{Overrides, Settings, parse_duration};
 use crate::context;
 
 #[derive(Debug, clap::Args)]
@@ -13,12 +19,56 @@ pub struct Args {
     /// Only what happened in this last period ("24h", "90m", "7d").
     #[arg(long)]
     since: Option<String>,
-    /// Machine-readable output.
-    #[arg(long)]
+    /// Machine-readable output (schema 1, see docs/observability.md).
+    #[arg(long, conflicts_with_all = ["csv", "watch"])]
     json: bool,
+    /// One CSV row per broadcaster and per account (columns in docs/observability.md).
+    #[arg(long, conflicts_with = "watch")]
+    csv: bool,
+    /// A live view in the terminal, refreshed every second; `q` quits.
+    #[arg(long)]
+    watch: bool,
     /// Figures of the sandbox database instead of the real one.
     #[arg(long)]
     sandbox: bool,
+}
+
+/// The version of the `--json` layout; bumped only when a field changes meaning or goes away.
+pub const JSON_SCHEMA: u64 = 1;
+
+/// The `--csv` header: the stable column order.
+pub const CSV_COLUMNS: [&str; 22] = [
+    "kind",
+    "name",
+    "account",
+    "sent",
+    "failed",
+    "deferred",
+    "pending",
+    "sent_last_hour",
+    "failures",
+    "cycle",
+    "cycle_done",
+    "cycle_size",
+    "cycle_completed",
+    "cycles_completed",
+    "last_sent_at",
+    "flood_waits",
+    "flood_wait_seconds",
+    "slowmode_waits",
+    "paused_until",
+    "stopped_reason",
+    "last_error",
+    "next_send_at",
+];
+
+/// Figures the store's `Stats` does not carry: the last hour's sends and the next planned send.
+#[derive(Debug, Default)]
+struct Extras {
+    broadcaster_last_hour: BTreeMap<String, u64>,
+    account_last_hour: BTreeMap<String, u64>,
+    /// Per account: when its next send is due and, when due now, for which broadcaster.
+    next_send: BTreeMap<String, (Timestamp, Option<String>)>,
 }
 
 pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
@@ -27,44 +77,305 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
     let since = match &args.since {
         Some(s) => {
             let d = parse_duration(s).map_err(|m| anyhow::anyhow!("--since: {m}"))?;
-            Some(now - SignedDuration::try_from(d)?)
+            Some(SignedDuration::try_from(d)?)
         }
         None => None,
     };
     let store = context::open_store(&settings, args.sandbox).await?;
-    let st = store.stats(since, now).await?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&st)?);
-        return Ok(ExitCode::SUCCESS);
+    if args.watch {
+        return crate::watch::run(&settings, &store, since).await;
     }
+    let st = store.stats(since.map(|d| now - d), now).await?;
+    let extras = extras(&settings, &store, now).await?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&to_json(&settings, &st, &extras)?)?
+        );
+    } else if args.csv {
+        print!("{}", to_csv(&settings, &st, &extras));
+    } else {
+        print_text(&settings, &st, &extras);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn extras(
+    settings: &Settings,
+    store: &SqliteStore,
+    now: Timestamp,
+) -> anyhow::Result<Extras> {
+    let hour = store
+        .period_summary(
+            now - SignedDuration::from_hours(1),
+            now + SignedDuration::from_millis(1),
+        )
+        .await?;
+    let mut x = Extras {
+        broadcaster_last_hour: hour
+            .broadcasters
+            .iter()
+            .map(|(k, v)| (k.clone(), v.sent))
+            .collect(),
+        account_last_hour: hour
+            .accounts
+            .iter()
+            .map(|(k, v)| (k.clone(), v.sent))
+            .collect(),
+        next_send: BTreeMap::new(),
+    };
+    // A throwaway planner restored from the store answers "what would the daemon do next"
+    // without sending anything: one poll per account.
+    let mut planner = crate::commands::run::planner_for(settings, false, now)?;
+    restore_planner(&mut planner, store, now).await?;
+    for (i, account) in settings.accounts.iter().enumerate() {
+        for effect in planner.handle(Event::Poll { account: i }, now) {
+            match effect {
+                Effect::Send(d) => {
+                    x.next_send.insert(
+                        account.name.clone(),
+                        (second(now), Some(d.broadcaster_name.to_string())),
+                    );
+                }
+                Effect::Wait { until: Some(t) } => {
+                    x.next_send
+                        .entry(account.name.clone())
+                        .or_insert((second(t), None));
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(x)
+}
+
+/// A planned time to the second: the jitter makes anything finer noise.
+fn second(t: Timestamp) -> Timestamp {
+    t.round(jiff::Unit::Second).unwrap_or(t)
+}
+
+/// Configured names first, in configuration order, then any the store knows besides.
+fn ordered<'a>(
+    configured: impl Iterator<Item = &'a str>,
+    stored: impl Iterator<Item = &'a String>,
+) -> Vec<String> {
+    let mut names: Vec<String> = configured.map(str::to_owned).collect();
+    for s in stored {
+        if !names.contains(s) {
+            names.push(s.clone());
+        }
+    }
+    names
+}
+
+fn broadcaster_names(settings: &Settings, st: &Stats) -> Vec<String> {
+    ordered(
+        settings.broadcasters.iter().map(|b| b.spec.name.as_str()),
+        st.broadcasters.keys(),
+    )
+}
+
+fn account_names(settings: &Settings, st: &Stats) -> Vec<String> {
+    ordered(
+        settings.accounts.iter().map(|a| a.name.as_str()),
+        st.accounts.keys(),
+    )
+}
+
+/// `Stats` as JSON, with every configured broadcaster and account present and the extras added.
+fn to_json(settings: &Settings, st: &Stats, x: &Extras) -> anyhow::Result<Value> {
+    let mut broadcasters = serde_json::Map::new();
+    for name in broadcaster_names(settings, st) {
+        let s = st.broadcasters.get(&name).cloned().unwrap_or_default();
+        let spec = settings
+            .broadcasters
+            .iter()
+            .find(|b| b.spec.name == name)
+            .map(|b| &b.spec);
+        let mut v = serde_json::to_value(&s)?;
+        v["account"] = json!(spec.map(|s| s.account.clone()));
+        v["cycle_size"] = json!(spec.map(|s| s.targets.len()));
+        v["sent_last_hour"] = json!(x.broadcaster_last_hour.get(&name).copied().unwrap_or(0));
+        broadcasters.insert(name, v);
+    }
+    let mut accounts = serde_json::Map::new();
+    for name in account_names(settings, st) {
+        let s = st.accounts.get(&name).cloned().unwrap_or_default();
+        let mut v = serde_json::to_value(&s)?;
+        v["sent_last_hour"] = json!(x.account_last_hour.get(&name).copied().unwrap_or(0));
+        let next = x.next_send.get(&name);
+        v["next_send_at"] = json!(next.map(|(t, _)| t.to_string()));
+        v["next_broadcaster"] = json!(next.and_then(|(_, b)| b.clone()));
+        accounts.insert(name, v);
+    }
+    Ok(json!({
+        "schema": JSON_SCHEMA,
+        "since": st.since,
+        "generated_at": st.generated_at,
+        "totals": st.totals,
+        "broadcasters": broadcasters,
+        "accounts": accounts,
+        "disabled_targets": st.disabled_targets,
+    }))
+}
+
+/// Quotes a CSV field when it needs it (RFC 4180).
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_owned()
+    }
+}
+
+fn to_csv(settings: &Settings, st: &Stats, x: &Extras) -> String {
+    let mut out = CSV_COLUMNS.join(",");
+    out.push('\n');
+    let opt = |v: Option<String>| v.unwrap_or_default();
+    for name in broadcaster_names(settings, st) {
+        let s = st.broadcasters.get(&name).cloned().unwrap_or_default();
+        let spec = settings
+            .broadcasters
+            .iter()
+            .find(|b| b.spec.name == name)
+            .map(|b| &b.spec);
+        let failures: Vec<String> = s
+            .failed_by_code
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let row: [String; 22] = [
+            "broadcaster".into(),
+            name.clone(),
+            opt(spec.map(|s| s.account.clone())),
+            s.counts.sent.to_string(),
+            s.counts.failed.to_string(),
+            s.counts.deferred.to_string(),
+            s.counts.pending.to_string(),
+            x.broadcaster_last_hour
+                .get(&name)
+                .copied()
+                .unwrap_or(0)
+                .to_string(),
+            failures.join(";"),
+            opt(s.current_cycle.map(|c| c.to_string())),
+            s.cycle_done.to_string(),
+            opt(spec.map(|s| s.targets.len().to_string())),
+            s.cycle_completed.to_string(),
+            s.cycles_completed.to_string(),
+            opt(s.last_sent_at),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+        ];
+        push_row(&mut out, &row);
+    }
+    for name in account_names(settings, st) {
+        let s = st.accounts.get(&name).cloned().unwrap_or_default();
+        let row: [String; 22] = [
+            "account".into(),
+            name.clone(),
+            String::new(),
+            s.counts.sent.to_string(),
+            s.counts.failed.to_string(),
+            s.counts.deferred.to_string(),
+            s.counts.pending.to_string(),
+            x.account_last_hour
+                .get(&name)
+                .copied()
+                .unwrap_or(0)
+                .to_string(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            s.flood_waits.to_string(),
+            s.flood_wait_seconds.to_string(),
+            s.slowmode_waits.to_string(),
+            opt(s.paused_until),
+            opt(s.stopped_reason),
+            opt(s.last_error),
+            opt(x.next_send.get(&name).map(|(t, _)| t.to_string())),
+        ];
+        push_row(&mut out, &row);
+    }
+    out
+}
+
+fn push_row(out: &mut String, row: &[String]) {
+    let fields: Vec<String> = row.iter().map(|f| csv_field(f)).collect();
+    out.push_str(&fields.join(","));
+    out.push('\n');
+}
+
+fn print_text(settings: &Settings, st: &Stats, x: &Extras) {
     println!(
         "total: {} sent, {} failed, {} deferred, {} pending{}",
         st.totals.sent,
         st.totals.failed,
         st.totals.deferred,
         st.totals.pending,
-        st.since.as_ref().map(|s| format!(" (since {s})")).unwrap_or_default()
+        st.since
+            .as_ref()
+            .map(|s| format!(" (since {s})"))
+            .unwrap_or_default()
     );
     println!();
-    println!("{:<12} {:>6} {:>6} {:>6} {:>9} {:>8}  {}", "BROADCASTER", "SENT", "FAILED", "DEFER", "CYCLE", "DONE", "FAILURES");
-    for b in &settings.broadcasters {
-        let s = st.broadcasters.get(&b.spec.name).cloned().unwrap_or_default();
-        let cycle = s.current_cycle.map(|c| c.to_string()).unwrap_or_else(|| "-".into());
+    println!(
+        "{:<12} {:>6} {:>6} {:>6} {:>6} {:>9} {:>8}  {}",
+        "BROADCASTER", "SENT", "FAILED", "DEFER", "/HOUR", "CYCLE", "DONE", "FAILURES"
+    );
+    for name in broadcaster_names(settings, st) {
+        let s = st.broadcasters.get(&name).cloned().unwrap_or_default();
+        let size = settings
+            .broadcasters
+            .iter()
+            .find(|b| b.spec.name == name)
+            .map(|b| b.spec.targets.len());
+        let cycle = s
+            .current_cycle
+            .map(|c| c.to_string())
+            .unwrap_or_else(|| "-".into());
         let done = if s.cycle_completed {
             "complete".to_string()
         } else {
-            format!("{}/{}", s.cycle_done, b.spec.targets.len())
+            format!(
+                "{}/{}",
+                s.cycle_done,
+                size.map(|n| n.to_string()).unwrap_or_else(|| "?".into())
+            )
         };
-        let failures: Vec<String> = s.failed_by_code.iter().map(|(k, v)| format!("{k}×{v}")).collect();
+        let failures: Vec<String> = s
+            .failed_by_code
+            .iter()
+            .map(|(k, v)| format!("{k}×{v}"))
+            .collect();
         println!(
-            "{:<12} {:>6} {:>6} {:>6} {:>9} {:>8}  {}",
-            b.spec.name, s.counts.sent, s.counts.failed, s.counts.deferred, cycle, done, failures.join(", ")
+            "{:<12} {:>6} {:>6} {:>6} {:>6} {:>9} {:>8}  {}",
+            name,
+            s.counts.sent,
+            s.counts.failed,
+            s.counts.deferred,
+            x.broadcaster_last_hour.get(&name).copied().unwrap_or(0),
+            cycle,
+            done,
+            failures.join(", ")
         );
     }
     println!();
-    println!("{:<10} {:>6} {:>6} {:>12} {:>9}  {}", "ACCOUNT", "SENT", "FAILED", "FLOOD WAITS", "SLOWMODE", "STATE");
-    for a in &settings.accounts {
-        let s = st.accounts.get(&a.name).cloned().unwrap_or_default();
+    println!(
+        "{:<10} {:>6} {:>6} {:>12} {:>9} {:<20}  {}",
+        "ACCOUNT", "SENT", "FAILED", "FLOOD WAITS", "SLOWMODE", "NEXT SEND", "STATE"
+    );
+    for name in account_names(settings, st) {
+        let s = st.accounts.get(&name).cloned().unwrap_or_default();
         let state = if let Some(r) = &s.stopped_reason {
             format!("STOPPED: {r}")
         } else if let Some(p) = &s.paused_until {
@@ -72,18 +383,50 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
         } else {
             "ok".to_string()
         };
-        let last = s.last_error.map(|e| format!("; last error {e}")).unwrap_or_default();
+        let next = match x.next_send.get(&name) {
+            Some((t, _)) => t
+                .to_zoned(settings.timezone.clone())
+                .strftime("%Y-%m-%d %H:%M:%S")
+                .to_string(),
+            None => "-".into(),
+        };
+        let last = s
+            .last_error
+            .map(|e| format!("; last error {e}"))
+            .unwrap_or_default();
         println!(
-            "{:<10} {:>6} {:>6} {:>5} ({:>4}s) {:>9}  {state}{last}",
-            a.name, s.counts.sent, s.counts.failed, s.flood_waits, s.flood_wait_seconds, s.slowmode_waits
+            "{:<10} {:>6} {:>6} {:>5} ({:>4}s) {:>9} {:<20}  {state}{last}",
+            name,
+            s.counts.sent,
+            s.counts.failed,
+            s.flood_waits,
+            s.flood_wait_seconds,
+            s.slowmode_waits,
+            next
         );
     }
     if !st.disabled_targets.is_empty() {
         println!();
         println!("disabled targets:");
         for t in &st.disabled_targets {
-            println!("  {:<28} since {}  {}", t.target, t.since, t.reason.clone().unwrap_or_default());
+            println!(
+                "  {:<28} since {}  {}",
+                t.target,
+                t.since,
+                t.reason.clone().unwrap_or_default()
+            );
         }
     }
-    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_fields_are_quoted_only_when_needed() {
+        assert_eq!(csv_field("plain"), "plain");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+    }
 }

@@ -1,0 +1,287 @@
+//! What the daemon shows and tells while it runs: the event sinks (log, notifier, metrics), the
+//! `/metrics` HTTP server, the periodic report loop, and the report's data read from the store.
+//!
+//! | name | default | meaning |
+//! |---|---|---|
+//! | `METRICS_BIND` | `127.0.0.1:9898` | address of the `/metrics` server (`127.0.0.1:0`: any free port, printed on stderr); `run --no-metrics` turns it off |
+//!
+//! Reports, notifications and webhooks read their own settings (`smb_notify::NotifySettings`).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use async_trait::async_trait;
+use axum::Router;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use jiff::Timestamp;
+use smb_engine::{EventSink, FanoutSink, LogSink, SystemClock};
+use smb_notify::report::BoxError;
+use smb_notify::{
+    AccountReport, BroadcasterReport, DisabledTarget, Metrics, Notifier, NotifierHandle,
+    NotifySettings, ReportData, ReportSource, Reporter,
+};
+use smb_store::SqliteStore;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Settings;
+
+/// Where `/metrics` is served unless `METRICS_BIND` says otherwise.
+pub const DEFAULT_METRICS_BIND: &str = "127.0.0.1:9898";
+
+/// How long queued notifications may still be delivered after the engine stopped. With the
+/// driver's 3 s grace for the send in flight this keeps the whole exit within 5 s.
+const NOTIFY_GRACE: Duration = Duration::from_secs(2);
+
+/// The Prometheus endpoint, as a router the web server can merge: `GET /metrics`.
+pub fn router(metrics: Arc<Metrics>) -> Router {
+    Router::new()
+        .route("/metrics", get(get_metrics))
+        .with_state(metrics)
+}
+
+async fn get_metrics(State(metrics): State<Arc<Metrics>>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, smb_notify::metrics::CONTENT_TYPE)],
+        metrics.render(),
+    )
+}
+
+/// `METRICS_BIND` from `.env` / the environment.
+pub fn metrics_bind(settings: &Settings) -> anyhow::Result<SocketAddr> {
+    let raw = settings
+        .env
+        .get("METRICS_BIND")
+        .map(|v| v.trim())
+        .filter(|v| !v.is_empty())
+        .unwrap_or(DEFAULT_METRICS_BIND);
+    raw.parse().with_context(|| {
+        format!(
+            "METRICS_BIND={raw:?} is not valid: expected an address and port such as 127.0.0.1:9898"
+        )
+    })
+}
+
+/// The sinks and background tasks of a running daemon; [`Observers::stop`] ends them.
+pub struct Observers {
+    sink: Arc<dyn EventSink>,
+    notifier: NotifierHandle,
+    tasks: Vec<JoinHandle<()>>,
+    stop: CancellationToken,
+}
+
+impl Observers {
+    /// Starts the notifier, the `/metrics` server (unless `serve_metrics` is false) and the report
+    /// loop (when `ENABLE_REPORTS=true`). Fails on invalid settings or a port in use, before
+    /// anything is sent.
+    pub async fn start(
+        settings: &Settings,
+        store: &SqliteStore,
+        serve_metrics: bool,
+    ) -> anyhow::Result<Observers> {
+        let notify = NotifySettings::from_env_map(&settings.env)?;
+        let (notifier, handle) = Notifier::spawn(&notify).context("starting notifications")?;
+        let metrics = Arc::new(Metrics::new(Arc::new(SystemClock)));
+        let stop = CancellationToken::new();
+        let mut tasks = Vec::new();
+
+        if serve_metrics {
+            let bind = metrics_bind(settings)?;
+            let listener = tokio::net::TcpListener::bind(bind).await.with_context(|| {
+                format!(
+                    "cannot serve /metrics on {bind}: set METRICS_BIND to a free address, or run with --no-metrics"
+                )
+            })?;
+            let addr = listener
+                .local_addr()
+                .context("reading the /metrics address")?;
+            // Tests and scripts read the port from this line when METRICS_BIND ends in :0.
+            eprintln!("metrics on http://{addr}/metrics");
+            let app = router(metrics.clone());
+            let shutdown = stop.clone();
+            tasks.push(tokio::spawn(async move {
+                let served = axum::serve(listener, app)
+                    .with_graceful_shutdown(shutdown.cancelled_owned())
+                    .await;
+                if let Err(e) = served {
+                    tracing::error!(error = %e, "the /metrics server stopped");
+                }
+            }));
+        }
+
+        if notify.reports.enabled {
+            let reporter = Reporter::from_settings(&notify)?;
+            let source = Arc::new(StoreReportSource::new(store.clone(), settings));
+            tasks.push(tokio::spawn(reporter.run(
+                source,
+                Arc::new(SystemClock),
+                stop.clone(),
+            )));
+        }
+
+        let sink = Arc::new(FanoutSink(vec![
+            Arc::new(LogSink),
+            Arc::new(notifier),
+            metrics,
+        ]));
+        Ok(Observers {
+            sink,
+            notifier: handle,
+            tasks,
+            stop,
+        })
+    }
+
+    /// The sink the driver emits into.
+    pub fn sink(&self) -> Arc<dyn EventSink> {
+        self.sink.clone()
+    }
+
+    /// Delivers what is still queued (for up to [`NOTIFY_GRACE`]) and stops the tasks.
+    pub async fn stop(self) {
+        self.stop.cancel();
+        let tasks = async {
+            for mut task in self.tasks {
+                // A report in flight or a scraper holding its connection must not delay the exit.
+                if tokio::time::timeout(NOTIFY_GRACE, &mut task).await.is_err() {
+                    task.abort();
+                }
+            }
+        };
+        let (stats, ()) = tokio::join!(self.notifier.shutdown(NOTIFY_GRACE), tasks);
+        for s in stats {
+            if s.queued > 0 || s.failed > 0 || s.dropped > 0 {
+                tracing::warn!(
+                    channel = s.name,
+                    delivered = s.delivered,
+                    failed = s.failed,
+                    dropped = s.dropped,
+                    undelivered = s.queued,
+                    "notifications lost at exit"
+                );
+            }
+        }
+    }
+}
+
+/// Report data from the SQLite store (works beside a running daemon).
+pub struct StoreReportSource {
+    store: SqliteStore,
+    /// (broadcaster, account), in configuration order.
+    broadcasters: Vec<(String, String)>,
+    /// Each broadcaster's targets, by their store key.
+    targets: BTreeMap<String, Vec<String>>,
+    accounts: Vec<String>,
+}
+
+impl StoreReportSource {
+    pub fn new(store: SqliteStore, settings: &Settings) -> StoreReportSource {
+        StoreReportSource {
+            store,
+            broadcasters: settings
+                .broadcasters
+                .iter()
+                .map(|b| (b.spec.name.clone(), b.spec.account.clone()))
+                .collect(),
+            targets: settings
+                .broadcasters
+                .iter()
+                .map(|b| {
+                    (
+                        b.spec.name.clone(),
+                        b.spec.targets.iter().map(|t| t.key()).collect(),
+                    )
+                })
+                .collect(),
+            accounts: settings.accounts.iter().map(|a| a.name.clone()).collect(),
+        }
+    }
+}
+
+#[async_trait]
+impl ReportSource for StoreReportSource {
+    async fn report_data(
+        &self,
+        since: Timestamp,
+        until: Timestamp,
+    ) -> Result<ReportData, BoxError> {
+        let period = self.store.period_summary(since, until).await?;
+        // The state "now" (pauses, stops, disabled targets, last errors), not limited to the period.
+        let state = self.store.stats(None, until).await?;
+
+        let mut names: Vec<(String, Option<String>)> = self
+            .broadcasters
+            .iter()
+            .map(|(b, a)| (b.clone(), Some(a.clone())))
+            .collect();
+        for b in period.broadcasters.keys() {
+            if !names.iter().any(|(n, _)| n == b) {
+                names.push((b.clone(), None));
+            }
+        }
+        let mut flood_given: Vec<&str> = Vec::new();
+        let mut broadcasters = Vec::new();
+        for (name, account) in &names {
+            let p = period.broadcasters.get(name).cloned().unwrap_or_default();
+            let mut report = BroadcasterReport {
+                name: name.clone(),
+                sent: p.sent,
+                failed: p.failed_by_class,
+                cycles_completed: p.cycles_completed,
+                ..Default::default()
+            };
+            // Flood waits belong to an account; they are shown once, on its first broadcaster,
+            // so that the totals stay right.
+            if let Some(account) = account
+                && !flood_given.contains(&account.as_str())
+                && let Some(a) = period.accounts.get(account)
+            {
+                flood_given.push(account);
+                report.flood_waits = a.flood_waits;
+                report.flood_wait_seconds = a.flood_wait_seconds;
+            }
+            let own = self.targets.get(name);
+            report.disabled_targets = state
+                .disabled_targets
+                .iter()
+                .filter(|t| own.is_some_and(|own| own.contains(&t.target)))
+                .map(|t| DisabledTarget {
+                    target: t.target.clone(),
+                    reason: t.reason.clone().unwrap_or_default(),
+                })
+                .collect();
+            broadcasters.push(report);
+        }
+
+        let mut account_names = self.accounts.clone();
+        for a in state.accounts.keys() {
+            if !account_names.contains(a) {
+                account_names.push(a.clone());
+            }
+        }
+        let accounts = account_names
+            .into_iter()
+            .map(|name| {
+                let s = state.accounts.get(&name).cloned().unwrap_or_default();
+                AccountReport {
+                    paused_until: s.paused_until.as_deref().and_then(|p| p.parse().ok()),
+                    stopped_reason: s.stopped_reason,
+                    last_error: s.last_error,
+                    name,
+                }
+            })
+            .collect();
+        Ok(ReportData {
+            since,
+            until,
+            broadcasters,
+            accounts,
+        })
+    }
+}
