@@ -7,10 +7,12 @@
 //! second process (`sendmessagebot stats` while the daemon runs).
 #![forbid(unsafe_code)]
 
+mod messages;
 mod sqlite;
 mod series;
 pub mod stats;
 
+pub use messages::MessageSetVersion;
 pub use sqlite::{SqliteSettings, SqliteStore};
 pub use series::{PeriodAccount, PeriodBroadcaster, PeriodSummary};
 pub use stats::{Stats, TargetRow};
