@@ -541,7 +541,7 @@ mod tests {
         let mut terminal = Terminal::new(TestBackend::new(80, 24)).unwrap();
         terminal.draw(|f| draw(f, &data)).unwrap();
         let text = screen(&terminal).join("\n");
-        assert!(text.contains("… and 13 more"), "{text}");
+        assert!(text.contains("… and 12 more"), "{text}");
         assert!(text.contains("no accounts"), "{text}");
     }
 }

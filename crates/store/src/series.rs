@@ -190,16 +190,16 @@ mod tests {
         };
         let m = |s: i64| now - jiff::SignedDuration::from_secs(s);
         store.start_cycle("b2b", 1, "m", m(600)).await.unwrap();
-        deliver(&store, "b2b", "@a", m(10), sent.clone()).await; // this minute
-        deliver(&store, "b2b", "@b", m(20), sent.clone()).await; // 10:05:10, this minute
-        deliver(&store, "b2b", "@c", m(100), sent.clone()).await; // 10:03:50
-        deliver(&store, "b2b", "@d", m(4000), sent.clone()).await; // outside the window
+        deliver(&store, "b2b", "@chat_a", m(10), sent.clone()).await; // this minute
+        deliver(&store, "b2b", "@chat_b", m(20), sent.clone()).await; // 10:05:10, this minute
+        deliver(&store, "b2b", "@chat_c", m(100), sent.clone()).await; // 10:03:50
+        deliver(&store, "b2b", "@chat_d", m(4000), sent.clone()).await; // outside the window
         let failed = Outcome::Failed {
             class: "target_dead",
             code: "CHAT_WRITE_FORBIDDEN".into(),
             detail: "x".into(),
         };
-        deliver(&store, "b2b", "@e", m(30), failed).await;
+        deliver(&store, "b2b", "@chat_e", m(30), failed).await;
         store.complete_cycle("b2b", 1, m(5)).await.unwrap();
         store
             .record_pause(
