@@ -120,5 +120,4 @@ pub fn gateway(store: &SessionStore, accounts: &[&str]) -> GrammersGateway {
         &configs,
         Arc::new(JsonPeerCacheStore::new(store.dir())),
     )
-    .expect("gateway")
 }

@@ -286,6 +286,43 @@ async fn a_revoked_session_stops_that_account_only() {
 }
 
 #[tokio::test]
+async fn an_account_without_a_usable_session_does_not_stop_the_others() {
+    let server = TestServer::start(fixture_20()).await.expect("server");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = store(dir.path(), None);
+    seed_session(&server, &store, "acc1", ACC1);
+    std::fs::write(store.path("acc3").expect("path"), b"SMBSESS\0garbage").expect("write");
+    let gw = gateway(&store, &["acc1", "acc2", "acc3"]);
+    let broken: Vec<(&str, String)> = gw
+        .unavailable()
+        .iter()
+        .map(|(a, e)| (a.as_str(), e.reason(a)))
+        .collect();
+    assert_eq!(
+        broken,
+        [
+            (
+                "acc2",
+                "no session: run `sendmessagebot accounts login acc2`".to_owned()
+            ),
+            (
+                "acc3",
+                "session damaged: run `sendmessagebot accounts login acc3`".to_owned()
+            ),
+        ]
+    );
+    let market = t(&super_id(0).to_string());
+    let e = gw
+        .send(request("acc2", &market, "no session", 1))
+        .await
+        .expect_err("no session");
+    assert_eq!(e.class(), ErrorClass::AccountDead, "{e:?}");
+    gw.send(request("acc1", &market, "acc1 sends", 2))
+        .await
+        .expect("acc1 unaffected");
+}
+
+#[tokio::test]
 async fn dropped_connections_are_transient_and_recovered() {
     let server = TestServer::start(fixture_20()).await.expect("server");
     let dir = tempfile::tempdir().expect("tempdir");
@@ -346,8 +383,7 @@ async fn a_slow_answer_times_out_as_transient() {
         &store,
         &[smb_telegram::grammers::AccountConfig::new("acc1")],
         std::sync::Arc::new(smb_telegram::grammers::NoPeerCacheStore),
-    )
-    .expect("gateway");
+    );
     let market = t(&super_id(0).to_string());
     gw.send(request("acc1", &market, "fast", 1))
         .await

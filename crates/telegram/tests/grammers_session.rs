@@ -154,3 +154,25 @@ fn debug_output_has_no_key() {
     let store = store(std::path::Path::new("/tmp/x"), Some("hunter2"));
     assert!(!format!("{store:?}").contains("hunter2"));
 }
+
+#[test]
+fn a_renamed_file_still_answers_to_its_account() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = store(dir.path(), None)
+        .with_file_name("acc1", "session")
+        .expect("valid names");
+    store.save("acc1", &sample()).expect("saved");
+    assert!(dir.path().join("session.session").exists());
+    assert_eq!(store.accounts().expect("lists"), ["acc1"]);
+    std::fs::write(store.path("acc1").expect("path"), b"junk").expect("write");
+    let e = store.load("acc1").expect_err("damaged");
+    assert!(
+        e.to_string()
+            .contains("run `sendmessagebot accounts login acc1`"),
+        "{e}"
+    );
+    assert!(matches!(
+        store.clone().with_file_name("acc1", "../x"),
+        Err(SessionError::BadName(_))
+    ));
+}

@@ -38,13 +38,39 @@ impl AccountConfig {
     }
 }
 
+/// Why an account cannot send; the gateway starts without it (see
+/// [`GrammersGateway::unavailable`]).
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
     #[error(transparent)]
     Session(#[from] SessionError),
-    #[error("account `{0}` has no session: run `sendmessagebot accounts login {0}` first")]
+    #[error("account `{0}` has no session: run `sendmessagebot accounts login {0}`")]
     NotLoggedIn(String),
 }
+
+impl GatewayError {
+    /// A short reason for the account's stopped state (stats, notifications).
+    pub fn reason(&self, account: &str) -> String {
+        match self {
+            GatewayError::NotLoggedIn(_) => {
+                format!("no session: run `sendmessagebot accounts login {account}`")
+            }
+            GatewayError::Session(SessionError::WrongPassphrase { .. }) => format!(
+                "session not readable: SESSION_PASSPHRASE is wrong (or run `sendmessagebot accounts login {account}`)"
+            ),
+            GatewayError::Session(SessionError::PassphraseRequired { .. }) => format!(
+                "session not readable: set SESSION_PASSPHRASE (or run `sendmessagebot accounts login {account}`)"
+            ),
+            GatewayError::Session(_) => {
+                format!("session damaged: run `sendmessagebot accounts login {account}`")
+            }
+        }
+    }
+}
+
+/// The send error for an account the gateway could not open: AUTH_KEY_UNREGISTERED is
+/// what Telegram answers a session it does not know, and it stops just that account.
+const NO_SESSION: &str = "AUTH_KEY_UNREGISTERED";
 
 struct Account {
     client: AccountClient,
@@ -64,6 +90,8 @@ struct PeerState {
 /// The gateway on grammers; construct with [`GrammersGateway::connect`].
 pub struct GrammersGateway {
     accounts: HashMap<String, Arc<Account>>,
+    /// Accounts whose session could not be opened, with why.
+    unavailable: Vec<(String, GatewayError)>,
     peer_store: Arc<dyn PeerCacheStore>,
 }
 
@@ -71,8 +99,10 @@ impl std::fmt::Debug for GrammersGateway {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut names: Vec<_> = self.accounts.keys().collect();
         names.sort();
+        let broken: Vec<_> = self.unavailable.iter().map(|(a, _)| a).collect();
         f.debug_struct("GrammersGateway")
             .field("accounts", &names)
+            .field("unavailable", &broken)
             .finish()
     }
 }
@@ -82,23 +112,33 @@ fn rpc(name: &str) -> SendError {
 }
 
 impl GrammersGateway {
-    /// Opens every account's session file (each must exist: `accounts login` makes them) and
-    /// loads its peer cache. Connections are made on the first send. Call it inside a tokio
-    /// runtime: each account's connection pool is a spawned task.
+    /// Opens every account's session file and loads its peer cache. An account whose
+    /// session is missing, unfinished or unreadable does not stop the others: it is listed by
+    /// [`GrammersGateway::unavailable`] and its sends fail as AUTH_KEY_UNREGISTERED (an
+    /// account-dead error: the engine stops that account only). Connections are made on the
+    /// first send. Call it inside a tokio runtime: each account's pool is a spawned task.
     pub fn connect(
         api: &ApiSettings,
         store: &SessionStore,
         accounts: &[AccountConfig],
         peer_store: Arc<dyn PeerCacheStore>,
-    ) -> Result<Self, GatewayError> {
+    ) -> Self {
         let mut map = HashMap::new();
+        let mut unavailable = Vec::new();
         for a in accounts {
-            let Some(stored) = store.load(&a.name)? else {
-                return Err(GatewayError::NotLoggedIn(a.name.clone()));
+            let stored = match store.load(&a.name) {
+                Ok(Some(s)) if s.identity.is_some() => s,
+                Ok(_) => {
+                    warn!(account = %a.name, "no session; run `sendmessagebot accounts login {}`", a.name);
+                    unavailable.push((a.name.clone(), GatewayError::NotLoggedIn(a.name.clone())));
+                    continue;
+                }
+                Err(e) => {
+                    warn!(account = %a.name, error = %e, "session not usable");
+                    unavailable.push((a.name.clone(), GatewayError::Session(e)));
+                    continue;
+                }
             };
-            if stored.identity.is_none() {
-                return Err(GatewayError::NotLoggedIn(a.name.clone()));
-            }
             let client = AccountClient::with_session(api, store, &a.name, stored, a.proxy.as_ref());
             let cache = match peer_store.load(&a.name) {
                 Ok(c) => c,
@@ -119,10 +159,16 @@ impl GrammersGateway {
                 }),
             );
         }
-        Ok(GrammersGateway {
+        GrammersGateway {
             accounts: map,
+            unavailable,
             peer_store,
-        })
+        }
+    }
+
+    /// Accounts that could not be opened, with why (each error names the fix).
+    pub fn unavailable(&self) -> &[(String, GatewayError)] {
+        &self.unavailable
     }
 
     /// Writes every account's session file (call at shutdown).
@@ -134,10 +180,14 @@ impl GrammersGateway {
     }
 
     fn account(&self, name: &str) -> Result<&Arc<Account>, SendError> {
-        self.accounts.get(name).ok_or_else(|| {
-            warn!(account = %name, "send for an account the gateway was not given");
-            rpc("ACCOUNT_NOT_CONFIGURED")
-        })
+        if let Some(a) = self.accounts.get(name) {
+            return Ok(a);
+        }
+        if self.unavailable.iter().any(|(a, _)| a == name) {
+            return Err(rpc(NO_SESSION));
+        }
+        warn!(account = %name, "send for an account the gateway was not given");
+        Err(rpc("ACCOUNT_NOT_CONFIGURED"))
     }
 
     fn persist(&self, account: &str, cache: &PeerCache) {

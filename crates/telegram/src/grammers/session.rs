@@ -205,6 +205,9 @@ pub struct SessionStore {
     dir: PathBuf,
     passphrase: Option<SecretString>,
     kdf: KdfParams,
+    /// Accounts whose file is not named after them: account → file name (without
+    /// `.session`), e.g. the seed's SESSION_NAME for a single account.
+    file_names: std::collections::BTreeMap<String, String>,
 }
 
 impl fmt::Debug for SessionStore {
@@ -238,7 +241,19 @@ impl SessionStore {
             dir: dir.into(),
             passphrase,
             kdf: KdfParams::default(),
+            file_names: std::collections::BTreeMap::new(),
         }
+    }
+
+    /// Keeps `account`'s session in `DIR/FILE.session` instead of `DIR/ACCOUNT.session`.
+    /// Errors and listings still name the account.
+    pub fn with_file_name(mut self, account: &str, file: &str) -> Result<Self, SessionError> {
+        check_name(account)?;
+        check_name(file)?;
+        if file != account {
+            self.file_names.insert(account.to_owned(), file.to_owned());
+        }
+        Ok(self)
     }
 
     pub fn with_kdf(mut self, kdf: KdfParams) -> Self {
@@ -254,13 +269,15 @@ impl SessionStore {
         self.passphrase.is_some()
     }
 
-    /// `DIR/NAME.session`.
+    /// `DIR/NAME.session` (or the file name given by [`SessionStore::with_file_name`]).
     pub fn path(&self, account: &str) -> Result<PathBuf, SessionError> {
         check_name(account)?;
-        Ok(self.dir.join(format!("{account}.session")))
+        let file = self.file_names.get(account).map_or(account, String::as_str);
+        Ok(self.dir.join(format!("{file}.session")))
     }
 
-    /// Account names that have a session file, sorted.
+    /// Account names that have a session file, sorted (a renamed file under its account's
+    /// name).
     pub fn accounts(&self) -> Result<Vec<String>, SessionError> {
         let io = |source| SessionError::Io {
             path: self.dir.clone(),
@@ -275,13 +292,19 @@ impl SessionStore {
         for entry in entries {
             let entry = entry.map_err(io)?;
             let name = entry.file_name();
-            if let Some(account) = name.to_str().and_then(|n| n.strip_suffix(".session"))
-                && check_name(account).is_ok()
+            if let Some(file) = name.to_str().and_then(|n| n.strip_suffix(".session"))
+                && check_name(file).is_ok()
             {
+                let account = self
+                    .file_names
+                    .iter()
+                    .find(|(_, f)| f.as_str() == file)
+                    .map_or(file, |(a, _)| a.as_str());
                 names.push(account.to_owned());
             }
         }
         names.sort();
+        names.dedup();
         Ok(names)
     }
 
