@@ -36,7 +36,9 @@ fn decode(row: &sqlx::sqlite::SqliteRow) -> Result<MessageSetVersion, StoreError
     let version: i64 = row.get("version");
     let texts: String = row.get("texts");
     let messages: Vec<Message> = serde_json::from_str(&texts).map_err(|e| {
-        StoreError::Database(format!("version {version} of message set `{set}` is not readable: {e}"))
+        StoreError::Database(format!(
+            "version {version} of message set `{set}` is not readable: {e}"
+        ))
     })?;
     Ok(MessageSetVersion {
         set,
@@ -72,8 +74,9 @@ impl SqliteStore {
         source: &str,
         at: Timestamp,
     ) -> Result<Option<i64>, StoreError> {
-        let texts = serde_json::to_string(messages)
-            .map_err(|e| StoreError::Invalid(format!("message set `{set}` cannot be stored: {e}")))?;
+        let texts = serde_json::to_string(messages).map_err(|e| {
+            StoreError::Invalid(format!("message set `{set}` cannot be stored: {e}"))
+        })?;
         let mut conn = self.message_writer().await?;
         // IMMEDIATE takes the write lock up front, so the read of the current version and the
         // insert of the next one cannot interleave with another updater.
@@ -88,7 +91,8 @@ impl SqliteStore {
         let next = match &current {
             Some(row) => {
                 let stored: String = row.get("texts");
-                let same = serde_json::from_str::<Vec<Message>>(&stored).is_ok_and(|m| m == messages);
+                let same =
+                    serde_json::from_str::<Vec<Message>>(&stored).is_ok_and(|m| m == messages);
                 if same {
                     tx.rollback().await.map_err(db_err)?;
                     return Ok(None);
@@ -115,8 +119,13 @@ impl SqliteStore {
     }
 
     /// The newest version of `set`, if any was ever stored.
-    pub async fn current_message_set(&self, set: &str) -> Result<Option<MessageSetVersion>, StoreError> {
-        let row = sqlx::query(select_versions!("WHERE set_name = ? ORDER BY version DESC LIMIT 1"))
+    pub async fn current_message_set(
+        &self,
+        set: &str,
+    ) -> Result<Option<MessageSetVersion>, StoreError> {
+        let row = sqlx::query(select_versions!(
+            "WHERE set_name = ? ORDER BY version DESC LIMIT 1"
+        ))
         .bind(set)
         .fetch_optional(&self.read)
         .await
@@ -125,45 +134,64 @@ impl SqliteStore {
     }
 
     /// One version of `set`.
-    pub async fn message_set_version(&self, set: &str, version: i64) -> Result<Option<MessageSetVersion>, StoreError> {
+    pub async fn message_set_version(
+        &self,
+        set: &str,
+        version: i64,
+    ) -> Result<Option<MessageSetVersion>, StoreError> {
         let row = sqlx::query(select_versions!("WHERE set_name = ? AND version = ?"))
-        .bind(set)
-        .bind(version)
-        .fetch_optional(&self.read)
-        .await
-        .map_err(db_err)?;
+            .bind(set)
+            .bind(version)
+            .fetch_optional(&self.read)
+            .await
+            .map_err(db_err)?;
         row.as_ref().map(decode).transpose()
     }
 
     /// Every version of `set`, newest first.
-    pub async fn message_set_history(&self, set: &str) -> Result<Vec<MessageSetVersion>, StoreError> {
+    pub async fn message_set_history(
+        &self,
+        set: &str,
+    ) -> Result<Vec<MessageSetVersion>, StoreError> {
         let rows = sqlx::query(select_versions!("WHERE set_name = ? ORDER BY version DESC"))
-        .bind(set)
-        .fetch_all(&self.read)
-        .await
-        .map_err(db_err)?;
+            .bind(set)
+            .fetch_all(&self.read)
+            .await
+            .map_err(db_err)?;
         rows.iter().map(decode).collect()
     }
 
     /// The names of the sets that have stored versions.
     pub async fn message_set_names(&self) -> Result<Vec<String>, StoreError> {
-        let rows = sqlx::query("SELECT DISTINCT set_name FROM message_set_versions ORDER BY set_name")
-            .fetch_all(&self.read)
-            .await
-            .map_err(db_err)?;
+        let rows =
+            sqlx::query("SELECT DISTINCT set_name FROM message_set_versions ORDER BY set_name")
+                .fetch_all(&self.read)
+                .await
+                .map_err(db_err)?;
         Ok(rows.iter().map(|r| r.get("set_name")).collect())
     }
 
     /// Makes the content of `version` current again, as a new version (history is never
     /// rewritten). `None` when that content is already current.
-    pub async fn restore_message_set(&self, set: &str, version: i64, at: Timestamp) -> Result<Option<i64>, StoreError> {
+    pub async fn restore_message_set(
+        &self,
+        set: &str,
+        version: i64,
+        at: Timestamp,
+    ) -> Result<Option<i64>, StoreError> {
         let Some(old) = self.message_set_version(set, version).await? else {
             return Err(StoreError::Invalid(format!(
                 "message set `{set}` has no version {version}: see `sendmessagebot messages history {set}`"
             )));
         };
-        self.save_message_set_version(set, &old.messages, &format!("restored version {version}"), &old.source, at)
-            .await
+        self.save_message_set_version(
+            set,
+            &old.messages,
+            &format!("restored version {version}"),
+            &old.source,
+            at,
+        )
+        .await
     }
 }
 
@@ -180,21 +208,62 @@ mod tests {
     async fn versions_are_numbered_deduplicated_and_restorable() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("t.db").display());
-        let store = SqliteStore::open(&url, SqliteSettings::default()).await.unwrap();
+        let store = SqliteStore::open(&url, SqliteSettings::default())
+            .await
+            .unwrap();
         let at = Timestamp::from_second(1_800_000_000).unwrap();
         assert_eq!(store.current_message_set("b2b").await.unwrap(), None);
-        assert_eq!(store.save_message_set_version("b2b", &msgs(&["a"]), "first", "file", at).await.unwrap(), Some(1));
-        assert_eq!(store.save_message_set_version("b2b", &msgs(&["a"]), "again", "file", at).await.unwrap(), None);
-        assert_eq!(store.save_message_set_version("b2b", &msgs(&["a", "b"]), "+1", "file", at).await.unwrap(), Some(2));
-        assert_eq!(store.save_message_set_version("b2c", &msgs(&["x"]), "first", "file", at).await.unwrap(), Some(1));
+        assert_eq!(
+            store
+                .save_message_set_version("b2b", &msgs(&["a"]), "first", "file", at)
+                .await
+                .unwrap(),
+            Some(1)
+        );
+        assert_eq!(
+            store
+                .save_message_set_version("b2b", &msgs(&["a"]), "again", "file", at)
+                .await
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            store
+                .save_message_set_version("b2b", &msgs(&["a", "b"]), "+1", "file", at)
+                .await
+                .unwrap(),
+            Some(2)
+        );
+        assert_eq!(
+            store
+                .save_message_set_version("b2c", &msgs(&["x"]), "first", "file", at)
+                .await
+                .unwrap(),
+            Some(1)
+        );
         let cur = store.current_message_set("b2b").await.unwrap().unwrap();
-        assert_eq!((cur.version, cur.messages.len(), cur.created_at), (2, 2, at));
-        assert_eq!(store.restore_message_set("b2b", 1, at).await.unwrap(), Some(3));
+        assert_eq!(
+            (cur.version, cur.messages.len(), cur.created_at),
+            (2, 2, at)
+        );
+        assert_eq!(
+            store.restore_message_set("b2b", 1, at).await.unwrap(),
+            Some(3)
+        );
         let cur = store.current_message_set("b2b").await.unwrap().unwrap();
-        assert_eq!((cur.version, cur.messages, cur.summary.as_str()), (3, msgs(&["a"]), "restored version 1"));
+        assert_eq!(
+            (cur.version, cur.messages, cur.summary.as_str()),
+            (3, msgs(&["a"]), "restored version 1")
+        );
         assert_eq!(store.restore_message_set("b2b", 3, at).await.unwrap(), None);
         assert!(store.restore_message_set("b2b", 9, at).await.is_err());
-        let versions: Vec<i64> = store.message_set_history("b2b").await.unwrap().iter().map(|v| v.version).collect();
+        let versions: Vec<i64> = store
+            .message_set_history("b2b")
+            .await
+            .unwrap()
+            .iter()
+            .map(|v| v.version)
+            .collect();
         assert_eq!(versions, [3, 2, 1]);
         assert_eq!(store.message_set_names().await.unwrap(), ["b2b", "b2c"]);
     }

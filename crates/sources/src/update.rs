@@ -1,0 +1,294 @@
+//! Safe, versioned updates: fetch → parse → validate → compare → store a new version. A fetch
+//! that fails in any way, or yields no active message (unless allowed), changes nothing; equal
+//! content creates no version. The daemon's refresh loop hands each new version to the engine,
+//! which uses it from the next cycle on.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use smb_domain::{Message, MessageSet};
+use smb_engine::planner::BroadcasterSpec;
+use smb_engine::{Clock, Control, DriverHandle, StoreError};
+use smb_store::SqliteStore;
+use tokio_util::sync::CancellationToken;
+
+use crate::validate::{ContentRules, check_rows};
+use crate::{Fetcher, Source, SourceError};
+
+/// Where versions of message sets are kept (the SQLite store; a memory double in tests).
+#[async_trait]
+pub trait VersionStore: Send + Sync {
+    /// The current version number and messages of `set`.
+    async fn current(&self, set: &str) -> Result<Option<(i64, Vec<Message>)>, StoreError>;
+    /// Stores the next version unless equal to the current one (`None` then).
+    async fn save(
+        &self,
+        set: &str,
+        messages: &[Message],
+        summary: &str,
+        source: &str,
+        at: Timestamp,
+    ) -> Result<Option<i64>, StoreError>;
+}
+
+#[async_trait]
+impl VersionStore for SqliteStore {
+    async fn current(&self, set: &str) -> Result<Option<(i64, Vec<Message>)>, StoreError> {
+        Ok(self
+            .current_message_set(set)
+            .await?
+            .map(|v| (v.version, v.messages)))
+    }
+
+    async fn save(
+        &self,
+        set: &str,
+        messages: &[Message],
+        summary: &str,
+        source: &str,
+        at: Timestamp,
+    ) -> Result<Option<i64>, StoreError> {
+        self.save_message_set_version(set, messages, summary, source, at)
+            .await
+    }
+}
+
+/// A message set with a source, as configured.
+#[derive(Debug, Clone)]
+pub struct SetSource {
+    pub set: String,
+    pub source: Source,
+    pub rules: ContentRules,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum UpdateOutcome {
+    /// Same content as the current version (or nothing stored and nothing read): no version.
+    Unchanged { version: Option<i64> },
+    /// A new version was stored.
+    Updated { version: i64, summary: String },
+}
+
+/// What one update did.
+#[derive(Debug, Clone)]
+pub struct UpdateReport {
+    pub set: String,
+    pub origin: String,
+    pub rows: usize,
+    pub active: usize,
+    pub outcome: UpdateOutcome,
+    /// The set as it now is (what the engine should use).
+    pub messages: MessageSet,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UpdateError {
+    #[error("message set `{set}`: {source}\n  (the current version is kept)")]
+    Source { set: String, source: SourceError },
+    #[error("message set `{set}`: the store failed: {source}")]
+    Store { set: String, source: StoreError },
+}
+
+impl UpdateError {
+    pub fn is_transient(&self) -> bool {
+        match self {
+            UpdateError::Source { source, .. } => source.is_transient(),
+            UpdateError::Store { .. } => true,
+        }
+    }
+}
+
+/// Fetches `s`, checks it and stores it as a new version when it differs from the current one.
+pub async fn update_set(
+    fetcher: &Fetcher,
+    store: &dyn VersionStore,
+    s: &SetSource,
+    allow_empty: bool,
+    now: Timestamp,
+) -> Result<UpdateReport, UpdateError> {
+    let src_err = |source| UpdateError::Source {
+        set: s.set.clone(),
+        source,
+    };
+    let store_err = |source| UpdateError::Store {
+        set: s.set.clone(),
+        source,
+    };
+    let fetched = fetcher.fetch(&s.source).await.map_err(src_err)?;
+    check_rows(
+        &fetched.origin,
+        fetched.unit,
+        &fetched.rows,
+        s.rules,
+        allow_empty,
+    )
+    .map_err(src_err)?;
+    let messages: Vec<Message> = fetched.rows.iter().map(|r| r.message.clone()).collect();
+    let current = store.current(&s.set).await.map_err(store_err)?;
+    let summary = summarize(current.as_ref().map(|(_, m)| m.as_slice()), &messages);
+    let outcome = if current.as_ref().is_some_and(|(_, m)| *m == messages) {
+        UpdateOutcome::Unchanged {
+            version: current.as_ref().map(|(v, _)| *v),
+        }
+    } else {
+        match store
+            .save(&s.set, &messages, &summary, &fetched.origin, now)
+            .await
+            .map_err(store_err)?
+        {
+            Some(version) => UpdateOutcome::Updated { version, summary },
+            None => UpdateOutcome::Unchanged {
+                version: current.as_ref().map(|(v, _)| *v),
+            },
+        }
+    };
+    Ok(UpdateReport {
+        set: s.set.clone(),
+        origin: fetched.origin,
+        rows: messages.len(),
+        active: messages.iter().filter(|m| m.active).count(),
+        outcome,
+        messages: MessageSet::new(s.set.clone(), messages),
+    })
+}
+
+/// What changed between two versions, in a few words ("+2 new, −1 removed, 1 changed; 5
+/// messages, 4 active").
+pub fn summarize(old: Option<&[Message]>, new: &[Message]) -> String {
+    let active = new.iter().filter(|m| m.active).count();
+    let totals = format!("{} messages, {active} active", new.len());
+    let Some(old) = old else {
+        return format!("first version: {totals}");
+    };
+    let added = new
+        .iter()
+        .filter(|m| !old.iter().any(|o| o.text == m.text))
+        .count();
+    let removed = old
+        .iter()
+        .filter(|o| !new.iter().any(|m| m.text == o.text))
+        .count();
+    let changed = new
+        .iter()
+        .filter(|m| {
+            old.iter()
+                .any(|o| o.text == m.text && (o.active != m.active || o.priority != m.priority))
+        })
+        .count();
+    let mut parts = Vec::new();
+    if added > 0 {
+        parts.push(format!("+{added} new"));
+    }
+    if removed > 0 {
+        parts.push(format!("−{removed} removed"));
+    }
+    if changed > 0 {
+        parts.push(format!("{changed} changed status or priority"));
+    }
+    if parts.is_empty() {
+        parts.push(if old == new {
+            "no change".into()
+        } else {
+            "order changed".into()
+        });
+    }
+    format!("{}; {totals}", parts.join(", "))
+}
+
+/// Puts the newest stored version of each broadcaster's set in place of the configured one.
+/// Returns the sets replaced, with their version.
+pub async fn apply_stored_versions(
+    store: &dyn VersionStore,
+    specs: &mut [BroadcasterSpec],
+) -> Result<Vec<(String, i64)>, StoreError> {
+    let mut applied: Vec<(String, i64)> = Vec::new();
+    for spec in specs.iter_mut() {
+        let name = spec.messages.name.clone();
+        if let Some((version, messages)) = store.current(&name).await? {
+            spec.messages = MessageSet::new(name.clone(), messages);
+            if !applied.iter().any(|(n, _)| *n == name) {
+                applied.push((name, version));
+            }
+        }
+    }
+    Ok(applied)
+}
+
+/// The daemon's refresh: right away, then every `interval` (GOOGLE_UPDATE_INTERVAL), update
+/// every set; each new version goes to the engine, which switches at the next cycle. Failures
+/// are logged and leave the current version in place. Ends when `shutdown` is cancelled.
+pub async fn refresh_loop(
+    fetcher: Arc<Fetcher>,
+    store: Arc<dyn VersionStore>,
+    sets: Vec<SetSource>,
+    interval: Duration,
+    clock: Arc<dyn Clock>,
+    handle: DriverHandle,
+    shutdown: CancellationToken,
+) {
+    if sets.is_empty() {
+        return;
+    }
+    loop {
+        for s in &sets {
+            if shutdown.is_cancelled() {
+                return;
+            }
+            let update = update_set(&fetcher, store.as_ref(), s, false, clock.now());
+            let res = tokio::select! {
+                r = update => r,
+                _ = shutdown.cancelled() => return,
+            };
+            match res {
+                Ok(report) => {
+                    if let UpdateOutcome::Updated { version, summary } = &report.outcome {
+                        tracing::info!(set = %report.set, version, %summary, "new message set version; used from the next cycle");
+                        handle
+                            .control(Control::ReplaceMessages(report.messages))
+                            .await;
+                    } else {
+                        tracing::debug!(set = %report.set, "message set unchanged");
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "message set update failed; the current version is kept")
+                }
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = shutdown.cancelled() => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(text: &str, active: bool, priority: u8) -> Message {
+        Message {
+            text: text.into(),
+            active,
+            priority,
+        }
+    }
+
+    #[test]
+    fn summaries_say_what_changed() {
+        let old = [m("a", true, 5), m("b", true, 5), m("c", false, 5)];
+        assert_eq!(summarize(None, &old), "first version: 3 messages, 2 active");
+        let new = [m("a", true, 9), m("c", false, 5), m("d", true, 5)];
+        assert_eq!(
+            summarize(Some(&old), &new),
+            "+1 new, −1 removed, 1 changed status or priority; 3 messages, 2 active"
+        );
+        let reordered = [m("b", true, 5), m("a", true, 5), m("c", false, 5)];
+        assert_eq!(
+            summarize(Some(&old), &reordered),
+            "order changed; 3 messages, 2 active"
+        );
+    }
+}
