@@ -25,12 +25,12 @@ pub fn settings(cli: &Cli, overrides: &Overrides, allow_example: bool) -> anyhow
     Ok(config::load(path, &env, overrides)?)
 }
 
-/// Installs the logger from the LOG_* settings (see `logging`). `default_console` is used when
-/// LOG_CONSOLE is not set: the daemon also logs to the terminal, one-shot commands only to the file.
-/// Keep the guard until the command ends: dropping it flushes the file.
+/// Installs the logger from the LOG_* settings (see `logging`); `default_console` stands in for
+/// LOG_CONSOLE when it is not set. Keep the guard until the command ends: dropping it flushes
+/// the file.
 pub fn init_logging(settings: &Settings, default_console: bool) -> anyhow::Result<LogGuard> {
     let mut log = LogSettings::from_env_map(&settings.env)?;
-    if !settings.env.get("LOG_CONSOLE").is_some_and(|v| !v.trim().is_empty()) {
+    if settings.env.get("LOG_CONSOLE").is_none_or(|v| v.trim().is_empty()) {
         log.console = default_console;
     }
     logging::init(&log)

@@ -155,10 +155,13 @@ impl BotApiDouble {
     }
 }
 
+/// One request a webhook receiver got: its X-Signature header and raw body.
+type Received = (Option<String>, Vec<u8>);
+
 /// A webhook receiver: `/hook` records (X-Signature, raw body) and answers 200; `/fail` 500.
 #[derive(Clone, Default)]
 struct WebhookReceiver {
-    received: Arc<Mutex<Vec<(Option<String>, Vec<u8>)>>>,
+    received: Arc<Mutex<Vec<Received>>>,
 }
 
 impl WebhookReceiver {

@@ -329,8 +329,8 @@ fn print_text(settings: &Settings, st: &Stats, x: &Extras) {
     );
     println!();
     println!(
-        "{:<12} {:>6} {:>6} {:>6} {:>6} {:>9} {:>8}  {}",
-        "BROADCASTER", "SENT", "FAILED", "DEFER", "/HOUR", "CYCLE", "DONE", "FAILURES"
+        "{:<12} {:>6} {:>6} {:>6} {:>6} {:>9} {:>8}  FAILURES",
+        "BROADCASTER", "SENT", "FAILED", "DEFER", "/HOUR", "CYCLE", "DONE"
     );
     for name in broadcaster_names(settings, st) {
         let s = st.broadcasters.get(&name).cloned().unwrap_or_default();
@@ -371,8 +371,8 @@ fn print_text(settings: &Settings, st: &Stats, x: &Extras) {
     }
     println!();
     println!(
-        "{:<10} {:>6} {:>6} {:>12} {:>9} {:<20}  {}",
-        "ACCOUNT", "SENT", "FAILED", "FLOOD WAITS", "SLOWMODE", "NEXT SEND", "STATE"
+        "{:<10} {:>6} {:>6} {:>12} {:>9} {:<20}  STATE",
+        "ACCOUNT", "SENT", "FAILED", "FLOOD WAITS", "SLOWMODE", "NEXT SEND"
     );
     for name in account_names(settings, st) {
         let s = st.accounts.get(&name).cloned().unwrap_or_default();
