@@ -158,7 +158,8 @@ impl BotApiDouble {
 /// One request a webhook receiver got: its X-Signature header and raw body.
 type Received = (Option<String>, Vec<u8>);
 
-/// A webhook receiver: `/hook` records (X-Signature, raw body) and answers 200; `/fail` 500.
+/// A webhook receiver: `/hook` records (X-Signature, raw body) and answers 200; `/fail` 500;
+/// `/hang` never answers.
 #[derive(Clone, Default)]
 struct WebhookReceiver {
     received: Arc<Mutex<Vec<Received>>>,
@@ -181,10 +182,15 @@ impl WebhookReceiver {
         async fn fail() -> StatusCode {
             StatusCode::INTERNAL_SERVER_ERROR
         }
+        async fn hang() -> StatusCode {
+            std::future::pending::<()>().await;
+            StatusCode::OK
+        }
         let r = WebhookReceiver::default();
         let router = Router::new()
             .route("/hook", post(hook))
             .route("/fail", post(fail))
+            .route("/hang", post(hang))
             .with_state(r.clone());
         (r, serve(router))
     }
@@ -378,6 +384,39 @@ fn notify_test_exits_1_when_a_channel_fails_or_none_is_on() {
         .unwrap();
     assert_eq!(none.status.code(), Some(1));
     assert!(text(&none.stderr).contains("ENABLE_WEBHOOK_NOTIFICATIONS"));
+}
+
+#[test]
+fn a_hanging_webhook_neither_delays_the_sends_nor_the_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_receiver, server) = WebhookReceiver::start();
+    let hang = format!("{}/hang", server.url());
+    let started = Instant::now();
+    run_ok(
+        smb(
+            dir.path(),
+            &[
+                ("DELAY_BETWEEN_CHATS", "0.05"),
+                ("ENABLE_WEBHOOK_NOTIFICATIONS", "true"),
+                ("WEBHOOK_URL", hang.as_str()),
+                ("NOTIFY_HTTP_TIMEOUT", "120"),
+            ],
+        )
+        .args([
+            "run",
+            "--sandbox",
+            "--once",
+            "--ignore-quiet-hours",
+            "--no-metrics",
+        ]),
+    );
+    // 10 sends per account at ~0.1 s each, then at most 2 s for the stuck notifications: far
+    // below the 120 s one webhook request may take.
+    let elapsed = started.elapsed();
+    assert!(elapsed < Duration::from_secs(8), "{elapsed:?}");
+    let out = run_ok(smb(dir.path(), &[]).args(["stats", "--sandbox", "--json"]));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["totals"]["sent"], 20);
 }
 
 // ---- /metrics -------------------------------------------------------------------------------
