@@ -703,6 +703,7 @@ pub fn parse(name: &str, src: &str, env: &EnvVars, cli: &Overrides) -> Result<Se
         seed: file.sandbox.seed.unwrap_or(1),
         ledger: Some(file.sandbox.ledger.unwrap_or_else(|| PathBuf::from("data/sandbox/ledger.jsonl"))),
         faults: file.sandbox.faults,
+        keep_in_memory: false,
     };
     for (i, f) in sandbox.faults.iter().enumerate() {
         if let Some(c) = &f.chat {

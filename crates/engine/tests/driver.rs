@@ -113,7 +113,7 @@ async fn run_once(accounts: Vec<AccountSpec>, bs: Vec<BroadcasterSpec>, faults: 
     let start: Timestamp = "2026-05-01T10:00:00Z".parse().unwrap();
     let clock = Arc::new(TokioClock::starting_at(start));
     let sim = Arc::new(
-        SimGateway::with_clock(SimSettings { latency, seed: 1, ledger: None, faults }, clock.clone()).unwrap(),
+        SimGateway::with_clock(SimSettings { latency, seed: 1, ledger: None, faults, keep_in_memory: true }, clock.clone()).unwrap(),
     );
     let events = Arc::new(Recorder::default());
     let store = Arc::new(MemoryStore::default());
@@ -217,7 +217,7 @@ async fn shutdown_abandons_a_hung_send_within_the_grace_and_leaves_it_pending() 
     // A send that takes an hour: shutdown must not wait for it.
     let sim = Arc::new(
         SimGateway::with_clock(
-            SimSettings { latency: Duration::from_secs(3600), seed: 1, ledger: None, faults: vec![] },
+            SimSettings { latency: Duration::from_secs(3600), seed: 1, ledger: None, faults: vec![], keep_in_memory: true },
             clock.clone(),
         )
         .unwrap(),

@@ -50,6 +50,9 @@ pub struct SimSettings {
     pub seed: u64,
     pub ledger: Option<PathBuf>,
     pub faults: Vec<FaultRule>,
+    /// Keep every accepted message in memory for [`SimGateway::accepted`] (tests). Off for
+    /// the daemon, which has the ledger file instead.
+    pub keep_in_memory: bool,
 }
 
 /// One accepted message, as written to the ledger.
@@ -82,6 +85,8 @@ struct State {
     seen: HashSet<(String, i64)>,
     ledger: Option<File>,
     accepted: Vec<(String, LedgerEntry)>,
+    keep_in_memory: bool,
+    accepted_count: u64,
     duplicates: u64,
     next_message_id: i64,
 }
@@ -146,6 +151,8 @@ impl SimGateway {
                 seen,
                 ledger,
                 accepted: Vec::new(),
+                keep_in_memory: settings.keep_in_memory,
+                accepted_count: 0,
                 duplicates: 0,
                 next_message_id: 1,
             }),
@@ -156,9 +163,15 @@ impl SimGateway {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Messages accepted by this process, with the account that sent each.
+    /// Messages accepted by this process, with the account that sent each (only with
+    /// `keep_in_memory`).
     pub fn accepted(&self) -> Vec<(String, LedgerEntry)> {
         self.lock().accepted.clone()
+    }
+
+    /// How many messages this process accepted.
+    pub fn accepted_count(&self) -> u64 {
+        self.lock().accepted_count
     }
 
     /// Sends dropped because their random_id was already seen.
@@ -170,6 +183,13 @@ impl SimGateway {
     pub fn add_fault(&self, spec: FaultRule) {
         let chat = spec.chat.as_deref().and_then(|c| TargetRef::parse(c).ok());
         self.lock().rules.push(Rule { spec, chat, seen: 0, hits: 0 });
+    }
+}
+
+impl SimGateway {
+    /// Settings for tests: no ledger, no latency, accepted messages kept in memory.
+    pub fn default_settings() -> SimSettings {
+        SimSettings { keep_in_memory: true, ..SimSettings::default() }
     }
 }
 
@@ -241,7 +261,10 @@ impl Gateway for SimGateway {
                 return Err(SendError::Transient(format!("sandbox ledger write failed: {e}")));
             }
         }
-        st.accepted.push((req.account.to_owned(), entry));
+        st.accepted_count += 1;
+        if st.keep_in_memory {
+            st.accepted.push((req.account.to_owned(), entry));
+        }
         let id = st.next_message_id;
         st.next_message_id += 1;
         Ok(SentMessage { message_id: Some(id) })
@@ -310,11 +333,5 @@ mod tests {
         assert!(sim.send(req("acc1", &a, 3)).await.is_ok()); // `times: 1`
         assert!(sim.send(req("acc2", &a, 4)).await.is_ok());
         assert!(sim.send(req("acc1", &b, 5)).await.is_ok());
-    }
-}
-
-impl SimGateway {
-    pub fn default_settings() -> SimSettings {
-        SimSettings::default()
     }
 }
