@@ -14,7 +14,7 @@ pub mod stats;
 
 pub use messages::MessageSetVersion;
 pub use sqlite::{SqliteSettings, SqliteStore};
-pub use series::{PeriodAccount, PeriodBroadcaster, PeriodSummary};
+pub use series::{PeriodAccount, PeriodBroadcaster, PeriodSummary, TargetCounts};
 pub use stats::{Stats, TargetRow};
 
 /// The default database URL: one SQLite file under `data/`.

@@ -35,6 +35,17 @@ pub struct PeriodSummary {
     pub accounts: BTreeMap<String, PeriodAccount>,
 }
 
+/// Deliveries to one target.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct TargetCounts {
+    pub sent: u64,
+    pub failed: u64,
+    pub deferred: u64,
+    pub pending: u64,
+    /// Telegram's error code of the latest failed or deferred delivery to it.
+    pub last_error: Option<String>,
+}
+
 fn db_err(e: sqlx::Error) -> StoreError {
     StoreError::Database(e.to_string())
 }
@@ -73,6 +84,49 @@ impl SqliteStore {
             if let Some(slot) = series.get_mut(i) {
                 *slot += r.get::<i64, _>("n") as u64;
             }
+        }
+        Ok(out)
+    }
+
+    /// Deliveries per target (by its store key) whose outcome was recorded since `since`
+    /// (all time when `None`).
+    pub async fn target_counts(
+        &self,
+        since: Option<Timestamp>,
+    ) -> Result<BTreeMap<String, TargetCounts>, StoreError> {
+        let from = since.map(ms).unwrap_or(i64::MIN);
+        let rows = sqlx::query(
+            "SELECT target, status, COUNT(*) AS n FROM deliveries
+             WHERE updated_at >= ? GROUP BY target, status",
+        )
+        .bind(from)
+        .fetch_all(&self.read)
+        .await
+        .map_err(db_err)?;
+        let mut out: BTreeMap<String, TargetCounts> = BTreeMap::new();
+        for r in rows {
+            let t = out.entry(r.get("target")).or_default();
+            let n = r.get::<i64, _>("n") as u64;
+            match r.get::<String, _>("status").as_str() {
+                "sent" => t.sent += n,
+                "failed" => t.failed += n,
+                "deferred" => t.deferred += n,
+                _ => t.pending += n,
+            }
+        }
+        let rows = sqlx::query(
+            "SELECT d.target, d.error_code FROM deliveries d
+             JOIN (SELECT target, MAX(updated_at) AS m FROM deliveries
+                   WHERE error_code IS NOT NULL AND updated_at >= ? GROUP BY target) x
+               ON x.target = d.target AND x.m = d.updated_at
+             WHERE d.error_code IS NOT NULL",
+        )
+        .bind(from)
+        .fetch_all(&self.read)
+        .await
+        .map_err(db_err)?;
+        for r in rows {
+            out.entry(r.get("target")).or_default().last_error = r.get("error_code");
         }
         Ok(out)
     }
@@ -232,5 +286,17 @@ mod tests {
         // `until` is exclusive: nothing at or after it counts.
         let early = store.period_summary(m(3600), m(20)).await.unwrap();
         assert_eq!(early.broadcasters["b2b"].sent, 1);
+
+        let targets = store.target_counts(Some(m(3600))).await.unwrap();
+        assert_eq!(targets.len(), 4, "{targets:?}");
+        assert_eq!(targets["@chat_a"].sent, 1);
+        assert_eq!(
+            targets["@chat_e"],
+            TargetCounts {
+                failed: 1,
+                last_error: Some("CHAT_WRITE_FORBIDDEN".into()),
+                ..Default::default()
+            }
+        );
     }
 }

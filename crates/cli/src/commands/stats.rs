@@ -8,7 +8,8 @@ use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 use smb_engine::planner::{Effect, Event};
 use smb_engine::restore_planner;
-use smb_store::{SqliteStore, Stats};
+use smb_store::stats::Counts;
+use smb_store::{SqliteStore, Stats, TargetCounts};
 
 use crate::Cli;
 use crate::config::{Overrides, Settings, parse_duration};
@@ -69,6 +70,8 @@ struct Extras {
     account_last_hour: BTreeMap<String, u64>,
     /// Per account: when its next send is due and, when due now, for which broadcaster.
     next_send: BTreeMap<String, (Timestamp, Option<String>)>,
+    /// Deliveries per target in the window.
+    targets: BTreeMap<String, TargetCounts>,
 }
 
 pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
@@ -85,8 +88,9 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
     if args.watch {
         return crate::watch::run(&settings, &store, since).await;
     }
-    let st = store.stats(since.map(|d| now - d), now).await?;
-    let extras = extras(&settings, &store, now).await?;
+    let since = since.map(|d| now - d);
+    let st = store.stats(since, now).await?;
+    let extras = extras(&settings, &store, since, now).await?;
     if args.json {
         println!(
             "{}",
@@ -103,6 +107,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
 async fn extras(
     settings: &Settings,
     store: &SqliteStore,
+    since: Option<Timestamp>,
     now: Timestamp,
 ) -> anyhow::Result<Extras> {
     let hour = store
@@ -123,6 +128,7 @@ async fn extras(
             .map(|(k, v)| (k.clone(), v.sent))
             .collect(),
         next_send: BTreeMap::new(),
+        targets: store.target_counts(since).await?,
     };
     // A throwaway planner restored from the store answers "what would the daemon do next"
     // without sending anything: one poll per account.
@@ -215,8 +221,77 @@ fn to_json(settings: &Settings, st: &Stats, x: &Extras) -> anyhow::Result<Value>
         "totals": st.totals,
         "broadcasters": broadcasters,
         "accounts": accounts,
+        "message_sets": message_sets_json(settings, st, x),
+        "targets": targets_json(settings, st, x),
         "disabled_targets": st.disabled_targets,
     }))
+}
+
+fn add_counts(sum: &mut Counts, c: &Counts) {
+    sum.sent += c.sent;
+    sum.failed += c.failed;
+    sum.deferred += c.deferred;
+    sum.pending += c.pending;
+}
+
+/// The broadcasters' figures summed per message set.
+fn message_sets_json(settings: &Settings, st: &Stats, x: &Extras) -> Value {
+    let mut sets: BTreeMap<String, (Vec<String>, Counts, u64)> = BTreeMap::new();
+    for b in &settings.broadcasters {
+        let entry = sets.entry(b.spec.messages.name.clone()).or_default();
+        entry.0.push(b.spec.name.clone());
+        if let Some(s) = st.broadcasters.get(&b.spec.name) {
+            add_counts(&mut entry.1, &s.counts);
+        }
+        entry.2 += x
+            .broadcaster_last_hour
+            .get(&b.spec.name)
+            .copied()
+            .unwrap_or(0);
+    }
+    sets.into_iter()
+        .map(|(name, (broadcasters, counts, last_hour))| {
+            let v = json!({
+                "broadcasters": broadcasters,
+                "counts": counts,
+                "sent_last_hour": last_hour,
+            });
+            (name, v)
+        })
+        .collect::<serde_json::Map<String, Value>>()
+        .into()
+}
+
+/// Every configured target (and any other the store has deliveries for), by its canonical key.
+fn targets_json(settings: &Settings, st: &Stats, x: &Extras) -> Value {
+    let mut lists: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (list, targets) in &settings.target_lists {
+        for t in targets {
+            let entry = lists.entry(t.key()).or_default();
+            if !entry.contains(list) {
+                entry.push(list.clone());
+            }
+        }
+    }
+    for t in x.targets.keys() {
+        lists.entry(t.clone()).or_default();
+    }
+    lists
+        .into_iter()
+        .map(|(target, lists)| {
+            let c = x.targets.get(&target).cloned().unwrap_or_default();
+            let disabled = st.disabled_targets.iter().find(|d| d.target == target);
+            let v = json!({
+                "lists": lists,
+                "status": if disabled.is_some() { "disabled" } else { "active" },
+                "reason": disabled.and_then(|d| d.reason.clone()),
+                "counts": {"sent": c.sent, "failed": c.failed, "deferred": c.deferred, "pending": c.pending},
+                "last_error": c.last_error,
+            });
+            (target, v)
+        })
+        .collect::<serde_json::Map<String, Value>>()
+        .into()
 }
 
 /// Quotes a CSV field when it needs it (RFC 4180).
