@@ -56,6 +56,7 @@ fn spawn(dir: &Path) -> std::process::Child {
         .args(["run", "--sandbox"])
         .current_dir(dir)
         .env("LOG_LEVEL", "warn")
+        .env("METRICS_BIND", "127.0.0.1:0")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -83,6 +84,7 @@ fn kill_9_at_random_moments_never_duplicates_or_skips() {
         .args(["run", "--sandbox", "--once"])
         .current_dir(dir.path())
         .env("LOG_LEVEL", "warn")
+        .env("METRICS_BIND", "127.0.0.1:0")
         .status()
         .unwrap();
     assert!(status.success());
