@@ -116,6 +116,7 @@ pub async fn restore_planner(planner: &mut Planner, store: &dyn Store, now: Time
         }
     }
     planner.restore(&accounts, &targets, &cycles, now);
+    planner.restore_states(&store.broadcaster_states().await?);
     Ok(())
 }
 
@@ -304,6 +305,7 @@ async fn apply(shared: &Shared, effect: Effect, now: Timestamp) {
             sink.emit(&EngineEvent::BadContent { broadcaster: broadcaster.to_string(), code });
             Ok(())
         }
+        Effect::BroadcasterState { broadcaster, state } => store.set_broadcaster_state(&broadcaster, state, now).await,
         Effect::Send(_) | Effect::Wait { .. } => Ok(()),
     };
     if let Err(e) = res {

@@ -96,8 +96,13 @@ impl Delivery {
 /// Operator commands (CLI, API, dashboard).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Control {
+    /// Hold a broadcaster where it is; `Resume` continues the same cycle.
     Pause(String),
     Resume(String),
+    /// Stop a broadcaster: its cycle is left as it is; `Start` resumes it and, between
+    /// cycles, starts the next one at once.
+    Stop(String),
+    Start(String),
     EnableTarget(TargetRef),
     DisableTarget(TargetRef, String),
     /// A new version of a message set: used from the next cycle on, never mid-cycle.
@@ -126,6 +131,8 @@ pub enum Effect {
     DisableTarget { target: TargetRef, reason: String, recheck_at: Option<Timestamp> },
     EnableTarget { target: TargetRef },
     BadContent { broadcaster: Arc<str>, code: String },
+    /// An operator command changed a broadcaster's state (`running`, `paused`, `stopped`).
+    BroadcasterState { broadcaster: Arc<str>, state: &'static str },
     /// Answer to a poll: nothing is due before `until` (`None`: nothing until a control event).
     Wait { until: Option<Timestamp> },
 }
@@ -134,6 +141,8 @@ pub enum Effect {
 enum RunState {
     Running,
     Paused,
+    /// Stopped by the operator.
+    Halted,
     /// Its account was stopped (revoked, banned, PEER_FLOOD).
     Stopped(String),
     /// `--once` and its cycle is complete.
@@ -378,9 +387,14 @@ impl Planner {
         &self.accounts[id].name
     }
 
-    /// True when every broadcaster is done (`--once`) or stopped.
+    /// With `--once`: true when no broadcaster has anything left to do (each completed its
+    /// cycle, or is stopped or paused). A daemon without `--once` is never finished: it
+    /// waits for operator commands even when every account is stopped.
     pub fn finished(&self) -> bool {
-        self.broadcasters.iter().all(|b| matches!(b.run, RunState::Done | RunState::Stopped(_)))
+        self.settings.once
+            && self.broadcasters.iter().all(|b| {
+                matches!(b.run, RunState::Done | RunState::Stopped(_) | RunState::Halted | RunState::Paused)
+            })
     }
 
     pub fn views(&self) -> Vec<BroadcasterView> {
@@ -397,6 +411,7 @@ impl Planner {
                     state: match &b.run {
                         RunState::Running => "running".into(),
                         RunState::Paused => "paused".into(),
+                        RunState::Halted => "stopped".into(),
                         RunState::Stopped(r) => format!("stopped: {r}"),
                         RunState::Done => "done".into(),
                     },
@@ -763,17 +778,16 @@ impl Planner {
 
     fn control(&mut self, c: Control, now: Timestamp, fx: &mut Vec<Effect>) {
         match c {
-            Control::Pause(name) => {
-                for b in self.broadcasters.iter_mut().filter(|b| *b.name == *name) {
-                    if b.run == RunState::Running {
-                        b.run = RunState::Paused;
-                    }
-                }
+            Control::Pause(name) => self.set_run(&name, &[RunState::Running], RunState::Paused, "paused", fx),
+            Control::Resume(name) => self.set_run(&name, &[RunState::Paused], RunState::Running, "running", fx),
+            Control::Stop(name) => {
+                self.set_run(&name, &[RunState::Running, RunState::Paused], RunState::Halted, "stopped", fx)
             }
-            Control::Resume(name) => {
+            Control::Start(name) => {
+                self.set_run(&name, &[RunState::Halted, RunState::Paused], RunState::Running, "running", fx);
                 for b in self.broadcasters.iter_mut().filter(|b| *b.name == *name) {
-                    if b.run == RunState::Paused {
-                        b.run = RunState::Running;
+                    if let CycleState::Idle { starts_at, .. } = &mut b.cycle {
+                        *starts_at = (*starts_at).min(now);
                     }
                 }
             }
@@ -792,7 +806,34 @@ impl Planner {
                 }
             }
         }
-        let _ = now;
+    }
+
+    fn set_run(&mut self, name: &str, from: &[RunState], to: RunState, state: &'static str, fx: &mut Vec<Effect>) {
+        for b in self.broadcasters.iter_mut().filter(|b| *b.name == *name) {
+            if from.contains(&b.run) {
+                b.run = to.clone();
+                fx.push(Effect::BroadcasterState { broadcaster: b.name.clone(), state });
+            }
+        }
+    }
+
+    /// Broadcaster names, in configuration order.
+    pub fn broadcaster_names(&self) -> Vec<String> {
+        self.broadcasters.iter().map(|b| b.name.to_string()).collect()
+    }
+
+    /// Applies states an operator set before a restart (`paused`, `stopped`).
+    pub fn restore_states(&mut self, states: &HashMap<String, String>) {
+        for b in &mut self.broadcasters {
+            if b.run != RunState::Running {
+                continue;
+            }
+            match states.get(&*b.name).map(String::as_str) {
+                Some("paused") => b.run = RunState::Paused,
+                Some("stopped") => b.run = RunState::Halted,
+                _ => {}
+            }
+        }
     }
 }
 

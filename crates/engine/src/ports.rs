@@ -176,6 +176,18 @@ pub trait Store: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Waits until everything accepted so far is durable.
     async fn flush(&self) -> Result<(), StoreError>;
+
+    /// Remembers an operator's pause / stop / start of a broadcaster (`running`, `paused`,
+    /// `stopped`) so it survives a restart.
+    async fn set_broadcaster_state(&self, broadcaster: &str, state: &str, at: Timestamp) -> Result<(), StoreError> {
+        let _ = (broadcaster, state, at);
+        Ok(())
+    }
+
+    /// The states set by [`Store::set_broadcaster_state`].
+    async fn broadcaster_states(&self) -> Result<HashMap<String, String>, StoreError> {
+        Ok(HashMap::new())
+    }
 }
 
 /// Wall-clock time for the engine. The driver sleeps with tokio, so tests on a paused tokio

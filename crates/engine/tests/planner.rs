@@ -423,3 +423,30 @@ fn restart_after_a_completed_cycle_waits_the_cycle_delay_and_picks_the_next_mess
     assert_eq!(&*trace.sends[0].1.text, "b2b two");
     assert_eq!(trace.sends[0].1.cycle, 2);
 }
+
+#[test]
+fn operator_pause_resume_stop_start() {
+    use smb_engine::planner::Control;
+    let t0 = ts("2026-05-01T10:00:00Z");
+    let mut p = planner(vec![account("acc1", 10)], vec![spec("b2b", "acc1", 4, 10)], false, t0);
+    let trace = simulate(&mut p, t0, t0 + SignedDuration::from_secs(15), ok);
+    assert_eq!(trace.sends.len(), 2);
+    let fx = p.handle(Event::Control(Control::Pause("b2b".into())), t0 + SignedDuration::from_secs(15));
+    assert!(fx.contains(&Effect::BroadcasterState { broadcaster: "b2b".into(), state: "paused" }));
+    let trace = simulate(&mut p, t0 + SignedDuration::from_secs(15), t0 + SignedDuration::from_secs(600), ok);
+    assert!(trace.sends.is_empty(), "a paused broadcaster sends nothing");
+    p.handle(Event::Control(Control::Resume("b2b".into())), t0 + SignedDuration::from_secs(600));
+    let trace = simulate(&mut p, t0 + SignedDuration::from_secs(600), t0 + SignedDuration::from_secs(615), ok);
+    assert_eq!(trace.sends.iter().map(|(_, d, _)| d.target_index).collect::<Vec<_>>(), [2, 3], "resumes the same cycle");
+    let fx = p.handle(Event::Control(Control::Stop("b2b".into())), t0 + SignedDuration::from_secs(620));
+    assert!(fx.contains(&Effect::BroadcasterState { broadcaster: "b2b".into(), state: "stopped" }));
+    assert!(p.views()[0].state == "stopped");
+    // Started again between cycles, the next cycle begins at once, not after cycle_delay.
+    p.handle(Event::Control(Control::Start("b2b".into())), t0 + SignedDuration::from_secs(630));
+    let trace = simulate(&mut p, t0 + SignedDuration::from_secs(630), t0 + SignedDuration::from_secs(631), ok);
+    assert_eq!(trace.sends.first().map(|(_, d, _)| d.cycle), Some(2));
+    // A restart keeps an operator's pause.
+    let mut q = planner(vec![account("acc1", 10)], vec![spec("b2b", "acc1", 4, 10)], false, t0);
+    q.restore_states(&HashMap::from([("b2b".to_string(), "paused".to_string())]));
+    assert!(simulate(&mut q, t0, t0 + SignedDuration::from_secs(100), ok).sends.is_empty());
+}

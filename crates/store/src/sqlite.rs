@@ -41,6 +41,7 @@ enum Op {
     Target { target: String, status: TargetStatus },
     Pause { account: String, target: Option<String>, kind: String, seconds: i64, until: i64, at: i64 },
     Stopped { account: String, reason: Option<String>, at: i64 },
+    BroadcasterState { broadcaster: String, state: String, at: i64 },
     Flush,
 }
 
@@ -301,6 +302,17 @@ async fn apply_op(conn: &mut SqliteConnection, op: &Op) -> Result<(), StoreError
             .execute(&mut *conn)
             .await
         }
+        Op::BroadcasterState { broadcaster, state, at } => {
+            sqlx::query(
+                "INSERT INTO broadcaster_states (broadcaster, state, since) VALUES (?, ?, ?)
+                 ON CONFLICT (broadcaster) DO UPDATE SET state = excluded.state, since = excluded.since",
+            )
+            .bind(broadcaster)
+            .bind(state)
+            .bind(at)
+            .execute(&mut *conn)
+            .await
+        }
         Op::Flush => return Ok(()),
     }
     .map(|_| ())
@@ -442,5 +454,17 @@ impl Store for SqliteStore {
 
     async fn flush(&self) -> Result<(), StoreError> {
         self.submit(Op::Flush).await
+    }
+
+    async fn set_broadcaster_state(&self, broadcaster: &str, state: &str, at: Timestamp) -> Result<(), StoreError> {
+        self.submit(Op::BroadcasterState { broadcaster: broadcaster.into(), state: state.into(), at: ms(at) }).await
+    }
+
+    async fn broadcaster_states(&self) -> Result<HashMap<String, String>, StoreError> {
+        let rows = sqlx::query("SELECT broadcaster, state FROM broadcaster_states")
+            .fetch_all(&self.read)
+            .await
+            .map_err(db_err)?;
+        Ok(rows.iter().map(|r| (r.get("broadcaster"), r.get("state"))).collect())
     }
 }

@@ -85,6 +85,12 @@ async fn story(store: &dyn Store) {
     assert_eq!(accounts["acc2"].stopped_reason.as_deref(), Some("AUTH_KEY_UNREGISTERED"));
     store.set_account_stopped("acc2", None, t0).await.unwrap();
     assert_eq!(store.accounts().await.unwrap()["acc2"].stopped_reason, None);
+    store.set_broadcaster_state("b2b", "paused", t0).await.unwrap();
+    store.set_broadcaster_state("b2c", "stopped", t0).await.unwrap();
+    store.set_broadcaster_state("b2b", "running", t0).await.unwrap();
+    let states = store.broadcaster_states().await.unwrap();
+    assert_eq!(states.get("b2b").map(String::as_str), Some("running"));
+    assert_eq!(states.get("b2c").map(String::as_str), Some("stopped"));
     store.flush().await.unwrap();
 }
 
