@@ -207,6 +207,10 @@ pub async fn import(dir: &Path) -> Result<LegacyImport, LegacyError> {
             if !var.ends_with("TARGETS") {
                 continue;
             }
+            if list.items.is_empty() && list.skipped > 0 {
+                // Nothing readable in it; each item was reported.
+                continue;
+            }
             if list
                 .items
                 .iter()
@@ -371,7 +375,10 @@ pub async fn import(dir: &Path) -> Result<LegacyImport, LegacyError> {
                 file: path,
                 session,
             }),
-            Err(e) => out.issue(&file, None, e.to_string()),
+            Err(e) => {
+                let shown = format!("{}: ", path.display());
+                out.issue(&file, None, e.to_string().replacen(&shown, "", 1));
+            }
         }
     }
 

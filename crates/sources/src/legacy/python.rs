@@ -18,6 +18,8 @@ pub struct PyList {
     pub items: Vec<(Item, usize)>,
     /// The line of the first assignment.
     pub line: usize,
+    /// Items left out because they were not literals (each reported as an issue).
+    pub skipped: usize,
 }
 
 /// Something the reader does not understand: it was skipped.
@@ -90,6 +92,7 @@ pub fn parse_module(text: &str) -> PyModule {
         pos: 0,
         module: PyModule::default(),
         defined: BTreeMap::new(),
+        skipped: 0,
     };
     p.module.issues = lx.issues;
     p.module.updated = lx.updated;
@@ -313,6 +316,8 @@ struct Parser {
     pos: usize,
     module: PyModule,
     defined: BTreeMap<String, usize>,
+    /// Items skipped in the statement being read.
+    skipped: usize,
 }
 
 impl Parser {
@@ -364,6 +369,7 @@ impl Parser {
 
     fn statement(&mut self, name: String, line: usize) {
         self.pos += 1;
+        self.skipped = 0;
         let mode = match self.tok(0).clone() {
             Tok::Op("=") => {
                 self.pos += 1;
@@ -453,12 +459,24 @@ impl Parser {
         match (mode, self.defined.get(&name).copied()) {
             (Mode::Assign, Some(i)) => {
                 self.module.lists[i].1.items = items;
+                self.module.lists[i].1.skipped = self.skipped;
             }
             (Mode::Assign, None) => {
                 self.defined.insert(name.clone(), self.module.lists.len());
-                self.module.lists.push((name, PyList { items, line }));
+                let skipped = self.skipped;
+                self.module.lists.push((
+                    name,
+                    PyList {
+                        items,
+                        line,
+                        skipped,
+                    },
+                ));
             }
-            (_, Some(i)) => self.module.lists[i].1.items.extend(items),
+            (_, Some(i)) => {
+                self.module.lists[i].1.items.extend(items);
+                self.module.lists[i].1.skipped += self.skipped;
+            }
             (_, None) => self.issue(
                 line,
                 format!("`{name}` is extended before it is defined (skipped)"),
@@ -503,7 +521,10 @@ impl Parser {
                     let item_line = self.line();
                     match self.item() {
                         Some(it) => items.push((it, item_line)),
-                        None => self.skip_item(close),
+                        None => {
+                            self.skipped += 1;
+                            self.skip_item(close);
+                        }
                     }
                     match self.tok(0) {
                         Tok::Op(",") => self.pos += 1,
