@@ -6,6 +6,7 @@ mod config;
 mod context;
 mod logging;
 mod observe;
+mod telegram;
 mod watch;
 
 use std::path::PathBuf;
@@ -51,6 +52,9 @@ pub enum Command {
     /// Admin notifications and webhooks.
     #[command(subcommand)]
     Notify(commands::notify::Command),
+    /// Telegram accounts: log in, list, check, log out.
+    #[command(subcommand)]
+    Accounts(commands::accounts::Command),
 }
 
 fn main() -> ExitCode {

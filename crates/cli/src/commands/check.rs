@@ -37,10 +37,11 @@ pub fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
                     p.cycle_delay.as_secs_f64()
                 );
             }
-            if s.env.get("PROXY_PROTOCOL").is_some_and(|p| p.eq_ignore_ascii_case("mtproto"))
-                && s.env.get("PROXY_ENABLED").is_some_and(|p| p == "true")
-            {
-                println!("✗ PROXY_PROTOCOL=mtproto: MTProto proxies are not supported yet; use a SOCKS5 proxy (proxy = \"socks5://…\" per account)");
+            let proxy_problems = crate::telegram::proxy_problems(&s);
+            for p in &proxy_problems {
+                println!("✗ {p}");
+            }
+            if !proxy_problems.is_empty() {
                 return Ok(ExitCode::from(1));
             }
             Ok(ExitCode::SUCCESS)

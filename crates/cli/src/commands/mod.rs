@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod accounts;
 pub mod broadcasters;
 pub mod check;
 pub mod init;
@@ -23,5 +24,6 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Broadcasters(c) => broadcasters::run(&cli, c),
         Command::Report(c) => report::run(&cli, c).await,
         Command::Notify(c) => notify::run(&cli, c).await,
+        Command::Accounts(c) => accounts::run(&cli, c).await,
     }
 }

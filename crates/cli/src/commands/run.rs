@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use jiff::Timestamp;
 use smb_engine::planner::{Effect, Event, Planner, PlannerSettings};
 use smb_engine::{Driver, DriverSettings, SentMessage, SystemClock, restore_planner};
@@ -53,12 +53,6 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
     let overrides = Overrides { test_mode: args.test_mode, ignore_quiet_hours: args.ignore_quiet_hours };
     let settings = context::settings(cli, &overrides, args.sandbox)?;
     let _log = context::init_logging(&settings, true)?;
-    if !args.sandbox && !args.dry_run {
-        bail!(
-            "sending through real Telegram accounts needs the Telegram gateway, which this build does not have yet; \
-             rehearse with `sendmessagebot run --sandbox`"
-        );
-    }
     let store = Arc::new(context::open_store(&settings, args.sandbox).await?);
     let now = Timestamp::now();
     let mut planner = planner_for(&settings, args.once || args.dry_run, now)?;
@@ -67,7 +61,14 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
         print_plan(planner, now, &settings);
         return Ok(ExitCode::SUCCESS);
     }
-    let gateway = Arc::new(SimGateway::new(settings.sandbox.clone()).context("starting the sandbox")?);
+    let telegram = match args.sandbox {
+        true => None,
+        false => Some(crate::telegram::start_gateway(&settings, store.as_ref()).await?),
+    };
+    let gateway: Arc<dyn smb_engine::Gateway> = match &telegram {
+        Some(t) => t.clone(),
+        None => Arc::new(SimGateway::new(settings.sandbox.clone()).context("starting the sandbox")?),
+    };
     let observers = Observers::start(&settings, &store, !args.no_metrics).await?;
     let driver = Driver::restore(
         planner,
@@ -89,6 +90,9 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
     );
     let ran = driver.run(shutdown).await;
     observers.stop().await;
+    if let Some(t) = &telegram {
+        crate::telegram::save_sessions(t);
+    }
     ran?;
     eprintln!("stopped; `sendmessagebot stats{}` shows what was sent", if args.sandbox { " --sandbox" } else { "" });
     Ok(ExitCode::SUCCESS)
