@@ -3,6 +3,7 @@
 //! content creates no version. The daemon's refresh loop hands each new version to the engine,
 //! which uses it from the next cycle on.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -217,12 +218,16 @@ pub async fn apply_stored_versions(
 }
 
 /// The daemon's refresh: right away, then every `interval` (GOOGLE_UPDATE_INTERVAL), update
-/// every set; each new version goes to the engine, which switches at the next cycle. Failures
-/// are logged and leave the current version in place. Ends when `shutdown` is cancelled.
+/// every set and hand the engine any version it does not have yet (fetched here, or stored by
+/// `messages update` / `messages restore` from another process); the engine switches at the
+/// next cycle. Failures are logged and leave the current version in place. `applied` holds the
+/// versions the engine started with (from [`apply_stored_versions`]). Ends on `shutdown`.
+#[allow(clippy::too_many_arguments)]
 pub async fn refresh_loop(
     fetcher: Arc<Fetcher>,
     store: Arc<dyn VersionStore>,
     sets: Vec<SetSource>,
+    applied: Vec<(String, i64)>,
     interval: Duration,
     clock: Arc<dyn Clock>,
     handle: DriverHandle,
@@ -231,6 +236,7 @@ pub async fn refresh_loop(
     if sets.is_empty() {
         return;
     }
+    let mut applied: HashMap<String, i64> = applied.into_iter().collect();
     loop {
         for s in &sets {
             if shutdown.is_cancelled() {
@@ -242,18 +248,31 @@ pub async fn refresh_loop(
                 _ = shutdown.cancelled() => return,
             };
             match res {
-                Ok(report) => {
-                    if let UpdateOutcome::Updated { version, summary } = &report.outcome {
-                        tracing::info!(set = %report.set, version, %summary, "new message set version; used from the next cycle");
-                        handle
-                            .control(Control::ReplaceMessages(report.messages))
-                            .await;
-                    } else {
-                        tracing::debug!(set = %report.set, "message set unchanged");
-                    }
+                Ok(UpdateReport {
+                    outcome: UpdateOutcome::Updated { version, summary },
+                    ..
+                }) => {
+                    tracing::info!(set = %s.set, version, %summary, "new message set version");
                 }
+                Ok(_) => tracing::debug!(set = %s.set, "message set unchanged"),
                 Err(e) => {
                     tracing::warn!(error = %e, "message set update failed; the current version is kept")
+                }
+            }
+            match store.current(&s.set).await {
+                Ok(Some((version, messages))) if applied.get(&s.set) != Some(&version) => {
+                    tracing::info!(set = %s.set, version, "message set version handed to the broadcasters; used from their next cycle");
+                    handle
+                        .control(Control::ReplaceMessages(MessageSet::new(
+                            s.set.clone(),
+                            messages,
+                        )))
+                        .await;
+                    applied.insert(s.set.clone(), version);
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(set = %s.set, error = %e, "cannot read the current message set version")
                 }
             }
         }

@@ -355,9 +355,10 @@ async fn the_daemon_switches_to_a_new_version_only_at_the_next_cycle() {
         "b2b",
         vec![Message::new("configured")],
     ))];
-    apply_stored_versions(versions.as_ref(), &mut specs)
+    let applied = apply_stored_versions(versions.as_ref(), &mut specs)
         .await
         .unwrap();
+    assert_eq!(applied, [("b2b".to_string(), 1)]);
     let account = AccountSpec {
         name: "acc1".into(),
         delay_between_chats: Duration::from_secs(10),
@@ -391,6 +392,7 @@ async fn the_daemon_switches_to_a_new_version_only_at_the_next_cycle() {
         fetcher.clone(),
         versions.clone(),
         vec![set.clone()],
+        applied,
         Duration::from_secs(15),
         clock.clone(),
         handle,
