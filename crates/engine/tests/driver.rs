@@ -16,9 +16,12 @@ use smb_engine::{
 use smb_telegram::{FaultRule, SimGateway, SimSettings};
 use tokio_util::sync::CancellationToken;
 
+/// (broadcaster, cycle, target) → (status, random_id)
+type Journal = HashMap<(String, u64, String), (String, i64)>;
+
 #[derive(Default)]
 struct MemoryStore {
-    deliveries: Mutex<HashMap<(String, u64, String), (String, i64)>>,
+    deliveries: Mutex<Journal>,
 }
 
 #[async_trait]
