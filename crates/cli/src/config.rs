@@ -204,6 +204,8 @@ struct MessageSection {
     format: Option<String>,
     media: Option<PathBuf>,
     link_preview: Option<bool>,
+    /// A file, Google Sheet or CSV URL the texts are fetched from (`messages update`).
+    source: Option<Spanned<String>>,
 }
 
 with_tunables! {
@@ -278,6 +280,16 @@ pub struct Settings {
     pub timezone: TimeZone,
     /// The merged `.env` + environment, for settings other crates own (logging, reports…).
     pub env: HashMap<String, String>,
+    /// Message sets with a `source` (or the seed's BUY_SELL_PRICE_…_SHEET_URL), by name.
+    pub message_sources: BTreeMap<String, MessageSourceInfo>,
+}
+
+/// Where a message set is fetched from, and how its texts will be sent (for validation).
+#[derive(Debug, Clone)]
+pub struct MessageSourceInfo {
+    pub source: smb_sources::Source,
+    pub format: TextFormat,
+    pub media: bool,
 }
 
 /// Variables read from `.env` and the environment, remembering where each came from.
@@ -536,19 +548,26 @@ pub fn parse(name: &str, src: &str, env: &EnvVars, cli: &Overrides) -> Result<Se
 
     // Message sets.
     let mut sets: BTreeMap<String, (MessageSet, Content)> = BTreeMap::new();
+    let mut message_sources = BTreeMap::new();
     for (set_name, m) in &file.messages {
         let key = format!("messages.{set_name}");
+        let source = match (&m.source, smb_sources::seed_env_var(set_name).and_then(|v| env.get(v).map(|(s, _)| (v, s)))) {
+            (Some(s), _) => Some(smb_sources::Source::parse(s.get_ref()).map_err(|e| ctx.at(s, format!("{key}.source"), e.to_string()))?),
+            (None, Some((var, s))) => Some(smb_sources::Source::parse(s).map_err(|e| env.err(var, e.to_string()))?),
+            (None, None) => None,
+        };
         let mut messages: Vec<Message> = m.texts.iter().map(|t| Message::new(t.get_ref().clone())).collect();
         let mut spans: Vec<std::ops::Range<usize>> = m.texts.iter().map(|t| t.span()).collect();
         for item in &m.items {
             messages.push(Message { text: item.text.get_ref().clone(), active: item.active, priority: item.priority });
             spans.push(item.text.span());
         }
-        if messages.is_empty() {
-            return Err(ctx.key(&key, "no messages: add `texts = [\"…\"]` or [[messages.NAME.items]] tables"));
+        if messages.is_empty() && source.is_none() {
+            return Err(ctx.key(&key, "no messages: add `texts = [\"…\"]`, [[messages.NAME.items]] tables or a `source`"));
         }
         let set = MessageSet::new(set_name.clone(), messages);
-        if let Err(e) = set.validate() {
+        // A set that only has a source gets its texts from the store (`messages update`).
+        if !set.messages.is_empty() && let Err(e) = set.validate() {
             let idx = match &e {
                 smb_domain::MessageError::TooLong { index, .. }
                 | smb_domain::MessageError::Empty { index, .. }
@@ -591,6 +610,9 @@ pub fn parse(name: &str, src: &str, env: &EnvVars, cli: &Overrides) -> Result<Se
             }
         }
         let content = Content { format, media: m.media.clone(), link_preview: m.link_preview.unwrap_or(false) };
+        if let Some(source) = source {
+            message_sources.insert(set_name.clone(), MessageSourceInfo { source, format, media: m.media.is_some() });
+        }
         sets.insert(set_name.clone(), (set, content));
     }
 
@@ -725,5 +747,6 @@ pub fn parse(name: &str, src: &str, env: &EnvVars, cli: &Overrides) -> Result<Se
         test_mode,
         timezone: g.tz,
         env: env.map(),
+        message_sources,
     })
 }

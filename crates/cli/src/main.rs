@@ -55,6 +55,14 @@ pub enum Command {
     /// Telegram accounts: log in, list, check, log out.
     #[command(subcommand)]
     Accounts(commands::accounts::Command),
+    /// Message sets from their sources (Google Sheets, CSV, files): update, list, history, restore.
+    #[command(subcommand)]
+    Messages(commands::messages::Command),
+    /// Google Sheets: reach every sheet and show its rows (nothing is stored).
+    #[command(subcommand)]
+    Sheets(commands::sheets::Command),
+    /// Import the Python original (config/*.py, .env, sessions/) into sendmessagebot.toml + .env.
+    Migrate(commands::migrate::Args),
 }
 
 fn main() -> ExitCode {

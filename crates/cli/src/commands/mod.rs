@@ -4,9 +4,12 @@ pub mod accounts;
 pub mod broadcasters;
 pub mod check;
 pub mod init;
+pub mod messages;
+pub mod migrate;
 pub mod notify;
 pub mod report;
 pub mod run;
+pub mod sheets;
 pub mod stats;
 pub mod targets;
 
@@ -25,5 +28,8 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Report(c) => report::run(&cli, c).await,
         Command::Notify(c) => notify::run(&cli, c).await,
         Command::Accounts(c) => accounts::run(&cli, c).await,
+        Command::Messages(c) => messages::run(&cli, c).await,
+        Command::Sheets(c) => sheets::run(&cli, c).await,
+        Command::Migrate(a) => migrate::run(&cli, a).await,
     }
 }

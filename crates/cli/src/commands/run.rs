@@ -51,9 +51,10 @@ pub fn planner_for(settings: &Settings, once: bool, now: Timestamp) -> anyhow::R
 
 pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
     let overrides = Overrides { test_mode: args.test_mode, ignore_quiet_hours: args.ignore_quiet_hours };
-    let settings = context::settings(cli, &overrides, args.sandbox)?;
+    let mut settings = context::settings(cli, &overrides, args.sandbox)?;
     let _log = context::init_logging(&settings, true)?;
     let store = Arc::new(context::open_store(&settings, args.sandbox).await?);
+    let applied = crate::commands::messages::use_stored_versions(&mut settings, store.as_ref()).await?;
     let now = Timestamp::now();
     let mut planner = planner_for(&settings, args.once || args.dry_run, now)?;
     if args.dry_run {
@@ -81,6 +82,10 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
     .await?;
     let shutdown = CancellationToken::new();
     tokio::spawn(stop_on_signal(shutdown.clone()));
+    if !args.once {
+        let (store, handle) = (store.clone(), driver.handle());
+        crate::commands::messages::spawn_refresh(cli, &settings, store, applied, handle, shutdown.clone())?;
+    }
     eprintln!(
         "running {} broadcasters on {} accounts ({}{}); Ctrl-C stops",
         settings.broadcasters.len(),

@@ -1,0 +1,357 @@
+//! `messages update|list|history|restore`: message sets fetched from their sources (Google
+//! Sheets, CSV, files) and kept as versions in the store.
+
+use std::io::IsTerminal as _;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context as _, bail};
+use jiff::Timestamp;
+use smb_sources::{ContentRules, Fetcher, SetSource, SourcesSettings, UpdateOutcome, update_set};
+
+use crate::Cli;
+use crate::config::{Overrides, Settings};
+use crate::context;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Fetch every set that has a source (or one set) and store a new version when it changed.
+    Update(UpdateArgs),
+    /// The current texts of a set: status, priority, version.
+    List(NameArgs),
+    /// The versions of a set, newest first, with what changed.
+    History(NameArgs),
+    /// Make an old version current again (stored as a new version).
+    Restore(RestoreArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct UpdateArgs {
+    /// Only this set (the original's --type b2b|b2c|aaa|gus).
+    #[arg(long = "type", value_name = "SET")]
+    pub set: Option<String>,
+    /// Accept a fetch with no active message (the set then sends nothing).
+    #[arg(long)]
+    pub allow_empty: bool,
+    /// Use the sandbox database.
+    #[arg(long)]
+    pub sandbox: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct NameArgs {
+    /// The message set (b2b, b2c, aaa, gus, …).
+    pub name: String,
+    #[arg(long)]
+    pub sandbox: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RestoreArgs {
+    pub name: String,
+    /// The version to bring back (see `messages history NAME`).
+    pub version: i64,
+    #[arg(long)]
+    pub sandbox: bool,
+}
+
+pub async fn run(cli: &Cli, command: &Command) -> anyhow::Result<ExitCode> {
+    let settings = context::settings(cli, &Overrides::default(), false)?;
+    match command {
+        Command::Update(a) => update(cli, &settings, a).await,
+        Command::List(a) => list(&settings, a).await,
+        Command::History(a) => history(&settings, a).await,
+        Command::Restore(a) => restore(&settings, a).await,
+    }
+}
+
+/// The sets with a source, as `smb-sources` wants them (all, or the one asked for).
+pub fn set_sources(settings: &Settings, only: Option<&str>) -> anyhow::Result<Vec<SetSource>> {
+    let all: Vec<SetSource> = settings
+        .message_sources
+        .iter()
+        .map(|(name, info)| SetSource {
+            set: name.clone(),
+            source: info.source.clone(),
+            rules: ContentRules {
+                format: info.format,
+                media: info.media,
+            },
+        })
+        .collect();
+    let Some(name) = only else { return Ok(all) };
+    if let Some(s) = all.iter().find(|s| s.set == name) {
+        return Ok(vec![s.clone()]);
+    }
+    let with_source: Vec<&str> = all.iter().map(|s| s.set.as_str()).collect();
+    let hint = match smb_sources::seed_env_var(name) {
+        Some(var) => format!("set {var} in .env or add `source = \"…\"` to [messages.{name}]"),
+        None => {
+            format!("add `source = \"…\"` (a file, Google Sheet or CSV URL) to [messages.{name}]")
+        }
+    };
+    bail!(
+        "message set `{name}` has no source ({hint}); sets with a source: {}",
+        if with_source.is_empty() {
+            "none".to_string()
+        } else {
+            with_source.join(", ")
+        }
+    )
+}
+
+/// The fetcher for this configuration: GOOGLE_CREDENTIALS_FILE etc., files relative to the
+/// configuration's directory.
+pub fn fetcher(cli: &Cli, settings: &Settings) -> anyhow::Result<Fetcher> {
+    let base = cli
+        .config
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    Fetcher::new(SourcesSettings::from_env(&settings.env, base))
+        .context("preparing the HTTP client for sources")
+}
+
+async fn update(cli: &Cli, settings: &Settings, a: &UpdateArgs) -> anyhow::Result<ExitCode> {
+    let sets = set_sources(settings, a.set.as_deref())?;
+    if sets.is_empty() {
+        println!(
+            "no message set has a source: add `source = \"…\"` to a [messages.NAME] table, or set \
+             BUY_SELL_PRICE_B2B_SHEET_URL (B2C, AAA, GUS) in .env"
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let fetcher = fetcher(cli, settings)?;
+    let store = Arc::new(context::open_store(settings, a.sandbox).await?);
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new(sets.len() as u64);
+        let style =
+            indicatif::ProgressStyle::with_template("{spinner} [{bar:24}] {pos}/{len} {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("=> ");
+        bar.set_style(style);
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        bar
+    });
+    let mut failed = 0usize;
+    for s in &sets {
+        if let Some(b) = &bar {
+            b.set_message(format!("{}: {}", s.set, s.source.describe()));
+        }
+        let line =
+            match update_set(&fetcher, store.as_ref(), s, a.allow_empty, Timestamp::now()).await {
+                Ok(r) => match &r.outcome {
+                    UpdateOutcome::Updated { version, summary } => {
+                        format!(
+                            "{}: version {version} stored ({summary}) from {}",
+                            r.set, r.origin
+                        )
+                    }
+                    UpdateOutcome::Unchanged { version } => format!(
+                        "{}: unchanged{} ({} messages, {} active) at {}",
+                        r.set,
+                        version
+                            .map(|v| format!(", version {v}"))
+                            .unwrap_or_default(),
+                        r.rows,
+                        r.active,
+                        r.origin
+                    ),
+                },
+                Err(e) => {
+                    failed += 1;
+                    format!("error: {e}")
+                }
+            };
+        match &bar {
+            Some(b) => {
+                b.println(&line);
+                b.inc(1);
+            }
+            None => println!("{line}"),
+        }
+    }
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    if failed > 0 {
+        eprintln!(
+            "{failed} of {} sets were not updated; their current versions stay in use",
+            sets.len()
+        );
+        return Ok(ExitCode::from(1));
+    }
+    println!("a running daemon uses new versions from each broadcaster's next cycle");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn first_line(text: &str, width: usize) -> String {
+    let line = text.lines().next().unwrap_or("");
+    let mut s: String = line.chars().take(width).collect();
+    if line.chars().count() > width || text.lines().count() > 1 {
+        s.push('…');
+    }
+    s
+}
+
+async fn list(settings: &Settings, a: &NameArgs) -> anyhow::Result<ExitCode> {
+    let store = context::open_store(settings, a.sandbox).await?;
+    let (messages, header) = match store.current_message_set(&a.name).await? {
+        Some(v) => (
+            v.messages,
+            format!(
+                "`{}` version {} ({}), from {}",
+                a.name,
+                v.version,
+                v.created_at.strftime("%Y-%m-%d %H:%M:%S UTC"),
+                v.source
+            ),
+        ),
+        None => {
+            let configured = settings
+                .broadcasters
+                .iter()
+                .map(|b| &b.spec.messages)
+                .find(|m| m.name == a.name);
+            let Some(set) = configured else {
+                bail!(
+                    "message set `{}` is neither stored nor used by a broadcaster: see `sendmessagebot broadcasters list`",
+                    a.name
+                );
+            };
+            (
+                set.messages.clone(),
+                format!(
+                    "`{}`: the configured texts (no stored version; `messages update` fetches one)",
+                    a.name
+                ),
+            )
+        }
+    };
+    println!("{header}");
+    println!("{:>3}  {:<8} {:>4}  text", "#", "status", "prio");
+    for (i, m) in messages.iter().enumerate() {
+        println!(
+            "{:>3}  {:<8} {:>4}  {}",
+            i + 1,
+            if m.active { "active" } else { "inactive" },
+            m.priority,
+            first_line(&m.text, 70)
+        );
+    }
+    let active = messages.iter().filter(|m| m.active).count();
+    println!(
+        "{} messages, {active} active (rotation: priority high first, then sheet order)",
+        messages.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn history(settings: &Settings, a: &NameArgs) -> anyhow::Result<ExitCode> {
+    let store = context::open_store(settings, a.sandbox).await?;
+    let versions = store.message_set_history(&a.name).await?;
+    if versions.is_empty() {
+        println!(
+            "message set `{}` has no stored versions yet: `sendmessagebot messages update --type {}`",
+            a.name, a.name
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let tz = settings.timezone.clone();
+    for v in &versions {
+        println!(
+            "{:>4}  {}  {}  ({})",
+            format!("v{}", v.version),
+            v.created_at
+                .to_zoned(tz.clone())
+                .strftime("%Y-%m-%d %H:%M:%S"),
+            v.summary,
+            v.source
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn restore(settings: &Settings, a: &RestoreArgs) -> anyhow::Result<ExitCode> {
+    let store = context::open_store(settings, a.sandbox).await?;
+    match store
+        .restore_message_set(&a.name, a.version, Timestamp::now())
+        .await?
+    {
+        Some(v) => println!(
+            "`{}`: version {} restored as version {v}; a running daemon uses it from the next cycle after its next refresh.\n\
+             note: if the set has a source that still differs, the next `messages update` replaces it again",
+            a.name, a.version
+        ),
+        None => println!(
+            "`{}`: version {} is already the current content",
+            a.name, a.version
+        ),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// For `run`: puts the newest stored version of each set in place of its configured texts.
+/// Returns the versions applied, for [`spawn_refresh`].
+pub async fn use_stored_versions(
+    settings: &mut Settings,
+    store: &smb_store::SqliteStore,
+) -> anyhow::Result<Vec<(String, i64)>> {
+    let mut specs: Vec<_> = settings
+        .broadcasters
+        .iter()
+        .map(|b| b.spec.clone())
+        .collect();
+    let applied = smb_sources::apply_stored_versions(store, &mut specs).await?;
+    for (b, spec) in settings.broadcasters.iter_mut().zip(specs) {
+        b.spec = spec;
+    }
+    for (set, version) in &applied {
+        tracing::info!(set = %set, version, "using the stored version of the message set");
+    }
+    for b in &settings.broadcasters {
+        if b.spec.messages.messages.is_empty() {
+            tracing::warn!(
+                broadcaster = %b.spec.name,
+                set = %b.spec.messages.name,
+                "the message set has no texts yet; the broadcaster waits for its first update (`sendmessagebot messages update`)"
+            );
+        }
+    }
+    Ok(applied)
+}
+
+/// For `run`: refreshes every set with a source every GOOGLE_UPDATE_INTERVAL in the
+/// background; new versions reach the broadcasters at their next cycle.
+pub fn spawn_refresh(
+    cli: &Cli,
+    settings: &Settings,
+    store: Arc<smb_store::SqliteStore>,
+    applied: Vec<(String, i64)>,
+    handle: smb_engine::DriverHandle,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> anyhow::Result<()> {
+    let sets = set_sources(settings, None)?;
+    if sets.is_empty() {
+        return Ok(());
+    }
+    let interval = smb_sources::update_interval(&settings.env).map_err(anyhow::Error::msg)?;
+    let fetcher = Arc::new(fetcher(cli, settings)?);
+    tracing::info!(
+        sets = sets.len(),
+        interval_s = interval.as_secs(),
+        "message sets refresh from their sources"
+    );
+    tokio::spawn(smb_sources::refresh_loop(
+        fetcher,
+        store,
+        sets,
+        applied,
+        interval,
+        Arc::new(smb_engine::SystemClock),
+        handle,
+        shutdown,
+    ));
+    Ok(())
+}
