@@ -30,7 +30,7 @@ pub fn check_rows(
             location: format!("{unit} {}", r.row),
             message,
         };
-        let visible = visible_text(&r.message.text, rules.format).map_err(|m| err(m))?;
+        let visible = visible_text(&r.message.text, rules.format).map_err(err)?;
         let len = visible.encode_utf16().count();
         let (max, what) = if rules.media {
             (MAX_CAPTION_CHARS, "a caption (the set has `media`)")

@@ -225,8 +225,11 @@ fn spec(messages: MessageSet) -> BroadcasterSpec {
     }
 }
 
+/// Per set: (version, messages, stored at).
+type Versions = HashMap<String, Vec<(i64, Vec<Message>, Timestamp)>>;
+
 #[derive(Default)]
-struct MemoryVersions(Mutex<HashMap<String, Vec<(i64, Vec<Message>, Timestamp)>>>);
+struct MemoryVersions(Mutex<Versions>);
 
 #[async_trait]
 impl VersionStore for MemoryVersions {
