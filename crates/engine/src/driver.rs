@@ -7,14 +7,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use jiff::Timestamp;
-use smb_domain::SendError;
+use smb_domain::{ErrorClass, SendError, TargetRef};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::planner::{Control, Delivery, Effect, Event, Planner};
+use crate::planner::{Content, Control, Delivery, Effect, Event, Planner};
 use crate::ports::{
-    Clock, EngineEvent, EventSink, Gateway, PendingDelivery, SendRequest, Store, StoreError,
-    TargetStatus,
+    Clock, DeliveryKey, EngineEvent, EventSink, Gateway, Outcome, PendingDelivery, SendRequest, Store,
+    StoreError, TargetStatus,
 };
 
 #[derive(Debug, Clone)]
@@ -134,6 +134,119 @@ impl DriverHandle {
         for w in &self.shared.wakers {
             w.notify_one();
         }
+    }
+}
+
+/// One message sent outside the planner's cycles: the seed's "test broadcasters" (one
+/// message of a set to the test list), asked for from the API.
+///
+/// It goes through the journal like any send (pending first, then the outcome), under its own
+/// name (`label`, e.g. `test:b2b`) so it never touches the broadcaster's own cycles. It is
+/// refused while the account is paused or stopped, and a flood wait it meets pauses the
+/// account for the planner too.
+#[derive(Debug, Clone)]
+pub struct TestSend {
+    pub label: String,
+    pub account: String,
+    pub targets: Vec<TargetRef>,
+    pub text: String,
+    pub content: Content,
+}
+
+/// What became of a test send to one target.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TestSendResult {
+    pub target: TargetRef,
+    pub random_id: i64,
+    pub outcome: Outcome,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TestSendError {
+    /// The account may not send now (stopped, paused, unknown).
+    #[error("{0}")]
+    Blocked(String),
+    /// The journal could not be written: nothing (more) was sent.
+    #[error("the delivery journal could not be written, nothing was sent: {0}")]
+    Store(#[from] StoreError),
+}
+
+impl DriverHandle {
+    /// Sends [`TestSend`]'s text to each of its targets in turn (see there).
+    pub async fn test_send(&self, t: TestSend) -> Result<Vec<TestSendResult>, TestSendError> {
+        let shared = &self.shared;
+        if let Some(why) = lock(shared).account_blocked(&t.account, shared.clock.now()) {
+            return Err(TestSendError::Blocked(why));
+        }
+        let cycle = shared.store.last_cycle(&t.label).await?.map_or(1, |c| c.cycle + 1);
+        shared.store.start_cycle(&t.label, cycle, &t.text, shared.clock.now()).await?;
+        let mut out = Vec::with_capacity(t.targets.len());
+        for target in &t.targets {
+            let random_id = loop {
+                let v: i64 = rand::random();
+                if v != 0 {
+                    break v;
+                }
+            };
+            let key = DeliveryKey { broadcaster: t.label.clone(), cycle, target: target.clone() };
+            let pending = PendingDelivery {
+                key: key.clone(),
+                account: t.account.clone(),
+                random_id,
+                message: t.text.clone(),
+                attempt: 0,
+                at: shared.clock.now(),
+            };
+            shared.store.write_pending(&pending).await?;
+            let request = SendRequest {
+                account: &t.account,
+                target,
+                text: &t.text,
+                format: t.content.format,
+                media: t.content.media.as_deref(),
+                link_preview: t.content.link_preview,
+                random_id,
+            };
+            let started = tokio::time::Instant::now();
+            let res = tokio::time::timeout(shared.settings.send_timeout, shared.gateway.send(request))
+                .await
+                .unwrap_or_else(|_| Err(SendError::Transient("send timed out".into())));
+            let now = shared.clock.now();
+            let outcome = match &res {
+                Ok(sent) => Outcome::Sent { message_id: sent.message_id },
+                Err(e) => Outcome::Failed { class: e.class().as_str(), code: e.code().to_owned(), detail: e.to_string() },
+            };
+            if let Err(e) = shared.store.record_outcome(&key, &outcome, now).await {
+                shared.sink.emit(&EngineEvent::StoreFailed { detail: e.to_string() });
+            }
+            shared.sink.emit(&EngineEvent::Delivered {
+                broadcaster: t.label.clone(),
+                account: t.account.clone(),
+                target: target.to_string(),
+                random_id,
+                outcome: outcome.clone(),
+                latency: started.elapsed(),
+            });
+            out.push(TestSendResult { target: target.clone(), random_id, outcome });
+            if let Err(e) = &res
+                && e.class() == ErrorClass::AccountPause
+            {
+                // Telegram's wait binds the account's broadcasters too; never shortened.
+                let wait = e.retry_after().unwrap_or(Duration::ZERO);
+                let until = now
+                    .checked_add(jiff::SignedDuration::try_from(wait).unwrap_or(jiff::SignedDuration::MAX))
+                    .unwrap_or(Timestamp::MAX);
+                lock(shared).pause_account(&t.account, until);
+                let code = e.code().to_owned();
+                apply(shared, Effect::PauseAccount { account: t.account.as_str().into(), until, seconds: wait.as_secs(), code }, now)
+                    .await;
+                break;
+            }
+        }
+        if let Err(e) = shared.store.complete_cycle(&t.label, cycle, shared.clock.now()).await {
+            shared.sink.emit(&EngineEvent::StoreFailed { detail: e.to_string() });
+        }
+        Ok(out)
     }
 }
 

@@ -8,7 +8,7 @@ pub mod driver;
 pub mod planner;
 pub mod ports;
 
-pub use driver::{Driver, DriverHandle, DriverSettings, restore_planner};
+pub use driver::{Driver, DriverHandle, DriverSettings, TestSend, TestSendError, TestSendResult, restore_planner};
 pub use planner::{
     AccountSpec, BroadcasterSpec, BroadcasterView, Content, Control, Delivery, Effect, Event, Planner,
     PlannerSettings,

@@ -107,6 +107,9 @@ pub enum Control {
     DisableTarget(TargetRef, String),
     /// A new version of a message set: used from the next cycle on, never mid-cycle.
     ReplaceMessages(MessageSet),
+    /// A target added to a broadcaster's list while it runs (the dashboard, the API): it joins
+    /// the current cycle when the cursor has not passed the end yet, else the next one.
+    AddTarget { broadcaster: String, target: TargetRef },
 }
 
 #[derive(Debug, Clone)]
@@ -805,6 +808,36 @@ impl Planner {
                     b.pending_messages = Some(set.clone());
                 }
             }
+            Control::AddTarget { broadcaster, target } => {
+                for b in self.broadcasters.iter_mut().filter(|b| *b.name == *broadcaster) {
+                    if !b.targets.contains(&target) {
+                        b.targets.push(target.clone());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Why `account` may not send right now (unknown, stopped, paused by Telegram), if so.
+    pub fn account_blocked(&self, account: &str, now: Timestamp) -> Option<String> {
+        let Some(a) = self.account_id(account).map(|i| &self.accounts[i]) else {
+            return Some(format!("account `{account}` is not configured"));
+        };
+        if let Some(reason) = &a.stopped {
+            return Some(format!("account `{account}` is stopped: {reason}"));
+        }
+        match a.paused_until {
+            Some(p) if p > now => Some(format!("account `{account}` is paused by Telegram until {p}")),
+            _ => None,
+        }
+    }
+
+    /// Applies a wait Telegram imposed on `account` outside the planner's own sends (a test
+    /// send): its broadcasters send nothing before `until`.
+    pub fn pause_account(&mut self, account: &str, until: Timestamp) {
+        if let Some(i) = self.account_id(account) {
+            let a = &mut self.accounts[i];
+            a.paused_until = Some(a.paused_until.map_or(until, |p| p.max(until)));
         }
     }
 

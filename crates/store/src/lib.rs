@@ -11,11 +11,13 @@ mod messages;
 mod sqlite;
 mod series;
 pub mod stats;
+mod web;
 
 pub use messages::MessageSetVersion;
 pub use sqlite::{SqliteSettings, SqliteStore};
 pub use series::{PeriodAccount, PeriodBroadcaster, PeriodSummary, TargetCounts};
 pub use stats::{Stats, TargetRow};
+pub use web::{AddedTarget, DeliveryFilter, DeliveryRow};
 
 /// The default database URL: one SQLite file under `data/`.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/sendmessagebot.db";

@@ -1,0 +1,266 @@
+//! `/api/v1/deliveries`: the delivery journal as a paginated log with filters, and its export
+//! as CSV or JSON.
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use smb_domain::TargetRef;
+use smb_store::{DeliveryFilter, DeliveryRow};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::state::AppState;
+
+/// The most rows one export returns; narrow the time range for more.
+pub const EXPORT_LIMIT: u32 = 100_000;
+const OUTCOMES: [&str; 4] = ["pending", "sent", "failed", "deferred"];
+
+/// One delivery: (broadcaster, cycle, target) with its message, random_id and outcome.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Delivery {
+    pub id: i64,
+    pub broadcaster: String,
+    pub cycle: i64,
+    pub target: String,
+    pub account: String,
+    pub random_id: i64,
+    pub message: String,
+    /// `pending`, `sent`, `failed` or `deferred`.
+    pub outcome: String,
+    pub attempts: i64,
+    pub message_id: Option<i64>,
+    pub error_class: Option<String>,
+    pub error_code: Option<String>,
+    pub error_text: Option<String>,
+    pub retry_at: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<DeliveryRow> for Delivery {
+    fn from(r: DeliveryRow) -> Self {
+        Delivery {
+            id: r.id,
+            broadcaster: r.broadcaster,
+            cycle: r.cycle,
+            target: r.target,
+            account: r.account,
+            random_id: r.random_id,
+            message: r.message,
+            outcome: r.outcome,
+            attempts: r.attempts,
+            message_id: r.message_id,
+            error_class: r.error_class,
+            error_code: r.error_code,
+            error_text: r.error_text,
+            retry_at: r.retry_at.map(|t| t.to_string()),
+            created_at: r.created_at.to_string(),
+            updated_at: r.updated_at.to_string(),
+        }
+    }
+}
+
+/// Filters of the log (all optional).
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DeliveryQuery {
+    pub broadcaster: Option<String>,
+    /// A target in any accepted form.
+    pub target: Option<String>,
+    /// `pending`, `sent`, `failed` or `deferred`.
+    pub outcome: Option<String>,
+    /// RFC 3339 time: last change at or after it.
+    pub from: Option<String>,
+    /// RFC 3339 time: last change before it.
+    pub to: Option<String>,
+    /// 1-based page (default 1).
+    pub page: Option<u32>,
+    /// Rows per page, 1–500 (default 50).
+    pub per_page: Option<u32>,
+    /// Export only: `csv` (default) or `json`.
+    pub format: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeliveryPage {
+    /// Rows matching the filters, on all pages.
+    pub total: u64,
+    pub page: u32,
+    pub per_page: u32,
+    pub items: Vec<Delivery>,
+}
+
+fn blank(v: &Option<String>) -> Option<&str> {
+    v.as_deref().map(str::trim).filter(|v| !v.is_empty())
+}
+
+fn time(name: &str, v: &Option<String>) -> ApiResult<Option<Timestamp>> {
+    blank(v)
+        .map(|raw| {
+            raw.parse::<Timestamp>().map_err(|_| {
+                ApiError::Invalid(format!(
+                    "{name}={raw:?}: expected an RFC 3339 time such as 2026-11-24T10:00:00Z"
+                ))
+            })
+        })
+        .transpose()
+}
+
+pub(crate) fn filter(q: &DeliveryQuery) -> ApiResult<DeliveryFilter> {
+    let target = blank(&q.target)
+        .map(|t| {
+            TargetRef::parse(t)
+                .map(|t| t.key())
+                .map_err(|e| ApiError::Invalid(format!("target: {e}")))
+        })
+        .transpose()?;
+    let outcome = blank(&q.outcome).map(str::to_string);
+    if let Some(o) = &outcome
+        && !OUTCOMES.contains(&o.as_str())
+    {
+        return Err(ApiError::Invalid(format!(
+            "outcome `{o}`: use one of {}",
+            OUTCOMES.join(", ")
+        )));
+    }
+    let (from, to) = (time("from", &q.from)?, time("to", &q.to)?);
+    if let (Some(f), Some(t)) = (from, to)
+        && f >= t
+    {
+        return Err(ApiError::Invalid("`from` must be before `to`".into()));
+    }
+    Ok(DeliveryFilter {
+        broadcaster: blank(&q.broadcaster).map(str::to_string),
+        target,
+        outcome,
+        from,
+        to,
+    })
+}
+
+pub(crate) async fn page(s: &AppState, q: &DeliveryQuery) -> ApiResult<DeliveryPage> {
+    let f = filter(q)?;
+    let page = q.page.unwrap_or(1);
+    let per_page = q.per_page.unwrap_or(50);
+    if page == 0 {
+        return Err(ApiError::Invalid("page starts at 1".into()));
+    }
+    if !(1..=500).contains(&per_page) {
+        return Err(ApiError::Invalid("per_page must be 1–500".into()));
+    }
+    let offset = u64::from(page - 1) * u64::from(per_page);
+    let (total, rows) = s.store.deliveries(&f, per_page, offset).await?;
+    Ok(DeliveryPage {
+        total,
+        page,
+        per_page,
+        items: rows.into_iter().map(Delivery::from).collect(),
+    })
+}
+
+/// The delivery log, newest change first.
+#[utoipa::path(get, path = "/api/v1/deliveries", tag = "deliveries", params(DeliveryQuery),
+    responses((status = 200, body = DeliveryPage), (status = 422, body = ErrorBody)))]
+pub async fn list_deliveries(
+    State(s): State<AppState>,
+    Query(q): Query<DeliveryQuery>,
+) -> ApiResult<Json<DeliveryPage>> {
+    page(&s, &q).await.map(Json)
+}
+
+/// The filtered log as a file: CSV (default) or JSON, at most 100 000 rows.
+#[utoipa::path(get, path = "/api/v1/deliveries/export", tag = "deliveries", params(DeliveryQuery),
+    responses((status = 200, description = "an attachment: CSV (default) or JSON",
+            content((String = "text/csv"), ([Delivery] = "application/json"))),
+        (status = 422, body = ErrorBody)))]
+pub async fn export_deliveries(
+    State(s): State<AppState>,
+    Query(q): Query<DeliveryQuery>,
+) -> ApiResult<Response> {
+    let f = filter(&q)?;
+    let format = blank(&q.format).unwrap_or("csv");
+    if format != "csv" && format != "json" {
+        return Err(ApiError::Invalid(format!(
+            "format `{format}`: use csv or json"
+        )));
+    }
+    let (_, rows) = s.store.deliveries(&f, EXPORT_LIMIT, 0).await?;
+    let rows: Vec<Delivery> = rows.into_iter().map(Delivery::from).collect();
+    if format == "json" {
+        let body =
+            serde_json::to_vec_pretty(&rows).map_err(|e| ApiError::Internal(e.to_string()))?;
+        return Ok((
+            [
+                (header::CONTENT_TYPE, "application/json"),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"deliveries.json\"",
+                ),
+            ],
+            body,
+        )
+            .into_response());
+    }
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"deliveries.csv\"",
+            ),
+        ],
+        to_csv(&rows),
+    )
+        .into_response())
+}
+
+/// RFC 4180: every field quoted, quotes doubled; a leading `=`, `+`, `-` or `@` in text is
+/// prefixed with `'` so spreadsheets do not run it as a formula.
+pub(crate) fn to_csv(rows: &[Delivery]) -> String {
+    fn field(out: &mut String, v: &str, text: bool) {
+        out.push('"');
+        if text && v.starts_with(['=', '+', '-', '@']) && v.parse::<i64>().is_err() {
+            out.push('\'');
+        }
+        out.push_str(&v.replace('"', "\"\""));
+        out.push('"');
+    }
+    let mut out = String::from(
+        "id,broadcaster,cycle,target,account,random_id,outcome,attempts,message_id,error_class,error_code,error_text,retry_at,created_at,updated_at,message\r\n",
+    );
+    for r in rows {
+        let opt = |v: &Option<String>| v.clone().unwrap_or_default();
+        let cols: [(String, bool); 16] = [
+            (r.id.to_string(), false),
+            (r.broadcaster.clone(), true),
+            (r.cycle.to_string(), false),
+            (r.target.clone(), true),
+            (r.account.clone(), true),
+            (r.random_id.to_string(), false),
+            (r.outcome.clone(), true),
+            (r.attempts.to_string(), false),
+            (
+                r.message_id.map(|m| m.to_string()).unwrap_or_default(),
+                false,
+            ),
+            (opt(&r.error_class), true),
+            (opt(&r.error_code), true),
+            (opt(&r.error_text), true),
+            (opt(&r.retry_at), false),
+            (r.created_at.clone(), false),
+            (r.updated_at.clone(), false),
+            (r.message.clone(), true),
+        ];
+        for (i, (v, text)) in cols.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            field(&mut out, v, *text);
+        }
+        out.push_str("\r\n");
+    }
+    out
+}

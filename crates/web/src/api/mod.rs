@@ -1,0 +1,112 @@
+//! The REST API under `/api/v1`, and `/healthz`, `/readyz`: every route is registered through
+//! `utoipa_axum::routes!`, so the OpenAPI document (`/api/v1/openapi.json`) is generated from
+//! the same handlers the router serves.
+
+pub mod accounts;
+pub mod broadcasters;
+pub mod deliveries;
+pub mod messages;
+pub mod stats;
+pub mod targets;
+pub mod test_send;
+
+use axum::Json;
+use axum::extract::State;
+use serde::Serialize;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::error::{ApiResult, ErrorBody};
+use crate::state::AppState;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "SendMessageBot API",
+        version = "1",
+        description = "Look at and steer a running `sendmessagebot run`. Every change (POST) needs \
+            `Authorization: Bearer WEB_TOKEN`; off loopback, every request does. Errors are \
+            `{\"code\", \"message\"}`."
+    ),
+    modifiers(&BearerAuth),
+    components(schemas(ErrorBody)),
+    tags(
+        (name = "stats", description = "figures, as `stats --json`"),
+        (name = "broadcasters", description = "state, cycle progress, pause / resume / start / stop, test send"),
+        (name = "targets", description = "targets, their status, target lists"),
+        (name = "message-sets", description = "texts and their versions"),
+        (name = "deliveries", description = "the delivery journal"),
+        (name = "accounts", description = "Telegram accounts"),
+        (name = "health", description = "for supervisors"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
+}
+
+/// The API routes with their OpenAPI document.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(stats::get_stats))
+        .routes(routes!(stats::get_rate))
+        .routes(routes!(broadcasters::list_broadcasters))
+        .routes(routes!(broadcasters::get_broadcaster))
+        .routes(routes!(broadcasters::pause_broadcaster))
+        .routes(routes!(broadcasters::resume_broadcaster))
+        .routes(routes!(broadcasters::start_broadcaster))
+        .routes(routes!(broadcasters::stop_broadcaster))
+        .routes(routes!(test_send::test_send))
+        .routes(routes!(targets::list_targets))
+        .routes(routes!(targets::enable_target))
+        .routes(routes!(targets::disable_target))
+        .routes(routes!(targets::list_target_lists))
+        .routes(routes!(targets::add_target))
+        .routes(routes!(messages::list_message_sets))
+        .routes(routes!(messages::get_message_set))
+        .routes(routes!(messages::list_versions))
+        .routes(routes!(messages::update_message_set))
+        .routes(routes!(messages::restore_version))
+        .routes(routes!(deliveries::list_deliveries))
+        .routes(routes!(deliveries::export_deliveries))
+        .routes(routes!(accounts::list_accounts))
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+}
+
+/// The OpenAPI document, without a running daemon (for docs and tests).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    router().into_openapi()
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    pub status: &'static str,
+}
+
+/// The process answers.
+#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, body = Health)))]
+pub async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
+}
+
+/// The store answers reads: the daemon can serve.
+#[utoipa::path(get, path = "/readyz", tag = "health",
+    responses((status = 200, body = Health), (status = 503, body = ErrorBody)))]
+pub async fn readyz(State(s): State<AppState>) -> ApiResult<Json<Health>> {
+    s.store.target_rows().await.map_err(|e| {
+        crate::error::ApiError::Unavailable(format!("the database does not answer: {e}"))
+    })?;
+    Ok(Json(Health { status: "ready" }))
+}

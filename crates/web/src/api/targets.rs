@@ -1,0 +1,312 @@
+//! `/api/v1/targets` and `/api/v1/target-lists`: targets with their status and reason,
+//! enable / disable, and adding a target to a list (validated as in the configuration, kept
+//! in the store, and given to the running broadcasters of that list at once).
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use smb_domain::TargetRef;
+use smb_engine::Control;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::state::AppState;
+
+/// A target with where it is used and what became of it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Target {
+    /// Canonical form: `-100…` or `@name`.
+    pub target: String,
+    pub lists: Vec<String>,
+    pub broadcasters: Vec<String>,
+    /// `active` or `disabled`.
+    pub status: String,
+    /// Why it is disabled (a Telegram error, or the operator's words).
+    pub reason: Option<String>,
+    pub since: Option<String>,
+    /// When a target disabled by an error is tried again (`None`: disabled by the operator).
+    pub recheck_at: Option<String>,
+    /// Added at run time (dashboard or API), not in the configuration file.
+    pub added: bool,
+    pub sent: u64,
+    pub failed: u64,
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TargetQuery {
+    /// Only targets of this list.
+    pub list: Option<String>,
+    /// `active` or `disabled`.
+    pub status: Option<String>,
+}
+
+/// A target list: its targets and the broadcasters that post to it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TargetList {
+    pub name: String,
+    pub targets: Vec<String>,
+    pub broadcasters: Vec<String>,
+    pub test_of: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct DisableBody {
+    /// Shown beside the target; "disabled by the operator" when absent.
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct AddTargetBody {
+    /// `-1001234567890`, `-123456`, `@name`, `name`, `https://t.me/name` or `t.me/name`.
+    pub target: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TargetAdded {
+    pub list: String,
+    pub target: String,
+    /// Broadcasters of this list that got it (they post to it from their current cycle on).
+    pub broadcasters: Vec<String>,
+}
+
+pub(crate) async fn all(s: &AppState) -> ApiResult<Vec<Target>> {
+    let rows = s.store.target_rows().await?;
+    let counts = s.store.target_counts(None).await?;
+    let added: Vec<(String, String)> = s
+        .store
+        .added_targets()
+        .await?
+        .into_iter()
+        .map(|a| (a.list, a.target))
+        .collect();
+    let catalog = s.catalog();
+    let mut by_key: BTreeMap<String, Target> = BTreeMap::new();
+    for (list, targets) in &catalog.target_lists {
+        let users: Vec<String> = catalog
+            .broadcasters
+            .iter()
+            .filter(|b| b.target_list == *list || b.test_list.as_deref() == Some(list))
+            .map(|b| b.name.clone())
+            .collect();
+        for t in targets {
+            let key = t.key();
+            let e = by_key.entry(key.clone()).or_insert_with(|| Target {
+                target: key.clone(),
+                lists: Vec::new(),
+                broadcasters: Vec::new(),
+                status: "active".into(),
+                reason: None,
+                since: None,
+                recheck_at: None,
+                added: false,
+                sent: 0,
+                failed: 0,
+                last_error: None,
+            });
+            e.lists.push(list.clone());
+            e.added |= added.iter().any(|(l, k)| l == list && *k == key);
+            for u in &users {
+                if !e.broadcasters.contains(u) {
+                    e.broadcasters.push(u.clone());
+                }
+            }
+        }
+    }
+    for r in rows {
+        if let Some(e) = by_key.get_mut(&r.target) {
+            e.status = r.status;
+            e.reason = r.reason;
+            e.since = Some(r.since);
+            e.recheck_at = r.recheck_at;
+        }
+    }
+    for (key, c) in counts {
+        if let Some(e) = by_key.get_mut(&key) {
+            e.sent = c.sent;
+            e.failed = c.failed;
+            e.last_error = c.last_error;
+        }
+    }
+    Ok(by_key.into_values().collect())
+}
+
+fn parse(raw: &str) -> ApiResult<TargetRef> {
+    TargetRef::parse(raw).map_err(|e| ApiError::Invalid(e.to_string()))
+}
+
+async fn one(s: &AppState, t: &TargetRef) -> ApiResult<Target> {
+    let key = t.key();
+    all(s)
+        .await?
+        .into_iter()
+        .find(|x| x.target == key)
+        .ok_or_else(|| {
+            ApiError::NotFound(format!(
+                "{key} is in no target list: add it with POST /api/v1/target-lists/LIST/targets"
+            ))
+        })
+}
+
+/// Every target of every list, with its status, reason and delivery counts.
+#[utoipa::path(get, path = "/api/v1/targets", tag = "targets", params(TargetQuery),
+    responses((status = 200, body = [Target]), (status = 422, body = ErrorBody)))]
+pub async fn list_targets(
+    State(s): State<AppState>,
+    Query(q): Query<TargetQuery>,
+) -> ApiResult<Json<Vec<Target>>> {
+    if let Some(st) = &q.status
+        && st != "active"
+        && st != "disabled"
+    {
+        return Err(ApiError::Invalid(format!(
+            "status `{st}`: use `active` or `disabled`"
+        )));
+    }
+    if let Some(l) = &q.list
+        && !s.catalog().target_lists.contains_key(l)
+    {
+        return Err(ApiError::NotFound(format!("no target list named `{l}`")));
+    }
+    let out = all(&s)
+        .await?
+        .into_iter()
+        .filter(|t| q.list.as_ref().is_none_or(|l| t.lists.contains(l)))
+        .filter(|t| q.status.as_ref().is_none_or(|st| t.status == *st))
+        .collect();
+    Ok(Json(out))
+}
+
+/// Makes a disabled target active again.
+#[utoipa::path(post, path = "/api/v1/targets/{target}/enable", tag = "targets", security(("bearer" = [])),
+    params(("target" = String, Path, description = "the target in any accepted form (URL-encode `/`)")),
+    responses((status = 200, body = Target), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn enable_target(
+    State(s): State<AppState>,
+    Path(raw): Path<String>,
+) -> ApiResult<Json<Target>> {
+    let t = parse(&raw)?;
+    one(&s, &t).await?;
+    s.driver.control(Control::EnableTarget(t.clone())).await;
+    one(&s, &t).await.map(Json)
+}
+
+/// Disables a target (no broadcaster posts to it until it is enabled).
+#[utoipa::path(post, path = "/api/v1/targets/{target}/disable", tag = "targets", security(("bearer" = [])),
+    params(("target" = String, Path, description = "the target in any accepted form (URL-encode `/`)")),
+    request_body(content = Option<DisableBody>, description = "optional reason"),
+    responses((status = 200, body = Target), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn disable_target(
+    State(s): State<AppState>,
+    Path(raw): Path<String>,
+    body: Option<Json<DisableBody>>,
+) -> ApiResult<Json<Target>> {
+    let t = parse(&raw)?;
+    one(&s, &t).await?;
+    let reason = body
+        .and_then(|Json(b)| b.reason)
+        .map(|r| r.trim().to_string())
+        .filter(|r| !r.is_empty())
+        .unwrap_or_else(|| "disabled by the operator".into());
+    if reason.chars().count() > 500 {
+        return Err(ApiError::Invalid(
+            "the reason is longer than 500 characters".into(),
+        ));
+    }
+    s.driver
+        .control(Control::DisableTarget(t.clone(), reason))
+        .await;
+    one(&s, &t).await.map(Json)
+}
+
+/// Every target list.
+#[utoipa::path(get, path = "/api/v1/target-lists", tag = "targets", responses((status = 200, body = [TargetList])))]
+pub async fn list_target_lists(State(s): State<AppState>) -> Json<Vec<TargetList>> {
+    let c = s.catalog();
+    Json(
+        c.target_lists
+            .iter()
+            .map(|(name, targets)| TargetList {
+                name: name.clone(),
+                targets: targets.iter().map(|t| t.key()).collect(),
+                broadcasters: c
+                    .broadcasters
+                    .iter()
+                    .filter(|b| b.target_list == *name)
+                    .map(|b| b.name.clone())
+                    .collect(),
+                test_of: c
+                    .broadcasters
+                    .iter()
+                    .filter(|b| b.test_list.as_deref() == Some(name))
+                    .map(|b| b.name.clone())
+                    .collect(),
+            })
+            .collect(),
+    )
+}
+
+/// Adds a target to a list: stored (kept across restarts) and posted to by the list's
+/// broadcasters from their current cycle on.
+#[utoipa::path(post, path = "/api/v1/target-lists/{list}/targets", tag = "targets", security(("bearer" = [])),
+    params(("list" = String, Path, description = "target list name")),
+    request_body = AddTargetBody,
+    responses((status = 201, body = TargetAdded), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn add_target(
+    State(s): State<AppState>,
+    Path(list): Path<String>,
+    Json(body): Json<AddTargetBody>,
+) -> ApiResult<(StatusCode, Json<TargetAdded>)> {
+    let t = parse(&body.target)?;
+    let key = t.key();
+    let broadcasters: Vec<String> = {
+        let c = s.catalog();
+        let Some(targets) = c.target_lists.get(&list) else {
+            return Err(ApiError::NotFound(format!(
+                "no target list named `{list}`: GET /api/v1/target-lists lists them"
+            )));
+        };
+        if targets.contains(&t) {
+            return Err(ApiError::Conflict(format!(
+                "{key} is already in list `{list}`"
+            )));
+        }
+        c.broadcasters
+            .iter()
+            .filter(|b| b.target_list == list)
+            .map(|b| b.name.clone())
+            .collect()
+    };
+    s.store
+        .add_list_target(&list, &key, body.target.trim(), s.clock.now())
+        .await?;
+    {
+        let mut c = s.catalog_mut();
+        if let Some(targets) = c.target_lists.get_mut(&list)
+            && !targets.contains(&t)
+        {
+            targets.push(t.clone());
+        }
+    }
+    for b in &broadcasters {
+        s.driver
+            .control(Control::AddTarget {
+                broadcaster: b.clone(),
+                target: t.clone(),
+            })
+            .await;
+    }
+    Ok((
+        StatusCode::CREATED,
+        Json(TargetAdded {
+            list,
+            target: key,
+            broadcasters,
+        }),
+    ))
+}

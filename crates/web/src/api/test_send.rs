@@ -1,0 +1,121 @@
+//! `POST /api/v1/test-send`: the seed's "test broadcasters" — one message of a broadcaster's
+//! set to its test list, now. It goes through `DriverHandle::test_send`: journalled like any
+//! send (under `test:NAME`, apart from the broadcaster's cycles), refused while the account is
+//! paused or stopped.
+
+use axum::Json;
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+use smb_engine::{Outcome, TestSend, TestSendError};
+use utoipa::ToSchema;
+
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct TestSendRequest {
+    /// The broadcaster whose account, message set and test list are used.
+    pub broadcaster: String,
+    /// 1-based position in the set's current texts (default: the first active one).
+    pub message: Option<usize>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TestSendTarget {
+    pub target: String,
+    pub random_id: i64,
+    /// `sent` or `failed`.
+    pub outcome: String,
+    pub error_code: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TestSendResponse {
+    /// The name the journal uses for these deliveries.
+    pub label: String,
+    pub account: String,
+    pub test_list: String,
+    pub text: String,
+    pub results: Vec<TestSendTarget>,
+}
+
+/// Sends one message of the broadcaster's set to its test list.
+#[utoipa::path(post, path = "/api/v1/test-send", tag = "broadcasters", security(("bearer" = [])),
+    request_body = TestSendRequest,
+    responses((status = 200, body = TestSendResponse), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 503, description = "the account is paused or stopped", body = ErrorBody)))]
+pub async fn test_send(
+    State(s): State<AppState>,
+    Json(req): Json<TestSendRequest>,
+) -> ApiResult<Json<TestSendResponse>> {
+    let (entry, targets) = {
+        let c = s.catalog();
+        let Some(b) = c.broadcasters.iter().find(|b| b.name == req.broadcaster) else {
+            return Err(ApiError::NotFound(format!(
+                "no broadcaster named `{}`",
+                req.broadcaster
+            )));
+        };
+        let Some(list) = &b.test_list else {
+            return Err(ApiError::Invalid(format!(
+                "broadcaster `{}` has no test list: add `test_targets = \"test\"` to [broadcasters.{}]",
+                b.name, b.name
+            )));
+        };
+        let targets = c.target_lists.get(list).cloned().unwrap_or_default();
+        if targets.is_empty() {
+            return Err(ApiError::Invalid(format!("test list `{list}` is empty")));
+        }
+        (b.clone(), targets)
+    };
+    let set = super::messages::info(&s, &entry.message_set).await?;
+    let text = match req.message {
+        None => set
+            .messages
+            .iter()
+            .find(|m| m.active)
+            .map(|m| m.text.clone()),
+        Some(0) => return Err(ApiError::Invalid("message numbers start at 1".into())),
+        Some(n) => set.messages.get(n - 1).map(|m| m.text.clone()),
+    }
+    .ok_or_else(|| {
+        ApiError::Invalid(format!(
+            "message set `{}` has no such message ({} texts)",
+            set.name,
+            set.messages.len()
+        ))
+    })?;
+    let label = format!("test:{}", entry.name);
+    let results = s
+        .driver
+        .test_send(TestSend {
+            label: label.clone(),
+            account: entry.account.clone(),
+            targets,
+            text: text.clone(),
+            content: entry.content.clone(),
+        })
+        .await
+        .map_err(|e| match e {
+            TestSendError::Blocked(why) => ApiError::Unavailable(why),
+            TestSendError::Store(e) => ApiError::from(e),
+        })?;
+    Ok(Json(TestSendResponse {
+        label,
+        account: entry.account,
+        test_list: entry.test_list.unwrap_or_default(),
+        text,
+        results: results
+            .into_iter()
+            .map(|r| TestSendTarget {
+                target: r.target.key(),
+                random_id: r.random_id,
+                outcome: r.outcome.status().to_string(),
+                error_code: match r.outcome {
+                    Outcome::Failed { code, .. } | Outcome::Deferred { code, .. } => Some(code),
+                    Outcome::Sent { .. } => None,
+                },
+            })
+            .collect(),
+    }))
+}

@@ -1,0 +1,134 @@
+//! Dashboard labels in English and Russian. The language comes from `?lang=` (remembered in a
+//! cookie), else from `LANG` at start.
+
+use crate::settings::Lang;
+
+macro_rules! labels {
+    ($($field:ident: $en:literal, $ru:literal;)*) => {
+        /// Every label of the dashboard.
+        #[derive(Debug)]
+        pub struct Labels { $(pub $field: &'static str,)* }
+        pub static EN: Labels = Labels { $($field: $en,)* };
+        pub static RU: Labels = Labels { $($field: $ru,)* };
+    };
+}
+
+labels! {
+    title: "SendMessageBot", "SendMessageBot";
+    overview: "Overview", "Обзор";
+    broadcasters: "Broadcasters", "Рассыльщики";
+    targets: "Targets", "Чаты";
+    deliveries: "Deliveries", "Доставки";
+    message_sets: "Message sets", "Наборы сообщений";
+    accounts: "Accounts", "Аккаунты";
+    api_docs: "API", "API";
+    sent: "sent", "отправлено";
+    failed: "failed", "ошибок";
+    deferred: "deferred", "отложено";
+    pending: "pending", "в процессе";
+    send_rate: "Sends per minute, last 24 h", "Отправок в минуту, последние 24 ч";
+    paused_accounts: "Paused and stopped accounts", "Аккаунты на паузе и остановленные";
+    recent_errors: "Recent errors", "Последние ошибки";
+    nothing: "nothing", "нет";
+    name: "Name", "Имя";
+    account: "Account", "Аккаунт";
+    state: "State", "Состояние";
+    cycle: "Cycle", "Цикл";
+    progress: "Progress", "Прогресс";
+    actions: "Actions", "Действия";
+    pause: "Pause", "Пауза";
+    resume: "Resume", "Продолжить";
+    start: "Start", "Запустить";
+    stop: "Stop", "Остановить";
+    test_send: "Test send", "Тестовая отправка";
+    target: "Target", "Чат";
+    lists: "Lists", "Списки";
+    status: "Status", "Статус";
+    reason: "Reason", "Причина";
+    recheck: "Re-check", "Перепроверка";
+    enable: "Enable", "Включить";
+    disable: "Disable", "Отключить";
+    add_target: "Add a target to a list", "Добавить чат в список";
+    add: "Add", "Добавить";
+    list: "List", "Список";
+    broadcaster: "Broadcaster", "Рассыльщик";
+    outcome: "Outcome", "Результат";
+    from: "From", "С";
+    to: "To", "По";
+    any: "any", "все";
+    filter: "Filter", "Показать";
+    export_csv: "Export CSV", "Выгрузить CSV";
+    export_json: "Export JSON", "Выгрузить JSON";
+    prev: "Newer", "Новее";
+    next: "Older", "Старше";
+    page: "page", "страница";
+    of: "of", "из";
+    time: "Time", "Время";
+    error: "Error", "Ошибка";
+    message: "Message", "Сообщение";
+    version: "Version", "Версия";
+    versions: "Versions", "Версии";
+    summary: "Changes", "Изменения";
+    source: "Source", "Источник";
+    restore: "Restore", "Восстановить";
+    update_from_source: "Update from source", "Обновить из источника";
+    configured: "from the configuration", "из конфигурации";
+    texts: "Texts", "Тексты";
+    inactive: "inactive", "неактивно";
+    authorized: "Logged in", "Авторизован";
+    paused_until: "Paused until", "Пауза до";
+    stopped_reason: "Stopped", "Остановлен";
+    last_error: "Last error", "Последняя ошибка";
+    flood_waits: "Flood waits", "Флуд-паузы";
+    yes: "yes", "да";
+    no: "no", "нет";
+    unknown: "unknown", "неизвестно";
+    login: "Log in", "Вход";
+    token: "Token (WEB_TOKEN)", "Токен (WEB_TOKEN)";
+    login_hint: "Changes need the token set in WEB_TOKEN.", "Для изменений нужен токен из WEB_TOKEN.";
+    wrong_token: "Wrong token.", "Неверный токен.";
+    live: "live", "онлайн";
+    running: "running", "работает";
+    paused: "paused", "на паузе";
+    stopped: "stopped", "остановлен";
+    done: "done", "завершён";
+    active: "active", "активен";
+    disabled: "disabled", "отключён";
+    remaining: "left", "осталось";
+    need_login: "Log in to make changes", "Войдите, чтобы вносить изменения";
+}
+
+impl Lang {
+    pub fn labels(self) -> &'static Labels {
+        match self {
+            Lang::En => &EN,
+            Lang::Ru => &RU,
+        }
+    }
+}
+
+impl Labels {
+    /// A broadcaster's or target's state word (`stopped: REASON` keeps its reason).
+    pub fn state(&self, state: &str) -> String {
+        let (word, rest) = state
+            .split_once(": ")
+            .map_or((state, None), |(w, r)| (w, Some(r)));
+        let w = match word {
+            "running" => self.running,
+            "paused" => self.paused,
+            "stopped" => self.stopped,
+            "done" => self.done,
+            "active" => self.active,
+            "disabled" => self.disabled,
+            "sent" => self.sent,
+            "failed" => self.failed,
+            "deferred" => self.deferred,
+            "pending" => self.pending,
+            other => return other.to_string(),
+        };
+        match rest {
+            Some(r) => format!("{w}: {r}"),
+            None => w.to_string(),
+        }
+    }
+}

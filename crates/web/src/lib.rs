@@ -1,0 +1,79 @@
+//! The web side of SendMessageBot: a REST API under `/api/v1` (OpenAPI document generated
+//! from the handlers, Swagger UI compiled in), a server-rendered dashboard, `/healthz`,
+//! `/readyz`, and whatever the daemon merges in (`/metrics`).
+//!
+//! Start reading at [`router`]. Handlers are verbs in their resource module under [`api`];
+//! the dashboard ([`pages`]) reads through the same functions. Changes go through the running
+//! driver ([`smb_engine::DriverHandle::control`]), so they take effect at once and the planner
+//! persists what must survive a restart.
+#![forbid(unsafe_code)]
+
+pub mod api;
+mod auth;
+pub mod error;
+pub mod i18n;
+mod pages;
+pub mod settings;
+pub mod state;
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::routing::get;
+use tokio_util::sync::CancellationToken;
+use utoipa_swagger_ui::SwaggerUi;
+
+pub use error::{ApiError, ErrorBody};
+pub use settings::{DEFAULT_WEB_BIND, Lang, WebSettings, WebSettingsError, WebToken};
+pub use state::{
+    AccountEntry, AppState, BroadcasterEntry, Catalog, SourceUpdate, SourceUpdater, WebContext,
+};
+
+/// The whole web application: API, docs, dashboard, health, and `extra` (e.g. `/metrics`),
+/// behind the token check of [`WebSettings`].
+pub fn router(ctx: WebContext, settings: &WebSettings, extra: Router) -> Router {
+    let state = AppState::new(
+        ctx,
+        settings.token.clone(),
+        settings.token_for_everything(),
+        settings.lang,
+    );
+    let (api, spec) = api::router().split_for_parts();
+    let pages = Router::new()
+        .route("/", get(pages::overview))
+        .route("/broadcasters", get(pages::broadcasters_page))
+        .route("/targets", get(pages::targets_page))
+        .route("/deliveries", get(pages::deliveries_page))
+        .route("/messages", get(pages::messages_page))
+        .route("/accounts", get(pages::accounts_page))
+        .route("/login", get(pages::login_page).post(pages::login))
+        .route("/assets/app.css", get(pages::app_css))
+        .route("/assets/app.js", get(pages::app_js));
+    api.merge(pages)
+        .with_state(state.clone())
+        .merge(SwaggerUi::new("/api/v1/docs").url("/api/v1/openapi.json", spec))
+        .merge(extra)
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state,
+            auth::require_token,
+        ))
+}
+
+async fn not_found(uri: axum::http::Uri) -> ApiError {
+    let _ = StatusCode::NOT_FOUND;
+    ApiError::NotFound(format!(
+        "nothing at {}: the API is under /api/v1 (docs at /api/v1/docs/)",
+        uri.path()
+    ))
+}
+
+/// Serves `app` on `listener` until `shutdown` is cancelled.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+}

@@ -1,0 +1,508 @@
+//! The dashboard: server-rendered pages (askama templates compiled into the binary), the
+//! stylesheet and script (`include_str!`), and the login form. Pages read through the same
+//! functions as the API; the script refreshes `<main id="live">` every two seconds.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::Form;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use smb_store::DeliveryFilter;
+use smb_store::stats::Counts;
+
+use crate::api::{accounts, broadcasters, deliveries, messages, stats, targets};
+use crate::auth;
+use crate::error::ApiResult;
+use crate::i18n::Labels;
+use crate::settings::Lang;
+use crate::state::AppState;
+
+const APP_CSS: &str = include_str!("../assets/app.css");
+const APP_JS: &str = include_str!("../assets/app.js");
+const LANG_COOKIE: &str = "smb_lang";
+/// Pages load their script and style from this server only; inline SVG needs nothing more.
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                   connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'";
+
+pub(crate) async fn app_css() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], APP_CSS)
+}
+
+pub(crate) async fn app_js() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        APP_JS,
+    )
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct LangQuery {
+    lang: Option<String>,
+}
+
+/// What every page's frame needs.
+pub(crate) struct Layout {
+    t: &'static Labels,
+    lang: &'static str,
+    page: &'static str,
+    title: &'static str,
+    /// The visitor may make changes (a token is configured and they are logged in).
+    can_change: bool,
+    set_cookie: Option<&'static str>,
+}
+
+fn layout(s: &AppState, headers: &HeaderMap, q: &LangQuery, page: &'static str) -> Layout {
+    let (lang, set_cookie) = match q.lang.as_deref() {
+        Some("ru") => (
+            Lang::Ru,
+            Some("smb_lang=ru; Path=/; SameSite=Lax; Max-Age=31536000"),
+        ),
+        Some("en") => (
+            Lang::En,
+            Some("smb_lang=en; Path=/; SameSite=Lax; Max-Age=31536000"),
+        ),
+        _ => match auth::cookie(headers, LANG_COOKIE) {
+            Some("ru") => (Lang::Ru, None),
+            Some("en") => (Lang::En, None),
+            _ => (s.lang, None),
+        },
+    };
+    let t = lang.labels();
+    let title = match page {
+        "broadcasters" => t.broadcasters,
+        "targets" => t.targets,
+        "deliveries" => t.deliveries,
+        "messages" => t.message_sets,
+        "accounts" => t.accounts,
+        "login" => t.login,
+        _ => t.overview,
+    };
+    Layout {
+        t,
+        lang: lang.code(),
+        page,
+        title,
+        can_change: auth::authorized(s, headers, false),
+        set_cookie,
+    }
+}
+
+fn respond(page: impl IntoResponse, set_cookie: Option<&'static str>) -> Response {
+    let mut r = page.into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    if let Some(c) = set_cookie {
+        h.append(header::SET_COOKIE, HeaderValue::from_static(c));
+    }
+    r
+}
+
+/// A broadcaster row of the dashboard.
+pub(crate) struct BroadcasterRow {
+    name: String,
+    account: String,
+    state: String,
+    state_class: &'static str,
+    state_label: String,
+    cycle: u64,
+    done: usize,
+    total: usize,
+    has_test_list: bool,
+    /// JSON body of its test-send button.
+    test_body: String,
+}
+
+fn broadcaster_rows(s: &AppState, t: &Labels) -> Vec<BroadcasterRow> {
+    broadcasters::all(s)
+        .into_iter()
+        .map(|b| BroadcasterRow {
+            state_class: match b.state.as_str() {
+                "running" => "running",
+                "paused" => "paused",
+                "done" => "done",
+                _ => "stopped",
+            },
+            state_label: t.state(&b.state),
+            test_body: serde_json::json!({ "broadcaster": b.name }).to_string(),
+            has_test_list: b.test_list.is_some(),
+            name: b.name,
+            account: b.account,
+            state: b.state,
+            cycle: b.cycle,
+            done: b.done,
+            total: b.total,
+        })
+        .collect()
+}
+
+/// The per-minute chart as two SVG polylines on a 1440 × 100 box.
+pub(crate) struct Chart {
+    line: String,
+    area: String,
+    max: u64,
+    last_hour: u64,
+}
+
+fn chart(total: &[u64]) -> Chart {
+    let max = total.iter().copied().max().unwrap_or(0);
+    let n = total.len().max(1);
+    let scale = if max == 0 { 0.0 } else { 95.0 / max as f64 };
+    let pts: Vec<String> = total
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            format!(
+                "{:.1},{:.1}",
+                i as f64 * 1440.0 / n as f64,
+                100.0 - *v as f64 * scale
+            )
+        })
+        .collect();
+    let line = pts.join(" ");
+    let area = format!("0,100 {line} 1440,100");
+    let last_hour = total.iter().rev().take(60).sum();
+    Chart {
+        line,
+        area,
+        max,
+        last_hour,
+    }
+}
+
+pub(crate) struct PausedAccount {
+    name: String,
+    until: Option<String>,
+    stopped: Option<String>,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "overview.html")]
+pub(crate) struct OverviewPage {
+    layout: Layout,
+    totals: Counts,
+    broadcasters: Vec<BroadcasterRow>,
+    chart: Chart,
+    paused: Vec<PausedAccount>,
+    errors: Vec<deliveries::Delivery>,
+}
+
+pub(crate) async fn overview(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<LangQuery>,
+) -> ApiResult<Response> {
+    let layout = layout(&s, &headers, &q, "overview");
+    let st = s.store.stats(None, s.clock.now()).await?;
+    let rate = stats::rate(&s, 1440).await?;
+    let paused = st
+        .accounts
+        .iter()
+        .filter(|(_, a)| a.paused_until.is_some() || a.stopped_reason.is_some())
+        .map(|(name, a)| PausedAccount {
+            name: name.clone(),
+            until: a.paused_until.clone(),
+            stopped: a.stopped_reason.clone(),
+        })
+        .collect();
+    let failed = DeliveryFilter {
+        outcome: Some("failed".into()),
+        ..Default::default()
+    };
+    let (_, errors) = s.store.deliveries(&failed, 10, 0).await?;
+    let cookie = layout.set_cookie;
+    let page = OverviewPage {
+        broadcasters: broadcaster_rows(&s, layout.t),
+        layout,
+        totals: st.totals,
+        chart: chart(&rate.total),
+        paused,
+        errors: errors.into_iter().map(deliveries::Delivery::from).collect(),
+    };
+    Ok(respond(page, cookie))
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "broadcasters.html")]
+pub(crate) struct BroadcastersPage {
+    layout: Layout,
+    broadcasters: Vec<BroadcasterRow>,
+}
+
+pub(crate) async fn broadcasters_page(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<LangQuery>,
+) -> Response {
+    let layout = layout(&s, &headers, &q, "broadcasters");
+    let cookie = layout.set_cookie;
+    respond(
+        BroadcastersPage {
+            broadcasters: broadcaster_rows(&s, layout.t),
+            layout,
+        },
+        cookie,
+    )
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "targets.html")]
+pub(crate) struct TargetsPage {
+    layout: Layout,
+    targets: Vec<targets::Target>,
+    lists: Vec<String>,
+}
+
+pub(crate) async fn targets_page(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<LangQuery>,
+) -> ApiResult<Response> {
+    let layout = layout(&s, &headers, &q, "targets");
+    let cookie = layout.set_cookie;
+    let lists = s.catalog().target_lists.keys().cloned().collect();
+    let page = TargetsPage {
+        layout,
+        targets: targets::all(&s).await?,
+        lists,
+    };
+    Ok(respond(page, cookie))
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "deliveries.html")]
+pub(crate) struct DeliveriesPage {
+    layout: Layout,
+    q: deliveries::DeliveryQuery,
+    /// (name, selected)
+    broadcaster_names: Vec<(String, bool)>,
+    /// (outcome, selected)
+    outcomes: Vec<(&'static str, bool)>,
+    error: Option<String>,
+    total: u64,
+    page: u32,
+    pages: u64,
+    items: Vec<deliveries::Delivery>,
+    prev: Option<String>,
+    next: Option<String>,
+    export_csv: String,
+    export_json: String,
+}
+
+/// `application/x-www-form-urlencoded` value encoding.
+fn enc(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for b in v.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+fn query_string(q: &deliveries::DeliveryQuery, extra: &[(&str, String)]) -> String {
+    let mut parts: Vec<String> = [
+        ("broadcaster", &q.broadcaster),
+        ("target", &q.target),
+        ("outcome", &q.outcome),
+        ("from", &q.from),
+        ("to", &q.to),
+    ]
+    .iter()
+    .filter_map(|(k, v)| {
+        v.as_deref()
+            .filter(|v| !v.is_empty())
+            .map(|v| format!("{k}={}", enc(v)))
+    })
+    .collect();
+    parts.extend(extra.iter().map(|(k, v)| format!("{k}={}", enc(v))));
+    parts.join("&")
+}
+
+pub(crate) async fn deliveries_page(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Query(lq): Query<LangQuery>,
+    Query(q): Query<deliveries::DeliveryQuery>,
+) -> Response {
+    let layout = layout(&s, &headers, &lq, "deliveries");
+    let cookie = layout.set_cookie;
+    let (result, error) = match deliveries::page(&s, &q).await {
+        Ok(p) => (Some(p), None),
+        Err(e) => (None, Some(e.body().message)),
+    };
+    let (total, page, per_page, items) = result.map_or((0, 1, 50, Vec::new()), |p| {
+        (p.total, p.page, p.per_page, p.items)
+    });
+    let pages = total.div_ceil(u64::from(per_page)).max(1);
+    let link = |p: u32| {
+        format!(
+            "/deliveries?{}",
+            query_string(&q, &[("page", p.to_string())])
+        )
+    };
+    let page_view = DeliveriesPage {
+        broadcaster_names: s
+            .catalog()
+            .broadcasters
+            .iter()
+            .map(|b| {
+                (
+                    b.name.clone(),
+                    q.broadcaster.as_deref() == Some(b.name.as_str()),
+                )
+            })
+            .collect(),
+        outcomes: ["sent", "failed", "deferred", "pending"]
+            .into_iter()
+            .map(|o| (o, q.outcome.as_deref() == Some(o)))
+            .collect(),
+        error,
+        total,
+        page,
+        pages,
+        items,
+        prev: (page > 1).then(|| link(page - 1)),
+        next: (u64::from(page) < pages).then(|| link(page + 1)),
+        export_csv: format!(
+            "/api/v1/deliveries/export?{}",
+            query_string(&q, &[("format", "csv".into())])
+        ),
+        export_json: format!(
+            "/api/v1/deliveries/export?{}",
+            query_string(&q, &[("format", "json".into())])
+        ),
+        q,
+        layout,
+    };
+    respond(page_view, cookie)
+}
+
+pub(crate) struct SetView {
+    info: messages::MessageSetInfo,
+    versions: Vec<smb_store::MessageSetVersion>,
+}
+
+impl SetView {
+    fn is_current(&self, v: &smb_store::MessageSetVersion) -> bool {
+        self.info.version == Some(v.version)
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "messages.html")]
+pub(crate) struct MessagesPage {
+    layout: Layout,
+    sets: Vec<SetView>,
+}
+
+pub(crate) async fn messages_page(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<LangQuery>,
+) -> ApiResult<Response> {
+    let layout = layout(&s, &headers, &q, "messages");
+    let cookie = layout.set_cookie;
+    let names: Vec<String> = s.catalog().message_sets.keys().cloned().collect();
+    let mut sets = Vec::with_capacity(names.len());
+    for n in names {
+        sets.push(SetView {
+            info: messages::info(&s, &n).await?,
+            versions: s.store.message_set_history(&n).await?,
+        });
+    }
+    Ok(respond(MessagesPage { layout, sets }, cookie))
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "accounts.html")]
+pub(crate) struct AccountsPage {
+    layout: Layout,
+    accounts: Vec<accounts::Account>,
+}
+
+pub(crate) async fn accounts_page(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<LangQuery>,
+) -> ApiResult<Response> {
+    let layout = layout(&s, &headers, &q, "accounts");
+    let cookie = layout.set_cookie;
+    Ok(respond(
+        AccountsPage {
+            layout,
+            accounts: accounts::all(&s).await?,
+        },
+        cookie,
+    ))
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "login.html")]
+pub(crate) struct LoginPage {
+    layout: Layout,
+    wrong: bool,
+}
+
+pub(crate) async fn login_page(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<LangQuery>,
+) -> Response {
+    let layout = layout(&s, &headers, &q, "login");
+    let cookie = layout.set_cookie;
+    respond(
+        LoginPage {
+            layout,
+            wrong: false,
+        },
+        cookie,
+    )
+}
+
+#[derive(Deserialize)]
+pub(crate) struct LoginForm {
+    token: String,
+}
+
+/// Checks the token and keeps it in an HttpOnly, SameSite=Strict cookie.
+pub(crate) async fn login(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Form(f): Form<LoginForm>,
+) -> Response {
+    if let Some(token) = &s.token
+        && token.matches(f.token.trim())
+        && let Ok(cookie) = HeaderValue::from_str(&format!(
+            "{}={}; Path=/; HttpOnly; SameSite=Strict",
+            auth::COOKIE,
+            token.expose()
+        ))
+    {
+        let mut r = Redirect::to("/").into_response();
+        r.headers_mut().append(header::SET_COOKIE, cookie);
+        return r;
+    }
+    let layout = layout(&s, &headers, &LangQuery::default(), "login");
+    let mut r = respond(
+        LoginPage {
+            layout,
+            wrong: true,
+        },
+        None,
+    );
+    *r.status_mut() = axum::http::StatusCode::UNAUTHORIZED;
+    r
+}
