@@ -51,7 +51,8 @@ pub struct NameArgs {
 pub struct RestoreArgs {
     pub name: String,
     /// The version to bring back (see `messages history NAME`).
-    pub version: i64,
+    #[arg(value_name = "VERSION")]
+    pub number: i64,
     #[arg(long)]
     pub sandbox: bool,
 }
@@ -204,7 +205,9 @@ async fn list(settings: &Settings, a: &NameArgs) -> anyhow::Result<ExitCode> {
                 "`{}` version {} ({}), from {}",
                 a.name,
                 v.version,
-                v.created_at.strftime("%Y-%m-%d %H:%M:%S UTC"),
+                v.created_at
+                    .to_zoned(settings.timezone.clone())
+                    .strftime("%Y-%m-%d %H:%M:%S"),
                 v.source
             ),
         ),
@@ -276,17 +279,17 @@ async fn history(settings: &Settings, a: &NameArgs) -> anyhow::Result<ExitCode> 
 async fn restore(settings: &Settings, a: &RestoreArgs) -> anyhow::Result<ExitCode> {
     let store = context::open_store(settings, a.sandbox).await?;
     match store
-        .restore_message_set(&a.name, a.version, Timestamp::now())
+        .restore_message_set(&a.name, a.number, Timestamp::now())
         .await?
     {
         Some(v) => println!(
             "`{}`: version {} restored as version {v}; a running daemon uses it from the next cycle after its next refresh.\n\
              note: if the set has a source that still differs, the next `messages update` replaces it again",
-            a.name, a.version
+            a.name, a.number
         ),
         None => println!(
             "`{}`: version {} is already the current content",
-            a.name, a.version
+            a.name, a.number
         ),
     }
     Ok(ExitCode::SUCCESS)
@@ -354,4 +357,25 @@ pub fn spawn_refresh(
         shutdown,
     ));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory as _;
+        crate::Cli::command().debug_assert();
+        let cli = <crate::Cli as clap::Parser>::try_parse_from([
+            "sendmessagebot",
+            "messages",
+            "restore",
+            "b2b",
+            "7",
+        ])
+        .unwrap();
+        let crate::Command::Messages(super::Command::Restore(a)) = cli.command else {
+            panic!("{:?}", cli.command)
+        };
+        assert_eq!((a.name.as_str(), a.number), ("b2b", 7));
+    }
 }
