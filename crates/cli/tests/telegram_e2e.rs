@@ -10,7 +10,7 @@
 use std::collections::{HashMap, HashSet};
 use std::io::Write as _;
 use std::net::SocketAddrV4;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -1009,5 +1009,64 @@ messages = "m"
             "the {name} appears in the output"
         );
     }
-    let _: PathBuf = w.path().join("logs");
+}
+
+#[test]
+fn mtproto_proxies_are_refused_and_socks5_credentials_never_shown() {
+    let w = World::start(fixture());
+    w.seed_logged_in("acc1", ACC1);
+    w.seed_logged_in("acc2", ACC2);
+    // Nothing listens on port 9: the SOCKS5 connection is refused at once.
+    w.config(&format!(
+        r#"{FAST}
+[accounts.acc1]
+proxy = "socks5://proxyuser:proxy-PASSWORD-SECRET@127.0.0.1:9"
+[accounts.acc2]
+[targets]
+t = ["{}"]
+[messages.m]
+texts = ["hi"]
+[broadcasters.b]
+account = "acc2"
+targets = "t"
+messages = "m"
+"#,
+        super_id(0)
+    ));
+    let mtproto = |args: &[&str]| {
+        let mut c = w.command(args);
+        c.env("PROXY_ENABLED", "true")
+            .env("PROXY_PROTOCOL", "mtproto")
+            .env("PROXY_ADDR", "127.0.0.1")
+            .env("PROXY_PORT", "443");
+        w.run_with(c, None)
+    };
+    for args in [&["check"][..], &["run", "--once", "--no-metrics"][..]] {
+        let out = mtproto(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", text(&out));
+        assert!(
+            text(&out).contains("MTProto proxies (PROXY_PROTOCOL=mtproto) are not supported"),
+            "{args:?}: {}",
+            text(&out)
+        );
+    }
+    assert!(
+        w.server.ledger().is_empty(),
+        "nothing was sent without the proxy"
+    );
+
+    let out = w.run(&["accounts", "check"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("✗ acc1: cannot reach Telegram"),
+        "{}",
+        text(&out)
+    );
+    assert!(text(&out).contains("✓ acc2"), "{}", text(&out));
+    let listed = w.ok(&["accounts", "list"]);
+    assert!(listed.contains("socks5://127.0.0.1:9"), "{listed}");
+    for out in [text(&out), listed] {
+        assert!(!out.contains("proxy-PASSWORD-SECRET"), "{out}");
+        assert!(!out.contains("proxyuser"), "{out}");
+    }
 }

@@ -13,7 +13,7 @@ use jiff::Timestamp;
 use smb_engine::Store as _;
 use smb_telegram::grammers::{
     AccountHealth, AccountInfo, JsonPeerCacheStore, Login, LoginError, SecretString, SessionError,
-    SessionStore, SignIn, check_account, list_accounts, logout,
+    SignIn, check_account, list_accounts, logout,
 };
 
 use crate::Cli;
@@ -434,7 +434,7 @@ fn report_health(name: &str, health: &AccountHealth, bad: &mut usize) {
 }
 
 async fn logout_account(settings: &Settings, name: &str) -> anyhow::Result<ExitCode> {
-    let sessions: SessionStore = telegram::session_store(settings)?;
+    let sessions = telegram::session_store(settings)?;
     let account = telegram::account(settings, name).ok();
     let proxy = match account {
         Some(a) => telegram::proxy(settings, a)?,
