@@ -322,6 +322,7 @@ impl EnvVars {
         Ok(EnvVars { vars })
     }
 
+    #[cfg(test)]
     pub fn from_pairs(pairs: &[(&str, &str)]) -> Self {
         EnvVars {
             vars: pairs.iter().map(|(k, v)| ((*k).into(), ((*v).into(), "environment".into()))).collect(),

@@ -68,6 +68,7 @@ pub enum Command {
 fn main() -> ExitCode {
     // reqwest is built without a TLS provider of its own: install ring's before any client.
     smb_notify::install_crypto_provider();
+    quiet_on_broken_pipe();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -83,4 +84,22 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// `sendmessagebot stats | head` closes our stdout early; `println!` then panics. That is
+/// not an error of ours: end quietly, as a program killed by SIGPIPE would, without a trace.
+fn quiet_on_broken_pipe() {
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let msg = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if msg.contains("failed printing to stdout") && msg.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default_hook(info);
+    }));
 }

@@ -82,7 +82,8 @@ struct Rule {
 struct State {
     rules: Vec<Rule>,
     rng: StdRng,
-    seen: HashSet<(String, i64)>,
+    /// random_ids already accepted (64-bit random: unique across chats in practice).
+    seen: HashSet<i64>,
     ledger: Option<File>,
     accepted: Vec<(String, LedgerEntry)>,
     keep_in_memory: bool,
@@ -127,7 +128,7 @@ impl SimGateway {
                 std::fs::create_dir_all(dir).map_err(lerr)?;
             }
             for e in read_ledger(path).map_err(lerr)? {
-                seen.insert((e.chat, e.random_id));
+                seen.insert(e.random_id);
             }
             let mut f = OpenOptions::new().create(true).append(true).read(true).open(path).map_err(lerr)?;
             // A crash mid-write can leave a partial last line; start ours on a fresh line.
@@ -241,7 +242,7 @@ impl Gateway for SimGateway {
                 SendError::from_telegram(&rule.spec.error)
             });
         }
-        if !st.seen.insert((chat.clone(), req.random_id)) {
+        if !st.seen.insert(req.random_id) {
             st.duplicates += 1;
             return Ok(SentMessage { message_id: None });
         }
@@ -257,7 +258,7 @@ impl Gateway for SimGateway {
             // One write per line: a kill -9 leaves the line whole or absent (or torn at the
             // very end, which read_ledger skips).
             if let Err(e) = f.write_all(line.as_bytes()) {
-                st.seen.remove(&(entry.chat.clone(), entry.random_id));
+                st.seen.remove(&entry.random_id);
                 return Err(SendError::Transient(format!("sandbox ledger write failed: {e}")));
             }
         }

@@ -72,7 +72,7 @@ pub async fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<ExitCode> {
             if *json {
                 println!("{}", serde_json::to_string_pretty(&rows)?);
             } else {
-                println!("{:<8} {:<28} {:<9} {}", "LIST", "TARGET", "STATUS", "REASON");
+                println!("{:<8} {:<28} {:<9} REASON", "LIST", "TARGET", "STATUS");
                 for r in &rows {
                     println!(
                         "{:<8} {:<28} {:<9} {}",
