@@ -20,7 +20,10 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use jiff::Timestamp;
-use smb_engine::{EventSink, FanoutSink, LogSink, SystemClock};
+use smb_engine::{
+    DeliveryKey, EventSink, FanoutSink, LogSink, Outcome, PendingDelivery, Store, StoreError,
+    StoredAccount, StoredCycle, SystemClock, TargetStatus,
+};
 use smb_notify::report::BoxError;
 use smb_notify::{
     AccountReport, BroadcasterReport, DisabledTarget, Metrics, Notifier, NotifierHandle,
@@ -71,6 +74,7 @@ pub fn metrics_bind(settings: &Settings) -> anyhow::Result<SocketAddr> {
 /// The sinks and background tasks of a running daemon; [`Observers::stop`] ends them.
 pub struct Observers {
     sink: Arc<dyn EventSink>,
+    metrics: Arc<Metrics>,
     notifier: NotifierHandle,
     tasks: Vec<JoinHandle<()>>,
     stop: CancellationToken,
@@ -125,17 +129,25 @@ impl Observers {
             )));
         }
 
+        tasks.push(tokio::spawn(watch_versions(store.clone(), settings_sets(settings), metrics.clone(), stop.clone())));
+
         let sink = Arc::new(FanoutSink(vec![
             Arc::new(LogSink),
             Arc::new(notifier),
-            metrics,
+            metrics.clone(),
         ]));
         Ok(Observers {
             sink,
+            metrics,
             notifier: handle,
             tasks,
             stop,
         })
+    }
+
+    /// `store` with the latency of every journal write recorded in `/metrics`.
+    pub fn timed(&self, store: Arc<dyn Store>) -> Arc<dyn Store> {
+        Arc::new(TimedStore { inner: store, metrics: self.metrics.clone() })
     }
 
     /// The sink the driver emits into.
@@ -283,5 +295,94 @@ impl ReportSource for StoreReportSource {
             broadcasters,
             accounts,
         })
+    }
+}
+
+fn settings_sets(settings: &Settings) -> Vec<String> {
+    let mut sets: Vec<String> = settings.broadcasters.iter().map(|b| b.spec.messages.name.clone()).collect();
+    sets.sort();
+    sets.dedup();
+    sets
+}
+
+/// Keeps the `message_set_version` gauge at the newest stored version of each set (versions
+/// are stored by the daemon's refresh loop or by `messages update` from another process).
+async fn watch_versions(store: SqliteStore, sets: Vec<String>, metrics: Arc<Metrics>, stop: CancellationToken) {
+    loop {
+        for set in &sets {
+            if let Ok(Some(v)) = store.current_message_set(set).await {
+                metrics.set_message_set_version(set, v.version.max(0) as u64);
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(30)) => {}
+            _ = stop.cancelled() => return,
+        }
+    }
+}
+
+/// A `Store` that records how long each journal write takes (`store_write_latency_seconds`).
+struct TimedStore {
+    inner: Arc<dyn Store>,
+    metrics: Arc<Metrics>,
+}
+
+impl TimedStore {
+    async fn time<T>(&self, write: impl std::future::Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
+        let started = std::time::Instant::now();
+        let res = write.await;
+        self.metrics.record_store_write(started.elapsed());
+        res
+    }
+}
+
+#[async_trait]
+impl Store for TimedStore {
+    async fn last_cycle(&self, broadcaster: &str) -> Result<Option<StoredCycle>, StoreError> {
+        self.inner.last_cycle(broadcaster).await
+    }
+    async fn accounts(&self) -> Result<std::collections::HashMap<String, StoredAccount>, StoreError> {
+        self.inner.accounts().await
+    }
+    async fn target_statuses(&self) -> Result<std::collections::HashMap<String, TargetStatus>, StoreError> {
+        self.inner.target_statuses().await
+    }
+    async fn start_cycle(&self, broadcaster: &str, cycle: u64, message: &str, at: Timestamp) -> Result<(), StoreError> {
+        self.time(self.inner.start_cycle(broadcaster, cycle, message, at)).await
+    }
+    async fn write_pending(&self, delivery: &PendingDelivery) -> Result<(), StoreError> {
+        self.time(self.inner.write_pending(delivery)).await
+    }
+    async fn record_outcome(&self, key: &DeliveryKey, outcome: &Outcome, at: Timestamp) -> Result<(), StoreError> {
+        self.time(self.inner.record_outcome(key, outcome, at)).await
+    }
+    async fn complete_cycle(&self, broadcaster: &str, cycle: u64, at: Timestamp) -> Result<(), StoreError> {
+        self.time(self.inner.complete_cycle(broadcaster, cycle, at)).await
+    }
+    async fn set_target_status(&self, target: &str, status: &TargetStatus) -> Result<(), StoreError> {
+        self.time(self.inner.set_target_status(target, status)).await
+    }
+    async fn record_pause(
+        &self,
+        account: &str,
+        target: Option<&str>,
+        kind: &str,
+        seconds: Duration,
+        until: Timestamp,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.time(self.inner.record_pause(account, target, kind, seconds, until, at)).await
+    }
+    async fn set_account_stopped(&self, account: &str, reason: Option<&str>, at: Timestamp) -> Result<(), StoreError> {
+        self.time(self.inner.set_account_stopped(account, reason, at)).await
+    }
+    async fn flush(&self) -> Result<(), StoreError> {
+        self.inner.flush().await
+    }
+    async fn set_broadcaster_state(&self, broadcaster: &str, state: &str, at: Timestamp) -> Result<(), StoreError> {
+        self.time(self.inner.set_broadcaster_state(broadcaster, state, at)).await
+    }
+    async fn broadcaster_states(&self) -> Result<std::collections::HashMap<String, String>, StoreError> {
+        self.inner.broadcaster_states().await
     }
 }

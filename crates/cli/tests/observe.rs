@@ -512,6 +512,21 @@ fn metrics_of_a_running_daemon_match_stats_json() {
     for (b, n) in &metrics {
         assert_eq!(stats["broadcasters"][b]["counts"]["sent"], *n, "{b}");
     }
+    // Every journal write is timed: at least a pending and an outcome write per send.
+    let (_, body) = http_get(addr, "/metrics").unwrap();
+    let scrape = prometheus_parse::Scrape::parse(body.lines().map(|l| Ok(l.to_owned()))).unwrap();
+    let writes = scrape
+        .samples
+        .iter()
+        .find_map(|s| match (&*s.metric, &s.value) {
+            ("store_write_latency_seconds", prometheus_parse::Value::Histogram(h)) => {
+                h.iter().map(|b| b.count).fold(None, |m: Option<f64>, c| Some(m.map_or(c, |m| m.max(c))))
+            }
+            ("store_write_latency_seconds_count", prometheus_parse::Value::Untyped(v) | prometheus_parse::Value::Counter(v)) => Some(*v),
+            _ => None,
+        })
+        .unwrap_or(0.0);
+    assert!(writes >= 40.0, "store writes timed: {writes}\n{body}");
     let (status, _) = http_get(addr, "/nothing").unwrap();
     assert!(status.contains("404"), "{status}");
 

@@ -73,7 +73,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
     let observers = Observers::start(&settings, &store, !args.no_metrics).await?;
     let driver = Driver::restore(
         planner,
-        store.clone(),
+        observers.timed(store.clone()),
         gateway,
         Arc::new(SystemClock),
         observers.sink(),
