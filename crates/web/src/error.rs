@@ -12,7 +12,8 @@ use utoipa::ToSchema;
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {
     /// Stable, machine-readable: `not_found`, `invalid`, `unauthorized`, `conflict`,
-    /// `not_implemented`, `unavailable`, `internal`.
+    /// `not_implemented`, `unavailable`, `internal`, `method_not_allowed`,
+    /// `unsupported_media_type`.
     pub code: &'static str,
     /// What went wrong, for a person, and what to do next.
     pub message: String,

@@ -53,14 +53,47 @@ pub fn router(ctx: WebContext, settings: &WebSettings, extra: Router) -> Router 
         .merge(SwaggerUi::new("/api/v1/docs").url("/api/v1/openapi.json", spec))
         .merge(extra)
         .fallback(not_found)
+        .layer(axum::middleware::map_response(plain_errors_as_json))
         .layer(axum::middleware::from_fn_with_state(
             state,
             auth::require_token,
         ))
 }
 
+/// axum's own rejections (a malformed JSON body, a path segment that is not a number, a wrong
+/// method) answer in plain text; the API promises one shape, so they are rewritten into it.
+async fn plain_errors_as_json(resp: axum::response::Response) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let status = resp.status();
+    let plain = resp
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_none_or(|v| v.as_bytes().starts_with(b"text/plain"));
+    if !status.is_client_error() || !plain {
+        return resp;
+    }
+    let bytes = axum::body::to_bytes(resp.into_body(), 64 * 1024)
+        .await
+        .unwrap_or_default();
+    let detail = String::from_utf8_lossy(&bytes).trim().to_string();
+    let code = match status {
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        _ => "invalid",
+    };
+    let message = if detail.is_empty() {
+        status
+            .canonical_reason()
+            .unwrap_or("bad request")
+            .to_string()
+    } else {
+        detail
+    };
+    (status, axum::Json(ErrorBody { code, message })).into_response()
+}
+
 async fn not_found(uri: axum::http::Uri) -> ApiError {
-    let _ = StatusCode::NOT_FOUND;
     ApiError::NotFound(format!(
         "nothing at {}: the API is under /api/v1 (docs at /api/v1/docs/)",
         uri.path()
