@@ -8,6 +8,7 @@ mod logging;
 mod observe;
 mod telegram;
 mod watch;
+mod web;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -155,6 +155,11 @@ impl Observers {
         self.sink.clone()
     }
 
+    /// `GET /metrics` for the web server to serve beside the dashboard.
+    pub fn metrics_router(&self) -> Router {
+        router(self.metrics.clone())
+    }
+
     /// Delivers what is still queued (for up to [`NOTIFY_GRACE`]) and stops the tasks.
     pub async fn stop(self) {
         self.stop.cancel();

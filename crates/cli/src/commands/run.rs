@@ -38,6 +38,9 @@ pub struct Args {
     /// Do not serve /metrics (METRICS_BIND, default 127.0.0.1:9898).
     #[arg(long)]
     pub no_metrics: bool,
+    /// Do not serve the dashboard and REST API (WEB_BIND, default 127.0.0.1:8080).
+    #[arg(long)]
+    pub no_web: bool,
 }
 
 pub fn planner_for(settings: &Settings, once: bool, now: Timestamp) -> anyhow::Result<Planner> {
@@ -52,9 +55,12 @@ pub fn planner_for(settings: &Settings, once: bool, now: Timestamp) -> anyhow::R
 pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
     let overrides = Overrides { test_mode: args.test_mode, ignore_quiet_hours: args.ignore_quiet_hours };
     let mut settings = context::settings(cli, &overrides, args.sandbox)?;
+    // A dashboard reachable from the network without WEB_TOKEN: refuse before anything starts.
+    crate::web::web_settings(&settings, args.no_web || args.dry_run)?;
     let _log = context::init_logging(&settings, true)?;
     let store = Arc::new(context::open_store(&settings, args.sandbox).await?);
     let applied = crate::commands::messages::use_stored_versions(&mut settings, store.as_ref()).await?;
+    crate::web::merge_added_targets(&mut settings, store.as_ref()).await?;
     let now = Timestamp::now();
     let mut planner = planner_for(&settings, args.once || args.dry_run, now)?;
     if args.dry_run {
@@ -93,7 +99,19 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
         if args.sandbox { "sandbox" } else { "Telegram" },
         if settings.test_mode { ", test mode" } else { "" }
     );
+    let web = match crate::web::web_settings(&settings, args.no_web)? {
+        Some(web) => {
+            let metrics = observers.metrics_router();
+            let started = crate::web::WebServer::start(cli, &settings, &web, &store, driver.handle(), metrics, args.sandbox);
+            // The broadcasts matter more than the dashboard: a taken port is reported, not fatal.
+            started.await.map_err(|e| eprintln!("warning: the dashboard is off: {e:#}")).ok()
+        }
+        None => None,
+    };
     let ran = driver.run(shutdown).await;
+    if let Some(web) = web {
+        web.stop().await;
+    }
     observers.stop().await;
     if let Some(t) = &telegram {
         crate::telegram::save_sessions(t);

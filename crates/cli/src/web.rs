@@ -1,0 +1,184 @@
+//! `run`'s web server (crate `smb-web`): the dashboard, the REST API and `/metrics` on
+//! `WEB_BIND` (default 127.0.0.1:8080; `run --no-web` turns it off). Builds the web catalog
+//! from the settings, puts the targets added from the web back into their lists at start, and
+//! fetches message sets from their sources when the API asks.
+//!
+//! | name | default | meaning |
+//! |---|---|---|
+//! | `WEB_BIND` | `127.0.0.1:8080` | address of the dashboard and API (`127.0.0.1:0`: any free port, printed on stderr) |
+//! | `WEB_TOKEN` | none | bearer token for every change; required when `WEB_BIND` is not loopback |
+//! | `LANG` | — | `ru…` gives Russian dashboard labels, anything else English |
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use async_trait::async_trait;
+use smb_domain::TargetRef;
+use smb_engine::{DriverHandle, SystemClock};
+use smb_sources::{Fetcher, SetSource, UpdateOutcome};
+use smb_store::SqliteStore;
+use smb_web::{AccountEntry, BroadcasterEntry, Catalog, SourceUpdate, SourceUpdater, WebContext, WebSettings};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::Cli;
+use crate::config::Settings;
+
+/// `WEB_BIND`, `WEB_TOKEN`, `LANG`, checked before anything is sent: a bind beyond loopback
+/// without a token stops the daemon here. `None` with `--no-web`.
+pub fn web_settings(settings: &Settings, no_web: bool) -> anyhow::Result<Option<WebSettings>> {
+    if no_web {
+        return Ok(None);
+    }
+    let mut env = settings.env.clone();
+    // LANG is the process locale; `.env` may set it too, the environment wins as everywhere.
+    if let Ok(lang) = std::env::var("LANG") {
+        env.entry("LANG".into()).or_insert(lang);
+    }
+    Ok(Some(WebSettings::from_env_map(&env)?))
+}
+
+/// Puts the targets added from the dashboard or the API (kept in the store) into their lists,
+/// so the planner built next posts to them as to the configured ones.
+pub async fn merge_added_targets(settings: &mut Settings, store: &SqliteStore) -> anyhow::Result<()> {
+    for a in store.added_targets().await.context("reading the targets added from the web")? {
+        let Ok(target) = TargetRef::parse(&a.target) else { continue };
+        let Some(list) = settings.target_lists.get_mut(&a.list) else {
+            tracing::warn!(list = %a.list, target = %a.target, "a target added from the web belongs to a list no longer configured; ignored");
+            continue;
+        };
+        if !list.contains(&target) {
+            list.push(target.clone());
+        }
+        for b in settings.broadcasters.iter_mut().filter(|b| b.target_list == a.list) {
+            if !b.spec.targets.contains(&target) {
+                b.spec.targets.push(target.clone());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn catalog(settings: &Settings, sandbox: bool) -> Catalog {
+    let mut message_sets = BTreeMap::new();
+    for b in &settings.broadcasters {
+        message_sets.entry(b.spec.messages.name.clone()).or_insert_with(|| b.spec.messages.clone());
+    }
+    Catalog {
+        broadcasters: settings
+            .broadcasters
+            .iter()
+            .map(|b| BroadcasterEntry {
+                name: b.spec.name.clone(),
+                account: b.spec.account.clone(),
+                target_list: b.target_list.clone(),
+                test_list: b.test_list.clone(),
+                message_set: b.spec.messages.name.clone(),
+                content: b.spec.content.clone(),
+            })
+            .collect(),
+        target_lists: settings.target_lists.clone(),
+        accounts: settings
+            .account_info
+            .iter()
+            .map(|a| AccountEntry {
+                name: a.name.clone(),
+                kind: if sandbox { "sandbox".into() } else { a.kind.clone() },
+                // The sandbox needs no login; a real account's state shows in `accounts list`.
+                authorized: sandbox.then_some(true),
+            })
+            .collect(),
+        message_sets,
+    }
+}
+
+/// Fetches a set from its configured source, as `messages update` does.
+struct Sources {
+    fetcher: Fetcher,
+    sets: Vec<SetSource>,
+    store: SqliteStore,
+}
+
+#[async_trait]
+impl SourceUpdater for Sources {
+    async fn update(&self, set: &str) -> Option<Result<SourceUpdate, String>> {
+        let s = self.sets.iter().find(|s| s.set == set)?;
+        let now = jiff::Timestamp::now();
+        Some(match smb_sources::update_set(&self.fetcher, &self.store, s, false, now).await {
+            Ok(r) => Ok(match r.outcome {
+                UpdateOutcome::Updated { version, summary } => {
+                    SourceUpdate { version: Some(version), changed: true, summary, messages: r.messages }
+                }
+                UpdateOutcome::Unchanged { version } => {
+                    SourceUpdate { version, changed: false, summary: "no change".into(), messages: r.messages }
+                }
+            }),
+            Err(e) => Err(format!("{e:#}")),
+        })
+    }
+}
+
+/// A running web server; [`WebServer::stop`] ends it.
+pub struct WebServer {
+    task: JoinHandle<()>,
+    stop: CancellationToken,
+}
+
+impl WebServer {
+    /// Binds `web.bind` (failing before anything is sent when it is taken) and serves the
+    /// dashboard, the API and `metrics`.
+    pub async fn start(
+        cli: &Cli,
+        settings: &Settings,
+        web: &WebSettings,
+        store: &SqliteStore,
+        driver: DriverHandle,
+        metrics: axum::Router,
+        sandbox: bool,
+    ) -> anyhow::Result<WebServer> {
+        let listener = tokio::net::TcpListener::bind(web.bind).await.with_context(|| {
+            format!("cannot serve the dashboard on {}: set WEB_BIND to a free address, or run with --no-web", web.bind)
+        })?;
+        let addr = listener.local_addr().context("reading the dashboard's address")?;
+        let sets = crate::commands::messages::set_sources(settings, None)?;
+        let sources: Option<Arc<dyn SourceUpdater>> = match sets.is_empty() {
+            true => None,
+            false => Some(Arc::new(Sources {
+                fetcher: crate::commands::messages::fetcher(cli, settings)?,
+                sets,
+                store: store.clone(),
+            })),
+        };
+        let ctx = WebContext {
+            store: store.clone(),
+            driver,
+            catalog: catalog(settings, sandbox),
+            sources,
+            clock: Arc::new(SystemClock),
+        };
+        let app = smb_web::router(ctx, web, metrics);
+        // Tests and scripts read the port from this line when WEB_BIND ends in :0.
+        eprintln!("web on http://{addr}/");
+        if web.token.is_none() {
+            tracing::info!("WEB_TOKEN is not set: the dashboard is read-only");
+        }
+        let stop = CancellationToken::new();
+        let shutdown = stop.clone();
+        let task = tokio::spawn(async move {
+            if let Err(e) = smb_web::serve(listener, app, shutdown).await {
+                tracing::error!(error = %e, "the web server stopped");
+            }
+        });
+        Ok(WebServer { task, stop })
+    }
+
+    /// Stops serving; an open browser connection does not hold the exit up.
+    pub async fn stop(self) {
+        self.stop.cancel();
+        let mut task = self.task;
+        if tokio::time::timeout(std::time::Duration::from_secs(2), &mut task).await.is_err() {
+            task.abort();
+        }
+    }
+}
