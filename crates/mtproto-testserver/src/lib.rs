@@ -16,6 +16,7 @@
 mod api;
 pub mod crypto;
 pub mod fixture;
+pub mod mtproxy;
 mod server;
 pub mod wire;
 mod world;

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod grammers;
+pub mod mtproxy;
 pub mod sim;
 
 pub use sim::{FaultRule, LedgerEntry, SimGateway, SimSettings};
