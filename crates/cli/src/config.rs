@@ -254,6 +254,8 @@ pub struct BroadcasterInfo {
     pub spec: BroadcasterSpec,
     pub target_list: String,
     pub test_list: Option<String>,
+    /// The production list (`targets = …`), whichever list is in use.
+    pub prod_list: String,
 }
 
 #[derive(Debug, Clone)]
@@ -713,6 +715,7 @@ pub fn parse(name: &str, src: &str, env: &EnvVars, cli: &Overrides) -> Result<Se
             },
             target_list: list_ref.get_ref().clone(),
             test_list: b.test_targets.as_ref().map(|t| t.get_ref().clone()),
+            prod_list: b.targets.get_ref().clone(),
         });
     }
 

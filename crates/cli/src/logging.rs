@@ -112,8 +112,16 @@ pub struct LogGuard {
     _file: Option<smb_notify::logfile::WorkerGuard>,
 }
 
-/// Installs the global tracing subscriber. Fails if one is already installed.
+/// Set once this process has installed its subscriber: the menu runs several commands in one
+/// process, and the first one's logger serves them all.
+static INSTALLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Installs the global tracing subscriber; a second call in the same process keeps the first
+/// one (and returns an empty guard). Fails if someone else installed one.
 pub fn init(settings: &LogSettings) -> anyhow::Result<LogGuard> {
+    if INSTALLED.load(std::sync::atomic::Ordering::SeqCst) {
+        return Ok(LogGuard { _file: None });
+    }
     let filter = EnvFilter::try_new(&settings.level)
         .with_context(|| format!("invalid log filter {:?}", settings.level))?;
     let mut layers: Vec<Box<dyn Layer<Registry> + Send + Sync>> = Vec::new();
@@ -148,5 +156,6 @@ pub fn init(settings: &LogSettings) -> anyhow::Result<LogGuard> {
         .with(filter)
         .try_init()
         .context("a logger is already installed")?;
+    INSTALLED.store(true, std::sync::atomic::Ordering::SeqCst);
     Ok(LogGuard { _file: guard })
 }

@@ -4,8 +4,11 @@
 mod commands;
 mod config;
 mod context;
+mod daemon;
+mod envfile;
 mod logging;
 mod observe;
+mod switch;
 mod telegram;
 mod watch;
 mod web;
@@ -17,7 +20,7 @@ use clap::{Parser, Subcommand};
 
 /// Posts rotating messages (price lists, announcements) from several Telegram accounts into
 /// the chats they belong to, on a schedule, without ever posting twice into one chat in a
-/// cycle.
+/// cycle. Without a command, on a terminal, it opens the menu (`sendmessagebot menu`).
 #[derive(Debug, Parser)]
 #[command(name = "sendmessagebot", version, propagate_version = true)]
 pub struct Cli {
@@ -28,7 +31,7 @@ pub struct Cli {
     #[arg(long, global = true, default_value = ".env")]
     pub env_file: PathBuf,
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -64,6 +67,23 @@ pub enum Command {
     Sheets(commands::sheets::Command),
     /// Import the Python original (config/*.py, .env, sessions/) into sendmessagebot.toml + .env.
     Migrate(commands::migrate::Args),
+    /// The interactive menu of the original's run.py (also what no command opens on a terminal).
+    Menu(commands::menu::Args),
+    /// Is a daemon running on this data directory? Its pid, broadcasters and their progress.
+    Status(commands::status::Args),
+    /// Stop the running daemon (the send in flight finishes first) and wait until it exits.
+    Stop(commands::stop::Args),
+    /// Stop the running daemon and start it again in the background with the same arguments.
+    Restart(commands::restart::Args),
+    /// Re-read the configuration and message sets into the running daemon, keeping its state.
+    Reload(commands::reload::Args),
+    /// Install or remove a systemd unit that runs `sendmessagebot run`.
+    #[command(subcommand)]
+    Service(commands::service::Command),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(commands::completions::Args),
+    /// Print the man page (roff), generated from the command-line definitions.
+    Manpage(commands::manpage::Args),
 }
 
 fn main() -> ExitCode {
@@ -71,6 +91,13 @@ fn main() -> ExitCode {
     smb_notify::install_crypto_provider();
     quiet_on_broken_pipe();
     let cli = Cli::parse();
+    if cli.command.is_none() && !commands::menu::interactive() {
+        // No terminal to ask on (CI, cron, a pipe): say what exists instead of waiting.
+        let mut help = <Cli as clap::CommandFactory>::command();
+        let _ = help.print_help();
+        eprintln!("\nno command given and no terminal for the menu; run `sendmessagebot <COMMAND>`");
+        return ExitCode::from(2);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

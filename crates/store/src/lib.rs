@@ -11,12 +11,14 @@ mod messages;
 mod sqlite;
 mod series;
 pub mod stats;
+mod switch;
 mod web;
 
 pub use messages::MessageSetVersion;
 pub use sqlite::{SqliteSettings, SqliteStore};
 pub use series::{PeriodAccount, PeriodBroadcaster, PeriodSummary, TargetCounts};
 pub use stats::{Stats, TargetRow};
+pub use switch::{ALL_BROADCASTERS, TargetMode, TargetSwitches};
 pub use web::{AddedTarget, DeliveryFilter, DeliveryRow};
 
 /// The default database URL: one SQLite file under `data/`.

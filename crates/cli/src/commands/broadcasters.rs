@@ -1,4 +1,4 @@
-//! `broadcasters list`.
+//! `broadcasters list|test`; `test` lives in `test_broadcasters.rs`.
 
 use std::process::ExitCode;
 
@@ -12,12 +12,26 @@ pub enum Command {
     List {
         #[arg(long)]
         json: bool,
+        /// Show the target lists switched in the sandbox database (`targets switch --sandbox`).
+        #[arg(long)]
+        sandbox: bool,
     },
+    /// Send one message of each broadcaster's set to its test list now; the result per chat.
+    Test(crate::commands::test_broadcasters::Args),
 }
 
-pub fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<ExitCode> {
-    let Command::List { json } = cmd;
-    let s = context::settings(cli, &Overrides::default(), false)?;
+pub async fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<ExitCode> {
+    let (json, sandbox) = match cmd {
+        Command::List { json, sandbox } => (json, *sandbox),
+        Command::Test(a) => return crate::commands::test_broadcasters::run(cli, a).await,
+    };
+    let mut s = context::settings(cli, &Overrides::default(), false)?;
+    // The list in use after `targets switch` (read only: no database is created for it).
+    let db = crate::daemon::database_path(if sandbox { &s.sandbox_database_url } else { &s.database_url });
+    if db.exists() {
+        let store = context::open_store(&s, sandbox).await?;
+        crate::switch::apply_stored(&mut s, &store, false).await?;
+    }
     if *json {
         let v: Vec<serde_json::Value> = s
             .broadcasters
@@ -28,6 +42,8 @@ pub fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<ExitCode> {
                     "account": b.spec.account,
                     "targets": b.target_list,
                     "test_targets": b.test_list,
+                    "prod_targets": b.prod_list,
+                    "mode": crate::switch::mode_of(b),
                     "target_count": b.spec.targets.len(),
                     "messages": b.spec.messages.name,
                     "message_count": b.spec.messages.rotation_order().len(),
@@ -39,10 +55,10 @@ pub fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<ExitCode> {
             .collect();
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
-        println!("{:<12} {:<8} {:<14} {:>7} {:<10} {:>9} {:>8} {:>7}", "BROADCASTER", "ACCOUNT", "TARGETS", "CHATS", "MESSAGES", "ROTATION", "DELAY", "CYCLE");
+        println!("{:<12} {:<8} {:<14} {:>7} {:<10} {:>9} {:>8} {:>7}  MODE", "BROADCASTER", "ACCOUNT", "TARGETS", "CHATS", "MESSAGES", "ROTATION", "DELAY", "CYCLE");
         for b in &s.broadcasters {
             println!(
-                "{:<12} {:<8} {:<14} {:>7} {:<10} {:>9} {:>7}s {:>6}s",
+                "{:<12} {:<8} {:<14} {:>7} {:<10} {:>9} {:>7}s {:>6}s  {}",
                 b.spec.name,
                 b.spec.account,
                 b.target_list,
@@ -50,7 +66,8 @@ pub fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<ExitCode> {
                 b.spec.messages.name,
                 format!("{:?}", b.spec.rotation).to_lowercase(),
                 b.spec.pacing.delay_between_chats.as_secs_f64(),
-                b.spec.pacing.cycle_delay.as_secs_f64()
+                b.spec.pacing.cycle_delay.as_secs_f64(),
+                crate::switch::mode_of(b).as_str()
             );
         }
     }

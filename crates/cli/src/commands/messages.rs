@@ -373,7 +373,7 @@ mod tests {
             "7",
         ])
         .unwrap();
-        let crate::Command::Messages(super::Command::Restore(a)) = cli.command else {
+        let Some(crate::Command::Messages(super::Command::Restore(a))) = cli.command else {
             panic!("{:?}", cli.command)
         };
         assert_eq!((a.name.as_str(), a.number), ("b2b", 7));

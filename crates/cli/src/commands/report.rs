@@ -30,9 +30,14 @@ pub enum Command {
         #[arg(long)]
         sandbox: bool,
     },
+    /// Show or change the report settings (on/off, interval, channel), kept in .env.
+    Settings(crate::commands::report_settings::Args),
 }
 
 pub async fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<ExitCode> {
+    if let Command::Settings(a) = cmd {
+        return crate::commands::report_settings::run(cli, a).await;
+    }
     let settings = context::settings(cli, &Overrides::default(), true)?;
     let notify = NotifySettings::from_env_map(&settings.env)?;
     let now = Timestamp::now();
@@ -59,6 +64,7 @@ pub async fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<ExitCode> {
             let channel = notify.reports.channel_id.as_deref().unwrap_or_default();
             println!("report posted to {channel} (message {message_id})");
         }
+        Command::Settings(_) => {}
     }
     Ok(ExitCode::SUCCESS)
 }

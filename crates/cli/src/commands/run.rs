@@ -9,12 +9,15 @@ use anyhow::Context;
 use jiff::Timestamp;
 use smb_engine::planner::{Effect, Event, Planner, PlannerSettings};
 use smb_engine::{Driver, DriverSettings, SentMessage, SystemClock, restore_planner};
+use smb_store::SqliteStore;
 use smb_telegram::SimGateway;
+use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
 use crate::Cli;
 use crate::config::{Overrides, Settings};
 use crate::context;
+use crate::daemon::{Daemon, DaemonPaths};
 use crate::observe::Observers;
 
 #[derive(Debug, clap::Args)]
@@ -41,6 +44,10 @@ pub struct Args {
     /// Do not serve the dashboard and REST API (WEB_BIND, default 127.0.0.1:8080).
     #[arg(long)]
     pub no_web: bool,
+    /// Run in the background (own session, output to daemon.log under the data directory);
+    /// prints the pid. `status`, `stop`, `restart` and `reload` talk to it.
+    #[arg(long, conflicts_with = "dry_run")]
+    pub detach: bool,
 }
 
 pub fn planner_for(settings: &Settings, once: bool, now: Timestamp) -> anyhow::Result<Planner> {
@@ -57,9 +64,56 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
     let mut settings = context::settings(cli, &overrides, args.sandbox)?;
     // A dashboard reachable from the network without WEB_TOKEN: refuse before anything starts.
     crate::web::web_settings(&settings, args.no_web || args.dry_run)?;
-    let _log = context::init_logging(&settings, true)?;
+    if args.detach {
+        let paths = DaemonPaths::for_settings(&settings, args.sandbox);
+        let pid = crate::daemon::detach::spawn(&paths, &crate::daemon::detach::own_args(), None).await?;
+        println!("started in the background: pid {pid} (output: {})", paths.output.display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    crate::daemon::detach::enter_own_session();
+    let _log = context::init_logging(&settings, !crate::daemon::detached())?;
+    let shutdown = CancellationToken::new();
+    let daemon = match args.dry_run {
+        true => None,
+        false => {
+            let (config, env_file, sandbox) = (cli.config.clone(), cli.env_file.clone(), args.sandbox);
+            let loader = Box::new(move || {
+                let cli = Cli { config: config.clone(), env_file: env_file.clone(), command: None };
+                context::settings(&cli, &overrides, sandbox)
+            });
+            Some(Daemon::start(&settings, args.sandbox, loader, shutdown.clone())?)
+        }
+    };
+    tokio::spawn(stop_on_signal(shutdown.clone()));
     let store = Arc::new(context::open_store(&settings, args.sandbox).await?);
+    let mut reloaded = None;
+    loop {
+        let code = serve(cli, args, settings, &store, daemon.as_ref(), &shutdown, reloaded.take()).await?;
+        // A reload ends the round with the new settings waiting; anything else ends the run.
+        match daemon.as_ref().and_then(Daemon::take_reload) {
+            Some(r) => {
+                settings = r.settings;
+                reloaded = Some(r.done);
+            }
+            None => return Ok(code),
+        }
+    }
+}
+
+/// One round of the daemon: the planner built from `settings` and restored from the journal,
+/// driven until the daemon stops or a reload ends the round.
+async fn serve(
+    cli: &Cli,
+    args: &Args,
+    mut settings: Settings,
+    store: &Arc<SqliteStore>,
+    daemon: Option<&Daemon>,
+    stop: &CancellationToken,
+    reloaded: Option<oneshot::Sender<Result<String, String>>>,
+) -> anyhow::Result<ExitCode> {
+    let store = store.clone();
     let applied = crate::commands::messages::use_stored_versions(&mut settings, store.as_ref()).await?;
+    crate::switch::apply_stored(&mut settings, store.as_ref(), args.test_mode).await?;
     crate::web::merge_added_targets(&mut settings, store.as_ref()).await?;
     let now = Timestamp::now();
     let mut planner = planner_for(&settings, args.once || args.dry_run, now)?;
@@ -86,8 +140,13 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
         DriverSettings::default(),
     )
     .await?;
-    let shutdown = CancellationToken::new();
-    tokio::spawn(stop_on_signal(shutdown.clone()));
+    let shutdown = match daemon {
+        Some(d) => d.begin_round(driver.handle(), &settings),
+        None => stop.child_token(),
+    };
+    if let Some(done) = reloaded {
+        let _ = done.send(Ok(format!("reloaded: {} broadcasters on {} accounts", settings.broadcasters.len(), settings.accounts.len())));
+    }
     if !args.once {
         let (store, handle) = (store.clone(), driver.handle());
         crate::commands::messages::spawn_refresh(cli, &settings, store, applied, handle, shutdown.clone())?;
@@ -117,6 +176,10 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
         crate::telegram::save_sessions(t);
     }
     ran?;
+    if !stop.is_cancelled() && !args.once {
+        // A reload ended this round; the next one starts at once.
+        return Ok(ExitCode::SUCCESS);
+    }
     eprintln!("stopped; `sendmessagebot stats{}` shows what was sent", if args.sandbox { " --sandbox" } else { "" });
     Ok(ExitCode::SUCCESS)
 }

@@ -75,7 +75,7 @@ struct Extras {
 }
 
 pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
-    let settings = context::settings(cli, &Overrides::default(), true)?;
+    let mut settings = context::settings(cli, &Overrides::default(), true)?;
     let now = Timestamp::now();
     let since = match &args.since {
         Some(s) => {
@@ -85,6 +85,8 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
         None => None,
     };
     let store = context::open_store(&settings, args.sandbox).await?;
+    // The lists `targets switch` chose, as `run` applies them.
+    crate::switch::apply_stored(&mut settings, &store, false).await?;
     if args.watch {
         return crate::watch::run(&settings, &store, since).await;
     }
@@ -201,6 +203,9 @@ fn to_json(settings: &Settings, st: &Stats, x: &Extras) -> anyhow::Result<Value>
         let mut v = serde_json::to_value(&s)?;
         v["account"] = json!(spec.map(|s| s.account.clone()));
         v["cycle_size"] = json!(spec.map(|s| s.targets.len()));
+        let info = settings.broadcasters.iter().find(|b| b.spec.name == name);
+        v["target_list"] = json!(info.map(|b| b.target_list.clone()));
+        v["target_mode"] = json!(info.map(crate::switch::mode_of));
         v["sent_last_hour"] = json!(x.broadcaster_last_hour.get(&name).copied().unwrap_or(0));
         broadcasters.insert(name, v);
     }
@@ -443,6 +448,14 @@ fn print_text(settings: &Settings, st: &Stats, x: &Extras) {
             done,
             failures.join(", ")
         );
+    }
+    let lists: Vec<String> = settings
+        .broadcasters
+        .iter()
+        .map(|b| format!("{} {} ({})", b.spec.name, crate::switch::mode_of(b).as_str(), b.target_list))
+        .collect();
+    if !lists.is_empty() {
+        println!("target lists: {}", lists.join(", "));
     }
     println!();
     println!(

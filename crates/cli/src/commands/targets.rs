@@ -1,4 +1,5 @@
-//! `targets list|enable|disable`: target status kept in the store.
+//! `targets list|enable|disable|switch`: target status kept in the store; `switch` (the
+//! seed's switch_targets) is in `switch_targets`, below.
 
 use std::process::ExitCode;
 
@@ -38,11 +39,28 @@ pub enum Command {
         #[arg(long)]
         sandbox: bool,
     },
+    /// Post to the test lists or the production lists, for every broadcaster or one (kept in
+    /// the store; a running daemon is reloaded to apply it).
+    Switch(SwitchArgs),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct SwitchArgs {
+    /// `test` (each broadcaster's test_targets) or `prod` (its targets).
+    #[arg(value_parser = ["test", "prod"])]
+    pub mode: String,
+    /// Only this broadcaster (default: all of them).
+    #[arg(long)]
+    pub broadcaster: Option<String>,
+    /// Switch in the sandbox database (and reload the sandbox daemon).
+    #[arg(long)]
+    pub sandbox: bool,
 }
 
 pub async fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<ExitCode> {
     let settings = context::settings(cli, &Overrides::default(), true)?;
     match cmd {
+        Command::Switch(a) => return switch_targets(&settings, a).await,
         Command::List { list, json, sandbox } => {
             if let Some(l) = list
                 && !settings.target_lists.contains_key(l)
@@ -104,6 +122,34 @@ pub async fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<ExitCode> {
             );
             println!("a running daemon picks this up at its next start");
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `targets switch`: stores the choice, shows every broadcaster's list, reloads a running daemon.
+pub async fn switch_targets(settings: &crate::config::Settings, a: &SwitchArgs) -> anyhow::Result<ExitCode> {
+    let mode = smb_store::TargetMode::parse(&a.mode).context("mode is test or prod")?;
+    if let Some(name) = &a.broadcaster {
+        let Some(b) = settings.broadcasters.iter().find(|b| &b.spec.name == name) else {
+            let known: Vec<&str> = settings.broadcasters.iter().map(|b| b.spec.name.as_str()).collect();
+            bail!("no broadcaster `{name}` (known: {})", known.join(", "));
+        };
+        if mode == smb_store::TargetMode::Test && b.test_list.is_none() {
+            bail!("broadcaster {name} has no test list; add test_targets = \"test\" to [broadcasters.{name}] in {}", settings.source);
+        }
+    }
+    let store = context::open_store(settings, a.sandbox).await?;
+    store.set_target_switch(a.broadcaster.as_deref(), mode, Timestamp::now()).await?;
+    let mut now = settings.clone();
+    crate::switch::apply_stored(&mut now, &store, false).await?;
+    for b in &now.broadcasters {
+        println!("{:<12} {:<5} ({}, {} chats)", b.spec.name, crate::switch::mode_of(b).as_str(), b.target_list, b.spec.targets.len());
+    }
+    let paths = crate::daemon::DaemonPaths::for_settings(settings, a.sandbox);
+    match crate::daemon::control::request(&paths.socket, crate::daemon::control::Cmd::Reload).await {
+        Ok(v) => println!("the running daemon applied it ({})", v["message"].as_str().unwrap_or("reloaded")),
+        Err(crate::daemon::control::ClientError::NotRunning(_)) => println!("saved; `run` applies it at start"),
+        Err(e) => println!("saved, but the running daemon did not reload: {e}; run `sendmessagebot reload`"),
     }
     Ok(ExitCode::SUCCESS)
 }

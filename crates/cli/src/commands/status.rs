@@ -1,0 +1,84 @@
+//! `status`: asks the daemon of this data directory (over its control socket) what it is
+//! doing. Exit 0 when one runs, 3 when none does (as `systemctl status`), 1 when a process
+//! holds the lock but does not answer.
+
+use std::process::ExitCode;
+
+use crate::Cli;
+use crate::daemon::control::{self, ClientError, Cmd};
+use crate::daemon::{self, lock};
+
+#[derive(Debug, Default, clap::Args)]
+pub struct Args {
+    /// The sandbox daemon (data/sandbox/) instead of the real one.
+    #[arg(long)]
+    pub sandbox: bool,
+    /// The daemon's answer as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
+    let paths = daemon::client_paths(cli, args.sandbox)?;
+    match control::request(&paths.socket, Cmd::Status).await {
+        Ok(v) => {
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            let s = |k: &str| v[k].as_str().unwrap_or_default().to_owned();
+            println!(
+                "running: pid {} ({}{}), since {}, config {}, {} reload(s)",
+                v["pid"],
+                if v["sandbox"] == true {
+                    "sandbox"
+                } else {
+                    "Telegram"
+                },
+                if v["test_mode"] == true {
+                    ", test mode"
+                } else {
+                    ""
+                },
+                s("started_at"),
+                s("config"),
+                v["reloads"]
+            );
+            println!(
+                "{:<12} {:<8} {:<10} {:<10} {:>6} {:>9}",
+                "BROADCASTER", "ACCOUNT", "TARGETS", "STATE", "CYCLE", "DONE"
+            );
+            for b in v["broadcasters"].as_array().into_iter().flatten() {
+                let t = |k: &str| b[k].as_str().unwrap_or("-").to_owned();
+                println!(
+                    "{:<12} {:<8} {:<10} {:<10} {:>6} {:>9}",
+                    t("name"),
+                    t("account"),
+                    t("targets"),
+                    t("state"),
+                    b["cycle"],
+                    format!("{}/{}", b["done"], b["total"])
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(ClientError::NotRunning(_)) => match lock::holder(&paths.lock) {
+            Some(pid) => {
+                println!(
+                    "pid {pid} holds {} but does not answer on {} (starting, stopping or stuck)",
+                    paths.lock.display(),
+                    paths.socket.display()
+                );
+                Ok(ExitCode::from(1))
+            }
+            None => {
+                println!(
+                    "not running (no daemon on {}); `sendmessagebot run --detach` starts one",
+                    paths.dir.display()
+                );
+                Ok(ExitCode::from(3))
+            }
+        },
+        Err(e) => Err(e.into()),
+    }
+}

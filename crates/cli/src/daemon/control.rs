@@ -1,0 +1,162 @@
+//! The control channel of a running daemon: a Unix socket (mode 0600) under the data directory
+//! speaking JSON lines — one request line, one answer line, per connection.
+//!
+//! ```text
+//! → {"cmd":"status"}   ← {"ok":true,"pid":…,"started_at":…,"broadcasters":[…],…}
+//! → {"cmd":"reload"}   ← {"ok":true,"message":"reloaded: 4 broadcasters"}  (or "ok":false,"error")
+//! → {"cmd":"stop"}     ← {"ok":true,"message":"stopping"}  (then the process exits)
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio_util::sync::CancellationToken;
+
+use super::DaemonState;
+
+/// How long a client waits for the daemon's answer (a reload rebuilds the driver first).
+pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Cmd {
+    Status,
+    Reload,
+    Stop,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Request {
+    pub cmd: Cmd,
+}
+
+/// Listens on `path` until `shutdown`; the socket file is removed when it ends.
+pub struct ControlServer {
+    path: PathBuf,
+    listener: UnixListener,
+}
+
+impl ControlServer {
+    /// Binds the socket. Only the holder of the daemon lock calls this, so a socket file
+    /// already there was left by a dead daemon and is replaced.
+    pub fn bind(path: &Path) -> anyhow::Result<ControlServer> {
+        let _ = std::fs::remove_file(path);
+        let listener = UnixListener::bind(path)
+            .with_context(|| format!("cannot listen on the control socket {}", path.display()))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).with_context(
+                || format!("cannot restrict the control socket {}", path.display()),
+            )?;
+        }
+        Ok(ControlServer {
+            path: path.into(),
+            listener,
+        })
+    }
+
+    pub async fn serve(self, state: Arc<DaemonState>, shutdown: CancellationToken) {
+        loop {
+            let conn = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                c = self.listener.accept() => c,
+            };
+            match conn {
+                Ok((stream, _)) => {
+                    let state = state.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = answer(stream, &state).await {
+                            tracing::debug!(error = %e, "control connection");
+                        }
+                    });
+                }
+                Err(e) => tracing::warn!(error = %e, "control socket accept failed"),
+            }
+        }
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+async fn answer(stream: UnixStream, state: &DaemonState) -> anyhow::Result<()> {
+    let (read, mut write) = stream.into_split();
+    let mut line = String::new();
+    BufReader::new(read).read_line(&mut line).await?;
+    let reply = match serde_json::from_str::<Request>(line.trim()) {
+        Err(e) => {
+            json!({"ok": false, "error": format!("bad request: {e}; send {{\"cmd\":\"status\"}}")})
+        }
+        Ok(Request { cmd: Cmd::Status }) => state.status(),
+        Ok(Request { cmd: Cmd::Stop }) => {
+            tracing::info!("stop asked for on the control socket: finishing the send in flight");
+            state.shutdown.cancel();
+            json!({"ok": true, "message": "stopping", "pid": std::process::id()})
+        }
+        Ok(Request { cmd: Cmd::Reload }) => match state.reload().await {
+            Ok(message) => json!({"ok": true, "message": message}),
+            Err(e) => json!({"ok": false, "error": format!("{e:#}")}),
+        },
+    };
+    let mut out = serde_json::to_string(&reply)?;
+    out.push('\n');
+    write.write_all(out.as_bytes()).await?;
+    write.shutdown().await?;
+    Ok(())
+}
+
+/// Why a client could not get an answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// Nothing listens: no daemon runs on this data directory.
+    #[error("no daemon is running (nothing listens on {0})")]
+    NotRunning(PathBuf),
+    #[error("{0:#}")]
+    Other(anyhow::Error),
+}
+
+/// Sends one request and returns the answer (`"ok": false` answers become errors).
+pub async fn request(socket: &Path, cmd: Cmd) -> Result<Value, ClientError> {
+    let stream = match UnixStream::connect(socket).await {
+        Ok(s) => s,
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+            ) =>
+        {
+            return Err(ClientError::NotRunning(socket.into()));
+        }
+        Err(e) => {
+            return Err(ClientError::Other(
+                anyhow::Error::new(e).context(format!("cannot connect to {}", socket.display())),
+            ));
+        }
+    };
+    exchange(stream, cmd).await.map_err(ClientError::Other)
+}
+
+async fn exchange(stream: UnixStream, cmd: Cmd) -> anyhow::Result<Value> {
+    let (read, mut write) = stream.into_split();
+    let mut line = serde_json::to_string(&Request { cmd })?;
+    line.push('\n');
+    write.write_all(line.as_bytes()).await?;
+    let mut answer = String::new();
+    tokio::time::timeout(ANSWER_TIMEOUT, BufReader::new(read).read_line(&mut answer))
+        .await
+        .context("the daemon did not answer in time")??;
+    if answer.trim().is_empty() {
+        bail!("the daemon closed the connection without an answer");
+    }
+    let v: Value =
+        serde_json::from_str(answer.trim()).context("the daemon's answer is not JSON")?;
+    if v["ok"] != Value::Bool(true) {
+        bail!("{}", v["error"].as_str().unwrap_or("the daemon refused"));
+    }
+    Ok(v)
+}

@@ -1,0 +1,286 @@
+//! The daemon's process-level plumbing: one daemon per data directory (`lock`), the control
+//! socket (`control`), `run --detach` (`detach`), and the in-process reload of `run`.
+//!
+//! Files live next to the journal database, so the real daemon (`data/`) and the sandbox
+//! daemon (`data/sandbox/`) never share them and may run side by side:
+//! `sendmessagebot.lock` (the pid), `sendmessagebot.sock` (control, 0600), `daemon.log`
+//! (stdout/stderr of a detached daemon).
+
+pub mod control;
+pub mod detach;
+pub mod lock;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use anyhow::bail;
+use jiff::Timestamp;
+use serde_json::{Value, json};
+use smb_engine::DriverHandle;
+use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Settings;
+use control::ControlServer;
+use lock::DaemonLock;
+
+/// The environment variable a detached child is started with (see `detach`).
+pub const DETACHED_ENV: &str = "SMB_DETACHED";
+
+/// Where a daemon's lock, socket and output go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DaemonPaths {
+    pub dir: PathBuf,
+    pub lock: PathBuf,
+    pub socket: PathBuf,
+    pub output: PathBuf,
+}
+
+impl DaemonPaths {
+    /// The directory of the SQLite database the run uses (the sandbox has its own).
+    pub fn for_settings(settings: &Settings, sandbox: bool) -> DaemonPaths {
+        let url = if sandbox {
+            &settings.sandbox_database_url
+        } else {
+            &settings.database_url
+        };
+        DaemonPaths::in_dir(&database_dir(url))
+    }
+
+    pub fn in_dir(dir: &Path) -> DaemonPaths {
+        DaemonPaths {
+            dir: dir.into(),
+            lock: dir.join("sendmessagebot.lock"),
+            socket: dir.join("sendmessagebot.sock"),
+            output: dir.join("daemon.log"),
+        }
+    }
+}
+
+/// The file of a `sqlite://` URL.
+pub fn database_path(url: &str) -> PathBuf {
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    PathBuf::from(path.split('?').next().unwrap_or(path))
+}
+
+/// The directory of the file in a `sqlite://` URL (`.` when it has none).
+pub fn database_dir(url: &str) -> PathBuf {
+    match database_path(url).parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.into(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// True in the child `run --detach` started.
+pub fn detached() -> bool {
+    std::env::var(DETACHED_ENV).is_ok_and(|v| v == "1")
+}
+
+/// Re-reads the configuration (and `.env`) for a reload.
+pub type SettingsLoader = Box<dyn Fn() -> anyhow::Result<Settings> + Send + Sync>;
+
+/// A reload asked for on the control socket, waiting for the main loop.
+pub struct ReloadRequest {
+    pub settings: Settings,
+    pub done: oneshot::Sender<Result<String, String>>,
+}
+
+struct Round {
+    handle: DriverHandle,
+    token: CancellationToken,
+    started_at: Timestamp,
+    test_mode: bool,
+    lists: Vec<(String, String)>,
+}
+
+/// What the control socket sees of the running daemon.
+pub struct DaemonState {
+    pub shutdown: CancellationToken,
+    started_at: Timestamp,
+    sandbox: bool,
+    config: String,
+    loader: SettingsLoader,
+    // std's Mutexes: held for a copy or a swap, never across an await.
+    round: Mutex<Option<Round>>,
+    pending: Mutex<Option<ReloadRequest>>,
+    reloads: Mutex<u64>,
+}
+
+fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl DaemonState {
+    fn status(&self) -> Value {
+        let round = locked(&self.round);
+        let broadcasters: Vec<Value> = match round.as_ref() {
+            Some(r) => r
+                .handle
+                .views()
+                .into_iter()
+                .map(|v| {
+                    let list = r
+                        .lists
+                        .iter()
+                        .find(|(b, _)| *b == v.name)
+                        .map(|(_, l)| l.clone());
+                    json!({"name": v.name, "account": v.account, "state": v.state, "cycle": v.cycle,
+                           "done": v.done, "total": v.total, "targets": list})
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        json!({
+            "ok": true,
+            "pid": std::process::id(),
+            "version": env!("CARGO_PKG_VERSION"),
+            "started_at": self.started_at.to_string(),
+            "sandbox": self.sandbox,
+            "test_mode": round.as_ref().map(|r| r.test_mode),
+            "config": self.config,
+            "cwd": std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default(),
+            "args": std::env::args().skip(1).collect::<Vec<_>>(),
+            "reloads": *locked(&self.reloads),
+            "running_since": round.as_ref().map(|r| r.started_at.to_string()),
+            "broadcasters": broadcasters,
+        })
+    }
+
+    async fn reload(&self) -> anyhow::Result<String> {
+        let settings = (self.loader)()?;
+        let (done, wait) = oneshot::channel();
+        {
+            let mut pending = locked(&self.pending);
+            if pending.is_some() {
+                bail!("a reload is already in progress");
+            }
+            *pending = Some(ReloadRequest { settings, done });
+        }
+        tracing::info!("reload asked for on the control socket: restarting the driver");
+        if let Some(r) = locked(&self.round).as_ref() {
+            r.token.cancel();
+        }
+        match wait.await {
+            Ok(Ok(m)) => Ok(m),
+            Ok(Err(e)) => bail!("{e}"),
+            Err(_) => bail!("the daemon stopped before the reload finished"),
+        }
+    }
+}
+
+/// A running daemon's lock, control socket and reload hand-over.
+pub struct Daemon {
+    state: Arc<DaemonState>,
+    _lock: DaemonLock,
+}
+
+impl Daemon {
+    /// Takes the data directory's lock (or says which pid holds it) and opens the control
+    /// socket. `shutdown` is what `stop` cancels.
+    pub fn start(
+        settings: &Settings,
+        sandbox: bool,
+        loader: SettingsLoader,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<Daemon> {
+        let paths = DaemonPaths::for_settings(settings, sandbox);
+        let lock = DaemonLock::acquire(&paths.lock)?;
+        if let Some(pid) = &lock.took_over {
+            eprintln!(
+                "note: took over the lock of pid {pid}, which is no longer running ({})",
+                paths.lock.display()
+            );
+        }
+        let server = ControlServer::bind(&paths.socket)?;
+        let state = Arc::new(DaemonState {
+            shutdown: shutdown.clone(),
+            started_at: Timestamp::now(),
+            sandbox,
+            config: settings.source.clone(),
+            loader,
+            round: Mutex::new(None),
+            pending: Mutex::new(None),
+            reloads: Mutex::new(0),
+        });
+        tokio::spawn(server.serve(state.clone(), shutdown));
+        Ok(Daemon { state, _lock: lock })
+    }
+
+    /// Registers the driver of a new round; the returned token ends the round (a reload or
+    /// the daemon's shutdown cancels it).
+    pub fn begin_round(&self, handle: DriverHandle, settings: &Settings) -> CancellationToken {
+        let token = self.state.shutdown.child_token();
+        *locked(&self.state.round) = Some(Round {
+            handle,
+            token: token.clone(),
+            started_at: Timestamp::now(),
+            test_mode: settings.test_mode,
+            lists: settings
+                .broadcasters
+                .iter()
+                .map(|b| (b.spec.name.clone(), b.target_list.clone()))
+                .collect(),
+        });
+        token
+    }
+
+    /// The reload that ended the last round, if one did (and the daemon is not stopping).
+    pub fn take_reload(&self) -> Option<ReloadRequest> {
+        let r = locked(&self.state.pending).take()?;
+        if self.state.shutdown.is_cancelled() {
+            let _ = r.done.send(Err("the daemon is stopping".into()));
+            return None;
+        }
+        *locked(&self.state.reloads) += 1;
+        Some(r)
+    }
+}
+
+/// The daemon files of the configuration `cli` names (the built-in example when it has none).
+pub fn client_paths(cli: &crate::Cli, sandbox: bool) -> anyhow::Result<DaemonPaths> {
+    let settings = crate::context::settings(cli, &crate::config::Overrides::default(), true)?;
+    Ok(DaemonPaths::for_settings(&settings, sandbox))
+}
+
+/// How long `stop` waits for the daemon to exit (the send in flight, the journal flush).
+pub const STOP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Waits (bounded polling) until nobody holds the lock; false on timeout.
+pub async fn wait_released(paths: &DaemonPaths, timeout: std::time::Duration) -> bool {
+    let started = std::time::Instant::now();
+    while lock::holder(&paths.lock).is_some() {
+        if started.elapsed() > timeout {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    true
+}
+
+/// Asks the daemon to stop and waits until it has exited. `Ok(None)`: none was running.
+pub async fn stop(paths: &DaemonPaths) -> anyhow::Result<Option<u64>> {
+    let pid = match control::request(&paths.socket, control::Cmd::Stop).await {
+        Ok(v) => v["pid"].as_u64().unwrap_or_default(),
+        Err(control::ClientError::NotRunning(_)) => {
+            if let Some(pid) = lock::holder(&paths.lock) {
+                bail!(
+                    "pid {pid} holds {} but does not answer on {}; stop it with `kill {pid}` (SIGTERM also finishes the send in flight)",
+                    paths.lock.display(),
+                    paths.socket.display()
+                );
+            }
+            return Ok(None);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if !wait_released(paths, STOP_TIMEOUT).await {
+        bail!(
+            "the daemon (pid {pid}) was asked to stop but still runs after {}s",
+            STOP_TIMEOUT.as_secs()
+        );
+    }
+    Ok(Some(pid))
+}
