@@ -17,13 +17,7 @@ pub struct Args {
 }
 
 pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
-    let paths = match daemon::client_paths(cli, args.sandbox) {
-        Ok(p) => p,
-        Err(e) => {
-            println!("reload refused, a running daemon goes on with its old configuration: {e:#}");
-            return Ok(ExitCode::from(1));
-        }
-    };
+    let paths = daemon::client_paths(cli, args.sandbox)?;
     match control::request(&paths.socket, Cmd::Reload).await {
         Ok(v) => {
             println!("{}", v["message"].as_str().unwrap_or("reloaded"));

@@ -36,7 +36,7 @@ pub fn own_args() -> Vec<OsString> {
 }
 
 /// Starts `args` (a `run …` command line) in the background and returns its pid once it
-/// answers on the control socket.
+/// answers on the control socket with its driver running.
 pub async fn spawn(
     paths: &DaemonPaths,
     args: &[OsString],
@@ -82,6 +82,7 @@ pub async fn spawn(
         }
         if let Ok(v) = control::request(&paths.socket, Cmd::Status).await
             && v["pid"].as_u64() == Some(u64::from(pid))
+            && !v["running_since"].is_null()
         {
             break;
         }

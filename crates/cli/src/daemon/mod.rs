@@ -240,9 +240,23 @@ impl Daemon {
 }
 
 /// The daemon files of the configuration `cli` names (the built-in example when it has none).
+/// A configuration that does not load (being edited, say) must not stop `status` or `stop`:
+/// then the default directories are used (`DATABASE_URL` for the real one).
 pub fn client_paths(cli: &crate::Cli, sandbox: bool) -> anyhow::Result<DaemonPaths> {
-    let settings = crate::context::settings(cli, &crate::config::Overrides::default(), true)?;
-    Ok(DaemonPaths::for_settings(&settings, sandbox))
+    match crate::context::settings(cli, &crate::config::Overrides::default(), true) {
+        Ok(settings) => Ok(DaemonPaths::for_settings(&settings, sandbox)),
+        Err(e) => {
+            let url = match sandbox {
+                true => "sqlite://data/sandbox/sendmessagebot.db".to_owned(),
+                false => std::env::var("DATABASE_URL")
+                    .ok()
+                    .filter(|u| !u.trim().is_empty())
+                    .unwrap_or_else(|| smb_store::DEFAULT_DATABASE_URL.to_owned()),
+            };
+            eprintln!("note: the configuration does not load ({e:#}); looking for the daemon under {}", database_dir(&url).display());
+            Ok(DaemonPaths::in_dir(&database_dir(&url)))
+        }
+    }
 }
 
 /// How long `stop` waits for the daemon to exit (the send in flight, the journal flush).
