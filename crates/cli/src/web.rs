@@ -18,7 +18,9 @@ use smb_domain::TargetRef;
 use smb_engine::{DriverHandle, SystemClock};
 use smb_sources::{Fetcher, SetSource, UpdateOutcome};
 use smb_store::SqliteStore;
-use smb_web::{AccountEntry, BroadcasterEntry, Catalog, SourceUpdate, SourceUpdater, WebContext, WebSettings};
+use smb_web::{
+    AccountEntry, BroadcasterEntry, Catalog, SourceUpdate, SourceUpdater, WebContext, WebSettings,
+};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -41,9 +43,18 @@ pub fn web_settings(settings: &Settings, no_web: bool) -> anyhow::Result<Option<
 
 /// Puts the targets added from the dashboard or the API (kept in the store) into their lists,
 /// so the planner built next posts to them as to the configured ones.
-pub async fn merge_added_targets(settings: &mut Settings, store: &SqliteStore) -> anyhow::Result<()> {
-    for a in store.added_targets().await.context("reading the targets added from the web")? {
-        let Ok(target) = TargetRef::parse(&a.target) else { continue };
+pub async fn merge_added_targets(
+    settings: &mut Settings,
+    store: &SqliteStore,
+) -> anyhow::Result<()> {
+    for a in store
+        .added_targets()
+        .await
+        .context("reading the targets added from the web")?
+    {
+        let Ok(target) = TargetRef::parse(&a.target) else {
+            continue;
+        };
         let Some(list) = settings.target_lists.get_mut(&a.list) else {
             tracing::warn!(list = %a.list, target = %a.target, "a target added from the web belongs to a list no longer configured; ignored");
             continue;
@@ -51,7 +62,11 @@ pub async fn merge_added_targets(settings: &mut Settings, store: &SqliteStore) -
         if !list.contains(&target) {
             list.push(target.clone());
         }
-        for b in settings.broadcasters.iter_mut().filter(|b| b.target_list == a.list) {
+        for b in settings
+            .broadcasters
+            .iter_mut()
+            .filter(|b| b.target_list == a.list)
+        {
             if !b.spec.targets.contains(&target) {
                 b.spec.targets.push(target.clone());
             }
@@ -63,7 +78,9 @@ pub async fn merge_added_targets(settings: &mut Settings, store: &SqliteStore) -
 fn catalog(settings: &Settings, sandbox: bool) -> Catalog {
     let mut message_sets = BTreeMap::new();
     for b in &settings.broadcasters {
-        message_sets.entry(b.spec.messages.name.clone()).or_insert_with(|| b.spec.messages.clone());
+        message_sets
+            .entry(b.spec.messages.name.clone())
+            .or_insert_with(|| b.spec.messages.clone());
     }
     Catalog {
         broadcasters: settings
@@ -84,7 +101,11 @@ fn catalog(settings: &Settings, sandbox: bool) -> Catalog {
             .iter()
             .map(|a| AccountEntry {
                 name: a.name.clone(),
-                kind: if sandbox { "sandbox".into() } else { a.kind.clone() },
+                kind: if sandbox {
+                    "sandbox".into()
+                } else {
+                    a.kind.clone()
+                },
                 // The sandbox needs no login; a real account's state shows in `accounts list`.
                 authorized: sandbox.then_some(true),
             })
@@ -105,17 +126,25 @@ impl SourceUpdater for Sources {
     async fn update(&self, set: &str) -> Option<Result<SourceUpdate, String>> {
         let s = self.sets.iter().find(|s| s.set == set)?;
         let now = jiff::Timestamp::now();
-        Some(match smb_sources::update_set(&self.fetcher, &self.store, s, false, now).await {
-            Ok(r) => Ok(match r.outcome {
-                UpdateOutcome::Updated { version, summary } => {
-                    SourceUpdate { version: Some(version), changed: true, summary, messages: r.messages }
-                }
-                UpdateOutcome::Unchanged { version } => {
-                    SourceUpdate { version, changed: false, summary: "no change".into(), messages: r.messages }
-                }
-            }),
-            Err(e) => Err(format!("{e:#}")),
-        })
+        Some(
+            match smb_sources::update_set(&self.fetcher, &self.store, s, false, now).await {
+                Ok(r) => Ok(match r.outcome {
+                    UpdateOutcome::Updated { version, summary } => SourceUpdate {
+                        version: Some(version),
+                        changed: true,
+                        summary,
+                        messages: r.messages,
+                    },
+                    UpdateOutcome::Unchanged { version } => SourceUpdate {
+                        version,
+                        changed: false,
+                        summary: "no change".into(),
+                        messages: r.messages,
+                    },
+                }),
+                Err(e) => Err(format!("{e:#}")),
+            },
+        )
     }
 }
 
@@ -140,7 +169,9 @@ impl WebServer {
         let listener = tokio::net::TcpListener::bind(web.bind).await.with_context(|| {
             format!("cannot serve the dashboard on {}: set WEB_BIND to a free address, or run with --no-web", web.bind)
         })?;
-        let addr = listener.local_addr().context("reading the dashboard's address")?;
+        let addr = listener
+            .local_addr()
+            .context("reading the dashboard's address")?;
         let sets = crate::commands::messages::set_sources(settings, None)?;
         let sources: Option<Arc<dyn SourceUpdater>> = match sets.is_empty() {
             true => None,
@@ -177,7 +208,10 @@ impl WebServer {
     pub async fn stop(self) {
         self.stop.cancel();
         let mut task = self.task;
-        if tokio::time::timeout(std::time::Duration::from_secs(2), &mut task).await.is_err() {
+        if tokio::time::timeout(std::time::Duration::from_secs(2), &mut task)
+            .await
+            .is_err()
+        {
             task.abort();
         }
     }

@@ -69,11 +69,20 @@ fn wait_for<T>(what: &str, secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
 }
 
 /// One HTTP/1.1 request; returns (status, body).
-fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: Option<&str>) -> std::io::Result<(u16, String)> {
+fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> std::io::Result<(u16, String)> {
     let mut s = TcpStream::connect(addr)?;
     s.set_read_timeout(Some(Duration::from_secs(60)))?;
     let body = body.unwrap_or("");
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
     if !body.is_empty() {
         req.push_str("Content-Type: application/json\r\n");
     }
@@ -93,7 +102,11 @@ fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: Op
         }
         head.push_str(&line);
     }
-    let status = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
     let lower = head.to_ascii_lowercase();
     let length = lower
         .lines()
@@ -124,7 +137,11 @@ fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: Op
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn base64_decode(s: &str) -> Vec<u8> {
@@ -135,7 +152,10 @@ fn base64_decode(s: &str) -> Vec<u8> {
         b'+' => 62,
         _ => 63,
     };
-    let clean: Vec<u8> = s.bytes().filter(|c| c.is_ascii_alphanumeric() || *c == b'+' || *c == b'/').collect();
+    let clean: Vec<u8> = s
+        .bytes()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == b'+' || *c == b'/')
+        .collect();
     let mut out = Vec::with_capacity(clean.len() * 3 / 4);
     for chunk in clean.chunks(4) {
         let v: Vec<u32> = chunk.iter().map(|c| u32::from(val(*c))).collect();
@@ -164,8 +184,14 @@ struct Browser {
 impl Browser {
     fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
         let body = body.map(|b| b.to_string());
-        let (status, text) =
-            http(&self.driver, method, &format!("/session/{}{path}", self.session), &[], body.as_deref()).unwrap();
+        let (status, text) = http(
+            &self.driver,
+            method,
+            &format!("/session/{}{path}", self.session),
+            &[],
+            body.as_deref(),
+        )
+        .unwrap();
         let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
         assert!(status < 300, "WebDriver {method} {path}: {status} {text}");
         v["value"].clone()
@@ -173,28 +199,55 @@ impl Browser {
 
     fn find(&self, css: &str) -> Option<String> {
         let body = json!({"using": "css selector", "value": css}).to_string();
-        let (status, text) =
-            http(&self.driver, "POST", &format!("/session/{}/element", self.session), &[], Some(&body)).ok()?;
+        let (status, text) = http(
+            &self.driver,
+            "POST",
+            &format!("/session/{}/element", self.session),
+            &[],
+            Some(&body),
+        )
+        .ok()?;
         if status != 200 {
             return None;
         }
         let v: Value = serde_json::from_str(&text).ok()?;
-        v["value"].as_object()?.values().next()?.as_str().map(str::to_string)
+        v["value"]
+            .as_object()?
+            .values()
+            .next()?
+            .as_str()
+            .map(str::to_string)
     }
 
     fn text(&self, css: &str) -> Option<String> {
         let id = self.find(css)?;
-        let (status, text) =
-            http(&self.driver, "GET", &format!("/session/{}/element/{id}/text", self.session), &[], None).ok()?;
-        (status == 200).then(|| serde_json::from_str::<Value>(&text).ok()?["value"].as_str().map(str::to_string))?
+        let (status, text) = http(
+            &self.driver,
+            "GET",
+            &format!("/session/{}/element/{id}/text", self.session),
+            &[],
+            None,
+        )
+        .ok()?;
+        (status == 200).then(|| {
+            serde_json::from_str::<Value>(&text).ok()?["value"]
+                .as_str()
+                .map(str::to_string)
+        })?
     }
 
     /// Clicks the element `css` names (found again each time: the live refresh replaces it).
     fn click(&self, css: &str) {
         wait_for(&format!("a clickable {css}"), 20, || {
             let id = self.find(css)?;
-            let (status, _) =
-                http(&self.driver, "POST", &format!("/session/{}/element/{id}/click", self.session), &[], Some("{}")).ok()?;
+            let (status, _) = http(
+                &self.driver,
+                "POST",
+                &format!("/session/{}/element/{id}/click", self.session),
+                &[],
+                Some("{}"),
+            )
+            .ok()?;
             (status == 200).then_some(())
         });
     }
@@ -210,34 +263,55 @@ impl Browser {
 
 /// The sandbox ledger's messages, by broadcaster (through the journal's random_id).
 fn ledger_by_broadcaster(dir: &Path) -> HashMap<String, usize> {
-    let ledger = smb_telegram::sim::read_ledger(&dir.join("data/sandbox/ledger.jsonl")).unwrap_or_default();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let ledger =
+        smb_telegram::sim::read_ledger(&dir.join("data/sandbox/ledger.jsonl")).unwrap_or_default();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let ids: HashMap<i64, String> = rt.block_on(async {
-        let url = format!("sqlite://{}?mode=ro", dir.join("data/sandbox/sendmessagebot.db").display());
+        let url = format!(
+            "sqlite://{}?mode=ro",
+            dir.join("data/sandbox/sendmessagebot.db").display()
+        );
         let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
         let rows: Vec<(i64, String)> =
-            sqlx::query_as("SELECT random_id, broadcaster FROM deliveries").fetch_all(&pool).await.unwrap();
+            sqlx::query_as("SELECT random_id, broadcaster FROM deliveries")
+                .fetch_all(&pool)
+                .await
+                .unwrap();
         pool.close().await;
         rows.into_iter().collect()
     });
     let mut out = HashMap::new();
     for e in ledger {
-        let b = ids.get(&e.random_id).cloned().unwrap_or_else(|| panic!("ledger entry without a journal row: {e:?}"));
+        let b = ids
+            .get(&e.random_id)
+            .cloned()
+            .unwrap_or_else(|| panic!("ledger entry without a journal row: {e:?}"));
         *out.entry(b).or_insert(0) += 1;
     }
     out
 }
 
 fn pending_of(dir: &Path, broadcaster: &str) -> i64 {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
-        let url = format!("sqlite://{}?mode=ro", dir.join("data/sandbox/sendmessagebot.db").display());
+        let url = format!(
+            "sqlite://{}?mode=ro",
+            dir.join("data/sandbox/sendmessagebot.db").display()
+        );
         let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM deliveries WHERE broadcaster = ? AND status = 'pending'")
-            .bind(broadcaster)
-            .fetch_one(&pool)
-            .await
-            .unwrap();
+        let (n,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM deliveries WHERE broadcaster = ? AND status = 'pending'",
+        )
+        .bind(broadcaster)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
         pool.close().await;
         n
     })
@@ -266,19 +340,32 @@ fn start_daemon(dir: &Path) -> (Killed, String) {
             }
         }
     });
-    let addr = rx.recv_timeout(Duration::from_secs(60)).expect("the daemon prints `web on http://ADDR/`");
+    let addr = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the daemon prints `web on http://ADDR/`");
     (Killed(child), addr)
 }
 
 fn api(addr: &str, path: &str) -> Value {
-    let (status, body) = http(addr, "GET", path, &[("Authorization", &format!("Bearer {TOKEN}"))], None).unwrap();
+    let (status, body) = http(
+        addr,
+        "GET",
+        path,
+        &[("Authorization", &format!("Bearer {TOKEN}"))],
+        None,
+    )
+    .unwrap();
     assert_eq!(status, 200, "{path}: {body}");
     serde_json::from_str(&body).unwrap()
 }
 
 fn target_dir() -> PathBuf {
     // BIN is TARGET/debug/sendmessagebot.
-    Path::new(BIN).parent().and_then(Path::parent).map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("target"))
+    Path::new(BIN)
+        .parent()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("target"))
 }
 
 #[test]
@@ -295,8 +382,14 @@ fn a_non_loopback_bind_without_a_token_refuses_to_start() {
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.contains("WEB_TOKEN") && err.contains("0.0.0.0"), "{err}");
-    assert!(!dir.path().join("data/sandbox/ledger.jsonl").exists(), "nothing may be sent");
+    assert!(
+        err.contains("WEB_TOKEN") && err.contains("0.0.0.0"),
+        "{err}"
+    );
+    assert!(
+        !dir.path().join("data/sandbox/ledger.jsonl").exists(),
+        "nothing may be sent"
+    );
     // With a token it starts; --no-web needs none.
     let out = Command::new(BIN)
         .args(["run", "--sandbox", "--once", "--no-web"])
@@ -305,14 +398,23 @@ fn a_non_loopback_bind_without_a_token_refuses_to_start() {
         .env("METRICS_BIND", "127.0.0.1:0")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
 fn dashboard_in_headless_chromium_pauses_and_resumes_a_broadcaster() {
     if !Path::new(CHROMEDRIVER).exists() || !Path::new(CHROMIUM).exists() {
-        assert!(std::env::var_os("CI").is_none(), "CI needs chromium and chromium-driver (.ci/run installs them)");
-        eprintln!("skipped: {CHROMIUM} or {CHROMEDRIVER} missing (apt-get install chromium chromium-driver)");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI needs chromium and chromium-driver (.ci/run installs them)"
+        );
+        eprintln!(
+            "skipped: {CHROMIUM} or {CHROMEDRIVER} missing (apt-get install chromium chromium-driver)"
+        );
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -345,30 +447,67 @@ fn dashboard_in_headless_chromium_pauses_and_resumes_a_broadcaster() {
                  "--disable-dev-shm-usage", format!("--user-data-dir={}", profile.path().display()),
                  "--window-size=1280,1000"]
     }}}});
-    let (status, text) = http(&driver_addr, "POST", "/session", &[], Some(&caps.to_string())).unwrap();
+    let (status, text) = http(
+        &driver_addr,
+        "POST",
+        "/session",
+        &[],
+        Some(&caps.to_string()),
+    )
+    .unwrap();
     assert_eq!(status, 200, "new session: {text}");
-    let session = serde_json::from_str::<Value>(&text).unwrap()["value"]["sessionId"].as_str().unwrap().to_string();
-    let browser = Browser { driver: driver_addr.clone(), session };
+    let session = serde_json::from_str::<Value>(&text).unwrap()["value"]["sessionId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let browser = Browser {
+        driver: driver_addr.clone(),
+        session,
+    };
 
     // Log in with the token.
-    browser.call("POST", "/url", Some(json!({"url": format!("http://{addr}/login")})));
+    browser.call(
+        "POST",
+        "/url",
+        Some(json!({"url": format!("http://{addr}/login")})),
+    );
     let input = wait_for("the token field", 20, || browser.find("input[name=token]"));
-    browser.call("POST", &format!("/element/{input}/value"), Some(json!({"text": TOKEN})));
+    browser.call(
+        "POST",
+        &format!("/element/{input}/value"),
+        Some(json!({"text": TOKEN})),
+    );
     browser.click("#login");
-    wait_for("the overview after login", 20, || browser.find("[data-counter=sent]"));
-    assert!(browser.find("a.login").is_none(), "logged in: no login link");
+    wait_for("the overview after login", 20, || {
+        browser.find("[data-counter=sent]")
+    });
+    assert!(
+        browser.find("a.login").is_none(),
+        "logged in: no login link"
+    );
 
     // The counters move without a reload.
-    let sent = |b: &Browser| b.text("[data-counter=sent]").and_then(|t| t.trim().parse::<u64>().ok());
+    let sent = |b: &Browser| {
+        b.text("[data-counter=sent]")
+            .and_then(|t| t.trim().parse::<u64>().ok())
+    };
     let first = wait_for("a first count", 20, || sent(&browser));
-    wait_for("the sent counter to move", 30, || sent(&browser).filter(|n| *n > first + 2));
+    wait_for("the sent counter to move", 30, || {
+        sent(&browser).filter(|n| *n > first + 2)
+    });
 
     // Pause b2b by clicking.
     browser.click("tr[data-broadcaster=b2b] button[data-action=pause]");
-    wait_for("b2b paused (API)", 20, || (api(&addr, "/api/v1/broadcasters/b2b")["state"] == "paused").then_some(()));
-    wait_for("the page to show it paused", 20, || browser.find("tr[data-broadcaster=b2b][data-state=paused]"));
+    wait_for("b2b paused (API)", 20, || {
+        (api(&addr, "/api/v1/broadcasters/b2b")["state"] == "paused").then_some(())
+    });
+    wait_for("the page to show it paused", 20, || {
+        browser.find("tr[data-broadcaster=b2b][data-state=paused]")
+    });
     // A send that was in flight when the pause came finishes; after that, nothing more.
-    wait_for("b2b's send in flight to finish", 20, || (pending_of(dir.path(), "b2b") == 0).then_some(()));
+    wait_for("b2b's send in flight to finish", 20, || {
+        (pending_of(dir.path(), "b2b") == 0).then_some(())
+    });
     let at_pause = ledger_by_broadcaster(dir.path());
     let b2b_at_pause = at_pause.get("b2b").copied().unwrap_or(0);
     let gus_at_pause = at_pause.get("gus").copied().unwrap_or(0);
@@ -378,34 +517,76 @@ fn dashboard_in_headless_chromium_pauses_and_resumes_a_broadcaster() {
         let l = ledger_by_broadcaster(dir.path());
         (l.get("gus").copied().unwrap_or(0) >= gus_at_pause + 10).then_some(l)
     });
-    assert_eq!(later.get("b2b").copied().unwrap_or(0), b2b_at_pause, "b2b sent while paused: {later:?}");
+    assert_eq!(
+        later.get("b2b").copied().unwrap_or(0),
+        b2b_at_pause,
+        "b2b sent while paused: {later:?}"
+    );
     assert_eq!(api(&addr, "/api/v1/broadcasters/b2b")["state"], "paused");
 
     let shots = target_dir().join("e2e");
     browser.screenshot(&shots.join("dashboard.png"));
-    browser.call("POST", "/url", Some(json!({"url": format!("http://{addr}/deliveries?broadcaster=b2b")})));
+    browser.call(
+        "POST",
+        "/url",
+        Some(json!({"url": format!("http://{addr}/deliveries?broadcaster=b2b")})),
+    );
     wait_for("the deliveries log", 20, || browser.find("tr.outcome-sent"));
     browser.screenshot(&shots.join("deliveries.png"));
-    browser.call("POST", "/window/rect", Some(json!({"width": 390, "height": 900})));
-    browser.call("POST", "/url", Some(json!({"url": format!("http://{addr}/broadcasters?lang=ru")})));
-    wait_for("the Russian page", 20, || browser.text("h1").filter(|t| t == "Рассыльщики"));
+    browser.call(
+        "POST",
+        "/window/rect",
+        Some(json!({"width": 390, "height": 900})),
+    );
+    browser.call(
+        "POST",
+        "/url",
+        Some(json!({"url": format!("http://{addr}/broadcasters?lang=ru")})),
+    );
+    wait_for("the Russian page", 20, || {
+        browser.text("h1").filter(|t| t == "Рассыльщики")
+    });
     browser.screenshot(&shots.join("broadcasters-phone-ru.png"));
 
     // Resume by clicking; b2b sends again.
     browser.click("tr[data-broadcaster=b2b] button[data-action=resume]");
-    wait_for("b2b running (API)", 20, || (api(&addr, "/api/v1/broadcasters/b2b")["state"] == "running").then_some(()));
+    wait_for("b2b running (API)", 20, || {
+        (api(&addr, "/api/v1/broadcasters/b2b")["state"] == "running").then_some(())
+    });
     wait_for("b2b to send again", 60, || {
-        (ledger_by_broadcaster(dir.path()).get("b2b").copied().unwrap_or(0) > b2b_at_pause).then_some(())
+        (ledger_by_broadcaster(dir.path())
+            .get("b2b")
+            .copied()
+            .unwrap_or(0)
+            > b2b_at_pause)
+            .then_some(())
     });
 
-    let _ = http(&driver_addr, "DELETE", &format!("/session/{}", browser.session), &[], None);
+    let _ = http(
+        &driver_addr,
+        "DELETE",
+        &format!("/session/{}", browser.session),
+        &[],
+        None,
+    );
     // SIGTERM: the daemon finishes the send in flight and exits 0.
     let pid = daemon.0.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
     let status = daemon.0.wait().unwrap();
     assert!(status.success(), "{status:?}");
     // Every ledger entry was journalled, and no chat got b2b's message twice in one cycle.
-    let ledger = smb_telegram::sim::read_ledger(&dir.path().join("data/sandbox/ledger.jsonl")).unwrap();
+    let ledger =
+        smb_telegram::sim::read_ledger(&dir.path().join("data/sandbox/ledger.jsonl")).unwrap();
     let ids: HashSet<i64> = ledger.iter().map(|e| e.random_id).collect();
-    assert_eq!(ids.len(), ledger.len(), "a random_id reached the chat twice");
+    assert_eq!(
+        ids.len(),
+        ledger.len(),
+        "a random_id reached the chat twice"
+    );
 }
