@@ -10,8 +10,13 @@ use console_support::{DaemonGuard, Project, wait_until};
 use serde_json::Value;
 
 fn status_json(p: &Project) -> Option<Value> {
-    let out = p.cmd(&["status", "--sandbox", "--json"]).output().expect("status");
-    out.status.success().then(|| serde_json::from_slice(&out.stdout).expect("status JSON"))
+    let out = p
+        .cmd(&["status", "--sandbox", "--json"])
+        .output()
+        .expect("status");
+    out.status
+        .success()
+        .then(|| serde_json::from_slice(&out.stdout).expect("status JSON"))
 }
 
 fn start(p: &Project) -> String {
@@ -28,7 +33,9 @@ fn start(p: &Project) -> String {
 }
 
 fn sent(p: &Project) -> usize {
-    std::fs::read_to_string(p.file("data/sandbox/ledger.jsonl")).map(|s| s.lines().count()).unwrap_or(0)
+    std::fs::read_to_string(p.file("data/sandbox/ledger.jsonl"))
+        .map(|s| s.lines().count())
+        .unwrap_or(0)
 }
 
 #[test]
@@ -44,14 +51,25 @@ fn status_reload_restart_and_stop_a_running_daemon() {
     assert_eq!(v["pid"].to_string(), pid);
     assert_eq!(v["sandbox"], true);
     assert_eq!(v["broadcasters"].as_array().map(Vec::len), Some(4), "{v}");
-    let mode = std::fs::metadata(p.file("data/sandbox/sendmessagebot.sock")).expect("socket").permissions();
-    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777, 0o600);
+    let mode = std::fs::metadata(p.file("data/sandbox/sendmessagebot.sock"))
+        .expect("socket")
+        .permissions();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+        0o600
+    );
     let (code, out) = p.run(&["status", "--sandbox"]);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains(&format!("running: pid {pid}")) && out.contains("b2b"), "{out}");
+    assert!(
+        out.contains(&format!("running: pid {pid}")) && out.contains("b2b"),
+        "{out}"
+    );
 
     // Let it send, then reload a changed configuration: same process, journal state kept.
-    assert!(wait_until(Duration::from_secs(30), || sent(&p) >= 4), "the daemon sends");
+    assert!(
+        wait_until(Duration::from_secs(30), || sent(&p) >= 4),
+        "the daemon sends"
+    );
     let cycles_before: u64 = status_json(&p).expect("running")["broadcasters"]
         .as_array()
         .expect("broadcasters")
@@ -59,7 +77,11 @@ fn status_reload_restart_and_stop_a_running_daemon() {
         .map(|b| b["cycle"].as_u64().unwrap_or(0))
         .sum();
     let toml = std::fs::read_to_string(p.file("sendmessagebot.toml")).expect("config");
-    let changed = toml.replacen("\"@price_chat_two\",", "\"@price_chat_two\", \"@added_on_reload\",", 1);
+    let changed = toml.replacen(
+        "\"@price_chat_two\",",
+        "\"@price_chat_two\", \"@added_on_reload\",",
+        1,
+    );
     assert_ne!(toml, changed, "the example has @price_chat_two in a list");
     std::fs::write(p.file("sendmessagebot.toml"), &changed).expect("write config");
     let (code, out) = p.run(&["reload", "--sandbox"]);
@@ -68,18 +90,40 @@ fn status_reload_restart_and_stop_a_running_daemon() {
     let v = status_json(&p).expect("still running");
     assert_eq!(v["pid"].to_string(), pid, "reload keeps the process");
     assert_eq!(v["reloads"], 1);
-    let after: Vec<&Value> = v["broadcasters"].as_array().expect("broadcasters").iter().collect();
-    assert!(after.iter().any(|b| b["total"] == 6), "the new target is in a list: {v}");
+    let after: Vec<&Value> = v["broadcasters"]
+        .as_array()
+        .expect("broadcasters")
+        .iter()
+        .collect();
+    assert!(
+        after.iter().any(|b| b["total"] == 6),
+        "the new target is in a list: {v}"
+    );
     let cycles_after: u64 = after.iter().map(|b| b["cycle"].as_u64().unwrap_or(0)).sum();
-    assert!(cycles_after >= cycles_before, "cycles resume from the journal ({cycles_before} → {cycles_after})");
+    assert!(
+        cycles_after >= cycles_before,
+        "cycles resume from the journal ({cycles_before} → {cycles_after})"
+    );
 
     // A configuration with an error is refused; the daemon goes on with the old one.
-    std::fs::write(p.file("sendmessagebot.toml"), changed.replace("[targets]", "[targets]\nbroken = [\"https://t.me/+invite\"]"))
-        .expect("write config");
+    std::fs::write(
+        p.file("sendmessagebot.toml"),
+        changed.replace(
+            "[targets]",
+            "[targets]\nbroken = [\"https://t.me/+invite\"]",
+        ),
+    )
+    .expect("write config");
     let (code, out) = p.run(&["reload", "--sandbox"]);
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("reload refused") && out.contains("targets.broken"), "{out}");
-    assert_eq!(status_json(&p).expect("still running")["pid"].to_string(), pid);
+    assert!(
+        out.contains("reload refused") && out.contains("targets.broken"),
+        "{out}"
+    );
+    assert_eq!(
+        status_json(&p).expect("still running")["pid"].to_string(),
+        pid
+    );
     std::fs::write(p.file("sendmessagebot.toml"), &changed).expect("write config");
 
     // restart: a new process with the same arguments.
@@ -96,7 +140,10 @@ fn status_reload_restart_and_stop_a_running_daemon() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains(&format!("stopped (pid {new_pid})")), "{out}");
     assert_eq!(p.lock_pid(), "", "a clean exit empties the lock file");
-    assert!(!p.file("data/sandbox/sendmessagebot.sock").exists(), "the socket is removed");
+    assert!(
+        !p.file("data/sandbox/sendmessagebot.sock").exists(),
+        "the socket is removed"
+    );
     let (code, _) = p.run(&["status", "--sandbox"]);
     assert_eq!(code, 3);
     let (code, out) = p.run(&["stop", "--sandbox"]);
@@ -108,10 +155,19 @@ fn a_second_start_is_refused_naming_the_pid() {
     let p = Project::new();
     let _guard = DaemonGuard(&p);
     let pid = start(&p);
-    for args in [&["run", "--sandbox"][..], &["run", "--sandbox", "--detach"], &["run", "--sandbox", "--once"]] {
+    for args in [
+        &["run", "--sandbox"][..],
+        &["run", "--sandbox", "--detach"],
+        &["run", "--sandbox", "--once"],
+    ] {
         let (code, out) = p.run(args);
         assert_eq!(code, 1, "{args:?}: {out}");
-        assert!(out.contains(&format!("another sendmessagebot daemon (pid {pid}) already runs")), "{args:?}: {out}");
+        assert!(
+            out.contains(&format!(
+                "another sendmessagebot daemon (pid {pid}) already runs"
+            )),
+            "{args:?}: {out}"
+        );
     }
     // The real data directory is another one: its lock is free.
     let (code, out) = p.run(&["status"]);
@@ -119,7 +175,10 @@ fn a_second_start_is_refused_naming_the_pid() {
     // Test sends use the accounts too: refused while the daemon runs.
     let (code, out) = p.run(&["broadcasters", "test", "--sandbox"]);
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains(&format!("a daemon (pid {pid}) is running")), "{out}");
+    assert!(
+        out.contains(&format!("a daemon (pid {pid}) is running")),
+        "{out}"
+    );
 }
 
 #[test]
@@ -127,17 +186,32 @@ fn a_stale_lock_after_kill_9_is_taken_over() {
     let p = Project::new();
     let _guard = DaemonGuard(&p);
     let pid = start(&p);
-    let killed = std::process::Command::new("kill").args(["-9", &pid]).status().expect("kill");
+    let killed = std::process::Command::new("kill")
+        .args(["-9", &pid])
+        .status()
+        .expect("kill");
     assert!(killed.success());
     assert!(
-        wait_until(Duration::from_secs(10), || p.run(&["status", "--sandbox"]).0 == 3),
+        wait_until(Duration::from_secs(10), || p
+            .run(&["status", "--sandbox"])
+            .0
+            == 3),
         "a dead daemon's lock is not held"
     );
     assert_eq!(p.lock_pid(), pid, "the lock file still names the dead pid");
-    assert!(p.file("data/sandbox/sendmessagebot.sock").exists(), "its socket file is left behind");
+    assert!(
+        p.file("data/sandbox/sendmessagebot.sock").exists(),
+        "its socket file is left behind"
+    );
     let new_pid = start(&p);
     assert_ne!(new_pid, pid);
     let log = std::fs::read_to_string(p.file("data/sandbox/daemon.log")).expect("daemon.log");
-    assert!(log.contains(&format!("took over the lock of pid {pid}")), "{log}");
-    assert_eq!(status_json(&p).expect("running")["pid"].to_string(), new_pid);
+    assert!(
+        log.contains(&format!("took over the lock of pid {pid}")),
+        "{log}"
+    );
+    assert_eq!(
+        status_json(&p).expect("running")["pid"].to_string(),
+        new_pid
+    );
 }

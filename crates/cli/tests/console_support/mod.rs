@@ -60,12 +60,19 @@ impl Project {
 
     /// The pid in the sandbox daemon's lock file (empty when none runs).
     pub fn lock_pid(&self) -> String {
-        std::fs::read_to_string(self.file("data/sandbox/sendmessagebot.lock")).unwrap_or_default().trim().to_owned()
+        std::fs::read_to_string(self.file("data/sandbox/sendmessagebot.lock"))
+            .unwrap_or_default()
+            .trim()
+            .to_owned()
     }
 }
 
 pub fn text(out: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
 
 /// Polls `f` until it is true, at most `limit`.
