@@ -87,6 +87,12 @@ impl TestServer {
         self.world().key_for_user(user)
     }
 
+    /// The access hash of a chat by its bot-API id (`-100…`), as a client that met the chat
+    /// has it cached (a Telethon session's `entities` table, say).
+    pub fn access_hash(&self, chat: i64) -> Option<i64> {
+        self.world().chats.get(&chat).map(|c| c.access_hash)
+    }
+
     /// A fresh key bound to nobody: a client starts with it and logs in.
     pub fn new_auth_key(&self) -> [u8; 256] {
         self.world().new_key()

@@ -61,6 +61,37 @@ impl CachedChat {
         }
     }
 
+    /// A chat from a marked id as Telethon and the bot API write it (`-100…` channels and
+    /// supergroups, `-N` basic groups) with its access hash. Users, and channels without a
+    /// hash (Telethon's `min` entities), give `None`: the dialogs scan finds those.
+    /// Telethon does not record whether a `-100…` chat is a broadcast channel; both are
+    /// addressed the same way, so it is kept as a supergroup until the dialogs say otherwise.
+    pub fn from_marked(id: i64, access_hash: i64, username: Option<&str>) -> Option<Self> {
+        let username = username
+            .map(|u| u.trim_start_matches('@').to_ascii_lowercase())
+            .filter(|u| !u.is_empty());
+        let title = username.clone().unwrap_or_default();
+        if id < -CHANNEL_ID_BASE {
+            (access_hash != 0).then_some(CachedChat {
+                id,
+                access_hash,
+                kind: ChatKind::Supergroup,
+                title,
+                username,
+            })
+        } else if id < 0 && id != -CHANNEL_ID_BASE {
+            Some(CachedChat {
+                id,
+                access_hash: 0,
+                kind: ChatKind::Group,
+                title,
+                username: None,
+            })
+        } else {
+            None
+        }
+    }
+
     pub fn input_peer(&self) -> tl::enums::InputPeer {
         match self.kind {
             ChatKind::Group => tl::types::InputPeerChat { chat_id: -self.id }.into(),
@@ -174,5 +205,31 @@ impl PeerCacheStore for NoPeerCacheStore {
 
     fn save(&self, _account: &str, _cache: &PeerCache) -> Result<(), PeerCacheError> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn telethon_marked_ids_map_to_bot_api_chats() {
+        let c = CachedChat::from_marked(-1_001_234_567_890, 77, Some("Market")).unwrap();
+        assert_eq!(
+            (c.id, c.access_hash, c.kind),
+            (-1_001_234_567_890, 77, ChatKind::Supergroup)
+        );
+        assert_eq!(c.username.as_deref(), Some("market"));
+        match c.input_peer() {
+            tl::enums::InputPeer::Channel(p) => {
+                assert_eq!((p.channel_id, p.access_hash), (1_234_567_890, 77))
+            }
+            other => panic!("{other:?}"),
+        }
+        let g = CachedChat::from_marked(-4001, 0, None).unwrap();
+        assert_eq!(g.kind, ChatKind::Group);
+        assert!(matches!(g.input_peer(), tl::enums::InputPeer::Chat(p) if p.chat_id == 4001));
+        assert_eq!(CachedChat::from_marked(12345, 99, Some("user")), None);
+        assert_eq!(CachedChat::from_marked(-1_001_234_567_890, 0, None), None);
     }
 }

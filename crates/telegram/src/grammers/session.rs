@@ -170,6 +170,38 @@ impl StoredSession {
         }
     }
 
+    /// A login made by another client (a Telethon session from the Python original): the
+    /// statically known DCs, with `dc_id` reached at `addr` as home holding `auth_key`, and
+    /// `identity` as logged in. `accounts check` asks Telegram who it really is.
+    pub fn imported(
+        dc_id: i32,
+        addr: SocketAddrV4,
+        auth_key: [u8; 256],
+        identity: Identity,
+    ) -> Self {
+        let mut s = StoredSession {
+            home_dc: dc_id,
+            identity: Some(identity),
+            ..Self::default()
+        };
+        match s.dc_options.iter_mut().find(|d| d.id == dc_id) {
+            Some(d) => {
+                d.ipv4 = addr;
+                d.auth_key = Some(auth_key);
+            }
+            None => {
+                s.dc_options.push(DcOption {
+                    id: dc_id,
+                    ipv4: addr,
+                    ipv6: SocketAddrV6::new(addr.ip().to_ipv6_mapped(), addr.port(), 0, 0),
+                    auth_key: Some(auth_key),
+                });
+                s.dc_options.sort_by_key(|d| d.id);
+            }
+        }
+        s
+    }
+
     fn from_data(data: &SessionData, identity: Option<Identity>) -> Self {
         let mut dc_options: Vec<DcOption> = data.dc_options.values().cloned().collect();
         dc_options.sort_by_key(|d| d.id);
