@@ -167,6 +167,7 @@ async fn sessions(r: &mut Report, s: &Settings, online: bool) {
     for a in &s.account_info {
         let name = &a.name;
         let login = format!("`sendmessagebot accounts login {name}`");
+        let login_force = format!("`sendmessagebot accounts login {name} --force`");
         match store.load(name) {
             Ok(None) => r.warn(format!("account {name}: no session yet; log in with {login} before `run` without --sandbox")),
             Ok(Some(st)) if st.identity.is_none() => {
@@ -179,13 +180,13 @@ async fn sessions(r: &mut Report, s: &Settings, online: bool) {
                 match check_account(api, &store, name, proxy.as_ref()).await {
                     AccountHealth::Ok(info) => r.ok(format!("account {name}: authorized as {}", info.first_name)),
                     AccountHealth::Dead { code } => {
-                        r.bad(format!("account {name}: Telegram refuses the session ({code}); log in again with {login} --force"))
+                        r.bad(format!("account {name}: Telegram refuses the session ({code}); log in again with {login_force}"))
                     }
                     other => r.bad(format!("account {name}: not usable ({other:?}); {login}")),
                 }
             }
             Err(e) => r.bad(format!(
-                "account {name}: the session file cannot be read: {e}; check SESSION_PASSPHRASE, or start a new session with {login} --force"
+                "account {name}: the session file cannot be read: {e}; check SESSION_PASSPHRASE, or start a new session with {login_force}"
             )),
         }
     }
