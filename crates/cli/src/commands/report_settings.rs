@@ -24,7 +24,7 @@ pub struct Args {
     #[arg(long, value_name = "HOURS", value_parser = clap::value_parser!(u32).range(1..=744))]
     pub interval: Option<u32>,
     /// The channel to post to: its id (-100…) or @username; the bot must be an admin there.
-    #[arg(long, value_name = "CHAT")]
+    #[arg(long, value_name = "CHAT", allow_hyphen_values = true)]
     pub channel: Option<String>,
 }
 

@@ -1,0 +1,232 @@
+//! The rest of the console: `service install|uninstall` into a temporary unit directory
+//! (systemctl is never called), `completions`, `manpage`, `targets switch` (persisted, shown by
+//! `stats` and `broadcasters list`, applied by `run`), and `report settings` (kept in .env).
+
+mod console_support;
+
+use console_support::Project;
+
+#[test]
+fn service_install_writes_a_unit_and_uninstall_removes_it() {
+    let p = Project::new();
+    let units = tempfile::tempdir().expect("unit dir");
+    let unit_dir = units.path().to_str().expect("utf-8 path");
+    let (code, unit) = p.run(&["service", "install", "--dry-run", "--unit-dir", unit_dir]);
+    assert_eq!(code, 0, "{unit}");
+    let cwd = std::fs::canonicalize(p.path()).expect("cwd");
+    for line in [
+        "Restart=on-failure".to_owned(),
+        format!("WorkingDirectory={}", p.path().display()),
+        format!("EnvironmentFile=-{}/.env", p.path().display()),
+        format!(
+            "ExecStart={} --config {}/sendmessagebot.toml --env-file {}/.env run",
+            console_support::BIN,
+            p.path().display(),
+            p.path().display()
+        ),
+        "WantedBy=default.target".to_owned(),
+    ] {
+        let alt = line.replace(&p.path().display().to_string(), &cwd.display().to_string());
+        assert!(
+            unit.lines().any(|l| l == line || l == alt),
+            "no line {line:?}:\n{unit}"
+        );
+    }
+    assert!(
+        !units.path().join("sendmessagebot.service").exists(),
+        "--dry-run writes nothing"
+    );
+
+    let (code, out) = p.run(&["service", "install", "--unit-dir", unit_dir, "--sandbox"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("systemctl --user enable --now sendmessagebot"),
+        "{out}"
+    );
+    let written =
+        std::fs::read_to_string(units.path().join("sendmessagebot.service")).expect("the unit");
+    assert!(
+        written.contains(" run --sandbox\n") && written.contains("[Install]"),
+        "{written}"
+    );
+    let (code, out) = p.run(&["service", "install", "--unit-dir", unit_dir]);
+    assert_eq!(code, 1, "an existing unit is kept without --force: {out}");
+    assert!(out.contains("--force"), "{out}");
+
+    // The system flavour, through the environment variable.
+    let (code, unit) = {
+        let out = p
+            .cmd(&["service", "install", "--system", "--dry-run"])
+            .env("SMB_SYSTEMD_UNIT_DIR", unit_dir)
+            .output()
+            .expect("run");
+        (out.status.code(), console_support::text(&out))
+    };
+    assert_eq!(code, Some(0), "{unit}");
+    assert!(unit.contains("WantedBy=multi-user.target"), "{unit}");
+
+    let (code, out) = p.run(&["service", "uninstall", "--unit-dir", unit_dir]);
+    assert_eq!(code, 0, "{out}");
+    assert!(!units.path().join("sendmessagebot.service").exists());
+    let (code, out) = p.run(&["service", "uninstall", "--unit-dir", unit_dir]);
+    assert_eq!((code, out.contains("not installed")), (0, true), "{out}");
+}
+
+#[test]
+fn completions_and_the_man_page_come_from_the_clap_definitions() {
+    let p = Project::new();
+    for (shell, marker) in [
+        ("bash", "_sendmessagebot()"),
+        ("zsh", "#compdef sendmessagebot"),
+        ("fish", "complete -c sendmessagebot"),
+    ] {
+        let (code, out) = p.run(&["completions", shell]);
+        assert_eq!(code, 0, "{shell}: {out}");
+        assert!(
+            out.contains(marker) && out.contains("reload") && out.contains("switch"),
+            "{shell}:\n{out}"
+        );
+    }
+    let (code, man) = p.run(&["manpage"]);
+    assert_eq!(code, 0, "{man}");
+    assert!(
+        man.contains(".TH sendmessagebot 1") && man.contains("status") && man.contains("service"),
+        "{man}"
+    );
+    let pages = tempfile::tempdir().expect("dir");
+    let (code, out) = p.run(&["manpage", "--dir", pages.path().to_str().expect("utf-8")]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        pages.path().join("sendmessagebot.1").exists()
+            && pages.path().join("sendmessagebot-run.1").exists()
+    );
+}
+
+#[test]
+fn targets_switch_is_persisted_shown_and_applied_by_run() {
+    let p = Project::new();
+    let (code, out) = p.run(&[
+        "targets",
+        "switch",
+        "test",
+        "--broadcaster",
+        "b2b",
+        "--sandbox",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("b2b          test  (test, 1 chats)") && out.contains("b2c          prod"),
+        "{out}"
+    );
+    let (code, out) = p.run(&["broadcasters", "list", "--sandbox", "--json"]);
+    assert_eq!(code, 0, "{out}");
+    let list: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let mode = |name: &str| {
+        list.as_array()
+            .and_then(|a| a.iter().find(|b| b["name"] == name))
+            .map(|b| b["mode"].clone())
+    };
+    assert_eq!(mode("b2b"), Some("test".into()));
+    assert_eq!(mode("gus"), Some("prod".into()));
+    // The real database was not touched.
+    let (_, out) = p.run(&["broadcasters", "list"]);
+    assert!(
+        out.lines()
+            .filter(|l| l.trim_end().ends_with("prod"))
+            .count()
+            == 4,
+        "{out}"
+    );
+
+    // run applies it: b2b posts to its test chat only, the others to their prod lists.
+    let (code, out) = p.run(&["run", "--sandbox", "--once", "--no-web", "--no-metrics"]);
+    assert_eq!(code, 0, "{out}");
+    let ledger = std::fs::read_to_string(p.file("data/sandbox/ledger.jsonl")).expect("ledger");
+    assert_eq!(
+        ledger
+            .lines()
+            .filter(|l| l.contains("my_test_group"))
+            .count(),
+        1,
+        "{ledger}"
+    );
+    assert_eq!(ledger.lines().count(), 1 + 3 * 5, "{ledger}");
+    let (code, out) = p.run(&["stats", "--sandbox"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("target lists: aaa prod (prod), b2b test (test)"),
+        "{out}"
+    );
+    let (code, out) = p.run(&["stats", "--sandbox", "--json"]);
+    assert_eq!(code, 0, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(v["broadcasters"]["b2b"]["target_mode"], "test");
+
+    // All back to prod: one switch for every broadcaster replaces the per-broadcaster ones.
+    let (code, out) = p.run(&["targets", "switch", "prod", "--sandbox"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains(" test "), "{out}");
+    let (code, out) = p.run(&[
+        "targets",
+        "switch",
+        "test",
+        "--broadcaster",
+        "nope",
+        "--sandbox",
+    ]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("no broadcaster `nope`"), "{out}");
+}
+
+#[test]
+fn report_settings_are_kept_in_the_env_file() {
+    let p = Project::new();
+    let (code, out) = p.run(&[
+        "report",
+        "settings",
+        "--enable",
+        "--channel",
+        "-1001234567890",
+    ]);
+    assert_eq!(code, 1, "no token, so switching on is refused: {out}");
+    assert!(
+        out.contains("REPORTS_BOT_TOKEN") && out.contains("nothing was changed"),
+        "{out}"
+    );
+    let env_before = std::fs::read_to_string(p.file(".env")).expect(".env");
+    assert!(!env_before.contains("ENABLE_REPORTS"));
+
+    std::fs::write(p.file(".env"), format!("{env_before}# the report bot\nREPORTS_BOT_TOKEN=123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0\n")).expect(".env");
+    let (code, out) = p.run(&[
+        "report",
+        "settings",
+        "--enable",
+        "--interval",
+        "6",
+        "--channel",
+        "@shop_reports",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("reports:  on") && out.contains("every 6 h") && out.contains("@shop_reports"),
+        "{out}"
+    );
+    let env = std::fs::read_to_string(p.file(".env")).expect(".env");
+    assert!(
+        env.starts_with(&env_before) && env.contains("# the report bot\n"),
+        "other lines are kept:\n{env}"
+    );
+    assert!(
+        env.contains("ENABLE_REPORTS=true\n")
+            && env.contains("REPORT_INTERVAL_HOURS=6\n")
+            && env.contains("REPORTS_CHANNEL_ID=@shop_reports\n"),
+        "{env}"
+    );
+    let (code, out) = p.run(&["report", "settings", "--disable"]);
+    assert_eq!(code, 0, "{out}");
+    let env = std::fs::read_to_string(p.file(".env")).expect(".env");
+    assert!(
+        env.contains("ENABLE_REPORTS=false\n") && env.matches("ENABLE_REPORTS").count() == 1,
+        "{env}"
+    );
+}
