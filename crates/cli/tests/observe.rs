@@ -673,7 +673,8 @@ async fn stats_json_on_a_seeded_store() {
     let idle = json!({
         "account": null, "counts": {"sent": 0, "failed": 0, "deferred": 0, "pending": 0},
         "current_cycle": null, "cycle_done": 0, "cycle_size": 5, "cycle_completed": false,
-        "cycles_completed": 0, "failed_by_code": {}, "last_sent_at": null, "sent_last_hour": 0
+        "cycles_completed": 0, "failed_by_code": {}, "last_sent_at": null, "sent_last_hour": 0,
+        "target_list": "prod", "target_mode": "prod"
     });
     let idle_for = |account: &str| {
         let mut b = idle.clone();
@@ -706,7 +707,9 @@ async fn stats_json_on_a_seeded_store() {
                 "cycles_completed": 1,
                 "failed_by_code": {"CHAT_WRITE_FORBIDDEN": 1},
                 "last_sent_at": "<time>",
-                "sent_last_hour": 2
+                "sent_last_hour": 2,
+                "target_list": "prod",
+                "target_mode": "prod"
             },
             "aaa": idle_for("acc1"),
             "b2c": idle_for("acc2"),
