@@ -253,7 +253,10 @@ pub fn client_paths(cli: &crate::Cli, sandbox: bool) -> anyhow::Result<DaemonPat
                     .filter(|u| !u.trim().is_empty())
                     .unwrap_or_else(|| smb_store::DEFAULT_DATABASE_URL.to_owned()),
             };
-            eprintln!("note: the configuration does not load ({e:#}); looking for the daemon under {}", database_dir(&url).display());
+            eprintln!(
+                "note: the configuration does not load ({e:#}); looking for the daemon under {}",
+                database_dir(&url).display()
+            );
             Ok(DaemonPaths::in_dir(&database_dir(&url)))
         }
     }
