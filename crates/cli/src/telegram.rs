@@ -8,7 +8,8 @@
 //! | `SESSION_NAME` | the session file name of the only account (`sessions/NAME.session`) |
 //! | `SESSIONS_DIR` | where session files live (`sessions`) |
 //! | `SESSION_PASSPHRASE` | encrypts session files (XChaCha20-Poly1305, Argon2id key) |
-//! | `PROXY_ENABLED`, `PROXY_PROTOCOL`, `PROXY_ADDR`, `PROXY_PORT` | a SOCKS5 proxy for accounts without `proxy = "socks5://…"` |
+//! | `PROXY_ENABLED`, `PROXY_PROTOCOL`, `PROXY_ADDR`, `PROXY_PORT`, `PROXY_SECRET` | the proxy of accounts without their own `proxy = …`: SOCKS5, or an MTProto proxy with `PROXY_PROTOCOL=mtproto` (docs/mtproxy.md) |
+//! | `SMB_MTPROXY_TIMEOUT_MS` | how long an MTProto proxy may take to connect and to answer (10000; tests shorten it) |
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -20,6 +21,7 @@ use smb_telegram::grammers::{
     AccountConfig, ApiSettings, GrammersGateway, JsonPeerCacheStore, ProxyUrl, SecretString,
     SessionStore,
 };
+use smb_telegram::mtproxy::ProxyTimeouts;
 
 use crate::config::{AccountInfo, Settings};
 
@@ -56,10 +58,18 @@ pub fn api(settings: &Settings) -> anyhow::Result<ApiSettings> {
     let api_id: i32 = id.parse().ok().filter(|v| *v > 0).with_context(|| {
         format!("API_ID={id:?} is not valid: expected the number from https://my.telegram.org")
     })?;
-    Ok(ApiSettings::new(
-        api_id,
-        SecretString::from(hash.to_owned()),
-    ))
+    let mut api = ApiSettings::new(api_id, SecretString::from(hash.to_owned()));
+    if let Some(ms) = env(settings, "SMB_MTPROXY_TIMEOUT_MS") {
+        let ms: u64 = ms.parse().ok().filter(|v| *v > 0).with_context(|| {
+            format!("SMB_MTPROXY_TIMEOUT_MS={ms:?} is not valid: expected milliseconds")
+        })?;
+        let d = std::time::Duration::from_millis(ms);
+        api.proxy_timeouts = ProxyTimeouts {
+            connect: d,
+            first_reply: d,
+        };
+    }
+    Ok(api)
 }
 
 /// The session store: SESSIONS_DIR, SESSION_PASSPHRASE, and each account's file name
@@ -106,25 +116,28 @@ fn session_file_name(account: &str, path: &Path, dir: &Path) -> anyhow::Result<S
     Ok(name.strip_suffix(".session").unwrap_or(name).to_owned())
 }
 
-/// The account's proxy: its own `proxy = "socks5://…"`, else the seed's PROXY_* variables.
-/// MTProto proxies are refused with a message saying what to use instead.
+/// The account's proxy: its own `proxy = "socks5://…"` or `"mtproxy://…"` (or a
+/// `tg://proxy?…` / `https://t.me/proxy?…` link), else the seed's PROXY_* variables. A bad
+/// MTProto secret or link is an error saying why.
 pub fn proxy(settings: &Settings, account: &AccountInfo) -> anyhow::Result<Option<ProxyUrl>> {
     if let Some(url) = account.proxy.as_deref().filter(|u| !u.trim().is_empty()) {
         return ProxyUrl::parse(url)
             .map(Some)
             .with_context(|| format!("accounts.{}.proxy", account.name));
     }
-    let enabled = env(settings, "PROXY_ENABLED")
+    let var = |name: &str| env(settings, name).map(str::to_owned);
+    let enabled = var("PROXY_ENABLED")
         .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"));
     if !enabled {
         return Ok(None);
     }
-    let (Some(addr), Some(port)) = (env(settings, "PROXY_ADDR"), env(settings, "PROXY_PORT"))
-    else {
-        bail!("PROXY_ENABLED=true needs PROXY_ADDR and PROXY_PORT (a SOCKS5 proxy)");
-    };
-    ProxyUrl::from_seed_env(true, env(settings, "PROXY_PROTOCOL"), addr, port)
-        .context("PROXY_ENABLED=true with PROXY_PROTOCOL")
+    if var("PROXY_ADDR").is_none() || var("PROXY_PORT").is_none() {
+        bail!(
+            "PROXY_ENABLED=true needs PROXY_ADDR and PROXY_PORT (and PROXY_SECRET with \
+             PROXY_PROTOCOL=mtproto)"
+        );
+    }
+    ProxyUrl::from_seed_env(var).context("PROXY_ENABLED=true with PROXY_PROTOCOL")
 }
 
 /// Every proxy problem of the configuration, one line each (for `check`).

@@ -3,17 +3,21 @@
 //! grammers' errors onto the engine's `SendError`.
 
 use std::fmt;
-use std::sync::Arc;
+use std::net::SocketAddr;
+use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use grammers_client::Client;
 use grammers_mtsender::{ConnectionParams, InvocationError, NoRetries, SenderPool};
+use grammers_session::Session;
+use grammers_session::types::DcOption;
 use grammers_tl_types::RemoteCall;
 use secrecy::{ExposeSecret, SecretString};
 use smb_domain::SendError;
 use tokio::task::JoinHandle;
 
 use super::session::{LiveSession, SessionError, SessionStore, StoredSession};
+use crate::mtproxy::{LinkError, MtproxyBridge, MtproxyError, MtproxySettings, ProxyTimeouts};
 
 /// What every account shares: the application's API credentials and call limits.
 #[derive(Clone)]
@@ -24,6 +28,8 @@ pub struct ApiSettings {
     pub call_timeout: Duration,
     pub device_model: String,
     pub app_version: String,
+    /// How long an MTProto proxy may take to connect and to answer (accounts with one).
+    pub proxy_timeouts: ProxyTimeouts,
 }
 
 impl fmt::Debug for ApiSettings {
@@ -44,25 +50,35 @@ impl ApiSettings {
             call_timeout: Duration::from_secs(30),
             device_model: "SendMessageBot".to_owned(),
             app_version: env!("CARGO_PKG_VERSION").to_owned(),
+            proxy_timeouts: ProxyTimeouts::default(),
         }
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProxyError {
+    /// An MTProto proxy link or the seed's PROXY_* settings for one (bad secret, no port, …).
+    #[error("MTProto proxy: {0}")]
+    Mtproxy(#[from] LinkError),
     #[error(
-        "MTProto proxies (PROXY_PROTOCOL=mtproto) are not supported by the Telegram library SendMessageBot uses; use a SOCKS5 proxy (`socks5://user:pass@host:port`) or none"
+        "proxy scheme `{0}` is not supported; use `socks5://user:pass@host:port` or \
+         `mtproxy://host:port?secret=SECRET`"
     )]
-    MtprotoUnsupported,
-    #[error("proxy scheme `{0}` is not supported; use `socks5://user:pass@host:port`")]
     UnsupportedScheme(String),
     #[error("proxy address is not `socks5://[user:pass@]host:port`")]
     Invalid,
 }
 
-/// A SOCKS5 proxy URL; it may hold a password, so it never prints.
+/// An account's proxy: SOCKS5 (handed to grammers as is) or an MTProto proxy (reached through
+/// an in-process [`MtproxyBridge`]). It may hold a password or a secret, so it never prints.
 #[derive(Clone)]
-pub struct ProxyUrl(SecretString);
+pub struct ProxyUrl(ProxyKind);
+
+#[derive(Clone)]
+enum ProxyKind {
+    Socks5(SecretString),
+    Mtproxy(MtproxySettings),
+}
 
 impl fmt::Debug for ProxyUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -70,15 +86,34 @@ impl fmt::Debug for ProxyUrl {
     }
 }
 
+fn is_on(v: Option<String>) -> bool {
+    v.is_some_and(|v| {
+        matches!(
+            v.trim().to_ascii_lowercase().as_str(),
+            "1" | "true" | "yes" | "on"
+        )
+    })
+}
+
 impl ProxyUrl {
+    /// `socks5://[user:pass@]host:port`, or an MTProto proxy: `mtproxy://host:port?secret=…`,
+    /// `tg://proxy?server=…&port=…&secret=…`, `https://t.me/proxy?…` (or `t.me/proxy?…`).
     pub fn parse(url: &str) -> Result<Self, ProxyError> {
         let url = url.trim();
         let Some((scheme, rest)) = url.split_once("://") else {
+            if url.starts_with("t.me/") {
+                return Ok(Self::mtproxy(MtproxySettings::parse_link(url)?));
+            }
             return Err(ProxyError::Invalid);
         };
         match scheme.to_ascii_lowercase().as_str() {
             "socks5" => {}
-            "mtproto" | "tg" | "mtproxy" => return Err(ProxyError::MtprotoUnsupported),
+            "mtproto" | "mtproxy" | "tg" => {
+                return Ok(Self::mtproxy(MtproxySettings::parse_link(url)?));
+            }
+            "https" | "http" if rest.split('?').next().is_some_and(is_proxy_page) => {
+                return Ok(Self::mtproxy(MtproxySettings::parse_link(url)?));
+            }
             other => return Err(ProxyError::UnsupportedScheme(other.to_owned())),
         }
         let host_port = rest
@@ -89,43 +124,171 @@ impl ProxyUrl {
             .rsplit_once(':')
             .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
         if ok {
-            Ok(ProxyUrl(SecretString::from(url.to_owned())))
+            Ok(ProxyUrl(ProxyKind::Socks5(SecretString::from(
+                url.to_owned(),
+            ))))
         } else {
             Err(ProxyError::Invalid)
         }
     }
 
-    /// The seed's `.env` form: PROXY_ENABLED, PROXY_PROTOCOL, PROXY_ADDR, PROXY_PORT.
-    pub fn from_seed_env(
-        enabled: bool,
-        protocol: Option<&str>,
-        addr: &str,
-        port: &str,
-    ) -> Result<Option<Self>, ProxyError> {
-        if !enabled {
+    /// An MTProto proxy.
+    pub fn mtproxy(settings: MtproxySettings) -> Self {
+        ProxyUrl(ProxyKind::Mtproxy(settings))
+    }
+
+    /// The MTProto proxy, if this is one.
+    pub fn as_mtproxy(&self) -> Option<&MtproxySettings> {
+        match &self.0 {
+            ProxyKind::Mtproxy(m) => Some(m),
+            ProxyKind::Socks5(_) => None,
+        }
+    }
+
+    /// The seed's `.env` form: PROXY_ENABLED, PROXY_PROTOCOL (`socks5`, the default, or
+    /// `mtproto`), PROXY_ADDR, PROXY_PORT and, for MTProto, PROXY_SECRET. `var` reads one
+    /// variable. `Ok(None)` unless PROXY_ENABLED is true.
+    pub fn from_seed_env(var: impl Fn(&str) -> Option<String>) -> Result<Option<Self>, ProxyError> {
+        if !is_on(var("PROXY_ENABLED")) {
             return Ok(None);
         }
-        match protocol.map(str::to_ascii_lowercase).as_deref() {
-            Some("socks5") | None => Self::parse(&format!("socks5://{addr}:{port}")).map(Some),
-            Some("mtproto") => Err(ProxyError::MtprotoUnsupported),
+        let protocol = var("PROXY_PROTOCOL")
+            .map(|p| p.trim().to_ascii_lowercase())
+            .filter(|p| !p.is_empty());
+        match protocol.as_deref() {
+            Some("socks5") | None => {
+                let addr = var("PROXY_ADDR").unwrap_or_default();
+                let port = var("PROXY_PORT").unwrap_or_default();
+                Self::parse(&format!("socks5://{}:{}", addr.trim(), port.trim())).map(Some)
+            }
+            Some("mtproto" | "mtproxy") => {
+                Ok(MtproxySettings::from_seed_env(var)?.map(Self::mtproxy))
+            }
             Some(other) => Err(ProxyError::UnsupportedScheme(other.to_owned())),
         }
     }
 
-    /// `socks5://host:port` without credentials, for `accounts list`.
+    /// `socks5://host:port` without credentials, or `mtproxy://host:port` without the secret,
+    /// for `accounts list` and logs.
     pub fn display(&self) -> String {
-        let url = self.0.expose_secret();
-        match url.split_once("://") {
-            Some((scheme, rest)) => {
-                let host = rest.rsplit_once('@').map_or(rest, |(_, hp)| hp);
-                format!("{scheme}://{host}")
-            }
-            None => "<proxy>".to_owned(),
+        match &self.0 {
+            ProxyKind::Mtproxy(m) => m.to_string(),
+            ProxyKind::Socks5(url) => match url.expose_secret().split_once("://") {
+                Some((scheme, rest)) => {
+                    let host = rest.rsplit_once('@').map_or(rest, |(_, hp)| hp);
+                    format!("{scheme}://{host}")
+                }
+                None => "<proxy>".to_owned(),
+            },
         }
     }
+}
 
-    pub(crate) fn expose(&self) -> &str {
-        self.0.expose_secret()
+fn is_proxy_page(path: &str) -> bool {
+    matches!(
+        path.trim_end_matches('/').to_ascii_lowercase().as_str(),
+        "t.me/proxy" | "telegram.me/proxy" | "www.t.me/proxy"
+    )
+}
+
+/// How the account reaches Telegram: the URL grammers gets and, for an MTProto proxy, the
+/// bridge behind it (kept alive as long as the client).
+struct Route {
+    proxy_url: Option<String>,
+    bridge: Option<MtproxyBridge>,
+    /// The bridge could not start: every call fails with this instead of going out directly.
+    failure: Option<String>,
+    /// DC ids whose addresses the bridge must know.
+    dc_ids: Vec<i32>,
+    /// The addresses the bridge was last given.
+    known: std::sync::Mutex<Vec<(i32, SocketAddr)>>,
+}
+
+/// Both addresses of every DC option.
+fn dc_addresses(options: impl IntoIterator<Item = DcOption>) -> Vec<(i32, SocketAddr)> {
+    let mut v: Vec<(i32, SocketAddr)> = options
+        .into_iter()
+        .flat_map(|d| {
+            [
+                (d.id, SocketAddr::V4(d.ipv4)),
+                (d.id, SocketAddr::V6(d.ipv6)),
+            ]
+        })
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+impl Route {
+    fn new(api: &ApiSettings, stored: &StoredSession, proxy: Option<&ProxyUrl>) -> Self {
+        let mut dc_ids: Vec<i32> = stored
+            .dc_options
+            .iter()
+            .map(|d| d.id)
+            .chain(1..=5)
+            .collect();
+        dc_ids.sort_unstable();
+        dc_ids.dedup();
+        let mut route = Route {
+            proxy_url: None,
+            bridge: None,
+            failure: None,
+            dc_ids,
+            known: std::sync::Mutex::new(Vec::new()),
+        };
+        match proxy.map(|p| &p.0) {
+            None => {}
+            Some(ProxyKind::Socks5(url)) => route.proxy_url = Some(url.expose_secret().to_owned()),
+            Some(ProxyKind::Mtproxy(settings)) => {
+                let dcs = dc_addresses(stored.dc_options.iter().cloned());
+                match MtproxyBridge::start_in_runtime(
+                    settings.clone(),
+                    dcs.clone(),
+                    api.proxy_timeouts,
+                ) {
+                    Ok(bridge) => {
+                        route.proxy_url = Some(bridge.proxy_url());
+                        route.bridge = Some(bridge);
+                        route.known = std::sync::Mutex::new(dcs);
+                    }
+                    Err(e) => {
+                        tracing::warn!(proxy = %settings, error = %e, "cannot start the MTProxy bridge");
+                        route.failure = Some(e.to_string());
+                        // Never let grammers go out directly: a port where no SOCKS5 proxy is.
+                        route.proxy_url = Some("socks5://127.0.0.1:9".to_owned());
+                    }
+                }
+            }
+        }
+        route
+    }
+
+    /// Gives the bridge the session's current DC addresses (grammers rewrites them from
+    /// `help.getConfig`), keeping the ones it had so connections in flight stay allowed.
+    fn sync_dcs(&self, session: &LiveSession) {
+        let Some(bridge) = &self.bridge else { return };
+        let current = dc_addresses(
+            self.dc_ids
+                .iter()
+                .filter_map(|id| Session::dc_option(session, *id).ok().flatten()),
+        );
+        let mut known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
+        if current.iter().all(|a| known.contains(a)) {
+            return;
+        }
+        known.extend(current);
+        known.sort();
+        known.dedup();
+        bridge.set_dcs(known.iter().copied());
+    }
+
+    /// What the bridge last reported about the proxy, if it is the proxy's fault.
+    fn proxy_fault(&self) -> Option<MtproxyError> {
+        self.bridge
+            .as_ref()
+            .and_then(MtproxyBridge::last_error)
+            .filter(MtproxyError::is_proxy_fault)
     }
 }
 
@@ -136,6 +299,7 @@ pub struct AccountClient {
     pub(crate) session: Arc<LiveSession>,
     timeout: Duration,
     runner: JoinHandle<()>,
+    route: Route,
     /// Strings that must never appear in an error text we hand out (proxy credentials).
     secrets: Vec<String>,
 }
@@ -207,12 +371,13 @@ impl AccountClient {
         stored: StoredSession,
         proxy: Option<&ProxyUrl>,
     ) -> Self {
+        let route = Route::new(api, &stored, proxy);
         let session = Arc::new(LiveSession::new(account, store.clone(), stored));
         let params = ConnectionParams {
             device_model: api.device_model.clone(),
             app_version: api.app_version.clone(),
             retry_policy: Box::new(NoRetries),
-            proxy_url: proxy.map(|p| p.expose().to_owned()),
+            proxy_url: route.proxy_url.clone(),
             ..Default::default()
         };
         let pool = SenderPool::with_configuration(Arc::clone(&session), api.api_id, params);
@@ -221,18 +386,18 @@ impl AccountClient {
         // Updates are not used: drop the receiver so the pool stops forwarding them.
         drop(pool.updates);
         let mut secrets = Vec::new();
-        if let Some(p) = proxy {
-            secrets.push(p.expose().to_owned());
-            if let Some((creds, _)) = p
-                .expose()
-                .split_once("://")
-                .and_then(|(_, r)| r.rsplit_once('@'))
-            {
+        if let Some(url) = &route.proxy_url {
+            secrets.push(url.clone());
+            if let Some((creds, _)) = url.split_once("://").and_then(|(_, r)| r.rsplit_once('@')) {
                 secrets.push(creds.to_owned());
                 if let Some((_, pass)) = creds.split_once(':') {
                     secrets.push(pass.to_owned());
                 }
             }
+        }
+        if let Some(m) = proxy.and_then(ProxyUrl::as_mtproxy) {
+            secrets.push(m.to_link());
+            secrets.push(m.secret.to_hex());
         }
         secrets.retain(|s| !s.is_empty());
         AccountClient {
@@ -241,6 +406,7 @@ impl AccountClient {
             session,
             timeout: api.call_timeout,
             runner,
+            route,
             secrets,
         }
     }
@@ -264,6 +430,22 @@ impl AccountClient {
             .fold(text, |t, s| t.replace(s.as_str(), "<redacted>"))
     }
 
+    /// Before any call: the bridge learns the session's DC addresses; a bridge that could not
+    /// start fails the call (nothing goes out around the proxy).
+    pub(crate) fn before_call(&self) -> Result<(), CallError> {
+        if let Some(failure) = &self.route.failure {
+            return Err(CallError::Transient(failure.clone()));
+        }
+        self.route.sync_dcs(&self.session);
+        Ok(())
+    }
+
+    /// Why the MTProto proxy failed the last connection ("proxy did not answer — check
+    /// PROXY_SECRET", …), if the account has one and it did. Never holds the secret.
+    pub fn proxy_fault(&self) -> Option<String> {
+        self.route.proxy_fault().map(|e| self.scrub(e.to_string()))
+    }
+
     /// One call with the timeout. A call that fails because the connection was lost (or
     /// that the pool dropped unsent, as grammers does with the first request after a lost
     /// connection) is sent once more on a fresh connection: every call we make is idempotent,
@@ -272,9 +454,15 @@ impl AccountClient {
     pub async fn invoke<R: RemoteCall>(&self, request: &R) -> Result<R::Return, CallError> {
         let mut retried = false;
         loop {
+            self.before_call()?;
             let result = tokio::time::timeout(self.timeout, self.client.invoke(request)).await;
             let err = match result {
-                Err(_) => return Err(CallError::Timeout(self.timeout)),
+                Err(_) => {
+                    return Err(match self.proxy_fault() {
+                        Some(fault) => CallError::Transient(fault),
+                        None => CallError::Timeout(self.timeout),
+                    });
+                }
                 Ok(Ok(v)) => return Ok(v),
                 Ok(Err(e)) => e,
             };
@@ -284,7 +472,12 @@ impl AccountClient {
                     | InvocationError::Io(_)
                     | InvocationError::Transport(_)
             );
-            if connection_lost && !retried {
+            // A proxy that ignores the secret will ignore it again: no second attempt.
+            let secret_refused = matches!(
+                self.route.proxy_fault(),
+                Some(MtproxyError::Silent { .. } | MtproxyError::TlsRefused { .. })
+            );
+            if connection_lost && !retried && !secret_refused {
                 tracing::debug!(account = %self.name, error = %self.scrub(err.to_string()), "connection lost; sending again");
                 retried = true;
                 continue;
@@ -303,7 +496,10 @@ impl AccountClient {
             InvocationError::Session(e) => {
                 CallError::Transient(self.scrub(format!("session storage failed: {e}")))
             }
-            other => CallError::Transient(self.scrub(other.to_string())),
+            other => match self.proxy_fault() {
+                Some(fault) => CallError::Transient(fault),
+                None => CallError::Transient(self.scrub(other.to_string())),
+            },
         }
     }
 
@@ -325,13 +521,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_socks5_proxies_are_accepted() {
+    fn socks5_and_mtproto_proxies_are_accepted() {
         let p = ProxyUrl::parse("socks5://user:s3cret@10.0.0.1:1080").expect("socks5");
         assert_eq!(p.display(), "socks5://10.0.0.1:1080");
         assert!(!format!("{p:?}").contains("s3cret"));
+        assert!(p.as_mtproxy().is_none());
+        let secret = "dd0123456789abcdef0123456789abcdef";
+        for link in [
+            format!("mtproxy://proxy.example:443?secret={secret}"),
+            format!("tg://proxy?server=proxy.example&port=443&secret={secret}"),
+            format!("https://t.me/proxy?server=proxy.example&port=443&secret={secret}"),
+            format!("t.me/proxy?server=proxy.example&port=443&secret={secret}"),
+        ] {
+            let p = ProxyUrl::parse(&link).expect("mtproxy link");
+            assert_eq!(p.display(), "mtproxy://proxy.example:443", "{link}");
+            assert!(p.as_mtproxy().is_some());
+            assert!(!format!("{p:?}").contains("0123456789abcdef"), "{p:?}");
+        }
         assert!(matches!(
-            ProxyUrl::parse("mtproto://h:443"),
-            Err(ProxyError::MtprotoUnsupported)
+            ProxyUrl::parse("mtproxy://h:443?secret=zz"),
+            Err(ProxyError::Mtproxy(_))
+        ));
+        assert!(matches!(
+            ProxyUrl::parse("mtproxy://h:443"),
+            Err(ProxyError::Mtproxy(LinkError::Missing { .. }))
         ));
         assert!(
             matches!(ProxyUrl::parse("http://h:80"), Err(ProxyError::UnsupportedScheme(s)) if s == "http")
@@ -340,16 +553,45 @@ mod tests {
             ProxyUrl::parse("socks5://h"),
             Err(ProxyError::Invalid)
         ));
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| (*v).to_owned())
+            }
+        };
+        let mt = ProxyUrl::from_seed_env(env(&[
+            ("PROXY_ENABLED", "true"),
+            ("PROXY_PROTOCOL", "mtproto"),
+            ("PROXY_ADDR", "h"),
+            ("PROXY_PORT", "443"),
+            ("PROXY_SECRET", "0123456789abcdef0123456789abcdef"),
+        ]))
+        .expect("mtproto")
+        .expect("enabled");
+        assert_eq!(mt.display(), "mtproxy://h:443");
         assert!(matches!(
-            ProxyUrl::from_seed_env(true, Some("mtproto"), "h", "443"),
-            Err(ProxyError::MtprotoUnsupported)
+            ProxyUrl::from_seed_env(env(&[
+                ("PROXY_ENABLED", "true"),
+                ("PROXY_PROTOCOL", "mtproto"),
+                ("PROXY_ADDR", "h"),
+                ("PROXY_PORT", "443"),
+            ])),
+            Err(ProxyError::Mtproxy(_))
         ));
         assert!(
-            ProxyUrl::from_seed_env(false, Some("mtproto"), "", "")
+            ProxyUrl::from_seed_env(env(&[("PROXY_PROTOCOL", "mtproto")]))
                 .expect("off")
                 .is_none()
         );
-        let seed = ProxyUrl::from_seed_env(true, Some("socks5"), "127.0.0.1", "9050").expect("ok");
+        let seed = ProxyUrl::from_seed_env(env(&[
+            ("PROXY_ENABLED", "1"),
+            ("PROXY_PROTOCOL", "socks5"),
+            ("PROXY_ADDR", "127.0.0.1"),
+            ("PROXY_PORT", "9050"),
+        ]))
+        .expect("ok");
         assert_eq!(
             seed.map(|p| p.display()).as_deref(),
             Some("socks5://127.0.0.1:9050")

@@ -517,6 +517,7 @@ fn sent_id(updates: &tl::enums::Updates, random_id: i64) -> Option<i64> {
 impl Gateway for GrammersGateway {
     async fn send(&self, req: SendRequest<'_>) -> Result<SentMessage, SendError> {
         let a = self.account(req.account)?;
+        a.client.before_call()?;
         let peer = self.peer(req.account, a, req.target).await?;
         let (text, entities) = format_text(req.text, req.format);
         let result = match req.media {

@@ -99,7 +99,11 @@ fn from_invocation(client: &AccountClient, e: InvocationError) -> LoginError {
             n => LoginError::Telegram(n.to_owned()),
         },
         // Display of non-RPC errors carries no request content, but a proxy URL may be in it.
-        other => LoginError::Network(client.scrub(other.to_string())),
+        other => LoginError::Network(
+            client
+                .proxy_fault()
+                .unwrap_or_else(|| client.scrub(other.to_string())),
+        ),
     }
 }
 
@@ -235,10 +239,17 @@ impl Login {
     }
 
     async fn timed<T>(&self, call: impl Future<Output = T>) -> Result<T, LoginError> {
+        self.client
+            .before_call()
+            .map_err(|e| LoginError::Network(e.to_string()))?;
         let limit = self.client.timeout();
-        tokio::time::timeout(limit, call)
-            .await
-            .map_err(|_| LoginError::Network(format!("no answer within {limit:?}")))
+        tokio::time::timeout(limit, call).await.map_err(|_| {
+            LoginError::Network(
+                self.client
+                    .proxy_fault()
+                    .unwrap_or_else(|| format!("no answer within {limit:?}")),
+            )
+        })
     }
 
     fn complete(&self, user: &User) -> Result<AccountInfo, LoginError> {

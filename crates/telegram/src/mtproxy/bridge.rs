@@ -85,9 +85,21 @@ impl MtproxyBridge {
         dcs: impl IntoIterator<Item = (i32, SocketAddr)>,
         timeouts: ProxyTimeouts,
     ) -> Result<Self, MtproxyError> {
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .await
-            .map_err(|e| MtproxyError::Bind(e.to_string()))?;
+        Self::start_in_runtime(settings, dcs, timeouts)
+    }
+
+    /// [`MtproxyBridge::start`] for synchronous code running inside a tokio runtime (the
+    /// gateway opens its accounts without awaiting). Panics outside a runtime, as
+    /// `tokio::spawn` does.
+    pub fn start_in_runtime(
+        settings: MtproxySettings,
+        dcs: impl IntoIterator<Item = (i32, SocketAddr)>,
+        timeouts: ProxyTimeouts,
+    ) -> Result<Self, MtproxyError> {
+        let bind = |e: std::io::Error| MtproxyError::Bind(e.to_string());
+        let std_listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(bind)?;
+        std_listener.set_nonblocking(true).map_err(bind)?;
+        let listener = TcpListener::from_std(std_listener).map_err(bind)?;
         let addr = listener
             .local_addr()
             .map_err(|e| MtproxyError::Bind(e.to_string()))?;
