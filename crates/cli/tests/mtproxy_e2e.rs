@@ -23,6 +23,8 @@ const API_HASH: &str = "0123456789abcdef0123456789abcdef";
 const ACC1: i64 = 1001;
 const KEY: [u8; 16] = *b"0123456789abcdef";
 const DOMAIN: &str = "www.example.com";
+/// The DC a login is sent to by PHONE_MIGRATE (home is DC_ID).
+const OTHER_DC: i32 = 4;
 const COMMAND_LIMIT: Duration = Duration::from_secs(45);
 
 fn super_id(i: i64) -> i64 {
@@ -102,6 +104,10 @@ impl World {
         };
         let mut session = StoredSession::for_server(addr, DC_ID, key);
         for d in &mut session.dc_options {
+            // The test server knows the key on whichever DC the client thinks it talks to.
+            if d.id == OTHER_DC {
+                d.auth_key = Some(key);
+            }
             d.ipv4 = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, d.id as u8), 443);
             d.ipv6 = SocketAddrV6::new(
                 Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, d.id as u16),
@@ -457,4 +463,44 @@ fn a_wrong_or_bad_secret_is_reported() {
     assert!(started.elapsed() < Duration::from_secs(15));
     assert!(w.proxy.refused() >= 3);
     let _ = &w.rt;
+}
+
+#[test]
+fn a_login_moved_to_another_dc_goes_through_the_proxy() {
+    let secret = MtproxySecret::fake_tls(KEY, DOMAIN).expect("ee");
+    let w = World::start(&secret);
+    w.config(&format!(
+        "proxy = \"mtproxy://127.0.0.1:{}?secret={}\"",
+        w.port(),
+        secret.to_hex()
+    ));
+    let key = w.server.new_auth_key();
+    w.seed(key, None);
+    // Telegram sends a phone to its home DC: grammers reconnects to DC 4's (made-up) address,
+    // which only the bridge can map to a DC id for the proxy.
+    w.server.add_fault(
+        FaultRule::error(&format!("PHONE_MIGRATE_{OTHER_DC}"))
+            .method("auth.sendCode")
+            .times(1),
+    );
+    let out = w.run_with(
+        w.command(&["accounts", "login", "acc1"]),
+        Some(&format!("{}\n", w.server.login_code())),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&format!("DC {OTHER_DC}")),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(w.server.user_of_key(&key), Some(ACC1));
+    let seen = w.proxy.dcs_seen();
+    assert!(
+        seen.contains(&DC_ID) && seen.contains(&OTHER_DC),
+        "{seen:?}"
+    );
+    // Sending from the new home DC, still through the proxy.
+    let out = w.run_with(w.command(&["run", "--once", "--no-metrics"]), None);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(w.server.ledger().len(), 4);
 }

@@ -59,6 +59,9 @@ pub(crate) fn code_for(name: &str) -> i32 {
         .is_some_and(|t| t.parse::<u32>().is_ok());
     if has_value && name.contains("_WAIT_") {
         420
+    } else if has_value && name.contains("_MIGRATE_") {
+        // PHONE_MIGRATE_4, USER_MIGRATE_4, …: "use DC 4", as Telegram says it.
+        303
     } else if name.starts_with("AUTH_KEY")
         || name.starts_with("SESSION_")
         || name.starts_with("USER_DEACTIVATED")
