@@ -43,9 +43,11 @@ fn peak_rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse::<f64>().ok()))
+            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|v| v.parse::<f64>().ok())
+            })
         })
         .map(|kb| kb / 1024.0)
         .unwrap_or(f64::NAN)
@@ -66,13 +68,19 @@ async fn main() -> anyhow::Result<()> {
         retry_delay: Duration::from_secs(1),
     };
     let accounts: Vec<AccountSpec> = (0..args.accounts)
-        .map(|a| AccountSpec { name: format!("acc{a}"), delay_between_chats: Duration::ZERO, jitter: Jitter(0.0) })
+        .map(|a| AccountSpec {
+            name: format!("acc{a}"),
+            delay_between_chats: Duration::ZERO,
+            jitter: Jitter(0.0),
+        })
         .collect();
     let broadcasters: Vec<BroadcasterSpec> = (0..args.accounts)
         .map(|a| BroadcasterSpec {
             name: format!("b{a}"),
             account: format!("acc{a}"),
-            targets: (0..args.targets).map(|t| TargetRef::Id(-1_001_000_000_000 - t as i64)).collect(),
+            targets: (0..args.targets)
+                .map(|t| TargetRef::Id(-1_001_000_000_000 - t as i64))
+                .collect(),
             messages: MessageSet::new(format!("m{a}"), vec![Message::new("price list")]),
             rotation: Rotation::Sequential,
             pacing: zero,
@@ -80,25 +88,60 @@ async fn main() -> anyhow::Result<()> {
             content: Content::default(),
         })
         .collect();
-    let planner = Planner::new(accounts, broadcasters, PlannerSettings { once: true, seed: 1, ..Default::default() }, now)?;
+    let planner = Planner::new(
+        accounts,
+        broadcasters,
+        PlannerSettings {
+            once: true,
+            seed: 1,
+            ..Default::default()
+        },
+        now,
+    )?;
     let db = dir.join("engine.db");
-    let store = Arc::new(SqliteStore::open(&format!("sqlite://{}", db.display()), SqliteSettings::default()).await?);
+    let store = Arc::new(
+        SqliteStore::open(
+            &format!("sqlite://{}", db.display()),
+            SqliteSettings::default(),
+        )
+        .await?,
+    );
     let gateway = Arc::new(SimGateway::new(SimSettings::default())?);
-    let driver =
-        Driver::restore(planner, store.clone(), gateway.clone(), Arc::new(SystemClock), Arc::new(NullSink), DriverSettings::default())
-            .await?;
+    let driver = Driver::restore(
+        planner,
+        store.clone(),
+        gateway.clone(),
+        Arc::new(SystemClock),
+        Arc::new(NullSink),
+        DriverSettings::default(),
+    )
+    .await?;
     let deliveries = args.accounts * args.targets;
-    println!("engine: {} accounts × {} targets = {deliveries} deliveries, SQLite WAL synchronous=FULL at {}", args.accounts, args.targets, db.display());
+    println!(
+        "engine: {} accounts × {} targets = {deliveries} deliveries, SQLite WAL synchronous=FULL at {}",
+        args.accounts,
+        args.targets,
+        db.display()
+    );
     let t = Instant::now();
     driver.run(CancellationToken::new()).await?;
     let engine_secs = t.elapsed().as_secs_f64();
     let accepted = gateway.accepted_count() as usize;
-    anyhow::ensure!(accepted == deliveries, "sandbox accepted {accepted} of {deliveries}");
+    anyhow::ensure!(
+        accepted == deliveries,
+        "sandbox accepted {accepted} of {deliveries}"
+    );
     let stats = store.stats(None, Timestamp::now()).await?;
-    anyhow::ensure!(stats.totals.sent as usize == deliveries, "journal shows {} sent", stats.totals.sent);
+    anyhow::ensure!(
+        stats.totals.sent as usize == deliveries,
+        "journal shows {} sent",
+        stats.totals.sent
+    );
     let engine_rate = deliveries as f64 / engine_secs;
     let rss = peak_rss_mb();
-    println!("engine: {engine_secs:.1} s, {engine_rate:.0} deliveries/s (each: pending write + send + outcome write), peak RSS {rss:.0} MB");
+    println!(
+        "engine: {engine_secs:.1} s, {engine_rate:.0} deliveries/s (each: pending write + send + outcome write), peak RSS {rss:.0} MB"
+    );
     drop((store, gateway));
 
     let rows = args.raw_rows.unwrap_or(deliveries);
@@ -139,8 +182,20 @@ async fn main() -> anyhow::Result<()> {
     }
     let raw_secs = t.elapsed().as_secs_f64();
     let raw_rate = done as f64 / raw_secs;
-    let cut = if done < rows { format!(" (stopped at the {} s budget; {rows} asked)", args.raw_max_secs) } else { String::new() };
-    println!("raw SQLite: {done} rows, one per transaction, same pragmas: {raw_secs:.1} s, {raw_rate:.0} rows/s{cut}");
-    println!("ratio engine/raw: {:.2} (goal ≥ 0.5); peak RSS {rss:.0} MB (goal < 300 MB)", engine_rate / raw_rate);
+    let cut = if done < rows {
+        format!(
+            " (stopped at the {} s budget; {rows} asked)",
+            args.raw_max_secs
+        )
+    } else {
+        String::new()
+    };
+    println!(
+        "raw SQLite: {done} rows, one per transaction, same pragmas: {raw_secs:.1} s, {raw_rate:.0} rows/s{cut}"
+    );
+    println!(
+        "ratio engine/raw: {:.2} (goal ≥ 0.5); peak RSS {rss:.0} MB (goal < 300 MB)",
+        engine_rate / raw_rate
+    );
     Ok(())
 }

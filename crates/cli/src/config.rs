@@ -11,8 +11,8 @@ use std::time::Duration;
 use jiff::tz::TimeZone;
 use serde::Deserialize;
 use smb_domain::{Jitter, Message, MessageSet, Pacing, QuietHours, Rotation, Schedule, TargetRef};
-use smb_engine::planner::{AccountSpec, BroadcasterSpec, Content};
 use smb_engine::TextFormat;
+use smb_engine::planner::{AccountSpec, BroadcasterSpec, Content};
 use smb_telegram::{FaultRule, SimSettings};
 use toml::Spanned;
 
@@ -21,16 +21,35 @@ pub const EXAMPLE_ENV: &str = include_str!("env.example");
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{path}: cannot read: {source}\n  hint: run `sendmessagebot init` to write a starting configuration")]
-    Read { path: String, source: std::io::Error },
+    #[error(
+        "{path}: cannot read: {source}\n  hint: run `sendmessagebot init` to write a starting configuration"
+    )]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{path}: {message}")]
     Toml { path: String, message: String },
     #[error("{path}:{line}: {key}: {message}")]
-    At { path: String, line: usize, key: String, message: String },
+    At {
+        path: String,
+        line: usize,
+        key: String,
+        message: String,
+    },
     #[error("{path}: {key}: {message}")]
-    Key { path: String, key: String, message: String },
+    Key {
+        path: String,
+        key: String,
+        message: String,
+    },
     #[error("{source_name}: {var}={value}: {message}")]
-    Env { source_name: String, var: String, value: String, message: String },
+    Env {
+        source_name: String,
+        var: String,
+        value: String,
+        message: String,
+    },
 }
 
 /// A duration in the file: seconds as a number, or text with a unit.
@@ -44,8 +63,14 @@ enum DurationValue {
 
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let t = s.trim();
-    let hint = || format!("`{s}` is not a duration; write seconds (15) or \"15s\", \"20m\", \"1h\", \"500ms\"");
-    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let hint = || {
+        format!(
+            "`{s}` is not a duration; write seconds (15) or \"15s\", \"20m\", \"1h\", \"500ms\""
+        )
+    };
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
     let n: f64 = num.parse().map_err(|_| hint())?;
     let secs = match unit.trim() {
@@ -66,7 +91,9 @@ impl DurationValue {
     fn get(&self) -> Result<Duration, String> {
         match self {
             DurationValue::Secs(n) => Ok(Duration::from_secs(*n)),
-            DurationValue::Float(f) if *f >= 0.0 && f.is_finite() => Ok(Duration::from_secs_f64(*f)),
+            DurationValue::Float(f) if *f >= 0.0 && f.is_finite() => {
+                Ok(Duration::from_secs_f64(*f))
+            }
             DurationValue::Float(f) => Err(format!("{f} is not a duration")),
             DurationValue::Text(s) => parse_duration(s),
         }
@@ -327,21 +354,34 @@ impl EnvVars {
     #[cfg(test)]
     pub fn from_pairs(pairs: &[(&str, &str)]) -> Self {
         EnvVars {
-            vars: pairs.iter().map(|(k, v)| ((*k).into(), ((*v).into(), "environment".into()))).collect(),
+            vars: pairs
+                .iter()
+                .map(|(k, v)| ((*k).into(), ((*v).into(), "environment".into())))
+                .collect(),
         }
     }
 
     fn get(&self, name: &str) -> Option<(&str, &str)> {
-        self.vars.get(name).map(|(v, s)| (v.as_str(), s.as_str())).filter(|(v, _)| !v.trim().is_empty())
+        self.vars
+            .get(name)
+            .map(|(v, s)| (v.as_str(), s.as_str()))
+            .filter(|(v, _)| !v.trim().is_empty())
     }
 
     fn err(&self, name: &str, message: impl Into<String>) -> ConfigError {
         let (value, source) = self.vars.get(name).cloned().unwrap_or_default();
-        ConfigError::Env { source_name: source, var: name.into(), value, message: message.into() }
+        ConfigError::Env {
+            source_name: source,
+            var: name.into(),
+            value,
+            message: message.into(),
+        }
     }
 
     fn duration(&self, name: &str) -> Result<Option<Duration>, ConfigError> {
-        self.get(name).map(|(v, _)| parse_duration(v).map_err(|m| self.err(name, m))).transpose()
+        self.get(name)
+            .map(|(v, _)| parse_duration(v).map_err(|m| self.err(name, m)))
+            .transpose()
     }
 
     fn bool(&self, name: &str) -> Result<Option<bool>, ConfigError> {
@@ -365,17 +405,28 @@ impl EnvVars {
 
     fn u32(&self, name: &str) -> Result<Option<u32>, ConfigError> {
         self.get(name)
-            .map(|(v, _)| v.trim().parse::<u32>().map_err(|_| self.err(name, "expected a whole number")))
+            .map(|(v, _)| {
+                v.trim()
+                    .parse::<u32>()
+                    .map_err(|_| self.err(name, "expected a whole number"))
+            })
             .transpose()
     }
 
     pub fn map(&self) -> HashMap<String, String> {
-        self.vars.iter().map(|(k, (v, _))| (k.clone(), v.clone())).collect()
+        self.vars
+            .iter()
+            .map(|(k, (v, _))| (k.clone(), v.clone()))
+            .collect()
     }
 }
 
 fn line_of(src: &str, offset: usize) -> usize {
-    src[..offset.min(src.len())].bytes().filter(|b| *b == b'\n').count() + 1
+    src[..offset.min(src.len())]
+        .bytes()
+        .filter(|b| *b == b'\n')
+        .count()
+        + 1
 }
 
 struct Ctx<'a> {
@@ -384,7 +435,12 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    fn at<T>(&self, spanned: &Spanned<T>, key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    fn at<T>(
+        &self,
+        spanned: &Spanned<T>,
+        key: impl Into<String>,
+        message: impl Into<String>,
+    ) -> ConfigError {
         ConfigError::At {
             path: self.path.into(),
             line: line_of(self.src, spanned.span().start),
@@ -394,7 +450,11 @@ impl Ctx<'_> {
     }
 
     fn key(&self, key: impl Into<String>, message: impl Into<String>) -> ConfigError {
-        ConfigError::Key { path: self.path.into(), key: key.into(), message: message.into() }
+        ConfigError::Key {
+            path: self.path.into(),
+            key: key.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -413,14 +473,24 @@ fn duration_at(ctx: &Ctx, v: &Spanned<DurationValue>, key: &str) -> Result<Durat
 }
 
 fn hour_at(ctx: &Ctx, v: &Spanned<u8>, key: &str) -> Result<u8, ConfigError> {
-    if *v.get_ref() < 24 { Ok(*v.get_ref()) } else { Err(ctx.at(v, key, "expected an hour from 0 to 23")) }
+    if *v.get_ref() < 24 {
+        Ok(*v.get_ref())
+    } else {
+        Err(ctx.at(v, key, "expected an hour from 0 to 23"))
+    }
 }
 
 fn tz_named(name: &str) -> Result<TimeZone, String> {
-    TimeZone::get(name).map_err(|_| format!("unknown time zone `{name}`; use an IANA name such as Europe/Moscow"))
+    TimeZone::get(name)
+        .map_err(|_| format!("unknown time zone `{name}`; use an IANA name such as Europe/Moscow"))
 }
 
-fn apply_tunables(ctx: &Ctx, t: &Tunables, prefix: &str, g: &mut Globals) -> Result<(), ConfigError> {
+fn apply_tunables(
+    ctx: &Ctx,
+    t: &Tunables,
+    prefix: &str,
+    g: &mut Globals,
+) -> Result<(), ConfigError> {
     let k = |name: &str| format!("{prefix}{name}");
     if let Some(v) = &t.delay_between_chats {
         g.pacing.delay_between_chats = duration_at(ctx, v, &k("delay_between_chats"))?;
@@ -496,8 +566,10 @@ fn apply_env(env: &EnvVars, g: &mut Globals) -> Result<(), ConfigError> {
 pub fn load(path: Option<&Path>, env: &EnvVars, cli: &Overrides) -> Result<Settings, ConfigError> {
     let (name, src) = match path {
         Some(p) => {
-            let src = std::fs::read_to_string(p)
-                .map_err(|source| ConfigError::Read { path: p.display().to_string(), source })?;
+            let src = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                path: p.display().to_string(),
+                source,
+            })?;
             (p.display().to_string(), src)
         }
         None => ("(built-in example)".to_string(), EXAMPLE_TOML.to_string()),
@@ -505,7 +577,12 @@ pub fn load(path: Option<&Path>, env: &EnvVars, cli: &Overrides) -> Result<Setti
     parse(&name, &src, env, cli)
 }
 
-pub fn parse(name: &str, src: &str, env: &EnvVars, cli: &Overrides) -> Result<Settings, ConfigError> {
+pub fn parse(
+    name: &str,
+    src: &str,
+    env: &EnvVars,
+    cli: &Overrides,
+) -> Result<Settings, ConfigError> {
     let ctx = Ctx { path: name, src };
     let file: FileConfig = toml::from_str(src).map_err(|e| {
         let line = e.span().map(|s| line_of(src, s.start));
@@ -542,7 +619,11 @@ pub fn parse(name: &str, src: &str, env: &EnvVars, cli: &Overrides) -> Result<Se
             let t = TargetRef::parse(e.get_ref())
                 .map_err(|err| ctx.at(e, format!("targets.{list}[{}]", i + 1), err.to_string()))?;
             if parsed.contains(&t) {
-                return Err(ctx.at(e, format!("targets.{list}[{}]", i + 1), format!("{t} is listed twice; remove one")));
+                return Err(ctx.at(
+                    e,
+                    format!("targets.{list}[{}]", i + 1),
+                    format!("{t} is listed twice; remove one"),
+                ));
             }
             parsed.push(t);
         }
@@ -554,23 +635,44 @@ pub fn parse(name: &str, src: &str, env: &EnvVars, cli: &Overrides) -> Result<Se
     let mut message_sources = BTreeMap::new();
     for (set_name, m) in &file.messages {
         let key = format!("messages.{set_name}");
-        let source = match (&m.source, smb_sources::seed_env_var(set_name).and_then(|v| env.get(v).map(|(s, _)| (v, s)))) {
-            (Some(s), _) => Some(smb_sources::Source::parse(s.get_ref()).map_err(|e| ctx.at(s, format!("{key}.source"), e.to_string()))?),
-            (None, Some((var, s))) => Some(smb_sources::Source::parse(s).map_err(|e| env.err(var, e.to_string()))?),
+        let source = match (
+            &m.source,
+            smb_sources::seed_env_var(set_name).and_then(|v| env.get(v).map(|(s, _)| (v, s))),
+        ) {
+            (Some(s), _) => Some(
+                smb_sources::Source::parse(s.get_ref())
+                    .map_err(|e| ctx.at(s, format!("{key}.source"), e.to_string()))?,
+            ),
+            (None, Some((var, s))) => {
+                Some(smb_sources::Source::parse(s).map_err(|e| env.err(var, e.to_string()))?)
+            }
             (None, None) => None,
         };
-        let mut messages: Vec<Message> = m.texts.iter().map(|t| Message::new(t.get_ref().clone())).collect();
+        let mut messages: Vec<Message> = m
+            .texts
+            .iter()
+            .map(|t| Message::new(t.get_ref().clone()))
+            .collect();
         let mut spans: Vec<std::ops::Range<usize>> = m.texts.iter().map(|t| t.span()).collect();
         for item in &m.items {
-            messages.push(Message { text: item.text.get_ref().clone(), active: item.active, priority: item.priority });
+            messages.push(Message {
+                text: item.text.get_ref().clone(),
+                active: item.active,
+                priority: item.priority,
+            });
             spans.push(item.text.span());
         }
         if messages.is_empty() && source.is_none() {
-            return Err(ctx.key(&key, "no messages: add `texts = [\"…\"]`, [[messages.NAME.items]] tables or a `source`"));
+            return Err(ctx.key(
+                &key,
+                "no messages: add `texts = [\"…\"]`, [[messages.NAME.items]] tables or a `source`",
+            ));
         }
         let set = MessageSet::new(set_name.clone(), messages);
         // A set that only has a source gets its texts from the store (`messages update`).
-        if !set.messages.is_empty() && let Err(e) = set.validate() {
+        if !set.messages.is_empty()
+            && let Err(e) = set.validate()
+        {
             let idx = match &e {
                 smb_domain::MessageError::TooLong { index, .. }
                 | smb_domain::MessageError::Empty { index, .. }
@@ -592,7 +694,10 @@ pub fn parse(name: &str, src: &str, env: &EnvVars, cli: &Overrides) -> Result<Se
             Some("markdown") => TextFormat::Markdown,
             Some("html") => TextFormat::Html,
             Some(other) => {
-                return Err(ctx.key(format!("{key}.format"), format!("`{other}` is not a format; use \"plain\", \"markdown\" or \"html\"")));
+                return Err(ctx.key(
+                    format!("{key}.format"),
+                    format!("`{other}` is not a format; use \"plain\", \"markdown\" or \"html\""),
+                ));
             }
         };
         if m.media.is_some() {
@@ -612,9 +717,20 @@ pub fn parse(name: &str, src: &str, env: &EnvVars, cli: &Overrides) -> Result<Se
                 }
             }
         }
-        let content = Content { format, media: m.media.clone(), link_preview: m.link_preview.unwrap_or(false) };
+        let content = Content {
+            format,
+            media: m.media.clone(),
+            link_preview: m.link_preview.unwrap_or(false),
+        };
         if let Some(source) = source {
-            message_sources.insert(set_name.clone(), MessageSourceInfo { source, format, media: m.media.is_some() });
+            message_sources.insert(
+                set_name.clone(),
+                MessageSourceInfo {
+                    source,
+                    format,
+                    media: m.media.is_some(),
+                },
+            );
         }
         sets.insert(set_name.clone(), (set, content));
     }
@@ -629,9 +745,16 @@ pub fn parse(name: &str, src: &str, env: &EnvVars, cli: &Overrides) -> Result<Se
         };
         let kind = a.kind.clone().unwrap_or_else(|| "user".into());
         if kind != "user" && kind != "bot" {
-            return Err(ctx.key(format!("accounts.{acc}.kind"), format!("`{kind}` is not an account kind; use \"user\" or \"bot\"")));
+            return Err(ctx.key(
+                format!("accounts.{acc}.kind"),
+                format!("`{kind}` is not an account kind; use \"user\" or \"bot\""),
+            ));
         }
-        accounts.push(AccountSpec { name: acc.clone(), delay_between_chats: delay, jitter: g.pacing.jitter });
+        accounts.push(AccountSpec {
+            name: acc.clone(),
+            delay_between_chats: delay,
+            jitter: g.pacing.jitter,
+        });
         account_info.push(AccountInfo {
             name: acc.clone(),
             kind,
@@ -652,12 +775,20 @@ pub fn parse(name: &str, src: &str, env: &EnvVars, cli: &Overrides) -> Result<Se
             return Err(ctx.at(
                 &b.account,
                 key("account"),
-                format!("unknown account `{}`; declare it as [accounts.{}]", b.account.get_ref(), b.account.get_ref()),
+                format!(
+                    "unknown account `{}`; declare it as [accounts.{}]",
+                    b.account.get_ref(),
+                    b.account.get_ref()
+                ),
             ));
         }
         let list_ref = if test_mode {
             b.test_targets.as_ref().ok_or_else(|| {
-                ctx.at(&b.targets, key("test_targets"), "TEST_MODE is on but this broadcaster has no `test_targets` list; add one")
+                ctx.at(
+                    &b.targets,
+                    key("test_targets"),
+                    "TEST_MODE is on but this broadcaster has no `test_targets` list; add one",
+                )
             })?
         } else {
             &b.targets
@@ -668,7 +799,11 @@ pub fn parse(name: &str, src: &str, env: &EnvVars, cli: &Overrides) -> Result<Se
                 return Err(ctx.at(
                     l,
                     key("targets"),
-                    format!("unknown target list `{}` (known: {}); declare it under [targets]", l.get_ref(), known.join(", ")),
+                    format!(
+                        "unknown target list `{}` (known: {}); declare it under [targets]",
+                        l.get_ref(),
+                        known.join(", ")
+                    ),
                 ));
             }
         }
@@ -677,19 +812,41 @@ pub fn parse(name: &str, src: &str, env: &EnvVars, cli: &Overrides) -> Result<Se
             return Err(ctx.at(
                 &b.messages,
                 key("messages"),
-                format!("unknown message set `{}` (known: {}); declare it as [messages.{}]", b.messages.get_ref(), known.join(", "), b.messages.get_ref()),
+                format!(
+                    "unknown message set `{}` (known: {}); declare it as [messages.{}]",
+                    b.messages.get_ref(),
+                    known.join(", "),
+                    b.messages.get_ref()
+                ),
             ));
         };
-        let mut local = Globals { pacing: g.pacing, tz: g.tz.clone(), ..g };
-        apply_tunables(&ctx, &b.tunables(), &format!("broadcasters.{bname}."), &mut local)?;
+        let mut local = Globals {
+            pacing: g.pacing,
+            tz: g.tz.clone(),
+            ..g
+        };
+        apply_tunables(
+            &ctx,
+            &b.tunables(),
+            &format!("broadcasters.{bname}."),
+            &mut local,
+        )?;
         let schedule = if cli.ignore_quiet_hours {
-            Schedule { tz: local.tz.clone(), start_hour: None, quiet: None }
+            Schedule {
+                tz: local.tz.clone(),
+                start_hour: None,
+                quiet: None,
+            }
         } else {
             Schedule {
                 tz: local.tz.clone(),
                 start_hour: local.scheduling.then_some(local.start_hour),
-                quiet: (local.quiet_enabled && local.quiet.0 != local.quiet.1)
-                    .then_some(QuietHours { start: local.quiet.0, end: local.quiet.1 }),
+                quiet: (local.quiet_enabled && local.quiet.0 != local.quiet.1).then_some(
+                    QuietHours {
+                        start: local.quiet.0,
+                        end: local.quiet.1,
+                    },
+                ),
             }
         };
         if schedule.never_allows() {
@@ -701,7 +858,10 @@ pub fn parse(name: &str, src: &str, env: &EnvVars, cli: &Overrides) -> Result<Se
                 ),
             ));
         }
-        let targets = target_lists.get(list_ref.get_ref()).cloned().unwrap_or_default();
+        let targets = target_lists
+            .get(list_ref.get_ref())
+            .cloned()
+            .unwrap_or_default();
         broadcasters.push(BroadcasterInfo {
             spec: BroadcasterSpec {
                 name: bname.clone(),
@@ -727,13 +887,18 @@ pub fn parse(name: &str, src: &str, env: &EnvVars, cli: &Overrides) -> Result<Se
     let sandbox = SimSettings {
         latency: Duration::from_millis(file.sandbox.latency_ms.unwrap_or(50)),
         seed: file.sandbox.seed.unwrap_or(1),
-        ledger: Some(file.sandbox.ledger.unwrap_or_else(|| PathBuf::from("data/sandbox/ledger.jsonl"))),
+        ledger: Some(
+            file.sandbox
+                .ledger
+                .unwrap_or_else(|| PathBuf::from("data/sandbox/ledger.jsonl")),
+        ),
         faults: file.sandbox.faults,
         keep_in_memory: false,
     };
     for (i, f) in sandbox.faults.iter().enumerate() {
         if let Some(c) = &f.chat {
-            TargetRef::parse(c).map_err(|e| ctx.key(format!("sandbox.faults[{}].chat", i + 1), e.to_string()))?;
+            TargetRef::parse(c)
+                .map_err(|e| ctx.key(format!("sandbox.faults[{}].chat", i + 1), e.to_string()))?;
         }
     }
     Ok(Settings {

@@ -30,14 +30,22 @@ pub fn settings(cli: &Cli, overrides: &Overrides, allow_example: bool) -> anyhow
 /// the file.
 pub fn init_logging(settings: &Settings, default_console: bool) -> anyhow::Result<LogGuard> {
     let mut log = LogSettings::from_env_map(&settings.env)?;
-    if settings.env.get("LOG_CONSOLE").is_none_or(|v| v.trim().is_empty()) {
+    if settings
+        .env
+        .get("LOG_CONSOLE")
+        .is_none_or(|v| v.trim().is_empty())
+    {
         log.console = default_console;
     }
     logging::init(&log)
 }
 
 pub async fn open_store(settings: &Settings, sandbox: bool) -> anyhow::Result<SqliteStore> {
-    let url = if sandbox { &settings.sandbox_database_url } else { &settings.database_url };
+    let url = if sandbox {
+        &settings.sandbox_database_url
+    } else {
+        &settings.database_url
+    };
     SqliteStore::open(url, SqliteSettings::default())
         .await
         .with_context(|| format!("opening the database {url}"))

@@ -25,7 +25,12 @@ use clap::{Parser, Subcommand};
 #[command(name = "sendmessagebot", version, propagate_version = true)]
 pub struct Cli {
     /// The configuration file (see `sendmessagebot init`).
-    #[arg(long, global = true, env = "SMB_CONFIG", default_value = "sendmessagebot.toml")]
+    #[arg(
+        long,
+        global = true,
+        env = "SMB_CONFIG",
+        default_value = "sendmessagebot.toml"
+    )]
     pub config: PathBuf,
     /// The .env file with the original's variable names; the environment overrides it.
     #[arg(long, global = true, default_value = ".env")]
@@ -95,10 +100,15 @@ fn main() -> ExitCode {
         // No terminal to ask on (CI, cron, a pipe): say what exists instead of waiting.
         let mut help = <Cli as clap::CommandFactory>::command();
         let _ = help.print_help();
-        eprintln!("\nno command given and no terminal for the menu; run `sendmessagebot <COMMAND>`");
+        eprintln!(
+            "\nno command given and no terminal for the menu; run `sendmessagebot <COMMAND>`"
+        );
         return ExitCode::from(2);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

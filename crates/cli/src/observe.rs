@@ -129,7 +129,12 @@ impl Observers {
             )));
         }
 
-        tasks.push(tokio::spawn(watch_versions(store.clone(), settings_sets(settings), metrics.clone(), stop.clone())));
+        tasks.push(tokio::spawn(watch_versions(
+            store.clone(),
+            settings_sets(settings),
+            metrics.clone(),
+            stop.clone(),
+        )));
 
         let sink = Arc::new(FanoutSink(vec![
             Arc::new(LogSink),
@@ -147,7 +152,10 @@ impl Observers {
 
     /// `store` with the latency of every journal write recorded in `/metrics`.
     pub fn timed(&self, store: Arc<dyn Store>) -> Arc<dyn Store> {
-        Arc::new(TimedStore { inner: store, metrics: self.metrics.clone() })
+        Arc::new(TimedStore {
+            inner: store,
+            metrics: self.metrics.clone(),
+        })
     }
 
     /// The sink the driver emits into.
@@ -304,7 +312,11 @@ impl ReportSource for StoreReportSource {
 }
 
 fn settings_sets(settings: &Settings) -> Vec<String> {
-    let mut sets: Vec<String> = settings.broadcasters.iter().map(|b| b.spec.messages.name.clone()).collect();
+    let mut sets: Vec<String> = settings
+        .broadcasters
+        .iter()
+        .map(|b| b.spec.messages.name.clone())
+        .collect();
     sets.sort();
     sets.dedup();
     sets
@@ -312,7 +324,12 @@ fn settings_sets(settings: &Settings) -> Vec<String> {
 
 /// Keeps the `message_set_version` gauge at the newest stored version of each set (versions
 /// are stored by the daemon's refresh loop or by `messages update` from another process).
-async fn watch_versions(store: SqliteStore, sets: Vec<String>, metrics: Arc<Metrics>, stop: CancellationToken) {
+async fn watch_versions(
+    store: SqliteStore,
+    sets: Vec<String>,
+    metrics: Arc<Metrics>,
+    stop: CancellationToken,
+) {
     loop {
         for set in &sets {
             if let Ok(Some(v)) = store.current_message_set(set).await {
@@ -333,7 +350,10 @@ struct TimedStore {
 }
 
 impl TimedStore {
-    async fn time<T>(&self, write: impl std::future::Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
+    async fn time<T>(
+        &self,
+        write: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
         let started = std::time::Instant::now();
         let res = write.await;
         self.metrics.record_store_write(started.elapsed());
@@ -346,26 +366,53 @@ impl Store for TimedStore {
     async fn last_cycle(&self, broadcaster: &str) -> Result<Option<StoredCycle>, StoreError> {
         self.inner.last_cycle(broadcaster).await
     }
-    async fn accounts(&self) -> Result<std::collections::HashMap<String, StoredAccount>, StoreError> {
+    async fn accounts(
+        &self,
+    ) -> Result<std::collections::HashMap<String, StoredAccount>, StoreError> {
         self.inner.accounts().await
     }
-    async fn target_statuses(&self) -> Result<std::collections::HashMap<String, TargetStatus>, StoreError> {
+    async fn target_statuses(
+        &self,
+    ) -> Result<std::collections::HashMap<String, TargetStatus>, StoreError> {
         self.inner.target_statuses().await
     }
-    async fn start_cycle(&self, broadcaster: &str, cycle: u64, message: &str, at: Timestamp) -> Result<(), StoreError> {
-        self.time(self.inner.start_cycle(broadcaster, cycle, message, at)).await
+    async fn start_cycle(
+        &self,
+        broadcaster: &str,
+        cycle: u64,
+        message: &str,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.time(self.inner.start_cycle(broadcaster, cycle, message, at))
+            .await
     }
     async fn write_pending(&self, delivery: &PendingDelivery) -> Result<(), StoreError> {
         self.time(self.inner.write_pending(delivery)).await
     }
-    async fn record_outcome(&self, key: &DeliveryKey, outcome: &Outcome, at: Timestamp) -> Result<(), StoreError> {
+    async fn record_outcome(
+        &self,
+        key: &DeliveryKey,
+        outcome: &Outcome,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
         self.time(self.inner.record_outcome(key, outcome, at)).await
     }
-    async fn complete_cycle(&self, broadcaster: &str, cycle: u64, at: Timestamp) -> Result<(), StoreError> {
-        self.time(self.inner.complete_cycle(broadcaster, cycle, at)).await
+    async fn complete_cycle(
+        &self,
+        broadcaster: &str,
+        cycle: u64,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.time(self.inner.complete_cycle(broadcaster, cycle, at))
+            .await
     }
-    async fn set_target_status(&self, target: &str, status: &TargetStatus) -> Result<(), StoreError> {
-        self.time(self.inner.set_target_status(target, status)).await
+    async fn set_target_status(
+        &self,
+        target: &str,
+        status: &TargetStatus,
+    ) -> Result<(), StoreError> {
+        self.time(self.inner.set_target_status(target, status))
+            .await
     }
     async fn record_pause(
         &self,
@@ -376,18 +423,36 @@ impl Store for TimedStore {
         until: Timestamp,
         at: Timestamp,
     ) -> Result<(), StoreError> {
-        self.time(self.inner.record_pause(account, target, kind, seconds, until, at)).await
+        self.time(
+            self.inner
+                .record_pause(account, target, kind, seconds, until, at),
+        )
+        .await
     }
-    async fn set_account_stopped(&self, account: &str, reason: Option<&str>, at: Timestamp) -> Result<(), StoreError> {
-        self.time(self.inner.set_account_stopped(account, reason, at)).await
+    async fn set_account_stopped(
+        &self,
+        account: &str,
+        reason: Option<&str>,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.time(self.inner.set_account_stopped(account, reason, at))
+            .await
     }
     async fn flush(&self) -> Result<(), StoreError> {
         self.inner.flush().await
     }
-    async fn set_broadcaster_state(&self, broadcaster: &str, state: &str, at: Timestamp) -> Result<(), StoreError> {
-        self.time(self.inner.set_broadcaster_state(broadcaster, state, at)).await
+    async fn set_broadcaster_state(
+        &self,
+        broadcaster: &str,
+        state: &str,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.time(self.inner.set_broadcaster_state(broadcaster, state, at))
+            .await
     }
-    async fn broadcaster_states(&self) -> Result<std::collections::HashMap<String, String>, StoreError> {
+    async fn broadcaster_states(
+        &self,
+    ) -> Result<std::collections::HashMap<String, String>, StoreError> {
         self.inner.broadcaster_states().await
     }
 }

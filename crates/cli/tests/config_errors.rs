@@ -32,7 +32,12 @@ struct Case {
 }
 
 fn case(name: &'static str, toml: impl Into<String>, expect: &[&'static str]) -> Case {
-    Case { name, toml: toml.into(), env: vec![], expect: expect.to_vec() }
+    Case {
+        name,
+        toml: toml.into(),
+        env: vec![],
+        expect: expect.to_vec(),
+    }
 }
 
 fn check(toml: &str, env: &[(&str, &str)]) -> (i32, String) {
@@ -44,7 +49,11 @@ fn check(toml: &str, env: &[(&str, &str)]) -> (i32, String) {
         cmd.env(k, v);
     }
     let out = cmd.output().unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     (out.status.code().unwrap_or(-1), text)
 }
 
@@ -59,48 +68,149 @@ fn the_good_config_passes() {
 fn every_malformed_input_gets_its_own_message() {
     let long = "x".repeat(4097);
     let cases = vec![
-        case("unknown section", format!("{GOOD}\n[settingz]\na = 1\n"), &["sendmessagebot.toml:", "unknown field `settingz`"]),
+        case(
+            "unknown section",
+            format!("{GOOD}\n[settingz]\na = 1\n"),
+            &["sendmessagebot.toml:", "unknown field `settingz`"],
+        ),
         case(
             "misspelled broadcaster key",
             GOOD.replace("account = \"acc1\"", "acount = \"acc1\""),
             &["sendmessagebot.toml:14", "unknown field `acount`"],
         ),
-        case("unknown global key", GOOD.replace("delay_between_chats = 15", "delay_between_chat = 15"), &["sendmessagebot.toml:2", "unknown field `delay_between_chat`"]),
+        case(
+            "unknown global key",
+            GOOD.replace("delay_between_chats = 15", "delay_between_chat = 15"),
+            &[
+                "sendmessagebot.toml:2",
+                "unknown field `delay_between_chat`",
+            ],
+        ),
         case(
             "positive id as target",
             GOOD.replace("\"@shop_chat\"", "\"12345\""),
-            &["sendmessagebot.toml:7", "targets.prod[2]", "positive number", "-100"],
+            &[
+                "sendmessagebot.toml:7",
+                "targets.prod[2]",
+                "positive number",
+                "-100",
+            ],
         ),
-        case("invite link", GOOD.replace("\"@shop_chat\"", "\"https://t.me/+AbCd\""), &["sendmessagebot.toml:7", "invite link", "join it"]),
-        case("duplicate target", GOOD.replace("\"@shop_chat\"", "\"t.me/Shop_Chat\", \"@shop_chat\""), &["listed twice"]),
+        case(
+            "invite link",
+            GOOD.replace("\"@shop_chat\"", "\"https://t.me/+AbCd\""),
+            &["sendmessagebot.toml:7", "invite link", "join it"],
+        ),
+        case(
+            "duplicate target",
+            GOOD.replace("\"@shop_chat\"", "\"t.me/Shop_Chat\", \"@shop_chat\""),
+            &["listed twice"],
+        ),
         case(
             "unknown account",
             GOOD.replace("account = \"acc1\"", "account = \"acc9\""),
-            &["sendmessagebot.toml:14", "broadcasters.b2b.account", "unknown account `acc9`", "[accounts.acc9]"],
+            &[
+                "sendmessagebot.toml:14",
+                "broadcasters.b2b.account",
+                "unknown account `acc9`",
+                "[accounts.acc9]",
+            ],
         ),
-        case("unknown target list", GOOD.replace("targets = \"prod\"", "targets = \"prd\""), &["sendmessagebot.toml:15", "unknown target list `prd`", "known: prod, test"]),
-        case("unknown message set", GOOD.replace("messages = \"b2b\"", "messages = \"b2x\""), &["sendmessagebot.toml:17", "unknown message set `b2x`"]),
+        case(
+            "unknown target list",
+            GOOD.replace("targets = \"prod\"", "targets = \"prd\""),
+            &[
+                "sendmessagebot.toml:15",
+                "unknown target list `prd`",
+                "known: prod, test",
+            ],
+        ),
+        case(
+            "unknown message set",
+            GOOD.replace("messages = \"b2b\"", "messages = \"b2x\""),
+            &["sendmessagebot.toml:17", "unknown message set `b2x`"],
+        ),
         case(
             "message too long",
-            GOOD.replace("texts = [\"hello\"]", &format!("texts = [\"hello\", \"{long}\"]")),
-            &["sendmessagebot.toml:11", "message 2 of set `b2b` is 4097 characters", "4096"],
+            GOOD.replace(
+                "texts = [\"hello\"]",
+                &format!("texts = [\"hello\", \"{long}\"]"),
+            ),
+            &[
+                "sendmessagebot.toml:11",
+                "message 2 of set `b2b` is 4097 characters",
+                "4096",
+            ],
         ),
-        case("bad duration", GOOD.replace("delay_between_chats = 15", "delay_between_chats = \"15x\""), &["sendmessagebot.toml:2", "`15x` is not a duration"]),
-        case("hour out of range", GOOD.replace("delay_between_chats = 15", "start_time_hour = 25"), &["sendmessagebot.toml:2", "start_time_hour", "0 to 23"]),
-        case("jitter out of range", GOOD.replace("delay_between_chats = 15", "jitter = \"90%\""), &["sendmessagebot.toml:2", "jitter", "0% to 50%"]),
-        case("unknown time zone", GOOD.replace("delay_between_chats = 15", "timezone = \"Mars/Olympus\""), &["sendmessagebot.toml:2", "unknown time zone `Mars/Olympus`"]),
-        case("wrong type", GOOD.replace("delay_between_chats = 15", "max_retries = \"three\""), &["sendmessagebot.toml:2", "invalid type"]),
-        case("syntax error", GOOD.replace("messages = \"b2b\"", "messages = \"b2b"), &["sendmessagebot.toml:17"]),
-        case("empty message set", GOOD.replace("texts = [\"hello\"]", "texts = []"), &["messages.b2b", "no messages"]),
+        case(
+            "bad duration",
+            GOOD.replace("delay_between_chats = 15", "delay_between_chats = \"15x\""),
+            &["sendmessagebot.toml:2", "`15x` is not a duration"],
+        ),
+        case(
+            "hour out of range",
+            GOOD.replace("delay_between_chats = 15", "start_time_hour = 25"),
+            &["sendmessagebot.toml:2", "start_time_hour", "0 to 23"],
+        ),
+        case(
+            "jitter out of range",
+            GOOD.replace("delay_between_chats = 15", "jitter = \"90%\""),
+            &["sendmessagebot.toml:2", "jitter", "0% to 50%"],
+        ),
+        case(
+            "unknown time zone",
+            GOOD.replace("delay_between_chats = 15", "timezone = \"Mars/Olympus\""),
+            &["sendmessagebot.toml:2", "unknown time zone `Mars/Olympus`"],
+        ),
+        case(
+            "wrong type",
+            GOOD.replace("delay_between_chats = 15", "max_retries = \"three\""),
+            &["sendmessagebot.toml:2", "invalid type"],
+        ),
+        case(
+            "syntax error",
+            GOOD.replace("messages = \"b2b\"", "messages = \"b2b"),
+            &["sendmessagebot.toml:17"],
+        ),
+        case(
+            "empty message set",
+            GOOD.replace("texts = [\"hello\"]", "texts = []"),
+            &["messages.b2b", "no messages"],
+        ),
         case(
             "schedule with no open hour",
-            GOOD.replace("delay_between_chats = 15", "start_time_hour = 12\nquiet_hour_start = 10\nquiet_hour_end = 2"),
+            GOOD.replace(
+                "delay_between_chats = 15",
+                "start_time_hour = 12\nquiet_hour_start = 10\nquiet_hour_end = 2",
+            ),
             &["leave no hour to send in"],
         ),
-        case("bad format", GOOD.replace("texts = [\"hello\"]", "texts = [\"hello\"]\nformat = \"rtf\""), &["messages.b2b.format", "`rtf` is not a format"]),
-        Case { name: "bad env number", toml: GOOD.into(), env: vec![("DELAY_BETWEEN_CHATS", "abc")], expect: vec!["environment: DELAY_BETWEEN_CHATS=abc", "not a duration"] },
-        Case { name: "bad env bool", toml: GOOD.into(), env: vec![("ENABLE_QUIET_HOURS", "maybe")], expect: vec!["ENABLE_QUIET_HOURS=maybe", "true or false"] },
-        Case { name: "bad env hour", toml: GOOD.into(), env: vec![("QUIET_HOUR_END", "31")], expect: vec!["QUIET_HOUR_END=31", "0 to 23"] },
+        case(
+            "bad format",
+            GOOD.replace(
+                "texts = [\"hello\"]",
+                "texts = [\"hello\"]\nformat = \"rtf\"",
+            ),
+            &["messages.b2b.format", "`rtf` is not a format"],
+        ),
+        Case {
+            name: "bad env number",
+            toml: GOOD.into(),
+            env: vec![("DELAY_BETWEEN_CHATS", "abc")],
+            expect: vec!["environment: DELAY_BETWEEN_CHATS=abc", "not a duration"],
+        },
+        Case {
+            name: "bad env bool",
+            toml: GOOD.into(),
+            env: vec![("ENABLE_QUIET_HOURS", "maybe")],
+            expect: vec!["ENABLE_QUIET_HOURS=maybe", "true or false"],
+        },
+        Case {
+            name: "bad env hour",
+            toml: GOOD.into(),
+            env: vec![("QUIET_HOUR_END", "31")],
+            expect: vec!["QUIET_HOUR_END=31", "0 to 23"],
+        },
         Case {
             name: "test mode without a test list",
             toml: GOOD.replace("test_targets = \"test\"\n", ""),
@@ -113,7 +223,10 @@ fn every_malformed_input_gets_its_own_message() {
     for c in &cases {
         let (code, out) = check(&c.toml, &c.env);
         if code != 1 || out.contains("panicked") || !c.expect.iter().all(|e| out.contains(e)) {
-            failures.push(format!("{}: exit {code}, expected {:?}, got:\n{out}", c.name, c.expect));
+            failures.push(format!(
+                "{}: exit {code}, expected {:?}, got:\n{out}",
+                c.name, c.expect
+            ));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
@@ -122,18 +235,38 @@ fn every_malformed_input_gets_its_own_message() {
 #[test]
 fn a_missing_file_says_how_to_create_one() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(BIN).arg("check").current_dir(dir.path()).output().unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(BIN)
+        .arg("check")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(out.status.code(), Some(1));
-    assert!(text.contains("sendmessagebot.toml: cannot read") && text.contains("sendmessagebot init"), "{text}");
+    assert!(
+        text.contains("sendmessagebot.toml: cannot read") && text.contains("sendmessagebot init"),
+        "{text}"
+    );
 }
 
 #[test]
 fn init_writes_a_config_that_checks_and_a_dry_run_that_plans() {
     let dir = tempfile::tempdir().unwrap();
     let run = |args: &[&str]| {
-        let out = Command::new(BIN).args(args).current_dir(dir.path()).env("LOG_LEVEL", "warn").output().unwrap();
-        (out.status.code(), String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr))
+        let out = Command::new(BIN)
+            .args(args)
+            .current_dir(dir.path())
+            .env("LOG_LEVEL", "warn")
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).to_string()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
     };
     assert_eq!(run(&["init"]).0, Some(0));
     assert!(dir.path().join(".env.example").exists());
@@ -145,6 +278,12 @@ fn init_writes_a_config_that_checks_and_a_dry_run_that_plans() {
     let (code, out) = run(&["run", "--sandbox", "--dry-run", "--ignore-quiet-hours"]);
     assert_eq!(code, Some(0), "{out}");
     // Four broadcasters × five chats, nothing sent or journalled.
-    assert_eq!(out.lines().filter(|l| l.contains("acc1") || l.contains("acc2")).count(), 20, "{out}");
+    assert_eq!(
+        out.lines()
+            .filter(|l| l.contains("acc1") || l.contains("acc2"))
+            .count(),
+        20,
+        "{out}"
+    );
     assert!(!dir.path().join("data/sandbox/ledger.jsonl").exists());
 }

@@ -67,7 +67,10 @@ fn spawn(dir: &Path) -> std::process::Child {
 fn kill_9_at_random_moments_never_duplicates_or_skips() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("sendmessagebot.toml"), CONFIG).unwrap();
-    let seed: u64 = std::env::var("CRASH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(rand::random);
+    let seed: u64 = std::env::var("CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(rand::random);
     eprintln!("CRASH_SEED={seed}");
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let kills = 25;
@@ -89,22 +92,33 @@ fn kill_9_at_random_moments_never_duplicates_or_skips() {
         .unwrap();
     assert!(status.success());
 
-    let ledger = smb_telegram::sim::read_ledger(&dir.path().join("data/sandbox/ledger.jsonl")).unwrap();
+    let ledger =
+        smb_telegram::sim::read_ledger(&dir.path().join("data/sandbox/ledger.jsonl")).unwrap();
     assert!(!ledger.is_empty());
     let rt = tokio::runtime::Runtime::new().unwrap();
     let db = dir.path().join("data/sandbox/sendmessagebot.db");
     let (deliveries, cycles) = rt.block_on(async {
-        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display())).await.unwrap();
-        let d = sqlx::query("SELECT broadcaster, cycle, target, random_id, status, message FROM deliveries")
+        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
+            .await
+            .unwrap();
+        let d = sqlx::query(
+            "SELECT broadcaster, cycle, target, random_id, status, message FROM deliveries",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        let c = sqlx::query("SELECT broadcaster, cycle, message, completed_at FROM cycles")
             .fetch_all(&pool)
             .await
             .unwrap();
-        let c = sqlx::query("SELECT broadcaster, cycle, message, completed_at FROM cycles").fetch_all(&pool).await.unwrap();
         let d: Vec<(String, i64, String, i64, String, String)> = d
             .iter()
             .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5)))
             .collect();
-        let c: Vec<(String, i64, String, Option<i64>)> = c.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))).collect();
+        let c: Vec<(String, i64, String, Option<i64>)> = c
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+            .collect();
         (d, c)
     });
     let by_random_id: HashMap<i64, &(String, i64, String, i64, String, String)> =
@@ -113,19 +127,37 @@ fn kill_9_at_random_moments_never_duplicates_or_skips() {
     // Every message Telegram accepted was journalled first, under its own random_id.
     let mut per_cycle: HashMap<(String, i64, String), usize> = HashMap::new();
     for e in &ledger {
-        let d = by_random_id.get(&e.random_id).unwrap_or_else(|| panic!("ledger entry without a journal row: {e:?}"));
-        assert_eq!(d.2, e.chat, "random_id sent to the chat it was journalled for");
+        let d = by_random_id
+            .get(&e.random_id)
+            .unwrap_or_else(|| panic!("ledger entry without a journal row: {e:?}"));
+        assert_eq!(
+            d.2, e.chat,
+            "random_id sent to the chat it was journalled for"
+        );
         assert_eq!(d.5, e.text);
-        *per_cycle.entry((d.0.clone(), d.1, d.2.clone())).or_default() += 1;
+        *per_cycle
+            .entry((d.0.clone(), d.1, d.2.clone()))
+            .or_default() += 1;
     }
     let dupes: Vec<_> = per_cycle.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(dupes.is_empty(), "a chat got two messages in one cycle: {dupes:?}");
+    assert!(
+        dupes.is_empty(),
+        "a chat got two messages in one cycle: {dupes:?}"
+    );
 
     // Every target of every completed cycle got the cycle's message.
-    let targets: Vec<String> = ["-1001000000001", "-1001000000002", "-1001000000003", "@shop_one", "@shop_two", "@shop_three", "-555001"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let targets: Vec<String> = [
+        "-1001000000001",
+        "-1001000000002",
+        "-1001000000003",
+        "@shop_one",
+        "@shop_two",
+        "@shop_three",
+        "-555001",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     let delivered: HashSet<(String, i64, String)> = per_cycle.keys().cloned().collect();
     let mut completed = 0;
     for (b, c, message, done) in &cycles {
@@ -134,13 +166,24 @@ fn kill_9_at_random_moments_never_duplicates_or_skips() {
         }
         completed += 1;
         for t in &targets {
-            assert!(delivered.contains(&(b.clone(), *c, t.clone())), "{b} cycle {c} skipped {t}");
+            assert!(
+                delivered.contains(&(b.clone(), *c, t.clone())),
+                "{b} cycle {c} skipped {t}"
+            );
         }
         for d in deliveries.iter().filter(|d| &d.0 == b && d.1 == *c) {
             assert_eq!(&d.5, message, "one message per cycle");
             assert_eq!(d.4, "sent");
         }
     }
-    assert!(completed >= 3, "each broadcaster completed at least its final cycle ({completed})");
-    eprintln!("{} kills, {} messages, {} completed cycles, 0 duplicates, 0 gaps", kills, ledger.len(), completed);
+    assert!(
+        completed >= 3,
+        "each broadcaster completed at least its final cycle ({completed})"
+    );
+    eprintln!(
+        "{} kills, {} messages, {} completed cycles, 0 duplicates, 0 gaps",
+        kills,
+        ledger.len(),
+        completed
+    );
 }

@@ -519,10 +519,14 @@ fn metrics_of_a_running_daemon_match_stats_json() {
         .samples
         .iter()
         .find_map(|s| match (&*s.metric, &s.value) {
-            ("store_write_latency_seconds", prometheus_parse::Value::Histogram(h)) => {
-                h.iter().map(|b| b.count).fold(None, |m: Option<f64>, c| Some(m.map_or(c, |m| m.max(c))))
-            }
-            ("store_write_latency_seconds_count", prometheus_parse::Value::Untyped(v) | prometheus_parse::Value::Counter(v)) => Some(*v),
+            ("store_write_latency_seconds", prometheus_parse::Value::Histogram(h)) => h
+                .iter()
+                .map(|b| b.count)
+                .fold(None, |m: Option<f64>, c| Some(m.map_or(c, |m| m.max(c)))),
+            (
+                "store_write_latency_seconds_count",
+                prometheus_parse::Value::Untyped(v) | prometheus_parse::Value::Counter(v),
+            ) => Some(*v),
             _ => None,
         })
         .unwrap_or(0.0);

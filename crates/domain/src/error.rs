@@ -51,7 +51,10 @@ pub enum SendError {
 
 impl SendError {
     pub fn rpc(name: &str, value: Option<u32>) -> Self {
-        SendError::Rpc { name: name.to_owned(), value }
+        SendError::Rpc {
+            name: name.to_owned(),
+            value,
+        }
     }
 
     /// Parses a raw Telegram error string such as `FLOOD_WAIT_300` or `CHANNEL_PRIVATE`.
@@ -78,24 +81,45 @@ impl SendError {
             return ErrorClass::Transient;
         };
         match name.as_str() {
-            "FLOOD_WAIT" | "FLOOD_PREMIUM_WAIT" | "FLOOD_TEST_PHONE_WAIT" => ErrorClass::AccountPause,
+            "FLOOD_WAIT" | "FLOOD_PREMIUM_WAIT" | "FLOOD_TEST_PHONE_WAIT" => {
+                ErrorClass::AccountPause
+            }
             "SLOWMODE_WAIT" => ErrorClass::ChatPause,
-            "CHAT_WRITE_FORBIDDEN" | "CHANNEL_PRIVATE" | "CHAT_ADMIN_REQUIRED"
-            | "USER_BANNED_IN_CHANNEL" | "CHAT_RESTRICTED" | "CHAT_SEND_PLAIN_FORBIDDEN"
-            | "CHAT_GUEST_SEND_FORBIDDEN" | "CHANNEL_PUBLIC_GROUP_NA" | "USER_NOT_PARTICIPANT"
-            | "USERNAME_NOT_OCCUPIED" | "USERNAME_INVALID" | "CHAT_ID_INVALID" => {
-                ErrorClass::TargetDead
-            }
+            "CHAT_WRITE_FORBIDDEN"
+            | "CHANNEL_PRIVATE"
+            | "CHAT_ADMIN_REQUIRED"
+            | "USER_BANNED_IN_CHANNEL"
+            | "CHAT_RESTRICTED"
+            | "CHAT_SEND_PLAIN_FORBIDDEN"
+            | "CHAT_GUEST_SEND_FORBIDDEN"
+            | "CHANNEL_PUBLIC_GROUP_NA"
+            | "USER_NOT_PARTICIPANT"
+            | "USERNAME_NOT_OCCUPIED"
+            | "USERNAME_INVALID"
+            | "CHAT_ID_INVALID" => ErrorClass::TargetDead,
             "PEER_ID_INVALID" | "CHANNEL_INVALID" => ErrorClass::StalePeer,
-            "MESSAGE_TOO_LONG" | "ENTITY_BOUNDS_INVALID" | "MESSAGE_EMPTY"
-            | "ENTITY_MENTION_USER_INVALID" | "MEDIA_CAPTION_TOO_LONG" | "ENTITIES_TOO_LONG" => {
-                ErrorClass::BadContent
-            }
-            "AUTH_KEY_UNREGISTERED" | "SESSION_REVOKED" | "USER_DEACTIVATED"
-            | "USER_DEACTIVATED_BAN" | "PEER_FLOOD" | "AUTH_KEY_INVALID" | "SESSION_EXPIRED"
-            | "AUTH_KEY_PERM_EMPTY" | "USER_RESTRICTED" => ErrorClass::AccountDead,
-            "RPC_CALL_FAIL" | "RPC_MCGET_FAIL" | "TIMEOUT" | "INTERNAL" | "WORKER_BUSY_TOO_LONG_RETRY"
-            | "MSG_WAIT_FAILED" | "NETWORK" => ErrorClass::Transient,
+            "MESSAGE_TOO_LONG"
+            | "ENTITY_BOUNDS_INVALID"
+            | "MESSAGE_EMPTY"
+            | "ENTITY_MENTION_USER_INVALID"
+            | "MEDIA_CAPTION_TOO_LONG"
+            | "ENTITIES_TOO_LONG" => ErrorClass::BadContent,
+            "AUTH_KEY_UNREGISTERED"
+            | "SESSION_REVOKED"
+            | "USER_DEACTIVATED"
+            | "USER_DEACTIVATED_BAN"
+            | "PEER_FLOOD"
+            | "AUTH_KEY_INVALID"
+            | "SESSION_EXPIRED"
+            | "AUTH_KEY_PERM_EMPTY"
+            | "USER_RESTRICTED" => ErrorClass::AccountDead,
+            "RPC_CALL_FAIL"
+            | "RPC_MCGET_FAIL"
+            | "TIMEOUT"
+            | "INTERNAL"
+            | "WORKER_BUSY_TOO_LONG_RETRY"
+            | "MSG_WAIT_FAILED"
+            | "NETWORK" => ErrorClass::Transient,
             _ => ErrorClass::Other,
         }
     }
@@ -114,7 +138,10 @@ impl SendError {
     pub fn is_permanent(&self) -> bool {
         !matches!(
             self.class(),
-            ErrorClass::AccountPause | ErrorClass::ChatPause | ErrorClass::Transient | ErrorClass::StalePeer
+            ErrorClass::AccountPause
+                | ErrorClass::ChatPause
+                | ErrorClass::Transient
+                | ErrorClass::StalePeer
         )
     }
 }
@@ -149,16 +176,31 @@ mod tests {
         for (raw, class) in cases {
             assert_eq!(SendError::from_telegram(raw).class(), class, "{raw}");
         }
-        assert_eq!(SendError::Transient("reset".into()).class(), ErrorClass::Transient);
+        assert_eq!(
+            SendError::Transient("reset".into()).class(),
+            ErrorClass::Transient
+        );
     }
 
     #[test]
     fn waits_carry_their_seconds() {
-        assert_eq!(SendError::from_telegram("FLOOD_WAIT_300").retry_after(), Some(Duration::from_secs(300)));
-        assert_eq!(SendError::from_telegram("SLOWMODE_WAIT_7").retry_after(), Some(Duration::from_secs(7)));
-        assert_eq!(SendError::from_telegram("CHANNEL_PRIVATE").retry_after(), None);
+        assert_eq!(
+            SendError::from_telegram("FLOOD_WAIT_300").retry_after(),
+            Some(Duration::from_secs(300))
+        );
+        assert_eq!(
+            SendError::from_telegram("SLOWMODE_WAIT_7").retry_after(),
+            Some(Duration::from_secs(7))
+        );
+        assert_eq!(
+            SendError::from_telegram("CHANNEL_PRIVATE").retry_after(),
+            None
+        );
         assert!(SendError::from_telegram("CHANNEL_PRIVATE").is_permanent());
         assert!(!SendError::from_telegram("FLOOD_WAIT_3").is_permanent());
-        assert_eq!(SendError::from_telegram("FLOOD_WAIT_3").code(), "FLOOD_WAIT");
+        assert_eq!(
+            SendError::from_telegram("FLOOD_WAIT_3").code(),
+            "FLOOD_WAIT"
+        );
     }
 }

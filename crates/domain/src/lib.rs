@@ -12,7 +12,7 @@ pub mod schedule;
 pub mod target;
 
 pub use error::{ErrorClass, SendError};
-pub use message::{Message, MessageError, MessageSet, Rotation, MAX_CAPTION_CHARS, MAX_TEXT_CHARS};
+pub use message::{MAX_CAPTION_CHARS, MAX_TEXT_CHARS, Message, MessageError, MessageSet, Rotation};
 pub use pacing::{Jitter, Pacing, mix64, unit_fraction};
 pub use schedule::{QuietHours, Schedule};
 pub use target::{TargetParseError, TargetRef};

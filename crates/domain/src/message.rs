@@ -21,18 +21,33 @@ pub struct Message {
 
 impl Message {
     pub fn new(text: impl Into<String>) -> Self {
-        Message { text: text.into(), active: true, priority: 5 }
+        Message {
+            text: text.into(),
+            active: true,
+            priority: 5,
+        }
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MessageError {
-    #[error("message {index} of set `{set}` is {len} characters; Telegram allows {max}: shorten it or split it in two")]
-    TooLong { set: String, index: usize, len: usize, max: usize },
+    #[error(
+        "message {index} of set `{set}` is {len} characters; Telegram allows {max}: shorten it or split it in two"
+    )]
+    TooLong {
+        set: String,
+        index: usize,
+        len: usize,
+        max: usize,
+    },
     #[error("message {index} of set `{set}` is empty: remove it or give it text")]
     Empty { set: String, index: usize },
     #[error("message {index} of set `{set}` has priority {priority}; use 1–10")]
-    BadPriority { set: String, index: usize, priority: u8 },
+    BadPriority {
+        set: String,
+        index: usize,
+        priority: u8,
+    },
     #[error("message set `{set}` has no active message: add one or mark one active")]
     NoActive { set: String },
 }
@@ -53,7 +68,10 @@ pub struct MessageSet {
 
 impl MessageSet {
     pub fn new(name: impl Into<String>, messages: Vec<Message>) -> Self {
-        MessageSet { name: name.into(), messages }
+        MessageSet {
+            name: name.into(),
+            messages,
+        }
     }
 
     /// Checks what Telegram would refuse, so a bad text fails at load, not at send time.
@@ -61,7 +79,10 @@ impl MessageSet {
         for (i, m) in self.messages.iter().enumerate() {
             let index = i + 1;
             if m.text.trim().is_empty() {
-                return Err(MessageError::Empty { set: self.name.clone(), index });
+                return Err(MessageError::Empty {
+                    set: self.name.clone(),
+                    index,
+                });
             }
             let len = m.text.chars().count().max(m.text.encode_utf16().count());
             if len > MAX_TEXT_CHARS {
@@ -81,7 +102,9 @@ impl MessageSet {
             }
         }
         if !self.messages.iter().any(|m| m.active) {
-            return Err(MessageError::NoActive { set: self.name.clone() });
+            return Err(MessageError::NoActive {
+                set: self.name.clone(),
+            });
         }
         Ok(())
     }
@@ -149,16 +172,26 @@ mod tests {
             "b2b",
             texts
                 .iter()
-                .map(|(t, a, p)| Message { text: (*t).into(), active: *a, priority: *p })
+                .map(|(t, a, p)| Message {
+                    text: (*t).into(),
+                    active: *a,
+                    priority: *p,
+                })
                 .collect(),
         )
     }
 
     #[test]
     fn sequential_rotation_follows_priority_then_order_and_skips_inactive() {
-        let s = set(&[("a", true, 5), ("b", false, 9), ("c", true, 8), ("d", true, 5)]);
-        let picked: Vec<&str> =
-            (0..6).map(|c| s.pick(Rotation::Sequential, c, 0).unwrap().text.as_str()).collect();
+        let s = set(&[
+            ("a", true, 5),
+            ("b", false, 9),
+            ("c", true, 8),
+            ("d", true, 5),
+        ]);
+        let picked: Vec<&str> = (0..6)
+            .map(|c| s.pick(Rotation::Sequential, c, 0).unwrap().text.as_str())
+            .collect();
         assert_eq!(picked, ["c", "a", "d", "c", "a", "d"]);
     }
 
@@ -166,7 +199,9 @@ mod tests {
     fn random_rotation_is_deterministic_and_never_repeats_back_to_back() {
         let s = set(&[("a", true, 5), ("b", true, 5), ("c", true, 5)]);
         let run = |seed| -> Vec<String> {
-            (0..50).map(|c| s.pick(Rotation::Random, c, seed).unwrap().text.clone()).collect()
+            (0..50)
+                .map(|c| s.pick(Rotation::Random, c, seed).unwrap().text.clone())
+                .collect()
         };
         assert_eq!(run(7), run(7));
         let picks = run(7);
@@ -186,8 +221,14 @@ mod tests {
         // Characters outside the BMP count twice in UTF-16, as Telegram counts them.
         let emoji = "😀".repeat(MAX_TEXT_CHARS / 2 + 1);
         assert!(set(&[(&emoji, true, 5)]).validate().is_err());
-        assert!(matches!(set(&[("  ", true, 5)]).validate(), Err(MessageError::Empty { .. })));
-        assert!(matches!(set(&[("x", false, 5)]).validate(), Err(MessageError::NoActive { .. })));
+        assert!(matches!(
+            set(&[("  ", true, 5)]).validate(),
+            Err(MessageError::Empty { .. })
+        ));
+        assert!(matches!(
+            set(&[("x", false, 5)]).validate(),
+            Err(MessageError::NoActive { .. })
+        ));
         assert!(matches!(
             set(&[("x", true, 11)]).validate(),
             Err(MessageError::BadPriority { .. })

@@ -117,7 +117,10 @@ mod tests {
 
     #[test]
     fn retry_backoff_doubles() {
-        let p = Pacing { retry_delay: Duration::from_secs(60), ..Pacing::default() };
+        let p = Pacing {
+            retry_delay: Duration::from_secs(60),
+            ..Pacing::default()
+        };
         assert_eq!(p.retry_backoff(1, 0), Duration::from_secs(60));
         assert_eq!(p.retry_backoff(2, 0), Duration::from_secs(120));
         assert_eq!(p.retry_backoff(3, 0), Duration::from_secs(240));

@@ -34,7 +34,11 @@ pub struct Schedule {
 impl Schedule {
     /// A schedule that always allows sending (the night test, `--ignore-quiet-hours`).
     pub fn always() -> Self {
-        Schedule { tz: TimeZone::UTC, start_hour: None, quiet: None }
+        Schedule {
+            tz: TimeZone::UTC,
+            start_hour: None,
+            quiet: None,
+        }
     }
 
     pub fn allows_hour(&self, hour: u8) -> bool {
@@ -113,14 +117,20 @@ mod tests {
         assert!(s.allows(ts("2026-03-10T19:30:00Z")));
         assert!(!s.allows(ts("2026-03-10T20:30:00Z")));
         assert!(!s.allows(ts("2026-03-11T03:59:00Z")));
-        assert_eq!(s.next_allowed(ts("2026-03-10T20:30:00Z")), Some(ts("2026-03-11T04:00:00Z")));
+        assert_eq!(
+            s.next_allowed(ts("2026-03-10T20:30:00Z")),
+            Some(ts("2026-03-11T04:00:00Z"))
+        );
     }
 
     #[test]
     fn start_hour_holds_sends_until_morning() {
         let s = moscow(Some(6), None);
         assert!(!s.allows(ts("2026-03-10T02:00:00Z"))); // 05:00 MSK
-        assert_eq!(s.next_allowed(ts("2026-03-10T02:10:00Z")), Some(ts("2026-03-10T03:00:00Z")));
+        assert_eq!(
+            s.next_allowed(ts("2026-03-10T02:10:00Z")),
+            Some(ts("2026-03-10T03:00:00Z"))
+        );
         let now = ts("2026-03-10T12:00:00Z");
         assert_eq!(s.next_allowed(now), Some(now));
     }
@@ -128,7 +138,10 @@ mod tests {
     #[test]
     fn seed_defaults_start_6_quiet_0_to_7_open_at_7() {
         let s = moscow(Some(6), Some((0, 7)));
-        assert_eq!(s.next_allowed(ts("2026-03-09T21:00:00Z")), Some(ts("2026-03-10T04:00:00Z")));
+        assert_eq!(
+            s.next_allowed(ts("2026-03-09T21:00:00Z")),
+            Some(ts("2026-03-10T04:00:00Z"))
+        );
     }
 
     #[test]
@@ -158,11 +171,21 @@ mod tests {
             Some(ts("2026-10-25T00:00:00Z"))
         );
         // A start hour of 8 counts in local time on both sides of the change.
-        let s8 = Schedule { quiet: None, start_hour: Some(8), ..s };
+        let s8 = Schedule {
+            quiet: None,
+            start_hour: Some(8),
+            ..s
+        };
         // 01:30 UTC on the 25th is 02:30 CET (after the change): 08:00 CET is 07:00 UTC.
-        assert_eq!(s8.next_allowed(ts("2026-10-25T01:30:00Z")), Some(ts("2026-10-25T07:00:00Z")));
+        assert_eq!(
+            s8.next_allowed(ts("2026-10-25T01:30:00Z")),
+            Some(ts("2026-10-25T07:00:00Z"))
+        );
         // 01:30 UTC on the 24th is 03:30 CEST: 08:00 CEST is 06:00 UTC.
-        assert_eq!(s8.next_allowed(ts("2026-10-24T01:30:00Z")), Some(ts("2026-10-24T06:00:00Z")));
+        assert_eq!(
+            s8.next_allowed(ts("2026-10-24T01:30:00Z")),
+            Some(ts("2026-10-24T06:00:00Z"))
+        );
     }
 
     #[test]

@@ -46,7 +46,11 @@ impl TargetRef {
         }
         if s.starts_with('-') || s.starts_with('+') || s.bytes().all(|b| b.is_ascii_digit()) {
             if s.starts_with('+') || !s.starts_with('-') {
-                return if s.trim_start_matches('+').bytes().all(|b| b.is_ascii_digit()) {
+                return if s
+                    .trim_start_matches('+')
+                    .bytes()
+                    .all(|b| b.is_ascii_digit())
+                {
                     Err(TargetParseError::PositiveId(s.to_owned()))
                 } else {
                     Err(TargetParseError::BadId(s.to_owned()))
@@ -90,7 +94,9 @@ impl TargetRef {
         let ok_first = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic());
         let ok_chars = name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
         if ok_len && ok_first && ok_chars {
-            Ok(TargetRef::Username(name.to_ascii_lowercase().into_boxed_str()))
+            Ok(TargetRef::Username(
+                name.to_ascii_lowercase().into_boxed_str(),
+            ))
         } else {
             Err(TargetParseError::BadUsername(original.to_owned()))
         }
@@ -134,7 +140,10 @@ mod tests {
 
     #[test]
     fn accepts_every_documented_form() {
-        assert_eq!(TargetRef::parse("-1001234567890"), Ok(TargetRef::Id(-1001234567890)));
+        assert_eq!(
+            TargetRef::parse("-1001234567890"),
+            Ok(TargetRef::Id(-1001234567890))
+        );
         assert_eq!(TargetRef::parse("-123456"), Ok(TargetRef::Id(-123456)));
         let shop = TargetRef::Username("shop_chat".into());
         for form in [
@@ -153,9 +162,18 @@ mod tests {
     #[test]
     fn refuses_everything_else_with_a_reason() {
         assert!(matches!(TargetRef::parse(""), Err(TargetParseError::Empty)));
-        assert!(matches!(TargetRef::parse("12345"), Err(TargetParseError::PositiveId(_))));
-        assert!(matches!(TargetRef::parse("-12a"), Err(TargetParseError::BadId(_))));
-        assert!(matches!(TargetRef::parse("-0"), Err(TargetParseError::BadId(_))));
+        assert!(matches!(
+            TargetRef::parse("12345"),
+            Err(TargetParseError::PositiveId(_))
+        ));
+        assert!(matches!(
+            TargetRef::parse("-12a"),
+            Err(TargetParseError::BadId(_))
+        ));
+        assert!(matches!(
+            TargetRef::parse("-0"),
+            Err(TargetParseError::BadId(_))
+        ));
         assert!(matches!(
             TargetRef::parse("https://t.me/+AbCdEf"),
             Err(TargetParseError::InviteLink(_))
@@ -164,8 +182,14 @@ mod tests {
             TargetRef::parse("t.me/joinchat/AAAA"),
             Err(TargetParseError::InviteLink(_))
         ));
-        assert!(matches!(TargetRef::parse("@abc"), Err(TargetParseError::BadUsername(_))));
-        assert!(matches!(TargetRef::parse("@1abcdef"), Err(TargetParseError::BadUsername(_))));
+        assert!(matches!(
+            TargetRef::parse("@abc"),
+            Err(TargetParseError::BadUsername(_))
+        ));
+        assert!(matches!(
+            TargetRef::parse("@1abcdef"),
+            Err(TargetParseError::BadUsername(_))
+        ));
         assert!(matches!(
             TargetRef::parse("https://example.com/x"),
             Err(TargetParseError::Unrecognised(_))
@@ -174,7 +198,10 @@ mod tests {
 
     #[test]
     fn key_is_canonical() {
-        assert_eq!(TargetRef::parse("t.me/Market_1").unwrap().key(), "@market_1");
+        assert_eq!(
+            TargetRef::parse("t.me/Market_1").unwrap().key(),
+            "@market_1"
+        );
         assert_eq!(TargetRef::parse("-100777").unwrap().key(), "-100777");
         assert!(TargetRef::parse("-123456").unwrap().is_basic_group());
         assert!(!TargetRef::parse("-1001234567890").unwrap().is_basic_group());

@@ -13,8 +13,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::planner::{Content, Control, Delivery, Effect, Event, Planner};
 use crate::ports::{
-    Clock, DeliveryKey, EngineEvent, EventSink, Gateway, Outcome, PendingDelivery, SendRequest, Store,
-    StoreError, TargetStatus,
+    Clock, DeliveryKey, EngineEvent, EventSink, Gateway, Outcome, PendingDelivery, SendRequest,
+    Store, StoreError, TargetStatus,
 };
 
 #[derive(Debug, Clone)]
@@ -28,7 +28,10 @@ pub struct DriverSettings {
 
 impl Default for DriverSettings {
     fn default() -> Self {
-        DriverSettings { shutdown_grace: Duration::from_secs(3), send_timeout: Duration::from_secs(60) }
+        DriverSettings {
+            shutdown_grace: Duration::from_secs(3),
+            send_timeout: Duration::from_secs(60),
+        }
     }
 }
 
@@ -65,7 +68,9 @@ impl Driver {
         settings: DriverSettings,
     ) -> Result<Self, StoreError> {
         restore_planner(&mut planner, store.as_ref(), clock.now()).await?;
-        let wakers = (0..planner.account_count()).map(|_| Notify::new()).collect();
+        let wakers = (0..planner.account_count())
+            .map(|_| Notify::new())
+            .collect();
         Ok(Driver {
             shared: Arc::new(Shared {
                 planner: Mutex::new(planner),
@@ -80,14 +85,19 @@ impl Driver {
     }
 
     pub fn handle(&self) -> DriverHandle {
-        DriverHandle { shared: self.shared.clone() }
+        DriverHandle {
+            shared: self.shared.clone(),
+        }
     }
 
     /// Runs until `shutdown` is cancelled, or (with `--once`) until every broadcaster is done.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), StoreError> {
         let accounts = lock(&self.shared).account_count();
         let broadcasters = lock(&self.shared).views().len();
-        self.shared.sink.emit(&EngineEvent::Started { broadcasters, accounts });
+        self.shared.sink.emit(&EngineEvent::Started {
+            broadcasters,
+            accounts,
+        });
         let mut tasks = tokio::task::JoinSet::new();
         for account in 0..accounts {
             let shared = self.shared.clone();
@@ -106,7 +116,11 @@ impl Driver {
 }
 
 /// Applies what the store remembers to a fresh planner (see [`Planner::restore`]).
-pub async fn restore_planner(planner: &mut Planner, store: &dyn Store, now: Timestamp) -> Result<(), StoreError> {
+pub async fn restore_planner(
+    planner: &mut Planner,
+    store: &dyn Store,
+    now: Timestamp,
+) -> Result<(), StoreError> {
     let accounts = store.accounts().await?;
     let targets = store.target_statuses().await?;
     let mut cycles = std::collections::HashMap::new();
@@ -178,8 +192,15 @@ impl DriverHandle {
         if let Some(why) = lock(shared).account_blocked(&t.account, shared.clock.now()) {
             return Err(TestSendError::Blocked(why));
         }
-        let cycle = shared.store.last_cycle(&t.label).await?.map_or(1, |c| c.cycle + 1);
-        shared.store.start_cycle(&t.label, cycle, &t.text, shared.clock.now()).await?;
+        let cycle = shared
+            .store
+            .last_cycle(&t.label)
+            .await?
+            .map_or(1, |c| c.cycle + 1);
+        shared
+            .store
+            .start_cycle(&t.label, cycle, &t.text, shared.clock.now())
+            .await?;
         let mut out = Vec::with_capacity(t.targets.len());
         for target in &t.targets {
             let random_id = loop {
@@ -188,7 +209,11 @@ impl DriverHandle {
                     break v;
                 }
             };
-            let key = DeliveryKey { broadcaster: t.label.clone(), cycle, target: target.clone() };
+            let key = DeliveryKey {
+                broadcaster: t.label.clone(),
+                cycle,
+                target: target.clone(),
+            };
             let pending = PendingDelivery {
                 key: key.clone(),
                 account: t.account.clone(),
@@ -208,16 +233,25 @@ impl DriverHandle {
                 random_id,
             };
             let started = tokio::time::Instant::now();
-            let res = tokio::time::timeout(shared.settings.send_timeout, shared.gateway.send(request))
-                .await
-                .unwrap_or_else(|_| Err(SendError::Transient("send timed out".into())));
+            let res =
+                tokio::time::timeout(shared.settings.send_timeout, shared.gateway.send(request))
+                    .await
+                    .unwrap_or_else(|_| Err(SendError::Transient("send timed out".into())));
             let now = shared.clock.now();
             let outcome = match &res {
-                Ok(sent) => Outcome::Sent { message_id: sent.message_id },
-                Err(e) => Outcome::Failed { class: e.class().as_str(), code: e.code().to_owned(), detail: e.to_string() },
+                Ok(sent) => Outcome::Sent {
+                    message_id: sent.message_id,
+                },
+                Err(e) => Outcome::Failed {
+                    class: e.class().as_str(),
+                    code: e.code().to_owned(),
+                    detail: e.to_string(),
+                },
             };
             if let Err(e) = shared.store.record_outcome(&key, &outcome, now).await {
-                shared.sink.emit(&EngineEvent::StoreFailed { detail: e.to_string() });
+                shared.sink.emit(&EngineEvent::StoreFailed {
+                    detail: e.to_string(),
+                });
             }
             shared.sink.emit(&EngineEvent::Delivered {
                 broadcaster: t.label.clone(),
@@ -227,24 +261,45 @@ impl DriverHandle {
                 outcome: outcome.clone(),
                 latency: started.elapsed(),
             });
-            out.push(TestSendResult { target: target.clone(), random_id, outcome });
+            out.push(TestSendResult {
+                target: target.clone(),
+                random_id,
+                outcome,
+            });
             if let Err(e) = &res
                 && e.class() == ErrorClass::AccountPause
             {
                 // Telegram's wait binds the account's broadcasters too; never shortened.
                 let wait = e.retry_after().unwrap_or(Duration::ZERO);
                 let until = now
-                    .checked_add(jiff::SignedDuration::try_from(wait).unwrap_or(jiff::SignedDuration::MAX))
+                    .checked_add(
+                        jiff::SignedDuration::try_from(wait).unwrap_or(jiff::SignedDuration::MAX),
+                    )
                     .unwrap_or(Timestamp::MAX);
                 lock(shared).pause_account(&t.account, until);
                 let code = e.code().to_owned();
-                apply(shared, Effect::PauseAccount { account: t.account.as_str().into(), until, seconds: wait.as_secs(), code }, now)
-                    .await;
+                apply(
+                    shared,
+                    Effect::PauseAccount {
+                        account: t.account.as_str().into(),
+                        until,
+                        seconds: wait.as_secs(),
+                        code,
+                    },
+                    now,
+                )
+                .await;
                 break;
             }
         }
-        if let Err(e) = shared.store.complete_cycle(&t.label, cycle, shared.clock.now()).await {
-            shared.sink.emit(&EngineEvent::StoreFailed { detail: e.to_string() });
+        if let Err(e) = shared
+            .store
+            .complete_cycle(&t.label, cycle, shared.clock.now())
+            .await
+        {
+            shared.sink.emit(&EngineEvent::StoreFailed {
+                detail: e.to_string(),
+            });
         }
         Ok(out)
     }
@@ -310,7 +365,9 @@ async fn deliver(shared: &Shared, d: Delivery, shutdown: &CancellationToken) {
     let result = match shared.store.write_pending(&pending).await {
         Err(e) => {
             // Nothing is sent without its journal entry; the planner retries it later.
-            shared.sink.emit(&EngineEvent::StoreFailed { detail: e.to_string() });
+            shared.sink.emit(&EngineEvent::StoreFailed {
+                detail: e.to_string(),
+            });
             Err(SendError::Transient(format!("journal write failed: {e}")))
         }
         Ok(()) => {
@@ -325,8 +382,10 @@ async fn deliver(shared: &Shared, d: Delivery, shutdown: &CancellationToken) {
             };
             let started = tokio::time::Instant::now();
             let res = {
-                let send =
-                    tokio::time::timeout(shared.settings.send_timeout, shared.gateway.send(request));
+                let send = tokio::time::timeout(
+                    shared.settings.send_timeout,
+                    shared.gateway.send(request),
+                );
                 tokio::pin!(send);
                 tokio::select! {
                     r = &mut send => r,
@@ -343,7 +402,13 @@ async fn deliver(shared: &Shared, d: Delivery, shutdown: &CancellationToken) {
             let res = res.unwrap_or_else(|_| Err(SendError::Transient("send timed out".into())));
             let latency = started.elapsed();
             let now = shared.clock.now();
-            let fx = lock(shared).handle(Event::Outcome { delivery: d, result: res }, now);
+            let fx = lock(shared).handle(
+                Event::Outcome {
+                    delivery: d,
+                    result: res,
+                },
+                now,
+            );
             for e in fx {
                 if let Effect::Record { delivery, outcome } = &e {
                     shared.sink.emit(&EngineEvent::Delivered {
@@ -361,7 +426,13 @@ async fn deliver(shared: &Shared, d: Delivery, shutdown: &CancellationToken) {
         }
     };
     let now = shared.clock.now();
-    let fx = lock(shared).handle(Event::Outcome { delivery: d, result }, now);
+    let fx = lock(shared).handle(
+        Event::Outcome {
+            delivery: d,
+            result,
+        },
+        now,
+    );
     for e in fx {
         apply(shared, e, now).await;
     }
@@ -371,28 +442,71 @@ async fn apply(shared: &Shared, effect: Effect, now: Timestamp) {
     let store = &shared.store;
     let sink = &shared.sink;
     let res = match effect {
-        Effect::StartCycle { broadcaster, cycle, message, targets } => {
-            sink.emit(&EngineEvent::CycleStarted { broadcaster: broadcaster.to_string(), cycle, targets });
+        Effect::StartCycle {
+            broadcaster,
+            cycle,
+            message,
+            targets,
+        } => {
+            sink.emit(&EngineEvent::CycleStarted {
+                broadcaster: broadcaster.to_string(),
+                cycle,
+                targets,
+            });
             store.start_cycle(&broadcaster, cycle, &message, now).await
         }
-        Effect::Record { delivery, outcome } => store.record_outcome(&delivery.key(), &outcome, now).await,
+        Effect::Record { delivery, outcome } => {
+            store.record_outcome(&delivery.key(), &outcome, now).await
+        }
         Effect::RefreshPeer { account, target } => {
             if let Err(e) = shared.gateway.refresh_peer(&account, &target).await {
                 tracing::warn!(account = %account, target = %target, error = %e, "peer refresh failed");
             }
             Ok(())
         }
-        Effect::CompleteCycle { broadcaster, cycle, sent, failed } => {
-            sink.emit(&EngineEvent::CycleCompleted { broadcaster: broadcaster.to_string(), cycle, sent, failed });
+        Effect::CompleteCycle {
+            broadcaster,
+            cycle,
+            sent,
+            failed,
+        } => {
+            sink.emit(&EngineEvent::CycleCompleted {
+                broadcaster: broadcaster.to_string(),
+                cycle,
+                sent,
+                failed,
+            });
             store.complete_cycle(&broadcaster, cycle, now).await
         }
-        Effect::PauseAccount { account, until, seconds, code } => {
-            sink.emit(&EngineEvent::AccountPaused { account: account.to_string(), until, seconds, code });
+        Effect::PauseAccount {
+            account,
+            until,
+            seconds,
+            code,
+        } => {
+            sink.emit(&EngineEvent::AccountPaused {
+                account: account.to_string(),
+                until,
+                seconds,
+                code,
+            });
             store
-                .record_pause(&account, None, "flood_wait", Duration::from_secs(seconds), until, now)
+                .record_pause(
+                    &account,
+                    None,
+                    "flood_wait",
+                    Duration::from_secs(seconds),
+                    until,
+                    now,
+                )
                 .await
         }
-        Effect::PauseChat { account, target, until, seconds } => {
+        Effect::PauseChat {
+            account,
+            target,
+            until,
+            seconds,
+        } => {
             sink.emit(&EngineEvent::ChatPaused {
                 account: account.to_string(),
                 target: target.to_string(),
@@ -400,28 +514,65 @@ async fn apply(shared: &Shared, effect: Effect, now: Timestamp) {
                 seconds,
             });
             store
-                .record_pause(&account, Some(&target.key()), "slowmode", Duration::from_secs(seconds), until, now)
+                .record_pause(
+                    &account,
+                    Some(&target.key()),
+                    "slowmode",
+                    Duration::from_secs(seconds),
+                    until,
+                    now,
+                )
                 .await
         }
         Effect::StopAccount { account, reason } => {
-            sink.emit(&EngineEvent::AccountStopped { account: account.to_string(), reason: reason.clone() });
-            store.set_account_stopped(&account, Some(&reason), now).await
-        }
-        Effect::DisableTarget { target, reason, recheck_at } => {
-            sink.emit(&EngineEvent::TargetDisabled { target: target.to_string(), reason: reason.clone() });
+            sink.emit(&EngineEvent::AccountStopped {
+                account: account.to_string(),
+                reason: reason.clone(),
+            });
             store
-                .set_target_status(&target.key(), &TargetStatus::Disabled { reason, since: now, recheck_at })
+                .set_account_stopped(&account, Some(&reason), now)
                 .await
         }
-        Effect::EnableTarget { target } => store.set_target_status(&target.key(), &TargetStatus::Active).await,
+        Effect::DisableTarget {
+            target,
+            reason,
+            recheck_at,
+        } => {
+            sink.emit(&EngineEvent::TargetDisabled {
+                target: target.to_string(),
+                reason: reason.clone(),
+            });
+            store
+                .set_target_status(
+                    &target.key(),
+                    &TargetStatus::Disabled {
+                        reason,
+                        since: now,
+                        recheck_at,
+                    },
+                )
+                .await
+        }
+        Effect::EnableTarget { target } => {
+            store
+                .set_target_status(&target.key(), &TargetStatus::Active)
+                .await
+        }
         Effect::BadContent { broadcaster, code } => {
-            sink.emit(&EngineEvent::BadContent { broadcaster: broadcaster.to_string(), code });
+            sink.emit(&EngineEvent::BadContent {
+                broadcaster: broadcaster.to_string(),
+                code,
+            });
             Ok(())
         }
-        Effect::BroadcasterState { broadcaster, state } => store.set_broadcaster_state(&broadcaster, state, now).await,
+        Effect::BroadcasterState { broadcaster, state } => {
+            store.set_broadcaster_state(&broadcaster, state, now).await
+        }
         Effect::Send(_) | Effect::Wait { .. } => Ok(()),
     };
     if let Err(e) = res {
-        sink.emit(&EngineEvent::StoreFailed { detail: e.to_string() });
+        sink.emit(&EngineEvent::StoreFailed {
+            detail: e.to_string(),
+        });
     }
 }

@@ -8,9 +8,11 @@ pub mod driver;
 pub mod planner;
 pub mod ports;
 
-pub use driver::{Driver, DriverHandle, DriverSettings, TestSend, TestSendError, TestSendResult, restore_planner};
+pub use driver::{
+    Driver, DriverHandle, DriverSettings, TestSend, TestSendError, TestSendResult, restore_planner,
+};
 pub use planner::{
-    AccountSpec, BroadcasterSpec, BroadcasterView, Content, Control, Delivery, Effect, Event, Planner,
-    PlannerSettings,
+    AccountSpec, BroadcasterSpec, BroadcasterView, Content, Control, Delivery, Effect, Event,
+    Planner, PlannerSettings,
 };
 pub use ports::*;

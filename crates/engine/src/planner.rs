@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
-use smb_domain::{ErrorClass, Jitter, MessageSet, Pacing, Rotation, Schedule, SendError, TargetRef, mix64};
+use smb_domain::{
+    ErrorClass, Jitter, MessageSet, Pacing, Rotation, Schedule, SendError, TargetRef, mix64,
+};
 
 use crate::ports::{
     DeliveryKey, Outcome, SentMessage, StoredAccount, StoredCycle, TargetStatus, TextFormat,
@@ -62,7 +64,11 @@ pub struct PlannerSettings {
 
 impl Default for PlannerSettings {
     fn default() -> Self {
-        PlannerSettings { once: false, seed: 0, recheck_after: Duration::from_secs(24 * 3600) }
+        PlannerSettings {
+            once: false,
+            seed: 0,
+            recheck_after: Duration::from_secs(24 * 3600),
+        }
     }
 }
 
@@ -109,35 +115,86 @@ pub enum Control {
     ReplaceMessages(MessageSet),
     /// A target added to a broadcaster's list while it runs (the dashboard, the API): it joins
     /// the current cycle when the cursor has not passed the end yet, else the next one.
-    AddTarget { broadcaster: String, target: TargetRef },
+    AddTarget {
+        broadcaster: String,
+        target: TargetRef,
+    },
 }
 
 #[derive(Debug, Clone)]
 pub enum Event {
     /// An account's task asks what to do next.
-    Poll { account: AccountId },
+    Poll {
+        account: AccountId,
+    },
     /// What the gateway said about a delivery.
-    Outcome { delivery: Delivery, result: Result<SentMessage, SendError> },
+    Outcome {
+        delivery: Delivery,
+        result: Result<SentMessage, SendError>,
+    },
     Control(Control),
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
-    StartCycle { broadcaster: Arc<str>, cycle: u64, message: Arc<str>, targets: usize },
+    StartCycle {
+        broadcaster: Arc<str>,
+        cycle: u64,
+        message: Arc<str>,
+        targets: usize,
+    },
     Send(Delivery),
-    Record { delivery: Delivery, outcome: Outcome },
-    RefreshPeer { account: Arc<str>, target: TargetRef },
-    CompleteCycle { broadcaster: Arc<str>, cycle: u64, sent: u64, failed: u64 },
-    PauseAccount { account: Arc<str>, until: Timestamp, seconds: u64, code: String },
-    PauseChat { account: Arc<str>, target: TargetRef, until: Timestamp, seconds: u64 },
-    StopAccount { account: Arc<str>, reason: String },
-    DisableTarget { target: TargetRef, reason: String, recheck_at: Option<Timestamp> },
-    EnableTarget { target: TargetRef },
-    BadContent { broadcaster: Arc<str>, code: String },
+    Record {
+        delivery: Delivery,
+        outcome: Outcome,
+    },
+    RefreshPeer {
+        account: Arc<str>,
+        target: TargetRef,
+    },
+    CompleteCycle {
+        broadcaster: Arc<str>,
+        cycle: u64,
+        sent: u64,
+        failed: u64,
+    },
+    PauseAccount {
+        account: Arc<str>,
+        until: Timestamp,
+        seconds: u64,
+        code: String,
+    },
+    PauseChat {
+        account: Arc<str>,
+        target: TargetRef,
+        until: Timestamp,
+        seconds: u64,
+    },
+    StopAccount {
+        account: Arc<str>,
+        reason: String,
+    },
+    DisableTarget {
+        target: TargetRef,
+        reason: String,
+        recheck_at: Option<Timestamp>,
+    },
+    EnableTarget {
+        target: TargetRef,
+    },
+    BadContent {
+        broadcaster: Arc<str>,
+        code: String,
+    },
     /// An operator command changed a broadcaster's state (`running`, `paused`, `stopped`).
-    BroadcasterState { broadcaster: Arc<str>, state: &'static str },
+    BroadcasterState {
+        broadcaster: Arc<str>,
+        state: &'static str,
+    },
     /// Answer to a poll: nothing is due before `until` (`None`: nothing until a control event).
-    Wait { until: Option<Timestamp> },
+    Wait {
+        until: Option<Timestamp>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -178,7 +235,10 @@ struct ActiveCycle {
 
 #[derive(Debug, Clone)]
 enum CycleState {
-    Idle { next_cycle: u64, starts_at: Timestamp },
+    Idle {
+        next_cycle: u64,
+        starts_at: Timestamp,
+    },
     Active(ActiveCycle),
 }
 
@@ -242,7 +302,10 @@ pub struct Planner {
 #[derive(Debug, thiserror::Error)]
 pub enum PlannerError {
     #[error("broadcaster `{broadcaster}` uses account `{account}`, which is not declared")]
-    UnknownAccount { broadcaster: String, account: String },
+    UnknownAccount {
+        broadcaster: String,
+        account: String,
+    },
 }
 
 impl Planner {
@@ -270,7 +333,10 @@ impl Planner {
         let mut slots = Vec::with_capacity(broadcasters.len());
         for (i, b) in broadcasters.into_iter().enumerate() {
             let Some(&account) = by_account_name.get(&b.account) else {
-                return Err(PlannerError::UnknownAccount { broadcaster: b.name, account: b.account });
+                return Err(PlannerError::UnknownAccount {
+                    broadcaster: b.name,
+                    account: b.account,
+                });
             };
             account_slots[account].broadcasters.push(i);
             let seed = mix64(settings.seed ^ hash_str(&b.name));
@@ -286,7 +352,10 @@ impl Planner {
                 content: Arc::new(b.content),
                 seed,
                 run: RunState::Running,
-                cycle: CycleState::Idle { next_cycle: 1, starts_at: now },
+                cycle: CycleState::Idle {
+                    next_cycle: 1,
+                    starts_at: now,
+                },
                 next_send_at: now,
             });
         }
@@ -319,7 +388,9 @@ impl Planner {
             }
         }
         for (key, status) in targets {
-            if let (TargetStatus::Disabled { recheck_at, .. }, Ok(t)) = (status, TargetRef::parse(key)) {
+            if let (TargetStatus::Disabled { recheck_at, .. }, Ok(t)) =
+                (status, TargetRef::parse(key))
+            {
                 self.disabled.insert(t, *recheck_at);
             }
         }
@@ -327,19 +398,33 @@ impl Planner {
             if let Some(reason) = &self.accounts[b.account].stopped {
                 b.run = RunState::Stopped(reason.clone());
             }
-            let Some(c) = cycles.get(&*b.name) else { continue };
+            let Some(c) = cycles.get(&*b.name) else {
+                continue;
+            };
             match c.completed_at {
                 Some(done) => {
                     let starts_at = if self.settings.once {
                         now
                     } else {
-                        add(done, b.pacing.jitter.apply(b.pacing.cycle_delay, b.seed ^ c.cycle))
+                        add(
+                            done,
+                            b.pacing
+                                .jitter
+                                .apply(b.pacing.cycle_delay, b.seed ^ c.cycle),
+                        )
                     };
-                    b.cycle = CycleState::Idle { next_cycle: c.cycle + 1, starts_at };
+                    b.cycle = CycleState::Idle {
+                        next_cycle: c.cycle + 1,
+                        starts_at,
+                    };
                 }
                 None => {
-                    let index: HashMap<String, usize> =
-                        b.targets.iter().enumerate().map(|(i, t)| (t.key(), i)).collect();
+                    let index: HashMap<String, usize> = b
+                        .targets
+                        .iter()
+                        .enumerate()
+                        .map(|(i, t)| (t.key(), i))
+                        .collect();
                     let mut ac = ActiveCycle {
                         cycle: c.cycle,
                         message: c.message.as_str().into(),
@@ -352,7 +437,9 @@ impl Planner {
                         failed: 0,
                     };
                     for d in &c.deliveries {
-                        let Some(&i) = index.get(&d.target) else { continue };
+                        let Some(&i) = index.get(&d.target) else {
+                            continue;
+                        };
                         ac.handled.insert(i);
                         match d.status.as_str() {
                             "sent" => ac.sent += 1,
@@ -396,7 +483,10 @@ impl Planner {
     pub fn finished(&self) -> bool {
         self.settings.once
             && self.broadcasters.iter().all(|b| {
-                matches!(b.run, RunState::Done | RunState::Stopped(_) | RunState::Halted | RunState::Paused)
+                matches!(
+                    b.run,
+                    RunState::Done | RunState::Stopped(_) | RunState::Halted | RunState::Paused
+                )
             })
     }
 
@@ -405,7 +495,9 @@ impl Planner {
             .iter()
             .map(|b| {
                 let (cycle, done) = match &b.cycle {
-                    CycleState::Idle { next_cycle, .. } => (next_cycle.saturating_sub(1), b.targets.len()),
+                    CycleState::Idle { next_cycle, .. } => {
+                        (next_cycle.saturating_sub(1), b.targets.len())
+                    }
                     CycleState::Active(ac) => (ac.cycle, ac.cursor.max(ac.handled.len())),
                 };
                 BroadcasterView {
@@ -455,7 +547,9 @@ impl Planner {
     fn settle(&mut self, b: BroadcasterId, now: Timestamp, fx: &mut Vec<Effect>) {
         let once = self.settings.once;
         let slot = &self.broadcasters[b];
-        let CycleState::Active(ac) = &slot.cycle else { return };
+        let CycleState::Active(ac) = &slot.cycle else {
+            return;
+        };
         let mut cursor = ac.cursor;
         while cursor < slot.targets.len()
             && (ac.handled.contains(&cursor) || self.is_disabled(&slot.targets[cursor], now))
@@ -463,7 +557,9 @@ impl Planner {
             cursor += 1;
         }
         let slot = &mut self.broadcasters[b];
-        let CycleState::Active(ac) = &mut slot.cycle else { return };
+        let CycleState::Active(ac) = &mut slot.cycle else {
+            return;
+        };
         ac.cursor = cursor;
         if cursor >= slot.targets.len() && ac.retries.is_empty() && ac.in_flight.is_none() {
             fx.push(Effect::CompleteCycle {
@@ -473,8 +569,14 @@ impl Planner {
                 failed: ac.failed,
             });
             let next_cycle = ac.cycle + 1;
-            let wait = slot.pacing.jitter.apply(slot.pacing.cycle_delay, slot.seed ^ ac.cycle);
-            slot.cycle = CycleState::Idle { next_cycle, starts_at: add(now, wait) };
+            let wait = slot
+                .pacing
+                .jitter
+                .apply(slot.pacing.cycle_delay, slot.seed ^ ac.cycle);
+            slot.cycle = CycleState::Idle {
+                next_cycle,
+                starts_at: add(now, wait),
+            };
             if once && slot.run == RunState::Running {
                 slot.run = RunState::Done;
             }
@@ -573,13 +675,18 @@ impl Planner {
 
     fn start_cycle(&mut self, b: BroadcasterId, now: Timestamp, fx: &mut Vec<Effect>) {
         let slot = &mut self.broadcasters[b];
-        let CycleState::Idle { next_cycle, .. } = slot.cycle else { return };
+        let CycleState::Idle { next_cycle, .. } = slot.cycle else {
+            return;
+        };
         if let Some(newer) = slot.pending_messages.take() {
             slot.messages = newer;
         }
         let Some(message) = slot.messages.pick(slot.rotation, next_cycle - 1, slot.seed) else {
             // Validated at load; an empty set just waits for a new version.
-            slot.cycle = CycleState::Idle { next_cycle, starts_at: add(now, slot.pacing.cycle_delay) };
+            slot.cycle = CycleState::Idle {
+                next_cycle,
+                starts_at: add(now, slot.pacing.cycle_delay),
+            };
             return;
         };
         let message: Arc<str> = message.text.as_str().into();
@@ -605,7 +712,9 @@ impl Planner {
     fn emit_send(&mut self, b: BroadcasterId, pick: Pick, now: Timestamp, fx: &mut Vec<Effect>) {
         let fresh_id = self.next_random_id();
         let slot = &mut self.broadcasters[b];
-        let CycleState::Active(ac) = &mut slot.cycle else { return };
+        let CycleState::Active(ac) = &mut slot.cycle else {
+            return;
+        };
         let (index, random_id, attempt) = match pick {
             Pick::Retry(i) => {
                 let r = ac.retries.swap_remove(i);
@@ -624,10 +733,17 @@ impl Planner {
         let target = slot.targets[index].clone();
         // A target whose re-check time came is tried again; it is active until told otherwise.
         if self.disabled.remove(&target).is_some() {
-            fx.push(Effect::EnableTarget { target: target.clone() });
+            fx.push(Effect::EnableTarget {
+                target: target.clone(),
+            });
         }
         let key = slot.seed ^ ac.cycle.rotate_left(20) ^ index as u64;
-        slot.next_send_at = add(now, slot.pacing.jitter.apply(slot.pacing.delay_between_chats, key));
+        slot.next_send_at = add(
+            now,
+            slot.pacing
+                .jitter
+                .apply(slot.pacing.delay_between_chats, key),
+        );
         let acc = &mut self.accounts[slot.account];
         acc.next_send_at = add(now, acc.jitter.apply(acc.gap, key ^ 0xACC));
         fx.push(Effect::Send(Delivery {
@@ -653,8 +769,12 @@ impl Planner {
         fx: &mut Vec<Effect>,
     ) {
         let recheck_after = self.settings.recheck_after;
-        let Some(slot) = self.broadcasters.get_mut(d.broadcaster) else { return };
-        let CycleState::Active(ac) = &mut slot.cycle else { return };
+        let Some(slot) = self.broadcasters.get_mut(d.broadcaster) else {
+            return;
+        };
+        let CycleState::Active(ac) = &mut slot.cycle else {
+            return;
+        };
         if ac.cycle != d.cycle || ac.in_flight != Some(d.target_index) {
             return;
         }
@@ -667,7 +787,9 @@ impl Planner {
                 let b = d.broadcaster;
                 fx.push(Effect::Record {
                     delivery: d,
-                    outcome: Outcome::Sent { message_id: sent.message_id },
+                    outcome: Outcome::Sent {
+                        message_id: sent.message_id,
+                    },
                 });
                 self.settle(b, now, fx);
                 return;
@@ -683,7 +805,11 @@ impl Planner {
             random_id: d.random_id,
             stale_retried,
         };
-        let failed = |detail: String| Outcome::Failed { class: class.as_str(), code: code.clone(), detail };
+        let failed = |detail: String| Outcome::Failed {
+            class: class.as_str(),
+            code: code.clone(),
+            detail,
+        };
         match class {
             ErrorClass::AccountPause => {
                 let wait = err.retry_after().unwrap_or(Duration::ZERO);
@@ -694,7 +820,11 @@ impl Planner {
                 ac.retries.push(retry(until, d.attempt, stale_retried));
                 fx.push(Effect::Record {
                     delivery: d.clone(),
-                    outcome: Outcome::Deferred { until, class: class.as_str(), code: code.clone() },
+                    outcome: Outcome::Deferred {
+                        until,
+                        class: class.as_str(),
+                        code: code.clone(),
+                    },
                 });
                 fx.push(Effect::PauseAccount {
                     account: d.account_name.clone(),
@@ -709,7 +839,11 @@ impl Planner {
                 ac.retries.push(retry(until, d.attempt, stale_retried));
                 fx.push(Effect::Record {
                     delivery: d.clone(),
-                    outcome: Outcome::Deferred { until, class: class.as_str(), code },
+                    outcome: Outcome::Deferred {
+                        until,
+                        class: class.as_str(),
+                        code,
+                    },
                 });
                 fx.push(Effect::PauseChat {
                     account: d.account_name.clone(),
@@ -722,23 +856,43 @@ impl Planner {
                 ac.retries.push(retry(now, d.attempt, true));
                 fx.push(Effect::Record {
                     delivery: d.clone(),
-                    outcome: Outcome::Deferred { until: now, class: class.as_str(), code },
+                    outcome: Outcome::Deferred {
+                        until: now,
+                        class: class.as_str(),
+                        code,
+                    },
                 });
-                fx.push(Effect::RefreshPeer { account: d.account_name.clone(), target: d.target.clone() });
+                fx.push(Effect::RefreshPeer {
+                    account: d.account_name.clone(),
+                    target: d.target.clone(),
+                });
             }
             ErrorClass::TargetDead | ErrorClass::StalePeer => {
                 ac.failed += 1;
                 let recheck_at = add(now, recheck_after);
                 let reason = format!("{code} (account {})", d.account_name);
                 self.disabled.insert(d.target.clone(), Some(recheck_at));
-                fx.push(Effect::Record { delivery: d.clone(), outcome: failed(err.to_string()) });
-                fx.push(Effect::DisableTarget { target: d.target.clone(), reason, recheck_at: Some(recheck_at) });
+                fx.push(Effect::Record {
+                    delivery: d.clone(),
+                    outcome: failed(err.to_string()),
+                });
+                fx.push(Effect::DisableTarget {
+                    target: d.target.clone(),
+                    reason,
+                    recheck_at: Some(recheck_at),
+                });
             }
             ErrorClass::BadContent | ErrorClass::Other => {
                 ac.failed += 1;
-                fx.push(Effect::Record { delivery: d.clone(), outcome: failed(err.to_string()) });
+                fx.push(Effect::Record {
+                    delivery: d.clone(),
+                    outcome: failed(err.to_string()),
+                });
                 if class == ErrorClass::BadContent {
-                    fx.push(Effect::BadContent { broadcaster: d.broadcaster_name.clone(), code });
+                    fx.push(Effect::BadContent {
+                        broadcaster: d.broadcaster_name.clone(),
+                        code,
+                    });
                 }
             }
             ErrorClass::AccountDead => {
@@ -747,31 +901,47 @@ impl Planner {
                 ac.retries.push(retry(now, d.attempt, stale_retried));
                 fx.push(Effect::Record {
                     delivery: d.clone(),
-                    outcome: Outcome::Deferred { until: now, class: class.as_str(), code: code.clone() },
+                    outcome: Outcome::Deferred {
+                        until: now,
+                        class: class.as_str(),
+                        code: code.clone(),
+                    },
                 });
                 let reason = code;
                 self.accounts[account].stopped = Some(reason.clone());
                 for &b in &self.accounts[account].broadcasters {
                     self.broadcasters[b].run = RunState::Stopped(reason.clone());
                 }
-                fx.push(Effect::StopAccount { account: d.account_name.clone(), reason });
+                fx.push(Effect::StopAccount {
+                    account: d.account_name.clone(),
+                    reason,
+                });
             }
             ErrorClass::Transient => {
                 let attempt = d.attempt + 1;
                 let slot = &mut self.broadcasters[d.broadcaster];
-                let CycleState::Active(ac) = &mut slot.cycle else { return };
+                let CycleState::Active(ac) = &mut slot.cycle else {
+                    return;
+                };
                 if attempt > slot.pacing.max_retries {
                     ac.failed += 1;
                     fx.push(Effect::Record {
                         delivery: d.clone(),
-                        outcome: failed(format!("{err}; gave up after {} retries", slot.pacing.max_retries)),
+                        outcome: failed(format!(
+                            "{err}; gave up after {} retries",
+                            slot.pacing.max_retries
+                        )),
                     });
                 } else {
                     let until = add(now, slot.pacing.retry_backoff(attempt, d.random_id as u64));
                     ac.retries.push(retry(until, attempt, stale_retried));
                     fx.push(Effect::Record {
                         delivery: d.clone(),
-                        outcome: Outcome::Deferred { until, class: class.as_str(), code },
+                        outcome: Outcome::Deferred {
+                            until,
+                            class: class.as_str(),
+                            code,
+                        },
                     });
                 }
             }
@@ -781,13 +951,27 @@ impl Planner {
 
     fn control(&mut self, c: Control, now: Timestamp, fx: &mut Vec<Effect>) {
         match c {
-            Control::Pause(name) => self.set_run(&name, &[RunState::Running], RunState::Paused, "paused", fx),
-            Control::Resume(name) => self.set_run(&name, &[RunState::Paused], RunState::Running, "running", fx),
-            Control::Stop(name) => {
-                self.set_run(&name, &[RunState::Running, RunState::Paused], RunState::Halted, "stopped", fx)
+            Control::Pause(name) => {
+                self.set_run(&name, &[RunState::Running], RunState::Paused, "paused", fx)
             }
+            Control::Resume(name) => {
+                self.set_run(&name, &[RunState::Paused], RunState::Running, "running", fx)
+            }
+            Control::Stop(name) => self.set_run(
+                &name,
+                &[RunState::Running, RunState::Paused],
+                RunState::Halted,
+                "stopped",
+                fx,
+            ),
             Control::Start(name) => {
-                self.set_run(&name, &[RunState::Halted, RunState::Paused], RunState::Running, "running", fx);
+                self.set_run(
+                    &name,
+                    &[RunState::Halted, RunState::Paused],
+                    RunState::Running,
+                    "running",
+                    fx,
+                );
                 for b in self.broadcasters.iter_mut().filter(|b| *b.name == *name) {
                     if let CycleState::Idle { starts_at, .. } = &mut b.cycle {
                         *starts_at = (*starts_at).min(now);
@@ -801,15 +985,30 @@ impl Planner {
             }
             Control::DisableTarget(t, reason) => {
                 self.disabled.insert(t.clone(), None);
-                fx.push(Effect::DisableTarget { target: t, reason, recheck_at: None });
+                fx.push(Effect::DisableTarget {
+                    target: t,
+                    reason,
+                    recheck_at: None,
+                });
             }
             Control::ReplaceMessages(set) => {
-                for b in self.broadcasters.iter_mut().filter(|b| b.messages.name == set.name) {
+                for b in self
+                    .broadcasters
+                    .iter_mut()
+                    .filter(|b| b.messages.name == set.name)
+                {
                     b.pending_messages = Some(set.clone());
                 }
             }
-            Control::AddTarget { broadcaster, target } => {
-                for b in self.broadcasters.iter_mut().filter(|b| *b.name == *broadcaster) {
+            Control::AddTarget {
+                broadcaster,
+                target,
+            } => {
+                for b in self
+                    .broadcasters
+                    .iter_mut()
+                    .filter(|b| *b.name == *broadcaster)
+                {
                     if !b.targets.contains(&target) {
                         b.targets.push(target.clone());
                     }
@@ -827,7 +1026,9 @@ impl Planner {
             return Some(format!("account `{account}` is stopped: {reason}"));
         }
         match a.paused_until {
-            Some(p) if p > now => Some(format!("account `{account}` is paused by Telegram until {p}")),
+            Some(p) if p > now => Some(format!(
+                "account `{account}` is paused by Telegram until {p}"
+            )),
             _ => None,
         }
     }
@@ -841,18 +1042,31 @@ impl Planner {
         }
     }
 
-    fn set_run(&mut self, name: &str, from: &[RunState], to: RunState, state: &'static str, fx: &mut Vec<Effect>) {
+    fn set_run(
+        &mut self,
+        name: &str,
+        from: &[RunState],
+        to: RunState,
+        state: &'static str,
+        fx: &mut Vec<Effect>,
+    ) {
         for b in self.broadcasters.iter_mut().filter(|b| *b.name == *name) {
             if from.contains(&b.run) {
                 b.run = to.clone();
-                fx.push(Effect::BroadcasterState { broadcaster: b.name.clone(), state });
+                fx.push(Effect::BroadcasterState {
+                    broadcaster: b.name.clone(),
+                    state,
+                });
             }
         }
     }
 
     /// Broadcaster names, in configuration order.
     pub fn broadcaster_names(&self) -> Vec<String> {
-        self.broadcasters.iter().map(|b| b.name.to_string()).collect()
+        self.broadcasters
+            .iter()
+            .map(|b| b.name.to_string())
+            .collect()
     }
 
     /// Applies states an operator set before a restart (`paused`, `stopped`).
@@ -876,5 +1090,7 @@ fn add(t: Timestamp, d: Duration) -> Timestamp {
 }
 
 fn hash_str(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    })
 }

@@ -73,9 +73,19 @@ pub struct PendingDelivery {
 /// What became of a delivery.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
-    Sent { message_id: Option<i64> },
-    Failed { class: &'static str, code: String, detail: String },
-    Deferred { until: Timestamp, class: &'static str, code: String },
+    Sent {
+        message_id: Option<i64>,
+    },
+    Failed {
+        class: &'static str,
+        code: String,
+        detail: String,
+    },
+    Deferred {
+        until: Timestamp,
+        class: &'static str,
+        code: String,
+    },
 }
 
 impl Outcome {
@@ -119,7 +129,11 @@ pub struct StoredAccount {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TargetStatus {
     Active,
-    Disabled { reason: String, since: Timestamp, recheck_at: Option<Timestamp> },
+    Disabled {
+        reason: String,
+        since: Timestamp,
+        recheck_at: Option<Timestamp>,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -156,8 +170,17 @@ pub trait Store: Send + Sync {
         outcome: &Outcome,
         at: Timestamp,
     ) -> Result<(), StoreError>;
-    async fn complete_cycle(&self, broadcaster: &str, cycle: u64, at: Timestamp) -> Result<(), StoreError>;
-    async fn set_target_status(&self, target: &str, status: &TargetStatus) -> Result<(), StoreError>;
+    async fn complete_cycle(
+        &self,
+        broadcaster: &str,
+        cycle: u64,
+        at: Timestamp,
+    ) -> Result<(), StoreError>;
+    async fn set_target_status(
+        &self,
+        target: &str,
+        status: &TargetStatus,
+    ) -> Result<(), StoreError>;
     /// Records a pause Telegram imposed (flood wait on an account, slow mode on a chat).
     async fn record_pause(
         &self,
@@ -179,7 +202,12 @@ pub trait Store: Send + Sync {
 
     /// Remembers an operator's pause / stop / start of a broadcaster (`running`, `paused`,
     /// `stopped`) so it survives a restart.
-    async fn set_broadcaster_state(&self, broadcaster: &str, state: &str, at: Timestamp) -> Result<(), StoreError> {
+    async fn set_broadcaster_state(
+        &self,
+        broadcaster: &str,
+        state: &str,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
         let _ = (broadcaster, state, at);
         Ok(())
     }
@@ -212,7 +240,10 @@ pub struct TokioClock {
 
 impl TokioClock {
     pub fn starting_at(base_wall: Timestamp) -> Self {
-        TokioClock { base_wall, base: tokio::time::Instant::now() }
+        TokioClock {
+            base_wall,
+            base: tokio::time::Instant::now(),
+        }
     }
 }
 
@@ -220,7 +251,9 @@ impl Clock for TokioClock {
     fn now(&self) -> Timestamp {
         let elapsed = tokio::time::Instant::now().duration_since(self.base);
         self.base_wall
-            .checked_add(jiff::SignedDuration::try_from(elapsed).unwrap_or(jiff::SignedDuration::MAX))
+            .checked_add(
+                jiff::SignedDuration::try_from(elapsed).unwrap_or(jiff::SignedDuration::MAX),
+            )
             .unwrap_or(self.base_wall)
     }
 }
@@ -228,10 +261,22 @@ impl Clock for TokioClock {
 /// Something that happened in the engine, for logs, notifications, metrics and live views.
 #[derive(Debug, Clone, PartialEq)]
 pub enum EngineEvent {
-    Started { broadcasters: usize, accounts: usize },
+    Started {
+        broadcasters: usize,
+        accounts: usize,
+    },
     Stopped,
-    CycleStarted { broadcaster: String, cycle: u64, targets: usize },
-    CycleCompleted { broadcaster: String, cycle: u64, sent: u64, failed: u64 },
+    CycleStarted {
+        broadcaster: String,
+        cycle: u64,
+        targets: usize,
+    },
+    CycleCompleted {
+        broadcaster: String,
+        cycle: u64,
+        sent: u64,
+        failed: u64,
+    },
     Delivered {
         broadcaster: String,
         account: String,
@@ -240,12 +285,33 @@ pub enum EngineEvent {
         outcome: Outcome,
         latency: Duration,
     },
-    AccountPaused { account: String, until: Timestamp, seconds: u64, code: String },
-    ChatPaused { account: String, target: String, until: Timestamp, seconds: u64 },
-    AccountStopped { account: String, reason: String },
-    TargetDisabled { target: String, reason: String },
-    BadContent { broadcaster: String, code: String },
-    StoreFailed { detail: String },
+    AccountPaused {
+        account: String,
+        until: Timestamp,
+        seconds: u64,
+        code: String,
+    },
+    ChatPaused {
+        account: String,
+        target: String,
+        until: Timestamp,
+        seconds: u64,
+    },
+    AccountStopped {
+        account: String,
+        reason: String,
+    },
+    TargetDisabled {
+        target: String,
+        reason: String,
+    },
+    BadContent {
+        broadcaster: String,
+        code: String,
+    },
+    StoreFailed {
+        detail: String,
+    },
 }
 
 impl EngineEvent {
@@ -276,7 +342,14 @@ pub struct LogSink;
 impl EventSink for LogSink {
     fn emit(&self, event: &EngineEvent) {
         match event {
-            EngineEvent::Delivered { broadcaster, account, target, random_id, outcome, latency } => {
+            EngineEvent::Delivered {
+                broadcaster,
+                account,
+                target,
+                random_id,
+                outcome,
+                latency,
+            } => {
                 tracing::info!(
                     broadcaster = %broadcaster, account = %account, target = %target,
                     random_id, outcome = outcome.status(), latency_ms = latency.as_millis() as u64,

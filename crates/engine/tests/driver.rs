@@ -10,8 +10,8 @@ use jiff::Timestamp;
 use smb_domain::{Jitter, Message, MessageSet, Pacing, Rotation, Schedule, TargetRef};
 use smb_engine::planner::{AccountSpec, BroadcasterSpec, Content, Planner, PlannerSettings};
 use smb_engine::{
-    Clock, DeliveryKey, Driver, DriverSettings, EngineEvent, EventSink, Outcome, PendingDelivery, Store,
-    StoreError, StoredAccount, StoredCycle, TargetStatus, TokioClock,
+    Clock, DeliveryKey, Driver, DriverSettings, EngineEvent, EventSink, Outcome, PendingDelivery,
+    Store, StoreError, StoredAccount, StoredCycle, TargetStatus, TokioClock,
 };
 use smb_telegram::{FaultRule, SimGateway, SimSettings};
 use tokio_util::sync::CancellationToken;
@@ -39,14 +39,23 @@ impl Store for MemoryStore {
         Ok(())
     }
     async fn write_pending(&self, d: &PendingDelivery) -> Result<(), StoreError> {
-        self.deliveries
-            .lock()
-            .unwrap()
-            .insert((d.key.broadcaster.clone(), d.key.cycle, d.key.target.key()), ("pending".into(), d.random_id));
+        self.deliveries.lock().unwrap().insert(
+            (d.key.broadcaster.clone(), d.key.cycle, d.key.target.key()),
+            ("pending".into(), d.random_id),
+        );
         Ok(())
     }
-    async fn record_outcome(&self, key: &DeliveryKey, outcome: &Outcome, _: Timestamp) -> Result<(), StoreError> {
-        if let Some(row) = self.deliveries.lock().unwrap().get_mut(&(key.broadcaster.clone(), key.cycle, key.target.key())) {
+    async fn record_outcome(
+        &self,
+        key: &DeliveryKey,
+        outcome: &Outcome,
+        _: Timestamp,
+    ) -> Result<(), StoreError> {
+        if let Some(row) = self.deliveries.lock().unwrap().get_mut(&(
+            key.broadcaster.clone(),
+            key.cycle,
+            key.target.key(),
+        )) {
             row.0 = outcome.status().into();
         }
         Ok(())
@@ -57,10 +66,23 @@ impl Store for MemoryStore {
     async fn set_target_status(&self, _: &str, _: &TargetStatus) -> Result<(), StoreError> {
         Ok(())
     }
-    async fn record_pause(&self, _: &str, _: Option<&str>, _: &str, _: Duration, _: Timestamp, _: Timestamp) -> Result<(), StoreError> {
+    async fn record_pause(
+        &self,
+        _: &str,
+        _: Option<&str>,
+        _: &str,
+        _: Duration,
+        _: Timestamp,
+        _: Timestamp,
+    ) -> Result<(), StoreError> {
         Ok(())
     }
-    async fn set_account_stopped(&self, _: &str, _: Option<&str>, _: Timestamp) -> Result<(), StoreError> {
+    async fn set_account_stopped(
+        &self,
+        _: &str,
+        _: Option<&str>,
+        _: Timestamp,
+    ) -> Result<(), StoreError> {
         Ok(())
     }
     async fn flush(&self) -> Result<(), StoreError> {
@@ -78,7 +100,11 @@ struct RecordingSink {
 
 impl EventSink for RecordingSink {
     fn emit(&self, event: &EngineEvent) {
-        self.events.0.lock().unwrap().push((self.clock.now(), event.clone()));
+        self.events
+            .0
+            .lock()
+            .unwrap()
+            .push((self.clock.now(), event.clone()));
     }
 }
 
@@ -102,7 +128,11 @@ fn spec(name: &str, account: &str, chats: &[&str], delay: u64) -> BroadcasterSpe
 }
 
 fn account(name: &str, delay: u64) -> AccountSpec {
-    AccountSpec { name: name.into(), delay_between_chats: Duration::from_secs(delay), jitter: Jitter(0.0) }
+    AccountSpec {
+        name: name.into(),
+        delay_between_chats: Duration::from_secs(delay),
+        jitter: Jitter(0.0),
+    }
 }
 
 struct Run {
@@ -112,27 +142,60 @@ struct Run {
     start: Timestamp,
 }
 
-async fn run_once(accounts: Vec<AccountSpec>, bs: Vec<BroadcasterSpec>, faults: Vec<FaultRule>, latency: Duration) -> Run {
+async fn run_once(
+    accounts: Vec<AccountSpec>,
+    bs: Vec<BroadcasterSpec>,
+    faults: Vec<FaultRule>,
+    latency: Duration,
+) -> Run {
     let start: Timestamp = "2026-05-01T10:00:00Z".parse().unwrap();
     let clock = Arc::new(TokioClock::starting_at(start));
     let sim = Arc::new(
-        SimGateway::with_clock(SimSettings { latency, seed: 1, ledger: None, faults, keep_in_memory: true }, clock.clone()).unwrap(),
+        SimGateway::with_clock(
+            SimSettings {
+                latency,
+                seed: 1,
+                ledger: None,
+                faults,
+                keep_in_memory: true,
+            },
+            clock.clone(),
+        )
+        .unwrap(),
     );
     let events = Arc::new(Recorder::default());
     let store = Arc::new(MemoryStore::default());
-    let planner = Planner::new(accounts, bs, PlannerSettings { once: true, seed: 3, ..Default::default() }, start).unwrap();
+    let planner = Planner::new(
+        accounts,
+        bs,
+        PlannerSettings {
+            once: true,
+            seed: 3,
+            ..Default::default()
+        },
+        start,
+    )
+    .unwrap();
     let driver = Driver::restore(
         planner,
         store.clone(),
         sim.clone(),
         clock.clone(),
-        Arc::new(RecordingSink { clock: clock.clone(), events: events.clone() }),
+        Arc::new(RecordingSink {
+            clock: clock.clone(),
+            events: events.clone(),
+        }),
         DriverSettings::default(),
     )
     .await
     .unwrap();
     driver.run(CancellationToken::new()).await.unwrap();
-    Run { sim, events, store, start }
+    Run {
+        sim,
+        events,
+        store,
+        start,
+    }
 }
 
 fn at(s: &str) -> Timestamp {
@@ -150,8 +213,18 @@ async fn flood_wait_on_acc1_silences_acc1_for_300_s_while_acc2_keeps_its_pace() 
     let r = run_once(
         vec![account("acc1", 10), account("acc2", 10)],
         vec![
-            spec("b2b", "acc1", &acc1_chats.iter().map(String::as_str).collect::<Vec<_>>(), 10),
-            spec("b2c", "acc2", &acc2_chats.iter().map(String::as_str).collect::<Vec<_>>(), 10),
+            spec(
+                "b2b",
+                "acc1",
+                &acc1_chats.iter().map(String::as_str).collect::<Vec<_>>(),
+                10,
+            ),
+            spec(
+                "b2c",
+                "acc2",
+                &acc2_chats.iter().map(String::as_str).collect::<Vec<_>>(),
+                10,
+            ),
         ],
         vec![FaultRule {
             account: Some("acc1".into()),
@@ -168,16 +241,34 @@ async fn flood_wait_on_acc1_silences_acc1_for_300_s_while_acc2_keeps_its_pace() 
     let (flood_at, until) = events
         .iter()
         .find_map(|(t, e)| match e {
-            EngineEvent::AccountPaused { account, until, seconds: 300, .. } if account == "acc1" => Some((*t, *until)),
+            EngineEvent::AccountPaused {
+                account,
+                until,
+                seconds: 300,
+                ..
+            } if account == "acc1" => Some((*t, *until)),
             _ => None,
         })
         .expect("acc1 was paused");
     assert!(secs(flood_at, until) >= 300.0);
-    let sends: Vec<(String, Timestamp)> =
-        r.sim.accepted().into_iter().map(|(acc, e)| (acc, at(&e.at))).collect();
-    let in_pause = |acc: &str| sends.iter().filter(|(a, t)| a == acc && *t >= flood_at && *t < until).count();
+    let sends: Vec<(String, Timestamp)> = r
+        .sim
+        .accepted()
+        .into_iter()
+        .map(|(acc, e)| (acc, at(&e.at)))
+        .collect();
+    let in_pause = |acc: &str| {
+        sends
+            .iter()
+            .filter(|(a, t)| a == acc && *t >= flood_at && *t < until)
+            .count()
+    };
     assert_eq!(in_pause("acc1"), 0, "no acc1 send during its flood wait");
-    assert!(in_pause("acc2") >= 29, "acc2 kept one send per 10 s: {}", in_pause("acc2"));
+    assert!(
+        in_pause("acc2") >= 29,
+        "acc2 kept one send per 10 s: {}",
+        in_pause("acc2")
+    );
     // acc1 still completed its cycle after the wait, every chat exactly once.
     let acc1: Vec<&(String, Timestamp)> = sends.iter().filter(|(a, _)| a == "acc1").collect();
     assert_eq!(acc1.len(), 5);
@@ -190,7 +281,12 @@ async fn flood_wait_on_acc1_silences_acc1_for_300_s_while_acc2_keeps_its_pace() 
 async fn slow_mode_on_one_chat_delays_only_that_chat() {
     let r = run_once(
         vec![account("acc1", 10)],
-        vec![spec("b2b", "acc1", &["@chat_one", "@slow_chat", "@chat_three", "@chat_four"], 10)],
+        vec![spec(
+            "b2b",
+            "acc1",
+            &["@chat_one", "@slow_chat", "@chat_three", "@chat_four"],
+            10,
+        )],
         vec![FaultRule {
             account: None,
             chat: Some("@slow_chat".into()),
@@ -202,13 +298,26 @@ async fn slow_mode_on_one_chat_delays_only_that_chat() {
         Duration::from_millis(200),
     )
     .await;
-    let sends: Vec<(String, f64)> =
-        r.sim.accepted().into_iter().map(|(_, e)| (e.chat.clone(), secs(r.start, at(&e.at)))).collect();
+    let sends: Vec<(String, f64)> = r
+        .sim
+        .accepted()
+        .into_iter()
+        .map(|(_, e)| (e.chat.clone(), secs(r.start, at(&e.at))))
+        .collect();
     let order: Vec<&str> = sends.iter().map(|(c, _)| c.as_str()).collect();
-    assert_eq!(order, ["@chat_one", "@chat_three", "@chat_four", "@slow_chat"]);
+    assert_eq!(
+        order,
+        ["@chat_one", "@chat_three", "@chat_four", "@slow_chat"]
+    );
     // The others keep the 10 s pace (send start to send start; the sandbox answers in 0.2 s).
-    assert!((sends[1].1 - 20.0).abs() < 1.0 && (sends[2].1 - 30.0).abs() < 1.0, "{sends:?}");
-    assert!(sends[3].1 >= 10.0 + 90.0, "the slow chat waited its slow mode: {sends:?}");
+    assert!(
+        (sends[1].1 - 20.0).abs() < 1.0 && (sends[2].1 - 30.0).abs() < 1.0,
+        "{sends:?}"
+    );
+    assert!(
+        sends[3].1 >= 10.0 + 90.0,
+        "the slow chat waited its slow mode: {sends:?}"
+    );
     let rows = r.store.deliveries.lock().unwrap();
     assert!(rows.values().all(|(status, _)| status == "sent"));
 }
@@ -220,7 +329,13 @@ async fn shutdown_abandons_a_hung_send_within_the_grace_and_leaves_it_pending() 
     // A send that takes an hour: shutdown must not wait for it.
     let sim = Arc::new(
         SimGateway::with_clock(
-            SimSettings { latency: Duration::from_secs(3600), seed: 1, ledger: None, faults: vec![], keep_in_memory: true },
+            SimSettings {
+                latency: Duration::from_secs(3600),
+                seed: 1,
+                ledger: None,
+                faults: vec![],
+                keep_in_memory: true,
+            },
             clock.clone(),
         )
         .unwrap(),
@@ -233,18 +348,32 @@ async fn shutdown_abandons_a_hung_send_within_the_grace_and_leaves_it_pending() 
         start,
     )
     .unwrap();
-    let driver = Driver::restore(planner, store.clone(), sim.clone(), clock.clone(), Arc::new(smb_engine::LogSink), DriverSettings::default())
-        .await
-        .unwrap();
+    let driver = Driver::restore(
+        planner,
+        store.clone(),
+        sim.clone(),
+        clock.clone(),
+        Arc::new(smb_engine::LogSink),
+        DriverSettings::default(),
+    )
+    .await
+    .unwrap();
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(driver.run(shutdown.clone()));
     tokio::time::sleep(Duration::from_secs(5)).await;
     let asked = tokio::time::Instant::now();
     shutdown.cancel();
     task.await.unwrap().unwrap();
-    assert!(asked.elapsed() <= Duration::from_secs(3), "stopped within the grace: {:?}", asked.elapsed());
+    assert!(
+        asked.elapsed() <= Duration::from_secs(3),
+        "stopped within the grace: {:?}",
+        asked.elapsed()
+    );
     let rows = store.deliveries.lock().unwrap();
     assert_eq!(rows.len(), 1);
-    assert!(rows.values().all(|(s, _)| s == "pending"), "the abandoned send stays pending: {rows:?}");
+    assert!(
+        rows.values().all(|(s, _)| s == "pending"),
+        "the abandoned send stays pending: {rows:?}"
+    );
     assert!(sim.accepted().is_empty());
 }

@@ -6,8 +6,12 @@ use std::time::Duration;
 
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
-use smb_domain::{Jitter, Message, MessageSet, Pacing, QuietHours, Rotation, Schedule, SendError, TargetRef};
-use smb_engine::planner::{AccountSpec, BroadcasterSpec, Content, Delivery, Effect, Event, Planner, PlannerSettings};
+use smb_domain::{
+    Jitter, Message, MessageSet, Pacing, QuietHours, Rotation, Schedule, SendError, TargetRef,
+};
+use smb_engine::planner::{
+    AccountSpec, BroadcasterSpec, Content, Delivery, Effect, Event, Planner, PlannerSettings,
+};
 use smb_engine::{SentMessage, StoredAccount, StoredCycle, StoredDelivery};
 
 fn ts(s: &str) -> Timestamp {
@@ -15,7 +19,9 @@ fn ts(s: &str) -> Timestamp {
 }
 
 fn targets(n: usize) -> Vec<TargetRef> {
-    (0..n).map(|i| TargetRef::Id(-1_001_000_000_000 - i as i64)).collect()
+    (0..n)
+        .map(|i| TargetRef::Id(-1_001_000_000_000 - i as i64))
+        .collect()
 }
 
 fn pacing(delay: u64, cycle: u64) -> Pacing {
@@ -33,7 +39,13 @@ fn spec(name: &str, account: &str, n: usize, delay: u64) -> BroadcasterSpec {
         name: name.into(),
         account: account.into(),
         targets: targets(n),
-        messages: MessageSet::new(name, vec![Message::new(format!("{name} one")), Message::new(format!("{name} two"))]),
+        messages: MessageSet::new(
+            name,
+            vec![
+                Message::new(format!("{name} one")),
+                Message::new(format!("{name} two")),
+            ],
+        ),
         rotation: Rotation::Sequential,
         pacing: pacing(delay, 600),
         schedule: Schedule::always(),
@@ -42,11 +54,30 @@ fn spec(name: &str, account: &str, n: usize, delay: u64) -> BroadcasterSpec {
 }
 
 fn account(name: &str, delay: u64) -> AccountSpec {
-    AccountSpec { name: name.into(), delay_between_chats: Duration::from_secs(delay), jitter: Jitter(0.0) }
+    AccountSpec {
+        name: name.into(),
+        delay_between_chats: Duration::from_secs(delay),
+        jitter: Jitter(0.0),
+    }
 }
 
-fn planner(accounts: Vec<AccountSpec>, bs: Vec<BroadcasterSpec>, once: bool, now: Timestamp) -> Planner {
-    Planner::new(accounts, bs, PlannerSettings { once, seed: 7, ..PlannerSettings::default() }, now).expect("planner")
+fn planner(
+    accounts: Vec<AccountSpec>,
+    bs: Vec<BroadcasterSpec>,
+    once: bool,
+    now: Timestamp,
+) -> Planner {
+    Planner::new(
+        accounts,
+        bs,
+        PlannerSettings {
+            once,
+            seed: 7,
+            ..PlannerSettings::default()
+        },
+        now,
+    )
+    .expect("planner")
 }
 
 /// What the simulation saw.
@@ -58,10 +89,18 @@ struct Trace {
 
 impl Trace {
     fn sends_of(&self, account: &str) -> Vec<Timestamp> {
-        self.sends.iter().filter(|(_, d, _)| &*d.account_name == account).map(|(t, _, _)| *t).collect()
+        self.sends
+            .iter()
+            .filter(|(_, d, _)| &*d.account_name == account)
+            .map(|(t, _, _)| *t)
+            .collect()
     }
     fn sent_ok(&self) -> Vec<(Timestamp, Delivery)> {
-        self.sends.iter().filter(|(_, _, r)| r.is_ok()).map(|(t, d, _)| (*t, d.clone())).collect()
+        self.sends
+            .iter()
+            .filter(|(_, _, r)| r.is_ok())
+            .map(|(t, d, _)| (*t, d.clone()))
+            .collect()
     }
 }
 
@@ -79,7 +118,12 @@ fn simulate(
         if p.finished() {
             break;
         }
-        let Some((a, now)) = wake.iter().enumerate().filter_map(|(i, w)| w.map(|t| (i, t))).min_by_key(|(_, t)| *t) else {
+        let Some((a, now)) = wake
+            .iter()
+            .enumerate()
+            .filter_map(|(i, w)| w.map(|t| (i, t)))
+            .min_by_key(|(_, t)| *t)
+        else {
             break;
         };
         if now > until {
@@ -92,7 +136,13 @@ fn simulate(
                 Effect::Send(d) => {
                     let result = telegram(&d, now);
                     trace.sends.push((now, d.clone(), result.clone()));
-                    for e in p.handle(Event::Outcome { delivery: d, result }, now) {
+                    for e in p.handle(
+                        Event::Outcome {
+                            delivery: d,
+                            result,
+                        },
+                        now,
+                    ) {
                         trace.effects.push((now, e));
                     }
                     wake[a] = Some(now);
@@ -105,7 +155,9 @@ fn simulate(
 }
 
 fn ok(_: &Delivery, _: Timestamp) -> Result<SentMessage, SendError> {
-    Ok(SentMessage { message_id: Some(1) })
+    Ok(SentMessage {
+        message_id: Some(1),
+    })
 }
 
 fn secs(a: Timestamp, b: Timestamp) -> f64 {
@@ -117,7 +169,11 @@ fn broadcasters_of_one_account_share_its_pacing_budget() {
     let t0 = ts("2026-05-01T10:00:00Z");
     let mut p = planner(
         vec![account("acc1", 15), account("acc2", 15)],
-        vec![spec("b2b", "acc1", 5, 15), spec("aaa", "acc1", 5, 15), spec("b2c", "acc2", 5, 15)],
+        vec![
+            spec("b2b", "acc1", 5, 15),
+            spec("aaa", "acc1", 5, 15),
+            spec("b2c", "acc2", 5, 15),
+        ],
         true,
         t0,
     );
@@ -125,11 +181,19 @@ fn broadcasters_of_one_account_share_its_pacing_budget() {
     let acc1 = trace.sends_of("acc1");
     assert_eq!(acc1.len(), 10, "both acc1 broadcasters complete a cycle");
     for w in acc1.windows(2) {
-        assert!(secs(w[0], w[1]) >= 15.0, "acc1 sends {} s apart", secs(w[0], w[1]));
+        assert!(
+            secs(w[0], w[1]) >= 15.0,
+            "acc1 sends {} s apart",
+            secs(w[0], w[1])
+        );
     }
     // The two broadcasters alternate instead of one starving the other.
-    let names: Vec<String> =
-        trace.sends.iter().filter(|(_, d, _)| &*d.account_name == "acc1").map(|(_, d, _)| d.broadcaster_name.to_string()).collect();
+    let names: Vec<String> = trace
+        .sends
+        .iter()
+        .filter(|(_, d, _)| &*d.account_name == "acc1")
+        .map(|(_, d, _)| d.broadcaster_name.to_string())
+        .collect();
     assert!(names.windows(2).all(|w| w[0] != w[1]), "{names:?}");
     // acc2 is not slowed by acc1: its 5 sends take 4 gaps.
     let acc2 = trace.sends_of("acc2");
@@ -141,23 +205,45 @@ fn broadcasters_of_one_account_share_its_pacing_budget() {
 #[test]
 fn one_message_per_cycle_in_rotation_and_cycle_delay_between_passes() {
     let t0 = ts("2026-05-01T10:00:00Z");
-    let mut p = planner(vec![account("acc1", 10)], vec![spec("b2b", "acc1", 3, 10)], false, t0);
+    let mut p = planner(
+        vec![account("acc1", 10)],
+        vec![spec("b2b", "acc1", 3, 10)],
+        false,
+        t0,
+    );
     let trace = simulate(&mut p, t0, t0 + SignedDuration::from_secs(3 * 3600), ok);
     let sent = trace.sent_ok();
     let by_cycle = |c: u64| -> Vec<String> {
-        sent.iter().filter(|(_, d)| d.cycle == c).map(|(_, d)| d.text.to_string()).collect()
+        sent.iter()
+            .filter(|(_, d)| d.cycle == c)
+            .map(|(_, d)| d.text.to_string())
+            .collect()
     };
     assert_eq!(by_cycle(1), ["b2b one"; 3]);
     assert_eq!(by_cycle(2), ["b2b two"; 3]);
     assert_eq!(by_cycle(3), ["b2b one"; 3]);
     // Cycle 2 starts cycle_delay (600 s) after cycle 1 completed (at its last send).
-    let last1 = sent.iter().filter(|(_, d)| d.cycle == 1).map(|(t, _)| *t).max().unwrap();
-    let first2 = sent.iter().filter(|(_, d)| d.cycle == 2).map(|(t, _)| *t).min().unwrap();
+    let last1 = sent
+        .iter()
+        .filter(|(_, d)| d.cycle == 1)
+        .map(|(t, _)| *t)
+        .max()
+        .unwrap();
+    let first2 = sent
+        .iter()
+        .filter(|(_, d)| d.cycle == 2)
+        .map(|(t, _)| *t)
+        .min()
+        .unwrap();
     assert_eq!(secs(last1, first2), 600.0);
     // No chat gets two messages in one cycle.
     let mut seen = std::collections::HashSet::new();
     for (_, d) in &sent {
-        assert!(seen.insert((d.cycle, d.target.clone())), "duplicate in cycle {}", d.cycle);
+        assert!(
+            seen.insert((d.cycle, d.target.clone())),
+            "duplicate in cycle {}",
+            d.cycle
+        );
     }
 }
 
@@ -181,7 +267,10 @@ fn quiet_hours_across_midnight_hold_every_send() {
     assert_eq!(times.len(), 10);
     let quiet_start = ts("2026-05-01T20:00:00Z");
     let quiet_end = ts("2026-05-02T04:00:00Z");
-    assert!(times.iter().all(|t| *t < quiet_start || *t >= quiet_end), "{times:?}");
+    assert!(
+        times.iter().all(|t| *t < quiet_start || *t >= quiet_end),
+        "{times:?}"
+    );
     assert_eq!(times.iter().filter(|t| **t < quiet_start).count(), 3);
     assert_eq!(times[3], quiet_end);
 }
@@ -189,7 +278,11 @@ fn quiet_hours_across_midnight_hold_every_send() {
 #[test]
 fn start_hour_and_a_dst_change_are_in_local_time() {
     // Berlin falls back on 2026-10-25; START_TIME_HOUR=8 is 07:00 UTC that day, 06:00 UTC before.
-    let berlin = Schedule { tz: TimeZone::get("Europe/Berlin").unwrap(), start_hour: Some(8), quiet: None };
+    let berlin = Schedule {
+        tz: TimeZone::get("Europe/Berlin").unwrap(),
+        start_hour: Some(8),
+        quiet: None,
+    };
     let t0 = ts("2026-10-25T01:30:00Z");
     let mut b = spec("b2b", "acc1", 2, 10);
     b.schedule = berlin.clone();
@@ -212,7 +305,10 @@ fn start_hour_holds_until_morning_then_sends() {
     b.schedule = moscow(Some(6), Some((0, 5)));
     let mut p = planner(vec![account("acc1", 10)], vec![b], true, t0);
     let trace = simulate(&mut p, t0, ts("2026-05-02T00:00:00Z"), ok);
-    assert_eq!(trace.sends_of("acc1"), [ts("2026-05-01T03:00:00Z"), ts("2026-05-01T03:00:10Z")]);
+    assert_eq!(
+        trace.sends_of("acc1"),
+        [ts("2026-05-01T03:00:00Z"), ts("2026-05-01T03:00:10Z")]
+    );
 }
 
 #[test]
@@ -230,17 +326,32 @@ fn flood_wait_pauses_only_that_account_for_the_full_wait_and_retries_the_same_de
             hit = true;
             return Err(SendError::from_telegram("FLOOD_WAIT_300"));
         }
-        Ok(SentMessage { message_id: Some(1) })
+        Ok(SentMessage {
+            message_id: Some(1),
+        })
     });
     let flood_at = t0 + SignedDuration::from_secs(20);
     let acc1 = trace.sends_of("acc1");
-    assert!(acc1.iter().all(|t| *t <= flood_at || secs(flood_at, *t) >= 300.0), "{acc1:?}");
+    assert!(
+        acc1.iter()
+            .all(|t| *t <= flood_at || secs(flood_at, *t) >= 300.0),
+        "{acc1:?}"
+    );
     // The retry is the same delivery, with the same random_id.
-    let attempts: Vec<&Delivery> = trace.sends.iter().filter(|(_, d, _)| d.target_index == 2 && &*d.account_name == "acc1").map(|(_, d, _)| d).collect();
+    let attempts: Vec<&Delivery> = trace
+        .sends
+        .iter()
+        .filter(|(_, d, _)| d.target_index == 2 && &*d.account_name == "acc1")
+        .map(|(_, d, _)| d)
+        .collect();
     assert_eq!(attempts.len(), 2);
     assert_eq!(attempts[0].random_id, attempts[1].random_id);
     // acc2 kept its pace during the 300 s: one send every 10 s.
-    let acc2_in_pause = trace.sends_of("acc2").iter().filter(|t| **t >= flood_at && secs(flood_at, **t) < 300.0).count();
+    let acc2_in_pause = trace
+        .sends_of("acc2")
+        .iter()
+        .filter(|t| **t >= flood_at && secs(flood_at, **t) < 300.0)
+        .count();
     assert_eq!(acc2_in_pause, 30);
     assert!(trace.effects.iter().any(|(_, e)| matches!(e, Effect::PauseAccount { account, seconds: 300, .. } if &**account == "acc1")));
 }
@@ -248,41 +359,85 @@ fn flood_wait_pauses_only_that_account_for_the_full_wait_and_retries_the_same_de
 #[test]
 fn slow_mode_reschedules_only_that_chat() {
     let t0 = ts("2026-05-01T10:00:00Z");
-    let mut p = planner(vec![account("acc1", 10)], vec![spec("b2b", "acc1", 5, 10)], true, t0);
+    let mut p = planner(
+        vec![account("acc1", 10)],
+        vec![spec("b2b", "acc1", 5, 10)],
+        true,
+        t0,
+    );
     let mut hit = false;
     let trace = simulate(&mut p, t0, ts("2026-05-02T00:00:00Z"), |d, _| {
         if d.target_index == 1 && !hit {
             hit = true;
             return Err(SendError::from_telegram("SLOWMODE_WAIT_120"));
         }
-        Ok(SentMessage { message_id: Some(1) })
+        Ok(SentMessage {
+            message_id: Some(1),
+        })
     });
     let ok = trace.sent_ok();
     let order: Vec<usize> = ok.iter().map(|(_, d)| d.target_index).collect();
-    assert_eq!(order, [0, 2, 3, 4, 1], "the other chats go on, the slow chat comes back last");
+    assert_eq!(
+        order,
+        [0, 2, 3, 4, 1],
+        "the other chats go on, the slow chat comes back last"
+    );
     let times: Vec<f64> = ok.iter().map(|(t, _)| secs(t0, *t)).collect();
     assert_eq!(&times[..4], [0.0, 20.0, 30.0, 40.0]);
-    assert!(times[4] >= 10.0 + 120.0, "slow chat retried after its wait: {times:?}");
-    assert!(trace.effects.iter().any(|(_, e)| matches!(e, Effect::CompleteCycle { sent: 5, failed: 0, .. })));
+    assert!(
+        times[4] >= 10.0 + 120.0,
+        "slow chat retried after its wait: {times:?}"
+    );
+    assert!(trace.effects.iter().any(|(_, e)| matches!(
+        e,
+        Effect::CompleteCycle {
+            sent: 5,
+            failed: 0,
+            ..
+        }
+    )));
 }
 
 #[test]
 fn dead_target_is_disabled_with_its_reason_and_skipped_next_cycle() {
     let t0 = ts("2026-05-01T10:00:00Z");
-    let mut p = planner(vec![account("acc1", 10)], vec![spec("b2b", "acc1", 3, 10)], false, t0);
+    let mut p = planner(
+        vec![account("acc1", 10)],
+        vec![spec("b2b", "acc1", 3, 10)],
+        false,
+        t0,
+    );
     let trace = simulate(&mut p, t0, t0 + SignedDuration::from_secs(2000), |d, _| {
         if d.target_index == 1 {
             return Err(SendError::from_telegram("CHAT_WRITE_FORBIDDEN"));
         }
-        Ok(SentMessage { message_id: Some(1) })
+        Ok(SentMessage {
+            message_id: Some(1),
+        })
     });
-    let disabled: Vec<&Effect> = trace.effects.iter().map(|(_, e)| e).filter(|e| matches!(e, Effect::DisableTarget { .. })).collect();
+    let disabled: Vec<&Effect> = trace
+        .effects
+        .iter()
+        .map(|(_, e)| e)
+        .filter(|e| matches!(e, Effect::DisableTarget { .. }))
+        .collect();
     assert_eq!(disabled.len(), 1);
-    let Effect::DisableTarget { target, reason, recheck_at } = disabled[0] else { unreachable!() };
+    let Effect::DisableTarget {
+        target,
+        reason,
+        recheck_at,
+    } = disabled[0]
+    else {
+        unreachable!()
+    };
     assert_eq!(*target, targets(3)[1]);
     assert!(reason.contains("CHAT_WRITE_FORBIDDEN"), "{reason}");
     assert!(recheck_at.is_some());
-    let tries_of_1 = trace.sends.iter().filter(|(_, d, _)| d.target_index == 1).count();
+    let tries_of_1 = trace
+        .sends
+        .iter()
+        .filter(|(_, d, _)| d.target_index == 1)
+        .count();
     assert_eq!(tries_of_1, 1, "cycle 2 skips the disabled chat");
     assert!(trace.sends.iter().any(|(_, d, _)| d.cycle == 2));
 }
@@ -290,46 +445,100 @@ fn dead_target_is_disabled_with_its_reason_and_skipped_next_cycle() {
 #[test]
 fn stale_peer_is_re_resolved_once_then_disabled() {
     let t0 = ts("2026-05-01T10:00:00Z");
-    let mut p = planner(vec![account("acc1", 10)], vec![spec("b2b", "acc1", 2, 10)], true, t0);
+    let mut p = planner(
+        vec![account("acc1", 10)],
+        vec![spec("b2b", "acc1", 2, 10)],
+        true,
+        t0,
+    );
     let trace = simulate(&mut p, t0, ts("2026-05-02T00:00:00Z"), |d, _| {
         if d.target_index == 0 {
             return Err(SendError::from_telegram("PEER_ID_INVALID"));
         }
-        Ok(SentMessage { message_id: Some(1) })
+        Ok(SentMessage {
+            message_id: Some(1),
+        })
     });
-    let refreshes = trace.effects.iter().filter(|(_, e)| matches!(e, Effect::RefreshPeer { .. })).count();
+    let refreshes = trace
+        .effects
+        .iter()
+        .filter(|(_, e)| matches!(e, Effect::RefreshPeer { .. }))
+        .count();
     assert_eq!(refreshes, 1);
-    assert_eq!(trace.sends.iter().filter(|(_, d, _)| d.target_index == 0).count(), 2);
+    assert_eq!(
+        trace
+            .sends
+            .iter()
+            .filter(|(_, d, _)| d.target_index == 0)
+            .count(),
+        2
+    );
     assert!(trace.effects.iter().any(|(_, e)| matches!(e, Effect::DisableTarget { reason, .. } if reason.contains("PEER_ID_INVALID"))));
 
     // A refresh that helps: the retry succeeds and nothing is disabled.
-    let mut p = planner(vec![account("acc1", 10)], vec![spec("b2b", "acc1", 2, 10)], true, t0);
+    let mut p = planner(
+        vec![account("acc1", 10)],
+        vec![spec("b2b", "acc1", 2, 10)],
+        true,
+        t0,
+    );
     let mut first = true;
     let trace = simulate(&mut p, t0, ts("2026-05-02T00:00:00Z"), |d, _| {
         if d.target_index == 0 && first {
             first = false;
             return Err(SendError::from_telegram("CHANNEL_INVALID"));
         }
-        Ok(SentMessage { message_id: Some(1) })
+        Ok(SentMessage {
+            message_id: Some(1),
+        })
     });
-    assert!(!trace.effects.iter().any(|(_, e)| matches!(e, Effect::DisableTarget { .. })));
+    assert!(
+        !trace
+            .effects
+            .iter()
+            .any(|(_, e)| matches!(e, Effect::DisableTarget { .. }))
+    );
     assert_eq!(trace.sent_ok().len(), 2);
 }
 
 #[test]
 fn bad_content_fails_that_message_and_the_cycle_goes_on() {
     let t0 = ts("2026-05-01T10:00:00Z");
-    let mut p = planner(vec![account("acc1", 10)], vec![spec("b2b", "acc1", 3, 10)], true, t0);
+    let mut p = planner(
+        vec![account("acc1", 10)],
+        vec![spec("b2b", "acc1", 3, 10)],
+        true,
+        t0,
+    );
     let trace = simulate(&mut p, t0, ts("2026-05-02T00:00:00Z"), |d, _| {
         if d.target_index == 0 {
             return Err(SendError::from_telegram("MESSAGE_TOO_LONG"));
         }
-        Ok(SentMessage { message_id: Some(1) })
+        Ok(SentMessage {
+            message_id: Some(1),
+        })
     });
-    assert!(trace.effects.iter().any(|(_, e)| matches!(e, Effect::BadContent { code, .. } if code == "MESSAGE_TOO_LONG")));
-    assert!(trace.effects.iter().any(|(_, e)| matches!(e, Effect::Record { outcome: smb_engine::Outcome::Failed { .. }, .. })));
+    assert!(
+        trace.effects.iter().any(
+            |(_, e)| matches!(e, Effect::BadContent { code, .. } if code == "MESSAGE_TOO_LONG")
+        )
+    );
+    assert!(trace.effects.iter().any(|(_, e)| matches!(
+        e,
+        Effect::Record {
+            outcome: smb_engine::Outcome::Failed { .. },
+            ..
+        }
+    )));
     assert_eq!(trace.sent_ok().len(), 2);
-    assert!(trace.effects.iter().any(|(_, e)| matches!(e, Effect::CompleteCycle { sent: 2, failed: 1, .. })));
+    assert!(trace.effects.iter().any(|(_, e)| matches!(
+        e,
+        Effect::CompleteCycle {
+            sent: 2,
+            failed: 1,
+            ..
+        }
+    )));
 }
 
 #[test]
@@ -337,7 +546,11 @@ fn account_dead_stops_that_account_and_the_others_go_on() {
     let t0 = ts("2026-05-01T10:00:00Z");
     let mut p = planner(
         vec![account("acc1", 10), account("acc2", 10)],
-        vec![spec("b2b", "acc1", 5, 10), spec("aaa", "acc1", 5, 10), spec("b2c", "acc2", 5, 10)],
+        vec![
+            spec("b2b", "acc1", 5, 10),
+            spec("aaa", "acc1", 5, 10),
+            spec("b2c", "acc2", 5, 10),
+        ],
         true,
         t0,
     );
@@ -345,50 +558,105 @@ fn account_dead_stops_that_account_and_the_others_go_on() {
         if &*d.account_name == "acc1" && d.target_index == 1 {
             return Err(SendError::from_telegram("AUTH_KEY_UNREGISTERED"));
         }
-        Ok(SentMessage { message_id: Some(1) })
+        Ok(SentMessage {
+            message_id: Some(1),
+        })
     });
     let acc1 = trace.sends_of("acc1");
-    let stop_at = trace.effects.iter().find(|(_, e)| matches!(e, Effect::StopAccount { .. })).map(|(t, _)| *t).unwrap();
-    assert!(acc1.iter().all(|t| *t <= stop_at), "no acc1 send after the stop");
+    let stop_at = trace
+        .effects
+        .iter()
+        .find(|(_, e)| matches!(e, Effect::StopAccount { .. }))
+        .map(|(t, _)| *t)
+        .unwrap();
+    assert!(
+        acc1.iter().all(|t| *t <= stop_at),
+        "no acc1 send after the stop"
+    );
     assert_eq!(trace.sends_of("acc2").len(), 5, "acc2 completes its cycle");
     assert!(p.finished());
     for v in p.views().iter().filter(|v| v.account == "acc1") {
         assert!(v.state.contains("AUTH_KEY_UNREGISTERED"), "{v:?}");
     }
     // PEER_FLOOD is a spam signal: same treatment.
-    assert_eq!(SendError::from_telegram("PEER_FLOOD").class(), smb_domain::ErrorClass::AccountDead);
+    assert_eq!(
+        SendError::from_telegram("PEER_FLOOD").class(),
+        smb_domain::ErrorClass::AccountDead
+    );
 }
 
 #[test]
 fn transient_errors_retry_max_retries_times_with_backoff_then_fail() {
     let t0 = ts("2026-05-01T10:00:00Z");
-    let mut p = planner(vec![account("acc1", 10)], vec![spec("b2b", "acc1", 2, 10)], true, t0);
+    let mut p = planner(
+        vec![account("acc1", 10)],
+        vec![spec("b2b", "acc1", 2, 10)],
+        true,
+        t0,
+    );
     let trace = simulate(&mut p, t0, ts("2026-05-02T00:00:00Z"), |d, _| {
         if d.target_index == 0 {
             return Err(SendError::Transient("connection reset".into()));
         }
-        Ok(SentMessage { message_id: Some(1) })
+        Ok(SentMessage {
+            message_id: Some(1),
+        })
     });
-    let tries: Vec<(Timestamp, &Delivery)> = trace.sends.iter().filter(|(_, d, _)| d.target_index == 0).map(|(t, d, _)| (*t, d)).collect();
+    let tries: Vec<(Timestamp, &Delivery)> = trace
+        .sends
+        .iter()
+        .filter(|(_, d, _)| d.target_index == 0)
+        .map(|(t, d, _)| (*t, d))
+        .collect();
     assert_eq!(tries.len(), 4, "first try + MAX_RETRIES=3");
-    assert!(tries.iter().all(|(_, d)| d.random_id == tries[0].1.random_id));
+    assert!(
+        tries
+            .iter()
+            .all(|(_, d)| d.random_id == tries[0].1.random_id)
+    );
     let gaps: Vec<f64> = tries.windows(2).map(|w| secs(w[0].0, w[1].0)).collect();
     assert_eq!(gaps, [60.0, 120.0, 240.0]);
-    assert!(trace.effects.iter().any(|(_, e)| matches!(e, Effect::CompleteCycle { sent: 1, failed: 1, .. })));
+    assert!(trace.effects.iter().any(|(_, e)| matches!(
+        e,
+        Effect::CompleteCycle {
+            sent: 1,
+            failed: 1,
+            ..
+        }
+    )));
 }
 
 #[test]
 fn random_id_duplicate_counts_as_sent() {
     let t0 = ts("2026-05-01T10:00:00Z");
-    let mut p = planner(vec![account("acc1", 10)], vec![spec("b2b", "acc1", 2, 10)], true, t0);
-    let trace = simulate(&mut p, t0, ts("2026-05-02T00:00:00Z"), |_, _| Ok(SentMessage { message_id: None }));
-    assert!(trace.effects.iter().any(|(_, e)| matches!(e, Effect::CompleteCycle { sent: 2, failed: 0, .. })));
+    let mut p = planner(
+        vec![account("acc1", 10)],
+        vec![spec("b2b", "acc1", 2, 10)],
+        true,
+        t0,
+    );
+    let trace = simulate(&mut p, t0, ts("2026-05-02T00:00:00Z"), |_, _| {
+        Ok(SentMessage { message_id: None })
+    });
+    assert!(trace.effects.iter().any(|(_, e)| matches!(
+        e,
+        Effect::CompleteCycle {
+            sent: 2,
+            failed: 0,
+            ..
+        }
+    )));
 }
 
 #[test]
 fn restart_resumes_at_the_next_target_and_resends_pending_with_its_random_id() {
     let t0 = ts("2026-05-01T10:00:00Z");
-    let mut p = planner(vec![account("acc1", 10)], vec![spec("b2b", "acc1", 5, 10)], false, t0);
+    let mut p = planner(
+        vec![account("acc1", 10)],
+        vec![spec("b2b", "acc1", 5, 10)],
+        false,
+        t0,
+    );
     let tl = targets(5);
     let stored = StoredCycle {
         cycle: 4,
@@ -396,18 +664,59 @@ fn restart_resumes_at_the_next_target_and_resends_pending_with_its_random_id() {
         started_at: t0,
         completed_at: None,
         deliveries: vec![
-            StoredDelivery { target: tl[0].key(), status: "sent".into(), random_id: 11, attempts: 0, retry_at: None },
-            StoredDelivery { target: tl[1].key(), status: "sent".into(), random_id: 12, attempts: 0, retry_at: None },
-            StoredDelivery { target: tl[2].key(), status: "pending".into(), random_id: 13, attempts: 0, retry_at: None },
+            StoredDelivery {
+                target: tl[0].key(),
+                status: "sent".into(),
+                random_id: 11,
+                attempts: 0,
+                retry_at: None,
+            },
+            StoredDelivery {
+                target: tl[1].key(),
+                status: "sent".into(),
+                random_id: 12,
+                attempts: 0,
+                retry_at: None,
+            },
+            StoredDelivery {
+                target: tl[2].key(),
+                status: "pending".into(),
+                random_id: 13,
+                attempts: 0,
+                retry_at: None,
+            },
         ],
     };
-    let accounts = HashMap::from([("acc1".to_string(), StoredAccount { last_send_at: Some(t0), ..Default::default() })]);
-    p.restore(&accounts, &HashMap::new(), &HashMap::from([("b2b".to_string(), stored)]), t0);
+    let accounts = HashMap::from([(
+        "acc1".to_string(),
+        StoredAccount {
+            last_send_at: Some(t0),
+            ..Default::default()
+        },
+    )]);
+    p.restore(
+        &accounts,
+        &HashMap::new(),
+        &HashMap::from([("b2b".to_string(), stored)]),
+        t0,
+    );
     let trace = simulate(&mut p, t0, t0 + SignedDuration::from_secs(100), ok);
-    let first: Vec<(usize, i64, u64, String)> =
-        trace.sends.iter().take(3).map(|(_, d, _)| (d.target_index, d.random_id, d.cycle, d.text.to_string())).collect();
-    assert_eq!(first[0], (2, 13, 4, "b2b two".to_string()), "pending first, same random_id, same message");
-    assert_eq!((first[1].0, first[2].0), (3, 4), "then the next targets, never from the start");
+    let first: Vec<(usize, i64, u64, String)> = trace
+        .sends
+        .iter()
+        .take(3)
+        .map(|(_, d, _)| (d.target_index, d.random_id, d.cycle, d.text.to_string()))
+        .collect();
+    assert_eq!(
+        first[0],
+        (2, 13, 4, "b2b two".to_string()),
+        "pending first, same random_id, same message"
+    );
+    assert_eq!(
+        (first[1].0, first[2].0),
+        (3, 4),
+        "then the next targets, never from the start"
+    );
     // The account's pacing survives the restart: no send closer than 10 s to the last one.
     assert_eq!(secs(t0, trace.sends[0].0), 10.0);
 }
@@ -415,9 +724,25 @@ fn restart_resumes_at_the_next_target_and_resends_pending_with_its_random_id() {
 #[test]
 fn restart_after_a_completed_cycle_waits_the_cycle_delay_and_picks_the_next_message() {
     let t0 = ts("2026-05-01T10:00:00Z");
-    let mut p = planner(vec![account("acc1", 10)], vec![spec("b2b", "acc1", 2, 10)], false, t0);
-    let stored = StoredCycle { cycle: 1, message: "b2b one".into(), started_at: t0, completed_at: Some(t0), deliveries: vec![] };
-    p.restore(&HashMap::new(), &HashMap::new(), &HashMap::from([("b2b".to_string(), stored)]), t0);
+    let mut p = planner(
+        vec![account("acc1", 10)],
+        vec![spec("b2b", "acc1", 2, 10)],
+        false,
+        t0,
+    );
+    let stored = StoredCycle {
+        cycle: 1,
+        message: "b2b one".into(),
+        started_at: t0,
+        completed_at: Some(t0),
+        deliveries: vec![],
+    };
+    p.restore(
+        &HashMap::new(),
+        &HashMap::new(),
+        &HashMap::from([("b2b".to_string(), stored)]),
+        t0,
+    );
     let trace = simulate(&mut p, t0, t0 + SignedDuration::from_secs(700), ok);
     assert_eq!(secs(t0, trace.sends[0].0), 600.0);
     assert_eq!(&*trace.sends[0].1.text, "b2b two");
@@ -428,25 +753,80 @@ fn restart_after_a_completed_cycle_waits_the_cycle_delay_and_picks_the_next_mess
 fn operator_pause_resume_stop_start() {
     use smb_engine::planner::Control;
     let t0 = ts("2026-05-01T10:00:00Z");
-    let mut p = planner(vec![account("acc1", 10)], vec![spec("b2b", "acc1", 4, 10)], false, t0);
+    let mut p = planner(
+        vec![account("acc1", 10)],
+        vec![spec("b2b", "acc1", 4, 10)],
+        false,
+        t0,
+    );
     let trace = simulate(&mut p, t0, t0 + SignedDuration::from_secs(15), ok);
     assert_eq!(trace.sends.len(), 2);
-    let fx = p.handle(Event::Control(Control::Pause("b2b".into())), t0 + SignedDuration::from_secs(15));
-    assert!(fx.contains(&Effect::BroadcasterState { broadcaster: "b2b".into(), state: "paused" }));
-    let trace = simulate(&mut p, t0 + SignedDuration::from_secs(15), t0 + SignedDuration::from_secs(600), ok);
+    let fx = p.handle(
+        Event::Control(Control::Pause("b2b".into())),
+        t0 + SignedDuration::from_secs(15),
+    );
+    assert!(fx.contains(&Effect::BroadcasterState {
+        broadcaster: "b2b".into(),
+        state: "paused"
+    }));
+    let trace = simulate(
+        &mut p,
+        t0 + SignedDuration::from_secs(15),
+        t0 + SignedDuration::from_secs(600),
+        ok,
+    );
     assert!(trace.sends.is_empty(), "a paused broadcaster sends nothing");
-    p.handle(Event::Control(Control::Resume("b2b".into())), t0 + SignedDuration::from_secs(600));
-    let trace = simulate(&mut p, t0 + SignedDuration::from_secs(600), t0 + SignedDuration::from_secs(615), ok);
-    assert_eq!(trace.sends.iter().map(|(_, d, _)| d.target_index).collect::<Vec<_>>(), [2, 3], "resumes the same cycle");
-    let fx = p.handle(Event::Control(Control::Stop("b2b".into())), t0 + SignedDuration::from_secs(620));
-    assert!(fx.contains(&Effect::BroadcasterState { broadcaster: "b2b".into(), state: "stopped" }));
+    p.handle(
+        Event::Control(Control::Resume("b2b".into())),
+        t0 + SignedDuration::from_secs(600),
+    );
+    let trace = simulate(
+        &mut p,
+        t0 + SignedDuration::from_secs(600),
+        t0 + SignedDuration::from_secs(615),
+        ok,
+    );
+    assert_eq!(
+        trace
+            .sends
+            .iter()
+            .map(|(_, d, _)| d.target_index)
+            .collect::<Vec<_>>(),
+        [2, 3],
+        "resumes the same cycle"
+    );
+    let fx = p.handle(
+        Event::Control(Control::Stop("b2b".into())),
+        t0 + SignedDuration::from_secs(620),
+    );
+    assert!(fx.contains(&Effect::BroadcasterState {
+        broadcaster: "b2b".into(),
+        state: "stopped"
+    }));
     assert!(p.views()[0].state == "stopped");
     // Started again between cycles, the next cycle begins at once, not after cycle_delay.
-    p.handle(Event::Control(Control::Start("b2b".into())), t0 + SignedDuration::from_secs(630));
-    let trace = simulate(&mut p, t0 + SignedDuration::from_secs(630), t0 + SignedDuration::from_secs(631), ok);
+    p.handle(
+        Event::Control(Control::Start("b2b".into())),
+        t0 + SignedDuration::from_secs(630),
+    );
+    let trace = simulate(
+        &mut p,
+        t0 + SignedDuration::from_secs(630),
+        t0 + SignedDuration::from_secs(631),
+        ok,
+    );
     assert_eq!(trace.sends.first().map(|(_, d, _)| d.cycle), Some(2));
     // A restart keeps an operator's pause.
-    let mut q = planner(vec![account("acc1", 10)], vec![spec("b2b", "acc1", 4, 10)], false, t0);
+    let mut q = planner(
+        vec![account("acc1", 10)],
+        vec![spec("b2b", "acc1", 4, 10)],
+        false,
+        t0,
+    );
     q.restore_states(&HashMap::from([("b2b".to_string(), "paused".to_string())]));
-    assert!(simulate(&mut q, t0, t0 + SignedDuration::from_secs(100), ok).sends.is_empty());
+    assert!(
+        simulate(&mut q, t0, t0 + SignedDuration::from_secs(100), ok)
+            .sends
+            .is_empty()
+    );
 }

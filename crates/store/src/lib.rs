@@ -8,15 +8,15 @@
 #![forbid(unsafe_code)]
 
 mod messages;
-mod sqlite;
 mod series;
+mod sqlite;
 pub mod stats;
 mod switch;
 mod web;
 
 pub use messages::MessageSetVersion;
-pub use sqlite::{SqliteSettings, SqliteStore};
 pub use series::{PeriodAccount, PeriodBroadcaster, PeriodSummary, TargetCounts};
+pub use sqlite::{SqliteSettings, SqliteStore};
 pub use stats::{Stats, TargetRow};
 pub use switch::{ALL_BROADCASTERS, TargetMode, TargetSwitches};
 pub use web::{AddedTarget, DeliveryFilter, DeliveryRow};

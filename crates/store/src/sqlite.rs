@@ -29,19 +29,53 @@ pub struct SqliteSettings {
 
 impl Default for SqliteSettings {
     fn default() -> Self {
-        SqliteSettings { synchronous_full: true, max_batch: 2048 }
+        SqliteSettings {
+            synchronous_full: true,
+            max_batch: 2048,
+        }
     }
 }
 
 enum Op {
-    StartCycle { broadcaster: String, cycle: i64, message: String, at: i64 },
+    StartCycle {
+        broadcaster: String,
+        cycle: i64,
+        message: String,
+        at: i64,
+    },
     Pending(PendingDelivery),
-    Outcome { key: DeliveryKey, outcome: Outcome, at: i64 },
-    CompleteCycle { broadcaster: String, cycle: i64, at: i64 },
-    Target { target: String, status: TargetStatus },
-    Pause { account: String, target: Option<String>, kind: String, seconds: i64, until: i64, at: i64 },
-    Stopped { account: String, reason: Option<String>, at: i64 },
-    BroadcasterState { broadcaster: String, state: String, at: i64 },
+    Outcome {
+        key: DeliveryKey,
+        outcome: Outcome,
+        at: i64,
+    },
+    CompleteCycle {
+        broadcaster: String,
+        cycle: i64,
+        at: i64,
+    },
+    Target {
+        target: String,
+        status: TargetStatus,
+    },
+    Pause {
+        account: String,
+        target: Option<String>,
+        kind: String,
+        seconds: i64,
+        until: i64,
+        at: i64,
+    },
+    Stopped {
+        account: String,
+        reason: Option<String>,
+        at: i64,
+    },
+    BroadcasterState {
+        broadcaster: String,
+        state: String,
+        at: i64,
+    },
     Flush,
 }
 
@@ -70,8 +104,9 @@ impl SqliteStore {
     /// Opens (creating if needed) the database at `url` (`sqlite://path` or `sqlite::memory:`)
     /// and applies pending migrations.
     pub async fn open(url: &str, settings: SqliteSettings) -> Result<Self, StoreError> {
-        let opts = SqliteConnectOptions::from_str(url)
-            .map_err(|e| StoreError::Invalid(format!("DATABASE_URL `{url}` is not a SQLite URL: {e}")))?;
+        let opts = SqliteConnectOptions::from_str(url).map_err(|e| {
+            StoreError::Invalid(format!("DATABASE_URL `{url}` is not a SQLite URL: {e}"))
+        })?;
         let path = opts.get_filename().to_owned();
         if url.contains(":memory:") || path.as_os_str().is_empty() {
             // The writer and the readers are separate connections; they must share a file.
@@ -83,19 +118,29 @@ impl SqliteStore {
             && !dir.as_os_str().is_empty()
         {
             std::fs::create_dir_all(dir).map_err(|e| {
-                StoreError::Invalid(format!("cannot create the data directory {}: {e}", dir.display()))
+                StoreError::Invalid(format!(
+                    "cannot create the data directory {}: {e}",
+                    dir.display()
+                ))
             })?;
         }
         let opts = opts
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(if settings.synchronous_full { SqliteSynchronous::Full } else { SqliteSynchronous::Normal })
+            .synchronous(if settings.synchronous_full {
+                SqliteSynchronous::Full
+            } else {
+                SqliteSynchronous::Normal
+            })
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
         let mut writer = SqliteConnection::connect_with(&opts).await.map_err(|e| {
             StoreError::Database(format!("cannot open the database {}: {e}", path.display()))
         })?;
-        MIGRATOR.run(&mut writer).await.map_err(|e| StoreError::Migration(e.to_string()))?;
+        MIGRATOR
+            .run(&mut writer)
+            .await
+            .map_err(|e| StoreError::Migration(e.to_string()))?;
         let read = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(opts.read_only(true))
@@ -108,16 +153,21 @@ impl SqliteStore {
 
     async fn submit(&self, op: Op) -> Result<(), StoreError> {
         let (done, wait) = oneshot::channel();
-        self.tx.send((op, done)).await.map_err(|_| StoreError::Closed)?;
+        self.tx
+            .send((op, done))
+            .await
+            .map_err(|_| StoreError::Closed)?;
         wait.await.map_err(|_| StoreError::Closed)?
     }
 
     /// Targets with a recorded status (the rest are active).
     pub async fn target_rows(&self) -> Result<Vec<crate::TargetRow>, StoreError> {
-        let rows = sqlx::query("SELECT target, status, reason, since, recheck_at FROM targets ORDER BY target")
-            .fetch_all(&self.read)
-            .await
-            .map_err(db_err)?;
+        let rows = sqlx::query(
+            "SELECT target, status, reason, since, recheck_at FROM targets ORDER BY target",
+        )
+        .fetch_all(&self.read)
+        .await
+        .map_err(db_err)?;
         Ok(rows
             .iter()
             .map(|r| crate::TargetRow {
@@ -125,14 +175,21 @@ impl SqliteStore {
                 status: r.get("status"),
                 reason: r.get("reason"),
                 since: ts(r.get("since")).to_string(),
-                recheck_at: r.get::<Option<i64>, _>("recheck_at").map(|v| ts(v).to_string()),
+                recheck_at: r
+                    .get::<Option<i64>, _>("recheck_at")
+                    .map(|v| ts(v).to_string()),
             })
             .collect())
     }
 
     /// Clears an account's stop (after the operator fixed its session).
     pub async fn clear_account_stop(&self, account: &str, at: Timestamp) -> Result<(), StoreError> {
-        self.submit(Op::Stopped { account: account.into(), reason: None, at: ms(at) }).await
+        self.submit(Op::Stopped {
+            account: account.into(),
+            reason: None,
+            at: ms(at),
+        })
+        .await
     }
 }
 
@@ -155,7 +212,9 @@ async fn writer_loop(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Job>, ma
             Err(_) => {
                 // One bad write must not fail its neighbours: retry each on its own.
                 for (op, done) in batch.drain(..) {
-                    let res = run_batch(&mut conn, std::slice::from_ref(&(op, oneshot::channel().0))).await;
+                    let res =
+                        run_batch(&mut conn, std::slice::from_ref(&(op, oneshot::channel().0)))
+                            .await;
                     let _ = done.send(res);
                 }
             }
@@ -375,12 +434,14 @@ impl Store for SqliteStore {
             a.paused_until = r.get::<Option<i64>, _>("paused_until").map(ts);
             a.stopped_reason = r.get("stopped_reason");
         }
-        let rows = sqlx::query("SELECT account, MAX(updated_at) AS last FROM deliveries GROUP BY account")
-            .fetch_all(&self.read)
-            .await
-            .map_err(db_err)?;
+        let rows =
+            sqlx::query("SELECT account, MAX(updated_at) AS last FROM deliveries GROUP BY account")
+                .fetch_all(&self.read)
+                .await
+                .map_err(db_err)?;
         for r in rows {
-            out.entry(r.get("account")).or_default().last_send_at = r.get::<Option<i64>, _>("last").map(ts);
+            out.entry(r.get("account")).or_default().last_send_at =
+                r.get::<Option<i64>, _>("last").map(ts);
         }
         Ok(out)
     }
@@ -407,25 +468,64 @@ impl Store for SqliteStore {
             .collect())
     }
 
-    async fn start_cycle(&self, broadcaster: &str, cycle: u64, message: &str, at: Timestamp) -> Result<(), StoreError> {
-        self.submit(Op::StartCycle { broadcaster: broadcaster.into(), cycle: cycle as i64, message: message.into(), at: ms(at) })
-            .await
+    async fn start_cycle(
+        &self,
+        broadcaster: &str,
+        cycle: u64,
+        message: &str,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.submit(Op::StartCycle {
+            broadcaster: broadcaster.into(),
+            cycle: cycle as i64,
+            message: message.into(),
+            at: ms(at),
+        })
+        .await
     }
 
     async fn write_pending(&self, delivery: &PendingDelivery) -> Result<(), StoreError> {
         self.submit(Op::Pending(delivery.clone())).await
     }
 
-    async fn record_outcome(&self, key: &DeliveryKey, outcome: &Outcome, at: Timestamp) -> Result<(), StoreError> {
-        self.submit(Op::Outcome { key: key.clone(), outcome: outcome.clone(), at: ms(at) }).await
+    async fn record_outcome(
+        &self,
+        key: &DeliveryKey,
+        outcome: &Outcome,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.submit(Op::Outcome {
+            key: key.clone(),
+            outcome: outcome.clone(),
+            at: ms(at),
+        })
+        .await
     }
 
-    async fn complete_cycle(&self, broadcaster: &str, cycle: u64, at: Timestamp) -> Result<(), StoreError> {
-        self.submit(Op::CompleteCycle { broadcaster: broadcaster.into(), cycle: cycle as i64, at: ms(at) }).await
+    async fn complete_cycle(
+        &self,
+        broadcaster: &str,
+        cycle: u64,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.submit(Op::CompleteCycle {
+            broadcaster: broadcaster.into(),
+            cycle: cycle as i64,
+            at: ms(at),
+        })
+        .await
     }
 
-    async fn set_target_status(&self, target: &str, status: &TargetStatus) -> Result<(), StoreError> {
-        self.submit(Op::Target { target: target.into(), status: status.clone() }).await
+    async fn set_target_status(
+        &self,
+        target: &str,
+        status: &TargetStatus,
+    ) -> Result<(), StoreError> {
+        self.submit(Op::Target {
+            target: target.into(),
+            status: status.clone(),
+        })
+        .await
     }
 
     async fn record_pause(
@@ -448,16 +548,36 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn set_account_stopped(&self, account: &str, reason: Option<&str>, at: Timestamp) -> Result<(), StoreError> {
-        self.submit(Op::Stopped { account: account.into(), reason: reason.map(str::to_owned), at: ms(at) }).await
+    async fn set_account_stopped(
+        &self,
+        account: &str,
+        reason: Option<&str>,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.submit(Op::Stopped {
+            account: account.into(),
+            reason: reason.map(str::to_owned),
+            at: ms(at),
+        })
+        .await
     }
 
     async fn flush(&self) -> Result<(), StoreError> {
         self.submit(Op::Flush).await
     }
 
-    async fn set_broadcaster_state(&self, broadcaster: &str, state: &str, at: Timestamp) -> Result<(), StoreError> {
-        self.submit(Op::BroadcasterState { broadcaster: broadcaster.into(), state: state.into(), at: ms(at) }).await
+    async fn set_broadcaster_state(
+        &self,
+        broadcaster: &str,
+        state: &str,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.submit(Op::BroadcasterState {
+            broadcaster: broadcaster.into(),
+            state: state.into(),
+            at: ms(at),
+        })
+        .await
     }
 
     async fn broadcaster_states(&self) -> Result<HashMap<String, String>, StoreError> {
@@ -465,6 +585,9 @@ impl Store for SqliteStore {
             .fetch_all(&self.read)
             .await
             .map_err(db_err)?;
-        Ok(rows.iter().map(|r| (r.get("broadcaster"), r.get("state"))).collect())
+        Ok(rows
+            .iter()
+            .map(|r| (r.get("broadcaster"), r.get("state")))
+            .collect())
     }
 }

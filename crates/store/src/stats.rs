@@ -73,7 +73,11 @@ pub struct Stats {
 
 impl SqliteStore {
     /// Figures since `since` (all time when `None`).
-    pub async fn stats(&self, since: Option<Timestamp>, now: Timestamp) -> Result<Stats, StoreError> {
+    pub async fn stats(
+        &self,
+        since: Option<Timestamp>,
+        now: Timestamp,
+    ) -> Result<Stats, StoreError> {
         let from = since.map(ms).unwrap_or(i64::MIN);
         let err = |e: sqlx::Error| StoreError::Database(e.to_string());
         let mut st = Stats {
@@ -101,7 +105,11 @@ impl SqliteStore {
                     b.last_sent_at = Some(last);
                 }
             }
-            st.accounts.entry(r.get("account")).or_default().counts.add(&status, n);
+            st.accounts
+                .entry(r.get("account"))
+                .or_default()
+                .counts
+                .add(&status, n);
         }
         let rows = sqlx::query(
             "SELECT broadcaster, error_code, COUNT(*) AS n FROM deliveries
@@ -117,7 +125,10 @@ impl SqliteStore {
                 .entry(r.get("broadcaster"))
                 .or_default()
                 .failed_by_code
-                .insert(code.unwrap_or_else(|| "UNKNOWN".into()), r.get::<i64, _>("n") as u64);
+                .insert(
+                    code.unwrap_or_else(|| "UNKNOWN".into()),
+                    r.get::<i64, _>("n") as u64,
+                );
         }
         let rows = sqlx::query(
             "SELECT c.broadcaster, c.cycle, c.completed_at,
@@ -182,8 +193,12 @@ impl SqliteStore {
             let code: String = r.get("error_code");
             a.last_error = Some(format!("{code} at {}", ts(r.get("updated_at"))));
         }
-        st.disabled_targets =
-            self.target_rows().await?.into_iter().filter(|t| t.status == "disabled").collect();
+        st.disabled_targets = self
+            .target_rows()
+            .await?
+            .into_iter()
+            .filter(|t| t.status == "disabled")
+            .collect();
         Ok(st)
     }
 }

@@ -15,7 +15,11 @@ fn t(s: &str) -> TargetRef {
 
 fn pending(b: &str, cycle: u64, target: &str, random_id: i64, at: Timestamp) -> PendingDelivery {
     PendingDelivery {
-        key: DeliveryKey { broadcaster: b.into(), cycle, target: t(target) },
+        key: DeliveryKey {
+            broadcaster: b.into(),
+            cycle,
+            target: t(target),
+        },
         account: "acc1".into(),
         random_id,
         message: "price list".into(),
@@ -29,31 +33,73 @@ async fn story(store: &dyn Store) {
     assert!(store.last_cycle("b2b").await.unwrap().is_none());
 
     store.start_cycle("b2b", 1, "price list", t0).await.unwrap();
-    store.write_pending(&pending("b2b", 1, "@shop_one", 101, t0)).await.unwrap();
     store
-        .record_outcome(&DeliveryKey { broadcaster: "b2b".into(), cycle: 1, target: t("@shop_one") }, &Outcome::Sent { message_id: Some(9) }, t0)
+        .write_pending(&pending("b2b", 1, "@shop_one", 101, t0))
         .await
         .unwrap();
-    store.write_pending(&pending("b2b", 1, "@shop_two", 102, t0)).await.unwrap();
-    // A re-write of the same delivery (a retry) never changes its random_id.
-    store.write_pending(&pending("b2b", 1, "@shop_two", 999, t0)).await.unwrap();
-    let until = t0 + SignedDuration::from_secs(60);
-    store.write_pending(&pending("b2b", 1, "-1001234567890", 103, t0)).await.unwrap();
     store
         .record_outcome(
-            &DeliveryKey { broadcaster: "b2b".into(), cycle: 1, target: t("-1001234567890") },
-            &Outcome::Deferred { until, class: "chat_pause", code: "SLOWMODE_WAIT".into() },
+            &DeliveryKey {
+                broadcaster: "b2b".into(),
+                cycle: 1,
+                target: t("@shop_one"),
+            },
+            &Outcome::Sent {
+                message_id: Some(9),
+            },
+            t0,
+        )
+        .await
+        .unwrap();
+    store
+        .write_pending(&pending("b2b", 1, "@shop_two", 102, t0))
+        .await
+        .unwrap();
+    // A re-write of the same delivery (a retry) never changes its random_id.
+    store
+        .write_pending(&pending("b2b", 1, "@shop_two", 999, t0))
+        .await
+        .unwrap();
+    let until = t0 + SignedDuration::from_secs(60);
+    store
+        .write_pending(&pending("b2b", 1, "-1001234567890", 103, t0))
+        .await
+        .unwrap();
+    store
+        .record_outcome(
+            &DeliveryKey {
+                broadcaster: "b2b".into(),
+                cycle: 1,
+                target: t("-1001234567890"),
+            },
+            &Outcome::Deferred {
+                until,
+                class: "chat_pause",
+                code: "SLOWMODE_WAIT".into(),
+            },
             t0,
         )
         .await
         .unwrap();
 
     let c = store.last_cycle("b2b").await.unwrap().expect("cycle 1");
-    assert_eq!((c.cycle, c.message.as_str(), c.completed_at), (1, "price list", None));
+    assert_eq!(
+        (c.cycle, c.message.as_str(), c.completed_at),
+        (1, "price list", None)
+    );
     let mut d = c.deliveries.clone();
     d.sort_by(|a, b| a.target.cmp(&b.target));
-    let summary: Vec<(&str, &str, i64, Option<Timestamp>)> =
-        d.iter().map(|d| (d.target.as_str(), d.status.as_str(), d.random_id, d.retry_at)).collect();
+    let summary: Vec<(&str, &str, i64, Option<Timestamp>)> = d
+        .iter()
+        .map(|d| {
+            (
+                d.target.as_str(),
+                d.status.as_str(),
+                d.random_id,
+                d.retry_at,
+            )
+        })
+        .collect();
     assert_eq!(
         summary,
         [
@@ -68,26 +114,66 @@ async fn story(store: &dyn Store) {
     assert_eq!(c.completed_at, Some(t0));
 
     store
-        .set_target_status("@shop_two", &TargetStatus::Disabled { reason: "CHANNEL_PRIVATE (account acc1)".into(), since: t0, recheck_at: Some(until) })
+        .set_target_status(
+            "@shop_two",
+            &TargetStatus::Disabled {
+                reason: "CHANNEL_PRIVATE (account acc1)".into(),
+                since: t0,
+                recheck_at: Some(until),
+            },
+        )
         .await
         .unwrap();
     let st = store.target_statuses().await.unwrap();
-    assert!(matches!(st.get("@shop_two"), Some(TargetStatus::Disabled { reason, recheck_at: Some(_), .. }) if reason.starts_with("CHANNEL_PRIVATE")));
-    store.set_target_status("@shop_two", &TargetStatus::Active).await.unwrap();
-    assert_eq!(store.target_statuses().await.unwrap().get("@shop_two"), Some(&TargetStatus::Active));
+    assert!(
+        matches!(st.get("@shop_two"), Some(TargetStatus::Disabled { reason, recheck_at: Some(_), .. }) if reason.starts_with("CHANNEL_PRIVATE"))
+    );
+    store
+        .set_target_status("@shop_two", &TargetStatus::Active)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.target_statuses().await.unwrap().get("@shop_two"),
+        Some(&TargetStatus::Active)
+    );
 
     let pause_until = t0 + SignedDuration::from_secs(300);
-    store.record_pause("acc1", None, "flood_wait", Duration::from_secs(300), pause_until, t0).await.unwrap();
-    store.set_account_stopped("acc2", Some("AUTH_KEY_UNREGISTERED"), t0).await.unwrap();
+    store
+        .record_pause(
+            "acc1",
+            None,
+            "flood_wait",
+            Duration::from_secs(300),
+            pause_until,
+            t0,
+        )
+        .await
+        .unwrap();
+    store
+        .set_account_stopped("acc2", Some("AUTH_KEY_UNREGISTERED"), t0)
+        .await
+        .unwrap();
     let accounts = store.accounts().await.unwrap();
     assert_eq!(accounts["acc1"].paused_until, Some(pause_until));
     assert_eq!(accounts["acc1"].last_send_at, Some(t0));
-    assert_eq!(accounts["acc2"].stopped_reason.as_deref(), Some("AUTH_KEY_UNREGISTERED"));
+    assert_eq!(
+        accounts["acc2"].stopped_reason.as_deref(),
+        Some("AUTH_KEY_UNREGISTERED")
+    );
     store.set_account_stopped("acc2", None, t0).await.unwrap();
     assert_eq!(store.accounts().await.unwrap()["acc2"].stopped_reason, None);
-    store.set_broadcaster_state("b2b", "paused", t0).await.unwrap();
-    store.set_broadcaster_state("b2c", "stopped", t0).await.unwrap();
-    store.set_broadcaster_state("b2b", "running", t0).await.unwrap();
+    store
+        .set_broadcaster_state("b2b", "paused", t0)
+        .await
+        .unwrap();
+    store
+        .set_broadcaster_state("b2c", "stopped", t0)
+        .await
+        .unwrap();
+    store
+        .set_broadcaster_state("b2b", "running", t0)
+        .await
+        .unwrap();
     let states = store.broadcaster_states().await.unwrap();
     assert_eq!(states.get("b2b").map(String::as_str), Some("running"));
     assert_eq!(states.get("b2c").map(String::as_str), Some("stopped"));
@@ -95,7 +181,12 @@ async fn story(store: &dyn Store) {
 }
 
 async fn open(dir: &std::path::Path) -> SqliteStore {
-    SqliteStore::open(&format!("sqlite://{}/data/smb.db", dir.display()), SqliteSettings::default()).await.unwrap()
+    SqliteStore::open(
+        &format!("sqlite://{}/data/smb.db", dir.display()),
+        SqliteSettings::default(),
+    )
+    .await
+    .unwrap()
 }
 
 #[tokio::test]
@@ -111,7 +202,9 @@ async fn what_was_written_survives_reopening() {
     {
         let s = open(dir.path()).await;
         s.start_cycle("b2b", 3, "m", t0).await.unwrap();
-        s.write_pending(&pending("b2b", 3, "@shop_one", 7, t0)).await.unwrap();
+        s.write_pending(&pending("b2b", 3, "@shop_one", 7, t0))
+            .await
+            .unwrap();
     }
     let s = open(dir.path()).await;
     let c = s.last_cycle("b2b").await.unwrap().unwrap();
@@ -129,7 +222,14 @@ async fn concurrent_writers_are_committed_together_and_each_is_acknowledged() {
     for i in 0..500 {
         let s = s.clone();
         tasks.push(tokio::spawn(async move {
-            s.write_pending(&pending(&format!("b{}", i % 7), 1, &format!("-100100000{i:04}"), i, t0)).await
+            s.write_pending(&pending(
+                &format!("b{}", i % 7),
+                1,
+                &format!("-100100000{i:04}"),
+                i,
+                t0,
+            ))
+            .await
         }));
     }
     for task in tasks {
@@ -141,6 +241,12 @@ async fn concurrent_writers_are_committed_together_and_each_is_acknowledged() {
 
 #[tokio::test]
 async fn an_in_memory_url_is_refused_with_the_fix() {
-    let err = SqliteStore::open("sqlite::memory:", SqliteSettings::default()).await.err().expect("refused");
-    assert!(err.to_string().contains("sqlite://data/sendmessagebot.db"), "{err}");
+    let err = SqliteStore::open("sqlite::memory:", SqliteSettings::default())
+        .await
+        .err()
+        .expect("refused");
+    assert!(
+        err.to_string().contains("sqlite://data/sendmessagebot.db"),
+        "{err}"
+    );
 }

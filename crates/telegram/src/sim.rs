@@ -67,9 +67,16 @@ pub struct LedgerEntry {
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
     #[error("sandbox fault rule {index}: chat `{chat}`: {reason}")]
-    BadChat { index: usize, chat: String, reason: String },
+    BadChat {
+        index: usize,
+        chat: String,
+        reason: String,
+    },
     #[error("sandbox ledger {path}: {source}")]
-    Ledger { path: PathBuf, source: std::io::Error },
+    Ledger {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 struct Rule {
@@ -116,12 +123,20 @@ impl SimGateway {
                 })?),
                 None => None,
             };
-            rules.push(Rule { spec, chat, seen: 0, hits: 0 });
+            rules.push(Rule {
+                spec,
+                chat,
+                seen: 0,
+                hits: 0,
+            });
         }
         let mut seen = HashSet::new();
         let mut ledger = None;
         if let Some(path) = &settings.ledger {
-            let lerr = |source| SimError::Ledger { path: path.clone(), source };
+            let lerr = |source| SimError::Ledger {
+                path: path.clone(),
+                source,
+            };
             if let Some(dir) = path.parent()
                 && !dir.as_os_str().is_empty()
             {
@@ -130,7 +145,12 @@ impl SimGateway {
             for e in read_ledger(path).map_err(lerr)? {
                 seen.insert(e.random_id);
             }
-            let mut f = OpenOptions::new().create(true).append(true).read(true).open(path).map_err(lerr)?;
+            let mut f = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .read(true)
+                .open(path)
+                .map_err(lerr)?;
             // A crash mid-write can leave a partial last line; start ours on a fresh line.
             let len = f.metadata().map_err(lerr)?.len();
             if len > 0 {
@@ -183,14 +203,22 @@ impl SimGateway {
     /// Adds a fault rule at run time (tests).
     pub fn add_fault(&self, spec: FaultRule) {
         let chat = spec.chat.as_deref().and_then(|c| TargetRef::parse(c).ok());
-        self.lock().rules.push(Rule { spec, chat, seen: 0, hits: 0 });
+        self.lock().rules.push(Rule {
+            spec,
+            chat,
+            seen: 0,
+            hits: 0,
+        });
     }
 }
 
 impl SimGateway {
     /// Settings for tests: no ledger, no latency, accepted messages kept in memory.
     pub fn default_settings() -> SimSettings {
-        SimSettings { keep_in_memory: true, ..SimSettings::default() }
+        SimSettings {
+            keep_in_memory: true,
+            ..SimSettings::default()
+        }
     }
 }
 
@@ -221,7 +249,12 @@ impl Gateway for SimGateway {
         let mut st = self.lock();
         let st = &mut *st;
         for rule in &mut st.rules {
-            if rule.spec.account.as_deref().is_some_and(|a| a != req.account) {
+            if rule
+                .spec
+                .account
+                .as_deref()
+                .is_some_and(|a| a != req.account)
+            {
                 continue;
             }
             if rule.chat.as_ref().is_some_and(|c| c != req.target) {
@@ -253,13 +286,16 @@ impl Gateway for SimGateway {
             at: self.clock.now().to_string(),
         };
         if let Some(f) = &mut st.ledger {
-            let mut line = serde_json::to_string(&entry).map_err(|e| SendError::Transient(e.to_string()))?;
+            let mut line =
+                serde_json::to_string(&entry).map_err(|e| SendError::Transient(e.to_string()))?;
             line.push('\n');
             // One write per line: a kill -9 leaves the line whole or absent (or torn at the
             // very end, which read_ledger skips).
             if let Err(e) = f.write_all(line.as_bytes()) {
                 st.seen.remove(&entry.random_id);
-                return Err(SendError::Transient(format!("sandbox ledger write failed: {e}")));
+                return Err(SendError::Transient(format!(
+                    "sandbox ledger write failed: {e}"
+                )));
             }
         }
         st.accepted_count += 1;
@@ -268,7 +304,9 @@ impl Gateway for SimGateway {
         }
         let id = st.next_message_id;
         st.next_message_id += 1;
-        Ok(SentMessage { message_id: Some(id) })
+        Ok(SentMessage {
+            message_id: Some(id),
+        })
     }
 
     async fn refresh_peer(&self, _account: &str, _target: &TargetRef) -> Result<(), SendError> {
@@ -298,18 +336,44 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let ledger = dir.path().join("ledger.jsonl");
         let t = TargetRef::parse("@market_one").unwrap();
-        let settings = SimSettings { ledger: Some(ledger.clone()), ..SimGateway::default_settings() };
+        let settings = SimSettings {
+            ledger: Some(ledger.clone()),
+            ..SimGateway::default_settings()
+        };
         let sim = SimGateway::new(settings.clone()).unwrap();
-        assert_eq!(sim.send(req("acc1", &t, 42)).await.unwrap().message_id, Some(1));
-        assert_eq!(sim.send(req("acc1", &t, 42)).await.unwrap().message_id, None);
+        assert_eq!(
+            sim.send(req("acc1", &t, 42)).await.unwrap().message_id,
+            Some(1)
+        );
+        assert_eq!(
+            sim.send(req("acc1", &t, 42)).await.unwrap().message_id,
+            None
+        );
         drop(sim);
         // A torn line from a crash must not break the next start.
-        std::fs::OpenOptions::new().append(true).open(&ledger).unwrap().write_all(b"{\"chat\":").unwrap();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&ledger)
+            .unwrap()
+            .write_all(b"{\"chat\":")
+            .unwrap();
         let sim = SimGateway::new(settings).unwrap();
-        assert_eq!(sim.send(req("acc1", &t, 42)).await.unwrap().message_id, None);
-        assert!(sim.send(req("acc1", &t, 43)).await.unwrap().message_id.is_some());
+        assert_eq!(
+            sim.send(req("acc1", &t, 42)).await.unwrap().message_id,
+            None
+        );
+        assert!(
+            sim.send(req("acc1", &t, 43))
+                .await
+                .unwrap()
+                .message_id
+                .is_some()
+        );
         let entries = read_ledger(&ledger).unwrap();
-        assert_eq!(entries.iter().map(|e| e.random_id).collect::<Vec<_>>(), [42, 43]);
+        assert_eq!(
+            entries.iter().map(|e| e.random_id).collect::<Vec<_>>(),
+            [42, 43]
+        );
     }
 
     #[tokio::test]

@@ -27,7 +27,11 @@ pub async fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<ExitCode> {
     };
     let mut s = context::settings(cli, &Overrides::default(), false)?;
     // The list in use after `targets switch` (read only: no database is created for it).
-    let db = crate::daemon::database_path(if sandbox { &s.sandbox_database_url } else { &s.database_url });
+    let db = crate::daemon::database_path(if sandbox {
+        &s.sandbox_database_url
+    } else {
+        &s.database_url
+    });
     if db.exists() {
         let store = context::open_store(&s, sandbox).await?;
         crate::switch::apply_stored(&mut s, &store, false).await?;
@@ -55,7 +59,10 @@ pub async fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<ExitCode> {
             .collect();
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
-        println!("{:<12} {:<8} {:<14} {:>7} {:<10} {:>9} {:>8} {:>7}  MODE", "BROADCASTER", "ACCOUNT", "TARGETS", "CHATS", "MESSAGES", "ROTATION", "DELAY", "CYCLE");
+        println!(
+            "{:<12} {:<8} {:<14} {:>7} {:<10} {:>9} {:>8} {:>7}  MODE",
+            "BROADCASTER", "ACCOUNT", "TARGETS", "CHATS", "MESSAGES", "ROTATION", "DELAY", "CYCLE"
+        );
         for b in &s.broadcasters {
             println!(
                 "{:<12} {:<8} {:<14} {:>7} {:<10} {:>9} {:>7}s {:>6}s  {}",

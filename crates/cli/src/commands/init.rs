@@ -21,13 +21,23 @@ pub struct Args {
 pub fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
     for path in [&cli.config, &args.env_example] {
         if path.exists() && !args.force {
-            bail!("{} already exists; pass --force to overwrite it", path.display());
+            bail!(
+                "{} already exists; pass --force to overwrite it",
+                path.display()
+            );
         }
     }
-    std::fs::write(&cli.config, EXAMPLE_TOML).with_context(|| format!("writing {}", cli.config.display()))?;
+    std::fs::write(&cli.config, EXAMPLE_TOML)
+        .with_context(|| format!("writing {}", cli.config.display()))?;
     std::fs::write(&args.env_example, EXAMPLE_ENV)
         .with_context(|| format!("writing {}", args.env_example.display()))?;
-    println!("wrote {} and {}", cli.config.display(), args.env_example.display());
-    println!("next: `sendmessagebot check`, then `sendmessagebot run --sandbox` to rehearse without Telegram");
+    println!(
+        "wrote {} and {}",
+        cli.config.display(),
+        args.env_example.display()
+    );
+    println!(
+        "next: `sendmessagebot check`, then `sendmessagebot run --sandbox` to rehearse without Telegram"
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -53,21 +53,36 @@ pub struct Args {
 pub fn planner_for(settings: &Settings, once: bool, now: Timestamp) -> anyhow::Result<Planner> {
     Ok(Planner::new(
         settings.accounts.clone(),
-        settings.broadcasters.iter().map(|b| b.spec.clone()).collect(),
-        PlannerSettings { once, seed: rand::random(), recheck_after: Duration::from_secs(24 * 3600) },
+        settings
+            .broadcasters
+            .iter()
+            .map(|b| b.spec.clone())
+            .collect(),
+        PlannerSettings {
+            once,
+            seed: rand::random(),
+            recheck_after: Duration::from_secs(24 * 3600),
+        },
         now,
     )?)
 }
 
 pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
-    let overrides = Overrides { test_mode: args.test_mode, ignore_quiet_hours: args.ignore_quiet_hours };
+    let overrides = Overrides {
+        test_mode: args.test_mode,
+        ignore_quiet_hours: args.ignore_quiet_hours,
+    };
     let mut settings = context::settings(cli, &overrides, args.sandbox)?;
     // A dashboard reachable from the network without WEB_TOKEN: refuse before anything starts.
     crate::web::web_settings(&settings, args.no_web || args.dry_run)?;
     if args.detach {
         let paths = DaemonPaths::for_settings(&settings, args.sandbox);
-        let pid = crate::daemon::detach::spawn(&paths, &crate::daemon::detach::own_args(), None).await?;
-        println!("started in the background: pid {pid} (output: {})", paths.output.display());
+        let pid =
+            crate::daemon::detach::spawn(&paths, &crate::daemon::detach::own_args(), None).await?;
+        println!(
+            "started in the background: pid {pid} (output: {})",
+            paths.output.display()
+        );
         return Ok(ExitCode::SUCCESS);
     }
     crate::daemon::detach::enter_own_session();
@@ -76,19 +91,38 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
     let daemon = match args.dry_run {
         true => None,
         false => {
-            let (config, env_file, sandbox) = (cli.config.clone(), cli.env_file.clone(), args.sandbox);
+            let (config, env_file, sandbox) =
+                (cli.config.clone(), cli.env_file.clone(), args.sandbox);
             let loader = Box::new(move || {
-                let cli = Cli { config: config.clone(), env_file: env_file.clone(), command: None };
+                let cli = Cli {
+                    config: config.clone(),
+                    env_file: env_file.clone(),
+                    command: None,
+                };
                 context::settings(&cli, &overrides, sandbox)
             });
-            Some(Daemon::start(&settings, args.sandbox, loader, shutdown.clone())?)
+            Some(Daemon::start(
+                &settings,
+                args.sandbox,
+                loader,
+                shutdown.clone(),
+            )?)
         }
     };
     tokio::spawn(stop_on_signal(shutdown.clone()));
     let store = Arc::new(context::open_store(&settings, args.sandbox).await?);
     let mut reloaded = None;
     loop {
-        let code = serve(cli, args, settings, &store, daemon.as_ref(), &shutdown, reloaded.take()).await?;
+        let code = serve(
+            cli,
+            args,
+            settings,
+            &store,
+            daemon.as_ref(),
+            &shutdown,
+            reloaded.take(),
+        )
+        .await?;
         // A reload ends the round with the new settings waiting; anything else ends the run.
         match daemon.as_ref().and_then(Daemon::take_reload) {
             Some(r) => {
@@ -112,7 +146,8 @@ async fn serve(
     reloaded: Option<oneshot::Sender<Result<String, String>>>,
 ) -> anyhow::Result<ExitCode> {
     let store = store.clone();
-    let applied = crate::commands::messages::use_stored_versions(&mut settings, store.as_ref()).await?;
+    let applied =
+        crate::commands::messages::use_stored_versions(&mut settings, store.as_ref()).await?;
     crate::switch::apply_stored(&mut settings, store.as_ref(), args.test_mode).await?;
     crate::web::merge_added_targets(&mut settings, store.as_ref()).await?;
     let now = Timestamp::now();
@@ -128,7 +163,9 @@ async fn serve(
     };
     let gateway: Arc<dyn smb_engine::Gateway> = match &telegram {
         Some(t) => t.clone(),
-        None => Arc::new(SimGateway::new(settings.sandbox.clone()).context("starting the sandbox")?),
+        None => {
+            Arc::new(SimGateway::new(settings.sandbox.clone()).context("starting the sandbox")?)
+        }
     };
     let observers = Observers::start(&settings, &store, !args.no_metrics).await?;
     let driver = Driver::restore(
@@ -145,25 +182,51 @@ async fn serve(
         None => stop.child_token(),
     };
     if let Some(done) = reloaded {
-        let _ = done.send(Ok(format!("reloaded: {} broadcasters on {} accounts", settings.broadcasters.len(), settings.accounts.len())));
+        let _ = done.send(Ok(format!(
+            "reloaded: {} broadcasters on {} accounts",
+            settings.broadcasters.len(),
+            settings.accounts.len()
+        )));
     }
     if !args.once {
         let (store, handle) = (store.clone(), driver.handle());
-        crate::commands::messages::spawn_refresh(cli, &settings, store, applied, handle, shutdown.clone())?;
+        crate::commands::messages::spawn_refresh(
+            cli,
+            &settings,
+            store,
+            applied,
+            handle,
+            shutdown.clone(),
+        )?;
     }
     eprintln!(
         "running {} broadcasters on {} accounts ({}{}); Ctrl-C stops",
         settings.broadcasters.len(),
         settings.accounts.len(),
         if args.sandbox { "sandbox" } else { "Telegram" },
-        if settings.test_mode { ", test mode" } else { "" }
+        if settings.test_mode {
+            ", test mode"
+        } else {
+            ""
+        }
     );
     let web = match crate::web::web_settings(&settings, args.no_web)? {
         Some(web) => {
             let metrics = observers.metrics_router();
-            let started = crate::web::WebServer::start(cli, &settings, &web, &store, driver.handle(), metrics, args.sandbox);
+            let started = crate::web::WebServer::start(
+                cli,
+                &settings,
+                &web,
+                &store,
+                driver.handle(),
+                metrics,
+                args.sandbox,
+            );
             // The broadcasts matter more than the dashboard: a taken port is reported, not fatal.
-            started.await.map_err(|e| eprintln!("warning: the dashboard is off: {e:#}")).ok()
+            started
+                .await
+                .map_err(|e| eprintln!("warning: the dashboard is off: {e:#}"))
+                .ok()
         }
         None => None,
     };
@@ -180,7 +243,10 @@ async fn serve(
         // A reload ended this round; the next one starts at once.
         return Ok(ExitCode::SUCCESS);
     }
-    eprintln!("stopped; `sendmessagebot stats{}` shows what was sent", if args.sandbox { " --sandbox" } else { "" });
+    eprintln!(
+        "stopped; `sendmessagebot stats{}` shows what was sent",
+        if args.sandbox { " --sandbox" } else { "" }
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -217,12 +283,19 @@ fn print_plan(mut planner: Planner, start: Timestamp, settings: &Settings) {
     let n = planner.account_count();
     let mut wake: Vec<Option<Timestamp>> = vec![Some(start); n];
     let mut lines = 0usize;
-    println!("plan of the next cycle (times in {}):", tz.iana_name().unwrap_or("UTC"));
+    println!(
+        "plan of the next cycle (times in {}):",
+        tz.iana_name().unwrap_or("UTC")
+    );
     for _ in 0..10_000_000u64 {
         if planner.finished() {
             break;
         }
-        let Some((account, now)) = wake.iter().enumerate().filter_map(|(i, w)| w.map(|t| (i, t))).min_by_key(|(_, t)| *t)
+        let Some((account, now)) = wake
+            .iter()
+            .enumerate()
+            .filter_map(|(i, w)| w.map(|t| (i, t)))
+            .min_by_key(|(_, t)| *t)
         else {
             break;
         };
@@ -233,7 +306,11 @@ fn print_plan(mut planner: Planner, start: Timestamp, settings: &Settings) {
                 Effect::Wait { until } => wake[account] = until,
                 Effect::Send(d) => {
                     let text: String = d.text.chars().take(60).collect();
-                    let more = if d.text.chars().count() > 60 { "…" } else { "" };
+                    let more = if d.text.chars().count() > 60 {
+                        "…"
+                    } else {
+                        ""
+                    };
                     println!(
                         "{}  {:<10} {:<8} {:<28} {}{}",
                         now.to_zoned(tz.clone()).strftime("%Y-%m-%d %H:%M:%S"),
@@ -245,7 +322,10 @@ fn print_plan(mut planner: Planner, start: Timestamp, settings: &Settings) {
                     );
                     lines += 1;
                     let _ = planner.handle(
-                        Event::Outcome { delivery: d, result: Ok(SentMessage { message_id: None }) },
+                        Event::Outcome {
+                            delivery: d,
+                            result: Ok(SentMessage { message_id: None }),
+                        },
                         now,
                     );
                     wake[account] = Some(now);

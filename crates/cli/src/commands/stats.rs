@@ -452,7 +452,14 @@ fn print_text(settings: &Settings, st: &Stats, x: &Extras) {
     let lists: Vec<String> = settings
         .broadcasters
         .iter()
-        .map(|b| format!("{} {} ({})", b.spec.name, crate::switch::mode_of(b).as_str(), b.target_list))
+        .map(|b| {
+            format!(
+                "{} {} ({})",
+                b.spec.name,
+                crate::switch::mode_of(b).as_str(),
+                b.target_list
+            )
+        })
         .collect();
     if !lists.is_empty() {
         println!("target lists: {}", lists.join(", "));

@@ -61,7 +61,11 @@ pub async fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<ExitCode> {
     let settings = context::settings(cli, &Overrides::default(), true)?;
     match cmd {
         Command::Switch(a) => return switch_targets(&settings, a).await,
-        Command::List { list, json, sandbox } => {
+        Command::List {
+            list,
+            json,
+            sandbox,
+        } => {
             if let Some(l) = list
                 && !settings.target_lists.contains_key(l)
             {
@@ -102,23 +106,35 @@ pub async fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        Command::Enable { target, sandbox } | Command::Disable { target, sandbox, .. } => {
+        Command::Enable { target, sandbox }
+        | Command::Disable {
+            target, sandbox, ..
+        } => {
             let t = TargetRef::parse(target).with_context(|| format!("target `{target}`"))?;
             if !settings.target_lists.values().any(|l| l.contains(&t)) {
-                bail!("{t} is in no target list of {}; add it under [targets] first", settings.source);
+                bail!(
+                    "{t} is in no target list of {}; add it under [targets] first",
+                    settings.source
+                );
             }
             let store = context::open_store(&settings, *sandbox).await?;
             let status = match cmd {
-                Command::Disable { reason, .. } => {
-                    TargetStatus::Disabled { reason: reason.clone(), since: Timestamp::now(), recheck_at: None }
-                }
+                Command::Disable { reason, .. } => TargetStatus::Disabled {
+                    reason: reason.clone(),
+                    since: Timestamp::now(),
+                    recheck_at: None,
+                },
                 _ => TargetStatus::Active,
             };
             store.set_target_status(&t.key(), &status).await?;
             store.flush().await?;
             println!(
                 "{t}: {}",
-                if matches!(status, TargetStatus::Active) { "enabled" } else { "disabled" }
+                if matches!(status, TargetStatus::Active) {
+                    "enabled"
+                } else {
+                    "disabled"
+                }
             );
             println!("a running daemon picks this up at its next start");
         }
@@ -127,29 +143,55 @@ pub async fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<ExitCode> {
 }
 
 /// `targets switch`: stores the choice, shows every broadcaster's list, reloads a running daemon.
-pub async fn switch_targets(settings: &crate::config::Settings, a: &SwitchArgs) -> anyhow::Result<ExitCode> {
+pub async fn switch_targets(
+    settings: &crate::config::Settings,
+    a: &SwitchArgs,
+) -> anyhow::Result<ExitCode> {
     let mode = smb_store::TargetMode::parse(&a.mode).context("mode is test or prod")?;
     if let Some(name) = &a.broadcaster {
         let Some(b) = settings.broadcasters.iter().find(|b| &b.spec.name == name) else {
-            let known: Vec<&str> = settings.broadcasters.iter().map(|b| b.spec.name.as_str()).collect();
+            let known: Vec<&str> = settings
+                .broadcasters
+                .iter()
+                .map(|b| b.spec.name.as_str())
+                .collect();
             bail!("no broadcaster `{name}` (known: {})", known.join(", "));
         };
         if mode == smb_store::TargetMode::Test && b.test_list.is_none() {
-            bail!("broadcaster {name} has no test list; add test_targets = \"test\" to [broadcasters.{name}] in {}", settings.source);
+            bail!(
+                "broadcaster {name} has no test list; add test_targets = \"test\" to [broadcasters.{name}] in {}",
+                settings.source
+            );
         }
     }
     let store = context::open_store(settings, a.sandbox).await?;
-    store.set_target_switch(a.broadcaster.as_deref(), mode, Timestamp::now()).await?;
+    store
+        .set_target_switch(a.broadcaster.as_deref(), mode, Timestamp::now())
+        .await?;
     let mut now = settings.clone();
     crate::switch::apply_stored(&mut now, &store, false).await?;
     for b in &now.broadcasters {
-        println!("{:<12} {:<5} ({}, {} chats)", b.spec.name, crate::switch::mode_of(b).as_str(), b.target_list, b.spec.targets.len());
+        println!(
+            "{:<12} {:<5} ({}, {} chats)",
+            b.spec.name,
+            crate::switch::mode_of(b).as_str(),
+            b.target_list,
+            b.spec.targets.len()
+        );
     }
     let paths = crate::daemon::DaemonPaths::for_settings(settings, a.sandbox);
-    match crate::daemon::control::request(&paths.socket, crate::daemon::control::Cmd::Reload).await {
-        Ok(v) => println!("the running daemon applied it ({})", v["message"].as_str().unwrap_or("reloaded")),
-        Err(crate::daemon::control::ClientError::NotRunning(_)) => println!("saved; `run` applies it at start"),
-        Err(e) => println!("saved, but the running daemon did not reload: {e}; run `sendmessagebot reload`"),
+    match crate::daemon::control::request(&paths.socket, crate::daemon::control::Cmd::Reload).await
+    {
+        Ok(v) => println!(
+            "the running daemon applied it ({})",
+            v["message"].as_str().unwrap_or("reloaded")
+        ),
+        Err(crate::daemon::control::ClientError::NotRunning(_)) => {
+            println!("saved; `run` applies it at start")
+        }
+        Err(e) => println!(
+            "saved, but the running daemon did not reload: {e}; run `sendmessagebot reload`"
+        ),
     }
     Ok(ExitCode::SUCCESS)
 }
