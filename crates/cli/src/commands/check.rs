@@ -182,7 +182,7 @@ async fn sessions(r: &mut Report, s: &Settings, online: bool) {
                     AccountHealth::Dead { code } => {
                         r.bad(format!("account {name}: Telegram refuses the session ({code}); log in again with {login_force}"))
                     }
-                    other => r.bad(format!("account {name}: not usable ({other:?}); {login}")),
+                    other => r.bad(format!("account {name}: {}", other.advice(name))),
                 }
             }
             Err(e) => r.bad(format!(
