@@ -13,7 +13,7 @@ use smb_engine::{
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Connection, Row, SqliteConnection};
+use sqlx::{Connection, QueryBuilder, Row, Sqlite, SqliteConnection};
 use tokio::sync::{mpsc, oneshot};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -223,12 +223,141 @@ async fn writer_loop(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Job>, ma
     let _ = conn.close().await;
 }
 
+/// Rows per multi-row statement (9–10 binds a row, far under SQLite's bind limit).
+const ROWS_PER_STATEMENT: usize = 128;
+
+/// One transaction for the whole batch. Pending writes and outcomes, the bulk of the journal,
+/// go as multi-row statements; reordering them is safe because one delivery never has two
+/// writes in one batch (its writer awaits each write before making the next). Every other
+/// write keeps its order.
 async fn run_batch(conn: &mut SqliteConnection, batch: &[Job]) -> Result<(), StoreError> {
     let mut tx = conn.begin().await.map_err(db_err)?;
+    let pendings: Vec<&PendingDelivery> = batch
+        .iter()
+        .filter_map(|(op, _)| match op {
+            Op::Pending(d) => Some(d),
+            _ => None,
+        })
+        .collect();
+    for chunk in pendings.chunks(ROWS_PER_STATEMENT) {
+        insert_pending(&mut tx, chunk).await?;
+    }
+    let outcomes: Vec<(&DeliveryKey, &Outcome, i64)> = batch
+        .iter()
+        .filter_map(|(op, _)| match op {
+            Op::Outcome { key, outcome, at } => Some((key, outcome, *at)),
+            _ => None,
+        })
+        .collect();
+    for chunk in outcomes.chunks(ROWS_PER_STATEMENT) {
+        update_outcomes(&mut tx, chunk).await?;
+    }
     for (op, _) in batch {
-        apply_op(&mut tx, op).await?;
+        if !matches!(op, Op::Pending(_) | Op::Outcome { .. }) {
+            apply_op(&mut tx, op).await?;
+        }
     }
     tx.commit().await.map_err(db_err)
+}
+
+async fn insert_pending(
+    conn: &mut SqliteConnection,
+    rows: &[&PendingDelivery],
+) -> Result<(), StoreError> {
+    let mut q = QueryBuilder::<Sqlite>::new(
+        "INSERT INTO deliveries (broadcaster, cycle, target, account, random_id, message, status, \
+         attempts, created_at, updated_at) ",
+    );
+    q.push_values(rows, |mut b, d| {
+        b.push_bind(d.key.broadcaster.as_str())
+            .push_bind(d.key.cycle as i64)
+            .push_bind(d.key.target.key())
+            .push_bind(d.account.as_str())
+            .push_bind(d.random_id)
+            .push_bind(d.message.as_str())
+            .push_bind("pending")
+            .push_bind(i64::from(d.attempt))
+            .push_bind(ms(d.at))
+            .push_bind(ms(d.at));
+    });
+    // On conflict the stored random_id is kept: a delivery has one id for its life.
+    q.push(
+        " ON CONFLICT (broadcaster, cycle, target) DO UPDATE SET \
+         status = 'pending', attempts = excluded.attempts, retry_at = NULL, \
+         updated_at = excluded.updated_at",
+    );
+    q.build()
+        .execute(&mut *conn)
+        .await
+        .map(|_| ())
+        .map_err(db_err)
+}
+
+async fn update_outcomes(
+    conn: &mut SqliteConnection,
+    rows: &[(&DeliveryKey, &Outcome, i64)],
+) -> Result<(), StoreError> {
+    let mut q = QueryBuilder::<Sqlite>::new(
+        "WITH v (broadcaster, cycle, target, status, message_id, error_class, error_code, \
+         error_text, retry_at, updated_at) AS (",
+    );
+    q.push_values(rows, |mut b, (key, outcome, at)| {
+        let (message_id, class, code, text, retry_at) = outcome_columns(outcome);
+        b.push_bind(key.broadcaster.as_str())
+            .push_bind(key.cycle as i64)
+            .push_bind(key.target.key())
+            .push_bind(outcome.status())
+            .push_bind(message_id)
+            .push_bind(class)
+            .push_bind(code.map(str::to_owned))
+            .push_bind(text.map(str::to_owned))
+            .push_bind(retry_at)
+            .push_bind(*at);
+    });
+    q.push(
+        ") UPDATE deliveries SET status = v.status, message_id = v.message_id, \
+         error_class = v.error_class, error_code = v.error_code, error_text = v.error_text, \
+         retry_at = v.retry_at, updated_at = v.updated_at \
+         FROM v WHERE deliveries.broadcaster = v.broadcaster AND deliveries.cycle = v.cycle \
+         AND deliveries.target = v.target",
+    );
+    q.build()
+        .execute(&mut *conn)
+        .await
+        .map(|_| ())
+        .map_err(db_err)
+}
+
+type OutcomeColumns<'a> = (
+    Option<i64>,
+    Option<&'static str>,
+    Option<&'a str>,
+    Option<&'a str>,
+    Option<i64>,
+);
+
+fn outcome_columns(outcome: &Outcome) -> OutcomeColumns<'_> {
+    match outcome {
+        Outcome::Sent { message_id } => (*message_id, None, None, None, None),
+        Outcome::Failed {
+            class,
+            code,
+            detail,
+        } => (
+            None,
+            Some(*class),
+            Some(code.as_str()),
+            Some(detail.as_str()),
+            None,
+        ),
+        Outcome::Deferred { until, class, code } => (
+            None,
+            Some(*class),
+            Some(code.as_str()),
+            None,
+            Some(ms(*until)),
+        ),
+    }
 }
 
 async fn apply_op(conn: &mut SqliteConnection, op: &Op) -> Result<(), StoreError> {
@@ -245,56 +374,8 @@ async fn apply_op(conn: &mut SqliteConnection, op: &Op) -> Result<(), StoreError
             .execute(&mut *conn)
             .await
         }
-        Op::Pending(d) => {
-            // On conflict the stored random_id is kept: a delivery has one id for its life.
-            sqlx::query(
-                "INSERT INTO deliveries (broadcaster, cycle, target, account, random_id, message, status,
-                                         attempts, created_at, updated_at)
-                 VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)
-                 ON CONFLICT (broadcaster, cycle, target) DO UPDATE SET
-                     status = 'pending', attempts = excluded.attempts, retry_at = NULL,
-                     updated_at = excluded.updated_at",
-            )
-            .bind(&d.key.broadcaster)
-            .bind(d.key.cycle as i64)
-            .bind(d.key.target.key())
-            .bind(&d.account)
-            .bind(d.random_id)
-            .bind(&d.message)
-            .bind(i64::from(d.attempt))
-            .bind(ms(d.at))
-            .bind(ms(d.at))
-            .execute(&mut *conn)
-            .await
-        }
-        Op::Outcome { key, outcome, at } => {
-            let (message_id, class, code, text, retry_at) = match outcome {
-                Outcome::Sent { message_id } => (*message_id, None, None, None, None),
-                Outcome::Failed { class, code, detail } => {
-                    (None, Some(*class), Some(code.as_str()), Some(detail.as_str()), None)
-                }
-                Outcome::Deferred { until, class, code } => {
-                    (None, Some(*class), Some(code.as_str()), None, Some(ms(*until)))
-                }
-            };
-            sqlx::query(
-                "UPDATE deliveries SET status = ?, message_id = ?, error_class = ?, error_code = ?,
-                        error_text = ?, retry_at = ?, updated_at = ?
-                 WHERE broadcaster = ? AND cycle = ? AND target = ?",
-            )
-            .bind(outcome.status())
-            .bind(message_id)
-            .bind(class)
-            .bind(code)
-            .bind(text)
-            .bind(retry_at)
-            .bind(at)
-            .bind(&key.broadcaster)
-            .bind(key.cycle as i64)
-            .bind(key.target.key())
-            .execute(&mut *conn)
-            .await
-        }
+        // Written in bulk by run_batch.
+        Op::Pending(_) | Op::Outcome { .. } => return Ok(()),
         Op::CompleteCycle { broadcaster, cycle, at } => {
             sqlx::query("UPDATE cycles SET completed_at = ? WHERE broadcaster = ? AND cycle = ?")
                 .bind(at)
