@@ -7,6 +7,7 @@
 pub mod driver;
 pub mod planner;
 pub mod ports;
+pub mod testing;
 
 pub use driver::{
     Driver, DriverHandle, DriverSettings, TestSend, TestSendError, TestSendResult, restore_planner,

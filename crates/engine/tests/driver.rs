@@ -1,94 +1,16 @@
-//! Driver tests on tokio's paused clock, with the sandbox gateway and an in-memory store
-//! (a test double of our own Store trait; the SQLite store has its own tests).
+//! Driver tests on tokio's paused clock, with the sandbox gateway and the engine's in-memory
+//! store (a test double of our own Store trait; the SQLite store has its own tests).
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use jiff::Timestamp;
 use smb_domain::{Jitter, Message, MessageSet, Pacing, Rotation, Schedule, TargetRef};
 use smb_engine::planner::{AccountSpec, BroadcasterSpec, Content, Planner, PlannerSettings};
-use smb_engine::{
-    Clock, DeliveryKey, Driver, DriverSettings, EngineEvent, EventSink, Outcome, PendingDelivery,
-    Store, StoreError, StoredAccount, StoredCycle, TargetStatus, TokioClock,
-};
+use smb_engine::testing::MemoryStore;
+use smb_engine::{Clock, Driver, DriverSettings, EngineEvent, EventSink, TokioClock};
 use smb_telegram::{FaultRule, SimGateway, SimSettings};
 use tokio_util::sync::CancellationToken;
-
-/// (broadcaster, cycle, target) → (status, random_id)
-type Journal = HashMap<(String, u64, String), (String, i64)>;
-
-#[derive(Default)]
-struct MemoryStore {
-    deliveries: Mutex<Journal>,
-}
-
-#[async_trait]
-impl Store for MemoryStore {
-    async fn last_cycle(&self, _: &str) -> Result<Option<StoredCycle>, StoreError> {
-        Ok(None)
-    }
-    async fn accounts(&self) -> Result<HashMap<String, StoredAccount>, StoreError> {
-        Ok(HashMap::new())
-    }
-    async fn target_statuses(&self) -> Result<HashMap<String, TargetStatus>, StoreError> {
-        Ok(HashMap::new())
-    }
-    async fn start_cycle(&self, _: &str, _: u64, _: &str, _: Timestamp) -> Result<(), StoreError> {
-        Ok(())
-    }
-    async fn write_pending(&self, d: &PendingDelivery) -> Result<(), StoreError> {
-        self.deliveries.lock().unwrap().insert(
-            (d.key.broadcaster.clone(), d.key.cycle, d.key.target.key()),
-            ("pending".into(), d.random_id),
-        );
-        Ok(())
-    }
-    async fn record_outcome(
-        &self,
-        key: &DeliveryKey,
-        outcome: &Outcome,
-        _: Timestamp,
-    ) -> Result<(), StoreError> {
-        if let Some(row) = self.deliveries.lock().unwrap().get_mut(&(
-            key.broadcaster.clone(),
-            key.cycle,
-            key.target.key(),
-        )) {
-            row.0 = outcome.status().into();
-        }
-        Ok(())
-    }
-    async fn complete_cycle(&self, _: &str, _: u64, _: Timestamp) -> Result<(), StoreError> {
-        Ok(())
-    }
-    async fn set_target_status(&self, _: &str, _: &TargetStatus) -> Result<(), StoreError> {
-        Ok(())
-    }
-    async fn record_pause(
-        &self,
-        _: &str,
-        _: Option<&str>,
-        _: &str,
-        _: Duration,
-        _: Timestamp,
-        _: Timestamp,
-    ) -> Result<(), StoreError> {
-        Ok(())
-    }
-    async fn set_account_stopped(
-        &self,
-        _: &str,
-        _: Option<&str>,
-        _: Timestamp,
-    ) -> Result<(), StoreError> {
-        Ok(())
-    }
-    async fn flush(&self) -> Result<(), StoreError> {
-        Ok(())
-    }
-}
 
 #[derive(Default)]
 struct Recorder(Mutex<Vec<(Timestamp, EngineEvent)>>);

@@ -12,8 +12,7 @@ use jiff::Timestamp;
 use smb_domain::{Jitter, Message, MessageSet, Pacing, Rotation, Schedule, SendError, TargetRef};
 use smb_engine::planner::{AccountSpec, BroadcasterSpec, Content, Planner, PlannerSettings};
 use smb_engine::{
-    Clock, DeliveryKey, Driver, DriverSettings, Gateway, LogSink, Outcome, PendingDelivery,
-    SendRequest, SentMessage, Store, StoreError, StoredAccount, StoredCycle, TargetStatus,
+    Clock, Driver, DriverSettings, Gateway, LogSink, SendRequest, SentMessage, StoreError,
     TextFormat, TokioClock,
 };
 use smb_sources::{
@@ -261,65 +260,6 @@ impl VersionStore for MemoryVersions {
     }
 }
 
-/// The engine's journal, kept in memory (the SQLite store has its own tests).
-#[derive(Default)]
-struct MemoryJournal;
-
-#[async_trait]
-impl Store for MemoryJournal {
-    async fn last_cycle(&self, _: &str) -> Result<Option<StoredCycle>, StoreError> {
-        Ok(None)
-    }
-    async fn accounts(&self) -> Result<HashMap<String, StoredAccount>, StoreError> {
-        Ok(HashMap::new())
-    }
-    async fn target_statuses(&self) -> Result<HashMap<String, TargetStatus>, StoreError> {
-        Ok(HashMap::new())
-    }
-    async fn start_cycle(&self, _: &str, _: u64, _: &str, _: Timestamp) -> Result<(), StoreError> {
-        Ok(())
-    }
-    async fn write_pending(&self, _: &PendingDelivery) -> Result<(), StoreError> {
-        Ok(())
-    }
-    async fn record_outcome(
-        &self,
-        _: &DeliveryKey,
-        _: &Outcome,
-        _: Timestamp,
-    ) -> Result<(), StoreError> {
-        Ok(())
-    }
-    async fn complete_cycle(&self, _: &str, _: u64, _: Timestamp) -> Result<(), StoreError> {
-        Ok(())
-    }
-    async fn set_target_status(&self, _: &str, _: &TargetStatus) -> Result<(), StoreError> {
-        Ok(())
-    }
-    async fn record_pause(
-        &self,
-        _: &str,
-        _: Option<&str>,
-        _: &str,
-        _: Duration,
-        _: Timestamp,
-        _: Timestamp,
-    ) -> Result<(), StoreError> {
-        Ok(())
-    }
-    async fn set_account_stopped(
-        &self,
-        _: &str,
-        _: Option<&str>,
-        _: Timestamp,
-    ) -> Result<(), StoreError> {
-        Ok(())
-    }
-    async fn flush(&self) -> Result<(), StoreError> {
-        Ok(())
-    }
-}
-
 struct Recorder {
     clock: Arc<TokioClock>,
     sent: mpsc::UnboundedSender<(Timestamp, String, String)>,
@@ -375,7 +315,7 @@ async fn the_daemon_switches_to_a_new_version_only_at_the_next_cycle() {
     });
     let driver = Driver::restore(
         planner,
-        Arc::new(MemoryJournal),
+        Arc::new(smb_engine::testing::MemoryStore::default()),
         gateway,
         clock.clone(),
         Arc::new(LogSink),
