@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use crate::planner::{Content, Control, Delivery, Effect, Event, Planner};
 use crate::ports::{
     Clock, DeliveryKey, EngineEvent, EventSink, Gateway, Outcome, PendingDelivery, SendRequest,
-    Store, StoreError, TargetStatus,
+    SentMessage, Store, StoreError, TargetStatus,
 };
 
 #[derive(Debug, Clone)]
@@ -201,6 +201,7 @@ impl DriverHandle {
             .store
             .start_cycle(&t.label, cycle, &t.text, shared.clock.now())
             .await?;
+        let text: Arc<str> = t.text.as_str().into();
         let mut out = Vec::with_capacity(t.targets.len());
         for target in &t.targets {
             let random_id = loop {
@@ -218,7 +219,7 @@ impl DriverHandle {
                 key: key.clone(),
                 account: t.account.clone(),
                 random_id,
-                message: t.text.clone(),
+                message: text.clone(),
                 attempt: 0,
                 at: shared.clock.now(),
             };
@@ -233,10 +234,7 @@ impl DriverHandle {
                 random_id,
             };
             let started = tokio::time::Instant::now();
-            let res =
-                tokio::time::timeout(shared.settings.send_timeout, shared.gateway.send(request))
-                    .await
-                    .unwrap_or_else(|_| Err(SendError::Transient("send timed out".into())));
+            let res = send_once(shared, request).await;
             let now = shared.clock.now();
             let outcome = match &res {
                 Ok(sent) => Outcome::Sent {
@@ -269,26 +267,11 @@ impl DriverHandle {
             if let Err(e) = &res
                 && e.class() == ErrorClass::AccountPause
             {
-                // Telegram's wait binds the account's broadcasters too; never shortened.
-                let wait = e.retry_after().unwrap_or(Duration::ZERO);
-                let until = now
-                    .checked_add(
-                        jiff::SignedDuration::try_from(wait).unwrap_or(jiff::SignedDuration::MAX),
-                    )
-                    .unwrap_or(Timestamp::MAX);
-                lock(shared).pause_account(&t.account, until);
-                let code = e.code().to_owned();
-                apply(
-                    shared,
-                    Effect::PauseAccount {
-                        account: t.account.as_str().into(),
-                        until,
-                        seconds: wait.as_secs(),
-                        code,
-                    },
-                    now,
-                )
-                .await;
+                // Telegram's wait binds the account's broadcasters too.
+                let pause = lock(shared).pause_account(&t.account, e, random_id as u64, now);
+                if let Some(effect) = pause {
+                    apply(shared, effect, now).await;
+                }
                 break;
             }
         }
@@ -303,6 +286,13 @@ impl DriverHandle {
         }
         Ok(out)
     }
+}
+
+/// One gateway call, bounded by the send timeout (a timeout is a transient error).
+async fn send_once(shared: &Shared, request: SendRequest<'_>) -> Result<SentMessage, SendError> {
+    tokio::time::timeout(shared.settings.send_timeout, shared.gateway.send(request))
+        .await
+        .unwrap_or_else(|_| Err(SendError::Transient("send timed out".into())))
 }
 
 fn lock(shared: &Shared) -> std::sync::MutexGuard<'_, Planner> {
@@ -358,7 +348,7 @@ async fn deliver(shared: &Shared, d: Delivery, shutdown: &CancellationToken) {
         key: d.key(),
         account: d.account_name.to_string(),
         random_id: d.random_id,
-        message: d.text.to_string(),
+        message: d.text.clone(),
         attempt: d.attempt,
         at: now,
     };
@@ -382,10 +372,7 @@ async fn deliver(shared: &Shared, d: Delivery, shutdown: &CancellationToken) {
             };
             let started = tokio::time::Instant::now();
             let res = {
-                let send = tokio::time::timeout(
-                    shared.settings.send_timeout,
-                    shared.gateway.send(request),
-                );
+                let send = send_once(shared, request);
                 tokio::pin!(send);
                 tokio::select! {
                     r = &mut send => r,
@@ -399,7 +386,6 @@ async fn deliver(shared: &Shared, d: Delivery, shutdown: &CancellationToken) {
                     }
                 }
             };
-            let res = res.unwrap_or_else(|_| Err(SendError::Transient("send timed out".into())));
             let latency = started.elapsed();
             let now = shared.clock.now();
             let fx = lock(shared).handle(

@@ -629,22 +629,25 @@ impl Planner {
             fx.push(Effect::Wait { until: Some(p) });
             return;
         }
-        let list = acc.broadcasters.clone();
-        for &b in &list {
+        // Indexing instead of iterating `acc.broadcasters`: settle() needs `&mut self`, and
+        // a copy of the list on every poll would be an allocation on the send path.
+        let n = acc.broadcasters.len();
+        for k in 0..n {
+            let b = self.accounts[account].broadcasters[k];
             self.settle(b, now, fx);
         }
         let acc = &self.accounts[account];
-        let n = list.len();
-        let mut best: Option<(Timestamp, BroadcasterId, Pick)> = None;
+        let mut best: Option<(Timestamp, usize, BroadcasterId, Pick)> = None;
         for k in 0..n {
-            let b = list[(acc.rr + k) % n];
+            let pos = (acc.rr + k) % n;
+            let b = acc.broadcasters[pos];
             if let Some((due, pick)) = self.candidate(b, now)
-                && best.as_ref().is_none_or(|(t, _, _)| due < *t)
+                && best.as_ref().is_none_or(|(t, ..)| due < *t)
             {
-                best = Some((due, b, pick));
+                best = Some((due, pos, b, pick));
             }
         }
-        let Some((due, b, pick)) = best else {
+        let Some((due, pos, b, pick)) = best else {
             fx.push(Effect::Wait { until: None });
             return;
         };
@@ -653,8 +656,7 @@ impl Planner {
             fx.push(Effect::Wait { until: Some(due) });
             return;
         }
-        let pos = list.iter().position(|x| *x == b).unwrap_or(0);
-        self.accounts[account].rr = (pos + 1) % n.max(1);
+        self.accounts[account].rr = (pos + 1) % n;
         match pick {
             Pick::StartCycle => {
                 self.start_cycle(b, now, fx);
@@ -812,26 +814,18 @@ impl Planner {
         };
         match class {
             ErrorClass::AccountPause => {
-                let wait = err.retry_after().unwrap_or(Duration::ZERO);
-                let acc = &mut self.accounts[account];
-                // Never shorter than Telegram asked; jitter only adds.
-                let until = add(now, acc.jitter.extra(wait, d.random_id as u64).max(wait));
-                acc.paused_until = Some(until);
+                let (until, paused) =
+                    pause(&mut self.accounts[account], &err, d.random_id as u64, now);
                 ac.retries.push(retry(until, d.attempt, stale_retried));
                 fx.push(Effect::Record {
                     delivery: d.clone(),
                     outcome: Outcome::Deferred {
                         until,
                         class: class.as_str(),
-                        code: code.clone(),
+                        code,
                     },
                 });
-                fx.push(Effect::PauseAccount {
-                    account: d.account_name.clone(),
-                    until,
-                    seconds: wait.as_secs(),
-                    code,
-                });
+                fx.push(paused);
             }
             ErrorClass::ChatPause => {
                 let wait = err.retry_after().unwrap_or(Duration::ZERO);
@@ -1033,13 +1027,17 @@ impl Planner {
         }
     }
 
-    /// Applies a wait Telegram imposed on `account` outside the planner's own sends (a test
-    /// send): its broadcasters send nothing before `until`.
-    pub fn pause_account(&mut self, account: &str, until: Timestamp) {
-        if let Some(i) = self.account_id(account) {
-            let a = &mut self.accounts[i];
-            a.paused_until = Some(a.paused_until.map_or(until, |p| p.max(until)));
-        }
+    /// Applies a FLOOD_WAIT that `account` met outside the planner's own sends (a test send):
+    /// its broadcasters send nothing before it ends. Returns the effect that records it.
+    pub fn pause_account(
+        &mut self,
+        account: &str,
+        err: &SendError,
+        key: u64,
+        now: Timestamp,
+    ) -> Option<Effect> {
+        let i = self.account_id(account)?;
+        Some(pause(&mut self.accounts[i], err, key, now).1)
     }
 
     fn set_run(
@@ -1082,6 +1080,22 @@ impl Planner {
             }
         }
     }
+}
+
+/// Pauses an account for the wait Telegram asked for: never shorter (jitter only adds), and
+/// never ending before a pause already running. Returns when it ends and its effect.
+fn pause(acc: &mut AccountSlot, err: &SendError, key: u64, now: Timestamp) -> (Timestamp, Effect) {
+    let wait = err.retry_after().unwrap_or(Duration::ZERO);
+    let until = add(now, acc.jitter.extra(wait, key).max(wait));
+    let until = acc.paused_until.map_or(until, |p| p.max(until));
+    acc.paused_until = Some(until);
+    let effect = Effect::PauseAccount {
+        account: acc.name.clone(),
+        until,
+        seconds: wait.as_secs(),
+        code: err.code().to_owned(),
+    };
+    (until, effect)
 }
 
 fn add(t: Timestamp, d: Duration) -> Timestamp {

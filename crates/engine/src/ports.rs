@@ -4,6 +4,7 @@
 //! `smb-notify`) and `main` picks one of each by configuration.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -65,7 +66,8 @@ pub struct PendingDelivery {
     pub key: DeliveryKey,
     pub account: String,
     pub random_id: i64,
-    pub message: String,
+    /// The cycle's text, shared with the planner (not copied per delivery).
+    pub message: Arc<str>,
     pub attempt: u32,
     pub at: Timestamp,
 }

@@ -274,7 +274,7 @@ async fn insert_pending(
             .push_bind(d.key.target.key())
             .push_bind(d.account.as_str())
             .push_bind(d.random_id)
-            .push_bind(d.message.as_str())
+            .push_bind(&*d.message)
             .push_bind("pending")
             .push_bind(i64::from(d.attempt))
             .push_bind(ms(d.at))
