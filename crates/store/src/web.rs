@@ -104,17 +104,28 @@ impl SqliteStore {
         limit: u32,
         offset: u64,
     ) -> Result<(u64, Vec<DeliveryRow>), StoreError> {
-        let (from, to) = (filter.from.map(ms), filter.to.map(ms));
         let total: i64 = sqlx::query(filtered!("SELECT COUNT(*) AS n", ""))
             .bind(&filter.broadcaster)
             .bind(&filter.target)
             .bind(&filter.outcome)
-            .bind(from)
-            .bind(to)
+            .bind(filter.from.map(ms))
+            .bind(filter.to.map(ms))
             .fetch_one(&self.read)
             .await
             .map_err(db_err)?
             .get("n");
+        let rows = self.delivery_rows(filter, limit, offset).await?;
+        Ok((total.max(0) as u64, rows))
+    }
+
+    /// The rows of [`deliveries`](Self::deliveries) without counting every match (an export,
+    /// the overview's recent errors).
+    pub async fn delivery_rows(
+        &self,
+        filter: &DeliveryFilter,
+        limit: u32,
+        offset: u64,
+    ) -> Result<Vec<DeliveryRow>, StoreError> {
         let rows = sqlx::query(filtered!(
             "SELECT id, broadcaster, cycle, target, account, random_id, message, status, attempts,
                     message_id, error_class, error_code, error_text, retry_at, created_at, updated_at",
@@ -123,14 +134,14 @@ impl SqliteStore {
         .bind(&filter.broadcaster)
         .bind(&filter.target)
         .bind(&filter.outcome)
-        .bind(from)
-        .bind(to)
+        .bind(filter.from.map(ms))
+        .bind(filter.to.map(ms))
         .bind(i64::from(limit))
         .bind(i64::try_from(offset).unwrap_or(i64::MAX))
         .fetch_all(&self.read)
         .await
         .map_err(db_err)?;
-        Ok((total.max(0) as u64, rows.iter().map(decode).collect()))
+        Ok(rows.iter().map(decode).collect())
     }
 
     /// Remembers `target` (its key, and `raw` as written) as a member of `list`. Returns false
@@ -241,6 +252,13 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(rows.iter().map(|r| r.random_id).collect::<Vec<_>>(), [100]);
+        assert_eq!(
+            store
+                .delivery_rows(&DeliveryFilter::default(), 2, 2)
+                .await
+                .unwrap(),
+            rows
+        );
 
         let f = DeliveryFilter {
             broadcaster: Some("b2b".into()),

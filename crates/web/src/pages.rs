@@ -54,21 +54,20 @@ pub(crate) struct Layout {
 }
 
 fn layout(s: &AppState, headers: &HeaderMap, q: &LangQuery, page: &'static str) -> Layout {
-    let (lang, set_cookie) = match q.lang.as_deref() {
-        Some("ru") => (
-            Lang::Ru,
-            Some("smb_lang=ru; Path=/; SameSite=Lax; Max-Age=31536000"),
-        ),
-        Some("en") => (
-            Lang::En,
-            Some("smb_lang=en; Path=/; SameSite=Lax; Max-Age=31536000"),
-        ),
-        _ => match auth::cookie(headers, LANG_COOKIE) {
-            Some("ru") => (Lang::Ru, None),
-            Some("en") => (Lang::En, None),
-            _ => (s.lang, None),
-        },
+    let code = |v: Option<&str>| match v {
+        Some("ru") => Some(Lang::Ru),
+        Some("en") => Some(Lang::En),
+        _ => None,
     };
+    let chosen = code(q.lang.as_deref());
+    let lang = chosen
+        .or_else(|| code(auth::cookie(headers, LANG_COOKIE)))
+        .unwrap_or(s.lang);
+    // `?lang=` is remembered for the next pages.
+    let set_cookie = chosen.map(|l| match l {
+        Lang::Ru => "smb_lang=ru; Path=/; SameSite=Lax; Max-Age=31536000",
+        Lang::En => "smb_lang=en; Path=/; SameSite=Lax; Max-Age=31536000",
+    });
     let t = lang.labels();
     let title = match page {
         "broadcasters" => t.broadcasters,
@@ -218,7 +217,7 @@ pub(crate) async fn overview(
         outcome: Some("failed".into()),
         ..Default::default()
     };
-    let (_, errors) = s.store.deliveries(&failed, 10, 0).await?;
+    let errors = s.store.delivery_rows(&failed, 10, 0).await?;
     let cookie = layout.set_cookie;
     let page = OverviewPage {
         broadcasters: broadcaster_rows(&s, layout.t),

@@ -77,16 +77,18 @@ pub async fn get_broadcaster(
     one(&s, &name).map(Json)
 }
 
+/// The four operator actions: check the broadcaster exists, send `control` for it, and answer
+/// its new state, or 409 when it did not reach `want` (`verb` words the refusal).
 async fn act(
     s: &AppState,
-    name: &str,
-    control: Control,
+    name: String,
+    control: fn(String) -> Control,
     want: &str,
     verb: &str,
 ) -> ApiResult<Json<Broadcaster>> {
-    one(s, name)?;
-    s.driver.control(control).await;
-    let b = one(s, name)?;
+    one(s, &name)?;
+    s.driver.control(control(name.clone())).await;
+    let b = one(s, &name)?;
     if b.state != want {
         let hint = match (verb, b.state.as_str()) {
             ("resumed", "stopped") => "; use start",
@@ -111,7 +113,7 @@ pub async fn pause_broadcaster(
     State(s): State<AppState>,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Broadcaster>> {
-    act(&s, &name, Control::Pause(name.clone()), "paused", "paused").await
+    act(&s, name, Control::Pause, "paused", "paused").await
 }
 
 /// Continues a paused broadcaster.
@@ -122,14 +124,7 @@ pub async fn resume_broadcaster(
     State(s): State<AppState>,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Broadcaster>> {
-    act(
-        &s,
-        &name,
-        Control::Resume(name.clone()),
-        "running",
-        "resumed",
-    )
-    .await
+    act(&s, name, Control::Resume, "running", "resumed").await
 }
 
 /// Starts a stopped (or paused) broadcaster; between cycles, the next cycle starts at once.
@@ -140,14 +135,7 @@ pub async fn start_broadcaster(
     State(s): State<AppState>,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Broadcaster>> {
-    act(
-        &s,
-        &name,
-        Control::Start(name.clone()),
-        "running",
-        "started",
-    )
-    .await
+    act(&s, name, Control::Start, "running", "started").await
 }
 
 /// Stops a broadcaster; its cycle is left as it is.
@@ -158,5 +146,5 @@ pub async fn stop_broadcaster(
     State(s): State<AppState>,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Broadcaster>> {
-    act(&s, &name, Control::Stop(name.clone()), "stopped", "stopped").await
+    act(&s, name, Control::Stop, "stopped", "stopped").await
 }

@@ -187,32 +187,29 @@ pub async fn export_deliveries(
             "format `{format}`: use csv or json"
         )));
     }
-    let (_, rows) = s.store.deliveries(&f, EXPORT_LIMIT, 0).await?;
+    let rows = s.store.delivery_rows(&f, EXPORT_LIMIT, 0).await?;
     let rows: Vec<Delivery> = rows.into_iter().map(Delivery::from).collect();
-    if format == "json" {
+    let (content_type, disposition, body) = if format == "json" {
         let body =
             serde_json::to_vec_pretty(&rows).map_err(|e| ApiError::Internal(e.to_string()))?;
-        return Ok((
-            [
-                (header::CONTENT_TYPE, "application/json"),
-                (
-                    header::CONTENT_DISPOSITION,
-                    "attachment; filename=\"deliveries.json\"",
-                ),
-            ],
+        (
+            "application/json",
+            "attachment; filename=\"deliveries.json\"",
             body,
         )
-            .into_response());
-    }
+    } else {
+        (
+            "text/csv; charset=utf-8",
+            "attachment; filename=\"deliveries.csv\"",
+            to_csv(&rows).into_bytes(),
+        )
+    };
     Ok((
         [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"deliveries.csv\"",
-            ),
+            (header::CONTENT_TYPE, content_type),
+            (header::CONTENT_DISPOSITION, disposition),
         ],
-        to_csv(&rows),
+        body,
     )
         .into_response())
 }

@@ -200,26 +200,25 @@ pub async fn restore_version(
         .store
         .restore_message_set(&name, version, s.clock.now())
         .await?;
-    if new.is_some() {
-        s.driver
-            .control(Control::ReplaceMessages(MessageSet::new(
-                name.clone(),
-                old.messages,
-            )))
-            .await;
-    }
-    let summary = match new {
-        Some(_) => format!("restored version {version}"),
-        None => format!("version {version} is already the current content"),
-    };
-    let version = match new {
-        Some(v) => Some(v),
-        None => s.store.current_message_set(&name).await?.map(|v| v.version),
+    let (current, summary) = match new {
+        Some(v) => {
+            s.driver
+                .control(Control::ReplaceMessages(MessageSet::new(
+                    name.clone(),
+                    old.messages,
+                )))
+                .await;
+            (Some(v), format!("restored version {version}"))
+        }
+        None => (
+            s.store.current_message_set(&name).await?.map(|v| v.version),
+            format!("version {version} is already the current content"),
+        ),
     };
     Ok(Json(MessageSetChange {
         name,
         changed: new.is_some(),
-        version,
+        version: current,
         summary,
     }))
 }

@@ -139,17 +139,28 @@ fn parse(raw: &str) -> ApiResult<TargetRef> {
     TargetRef::parse(raw).map_err(|e| ApiError::Invalid(e.to_string()))
 }
 
+fn not_listed(key: &str) -> ApiError {
+    ApiError::NotFound(format!(
+        "{key} is in no target list: add it with POST /api/v1/target-lists/LIST/targets"
+    ))
+}
+
+/// 404 unless `t` is in a list (from the catalog, without the store's reads of [`all`]).
+fn listed(s: &AppState, t: &TargetRef) -> ApiResult<()> {
+    if s.catalog().target_lists.values().any(|l| l.contains(t)) {
+        Ok(())
+    } else {
+        Err(not_listed(&t.key()))
+    }
+}
+
 async fn one(s: &AppState, t: &TargetRef) -> ApiResult<Target> {
     let key = t.key();
     all(s)
         .await?
         .into_iter()
         .find(|x| x.target == key)
-        .ok_or_else(|| {
-            ApiError::NotFound(format!(
-                "{key} is in no target list: add it with POST /api/v1/target-lists/LIST/targets"
-            ))
-        })
+        .ok_or_else(|| not_listed(&key))
 }
 
 /// Every target of every list, with its status, reason and delivery counts.
@@ -190,7 +201,7 @@ pub async fn enable_target(
     Path(raw): Path<String>,
 ) -> ApiResult<Json<Target>> {
     let t = parse(&raw)?;
-    one(&s, &t).await?;
+    listed(&s, &t)?;
     s.driver.control(Control::EnableTarget(t.clone())).await;
     one(&s, &t).await.map(Json)
 }
@@ -206,7 +217,7 @@ pub async fn disable_target(
     body: Option<Json<DisableBody>>,
 ) -> ApiResult<Json<Target>> {
     let t = parse(&raw)?;
-    one(&s, &t).await?;
+    listed(&s, &t)?;
     let reason = body
         .and_then(|Json(b)| b.reason)
         .map(|r| r.trim().to_string())
