@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use smb_mtproto_testserver::{ChatKind, ChatSpec, DC_ID, Fixture, TestServer, UserSpec};
 use smb_telegram::grammers::{
-    AccountConfig, ApiSettings, GrammersGateway, Identity, JsonPeerCacheStore, KdfParams,
-    SecretString, SessionStore, StoredSession,
+    AccountConfig, ApiSettings, GrammersGateway, Identity, JsonPeerCacheStore, KdfParams, Login,
+    PasswordRequest, SecretString, SessionStore, SignIn, StoredSession,
 };
 
 pub const API_HASH: &str = "0123456789abcdef0123456789abcdef";
@@ -33,6 +33,29 @@ pub fn v4(addr: SocketAddr) -> std::net::SocketAddrV4 {
 pub fn store(dir: &Path, passphrase: Option<&str>) -> SessionStore {
     SessionStore::new(dir, passphrase.map(SecretString::from))
         .with_kdf(KdfParams::insecure_for_tests())
+}
+
+/// The session a new login starts from: the server's address and a fresh key.
+pub fn fresh(server: &TestServer) -> StoredSession {
+    StoredSession::for_server(v4(server.addr()), DC_ID, server.new_auth_key())
+}
+
+/// Asks for a code for `phone` and signs in with it; the account has 2FA, so the password
+/// is asked next.
+pub async fn code_then_password(
+    login: &Login,
+    server: &TestServer,
+    phone: &str,
+) -> PasswordRequest {
+    let code = login.request_code(phone).await.expect("code sent");
+    let SignIn::PasswordNeeded(request) = login
+        .sign_in(&code, &server.login_code())
+        .await
+        .expect("step")
+    else {
+        panic!("2FA expected")
+    };
+    request
 }
 
 /// A session file for `user`, as a completed login leaves it.

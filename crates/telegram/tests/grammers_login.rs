@@ -9,13 +9,8 @@ use smb_domain::TargetRef;
 use smb_engine::{Gateway, SendRequest, TextFormat};
 use smb_mtproto_testserver::{DC_ID, TestServer, UserSpec};
 use smb_telegram::grammers::{
-    AccountHealth, Login, LoginError, SecretString, SignIn, StoredSession, check_account,
-    list_accounts, logout,
+    AccountHealth, Login, LoginError, SecretString, SignIn, check_account, list_accounts, logout,
 };
-
-fn fresh(server: &TestServer) -> StoredSession {
-    StoredSession::for_server(v4(server.addr()), DC_ID, server.new_auth_key())
-}
 
 #[tokio::test]
 async fn login_by_code_then_send() {
@@ -100,14 +95,7 @@ async fn login_with_a_2fa_password() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = store(dir.path(), None);
     let login = Login::with_session(&api(), &store, "acc2", fresh(&server), None).expect("login");
-    let code = login.request_code("+15550002").await.expect("code sent");
-    let SignIn::PasswordNeeded(request) = login
-        .sign_in(&code, &server.login_code())
-        .await
-        .expect("step")
-    else {
-        panic!("2FA expected")
-    };
+    let request = code_then_password(&login, &server, "+15550002").await;
     let e = login
         .check_password(request, &SecretString::from("wrong horse"))
         .await

@@ -10,10 +10,8 @@ use std::sync::{Arc, Mutex};
 use grammers_common::*;
 use smb_domain::TargetRef;
 use smb_engine::{Gateway, SendRequest, TextFormat};
-use smb_mtproto_testserver::{DC_ID, FaultRule, TestServer, UserSpec};
-use smb_telegram::grammers::{
-    AccountHealth, Login, ProxyUrl, SecretString, SignIn, StoredSession, check_account,
-};
+use smb_mtproto_testserver::{FaultRule, TestServer, UserSpec};
+use smb_telegram::grammers::{AccountHealth, Login, ProxyUrl, SecretString, check_account};
 
 #[derive(Clone, Default)]
 struct Capture(Arc<Mutex<Vec<u8>>>);
@@ -59,18 +57,11 @@ async fn trace_logs_and_errors_hold_no_secret() {
     let server = TestServer::start(fixture).await.expect("server");
     let dir = tempfile::tempdir().expect("tempdir");
     let store = store(dir.path(), Some(PASSPHRASE));
-    let fresh = || StoredSession::for_server(v4(server.addr()), DC_ID, server.new_auth_key());
 
     // Login by code with 2FA, a wrong password first.
-    let login = Login::with_session(&api(), &store, "guarded", fresh(), None).expect("login");
-    let code = login.request_code("+15550003").await.expect("code");
-    let SignIn::PasswordNeeded(req) = login
-        .sign_in(&code, &server.login_code())
-        .await
-        .expect("step")
-    else {
-        panic!("2FA expected")
-    };
+    let login =
+        Login::with_session(&api(), &store, "guarded", fresh(&server), None).expect("login");
+    let req = code_then_password(&login, &server, "+15550003").await;
     let e = login
         .check_password(req, &SecretString::from("not-it"))
         .await
@@ -86,7 +77,7 @@ async fn trace_logs_and_errors_hold_no_secret() {
     drop(login);
 
     // A bot, with a bad token first.
-    let login = Login::with_session(&api(), &store, "bot", fresh(), None).expect("login");
+    let login = Login::with_session(&api(), &store, "bot", fresh(&server), None).expect("login");
     let e = login
         .bot_sign_in(&SecretString::from("5005:nope"))
         .await

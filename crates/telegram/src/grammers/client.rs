@@ -201,7 +201,15 @@ struct Route {
     /// DC ids whose addresses the bridge must know.
     dc_ids: Vec<i32>,
     /// The addresses the bridge was last given.
-    known: std::sync::Mutex<Vec<(i32, SocketAddr)>>,
+    known: std::sync::Mutex<KnownDcs>,
+}
+
+/// What the bridge was last given, and the session's [`LiveSession::dc_changes`] then.
+#[derive(Default)]
+struct KnownDcs {
+    addrs: Vec<(i32, SocketAddr)>,
+    /// `None` until the first call has looked at the session.
+    seen: Option<u64>,
 }
 
 /// Both addresses of every DC option.
@@ -235,7 +243,7 @@ impl Route {
             bridge: None,
             failure: None,
             dc_ids,
-            known: std::sync::Mutex::new(Vec::new()),
+            known: std::sync::Mutex::default(),
         };
         match proxy.map(|p| &p.0) {
             None => {}
@@ -250,7 +258,10 @@ impl Route {
                     Ok(bridge) => {
                         route.proxy_url = Some(bridge.proxy_url());
                         route.bridge = Some(bridge);
-                        route.known = std::sync::Mutex::new(dcs);
+                        route.known = std::sync::Mutex::new(KnownDcs {
+                            addrs: dcs,
+                            seen: None,
+                        });
                     }
                     Err(e) => {
                         tracing::warn!(proxy = %settings, error = %e, "cannot start the MTProxy bridge");
@@ -266,21 +277,26 @@ impl Route {
 
     /// Gives the bridge the session's current DC addresses (grammers rewrites them from
     /// `help.getConfig`), keeping the ones it had so connections in flight stay allowed.
+    /// Looks at the session only when a DC option changed since the last look.
     fn sync_dcs(&self, session: &LiveSession) {
         let Some(bridge) = &self.bridge else { return };
+        let mut known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
+        let changes = session.dc_changes();
+        if known.seen.replace(changes) == Some(changes) {
+            return;
+        }
         let current = dc_addresses(
             self.dc_ids
                 .iter()
                 .filter_map(|id| Session::dc_option(session, *id).ok().flatten()),
         );
-        let mut known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
-        if current.iter().all(|a| known.contains(a)) {
+        if current.iter().all(|a| known.addrs.contains(a)) {
             return;
         }
-        known.extend(current);
-        known.sort();
-        known.dedup();
-        bridge.set_dcs(known.iter().copied());
+        known.addrs.extend(current);
+        known.addrs.sort();
+        known.addrs.dedup();
+        bridge.set_dcs(known.addrs.iter().copied());
     }
 
     /// What the bridge last reported about the proxy, if it is the proxy's fault.

@@ -16,7 +16,7 @@ use tokio::sync::Mutex;
 use tracing::{debug, info, warn};
 
 use super::client::{AccountClient, ApiSettings, ProxyUrl};
-use super::peers::{CachedChat, PeerCache, PeerCacheStore};
+use super::peers::{CachedChat, PeerCache, PeerCacheStore, channel_chat_id};
 use super::session::{SessionError, SessionStore};
 
 /// Dialog pages scanned at most (100 dialogs each).
@@ -261,7 +261,7 @@ impl GrammersGateway {
                 tl::enums::Peer::Channel(c) => state
                     .cache
                     .chats
-                    .get(&-(1_000_000_000_000 + c.channel_id))
+                    .get(&channel_chat_id(c.channel_id))
                     .map(CachedChat::input_peer)
                     .unwrap_or(tl::enums::InputPeer::Empty),
                 tl::enums::Peer::User(_) => tl::enums::InputPeer::Empty,

@@ -11,6 +11,11 @@ use serde::{Deserialize, Serialize};
 
 const CHANNEL_ID_BASE: i64 = 1_000_000_000_000;
 
+/// The Bot-API id (`-100…`) of channel `channel_id`.
+pub(crate) fn channel_chat_id(channel_id: i64) -> i64 {
+    -(CHANNEL_ID_BASE + channel_id)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ChatKind {
@@ -47,7 +52,7 @@ impl CachedChat {
                 })
             }
             tl::enums::Chat::Channel(c) if !c.left && !c.min => Some(CachedChat {
-                id: -(CHANNEL_ID_BASE + c.id),
+                id: channel_chat_id(c.id),
                 access_hash: c.access_hash?,
                 kind: if c.broadcast {
                     ChatKind::Channel

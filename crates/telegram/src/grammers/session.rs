@@ -14,6 +14,7 @@ use std::fs;
 use std::io::Write;
 use std::net::{SocketAddrV4, SocketAddrV6};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
@@ -543,6 +544,8 @@ pub struct LiveSession {
     // std's Mutex: grammers calls the sync getters on every request; never held across await.
     data: Mutex<SessionData>,
     identity: Mutex<Option<Identity>>,
+    /// How many times a DC option changed (see [`LiveSession::dc_changes`]).
+    dc_changes: AtomicU64,
 }
 
 impl LiveSession {
@@ -552,7 +555,14 @@ impl LiveSession {
             data: Mutex::new(stored.to_data()),
             identity: Mutex::new(stored.identity.clone()),
             store,
+            dc_changes: AtomicU64::new(0),
         }
+    }
+
+    /// Goes up whenever grammers stores a different DC option: unchanged, the DC addresses
+    /// are the ones last seen.
+    pub(crate) fn dc_changes(&self) -> u64 {
+        self.dc_changes.load(Ordering::SeqCst)
     }
 
     fn data(&self) -> Result<MutexGuard<'_, SessionData>, LiveSessionError> {
@@ -616,6 +626,10 @@ impl Session for LiveSession {
                 let mut data = self.data()?;
                 let changed = data.dc_options.get(&dc_option.id) != Some(&dc_option);
                 data.dc_options.insert(dc_option.id, dc_option);
+                if changed {
+                    // After the insert: whoever sees the new count sees the new option.
+                    self.dc_changes.fetch_add(1, Ordering::SeqCst);
+                }
                 changed
             };
             if changed { self.save() } else { Ok(()) }

@@ -316,10 +316,9 @@ async fn serve(mut client: TcpStream, shared: &Shared) -> Result<(), MtproxyErro
     debug!(dc, "MTProxy bridge: connected");
     let (client_rx, client_tx) = client.into_split();
     let (first_tx, first_rx) = oneshot::channel();
-    let padded = proxy.padded;
     let (proxy_rx, proxy_tx) = (proxy.reader, proxy.writer);
     let result = tokio::select! {
-        r = upstream(client_rx, proxy_tx, padded, first_tx) => r,
+        r = upstream(client_rx, proxy_tx, first_tx) => r,
         r = downstream(proxy_rx, client_tx, first_rx, shared) => r,
     };
     if result.is_ok() {
@@ -332,7 +331,6 @@ async fn serve(mut client: TcpStream, shared: &Shared) -> Result<(), MtproxyErro
 async fn upstream(
     mut client: OwnedReadHalf,
     mut proxy: ProxyWriter,
-    padded: bool,
     first_sent: oneshot::Sender<()>,
 ) -> Result<(), MtproxyError> {
     let mut first_sent = Some(first_sent);
@@ -352,12 +350,7 @@ async fn upstream(
             .decode(&mut buf)
             .map_err(|e| MtproxyError::Io(format!("from grammers: {e}")))?
         {
-            let pad = if padded {
-                obfs::padding(&mut rand::rng())
-            } else {
-                Vec::new()
-            };
-            proxy.send(&framing::intermediate(&payload, &pad)).await?;
+            proxy.send(&payload).await?;
             if let Some(tx) = first_sent.take() {
                 let _ = tx.send(());
             }
@@ -431,13 +424,14 @@ impl Shared {
 pub(crate) struct ProxyConn {
     reader: ProxyReader,
     writer: ProxyWriter,
-    padded: bool,
 }
 
 pub(crate) struct ProxyWriter {
     half: OwnedWriteHalf,
     enc: Encryptor,
     tls: bool,
+    /// Padded intermediate transport: random padding after every packet.
+    padded: bool,
 }
 
 pub(crate) struct ProxyReader {
@@ -450,8 +444,14 @@ pub(crate) struct ProxyReader {
 const TLS_RECORD: usize = 16 * 1024;
 
 impl ProxyWriter {
-    async fn send(&mut self, plain: &[u8]) -> Result<(), MtproxyError> {
-        let mut data = plain.to_vec();
+    /// Sends one MTProto packet as a (padded) intermediate frame.
+    async fn send(&mut self, packet: &[u8]) -> Result<(), MtproxyError> {
+        let pad = if self.padded {
+            obfs::padding(&mut rand::rng())
+        } else {
+            Vec::new()
+        };
+        let mut data = framing::intermediate(packet, &pad);
         self.enc.apply(&mut data);
         let wire = if self.tls {
             let mut out = Vec::with_capacity(data.len() + 5 * (data.len() / TLS_RECORD + 1));
@@ -485,14 +485,12 @@ impl ProxyReader {
                     Err(e) => return Err(io(e)),
                 }
                 let len = usize::from(u16::from_be_bytes([head[3], head[4]]));
-                let mut body = vec![0u8; len];
-                self.half.read_exact(&mut body).await.map_err(io)?;
+                let body = buf.len();
+                buf.resize(body + len, 0);
+                self.half.read_exact(&mut buf[body..]).await.map_err(io)?;
                 match head[0] {
-                    0x17 => {
-                        buf.extend_from_slice(&body);
-                        break;
-                    }
-                    0x14 => continue,
+                    0x17 => break,
+                    0x14 => buf.truncate(body),
                     other => {
                         return Err(MtproxyError::Io(format!(
                             "the proxy sent TLS record type {other:#04x} mid-stream"
@@ -578,8 +576,8 @@ impl ProxyConn {
                     half: tx,
                     enc: cipher.enc,
                     tls: tls.is_some(),
+                    padded: tag == TAG_PADDED,
                 },
-                padded: tag == TAG_PADDED,
             })
         };
         tokio::time::timeout(timeout, connect)
@@ -630,7 +628,7 @@ pub async fn check_proxy(
 ) -> Result<ProxyCheck, MtproxyError> {
     let started = Instant::now();
     let conn = ProxyConn::open(settings, dc_id, timeouts.connect).await?;
-    let (mut reader, mut writer, padded) = (conn.reader, conn.writer, conn.padded);
+    let (mut reader, mut writer) = (conn.reader, conn.writer);
     let mut nonce = [0u8; 16];
     rand::rng().fill_bytes(&mut nonce);
     let now = jiff::Timestamp::now();
@@ -641,12 +639,7 @@ pub async fn check_proxy(
     packet.extend_from_slice(&20u32.to_le_bytes());
     packet.extend_from_slice(&0xbe7e_8ef1u32.to_le_bytes());
     packet.extend_from_slice(&nonce);
-    let pad = if padded {
-        obfs::padding(&mut rand::rng())
-    } else {
-        Vec::new()
-    };
-    writer.send(&framing::intermediate(&packet, &pad)).await?;
+    writer.send(&packet).await?;
     let silent = || MtproxyError::Silent {
         proxy: settings.to_string(),
         after: timeouts.first_reply,
