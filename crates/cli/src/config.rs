@@ -386,10 +386,8 @@ impl EnvVars {
 
     fn bool(&self, name: &str) -> Result<Option<bool>, ConfigError> {
         self.get(name)
-            .map(|(v, _)| match v.trim().to_ascii_lowercase().as_str() {
-                "1" | "true" | "yes" | "on" => Ok(true),
-                "0" | "false" | "no" | "off" => Ok(false),
-                _ => Err(self.err(name, "expected true or false")),
+            .map(|(v, _)| {
+                smb_domain::parse_flag(v).ok_or_else(|| self.err(name, "expected true or false"))
             })
             .transpose()
     }

@@ -99,10 +99,9 @@ fn level_directive(level: &str) -> anyhow::Result<String> {
 }
 
 fn parse_bool(name: &str, v: &str) -> anyhow::Result<bool> {
-    match v.to_ascii_lowercase().as_str() {
-        "1" | "true" | "yes" | "on" => Ok(true),
-        "0" | "false" | "no" | "off" => Ok(false),
-        _ => bail!("{name}={v:?} is not valid: expected true or false"),
+    match smb_domain::parse_flag(v) {
+        Some(b) => Ok(b),
+        None => bail!("{name}={v:?} is not valid: expected true or false"),
     }
 }
 

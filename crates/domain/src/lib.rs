@@ -16,3 +16,29 @@ pub use message::{MAX_CAPTION_CHARS, MAX_TEXT_CHARS, Message, MessageError, Mess
 pub use pacing::{Jitter, Pacing, mix64, unit_fraction};
 pub use schedule::{QuietHours, Schedule};
 pub use target::{TargetParseError, TargetRef};
+
+/// Reads an on/off setting as the original's `.env` writes it: `true`/`false`, `yes`/`no`,
+/// `on`/`off`, `1`/`0`, any case, surrounding spaces ignored. `None` for anything else, so
+/// each caller reports the bad value in its own words.
+pub fn parse_flag(value: &str) -> Option<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Some(true),
+        "0" | "false" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod flag_tests {
+    #[test]
+    fn flags_read_like_the_original() {
+        for v in ["true", "TRUE", " yes ", "On", "1"] {
+            assert_eq!(super::parse_flag(v), Some(true), "{v}");
+        }
+        for v in ["false", "No", "off", "0"] {
+            assert_eq!(super::parse_flag(v), Some(false), "{v}");
+        }
+        assert_eq!(super::parse_flag("maybe"), None);
+        assert_eq!(super::parse_flag(""), None);
+    }
+}

@@ -354,15 +354,11 @@ fn parse_bool(
     let Some(raw) = env.get(name).map(|v| v.trim()).filter(|v| !v.is_empty()) else {
         return Ok(default);
     };
-    match raw.to_ascii_lowercase().as_str() {
-        "1" | "true" | "yes" | "on" => Ok(true),
-        "0" | "false" | "no" | "off" => Ok(false),
-        _ => Err(SettingsError::Invalid {
-            name,
-            value: raw.to_owned(),
-            expected: "true or false",
-        }),
-    }
+    smb_domain::parse_flag(raw).ok_or_else(|| SettingsError::Invalid {
+        name,
+        value: raw.to_owned(),
+        expected: "true or false",
+    })
 }
 
 fn parse_num(
