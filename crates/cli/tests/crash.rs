@@ -2,15 +2,14 @@
 //! it each time, then check the sandbox ledger against the journal: no chat got two messages
 //! of one broadcaster in one cycle, and no target of a completed cycle was skipped.
 
-use std::collections::{HashMap, HashSet};
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use common::BIN;
 use rand::{Rng, SeedableRng};
-use sqlx::Row;
-
-const BIN: &str = env!("CARGO_BIN_EXE_sendmessagebot");
 
 const CONFIG: &str = r#"
 [settings]
@@ -96,56 +95,11 @@ fn kill_9_at_random_moments_never_duplicates_or_skips() {
         smb_telegram::sim::read_ledger(&dir.path().join("data/sandbox/ledger.jsonl")).unwrap();
     assert!(!ledger.is_empty());
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let db = dir.path().join("data/sandbox/sendmessagebot.db");
-    let (deliveries, cycles) = rt.block_on(async {
-        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
-            .await
-            .unwrap();
-        let d = sqlx::query(
-            "SELECT broadcaster, cycle, target, random_id, status, message FROM deliveries",
-        )
-        .fetch_all(&pool)
-        .await
-        .unwrap();
-        let c = sqlx::query("SELECT broadcaster, cycle, message, completed_at FROM cycles")
-            .fetch_all(&pool)
-            .await
-            .unwrap();
-        let d: Vec<(String, i64, String, i64, String, String)> = d
-            .iter()
-            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5)))
-            .collect();
-        let c: Vec<(String, i64, String, Option<i64>)> = c
-            .iter()
-            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
-            .collect();
-        (d, c)
-    });
-    let by_random_id: HashMap<i64, &(String, i64, String, i64, String, String)> =
-        deliveries.iter().map(|d| (d.3, d)).collect();
+    let (deliveries, cycles) =
+        common::read_journal(&rt, &dir.path().join("data/sandbox/sendmessagebot.db"));
 
-    // Every message Telegram accepted was journalled first, under its own random_id.
-    let mut per_cycle: HashMap<(String, i64, String), usize> = HashMap::new();
-    for e in &ledger {
-        let d = by_random_id
-            .get(&e.random_id)
-            .unwrap_or_else(|| panic!("ledger entry without a journal row: {e:?}"));
-        assert_eq!(
-            d.2, e.chat,
-            "random_id sent to the chat it was journalled for"
-        );
-        assert_eq!(d.5, e.text);
-        *per_cycle
-            .entry((d.0.clone(), d.1, d.2.clone()))
-            .or_default() += 1;
-    }
-    let dupes: Vec<_> = per_cycle.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(
-        dupes.is_empty(),
-        "a chat got two messages in one cycle: {dupes:?}"
-    );
-
-    // Every target of every completed cycle got the cycle's message.
+    // Every message Telegram accepted was journalled first, under its own random_id; every
+    // target of every completed cycle got the cycle's message.
     let targets: Vec<String> = [
         "-1001000000001",
         "-1001000000002",
@@ -158,24 +112,17 @@ fn kill_9_at_random_moments_never_duplicates_or_skips() {
     .iter()
     .map(|s| s.to_string())
     .collect();
-    let delivered: HashSet<(String, i64, String)> = per_cycle.keys().cloned().collect();
-    let mut completed = 0;
-    for (b, c, message, done) in &cycles {
-        if done.is_none() {
-            continue;
-        }
-        completed += 1;
-        for t in &targets {
-            assert!(
-                delivered.contains(&(b.clone(), *c, t.clone())),
-                "{b} cycle {c} skipped {t}"
-            );
-        }
-        for d in deliveries.iter().filter(|d| &d.0 == b && d.1 == *c) {
-            assert_eq!(&d.5, message, "one message per cycle");
-            assert_eq!(d.4, "sent");
-        }
-    }
+    let completed = common::check_ledger_against_journal(
+        &ledger,
+        &deliveries,
+        &cycles,
+        |_| &targets,
+        common::Words {
+            entry: "ledger entry",
+            sent: "sent",
+            messages: "messages",
+        },
+    );
     assert!(
         completed >= 3,
         "each broadcaster completed at least its final cycle ({completed})"

@@ -3,17 +3,18 @@
 //! becomes our (encrypted) session file and peer cache; `accounts check` then says the account
 //! is logged in, and `run --once` reaches every numeric target without a dialogs scan.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
+use common::{API_HASH, hex, text};
 use smb_mtproto_testserver::{ChatKind, ChatSpec, DC_ID, Fixture, TestServer, UserSpec};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
 use sqlx::{Connection, SqliteConnection};
 
-const BIN: &str = env!("CARGO_BIN_EXE_sendmessagebot");
-const API_HASH: &str = "0123456789abcdef0123456789abcdef";
 const PASSPHRASE: &str = "migrate-PASSPHRASE-secret";
 const ACC1: i64 = 1001;
 
@@ -108,36 +109,13 @@ fn snapshot(dir: &Path) -> BTreeMap<PathBuf, (Vec<u8>, std::time::SystemTime)> {
 }
 
 fn command(work: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .current_dir(work)
+    common::command(work, args)
         .env("SESSION_PASSPHRASE", PASSPHRASE)
-        .env("LOG_LEVEL", "info")
-        .env("METRICS_BIND", "127.0.0.1:0")
         .env_remove("API_ID")
         .env_remove("API_HASH")
         .env_remove("SESSIONS_DIR")
-        .env_remove("RUST_LOG")
-        .env_remove("SMB_CONFIG")
-        .env_remove("SESSION_NAME")
-        .env_remove("PHONE")
-        .env_remove("PROXY_ENABLED")
-        .stdin(Stdio::null())
         .output()
         .expect("run sendmessagebot")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[test]

@@ -6,11 +6,14 @@
 //! --online`, `accounts login` and `run` as "check PROXY_SECRET" within the proxy timeout
 //! (`SMB_MTPROXY_TIMEOUT_MS`, shortened here).
 
-use std::io::Write as _;
+mod common;
+
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
+
+use common::{API_HASH, text};
 
 use rand::{Rng, RngCore};
 use smb_mtproto_testserver::mtproxy::{ProxyMode, TestMtproxy};
@@ -18,8 +21,6 @@ use smb_mtproto_testserver::{ChatKind, ChatSpec, DC_ID, FaultRule, Fixture, Test
 use smb_telegram::grammers::{Identity, SessionStore, StoredSession};
 use smb_telegram::mtproxy::{MtproxySecret, SecretKind};
 
-const BIN: &str = env!("CARGO_BIN_EXE_sendmessagebot");
-const API_HASH: &str = "0123456789abcdef0123456789abcdef";
 const ACC1: i64 = 1001;
 const KEY: [u8; 16] = *b"0123456789abcdef";
 const DOMAIN: &str = "www.example.com";
@@ -124,15 +125,7 @@ impl World {
 
     fn seed_logged_in(&self) {
         let key = self.server.auth_key(ACC1).expect("key");
-        self.seed(
-            key,
-            Some(Identity {
-                user_id: ACC1,
-                bot: false,
-                first_name: "acc1".to_owned(),
-                username: None,
-            }),
-        );
+        self.seed(key, Some(common::identity(ACC1, "acc1")));
     }
 
     /// `[accounts.acc1]` with `proxy` (a TOML line or nothing), three chats, a long text and a
@@ -182,63 +175,27 @@ messages = "doc"
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(BIN);
-        c.args(args)
-            .current_dir(self.path())
-            .env("API_ID", "12345")
+        let mut c = common::command(self.path(), args);
+        c.env("API_ID", "12345")
             .env("API_HASH", API_HASH)
-            .env("LOG_LEVEL", "info")
-            .env("METRICS_BIND", "127.0.0.1:0")
             .env("WEB_BIND", "127.0.0.1:0")
             .env("SMB_MTPROXY_TIMEOUT_MS", "1500")
-            .env_remove("RUST_LOG")
-            .env_remove("SMB_CONFIG")
-            .env_remove("SESSION_NAME")
             .env_remove("SESSION_PASSPHRASE")
-            .env_remove("PHONE")
-            .env_remove("PROXY_ENABLED")
             .env_remove("PROXY_PROTOCOL")
             .env_remove("PROXY_ADDR")
             .env_remove("PROXY_PORT")
-            .env_remove("PROXY_SECRET")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .env_remove("PROXY_SECRET");
         c
     }
 
-    fn run_with(&self, mut cmd: Command, stdin: Option<&str>) -> Output {
-        if stdin.is_some() {
-            cmd.stdin(Stdio::piped());
-        }
-        let mut child = cmd.spawn().expect("start sendmessagebot");
-        if let Some(input) = stdin {
-            let mut pipe = child.stdin.take().expect("stdin");
-            pipe.write_all(input.as_bytes()).expect("write stdin");
-        }
-        let started = Instant::now();
-        while child.try_wait().expect("wait").is_none() {
-            if started.elapsed() > COMMAND_LIMIT {
-                let _ = child.kill();
-                let out = child.wait_with_output().expect("output");
-                panic!(
-                    "sendmessagebot did not finish in {COMMAND_LIMIT:?}\n{}",
-                    text(&out)
-                );
-            }
-            std::thread::park_timeout(Duration::from_millis(20));
-        }
-        child.wait_with_output().expect("output")
+    fn run_with(&self, cmd: Command, stdin: Option<&str>) -> Output {
+        common::run_with(cmd, stdin, COMMAND_LIMIT).unwrap_or_else(|out| {
+            panic!(
+                "sendmessagebot did not finish in {COMMAND_LIMIT:?}\n{}",
+                text(&out)
+            )
+        })
     }
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 /// 4090 characters of Cyrillic, CJK and symbols (about 11 KB of UTF-8): as long a text as

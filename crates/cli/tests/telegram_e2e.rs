@@ -7,22 +7,21 @@
 //! Sessions are pre-seeded the way a key exchange would leave them (the test server cannot do
 //! one: it lacks Telegram's RSA key): a session file pointing at the server with a key it issued.
 
-use std::collections::{HashMap, HashSet};
-use std::io::Write as _;
+mod common;
+
+use std::collections::HashMap;
 use std::net::SocketAddrV4;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{API_HASH, hex, text};
 use rand::{Rng, SeedableRng};
 use smb_mtproto_testserver::{
     ChatKind, ChatSpec, DC_ID, FaultRule, Fixture, LedgerEntry, TestServer, UserSpec,
 };
-use smb_telegram::grammers::{Identity, KdfParams, SecretString, SessionStore, StoredSession};
+use smb_telegram::grammers::{KdfParams, SecretString, SessionStore, StoredSession};
 use sqlx::Row;
-
-const BIN: &str = env!("CARGO_BIN_EXE_sendmessagebot");
-const API_HASH: &str = "0123456789abcdef0123456789abcdef";
 const ACC1: i64 = 1001;
 const ACC2: i64 = 1002;
 const ACC3: i64 = 1003;
@@ -181,12 +180,7 @@ impl World {
     fn seed_logged_in(&self, account: &str, user: i64) {
         let key = self.server.auth_key(user).expect("fixture user has a key");
         let session = StoredSession {
-            identity: Some(Identity {
-                user_id: user,
-                bot: false,
-                first_name: account.to_owned(),
-                username: None,
-            }),
+            identity: Some(common::identity(user, account)),
             ..StoredSession::for_server(self.addr(), DC_ID, key)
         };
         self.sessions()
@@ -195,21 +189,8 @@ impl World {
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(BIN);
-        c.args(args)
-            .current_dir(self.path())
-            .env("API_ID", "12345")
-            .env("API_HASH", API_HASH)
-            .env("LOG_LEVEL", "info")
-            .env("METRICS_BIND", "127.0.0.1:0")
-            .env_remove("RUST_LOG")
-            .env_remove("SMB_CONFIG")
-            .env_remove("SESSION_NAME")
-            .env_remove("PHONE")
-            .env_remove("PROXY_ENABLED")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        let mut c = common::command(self.path(), args);
+        c.env("API_ID", "12345").env("API_HASH", API_HASH);
         match self.passphrase {
             Some(p) => c.env("SESSION_PASSPHRASE", p),
             None => c.env_remove("SESSION_PASSPHRASE"),
@@ -218,32 +199,14 @@ impl World {
     }
 
     /// Runs the binary to completion (at most COMMAND_LIMIT), with `stdin` as its input.
-    fn run_with(&self, mut cmd: Command, stdin: Option<&str>) -> Output {
-        if stdin.is_some() {
-            cmd.stdin(Stdio::piped());
-        }
-        let mut child = cmd.spawn().expect("start sendmessagebot");
-        if let Some(input) = stdin {
-            let mut pipe = child.stdin.take().expect("stdin");
-            pipe.write_all(input.as_bytes()).expect("write stdin");
-        }
-        let started = Instant::now();
-        loop {
-            if child.try_wait().expect("wait").is_some() {
-                break;
-            }
-            if started.elapsed() > COMMAND_LIMIT {
-                let _ = child.kill();
-                let out = child.wait_with_output().expect("output");
-                panic!(
-                    "sendmessagebot did not finish in {COMMAND_LIMIT:?}\nstdout:\n{}\nstderr:\n{}",
-                    String::from_utf8_lossy(&out.stdout),
-                    String::from_utf8_lossy(&out.stderr)
-                );
-            }
-            std::thread::park_timeout(Duration::from_millis(20));
-        }
-        child.wait_with_output().expect("output")
+    fn run_with(&self, cmd: Command, stdin: Option<&str>) -> Output {
+        common::run_with(cmd, stdin, COMMAND_LIMIT).unwrap_or_else(|out| {
+            panic!(
+                "sendmessagebot did not finish in {COMMAND_LIMIT:?}\nstdout:\n{}\nstderr:\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
     }
 
     fn run(&self, args: &[&str]) -> Output {
@@ -275,15 +238,6 @@ impl World {
             .map(|r| (r.get(0), r.get(1)))
             .collect()
     }
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 fn at(e: &LedgerEntry) -> jiff::Timestamp {
@@ -835,58 +789,19 @@ messages = "b"
 
     let ledger = w.server.ledger();
     assert!(!ledger.is_empty());
-    let deliveries: Vec<(String, i64, String, i64, String, String)> = w
-        .query("SELECT broadcaster, cycle, target, random_id, status, message FROM deliveries")
-        .iter()
-        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5)))
-        .collect();
-    let cycles: Vec<(String, i64, String, Option<i64>)> = w
-        .query("SELECT broadcaster, cycle, message, completed_at FROM cycles")
-        .iter()
-        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
-        .collect();
-    let by_random_id: HashMap<i64, &(String, i64, String, i64, String, String)> =
-        deliveries.iter().map(|d| (d.3, d)).collect();
-
-    let mut per_cycle: HashMap<(String, i64, String), usize> = HashMap::new();
-    for e in &ledger {
-        let d = by_random_id
-            .get(&e.random_id)
-            .unwrap_or_else(|| panic!("a post without a journal row: {e:?}"));
-        assert_eq!(
-            d.2, e.chat,
-            "random_id posted to the chat it was journalled for"
-        );
-        assert_eq!(d.5, e.text);
-        *per_cycle
-            .entry((d.0.clone(), d.1, d.2.clone()))
-            .or_default() += 1;
-    }
-    let dupes: Vec<_> = per_cycle.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(
-        dupes.is_empty(),
-        "a chat got two posts in one cycle: {dupes:?}"
+    let (deliveries, cycles) =
+        common::read_journal(&w.rt, &w.path().join("data/sendmessagebot.db"));
+    let completed = common::check_ledger_against_journal(
+        &ledger,
+        &deliveries,
+        &cycles,
+        |b| if b == "b1" { &t1 } else { &t2 },
+        common::Words {
+            entry: "a post",
+            sent: "posted",
+            messages: "posts",
+        },
     );
-
-    let delivered: HashSet<(String, i64, String)> = per_cycle.keys().cloned().collect();
-    let mut completed = 0;
-    for (b, c, message, done) in &cycles {
-        if done.is_none() {
-            continue;
-        }
-        completed += 1;
-        let targets = if b == "b1" { &t1 } else { &t2 };
-        for t in targets {
-            assert!(
-                delivered.contains(&(b.clone(), *c, t.clone())),
-                "{b} cycle {c} skipped {t}"
-            );
-        }
-        for d in deliveries.iter().filter(|d| &d.0 == b && d.1 == *c) {
-            assert_eq!(&d.5, message, "one message per cycle");
-            assert_eq!(d.4, "sent");
-        }
-    }
     assert!(
         completed >= 2,
         "each broadcaster completed a cycle ({completed})"
@@ -896,10 +811,6 @@ messages = "b"
         ledger.len(),
         w.server.duplicates()
     );
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[test]

@@ -12,7 +12,7 @@ use smb_store::stats::Counts;
 use smb_store::{SqliteStore, Stats, TargetCounts};
 
 use crate::Cli;
-use crate::config::{Overrides, Settings, parse_duration};
+use crate::config::{BroadcasterInfo, Overrides, Settings, parse_duration};
 use crate::context;
 
 #[derive(Debug, clap::Args)]
@@ -72,6 +72,23 @@ struct Extras {
     next_send: BTreeMap<String, (Timestamp, Option<String>)>,
     /// Deliveries per target in the window.
     targets: BTreeMap<String, TargetCounts>,
+}
+
+impl Extras {
+    /// Broadcaster `name`'s sends in the last hour.
+    fn broadcaster_hour(&self, name: &str) -> u64 {
+        self.broadcaster_last_hour.get(name).copied().unwrap_or(0)
+    }
+
+    /// Account `name`'s sends in the last hour.
+    fn account_hour(&self, name: &str) -> u64 {
+        self.account_last_hour.get(name).copied().unwrap_or(0)
+    }
+}
+
+/// The configured broadcaster `name` (the stats may name one no longer configured).
+fn configured<'a>(settings: &'a Settings, name: &str) -> Option<&'a BroadcasterInfo> {
+    settings.broadcasters.iter().find(|b| b.spec.name == name)
 }
 
 pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
@@ -195,25 +212,21 @@ fn to_json(settings: &Settings, st: &Stats, x: &Extras) -> anyhow::Result<Value>
     let mut broadcasters = serde_json::Map::new();
     for name in broadcaster_names(settings, st) {
         let s = st.broadcasters.get(&name).cloned().unwrap_or_default();
-        let spec = settings
-            .broadcasters
-            .iter()
-            .find(|b| b.spec.name == name)
-            .map(|b| &b.spec);
+        let info = configured(settings, &name);
+        let spec = info.map(|b| &b.spec);
         let mut v = serde_json::to_value(&s)?;
         v["account"] = json!(spec.map(|s| s.account.clone()));
         v["cycle_size"] = json!(spec.map(|s| s.targets.len()));
-        let info = settings.broadcasters.iter().find(|b| b.spec.name == name);
         v["target_list"] = json!(info.map(|b| b.target_list.clone()));
         v["target_mode"] = json!(info.map(crate::switch::mode_of));
-        v["sent_last_hour"] = json!(x.broadcaster_last_hour.get(&name).copied().unwrap_or(0));
+        v["sent_last_hour"] = json!(x.broadcaster_hour(&name));
         broadcasters.insert(name, v);
     }
     let mut accounts = serde_json::Map::new();
     for name in account_names(settings, st) {
         let s = st.accounts.get(&name).cloned().unwrap_or_default();
         let mut v = serde_json::to_value(&s)?;
-        v["sent_last_hour"] = json!(x.account_last_hour.get(&name).copied().unwrap_or(0));
+        v["sent_last_hour"] = json!(x.account_hour(&name));
         let next = x.next_send.get(&name);
         v["next_send_at"] = json!(next.map(|(t, _)| t.to_string()));
         v["next_broadcaster"] = json!(next.and_then(|(_, b)| b.clone()));
@@ -248,11 +261,7 @@ fn message_sets_json(settings: &Settings, st: &Stats, x: &Extras) -> Value {
         if let Some(s) = st.broadcasters.get(&b.spec.name) {
             add_counts(&mut entry.1, &s.counts);
         }
-        entry.2 += x
-            .broadcaster_last_hour
-            .get(&b.spec.name)
-            .copied()
-            .unwrap_or(0);
+        entry.2 += x.broadcaster_hour(&b.spec.name);
     }
     sets.into_iter()
         .map(|(name, (broadcasters, counts, last_hour))| {
@@ -314,11 +323,7 @@ fn to_csv(settings: &Settings, st: &Stats, x: &Extras) -> String {
     let opt = |v: Option<String>| v.unwrap_or_default();
     for name in broadcaster_names(settings, st) {
         let s = st.broadcasters.get(&name).cloned().unwrap_or_default();
-        let spec = settings
-            .broadcasters
-            .iter()
-            .find(|b| b.spec.name == name)
-            .map(|b| &b.spec);
+        let spec = configured(settings, &name).map(|b| &b.spec);
         let failures: Vec<String> = s
             .failed_by_code
             .iter()
@@ -332,11 +337,7 @@ fn to_csv(settings: &Settings, st: &Stats, x: &Extras) -> String {
             s.counts.failed.to_string(),
             s.counts.deferred.to_string(),
             s.counts.pending.to_string(),
-            x.broadcaster_last_hour
-                .get(&name)
-                .copied()
-                .unwrap_or(0)
-                .to_string(),
+            x.broadcaster_hour(&name).to_string(),
             failures.join(";"),
             opt(s.current_cycle.map(|c| c.to_string())),
             s.cycle_done.to_string(),
@@ -364,11 +365,7 @@ fn to_csv(settings: &Settings, st: &Stats, x: &Extras) -> String {
             s.counts.failed.to_string(),
             s.counts.deferred.to_string(),
             s.counts.pending.to_string(),
-            x.account_last_hour
-                .get(&name)
-                .copied()
-                .unwrap_or(0)
-                .to_string(),
+            x.account_hour(&name).to_string(),
             String::new(),
             String::new(),
             String::new(),
@@ -414,11 +411,7 @@ fn print_text(settings: &Settings, st: &Stats, x: &Extras) {
     );
     for name in broadcaster_names(settings, st) {
         let s = st.broadcasters.get(&name).cloned().unwrap_or_default();
-        let size = settings
-            .broadcasters
-            .iter()
-            .find(|b| b.spec.name == name)
-            .map(|b| b.spec.targets.len());
+        let size = configured(settings, &name).map(|b| b.spec.targets.len());
         let cycle = s
             .current_cycle
             .map(|c| c.to_string())
@@ -443,7 +436,7 @@ fn print_text(settings: &Settings, st: &Stats, x: &Extras) {
             s.counts.sent,
             s.counts.failed,
             s.counts.deferred,
-            x.broadcaster_last_hour.get(&name).copied().unwrap_or(0),
+            x.broadcaster_hour(&name),
             cycle,
             done,
             failures.join(", ")
