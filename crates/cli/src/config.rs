@@ -333,15 +333,18 @@ impl EnvVars {
         let mut vars = HashMap::new();
         let name = env_file.display().to_string();
         if env_file.exists() {
-            let iter = dotenvy::from_path_iter(env_file).map_err(|e| ConfigError::Toml {
+            // python-dotenv's rules (the original's reader): `$NAME` is literal, `${NAME}` a
+            // reference, a BOM is skipped; an unreadable line is named, its value never shown.
+            let bytes = std::fs::read(env_file).map_err(|e| ConfigError::Toml {
                 path: name.clone(),
                 message: format!("cannot read: {e}"),
             })?;
-            for (i, item) in iter.enumerate() {
-                let (k, v) = item.map_err(|e| ConfigError::Toml {
-                    path: name.clone(),
-                    message: format!("entry {}: {e}; write lines as NAME=value", i + 1),
+            let entries = smb_sources::dotenv::read(&bytes, |k| std::env::var(k).ok())
+                .map_err(|e| ConfigError::Toml {
+                    path: format!("{name}:{}", e.line),
+                    message: format!("{}; see README, Configuration (.env)", e.message),
                 })?;
+            for (k, v, _line) in entries {
                 vars.insert(k, (v, name.clone()));
             }
         }

@@ -6,50 +6,57 @@ use std::io::Write as _;
 use std::path::Path;
 
 use anyhow::Context as _;
+use smb_sources::dotenv;
 
-/// The value as `.env` needs it: bare when plain, else double-quoted with `\` and `"` escaped.
+/// The value as `.env` needs it, read back identically by our reader and the original's
+/// python-dotenv (`smb_sources::dotenv::quote`).
 fn quoted(value: &str) -> String {
-    let plain = value
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || "-_.:/@+,".contains(c));
-    if plain && !value.is_empty() {
-        value.to_owned()
-    } else {
-        format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""))
-    }
-}
-
-fn key_of(line: &str) -> Option<&str> {
-    let t = line.trim_start();
-    let t = t.strip_prefix("export ").unwrap_or(t);
-    if t.starts_with('#') {
-        return None;
-    }
-    let (k, _) = t.split_once('=')?;
-    Some(k.trim())
+    dotenv::quote(value)
 }
 
 /// Sets each `(name, Some(value))` and removes each `(name, None)`; new names go at the end.
+/// The file is read as `run` reads it (python-dotenv's rules), so a value spanning lines is
+/// replaced whole; a file `run` could not read is left alone (the error names the line).
 pub fn update(path: &Path, changes: &[(&str, Option<String>)]) -> anyhow::Result<()> {
-    let old = match std::fs::read_to_string(path) {
-        Ok(s) => s,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
     };
+    let unreadable = |e: dotenv::LineError| {
+        anyhow::anyhow!(
+            "{}:{}: {}; nothing was changed",
+            path.display(),
+            e.line,
+            e.message
+        )
+    };
+    let old = dotenv::decode(&bytes).map_err(unreadable)?;
+    let (entries, errors) = dotenv::parse(&old);
+    if let Some(e) = errors.into_iter().next() {
+        return Err(unreadable(e));
+    }
+    // Line (1-based) → the change whose entry starts there, and every line such an entry covers.
+    let mut starts = std::collections::HashMap::new();
+    let mut covered = std::collections::HashSet::new();
+    for e in &entries {
+        if let Some(i) = changes.iter().position(|(n, _)| *n == e.key) {
+            starts.insert(e.line, i);
+            covered.extend(e.line..=e.end_line);
+        }
+    }
     let mut done = vec![false; changes.len()];
     let mut out = String::with_capacity(old.len() + 64);
-    for line in old.lines() {
-        match key_of(line).and_then(|k| changes.iter().position(|(n, _)| *n == k)) {
-            Some(i) => {
-                if let (false, Some(v)) = (done[i], &changes[i].1) {
-                    out.push_str(&format!("{}={}\n", changes[i].0, quoted(v)));
-                }
-                done[i] = true;
+    for (n, line) in old.lines().enumerate() {
+        let n = n + 1;
+        if let Some(&i) = starts.get(&n) {
+            if let (false, Some(v)) = (done[i], &changes[i].1) {
+                out.push_str(&format!("{}={}\n", changes[i].0, quoted(v)));
             }
-            None => {
-                out.push_str(line);
-                out.push('\n');
-            }
+            done[i] = true;
+        } else if !covered.contains(&n) {
+            out.push_str(line);
+            out.push('\n');
         }
     }
     for (i, (name, value)) in changes.iter().enumerate() {
@@ -112,10 +119,59 @@ mod tests {
             std::fs::read_to_string(&p).expect("read"),
             "# reports\nENABLE_REPORTS=true\nAPI_ID=1\nREPORT_INTERVAL_HOURS=6\nNOTE=\"two words\"\n"
         );
-        let env = dotenvy::from_path_iter(&p)
-            .expect("parse")
-            .collect::<Result<Vec<_>, _>>()
+        let env = smb_sources::dotenv::read(&std::fs::read(&p).expect("read"), |_| None)
             .expect("entries");
-        assert!(env.contains(&("NOTE".into(), "two words".into())));
+        assert!(env.contains(&("NOTE".into(), "two words".into(), 5)));
+    }
+
+    #[test]
+    fn a_value_on_several_lines_is_replaced_whole_and_a_bad_file_is_left_alone() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join(".env");
+        std::fs::write(
+            &p,
+            "\u{feff}A=1\nREPORTS_CHANNEL_ID=\"first\nB=inside\" # c\nC=3\n",
+        )
+        .expect("write");
+        update(&p, &[("REPORTS_CHANNEL_ID", Some("@new".into()))]).expect("update");
+        assert_eq!(
+            std::fs::read_to_string(&p).expect("read"),
+            "A=1\nREPORTS_CHANNEL_ID=@new\nC=3\n"
+        );
+        std::fs::write(&p, "A=1\nB=\"open\n").expect("write");
+        let err = update(&p, &[("A", Some("2".into()))]).unwrap_err().to_string();
+        assert!(err.contains(".env:2:") && err.contains("nothing was changed"), "{err}");
+        assert_eq!(std::fs::read_to_string(&p).expect("read"), "A=1\nB=\"open\n");
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+        /// What `report settings` writes reads back as written, next to awkward neighbours.
+        #[test]
+        fn every_written_value_reads_back(
+            value in "[a-zA-Z0-9 $'\"#\\{}:=\\-_\n\tПрайс₽]{0,24}",
+            before in "[a-zA-Z0-9 $'\"#\\{}:=\\-_\n\tПрайс₽]{0,24}",
+        ) {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let p = dir.path().join(".env");
+            update(&p, &[("BEFORE", Some(before.clone())), ("REPORTS_CHANNEL_ID", Some("x".into()))])
+                .expect("first write");
+            update(&p, &[("REPORTS_CHANNEL_ID", Some(value.clone())), ("AFTER", Some("z".into()))])
+                .expect("second write");
+            let got: Vec<(String, String)> =
+                smb_sources::dotenv::read(&std::fs::read(&p).expect("read"), |_| None)
+                    .expect("reads back")
+                    .into_iter()
+                    .map(|(k, v, _)| (k, v))
+                    .collect();
+            proptest::prop_assert_eq!(
+                got,
+                vec![
+                    ("BEFORE".to_string(), before),
+                    ("REPORTS_CHANNEL_ID".to_string(), value),
+                    ("AFTER".to_string(), "z".to_string()),
+                ]
+            );
+        }
     }
 }

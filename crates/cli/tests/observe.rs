@@ -351,6 +351,45 @@ fn notify_test_reaches_the_webhook_with_a_valid_signature() {
     );
 }
 
+/// The secret as written in `.env` signs the webhook: `$` is not a reference (python-dotenv,
+/// the original's reader, keeps `Pr1ce$ecret2024` whole), and a file saved by Windows Notepad
+/// (BOM, CRLF) reads the same.
+#[test]
+fn the_webhook_is_signed_with_the_secret_as_written_in_dot_env() {
+    let dir = tempfile::tempdir().unwrap();
+    let (receiver, server) = WebhookReceiver::start();
+    let hook = format!("{}/hook", server.url());
+    std::fs::write(
+        dir.path().join(".env"),
+        format!(
+            "\u{{feff}}ENABLE_WEBHOOK_NOTIFICATIONS=true\r\n# notifications\r\nexport WEBHOOK_URL={hook}\r\n\
+             WEBHOOK_SECRET=Pr1ce$ecret2024   # from the old bot\r\n"
+        ),
+    )
+    .unwrap();
+    let out = run_ok(smb(dir.path(), &[]).args(["notify", "test"]));
+    assert_eq!(text(&out.stdout).trim(), "webhook: ok");
+    let received = receiver.received.lock().unwrap().clone();
+    assert_eq!(received.len(), 1);
+    let (signature, body) = &received[0];
+    assert_eq!(
+        signature.as_deref(),
+        Some(format!("sha256={}", hmac_hex("Pr1ce$ecret2024", body)).as_str())
+    );
+
+    // A broken line is named with its line number, and the secret is not shown.
+    std::fs::write(
+        dir.path().join(".env"),
+        "ENABLE_WEBHOOK_NOTIFICATIONS=true\nWEBHOOK_SECRET=\"Pr1ce$ecret2024\nWEBHOOK_URL=x\n",
+    )
+    .unwrap();
+    let out = smb(dir.path(), &[]).args(["notify", "test"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains(".env:2:") && err.contains("never closed"), "{err}");
+    assert!(!err.contains("ecret2024"), "the secret leaked: {err}");
+}
+
 #[test]
 fn notify_test_exits_1_when_a_channel_fails_or_none_is_on() {
     let dir = tempfile::tempdir().unwrap();

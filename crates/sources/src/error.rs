@@ -94,6 +94,25 @@ pub enum SourceError {
     },
 
     #[error(
+        "{origin}: cell {cell} still reads `{value}`: the sheet is still calculating; the current version is kept and the \
+         next update retries"
+    )]
+    Calculating {
+        origin: String,
+        cell: String,
+        value: String,
+    },
+
+    #[error(
+        "{origin}: larger than {limit}: refused while reading, the current version is kept\n  hint: {hint}"
+    )]
+    TooLarge {
+        origin: String,
+        limit: String,
+        hint: String,
+    },
+
+    #[error(
         "{origin}: no active message ({total} rows read)\n  hint: mark at least one message active in column B \
          (активно / да / yes / 1), or pass --allow-empty to accept an empty set on purpose"
     )]
@@ -105,7 +124,9 @@ impl SourceError {
     /// operator to change something.
     pub fn is_transient(&self) -> bool {
         match self {
-            SourceError::Network { .. } | SourceError::RateLimited { .. } => true,
+            SourceError::Network { .. }
+            | SourceError::RateLimited { .. }
+            | SourceError::Calculating { .. } => true,
             SourceError::Http { status, .. } => *status >= 500,
             _ => false,
         }

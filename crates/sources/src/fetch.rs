@@ -15,7 +15,7 @@ use reqwest::{Response, StatusCode};
 use serde::Deserialize;
 use tokio::sync::Mutex;
 
-use crate::rows::{SheetRow, rows_from_grid, rows_from_text};
+use crate::rows::{SheetRow, is_header, looks_like_status_or_priority, read_grid, rows_from_text};
 use crate::{SheetRef, Source, SourceError};
 
 /// Read-only access to spreadsheets: all the service account needs.
@@ -45,7 +45,17 @@ pub struct SourcesSettings {
     pub max_backoff: Duration,
     /// Relative file sources are read from here (the configuration file's directory).
     pub base_dir: PathBuf,
+    /// SOURCE_MAX_BYTES: the most one source may send (a file, a CSV, a Sheets API answer);
+    /// reading stops there and the fetch is refused (the current version is kept).
+    pub max_bytes: u64,
+    /// SOURCE_MAX_ROWS: the most messages (non-empty rows) one source may hold.
+    pub max_rows: usize,
 }
+
+/// SOURCE_MAX_BYTES default: 5 MB, some 10,000 long messages.
+pub const DEFAULT_MAX_BYTES: u64 = 5_000_000;
+/// SOURCE_MAX_ROWS default.
+pub const DEFAULT_MAX_ROWS: usize = 10_000;
 
 impl Default for SourcesSettings {
     fn default() -> Self {
@@ -59,29 +69,80 @@ impl Default for SourcesSettings {
             backoff: Duration::from_secs(2),
             max_backoff: Duration::from_secs(120),
             base_dir: PathBuf::from("."),
+            max_bytes: DEFAULT_MAX_BYTES,
+            max_rows: DEFAULT_MAX_ROWS,
         }
     }
 }
 
+/// "5 MB", "700 kB", "512 bytes".
+fn show_bytes(n: u64) -> String {
+    if n >= 1_000_000 && n % 100_000 == 0 {
+        format!("{} MB", n as f64 / 1e6)
+    } else if n >= 1_000 && n % 100 == 0 {
+        format!("{} kB", n as f64 / 1e3)
+    } else {
+        format!("{n} bytes")
+    }
+}
+
 impl SourcesSettings {
-    /// Reads the seed's GOOGLE_CREDENTIALS_FILE (and the test/proxy overrides) from the merged
-    /// `.env` + environment. A relative key path is taken from `base_dir`.
-    pub fn from_env(env: &HashMap<String, String>, base_dir: &Path) -> Self {
+    /// Reads the seed's GOOGLE_CREDENTIALS_FILE (and the test/proxy overrides) and the limits
+    /// SOURCE_MAX_BYTES (bytes; `5MB`, `500kB` also read) and SOURCE_MAX_ROWS from the merged
+    /// `.env` + environment. A relative key path is taken from `base_dir`. Errors name the
+    /// variable.
+    pub fn from_env(env: &HashMap<String, String>, base_dir: &Path) -> Result<Self, String> {
         let get = |k: &str| {
             env.get(k)
                 .map(|v| v.trim().to_string())
                 .filter(|v| !v.is_empty())
         };
         let d = SourcesSettings::default();
-        SourcesSettings {
+        let max_bytes = match get("SOURCE_MAX_BYTES") {
+            None => d.max_bytes,
+            Some(v) => parse_bytes(&v).filter(|n| *n >= 1_000).ok_or_else(|| {
+                format!(
+                    "SOURCE_MAX_BYTES={v}: expected a size of at least 1000 bytes, e.g. 5000000, 5MB or 500kB"
+                )
+            })?,
+        };
+        let max_rows = match get("SOURCE_MAX_ROWS") {
+            None => d.max_rows,
+            Some(v) => v.replace('_', "").parse::<usize>().ok().filter(|n| *n >= 1).ok_or_else(
+                || format!("SOURCE_MAX_ROWS={v}: expected a whole number of rows, at least 1 (10000 by default)"),
+            )?,
+        };
+        Ok(SourcesSettings {
+            max_bytes,
+            max_rows,
             credentials_file: get("GOOGLE_CREDENTIALS_FILE").map(|p| base_dir.join(p)),
             token_uri: get("GOOGLE_TOKEN_URI"),
             sheets_api: get("GOOGLE_SHEETS_API_URL").unwrap_or(d.sheets_api),
             export_base: get("GOOGLE_EXPORT_URL").unwrap_or(d.export_base),
             base_dir: base_dir.to_path_buf(),
             ..d
-        }
+        })
     }
+}
+
+/// `5000000`, `5MB`, `5 mb`, `500kB`, `5MiB` → bytes.
+fn parse_bytes(v: &str) -> Option<u64> {
+    let t = v.trim().replace('_', "");
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num.parse().ok()?;
+    let mult = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "kb" | "k" => 1e3,
+        "mb" | "m" => 1e6,
+        "kib" => 1024.0,
+        "mib" => 1024.0 * 1024.0,
+        _ => return None,
+    };
+    let bytes = n * mult;
+    (bytes.is_finite() && bytes >= 0.0 && bytes < 1e15).then_some(bytes as u64)
 }
 
 /// Rows read from one source.
@@ -92,6 +153,9 @@ pub struct Fetched {
     /// "row" for sheets and CSV, "line" for text files.
     pub unit: &'static str,
     pub rows: Vec<SheetRow>,
+    /// What the operator should know about how the rows were read (the no-status rule, the
+    /// column separator of a CSV); `messages update` and `sheets test` print them.
+    pub notes: Vec<String>,
 }
 
 struct GoogleAuth {
@@ -202,58 +266,108 @@ impl Fetcher {
         Ok(Some(self.google_auth().await?.client_email.clone()))
     }
 
-    /// Reads the rows of `source`.
+    /// Reads the rows of `source`. Nothing larger than SOURCE_MAX_BYTES is read (HTTP bodies
+    /// are read in chunks and dropped at the limit), nothing with more than SOURCE_MAX_ROWS
+    /// messages is returned.
     pub async fn fetch(&self, source: &Source) -> Result<Fetched, SourceError> {
         let origin = source.describe();
-        match source {
+        let (unit, rows, notes) = match source {
             Source::File(p) => {
                 let path = if p.is_absolute() {
                     p.clone()
                 } else {
                     self.settings.base_dir.join(p)
                 };
-                let text =
-                    tokio::fs::read_to_string(&path)
-                        .await
-                        .map_err(|e| SourceError::File {
-                            origin: origin.clone(),
-                            path: path.display().to_string(),
-                            detail: e.to_string(),
-                        })?;
-                Ok(Fetched {
-                    origin,
-                    unit: "line",
-                    rows: rows_from_text(&text),
-                })
+                let bytes = self.read_file(&origin, &path).await?;
+                if is_csv_path(&path) {
+                    let (grid, sep) = read_csv(&origin, &bytes)?;
+                    let (rows, mut notes) = read_grid(&origin, 1, &grid)?;
+                    notes.extend(sep_note(sep));
+                    ("row", rows, notes)
+                } else {
+                    let text = utf8(&origin, &bytes, "save it as UTF-8")?;
+                    ("line", rows_from_text(text), Vec::new())
+                }
             }
             Source::GoogleSheet(sheet) if self.uses_service_account() => {
                 let (first_row, grid) = self.sheet_values(&origin, sheet).await?;
-                let rows = rows_from_grid(&origin, first_row, &grid)?;
-                Ok(Fetched {
-                    origin,
-                    unit: "row",
-                    rows,
-                })
+                let (rows, notes) = read_grid(&origin, first_row, &grid)?;
+                ("row", rows, notes)
             }
             Source::GoogleSheet(sheet) => {
                 let url = sheet.export_url(&self.settings.export_base);
-                let grid = self.csv_grid(&origin, &url, true).await?;
-                Ok(Fetched {
-                    rows: rows_from_grid(&origin, 1, &grid)?,
-                    origin,
-                    unit: "row",
-                })
+                let (grid, sep) = self.csv_grid(&origin, &url, true).await?;
+                let (rows, mut notes) = read_grid(&origin, 1, &grid)?;
+                notes.extend(sep_note(sep));
+                ("row", rows, notes)
             }
             Source::Csv(url) => {
                 let google = url.contains("docs.google.com/");
-                let grid = self.csv_grid(&origin, url, google).await?;
-                Ok(Fetched {
-                    rows: rows_from_grid(&origin, 1, &grid)?,
-                    origin,
-                    unit: "row",
-                })
+                let (grid, sep) = self.csv_grid(&origin, url, google).await?;
+                let (rows, mut notes) = read_grid(&origin, 1, &grid)?;
+                notes.extend(sep_note(sep));
+                ("row", rows, notes)
             }
+        };
+        if rows.len() > self.settings.max_rows {
+            return Err(SourceError::TooLarge {
+                origin,
+                limit: format!("{} messages ({} read)", self.settings.max_rows, rows.len()),
+                hint: "split the messages over several sets, or raise SOURCE_MAX_ROWS in .env"
+                    .into(),
+            });
         }
+        Ok(Fetched {
+            origin,
+            unit,
+            rows,
+            notes,
+        })
+    }
+
+    fn too_large(&self, origin: &str) -> SourceError {
+        SourceError::TooLarge {
+            origin: origin.to_string(),
+            limit: show_bytes(self.settings.max_bytes),
+            hint: "check that the source is the right one (a price list is far smaller), or raise SOURCE_MAX_BYTES in .env".into(),
+        }
+    }
+
+    /// A file, read up to SOURCE_MAX_BYTES (+1 byte, to know it is larger).
+    async fn read_file(&self, origin: &str, path: &Path) -> Result<Vec<u8>, SourceError> {
+        use tokio::io::AsyncReadExt as _;
+        let file_err = |e: std::io::Error| SourceError::File {
+            origin: origin.to_string(),
+            path: path.display().to_string(),
+            detail: e.to_string(),
+        };
+        let f = tokio::fs::File::open(path).await.map_err(file_err)?;
+        let mut bytes = Vec::new();
+        f.take(self.settings.max_bytes.saturating_add(1))
+            .read_to_end(&mut bytes)
+            .await
+            .map_err(file_err)?;
+        if bytes.len() as u64 > self.settings.max_bytes {
+            return Err(self.too_large(origin));
+        }
+        Ok(bytes)
+    }
+
+    /// The body of `resp`, chunk by chunk, refused as soon as it passes SOURCE_MAX_BYTES (a
+    /// `Content-Length` above it is refused before reading anything).
+    async fn body(&self, origin: &str, mut resp: Response) -> Result<Vec<u8>, SourceError> {
+        let limit = self.settings.max_bytes;
+        if resp.content_length().is_some_and(|n| n > limit) {
+            return Err(self.too_large(origin));
+        }
+        let mut bytes = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|e| network_err(origin, e))? {
+            if (bytes.len() + chunk.len()) as u64 > limit {
+                return Err(self.too_large(origin));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(bytes)
     }
 
     async fn google_auth(&self) -> Result<Arc<GoogleAuth>, SourceError> {
@@ -338,7 +452,7 @@ impl Fetcher {
                     sheet.id
                 );
                 let resp = self.google_get(origin, &url).await?;
-                let meta: SheetsMeta = read_json(origin, resp).await?;
+                let meta: SheetsMeta = read_json(origin, &self.body(origin, resp).await?)?;
                 let Some(tab) = meta
                     .sheets
                     .into_iter()
@@ -359,7 +473,7 @@ impl Fetcher {
             encode_segment(&range)
         );
         let resp = self.google_get(origin, &url).await?;
-        let values: ValueRange = read_json(origin, resp).await?;
+        let values: ValueRange = read_json(origin, &self.body(origin, resp).await?)?;
         let first_row = first_row_of(&values.range);
         let grid = values
             .values
@@ -394,7 +508,7 @@ impl Fetcher {
                     continue;
                 }
                 Ok(resp) if resp.status() == StatusCode::FORBIDDEN => {
-                    let body = resp.text().await.unwrap_or_default();
+                    let body = short_text(resp).await;
                     if body.contains("SERVICE_DISABLED") || body.contains("has not been used") {
                         return Err(SourceError::ApiDisabled {
                             origin: origin.into(),
@@ -422,7 +536,7 @@ impl Fetcher {
         origin: &str,
         url: &str,
         google: bool,
-    ) -> Result<Vec<Vec<String>>, SourceError> {
+    ) -> Result<(Vec<Vec<String>>, u8), SourceError> {
         let mut attempt = 0u32;
         let resp = loop {
             attempt += 1;
@@ -454,8 +568,8 @@ impl Fetcher {
                 }
             });
         }
-        let bytes = resp.bytes().await.map_err(|e| network_err(origin, e))?;
-        parse_csv(origin, &bytes)
+        let bytes = self.body(origin, resp).await?;
+        read_csv(origin, &bytes)
     }
 
     async fn classify(&self, origin: &str, resp: Response, google_csv: bool) -> Attempt {
@@ -469,7 +583,7 @@ impl Fetcher {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
-        let body = resp.text().await.unwrap_or_default();
+        let body = short_text(resp).await;
         let origin = origin.to_string();
         match status.as_u16() {
             429 => Attempt::Retry {
@@ -546,15 +660,23 @@ fn network_err(origin: &str, e: reqwest::Error) -> SourceError {
     }
 }
 
-async fn read_json<T: serde::de::DeserializeOwned>(
-    origin: &str,
-    resp: Response,
-) -> Result<T, SourceError> {
-    let bytes = resp.bytes().await.map_err(|e| network_err(origin, e))?;
-    serde_json::from_slice(&bytes).map_err(|e| SourceError::Malformed {
+fn read_json<T: serde::de::DeserializeOwned>(origin: &str, bytes: &[u8]) -> Result<T, SourceError> {
+    serde_json::from_slice(bytes).map_err(|e| SourceError::Malformed {
         origin: origin.to_string(),
         detail: e.to_string(),
     })
+}
+
+/// The start of an error answer's body (at most 64 KiB are read: only its message is shown).
+async fn short_text(mut resp: Response) -> String {
+    let mut bytes = Vec::new();
+    while let Ok(Some(chunk)) = resp.chunk().await {
+        bytes.extend_from_slice(&chunk);
+        if bytes.len() >= 64 * 1024 {
+            break;
+        }
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 /// Google's JSON error message, or the first line of the body.
@@ -596,15 +718,59 @@ fn encode_segment(s: &str) -> String {
     out
 }
 
-/// CSV as Google exports it: optional BOM, CRLF, quoted multi-line cells, rows of any width.
-pub fn parse_csv(origin: &str, bytes: &[u8]) -> Result<Vec<Vec<String>>, SourceError> {
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+/// A file source is read as CSV when its name ends in `.csv` or `.tsv` (any case).
+fn is_csv_path(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("csv") || e.eq_ignore_ascii_case("tsv"))
+}
+
+/// `bytes` as UTF-8 text, or an error naming the line of the first byte that is not.
+fn utf8<'a>(origin: &str, bytes: &'a [u8], fix: &str) -> Result<&'a str, SourceError> {
+    std::str::from_utf8(bytes).map_err(|e| {
+        let line = 1 + bytes[..e.valid_up_to()]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count();
+        SourceError::Row {
+            origin: origin.to_string(),
+            location: format!("line {line}"),
+            message: format!(
+                "the text is not UTF-8 (a Windows-1251 export?): {fix}"
+            ),
+        }
+    })
+}
+
+/// What the operator is told about a CSV's separator (nothing for the usual comma).
+fn sep_note(sep: u8) -> Option<String> {
+    match sep {
+        b';' => Some("columns separated by `;` (a comma-decimal locale's CSV)".into()),
+        b'\t' => Some("columns separated by tabs".into()),
+        _ => None,
+    }
+}
+
+/// The separators a CSV may use: what spreadsheets write in dot-decimal locales (`,`),
+/// comma-decimal locales such as Russian (`;`), and "tab-separated values".
+const SEPARATORS: [u8; 3] = [b',', b';', b'\t'];
+
+/// How many rows are looked at to tell the separator.
+const SNIFF_ROWS: usize = 200;
+
+fn csv_records(
+    origin: &str,
+    text: &str,
+    sep: u8,
+    limit: usize,
+) -> Result<Vec<Vec<String>>, SourceError> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
-        .from_reader(bytes);
+        .delimiter(sep)
+        .from_reader(text.as_bytes());
     let mut grid = Vec::new();
-    for (i, rec) in reader.records().enumerate() {
+    for (i, rec) in reader.records().take(limit).enumerate() {
         let rec = rec.map_err(|e| SourceError::Row {
             origin: origin.to_string(),
             location: format!("row {}", i + 1),
@@ -613,6 +779,85 @@ pub fn parse_csv(origin: &str, bytes: &[u8]) -> Result<Vec<Vec<String>>, SourceE
         grid.push(rec.iter().map(str::to_string).collect());
     }
     Ok(grid)
+}
+
+/// Tells the separator of `text` from its first rows: the one that makes the first row a
+/// header (`Сообщение;Статус;Приоритет`); else the one whose column B reads as a status or
+/// column C as a priority most often; else, for a plain list of texts, the one that leaves
+/// every row a single cell. Anything else is refused as ambiguous.
+fn sniff_separator(origin: &str, text: &str) -> Result<u8, SourceError> {
+    let mut samples = Vec::new();
+    for sep in SEPARATORS {
+        // A separator the text cannot be read with is not the one.
+        let Ok(grid) = csv_records(origin, text, sep, SNIFF_ROWS) else {
+            continue;
+        };
+        let rows: Vec<Vec<String>> = grid
+            .into_iter()
+            .filter(|r| r.iter().any(|c| !c.trim().is_empty()))
+            .collect();
+        samples.push((sep, rows));
+    }
+    let headed: Vec<u8> = samples
+        .iter()
+        .filter(|(_, rows)| rows.first().is_some_and(|r| r.len() > 1 && is_header(r)))
+        .map(|(sep, _)| *sep)
+        .collect();
+    if let [sep] = headed.as_slice() {
+        return Ok(*sep);
+    }
+    let scores: Vec<(u8, usize)> = samples
+        .iter()
+        .map(|(sep, rows)| {
+            (
+                *sep,
+                rows.iter().map(|r| looks_like_status_or_priority(r)).sum(),
+            )
+        })
+        .collect();
+    let best = scores.iter().map(|(_, s)| *s).max().unwrap_or(0);
+    if best > 0 {
+        let winners: Vec<u8> = scores
+            .iter()
+            .filter(|(_, s)| *s == best)
+            .map(|(sep, _)| *sep)
+            .collect();
+        if let [sep] = winners.as_slice() {
+            return Ok(*sep);
+        }
+    }
+    if let Some((sep, _)) = samples
+        .iter()
+        .find(|(_, rows)| rows.iter().all(|r| r.len() <= 1 || r[1..].iter().all(|c| c.trim().is_empty())))
+    {
+        return Ok(*sep);
+    }
+    Err(SourceError::Malformed {
+        origin: origin.to_string(),
+        detail: "cannot tell whether columns are separated by `,`, `;` or tabs (no header row, \
+                 and no column B reads as a status): add the header row `Сообщение, Статус, \
+                 Приоритет` at the top of the sheet, or export again as CSV"
+            .into(),
+    })
+}
+
+/// CSV as spreadsheets export it: optional BOM, CRLF, quoted multi-line cells, rows of any
+/// width; columns separated by `,`, `;` or tabs (told from the first rows). Returns the grid
+/// and the separator. Not UTF-8 is refused with the line (export as "CSV UTF-8").
+pub fn read_csv(origin: &str, bytes: &[u8]) -> Result<(Vec<Vec<String>>, u8), SourceError> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let text = utf8(
+        origin,
+        bytes,
+        "export the sheet as \"CSV UTF-8\" (Excel: Save As → CSV UTF-8; Google Sheets always does)",
+    )?;
+    let sep = sniff_separator(origin, text)?;
+    Ok((csv_records(origin, text, sep, usize::MAX)?, sep))
+}
+
+/// [`read_csv`]'s grid alone.
+pub fn parse_csv(origin: &str, bytes: &[u8]) -> Result<Vec<Vec<String>>, SourceError> {
+    read_csv(origin, bytes).map(|(grid, _)| grid)
 }
 
 #[cfg(test)]
@@ -628,6 +873,37 @@ mod tests {
             encode_segment("'Прайс'!A:E"),
             "%27%D0%9F%D1%80%D0%B0%D0%B9%D1%81%27!A:E"
         );
+    }
+
+    #[test]
+    fn limits_from_env() {
+        let env = |pairs: &[(&str, &str)]| -> HashMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let d = SourcesSettings::from_env(&env(&[]), Path::new(".")).unwrap();
+        assert_eq!((d.max_bytes, d.max_rows), (5_000_000, 10_000));
+        let s = SourcesSettings::from_env(
+            &env(&[("SOURCE_MAX_BYTES", "2MB"), ("SOURCE_MAX_ROWS", "20_000")]),
+            Path::new("."),
+        )
+        .unwrap();
+        assert_eq!((s.max_bytes, s.max_rows), (2_000_000, 20_000));
+        assert_eq!(parse_bytes("500kB"), Some(500_000));
+        assert_eq!(parse_bytes("1MiB"), Some(1_048_576));
+        for (k, v) in [
+            ("SOURCE_MAX_BYTES", "lots"),
+            ("SOURCE_MAX_BYTES", "10"),
+            ("SOURCE_MAX_ROWS", "0"),
+            ("SOURCE_MAX_ROWS", "1e4"),
+        ] {
+            let err = SourcesSettings::from_env(&env(&[(k, v)]), Path::new(".")).unwrap_err();
+            assert!(err.starts_with(&format!("{k}={v}:")), "{err}");
+        }
+        assert_eq!(show_bytes(5_000_000), "5 MB");
+        assert_eq!(show_bytes(1_500), "1.5 kB");
     }
 
     #[test]

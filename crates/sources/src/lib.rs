@@ -6,6 +6,7 @@
 //! when the content changed. [`legacy`] imports the Python original's layout as data.
 #![forbid(unsafe_code)]
 
+pub mod dotenv;
 pub mod error;
 pub mod fetch;
 pub mod legacy;

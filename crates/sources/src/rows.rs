@@ -1,5 +1,7 @@
 //! The seed's sheet layout: A text, B status, C priority 1–10, D created, E updated; a header
-//! row is detected and skipped, rows without text are skipped.
+//! row is detected and skipped, rows without text are skipped. Spreadsheet error values
+//! (`#N/A`, `#ЗНАЧ!`, …) are refused with their cell; a sheet still calculating (`Loading...`)
+//! is a transient failure.
 
 use smb_domain::Message;
 
@@ -32,6 +34,57 @@ pub const ACTIVE_WORDS: &[&str] = &[
     "on",
 ];
 
+/// Column B words that plainly mean "inactive" (anything not in [`ACTIVE_WORDS`] is inactive;
+/// these only help to tell a CSV's column separator).
+const INACTIVE_WORDS: &[&str] = &[
+    "неактивно",
+    "неактивен",
+    "неактивна",
+    "нет",
+    "no",
+    "false",
+    "0",
+    "off",
+    "выкл",
+    "черновик",
+];
+
+/// What Google Sheets and Excel (English and Russian) show in a cell whose formula failed.
+/// A cell reading exactly one of these (any case) is never a message, status or priority.
+pub const ERROR_VALUES: &[&str] = &[
+    "#N/A", "#REF!", "#VALUE!", "#DIV/0!", "#NAME?", "#NUM!", "#NULL!", "#ERROR!", "#SPILL!",
+    "#CALC!", "#FIELD!", "#BLOCKED!", "#CONNECT!", "#BUSY!", "#UNKNOWN!", "#Н/Д", "#ЗНАЧ!",
+    "#ССЫЛКА!", "#ДЕЛ/0!", "#ИМЯ?", "#ЧИСЛО!", "#ПУСТО!", "#ОШИБКА!", "#ПЕРЕНОС!", "#ВЫЧИСЛ!",
+];
+
+/// What a cell shows while the sheet is still calculating (an `IMPORTRANGE`, `GOOGLEFINANCE`
+/// or add-on formula): the same fetch a little later gets the values.
+pub const LOADING_VALUES: &[&str] = &[
+    "Loading...",
+    "Loading…",
+    "Загрузка...",
+    "Загрузка…",
+    "#GETTING_DATA",
+    "#ПОЛУЧЕНИЕ_ДАННЫХ",
+];
+
+/// A spreadsheet error or placeholder in `cell`: `Some(true)` still calculating, `Some(false)`
+/// a failed formula.
+pub fn placeholder(cell: &str) -> Option<bool> {
+    let t = cell.trim();
+    if !(t.starts_with('#') || t.ends_with('.') || t.ends_with('…')) {
+        return None;
+    }
+    let is = |list: &[&str]| list.iter().any(|v| v.to_lowercase() == t.to_lowercase());
+    if is(LOADING_VALUES) {
+        Some(true)
+    } else if is(ERROR_VALUES) {
+        Some(false)
+    } else {
+        None
+    }
+}
+
 const HEADER_A: &[&str] = &[
     "сообщение",
     "сообщения",
@@ -57,7 +110,7 @@ pub fn is_active(status: &str) -> bool {
     ACTIVE_WORDS.contains(&s.as_str())
 }
 
-fn is_header(cells: &[String]) -> bool {
+pub(crate) fn is_header(cells: &[String]) -> bool {
     let at = |i: usize| cells.get(i).map(|c| norm(c)).unwrap_or_default();
     HEADER_A.contains(&at(0).as_str())
         || HEADER_B.contains(&at(1).as_str())
@@ -74,13 +127,38 @@ fn parse_priority(raw: &str) -> Option<u8> {
     (v.fract() == 0.0 && (1.0..=10.0).contains(&v)).then_some(v as u8)
 }
 
-/// Reads a grid of cells whose first row is sheet row `first_row`. When no row has a status
-/// in column B at all (a plain list of texts), every message is active.
+/// Whether column B's value reads like a status (active or plainly inactive), and column C's
+/// like a priority: what tells a CSV's separator when there is no header.
+pub(crate) fn looks_like_status_or_priority(cells: &[String]) -> usize {
+    let b = cells.get(1).map(|c| norm(c)).unwrap_or_default();
+    let status = !b.is_empty()
+        && (ACTIVE_WORDS.contains(&b.as_str()) || INACTIVE_WORDS.contains(&b.as_str()));
+    let priority = cells.get(2).and_then(|c| parse_priority(c)).is_some();
+    usize::from(status) + usize::from(priority)
+}
+
+/// What [`read_grid`] tells the operator besides the rows.
+pub const NOTE_NO_STATUS: &str =
+    "no status in column B: every row is active (the rule for a plain list of texts)";
+
+/// [`read_grid`] without its notes.
 pub fn rows_from_grid(
     origin: &str,
     first_row: usize,
     grid: &[Vec<String>],
 ) -> Result<Vec<SheetRow>, SourceError> {
+    read_grid(origin, first_row, grid).map(|(rows, _)| rows)
+}
+
+/// Reads a grid of cells whose first row is sheet row `first_row`. When no row has a status
+/// in column B at all (a plain list of texts), every message is active, and the notes say so
+/// ([`NOTE_NO_STATUS`]). A spreadsheet error in columns A–C is [`SourceError::Row`] naming the
+/// cell; a cell still calculating is [`SourceError::Calculating`] (transient).
+pub fn read_grid(
+    origin: &str,
+    first_row: usize,
+    grid: &[Vec<String>],
+) -> Result<(Vec<SheetRow>, Vec<String>), SourceError> {
     let mut out = Vec::new();
     let mut seen_first = false;
     let mut has_status_column = false;
@@ -93,6 +171,30 @@ pub fn rows_from_grid(
             seen_first = true;
             if is_header(cells) {
                 continue;
+            }
+        }
+        for (col, name) in ["A", "B", "C"].into_iter().enumerate() {
+            let Some(value) = cells.get(col) else { break };
+            match placeholder(value) {
+                None => {}
+                Some(true) => {
+                    return Err(SourceError::Calculating {
+                        origin: origin.to_string(),
+                        cell: format!("{name}{row}"),
+                        value: value.trim().to_string(),
+                    });
+                }
+                Some(false) => {
+                    return Err(SourceError::Row {
+                        origin: origin.to_string(),
+                        location: format!("row {row}, column {name}"),
+                        message: format!(
+                            "cell {name}{row} holds the spreadsheet error `{}` (its formula failed), not a {}: fix the formula or clear the cell",
+                            value.trim(),
+                            ["message", "status", "priority"][col]
+                        ),
+                    });
+                }
             }
         }
         let Some(text) = cell(cells, 0) else { continue };
@@ -118,12 +220,16 @@ pub fn rows_from_grid(
             updated: cell(cells, 4).map(str::to_string),
         });
     }
+    let mut notes = Vec::new();
     if !has_status_column {
         for r in &mut out {
             r.message.active = true;
         }
+        if !out.is_empty() {
+            notes.push(NOTE_NO_STATUS.to_string());
+        }
     }
-    Ok(out)
+    Ok((out, notes))
 }
 
 /// A text file: messages separated by a line `---`; every message active, priority 5.
@@ -232,6 +338,36 @@ mod tests {
         );
         assert!(rows_from_grid("s", 1, &grid(&[&["a", "да", "11"]])).is_err());
         assert!(rows_from_grid("s", 1, &grid(&[&["a", "да", "7.0"]])).is_ok());
+    }
+
+    #[test]
+    fn spreadsheet_errors_and_loading_placeholders() {
+        for v in ["#N/A", " #n/a ", "#REF!", "#DIV/0!", "#NAME?", "#Н/Д", "#ЗНАЧ!", "#ССЫЛКА!", "#ДЕЛ/0!", "#ИМЯ?", "#ЧИСЛО!", "#ПУСТО!", "#SPILL!", "#CALC!", "#ERROR!", "#NULL!", "#NUM!", "#VALUE!"] {
+            assert_eq!(placeholder(v), Some(false), "{v}");
+        }
+        for v in ["Loading...", "loading…", "Загрузка...", "#GETTING_DATA"] {
+            assert_eq!(placeholder(v), Some(true), "{v}");
+        }
+        for v in ["#1 в продажах", "Скидки...", "N/A", "#хэштег", ""] {
+            assert_eq!(placeholder(v), None, "{v}");
+        }
+        // The header row is a header even when a later row is broken; the broken one is named.
+        let err = rows_from_grid(
+            "Google Sheet X",
+            1,
+            &grid(&[&["Сообщение", "Статус"], &["ok", "да"], &["", "#REF!"]]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("row 3, column B") && err.contains("B3"), "{err}");
+    }
+
+    #[test]
+    fn the_no_status_rule_is_a_note() {
+        let (_, notes) = read_grid("s", 1, &grid(&[&["a"], &["b"]])).unwrap();
+        assert_eq!(notes, [NOTE_NO_STATUS]);
+        let (_, notes) = read_grid("s", 1, &grid(&[&["a", "нет"], &["b"]])).unwrap();
+        assert!(notes.is_empty());
     }
 
     #[test]

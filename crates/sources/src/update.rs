@@ -82,6 +82,8 @@ pub struct UpdateReport {
     pub outcome: UpdateOutcome,
     /// The set as it now is (what the engine should use).
     pub messages: MessageSet,
+    /// How the source was read, for the operator (see [`crate::Fetched::notes`]).
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -152,6 +154,7 @@ pub async fn update_set(
         active: messages.iter().filter(|m| m.active).count(),
         outcome,
         messages: MessageSet::new(s.set.clone(), messages),
+        notes: fetched.notes,
     })
 }
 
@@ -217,11 +220,17 @@ pub async fn apply_stored_versions(
     Ok(applied)
 }
 
+/// How soon a set whose update failed transiently (network, 429, 5xx, a sheet still
+/// calculating) is tried again, when GOOGLE_UPDATE_INTERVAL is longer.
+pub const TRANSIENT_RETRY: Duration = Duration::from_secs(60);
+
 /// The daemon's refresh: right away, then every `interval` (GOOGLE_UPDATE_INTERVAL), update
 /// every set and hand the engine any version it does not have yet (fetched here, or stored by
 /// `messages update` / `messages restore` from another process); the engine switches at the
-/// next cycle. Failures are logged and leave the current version in place. `applied` holds the
-/// versions the engine started with (from [`apply_stored_versions`]). Ends on `shutdown`.
+/// next cycle. Failures are logged and leave the current version in place; a set that failed
+/// transiently is tried again after [`TRANSIENT_RETRY`] (or `interval`, when shorter), one that
+/// needs the operator (a bad cell, a source over its limits) after `interval`. `applied` holds
+/// the versions the engine started with (from [`apply_stored_versions`]). Ends on `shutdown`.
 #[allow(clippy::too_many_arguments)]
 pub async fn refresh_loop(
     fetcher: Arc<Fetcher>,
@@ -237,10 +246,15 @@ pub async fn refresh_loop(
         return;
     }
     let mut applied: HashMap<String, i64> = applied.into_iter().collect();
+    let mut due = vec![tokio::time::Instant::now(); sets.len()];
     loop {
-        for s in &sets {
+        for (i, s) in sets.iter().enumerate() {
             if shutdown.is_cancelled() {
                 return;
+            }
+            let started = tokio::time::Instant::now();
+            if due[i] > started {
+                continue;
             }
             let update = update_set(&fetcher, store.as_ref(), s, false, clock.now());
             let res = tokio::select! {
@@ -255,9 +269,17 @@ pub async fn refresh_loop(
                     tracing::info!(set = %s.set, version, %summary, "new message set version");
                 }
                 Ok(_) => tracing::debug!(set = %s.set, "message set unchanged"),
+                Err(e) if e.is_transient() => {
+                    let retry = TRANSIENT_RETRY.min(interval);
+                    tracing::warn!(error = %e, retry_s = retry.as_secs(), "message set update failed for now; the current version is kept and the update is tried again soon");
+                    due[i] = started + retry;
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "message set update failed; the current version is kept")
                 }
+            }
+            if due[i] <= started {
+                due[i] = started + interval;
             }
             match store.current(&s.set).await {
                 Ok(Some((version, messages))) if applied.get(&s.set) != Some(&version) => {
@@ -276,8 +298,13 @@ pub async fn refresh_loop(
                 }
             }
         }
+        let next = due
+            .iter()
+            .min()
+            .copied()
+            .unwrap_or_else(|| tokio::time::Instant::now() + interval);
         tokio::select! {
-            _ = tokio::time::sleep(interval) => {}
+            _ = tokio::time::sleep_until(next) => {}
             _ = shutdown.cancelled() => return,
         }
     }

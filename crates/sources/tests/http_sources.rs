@@ -224,6 +224,21 @@ async fn values(
             Json(json!({"range": "Лист1!A1:E3", "values": [["Текст", "Статус", "Приоритет"], ["ok", "да", "2"], ["x", "да", "высокий"]]}))
                 .into_response()
         }
+        "SHEET_NA_000" => {
+            answer(&mut g, 200);
+            Json(json!({"range": "Лист1!A1:C3", "values": [["Текст", "Статус", "Приоритет"], ["ok", "да", "2"], ["#N/A", "да", "9"]]}))
+                .into_response()
+        }
+        "SHEET_NA_PRIO_000" => {
+            answer(&mut g, 200);
+            Json(json!({"range": "Лист1!A4:C5", "values": [["ok", "да", "2"], ["Прайс", "да", "#ДЕЛ/0!"]]}))
+                .into_response()
+        }
+        "SHEET_LOAD_000" => {
+            answer(&mut g, 200);
+            Json(json!({"range": "Лист1!A1:C3", "values": [["Текст", "Статус"], ["ok", "да"], ["Loading...", ""]]}))
+                .into_response()
+        }
         "SHEET_BIN_000" => {
             answer(&mut g, 200);
             (
@@ -681,4 +696,296 @@ async fn a_text_file_source_is_read_relative_to_the_config() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("missing.txt"), "{err}");
+}
+
+#[tokio::test]
+async fn spreadsheet_errors_are_refused_with_their_cell_and_loading_is_transient() {
+    let g = google(3600).await;
+    let fetcher = Fetcher::new(g.settings.clone()).unwrap();
+    let err = fetcher
+        .fetch(&sheet("SHEET_NA_000", None))
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("Google Sheet SHEET_NA_000: row 3, column A")
+            && text.contains("cell A3")
+            && text.contains("`#N/A`"),
+        "{text}"
+    );
+    assert!(!err.is_transient());
+    let err = fetcher
+        .fetch(&sheet("SHEET_NA_PRIO_000", None))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("row 5, column C") && err.contains("`#ДЕЛ/0!`") && err.contains("priority"),
+        "{err}"
+    );
+    let err = fetcher
+        .fetch(&sheet("SHEET_LOAD_000", None))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SourceError::Calculating { .. }), "{err:?}");
+    assert!(err.is_transient());
+    assert!(err.to_string().contains("cell A3 still reads `Loading...`"), "{err}");
+}
+
+// ---- CSV as real users export it ------------------------------------------------------------
+
+/// Excel / LibreOffice "CSV" in a Russian locale: `;` between columns, BOM, CRLF, comma
+/// decimals left unquoted, a quoted cell holding `;` and a line break, status `нет`.
+const RU_EXCEL: &str = "\u{feff}Сообщение;Статус;Приоритет;Создано;Обновлено\r\n\
+Опт: iPhone 16 — 71 000,50 ₽, AirPods — 15 500 ₽;активно;9;01.02.2025;\r\n\
+\"Прайс; опт\r\nот 5 штук\";да;7,0;;\r\n\
+Скидка 5,5% до пятницы;нет;10;;\r\n\
+;;;;\r\n";
+
+/// Tab-separated values without a header.
+const TSV: &str = "Прайс 1\tда\t3\r\nПрайс 2, опт\tнет\t\r\n";
+
+/// A plain list of texts in a `;` locale: commas inside the texts, no status column.
+const RU_LIST: &str = "Скидка 5%, только сегодня\r\n\"Цена; опт\"\r\n";
+
+#[derive(Default)]
+struct Exports {
+    /// The body of `/switch.csv`.
+    switch: Vec<u8>,
+}
+
+type ExportState = Arc<Mutex<Exports>>;
+
+async fn exports() -> (SocketAddr, ExportState) {
+    let state: ExportState = Arc::default();
+    let csv = |body: Vec<u8>| ([(header::CONTENT_TYPE, "text/csv")], body).into_response();
+    let router = Router::new()
+        .route("/ru.csv", get(move || async move { csv(RU_EXCEL.into()) }))
+        .route("/list.csv", get(move || async move { csv(TSV.into()) }))
+        .route("/ru-list.csv", get(move || async move { csv(RU_LIST.into()) }))
+        .route(
+            "/errors.csv",
+            get(move || async move { csv("Текст;Статус;Приоритет\nОк;#ЗНАЧ!;5\n".into()) }),
+        )
+        .route(
+            "/loading.csv",
+            get(move || async move { csv("Сообщение,Статус\nЗагрузка...,да\n".into()) }),
+        )
+        .route(
+            "/cp1251.csv",
+            get(move || async move {
+                // "Прайс" in Windows-1251, as Excel's plain "CSV" saves it in a Russian locale.
+                csv(b"Text;Status\r\n\xcf\xf0\xe0\xe9\xf1;1\r\n".to_vec())
+            }),
+        )
+        .route(
+            "/ambiguous.csv",
+            get(move || async move { csv("x,y\nz;w\nq\tr\n".into()) }),
+        )
+        .route(
+            "/switch.csv",
+            get(|State(s): State<ExportState>| async move {
+                csv(s.lock().unwrap().switch.clone())
+            }),
+        )
+        .with_state(state.clone());
+    (serve(router).await, state)
+}
+
+fn rows_of(got: &smb_sources::Fetched) -> Vec<(usize, &str, bool, u8)> {
+    got.rows
+        .iter()
+        .map(|r| {
+            (
+                r.row,
+                r.message.text.as_str(),
+                r.message.active,
+                r.message.priority,
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_semicolon_export_is_read_as_columns_with_its_header_and_inactive_rows() {
+    let (addr, _) = exports().await;
+    let fetcher = Fetcher::new(csv_settings(addr)).unwrap();
+    let got = fetcher
+        .fetch(&Source::Csv(format!("http://{addr}/ru.csv")))
+        .await
+        .unwrap();
+    assert_eq!(
+        rows_of(&got),
+        [
+            (2, "Опт: iPhone 16 — 71 000,50 ₽, AirPods — 15 500 ₽", true, 9),
+            (3, "Прайс; опт\nот 5 штук", true, 7),
+            (4, "Скидка 5,5% до пятницы", false, 10)
+        ]
+    );
+    assert_eq!(
+        got.notes,
+        ["columns separated by `;` (a comma-decimal locale's CSV)"]
+    );
+
+    // The same export saved as a file: a `.csv` file source is read as CSV.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("prices.CSV"), RU_EXCEL).unwrap();
+    let fetcher = Fetcher::new(SourcesSettings {
+        base_dir: dir.path().to_path_buf(),
+        ..csv_settings(addr)
+    })
+    .unwrap();
+    let from_file = fetcher
+        .fetch(&Source::parse("prices.CSV").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(from_file.unit, "row");
+    assert_eq!(rows_of(&from_file), rows_of(&got));
+}
+
+#[tokio::test]
+async fn tabs_and_plain_lists_are_told_apart_and_the_no_status_rule_is_said() {
+    let (addr, _) = exports().await;
+    let fetcher = Fetcher::new(csv_settings(addr)).unwrap();
+    let got = fetcher
+        .fetch(&Source::Csv(format!("http://{addr}/list.csv")))
+        .await
+        .unwrap();
+    assert_eq!(
+        rows_of(&got),
+        [(1, "Прайс 1", true, 3), (2, "Прайс 2, опт", false, 5)]
+    );
+    assert_eq!(got.notes, ["columns separated by tabs"]);
+
+    let got = fetcher
+        .fetch(&Source::Csv(format!("http://{addr}/ru-list.csv")))
+        .await
+        .unwrap();
+    assert_eq!(
+        rows_of(&got),
+        [
+            (1, "Скидка 5%, только сегодня", true, 5),
+            (2, "Цена; опт", true, 5)
+        ]
+    );
+    assert!(
+        got.notes.iter().any(|n| n == smb_sources::rows::NOTE_NO_STATUS),
+        "{:?}",
+        got.notes
+    );
+}
+
+#[tokio::test]
+async fn bad_exports_are_refused_with_the_reason() {
+    let (addr, _) = exports().await;
+    let fetcher = Fetcher::new(csv_settings(addr)).unwrap();
+    let fetch = |path: &str| fetcher.fetch(&Source::Csv(format!("http://{addr}/{path}")));
+    let err = fetch("errors.csv").await.unwrap_err().to_string();
+    assert!(
+        err.contains("row 2, column B") && err.contains("`#ЗНАЧ!`") && err.contains("status"),
+        "{err}"
+    );
+    let err = fetch("loading.csv").await.unwrap_err();
+    assert!(err.is_transient(), "{err:?}");
+    assert!(err.to_string().contains("`Загрузка...`"), "{err}");
+    let err = fetch("cp1251.csv").await.unwrap_err().to_string();
+    assert!(
+        err.contains("line 2") && err.contains("not UTF-8") && err.contains("CSV UTF-8"),
+        "{err}"
+    );
+    let err = fetch("ambiguous.csv").await.unwrap_err();
+    assert!(matches!(err, SourceError::Malformed { .. }), "{err:?}");
+    assert!(err.to_string().contains("cannot tell whether columns are separated"), "{err}");
+}
+
+/// Serves an endless chunked CSV body to every request: only a reader that stops ends.
+async fn endless_csv() -> SocketAddr {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = sock.read(&mut buf).await;
+                let head = "HTTP/1.1 200 OK\r\nContent-Type: text/csv\r\nTransfer-Encoding: chunked\r\n\r\n";
+                if sock.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                let rows = "Прайс,да,5\n".repeat(1000);
+                let chunk = format!("{:x}\r\n{rows}\r\n", rows.len());
+                while sock.write_all(chunk.as_bytes()).await.is_ok() {}
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn oversized_sources_are_refused_while_reading_and_the_old_version_is_kept() {
+    use smb_engine::TextFormat;
+    use smb_sources::{ContentRules, SetSource, VersionStore, update_set};
+    let (addr, state) = exports().await;
+    let dir = tempfile::tempdir().unwrap();
+    let fetcher = Fetcher::new(SourcesSettings {
+        base_dir: dir.path().to_path_buf(),
+        ..csv_settings(addr)
+    })
+    .unwrap();
+    let store = smb_store::SqliteStore::open(
+        &format!("sqlite://{}", dir.path().join("smb.db").display()),
+        smb_store::SqliteSettings::default(),
+    )
+    .await
+    .unwrap();
+    let set = SetSource {
+        set: "b2b".into(),
+        source: Source::Csv(format!("http://{addr}/switch.csv")),
+        rules: ContentRules {
+            format: TextFormat::Plain,
+            media: false,
+        },
+    };
+    let now = jiff::Timestamp::from_second(1_800_000_000).unwrap();
+    state.lock().unwrap().switch = b"Сообщение,Статус\nПрайс v1,да\n".to_vec();
+    update_set(&fetcher, &store, &set, false, now).await.unwrap();
+
+    // 6 MB with its Content-Length: refused before the body is read.
+    let mut big = b"Сообщение,Статус\n".to_vec();
+    while big.len() < 6_000_000 {
+        big.extend_from_slice("Прайс на сегодня, опт и розница,да\n".as_bytes());
+    }
+    state.lock().unwrap().switch = big.clone();
+    let err = update_set(&fetcher, &store, &set, false, now).await.unwrap_err();
+    assert!(
+        err.to_string().contains("larger than 5 MB") && err.to_string().contains("SOURCE_MAX_BYTES"),
+        "{err}"
+    );
+    assert!(!err.is_transient());
+    let (version, messages) = store.current("b2b").await.unwrap().unwrap();
+    assert_eq!((version, messages[0].text.as_str()), (1, "Прайс v1"));
+
+    // An endless chunked body: reading stops at the limit.
+    let endless = endless_csv().await;
+    let err = fetcher
+        .fetch(&Source::Csv(format!("http://{endless}/prices.csv")))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SourceError::TooLarge { .. }), "{err:?}");
+
+    // The same for files; and too many rows.
+    std::fs::write(dir.path().join("big.csv"), &big).unwrap();
+    let err = fetcher
+        .fetch(&Source::parse("big.csv").unwrap())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SourceError::TooLarge { .. }), "{err:?}");
+    let few = Fetcher::new(SourcesSettings {
+        max_rows: 3,
+        ..csv_settings(addr)
+    })
+    .unwrap();
+    state.lock().unwrap().switch = "a,да\nb,да\nc,да\nd,да\n".into();
+    let err = few.fetch(&set.source).await.unwrap_err().to_string();
+    assert!(err.contains("3 messages (4 read)") && err.contains("SOURCE_MAX_ROWS"), "{err}");
 }

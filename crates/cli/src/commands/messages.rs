@@ -110,8 +110,8 @@ pub fn fetcher(cli: &Cli, settings: &Settings) -> anyhow::Result<Fetcher> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    Fetcher::new(SourcesSettings::from_env(&settings.env, base))
-        .context("preparing the HTTP client for sources")
+    let sources = SourcesSettings::from_env(&settings.env, base).map_err(anyhow::Error::msg)?;
+    Fetcher::new(sources).context("preparing the HTTP client for sources")
 }
 
 async fn update(cli: &Cli, settings: &Settings, a: &UpdateArgs) -> anyhow::Result<ExitCode> {
@@ -142,24 +142,30 @@ async fn update(cli: &Cli, settings: &Settings, a: &UpdateArgs) -> anyhow::Resul
         }
         let line =
             match update_set(&fetcher, store.as_ref(), s, a.allow_empty, Timestamp::now()).await {
-                Ok(r) => match &r.outcome {
-                    UpdateOutcome::Updated { version, summary } => {
-                        format!(
-                            "{}: version {version} stored ({summary}) from {}",
-                            r.set, r.origin
-                        )
+                Ok(r) => {
+                    let mut line = match &r.outcome {
+                        UpdateOutcome::Updated { version, summary } => {
+                            format!(
+                                "{}: version {version} stored ({summary}) from {}",
+                                r.set, r.origin
+                            )
+                        }
+                        UpdateOutcome::Unchanged { version } => format!(
+                            "{}: unchanged{} ({} messages, {} active) at {}",
+                            r.set,
+                            version
+                                .map(|v| format!(", version {v}"))
+                                .unwrap_or_default(),
+                            r.rows,
+                            r.active,
+                            r.origin
+                        ),
+                    };
+                    for note in &r.notes {
+                        line.push_str(&format!("\n  note: {note}"));
                     }
-                    UpdateOutcome::Unchanged { version } => format!(
-                        "{}: unchanged{} ({} messages, {} active) at {}",
-                        r.set,
-                        version
-                            .map(|v| format!(", version {v}"))
-                            .unwrap_or_default(),
-                        r.rows,
-                        r.active,
-                        r.origin
-                    ),
-                },
+                    line
+                }
                 Err(e) => {
                     failed += 1;
                     format!("error: {e}")

@@ -305,7 +305,9 @@ mod tests {
         std::fs::write(d.join("config/messages_aaa.py"), "MESSAGES_AAA = ['aaa']\n").unwrap();
         std::fs::write(
             d.join(".env"),
-            "API_ID=1\nAPI_HASH=x\nBUY_SELL_PRICE_GUS_SHEET_URL=https://docs.google.com/spreadsheets/d/1AbCdEfGhIjKlMnOp/edit#gid=3\n",
+            "\u{feff}API_ID=1\r\nAPI_HASH=x\r\nBUY_SELL_PRICE_GUS_SHEET_URL=https://docs.google.com/spreadsheets/d/1AbCdEfGhIjKlMnOp/edit#gid=3\n\
+             WEBHOOK_SECRET=Pr1ce$ecret2024\nSMB_T_QUOTES=\"say \\\"hi\\\" #1 \\\\ end\"\nexport SMB_T_SPACES='  two  words '\n\
+             SMB_T_LINES=\"Прайс\nна сегодня\"\nSMB_T_LITERAL='${:-$}{NOT_A_REF}'\nSMB_T_EMPTY=\n",
         )
         .unwrap();
         let imp = smb_sources::legacy::import(d).await.unwrap();
@@ -313,6 +315,19 @@ mod tests {
         let env_path = d.join("new.env");
         std::fs::write(&env_path, imp.render_env("now")).unwrap();
         let env = EnvVars::load(&env_path).unwrap();
+        // What the original read is what we read back from the migrated .env.
+        let read = env.map();
+        for (k, v) in [
+            ("API_ID", "1"),
+            ("WEBHOOK_SECRET", "Pr1ce$ecret2024"),
+            ("SMB_T_QUOTES", "say \"hi\" #1 \\ end"),
+            ("SMB_T_SPACES", "  two  words "),
+            ("SMB_T_LINES", "Прайс\nна сегодня"),
+            ("SMB_T_LITERAL", "${NOT_A_REF}"),
+            ("SMB_T_EMPTY", ""),
+        ] {
+            assert_eq!(read.get(k).map(String::as_str), Some(v), "{k}");
+        }
         let settings =
             config::parse("sendmessagebot.toml", &toml, &env, &Overrides::default()).unwrap();
         let mut got: Vec<(String, String)> = settings

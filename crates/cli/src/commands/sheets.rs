@@ -57,6 +57,9 @@ pub async fn run(cli: &Cli, command: &Command) -> anyhow::Result<ExitCode> {
         };
         let active = fetched.rows.iter().filter(|r| r.message.active).count();
         println!("  {} messages, {active} active", fetched.rows.len());
+        for note in &fetched.notes {
+            println!("  note: {note}");
+        }
         for r in fetched.rows.iter().take(a.rows) {
             let text: String = r
                 .message

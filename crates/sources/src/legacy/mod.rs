@@ -99,8 +99,12 @@ pub const SEED_BROADCASTERS: &[(&str, &str)] = &[
 ];
 
 fn read_text(path: &Path) -> Result<Option<String>, LegacyError> {
+    Ok(read_bytes(path)?.map(|bytes| String::from_utf8_lossy(&bytes).into_owned()))
+}
+
+fn read_bytes(path: &Path) -> Result<Option<Vec<u8>>, LegacyError> {
     match std::fs::read(path) {
-        Ok(bytes) => Ok(Some(String::from_utf8_lossy(&bytes).into_owned())),
+        Ok(bytes) => Ok(Some(bytes)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(LegacyError::Read {
             path: path.display().to_string(),
@@ -191,9 +195,9 @@ pub async fn import(dir: &Path) -> Result<LegacyImport, LegacyError> {
     let mut found_any = false;
 
     // .env first: the sheet URLs belong to the message sets read below.
-    if let Some(text) = read_text(&dir.join(".env"))? {
+    if let Some(bytes) = read_bytes(&dir.join(".env"))? {
         found_any = true;
-        out.env = parse_env(&text, &mut out.issues);
+        out.env = parse_env(&bytes, |k| std::env::var(k).ok(), &mut out.issues);
     }
 
     if let Some(text) = read_text(&dir.join("config/targets.py"))? {
@@ -390,44 +394,49 @@ pub async fn import(dir: &Path) -> Result<LegacyImport, LegacyError> {
     Ok(out)
 }
 
-/// `.env` lines: `NAME=value`, `export NAME=value`, quotes, comments.
-fn parse_env(text: &str, issues: &mut Vec<LegacyIssue>) -> Vec<(String, String)> {
+/// `.env` as the original's python-dotenv read it ([`crate::dotenv`]): `${NAME}` references
+/// are replaced now (from `environ`, then the file), so the new `.env` holds the values the
+/// original used; lines python-dotenv skipped are skipped and listed.
+fn parse_env(
+    bytes: &[u8],
+    environ: impl Fn(&str) -> Option<String>,
+    issues: &mut Vec<LegacyIssue>,
+) -> Vec<(String, String)> {
+    let issue = |line: usize, message: String| LegacyIssue {
+        file: ".env".into(),
+        line: Some(line),
+        message,
+    };
+    let text = match crate::dotenv::decode(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            issues.push(issue(e.line, format!("{}; .env was not imported", e.message)));
+            return Vec::new();
+        }
+    };
+    let (entries, errors) = crate::dotenv::parse(&text);
+    for e in errors {
+        issues.push(issue(
+            e.line,
+            format!("{} (skipped, as the original skipped it)", e.message),
+        ));
+    }
+    for e in &entries {
+        if e.value.as_deref().is_some_and(|v| v.contains("${")) {
+            issues.push(issue(
+                e.line,
+                format!(
+                    "{}: its ${{…}} reference was replaced by today's value; edit .env if it should follow the environment",
+                    e.key
+                ),
+            ));
+        }
+    }
     let mut out: Vec<(String, String)> = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let t = line.trim();
-        if t.is_empty() || t.starts_with('#') {
-            continue;
-        }
-        let t = t.strip_prefix("export ").unwrap_or(t);
-        let Some((k, v)) = t.split_once('=') else {
-            issues.push(LegacyIssue {
-                file: ".env".into(),
-                line: Some(i + 1),
-                message: "not a NAME=value line (skipped)".into(),
-            });
-            continue;
-        };
-        let k = k.trim();
-        if k.is_empty() || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            issues.push(LegacyIssue {
-                file: ".env".into(),
-                line: Some(i + 1),
-                message: format!("`{k}` is not a variable name (skipped)"),
-            });
-            continue;
-        }
-        let v = v.trim();
-        let v = if let Some(inner) = v.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
-            inner.replace("\\n", "\n").replace("\\\"", "\"")
-        } else if let Some(inner) = v.strip_prefix('\'').and_then(|s| s.strip_suffix('\'')) {
-            inner.to_string()
-        } else {
-            // An unquoted value ends at ` #` (a comment).
-            v.split(" #").next().unwrap_or("").trim().to_string()
-        };
-        match out.iter_mut().find(|(name, _)| name == k) {
+    for (k, v, _) in crate::dotenv::resolve(&entries, environ) {
+        match out.iter_mut().find(|(name, _)| *name == k) {
             Some(slot) => slot.1 = v,
-            None => out.push((k.to_string(), v)),
+            None => out.push((k, v)),
         }
     }
     out
@@ -435,22 +444,6 @@ fn parse_env(text: &str, issues: &mut Vec<LegacyIssue>) -> Vec<(String, String)>
 
 fn toml_str(s: &str) -> String {
     toml::Value::String(s.to_string()).to_string()
-}
-
-fn env_value(v: &str) -> String {
-    if v.is_empty()
-        || v.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./:@+,".contains(c))
-    {
-        v.to_string()
-    } else {
-        format!(
-            "\"{}\"",
-            v.replace('\\', "\\\\")
-                .replace('"', "\\\"")
-                .replace('\n', "\\n")
-        )
-    }
 }
 
 impl LegacyImport {
@@ -592,7 +585,7 @@ impl LegacyImport {
             } else {
                 v.clone()
             };
-            let _ = writeln!(s, "{k}={}", env_value(&v));
+            let _ = writeln!(s, "{k}={}", crate::dotenv::quote(&v));
         }
         s
     }
@@ -683,7 +676,8 @@ mod tests {
     fn env_lines() {
         let mut issues = Vec::new();
         let env = parse_env(
-            "# c\nAPI_ID=123\nexport API_HASH=\"ab cd\"\nDELAY=15  # seconds\nbroken line\nX='y # z'\nAPI_ID=456\n",
+            b"\xef\xbb\xbf# c\nAPI_ID=123\nexport API_HASH=\"ab cd\"\nDELAY=15  # seconds\nbroken line\nX='y # z'\nAPI_ID=456\nWEBHOOK_SECRET=Pr1ce$ecret2024\n",
+            |_| None,
             &mut issues,
         );
         assert_eq!(
@@ -692,10 +686,19 @@ mod tests {
                 ("API_ID".to_string(), "456".to_string()),
                 ("API_HASH".into(), "ab cd".into()),
                 ("DELAY".into(), "15".into()),
-                ("X".into(), "y # z".into())
+                ("X".into(), "y # z".into()),
+                ("WEBHOOK_SECRET".into(), "Pr1ce$ecret2024".into())
             ]
         );
         assert_eq!(issues.len(), 1);
         assert_eq!(issues[0].line, Some(5));
+        let mut issues = Vec::new();
+        assert!(parse_env(b"A=1\nB=\xcf\xf0\n", |_| None, &mut issues).is_empty());
+        assert_eq!(issues[0].line, Some(2));
+        assert!(issues[0].message.contains("UTF-8"), "{}", issues[0].message);
+        let mut issues = Vec::new();
+        let env = parse_env(b"D=${HOME_X}/data\n", |k| (k == "HOME_X").then(|| "/srv".into()), &mut issues);
+        assert_eq!(env, [("D".to_string(), "/srv/data".to_string())]);
+        assert_eq!(issues.len(), 1);
     }
 }
