@@ -17,7 +17,6 @@ fn service_install_writes_a_unit_and_uninstall_removes_it() {
     for line in [
         "Restart=on-failure".to_owned(),
         format!("WorkingDirectory={}", p.path().display()),
-        format!("EnvironmentFile=-{}/.env", p.path().display()),
         format!(
             "ExecStart={} --config {}/sendmessagebot.toml --env-file {}/.env run",
             console_support::BIN,
@@ -35,6 +34,11 @@ fn service_install_writes_a_unit_and_uninstall_removes_it() {
     assert!(
         !units.path().join("sendmessagebot.service").exists(),
         "--dry-run writes nothing"
+    );
+    // `.env` is read by the binary (--env-file), never by systemd's own rules.
+    assert!(
+        !unit.lines().any(|l| l.starts_with("EnvironmentFile")),
+        "{unit}"
     );
 
     let (code, out) = p.run(&["service", "install", "--unit-dir", unit_dir, "--sandbox"]);

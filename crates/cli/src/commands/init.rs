@@ -41,3 +41,28 @@ pub fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
     );
     Ok(ExitCode::SUCCESS)
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::EXAMPLE_ENV;
+
+    /// `init` writes `.env.example`: every `NAME=value` in it reads back as written.
+    #[test]
+    fn the_example_env_reads_as_written() {
+        let vars = smb_sources::dotenv::read(EXAMPLE_ENV.as_bytes(), |_| None)
+            .expect("the example reads");
+        let mut written = 0;
+        for line in EXAMPLE_ENV.lines() {
+            let Some((k, v)) = line.split_once('=').filter(|_| !line.starts_with('#')) else {
+                continue;
+            };
+            written += 1;
+            assert!(
+                vars.iter().any(|(name, value, _)| name == k && value == v),
+                "{line}"
+            );
+        }
+        assert_eq!(vars.len(), written);
+        assert!(written > 10);
+    }
+}

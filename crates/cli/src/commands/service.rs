@@ -134,7 +134,8 @@ pub fn unit(cli: &Cli, args: &InstallArgs, binary: &Path, cwd: &Path) -> String 
          [Service]\n\
          Type=simple\n\
          {user}WorkingDirectory={cwd}\n\
-         EnvironmentFile=-{env}\n\
+         # No EnvironmentFile=: systemd reads .env by other rules than the original's python-dotenv\n\
+         # (`$NAME`, `#` comments, `export`, escapes) and its values would override ours; --env-file reads it.\n\
          ExecStart={exec}\n\
          Restart=on-failure\n\
          RestartSec=10\n\
@@ -145,7 +146,6 @@ pub fn unit(cli: &Cli, args: &InstallArgs, binary: &Path, cwd: &Path) -> String 
          [Install]\n\
          WantedBy={wanted}\n",
         cwd = word(&cwd.display().to_string()),
-        env = env_file.display(),
         exec = exec.join(" "),
         wanted = if args.target.system {
             "multi-user.target"
