@@ -380,3 +380,77 @@ async fn the_daemon_switches_to_a_new_version_only_at_the_next_cycle() {
     );
     assert_eq!(versions.0.lock().unwrap()["b2b"].len(), 2);
 }
+
+/// A sheet still calculating (`Loading...`) is a transient failure: the daemon keeps the
+/// current version and tries that set again after a minute, not after GOOGLE_UPDATE_INTERVAL.
+#[tokio::test(start_paused = true)]
+async fn a_sheet_still_calculating_is_tried_again_after_a_minute() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("prices.csv");
+    std::fs::write(&file, "Сообщение;Статус\nПрайс v1;да\n").unwrap();
+    let start: Timestamp = "2026-05-01T10:00:00Z".parse().unwrap();
+    let clock = Arc::new(TokioClock::starting_at(start));
+    let versions = Arc::new(MemoryVersions::default());
+    let fetcher = Arc::new(fetcher(dir.path()));
+    let set = file_set("b2b", "prices.csv", TextFormat::Plain);
+    update_set(&fetcher, versions.as_ref(), &set, false, clock.now())
+        .await
+        .unwrap();
+    let mut specs = vec![spec(MessageSet::new("b2b", vec![Message::new("x")]))];
+    let applied = apply_stored_versions(versions.as_ref(), &mut specs)
+        .await
+        .unwrap();
+    let account = AccountSpec {
+        name: "acc1".into(),
+        delay_between_chats: Duration::from_secs(10),
+        jitter: Jitter(0.0),
+    };
+    let planner = Planner::new(vec![account], specs, PlannerSettings::default(), start).unwrap();
+    let (tx, _sent) = mpsc::unbounded_channel();
+    let driver = Driver::restore(
+        planner,
+        Arc::new(smb_engine::testing::MemoryStore::default()),
+        Arc::new(Recorder {
+            clock: clock.clone(),
+            sent: tx,
+        }),
+        clock.clone(),
+        Arc::new(LogSink),
+        DriverSettings::default(),
+    )
+    .await
+    .unwrap();
+    let handle = driver.handle();
+    let shutdown = CancellationToken::new();
+    let daemon = tokio::spawn(driver.run(shutdown.clone()));
+
+    // The sheet recalculates: its cells read `Загрузка...` for a while.
+    std::fs::write(&file, "Сообщение;Статус\nЗагрузка...;да\n").unwrap();
+    let refresh = tokio::spawn(refresh_loop(
+        fetcher.clone(),
+        versions.clone(),
+        vec![set.clone()],
+        applied,
+        Duration::from_secs(3600),
+        clock.clone(),
+        handle,
+        shutdown.clone(),
+    ));
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    assert_eq!(versions.0.lock().unwrap()["b2b"].len(), 1, "v1 is kept");
+    std::fs::write(&file, "Сообщение;Статус\nПрайс v2;да\n").unwrap();
+    while versions.0.lock().unwrap()["b2b"].len() < 2 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    shutdown.cancel();
+    daemon.await.unwrap().unwrap();
+    refresh.await.unwrap();
+    let all = versions.0.lock().unwrap();
+    let (n, messages, at) = &all["b2b"][1];
+    assert_eq!((*n, messages[0].text.as_str()), (2, "Прайс v2"));
+    let after = at.duration_since(start).as_secs_f64();
+    assert!(
+        (60.0..120.0).contains(&after),
+        "v2 was fetched {after} s after the failed refresh; the interval is an hour"
+    );
+}
