@@ -234,3 +234,53 @@ fn report_settings_are_kept_in_the_env_file() {
         "{env}"
     );
 }
+
+/// `messages update` from a CSV file as a Russian-locale spreadsheet saves it: the separator is
+/// told and said, and a sheet without a status column gets the line saying every row is active.
+#[test]
+fn messages_update_says_how_a_csv_was_read() {
+    let p = Project::new();
+    let env = std::fs::read_to_string(p.file(".env")).expect(".env");
+    std::fs::write(
+        p.file(".env"),
+        format!("{env}BUY_SELL_PRICE_B2B_SHEET_URL=prices.csv\n"),
+    )
+    .expect(".env");
+    std::fs::write(
+        p.file("prices.csv"),
+        "\u{feff}Опт: iPhone 16 — 71 000,50 ₽\r\nОпт: AirPods — 15 500 ₽\r\n",
+    )
+    .expect("csv");
+    let (code, out) = p.run(&["messages", "update", "--type", "b2b", "--sandbox"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("b2b: version 1 stored (first version: 2 messages, 2 active)"),
+        "{out}"
+    );
+    assert!(
+        out.lines().any(|l| l.trim()
+            == "note: no status in column B: every row is active (the rule for a plain list of texts)"),
+        "{out}"
+    );
+
+    std::fs::write(
+        p.file("prices.csv"),
+        "Сообщение;Статус;Приоритет\r\nОпт: iPhone 16 — 71 000,50 ₽;да;9\r\nОпт: AirPods — 15 500 ₽;нет;\r\n",
+    )
+    .expect("csv");
+    let (code, out) = p.run(&["messages", "update", "--type", "b2b", "--sandbox"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("2 messages, 1 active"), "{out}");
+    assert!(
+        out.contains("note: columns separated by `;`") && !out.contains("every row is active"),
+        "{out}"
+    );
+
+    std::fs::write(p.file("prices.csv"), "Сообщение;Статус\r\n#Н/Д;да\r\n").expect("csv");
+    let (code, out) = p.run(&["messages", "update", "--type", "b2b", "--sandbox"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("file prices.csv: row 2, column A") && out.contains("`#Н/Д`"),
+        "{out}"
+    );
+}

@@ -65,8 +65,9 @@ pub struct LegacySession {
     pub session: TelethonSession,
 }
 
-/// Everything read from one directory of the Python original.
-#[derive(Debug, Clone, Default)]
+/// Everything read from one directory of the Python original. `Debug` shows the `.env` names,
+/// never their values (API_HASH, WEBHOOK_SECRET, … live there).
+#[derive(Clone, Default)]
 pub struct LegacyImport {
     pub dir: PathBuf,
     /// Our list name (`prod` for TARGETS, `test` for TEST_TARGETS, `new` for NEW_TARGETS,
@@ -77,6 +78,22 @@ pub struct LegacyImport {
     pub env: Vec<(String, String)>,
     pub sessions: Vec<LegacySession>,
     pub issues: Vec<LegacyIssue>,
+}
+
+impl std::fmt::Debug for LegacyImport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LegacyImport")
+            .field("dir", &self.dir)
+            .field("target_lists", &self.target_lists)
+            .field("message_sets", &self.message_sets)
+            .field(
+                "env",
+                &self.env.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
+            )
+            .field("sessions", &self.sessions)
+            .field("issues", &self.issues)
+            .finish()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
