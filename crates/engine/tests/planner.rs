@@ -20,7 +20,7 @@ fn ts(s: &str) -> Timestamp {
 
 fn targets(n: usize) -> Vec<TargetRef> {
     (0..n)
-        .map(|i| TargetRef::Id(-1_001_000_000_000 - i as i64))
+        .map(|i| TargetRef::id(-1_001_000_000_000 - i as i64))
         .collect()
 }
 
