@@ -12,7 +12,7 @@ pub mod testing;
 pub use driver::{
     Driver, DriverHandle, DriverSettings, TestSend, TestSendError, TestSendResult, restore_planner,
 };
-pub use planner::{
+pub use planner::{DEFAULT_DISABLE_AFTER_FAILURES, 
     AccountSpec, BroadcasterSpec, BroadcasterView, Content, Control, Delivery, Effect, Event,
     Planner, PlannerSettings,
 };
