@@ -56,7 +56,7 @@ pub enum TargetParseError {
     )]
     IdOutOfRange(String),
     #[error(
-        "`{0}` is an invite link; SendMessageBot never joins chats: the account must already be a member — give the chat's @name or its `-100…` id instead"
+        "`{0}` is an invite link; SendMessageBot never joins chats: join it in Telegram with the account first, then give the chat's @name or its `-100…` id instead"
     )]
     InviteLink(String),
     #[error("`{0}` is a phone-number link: that is a user, not a chat")]
