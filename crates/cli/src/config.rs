@@ -937,3 +937,83 @@ pub fn parse(
         message_sources,
     })
 }
+
+#[cfg(test)]
+mod refusal_settings_tests {
+    use super::*;
+
+    const TOML: &str = r#"
+[settings]
+disable_after_failures = 5
+[accounts.acc1]
+[targets]
+t = ["t.me/c/1234567890/45", "https://telegram.me/shop_chat/123/"]
+[messages.m]
+texts = ["hi"]
+[broadcasters.a]
+account = "acc1"
+targets = "t"
+messages = "m"
+[broadcasters.b]
+account = "acc1"
+targets = "t"
+messages = "m"
+send_text_without_media = true
+disable_after_failures = 0
+"#;
+
+    fn content(env: &[(&str, &str)]) -> Vec<(String, bool, u32)> {
+        let s = parse(
+            "sendmessagebot.toml",
+            TOML,
+            &EnvVars::from_pairs(env),
+            &Overrides::default(),
+        )
+        .expect("valid");
+        s.broadcasters
+            .iter()
+            .map(|b| {
+                (
+                    b.spec.name.clone(),
+                    b.spec.content.text_without_media,
+                    b.spec.content.disable_after_failures,
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn disable_after_failures_and_text_without_media_reach_the_broadcasters() {
+        assert_eq!(
+            content(&[]),
+            [("a".to_string(), false, 5), ("b".to_string(), true, 0)]
+        );
+        // The variable overrides [settings]; a broadcaster's own value overrides both.
+        assert_eq!(
+            content(&[("DISABLE_AFTER_FAILURES", "7")]),
+            [("a".to_string(), false, 7), ("b".to_string(), true, 0)]
+        );
+        let err = parse(
+            "sendmessagebot.toml",
+            TOML,
+            &EnvVars::from_pairs(&[("DISABLE_AFTER_FAILURES", "three")]),
+            &Overrides::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("DISABLE_AFTER_FAILURES"), "{err}");
+    }
+
+    #[test]
+    fn link_targets_keep_their_chat_and_topic() {
+        let s = parse(
+            "sendmessagebot.toml",
+            TOML,
+            &EnvVars::from_pairs(&[]),
+            &Overrides::default(),
+        )
+        .expect("valid");
+        let keys: Vec<String> = s.target_lists["t"].iter().map(TargetRef::key).collect();
+        assert_eq!(keys, ["-1001234567890", "@shop_chat/123"]);
+    }
+}
