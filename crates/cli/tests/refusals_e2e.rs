@@ -427,7 +427,10 @@ messages = "m"
     assert_eq!(disabled.len(), 3, "{bodies:#?}");
     for (key, reason) in [
         (forum_topic.as_str(), "TOPIC_CLOSED"),
-        (super_id(2).to_string().as_str(), "CHAT_SEND_PHOTOS_FORBIDDEN"),
+        (
+            super_id(2).to_string().as_str(),
+            "CHAT_SEND_PHOTOS_FORBIDDEN",
+        ),
         (super_id(3).to_string().as_str(), "SOMETHING_BRAND_NEW"),
     ] {
         assert!(

@@ -86,7 +86,9 @@ fn refusal(name: &str) -> Option<Refusal> {
     }
     Some(match name {
         "REPLY_MESSAGE_ID_INVALID" | "REPLY_TO_INVALID" | "MSG_ID_INVALID" => Refusal::Topic,
-        "ALLOW_PAYMENT_REQUIRED" | "PAYMENT_REQUIRED" | "STARS_PAYMENT_REQUIRED"
+        "ALLOW_PAYMENT_REQUIRED"
+        | "PAYMENT_REQUIRED"
+        | "STARS_PAYMENT_REQUIRED"
         | "BALANCE_TOO_LOW" => Refusal::Payment,
         "CHAT_WRITE_FORBIDDEN"
         | "CHAT_ADMIN_REQUIRED"
@@ -222,17 +224,27 @@ impl SendError {
     pub fn refusal_reason(&self) -> Option<String> {
         let code = self.code();
         let what = match refusal(code)? {
-            Refusal::Media => "this chat forbids media; text is allowed — set `send_text_without_media = true` on the broadcaster to send the text alone",
-            Refusal::Content => "this chat forbids this kind of message (its permissions for members)",
-            Refusal::Topic => "the forum topic is closed, deleted or does not exist: reopen it or name another topic",
-            Refusal::Payment => "this chat charges Telegram Stars per message; SendMessageBot does not pay for messages",
-            Refusal::Restricted => "the account may not post here (restricted, banned, not a member or no rights)",
-            Refusal::Gone => "the chat does not exist for this account (wrong name or id, or private)",
+            Refusal::Media => {
+                "this chat forbids media; text is allowed — set `send_text_without_media = true` on the broadcaster to send the text alone"
+            }
+            Refusal::Content => {
+                "this chat forbids this kind of message (its permissions for members)"
+            }
+            Refusal::Topic => {
+                "the forum topic is closed, deleted or does not exist: reopen it or name another topic"
+            }
+            Refusal::Payment => {
+                "this chat charges Telegram Stars per message; SendMessageBot does not pay for messages"
+            }
+            Refusal::Restricted => {
+                "the account may not post here (restricted, banned, not a member or no rights)"
+            }
+            Refusal::Gone => {
+                "the chat does not exist for this account (wrong name or id, or private)"
+            }
         };
         Some(match self {
-            SendError::Rpc {
-                value: Some(v), ..
-            } => format!("{code} ({v}): {what}"),
+            SendError::Rpc { value: Some(v), .. } => format!("{code} ({v}): {what}"),
             _ => format!("{code}: {what}"),
         })
     }
@@ -390,13 +402,24 @@ mod tests {
             r,
             "CHAT_SEND_MEDIA_FORBIDDEN: this chat forbids media; text is allowed — set `send_text_without_media = true` on the broadcaster to send the text alone"
         );
-        let r = SendError::from_telegram("TOPIC_CLOSED").refusal_reason().unwrap();
-        assert!(r.starts_with("TOPIC_CLOSED: the forum topic is closed"), "{r}");
+        let r = SendError::from_telegram("TOPIC_CLOSED")
+            .refusal_reason()
+            .unwrap();
+        assert!(
+            r.starts_with("TOPIC_CLOSED: the forum topic is closed"),
+            "{r}"
+        );
         let r = SendError::from_telegram("ALLOW_PAYMENT_REQUIRED_250")
             .refusal_reason()
             .unwrap();
-        assert!(r.starts_with("ALLOW_PAYMENT_REQUIRED (250): this chat charges"), "{r}");
-        assert_eq!(SendError::from_telegram("SOMETHING_NEW").refusal_reason(), None);
+        assert!(
+            r.starts_with("ALLOW_PAYMENT_REQUIRED (250): this chat charges"),
+            "{r}"
+        );
+        assert_eq!(
+            SendError::from_telegram("SOMETHING_NEW").refusal_reason(),
+            None
+        );
         assert_eq!(SendError::Transient("x".into()).refusal_reason(), None);
     }
 }

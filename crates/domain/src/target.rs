@@ -220,11 +220,13 @@ fn parse_link_path(original: &str, path: &str) -> Result<TargetRef, TargetParseE
         return Err(TargetParseError::Unrecognised(original.to_owned()));
     };
     if let Some(hash) = first.strip_prefix('+') {
-        return Err(if !hash.is_empty() && hash.bytes().all(|b| b.is_ascii_digit()) {
-            TargetParseError::PhoneLink(original.to_owned())
-        } else {
-            TargetParseError::InviteLink(original.to_owned())
-        });
+        return Err(
+            if !hash.is_empty() && hash.bytes().all(|b| b.is_ascii_digit()) {
+                TargetParseError::PhoneLink(original.to_owned())
+            } else {
+                TargetParseError::InviteLink(original.to_owned())
+            },
+        );
     }
     if first == "joinchat" {
         return Err(TargetParseError::InviteLink(original.to_owned()));
@@ -235,10 +237,7 @@ fn parse_link_path(original: &str, path: &str) -> Result<TargetRef, TargetParseE
     if let Some((_, what)) = SERVICE_PATHS.iter().find(|(p, _)| *p == first) {
         return Err(TargetParseError::NotAChat(original.to_owned(), what));
     }
-    let query_topic = match params
-        .iter()
-        .find(|(k, _)| *k == "thread" || *k == "topic")
-    {
+    let query_topic = match params.iter().find(|(k, _)| *k == "thread" || *k == "topic") {
         Some((_, v)) => Some(topic_number(original, v)?),
         None => None,
     };
@@ -330,9 +329,18 @@ fn parse_tg(original: &str, rest: &str) -> Result<TargetRef, TargetParseError> {
             with_topic(private_channel(id, original)?, topic, original)
         }
         "join" => Err(TargetParseError::InviteLink(original.to_owned())),
-        "proxy" => Err(TargetParseError::NotAChat(original.to_owned(), "MTProto proxy")),
-        "socks" => Err(TargetParseError::NotAChat(original.to_owned(), "SOCKS5 proxy")),
-        "addstickers" => Err(TargetParseError::NotAChat(original.to_owned(), "sticker set")),
+        "proxy" => Err(TargetParseError::NotAChat(
+            original.to_owned(),
+            "MTProto proxy",
+        )),
+        "socks" => Err(TargetParseError::NotAChat(
+            original.to_owned(),
+            "SOCKS5 proxy",
+        )),
+        "addstickers" => Err(TargetParseError::NotAChat(
+            original.to_owned(),
+            "sticker set",
+        )),
         "" => Err(TargetParseError::Unrecognised(original.to_owned())),
         _ => Err(TargetParseError::NotAChat(original.to_owned(), "tg:")),
     }

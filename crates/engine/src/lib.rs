@@ -12,8 +12,8 @@ pub mod testing;
 pub use driver::{
     Driver, DriverHandle, DriverSettings, TestSend, TestSendError, TestSendResult, restore_planner,
 };
-pub use planner::{DEFAULT_DISABLE_AFTER_FAILURES, 
-    AccountSpec, BroadcasterSpec, BroadcasterView, Content, Control, Delivery, Effect, Event,
-    Planner, PlannerSettings,
+pub use planner::{
+    AccountSpec, BroadcasterSpec, BroadcasterView, Content, Control,
+    DEFAULT_DISABLE_AFTER_FAILURES, Delivery, Effect, Event, Planner, PlannerSettings,
 };
 pub use ports::*;

@@ -931,14 +931,32 @@ fn disable_after_failures_is_the_broadcasters_setting() {
 fn family_refusals_disable_at_once_with_the_reason() {
     for (error, says) in [
         ("TOPIC_CLOSED", "TOPIC_CLOSED: the forum topic is closed"),
-        ("CHAT_SEND_PLAIN_FORBIDDEN", "CHAT_SEND_PLAIN_FORBIDDEN: this chat forbids this kind"),
-        ("ALLOW_PAYMENT_REQUIRED_10", "ALLOW_PAYMENT_REQUIRED (10): this chat charges"),
-        ("CHAT_GUEST_SEND_FORBIDDEN", "CHAT_GUEST_SEND_FORBIDDEN: the account may not post"),
+        (
+            "CHAT_SEND_PLAIN_FORBIDDEN",
+            "CHAT_SEND_PLAIN_FORBIDDEN: this chat forbids this kind",
+        ),
+        (
+            "ALLOW_PAYMENT_REQUIRED_10",
+            "ALLOW_PAYMENT_REQUIRED (10): this chat charges",
+        ),
+        (
+            "CHAT_GUEST_SEND_FORBIDDEN",
+            "CHAT_GUEST_SEND_FORBIDDEN: the account may not post",
+        ),
     ] {
-        let (trace, disabled) = run_cycles(Content::default(), 3, |_, i, _| (i == 0).then_some(error));
+        let (trace, disabled) =
+            run_cycles(Content::default(), 3, |_, i, _| (i == 0).then_some(error));
         assert_eq!(disabled.len(), 1, "{error}");
-        assert!(disabled[0].1.starts_with(says), "{error}: {}", disabled[0].1);
-        assert!(disabled[0].1.ends_with("(account acc1)"), "{}", disabled[0].1);
+        assert!(
+            disabled[0].1.starts_with(says),
+            "{error}: {}",
+            disabled[0].1
+        );
+        assert!(
+            disabled[0].1.ends_with("(account acc1)"),
+            "{}",
+            disabled[0].1
+        );
         assert_eq!(tries(&trace, 0), vec![1], "{error}");
     }
 }
@@ -949,12 +967,15 @@ fn a_chat_that_forbids_media_says_so_and_text_only_is_an_option() {
         media: Some("price.jpg".into()),
         ..Content::default()
     };
-    let forbids = |_: u64, i: usize, media: bool| (i == 1 && media).then_some("CHAT_SEND_PHOTOS_FORBIDDEN");
+    let forbids =
+        |_: u64, i: usize, media: bool| (i == 1 && media).then_some("CHAT_SEND_PHOTOS_FORBIDDEN");
     // Off (the default): disabled, and the reason names the option.
     let (trace, disabled) = run_cycles(with_media.clone(), 2, forbids);
     assert_eq!(disabled.len(), 1);
     assert!(
-        disabled[0].1.contains("this chat forbids media; text is allowed")
+        disabled[0]
+            .1
+            .contains("this chat forbids media; text is allowed")
             && disabled[0].1.contains("send_text_without_media = true"),
         "{}",
         disabled[0].1
@@ -969,12 +990,23 @@ fn a_chat_that_forbids_media_says_so_and_text_only_is_an_option() {
     };
     let (trace, disabled) = run_cycles(on, 3, forbids);
     assert!(disabled.is_empty(), "{disabled:?}");
-    let to_1: Vec<&(Timestamp, Delivery, Result<SentMessage, SendError>)> =
-        trace.sends.iter().filter(|(_, d, _)| d.target_index == 1).collect();
-    assert_eq!(to_1.len(), 4, "one refused try, then text in cycles 1, 2, 3");
+    let to_1: Vec<&(Timestamp, Delivery, Result<SentMessage, SendError>)> = trace
+        .sends
+        .iter()
+        .filter(|(_, d, _)| d.target_index == 1)
+        .collect();
+    assert_eq!(
+        to_1.len(),
+        4,
+        "one refused try, then text in cycles 1, 2, 3"
+    );
     assert!(to_1[0].1.content.media.is_some() && to_1[0].2.is_err());
     assert_eq!(to_1[1].1.random_id, to_1[0].1.random_id);
-    assert!(to_1[1..].iter().all(|(_, d, r)| d.content.media.is_none() && r.is_ok()));
+    assert!(
+        to_1[1..]
+            .iter()
+            .all(|(_, d, r)| d.content.media.is_none() && r.is_ok())
+    );
     assert_eq!(to_1[1].1.text, to_1[0].1.text);
     assert!(
         trace

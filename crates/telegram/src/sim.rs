@@ -452,7 +452,10 @@ mod tests {
             .collect();
         assert_eq!(
             got,
-            [("@shop_chat".to_string(), Some(123)), ("@shop_chat".to_string(), None)]
+            [
+                ("@shop_chat".to_string(), Some(123)),
+                ("@shop_chat".to_string(), None)
+            ]
         );
     }
 

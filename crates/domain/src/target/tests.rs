@@ -30,7 +30,10 @@ fn accepts_every_form_telegram_issues() {
         ("shop_chat/123", shop_123.clone()),
         ("@club", user("club")),
         ("@a1b2", user("a1b2")),
-        ("@abcdefghijklmnopqrstuvwxyz_12345", user("abcdefghijklmnopqrstuvwxyz_12345")),
+        (
+            "@abcdefghijklmnopqrstuvwxyz_12345",
+            user("abcdefghijklmnopqrstuvwxyz_12345"),
+        ),
         // Hosts, schemes, www, trailing slash, query, fragment.
         ("https://t.me/shop_chat", shop.clone()),
         ("http://t.me/Shop_Chat/", shop.clone()),
@@ -59,8 +62,14 @@ fn accepts_every_form_telegram_issues() {
         ("t.me/c/1234567890", private.clone()),
         ("t.me/c/1234567890/45", private.clone()),
         ("https://t.me/c/1234567890/45/", private.clone()),
-        ("https://t.me/c/1234567890/45?thread=7", private.clone().in_topic(Some(7))),
-        ("https://t.me/c/1234567890/7/45", private.clone().in_topic(Some(7))),
+        (
+            "https://t.me/c/1234567890/45?thread=7",
+            private.clone().in_topic(Some(7)),
+        ),
+        (
+            "https://t.me/c/1234567890/7/45",
+            private.clone().in_topic(Some(7)),
+        ),
         ("t.me/c/997852516352/2", TargetRef::id(-1_997_852_516_352)),
         // Channel previews.
         ("https://t.me/s/shop_chat", shop.clone()),
@@ -68,10 +77,19 @@ fn accepts_every_form_telegram_issues() {
         // tg: links.
         ("tg://resolve?domain=shop_chat", shop.clone()),
         ("tg://resolve?domain=Shop_Chat&post=5", shop.clone()),
-        ("tg://resolve?domain=shop_chat&post=5&thread=123", shop_123.clone()),
+        (
+            "tg://resolve?domain=shop_chat&post=5&thread=123",
+            shop_123.clone(),
+        ),
         ("tg:resolve?domain=shop_chat", shop.clone()),
-        ("tg://privatepost?channel=1234567890&post=45", private.clone()),
-        ("tg://privatepost?channel=1234567890&post=45&thread=9", private.clone().in_topic(Some(9))),
+        (
+            "tg://privatepost?channel=1234567890&post=45",
+            private.clone(),
+        ),
+        (
+            "tg://privatepost?channel=1234567890&post=45&thread=9",
+            private.clone().in_topic(Some(9)),
+        ),
     ];
     for (input, want) in cases {
         assert_eq!(TargetRef::parse(input).as_ref(), Ok(want), "{input}");
@@ -106,17 +124,35 @@ fn refuses_what_is_not_a_chat_with_its_reason() {
         // Invites, phones, bots.
         ("https://t.me/+AbCdEf", |e| matches!(e, E::InviteLink(_))),
         ("t.me/joinchat/AAAA", |e| matches!(e, E::InviteLink(_))),
-        ("https://telegram.me/joinchat/AbC-dEf_1", |e| matches!(e, E::InviteLink(_))),
+        ("https://telegram.me/joinchat/AbC-dEf_1", |e| {
+            matches!(e, E::InviteLink(_))
+        }),
         ("tg://join?invite=AbCdEf", |e| matches!(e, E::InviteLink(_))),
-        ("https://t.me/+79001234567", |e| matches!(e, E::PhoneLink(_))),
-        ("tg://resolve?phone=79001234567", |e| matches!(e, E::PhoneLink(_))),
-        ("https://t.me/shop_bot?start=abc", |e| matches!(e, E::BotLink(_, "start"))),
-        ("t.me/shop_bot?startgroup", |e| matches!(e, E::BotLink(_, "startgroup"))),
-        ("tg://resolve?domain=shop_bot&start=x", |e| matches!(e, E::BotLink(_, "start"))),
+        ("https://t.me/+79001234567", |e| {
+            matches!(e, E::PhoneLink(_))
+        }),
+        ("tg://resolve?phone=79001234567", |e| {
+            matches!(e, E::PhoneLink(_))
+        }),
+        ("https://t.me/shop_bot?start=abc", |e| {
+            matches!(e, E::BotLink(_, "start"))
+        }),
+        ("t.me/shop_bot?startgroup", |e| {
+            matches!(e, E::BotLink(_, "startgroup"))
+        }),
+        ("tg://resolve?domain=shop_bot&start=x", |e| {
+            matches!(e, E::BotLink(_, "start"))
+        }),
         // Service paths.
-        ("t.me/proxy?server=1.2.3.4&port=443&secret=dd00", |e| matches!(e, E::NotAChat(_, "MTProto proxy"))),
-        ("https://t.me/socks?server=h&port=1080", |e| matches!(e, E::NotAChat(_, "SOCKS5 proxy"))),
-        ("t.me/addstickers/Animals", |e| matches!(e, E::NotAChat(_, "sticker set"))),
+        ("t.me/proxy?server=1.2.3.4&port=443&secret=dd00", |e| {
+            matches!(e, E::NotAChat(_, "MTProto proxy"))
+        }),
+        ("https://t.me/socks?server=h&port=1080", |e| {
+            matches!(e, E::NotAChat(_, "SOCKS5 proxy"))
+        }),
+        ("t.me/addstickers/Animals", |e| {
+            matches!(e, E::NotAChat(_, "sticker set"))
+        }),
         ("t.me/addemoji/Set", |e| matches!(e, E::NotAChat(..))),
         ("t.me/share/url?url=x", |e| matches!(e, E::NotAChat(..))),
         ("t.me/login/12345", |e| matches!(e, E::NotAChat(..))),
@@ -126,8 +162,12 @@ fn refuses_what_is_not_a_chat_with_its_reason() {
         ("t.me/invoice/abc", |e| matches!(e, E::NotAChat(..))),
         ("t.me/$abcdef", |e| matches!(e, E::NotAChat(_, "invoice"))),
         ("t.me/iv?url=x&rhash=y", |e| matches!(e, E::NotAChat(..))),
-        ("t.me/boost/shop_chat", |e| matches!(e, E::NotAChat(_, "boost"))),
-        ("t.me/shop_chat?boost", |e| matches!(e, E::NotAChat(_, "boost"))),
+        ("t.me/boost/shop_chat", |e| {
+            matches!(e, E::NotAChat(_, "boost"))
+        }),
+        ("t.me/shop_chat?boost", |e| {
+            matches!(e, E::NotAChat(_, "boost"))
+        }),
         ("t.me/contact/abc", |e| matches!(e, E::NotAChat(..))),
         ("t.me/addlist/abc", |e| matches!(e, E::NotAChat(..))),
         ("t.me/m/abc", |e| matches!(e, E::NotAChat(..))),
@@ -144,12 +184,16 @@ fn refuses_what_is_not_a_chat_with_its_reason() {
         ("@shop__chat", |e| matches!(e, E::BadUsername(..))),
         ("@shop-chat", |e| matches!(e, E::BadUsername(..))),
         ("@магазин", |e| matches!(e, E::BadUsername(..))),
-        ("@abcdefghijklmnopqrstuvwxyz_123456", |e| matches!(e, E::BadUsername(..))),
+        ("@abcdefghijklmnopqrstuvwxyz_123456", |e| {
+            matches!(e, E::BadUsername(..))
+        }),
         ("t.me/ab", |e| matches!(e, E::BadUsername(..))),
         // Topics.
         ("t.me/shop_chat/abc", |e| matches!(e, E::BadTopic(..))),
         ("t.me/shop_chat/0", |e| matches!(e, E::BadTopic(..))),
-        ("t.me/shop_chat/2147483648", |e| matches!(e, E::BadTopic(..))),
+        ("t.me/shop_chat/2147483648", |e| {
+            matches!(e, E::BadTopic(..))
+        }),
         ("t.me/shop_chat/-5", |e| matches!(e, E::BadTopic(..))),
         ("@shop_chat/x", |e| matches!(e, E::BadTopic(..))),
         ("t.me/shop_chat?thread=x", |e| matches!(e, E::BadTopic(..))),
@@ -181,9 +225,16 @@ fn refuses_what_is_not_a_chat_with_its_reason() {
 
 #[test]
 fn reasons_say_what_to_do() {
-    let e = TargetRef::parse("https://t.me/+AbCdEf").unwrap_err().to_string();
-    assert!(e.contains("never joins chats") && e.contains("@name"), "{e}");
-    let e = TargetRef::parse("t.me/proxy?server=1.2.3.4").unwrap_err().to_string();
+    let e = TargetRef::parse("https://t.me/+AbCdEf")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("never joins chats") && e.contains("@name"),
+        "{e}"
+    );
+    let e = TargetRef::parse("t.me/proxy?server=1.2.3.4")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("is not a chat") && e.contains("proxy"), "{e}");
     let e = TargetRef::parse("@shop__chat").unwrap_err().to_string();
     assert!(e.contains("has `__`"), "{e}");
@@ -191,14 +242,22 @@ fn reasons_say_what_to_do() {
 
 #[test]
 fn key_is_canonical_and_reads_back() {
-    assert_eq!(TargetRef::parse("t.me/Market_1").unwrap().key(), "@market_1");
-    assert_eq!(TargetRef::parse("-1001000000777").unwrap().key(), "-1001000000777");
+    assert_eq!(
+        TargetRef::parse("t.me/Market_1").unwrap().key(),
+        "@market_1"
+    );
+    assert_eq!(
+        TargetRef::parse("-1001000000777").unwrap().key(),
+        "-1001000000777"
+    );
     assert_eq!(
         TargetRef::parse("t.me/c/1234567890/45").unwrap().key(),
         "-1001234567890"
     );
     assert_eq!(
-        TargetRef::parse("https://telegram.me/shop_chat/123/").unwrap().key(),
+        TargetRef::parse("https://telegram.me/shop_chat/123/")
+            .unwrap()
+            .key(),
         "@shop_chat/123"
     );
     for k in ["@shop_chat/123", "-1001234567890/7", "-123456", "@club"] {
