@@ -114,6 +114,7 @@ struct Tunables {
     quiet_hour_start: Option<Spanned<u8>>,
     quiet_hour_end: Option<Spanned<u8>>,
     timezone: Option<Spanned<String>>,
+    disable_after_failures: Option<u32>,
 }
 
 /// Declares a section struct that carries the tunables inline. serde's `flatten` would lose
@@ -147,6 +148,8 @@ macro_rules! with_tunables {
             quiet_hour_end: Option<Spanned<u8>>,
             #[serde(default)]
             timezone: Option<Spanned<String>>,
+            #[serde(default)]
+            disable_after_failures: Option<u32>,
         }
 
         impl $name {
@@ -163,6 +166,7 @@ macro_rules! with_tunables {
                     quiet_hour_start: self.quiet_hour_start.clone(),
                     quiet_hour_end: self.quiet_hour_end.clone(),
                     timezone: self.timezone.clone(),
+                    disable_after_failures: self.disable_after_failures,
                 }
             }
         }
@@ -246,6 +250,9 @@ with_tunables! {
         rotation: Option<Rotation>,
         #[serde(default = "yes")]
         enabled: bool,
+        /// In a chat that forbids media, send the text alone (issue 11).
+        #[serde(default)]
+        send_text_without_media: Option<bool>,
     }
 }
 
@@ -467,6 +474,7 @@ struct Globals {
     quiet_enabled: bool,
     quiet: (u8, u8),
     tz: TimeZone,
+    disable_after_failures: u32,
 }
 
 fn duration_at(ctx: &Ctx, v: &Spanned<DurationValue>, key: &str) -> Result<Duration, ConfigError> {
@@ -526,6 +534,9 @@ fn apply_tunables(
     if let Some(v) = &t.timezone {
         g.tz = tz_named(v.get_ref()).map_err(|m| ctx.at(v, k("timezone"), m))?;
     }
+    if let Some(v) = t.disable_after_failures {
+        g.disable_after_failures = v;
+    }
     Ok(())
 }
 
@@ -538,6 +549,9 @@ fn apply_env(env: &EnvVars, g: &mut Globals) -> Result<(), ConfigError> {
     }
     if let Some(v) = env.u32("MAX_RETRIES")? {
         g.pacing.max_retries = v;
+    }
+    if let Some(v) = env.u32("DISABLE_AFTER_FAILURES")? {
+        g.disable_after_failures = v;
     }
     if let Some(v) = env.duration("RETRY_DELAY")? {
         g.pacing.retry_delay = v;
@@ -603,6 +617,7 @@ pub fn parse(
         quiet_enabled: true,
         quiet: (0, 7),
         tz: tz_named("Europe/Moscow").unwrap_or(TimeZone::UTC),
+        disable_after_failures: smb_engine::DEFAULT_DISABLE_AFTER_FAILURES,
     };
     apply_tunables(&ctx, &file.settings.tunables(), "settings.", &mut g)?;
     apply_env(env, &mut g)?;
@@ -722,6 +737,7 @@ pub fn parse(
             format,
             media: m.media.clone(),
             link_preview: m.link_preview.unwrap_or(false),
+            ..Content::default()
         };
         if let Some(source) = source {
             message_sources.insert(
@@ -872,7 +888,11 @@ pub fn parse(
                 rotation: b.rotation.unwrap_or_default(),
                 pacing: local.pacing,
                 schedule,
-                content: content.clone(),
+                content: Content {
+                    text_without_media: b.send_text_without_media.unwrap_or(false),
+                    disable_after_failures: local.disable_after_failures,
+                    ..content.clone()
+                },
             },
             target_list: list_ref.get_ref().clone(),
             test_list: b.test_targets.as_ref().map(|t| t.get_ref().clone()),
@@ -919,4 +939,84 @@ pub fn parse(
         env: env.map(),
         message_sources,
     })
+}
+
+#[cfg(test)]
+mod refusal_settings_tests {
+    use super::*;
+
+    const TOML: &str = r#"
+[settings]
+disable_after_failures = 5
+[accounts.acc1]
+[targets]
+t = ["t.me/c/1234567890/45", "https://telegram.me/shop_chat/123/"]
+[messages.m]
+texts = ["hi"]
+[broadcasters.a]
+account = "acc1"
+targets = "t"
+messages = "m"
+[broadcasters.b]
+account = "acc1"
+targets = "t"
+messages = "m"
+send_text_without_media = true
+disable_after_failures = 0
+"#;
+
+    fn content(env: &[(&str, &str)]) -> Vec<(String, bool, u32)> {
+        let s = parse(
+            "sendmessagebot.toml",
+            TOML,
+            &EnvVars::from_pairs(env),
+            &Overrides::default(),
+        )
+        .expect("valid");
+        s.broadcasters
+            .iter()
+            .map(|b| {
+                (
+                    b.spec.name.clone(),
+                    b.spec.content.text_without_media,
+                    b.spec.content.disable_after_failures,
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn disable_after_failures_and_text_without_media_reach_the_broadcasters() {
+        assert_eq!(
+            content(&[]),
+            [("a".to_string(), false, 5), ("b".to_string(), true, 0)]
+        );
+        // The variable overrides [settings]; a broadcaster's own value overrides both.
+        assert_eq!(
+            content(&[("DISABLE_AFTER_FAILURES", "7")]),
+            [("a".to_string(), false, 7), ("b".to_string(), true, 0)]
+        );
+        let err = parse(
+            "sendmessagebot.toml",
+            TOML,
+            &EnvVars::from_pairs(&[("DISABLE_AFTER_FAILURES", "three")]),
+            &Overrides::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("DISABLE_AFTER_FAILURES"), "{err}");
+    }
+
+    #[test]
+    fn link_targets_keep_their_chat_and_topic() {
+        let s = parse(
+            "sendmessagebot.toml",
+            TOML,
+            &EnvVars::from_pairs(&[]),
+            &Overrides::default(),
+        )
+        .expect("valid");
+        let keys: Vec<String> = s.target_lists["t"].iter().map(TargetRef::key).collect();
+        assert_eq!(keys, ["-1001234567890", "@shop_chat/123"]);
+    }
 }

@@ -9,7 +9,8 @@ pub enum ErrorClass {
     AccountPause,
     /// Reschedule that chat only (SLOWMODE_WAIT_X).
     ChatPause,
-    /// Disable the target with the reason (CHAT_WRITE_FORBIDDEN, CHANNEL_PRIVATE, …).
+    /// Disable the target with the reason: the families of per-chat refusals
+    /// (`CHAT_SEND_*_FORBIDDEN`, `TOPIC_*`, restrictions, paid messages, CHANNEL_PRIVATE, …).
     TargetDead,
     /// Re-resolve the peer once, then disable (PEER_ID_INVALID, CHANNEL_INVALID).
     StalePeer,
@@ -19,7 +20,9 @@ pub enum ErrorClass {
     AccountDead,
     /// Retry with backoff (network, 5xx, timeouts).
     Transient,
-    /// Any other error Telegram gives for a request: this delivery fails, nothing else changes.
+    /// An error name we do not know (Telegram adds new ones with each layer): this delivery
+    /// fails; after `disable_after_failures` of them in a row in one chat, the planner
+    /// disables that chat with the raw error as the reason.
     Other,
 }
 
@@ -36,6 +39,78 @@ impl ErrorClass {
             ErrorClass::Other => "other",
         }
     }
+}
+
+/// The families of per-chat refusals (see [`SendError::class`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    /// A kind of media is forbidden; text may be allowed.
+    Media,
+    /// Text, polls, stickers, inline results … are forbidden (`CHAT_SEND_*_FORBIDDEN`).
+    Content,
+    /// `TOPIC_*`, and a topic's first message that is gone.
+    Topic,
+    /// Paid messages (`ALLOW_PAYMENT_REQUIRED[_X]`, `PAYMENT_REQUIRED`, …).
+    Payment,
+    /// The account may not write here.
+    Restricted,
+    /// The chat cannot be found for this account.
+    Gone,
+}
+
+const MEDIA_KINDS: &[&str] = &[
+    "MEDIA",
+    "PHOTOS",
+    "VIDEOS",
+    "DOCS",
+    "AUDIOS",
+    "GIFS",
+    "STICKERS",
+    "VOICES",
+    "ROUNDVIDEOS",
+];
+
+fn refusal(name: &str) -> Option<Refusal> {
+    if let Some(kind) = name
+        .strip_prefix("CHAT_SEND_")
+        .and_then(|r| r.strip_suffix("_FORBIDDEN"))
+    {
+        return Some(if MEDIA_KINDS.contains(&kind) {
+            Refusal::Media
+        } else {
+            Refusal::Content
+        });
+    }
+    if name.starts_with("TOPIC_") {
+        return Some(Refusal::Topic);
+    }
+    Some(match name {
+        "REPLY_MESSAGE_ID_INVALID" | "REPLY_TO_INVALID" | "MSG_ID_INVALID" => Refusal::Topic,
+        "ALLOW_PAYMENT_REQUIRED"
+        | "PAYMENT_REQUIRED"
+        | "STARS_PAYMENT_REQUIRED"
+        | "BALANCE_TOO_LOW" => Refusal::Payment,
+        "CHAT_WRITE_FORBIDDEN"
+        | "CHAT_ADMIN_REQUIRED"
+        | "CHAT_RESTRICTED"
+        | "CHAT_GUEST_SEND_FORBIDDEN"
+        | "CHAT_FORWARDS_RESTRICTED"
+        | "USER_BANNED_IN_CHANNEL"
+        | "USER_NOT_PARTICIPANT"
+        | "CHANNEL_PUBLIC_GROUP_NA"
+        | "VOICE_MESSAGES_FORBIDDEN"
+        | "PRIVACY_PREMIUM_REQUIRED"
+        | "CHANNEL_MONOFORUM_UNSUPPORTED"
+        | "SEND_AS_PEER_INVALID" => Refusal::Restricted,
+        "CHANNEL_PRIVATE"
+        | "CHAT_FORBIDDEN"
+        | "CHAT_ID_INVALID"
+        | "CHAT_TYPE_INVALID"
+        | "USERNAME_NOT_OCCUPIED"
+        | "USERNAME_INVALID"
+        | "INPUT_USER_DEACTIVATED" => Refusal::Gone,
+        _ => return None,
+    })
 }
 
 /// An error from sending one message, as a gateway reports it.
@@ -76,34 +151,36 @@ impl SendError {
         }
     }
 
+    /// The class of this error: the exact names of DESIGN.md's table first, then the
+    /// families of per-chat refusals (`CHAT_SEND_*_FORBIDDEN`, `TOPIC_*`, the restriction and
+    /// paid-message errors), then `Other` for names we do not know (the planner disables a
+    /// chat after `disable_after_failures` of those in a row). Error names are the ones
+    /// core.telegram.org lists for messages.sendMessage / messages.sendMedia (layer 2xx).
     pub fn class(&self) -> ErrorClass {
         let SendError::Rpc { name, .. } = self else {
             return ErrorClass::Transient;
         };
-        match name.as_str() {
+        let name = name.as_str();
+        match name {
             "FLOOD_WAIT" | "FLOOD_PREMIUM_WAIT" | "FLOOD_TEST_PHONE_WAIT" => {
-                ErrorClass::AccountPause
+                return ErrorClass::AccountPause;
             }
-            "SLOWMODE_WAIT" => ErrorClass::ChatPause,
-            "CHAT_WRITE_FORBIDDEN"
-            | "CHANNEL_PRIVATE"
-            | "CHAT_ADMIN_REQUIRED"
-            | "USER_BANNED_IN_CHANNEL"
-            | "CHAT_RESTRICTED"
-            | "CHAT_SEND_PLAIN_FORBIDDEN"
-            | "CHAT_GUEST_SEND_FORBIDDEN"
-            | "CHANNEL_PUBLIC_GROUP_NA"
-            | "USER_NOT_PARTICIPANT"
-            | "USERNAME_NOT_OCCUPIED"
-            | "USERNAME_INVALID"
-            | "CHAT_ID_INVALID" => ErrorClass::TargetDead,
-            "PEER_ID_INVALID" | "CHANNEL_INVALID" => ErrorClass::StalePeer,
+            "SLOWMODE_WAIT" => return ErrorClass::ChatPause,
+            "PEER_ID_INVALID" | "CHANNEL_INVALID" => return ErrorClass::StalePeer,
             "MESSAGE_TOO_LONG"
             | "ENTITY_BOUNDS_INVALID"
             | "MESSAGE_EMPTY"
             | "ENTITY_MENTION_USER_INVALID"
             | "MEDIA_CAPTION_TOO_LONG"
-            | "ENTITIES_TOO_LONG" => ErrorClass::BadContent,
+            | "ENTITIES_TOO_LONG"
+            | "MEDIA_EMPTY"
+            | "MEDIA_INVALID"
+            | "PHOTO_INVALID_DIMENSIONS"
+            | "PHOTO_EXT_INVALID"
+            | "PHOTO_SAVE_FILE_INVALID"
+            | "FILE_PARTS_INVALID" => return ErrorClass::BadContent,
+            // USER_RESTRICTED ("you were reported for spam and can't do this") and the other
+            // session errors concern the account in every chat, not one chat.
             "AUTH_KEY_UNREGISTERED"
             | "SESSION_REVOKED"
             | "USER_DEACTIVATED"
@@ -112,16 +189,64 @@ impl SendError {
             | "AUTH_KEY_INVALID"
             | "SESSION_EXPIRED"
             | "AUTH_KEY_PERM_EMPTY"
-            | "USER_RESTRICTED" => ErrorClass::AccountDead,
+            | "AUTH_KEY_DUPLICATED"
+            | "USER_RESTRICTED"
+            | "FROZEN_METHOD_INVALID" => return ErrorClass::AccountDead,
             "RPC_CALL_FAIL"
             | "RPC_MCGET_FAIL"
             | "TIMEOUT"
             | "INTERNAL"
             | "WORKER_BUSY_TOO_LONG_RETRY"
             | "MSG_WAIT_FAILED"
-            | "NETWORK" => ErrorClass::Transient,
-            _ => ErrorClass::Other,
+            | "MSG_WAIT_TIMEOUT"
+            | "NETWORK" => return ErrorClass::Transient,
+            _ => {}
         }
+        if refusal(name).is_some() {
+            return ErrorClass::TargetDead;
+        }
+        if name.starts_with("ENTITY_") || name.ends_with("_TOO_LONG") {
+            return ErrorClass::BadContent;
+        }
+        ErrorClass::Other
+    }
+
+    /// True for the refusals of a chat that forbids media (or one kind of it) but may allow
+    /// text: `CHAT_SEND_MEDIA_FORBIDDEN`, `…_PHOTOS_…`, `…_VIDEOS_…`, `…_DOCS_…`, `…_AUDIOS_…`,
+    /// `…_GIFS_…`, `…_STICKERS_…`, `…_VOICES_…`, `…_ROUNDVIDEOS_…`.
+    pub fn forbids_media(&self) -> bool {
+        matches!(refusal(self.code()), Some(Refusal::Media))
+    }
+
+    /// Why a chat refuses us, in words, for the target's disabled reason: the raw error
+    /// first, then what it means and what to do. `None` for errors that are not a per-chat
+    /// refusal.
+    pub fn refusal_reason(&self) -> Option<String> {
+        let code = self.code();
+        let what = match refusal(code)? {
+            Refusal::Media => {
+                "this chat forbids media; text is allowed — set `send_text_without_media = true` on the broadcaster to send the text alone"
+            }
+            Refusal::Content => {
+                "this chat forbids this kind of message (its permissions for members)"
+            }
+            Refusal::Topic => {
+                "the forum topic is closed, deleted or does not exist: reopen it or name another topic"
+            }
+            Refusal::Payment => {
+                "this chat charges Telegram Stars per message; SendMessageBot does not pay for messages"
+            }
+            Refusal::Restricted => {
+                "the account may not post here (restricted, banned, not a member or no rights)"
+            }
+            Refusal::Gone => {
+                "the chat does not exist for this account (wrong name or id, or private)"
+            }
+        };
+        Some(match self {
+            SendError::Rpc { value: Some(v), .. } => format!("{code} ({v}): {what}"),
+            _ => format!("{code}: {what}"),
+        })
     }
 
     /// The wait Telegram asked for, for account and chat pauses.
@@ -202,5 +327,99 @@ mod tests {
             SendError::from_telegram("FLOOD_WAIT_3").code(),
             "FLOOD_WAIT"
         );
+    }
+
+    #[test]
+    fn refusals_are_classified_by_family() {
+        use ErrorClass::*;
+        let cases = [
+            // CHAT_SEND_*_FORBIDDEN: media kinds and other kinds.
+            ("CHAT_SEND_MEDIA_FORBIDDEN", TargetDead, true),
+            ("CHAT_SEND_PHOTOS_FORBIDDEN", TargetDead, true),
+            ("CHAT_SEND_VIDEOS_FORBIDDEN", TargetDead, true),
+            ("CHAT_SEND_DOCS_FORBIDDEN", TargetDead, true),
+            ("CHAT_SEND_AUDIOS_FORBIDDEN", TargetDead, true),
+            ("CHAT_SEND_GIFS_FORBIDDEN", TargetDead, true),
+            ("CHAT_SEND_STICKERS_FORBIDDEN", TargetDead, true),
+            ("CHAT_SEND_VOICES_FORBIDDEN", TargetDead, true),
+            ("CHAT_SEND_ROUNDVIDEOS_FORBIDDEN", TargetDead, true),
+            ("CHAT_SEND_PLAIN_FORBIDDEN", TargetDead, false),
+            ("CHAT_SEND_POLL_FORBIDDEN", TargetDead, false),
+            ("CHAT_SEND_INLINE_FORBIDDEN", TargetDead, false),
+            ("CHAT_SEND_GAME_FORBIDDEN", TargetDead, false),
+            ("CHAT_SEND_SOMETHING_NEW_FORBIDDEN", TargetDead, false),
+            // TOPIC_*.
+            ("TOPIC_CLOSED", TargetDead, false),
+            ("TOPIC_DELETED", TargetDead, false),
+            ("TOPIC_ID_INVALID", TargetDead, false),
+            ("TOPIC_SOMETHING_NEW", TargetDead, false),
+            ("REPLY_MESSAGE_ID_INVALID", TargetDead, false),
+            // Restrictions.
+            ("CHAT_RESTRICTED", TargetDead, false),
+            ("CHAT_GUEST_SEND_FORBIDDEN", TargetDead, false),
+            ("CHAT_FORWARDS_RESTRICTED", TargetDead, false),
+            ("CHAT_WRITE_FORBIDDEN", TargetDead, false),
+            ("CHAT_ADMIN_REQUIRED", TargetDead, false),
+            ("USER_BANNED_IN_CHANNEL", TargetDead, false),
+            ("USER_NOT_PARTICIPANT", TargetDead, false),
+            ("CHANNEL_PUBLIC_GROUP_NA", TargetDead, false),
+            ("VOICE_MESSAGES_FORBIDDEN", TargetDead, false),
+            ("CHAT_FORBIDDEN", TargetDead, false),
+            ("CHANNEL_PRIVATE", TargetDead, false),
+            ("USERNAME_NOT_OCCUPIED", TargetDead, false),
+            // Paid messages.
+            ("ALLOW_PAYMENT_REQUIRED", TargetDead, false),
+            ("ALLOW_PAYMENT_REQUIRED_250", TargetDead, false),
+            ("PAYMENT_REQUIRED", TargetDead, false),
+            // Account-level, content, transient, pauses: unchanged.
+            ("USER_RESTRICTED", AccountDead, false),
+            ("AUTH_KEY_DUPLICATED", AccountDead, false),
+            ("ENTITY_TEXTURL_INVALID", BadContent, false),
+            ("MEDIA_CAPTION_TOO_LONG", BadContent, false),
+            ("MSG_WAIT_TIMEOUT", Transient, false),
+            ("FLOOD_WAIT_10", AccountPause, false),
+            ("SLOWMODE_WAIT_10", ChatPause, false),
+            // Unknown names: counted by the planner.
+            ("SOMETHING_NEW", Other, false),
+            ("CHAT_SOMETHING", Other, false),
+            ("MEDIA_FORBIDDEN_SOMEWHERE", Other, false),
+        ];
+        assert!(cases.len() >= 30);
+        for (raw, class, media) in cases {
+            let e = SendError::from_telegram(raw);
+            assert_eq!(e.class(), class, "{raw}");
+            assert_eq!(e.forbids_media(), media, "{raw}");
+            assert_eq!(e.refusal_reason().is_some(), class == TargetDead, "{raw}");
+        }
+    }
+
+    #[test]
+    fn refusal_reasons_say_what_happened_and_what_to_do() {
+        let r = SendError::from_telegram("CHAT_SEND_MEDIA_FORBIDDEN")
+            .refusal_reason()
+            .unwrap();
+        assert_eq!(
+            r,
+            "CHAT_SEND_MEDIA_FORBIDDEN: this chat forbids media; text is allowed — set `send_text_without_media = true` on the broadcaster to send the text alone"
+        );
+        let r = SendError::from_telegram("TOPIC_CLOSED")
+            .refusal_reason()
+            .unwrap();
+        assert!(
+            r.starts_with("TOPIC_CLOSED: the forum topic is closed"),
+            "{r}"
+        );
+        let r = SendError::from_telegram("ALLOW_PAYMENT_REQUIRED_250")
+            .refusal_reason()
+            .unwrap();
+        assert!(
+            r.starts_with("ALLOW_PAYMENT_REQUIRED (250): this chat charges"),
+            "{r}"
+        );
+        assert_eq!(
+            SendError::from_telegram("SOMETHING_NEW").refusal_reason(),
+            None
+        );
+        assert_eq!(SendError::Transient("x".into()).refusal_reason(), None);
     }
 }

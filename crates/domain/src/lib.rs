@@ -15,7 +15,7 @@ pub use error::{ErrorClass, SendError};
 pub use message::{MAX_CAPTION_CHARS, MAX_TEXT_CHARS, Message, MessageError, MessageSet, Rotation};
 pub use pacing::{Jitter, Pacing, mix64, unit_fraction};
 pub use schedule::{QuietHours, Schedule};
-pub use target::{TargetParseError, TargetRef};
+pub use target::{Chat, TargetParseError, TargetRef};
 
 /// Reads an on/off setting as the original's `.env` writes it: `true`/`false`, `yes`/`no`,
 /// `on`/`off`, `1`/`0`, any case, surrounding spaces ignored. `None` for anything else, so

@@ -13,7 +13,7 @@ pub use driver::{
     Driver, DriverHandle, DriverSettings, TestSend, TestSendError, TestSendResult, restore_planner,
 };
 pub use planner::{
-    AccountSpec, BroadcasterSpec, BroadcasterView, Content, Control, Delivery, Effect, Event,
-    Planner, PlannerSettings,
+    AccountSpec, BroadcasterSpec, BroadcasterView, Content, Control,
+    DEFAULT_DISABLE_AFTER_FAILURES, Delivery, Effect, Event, Planner, PlannerSettings,
 };
 pub use ports::*;

@@ -21,13 +21,36 @@ use crate::ports::{
 pub type AccountId = usize;
 pub type BroadcasterId = usize;
 
-/// How a broadcaster's messages are sent (format, attachment, link preview).
-#[derive(Debug, Clone, Default, PartialEq)]
+/// How a broadcaster's messages are sent (format, attachment, link preview), and what it does
+/// when a chat refuses them.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Content {
     pub format: TextFormat,
     pub media: Option<PathBuf>,
     pub link_preview: bool,
+    /// `send_text_without_media`: in a chat that forbids media (`CHAT_SEND_MEDIA_FORBIDDEN`,
+    /// `…_PHOTOS_…`, …) send the text alone instead of disabling the chat. Off by default.
+    pub text_without_media: bool,
+    /// `disable_after_failures`: an error we do not know (class `other`) this many times in a
+    /// row in one target disables it, with the raw error as the reason; a success in between
+    /// starts the count again. 0 never disables. Default 3.
+    pub disable_after_failures: u32,
 }
+
+impl Default for Content {
+    fn default() -> Self {
+        Content {
+            format: TextFormat::default(),
+            media: None,
+            link_preview: false,
+            text_without_media: false,
+            disable_after_failures: DEFAULT_DISABLE_AFTER_FAILURES,
+        }
+    }
+}
+
+/// The default of [`Content::disable_after_failures`].
+pub const DEFAULT_DISABLE_AFTER_FAILURES: u32 = 3;
 
 /// One account as the planner needs it.
 #[derive(Debug, Clone)]
@@ -296,6 +319,11 @@ pub struct Planner {
     by_account_name: HashMap<String, AccountId>,
     /// Disabled targets, with the moment they are re-checked (`None`: disabled by the operator).
     disabled: HashMap<TargetRef, Option<Timestamp>>,
+    /// Unknown (`other`) errors in a row per target, since its last success.
+    failures: HashMap<TargetRef, u32>,
+    /// Targets that refused media, where a broadcaster with `send_text_without_media` sends
+    /// the text alone (until restart: the first media send after it finds out again).
+    text_only: HashSet<TargetRef>,
     rng: u64,
 }
 
@@ -366,6 +394,8 @@ impl Planner {
             broadcasters: slots,
             by_account_name,
             disabled: HashMap::new(),
+            failures: HashMap::new(),
+            text_only: HashSet::new(),
         })
     }
 
@@ -733,6 +763,14 @@ impl Planner {
         };
         ac.in_flight = Some(index);
         let target = slot.targets[index].clone();
+        let content = if slot.content.media.is_some() && self.text_only.contains(&target) {
+            Arc::new(Content {
+                media: None,
+                ..(*slot.content).clone()
+            })
+        } else {
+            slot.content.clone()
+        };
         // A target whose re-check time came is tried again; it is active until told otherwise.
         if self.disabled.remove(&target).is_some() {
             fx.push(Effect::EnableTarget {
@@ -757,7 +795,7 @@ impl Planner {
             target_index: index,
             target,
             text: ac.message.clone(),
-            content: slot.content.clone(),
+            content,
             random_id,
             attempt,
         }));
@@ -787,6 +825,7 @@ impl Planner {
             Ok(sent) => {
                 ac.sent += 1;
                 let b = d.broadcaster;
+                self.failures.remove(&d.target);
                 fx.push(Effect::Record {
                     delivery: d,
                     outcome: Outcome::Sent {
@@ -861,10 +900,29 @@ impl Planner {
                     target: d.target.clone(),
                 });
             }
+            ErrorClass::TargetDead
+                if err.forbids_media()
+                    && d.content.text_without_media
+                    && d.content.media.is_some() =>
+            {
+                // The chat allows text: send this delivery (same random_id: nothing was
+                // posted) and the next ones there without the attachment.
+                self.text_only.insert(d.target.clone());
+                ac.retries.push(retry(now, d.attempt, stale_retried));
+                fx.push(Effect::Record {
+                    delivery: d.clone(),
+                    outcome: Outcome::Deferred {
+                        until: now,
+                        class: class.as_str(),
+                        code,
+                    },
+                });
+            }
             ErrorClass::TargetDead | ErrorClass::StalePeer => {
                 ac.failed += 1;
                 let recheck_at = add(now, recheck_after);
-                let reason = format!("{code} (account {})", d.account_name);
+                let why = err.refusal_reason().unwrap_or_else(|| code.clone());
+                let reason = format!("{why} (account {})", d.account_name);
                 self.disabled.insert(d.target.clone(), Some(recheck_at));
                 fx.push(Effect::Record {
                     delivery: d.clone(),
@@ -876,16 +934,42 @@ impl Planner {
                     recheck_at: Some(recheck_at),
                 });
             }
-            ErrorClass::BadContent | ErrorClass::Other => {
+            ErrorClass::BadContent => {
                 ac.failed += 1;
                 fx.push(Effect::Record {
                     delivery: d.clone(),
                     outcome: failed(err.to_string()),
                 });
-                if class == ErrorClass::BadContent {
-                    fx.push(Effect::BadContent {
-                        broadcaster: d.broadcaster_name.clone(),
-                        code,
+                fx.push(Effect::BadContent {
+                    broadcaster: d.broadcaster_name.clone(),
+                    code,
+                });
+            }
+            ErrorClass::Other => {
+                ac.failed += 1;
+                fx.push(Effect::Record {
+                    delivery: d.clone(),
+                    outcome: failed(err.to_string()),
+                });
+                let limit = d.content.disable_after_failures;
+                let count = self.failures.entry(d.target.clone()).or_insert(0);
+                *count += 1;
+                if limit > 0 && *count >= limit {
+                    let n = *count;
+                    self.failures.remove(&d.target);
+                    let recheck_at = add(now, recheck_after);
+                    self.disabled.insert(d.target.clone(), Some(recheck_at));
+                    let raw = match &err {
+                        SendError::Rpc { value: Some(v), .. } => format!("{code}_{v}"),
+                        _ => code,
+                    };
+                    fx.push(Effect::DisableTarget {
+                        target: d.target.clone(),
+                        reason: format!(
+                            "{raw}: failed {n} times in a row with this error, which SendMessageBot does not know (account {})",
+                            d.account_name
+                        ),
+                        recheck_at: Some(recheck_at),
                     });
                 }
             }

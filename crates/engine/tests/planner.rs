@@ -20,7 +20,7 @@ fn ts(s: &str) -> Timestamp {
 
 fn targets(n: usize) -> Vec<TargetRef> {
     (0..n)
-        .map(|i| TargetRef::Id(-1_001_000_000_000 - i as i64))
+        .map(|i| TargetRef::id(-1_001_000_000_000 - i as i64))
         .collect()
 }
 
@@ -828,5 +828,191 @@ fn operator_pause_resume_stop_start() {
         simulate(&mut q, t0, t0 + SignedDuration::from_secs(100), ok)
             .sends
             .is_empty()
+    );
+}
+
+/// Issue 11, part 3: the tries at target `i` and the DisableTarget effects, for a run of
+/// `cycles` cycles where `fails(cycle, target_index, has_media)` decides the errors.
+fn run_cycles(
+    content: Content,
+    cycles: u64,
+    fails: impl Fn(u64, usize, bool) -> Option<&'static str>,
+) -> (Trace, Vec<(TargetRef, String)>) {
+    let t0 = ts("2026-05-01T10:00:00Z");
+    let mut s = spec("b2b", "acc1", 3, 10);
+    s.content = content;
+    let mut p = planner(vec![account("acc1", 10)], vec![s], false, t0);
+    // Each cycle: 3 sends 10 s apart, then 600 s; stop before cycle `cycles + 1` starts.
+    let until = t0 + SignedDuration::from_secs(630 * cycles as i64 - 100);
+    let trace = simulate(&mut p, t0, until, |d, _| {
+        match fails(d.cycle, d.target_index, d.content.media.is_some()) {
+            Some(e) => Err(SendError::from_telegram(e)),
+            None => Ok(SentMessage {
+                message_id: Some(1),
+            }),
+        }
+    });
+    let disabled = trace
+        .effects
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Effect::DisableTarget { target, reason, .. } => Some((target.clone(), reason.clone())),
+            _ => None,
+        })
+        .collect();
+    (trace, disabled)
+}
+
+fn tries(trace: &Trace, index: usize) -> Vec<u64> {
+    trace
+        .sends
+        .iter()
+        .filter(|(_, d, _)| d.target_index == index)
+        .map(|(_, d, _)| d.cycle)
+        .collect()
+}
+
+#[test]
+fn unknown_error_disables_the_target_after_three_in_a_row() {
+    let (trace, disabled) = run_cycles(Content::default(), 5, |_, i, _| {
+        (i == 1).then_some("SOMETHING_NEW_400")
+    });
+    assert_eq!(disabled.len(), 1, "{disabled:?}");
+    assert_eq!(disabled[0].0, targets(3)[1]);
+    assert_eq!(
+        disabled[0].1,
+        "SOMETHING_NEW_400: failed 3 times in a row with this error, which SendMessageBot does not know (account acc1)"
+    );
+    // Tried in cycles 1, 2, 3; skipped in 4 and 5 (re-checked only after a day).
+    assert_eq!(tries(&trace, 1), vec![1, 2, 3]);
+    assert_eq!(tries(&trace, 0), vec![1, 2, 3, 4, 5]);
+}
+
+#[test]
+fn a_success_in_between_starts_the_count_again() {
+    // Fails in cycles 1, 2, succeeds in 3, fails in 4, 5, 6: disabled after cycle 6.
+    let (trace, disabled) = run_cycles(Content::default(), 7, |c, i, _| {
+        (i == 1 && c != 3).then_some("SOMETHING_NEW")
+    });
+    assert_eq!(disabled.len(), 1, "{disabled:?}");
+    assert_eq!(tries(&trace, 1), vec![1, 2, 3, 4, 5, 6]);
+}
+
+#[test]
+fn failures_in_another_chat_do_not_count() {
+    // Chat 0 fails in cycles 1 and 2, chat 1 in cycle 3, chat 2 in cycle 4: four unknown
+    // errors, never three in a row in one chat.
+    let (trace, disabled) = run_cycles(Content::default(), 5, |c, i, _| {
+        matches!((c, i), (1, 0) | (2, 0) | (3, 1) | (4, 2)).then_some("SOMETHING_NEW")
+    });
+    assert!(disabled.is_empty(), "{disabled:?}");
+    assert_eq!(trace.sends.len(), 15);
+}
+
+#[test]
+fn disable_after_failures_is_the_broadcasters_setting() {
+    let one = Content {
+        disable_after_failures: 1,
+        ..Content::default()
+    };
+    let (trace, disabled) = run_cycles(one, 3, |_, i, _| (i == 2).then_some("SOMETHING_NEW"));
+    assert_eq!(disabled.len(), 1);
+    assert_eq!(tries(&trace, 2), vec![1]);
+    let never = Content {
+        disable_after_failures: 0,
+        ..Content::default()
+    };
+    let (trace, disabled) = run_cycles(never, 5, |_, i, _| (i == 2).then_some("SOMETHING_NEW"));
+    assert!(disabled.is_empty());
+    assert_eq!(tries(&trace, 2), vec![1, 2, 3, 4, 5]);
+}
+
+#[test]
+fn family_refusals_disable_at_once_with_the_reason() {
+    for (error, says) in [
+        ("TOPIC_CLOSED", "TOPIC_CLOSED: the forum topic is closed"),
+        (
+            "CHAT_SEND_PLAIN_FORBIDDEN",
+            "CHAT_SEND_PLAIN_FORBIDDEN: this chat forbids this kind",
+        ),
+        (
+            "ALLOW_PAYMENT_REQUIRED_10",
+            "ALLOW_PAYMENT_REQUIRED (10): this chat charges",
+        ),
+        (
+            "CHAT_GUEST_SEND_FORBIDDEN",
+            "CHAT_GUEST_SEND_FORBIDDEN: the account may not post",
+        ),
+    ] {
+        let (trace, disabled) =
+            run_cycles(Content::default(), 3, |_, i, _| (i == 0).then_some(error));
+        assert_eq!(disabled.len(), 1, "{error}");
+        assert!(
+            disabled[0].1.starts_with(says),
+            "{error}: {}",
+            disabled[0].1
+        );
+        assert!(
+            disabled[0].1.ends_with("(account acc1)"),
+            "{}",
+            disabled[0].1
+        );
+        assert_eq!(tries(&trace, 0), vec![1], "{error}");
+    }
+}
+
+#[test]
+fn a_chat_that_forbids_media_says_so_and_text_only_is_an_option() {
+    let with_media = Content {
+        media: Some("price.jpg".into()),
+        ..Content::default()
+    };
+    let forbids =
+        |_: u64, i: usize, media: bool| (i == 1 && media).then_some("CHAT_SEND_PHOTOS_FORBIDDEN");
+    // Off (the default): disabled, and the reason names the option.
+    let (trace, disabled) = run_cycles(with_media.clone(), 2, forbids);
+    assert_eq!(disabled.len(), 1);
+    assert!(
+        disabled[0]
+            .1
+            .contains("this chat forbids media; text is allowed")
+            && disabled[0].1.contains("send_text_without_media = true"),
+        "{}",
+        disabled[0].1
+    );
+    assert_eq!(tries(&trace, 1), vec![1]);
+
+    // On: the same delivery goes again as text only (same random_id), and so do the next
+    // cycles' sends to that chat; the other chats keep their media.
+    let on = Content {
+        text_without_media: true,
+        ..with_media
+    };
+    let (trace, disabled) = run_cycles(on, 3, forbids);
+    assert!(disabled.is_empty(), "{disabled:?}");
+    let to_1: Vec<&(Timestamp, Delivery, Result<SentMessage, SendError>)> = trace
+        .sends
+        .iter()
+        .filter(|(_, d, _)| d.target_index == 1)
+        .collect();
+    assert_eq!(
+        to_1.len(),
+        4,
+        "one refused try, then text in cycles 1, 2, 3"
+    );
+    assert!(to_1[0].1.content.media.is_some() && to_1[0].2.is_err());
+    assert_eq!(to_1[1].1.random_id, to_1[0].1.random_id);
+    assert!(
+        to_1[1..]
+            .iter()
+            .all(|(_, d, r)| d.content.media.is_none() && r.is_ok())
+    );
+    assert_eq!(to_1[1].1.text, to_1[0].1.text);
+    assert!(
+        trace
+            .sends
+            .iter()
+            .filter(|(_, d, _)| d.target_index != 1)
+            .all(|(_, d, _)| d.content.media.is_some())
     );
 }

@@ -67,10 +67,9 @@ pub(crate) fn code_for(name: &str) -> i32 {
         || name.starts_with("USER_DEACTIVATED")
     {
         401
-    } else if matches!(
-        name,
-        "CHAT_WRITE_FORBIDDEN" | "CHAT_GUEST_SEND_FORBIDDEN" | "CHAT_SEND_PLAIN_FORBIDDEN"
-    ) {
+    } else if matches!(name, "CHAT_WRITE_FORBIDDEN" | "CHAT_GUEST_SEND_FORBIDDEN")
+        || (name.starts_with("CHAT_SEND_") && name.ends_with("_FORBIDDEN"))
+    {
         403
     } else if matches!(name, "RANDOM_ID_DUPLICATE" | "INTERNAL" | "RPC_CALL_FAIL") {
         500
@@ -91,14 +90,23 @@ struct Ctx<'w> {
     hit: Option<FaultHit>,
 }
 
+/// A send's `reply_to` as (reply_to_msg_id, top_msg_id): a forum topic is addressed by
+/// replying to its first message with `top_msg_id` set.
+fn reply_of(r: &Option<tl::enums::InputReplyTo>) -> Option<(i32, Option<i32>)> {
+    match r {
+        Some(tl::enums::InputReplyTo::Message(m)) => Some((m.reply_to_msg_id, m.top_msg_id)),
+        _ => None,
+    }
+}
+
 impl Ctx<'_> {
     fn me(&self) -> Result<i64, (i32, String)> {
         self.user.ok_or_else(|| err("AUTH_KEY_UNREGISTERED"))
     }
 
     /// Runs the fault plan once per request; returns the error it imposes, if any.
-    fn faults(&mut self, method: &str, chat: Option<i64>) -> Option<String> {
-        let hit = self.world.faults_for(method, self.user, chat);
+    fn faults(&mut self, method: &str, chat: Option<i64>, topic: Option<i32>) -> Option<String> {
+        let hit = self.world.faults_for(method, self.user, chat, topic);
         let error = hit.error.clone();
         self.hit = Some(hit);
         error
@@ -182,7 +190,7 @@ pub(crate) fn handle(world: &mut World, key_id: [u8; 8], msg_id: i64, body: &[u8
     );
     let mut fault_error = None;
     if !is_send {
-        fault_error = ctx.faults(method, None);
+        fault_error = ctx.faults(method, None, None);
     }
     let mut drop = DropConnection::No;
     let reply: Reply = match fault_error.as_deref() {
@@ -613,11 +621,15 @@ fn pre_send(
     ctx: &mut Ctx,
     method: &str,
     peer: &tl::enums::InputPeer,
+    reply_to: Option<(i32, Option<i32>)>,
 ) -> Result<(i64, i64), (i32, String)> {
     let me = ctx.me()?;
     let chat = chat_of(ctx.world, peer)?;
     may_post(ctx.world, me, chat)?;
-    match ctx.faults(method, Some(chat)).as_deref() {
+    match ctx
+        .faults(method, Some(chat), reply_to.and_then(|(_, top)| top))
+        .as_deref()
+    {
         None | Some("DROP_AFTER") => Ok((me, chat)),
         // DROP is turned into a closed connection by the caller; the answer is never sent.
         Some("DROP") => Err((0, String::new())),
@@ -626,7 +638,8 @@ fn pre_send(
 }
 
 fn send_message(ctx: &mut Ctx, req: f::messages::SendMessage) -> Reply {
-    let (me, chat) = pre_send(ctx, "messages.sendMessage", &req.peer)?;
+    let reply_to = reply_of(&req.reply_to);
+    let (me, chat) = pre_send(ctx, "messages.sendMessage", &req.peer, reply_to)?;
     if req.message.trim().is_empty() {
         return Err(err("MESSAGE_EMPTY"));
     }
@@ -636,7 +649,15 @@ fn send_message(ctx: &mut Ctx, req: f::messages::SendMessage) -> Reply {
     let entities = entity_records(&req.message, &req.entities)?;
     let id = ctx
         .world
-        .accept(me, chat, req.random_id, &req.message, entities, None)
+        .accept(
+            me,
+            chat,
+            req.random_id,
+            &req.message,
+            entities,
+            None,
+            reply_to,
+        )
         .map_err(|e| err(&e))?;
     Ok(
         tl::enums::Updates::UpdateShortSentMessage(tl::types::UpdateShortSentMessage {
@@ -654,7 +675,8 @@ fn send_message(ctx: &mut Ctx, req: f::messages::SendMessage) -> Reply {
 }
 
 fn send_media(ctx: &mut Ctx, req: f::messages::SendMedia) -> Reply {
-    let (me, chat) = pre_send(ctx, "messages.sendMedia", &req.peer)?;
+    let reply_to = reply_of(&req.reply_to);
+    let (me, chat) = pre_send(ctx, "messages.sendMedia", &req.peer, reply_to)?;
     if utf16_len(&req.message) > MAX_CAPTION {
         return Err(err("MEDIA_CAPTION_TOO_LONG"));
     }
@@ -757,6 +779,7 @@ fn send_media(ctx: &mut Ctx, req: f::messages::SendMedia) -> Reply {
             &req.message,
             entities,
             Some(record),
+            reply_to,
         )
         .map_err(|e| err(&e))?;
     let w = &*ctx.world;

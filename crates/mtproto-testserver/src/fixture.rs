@@ -188,6 +188,9 @@ pub struct FaultRule {
     /// Only sends to this chat (bot-API id or `@username`); any when absent.
     #[serde(default)]
     pub chat: Option<String>,
+    /// Only sends into this forum topic (their `reply_to.top_msg_id`); any when absent.
+    #[serde(default)]
+    pub topic: Option<i32>,
     /// Only this TL method (`messages.sendMessage`, …, or `*` for every request). When absent:
     /// the two send methods, `messages.sendMessage` and `messages.sendMedia`.
     #[serde(default)]
@@ -226,6 +229,11 @@ impl FaultRule {
 
     pub fn chat(mut self, chat: &str) -> Self {
         self.chat = Some(chat.to_owned());
+        self
+    }
+
+    pub fn topic(mut self, topic: i32) -> Self {
+        self.topic = Some(topic);
         self
     }
 

@@ -53,6 +53,12 @@ pub struct LedgerEntry {
     /// The sending user's id.
     pub account: i64,
     pub message_id: i32,
+    /// The forum topic it was sent into (`reply_to.top_msg_id`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<i32>,
+    /// The message it replied to (`reply_to.reply_to_msg_id`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<i32>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub entities: Vec<EntityRecord>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -356,7 +362,13 @@ impl World {
 
     /// Runs the fault plan for one request; the first rule that hits decides the error, and
     /// delays of every matching rule add up.
-    pub fn faults_for(&mut self, method: &str, user: Option<i64>, chat: Option<i64>) -> FaultHit {
+    pub fn faults_for(
+        &mut self,
+        method: &str,
+        user: Option<i64>,
+        chat: Option<i64>,
+        topic: Option<i32>,
+    ) -> FaultHit {
         let mut hit = FaultHit {
             error: None,
             delay: self.latency,
@@ -376,6 +388,7 @@ impl World {
                         .as_deref()
                         .is_none_or(|a| self.account_matches(a, user))
                     && r.chat.as_deref().is_none_or(|c| self.chat_matches(c, chat))
+                    && r.topic.is_none_or(|t| Some(t) == topic)
             })
             .collect();
         for (f, matched) in self.faults.iter_mut().zip(matches) {
@@ -407,6 +420,7 @@ impl World {
         text: &str,
         entities: Vec<EntityRecord>,
         media: Option<MediaRecord>,
+        reply_to: Option<(i32, Option<i32>)>,
     ) -> Result<i32, String> {
         if self.seen.contains(&(user, random_id)) {
             self.duplicates += 1;
@@ -439,6 +453,8 @@ impl World {
             at: jiff::Timestamp::now().to_string(),
             account: user,
             message_id,
+            topic: reply_to.and_then(|(_, top)| top),
+            reply_to: reply_to.map(|(r, _)| r),
             entities,
             media,
         };

@@ -32,6 +32,7 @@ pub struct FaultRule {
     pub chat: Option<String>,
     /// What Telegram answers: an error such as `FLOOD_WAIT_300`, `SLOWMODE_WAIT_30`,
     /// `CHAT_WRITE_FORBIDDEN`, `AUTH_KEY_UNREGISTERED`, or `NETWORK` for a dropped connection.
+    /// A media refusal (`CHAT_SEND_MEDIA_FORBIDDEN`, `…_PHOTOS_…`) hits only sends with media.
     pub error: String,
     /// Let this many matching sends through before the rule starts hitting.
     #[serde(default)]
@@ -58,7 +59,11 @@ pub struct SimSettings {
 /// One accepted message, as written to the ledger.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LedgerEntry {
+    /// The chat's key (`-100…` or `@name`), without the topic.
     pub chat: String,
+    /// The forum topic it was posted into (`t.me/name/TOPIC`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<i32>,
     pub random_id: i64,
     pub text: String,
     pub at: String,
@@ -245,7 +250,7 @@ impl Gateway for SimGateway {
         if !self.latency.is_zero() {
             tokio::time::sleep(self.latency).await;
         }
-        let chat = req.target.key();
+        let chat = req.target.chat_only().key();
         let mut st = self.lock();
         let st = &mut *st;
         for rule in &mut st.rules {
@@ -257,7 +262,14 @@ impl Gateway for SimGateway {
             {
                 continue;
             }
-            if rule.chat.as_ref().is_some_and(|c| c != req.target) {
+            // A rule for a chat hits each of its topics too; a rule for a topic only that topic.
+            if rule.chat.as_ref().is_some_and(|c| {
+                c.chat != req.target.chat || c.topic.is_some_and(|t| Some(t) != req.target.topic)
+            }) {
+                continue;
+            }
+            // Like Telegram, a chat that forbids media refuses only sends that carry some.
+            if req.media.is_none() && SendError::from_telegram(&rule.spec.error).forbids_media() {
                 continue;
             }
             rule.seen += 1;
@@ -281,6 +293,7 @@ impl Gateway for SimGateway {
         }
         let entry = LedgerEntry {
             chat,
+            topic: req.target.topic,
             random_id: req.random_id,
             text: req.text.to_owned(),
             at: self.clock.now().to_string(),
@@ -398,5 +411,75 @@ mod tests {
         assert!(sim.send(req("acc1", &a, 3)).await.is_ok()); // `times: 1`
         assert!(sim.send(req("acc2", &a, 4)).await.is_ok());
         assert!(sim.send(req("acc1", &b, 5)).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn topics_are_recorded_and_chat_rules_reach_them() {
+        let shop = TargetRef::parse("@shop_chat").unwrap();
+        let topic = TargetRef::parse("https://telegram.me/shop_chat/123/").unwrap();
+        let other = TargetRef::parse("@shop_chat/7").unwrap();
+        let rule = |chat: &str, error: &str| FaultRule {
+            account: None,
+            chat: Some(chat.into()),
+            error: error.into(),
+            after: 0,
+            times: Some(1),
+            probability: None,
+        };
+        let sim = SimGateway::new(SimSettings {
+            faults: vec![
+                rule("t.me/shop_chat/123", "TOPIC_CLOSED"),
+                rule("@shop_chat", "SOMETHING_NEW"),
+            ],
+            ..SimGateway::default_settings()
+        })
+        .unwrap();
+        // The topic rule hits only topic 123; the chat rule hits the chat's first send.
+        assert_eq!(
+            sim.send(req("acc1", &topic, 1)).await.unwrap_err().code(),
+            "TOPIC_CLOSED"
+        );
+        assert_eq!(
+            sim.send(req("acc1", &other, 2)).await.unwrap_err().code(),
+            "SOMETHING_NEW"
+        );
+        sim.send(req("acc1", &topic, 3)).await.unwrap();
+        sim.send(req("acc1", &shop, 4)).await.unwrap();
+        let got: Vec<(String, Option<i32>)> = sim
+            .accepted()
+            .into_iter()
+            .map(|(_, e)| (e.chat, e.topic))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("@shop_chat".to_string(), Some(123)),
+                ("@shop_chat".to_string(), None)
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_media_refusal_hits_only_sends_with_media() {
+        let t = TargetRef::parse("@shop_chat").unwrap();
+        let sim = SimGateway::new(SimSettings {
+            faults: vec![FaultRule {
+                account: None,
+                chat: None,
+                error: "CHAT_SEND_MEDIA_FORBIDDEN".into(),
+                after: 0,
+                times: None,
+                probability: None,
+            }],
+            ..SimGateway::default_settings()
+        })
+        .unwrap();
+        let photo = std::path::Path::new("price.jpg");
+        let with_media = SendRequest {
+            media: Some(photo),
+            ..req("acc1", &t, 1)
+        };
+        assert!(sim.send(with_media).await.unwrap_err().forbids_media());
+        assert!(sim.send(req("acc1", &t, 2)).await.is_ok());
     }
 }

@@ -359,6 +359,11 @@ impl CallError {
 impl From<CallError> for SendError {
     fn from(e: CallError) -> Self {
         match e {
+            // Telegram's 5xx (and -5xx) answers are its own failures, whatever their name:
+            // retried like network errors, never counted against the chat.
+            CallError::Rpc { code, name, .. } if code.abs() >= 500 => {
+                SendError::Transient(format!("Telegram error {name} ({code})"))
+            }
             CallError::Rpc { name, value, .. } => SendError::Rpc { name, value },
             CallError::Transient(t) => SendError::Transient(t),
             CallError::Timeout(d) => SendError::Transient(format!("no answer within {d:?}")),

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use grammers_tl_types as tl;
-use smb_domain::{SendError, TargetRef};
+use smb_domain::{Chat, SendError, TargetRef};
 use smb_engine::{Gateway, SendRequest, SentMessage, TextFormat};
 use tokio::sync::Mutex;
 use tracing::{debug, info, warn};
@@ -282,11 +282,11 @@ impl GrammersGateway {
         a: &Account,
         target: &TargetRef,
     ) -> Result<tl::enums::InputPeer, SendError> {
-        match target {
-            TargetRef::Id(id) if target.is_basic_group() => {
+        match &target.chat {
+            Chat::Id(id) if target.is_basic_group() => {
                 Ok(tl::types::InputPeerChat { chat_id: -id }.into())
             }
-            TargetRef::Id(id) => {
+            Chat::Id(id) => {
                 let mut state = a.peers.lock().await;
                 if let Some(c) = state.cache.chats.get(id) {
                     return Ok(c.input_peer());
@@ -302,7 +302,7 @@ impl GrammersGateway {
                     }
                 }
             }
-            TargetRef::Username(name) => {
+            Chat::Username(name) => {
                 let mut state = a.peers.lock().await;
                 if let Some(c) = state
                     .cache
@@ -343,9 +343,9 @@ impl GrammersGateway {
 
     async fn forget(&self, account: &str, a: &Account, target: &TargetRef) {
         let mut state = a.peers.lock().await;
-        match target {
-            TargetRef::Id(id) => state.cache.evict(*id),
-            TargetRef::Username(name) => {
+        match &target.chat {
+            Chat::Id(id) => state.cache.evict(*id),
+            Chat::Username(name) => {
                 if let Some(id) = state.cache.usernames.remove(&**name) {
                     state.cache.evict(id);
                 }
@@ -496,6 +496,26 @@ pub fn format_text(
     (text, (!entities.is_empty()).then_some(entities))
 }
 
+/// Where a send goes inside its chat: a forum topic is addressed by replying to the topic's
+/// first message with `top_msg_id` set to it (messages.sendMessage/sendMedia `reply_to`).
+fn topic_reply(target: &TargetRef) -> Option<tl::enums::InputReplyTo> {
+    let topic = target.topic?;
+    Some(
+        tl::types::InputReplyToMessage {
+            reply_to_msg_id: topic,
+            top_msg_id: Some(topic),
+            reply_to_peer_id: None,
+            quote_text: None,
+            quote_entities: None,
+            quote_offset: None,
+            monoforum_peer_id: None,
+            todo_item_id: None,
+            poll_option: None,
+        }
+        .into(),
+    )
+}
+
 /// Telegram's id for the message a send created.
 fn sent_id(updates: &tl::enums::Updates, random_id: i64) -> Option<i64> {
     match updates {
@@ -520,6 +540,7 @@ impl Gateway for GrammersGateway {
         a.client.before_call()?;
         let peer = self.peer(req.account, a, req.target).await?;
         let (text, entities) = format_text(req.text, req.format);
+        let reply_to = topic_reply(req.target);
         let result = match req.media {
             None => {
                 a.client
@@ -533,7 +554,7 @@ impl Gateway for GrammersGateway {
                         invert_media: false,
                         allow_paid_floodskip: false,
                         peer,
-                        reply_to: None,
+                        reply_to,
                         message: text,
                         random_id: req.random_id,
                         reply_markup: None,
@@ -567,7 +588,7 @@ impl Gateway for GrammersGateway {
                         invert_media: false,
                         allow_paid_floodskip: false,
                         peer,
-                        reply_to: None,
+                        reply_to,
                         media,
                         message: text,
                         random_id: req.random_id,
@@ -617,7 +638,7 @@ impl Gateway for GrammersGateway {
     async fn refresh_peer(&self, account: &str, target: &TargetRef) -> Result<(), SendError> {
         let a = self.account(account)?;
         self.forget(account, a, target).await;
-        if let TargetRef::Id(_) = target
+        if let Chat::Id(_) = target.chat
             && !target.is_basic_group()
         {
             let mut state = a.peers.lock().await;
