@@ -38,6 +38,13 @@ impl ErrorClass {
     }
 }
 
+/// Our own code for a text whose markup cannot be sent (a gateway formats it at send time);
+/// a bad-content error like Telegram's ENTITY_BOUNDS_INVALID.
+pub const FORMAT_INVALID: &str = "MESSAGE_FORMAT_INVALID";
+/// Our own code for a send that panicked (a bug in formatting or a gateway): that delivery
+/// fails as bad content instead of the account's loop dying.
+pub const SEND_PANICKED: &str = "SEND_PANICKED";
+
 /// An error from sending one message, as a gateway reports it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SendError {
@@ -103,7 +110,9 @@ impl SendError {
             | "MESSAGE_EMPTY"
             | "ENTITY_MENTION_USER_INVALID"
             | "MEDIA_CAPTION_TOO_LONG"
-            | "ENTITIES_TOO_LONG" => ErrorClass::BadContent,
+            | "ENTITIES_TOO_LONG"
+            | FORMAT_INVALID
+            | SEND_PANICKED => ErrorClass::BadContent,
             "AUTH_KEY_UNREGISTERED"
             | "SESSION_REVOKED"
             | "USER_DEACTIVATED"
@@ -165,6 +174,8 @@ mod tests {
             ("CHANNEL_INVALID", ErrorClass::StalePeer),
             ("MESSAGE_TOO_LONG", ErrorClass::BadContent),
             ("ENTITY_BOUNDS_INVALID", ErrorClass::BadContent),
+            ("MESSAGE_FORMAT_INVALID", ErrorClass::BadContent),
+            ("SEND_PANICKED", ErrorClass::BadContent),
             ("AUTH_KEY_UNREGISTERED", ErrorClass::AccountDead),
             ("SESSION_REVOKED", ErrorClass::AccountDead),
             ("USER_DEACTIVATED", ErrorClass::AccountDead),

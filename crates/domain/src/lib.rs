@@ -12,7 +12,7 @@ pub mod pacing;
 pub mod schedule;
 pub mod target;
 
-pub use error::{ErrorClass, SendError};
+pub use error::{ErrorClass, FORMAT_INVALID, SEND_PANICKED, SendError};
 pub use format::{
     ContentError, Entity, EntityKind, FormatError, FormattedText, TextFormat, check_length,
     format_text, max_len, prepare, utf16_len,
