@@ -104,16 +104,22 @@ fn what_is_checked_is_what_the_sandbox_sends() {
     assert!(ok, "{out}");
 
     let (ok, out) = run(d, &["check", "--sandbox"]);
-    assert!(ok, "the inline caption of 1344 characters (1007 shown) passes: {out}");
+    assert!(
+        ok,
+        "the inline caption of 1344 characters (1007 shown) passes: {out}"
+    );
     let (ok, out) = run(
         d,
         &["run", "--sandbox", "--once", "--no-web", "--no-metrics"],
     );
     assert!(ok, "{out}");
 
-    let ledger = smb_telegram::sim::read_ledger(&d.join("data/sandbox/ledger.jsonl"))
-        .expect("ledger");
-    let price: Vec<_> = ledger.iter().filter(|e| e.text.starts_with("Прайс\n")).collect();
+    let ledger =
+        smb_telegram::sim::read_ledger(&d.join("data/sandbox/ledger.jsonl")).expect("ledger");
+    let price: Vec<_> = ledger
+        .iter()
+        .filter(|e| e.text.starts_with("Прайс\n"))
+        .collect();
     assert_eq!(price.len(), 2, "{ledger:#?}");
     for e in &price {
         assert_eq!(
@@ -182,7 +188,9 @@ fn inline_markup_is_checked_like_a_files() {
         let (ok, out) = run(d, &["check", "--sandbox"]);
         assert!(!ok, "{out}");
         assert!(
-            out.contains("sendmessagebot.toml:16") && out.contains("message 1 of set `price`") && out.contains(says),
+            out.contains("sendmessagebot.toml:16")
+                && out.contains("message 1 of set `price`")
+                && out.contains(says),
             "{out}"
         );
     }

@@ -165,7 +165,11 @@ pub fn check_length(formatted: &FormattedText, caption: bool) -> Result<(), Cont
 }
 
 /// [`format_text`] then [`check_length`]: everything Telegram would refuse about a text.
-pub fn prepare(text: &str, format: TextFormat, caption: bool) -> Result<FormattedText, ContentError> {
+pub fn prepare(
+    text: &str,
+    format: TextFormat,
+    caption: bool,
+) -> Result<FormattedText, ContentError> {
     let f = format_text(text, format)?;
     check_length(&f, caption)?;
     Ok(f)
@@ -226,9 +230,7 @@ impl Out {
 
     /// Trims whitespace around the text (Telegram does) and orders the entities.
     fn finish(self) -> FormattedText {
-        let Out {
-            text, entities, ..
-        } = self;
+        let Out { text, entities, .. } = self;
         let trimmed_start = text.trim_start();
         let lead = utf16_len(&text[..text.len() - trimmed_start.len()]);
         let trimmed = trimmed_start.trim_end();
@@ -308,12 +310,11 @@ impl<'a> Markdown<'a> {
         let mut next_link_close = vec![n; n + 1];
         for i in (0..n).rev() {
             let escaped = i > 0 && s[i - 1] == '\\';
-            next_link_close[i] =
-                if s[i] == ']' && s.get(i + 1) == Some(&'(') && !escaped {
-                    i
-                } else {
-                    next_link_close[i + 1]
-                };
+            next_link_close[i] = if s[i] == ']' && s.get(i + 1) == Some(&'(') && !escaped {
+                i
+            } else {
+                next_link_close[i + 1]
+            };
         }
         let mut line_at = Vec::with_capacity(n);
         let mut line = 1;
@@ -361,10 +362,7 @@ impl<'a> Markdown<'a> {
 
     /// `__` between two letters or digits is part of a word (`price__list`), not markup.
     fn intraword(&self, i: usize, end: usize) -> bool {
-        i > 0
-            && self.s[i - 1].is_alphanumeric()
-            && i + 2 < end
-            && self.s[i + 2].is_alphanumeric()
+        i > 0 && self.s[i - 1].is_alphanumeric() && i + 2 < end && self.s[i + 2].is_alphanumeric()
     }
 
     /// End of a bare link starting at `i` (`http://`, `https://`), or `None`. Nothing inside
@@ -376,9 +374,11 @@ impl<'a> Markdown<'a> {
         let scheme = ["http://", "https://"]
             .into_iter()
             .find(|p| {
-                p.chars()
-                    .enumerate()
-                    .all(|(k, pc)| self.s.get(i + k).is_some_and(|c| c.to_ascii_lowercase() == pc))
+                p.chars().enumerate().all(|(k, pc)| {
+                    self.s
+                        .get(i + k)
+                        .is_some_and(|c| c.to_ascii_lowercase() == pc)
+                })
             })?
             .len();
         if i + scheme > end {
@@ -453,7 +453,11 @@ impl<'a> Markdown<'a> {
         if j >= end {
             return None;
         }
-        let url: String = self.s[close + 2..j].iter().collect::<String>().trim().to_owned();
+        let url: String = self.s[close + 2..j]
+            .iter()
+            .collect::<String>()
+            .trim()
+            .to_owned();
         if url.is_empty() {
             return None;
         }
@@ -530,9 +534,13 @@ impl<'a> Markdown<'a> {
                     continue;
                 }
             }
-            let delim = [("**", EntityKind::Bold), ("__", EntityKind::Italic), ("~~", EntityKind::Strike)]
-                .into_iter()
-                .find(|(d, _)| self.at(i, end, d));
+            let delim = [
+                ("**", EntityKind::Bold),
+                ("__", EntityKind::Italic),
+                ("~~", EntityKind::Strike),
+            ]
+            .into_iter()
+            .find(|(d, _)| self.at(i, end, d));
             if let Some((d, kind)) = delim {
                 if !(d == "__" && self.intraword(i, end))
                     && let Some(close) = self.find_close(i, end, d)
@@ -655,7 +663,9 @@ impl<'a> Html<'a> {
             let snippet: String = src[at..].chars().take(20).collect();
             return Err(self.err(
                 at,
-                format!("`{snippet}` is not closed with `>`: close the tag, or write &lt; to show a <"),
+                format!(
+                    "`{snippet}` is not closed with `>`: close the tag, or write &lt; to show a <"
+                ),
             ));
         };
         let inner = &src[body_start..end];
@@ -695,14 +705,18 @@ impl<'a> Html<'a> {
                 Some(EntityKind::Spoiler)
             }
             "a" => {
-                let Some(href) = attr(&attrs, "href").map(str::trim).filter(|h| !h.is_empty())
+                let Some(href) = attr(&attrs, "href")
+                    .map(str::trim)
+                    .filter(|h| !h.is_empty())
                 else {
                     return Err(self.err(at, "<a> needs an href=\"…\" with the link"));
                 };
                 match mention_id(href, 0) {
                     Some(Ok(user_id)) => Some(EntityKind::MentionName { user_id }),
                     Some(Err(e)) => return Err(self.err(at, e.message)),
-                    None => Some(EntityKind::TextUrl { url: href.to_owned() }),
+                    None => Some(EntityKind::TextUrl {
+                        url: href.to_owned(),
+                    }),
                 }
             }
             "tg-emoji" => {

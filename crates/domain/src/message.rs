@@ -258,7 +258,14 @@ mod tests {
         // Over 1024 characters as written, under it as shown: a valid caption.
         let caption = "<b>iPhone 16</b> — 71 000 ₽\n".repeat(48);
         assert_eq!(caption.chars().count(), 1344);
-        assert_eq!(crate::format_text(&caption, TextFormat::Html).unwrap().text.chars().count(), 1007);
+        assert_eq!(
+            crate::format_text(&caption, TextFormat::Html)
+                .unwrap()
+                .text
+                .chars()
+                .count(),
+            1007
+        );
         let s = set(&[(&caption, true, 5)]);
         assert!(s.validate(TextFormat::Html, true).is_ok());
         assert!(matches!(
@@ -272,7 +279,10 @@ mod tests {
         let err = set(&[("ok", true, 5), ("<b>Прайс<br>iPhone</b>", true, 5)])
             .validate(TextFormat::Html, false)
             .unwrap_err();
-        assert!(matches!(err, MessageError::Format { index: 2, .. }), "{err}");
+        assert!(
+            matches!(err, MessageError::Format { index: 2, .. }),
+            "{err}"
+        );
         assert!(err.to_string().contains("<br>"), "{err}");
     }
 }

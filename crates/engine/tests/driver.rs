@@ -329,15 +329,19 @@ impl smb_engine::Gateway for PanickingGateway {
 async fn a_panicking_send_fails_as_bad_content_and_the_account_goes_on() {
     let start: Timestamp = "2026-05-01T10:00:00Z".parse().unwrap();
     let clock = Arc::new(TokioClock::starting_at(start));
-    let sim = Arc::new(
-        SimGateway::with_clock(SimGateway::default_settings(), clock.clone()).unwrap(),
-    );
+    let sim =
+        Arc::new(SimGateway::with_clock(SimGateway::default_settings(), clock.clone()).unwrap());
     let events = Arc::new(Recorder::default());
     let store = Arc::new(MemoryStore::default());
     let planner = Planner::new(
         vec![account("acc1", 10)],
         vec![
-            spec("b2b", "acc1", &["@chat_one", "@chat_panic", "@chat_two"], 10),
+            spec(
+                "b2b",
+                "acc1",
+                &["@chat_one", "@chat_panic", "@chat_two"],
+                10,
+            ),
             spec("b2c", "acc1", &["@chat_three"], 10),
         ],
         PlannerSettings {

@@ -75,7 +75,13 @@ mod tests {
     #[test]
     fn html_markup_must_be_telegrams_and_balanced() {
         let html = rules(TextFormat::Html);
-        assert!(check_text("<b>iPhone</b> &lt;16&gt; &amp; <a href=\"x\">ссылка</a> 5 < 6", html).is_ok());
+        assert!(
+            check_text(
+                "<b>iPhone</b> &lt;16&gt; &amp; <a href=\"x\">ссылка</a> 5 < 6",
+                html
+            )
+            .is_ok()
+        );
         for (bad, says) in [
             ("<b>bold", "never closed"),
             ("<b><i>x</b></i>", "closes <i>"),
@@ -85,7 +91,10 @@ mod tests {
             ("<b>Прайс<br>iPhone</b>", "<br>"),
         ] {
             let err = check_text(bad, html).unwrap_err();
-            assert!(err.contains(says) && err.starts_with("html: "), "{bad}: {err}");
+            assert!(
+                err.contains(says) && err.starts_with("html: "),
+                "{bad}: {err}"
+            );
         }
     }
 

@@ -425,7 +425,10 @@ mod tests {
         let mut r = req("acc1", &t, 9);
         r.text = &long;
         r.media = Some(Path::new("price.png"));
-        assert_eq!(sim.send(r).await.unwrap_err().code(), "MEDIA_CAPTION_TOO_LONG");
+        assert_eq!(
+            sim.send(r).await.unwrap_err().code(),
+            "MEDIA_CAPTION_TOO_LONG"
+        );
         assert_eq!(read_ledger(&ledger).unwrap().len(), 1);
     }
 

@@ -194,10 +194,16 @@ async fn markdown_and_html_arrive_with_their_line_breaks_and_entities() {
                     ("mention_name", 54, 8, Some(777000), None)
                 ]
             ),
-            ("Прайс: https://example.com/files/price__list_v2.pdf", vec![]),
+            (
+                "Прайс: https://example.com/files/price__list_v2.pdf",
+                vec![]
+            ),
             (
                 "Прайс 🔥\nA — 1 ₽",
-                vec![("bold", 0, 5, None, None), ("pre", 9, 7, None, Some("text"))]
+                vec![
+                    ("bold", 0, 5, None, None),
+                    ("pre", 9, 7, None, Some("text"))
+                ]
             ),
         ]
     );

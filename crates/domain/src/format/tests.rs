@@ -41,7 +41,10 @@ fn issue_double_underscore_in_a_url_is_sent_as_written() {
     assert_eq!(f.entities, []);
     // Even a pair of `__` inside a link is no markup; markup around the link still is.
     let f = md("__https://example.com/a__b__c.pdf__ и https://x.ru/__y__");
-    assert_eq!(f.text, "https://example.com/a__b__c.pdf и https://x.ru/__y__");
+    assert_eq!(
+        f.text,
+        "https://example.com/a__b__c.pdf и https://x.ru/__y__"
+    );
     assert_eq!(f.entities, [e(Italic, 0, 31)]);
     // In the middle of a word `__` is part of the word (file names, article numbers).
     let f = md("Файл price__list__v2.pdf, артикул AB__12");
@@ -85,7 +88,14 @@ fn markdown_delimiters_as_telethon_reads_them() {
         ]
     );
     // Unmatched delimiters are text.
-    for s in ["2**3 = 8", "a ~~ b", "`x", "[a](", "[](https://x.ru)", "****"] {
+    for s in [
+        "2**3 = 8",
+        "a ~~ b",
+        "`x",
+        "[a](",
+        "[](https://x.ru)",
+        "****",
+    ] {
         assert_eq!(md(s).text, s, "{s}");
         assert_eq!(md(s).entities, [], "{s}");
     }
@@ -111,7 +121,11 @@ fn markdown_nests_bold_in_links_and_links_in_bold() {
     assert_eq!(f.text, "Жми сюда и здесь");
     assert_eq!(
         f.entities,
-        [e(Bold, 0, 16), e(url("https://x.ru"), 4, 4), e(Italic, 11, 5)]
+        [
+            e(Bold, 0, 16),
+            e(url("https://x.ru"), 4, 4),
+            e(Italic, 11, 5)
+        ]
     );
     // Overlapping markup is cut to what nests: the inner `__` has no partner inside the bold.
     let f = md("**a __b** c__");
@@ -207,7 +221,8 @@ fn slice16(text: &str, offset: usize, length: usize) -> &str {
 
 #[test]
 fn html_subset_of_telegram() {
-    let f = html("<b>Прайс</b>\niPhone — 71 000 ₽ &lt;16&gt; &amp; &quot;x&quot; &#8381; &#x1F525;");
+    let f =
+        html("<b>Прайс</b>\niPhone — 71 000 ₽ &lt;16&gt; &amp; &quot;x&quot; &#8381; &#x1F525;");
     assert_eq!(f.text, "Прайс\niPhone — 71 000 ₽ <16> & \"x\" ₽ 🔥");
     assert_eq!(f.entities, [e(Bold, 0, 5)]);
     let f = html(
@@ -216,7 +231,9 @@ fn html_subset_of_telegram() {
     let kinds: Vec<EntityKind> = f.entities.into_iter().map(|x| x.kind).collect();
     assert_eq!(
         kinds,
-        [Bold, Italic, Underline, Underline, Strike, Strike, Strike, Italic]
+        [
+            Bold, Italic, Underline, Underline, Strike, Strike, Strike, Italic
+        ]
     );
     let f = html("<b>жирный <i>оба</i></b> <a href='https://x.ru/?a=1&amp;b=2'><b>ссылка</b></a>");
     assert_eq!(f.text, "жирный оба ссылка");
@@ -271,9 +288,15 @@ fn html_subset_of_telegram() {
         ]
     );
     let f = html("<a href=\"tg://user?id=42\">Иван</a>");
-    assert_eq!(f.entities, [e(EntityKind::MentionName { user_id: 42 }, 0, 4)]);
+    assert_eq!(
+        f.entities,
+        [e(EntityKind::MentionName { user_id: 42 }, 0, 4)]
+    );
     // A `<` or `&` that starts no tag or entity is text.
-    assert_eq!(html("5 < 6 & 7 > 3 &nbsp; AT&T").text, "5 < 6 & 7 > 3 &nbsp; AT&T");
+    assert_eq!(
+        html("5 < 6 & 7 > 3 &nbsp; AT&T").text,
+        "5 < 6 & 7 > 3 &nbsp; AT&T"
+    );
     assert_eq!(html("<b>a\r\nb</b>").text, "a\nb");
 }
 
@@ -284,7 +307,10 @@ fn html_errors_name_the_tag_and_the_fix() {
     assert!(br.contains("<br>") && br.contains("line break"), "{br}");
     assert!(err("<div>x</div>").contains("<div>"));
     let foo = err("a\n<foo>x</foo>");
-    assert!(foo.contains("<foo>") && foo.contains("&lt;foo&gt;"), "{foo}");
+    assert!(
+        foo.contains("<foo>") && foo.contains("&lt;foo&gt;"),
+        "{foo}"
+    );
     assert!(foo.contains("line 2"), "{foo}");
     assert!(err("<b>bold").contains("<b> is never closed"));
     assert!(err("<b><i>x</b></i>").contains("</b> closes <i>"));
@@ -326,7 +352,10 @@ fn limits_count_utf16_units_of_the_formatted_text() {
     let markdown = format!("**{}**", "я".repeat(1024));
     assert!(ok(&markdown, TextFormat::Markdown, true).is_ok());
     let err = ok(&format!("{markdown}!"), TextFormat::Markdown, true).unwrap_err();
-    assert!(err.to_string().contains("1025") && err.to_string().contains("caption"), "{err}");
+    assert!(
+        err.to_string().contains("1025") && err.to_string().contains("caption"),
+        "{err}"
+    );
     assert!(matches!(
         ok("** **", TextFormat::Markdown, false),
         Err(ContentError::Empty)
@@ -368,7 +397,8 @@ fn invariants(f: &FormattedText) -> Result<(), String> {
         if x.end() > len {
             return Err(format!("{x:?} past the text's {len} units"));
         }
-        if boundaries.binary_search(&x.offset).is_err() || boundaries.binary_search(&x.end()).is_err()
+        if boundaries.binary_search(&x.offset).is_err()
+            || boundaries.binary_search(&x.end()).is_err()
         {
             return Err(format!("{x:?} splits a surrogate pair"));
         }
@@ -395,12 +425,63 @@ fn invariants(f: &FormattedText) -> Result<(), String> {
 /// Text made mostly of markup characters, so the parsers' corners are hit often.
 fn markup_soup() -> impl Strategy<Value = String> {
     let pieces = prop::sample::select(vec![
-        "*", "**", "_", "__", "~~", "`", "```", "```py\n", "[", "]", "(", ")", "](", "\\", "\n",
-        "\r\n", "\r", " ", "a", "я", "😀", "₽", "<", ">", "</", "/", "&", ";", "&#", "x1F525",
-        "&lt;", "b", "i", "a href=\"", "\"", "'", "=", "https://", "x.ru/", "tg://user?id=", "1",
-        "@", "<b>", "</b>", "<i>", "</i>", "<pre>", "<code class=\"language-", "</code>",
-        "</pre>", "<a href=\"https://x.ru\">", "</a>", "<tg-spoiler>", "<blockquote>",
-        "<tg-emoji emoji-id=\"1\">", "\u{200d}", "\u{a0}",
+        "*",
+        "**",
+        "_",
+        "__",
+        "~~",
+        "`",
+        "```",
+        "```py\n",
+        "[",
+        "]",
+        "(",
+        ")",
+        "](",
+        "\\",
+        "\n",
+        "\r\n",
+        "\r",
+        " ",
+        "a",
+        "я",
+        "😀",
+        "₽",
+        "<",
+        ">",
+        "</",
+        "/",
+        "&",
+        ";",
+        "&#",
+        "x1F525",
+        "&lt;",
+        "b",
+        "i",
+        "a href=\"",
+        "\"",
+        "'",
+        "=",
+        "https://",
+        "x.ru/",
+        "tg://user?id=",
+        "1",
+        "@",
+        "<b>",
+        "</b>",
+        "<i>",
+        "</i>",
+        "<pre>",
+        "<code class=\"language-",
+        "</code>",
+        "</pre>",
+        "<a href=\"https://x.ru\">",
+        "</a>",
+        "<tg-spoiler>",
+        "<blockquote>",
+        "<tg-emoji emoji-id=\"1\">",
+        "\u{200d}",
+        "\u{a0}",
     ]);
     prop::collection::vec(pieces, 0..40).prop_map(|v| v.concat())
 }

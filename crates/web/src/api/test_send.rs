@@ -86,11 +86,8 @@ pub async fn test_send(
         ))
     })?;
     // Checked as it will be sent (the one formatter), so the answer says why it cannot go.
-    if let Err(e) = smb_domain::prepare(
-        &text,
-        entry.content.format,
-        entry.content.media.is_some(),
-    ) {
+    if let Err(e) = smb_domain::prepare(&text, entry.content.format, entry.content.media.is_some())
+    {
         return Err(ApiError::Invalid(format!(
             "this message of set `{}` cannot be sent: {e}",
             set.name
