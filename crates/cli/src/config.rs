@@ -684,14 +684,25 @@ pub fn parse(
                 "no messages: add `texts = [\"…\"]`, [[messages.NAME.items]] tables or a `source`",
             ));
         }
+        let format = match m.format.as_deref() {
+            None => TextFormat::Plain,
+            Some(f) => TextFormat::parse(f).ok_or_else(|| {
+                ctx.key(
+                    format!("{key}.format"),
+                    format!("`{f}` is not a format; use \"plain\", \"markdown\" or \"html\""),
+                )
+            })?,
+        };
         let set = MessageSet::new(set_name.clone(), messages);
         // A set that only has a source gets its texts from the store (`messages update`).
+        // Inline texts are formatted and measured exactly as they will be sent.
         if !set.messages.is_empty()
-            && let Err(e) = set.validate()
+            && let Err(e) = set.validate(format, m.media.is_some())
         {
             let idx = match &e {
                 smb_domain::MessageError::TooLong { index, .. }
                 | smb_domain::MessageError::Empty { index, .. }
+                | smb_domain::MessageError::Format { index, .. }
                 | smb_domain::MessageError::BadPriority { index, .. } => Some(*index),
                 smb_domain::MessageError::NoActive { .. } => None,
             };
@@ -704,34 +715,6 @@ pub fn parse(
                 },
                 None => ctx.key(&key, e.to_string()),
             });
-        }
-        let format = match m.format.as_deref() {
-            None | Some("plain") => TextFormat::Plain,
-            Some("markdown") => TextFormat::Markdown,
-            Some("html") => TextFormat::Html,
-            Some(other) => {
-                return Err(ctx.key(
-                    format!("{key}.format"),
-                    format!("`{other}` is not a format; use \"plain\", \"markdown\" or \"html\""),
-                ));
-            }
-        };
-        if m.media.is_some() {
-            for (i, msg) in set.messages.iter().enumerate() {
-                let len = msg.text.encode_utf16().count();
-                if len > smb_domain::MAX_CAPTION_CHARS {
-                    return Err(ConfigError::At {
-                        path: name.into(),
-                        line: line_of(src, spans[i].start),
-                        key: key.clone(),
-                        message: format!(
-                            "message {} is {len} characters, but with `media` it is a caption and Telegram allows {}: shorten it or remove `media`",
-                            i + 1,
-                            smb_domain::MAX_CAPTION_CHARS
-                        ),
-                    });
-                }
-            }
         }
         let content = Content {
             format,

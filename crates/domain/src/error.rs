@@ -113,6 +113,13 @@ fn refusal(name: &str) -> Option<Refusal> {
     })
 }
 
+/// Our own code for a text whose markup cannot be sent (a gateway formats it at send time);
+/// a bad-content error like Telegram's ENTITY_BOUNDS_INVALID.
+pub const FORMAT_INVALID: &str = "MESSAGE_FORMAT_INVALID";
+/// Our own code for a send that panicked (a bug in formatting or a gateway): that delivery
+/// fails as bad content instead of the account's loop dying.
+pub const SEND_PANICKED: &str = "SEND_PANICKED";
+
 /// An error from sending one message, as a gateway reports it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SendError {
@@ -178,7 +185,9 @@ impl SendError {
             | "PHOTO_INVALID_DIMENSIONS"
             | "PHOTO_EXT_INVALID"
             | "PHOTO_SAVE_FILE_INVALID"
-            | "FILE_PARTS_INVALID" => return ErrorClass::BadContent,
+            | "FILE_PARTS_INVALID"
+            | FORMAT_INVALID
+            | SEND_PANICKED => return ErrorClass::BadContent,
             // USER_RESTRICTED ("you were reported for spam and can't do this") and the other
             // session errors concern the account in every chat, not one chat.
             "AUTH_KEY_UNREGISTERED"
@@ -290,6 +299,8 @@ mod tests {
             ("CHANNEL_INVALID", ErrorClass::StalePeer),
             ("MESSAGE_TOO_LONG", ErrorClass::BadContent),
             ("ENTITY_BOUNDS_INVALID", ErrorClass::BadContent),
+            ("MESSAGE_FORMAT_INVALID", ErrorClass::BadContent),
+            ("SEND_PANICKED", ErrorClass::BadContent),
             ("AUTH_KEY_UNREGISTERED", ErrorClass::AccountDead),
             ("SESSION_REVOKED", ErrorClass::AccountDead),
             ("USER_DEACTIVATED", ErrorClass::AccountDead),

@@ -6,12 +6,17 @@
 #![forbid(unsafe_code)]
 
 pub mod error;
+pub mod format;
 pub mod message;
 pub mod pacing;
 pub mod schedule;
 pub mod target;
 
-pub use error::{ErrorClass, SendError};
+pub use error::{ErrorClass, FORMAT_INVALID, SEND_PANICKED, SendError};
+pub use format::{
+    ContentError, Entity, EntityKind, FormatError, FormattedText, TextFormat, check_length,
+    format_text, max_len, prepare, utf16_len,
+};
 pub use message::{MAX_CAPTION_CHARS, MAX_TEXT_CHARS, Message, MessageError, MessageSet, Rotation};
 pub use pacing::{Jitter, Pacing, mix64, unit_fraction};
 pub use schedule::{QuietHours, Schedule};

@@ -2,13 +2,13 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::format::{ContentError, FormatError, TextFormat, prepare};
 use crate::pacing::mix64;
 
-/// Telegram's limit for a text message, in characters (UTF-16 code units are what Telegram
-/// counts; we count chars, which is never more than the UTF-16 count, and check the UTF-16
-/// length too).
+/// Telegram's limit for a text message: 4096 UTF-16 code units of the formatted text (markup
+/// removed), as [`crate::format::check_length`] counts them.
 pub const MAX_TEXT_CHARS: usize = 4096;
-/// Telegram's limit for a media caption.
+/// Telegram's limit for a media caption: 1024 UTF-16 code units of the formatted text.
 pub const MAX_CAPTION_CHARS: usize = 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,16 +32,24 @@ impl Message {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MessageError {
     #[error(
-        "message {index} of set `{set}` is {len} characters; Telegram allows {max}: shorten it or split it in two"
+        "message {index} of set `{set}` is {len} characters after formatting; Telegram allows {max}{}: shorten it or split it in two",
+        if *.caption { " for a caption (the set has `media`)" } else { "" }
     )]
     TooLong {
         set: String,
         index: usize,
         len: usize,
         max: usize,
+        caption: bool,
     },
     #[error("message {index} of set `{set}` is empty: remove it or give it text")]
     Empty { set: String, index: usize },
+    #[error("message {index} of set `{set}`: {error}")]
+    Format {
+        set: String,
+        index: usize,
+        error: FormatError,
+    },
     #[error("message {index} of set `{set}` has priority {priority}; use 1–10")]
     BadPriority {
         set: String,
@@ -74,24 +82,32 @@ impl MessageSet {
         }
     }
 
-    /// Checks what Telegram would refuse, so a bad text fails at load, not at send time.
-    pub fn validate(&self) -> Result<(), MessageError> {
+    /// Checks what Telegram would refuse, so a bad text fails at load, not at send time: every
+    /// text is formatted as it will be sent (`format`; `caption` when the set has media) and
+    /// measured after formatting ([`prepare`]).
+    pub fn validate(&self, format: TextFormat, caption: bool) -> Result<(), MessageError> {
         for (i, m) in self.messages.iter().enumerate() {
             let index = i + 1;
-            if m.text.trim().is_empty() {
-                return Err(MessageError::Empty {
-                    set: self.name.clone(),
-                    index,
-                });
-            }
-            let len = m.text.chars().count().max(m.text.encode_utf16().count());
-            if len > MAX_TEXT_CHARS {
-                return Err(MessageError::TooLong {
-                    set: self.name.clone(),
-                    index,
-                    len,
-                    max: MAX_TEXT_CHARS,
-                });
+            let set = || self.name.clone();
+            match prepare(&m.text, format, caption) {
+                Ok(_) => {}
+                Err(ContentError::Empty) => return Err(MessageError::Empty { set: set(), index }),
+                Err(ContentError::TooLong { len, max, caption }) => {
+                    return Err(MessageError::TooLong {
+                        set: set(),
+                        index,
+                        len,
+                        max,
+                        caption,
+                    });
+                }
+                Err(ContentError::Format(error)) => {
+                    return Err(MessageError::Format {
+                        set: set(),
+                        index,
+                        error,
+                    });
+                }
             }
             if !(1..=10).contains(&m.priority) {
                 return Err(MessageError::BadPriority {
@@ -213,26 +229,60 @@ mod tests {
 
     #[test]
     fn validation_refuses_what_telegram_would() {
+        let plain = |s: MessageSet| s.validate(TextFormat::Plain, false);
         let long = "я".repeat(MAX_TEXT_CHARS + 1);
         assert!(matches!(
-            set(&[(&long, true, 5)]).validate(),
+            plain(set(&[(&long, true, 5)])),
             Err(MessageError::TooLong { index: 1, .. })
         ));
         // Characters outside the BMP count twice in UTF-16, as Telegram counts them.
         let emoji = "😀".repeat(MAX_TEXT_CHARS / 2 + 1);
-        assert!(set(&[(&emoji, true, 5)]).validate().is_err());
+        assert!(plain(set(&[(&emoji, true, 5)])).is_err());
         assert!(matches!(
-            set(&[("  ", true, 5)]).validate(),
+            plain(set(&[("  ", true, 5)])),
             Err(MessageError::Empty { .. })
         ));
         assert!(matches!(
-            set(&[("x", false, 5)]).validate(),
+            plain(set(&[("x", false, 5)])),
             Err(MessageError::NoActive { .. })
         ));
         assert!(matches!(
-            set(&[("x", true, 11)]).validate(),
+            plain(set(&[("x", true, 11)])),
             Err(MessageError::BadPriority { .. })
         ));
-        assert!(set(&[("ok", true, 1)]).validate().is_ok());
+        assert!(plain(set(&[("ok", true, 1)])).is_ok());
+    }
+
+    #[test]
+    fn validation_measures_the_formatted_text_and_checks_its_markup() {
+        // Over 1024 characters as written, under it as shown: a valid caption.
+        let caption = "<b>iPhone 16</b> — 71 000 ₽\n".repeat(48);
+        assert_eq!(caption.chars().count(), 1344);
+        assert_eq!(
+            crate::format_text(&caption, TextFormat::Html)
+                .unwrap()
+                .text
+                .chars()
+                .count(),
+            1007
+        );
+        let s = set(&[(&caption, true, 5)]);
+        assert!(s.validate(TextFormat::Html, true).is_ok());
+        assert!(matches!(
+            s.validate(TextFormat::Plain, true),
+            Err(MessageError::TooLong {
+                caption: true,
+                max: MAX_CAPTION_CHARS,
+                ..
+            })
+        ));
+        let err = set(&[("ok", true, 5), ("<b>Прайс<br>iPhone</b>", true, 5)])
+            .validate(TextFormat::Html, false)
+            .unwrap_err();
+        assert!(
+            matches!(err, MessageError::Format { index: 2, .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("<br>"), "{err}");
     }
 }

@@ -6,6 +6,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures_util::FutureExt as _;
 use jiff::Timestamp;
 use smb_domain::{ErrorClass, SendError, TargetRef};
 use tokio::sync::Notify;
@@ -288,11 +289,26 @@ impl DriverHandle {
     }
 }
 
-/// One gateway call, bounded by the send timeout (a timeout is a transient error).
+/// One gateway call, bounded by the send timeout (a timeout is a transient error). A panic in
+/// the gateway (formatting included) fails this delivery as bad content (SEND_PANICKED): the
+/// account's loop goes on, the operator is told like for any bad content, and the delivery
+/// is no longer pending, so a restart does not send it into the same panic again.
 async fn send_once(shared: &Shared, request: SendRequest<'_>) -> Result<SentMessage, SendError> {
-    tokio::time::timeout(shared.settings.send_timeout, shared.gateway.send(request))
-        .await
-        .unwrap_or_else(|_| Err(SendError::Transient("send timed out".into())))
+    let (account, target) = (request.account, request.target);
+    let send = std::panic::AssertUnwindSafe(shared.gateway.send(request)).catch_unwind();
+    match tokio::time::timeout(shared.settings.send_timeout, send).await {
+        Err(_) => Err(SendError::Transient("send timed out".into())),
+        Ok(Ok(result)) => result,
+        Ok(Err(panic)) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            tracing::error!(account, target = %target, panic = %what, "the send panicked; this delivery fails as bad content");
+            Err(SendError::rpc(smb_domain::SEND_PANICKED, None))
+        }
+    }
 }
 
 fn lock(shared: &Shared) -> std::sync::MutexGuard<'_, Planner> {

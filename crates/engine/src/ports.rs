@@ -11,14 +11,8 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 use smb_domain::{SendError, TargetRef};
 
-/// How a message text is to be parsed by Telegram.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum TextFormat {
-    #[default]
-    Plain,
-    Markdown,
-    Html,
-}
+/// How a message text is written; lives in `smb_domain::format` with the one formatter.
+pub use smb_domain::TextFormat;
 
 /// What a gateway is asked to send: one delivery's content, with the journal's random_id.
 #[derive(Debug, Clone)]

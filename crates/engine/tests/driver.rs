@@ -299,3 +299,94 @@ async fn shutdown_abandons_a_hung_send_within_the_grace_and_leaves_it_pending() 
     );
     assert!(sim.accepted().is_empty());
 }
+
+/// The sandbox, except that a send to `@chat_panic` panics (a bug in formatting or in a
+/// gateway).
+struct PanickingGateway(Arc<SimGateway>);
+
+#[async_trait::async_trait]
+impl smb_engine::Gateway for PanickingGateway {
+    async fn send(
+        &self,
+        request: smb_engine::SendRequest<'_>,
+    ) -> Result<smb_engine::SentMessage, smb_domain::SendError> {
+        if request.target.key() == "@chat_panic" {
+            panic!("called `Option::unwrap()` on a `None` value");
+        }
+        self.0.send(request).await
+    }
+
+    async fn refresh_peer(
+        &self,
+        account: &str,
+        target: &TargetRef,
+    ) -> Result<(), smb_domain::SendError> {
+        self.0.refresh_peer(account, target).await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panicking_send_fails_as_bad_content_and_the_account_goes_on() {
+    let start: Timestamp = "2026-05-01T10:00:00Z".parse().unwrap();
+    let clock = Arc::new(TokioClock::starting_at(start));
+    let sim =
+        Arc::new(SimGateway::with_clock(SimGateway::default_settings(), clock.clone()).unwrap());
+    let events = Arc::new(Recorder::default());
+    let store = Arc::new(MemoryStore::default());
+    let planner = Planner::new(
+        vec![account("acc1", 10)],
+        vec![
+            spec(
+                "b2b",
+                "acc1",
+                &["@chat_one", "@chat_panic", "@chat_two"],
+                10,
+            ),
+            spec("b2c", "acc1", &["@chat_three"], 10),
+        ],
+        PlannerSettings {
+            once: true,
+            seed: 3,
+            ..Default::default()
+        },
+        start,
+    )
+    .unwrap();
+    let driver = Driver::restore(
+        planner,
+        store.clone(),
+        Arc::new(PanickingGateway(sim.clone())),
+        clock.clone(),
+        Arc::new(RecordingSink {
+            clock: clock.clone(),
+            events: events.clone(),
+        }),
+        DriverSettings::default(),
+    )
+    .await
+    .unwrap();
+    driver.run(CancellationToken::new()).await.unwrap();
+
+    let mut sent: Vec<String> = sim.accepted().into_iter().map(|(_, e)| e.chat).collect();
+    sent.sort();
+    assert_eq!(sent, ["@chat_one", "@chat_three", "@chat_two"]);
+    let rows = store.deliveries.lock().unwrap();
+    let panicked = rows
+        .iter()
+        .find(|(k, _)| k.2 == "@chat_panic")
+        .map(|(_, v)| v.0.as_str());
+    assert_eq!(panicked, Some("failed"), "not left pending: {rows:?}");
+    let events = events.0.lock().unwrap();
+    assert!(
+        events.iter().any(|(_, e)| matches!(e,
+            EngineEvent::BadContent { broadcaster, code }
+                if broadcaster == "b2b" && code == smb_domain::SEND_PANICKED)),
+        "the operator is told: {events:?}"
+    );
+    assert!(
+        events.iter().any(|(_, e)| matches!(e,
+            EngineEvent::Delivered { target, outcome: smb_engine::Outcome::Failed { class: "bad_content", code, .. }, .. }
+                if target == "@chat_panic" && code == smb_domain::SEND_PANICKED)),
+        "{events:?}"
+    );
+}

@@ -586,17 +586,33 @@ fn entity_records(
             return Err(err("ENTITY_BOUNDS_INVALID"));
         }
         let name = tl::name_for_id(ctor(&e.to_bytes()));
-        let kind = snake(name.strip_prefix("messageEntity").unwrap_or(name));
-        let url = match e {
-            tl::enums::MessageEntity::TextUrl(t) => Some(t.url.clone()),
-            _ => None,
-        };
-        out.push(EntityRecord {
-            kind,
+        let name = name
+            .strip_prefix("inputMessageEntity")
+            .or_else(|| name.strip_prefix("messageEntity"))
+            .unwrap_or(name);
+        let mut rec = EntityRecord {
+            kind: snake(name),
             offset,
             length,
-            url,
-        });
+            url: None,
+            user_id: None,
+            language: None,
+            document_id: None,
+        };
+        match e {
+            tl::enums::MessageEntity::TextUrl(t) => rec.url = Some(t.url.clone()),
+            tl::enums::MessageEntity::MentionName(m) => rec.user_id = Some(m.user_id),
+            tl::enums::MessageEntity::InputMessageEntityMentionName(m) => match &m.user_id {
+                tl::enums::InputUser::User(u) => rec.user_id = Some(u.user_id),
+                _ => return Err(err("ENTITY_MENTION_USER_INVALID")),
+            },
+            tl::enums::MessageEntity::Pre(p) if !p.language.is_empty() => {
+                rec.language = Some(p.language.clone());
+            }
+            tl::enums::MessageEntity::CustomEmoji(c) => rec.document_id = Some(c.document_id),
+            _ => {}
+        }
+        out.push(rec);
     }
     Ok(out)
 }

@@ -29,6 +29,15 @@ pub struct EntityRecord {
     pub length: i32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// The mentioned user of a `mention_name` (sent as inputMessageEntityMentionName).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<i64>,
+    /// The language of a `pre` block, when one was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+    /// The custom emoji of a `custom_emoji`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub document_id: Option<i64>,
 }
 
 /// The media of an accepted message.

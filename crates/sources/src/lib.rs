@@ -23,7 +23,7 @@ pub use update::{
     SetSource, UpdateError, UpdateOutcome, UpdateReport, VersionStore, apply_stored_versions,
     refresh_loop, summarize, update_set,
 };
-pub use validate::{ContentRules, check_rows, visible_text};
+pub use validate::{ContentRules, check_rows, check_text};
 
 /// The seed's GOOGLE_UPDATE_INTERVAL default: one hour.
 pub const DEFAULT_UPDATE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);

@@ -4,7 +4,8 @@
 //! and account, seeded for reproducibility. Like Telegram it drops a second message with a
 //! random_id it has seen (answering as RANDOM_ID_DUPLICATE does), and it appends what it
 //! accepted to a JSON-lines ledger that survives restarts, so a check outside the process
-//! can count duplicates and gaps.
+//! can count duplicates and gaps. Texts are formatted with `smb_domain::format_text`, like the
+//! real gateway does, and refused as Telegram would (too long, empty, markup that cannot be sent).
 
 use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
@@ -17,7 +18,7 @@ use async_trait::async_trait;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
-use smb_domain::{SendError, TargetRef};
+use smb_domain::{ContentError, Entity, SendError, TargetRef};
 use smb_engine::{Clock, Gateway, SendRequest, SentMessage, SystemClock};
 
 /// One rule of the fault plan: which sends it hits and what Telegram answers.
@@ -56,7 +57,8 @@ pub struct SimSettings {
     pub keep_in_memory: bool,
 }
 
-/// One accepted message, as written to the ledger.
+/// One accepted message, as written to the ledger: the text as Telegram would show it and the
+/// entities that would have been sent (`smb_domain::format_text`, as the real gateway does).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LedgerEntry {
     /// The chat's key (`-100…` or `@name`), without the topic.
@@ -67,6 +69,8 @@ pub struct LedgerEntry {
     pub random_id: i64,
     pub text: String,
     pub at: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub entities: Vec<Entity>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -244,6 +248,18 @@ pub fn read_ledger(path: &Path) -> std::io::Result<Vec<LedgerEntry>> {
     Ok(out)
 }
 
+/// What Telegram answers a text it refuses.
+fn content_error(e: &ContentError) -> SendError {
+    let code = match e {
+        ContentError::TooLong { caption: true, .. } => "MEDIA_CAPTION_TOO_LONG",
+        ContentError::TooLong { .. } => "MESSAGE_TOO_LONG",
+        ContentError::Empty => "MESSAGE_EMPTY",
+        ContentError::Format(_) => smb_domain::FORMAT_INVALID,
+    };
+    tracing::warn!(code, error = %e, "sandbox: the text cannot be sent");
+    SendError::rpc(code, None)
+}
+
 #[async_trait]
 impl Gateway for SimGateway {
     async fn send(&self, req: SendRequest<'_>) -> Result<SentMessage, SendError> {
@@ -291,12 +307,15 @@ impl Gateway for SimGateway {
             st.duplicates += 1;
             return Ok(SentMessage { message_id: None });
         }
+        let formatted = smb_domain::prepare(req.text, req.format, req.media.is_some())
+            .map_err(|e| content_error(&e))?;
         let entry = LedgerEntry {
             chat,
             topic: req.target.topic,
             random_id: req.random_id,
-            text: req.text.to_owned(),
+            text: formatted.text,
             at: self.clock.now().to_string(),
+            entities: formatted.entities,
         };
         if let Some(f) = &mut st.ledger {
             let mut line =
@@ -387,6 +406,43 @@ mod tests {
             entries.iter().map(|e| e.random_id).collect::<Vec<_>>(),
             [42, 43]
         );
+    }
+
+    #[tokio::test]
+    async fn the_ledger_holds_the_formatted_text_and_its_entities() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = dir.path().join("ledger.jsonl");
+        let t = TargetRef::parse("@market_one").unwrap();
+        let sim = SimGateway::new(SimSettings {
+            ledger: Some(ledger.clone()),
+            ..SimGateway::default_settings()
+        })
+        .unwrap();
+        let mut r = req("acc1", &t, 7);
+        r.text = "**Прайс**\niPhone 16 — 71 000 ₽";
+        r.format = TextFormat::Markdown;
+        sim.send(r).await.unwrap();
+        let line = std::fs::read_to_string(&ledger).unwrap();
+        assert!(
+            line.contains(r#""text":"Прайс\niPhone 16 — 71 000 ₽""#)
+                && line.contains(r#""entities":[{"type":"bold","offset":0,"length":5}]"#),
+            "{line}"
+        );
+        let mut r = req("acc1", &t, 8);
+        r.text = "[менеджеру](tg://user?id=@price_manager)";
+        r.format = TextFormat::Markdown;
+        let err = sim.send(r).await.unwrap_err();
+        assert_eq!(err.class(), smb_domain::ErrorClass::BadContent);
+        assert_eq!(err.code(), smb_domain::FORMAT_INVALID);
+        let long = "я".repeat(1025);
+        let mut r = req("acc1", &t, 9);
+        r.text = &long;
+        r.media = Some(Path::new("price.png"));
+        assert_eq!(
+            sim.send(r).await.unwrap_err().code(),
+            "MEDIA_CAPTION_TOO_LONG"
+        );
+        assert_eq!(read_ledger(&ledger).unwrap().len(), 1);
     }
 
     #[tokio::test]

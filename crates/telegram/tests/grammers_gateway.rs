@@ -42,7 +42,8 @@ async fn twenty_chats_with_entities_and_a_photo() {
     std::fs::write(&photo, vec![0xffu8; 3000]).expect("photo written");
     let gw = gateway(&store, &["acc1"]);
 
-    let text = "**Price list** for _today_: [shop](https://example.com/shop)";
+    // `__today__`: the Markdown our users write is Telethon's (`_x_` is literal there).
+    let text = "**Price list** for __today__: [shop](https://example.com/shop)";
     for (n, target) in targets_20().iter().enumerate() {
         let target = t(target);
         let mut req = request("acc1", &target, text, 1000 + n as i64);
@@ -110,6 +111,102 @@ async fn twenty_chats_with_entities_and_a_photo() {
     }
     assert_eq!(server.calls("messages.getDialogs"), 1);
     assert_eq!(server.calls("contacts.resolveUsername"), 0);
+}
+
+/// Issue 11's examples through grammers: line breaks and entities as sent, a `__` inside a
+/// link as written, a mention without a numeric id refused before anything reaches Telegram.
+#[tokio::test]
+async fn markdown_and_html_arrive_with_their_line_breaks_and_entities() {
+    let server = TestServer::start(fixture_20()).await.expect("server");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = store(dir.path(), None);
+    seed_session(&server, &store, "acc1", ACC1);
+    let gw = gateway(&store, &["acc1"]);
+    let target = t(&super_id(0).to_string());
+    let send = |text: &'static str, format: TextFormat, random_id: i64| {
+        let gw = &gw;
+        let target = &target;
+        async move {
+            let mut req = request("acc1", target, text, random_id);
+            req.format = format;
+            gw.send(req).await
+        }
+    };
+    send(
+        "**Прайс**\r\niPhone 16 — 71 000 ₽\r\nAirPods — 15 500 ₽\n\nЗаказ: [менеджер](tg://user?id=777000)",
+        TextFormat::Markdown,
+        1,
+    )
+    .await
+    .expect("price list sent");
+    send(
+        "Прайс: https://example.com/files/price__list_v2.pdf",
+        TextFormat::Markdown,
+        2,
+    )
+    .await
+    .expect("link sent");
+    send(
+        "<b>Прайс</b> 🔥\n<pre><code class=\"language-text\">A — 1 ₽</code></pre>",
+        TextFormat::Html,
+        3,
+    )
+    .await
+    .expect("html sent");
+    let err = send(
+        "[менеджеру](tg://user?id=@price_manager)",
+        TextFormat::Markdown,
+        4,
+    )
+    .await
+    .expect_err("a mention needs a numeric id");
+    assert_eq!(err.class(), ErrorClass::BadContent);
+    assert_eq!(err.code(), smb_domain::FORMAT_INVALID);
+
+    let ledger = server.ledger();
+    let got: Vec<(&str, Vec<(&str, i32, i32, Option<i64>, Option<&str>)>)> = ledger
+        .iter()
+        .map(|e| {
+            (
+                e.text.as_str(),
+                e.entities
+                    .iter()
+                    .map(|x| {
+                        (
+                            x.kind.as_str(),
+                            x.offset,
+                            x.length,
+                            x.user_id,
+                            x.language.as_deref(),
+                        )
+                    })
+                    .collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "Прайс\niPhone 16 — 71 000 ₽\nAirPods — 15 500 ₽\n\nЗаказ: менеджер",
+                vec![
+                    ("bold", 0, 5, None, None),
+                    ("mention_name", 54, 8, Some(777000), None)
+                ]
+            ),
+            (
+                "Прайс: https://example.com/files/price__list_v2.pdf",
+                vec![]
+            ),
+            (
+                "Прайс 🔥\nA — 1 ₽",
+                vec![
+                    ("bold", 0, 5, None, None),
+                    ("pre", 9, 7, None, Some("text"))
+                ]
+            ),
+        ]
+    );
 }
 
 #[tokio::test]

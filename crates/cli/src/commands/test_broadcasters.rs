@@ -132,6 +132,14 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
             );
             continue;
         };
+        // Checked as it will be sent (the one formatter): a text that cannot go is reported
+        // with why, not sent to fail chat by chat.
+        let content = &b.spec.content;
+        if let Err(e) = smb_domain::prepare(&text, content.format, content.media.is_some()) {
+            failed += targets.len();
+            println!("{name}: not sent: the text cannot be sent: {e}");
+            continue;
+        }
         match &bar {
             Some(bar) => bar.set_message(format!("{name} → {list}")),
             None => println!(

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use grammers_tl_types as tl;
-use smb_domain::{Chat, SendError, TargetRef};
+use smb_domain::{Chat, Entity, EntityKind, FormatError, SendError, TargetRef};
 use smb_engine::{Gateway, SendRequest, SentMessage, TextFormat};
 use tokio::sync::Mutex;
 use tracing::{debug, info, warn};
@@ -483,17 +483,66 @@ fn mime_for(ext: Option<&str>) -> &'static str {
     }
 }
 
-/// The text Telegram gets and its entities, per the message set's format.
+/// The text Telegram gets and its entities, per the message set's format: the one formatter
+/// (`smb_domain::format_text`) that validation and the sandbox use, its entities turned into
+/// MTProto's. `Err` is markup that cannot be sent.
 pub fn format_text(
     text: &str,
     format: TextFormat,
-) -> (String, Option<Vec<tl::enums::MessageEntity>>) {
-    let (text, entities) = match format {
-        TextFormat::Plain => return (text.to_owned(), None),
-        TextFormat::Markdown => grammers_client::parsers::parse_markdown_message(text),
-        TextFormat::Html => grammers_client::parsers::parse_html_message(text),
-    };
-    (text, (!entities.is_empty()).then_some(entities))
+) -> Result<(String, Option<Vec<tl::enums::MessageEntity>>), FormatError> {
+    let f = smb_domain::format_text(text, format)?;
+    let entities: Vec<tl::enums::MessageEntity> = f.entities.iter().map(tl_entity).collect();
+    Ok((f.text, (!entities.is_empty()).then_some(entities)))
+}
+
+/// One of our entities as MTProto's; offsets and lengths are UTF-16 units on both sides
+/// (Telegram's limit of 4096 units keeps them far inside i32).
+fn tl_entity(e: &Entity) -> tl::enums::MessageEntity {
+    let offset = i32::try_from(e.offset).unwrap_or(i32::MAX);
+    let length = i32::try_from(e.length).unwrap_or(i32::MAX);
+    use tl::enums::MessageEntity as M;
+    use tl::types as t;
+    match &e.kind {
+        EntityKind::Bold => M::Bold(t::MessageEntityBold { offset, length }),
+        EntityKind::Italic => M::Italic(t::MessageEntityItalic { offset, length }),
+        EntityKind::Underline => M::Underline(t::MessageEntityUnderline { offset, length }),
+        EntityKind::Strike => M::Strike(t::MessageEntityStrike { offset, length }),
+        EntityKind::Spoiler => M::Spoiler(t::MessageEntitySpoiler { offset, length }),
+        EntityKind::Code => M::Code(t::MessageEntityCode { offset, length }),
+        EntityKind::Pre { language } => M::Pre(t::MessageEntityPre {
+            offset,
+            length,
+            language: language.clone().unwrap_or_default(),
+        }),
+        EntityKind::TextUrl { url } => M::TextUrl(t::MessageEntityTextUrl {
+            offset,
+            length,
+            url: url.clone(),
+        }),
+        // For sending, Telegram wants the input form of a mention (messageEntityMentionName
+        // is what it sends back). We know the id only, not an access hash.
+        EntityKind::MentionName { user_id } => {
+            M::InputMessageEntityMentionName(t::InputMessageEntityMentionName {
+                offset,
+                length,
+                user_id: t::InputUser {
+                    user_id: *user_id,
+                    access_hash: 0,
+                }
+                .into(),
+            })
+        }
+        EntityKind::CustomEmoji { document_id } => M::CustomEmoji(t::MessageEntityCustomEmoji {
+            offset,
+            length,
+            document_id: *document_id,
+        }),
+        EntityKind::Blockquote { collapsed } => M::Blockquote(t::MessageEntityBlockquote {
+            collapsed: *collapsed,
+            offset,
+            length,
+        }),
+    }
 }
 
 /// Where a send goes inside its chat: a forum topic is addressed by replying to the topic's
@@ -536,10 +585,13 @@ fn sent_id(updates: &tl::enums::Updates, random_id: i64) -> Option<i64> {
 #[async_trait]
 impl Gateway for GrammersGateway {
     async fn send(&self, req: SendRequest<'_>) -> Result<SentMessage, SendError> {
+        let (text, entities) = format_text(req.text, req.format).map_err(|e| {
+            warn!(account = req.account, target = %req.target, error = %e, "the text cannot be sent");
+            rpc(smb_domain::FORMAT_INVALID)
+        })?;
         let a = self.account(req.account)?;
         a.client.before_call()?;
         let peer = self.peer(req.account, a, req.target).await?;
-        let (text, entities) = format_text(req.text, req.format);
         let reply_to = topic_reply(req.target);
         let result = match req.media {
             None => {

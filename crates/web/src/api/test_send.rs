@@ -85,6 +85,14 @@ pub async fn test_send(
             set.messages.len()
         ))
     })?;
+    // Checked as it will be sent (the one formatter), so the answer says why it cannot go.
+    if let Err(e) = smb_domain::prepare(&text, entry.content.format, entry.content.media.is_some())
+    {
+        return Err(ApiError::Invalid(format!(
+            "this message of set `{}` cannot be sent: {e}",
+            set.name
+        )));
+    }
     let label = format!("test:{}", entry.name);
     let results = s
         .driver
