@@ -50,6 +50,9 @@ pub enum ConfigError {
         value: String,
         message: String,
     },
+    /// A setting of another crate's section (see `sections`); the message names the variable.
+    #[error("{origin}: {message}")]
+    Setting { origin: String, message: String },
 }
 
 /// A duration in the file: seconds as a number, or text with a unit.
@@ -311,6 +314,8 @@ pub struct Settings {
     pub env: HashMap<String, String>,
     /// Message sets with a `source` (or the seed's BUY_SELL_PRICE_…_SHEET_URL), by name.
     pub message_sources: BTreeMap<String, MessageSourceInfo>,
+    /// The typed sections of the other crates (web, metrics, logging, notifications, …).
+    pub sections: crate::sections::Sections,
 }
 
 /// Where a message set is fetched from, and how its texts will be sent (for validation).
@@ -409,6 +414,31 @@ impl EnvVars {
                     .map_err(|_| self.err(name, "expected a whole number"))
             })
             .transpose()
+    }
+
+    /// Only the variables `keep` accepts (the settings parser sees the listed names only).
+    pub fn restricted(&self, keep: impl Fn(&str) -> bool) -> EnvVars {
+        EnvVars {
+            vars: self
+                .vars
+                .iter()
+                .filter(|(k, _)| keep(k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        }
+    }
+
+    /// `names` and their values (those that are set).
+    pub fn map_of(&self, names: &[&str]) -> HashMap<String, String> {
+        names
+            .iter()
+            .filter_map(|n| self.vars.get(*n).map(|(v, _)| ((*n).to_owned(), v.clone())))
+            .collect()
+    }
+
+    /// Where `name` was set: the `.env` file's name or "environment".
+    pub fn origin(&self, name: &str) -> Option<String> {
+        self.vars.get(name).map(|(_, s)| s.clone())
     }
 
     pub fn map(&self) -> HashMap<String, String> {
@@ -582,6 +612,9 @@ pub fn parse(
     cli: &Overrides,
 ) -> Result<Settings, ConfigError> {
     let ctx = Ctx { path: name, src };
+    // Every variable the settings read is listed in `sections::ENV_SECTIONS`; nothing else is
+    // seen, so a setting cannot be read without being listed (and tested).
+    let env = &env.restricted(crate::sections::is_known);
     let file: FileConfig = toml::from_str(src).map_err(|e| {
         let line = e.span().map(|s| line_of(src, s.start));
         ConfigError::Toml {
@@ -899,6 +932,7 @@ pub fn parse(
                 .map_err(|e| ctx.key(format!("sandbox.faults[{}].chat", i + 1), e.to_string()))?;
         }
     }
+    let sections = crate::sections::parse(env, &account_info)?;
     Ok(Settings {
         source: name.to_string(),
         database_url,
@@ -915,5 +949,6 @@ pub fn parse(
         timezone: g.tz,
         env: env.map(),
         message_sources,
+        sections,
     })
 }

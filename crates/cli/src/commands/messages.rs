@@ -339,7 +339,7 @@ pub fn spawn_refresh(
     if sets.is_empty() {
         return Ok(());
     }
-    let interval = smb_sources::update_interval(&settings.env).map_err(anyhow::Error::msg)?;
+    let interval = settings.sections.update_interval;
     let fetcher = Arc::new(fetcher(cli, settings)?);
     tracing::info!(
         sets = sets.len(),
