@@ -910,11 +910,24 @@ pub fn parse(
         });
     }
 
-    let database_url = env
-        .get("DATABASE_URL")
-        .map(|(v, _)| v.to_string())
+    let from_env = env.get("DATABASE_URL").map(|(v, _)| v.to_string());
+    let database_url = from_env
+        .clone()
         .or(file.database.url)
         .unwrap_or_else(|| smb_store::DEFAULT_DATABASE_URL.to_string());
+    // The journal is SQLite: another scheme would fail only when the store opens.
+    let not_sqlite = "not a SQLite URL; write sqlite://data/sendmessagebot.db";
+    if !database_url.trim_start().starts_with("sqlite:") {
+        return Err(match from_env {
+            Some(_) => env.err("DATABASE_URL", not_sqlite),
+            None => ctx.key("database.url", not_sqlite),
+        });
+    }
+    if let Some(url) = &file.sandbox.database_url
+        && !url.trim_start().starts_with("sqlite:")
+    {
+        return Err(ctx.key("sandbox.database_url", not_sqlite));
+    }
     let sandbox = SimSettings {
         latency: Duration::from_millis(file.sandbox.latency_ms.unwrap_or(50)),
         seed: file.sandbox.seed.unwrap_or(1),
@@ -952,3 +965,7 @@ pub fn parse(
         sections,
     })
 }
+
+#[cfg(test)]
+#[path = "config_agreement.rs"]
+mod agreement;

@@ -149,7 +149,15 @@ pub fn parse(env: &EnvVars, accounts: &[AccountInfo]) -> Result<Sections, Config
     let web = WebSettings::parse_env_map(&map(WEB_VARS)).map_err(|e| fail(env, e))?;
     let metrics_bind = metrics_bind(&map(METRICS_VARS)).map_err(|e| fail(env, e))?;
     let log = LogSettings::from_env_map(&map(LOG_VARS)).map_err(|e| fail(env, format!("{e:#}")))?;
-    let notify = NotifySettings::from_env_map(&map(NOTIFY_VARS)).map_err(|e| fail(env, e))?;
+    let notify_env = map(NOTIFY_VARS);
+    let notify = NotifySettings::from_env_map(&notify_env).map_err(|e| fail(env, e))?;
+    if get(&notify_env, "REPORTS_BOT_TOKEN").is_some_and(|t| !looks_like_token(t)) {
+        // The value is a secret: the message never shows it.
+        return Err(fail(
+            env,
+            "REPORTS_BOT_TOKEN does not look like a bot token (123456789:AA…); copy it again from @BotFather",
+        ));
+    }
     let update_interval =
         smb_sources::update_interval(&map(SOURCES_VARS)).map_err(|e| fail(env, e))?;
     let telegram = map(TELEGRAM_VARS);
@@ -184,6 +192,19 @@ fn fail(env: &EnvVars, message: impl ToString) -> ConfigError {
 
 fn get<'a>(env: &'a HashMap<String, String>, name: &str) -> Option<&'a str> {
     env.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
+}
+
+/// The form of a Bot API token: the bot's numeric id, `:`, and URL-safe characters
+/// (@BotFather's are 35 long; test doubles use shorter ones).
+fn looks_like_token(t: &str) -> bool {
+    t.split_once(':').is_some_and(|(id, secret)| {
+        !id.is_empty()
+            && id.bytes().all(|b| b.is_ascii_digit())
+            && !secret.is_empty()
+            && secret
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    })
 }
 
 fn metrics_bind(env: &HashMap<String, String>) -> Result<SocketAddr, String> {

@@ -159,6 +159,20 @@ pub fn proxy_of(
              PROXY_PROTOCOL=mtproto)"
         );
     }
+    if let Some(port) = var("PROXY_PORT")
+        && port.parse::<u16>().is_err()
+    {
+        bail!("PROXY_PORT={port:?} is not valid: expected a port number such as 1080");
+    }
+    let mtproto = var("PROXY_PROTOCOL")
+        .is_some_and(|p| matches!(p.to_ascii_lowercase().as_str(), "mtproto" | "mtproxy"));
+    if mtproto
+        && let Some(secret) = var("PROXY_SECRET")
+        && let Err(e) = smb_telegram::mtproxy::MtproxySecret::parse(&secret)
+    {
+        // The error describes the form, never the value (a secret).
+        bail!("PROXY_SECRET is not valid: {e}");
+    }
     ProxyUrl::from_seed_env(var).context("PROXY_ENABLED=true with PROXY_PROTOCOL")
 }
 

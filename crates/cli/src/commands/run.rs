@@ -146,8 +146,18 @@ async fn serve(
     reloaded: Option<oneshot::Sender<Result<String, String>>>,
 ) -> anyhow::Result<ExitCode> {
     let store = store.clone();
-    let applied =
+    let mut applied =
         crate::commands::messages::use_stored_versions(&mut settings, store.as_ref()).await?;
+    if !args.dry_run {
+        crate::commands::messages::fetch_missing(
+            cli,
+            &mut settings,
+            store.as_ref(),
+            &mut applied,
+            args.once,
+        )
+        .await?;
+    }
     crate::switch::apply_stored(&mut settings, store.as_ref(), args.test_mode).await?;
     crate::web::merge_added_targets(&mut settings, store.as_ref()).await?;
     let now = Timestamp::now();
