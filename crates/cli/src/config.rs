@@ -945,7 +945,7 @@ pub fn parse(
                 .map_err(|e| ctx.key(format!("sandbox.faults[{}].chat", i + 1), e.to_string()))?;
         }
     }
-    let sections = crate::sections::parse(env, &account_info)?;
+    let sections = crate::sections::parse(name, env, &account_info)?;
     Ok(Settings {
         source: name.to_string(),
         database_url,

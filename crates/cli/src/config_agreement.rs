@@ -122,7 +122,10 @@ fn every_bad_value_is_refused_naming_its_setting_and_every_good_one_is_accepted(
     for c in TOML_CASES {
         let good = toml_with(c.table, c.key, c.good);
         if let Err(e) = load(&good, &[]) {
-            panic!("[{}] {} = {} is refused: {e}\n{good}", c.table, c.key, c.good);
+            panic!(
+                "[{}] {} = {} is refused: {e}\n{good}",
+                c.table, c.key, c.good
+            );
         }
         let bad = toml_with(c.table, c.key, c.bad);
         let line = bad

@@ -144,24 +144,24 @@ pub struct Sections {
 
 /// Parses every section from `env` (already limited to [`ENV_SECTIONS`]). The first bad
 /// value is the error, named by its variable and where it was set (`.env` or environment).
-pub fn parse(env: &EnvVars, accounts: &[AccountInfo]) -> Result<Sections, ConfigError> {
+pub fn parse(file: &str, env: &EnvVars, accounts: &[AccountInfo]) -> Result<Sections, ConfigError> {
     let map = |names: &[&str]| env.map_of(names);
-    let web = WebSettings::parse_env_map(&map(WEB_VARS)).map_err(|e| fail(env, e))?;
-    let metrics_bind = metrics_bind(&map(METRICS_VARS)).map_err(|e| fail(env, e))?;
-    let log = LogSettings::from_env_map(&map(LOG_VARS)).map_err(|e| fail(env, format!("{e:#}")))?;
+    let bad = |message: String| fail(file, env, message);
+    let web = WebSettings::parse_env_map(&map(WEB_VARS)).map_err(|e| bad(e.to_string()))?;
+    let metrics_bind = metrics_bind(&map(METRICS_VARS)).map_err(|e| bad(e.to_string()))?;
+    let log = LogSettings::from_env_map(&map(LOG_VARS)).map_err(|e| bad(format!("{e:#}")))?;
     let notify_env = map(NOTIFY_VARS);
-    let notify = NotifySettings::from_env_map(&notify_env).map_err(|e| fail(env, e))?;
+    let notify = NotifySettings::from_env_map(&notify_env).map_err(|e| bad(e.to_string()))?;
     if get(&notify_env, "REPORTS_BOT_TOKEN").is_some_and(|t| !looks_like_token(t)) {
         // The value is a secret: the message never shows it.
-        return Err(fail(
-            env,
-            "REPORTS_BOT_TOKEN does not look like a bot token (123456789:AA…); copy it again from @BotFather",
+        return Err(bad(
+            "REPORTS_BOT_TOKEN does not look like a bot token (123456789:AA…); copy it again from @BotFather".to_owned(),
         ));
     }
     let update_interval =
-        smb_sources::update_interval(&map(SOURCES_VARS)).map_err(|e| fail(env, e))?;
+        smb_sources::update_interval(&map(SOURCES_VARS)).map_err(|e| bad(e.to_string()))?;
     let telegram = map(TELEGRAM_VARS);
-    let mtproxy_timeout = telegram_settings(&telegram, accounts).map_err(|e| fail(env, e))?;
+    let mtproxy_timeout = telegram_settings(&telegram, accounts).map_err(|e| bad(e.to_string()))?;
     Ok(Sections {
         web,
         metrics_bind,
@@ -172,9 +172,9 @@ pub fn parse(env: &EnvVars, accounts: &[AccountInfo]) -> Result<Sections, Config
     })
 }
 
-/// A section's message, prefixed with where its variable was set.
-fn fail(env: &EnvVars, message: impl ToString) -> ConfigError {
-    let message = message.to_string();
+/// A section's message, prefixed with where its variable was set (the configuration `file`
+/// for a value of its own, such as an account's `proxy`).
+fn fail(file: &str, env: &EnvVars, message: String) -> ConfigError {
     let origin = ENV_SECTIONS
         .iter()
         .flat_map(|(_, vars)| vars.iter())
@@ -185,7 +185,7 @@ fn fail(env: &EnvVars, message: impl ToString) -> ConfigError {
         })
         .and_then(|v| env.origin(v));
     ConfigError::Setting {
-        origin: origin.unwrap_or_else(|| "settings".to_owned()),
+        origin: origin.unwrap_or_else(|| file.to_owned()),
         message,
     }
 }

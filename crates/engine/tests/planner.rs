@@ -845,7 +845,10 @@ fn a_broadcaster_waiting_for_its_first_version_starts_when_it_arrives() {
     );
     let trace = simulate(&mut p, t0, t0 + SignedDuration::from_secs(60), ok);
     assert!(
-        trace.sends.iter().all(|(_, d, _)| &*d.broadcaster_name == "b2b"),
+        trace
+            .sends
+            .iter()
+            .all(|(_, d, _)| &*d.broadcaster_name == "b2b"),
         "an empty set sends nothing"
     );
     // The version arrives 60 s in, long before the 600 s cycle_delay: it starts at once.
@@ -868,7 +871,10 @@ fn a_broadcaster_waiting_for_its_first_version_starts_when_it_arrives() {
         sheet,
         [
             (arrived, "from the sheet".to_owned()),
-            (arrived + SignedDuration::from_secs(10), "from the sheet".to_owned())
+            (
+                arrived + SignedDuration::from_secs(10),
+                "from the sheet".to_owned()
+            )
         ]
     );
 }
@@ -909,11 +915,14 @@ fn a_new_version_of_a_set_with_texts_waits_for_the_next_cycle() {
 fn a_single_cycle_run_ends_when_a_set_has_nothing_to_send() {
     let t0 = ts("2026-05-01T10:00:00Z");
     let mut empty = spec("sheet", "acc1", 2, 10);
-    empty.messages = MessageSet::new("sheet", vec![Message {
-        text: "off".into(),
-        active: false,
-        priority: 5,
-    }]);
+    empty.messages = MessageSet::new(
+        "sheet",
+        vec![Message {
+            text: "off".into(),
+            active: false,
+            priority: 5,
+        }],
+    );
     let mut p = planner(
         vec![account("acc1", 10)],
         vec![empty, spec("b2b", "acc1", 1, 10)],

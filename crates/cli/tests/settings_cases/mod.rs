@@ -54,12 +54,18 @@ const fn free(name: &'static str, good: &'static str, why: &'static str) -> EnvC
 
 const REPORTS_ON: &[(&str, &str)] = &[
     ("ENABLE_REPORTS", "true"),
-    ("REPORTS_BOT_TOKEN", "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0"),
+    (
+        "REPORTS_BOT_TOKEN",
+        "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0",
+    ),
     ("REPORTS_CHANNEL_ID", "-1001234567890"),
 ];
 const ADMIN_ON: &[(&str, &str)] = &[
     ("ENABLE_TELEGRAM_NOTIFICATIONS", "true"),
-    ("REPORTS_BOT_TOKEN", "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0"),
+    (
+        "REPORTS_BOT_TOKEN",
+        "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0",
+    ),
     ("ADMIN_TELEGRAM_ID", "42"),
 ];
 const WEBHOOK_ON: &[(&str, &str)] = &[
@@ -93,7 +99,11 @@ pub const ENV_CASES: &[EnvCase] = &[
     env("QUIET_HOUR_END", "late", "6"),
     env("REPORTS_TIMEZONE", "Mars/Olympus_Mons", "Europe/Berlin"),
     env("TEST_MODE", "maybe", "false"),
-    env("DATABASE_URL", "postgres://localhost/smb", "sqlite://data/other.db"),
+    env(
+        "DATABASE_URL",
+        "postgres://localhost/smb",
+        "sqlite://data/other.db",
+    ),
     // web
     env("WEB_BIND", "notanaddr", "127.0.0.1:0"),
     env("WEB_TOKEN", "short", "0123456789abcdef0123"),
@@ -124,7 +134,12 @@ pub const ENV_CASES: &[EnvCase] = &[
     env_with("REPORTS_CHANNEL_ID", "my channel", "@shop_news", REPORTS_ON),
     env("REPORT_INTERVAL_HOURS", "0", "6"),
     env("ENABLE_WEBHOOK_NOTIFICATIONS", "maybe", "false"),
-    env_with("WEBHOOK_URL", "ftp://hooks", "https://example.invalid/hook", WEBHOOK_ON),
+    env_with(
+        "WEBHOOK_URL",
+        "ftp://hooks",
+        "https://example.invalid/hook",
+        WEBHOOK_ON,
+    ),
     free("WEBHOOK_SECRET", "Pr1ce$ecret2024", "an HMAC key: any text"),
     env("NOTIFICATION_LEVEL", "LOUD", "warning"),
     env("NOTIFY_FLOOD_WAIT_THRESHOLD", "-5", "600"),
@@ -141,29 +156,66 @@ pub const ENV_CASES: &[EnvCase] = &[
         "google-key.json",
         "a path; read when a private sheet is fetched",
     ),
-    free("GOOGLE_TOKEN_URI", "http://127.0.0.1:9/token", "a URL (test doubles)"),
+    free(
+        "GOOGLE_TOKEN_URI",
+        "http://127.0.0.1:9/token",
+        "a URL (test doubles)",
+    ),
     free(
         "GOOGLE_SHEETS_API_URL",
         "http://127.0.0.1:9/v4",
         "a URL (test doubles)",
     ),
-    free("GOOGLE_EXPORT_URL", "http://127.0.0.1:9/e", "a URL (test doubles)"),
-    env("BUY_SELL_PRICE_B2B_SHEET_URL", "https://exa mple.com/x.csv", "prices/b2b.txt"),
-    env("BUY_SELL_PRICE_B2C_SHEET_URL", "https://exa mple.com/x.csv", "prices/b2c.txt"),
-    env("BUY_SELL_PRICE_AAA_SHEET_URL", "https://exa mple.com/x.csv", "prices/aaa.txt"),
-    env("BUY_SELL_PRICE_GUS_SHEET_URL", "https://exa mple.com/x.csv", "prices/gus.txt"),
+    free(
+        "GOOGLE_EXPORT_URL",
+        "http://127.0.0.1:9/e",
+        "a URL (test doubles)",
+    ),
+    env(
+        "BUY_SELL_PRICE_B2B_SHEET_URL",
+        "https://exa mple.com/x.csv",
+        "prices/b2b.txt",
+    ),
+    env(
+        "BUY_SELL_PRICE_B2C_SHEET_URL",
+        "https://exa mple.com/x.csv",
+        "prices/b2c.txt",
+    ),
+    env(
+        "BUY_SELL_PRICE_AAA_SHEET_URL",
+        "https://exa mple.com/x.csv",
+        "prices/aaa.txt",
+    ),
+    env(
+        "BUY_SELL_PRICE_GUS_SHEET_URL",
+        "https://exa mple.com/x.csv",
+        "prices/gus.txt",
+    ),
     // telegram
     env("API_ID", "abc", "12345"),
-    free("API_HASH", "0123456789abcdef0123456789abcdef", "a secret: any text"),
+    free(
+        "API_HASH",
+        "0123456789abcdef0123456789abcdef",
+        "a secret: any text",
+    ),
     free("PHONE", "+79990000000", "asked again at login"),
     free("SESSION_NAME", "acc1", "a file name"),
     free("SESSIONS_DIR", "sessions", "a directory"),
-    free("SESSION_PASSPHRASE", "long passphrase", "a secret: any text"),
+    free(
+        "SESSION_PASSPHRASE",
+        "long passphrase",
+        "a secret: any text",
+    ),
     env("PROXY_ENABLED", "maybe", "false"),
     env_with("PROXY_PROTOCOL", "http", "socks5", SOCKS_ON),
     env_with("PROXY_ADDR", "", "10.0.0.1", SOCKS_ON),
     env_with("PROXY_PORT", "port", "1081", SOCKS_ON),
-    env_with("PROXY_SECRET", "zz", "ddfedcba9876543210fedcba9876543210", MTPROXY_ON),
+    env_with(
+        "PROXY_SECRET",
+        "zz",
+        "ddfedcba9876543210fedcba9876543210",
+        MTPROXY_ON,
+    ),
     env("SMB_MTPROXY_TIMEOUT_MS", "0", "5000"),
     // check only
     free(
@@ -211,6 +263,7 @@ messages = "b2b"
 
 [[sandbox.faults]]
 error = "FLOOD_WAIT_5"
+chat = "@no_such_chat"
 "#;
 
 /// A key of the configuration file, with a value `run` refuses and one it accepts.
@@ -304,15 +357,35 @@ pub const TOML_CASES: &[TomlCase] = &[
     t("settings", "enable_quiet_hours", "\"maybe\"", "true"),
     t("settings", "quiet_hour_start", "24", "1"),
     t("settings", "quiet_hour_end", "99", "6"),
-    t("settings", "timezone", "\"Mars/Olympus_Mons\"", "\"Asia/Tokyo\""),
-    t("database", "url", "\"postgres://localhost/smb\"", "\"sqlite://data/x.db\""),
-    t("sandbox", "database_url", "\"mysql://x\"", "\"sqlite://data/sandbox/x.db\""),
+    t(
+        "settings",
+        "timezone",
+        "\"Mars/Olympus_Mons\"",
+        "\"Asia/Tokyo\"",
+    ),
+    t(
+        "database",
+        "url",
+        "\"postgres://localhost/smb\"",
+        "\"sqlite://data/x.db\"",
+    ),
+    t(
+        "sandbox",
+        "database_url",
+        "\"mysql://x\"",
+        "\"sqlite://data/sandbox/x.db\"",
+    ),
     t("sandbox", "ledger", "5", "\"data/sandbox/other.jsonl\""),
     t("sandbox", "latency_ms", "-1", "5"),
     t("sandbox", "seed", "\"x\"", "42"),
     t("sandbox", "faults", "\"x\"", "[]"),
     t("sandbox.faults", "account", "5", "\"acc1\""),
-    t("sandbox.faults", "chat", "\"not a chat!\"", "\"@shop_chat\""),
+    t(
+        "sandbox.faults",
+        "chat",
+        "\"not a chat!\"",
+        "\"@shop_chat\"",
+    ),
     t("sandbox.faults", "error", "5", "\"CHAT_WRITE_FORBIDDEN\""),
     t("sandbox.faults", "after", "-1", "2"),
     t("sandbox.faults", "times", "-1", "1"),
@@ -320,7 +393,12 @@ pub const TOML_CASES: &[TomlCase] = &[
     t("accounts", "kind", "\"robot\"", "\"bot\""),
     t("accounts", "phone", "5", "\"+79990000000\""),
     t("accounts", "session", "5", "\"acc1\""),
-    t("accounts", "proxy", "\"gopher://x\"", "\"socks5://127.0.0.1:1080\""),
+    t(
+        "accounts",
+        "proxy",
+        "\"gopher://x\"",
+        "\"socks5://127.0.0.1:1080\"",
+    ),
     t("accounts", "delay_between_chats", "\"x\"", "30"),
     t("targets", "prod", "[\"not a chat!\"]", "[\"@other_chat\"]"),
     t("messages", "texts", "[\" \"]", "[\"hello\", \"again\"]"),
