@@ -328,26 +328,27 @@ pub async fn use_stored_versions(
 /// For `run`, before the first cycle: a set with a source but no texts yet (no stored version,
 /// none configured — what `migrate` writes for a sheet-only set) is fetched now, as
 /// `messages update` would, so its broadcasters start with it instead of waiting a whole
-/// cycle_delay (and `run --once` has something to send). `applied` gains the versions stored.
+/// cycle_delay (and `run --once` has something to send). Call before
+/// [`use_stored_versions`], which then applies what was stored.
 ///
 /// A fetch that fails is said on stderr and in the log; with `required` (`run --once`, which
 /// must end) it is the error, naming the set and what to do.
 pub async fn fetch_missing(
     cli: &Cli,
-    settings: &mut Settings,
+    settings: &Settings,
     store: &smb_store::SqliteStore,
-    applied: &mut Vec<(String, i64)>,
     required: bool,
 ) -> anyhow::Result<()> {
-    let waiting: Vec<SetSource> = set_sources(settings, None)?
-        .into_iter()
-        .filter(|s| {
-            settings
-                .broadcasters
-                .iter()
-                .any(|b| b.spec.messages.name == s.set && b.spec.messages.messages.is_empty())
-        })
-        .collect();
+    let mut waiting: Vec<SetSource> = Vec::new();
+    for s in set_sources(settings, None)? {
+        let unconfigured = settings
+            .broadcasters
+            .iter()
+            .any(|b| b.spec.messages.name == s.set && b.spec.messages.messages.is_empty());
+        if unconfigured && store.current_message_set(&s.set).await?.is_none() {
+            waiting.push(s);
+        }
+    }
     if waiting.is_empty() {
         return Ok(());
     }
@@ -376,7 +377,6 @@ pub async fn fetch_missing(
             }
         }
     }
-    *applied = use_stored_versions(settings, store).await?;
     Ok(())
 }
 
