@@ -50,6 +50,9 @@ pub enum ConfigError {
         value: String,
         message: String,
     },
+    /// A setting of another crate's section (see `sections`); the message names the variable.
+    #[error("{origin}: {message}")]
+    Setting { origin: String, message: String },
 }
 
 /// A duration in the file: seconds as a number, or text with a unit.
@@ -318,6 +321,8 @@ pub struct Settings {
     pub env: HashMap<String, String>,
     /// Message sets with a `source` (or the seed's BUY_SELL_PRICE_…_SHEET_URL), by name.
     pub message_sources: BTreeMap<String, MessageSourceInfo>,
+    /// The typed sections of the other crates (web, metrics, logging, notifications, …).
+    pub sections: crate::sections::Sections,
 }
 
 /// Where a message set is fetched from, and how its texts will be sent (for validation).
@@ -419,6 +424,31 @@ impl EnvVars {
                     .map_err(|_| self.err(name, "expected a whole number"))
             })
             .transpose()
+    }
+
+    /// Only the variables `keep` accepts (the settings parser sees the listed names only).
+    pub fn restricted(&self, keep: impl Fn(&str) -> bool) -> EnvVars {
+        EnvVars {
+            vars: self
+                .vars
+                .iter()
+                .filter(|(k, _)| keep(k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        }
+    }
+
+    /// `names` and their values (those that are set).
+    pub fn map_of(&self, names: &[&str]) -> HashMap<String, String> {
+        names
+            .iter()
+            .filter_map(|n| self.vars.get(*n).map(|(v, _)| ((*n).to_owned(), v.clone())))
+            .collect()
+    }
+
+    /// Where `name` was set: the `.env` file's name or "environment".
+    pub fn origin(&self, name: &str) -> Option<String> {
+        self.vars.get(name).map(|(_, s)| s.clone())
     }
 
     pub fn map(&self) -> HashMap<String, String> {
@@ -599,6 +629,9 @@ pub fn parse(
     cli: &Overrides,
 ) -> Result<Settings, ConfigError> {
     let ctx = Ctx { path: name, src };
+    // Every variable the settings read is listed in `sections::ENV_SECTIONS`; nothing else is
+    // seen, so a setting cannot be read without being listed (and tested).
+    let env = &env.restricted(crate::sections::is_known);
     let file: FileConfig = toml::from_str(src).map_err(|e| {
         let line = e.span().map(|s| line_of(src, s.start));
         ConfigError::Toml {
@@ -883,11 +916,24 @@ pub fn parse(
         });
     }
 
-    let database_url = env
-        .get("DATABASE_URL")
-        .map(|(v, _)| v.to_string())
+    let from_env = env.get("DATABASE_URL").map(|(v, _)| v.to_string());
+    let database_url = from_env
+        .clone()
         .or(file.database.url)
         .unwrap_or_else(|| smb_store::DEFAULT_DATABASE_URL.to_string());
+    // The journal is SQLite: another scheme would fail only when the store opens.
+    let not_sqlite = "not a SQLite URL; write sqlite://data/sendmessagebot.db";
+    if !database_url.trim_start().starts_with("sqlite:") {
+        return Err(match from_env {
+            Some(_) => env.err("DATABASE_URL", not_sqlite),
+            None => ctx.key("database.url", not_sqlite),
+        });
+    }
+    if let Some(url) = &file.sandbox.database_url
+        && !url.trim_start().starts_with("sqlite:")
+    {
+        return Err(ctx.key("sandbox.database_url", not_sqlite));
+    }
     let sandbox = SimSettings {
         latency: Duration::from_millis(file.sandbox.latency_ms.unwrap_or(50)),
         seed: file.sandbox.seed.unwrap_or(1),
@@ -905,6 +951,7 @@ pub fn parse(
                 .map_err(|e| ctx.key(format!("sandbox.faults[{}].chat", i + 1), e.to_string()))?;
         }
     }
+    let sections = crate::sections::parse(name, env, &account_info)?;
     Ok(Settings {
         source: name.to_string(),
         database_url,
@@ -921,6 +968,7 @@ pub fn parse(
         timezone: g.tz,
         env: env.map(),
         message_sources,
+        sections,
     })
 }
 
@@ -1003,3 +1051,7 @@ disable_after_failures = 0
         assert_eq!(keys, ["-1001234567890", "@shop_chat/123"]);
     }
 }
+
+#[cfg(test)]
+#[path = "config_agreement.rs"]
+mod agreement;

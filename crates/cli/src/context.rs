@@ -7,7 +7,7 @@ use smb_store::{SqliteSettings, SqliteStore};
 
 use crate::Cli;
 use crate::config::{self, EnvVars, Overrides, Settings};
-use crate::logging::{self, LogGuard, LogSettings};
+use crate::logging::{self, LogGuard};
 
 /// Loads `.env` + environment and the configuration file. With `allow_example`, a missing
 /// file falls back to the built-in example (the sandbox needs no setup).
@@ -29,7 +29,7 @@ pub fn settings(cli: &Cli, overrides: &Overrides, allow_example: bool) -> anyhow
 /// LOG_CONSOLE when it is not set. Keep the guard until the command ends: dropping it flushes
 /// the file.
 pub fn init_logging(settings: &Settings, default_console: bool) -> anyhow::Result<LogGuard> {
-    let mut log = LogSettings::from_env_map(&settings.env)?;
+    let mut log = settings.sections.log.clone();
     if settings
         .env
         .get("LOG_CONSOLE")

@@ -3,7 +3,7 @@
 //!
 //! | name | default | meaning |
 //! |---|---|---|
-//! | `LOG_LEVEL` | `INFO` | `DEBUG`, `INFO`, `WARNING`, `ERROR`, `CRITICAL`, or a tracing filter (`info,sqlx=warn`); `RUST_LOG` wins when set |
+//! | `LOG_LEVEL` | `INFO` | `DEBUG`, `INFO`, `WARNING`, `ERROR`, `CRITICAL` (any other word is an error), or a tracing filter with its punctuation (`info,sqlx=warn`); `RUST_LOG` wins when set |
 //! | `LOG_FILE` | `logs/bot.log` | empty: no file |
 //! | `LOG_MAX_SIZE` | `10485760` | bytes before the file is rotated to `.1`; `0` never rotates |
 //! | `LOG_BACKUP_COUNT` | `5` | rotated files kept (`.1` newest … `.N` oldest) |
@@ -47,10 +47,15 @@ impl LogSettings {
     pub fn from_env_map(env: &HashMap<String, String>) -> anyhow::Result<LogSettings> {
         let get = |name: &str| env.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
         let mut s = LogSettings::default();
+        // LOG_LEVEL is checked even when RUST_LOG wins: a typo must not wait for RUST_LOG to go.
+        let level = get("LOG_LEVEL").map(level_directive).transpose()?;
         if let Some(filter) = get("RUST_LOG") {
+            EnvFilter::try_new(filter).with_context(|| {
+                format!("RUST_LOG={filter:?} is not valid: expected a tracing filter such as info,sqlx=warn")
+            })?;
             s.level = filter.to_owned();
-        } else if let Some(level) = get("LOG_LEVEL") {
-            s.level = level_directive(level)?;
+        } else if let Some(level) = level {
+            s.level = level;
         }
         if let Some(file) = env.get("LOG_FILE") {
             let file = file.trim();
@@ -80,7 +85,13 @@ impl LogSettings {
     }
 }
 
-/// Python's level names as tracing directives; anything else is taken as a filter.
+/// The level names LOG_LEVEL accepts (Python's, as the seed wrote them, and tracing's).
+pub const LEVEL_NAMES: &str = "DEBUG, INFO, WARNING, ERROR or CRITICAL";
+
+/// Python's level names as tracing directives. A value with a filter's punctuation
+/// (`info,sqlx=warn`, `smb_engine=debug`) is taken as a tracing filter and must parse as one;
+/// any other word must be a level name, so `loud` or `WARNNG` is an error, not a filter that
+/// silently logs nothing.
 fn level_directive(level: &str) -> anyhow::Result<String> {
     let directive = match level.to_ascii_uppercase().as_str() {
         "TRACE" => "trace",
@@ -88,12 +99,16 @@ fn level_directive(level: &str) -> anyhow::Result<String> {
         "INFO" => "info",
         "WARNING" | "WARN" => "warn",
         "ERROR" | "CRITICAL" | "FATAL" => "error",
-        _ => {
+        "OFF" => "off",
+        _ if level.contains(['=', ',', ':', '[']) => {
             EnvFilter::try_new(level).with_context(|| {
-                format!("LOG_LEVEL={level:?} is not valid: expected DEBUG, INFO, WARNING, ERROR or CRITICAL")
+                format!("LOG_LEVEL={level:?} is not valid: expected {LEVEL_NAMES}, or a filter such as info,sqlx=warn")
             })?;
             return Ok(level.to_owned());
         }
+        _ => bail!(
+            "LOG_LEVEL={level:?} is not valid: expected {LEVEL_NAMES} (or a filter such as info,sqlx=warn)"
+        ),
     };
     Ok(directive.to_owned())
 }

@@ -8,7 +8,6 @@
 //! Reports, notifications and webhooks read their own settings (`smb_notify::NotifySettings`).
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,16 +26,13 @@ use smb_engine::{
 use smb_notify::report::BoxError;
 use smb_notify::{
     AccountReport, BroadcasterReport, DisabledTarget, Metrics, Notifier, NotifierHandle,
-    NotifySettings, ReportData, ReportSource, Reporter,
+    ReportData, ReportSource, Reporter,
 };
 use smb_store::SqliteStore;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
-
-/// Where `/metrics` is served unless `METRICS_BIND` says otherwise.
-pub const DEFAULT_METRICS_BIND: &str = "127.0.0.1:9898";
 
 /// How long queued notifications may still be delivered after the engine stopped. With the
 /// driver's 3 s grace for the send in flight this keeps the whole exit within 5 s.
@@ -54,21 +50,6 @@ async fn get_metrics(State(metrics): State<Arc<Metrics>>) -> impl IntoResponse {
         [(header::CONTENT_TYPE, smb_notify::metrics::CONTENT_TYPE)],
         metrics.render(),
     )
-}
-
-/// `METRICS_BIND` from `.env` / the environment.
-pub fn metrics_bind(settings: &Settings) -> anyhow::Result<SocketAddr> {
-    let raw = settings
-        .env
-        .get("METRICS_BIND")
-        .map(|v| v.trim())
-        .filter(|v| !v.is_empty())
-        .unwrap_or(DEFAULT_METRICS_BIND);
-    raw.parse().with_context(|| {
-        format!(
-            "METRICS_BIND={raw:?} is not valid: expected an address and port such as 127.0.0.1:9898"
-        )
-    })
 }
 
 /// The sinks and background tasks of a running daemon; [`Observers::stop`] ends them.
@@ -89,14 +70,14 @@ impl Observers {
         store: &SqliteStore,
         serve_metrics: bool,
     ) -> anyhow::Result<Observers> {
-        let notify = NotifySettings::from_env_map(&settings.env)?;
+        let notify = settings.sections.notify.clone();
         let (notifier, handle) = Notifier::spawn(&notify).context("starting notifications")?;
         let metrics = Arc::new(Metrics::new(Arc::new(SystemClock)));
         let stop = CancellationToken::new();
         let mut tasks = Vec::new();
 
         if serve_metrics {
-            let bind = metrics_bind(settings)?;
+            let bind = settings.sections.metrics_bind;
             let listener = tokio::net::TcpListener::bind(bind).await.with_context(|| {
                 format!(
                     "cannot serve /metrics on {bind}: set METRICS_BIND to a free address, or run with --no-metrics"

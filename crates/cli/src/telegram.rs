@@ -55,21 +55,31 @@ pub fn api(settings: &Settings) -> anyhow::Result<ApiSettings> {
              (API development tools) and put both in .env"
         );
     };
-    let api_id: i32 = id.parse().ok().filter(|v| *v > 0).with_context(|| {
-        format!("API_ID={id:?} is not valid: expected the number from https://my.telegram.org")
-    })?;
+    let api_id = parse_api_id(id).map_err(anyhow::Error::msg)?;
     let mut api = ApiSettings::new(api_id, SecretString::from(hash.to_owned()));
-    if let Some(ms) = env(settings, "SMB_MTPROXY_TIMEOUT_MS") {
-        let ms: u64 = ms.parse().ok().filter(|v| *v > 0).with_context(|| {
-            format!("SMB_MTPROXY_TIMEOUT_MS={ms:?} is not valid: expected milliseconds")
-        })?;
-        let d = std::time::Duration::from_millis(ms);
+    if let Some(d) = settings.sections.mtproxy_timeout {
         api.proxy_timeouts = ProxyTimeouts {
             connect: d,
             first_reply: d,
         };
     }
     Ok(api)
+}
+
+/// API_ID as Telegram issues it: a positive number.
+pub fn parse_api_id(id: &str) -> Result<i32, String> {
+    id.parse().ok().filter(|v: &i32| *v > 0).ok_or_else(|| {
+        format!("API_ID={id:?} is not valid: expected the number from https://my.telegram.org")
+    })
+}
+
+/// SMB_MTPROXY_TIMEOUT_MS: positive milliseconds.
+pub fn parse_mtproxy_timeout(ms: &str) -> Result<std::time::Duration, String> {
+    ms.parse()
+        .ok()
+        .filter(|v: &u64| *v > 0)
+        .map(std::time::Duration::from_millis)
+        .ok_or_else(|| format!("SMB_MTPROXY_TIMEOUT_MS={ms:?} is not valid: expected milliseconds"))
 }
 
 /// The session store: SESSIONS_DIR, SESSION_PASSPHRASE, and each account's file name
@@ -120,12 +130,24 @@ fn session_file_name(account: &str, path: &Path, dir: &Path) -> anyhow::Result<S
 /// `tg://proxy?…` / `https://t.me/proxy?…` link), else the seed's PROXY_* variables. A bad
 /// MTProto secret or link is an error saying why.
 pub fn proxy(settings: &Settings, account: &AccountInfo) -> anyhow::Result<Option<ProxyUrl>> {
+    proxy_of(&settings.env, account)
+}
+
+/// [`proxy`] from the merged `.env` + environment (the settings parser checks every account's).
+pub fn proxy_of(
+    env: &std::collections::HashMap<String, String>,
+    account: &AccountInfo,
+) -> anyhow::Result<Option<ProxyUrl>> {
     if let Some(url) = account.proxy.as_deref().filter(|u| !u.trim().is_empty()) {
         return ProxyUrl::parse(url)
             .map(Some)
             .with_context(|| format!("accounts.{}.proxy", account.name));
     }
-    let var = |name: &str| env(settings, name).map(str::to_owned);
+    let var = |name: &str| {
+        env.get(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    };
     let enabled = var("PROXY_ENABLED")
         .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"));
     if !enabled {
@@ -136,6 +158,20 @@ pub fn proxy(settings: &Settings, account: &AccountInfo) -> anyhow::Result<Optio
             "PROXY_ENABLED=true needs PROXY_ADDR and PROXY_PORT (and PROXY_SECRET with \
              PROXY_PROTOCOL=mtproto)"
         );
+    }
+    if let Some(port) = var("PROXY_PORT")
+        && port.parse::<u16>().is_err()
+    {
+        bail!("PROXY_PORT={port:?} is not valid: expected a port number such as 1080");
+    }
+    let mtproto = var("PROXY_PROTOCOL")
+        .is_some_and(|p| matches!(p.to_ascii_lowercase().as_str(), "mtproto" | "mtproxy"));
+    if mtproto
+        && let Some(secret) = var("PROXY_SECRET")
+        && let Err(e) = smb_telegram::mtproxy::MtproxySecret::parse(&secret)
+    {
+        // The error describes the form, never the value (a secret).
+        bail!("PROXY_SECRET is not valid: {e}");
     }
     ProxyUrl::from_seed_env(var).context("PROXY_ENABLED=true with PROXY_PROTOCOL")
 }

@@ -27,18 +27,16 @@ use tokio_util::sync::CancellationToken;
 use crate::Cli;
 use crate::config::Settings;
 
-/// `WEB_BIND`, `WEB_TOKEN`, `LANG`, checked before anything is sent: a bind beyond loopback
-/// without a token stops the daemon here. `None` with `--no-web`.
+/// `WEB_BIND`, `WEB_TOKEN`, `LANG` (parsed with the other settings), checked before anything
+/// is sent: a bind beyond loopback without a token stops the daemon here, and `check` calls
+/// this too. `None` with `--no-web`.
 pub fn web_settings(settings: &Settings, no_web: bool) -> anyhow::Result<Option<WebSettings>> {
     if no_web {
         return Ok(None);
     }
-    let mut env = settings.env.clone();
-    // LANG is the process locale; `.env` may set it too, the environment wins as everywhere.
-    if let Ok(lang) = std::env::var("LANG") {
-        env.entry("LANG".into()).or_insert(lang);
-    }
-    Ok(Some(WebSettings::from_env_map(&env)?))
+    let web = settings.sections.web.clone();
+    web.check()?;
+    Ok(Some(web))
 }
 
 /// Puts the targets added from the dashboard or the API (kept in the store) into their lists,

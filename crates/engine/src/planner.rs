@@ -706,6 +706,7 @@ impl Planner {
     }
 
     fn start_cycle(&mut self, b: BroadcasterId, now: Timestamp, fx: &mut Vec<Effect>) {
+        let once = self.settings.once;
         let slot = &mut self.broadcasters[b];
         let CycleState::Idle { next_cycle, .. } = slot.cycle else {
             return;
@@ -714,11 +715,15 @@ impl Planner {
             slot.messages = newer;
         }
         let Some(message) = slot.messages.pick(slot.rotation, next_cycle - 1, slot.seed) else {
-            // Validated at load; an empty set just waits for a new version.
+            // Validated at load; an empty set just waits for a new version — except in a
+            // single-cycle run, which must end: there it has nothing to do.
             slot.cycle = CycleState::Idle {
                 next_cycle,
                 starts_at: add(now, slot.pacing.cycle_delay),
             };
+            if once && slot.run == RunState::Running {
+                slot.run = RunState::Done;
+            }
             return;
         };
         let message: Arc<str> = message.text.as_str().into();
@@ -1075,7 +1080,14 @@ impl Planner {
                     .iter_mut()
                     .filter(|b| b.messages.name == set.name)
                 {
+                    // A broadcaster still waiting for its first version (nothing to send yet)
+                    // starts its cycle now, not a whole cycle_delay later; one with texts
+                    // switches at its next cycle, as always.
+                    let waiting = b.messages.rotation_order().is_empty();
                     b.pending_messages = Some(set.clone());
+                    if waiting && let CycleState::Idle { starts_at, .. } = &mut b.cycle {
+                        *starts_at = (*starts_at).min(now);
+                    }
                 }
             }
             Control::AddTarget {

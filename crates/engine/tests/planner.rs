@@ -1016,3 +1016,113 @@ fn a_chat_that_forbids_media_says_so_and_text_only_is_an_option() {
             .all(|(_, d, _)| d.content.media.is_some())
     );
 }
+
+#[test]
+fn a_broadcaster_waiting_for_its_first_version_starts_when_it_arrives() {
+    use smb_engine::planner::Control;
+    let t0 = ts("2026-05-01T10:00:00Z");
+    let mut waiting = spec("sheet", "acc1", 2, 10);
+    waiting.messages = MessageSet::new("sheet", Vec::new());
+    let mut p = planner(
+        vec![account("acc1", 10)],
+        vec![waiting, spec("b2b", "acc1", 1, 10)],
+        false,
+        t0,
+    );
+    let trace = simulate(&mut p, t0, t0 + SignedDuration::from_secs(60), ok);
+    assert!(
+        trace
+            .sends
+            .iter()
+            .all(|(_, d, _)| &*d.broadcaster_name == "b2b"),
+        "an empty set sends nothing"
+    );
+    // The version arrives 60 s in, long before the 600 s cycle_delay: it starts at once.
+    let arrived = t0 + SignedDuration::from_secs(60);
+    p.handle(
+        Event::Control(Control::ReplaceMessages(MessageSet::new(
+            "sheet",
+            vec![Message::new("from the sheet")],
+        ))),
+        arrived,
+    );
+    let trace = simulate(&mut p, arrived, arrived + SignedDuration::from_secs(30), ok);
+    let sheet: Vec<(Timestamp, String)> = trace
+        .sends
+        .iter()
+        .filter(|(_, d, _)| &*d.broadcaster_name == "sheet")
+        .map(|(t, d, _)| (*t, d.text.to_string()))
+        .collect();
+    assert_eq!(
+        sheet,
+        [
+            (arrived, "from the sheet".to_owned()),
+            (
+                arrived + SignedDuration::from_secs(10),
+                "from the sheet".to_owned()
+            )
+        ]
+    );
+}
+
+#[test]
+fn a_new_version_of_a_set_with_texts_waits_for_the_next_cycle() {
+    use smb_engine::planner::Control;
+    let t0 = ts("2026-05-01T10:00:00Z");
+    let mut p = planner(
+        vec![account("acc1", 10)],
+        vec![spec("b2b", "acc1", 1, 10)],
+        false,
+        t0,
+    );
+    let trace = simulate(&mut p, t0, t0 + SignedDuration::from_secs(60), ok);
+    assert_eq!(trace.sends.len(), 1);
+    let at = t0 + SignedDuration::from_secs(60);
+    p.handle(
+        Event::Control(Control::ReplaceMessages(MessageSet::new(
+            "b2b",
+            vec![Message::new("new")],
+        ))),
+        at,
+    );
+    let trace = simulate(&mut p, at, t0 + SignedDuration::from_secs(700), ok);
+    assert_eq!(
+        trace
+            .sends
+            .iter()
+            .map(|(t, d, _)| (*t, d.text.to_string()))
+            .collect::<Vec<_>>(),
+        [(t0 + SignedDuration::from_secs(600), "new".to_owned())],
+        "the cycle_delay is kept"
+    );
+}
+
+#[test]
+fn a_single_cycle_run_ends_when_a_set_has_nothing_to_send() {
+    let t0 = ts("2026-05-01T10:00:00Z");
+    let mut empty = spec("sheet", "acc1", 2, 10);
+    empty.messages = MessageSet::new(
+        "sheet",
+        vec![Message {
+            text: "off".into(),
+            active: false,
+            priority: 5,
+        }],
+    );
+    let mut p = planner(
+        vec![account("acc1", 10)],
+        vec![empty, spec("b2b", "acc1", 1, 10)],
+        true,
+        t0,
+    );
+    let trace = simulate(&mut p, t0, t0 + SignedDuration::from_secs(3600), ok);
+    assert!(p.finished(), "--once must end");
+    assert_eq!(
+        trace
+            .sends
+            .iter()
+            .map(|(_, d, _)| d.broadcaster_name.to_string())
+            .collect::<Vec<_>>(),
+        ["b2b"]
+    );
+}

@@ -21,7 +21,7 @@ pub use rows::SheetRow;
 pub use source::{SheetRef, Source, seed_env_var, seed_sources};
 pub use update::{
     SetSource, UpdateError, UpdateOutcome, UpdateReport, VersionStore, apply_stored_versions,
-    refresh_loop, summarize, update_set,
+    fetch_checked, refresh_loop, summarize, update_set,
 };
 pub use validate::{ContentRules, check_rows, check_text};
 

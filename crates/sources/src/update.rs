@@ -16,7 +16,7 @@ use smb_store::SqliteStore;
 use tokio_util::sync::CancellationToken;
 
 use crate::validate::{ContentRules, check_rows};
-use crate::{Fetcher, Source, SourceError};
+use crate::{Fetched, Fetcher, Source, SourceError};
 
 /// Where versions of message sets are kept (the SQLite store; a memory double in tests).
 #[async_trait]
@@ -119,15 +119,9 @@ pub async fn update_set(
         set: s.set.clone(),
         source,
     };
-    let fetched = fetcher.fetch(&s.source).await.map_err(src_err)?;
-    check_rows(
-        &fetched.origin,
-        fetched.unit,
-        &fetched.rows,
-        s.rules,
-        allow_empty,
-    )
-    .map_err(src_err)?;
+    let fetched = fetch_checked(fetcher, s, allow_empty)
+        .await
+        .map_err(src_err)?;
     let messages: Vec<Message> = fetched.rows.iter().map(|r| r.message.clone()).collect();
     let current = store.current(&s.set).await.map_err(store_err)?;
     let summary = summarize(current.as_ref().map(|(_, m)| m.as_slice()), &messages);
@@ -156,6 +150,25 @@ pub async fn update_set(
         messages: MessageSet::new(s.set.clone(), messages),
         notes: fetched.notes,
     })
+}
+
+/// Fetches `s` and checks its rows as an update would accept them (the same checks, in the
+/// same order): what `messages update`, the daemon's refresh and `check` all call, so `check`
+/// refuses exactly the content an update refuses. Nothing is stored.
+pub async fn fetch_checked(
+    fetcher: &Fetcher,
+    s: &SetSource,
+    allow_empty: bool,
+) -> Result<Fetched, SourceError> {
+    let fetched = fetcher.fetch(&s.source).await?;
+    check_rows(
+        &fetched.origin,
+        fetched.unit,
+        &fetched.rows,
+        s.rules,
+        allow_empty,
+    )?;
+    Ok(fetched)
 }
 
 /// What changed between two versions, in a few words ("+2 new, −1 removed, 1 changed; 5

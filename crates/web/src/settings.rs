@@ -103,6 +103,14 @@ impl WebSettings {
     /// From the merged `.env` + environment. Fails when the bind is not loopback and there is
     /// no token: such a server would let anyone on the network stop the broadcasts.
     pub fn from_env_map(env: &HashMap<String, String>) -> Result<Self, WebSettingsError> {
+        let settings = WebSettings::parse_env_map(env)?;
+        settings.check()?;
+        Ok(settings)
+    }
+
+    /// The values alone (a bad `WEB_BIND` or a short `WEB_TOKEN` is an error), without the
+    /// rule of [`WebSettings::check`], which only matters when the server is to start.
+    pub fn parse_env_map(env: &HashMap<String, String>) -> Result<Self, WebSettingsError> {
         let get = |k: &str| env.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
         let raw = get("WEB_BIND").unwrap_or(DEFAULT_WEB_BIND);
         let bind: SocketAddr = raw.parse().map_err(|_| WebSettingsError::Bind {
@@ -110,9 +118,7 @@ impl WebSettings {
         })?;
         let token = get("WEB_TOKEN").map(WebToken::new).transpose()?;
         let lang = get("LANG").map(Lang::from_locale).unwrap_or_default();
-        let settings = WebSettings { bind, token, lang };
-        settings.check()?;
-        Ok(settings)
+        Ok(WebSettings { bind, token, lang })
     }
 
     /// True when every request (not only changes) needs the token: the bind is not loopback.

@@ -12,7 +12,6 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use jiff::Timestamp;
-use smb_notify::NotifySettings;
 use smb_sources::Source;
 use smb_telegram::grammers::{AccountHealth, check_account};
 
@@ -102,8 +101,10 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
                     p.cycle_delay.as_secs_f64()
                 ));
             }
-            for p in crate::telegram::proxy_problems(&s) {
-                r.bad(p);
+            // What `run` refuses once the settings are read (the dashboard off loopback
+            // without WEB_TOKEN), with run's own message; `run --no-web` skips it.
+            if let Err(e) = crate::web::web_settings(&s, false) {
+                r.bad(format!("{e:#}"));
             }
             Some(s)
         }
@@ -144,7 +145,10 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
     )
     .await;
     time_zone(&mut r, settings.as_ref());
-    notifications(&mut r, &env_map, args.online).await;
+    match &settings {
+        Some(s) => notifications(&mut r, s, args.online).await,
+        None => r.warn("reports and notifications: not checked (the configuration does not load)"),
+    }
     if r.problems > 0 {
         println!("{} problem(s) found", r.problems);
         return Ok(ExitCode::from(1));
@@ -203,17 +207,31 @@ async fn sources(r: &mut Report, cli: &Cli, s: &Settings, online: bool) {
             return;
         }
     };
-    for (set, info) in &s.message_sources {
-        let local = matches!(info.source, Source::File(_));
+    let sets = match crate::commands::messages::set_sources(s, None) {
+        Ok(sets) => sets,
+        Err(e) => {
+            r.bad(format!("message sources: {e:#}"));
+            return;
+        }
+    };
+    for source in &sets {
+        let set = &source.set;
+        let local = matches!(source.source, Source::File(_));
         if !local && !online {
             r.ok(format!(
                 "message set {set}: source {} (`check --online` fetches it)",
-                info.source.describe()
+                source.source.describe()
             ));
             continue;
         }
-        match fetcher.fetch(&info.source).await {
-            Ok(f) => r.ok(format!("message set {set}: {} reachable, {} messages", info.source.describe(), f.rows.len())),
+        // The checks of `messages update`, so ✓ here means an update accepts the content.
+        match smb_sources::fetch_checked(&fetcher, source, false).await {
+            Ok(f) => r.ok(format!(
+                "message set {set}: {} reachable, {} messages, {} active",
+                source.source.describe(),
+                f.rows.len(),
+                f.rows.iter().filter(|row| row.message.active).count()
+            )),
             Err(e) => r.bad(format!(
                 "message set {set}: {e}; fix the `source` of [messages.{set}] (or its *_SHEET_URL), then `sendmessagebot sheets test`"
             )),
@@ -419,42 +437,16 @@ fn time_zone(r: &mut Report, settings: Option<&Settings>) {
     }
 }
 
-/// The shape of a Bot API token: `123456789:` and 30+ URL-safe characters.
-fn looks_like_token(t: &str) -> bool {
-    match t.split_once(':') {
-        Some((id, secret)) => {
-            !id.is_empty()
-                && id.bytes().all(|b| b.is_ascii_digit())
-                && secret.len() >= 30
-                && secret
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-        }
-        None => false,
-    }
-}
-
-async fn notifications(
-    r: &mut Report,
-    env: &std::collections::HashMap<String, String>,
-    online: bool,
-) {
-    let n = match NotifySettings::from_env_map(env) {
-        Ok(n) => n,
-        Err(e) => {
-            r.bad(format!("reports and notifications: {e}"));
-            return;
-        }
-    };
+async fn notifications(r: &mut Report, s: &Settings, online: bool) {
+    let n = &s.sections.notify;
+    let env = &s.env;
     match env.get("REPORTS_BOT_TOKEN").map(|t| t.trim()).filter(|t| !t.is_empty()) {
         None => {
             if n.reports.enabled || n.telegram_enabled {
                 r.bad("REPORTS_BOT_TOKEN is not set; put the token from @BotFather in .env");
             }
         }
-        Some(t) if !looks_like_token(t) => r.bad(
-            "REPORTS_BOT_TOKEN does not look like a bot token (123456789:AA…); copy it again from @BotFather",
-        ),
+        // Its form was checked with the other settings (`sections`).
         Some(_) if !online => r.ok("REPORTS_BOT_TOKEN: well-formed (`check --online` asks Telegram)"),
         Some(_) => match smb_notify::BotApi::new(&n.bot) {
             Ok(api) => match api.get_me().await {

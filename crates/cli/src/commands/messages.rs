@@ -331,6 +331,61 @@ pub async fn use_stored_versions(
     Ok(applied)
 }
 
+/// For `run`, before the first cycle: a set with a source but no texts yet (no stored version,
+/// none configured — what `migrate` writes for a sheet-only set) is fetched now, as
+/// `messages update` would, so its broadcasters start with it instead of waiting a whole
+/// cycle_delay (and `run --once` has something to send). Call before
+/// [`use_stored_versions`], which then applies what was stored.
+///
+/// A fetch that fails is said on stderr and in the log; with `required` (`run --once`, which
+/// must end) it is the error, naming the set and what to do.
+pub async fn fetch_missing(
+    cli: &Cli,
+    settings: &Settings,
+    store: &smb_store::SqliteStore,
+    required: bool,
+) -> anyhow::Result<()> {
+    let mut waiting: Vec<SetSource> = Vec::new();
+    for s in set_sources(settings, None)? {
+        let unconfigured = settings
+            .broadcasters
+            .iter()
+            .any(|b| b.spec.messages.name == s.set && b.spec.messages.messages.is_empty());
+        if unconfigured && store.current_message_set(&s.set).await?.is_none() {
+            waiting.push(s);
+        }
+    }
+    if waiting.is_empty() {
+        return Ok(());
+    }
+    let fetcher = fetcher(cli, settings)?;
+    for s in &waiting {
+        match update_set(&fetcher, store, s, false, Timestamp::now()).await {
+            Ok(r) => {
+                tracing::info!(set = %s.set, origin = %r.origin, active = r.active, "first version of the message set fetched before the first cycle");
+                eprintln!(
+                    "message set {}: {} messages ({} active) fetched from {}",
+                    s.set, r.rows, r.active, r.origin
+                );
+            }
+            Err(e) if required => bail!(
+                "{e}\n  message set `{}` has no stored version yet, so its broadcasters have nothing to send: \
+                 fix its source, or run `sendmessagebot messages update --type {}` first",
+                s.set,
+                s.set
+            ),
+            Err(e) => {
+                tracing::warn!(set = %s.set, error = %e, "no version of the message set yet; its broadcasters wait for the next refresh");
+                eprintln!(
+                    "warning: {e}\n  its broadcasters wait until a version is accepted (the refresh retries every GOOGLE_UPDATE_INTERVAL; `sendmessagebot messages update --type {}` now)",
+                    s.set
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 /// For `run`: refreshes every set with a source every GOOGLE_UPDATE_INTERVAL in the
 /// background; new versions reach the broadcasters at their next cycle.
 pub fn spawn_refresh(
@@ -345,7 +400,7 @@ pub fn spawn_refresh(
     if sets.is_empty() {
         return Ok(());
     }
-    let interval = smb_sources::update_interval(&settings.env).map_err(anyhow::Error::msg)?;
+    let interval = settings.sections.update_interval;
     let fetcher = Arc::new(fetcher(cli, settings)?);
     tracing::info!(
         sets = sets.len(),

@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use smb_notify::{NotifySettings, test_channels};
+use smb_notify::test_channels;
 
 use crate::Cli;
 use crate::config::Overrides;
@@ -17,7 +17,7 @@ pub enum Command {
 
 pub async fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<ExitCode> {
     let settings = context::settings(cli, &Overrides::default(), true)?;
-    let notify = NotifySettings::from_env_map(&settings.env)?;
+    let notify = settings.sections.notify.clone();
     match cmd {
         Command::Test => {
             let results = test_channels(&notify).await?;

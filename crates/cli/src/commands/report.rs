@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use jiff::Timestamp;
 use smb_notify::report::{current_period, html_to_plain};
-use smb_notify::{NotifySettings, ReportSource as _, Reporter, render_report};
+use smb_notify::{ReportSource as _, Reporter, render_report};
 
 use crate::Cli;
 use crate::config::Overrides;
@@ -39,7 +39,7 @@ pub async fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<ExitCode> {
         return crate::commands::report_settings::run(cli, a).await;
     }
     let settings = context::settings(cli, &Overrides::default(), true)?;
-    let notify = NotifySettings::from_env_map(&settings.env)?;
+    let notify = settings.sections.notify.clone();
     let now = Timestamp::now();
     match cmd {
         Command::Preview { html, sandbox } => {

@@ -70,7 +70,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
 /// Prints the report settings in force.
 pub fn show(cli: &Cli) -> anyhow::Result<ExitCode> {
     let settings = context::settings(cli, &Overrides::default(), true)?;
-    let n = NotifySettings::from_env_map(&settings.env)?;
+    let n = settings.sections.notify.clone();
     println!("reports:  {}", if n.reports.enabled { "on" } else { "off" });
     println!("interval: every {} h", n.reports.interval_hours);
     println!(

@@ -146,6 +146,9 @@ async fn serve(
     reloaded: Option<oneshot::Sender<Result<String, String>>>,
 ) -> anyhow::Result<ExitCode> {
     let store = store.clone();
+    if !args.dry_run {
+        crate::commands::messages::fetch_missing(cli, &settings, store.as_ref(), args.once).await?;
+    }
     let applied =
         crate::commands::messages::use_stored_versions(&mut settings, store.as_ref()).await?;
     crate::switch::apply_stored(&mut settings, store.as_ref(), args.test_mode).await?;

@@ -1,0 +1,243 @@
+//! The settings other crates own (web, metrics, logging, notifications, sources, Telegram),
+//! parsed from `.env` + the environment into typed sections by [`parse`], which
+//! [`crate::config::parse`] calls: `run` (and its reload) and `check` therefore refuse exactly
+//! the same values, with the same message naming the variable.
+//!
+//! Every variable is listed in [`ENV_SECTIONS`]. The list is not documentation only: each
+//! section's parser (and [`crate::config::Settings::env`]) sees the listed names and nothing
+//! else, so a setting read anywhere but missing from the list does not work at all, and the
+//! agreement tests (`config_agreement.rs`) enumerate this same list.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use smb_notify::NotifySettings;
+use smb_web::WebSettings;
+
+use crate::config::{AccountInfo, ConfigError, EnvVars};
+use crate::logging::LogSettings;
+
+/// The schedule and store settings `config.rs` reads itself (the seed's names).
+pub const SCHEDULE_VARS: &[&str] = &[
+    "DELAY_BETWEEN_CHATS",
+    "CYCLE_DELAY",
+    "MAX_RETRIES",
+    "RETRY_DELAY",
+    "ENABLE_SCHEDULING",
+    "START_TIME_HOUR",
+    "ENABLE_QUIET_HOURS",
+    "QUIET_HOUR_START",
+    "QUIET_HOUR_END",
+    "REPORTS_TIMEZONE",
+    "TEST_MODE",
+    "DATABASE_URL",
+];
+
+/// `smb-web`: the dashboard and REST API.
+pub const WEB_VARS: &[&str] = &["WEB_BIND", "WEB_TOKEN", "LANG"];
+
+/// The `/metrics` server.
+pub const METRICS_VARS: &[&str] = &["METRICS_BIND"];
+
+/// The log (see `logging`).
+pub const LOG_VARS: &[&str] = &[
+    "RUST_LOG",
+    "LOG_LEVEL",
+    "LOG_FILE",
+    "LOG_MAX_SIZE",
+    "LOG_BACKUP_COUNT",
+    "LOG_CONSOLE",
+    "LOG_FORMAT",
+];
+
+/// `smb-notify`: reports, admin notifications, webhooks.
+pub const NOTIFY_VARS: &[&str] = &[
+    "TELEGRAM_BOT_API_URL",
+    "REPORTS_BOT_TOKEN",
+    "NOTIFY_HTTP_TIMEOUT",
+    "REPORTS_TIMEZONE",
+    "ENABLE_REPORTS",
+    "REPORTS_CHANNEL_ID",
+    "REPORT_INTERVAL_HOURS",
+    "ENABLE_WEBHOOK_NOTIFICATIONS",
+    "WEBHOOK_URL",
+    "WEBHOOK_SECRET",
+    "NOTIFICATION_LEVEL",
+    "NOTIFY_FLOOD_WAIT_THRESHOLD",
+    "NOTIFY_COLLAPSE_HOURS",
+    "NOTIFY_QUEUE_SIZE",
+    "NOTIFY_MAX_ATTEMPTS",
+    "NOTIFY_RETRY_DELAY",
+    "ENABLE_TELEGRAM_NOTIFICATIONS",
+    "ADMIN_TELEGRAM_ID",
+];
+
+/// `smb-sources`: Google Sheets, CSV and files, and the seed's per-set sheet URLs.
+pub const SOURCES_VARS: &[&str] = &[
+    "GOOGLE_UPDATE_INTERVAL",
+    "GOOGLE_CREDENTIALS_FILE",
+    "GOOGLE_TOKEN_URI",
+    "GOOGLE_SHEETS_API_URL",
+    "GOOGLE_EXPORT_URL",
+    "BUY_SELL_PRICE_B2B_SHEET_URL",
+    "BUY_SELL_PRICE_B2C_SHEET_URL",
+    "BUY_SELL_PRICE_AAA_SHEET_URL",
+    "BUY_SELL_PRICE_GUS_SHEET_URL",
+];
+
+/// `smb-telegram`: credentials, sessions and the proxy (see `telegram`).
+pub const TELEGRAM_VARS: &[&str] = &[
+    "API_ID",
+    "API_HASH",
+    "PHONE",
+    "SESSION_NAME",
+    "SESSIONS_DIR",
+    "SESSION_PASSPHRASE",
+    "PROXY_ENABLED",
+    "PROXY_PROTOCOL",
+    "PROXY_ADDR",
+    "PROXY_PORT",
+    "PROXY_SECRET",
+    "SMB_MTPROXY_TIMEOUT_MS",
+];
+
+/// Read by `check` only (not by `run`).
+pub const CHECK_VARS: &[&str] = &["SMB_CHECK_MIN_FREE_MB"];
+
+/// Every variable, by section: what [`parse`] and `config.rs` read, and all they may read.
+pub const ENV_SECTIONS: &[(&str, &[&str])] = &[
+    ("schedule", SCHEDULE_VARS),
+    ("web", WEB_VARS),
+    ("metrics", METRICS_VARS),
+    ("logging", LOG_VARS),
+    ("notifications", NOTIFY_VARS),
+    ("sources", SOURCES_VARS),
+    ("telegram", TELEGRAM_VARS),
+    ("check", CHECK_VARS),
+];
+
+/// True when `name` is in [`ENV_SECTIONS`].
+pub fn is_known(name: &str) -> bool {
+    ENV_SECTIONS.iter().any(|(_, vars)| vars.contains(&name))
+}
+
+/// Where `/metrics` is served unless `METRICS_BIND` says otherwise.
+pub const DEFAULT_METRICS_BIND: &str = "127.0.0.1:9898";
+
+/// The typed sections of the settings (everything but the schedule, which `config.rs` owns).
+#[derive(Debug, Clone)]
+pub struct Sections {
+    /// `WEB_BIND`, `WEB_TOKEN`, `LANG`, parsed. Whether a bind off loopback has its token is
+    /// decided when the server is to start ([`crate::web::web_settings`]), so `run --no-web`
+    /// does not need one.
+    pub web: WebSettings,
+    /// `METRICS_BIND`.
+    pub metrics_bind: SocketAddr,
+    pub log: LogSettings,
+    pub notify: NotifySettings,
+    /// `GOOGLE_UPDATE_INTERVAL`: how often the daemon refreshes sets from their sources.
+    pub update_interval: Duration,
+    /// `SMB_MTPROXY_TIMEOUT_MS`, when set.
+    pub mtproxy_timeout: Option<Duration>,
+}
+
+/// Parses every section from `env` (already limited to [`ENV_SECTIONS`]). The first bad
+/// value is the error, named by its variable and where it was set (`.env` or environment).
+pub fn parse(file: &str, env: &EnvVars, accounts: &[AccountInfo]) -> Result<Sections, ConfigError> {
+    let map = |names: &[&str]| env.map_of(names);
+    let bad = |message: String| fail(file, env, message);
+    let web = WebSettings::parse_env_map(&map(WEB_VARS)).map_err(|e| bad(e.to_string()))?;
+    let metrics_bind = metrics_bind(&map(METRICS_VARS)).map_err(|e| bad(e.to_string()))?;
+    let log = LogSettings::from_env_map(&map(LOG_VARS)).map_err(|e| bad(format!("{e:#}")))?;
+    let notify_env = map(NOTIFY_VARS);
+    let notify = NotifySettings::from_env_map(&notify_env).map_err(|e| bad(e.to_string()))?;
+    if get(&notify_env, "REPORTS_BOT_TOKEN").is_some_and(|t| !looks_like_token(t)) {
+        // The value is a secret: the message never shows it.
+        return Err(bad(
+            "REPORTS_BOT_TOKEN does not look like a bot token (123456789:AA…); copy it again from @BotFather".to_owned(),
+        ));
+    }
+    let update_interval =
+        smb_sources::update_interval(&map(SOURCES_VARS)).map_err(|e| bad(e.to_string()))?;
+    let telegram = map(TELEGRAM_VARS);
+    let mtproxy_timeout = telegram_settings(&telegram, accounts).map_err(|e| bad(e.to_string()))?;
+    Ok(Sections {
+        web,
+        metrics_bind,
+        log,
+        notify,
+        update_interval,
+        mtproxy_timeout,
+    })
+}
+
+/// A section's message, prefixed with where its variable was set (the configuration `file`
+/// for a value of its own, such as an account's `proxy`).
+fn fail(file: &str, env: &EnvVars, message: String) -> ConfigError {
+    let origin = ENV_SECTIONS
+        .iter()
+        .flat_map(|(_, vars)| vars.iter())
+        .find(|v| {
+            message.starts_with(&format!("{v}="))
+                || message.starts_with(&format!("{v} "))
+                || message.contains(&format!(" {v}="))
+        })
+        .and_then(|v| env.origin(v));
+    ConfigError::Setting {
+        origin: origin.unwrap_or_else(|| file.to_owned()),
+        message,
+    }
+}
+
+fn get<'a>(env: &'a HashMap<String, String>, name: &str) -> Option<&'a str> {
+    env.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
+}
+
+/// The form of a Bot API token: the bot's numeric id, `:`, and URL-safe characters
+/// (@BotFather's are 35 long; test doubles use shorter ones).
+fn looks_like_token(t: &str) -> bool {
+    t.split_once(':').is_some_and(|(id, secret)| {
+        !id.is_empty()
+            && id.bytes().all(|b| b.is_ascii_digit())
+            && !secret.is_empty()
+            && secret
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    })
+}
+
+fn metrics_bind(env: &HashMap<String, String>) -> Result<SocketAddr, String> {
+    let raw = get(env, "METRICS_BIND").unwrap_or(DEFAULT_METRICS_BIND);
+    raw.parse().map_err(|_| {
+        format!(
+            "METRICS_BIND={raw:?} is not valid: expected an address and port such as 127.0.0.1:9898"
+        )
+    })
+}
+
+/// The Telegram values that can be wrong before anything connects: API_ID's form, the MTProto
+/// timeout, PROXY_ENABLED, and the proxy of every account (its own or the PROXY_* one).
+/// Whether API_ID is needed at all depends on the command (the sandbox needs none).
+fn telegram_settings(
+    env: &HashMap<String, String>,
+    accounts: &[AccountInfo],
+) -> Result<Option<Duration>, String> {
+    if let Some(id) = get(env, "API_ID") {
+        crate::telegram::parse_api_id(id)?;
+    }
+    let timeout = get(env, "SMB_MTPROXY_TIMEOUT_MS")
+        .map(crate::telegram::parse_mtproxy_timeout)
+        .transpose()?;
+    if let Some(v) = get(env, "PROXY_ENABLED")
+        && smb_domain::parse_flag(v).is_none()
+    {
+        return Err(format!(
+            "PROXY_ENABLED={v:?} is not valid: expected true or false"
+        ));
+    }
+    for a in accounts {
+        crate::telegram::proxy_of(env, a).map_err(|e| format!("{e:#}"))?;
+    }
+    Ok(timeout)
+}

@@ -1,0 +1,176 @@
+//! `check` refuses exactly what `run` refuses, through the binary: for every setting of the
+//! table in `settings_cases` (which `src/config_agreement.rs` proves complete against the
+//! code), a refused value makes `check` print ✗ with the very message `run` stops with, and
+//! exit 1 like `run`. Plus the issue's own examples as a user meets them.
+
+#[path = "settings_cases/mod.rs"]
+mod cases;
+mod common;
+
+use std::path::Path;
+use std::process::Output;
+use std::time::Duration;
+
+use cases::{BASE_TOML, ENV_CASES, TOML_CASES, toml_with};
+use common::{command, run_with, text};
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// The binary in `dir` with none of the settings from outside, then `env`.
+fn spawn(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = command(dir, args);
+    for case in ENV_CASES {
+        c.env_remove(case.name);
+    }
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    run_with(c, None, LIMIT).unwrap_or_else(|o| panic!("no end within {LIMIT:?}:\n{}", text(&o)))
+}
+
+/// `run`'s error message (what follows `error: ` on stderr).
+fn run_error(out: &Output) -> String {
+    let err = String::from_utf8_lossy(&out.stderr);
+    match err.split_once("error: ") {
+        Some((_, m)) => m.trim_end().to_owned(),
+        None => panic!("run printed no error:\n{}", text(out)),
+    }
+}
+
+/// Both commands on `toml` + `env`: run fails, and check fails with run's message.
+fn both_refuse(what: &str, toml: &str, env: &[(&str, &str)], names: &str) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("sendmessagebot.toml"), toml).expect("toml");
+    let run = spawn(dir.path(), &["run", "--sandbox", "--once"], env);
+    assert_eq!(run.status.code(), Some(1), "{what}: run\n{}", text(&run));
+    let message = run_error(&run);
+    assert!(
+        message.contains(names),
+        "{what}: run's message names {names}: {message}"
+    );
+    let check = spawn(dir.path(), &["check", "--sandbox"], env);
+    assert_eq!(
+        check.status.code(),
+        Some(1),
+        "{what}: check\n{}",
+        text(&check)
+    );
+    let stdout = String::from_utf8_lossy(&check.stdout);
+    assert!(
+        stdout.contains(&format!("✗ {message}")),
+        "{what}: check must refuse with run's message `{message}`:\n{}",
+        text(&check)
+    );
+    assert!(
+        !dir.path().join("data").exists(),
+        "{what}: nothing was started or written"
+    );
+}
+
+#[test]
+fn every_refused_variable_is_refused_by_both_with_one_message() {
+    let mut tried = 0;
+    for c in ENV_CASES {
+        let Some(bad) = c.bad else { continue };
+        let mut env: Vec<(&str, &str)> = c.with.to_vec();
+        env.push((c.name, bad));
+        both_refuse(&format!("{}={bad:?}", c.name), BASE_TOML, &env, c.name);
+        tried += 1;
+    }
+    assert!(tried > 40, "{tried} variables");
+}
+
+#[test]
+fn every_refused_key_is_refused_by_both_with_one_message() {
+    for c in TOML_CASES {
+        let toml = toml_with(c.table, c.key, c.bad);
+        both_refuse(
+            &format!("[{}] {} = {}", c.table, c.key, c.bad),
+            &toml,
+            &[],
+            "sendmessagebot.toml",
+        );
+    }
+}
+
+#[test]
+fn the_issue_examples() {
+    // WEB_BIND / METRICS_BIND: check used to say ✓ and run stopped.
+    for (name, value) in [("WEB_BIND", "notanaddr"), ("METRICS_BIND", "bad")] {
+        both_refuse(name, BASE_TOML, &[(name, value)], name);
+    }
+    // LOG_LEVEL: accepted silently by both; now refused, with the allowed values.
+    for level in ["loud", "WARNNG"] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("sendmessagebot.toml"), BASE_TOML).expect("toml");
+        let check = spawn(dir.path(), &["check", "--sandbox"], &[("LOG_LEVEL", level)]);
+        let out = String::from_utf8_lossy(&check.stdout);
+        assert_eq!(check.status.code(), Some(1), "{}", text(&check));
+        assert!(
+            out.contains(&format!(
+                "✗ environment: LOG_LEVEL=\"{level}\" is not valid: expected DEBUG, INFO, WARNING, ERROR or CRITICAL"
+            )),
+            "{}",
+            text(&check)
+        );
+    }
+    // A .env value says it came from .env.
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("sendmessagebot.toml"), BASE_TOML).expect("toml");
+    std::fs::write(dir.path().join(".env"), "METRICS_BIND=bad\n").expect(".env");
+    let run = spawn(dir.path(), &["run", "--sandbox", "--once"], &[]);
+    assert_eq!(
+        run_error(&run),
+        "error: .env: METRICS_BIND=\"bad\" is not valid: expected an address and port such as 127.0.0.1:9898"
+            .trim_start_matches("error: ")
+    );
+}
+
+#[test]
+fn a_dashboard_off_loopback_without_a_token_is_refused_by_both_unless_run_has_no_web() {
+    let env = [("WEB_BIND", "0.0.0.0:0"), ("METRICS_BIND", "127.0.0.1:0")];
+    both_refuse("WEB_BIND off loopback", BASE_TOML, &env, "WEB_TOKEN");
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("sendmessagebot.toml"), BASE_TOML).expect("toml");
+    let run = spawn(
+        dir.path(),
+        &["run", "--sandbox", "--once", "--no-web"],
+        &env,
+    );
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run));
+}
+
+#[test]
+fn a_file_source_whose_only_message_update_refuses_is_refused_by_check() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // One line, longer than Telegram allows: `messages update` refuses it.
+    std::fs::write(
+        dir.path().join("b2b.txt"),
+        format!("{}\n", "x".repeat(5000)),
+    )
+    .expect("txt");
+    let toml = BASE_TOML.replace(
+        "[messages.b2b]\ntexts = [\"hello\"]",
+        "[messages.b2b]\nsource = \"b2b.txt\"",
+    );
+    std::fs::write(dir.path().join("sendmessagebot.toml"), toml).expect("toml");
+    let update = spawn(dir.path(), &["messages", "update", "--sandbox"], &[]);
+    assert_eq!(update.status.code(), Some(1), "{}", text(&update));
+    let update_out = String::from_utf8_lossy(&update.stdout).to_string();
+    let check = spawn(dir.path(), &["check", "--sandbox"], &[]);
+    assert_eq!(check.status.code(), Some(1), "{}", text(&check));
+    let out = String::from_utf8_lossy(&check.stdout);
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("✗ message set b2b"))
+        .unwrap_or_else(|| panic!("{}", text(&check)));
+    // The same reason as the update's.
+    let reason = update_out
+        .lines()
+        .find_map(|l| {
+            l.split_once("message set `b2b`: ")
+                .map(|(_, r)| r.to_owned())
+        })
+        .unwrap_or_else(|| panic!("{update_out}"));
+    assert!(line.contains(&reason), "{line}\nvs update: {reason}");
+}
