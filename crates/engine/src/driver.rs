@@ -257,7 +257,8 @@ impl Driver {
         let _ = watcher.await;
         let flushed = self.shared.store.flush().await;
         self.shared.sink.emit(&EngineEvent::Stopped);
-        if let JournalState::Down { reason, .. } = self.shared.journal.state.borrow().clone() {
+        let state = self.shared.journal.state.borrow().clone();
+        if let JournalState::Down { reason, .. } = state {
             let queued = lock_backlog(&self.shared).len();
             return Err(StoreError::Database(format!(
                 "stopped while the journal did not take writes ({reason}); nothing was sent \
@@ -684,7 +685,8 @@ async fn deliver(shared: &Shared, d: Delivery, shutdown: &CancellationToken) {
         at: now,
     };
     // The gate may have closed (another account's write failed) since this send was planned.
-    let written = match shared.journal.state.borrow().clone() {
+    let state = shared.journal.state.borrow().clone();
+    let written = match state {
         JournalState::Up => shared.store.write_pending(&pending).await,
         JournalState::Down { reason, .. } => Err(StoreError::Database(reason)),
     };

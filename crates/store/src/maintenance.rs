@@ -183,7 +183,7 @@ pub async fn restore(from: &Path, db: &Path, now_unix: i64) -> Result<Restored, 
     })?;
     let bytes = std::fs::metadata(db).map(|m| m.len()).unwrap_or(0);
     // The copy was made by VACUUM INTO (rollback journal mode); the store opens it in WAL.
-    if let Ok(mut conn) = SqliteConnection::connect_with(
+    if let Ok(conn) = SqliteConnection::connect_with(
         &SqliteConnectOptions::new()
             .filename(db)
             .journal_mode(SqliteJournalMode::Wal),
