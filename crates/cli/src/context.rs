@@ -72,8 +72,7 @@ fn database_url(settings: &Settings, sandbox: bool) -> &str {
 /// SQLite's words for a damaged file, with the fix.
 fn damage_hint(e: smb_engine::StoreError) -> anyhow::Error {
     let text = e.to_string();
-    if text.contains("malformed") || text.contains("not a database") || text.contains("corrupt")
-    {
+    if text.contains("malformed") || text.contains("not a database") || text.contains("corrupt") {
         anyhow::anyhow!(
             "{text}: the database is damaged; {}",
             smb_store::maintenance::RESTORE_HINT
@@ -90,9 +89,11 @@ pub async fn check_integrity(settings: &Settings, sandbox: bool) -> anyhow::Resu
     if !path.exists() {
         return Ok(());
     }
-    let problems =
-        smb_store::maintenance::integrity_problems(&path, smb_store::maintenance::Thoroughness::Quick)
-            .await?;
+    let problems = smb_store::maintenance::integrity_problems(
+        &path,
+        smb_store::maintenance::Thoroughness::Quick,
+    )
+    .await?;
     if !problems.is_empty() {
         anyhow::bail!(
             "the database {} is damaged ({}); nothing is sent from a journal that may have lost \

@@ -13,7 +13,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::BIN;
 use serde_json::Value;
 
 const ACCOUNTS: usize = 2;
@@ -185,7 +184,10 @@ fn a_full_disk_stops_every_send_and_sending_resumes_once_space_is_freed() {
         s.journal().is_some_and(|j| j["up"] == false)
     });
     let status = s.status().unwrap();
-    let reason = status["journal"]["reason"].as_str().unwrap_or_default().to_owned();
+    let reason = status["journal"]["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     assert!(reason.contains("full"), "the cause is named: {status}");
     let at_stop = s.ledger_len();
     // Two failed probes later (1 s + 2 s of backoff) nothing more was sent than the sends
@@ -268,7 +270,8 @@ fn a_database_deleted_mid_run_stops_every_send() {
     let exit = s.stop(daemon);
     assert!(!exit.success(), "the daemon reports the journal it lost");
     assert!(
-        s.daemon_output().contains("stopped while the journal did not take writes"),
+        s.daemon_output()
+            .contains("stopped while the journal did not take writes"),
         "{}",
         s.daemon_output()
     );
@@ -317,7 +320,11 @@ fn a_damaged_database_is_found_by_check_and_run_and_a_backup_restores_it() {
     };
     let out = once(&s);
     assert!(out.status.success(), "{}", common::text(&out));
-    let out = s.cmd(&["check", "--sandbox"]).env("SMB_CHECK_MIN_FREE_MB", "1").output().unwrap();
+    let out = s
+        .cmd(&["check", "--sandbox"])
+        .env("SMB_CHECK_MIN_FREE_MB", "1")
+        .output()
+        .unwrap();
     assert!(
         common::text(&out).contains("integrity check passed"),
         "{}",
@@ -333,7 +340,11 @@ fn a_damaged_database_is_found_by_check_and_run_and_a_backup_restores_it() {
     let before = s.check(&backup, n);
 
     damage(&s.db);
-    let out = s.cmd(&["check", "--sandbox"]).env("SMB_CHECK_MIN_FREE_MB", "1").output().unwrap();
+    let out = s
+        .cmd(&["check", "--sandbox"])
+        .env("SMB_CHECK_MIN_FREE_MB", "1")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", common::text(&out));
     let text = common::text(&out);
     let line = text

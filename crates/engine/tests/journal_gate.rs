@@ -221,7 +221,9 @@ async fn one_failed_write_stops_every_account_until_a_probe_succeeds() {
             seen
         })
     };
-    run.await.unwrap().expect("the run ends normally once the journal is back");
+    run.await
+        .unwrap()
+        .expect("the run ends normally once the journal is back");
     let seen_down = watcher.await.unwrap();
     assert!(
         matches!(&seen_down, JournalState::Down { reason, .. } if reason.contains("disk is full")),
@@ -254,7 +256,10 @@ async fn one_failed_write_stops_every_account_until_a_probe_succeeds() {
             at > down + jiff::SignedDuration::from_secs(1) && at < up
         })
         .collect();
-    assert!(during.is_empty(), "sent while the journal was down: {during:?}");
+    assert!(
+        during.is_empty(),
+        "sent while the journal was down: {during:?}"
+    );
 
     // Every accepted message has its pending row, under its own random_id; each chat got
     // exactly one message; every outcome is in the journal (the queued ones replayed).

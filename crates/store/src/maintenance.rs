@@ -34,10 +34,7 @@ fn read_only(path: &Path) -> SqliteConnectOptions {
 /// The problems SQLite finds in the database at `path` (empty: none). A file that cannot be
 /// opened or read as a database at all is one problem, not an `Err`; `Err` is kept for a
 /// missing file.
-pub async fn integrity_problems(
-    path: &Path,
-    how: Thoroughness,
-) -> Result<Vec<String>, StoreError> {
+pub async fn integrity_problems(path: &Path, how: Thoroughness) -> Result<Vec<String>, StoreError> {
     if !path.exists() {
         return Err(StoreError::Invalid(format!(
             "no database at {}",
@@ -83,18 +80,17 @@ pub async fn backup(db: &Path, to: &Path) -> Result<u64, StoreError> {
         )));
     }
     if let Some(dir) = to.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| {
-            StoreError::Invalid(format!("cannot create {}: {e}", dir.display()))
-        })?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::Invalid(format!("cannot create {}: {e}", dir.display())))?;
     }
     let mut conn = SqliteConnection::connect_with(&read_only(db))
         .await
         .map_err(|e| {
             StoreError::Database(format!("cannot open the database {}: {e}", db.display()))
         })?;
-    let target = to.to_str().ok_or_else(|| {
-        StoreError::Invalid(format!("{} is not a UTF-8 path", to.display()))
-    })?;
+    let target = to
+        .to_str()
+        .ok_or_else(|| StoreError::Invalid(format!("{} is not a UTF-8 path", to.display())))?;
     let done = sqlx::query("VACUUM INTO ?")
         .bind(target)
         .execute(&mut conn)
@@ -144,9 +140,8 @@ pub async fn restore(from: &Path, db: &Path, now_unix: i64) -> Result<Restored, 
         )));
     }
     if let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| {
-            StoreError::Invalid(format!("cannot create {}: {e}", dir.display()))
-        })?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::Invalid(format!("cannot create {}: {e}", dir.display())))?;
     }
     let incoming = sibling(db, ".restoring");
     let _ = std::fs::remove_file(&incoming);

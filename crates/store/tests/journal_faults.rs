@@ -74,7 +74,11 @@ async fn a_full_disk_fails_writes_and_every_reported_write_is_in_the_file() {
         .await
         .unwrap();
     let (before, failed) = write_many(&store, 1, 50).await;
-    assert_eq!((before.len(), failed), (50, 0), "writes fit before the disk fills");
+    assert_eq!(
+        (before.len(), failed),
+        (50, 0),
+        "writes fit before the disk fills"
+    );
 
     fs.fill("filler");
     // Rounds of writes against a full disk: the WAL cannot grow much, so many fail.
@@ -137,10 +141,7 @@ async fn a_deleted_or_replaced_database_fails_every_write() {
         .await
         .unwrap_err()
         .to_string();
-    assert!(
-        e.contains("was deleted") && e.contains("db restore"),
-        "{e}"
-    );
+    assert!(e.contains("was deleted") && e.contains("db restore"), "{e}");
     assert!(store.probe().await.is_err(), "no probe succeeds either");
     assert!(!db.exists(), "the writer does not create a new file");
 
@@ -162,7 +163,10 @@ async fn open_existing_never_creates_a_database() {
     .err()
     .expect("a missing database is an error")
     .to_string();
-    assert!(e.contains("no database at") && e.contains("db restore"), "{e}");
+    assert!(
+        e.contains("no database at") && e.contains("db restore"),
+        "{e}"
+    );
     assert!(!db.exists());
 }
 
@@ -228,12 +232,21 @@ async fn a_damaged_file_fails_the_integrity_check_and_a_backup_restores_it() {
     // A damaged backup is refused and changes nothing.
     let bad = dir.path().join("bad.db");
     std::fs::copy(&db, &bad).unwrap();
-    let e = maintenance::restore(&bad, &db, 1).await.unwrap_err().to_string();
+    let e = maintenance::restore(&bad, &db, 1)
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("damaged too"), "{e}");
 
-    let done = maintenance::restore(&backup, &db, 1700000000).await.unwrap();
+    let done = maintenance::restore(&backup, &db, 1700000000)
+        .await
+        .unwrap();
     let aside = done.kept_aside.expect("the damaged file is kept aside");
-    assert!(aside.to_string_lossy().ends_with(".before-restore-1700000000"));
+    assert!(
+        aside
+            .to_string_lossy()
+            .ends_with(".before-restore-1700000000")
+    );
     assert!(aside.exists());
     assert!(
         maintenance::integrity_problems(&db, Thoroughness::Full)

@@ -310,7 +310,10 @@ async fn integrity(r: &mut Report, url: &str) -> bool {
     let how = smb_store::maintenance::Thoroughness::Full;
     match smb_store::maintenance::integrity_problems(&file, how).await {
         Ok(p) if p.is_empty() => {
-            r.ok(format!("database {}: integrity check passed", file.display()));
+            r.ok(format!(
+                "database {}: integrity check passed",
+                file.display()
+            ));
             true
         }
         Ok(p) => {

@@ -139,8 +139,6 @@ pub fn default_backup_path(db: &Path, now: Timestamp) -> PathBuf {
         .file_stem()
         .and_then(|s| s.to_str())
         .unwrap_or("sendmessagebot");
-    dir.join("backups").join(format!(
-        "{stem}-{}.db",
-        now.strftime("%Y%m%d-%H%M%S")
-    ))
+    dir.join("backups")
+        .join(format!("{stem}-{}.db", now.strftime("%Y%m%d-%H%M%S")))
 }

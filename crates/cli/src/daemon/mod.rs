@@ -138,7 +138,9 @@ impl DaemonState {
                 reason,
                 since,
                 probes,
-            }) => json!({"up": false, "reason": reason, "since": since.to_string(), "probes": probes}),
+            }) => {
+                json!({"up": false, "reason": reason, "since": since.to_string(), "probes": probes})
+            }
             _ => json!({"up": true}),
         };
         json!({

@@ -20,7 +20,13 @@ impl SmallFs {
     pub fn mount(kib: u64) -> SmallFs {
         let dir = tempfile::tempdir().expect("temp dir");
         let tmpfs = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={kib}k,mode=0755"), "tmpfs"])
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={kib}k,mode=0755"),
+                "tmpfs",
+            ])
             .arg(dir.path())
             .output();
         if tmpfs.as_ref().is_ok_and(|o| o.status.success()) {
@@ -99,7 +105,10 @@ impl SmallFs {
 impl Drop for SmallFs {
     fn drop(&mut self) {
         // Lazy: a daemon a failed test left behind must not keep the mount point busy.
-        let _ = Command::new("umount").arg("-l").arg(self.dir.path()).status();
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
         if let Some(image) = &self.image {
             let _ = std::fs::remove_file(image);
         }
