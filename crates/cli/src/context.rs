@@ -41,12 +41,67 @@ pub fn init_logging(settings: &Settings, default_console: bool) -> anyhow::Resul
 }
 
 pub async fn open_store(settings: &Settings, sandbox: bool) -> anyhow::Result<SqliteStore> {
-    let url = if sandbox {
+    let url = database_url(settings, sandbox);
+    SqliteStore::open(url, SqliteSettings::default())
+        .await
+        .map_err(damage_hint)
+        .with_context(|| format!("opening the database {url}"))
+}
+
+/// [`open_store`] for commands that only read (`stats`, …): a missing database is said to be
+/// missing, never replaced by a new empty one.
+pub async fn open_existing_store(
+    settings: &Settings,
+    sandbox: bool,
+) -> anyhow::Result<SqliteStore> {
+    let url = database_url(settings, sandbox);
+    SqliteStore::open_existing(url, SqliteSettings::default())
+        .await
+        .map_err(damage_hint)
+        .with_context(|| format!("opening the database {url}"))
+}
+
+fn database_url(settings: &Settings, sandbox: bool) -> &str {
+    if sandbox {
         &settings.sandbox_database_url
     } else {
         &settings.database_url
-    };
-    SqliteStore::open(url, SqliteSettings::default())
-        .await
-        .with_context(|| format!("opening the database {url}"))
+    }
+}
+
+/// SQLite's words for a damaged file, with the fix.
+fn damage_hint(e: smb_engine::StoreError) -> anyhow::Error {
+    let text = e.to_string();
+    if text.contains("malformed") || text.contains("not a database") || text.contains("corrupt") {
+        anyhow::anyhow!(
+            "{text}: the database is damaged; {}",
+            smb_store::maintenance::RESTORE_HINT
+        )
+    } else {
+        anyhow::Error::new(e)
+    }
+}
+
+/// `run`'s check at start: a damaged journal stops the start, with the fix, before anything is
+/// sent (SQLite's `quick_check`: every page and record readable; linear in the file size).
+pub async fn check_integrity(settings: &Settings, sandbox: bool) -> anyhow::Result<()> {
+    let path = crate::daemon::database_path(database_url(settings, sandbox));
+    if !path.exists() {
+        return Ok(());
+    }
+    let problems = smb_store::maintenance::integrity_problems(
+        &path,
+        smb_store::maintenance::Thoroughness::Quick,
+    )
+    .await?;
+    if !problems.is_empty() {
+        anyhow::bail!(
+            "the database {} is damaged ({}); nothing is sent from a journal that may have lost \
+             deliveries: {}",
+            path.display(),
+            problems.join("; "),
+            smb_store::maintenance::RESTORE_HINT
+        );
+    }
+    Ok(())
 }

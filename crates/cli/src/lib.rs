@@ -51,6 +51,9 @@ pub enum Command {
     Run(commands::run::Args),
     /// What was sent, failed, paused and disabled, per broadcaster and account.
     Stats(commands::stats::Args),
+    /// The journal database: check its integrity, back it up (while running), restore a backup.
+    #[command(subcommand)]
+    Db(commands::db::Command),
     /// List, enable and disable targets.
     #[command(subcommand)]
     Targets(commands::targets::Command),

@@ -422,6 +422,12 @@ impl Store for TimedStore {
     async fn flush(&self) -> Result<(), StoreError> {
         self.inner.flush().await
     }
+    async fn watch(&self) -> Result<(), StoreError> {
+        self.inner.watch().await
+    }
+    async fn probe(&self) -> Result<(), StoreError> {
+        self.inner.probe().await
+    }
     async fn set_broadcaster_state(
         &self,
         broadcaster: &str,

@@ -2,14 +2,23 @@
 //!
 //! Invariant kept here: a delivery is written `pending` (durably) before the gateway is
 //! called, and nothing is sent when that write fails.
+//!
+//! "Never send blind" holds for every account at once: the first journal write that fails (or
+//! [`Store::watch`] finding the database file deleted or replaced) closes one gate that every
+//! account loop waits on before it asks the planner for a send. The writes that failed, and
+//! those made while the gate is closed, queue in order; a watcher task probes the journal with
+//! backoff (1 s doubling to 30 s) and, once a real write succeeds, replays the queue and opens
+//! the gate again. [`DriverHandle::journal`] tells the daemon's status, `/readyz` and the
+//! dashboard; [`EngineEvent::JournalDown`] / [`EngineEvent::JournalUp`] the log and notifications.
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::FutureExt as _;
 use jiff::Timestamp;
 use smb_domain::{ErrorClass, SendError, TargetRef};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::planner::{Content, Control, Delivery, Effect, Event, Planner};
@@ -45,6 +54,132 @@ struct Shared {
     sink: Arc<dyn EventSink>,
     settings: DriverSettings,
     wakers: Vec<Notify>,
+    journal: Journal,
+}
+
+/// Whether the journal takes writes (see the module docs).
+#[derive(Debug, Clone, PartialEq)]
+pub enum JournalState {
+    Up,
+    /// Nothing is sent, from any account, until a probe write succeeds.
+    Down {
+        /// The failure, as the store reported it (the last one, while probes keep failing).
+        reason: String,
+        since: Timestamp,
+        /// Probe writes tried since.
+        probes: u32,
+    },
+}
+
+impl JournalState {
+    pub fn is_up(&self) -> bool {
+        matches!(self, JournalState::Up)
+    }
+}
+
+/// First wait between probes of a journal that is down; doubles up to [`PROBE_MAX`].
+const PROBE_FIRST: Duration = Duration::from_secs(1);
+const PROBE_MAX: Duration = Duration::from_secs(30);
+/// How often the database file's identity is looked at while the journal is up.
+const WATCH_EVERY: Duration = Duration::from_secs(1);
+
+struct Journal {
+    state: watch::Sender<JournalState>,
+    /// Writes that failed, and every write made while the journal is down, in order; replayed
+    /// before the gate opens again. Only ever non-empty while the state is `Down`.
+    backlog: Mutex<VecDeque<Write>>,
+}
+
+/// A journal write other than `pending` (which is never queued: its delivery is not sent).
+#[derive(Debug, Clone)]
+enum Write {
+    StartCycle {
+        broadcaster: Arc<str>,
+        cycle: u64,
+        message: Arc<str>,
+        at: Timestamp,
+    },
+    Outcome {
+        key: DeliveryKey,
+        outcome: Outcome,
+        at: Timestamp,
+    },
+    CompleteCycle {
+        broadcaster: Arc<str>,
+        cycle: u64,
+        at: Timestamp,
+    },
+    Target {
+        target: String,
+        status: TargetStatus,
+    },
+    Pause {
+        account: Arc<str>,
+        target: Option<String>,
+        kind: &'static str,
+        seconds: u64,
+        until: Timestamp,
+        at: Timestamp,
+    },
+    Stopped {
+        account: Arc<str>,
+        reason: String,
+        at: Timestamp,
+    },
+    State {
+        broadcaster: Arc<str>,
+        state: &'static str,
+        at: Timestamp,
+    },
+}
+
+impl Write {
+    async fn perform(&self, store: &dyn Store) -> Result<(), StoreError> {
+        match self {
+            Write::StartCycle {
+                broadcaster,
+                cycle,
+                message,
+                at,
+            } => store.start_cycle(broadcaster, *cycle, message, *at).await,
+            Write::Outcome { key, outcome, at } => store.record_outcome(key, outcome, *at).await,
+            Write::CompleteCycle {
+                broadcaster,
+                cycle,
+                at,
+            } => store.complete_cycle(broadcaster, *cycle, *at).await,
+            Write::Target { target, status } => store.set_target_status(target, status).await,
+            Write::Pause {
+                account,
+                target,
+                kind,
+                seconds,
+                until,
+                at,
+            } => {
+                store
+                    .record_pause(
+                        account,
+                        target.as_deref(),
+                        kind,
+                        Duration::from_secs(*seconds),
+                        *until,
+                        *at,
+                    )
+                    .await
+            }
+            Write::Stopped {
+                account,
+                reason,
+                at,
+            } => store.set_account_stopped(account, Some(reason), *at).await,
+            Write::State {
+                broadcaster,
+                state,
+                at,
+            } => store.set_broadcaster_state(broadcaster, state, *at).await,
+        }
+    }
 }
 
 /// Runs the planner against real ports.
@@ -81,6 +216,10 @@ impl Driver {
                 sink,
                 settings,
                 wakers,
+                journal: Journal {
+                    state: watch::Sender::new(JournalState::Up),
+                    backlog: Mutex::new(VecDeque::new()),
+                },
             }),
         })
     }
@@ -92,6 +231,9 @@ impl Driver {
     }
 
     /// Runs until `shutdown` is cancelled, or (with `--once`) until every broadcaster is done.
+    ///
+    /// While the journal is down nothing is sent and `--once` waits for it to come back (the
+    /// probes are logged); stopped then, this returns the journal's failure as `Err`.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), StoreError> {
         let accounts = lock(&self.shared).account_count();
         let broadcasters = lock(&self.shared).views().len();
@@ -105,13 +247,27 @@ impl Driver {
             let shutdown = shutdown.clone();
             tasks.spawn(async move { account_loop(shared, account, shutdown).await });
         }
+        let watching = CancellationToken::new();
+        let watcher = tokio::spawn(watch_journal(self.shared.clone(), watching.clone()));
         while let Some(res) = tasks.join_next().await {
             if let Err(e) = res {
                 tracing::error!(error = %e, "an account task ended abnormally");
             }
         }
+        watching.cancel();
+        let _ = watcher.await;
         let flushed = self.shared.store.flush().await;
         self.shared.sink.emit(&EngineEvent::Stopped);
+        let state = self.shared.journal.state.borrow().clone();
+        if let JournalState::Down { reason, .. } = state {
+            let queued = lock_backlog(&self.shared).len();
+            return Err(StoreError::Database(format!(
+                "stopped while the journal did not take writes ({reason}); nothing was sent \
+                 without its journal entry. {queued} outcome(s) could not be written: those \
+                 deliveries stay pending and are re-sent with their own random_id (Telegram \
+                 drops the copy) at the next start"
+            )));
+        }
         flushed
     }
 }
@@ -138,6 +294,11 @@ pub async fn restore_planner(
 impl DriverHandle {
     pub fn views(&self) -> Vec<crate::planner::BroadcasterView> {
         lock(&self.shared).views()
+    }
+
+    /// Whether the journal takes writes; while `Down`, no account sends.
+    pub fn journal(&self) -> JournalState {
+        self.shared.journal.state.borrow().clone()
     }
 
     pub async fn control(&self, control: Control) {
@@ -190,6 +351,11 @@ impl DriverHandle {
     /// Sends [`TestSend`]'s text to each of its targets in turn (see there).
     pub async fn test_send(&self, t: TestSend) -> Result<Vec<TestSendResult>, TestSendError> {
         let shared = &self.shared;
+        if let JournalState::Down { reason, .. } = self.journal() {
+            return Err(TestSendError::Blocked(format!(
+                "the delivery journal does not take writes ({reason}); nothing is sent until it does"
+            )));
+        }
         if let Some(why) = lock(shared).account_blocked(&t.account, shared.clock.now()) {
             return Err(TestSendError::Blocked(why));
         }
@@ -198,10 +364,14 @@ impl DriverHandle {
             .last_cycle(&t.label)
             .await?
             .map_or(1, |c| c.cycle + 1);
-        shared
+        if let Err(e) = shared
             .store
             .start_cycle(&t.label, cycle, &t.text, shared.clock.now())
-            .await?;
+            .await
+        {
+            journal_down(shared, &e);
+            return Err(e.into());
+        }
         let text: Arc<str> = t.text.as_str().into();
         let mut out = Vec::with_capacity(t.targets.len());
         for target in &t.targets {
@@ -224,7 +394,13 @@ impl DriverHandle {
                 attempt: 0,
                 at: shared.clock.now(),
             };
-            shared.store.write_pending(&pending).await?;
+            if !shared.journal.state.borrow().is_up() {
+                break;
+            }
+            if let Err(e) = shared.store.write_pending(&pending).await {
+                journal_down(shared, &e);
+                return Err(e.into());
+            }
             let request = SendRequest {
                 account: &t.account,
                 target,
@@ -247,11 +423,15 @@ impl DriverHandle {
                     detail: e.to_string(),
                 },
             };
-            if let Err(e) = shared.store.record_outcome(&key, &outcome, now).await {
-                shared.sink.emit(&EngineEvent::StoreFailed {
-                    detail: e.to_string(),
-                });
-            }
+            record(
+                shared,
+                Write::Outcome {
+                    key: key.clone(),
+                    outcome: outcome.clone(),
+                    at: now,
+                },
+            )
+            .await;
             shared.sink.emit(&EngineEvent::Delivered {
                 broadcaster: t.label.clone(),
                 account: t.account.clone(),
@@ -276,15 +456,15 @@ impl DriverHandle {
                 break;
             }
         }
-        if let Err(e) = shared
-            .store
-            .complete_cycle(&t.label, cycle, shared.clock.now())
-            .await
-        {
-            shared.sink.emit(&EngineEvent::StoreFailed {
-                detail: e.to_string(),
-            });
-        }
+        record(
+            shared,
+            Write::CompleteCycle {
+                broadcaster: t.label.as_str().into(),
+                cycle,
+                at: shared.clock.now(),
+            },
+        )
+        .await;
         Ok(out)
     }
 }
@@ -316,9 +496,161 @@ fn lock(shared: &Shared) -> std::sync::MutexGuard<'_, Planner> {
     shared.planner.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+fn lock_backlog(shared: &Shared) -> std::sync::MutexGuard<'_, VecDeque<Write>> {
+    shared
+        .journal
+        .backlog
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+}
+
+/// Closes the gate: no account sends until the journal takes writes again.
+fn journal_down(shared: &Shared, e: &StoreError) {
+    let reason = e.to_string();
+    let since = shared.clock.now();
+    let closed = shared.journal.state.send_if_modified(|s| {
+        if s.is_up() {
+            *s = JournalState::Down {
+                reason: reason.clone(),
+                since,
+                probes: 0,
+            };
+            true
+        } else {
+            false
+        }
+    });
+    if closed {
+        shared
+            .sink
+            .emit(&EngineEvent::JournalDown { detail: reason });
+    }
+}
+
+/// Writes `w` to the journal, or queues it behind the writes that failed: while the journal is
+/// down nothing is written out of order. A failure closes the gate.
+async fn record(shared: &Shared, w: Write) {
+    {
+        let mut backlog = lock_backlog(shared);
+        if !backlog.is_empty() || !shared.journal.state.borrow().is_up() {
+            backlog.push_back(w);
+            return;
+        }
+    }
+    if let Err(e) = w.perform(shared.store.as_ref()).await {
+        lock_backlog(shared).push_back(w);
+        journal_down(shared, &e);
+    }
+}
+
+/// Waits until the journal takes writes; false when `shutdown` came first.
+async fn journal_open(shared: &Shared, shutdown: &CancellationToken) -> bool {
+    let mut rx = shared.journal.state.subscribe();
+    tokio::select! {
+        r = rx.wait_for(JournalState::is_up) => r.is_ok(),
+        _ = shutdown.cancelled() => false,
+    }
+}
+
+/// Watches the database file while the journal is up; while it is down, probes it with
+/// backoff, replays the queued writes and opens the gate again.
+async fn watch_journal(shared: Arc<Shared>, stop: CancellationToken) {
+    let mut rx = shared.journal.state.subscribe();
+    let mut backoff = PROBE_FIRST;
+    loop {
+        let up = rx.borrow_and_update().is_up();
+        if up {
+            backoff = PROBE_FIRST;
+            tokio::select! {
+                _ = tokio::time::sleep(WATCH_EVERY) => {}
+                _ = rx.changed() => continue,
+                _ = stop.cancelled() => return,
+            }
+            if let Err(e) = shared.store.watch().await {
+                journal_down(&shared, &e);
+            }
+            continue;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = stop.cancelled() => return,
+        }
+        match recover(&shared).await {
+            Ok(()) => {}
+            Err(e) => {
+                let mut probes = 0;
+                shared.journal.state.send_if_modified(|s| {
+                    if let JournalState::Down {
+                        reason, probes: n, ..
+                    } = s
+                    {
+                        *reason = e.to_string();
+                        *n += 1;
+                        probes = *n;
+                    }
+                    false
+                });
+                backoff = (backoff * 2).min(PROBE_MAX);
+                tracing::warn!(
+                    error = %e, probes, next_probe_in_s = backoff.as_secs(),
+                    "the journal still does not take writes; nothing is sent meanwhile"
+                );
+            }
+        }
+    }
+}
+
+/// One attempt to bring the journal back: the file check, a probe write, the queued writes in
+/// order; then the gate opens.
+async fn recover(shared: &Shared) -> Result<(), StoreError> {
+    let store = shared.store.as_ref();
+    store.watch().await?;
+    store.probe().await?;
+    loop {
+        let next = lock_backlog(shared).front().cloned();
+        let Some(w) = next else {
+            let backlog = lock_backlog(shared);
+            if !backlog.is_empty() {
+                continue;
+            }
+            let was = shared.journal.state.send_replace(JournalState::Up);
+            drop(backlog);
+            let since = match was {
+                JournalState::Down { since, .. } => since,
+                JournalState::Up => shared.clock.now(),
+            };
+            let down_for = shared.clock.now().duration_since(since);
+            shared.sink.emit(&EngineEvent::JournalUp {
+                down_for: Duration::try_from(down_for).unwrap_or(Duration::ZERO),
+            });
+            for w in &shared.wakers {
+                w.notify_one();
+            }
+            return Ok(());
+        };
+        match w.perform(store).await {
+            Ok(()) => {}
+            Err(e) => {
+                // The journal failing again keeps the write queued; a journal that takes the
+                // probe but not this one write will never take it, so it is dropped, loudly.
+                store
+                    .probe()
+                    .await
+                    .map_err(|_| StoreError::Database(e.to_string()))?;
+                tracing::error!(write = ?w, error = %e, "a queued journal write is rejected although the journal takes writes again; it is dropped");
+            }
+        }
+        lock_backlog(shared).pop_front();
+    }
+}
+
 async fn account_loop(shared: Arc<Shared>, account: usize, shutdown: CancellationToken) {
     loop {
         if shutdown.is_cancelled() {
+            return;
+        }
+        // Never send blind: no account asks for a send while the journal is down.
+        if !journal_open(&shared, &shutdown).await {
             return;
         }
         let now = shared.clock.now();
@@ -368,12 +700,16 @@ async fn deliver(shared: &Shared, d: Delivery, shutdown: &CancellationToken) {
         attempt: d.attempt,
         at: now,
     };
-    let result = match shared.store.write_pending(&pending).await {
+    // The gate may have closed (another account's write failed) since this send was planned.
+    let state = shared.journal.state.borrow().clone();
+    let written = match state {
+        JournalState::Up => shared.store.write_pending(&pending).await,
+        JournalState::Down { reason, .. } => Err(StoreError::Database(reason)),
+    };
+    let result = match written {
         Err(e) => {
             // Nothing is sent without its journal entry; the planner retries it later.
-            shared.sink.emit(&EngineEvent::StoreFailed {
-                detail: e.to_string(),
-            });
+            journal_down(shared, &e);
             Err(SendError::Transient(format!("journal write failed: {e}")))
         }
         Ok(()) => {
@@ -441,9 +777,8 @@ async fn deliver(shared: &Shared, d: Delivery, shutdown: &CancellationToken) {
 }
 
 async fn apply(shared: &Shared, effect: Effect, now: Timestamp) {
-    let store = &shared.store;
     let sink = &shared.sink;
-    let res = match effect {
+    let write = match effect {
         Effect::StartCycle {
             broadcaster,
             cycle,
@@ -455,16 +790,23 @@ async fn apply(shared: &Shared, effect: Effect, now: Timestamp) {
                 cycle,
                 targets,
             });
-            store.start_cycle(&broadcaster, cycle, &message, now).await
+            Write::StartCycle {
+                broadcaster,
+                cycle,
+                message,
+                at: now,
+            }
         }
-        Effect::Record { delivery, outcome } => {
-            store.record_outcome(&delivery.key(), &outcome, now).await
-        }
+        Effect::Record { delivery, outcome } => Write::Outcome {
+            key: delivery.key(),
+            outcome,
+            at: now,
+        },
         Effect::RefreshPeer { account, target } => {
             if let Err(e) = shared.gateway.refresh_peer(&account, &target).await {
                 tracing::warn!(account = %account, target = %target, error = %e, "peer refresh failed");
             }
-            Ok(())
+            return;
         }
         Effect::CompleteCycle {
             broadcaster,
@@ -478,7 +820,11 @@ async fn apply(shared: &Shared, effect: Effect, now: Timestamp) {
                 sent,
                 failed,
             });
-            store.complete_cycle(&broadcaster, cycle, now).await
+            Write::CompleteCycle {
+                broadcaster,
+                cycle,
+                at: now,
+            }
         }
         Effect::PauseAccount {
             account,
@@ -492,16 +838,14 @@ async fn apply(shared: &Shared, effect: Effect, now: Timestamp) {
                 seconds,
                 code,
             });
-            store
-                .record_pause(
-                    &account,
-                    None,
-                    "flood_wait",
-                    Duration::from_secs(seconds),
-                    until,
-                    now,
-                )
-                .await
+            Write::Pause {
+                account,
+                target: None,
+                kind: "flood_wait",
+                seconds,
+                until,
+                at: now,
+            }
         }
         Effect::PauseChat {
             account,
@@ -515,25 +859,25 @@ async fn apply(shared: &Shared, effect: Effect, now: Timestamp) {
                 until,
                 seconds,
             });
-            store
-                .record_pause(
-                    &account,
-                    Some(&target.key()),
-                    "slowmode",
-                    Duration::from_secs(seconds),
-                    until,
-                    now,
-                )
-                .await
+            Write::Pause {
+                account,
+                target: Some(target.key()),
+                kind: "slowmode",
+                seconds,
+                until,
+                at: now,
+            }
         }
         Effect::StopAccount { account, reason } => {
             sink.emit(&EngineEvent::AccountStopped {
                 account: account.to_string(),
                 reason: reason.clone(),
             });
-            store
-                .set_account_stopped(&account, Some(&reason), now)
-                .await
+            Write::Stopped {
+                account,
+                reason,
+                at: now,
+            }
         }
         Effect::DisableTarget {
             target,
@@ -544,37 +888,32 @@ async fn apply(shared: &Shared, effect: Effect, now: Timestamp) {
                 target: target.to_string(),
                 reason: reason.clone(),
             });
-            store
-                .set_target_status(
-                    &target.key(),
-                    &TargetStatus::Disabled {
-                        reason,
-                        since: now,
-                        recheck_at,
-                    },
-                )
-                .await
+            Write::Target {
+                target: target.key(),
+                status: TargetStatus::Disabled {
+                    reason,
+                    since: now,
+                    recheck_at,
+                },
+            }
         }
-        Effect::EnableTarget { target } => {
-            store
-                .set_target_status(&target.key(), &TargetStatus::Active)
-                .await
-        }
+        Effect::EnableTarget { target } => Write::Target {
+            target: target.key(),
+            status: TargetStatus::Active,
+        },
         Effect::BadContent { broadcaster, code } => {
             sink.emit(&EngineEvent::BadContent {
                 broadcaster: broadcaster.to_string(),
                 code,
             });
-            Ok(())
+            return;
         }
-        Effect::BroadcasterState { broadcaster, state } => {
-            store.set_broadcaster_state(&broadcaster, state, now).await
-        }
-        Effect::Send(_) | Effect::Wait { .. } => Ok(()),
+        Effect::BroadcasterState { broadcaster, state } => Write::State {
+            broadcaster,
+            state,
+            at: now,
+        },
+        Effect::Send(_) | Effect::Wait { .. } => return,
     };
-    if let Err(e) = res {
-        sink.emit(&EngineEvent::StoreFailed {
-            detail: e.to_string(),
-        });
-    }
+    record(shared, write).await;
 }

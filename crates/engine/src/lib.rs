@@ -10,7 +10,8 @@ pub mod ports;
 pub mod testing;
 
 pub use driver::{
-    Driver, DriverHandle, DriverSettings, TestSend, TestSendError, TestSendResult, restore_planner,
+    Driver, DriverHandle, DriverSettings, JournalState, TestSend, TestSendError, TestSendResult,
+    restore_planner,
 };
 pub use planner::{
     AccountSpec, BroadcasterSpec, BroadcasterView, Content, Control,

@@ -196,6 +196,18 @@ pub trait Store: Send + Sync {
     /// Waits until everything accepted so far is durable.
     async fn flush(&self) -> Result<(), StoreError>;
 
+    /// Cheap, called about every second by the driver: `Err` when the journal can no longer
+    /// be trusted to keep what is written (its file was deleted or replaced).
+    async fn watch(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// A small real, durable write: after a failure, the driver resumes sending only once this
+    /// succeeds. Defaults to [`Store::flush`].
+    async fn probe(&self) -> Result<(), StoreError> {
+        self.flush().await
+    }
+
     /// Remembers an operator's pause / stop / start of a broadcaster (`running`, `paused`,
     /// `stopped`) so it survives a restart.
     async fn set_broadcaster_state(
@@ -308,6 +320,15 @@ pub enum EngineEvent {
     StoreFailed {
         detail: String,
     },
+    /// A journal write failed or its file was deleted or replaced: no account sends until a
+    /// probe write succeeds ([`EngineEvent::JournalUp`]).
+    JournalDown {
+        detail: String,
+    },
+    /// The journal takes writes again; sending resumed.
+    JournalUp {
+        down_for: Duration,
+    },
 }
 
 impl EngineEvent {
@@ -321,8 +342,11 @@ impl EngineEvent {
             | EngineEvent::ChatPaused { .. } => 1,
             EngineEvent::AccountPaused { .. }
             | EngineEvent::TargetDisabled { .. }
-            | EngineEvent::BadContent { .. } => 2,
-            EngineEvent::AccountStopped { .. } | EngineEvent::StoreFailed { .. } => 3,
+            | EngineEvent::BadContent { .. }
+            | EngineEvent::JournalUp { .. } => 2,
+            EngineEvent::AccountStopped { .. }
+            | EngineEvent::StoreFailed { .. }
+            | EngineEvent::JournalDown { .. } => 3,
         }
     }
 }

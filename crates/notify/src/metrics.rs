@@ -82,6 +82,10 @@ impl Metrics {
                 "Seconds of flood waits Telegram imposed"
             );
             metrics::describe_gauge!("account_paused", "1 while the account is in a flood wait");
+            metrics::describe_gauge!(
+                "journal_up",
+                "0 while the delivery journal does not take writes (nothing is sent)"
+            );
             metrics::describe_histogram!(
                 "send_latency_seconds",
                 metrics::Unit::Seconds,
@@ -210,8 +214,17 @@ impl EventSink for Metrics {
                 metrics::counter!("cycles_completed_total", "broadcaster" => broadcaster.clone())
                     .increment(1);
             }),
-            EngineEvent::Started { .. }
-            | EngineEvent::Stopped
+            EngineEvent::JournalDown { .. } => self.record(|| {
+                metrics::gauge!("journal_up").set(0.0);
+                metrics::counter!("journal_down_total").increment(1);
+            }),
+            EngineEvent::JournalUp { .. } => self.record(|| {
+                metrics::gauge!("journal_up").set(1.0);
+            }),
+            EngineEvent::Started { .. } => self.record(|| {
+                metrics::gauge!("journal_up").set(1.0);
+            }),
+            EngineEvent::Stopped
             | EngineEvent::CycleStarted { .. }
             | EngineEvent::BadContent { .. }
             | EngineEvent::StoreFailed { .. } => {}

@@ -140,6 +140,8 @@ pub fn event_level(event: &EngineEvent, flood_wait_threshold: Duration) -> Notif
         }
         EngineEvent::TargetDisabled { .. } | EngineEvent::BadContent { .. } => NotifyLevel::Warning,
         EngineEvent::StoreFailed { .. } => NotifyLevel::Error,
+        EngineEvent::JournalDown { .. } => NotifyLevel::Critical,
+        EngineEvent::JournalUp { .. } => NotifyLevel::Warning,
         EngineEvent::AccountStopped { .. } => NotifyLevel::Critical,
     }
 }
@@ -245,6 +247,23 @@ pub fn from_event(event: &EngineEvent, level: NotifyLevel, now: Timestamp) -> No
             format!("Ошибка базы данных: {detail}."),
         )
         .field("detail", detail.as_str()),
+        EngineEvent::JournalDown { detail } => Notification::new(
+            "journal_down",
+            level,
+            format!(
+                "Журнал доставок не принимает записи ({detail}). Отправка остановлена для всех аккаунтов и возобновится сама, когда запись снова удастся."
+            ),
+        )
+        .field("detail", detail.as_str()),
+        EngineEvent::JournalUp { down_for } => Notification::new(
+            "journal_up",
+            level,
+            format!(
+                "Журнал доставок снова принимает записи (перерыв {} с); отправка возобновлена.",
+                down_for.as_secs()
+            ),
+        )
+        .field("down_for_s", down_for.as_secs()),
     };
     n.at(now)
 }

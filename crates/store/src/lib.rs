@@ -7,6 +7,7 @@
 //! second process (`sendmessagebot stats` while the daemon runs).
 #![forbid(unsafe_code)]
 
+pub mod maintenance;
 mod messages;
 mod series;
 mod sqlite;

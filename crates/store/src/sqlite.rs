@@ -1,7 +1,9 @@
 //! The SQLite store (WAL, synchronous=FULL) with a group-committing writer task.
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -77,6 +79,9 @@ enum Op {
         at: i64,
     },
     Flush,
+    /// A small real write (the database header's `user_version`, set to what it is), so that
+    /// a full disk or a read-only file fails it like any journal write.
+    Probe,
 }
 
 type Job = (Op, oneshot::Sender<Result<(), StoreError>>);
@@ -86,6 +91,7 @@ type Job = (Op, oneshot::Sender<Result<(), StoreError>>);
 pub struct SqliteStore {
     tx: mpsc::Sender<Job>,
     pub(crate) read: SqlitePool,
+    watch: Arc<FileWatch>,
 }
 
 fn db_err(e: sqlx::Error) -> StoreError {
@@ -125,7 +131,6 @@ impl SqliteStore {
             })?;
         }
         let opts = opts
-            .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(if settings.synchronous_full {
                 SqliteSynchronous::Full
@@ -134,21 +139,67 @@ impl SqliteStore {
             })
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
-        let mut writer = SqliteConnection::connect_with(&opts).await.map_err(|e| {
-            StoreError::Database(format!("cannot open the database {}: {e}", path.display()))
-        })?;
+        let mut writer = SqliteConnection::connect_with(&opts.clone().create_if_missing(true))
+            .await
+            .map_err(|e| {
+                StoreError::Database(format!("cannot open the database {}: {e}", path.display()))
+            })?;
         MIGRATOR
             .run(&mut writer)
             .await
             .map_err(|e| StoreError::Migration(e.to_string()))?;
+        let db = file_id(&path).map_err(|e| {
+            StoreError::Database(format!("cannot read the database {}: {e}", path.display()))
+        })?;
+        let watch = Arc::new(FileWatch {
+            path: path.clone(),
+            db,
+            wal: Mutex::new(None),
+        });
+        watch.learn_wal();
         let read = SqlitePoolOptions::new()
             .max_connections(4)
-            .connect_with(opts.read_only(true))
+            .connect_with(opts.clone().read_only(true))
             .await
             .map_err(db_err)?;
         let (tx, rx) = mpsc::channel::<Job>(settings.max_batch * 2);
+        let writer = Writer {
+            conn: Some(writer),
+            opts: opts.create_if_missing(false),
+            watch: watch.clone(),
+        };
         tokio::spawn(writer_loop(writer, rx, settings.max_batch));
-        Ok(SqliteStore { tx, read })
+        Ok(SqliteStore { tx, read, watch })
+    }
+
+    /// Like [`SqliteStore::open`], for commands that only read or that must not start a new
+    /// journal by accident: a missing database file is an error that says so (it was never
+    /// created here, or it was deleted) instead of a new empty database.
+    pub async fn open_existing(url: &str, settings: SqliteSettings) -> Result<Self, StoreError> {
+        let opts = SqliteConnectOptions::from_str(url).map_err(|e| {
+            StoreError::Invalid(format!("DATABASE_URL `{url}` is not a SQLite URL: {e}"))
+        })?;
+        let path = opts.get_filename();
+        if !url.contains(":memory:") && !path.as_os_str().is_empty() && !path.exists() {
+            return Err(StoreError::Invalid(format!(
+                "no database at {}: nothing was recorded there yet (the first `sendmessagebot run` \
+                 creates it), or it was deleted — then put a backup back with \
+                 `sendmessagebot db restore FILE`",
+                path.display()
+            )));
+        }
+        Self::open(url, settings).await
+    }
+
+    /// Cheap (two `stat`s): `Err` when the database file this store opened was deleted or
+    /// replaced since, so that writes would be lost.
+    pub fn check_file(&self) -> Result<(), StoreError> {
+        self.watch.check()
+    }
+
+    /// The database file this store writes.
+    pub fn path(&self) -> &Path {
+        &self.watch.path
     }
 
     async fn submit(&self, op: Op) -> Result<(), StoreError> {
@@ -193,7 +244,176 @@ impl SqliteStore {
     }
 }
 
-async fn writer_loop(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
+/// The identity of a file: (device, inode). A file deleted and created again, or replaced by a
+/// rename, has another one.
+pub(crate) type FileId = (u64, u64);
+
+#[cfg(unix)]
+pub(crate) fn file_id(path: &Path) -> std::io::Result<FileId> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path)?;
+    Ok((m.dev(), m.ino()))
+}
+
+#[cfg(not(unix))]
+pub(crate) fn file_id(path: &Path) -> std::io::Result<FileId> {
+    std::fs::metadata(path).map(|_| (0, 0))
+}
+
+/// The `-wal` file next to a database.
+fn wal_path(db: &Path) -> PathBuf {
+    let mut name = db.as_os_str().to_owned();
+    name.push("-wal");
+    PathBuf::from(name)
+}
+
+/// What the writer knows of the database file it writes to, shared with the store's handles so
+/// that a cheap [`SqliteStore::watch`] needs no round trip through the writer.
+#[derive(Debug)]
+struct FileWatch {
+    path: PathBuf,
+    /// The database file's identity when it was opened.
+    db: FileId,
+    /// The `-wal` file's identity, learnt after the first commit of a connection (SQLite may
+    /// remove and create it again when the last connection closes, so it is re-learnt after a
+    /// reconnect).
+    wal: Mutex<Option<FileId>>,
+}
+
+impl FileWatch {
+    /// `Err` when the database (or its WAL) is no longer the file this store opened: a commit
+    /// would then go to a deleted file and be lost at the next start.
+    fn check(&self) -> Result<(), StoreError> {
+        let gone = |what: &str, e: Option<std::io::Error>| {
+            StoreError::Database(format!(
+                "the database file {} was {what}{} while the daemon ran; writes would be lost, so \
+                 nothing is sent. Stop the daemon (`sendmessagebot stop`), put the database back \
+                 (`sendmessagebot db restore BACKUP`) and start it again",
+                self.path.display(),
+                e.map(|e| format!(" ({e})")).unwrap_or_default()
+            ))
+        };
+        match file_id(&self.path) {
+            Ok(id) if id == self.db => {}
+            Ok(_) => return Err(gone("replaced by another file", None)),
+            Err(e) => return Err(gone("deleted or cannot be read", Some(e))),
+        }
+        let wal = *self.wal.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(known) = wal {
+            match file_id(&wal_path(&self.path)) {
+                Ok(id) if id == known => {}
+                Ok(_) => return Err(gone("changed (its -wal file was replaced)", None)),
+                Err(e) => return Err(gone("changed (its -wal file was deleted)", Some(e))),
+            }
+        }
+        Ok(())
+    }
+
+    fn learn_wal(&self) {
+        let mut wal = self.wal.lock().unwrap_or_else(|p| p.into_inner());
+        if wal.is_none() {
+            *wal = file_id(&wal_path(&self.path)).ok();
+        }
+    }
+
+    fn forget_wal(&self) {
+        *self.wal.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+}
+
+/// The writer task's side: one connection, in a known state between batches (no transaction
+/// open), or none when its state became unknown and it must be opened again.
+struct Writer {
+    conn: Option<SqliteConnection>,
+    /// How to open the connection again (never creating the file: a missing database is an
+    /// error here, not a fresh start).
+    opts: SqliteConnectOptions,
+    watch: Arc<FileWatch>,
+}
+
+/// SQLite's primary result codes that belong to one statement's data, not to the database:
+/// CONSTRAINT (19), MISMATCH (20), RANGE (25), TOOBIG (18). A batch failing with one of these
+/// is retried write by write so that one bad write does not fail its neighbours; any other
+/// failure (FULL, IOERR, CORRUPT, READONLY, CANTOPEN, a vanished file…) fails the whole batch.
+fn is_data_error(e: &StoreError) -> bool {
+    matches!(e, StoreError::Database(m) if m.starts_with(DATA_ERROR_PREFIX))
+}
+
+const DATA_ERROR_PREFIX: &str = "rejected write: ";
+
+fn batch_err(e: sqlx::Error) -> StoreError {
+    if let sqlx::Error::Database(d) = &e
+        && let Some(code) = d.code().and_then(|c| c.parse::<i64>().ok())
+        && matches!(code & 0xff, 18 | 19 | 20 | 25)
+    {
+        return StoreError::Database(format!("{DATA_ERROR_PREFIX}{e}"));
+    }
+    db_err(e)
+}
+
+impl Writer {
+    async fn connection(&mut self) -> Result<&mut SqliteConnection, StoreError> {
+        if self.conn.is_none() {
+            let conn = SqliteConnection::connect_with(&self.opts)
+                .await
+                .map_err(|e| {
+                    StoreError::Database(format!(
+                        "cannot open the database {} again: {e}",
+                        self.watch.path.display()
+                    ))
+                })?;
+            self.watch.forget_wal();
+            self.conn = Some(conn);
+        }
+        self.conn.as_mut().ok_or(StoreError::Closed)
+    }
+
+    /// Runs `batch` as one transaction that ends in a COMMIT or a ROLLBACK, never left open: a
+    /// failed commit is reported as a failure, and when the connection's state is not known
+    /// afterwards it is closed and opened again before the next batch.
+    async fn commit(&mut self, batch: &[Job]) -> Result<(), StoreError> {
+        self.watch.check()?;
+        let conn = self.connection().await?;
+        let res = write_batch(conn, batch).await;
+        let res = match res {
+            Ok(()) => match sqlx::raw_sql("COMMIT").execute(&mut *conn).await {
+                Ok(_) => Ok(()),
+                Err(e) => Err(db_err(e)),
+            },
+            Err(e) => Err(e),
+        };
+        if let Err(e) = res {
+            self.roll_back().await;
+            return Err(e);
+        }
+        // The commit went to the file found at the path a moment ago; if the file is gone now
+        // it may have gone to a deleted one: not known to be durable, so reported as failed.
+        self.watch.learn_wal();
+        self.watch.check()
+    }
+
+    /// Ends whatever transaction a failed batch left. SQLite rolls some failures back by itself
+    /// (FULL, IOERR, NOMEM); then ROLLBACK says "no transaction is active", which is fine. Any
+    /// other answer leaves the connection in an unknown state: it is dropped and reopened.
+    async fn roll_back(&mut self) {
+        let Some(conn) = self.conn.as_mut() else {
+            return;
+        };
+        match sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await {
+            Ok(_) => {}
+            Err(e) if e.to_string().contains("no transaction is active") => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "the journal's connection is reset after a failed rollback");
+                if let Some(conn) = self.conn.take() {
+                    // Closing may fail as well; the connection is gone either way.
+                    let _ = conn.close().await;
+                }
+            }
+        }
+    }
+}
+
+async fn writer_loop(mut writer: Writer, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
     let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
     while let Some(first) = rx.recv().await {
         batch.push(first);
@@ -203,35 +423,45 @@ async fn writer_loop(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Job>, ma
                 Err(_) => break,
             }
         }
-        match run_batch(&mut conn, &batch).await {
+        match writer.commit(&batch).await {
             Ok(()) => {
                 for (_, done) in batch.drain(..) {
                     let _ = done.send(Ok(()));
                 }
             }
-            Err(_) => {
+            Err(e) if is_data_error(&e) && batch.len() > 1 => {
                 // One bad write must not fail its neighbours: retry each on its own.
                 for (op, done) in batch.drain(..) {
-                    let res =
-                        run_batch(&mut conn, std::slice::from_ref(&(op, oneshot::channel().0)))
-                            .await;
-                    let _ = done.send(res);
+                    let one = [(op, oneshot::channel().0)];
+                    let _ = done.send(writer.commit(&one).await);
+                }
+            }
+            Err(e) => {
+                // Every waiter of a failed batch learns it failed: none of its writes is durable.
+                tracing::debug!(error = %e, writes = batch.len(), "journal batch failed");
+                for (_, done) in batch.drain(..) {
+                    let _ = done.send(Err(StoreError::Database(e.to_string())));
                 }
             }
         }
     }
-    let _ = conn.close().await;
+    if let Some(conn) = writer.conn.take() {
+        let _ = conn.close().await;
+    }
 }
 
 /// Rows per multi-row statement (9–10 binds a row, far under SQLite's bind limit).
 const ROWS_PER_STATEMENT: usize = 128;
 
-/// One transaction for the whole batch. Pending writes and outcomes, the bulk of the journal,
-/// go as multi-row statements; reordering them is safe because one delivery never has two
-/// writes in one batch (its writer awaits each write before making the next). Every other
-/// write keeps its order.
-async fn run_batch(conn: &mut SqliteConnection, batch: &[Job]) -> Result<(), StoreError> {
-    let mut tx = conn.begin().await.map_err(db_err)?;
+/// The statements of one batch inside `BEGIN IMMEDIATE` (the caller commits or rolls back).
+/// Pending writes and outcomes, the bulk of the journal, go as multi-row statements;
+/// reordering them is safe because one delivery never has two writes in one batch (its writer
+/// awaits each write before making the next). Every other write keeps its order.
+async fn write_batch(conn: &mut SqliteConnection, batch: &[Job]) -> Result<(), StoreError> {
+    sqlx::raw_sql("BEGIN IMMEDIATE")
+        .execute(&mut *conn)
+        .await
+        .map_err(db_err)?;
     let pendings: Vec<&PendingDelivery> = batch
         .iter()
         .filter_map(|(op, _)| match op {
@@ -240,7 +470,7 @@ async fn run_batch(conn: &mut SqliteConnection, batch: &[Job]) -> Result<(), Sto
         })
         .collect();
     for chunk in pendings.chunks(ROWS_PER_STATEMENT) {
-        insert_pending(&mut tx, chunk).await?;
+        insert_pending(conn, chunk).await?;
     }
     let outcomes: Vec<(&DeliveryKey, &Outcome, i64)> = batch
         .iter()
@@ -250,14 +480,14 @@ async fn run_batch(conn: &mut SqliteConnection, batch: &[Job]) -> Result<(), Sto
         })
         .collect();
     for chunk in outcomes.chunks(ROWS_PER_STATEMENT) {
-        update_outcomes(&mut tx, chunk).await?;
+        update_outcomes(conn, chunk).await?;
     }
     for (op, _) in batch {
         if !matches!(op, Op::Pending(_) | Op::Outcome { .. }) {
-            apply_op(&mut tx, op).await?;
+            apply_op(conn, op).await?;
         }
     }
-    tx.commit().await.map_err(db_err)
+    Ok(())
 }
 
 async fn insert_pending(
@@ -290,7 +520,7 @@ async fn insert_pending(
         .execute(&mut *conn)
         .await
         .map(|_| ())
-        .map_err(db_err)
+        .map_err(batch_err)
 }
 
 async fn update_outcomes(
@@ -325,7 +555,7 @@ async fn update_outcomes(
         .execute(&mut *conn)
         .await
         .map(|_| ())
-        .map_err(db_err)
+        .map_err(batch_err)
 }
 
 type OutcomeColumns<'a> = (
@@ -414,7 +644,7 @@ async fn apply_op(conn: &mut SqliteConnection, op: &Op) -> Result<(), StoreError
                 .bind(at)
                 .execute(&mut *conn)
                 .await
-                .map_err(db_err)?;
+                .map_err(batch_err)?;
             if target.is_none() {
                 sqlx::query(
                     "INSERT INTO accounts (account, paused_until, pause_reason) VALUES (?, ?, ?)
@@ -454,9 +684,20 @@ async fn apply_op(conn: &mut SqliteConnection, op: &Op) -> Result<(), StoreError
             .await
         }
         Op::Flush => return Ok(()),
+        Op::Probe => {
+            let row = sqlx::query("PRAGMA user_version")
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(db_err)?;
+            let v: i64 = row.get(0);
+            // PRAGMA takes no bind parameters; `v` is an integer read just above.
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("PRAGMA user_version = {v}")))
+                .execute(&mut *conn)
+                .await
+        }
     }
     .map(|_| ())
-    .map_err(db_err)
+    .map_err(batch_err)
 }
 
 #[async_trait]
@@ -645,6 +886,14 @@ impl Store for SqliteStore {
 
     async fn flush(&self) -> Result<(), StoreError> {
         self.submit(Op::Flush).await
+    }
+
+    async fn watch(&self) -> Result<(), StoreError> {
+        self.check_file()
+    }
+
+    async fn probe(&self) -> Result<(), StoreError> {
+        self.submit(Op::Probe).await
     }
 
     async fn set_broadcaster_state(

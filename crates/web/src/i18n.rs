@@ -96,6 +96,7 @@ labels! {
     disabled: "disabled", "отключён";
     remaining: "left", "осталось";
     need_login: "Log in to make changes", "Войдите, чтобы вносить изменения";
+    journal_down: "Sending is stopped for every account: the delivery journal does not take writes. It resumes by itself once a write succeeds again. Cause", "Отправка остановлена для всех аккаунтов: журнал доставок не принимает записи. Она возобновится сама, когда запись снова удастся. Причина";
 }
 
 impl Lang {

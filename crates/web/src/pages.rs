@@ -51,6 +51,8 @@ pub(crate) struct Layout {
     /// The visitor may make changes (a token is configured and they are logged in).
     can_change: bool,
     set_cookie: Option<&'static str>,
+    /// Why the journal does not take writes (nothing is sent meanwhile), shown on every page.
+    journal_down: Option<String>,
 }
 
 fn layout(s: &AppState, headers: &HeaderMap, q: &LangQuery, page: &'static str) -> Layout {
@@ -85,6 +87,10 @@ fn layout(s: &AppState, headers: &HeaderMap, q: &LangQuery, page: &'static str) 
         title,
         can_change: auth::authorized(s, headers, false),
         set_cookie,
+        journal_down: match s.driver.journal() {
+            smb_engine::JournalState::Up => None,
+            smb_engine::JournalState::Down { reason, .. } => Some(reason),
+        },
     }
 }
 

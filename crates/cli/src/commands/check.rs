@@ -133,7 +133,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
             .cloned()
             .unwrap_or_else(|| smb_store::DEFAULT_DATABASE_URL.to_owned()),
     };
-    let db_ok = database(&mut r, &url);
+    let db_ok = database(&mut r, &url) && integrity(&mut r, &url).await;
     disk_space(&mut r, &url, &env_map);
     clock(
         &mut r,
@@ -320,6 +320,34 @@ fn database(r: &mut Report, url: &str) -> bool {
         file.display()
     ));
     false
+}
+
+/// SQLite's `integrity_check` of an existing database (a damaged file fails it, with the fix).
+async fn integrity(r: &mut Report, url: &str) -> bool {
+    let file = crate::daemon::database_path(url);
+    let how = smb_store::maintenance::Thoroughness::Full;
+    match smb_store::maintenance::integrity_problems(&file, how).await {
+        Ok(p) if p.is_empty() => {
+            r.ok(format!(
+                "database {}: integrity check passed",
+                file.display()
+            ));
+            true
+        }
+        Ok(p) => {
+            r.bad(format!(
+                "database {}: damaged ({}); {}",
+                file.display(),
+                p.join("; "),
+                smb_store::maintenance::RESTORE_HINT
+            ));
+            false
+        }
+        Err(e) => {
+            r.bad(format!("database {}: {e}", file.display()));
+            false
+        }
+    }
 }
 
 fn disk_space(r: &mut Report, url: &str, env: &std::collections::HashMap<String, String>) {

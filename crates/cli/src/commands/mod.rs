@@ -4,6 +4,7 @@ pub mod accounts;
 pub mod broadcasters;
 pub mod check;
 pub mod completions;
+pub mod db;
 pub mod init;
 pub mod manpage;
 pub mod menu;
@@ -36,6 +37,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Check(a) => check::run(&cli, a).await,
         Command::Run(a) => run::run(&cli, a).await,
         Command::Stats(a) => stats::run(&cli, a).await,
+        Command::Db(c) => db::run(&cli, c).await,
         Command::Targets(c) => targets::run(&cli, c).await,
         Command::Broadcasters(c) => broadcasters::run(&cli, c).await,
         Command::Report(c) => report::run(&cli, c).await,

@@ -110,6 +110,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
         }
     };
     tokio::spawn(stop_on_signal(shutdown.clone()));
+    context::check_integrity(&settings, args.sandbox).await?;
     let store = Arc::new(context::open_store(&settings, args.sandbox).await?);
     let mut reloaded = None;
     loop {

@@ -101,7 +101,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
-    let store = context::open_store(&settings, args.sandbox).await?;
+    let store = context::open_existing_store(&settings, args.sandbox).await?;
     // The lists `targets switch` chose, as `run` applies them.
     crate::switch::apply_stored(&mut settings, &store, false).await?;
     if args.watch {

@@ -44,6 +44,15 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
                 s("config"),
                 v["reloads"]
             );
+            if v["journal"]["up"] == false {
+                println!(
+                    "SENDING STOPPED for every account since {}: the delivery journal does not take writes ({}); \
+                     it resumes by itself once a write succeeds ({} probe(s) so far)",
+                    v["journal"]["since"].as_str().unwrap_or("?"),
+                    v["journal"]["reason"].as_str().unwrap_or("?"),
+                    v["journal"]["probes"]
+                );
+            }
             println!(
                 "{:<12} {:<8} {:<10} {:<10} {:>6} {:>9}",
                 "BROADCASTER", "ACCOUNT", "TARGETS", "STATE", "CYCLE", "DONE"

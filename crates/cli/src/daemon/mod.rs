@@ -133,6 +133,16 @@ impl DaemonState {
                 .collect(),
             None => Vec::new(),
         };
+        let journal = match round.as_ref().map(|r| r.handle.journal()) {
+            Some(smb_engine::JournalState::Down {
+                reason,
+                since,
+                probes,
+            }) => {
+                json!({"up": false, "reason": reason, "since": since.to_string(), "probes": probes})
+            }
+            _ => json!({"up": true}),
+        };
         json!({
             "ok": true,
             "pid": std::process::id(),
@@ -146,6 +156,7 @@ impl DaemonState {
             "reloads": *locked(&self.reloads),
             "running_since": round.as_ref().map(|r| r.started_at.to_string()),
             "broadcasters": broadcasters,
+            "journal": journal,
         })
     }
 

@@ -101,10 +101,19 @@ pub async fn healthz() -> Json<Health> {
     Json(Health { status: "ok" })
 }
 
-/// The store answers reads: the daemon can serve.
+/// The store answers reads and the delivery journal takes writes: the daemon can serve. 503
+/// while the journal is down (nothing is sent then), with the cause.
 #[utoipa::path(get, path = "/readyz", tag = "health",
     responses((status = 200, body = Health), (status = 503, body = ErrorBody)))]
 pub async fn readyz(State(s): State<AppState>) -> ApiResult<Json<Health>> {
+    if let smb_engine::JournalState::Down { reason, .. } = s.driver.journal() {
+        return Err(crate::error::ApiError::Unavailable(format!(
+            "the delivery journal does not take writes, nothing is sent: {reason}"
+        )));
+    }
+    s.store.check_file().map_err(|e| {
+        crate::error::ApiError::Unavailable(format!("the delivery journal is not usable: {e}"))
+    })?;
     s.store.target_rows().await.map_err(|e| {
         crate::error::ApiError::Unavailable(format!("the database does not answer: {e}"))
     })?;

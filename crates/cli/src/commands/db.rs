@@ -1,0 +1,144 @@
+//! `db`: the journal database as a file — `db check` (SQLite's integrity check), `db backup`
+//! (a consistent online copy, also while the daemon runs) and `db restore` (a backup put back,
+//! only while no daemon uses the data directory; the replaced file is kept aside).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use jiff::Timestamp;
+use smb_store::maintenance::{self, RESTORE_HINT, Thoroughness};
+
+use crate::Cli;
+use crate::config::Overrides;
+use crate::daemon::{DaemonPaths, database_path, lock::DaemonLock};
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Check the database's integrity (SQLite's integrity_check); exit 1 when it is damaged.
+    Check(Target),
+    /// Copy the database, consistently, while the daemon may run (SQLite's VACUUM INTO).
+    /// Without PATH: backups/sendmessagebot-YYYYMMDD-HHMMSS.db next to the database.
+    Backup {
+        /// Where the copy goes (must not exist).
+        path: Option<PathBuf>,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Put a backup in place of the database (after checking the backup's integrity). The
+    /// daemon must be stopped; the replaced database is kept as <db>.before-restore-<time>.
+    Restore {
+        /// The backup to put back.
+        path: PathBuf,
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+#[derive(Debug, Default, clap::Args)]
+pub struct Target {
+    /// The sandbox's database (data/sandbox/) instead of the real one.
+    #[arg(long)]
+    pub sandbox: bool,
+}
+
+/// The database file the configuration names (the default one when it does not load: a broken
+/// configuration must not keep anybody from saving or restoring the journal).
+fn database(cli: &Cli, sandbox: bool) -> PathBuf {
+    let url = match crate::context::settings(cli, &Overrides::default(), true) {
+        Ok(s) if sandbox => s.sandbox_database_url,
+        Ok(s) => s.database_url,
+        Err(e) => {
+            let url = if sandbox {
+                "sqlite://data/sandbox/sendmessagebot.db".to_owned()
+            } else {
+                std::env::var("DATABASE_URL")
+                    .ok()
+                    .filter(|u| !u.trim().is_empty())
+                    .unwrap_or_else(|| smb_store::DEFAULT_DATABASE_URL.to_owned())
+            };
+            eprintln!("note: the configuration does not load ({e:#}); using {url}");
+            url
+        }
+    };
+    database_path(&url)
+}
+
+pub async fn run(cli: &Cli, command: &Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Check(t) => check(&database(cli, t.sandbox)).await,
+        Command::Backup { path, target } => {
+            let db = database(cli, target.sandbox);
+            let to = match path {
+                Some(p) => p.clone(),
+                None => default_backup_path(&db, Timestamp::now()),
+            };
+            let bytes = maintenance::backup(&db, &to)
+                .await
+                .with_context(|| format!("backing up {}", db.display()))?;
+            println!(
+                "backed up {} to {} ({} KiB)",
+                db.display(),
+                to.display(),
+                bytes.div_ceil(1024)
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Restore { path, target } => {
+            let db = database(cli, target.sandbox);
+            // Held for the whole restore: no daemon can start on the file meanwhile.
+            let dir = db
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            let paths = DaemonPaths::in_dir(dir);
+            let _lock = DaemonLock::acquire(&paths.lock).map_err(|e| {
+                anyhow::anyhow!("{e}; stop the daemon first, then restore (nothing was changed)")
+            })?;
+            let done = maintenance::restore(path, &db, Timestamp::now().as_second())
+                .await
+                .with_context(|| format!("restoring {} from {}", db.display(), path.display()))?;
+            println!(
+                "restored {} from {} ({} KiB; integrity checked)",
+                db.display(),
+                path.display(),
+                done.bytes.div_ceil(1024)
+            );
+            if let Some(aside) = done.kept_aside {
+                println!(
+                    "the replaced database is kept as {} (delete it once all is well)",
+                    aside.display()
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn check(db: &Path) -> anyhow::Result<ExitCode> {
+    let problems = maintenance::integrity_problems(db, Thoroughness::Full).await?;
+    if problems.is_empty() {
+        println!("✓ database {}: integrity check passed", db.display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "✗ database {} is damaged ({}); {RESTORE_HINT}",
+        db.display(),
+        problems.join("; ")
+    );
+    Ok(ExitCode::from(1))
+}
+
+/// `backups/sendmessagebot-YYYYMMDD-HHMMSS.db` in the database's directory (UTC time).
+pub fn default_backup_path(db: &Path, now: Timestamp) -> PathBuf {
+    let dir = db
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let stem = db
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("sendmessagebot");
+    dir.join("backups")
+        .join(format!("{stem}-{}.db", now.strftime("%Y%m%d-%H%M%S")))
+}
