@@ -222,6 +222,10 @@ pub trait Store: Send + Sync {
 
 /// Wall-clock time for the engine. The driver sleeps with tokio, so tests on a paused tokio
 /// clock use [`TokioClock`] to make `now()` follow it.
+///
+/// The driver does not pace on it directly: its pacing runs on tokio's monotonic clock and
+/// follows this one only for schedules and journal times, treating a jump of more than a
+/// couple of seconds as a clock step (see `driver.rs`).
 pub trait Clock: Send + Sync {
     fn now(&self) -> Timestamp;
 }
@@ -235,9 +239,11 @@ impl Clock for SystemClock {
 }
 
 /// A clock that starts at a given wall time and advances with tokio's (possibly paused) clock.
+/// [`TokioClock::step`] sets it forward or back, as NTP or an operator sets a wall clock.
 pub struct TokioClock {
     base_wall: Timestamp,
     base: tokio::time::Instant,
+    offset: std::sync::Mutex<jiff::SignedDuration>,
 }
 
 impl TokioClock {
@@ -245,17 +251,25 @@ impl TokioClock {
         TokioClock {
             base_wall,
             base: tokio::time::Instant::now(),
+            offset: std::sync::Mutex::new(jiff::SignedDuration::ZERO),
         }
+    }
+
+    /// Steps the wall time by `by` (negative: back); tokio's clock is not touched.
+    pub fn step(&self, by: jiff::SignedDuration) {
+        let mut offset = self.offset.lock().unwrap_or_else(|p| p.into_inner());
+        *offset = offset.saturating_add(by);
     }
 }
 
 impl Clock for TokioClock {
     fn now(&self) -> Timestamp {
         let elapsed = tokio::time::Instant::now().duration_since(self.base);
-        self.base_wall
-            .checked_add(
-                jiff::SignedDuration::try_from(elapsed).unwrap_or(jiff::SignedDuration::MAX),
-            )
+        let offset = *self.offset.lock().unwrap_or_else(|p| p.into_inner());
+        jiff::SignedDuration::try_from(elapsed)
+            .ok()
+            .and_then(|e| e.checked_add(offset))
+            .and_then(|d| self.base_wall.checked_add(d).ok())
             .unwrap_or(self.base_wall)
     }
 }
@@ -314,6 +328,11 @@ pub enum EngineEvent {
     StoreFailed {
         detail: String,
     },
+    /// The wall clock jumped against the monotonic one by `seconds` (negative: set back).
+    /// Pacing kept its remaining waits; schedules follow the new wall time.
+    ClockStepped {
+        seconds: i64,
+    },
 }
 
 impl EngineEvent {
@@ -327,7 +346,8 @@ impl EngineEvent {
             | EngineEvent::ChatPaused { .. } => 1,
             EngineEvent::AccountPaused { .. }
             | EngineEvent::TargetDisabled { .. }
-            | EngineEvent::BadContent { .. } => 2,
+            | EngineEvent::BadContent { .. }
+            | EngineEvent::ClockStepped { .. } => 2,
             EngineEvent::AccountStopped { .. } | EngineEvent::StoreFailed { .. } => 3,
         }
     }

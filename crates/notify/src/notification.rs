@@ -138,7 +138,9 @@ pub fn event_level(event: &EngineEvent, flood_wait_threshold: Duration) -> Notif
                 NotifyLevel::Debug
             }
         }
-        EngineEvent::TargetDisabled { .. } | EngineEvent::BadContent { .. } => NotifyLevel::Warning,
+        EngineEvent::TargetDisabled { .. }
+        | EngineEvent::BadContent { .. }
+        | EngineEvent::ClockStepped { .. } => NotifyLevel::Warning,
         EngineEvent::StoreFailed { .. } => NotifyLevel::Error,
         EngineEvent::AccountStopped { .. } => NotifyLevel::Critical,
     }
@@ -245,6 +247,16 @@ pub fn from_event(event: &EngineEvent, level: NotifyLevel, now: Timestamp) -> No
             format!("Ошибка базы данных: {detail}."),
         )
         .field("detail", detail.as_str()),
+        EngineEvent::ClockStepped { seconds } => Notification::new(
+            "clock_stepped",
+            level,
+            format!(
+                "Системные часы {} на {} с. Паузы между отправками отсчитываются по монотонным часам и не изменились; расписание (тихие часы, начало дня, отчёты) идёт по новому времени.",
+                if *seconds < 0 { "переведены назад" } else { "переведены вперёд" },
+                seconds.unsigned_abs()
+            ),
+        )
+        .field("seconds", *seconds),
     };
     n.at(now)
 }
