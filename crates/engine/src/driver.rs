@@ -108,7 +108,11 @@ impl Shared {
         tracing::warn!(
             seconds = step.as_secs(),
             "the wall clock was {} by {} s; waits keep their remaining time, schedules follow the new time",
-            if step.is_negative() { "set back" } else { "set forward" },
+            if step.is_negative() {
+                "set back"
+            } else {
+                "set forward"
+            },
             step.as_secs().abs()
         );
         self.sink.emit(&EngineEvent::ClockStepped {
@@ -321,8 +325,9 @@ async fn take_turn(shared: &Shared, account: usize, key: u64) -> Result<(), Stri
                 Err(Hold::Stopped(why)) => return Err(why),
                 Err(Hold::Paused(until)) => {
                     let left = until.duration_since(now);
-                    if left > SignedDuration::try_from(shared.settings.test_send_max_pause)
-                        .unwrap_or(SignedDuration::MAX)
+                    if left
+                        > SignedDuration::try_from(shared.settings.test_send_max_pause)
+                            .unwrap_or(SignedDuration::MAX)
                     {
                         return Err(format!(
                             "account `{}` is paused by Telegram until {until} ({} s from now); \

@@ -1074,7 +1074,9 @@ impl Planner {
     /// planner's cycles (test sends), the same as for its own sends.
     pub fn send_hold(&self, account: AccountId, now: Timestamp) -> Option<Hold> {
         let Some(a) = self.accounts.get(account) else {
-            return Some(Hold::Stopped(format!("account #{account} is not configured")));
+            return Some(Hold::Stopped(format!(
+                "account #{account} is not configured"
+            )));
         };
         if let Some(reason) = &a.stopped {
             return Some(Hold::Stopped(format!(

@@ -495,8 +495,7 @@ async fn a_test_send_given_up_while_it_waits_lets_the_broadcaster_go_on() {
     tokio::time::sleep(Duration::from_secs(25)).await;
     // The caller goes away (an HTTP client that disconnects) before its turn at 30 s.
     let h = rig.handle.clone();
-    let asked =
-        tokio::spawn(async move { h.test_send(test_send("acc1", "@my_test_group")).await });
+    let asked = tokio::spawn(async move { h.test_send(test_send("acc1", "@my_test_group")).await });
     tokio::time::sleep(Duration::from_secs(2)).await;
     asked.abort();
     let sim = rig.sim.clone();
