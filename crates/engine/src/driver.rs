@@ -105,16 +105,7 @@ impl Shared {
         planner.shift_timers(step);
         *anchor = Anchor { wall, mono };
         drop(anchor);
-        tracing::warn!(
-            seconds = step.as_secs(),
-            "the wall clock was {} by {} s; waits keep their remaining time, schedules follow the new time",
-            if step.is_negative() {
-                "set back"
-            } else {
-                "set forward"
-            },
-            step.as_secs().abs()
-        );
+        // The log line comes from the sink (`LogSink`), like every engine event's.
         self.sink.emit(&EngineEvent::ClockStepped {
             seconds: step.as_secs(),
         });

@@ -378,6 +378,13 @@ impl EventSink for LogSink {
                     detail = ?outcome, "delivery"
                 );
             }
+            EngineEvent::ClockStepped { seconds } => tracing::warn!(
+                seconds,
+                "the wall clock was set {} by {} s; waits between sends keep their remaining \
+                 time (monotonic clock), schedules follow the new wall time",
+                if *seconds < 0 { "back" } else { "forward" },
+                seconds.unsigned_abs()
+            ),
             e if e.level() >= 3 => tracing::error!(event = ?e, "engine"),
             e if e.level() == 2 => tracing::warn!(event = ?e, "engine"),
             e if e.level() == 1 => tracing::info!(event = ?e, "engine"),
