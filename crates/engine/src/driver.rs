@@ -1,7 +1,13 @@
 //! The driver: carries out the planner's effects through the ports, one task per account.
 //!
-//! Invariant kept here: a delivery is written `pending` (durably) before the gateway is
-//! called, and nothing is sent when that write fails.
+//! Invariants kept here: a delivery is written `pending` (durably) before the gateway is
+//! called, and nothing is sent when that write fails. Every send of an account — its
+//! broadcasters' and the test sends — takes a turn from the planner, so two are never closer
+//! than its `delay_between_chats`.
+//!
+//! Time: the planner's `now` is the engine's time (see [`Anchor`]): it advances with the
+//! monotonic clock, so pacing never stalls or bursts when the wall clock is set; a wall-clock
+//! step is detected, logged, and the planner's deadlines are moved by it.
 //!
 //! "Never send blind" holds for every account at once: the first journal write that fails (or
 //! [`Store::watch`] finding the database file deleted or replaced) closes one gate that every
@@ -12,16 +18,18 @@
 //! dashboard; [`EngineEvent::JournalDown`] / [`EngineEvent::JournalUp`] the log and notifications.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use futures_util::FutureExt as _;
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 use smb_domain::{ErrorClass, SendError, TargetRef};
 use tokio::sync::{Notify, watch};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::planner::{Content, Control, Delivery, Effect, Event, Planner};
+use crate::planner::{Content, Control, Delivery, Effect, Event, Hold, Planner};
 use crate::ports::{
     Clock, DeliveryKey, EngineEvent, EventSink, Gateway, Outcome, PendingDelivery, SendRequest,
     SentMessage, Store, StoreError, TargetStatus,
@@ -34,6 +42,9 @@ pub struct DriverSettings {
     pub shutdown_grace: Duration,
     /// Upper bound on one gateway call.
     pub send_timeout: Duration,
+    /// A test send waits for a Telegram pause of its account up to this long; a longer one
+    /// refuses it, with the time the pause ends.
+    pub test_send_max_pause: Duration,
 }
 
 impl Default for DriverSettings {
@@ -41,8 +52,37 @@ impl Default for DriverSettings {
         DriverSettings {
             shutdown_grace: Duration::from_secs(3),
             send_timeout: Duration::from_secs(60),
+            test_send_max_pause: Duration::from_secs(60),
         }
     }
+}
+
+/// A wall clock further than this from the engine's monotonic time has been stepped (NTP,
+/// an operator, a resume from suspend); smaller differences are left alone.
+const CLOCK_STEP: SignedDuration = SignedDuration::from_secs(2);
+
+/// The longest an account task sleeps without reading the wall clock again: a step is noticed
+/// and a schedule boundary (start hour, quiet hours) met within this, whatever the wall clock
+/// did during the sleep.
+const WALL_RECHECK: Duration = Duration::from_secs(60);
+
+/// The engine's time: the wall clock as read at the anchor, plus the monotonic time since.
+/// The planner gets it as `now`, so every gap, pause, retry and cycle delay runs on the
+/// monotonic clock; the anchor moves (and the planner's deadlines with it) only when the wall
+/// clock is found stepped.
+struct Anchor {
+    wall: Timestamp,
+    mono: Instant,
+}
+
+/// Test sends waiting for (or taking) an account's turn.
+#[derive(Default)]
+struct TestQueue {
+    /// In arrival order (tokio's mutex is fair).
+    turn: tokio::sync::Mutex<()>,
+    /// How many wait; while any does, the account's task sends nothing of its own, so a test
+    /// send gets the next turn instead of racing the broadcasters for it.
+    waiting: AtomicUsize,
 }
 
 struct Shared {
@@ -55,6 +95,8 @@ struct Shared {
     settings: DriverSettings,
     wakers: Vec<Notify>,
     journal: Journal,
+    anchor: Mutex<Anchor>,
+    tests: Vec<TestQueue>,
 }
 
 /// Whether the journal takes writes (see the module docs).
@@ -182,6 +224,36 @@ impl Write {
     }
 }
 
+impl Shared {
+    /// The planner, locked, and the engine's time read under that lock, so a detected clock
+    /// step and the shift of the planner's deadlines happen together, before anyone uses the
+    /// new time.
+    fn lock_now(&self) -> (MutexGuard<'_, Planner>, Timestamp) {
+        let mut planner = lock(self);
+        let wall = self.clock.now();
+        let mono = Instant::now();
+        let mut anchor = self.anchor.lock().unwrap_or_else(|p| p.into_inner());
+        let engine = add(anchor.wall, mono.duration_since(anchor.mono));
+        let step = wall.duration_since(engine);
+        if step.abs() <= CLOCK_STEP {
+            return (planner, engine);
+        }
+        planner.shift_timers(step);
+        *anchor = Anchor { wall, mono };
+        drop(anchor);
+        // The log line comes from the sink (`LogSink`), like every engine event's.
+        self.sink.emit(&EngineEvent::ClockStepped {
+            seconds: step.as_secs(),
+        });
+        (planner, wall)
+    }
+
+    /// The engine's time (see [`Shared::lock_now`]).
+    fn now(&self) -> Timestamp {
+        self.lock_now().1
+    }
+}
+
 /// Runs the planner against real ports.
 pub struct Driver {
     shared: Arc<Shared>,
@@ -203,9 +275,13 @@ impl Driver {
         sink: Arc<dyn EventSink>,
         settings: DriverSettings,
     ) -> Result<Self, StoreError> {
-        restore_planner(&mut planner, store.as_ref(), clock.now()).await?;
+        let wall = clock.now();
+        restore_planner(&mut planner, store.as_ref(), wall).await?;
         let wakers = (0..planner.account_count())
             .map(|_| Notify::new())
+            .collect();
+        let tests = (0..planner.account_count())
+            .map(|_| TestQueue::default())
             .collect();
         Ok(Driver {
             shared: Arc::new(Shared {
@@ -220,6 +296,11 @@ impl Driver {
                     state: watch::Sender::new(JournalState::Up),
                     backlog: Mutex::new(VecDeque::new()),
                 },
+                anchor: Mutex::new(Anchor {
+                    wall,
+                    mono: Instant::now(),
+                }),
+                tests,
             }),
         })
     }
@@ -286,7 +367,14 @@ pub async fn restore_planner(
             cycles.insert(view.name, c);
         }
     }
-    planner.restore(&accounts, &targets, &cycles, now);
+    if let Some(ahead) = planner.restore(&accounts, &targets, &cycles, now) {
+        tracing::warn!(
+            seconds = ahead.as_secs(),
+            "the journal holds sends up to {} s in the future: the wall clock was set back; \
+             pacing counts them as just made",
+            ahead.as_secs()
+        );
+    }
     planner.restore_states(&store.broadcaster_states().await?);
     Ok(())
 }
@@ -302,8 +390,10 @@ impl DriverHandle {
     }
 
     pub async fn control(&self, control: Control) {
-        let now = self.shared.clock.now();
-        let fx = lock(&self.shared).handle(Event::Control(control), now);
+        let (fx, now) = {
+            let (mut planner, now) = self.shared.lock_now();
+            (planner.handle(Event::Control(control), now), now)
+        };
         for e in fx {
             apply(&self.shared, e, now).await;
         }
@@ -314,12 +404,18 @@ impl DriverHandle {
 }
 
 /// One message sent outside the planner's cycles: the seed's "test broadcasters" (one
-/// message of a set to the test list), asked for from the API.
+/// message of a set to the test list), asked for from the CLI, the API or the dashboard.
 ///
 /// It goes through the journal like any send (pending first, then the outcome), under its own
 /// name (`label`, e.g. `test:b2b`) so it never touches the broadcaster's own cycles. It is
-/// refused while the account is paused or stopped, and a flood wait it meets pauses the
-/// account for the planner too.
+/// paced like any send of its account: each target waits for the account's turn (the
+/// `delay_between_chats` gap shared with its broadcasters, which hold back while a test send
+/// waits), concurrent test sends queue in arrival order, and a Telegram pause of the account
+/// is waited out when it ends within `DriverSettings::test_send_max_pause`. The request is
+/// refused when the account is stopped or paused for longer (before anything is sent; once
+/// some targets were sent, the rest are left out and the results say so by their number). A
+/// flood wait it meets pauses the account for the planner too. Schedules (quiet hours, start
+/// hour) do not apply: the operator asked for it now.
 #[derive(Debug, Clone)]
 pub struct TestSend {
     pub label: String,
@@ -339,7 +435,8 @@ pub struct TestSendResult {
 
 #[derive(Debug, thiserror::Error)]
 pub enum TestSendError {
-    /// The account may not send now (stopped, paused, unknown).
+    /// The account may not send now (stopped, paused for longer than a test send waits,
+    /// unknown); the message says until when or what to do.
     #[error("{0}")]
     Blocked(String),
     /// The journal could not be written: nothing (more) was sent.
@@ -347,18 +444,96 @@ pub enum TestSendError {
     Store(#[from] StoreError),
 }
 
+/// A test send's place in its account's queue; leaving it (done, failed, or the request
+/// dropped) lets the account's own sends go on.
+struct Queued<'a> {
+    shared: &'a Shared,
+    account: usize,
+}
+
+impl<'a> Queued<'a> {
+    fn join(shared: &'a Shared, account: usize) -> Self {
+        shared.tests[account].waiting.fetch_add(1, Ordering::SeqCst);
+        Queued { shared, account }
+    }
+}
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        self.shared.tests[self.account]
+            .waiting
+            .fetch_sub(1, Ordering::SeqCst);
+        self.shared.wakers[self.account].notify_one();
+    }
+}
+
+/// Waits for `account`'s next send turn and takes it (see [`Planner::claim_send`]); `Err`
+/// says why the account cannot send within the test send's bound.
+async fn take_turn(shared: &Shared, account: usize, key: u64) -> Result<(), String> {
+    loop {
+        let (until, now) = {
+            let (mut planner, now) = shared.lock_now();
+            match planner.claim_send(account, now, key) {
+                Ok(()) => return Ok(()),
+                Err(Hold::Stopped(why)) => return Err(why),
+                Err(Hold::Paused(until)) => {
+                    let left = until.duration_since(now);
+                    if left
+                        > SignedDuration::try_from(shared.settings.test_send_max_pause)
+                            .unwrap_or(SignedDuration::MAX)
+                    {
+                        return Err(format!(
+                            "account `{}` is paused by Telegram until {until} ({} s from now); \
+                             send the test after that",
+                            planner.account_name(account),
+                            left.as_secs()
+                        ));
+                    }
+                    (until, now)
+                }
+                Err(Hold::Gap(until)) => (until, now),
+            }
+        };
+        tokio::time::sleep(until_wait(until, now)).await;
+    }
+}
+
+/// How long to sleep towards `until` from the engine time `now`: never longer than
+/// [`WALL_RECHECK`], so the wall clock is looked at again in time.
+fn until_wait(until: Timestamp, now: Timestamp) -> Duration {
+    Duration::try_from(until.duration_since(now))
+        .unwrap_or(Duration::ZERO)
+        .min(WALL_RECHECK)
+}
+
 impl DriverHandle {
-    /// Sends [`TestSend`]'s text to each of its targets in turn (see there).
+    /// Sends [`TestSend`]'s text to each of its targets in turn, paced (see there).
     pub async fn test_send(&self, t: TestSend) -> Result<Vec<TestSendResult>, TestSendError> {
-        let shared = &self.shared;
         if let JournalState::Down { reason, .. } = self.journal() {
             return Err(TestSendError::Blocked(format!(
                 "the delivery journal does not take writes ({reason}); nothing is sent until it does"
             )));
         }
-        if let Some(why) = lock(shared).account_blocked(&t.account, shared.clock.now()) {
-            return Err(TestSendError::Blocked(why));
-        }
+        let shared = &*self.shared;
+        let Some(account) = lock(shared).account_id(&t.account) else {
+            return Err(TestSendError::Blocked(format!(
+                "account `{}` is not configured",
+                t.account
+            )));
+        };
+        let _queued = Queued::join(shared, account);
+        let _turn = shared.tests[account].turn.lock().await;
+        let new_id = || loop {
+            let v: i64 = rand::random();
+            if v != 0 {
+                break v;
+            }
+        };
+        // The first turn is taken before anything is journalled: a refusal leaves no trace.
+        let mut random_id = new_id();
+        take_turn(shared, account, random_id as u64)
+            .await
+            .map_err(TestSendError::Blocked)?;
         let cycle = shared
             .store
             .last_cycle(&t.label)
@@ -366,7 +541,7 @@ impl DriverHandle {
             .map_or(1, |c| c.cycle + 1);
         if let Err(e) = shared
             .store
-            .start_cycle(&t.label, cycle, &t.text, shared.clock.now())
+            .start_cycle(&t.label, cycle, &t.text, shared.now())
             .await
         {
             journal_down(shared, &e);
@@ -374,13 +549,14 @@ impl DriverHandle {
         }
         let text: Arc<str> = t.text.as_str().into();
         let mut out = Vec::with_capacity(t.targets.len());
-        for target in &t.targets {
-            let random_id = loop {
-                let v: i64 = rand::random();
-                if v != 0 {
-                    break v;
+        for (i, target) in t.targets.iter().enumerate() {
+            if i > 0 {
+                random_id = new_id();
+                if let Err(why) = take_turn(shared, account, random_id as u64).await {
+                    tracing::warn!(label = %t.label, sent = i, of = t.targets.len(), "test send cut short: {why}");
+                    break;
                 }
-            };
+            }
             let key = DeliveryKey {
                 broadcaster: t.label.clone(),
                 cycle,
@@ -392,7 +568,7 @@ impl DriverHandle {
                 random_id,
                 message: text.clone(),
                 attempt: 0,
-                at: shared.clock.now(),
+                at: shared.now(),
             };
             if !shared.journal.state.borrow().is_up() {
                 break;
@@ -410,9 +586,13 @@ impl DriverHandle {
                 link_preview: t.content.link_preview,
                 random_id,
             };
-            let started = tokio::time::Instant::now();
+            {
+                let (mut planner, now) = shared.lock_now();
+                planner.send_started(account, None, now);
+            }
+            let started = Instant::now();
             let res = send_once(shared, request).await;
-            let now = shared.clock.now();
+            let now = shared.now();
             let outcome = match &res {
                 Ok(sent) => Outcome::Sent {
                     message_id: sent.message_id,
@@ -448,12 +628,12 @@ impl DriverHandle {
             if let Err(e) = &res
                 && e.class() == ErrorClass::AccountPause
             {
-                // Telegram's wait binds the account's broadcasters too.
+                // Telegram's wait binds the account's broadcasters too, and the next target
+                // of this test send (which waits it out, or stops here when it is long).
                 let pause = lock(shared).pause_account(&t.account, e, random_id as u64, now);
                 if let Some(effect) = pause {
                     apply(shared, effect, now).await;
                 }
-                break;
             }
         }
         record(
@@ -461,7 +641,7 @@ impl DriverHandle {
             Write::CompleteCycle {
                 broadcaster: t.label.as_str().into(),
                 cycle,
-                at: shared.clock.now(),
+                at: shared.now(),
             },
         )
         .await;
@@ -491,7 +671,7 @@ async fn send_once(shared: &Shared, request: SendRequest<'_>) -> Result<SentMess
     }
 }
 
-fn lock(shared: &Shared) -> std::sync::MutexGuard<'_, Planner> {
+fn lock(shared: &Shared) -> MutexGuard<'_, Planner> {
     // A panic while holding the lock would be a planner bug; keep serving with its state.
     shared.planner.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -653,8 +833,19 @@ async fn account_loop(shared: Arc<Shared>, account: usize, shutdown: Cancellatio
         if !journal_open(&shared, &shutdown).await {
             return;
         }
-        let now = shared.clock.now();
-        let fx = lock(&shared).handle(Event::Poll { account }, now);
+        if shared.tests[account].waiting.load(Ordering::SeqCst) > 0 {
+            // A test send waits for this account's turn: it goes first; its `Queued` wakes
+            // this task when it is done.
+            tokio::select! {
+                _ = shared.wakers[account].notified() => {}
+                _ = shutdown.cancelled() => return,
+            }
+            continue;
+        }
+        let (fx, now) = {
+            let (mut planner, now) = shared.lock_now();
+            (planner.handle(Event::Poll { account }, now), now)
+        };
         let mut wait = None;
         for e in fx {
             match e {
@@ -673,12 +864,7 @@ async fn account_loop(shared: Arc<Shared>, account: usize, shutdown: Cancellatio
         let Some(until) = wait else { continue };
         let sleep = async {
             match until {
-                Some(t) => {
-                    let now = shared.clock.now();
-                    let d = t.duration_since(now);
-                    let d = Duration::try_from(d).unwrap_or(Duration::ZERO);
-                    tokio::time::sleep(d).await;
-                }
+                Some(t) => tokio::time::sleep(until_wait(t, shared.now())).await,
                 None => std::future::pending::<()>().await,
             }
         };
@@ -691,7 +877,7 @@ async fn account_loop(shared: Arc<Shared>, account: usize, shutdown: Cancellatio
 }
 
 async fn deliver(shared: &Shared, d: Delivery, shutdown: &CancellationToken) {
-    let now = shared.clock.now();
+    let now = shared.now();
     let pending = PendingDelivery {
         key: d.key(),
         account: d.account_name.to_string(),
@@ -713,6 +899,10 @@ async fn deliver(shared: &Shared, d: Delivery, shutdown: &CancellationToken) {
             Err(SendError::Transient(format!("journal write failed: {e}")))
         }
         Ok(()) => {
+            {
+                let (mut planner, now) = shared.lock_now();
+                planner.send_started(d.account, Some(d.broadcaster), now);
+            }
             let request = SendRequest {
                 account: &d.account_name,
                 target: &d.target,
@@ -722,7 +912,7 @@ async fn deliver(shared: &Shared, d: Delivery, shutdown: &CancellationToken) {
                 link_preview: d.content.link_preview,
                 random_id: d.random_id,
             };
-            let started = tokio::time::Instant::now();
+            let started = Instant::now();
             let res = {
                 let send = send_once(shared, request);
                 tokio::pin!(send);
@@ -739,14 +929,14 @@ async fn deliver(shared: &Shared, d: Delivery, shutdown: &CancellationToken) {
                 }
             };
             let latency = started.elapsed();
-            let now = shared.clock.now();
-            let fx = lock(shared).handle(
-                Event::Outcome {
+            let (fx, now) = {
+                let (mut planner, now) = shared.lock_now();
+                let event = Event::Outcome {
                     delivery: d,
                     result: res,
-                },
-                now,
-            );
+                };
+                (planner.handle(event, now), now)
+            };
             for e in fx {
                 if let Effect::Record { delivery, outcome } = &e {
                     shared.sink.emit(&EngineEvent::Delivered {
@@ -763,14 +953,14 @@ async fn deliver(shared: &Shared, d: Delivery, shutdown: &CancellationToken) {
             return;
         }
     };
-    let now = shared.clock.now();
-    let fx = lock(shared).handle(
-        Event::Outcome {
+    let (fx, now) = {
+        let (mut planner, now) = shared.lock_now();
+        let event = Event::Outcome {
             delivery: d,
             result,
-        },
-        now,
-    );
+        };
+        (planner.handle(event, now), now)
+    };
     for e in fx {
         apply(shared, e, now).await;
     }
@@ -916,4 +1106,10 @@ async fn apply(shared: &Shared, effect: Effect, now: Timestamp) {
         Effect::Send(_) | Effect::Wait { .. } => return,
     };
     record(shared, write).await;
+}
+
+/// `t` + `d`, saturating at the end of time.
+fn add(t: Timestamp, d: Duration) -> Timestamp {
+    let d = SignedDuration::try_from(d).unwrap_or(SignedDuration::MAX);
+    t.checked_add(d).unwrap_or(Timestamp::MAX)
 }

@@ -271,6 +271,9 @@ struct AccountSlot {
     gap: Duration,
     jitter: Jitter,
     next_send_at: Timestamp,
+    /// The gap (jitter included) chosen at the last send, re-applied from the moment that
+    /// send actually reached the gateway (see [`Planner::send_started`]).
+    last_gap: Duration,
     paused_until: Option<Timestamp>,
     stopped: Option<String>,
     broadcasters: Vec<BroadcasterId>,
@@ -292,6 +295,18 @@ struct BroadcasterSlot {
     run: RunState,
     cycle: CycleState,
     next_send_at: Timestamp,
+    last_gap: Duration,
+}
+
+/// Why an account may not send now (see [`Planner::send_hold`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Hold {
+    /// Stopped (or unknown): the message says why and what to do.
+    Stopped(String),
+    /// Paused by Telegram (a flood wait) until then.
+    Paused(Timestamp),
+    /// Its last send was too recent: its next turn is then.
+    Gap(Timestamp),
 }
 
 enum Pick {
@@ -352,6 +367,7 @@ impl Planner {
                 gap: a.delay_between_chats,
                 jitter: a.jitter,
                 next_send_at: now,
+                last_gap: Duration::ZERO,
                 paused_until: None,
                 stopped: None,
                 broadcasters: Vec::new(),
@@ -385,6 +401,7 @@ impl Planner {
                     starts_at: now,
                 },
                 next_send_at: now,
+                last_gap: Duration::ZERO,
             });
         }
         Ok(Planner {
@@ -401,19 +418,29 @@ impl Planner {
 
     /// Applies what the store remembers: account pauses and stops, disabled targets, and each
     /// broadcaster's last cycle, so a restart resumes at the next target of the same cycle.
+    ///
+    /// A send or a cycle end the journal dates after `now` happened before a wall clock was set
+    /// back: it counts as having happened `now` (the gap and the cycle delay run from there,
+    /// not from a moment an hour away). Returns how far the journal is ahead of `now`, if it
+    /// is, for the caller to warn about.
     pub fn restore(
         &mut self,
         accounts: &HashMap<String, StoredAccount>,
         targets: &HashMap<String, TargetStatus>,
         cycles: &HashMap<String, StoredCycle>,
         now: Timestamp,
-    ) {
+    ) -> Option<SignedDuration> {
+        let mut ahead = SignedDuration::ZERO;
+        let mut seen = |t: Timestamp| {
+            ahead = ahead.max(t.duration_since(now));
+            t.min(now)
+        };
         for a in &mut self.accounts {
             if let Some(s) = accounts.get(&*a.name) {
                 a.paused_until = s.paused_until.filter(|t| *t > now);
                 a.stopped = s.stopped_reason.clone();
                 if let Some(last) = s.last_send_at {
-                    a.next_send_at = a.next_send_at.max(add(last, a.gap));
+                    a.next_send_at = a.next_send_at.max(add(seen(last), a.gap));
                 }
             }
         }
@@ -433,6 +460,7 @@ impl Planner {
             };
             match c.completed_at {
                 Some(done) => {
+                    let done = seen(done);
                     let starts_at = if self.settings.once {
                         now
                     } else {
@@ -493,6 +521,7 @@ impl Planner {
                 }
             }
         }
+        (ahead > SignedDuration::ZERO).then_some(ahead)
     }
 
     pub fn account_id(&self, name: &str) -> Option<AccountId> {
@@ -783,14 +812,15 @@ impl Planner {
             });
         }
         let key = slot.seed ^ ac.cycle.rotate_left(20) ^ index as u64;
-        slot.next_send_at = add(
-            now,
-            slot.pacing
-                .jitter
-                .apply(slot.pacing.delay_between_chats, key),
-        );
+        // Jitter only lengthens a gap between chats: the configured delay is the minimum.
+        slot.last_gap = slot
+            .pacing
+            .jitter
+            .extra(slot.pacing.delay_between_chats, key);
+        slot.next_send_at = add(now, slot.last_gap);
         let acc = &mut self.accounts[slot.account];
-        acc.next_send_at = add(now, acc.jitter.apply(acc.gap, key ^ 0xACC));
+        acc.last_gap = acc.jitter.extra(acc.gap, key ^ 0xACC);
+        acc.next_send_at = add(now, acc.last_gap);
         fx.push(Effect::Send(Delivery {
             broadcaster: b,
             broadcaster_name: slot.name.clone(),
@@ -1134,6 +1164,87 @@ impl Planner {
     ) -> Option<Effect> {
         let i = self.account_id(account)?;
         Some(pause(&mut self.accounts[i], err, key, now).1)
+    }
+
+    /// Why `account` may not send at `now`, if so: the pacing rule for sends outside the
+    /// planner's cycles (test sends), the same as for its own sends.
+    pub fn send_hold(&self, account: AccountId, now: Timestamp) -> Option<Hold> {
+        let Some(a) = self.accounts.get(account) else {
+            return Some(Hold::Stopped(format!(
+                "account #{account} is not configured"
+            )));
+        };
+        if let Some(reason) = &a.stopped {
+            return Some(Hold::Stopped(format!(
+                "account `{}` is stopped: {reason}",
+                a.name
+            )));
+        }
+        if let Some(p) = a.paused_until
+            && p > now
+        {
+            return Some(Hold::Paused(p));
+        }
+        (a.next_send_at > now).then_some(Hold::Gap(a.next_send_at))
+    }
+
+    /// Takes the account's next send turn for a send outside the cycles (a test send) when it
+    /// may send at `now`: its next send, whichever broadcaster it serves, is then at least
+    /// `delay_between_chats` (+ jitter) away. `key` chooses the jitter.
+    pub fn claim_send(&mut self, account: AccountId, now: Timestamp, key: u64) -> Result<(), Hold> {
+        if let Some(hold) = self.send_hold(account, now) {
+            return Err(hold);
+        }
+        let a = &mut self.accounts[account];
+        a.last_gap = a.jitter.extra(a.gap, key);
+        a.next_send_at = add(now, a.last_gap);
+        Ok(())
+    }
+
+    /// A send of `account` (for `broadcaster`, when it is one of the planner's) reached the
+    /// gateway at `at`, after its journal write: the gap to the next send counts from here,
+    /// so a slow journal write never brings two gateway calls closer than the gap.
+    pub fn send_started(
+        &mut self,
+        account: AccountId,
+        broadcaster: Option<BroadcasterId>,
+        at: Timestamp,
+    ) {
+        if let Some(a) = self.accounts.get_mut(account) {
+            a.next_send_at = a.next_send_at.max(add(at, a.last_gap));
+        }
+        if let Some(b) = broadcaster.and_then(|b| self.broadcasters.get_mut(b)) {
+            b.next_send_at = b.next_send_at.max(add(at, b.last_gap));
+        }
+    }
+
+    /// Moves every pacing deadline (gaps, Telegram pauses, retries, cycle delays, re-checks)
+    /// by `by`: the driver calls it when the wall clock stepped by `by`, so each wait keeps
+    /// the time it had left — no stall after a step back, no burst after a step forward.
+    /// Schedules (start hour, quiet hours) are not deadlines: they are read from the wall
+    /// clock at each poll.
+    pub fn shift_timers(&mut self, by: SignedDuration) {
+        let shift = |t: &mut Timestamp| *t = t.checked_add(by).unwrap_or(*t);
+        for a in &mut self.accounts {
+            shift(&mut a.next_send_at);
+            if let Some(p) = &mut a.paused_until {
+                shift(p);
+            }
+        }
+        for b in &mut self.broadcasters {
+            shift(&mut b.next_send_at);
+            match &mut b.cycle {
+                CycleState::Idle { starts_at, .. } => shift(starts_at),
+                CycleState::Active(ac) => {
+                    for r in &mut ac.retries {
+                        shift(&mut r.not_before);
+                    }
+                }
+            }
+        }
+        for recheck in self.disabled.values_mut().flatten() {
+            shift(recheck);
+        }
     }
 
     fn set_run(

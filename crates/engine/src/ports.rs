@@ -228,6 +228,10 @@ pub trait Store: Send + Sync {
 
 /// Wall-clock time for the engine. The driver sleeps with tokio, so tests on a paused tokio
 /// clock use [`TokioClock`] to make `now()` follow it.
+///
+/// The driver does not pace on it directly: its pacing runs on tokio's monotonic clock and
+/// follows this one only for schedules and journal times, treating a jump of more than a
+/// couple of seconds as a clock step (see `driver.rs`).
 pub trait Clock: Send + Sync {
     fn now(&self) -> Timestamp;
 }
@@ -241,9 +245,11 @@ impl Clock for SystemClock {
 }
 
 /// A clock that starts at a given wall time and advances with tokio's (possibly paused) clock.
+/// [`TokioClock::step`] sets it forward or back, as NTP or an operator sets a wall clock.
 pub struct TokioClock {
     base_wall: Timestamp,
     base: tokio::time::Instant,
+    offset: std::sync::Mutex<jiff::SignedDuration>,
 }
 
 impl TokioClock {
@@ -251,17 +257,25 @@ impl TokioClock {
         TokioClock {
             base_wall,
             base: tokio::time::Instant::now(),
+            offset: std::sync::Mutex::new(jiff::SignedDuration::ZERO),
         }
+    }
+
+    /// Steps the wall time by `by` (negative: back); tokio's clock is not touched.
+    pub fn step(&self, by: jiff::SignedDuration) {
+        let mut offset = self.offset.lock().unwrap_or_else(|p| p.into_inner());
+        *offset = offset.saturating_add(by);
     }
 }
 
 impl Clock for TokioClock {
     fn now(&self) -> Timestamp {
         let elapsed = tokio::time::Instant::now().duration_since(self.base);
-        self.base_wall
-            .checked_add(
-                jiff::SignedDuration::try_from(elapsed).unwrap_or(jiff::SignedDuration::MAX),
-            )
+        let offset = *self.offset.lock().unwrap_or_else(|p| p.into_inner());
+        jiff::SignedDuration::try_from(elapsed)
+            .ok()
+            .and_then(|e| e.checked_add(offset))
+            .and_then(|d| self.base_wall.checked_add(d).ok())
             .unwrap_or(self.base_wall)
     }
 }
@@ -329,6 +343,11 @@ pub enum EngineEvent {
     JournalUp {
         down_for: Duration,
     },
+    /// The wall clock jumped against the monotonic one by `seconds` (negative: set back).
+    /// Pacing kept its remaining waits; schedules follow the new wall time.
+    ClockStepped {
+        seconds: i64,
+    },
 }
 
 impl EngineEvent {
@@ -343,7 +362,8 @@ impl EngineEvent {
             EngineEvent::AccountPaused { .. }
             | EngineEvent::TargetDisabled { .. }
             | EngineEvent::BadContent { .. }
-            | EngineEvent::JournalUp { .. } => 2,
+            | EngineEvent::JournalUp { .. }
+            | EngineEvent::ClockStepped { .. } => 2,
             EngineEvent::AccountStopped { .. }
             | EngineEvent::StoreFailed { .. }
             | EngineEvent::JournalDown { .. } => 3,
@@ -376,6 +396,13 @@ impl EventSink for LogSink {
                     detail = ?outcome, "delivery"
                 );
             }
+            EngineEvent::ClockStepped { seconds } => tracing::warn!(
+                seconds,
+                "the wall clock was set {} by {} s; waits between sends keep their remaining \
+                 time (monotonic clock), schedules follow the new wall time",
+                if *seconds < 0 { "back" } else { "forward" },
+                seconds.unsigned_abs()
+            ),
             e if e.level() >= 3 => tracing::error!(event = ?e, "engine"),
             e if e.level() == 2 => tracing::warn!(event = ?e, "engine"),
             e if e.level() == 1 => tracing::info!(event = ?e, "engine"),

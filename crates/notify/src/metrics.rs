@@ -17,6 +17,7 @@
 //! | `account_stopped` | gauge (0/1) | `account` |
 //! | `targets_disabled_total` | counter | — |
 //! | `cycles_completed_total` | counter | `broadcaster` |
+//! | `clock_steps_total` | counter | — |
 //! | `store_write_latency_seconds` | histogram | — |
 //! | `message_set_version` | gauge | `message_set` |
 
@@ -223,6 +224,9 @@ impl EventSink for Metrics {
             }),
             EngineEvent::Started { .. } => self.record(|| {
                 metrics::gauge!("journal_up").set(1.0);
+            }),
+            EngineEvent::ClockStepped { .. } => self.record(|| {
+                metrics::counter!("clock_steps_total").increment(1);
             }),
             EngineEvent::Stopped
             | EngineEvent::CycleStarted { .. }

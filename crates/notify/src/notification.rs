@@ -138,7 +138,9 @@ pub fn event_level(event: &EngineEvent, flood_wait_threshold: Duration) -> Notif
                 NotifyLevel::Debug
             }
         }
-        EngineEvent::TargetDisabled { .. } | EngineEvent::BadContent { .. } => NotifyLevel::Warning,
+        EngineEvent::TargetDisabled { .. }
+        | EngineEvent::BadContent { .. }
+        | EngineEvent::ClockStepped { .. } => NotifyLevel::Warning,
         EngineEvent::StoreFailed { .. } => NotifyLevel::Error,
         EngineEvent::JournalDown { .. } => NotifyLevel::Critical,
         EngineEvent::JournalUp { .. } => NotifyLevel::Warning,
@@ -264,6 +266,16 @@ pub fn from_event(event: &EngineEvent, level: NotifyLevel, now: Timestamp) -> No
             ),
         )
         .field("down_for_s", down_for.as_secs()),
+        EngineEvent::ClockStepped { seconds } => Notification::new(
+            "clock_stepped",
+            level,
+            format!(
+                "Системные часы {} на {} с. Паузы между отправками отсчитываются по монотонным часам и не изменились; расписание (тихие часы, начало дня, отчёты) идёт по новому времени.",
+                if *seconds < 0 { "переведены назад" } else { "переведены вперёд" },
+                seconds.unsigned_abs()
+            ),
+        )
+        .field("seconds", *seconds),
     };
     n.at(now)
 }

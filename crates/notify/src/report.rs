@@ -434,11 +434,13 @@ impl Reporter {
             let slot = next_report_at(now, self.interval_hours, &self.tz);
             let wait = now.duration_until(slot).unsigned_abs();
             tracing::debug!(%slot, ?wait, "next report");
+            // Slots are wall-clock times: look at the wall clock again at least once a
+            // minute, so a clock set forward or back moves the report with it.
             tokio::select! {
                 () = shutdown.cancelled() => return,
-                () = tokio::time::sleep(wait) => {}
+                () = tokio::time::sleep(wait.min(Duration::from_secs(60))) => {}
             }
-            // A wall clock set back (or a sleep that woke early) would otherwise post twice.
+            // Not there yet (a partial sleep, a wall clock set back), or already posted.
             if clock.now() < slot || last_slot == Some(slot) {
                 continue;
             }

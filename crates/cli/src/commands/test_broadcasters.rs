@@ -1,7 +1,8 @@
 //! `broadcasters test`: the seed's test_broadcasters — one message of each broadcaster's set
 //! to its test list, now, with the result per chat. Through the configured gateway (real
 //! Telegram, or the simulator with `--sandbox`) and `DriverHandle::test_send`: journalled like
-//! any send, under `test:NAME`, apart from the broadcaster's cycles.
+//! any send, under `test:NAME`, apart from the broadcaster's cycles, and paced like one (one
+//! chat per `delay_between_chats` of the account, counted from its last send in the journal).
 //!
 //! It takes the data directory's daemon lock while it sends, so it never posts from an account
 //! a running daemon is using; the dashboard's test send (`POST /api/v1/test-send`) is the way

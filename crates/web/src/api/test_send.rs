@@ -1,7 +1,8 @@
 //! `POST /api/v1/test-send`: the seed's "test broadcasters" — one message of a broadcaster's
-//! set to its test list, now. It goes through `DriverHandle::test_send`: journalled like any
-//! send (under `test:NAME`, apart from the broadcaster's cycles), refused while the account is
-//! paused or stopped.
+//! set to its test list. It goes through `DriverHandle::test_send`: journalled like any send
+//! (under `test:NAME`, apart from the broadcaster's cycles) and paced like one — the answer
+//! comes when the account's turns came and the sends are done; concurrent requests queue.
+//! Refused while the account is stopped or paused by Telegram for longer than a minute.
 
 use axum::Json;
 use axum::extract::State;
@@ -39,11 +40,12 @@ pub struct TestSendResponse {
     pub results: Vec<TestSendTarget>,
 }
 
-/// Sends one message of the broadcaster's set to its test list.
+/// Sends one message of the broadcaster's set to its test list, one chat per account turn
+/// (`delay_between_chats`), and answers when done.
 #[utoipa::path(post, path = "/api/v1/test-send", tag = "broadcasters", security(("bearer" = [])),
     request_body = TestSendRequest,
     responses((status = 200, body = TestSendResponse), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 422, body = ErrorBody), (status = 503, description = "the account is paused or stopped", body = ErrorBody)))]
+        (status = 422, body = ErrorBody), (status = 503, description = "the account is stopped, or paused by Telegram for longer than 60 s (the message says until when)", body = ErrorBody)))]
 pub async fn test_send(
     State(s): State<AppState>,
     Json(req): Json<TestSendRequest>,
