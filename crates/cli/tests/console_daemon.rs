@@ -30,10 +30,7 @@ fn start(p: &Project) -> String {
 /// Starts a detached daemon with `cmd` (a `run --sandbox --detach`); its pid.
 fn start_with(p: &Project, mut cmd: Command) -> String {
     let out = cmd.output().expect("run --detach");
-    let (code, out) = (
-        out.status.code().unwrap_or(-1),
-        console_support::text(&out),
-    );
+    let (code, out) = (out.status.code().unwrap_or(-1), console_support::text(&out));
     assert_eq!(code, 0, "{out}");
     let pid = out
         .split("pid ")
@@ -294,8 +291,11 @@ fn reload_refusals_of_each_kind_leave_the_daemon_serving() {
     cmd.env_remove("WEB_BIND").env_remove("METRICS_BIND");
     let pid = start_with(&p, cmd);
     assert!(
-        wait_until(Duration::from_secs(30), || printed_port(&p, "web on http://")
-            .is_some_and(healthy)),
+        wait_until(Duration::from_secs(30), || printed_port(
+            &p,
+            "web on http://"
+        )
+        .is_some_and(healthy)),
         "the dashboard answers: {}",
         daemon_log(&p)
     );
@@ -350,7 +350,10 @@ fn reload_refusals_of_each_kind_leave_the_daemon_serving() {
         assert_eq!(v["pid"].to_string(), pid, "{reason}");
         assert_eq!(v["reloads"], 0, "{reason}");
         assert!(healthy(web), "{reason}: /healthz on the old port");
-        assert!(metrics_answer(metrics), "{reason}: /metrics on the old port");
+        assert!(
+            metrics_answer(metrics),
+            "{reason}: /metrics on the old port"
+        );
         let before = sent(&p);
         assert!(
             wait_until(Duration::from_secs(30), || sent(&p) > before),
@@ -369,11 +372,15 @@ fn reload_refusals_of_each_kind_leave_the_daemon_serving() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("reloaded: 4 broadcasters"), "{out}");
     let v = status_json(&p).expect("running");
-    assert_eq!((v["pid"].to_string(), v["reloads"].clone()), (pid, 1.into()));
+    assert_eq!(
+        (v["pid"].to_string(), v["reloads"].clone()),
+        (pid, 1.into())
+    );
     assert!(healthy(new_web), "/healthz on the new port");
     assert!(metrics_answer(new_metrics), "/metrics on the new port");
     assert!(
-        wait_until(Duration::from_secs(10), || http_get(web, "/healthz").is_none()
+        wait_until(Duration::from_secs(10), || http_get(web, "/healthz")
+            .is_none()
             && http_get(metrics, "/metrics").is_none()),
         "the old sockets are closed"
     );
@@ -420,8 +427,11 @@ fn two_thousand_idle_connections_do_not_take_down_healthz_or_the_control_socket(
     let _guard = DaemonGuard(&p);
     let pid = start_under_1024_files(&p);
     assert!(
-        wait_until(Duration::from_secs(30), || printed_port(&p, "web on http://")
-            .is_some_and(healthy)),
+        wait_until(Duration::from_secs(30), || printed_port(
+            &p,
+            "web on http://"
+        )
+        .is_some_and(healthy)),
         "the dashboard answers: {}",
         daemon_log(&p)
     );
@@ -436,7 +446,10 @@ fn two_thousand_idle_connections_do_not_take_down_healthz_or_the_control_socket(
                 .unwrap_or_else(|e| panic!("connection {i}: {e}"))
         })
         .collect();
-    assert!(healthy(web), "/healthz answers beside 2,000 idle connections");
+    assert!(
+        healthy(web),
+        "/healthz answers beside 2,000 idle connections"
+    );
     assert!(metrics_answer(metrics), "/metrics answers too");
     let v = status_json(&p).expect("the control socket answers");
     assert_eq!(v["pid"].to_string(), pid);
@@ -456,7 +469,9 @@ fn two_thousand_idle_connections_do_not_take_down_healthz_or_the_control_socket(
         "at most WEB_MAX_CONNECTIONS are held open: {open}"
     );
     let log = daemon_log(&p);
-    let overload_lines = log.matches("connection limit (WEB_MAX_CONNECTIONS) reached").count();
+    let overload_lines = log
+        .matches("connection limit (WEB_MAX_CONNECTIONS) reached")
+        .count();
     assert!(
         (1..10).contains(&overload_lines),
         "the overload is logged, not once per connection ({overload_lines} lines for {} closed)",

@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use crate::Cli;
 use crate::config::{Overrides, Settings};
 use crate::context;
-use crate::daemon::{Asked, Bound, Daemon, DaemonPaths, Preparer, Prepared, ReloadRequest};
+use crate::daemon::{Asked, Bound, Daemon, DaemonPaths, Prepared, Preparer, ReloadRequest};
 use crate::observe::Observers;
 
 #[derive(Debug, clap::Args)]
@@ -123,9 +123,18 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
     let daemon = daemon.as_ref();
     loop {
         let round = match reload.take() {
-            None => start(cli, args, &settings, &store, daemon, &shutdown, &mut sockets, None)
-                .await
-                .map_err(RoundError::into_error)?,
+            None => start(
+                cli,
+                args,
+                &settings,
+                &store,
+                daemon,
+                &shutdown,
+                &mut sockets,
+                None,
+            )
+            .await
+            .map_err(RoundError::into_error)?,
             Some(ReloadRequest { prepared, done }) => {
                 // The new round serves on the sockets bound for changed addresses, and on the
                 // running ones otherwise; the old ones stay ours until it has started.
@@ -166,9 +175,18 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
                             sockets.metrics = next.metrics.take();
                         }
                         drop(next);
-                        start(cli, args, &settings, &store, daemon, &shutdown, &mut sockets, None)
-                            .await
-                            .map_err(RoundError::into_error)?
+                        start(
+                            cli,
+                            args,
+                            &settings,
+                            &store,
+                            daemon,
+                            &shutdown,
+                            &mut sockets,
+                            None,
+                        )
+                        .await
+                        .map_err(RoundError::into_error)?
                     }
                 }
             }
@@ -198,7 +216,9 @@ fn prepare_reload(
     planner_for(&settings, false, Timestamp::now())?;
     let asked = asked(&settings, no_web, no_metrics)?;
     let web = match web {
-        Some(w) if running.web != Some(w.bind) => Some(Bound::bind(w.bind, "the dashboard", WEB_FIX)?),
+        Some(w) if running.web != Some(w.bind) => {
+            Some(Bound::bind(w.bind, "the dashboard", WEB_FIX)?)
+        }
         _ => None,
     };
     let metrics = match asked.metrics {
@@ -369,7 +389,7 @@ async fn start(
 
 /// A started round: its driver and what serves beside it.
 struct Round {
-    telegram: Option<Arc<smb_telegram::GrammersGateway>>,
+    telegram: Option<Arc<smb_telegram::grammers::GrammersGateway>>,
     observers: Observers,
     driver: Driver,
     web: Option<crate::web::HttpServer>,
@@ -408,7 +428,7 @@ impl Round {
 
 type Started = (
     Vec<(String, i64)>,
-    Option<Arc<smb_telegram::GrammersGateway>>,
+    Option<Arc<smb_telegram::grammers::GrammersGateway>>,
     Observers,
     Driver,
     Option<crate::web::HttpServer>,
@@ -441,7 +461,7 @@ async fn start_round(
         }
     };
     // A failure from here on drops the gateway: its sessions are saved as at a stop.
-    let save = |t: &Option<Arc<smb_telegram::GrammersGateway>>| {
+    let save = |t: &Option<Arc<smb_telegram::grammers::GrammersGateway>>| {
         if let Some(t) = t {
             crate::telegram::save_sessions(t);
         }

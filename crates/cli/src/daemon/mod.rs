@@ -353,7 +353,9 @@ pub fn raise_open_files(max_connections: usize) -> Option<u64> {
     }
     let soft = getrlimit(Resource::Nofile).current;
     // Two servers (dashboard, /metrics), then the journal, sockets, logs: a reserve of 256.
-    let needed = (max_connections as u64).saturating_mul(2).saturating_add(256);
+    let needed = (max_connections as u64)
+        .saturating_mul(2)
+        .saturating_add(256);
     if let Some(soft) = soft
         && soft < needed
     {
