@@ -33,6 +33,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
+use crate::daemon::Bound;
 
 /// How long queued notifications may still be delivered after the engine stopped. With the
 /// driver's 3 s grace for the send in flight this keeps the whole exit within 5 s.
@@ -56,52 +57,52 @@ async fn get_metrics(State(metrics): State<Arc<Metrics>>) -> impl IntoResponse {
 pub struct Observers {
     sink: Arc<dyn EventSink>,
     metrics: Arc<Metrics>,
+    server: Option<crate::web::HttpServer>,
     notifier: NotifierHandle,
     tasks: Vec<JoinHandle<()>>,
     stop: CancellationToken,
 }
 
 impl Observers {
-    /// Starts the notifier, the `/metrics` server (unless `serve_metrics` is false) and the report
-    /// loop (when `ENABLE_REPORTS=true`). Fails on invalid settings or a port in use, before
-    /// anything is sent.
+    /// What [`Observers::start`] would refuse in `settings` (for a reload's first phase).
+    pub fn check(settings: &Settings) -> anyhow::Result<()> {
+        let notify = NotifySettings::from_env_map(&settings.env)?;
+        crate::web::server_limits(settings)?;
+        if notify.reports.enabled {
+            Reporter::from_settings(&notify)?;
+        }
+        Ok(())
+    }
+
+    /// Starts the notifier, the `/metrics` server on `metrics_socket` (taken out of the option only
+    /// once nothing can fail any more, so a failed start leaves the socket with the caller) and
+    /// the report loop (when `ENABLE_REPORTS=true`). Fails on invalid settings, before anything
+    /// is sent.
     pub async fn start(
         settings: &Settings,
         store: &SqliteStore,
-        serve_metrics: bool,
+        metrics_socket: &mut Option<Bound>,
     ) -> anyhow::Result<Observers> {
         let notify = settings.sections.notify.clone();
+        let limits = crate::web::server_limits(settings)?;
+        let reporter = match notify.reports.enabled {
+            true => Some(Reporter::from_settings(&notify)?),
+            false => None,
+        };
         let (notifier, handle) = Notifier::spawn(&notify).context("starting notifications")?;
         let metrics = Arc::new(Metrics::new(Arc::new(SystemClock)));
         let stop = CancellationToken::new();
         let mut tasks = Vec::new();
 
-        if serve_metrics {
-            let bind = settings.sections.metrics_bind;
-            let listener = tokio::net::TcpListener::bind(bind).await.with_context(|| {
-                format!(
-                    "cannot serve /metrics on {bind}: set METRICS_BIND to a free address, or run with --no-metrics"
-                )
-            })?;
-            let addr = listener
-                .local_addr()
-                .context("reading the /metrics address")?;
-            // Tests and scripts read the port from this line when METRICS_BIND ends in :0.
-            eprintln!("metrics on http://{addr}/metrics");
-            let app = router(metrics.clone());
-            let shutdown = stop.clone();
-            tasks.push(tokio::spawn(async move {
-                let served = axum::serve(listener, app)
-                    .with_graceful_shutdown(shutdown.cancelled_owned())
-                    .await;
-                if let Err(e) = served {
-                    tracing::error!(error = %e, "the /metrics server stopped");
-                }
-            }));
-        }
+        let server = metrics_socket.take().map(|socket| {
+            if let Ok(addr) = socket.listener.local_addr() {
+                // Tests and scripts read the port from this line when METRICS_BIND ends in :0.
+                eprintln!("metrics on http://{addr}/metrics");
+            }
+            crate::web::HttpServer::start(socket, router(metrics.clone()), limits, "metrics")
+        });
 
-        if notify.reports.enabled {
-            let reporter = Reporter::from_settings(&notify)?;
+        if let Some(reporter) = reporter {
             let source = Arc::new(StoreReportSource::new(store.clone(), settings));
             tasks.push(tokio::spawn(reporter.run(
                 source,
@@ -125,6 +126,7 @@ impl Observers {
         Ok(Observers {
             sink,
             metrics,
+            server,
             notifier: handle,
             tasks,
             stop,
@@ -149,9 +151,14 @@ impl Observers {
         router(self.metrics.clone())
     }
 
-    /// Delivers what is still queued (for up to [`NOTIFY_GRACE`]) and stops the tasks.
-    pub async fn stop(self) {
+    /// Delivers what is still queued (for up to [`NOTIFY_GRACE`]), stops the tasks, and gives
+    /// the `/metrics` socket back for the next round.
+    pub async fn stop(self) -> Option<Bound> {
         self.stop.cancel();
+        let socket = match self.server {
+            Some(s) => s.stop().await,
+            None => None,
+        };
         let tasks = async {
             for mut task in self.tasks {
                 // A report in flight or a scraper holding its connection must not delay the exit.
@@ -173,6 +180,7 @@ impl Observers {
                 );
             }
         }
+        socket
     }
 }
 

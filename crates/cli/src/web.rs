@@ -8,6 +8,7 @@
 //! | `WEB_BIND` | `127.0.0.1:8080` | address of the dashboard and API (`127.0.0.1:0`: any free port, printed on stderr) |
 //! | `WEB_TOKEN` | none | bearer token for every change; required when `WEB_BIND` is not loopback |
 //! | `LANG` | — | `ru…` gives Russian dashboard labels, anything else English |
+//! | `WEB_HEADER_TIMEOUT`, `WEB_BODY_TIMEOUT`, `WEB_IDLE_TIMEOUT`, `WEB_MAX_CONNECTIONS` | 10, 30, 60, 512 | the server's bounds (`smb_web::server`) |
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -19,18 +20,22 @@ use smb_engine::{DriverHandle, SystemClock};
 use smb_sources::{Fetcher, SetSource, UpdateOutcome};
 use smb_store::SqliteStore;
 use smb_web::{
-    AccountEntry, BroadcasterEntry, Catalog, SourceUpdate, SourceUpdater, WebContext, WebSettings,
+    AccountEntry, BroadcasterEntry, Catalog, ServerLimits, SourceUpdate, SourceUpdater, WebContext,
+    WebSettings,
 };
+use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::Cli;
 use crate::config::Settings;
+use crate::daemon::Bound;
 
-/// `WEB_BIND`, `WEB_TOKEN`, `LANG` (parsed with the other settings), checked before anything
-/// is sent: a bind beyond loopback without a token stops the daemon here, and `check` calls
-/// this too. `None` with `--no-web`.
+/// `WEB_BIND`, `WEB_TOKEN`, `LANG`, checked before anything is sent: a bind beyond loopback
+/// without a token stops the daemon here. `None` with `--no-web`. The server limits
+/// ([`server_limits`]) are checked too, also with `--no-web` (they bound `/metrics` as well).
 pub fn web_settings(settings: &Settings, no_web: bool) -> anyhow::Result<Option<WebSettings>> {
+    server_limits(settings)?;
     if no_web {
         return Ok(None);
     }
@@ -146,71 +151,92 @@ impl SourceUpdater for Sources {
     }
 }
 
-/// A running web server; [`WebServer::stop`] ends it.
-pub struct WebServer {
-    task: JoinHandle<()>,
+/// The dashboard's application: API, pages and `metrics`, over the catalog of `settings`.
+/// Everything that can fail before serving fails here, so a reload that fails here keeps the
+/// running socket.
+pub fn app(
+    cli: &Cli,
+    settings: &Settings,
+    web: &WebSettings,
+    store: &SqliteStore,
+    driver: DriverHandle,
+    metrics: axum::Router,
+    sandbox: bool,
+) -> anyhow::Result<axum::Router> {
+    let sets = crate::commands::messages::set_sources(settings, None)?;
+    let sources: Option<Arc<dyn SourceUpdater>> = match sets.is_empty() {
+        true => None,
+        false => Some(Arc::new(Sources {
+            fetcher: crate::commands::messages::fetcher(cli, settings)?,
+            sets,
+            store: store.clone(),
+        })),
+    };
+    let ctx = WebContext {
+        store: store.clone(),
+        driver,
+        catalog: catalog(settings, sandbox),
+        sources,
+        clock: Arc::new(SystemClock),
+    };
+    Ok(smb_web::router(ctx, web, metrics))
+}
+
+/// `WEB_HEADER_TIMEOUT`, `WEB_BODY_TIMEOUT`, `WEB_IDLE_TIMEOUT`, `WEB_MAX_CONNECTIONS` (the
+/// dashboard's and the `/metrics` server's limits; docs/web.md).
+pub fn server_limits(settings: &Settings) -> anyhow::Result<ServerLimits> {
+    Ok(ServerLimits::from_env_map(&settings.env)?)
+}
+
+/// A running HTTP server (the dashboard or `/metrics`); [`HttpServer::stop`] ends it and gives
+/// its socket back.
+pub struct HttpServer {
+    task: JoinHandle<TcpListener>,
+    asked: std::net::SocketAddr,
     stop: CancellationToken,
 }
 
-impl WebServer {
-    /// Binds `web.bind` (failing before anything is sent when it is taken) and serves the
-    /// dashboard, the API and `metrics`.
-    pub async fn start(
-        cli: &Cli,
-        settings: &Settings,
-        web: &WebSettings,
-        store: &SqliteStore,
-        driver: DriverHandle,
-        metrics: axum::Router,
-        sandbox: bool,
-    ) -> anyhow::Result<WebServer> {
-        let listener = tokio::net::TcpListener::bind(web.bind).await.with_context(|| {
-            format!("cannot serve the dashboard on {}: set WEB_BIND to a free address, or run with --no-web", web.bind)
-        })?;
-        let addr = listener
-            .local_addr()
-            .context("reading the dashboard's address")?;
-        let sets = crate::commands::messages::set_sources(settings, None)?;
-        let sources: Option<Arc<dyn SourceUpdater>> = match sets.is_empty() {
-            true => None,
-            false => Some(Arc::new(Sources {
-                fetcher: crate::commands::messages::fetcher(cli, settings)?,
-                sets,
-                store: store.clone(),
-            })),
-        };
-        let ctx = WebContext {
-            store: store.clone(),
-            driver,
-            catalog: catalog(settings, sandbox),
-            sources,
-            clock: Arc::new(SystemClock),
-        };
-        let app = smb_web::router(ctx, web, metrics);
-        // Tests and scripts read the port from this line when WEB_BIND ends in :0.
-        eprintln!("web on http://{addr}/");
-        if web.token.is_none() {
-            tracing::info!("WEB_TOKEN is not set: the dashboard is read-only");
-        }
+impl HttpServer {
+    /// Serves `app` on `socket` with `limits`; `name` ("web", "metrics") marks its log lines.
+    pub fn start(
+        socket: Bound,
+        app: axum::Router,
+        limits: ServerLimits,
+        name: &'static str,
+    ) -> HttpServer {
         let stop = CancellationToken::new();
-        let shutdown = stop.clone();
-        let task = tokio::spawn(async move {
-            if let Err(e) = smb_web::serve(listener, app, shutdown).await {
-                tracing::error!(error = %e, "the web server stopped");
-            }
-        });
-        Ok(WebServer { task, stop })
+        let task = tokio::spawn(smb_web::server::serve(
+            socket.listener,
+            app,
+            limits,
+            name,
+            stop.clone(),
+        ));
+        HttpServer {
+            task,
+            asked: socket.asked,
+            stop,
+        }
     }
 
-    /// Stops serving; an open browser connection does not hold the exit up.
-    pub async fn stop(self) {
+    /// Stops accepting and returns the socket for the next round (connections still open
+    /// finish on their own for up to 2 s). `None` if the server task ended abnormally.
+    pub async fn stop(self) -> Option<Bound> {
         self.stop.cancel();
         let mut task = self.task;
-        if tokio::time::timeout(std::time::Duration::from_secs(2), &mut task)
-            .await
-            .is_err()
-        {
-            task.abort();
+        match tokio::time::timeout(std::time::Duration::from_secs(2), &mut task).await {
+            Ok(Ok(listener)) => Some(Bound {
+                asked: self.asked,
+                listener,
+            }),
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "the server task failed");
+                None
+            }
+            Err(_) => {
+                task.abort();
+                None
+            }
         }
     }
 }

@@ -24,6 +24,8 @@ fn service_install_writes_a_unit_and_uninstall_removes_it() {
             p.path().display()
         ),
         "WantedBy=default.target".to_owned(),
+        // Above the 1024 default: 2 x WEB_MAX_CONNECTIONS plus the journal and sockets fit.
+        "LimitNOFILE=65536".to_owned(),
     ] {
         let alt = line.replace(&p.path().display().to_string(), &cwd.display().to_string());
         assert!(

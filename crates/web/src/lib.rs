@@ -1,6 +1,7 @@
 //! The web side of SendMessageBot: a REST API under `/api/v1` (OpenAPI document generated
 //! from the handlers, Swagger UI compiled in), a server-rendered dashboard, `/healthz`,
-//! `/readyz`, and whatever the daemon merges in (`/metrics`).
+//! `/readyz`, and whatever the daemon merges in (`/metrics`); [`server`] serves them with time and
+//! connection limits.
 //!
 //! Start reading at [`router`]. Handlers are verbs in their resource module under [`api`];
 //! the dashboard ([`pages`]) reads through the same functions. Changes go through the running
@@ -13,16 +14,17 @@ mod auth;
 pub mod error;
 pub mod i18n;
 mod pages;
+pub mod server;
 pub mod settings;
 pub mod state;
 
 use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::get;
-use tokio_util::sync::CancellationToken;
 use utoipa_swagger_ui::SwaggerUi;
 
 pub use error::{ApiError, ErrorBody};
+pub use server::{LimitError, ServerLimits};
 pub use settings::{DEFAULT_WEB_BIND, Lang, WebSettings, WebSettingsError, WebToken};
 pub use state::{
     AccountEntry, AppState, BroadcasterEntry, Catalog, SourceUpdate, SourceUpdater, WebContext,
@@ -98,15 +100,4 @@ async fn not_found(uri: axum::http::Uri) -> ApiError {
         "nothing at {}: the API is under /api/v1 (docs at /api/v1/docs/)",
         uri.path()
     ))
-}
-
-/// Serves `app` on `listener` until `shutdown` is cancelled.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    app: Router,
-    shutdown: CancellationToken,
-) -> std::io::Result<()> {
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
 }

@@ -1,7 +1,8 @@
 //! `reload`: the running daemon re-reads its configuration, `.env` and message sets and
 //! restarts its driver in-process. State is not lost: the new planner is restored from the
-//! journal, so cycles resume where they were. A configuration with errors is refused and the
-//! daemon goes on with the old one.
+//! journal, so cycles resume where they were. A reload applies fully or not at all: a
+//! configuration with errors, or a new web or metrics address that cannot be bound, is refused
+//! (exit 1) and the daemon goes on exactly as before (see `crate::daemon`).
 
 use std::process::ExitCode;
 
@@ -30,8 +31,16 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::from(3))
         }
+        Err(ClientError::Refused(reason)) => {
+            println!("reload refused: {reason}");
+            println!("the daemon goes on with its old configuration");
+            Ok(ExitCode::from(1))
+        }
         Err(e) => {
-            println!("reload refused, the daemon goes on with its old configuration: {e}");
+            println!(
+                "reload failed: {e}; `sendmessagebot status{}` shows whether the daemon runs",
+                if args.sandbox { " --sandbox" } else { "" }
+            );
             Ok(ExitCode::from(1))
         }
     }

@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use crate::Cli;
 use crate::config::{Overrides, Settings};
 use crate::context;
-use crate::daemon::{Daemon, DaemonPaths};
+use crate::daemon::{Asked, Bound, Daemon, DaemonPaths, Prepared, Preparer, ReloadRequest};
 use crate::observe::Observers;
 
 #[derive(Debug, clap::Args)]
@@ -87,24 +87,28 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
     }
     crate::daemon::detach::enter_own_session();
     let _log = context::init_logging(&settings, !crate::daemon::detached())?;
+    if !args.dry_run {
+        crate::daemon::raise_open_files(crate::web::server_limits(&settings)?.max_connections);
+    }
     let shutdown = CancellationToken::new();
     let daemon = match args.dry_run {
         true => None,
         false => {
-            let (config, env_file, sandbox) =
-                (cli.config.clone(), cli.env_file.clone(), args.sandbox);
-            let loader = Box::new(move || {
+            let (config, env_file) = (cli.config.clone(), cli.env_file.clone());
+            let (sandbox, no_web, no_metrics) = (args.sandbox, args.no_web, args.no_metrics);
+            let prepare: Preparer = Box::new(move |running| {
                 let cli = Cli {
                     config: config.clone(),
                     env_file: env_file.clone(),
                     command: None,
                 };
-                context::settings(&cli, &overrides, sandbox)
+                let settings = context::settings(&cli, &overrides, sandbox)?;
+                prepare_reload(&cli, settings, running, no_web, no_metrics)
             });
             Some(Daemon::start(
                 &settings,
                 args.sandbox,
-                loader,
+                prepare,
                 shutdown.clone(),
             )?)
         }
@@ -112,96 +116,263 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
     tokio::spawn(stop_on_signal(shutdown.clone()));
     context::check_integrity(&settings, args.sandbox).await?;
     let store = Arc::new(context::open_store(&settings, args.sandbox).await?);
-    let mut reloaded = None;
+    if args.dry_run {
+        return dry_run(args, settings, &store).await;
+    }
+    let mut sockets = Sockets::default();
+    let mut reload: Option<ReloadRequest> = None;
+    let daemon = daemon.as_ref();
     loop {
-        let code = serve(
-            cli,
-            args,
-            settings,
-            &store,
-            daemon.as_ref(),
-            &shutdown,
-            reloaded.take(),
-        )
-        .await?;
-        // A reload ends the round with the new settings waiting; anything else ends the run.
-        match daemon.as_ref().and_then(Daemon::take_reload) {
-            Some(r) => {
-                settings = r.settings;
-                reloaded = Some(r.done);
+        let round = match reload.take() {
+            None => start(
+                cli,
+                args,
+                &settings,
+                &store,
+                daemon,
+                &shutdown,
+                &mut sockets,
+                None,
+            )
+            .await
+            .map_err(RoundError::into_error)?,
+            Some(ReloadRequest { prepared, done }) => {
+                // The new round serves on the sockets bound for changed addresses, and on the
+                // running ones otherwise; the old ones stay ours until it has started.
+                let (new_web, new_metrics) = (prepared.web.is_some(), prepared.metrics.is_some());
+                let mut next = Sockets {
+                    web: prepared.web.or_else(|| sockets.web.take()),
+                    metrics: prepared.metrics.or_else(|| sockets.metrics.take()),
+                };
+                let started = start(
+                    cli,
+                    args,
+                    &prepared.settings,
+                    &store,
+                    daemon,
+                    &shutdown,
+                    &mut next,
+                    Some(done),
+                )
+                .await;
+                match started {
+                    Ok(round) => {
+                        // Fully: the new configuration and its sockets; replaced ones close here.
+                        settings = prepared.settings;
+                        sockets = next;
+                        round
+                    }
+                    Err(RoundError { error, reply }) => {
+                        // Not at all: the old configuration again, on the old sockets.
+                        let reason = format!("{error:#}");
+                        tracing::warn!(error = %reason, "reload refused: the daemon goes on with its old configuration");
+                        if let Some(done) = reply {
+                            let _ = done.send(Err(reason));
+                        }
+                        if !new_web {
+                            sockets.web = next.web.take();
+                        }
+                        if !new_metrics {
+                            sockets.metrics = next.metrics.take();
+                        }
+                        drop(next);
+                        start(
+                            cli,
+                            args,
+                            &settings,
+                            &store,
+                            daemon,
+                            &shutdown,
+                            &mut sockets,
+                            None,
+                        )
+                        .await
+                        .map_err(RoundError::into_error)?
+                    }
+                }
             }
+        };
+        let code = round.run(args, &shutdown, &mut sockets).await?;
+        // A reload ends the round with the new settings waiting; anything else ends the run.
+        match daemon.and_then(Daemon::take_reload) {
+            Some(r) => reload = Some(r),
             None => return Ok(code),
         }
     }
 }
 
-/// One round of the daemon: the planner built from `settings` and restored from the journal,
-/// driven until the daemon stops or a reload ends the round.
-async fn serve(
+/// The first phase of a reload (see `crate::daemon`): what the next round would refuse is
+/// refused now, and changed web and metrics addresses are bound, while the running round goes
+/// on untouched.
+fn prepare_reload(
     cli: &Cli,
+    settings: Settings,
+    running: Asked,
+    no_web: bool,
+    no_metrics: bool,
+) -> anyhow::Result<Prepared> {
+    let web = crate::web::web_settings(&settings, no_web)?;
+    Observers::check(&settings)?;
+    check_sources(cli, &settings)?;
+    planner_for(&settings, false, Timestamp::now())?;
+    let asked = asked(&settings, no_web, no_metrics)?;
+    let web = match web {
+        Some(w) if running.web != Some(w.bind) => {
+            Some(Bound::bind(w.bind, "the dashboard", WEB_FIX)?)
+        }
+        _ => None,
+    };
+    let metrics = match asked.metrics {
+        Some(m) if running.metrics != Some(m) => Some(Bound::bind(m, "/metrics", METRICS_FIX)?),
+        _ => None,
+    };
+    Ok(Prepared {
+        settings,
+        web,
+        metrics,
+    })
+}
+
+const WEB_FIX: &str = "set WEB_BIND to a free address, or run with --no-web";
+const METRICS_FIX: &str = "set METRICS_BIND to a free address, or run with --no-metrics";
+
+/// The addresses `settings` asks the dashboard and `/metrics` to serve on.
+fn asked(settings: &Settings, no_web: bool, no_metrics: bool) -> anyhow::Result<Asked> {
+    Ok(Asked {
+        web: crate::web::web_settings(settings, no_web)?.map(|w| w.bind),
+        metrics: match no_metrics {
+            true => None,
+            false => Some(crate::observe::metrics_bind(settings)?),
+        },
+    })
+}
+
+/// What the refresh loop and the dashboard's source updates need, checked before a round starts.
+fn check_sources(cli: &Cli, settings: &Settings) -> anyhow::Result<()> {
+    if !crate::commands::messages::set_sources(settings, None)?.is_empty() {
+        smb_sources::update_interval(&settings.env).map_err(anyhow::Error::msg)?;
+        crate::commands::messages::fetcher(cli, settings)?;
+    }
+    Ok(())
+}
+
+/// The sockets the daemon serves on, kept across reloads.
+#[derive(Default)]
+struct Sockets {
+    web: Option<Bound>,
+    metrics: Option<Bound>,
+}
+
+impl Sockets {
+    /// Binds what is on and has no socket yet (the first round; a dashboard address that was
+    /// taken before). A taken dashboard address is a warning — the broadcasts matter more than
+    /// the dashboard — a taken metrics address an error.
+    fn fill(&mut self, settings: &Settings, args: &Args) -> anyhow::Result<()> {
+        let asked = asked(settings, args.no_web, args.no_metrics)?;
+        if let (None, Some(m)) = (&self.metrics, asked.metrics) {
+            self.metrics = Some(Bound::bind(m, "/metrics", METRICS_FIX)?);
+        }
+        if let (None, Some(w)) = (&self.web, asked.web) {
+            match Bound::bind(w, "the dashboard", WEB_FIX) {
+                Ok(b) => self.web = Some(b),
+                Err(e) => eprintln!("warning: the dashboard is off: {e:#}"),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A round that did not start: the sockets it was given are as they were, and the reload's
+/// answer (if it was one) is still to be sent.
+struct RoundError {
+    error: anyhow::Error,
+    reply: Option<oneshot::Sender<Result<String, String>>>,
+}
+
+impl RoundError {
+    fn into_error(self) -> anyhow::Error {
+        if let Some(done) = self.reply {
+            let _ = done.send(Err(format!("{:#}", self.error)));
+        }
+        self.error
+    }
+}
+
+/// `run --dry-run`: the plan of the next cycle, nothing sent.
+async fn dry_run(
     args: &Args,
     mut settings: Settings,
     store: &Arc<SqliteStore>,
-    daemon: Option<&Daemon>,
-    stop: &CancellationToken,
-    reloaded: Option<oneshot::Sender<Result<String, String>>>,
 ) -> anyhow::Result<ExitCode> {
-    let store = store.clone();
-    if !args.dry_run {
-        crate::commands::messages::fetch_missing(cli, &settings, store.as_ref(), args.once).await?;
-    }
-    let applied =
-        crate::commands::messages::use_stored_versions(&mut settings, store.as_ref()).await?;
+    crate::commands::messages::use_stored_versions(&mut settings, store.as_ref()).await?;
     crate::switch::apply_stored(&mut settings, store.as_ref(), args.test_mode).await?;
     crate::web::merge_added_targets(&mut settings, store.as_ref()).await?;
     let now = Timestamp::now();
-    let mut planner = planner_for(&settings, args.once || args.dry_run, now)?;
-    if args.dry_run {
-        restore_planner(&mut planner, store.as_ref(), now).await?;
-        print_plan(planner, now, &settings);
-        return Ok(ExitCode::SUCCESS);
-    }
-    let telegram = match args.sandbox {
-        true => None,
-        false => Some(crate::telegram::start_gateway(&settings, store.as_ref()).await?),
-    };
-    let gateway: Arc<dyn smb_engine::Gateway> = match &telegram {
-        Some(t) => t.clone(),
-        None => {
-            Arc::new(SimGateway::new(settings.sandbox.clone()).context("starting the sandbox")?)
+    let mut planner = planner_for(&settings, true, now)?;
+    restore_planner(&mut planner, store.as_ref(), now).await?;
+    print_plan(planner, now, &settings);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Starts a round of the daemon: the planner built from `settings` and restored from the
+/// journal, the dashboard and `/metrics` on `sockets`. `reloaded` is answered once it runs.
+#[allow(clippy::too_many_arguments)]
+async fn start(
+    cli: &Cli,
+    args: &Args,
+    settings: &Settings,
+    store: &Arc<SqliteStore>,
+    daemon: Option<&Daemon>,
+    stop: &CancellationToken,
+    sockets: &mut Sockets,
+    reloaded: Option<oneshot::Sender<Result<String, String>>>,
+) -> Result<Round, RoundError> {
+    let mut settings = settings.clone();
+    let started = start_round(cli, args, &mut settings, store, sockets).await;
+    let (applied, telegram, observers, driver, web) = match started {
+        Ok(s) => s,
+        Err(error) => {
+            return Err(RoundError {
+                error,
+                reply: reloaded,
+            });
         }
     };
-    let observers = Observers::start(&settings, &store, !args.no_metrics).await?;
-    let driver = Driver::restore(
-        planner,
-        observers.timed(store.clone()),
-        gateway,
-        Arc::new(SystemClock),
-        observers.sink(),
-        DriverSettings::default(),
-    )
-    .await?;
+    // What the configuration asks for (checked by start_round), bound or not: a reload
+    // compares its addresses with these.
+    let asked = asked(&settings, args.no_web, args.no_metrics).unwrap_or_default();
     let shutdown = match daemon {
-        Some(d) => d.begin_round(driver.handle(), &settings),
+        Some(d) => d.begin_round(driver.handle(), &settings, asked),
         None => stop.child_token(),
     };
     if let Some(done) = reloaded {
+        if let Some(d) = daemon {
+            d.applied_reload();
+        }
         let _ = done.send(Ok(format!(
             "reloaded: {} broadcasters on {} accounts",
             settings.broadcasters.len(),
             settings.accounts.len()
         )));
     }
+    let round = Round {
+        telegram,
+        observers,
+        driver,
+        web,
+        shutdown,
+    };
     if !args.once {
-        let (store, handle) = (store.clone(), driver.handle());
+        // Checked by start_round (check_sources), so this does not fail on settings.
         crate::commands::messages::spawn_refresh(
             cli,
             &settings,
-            store,
+            store.clone(),
             applied,
-            handle,
-            shutdown.clone(),
-        )?;
+            round.driver.handle(),
+            round.shutdown.clone(),
+        )
+        .map_err(|error| RoundError { error, reply: None })?;
     }
     eprintln!(
         "running {} broadcasters on {} accounts ({}{}); Ctrl-C stops",
@@ -214,44 +385,149 @@ async fn serve(
             ""
         }
     );
-    let web = match crate::web::web_settings(&settings, args.no_web)? {
-        Some(web) => {
-            let metrics = observers.metrics_router();
-            let started = crate::web::WebServer::start(
+    Ok(round)
+}
+
+/// A started round: its driver and what serves beside it.
+struct Round {
+    telegram: Option<Arc<smb_telegram::grammers::GrammersGateway>>,
+    observers: Observers,
+    driver: Driver,
+    web: Option<crate::web::HttpServer>,
+    shutdown: CancellationToken,
+}
+
+impl Round {
+    /// Drives the round until the daemon stops or a reload ends it; the sockets go back into
+    /// `sockets` for the next round.
+    async fn run(
+        self,
+        args: &Args,
+        stop: &CancellationToken,
+        sockets: &mut Sockets,
+    ) -> anyhow::Result<ExitCode> {
+        let ran = self.driver.run(self.shutdown).await;
+        if let Some(web) = self.web {
+            sockets.web = web.stop().await;
+        }
+        sockets.metrics = self.observers.stop().await;
+        if let Some(t) = &self.telegram {
+            crate::telegram::save_sessions(t);
+        }
+        ran?;
+        if !stop.is_cancelled() && !args.once {
+            // A reload ended this round; the next one starts at once.
+            return Ok(ExitCode::SUCCESS);
+        }
+        eprintln!(
+            "stopped; `sendmessagebot stats{}` shows what was sent",
+            if args.sandbox { " --sandbox" } else { "" }
+        );
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+type Started = (
+    Vec<(String, i64)>,
+    Option<Arc<smb_telegram::grammers::GrammersGateway>>,
+    Observers,
+    Driver,
+    Option<crate::web::HttpServer>,
+);
+
+/// Builds a round up to the point where it runs. On an error `sockets` holds what it held.
+async fn start_round(
+    cli: &Cli,
+    args: &Args,
+    settings: &mut Settings,
+    store: &Arc<SqliteStore>,
+    sockets: &mut Sockets,
+) -> anyhow::Result<Started> {
+    crate::commands::messages::fetch_missing(cli, settings, store.as_ref(), args.once).await?;
+    let applied = crate::commands::messages::use_stored_versions(settings, store.as_ref()).await?;
+    crate::switch::apply_stored(settings, store.as_ref(), args.test_mode).await?;
+    crate::web::merge_added_targets(settings, store.as_ref()).await?;
+    let planner = planner_for(settings, args.once, Timestamp::now())?;
+    let web_settings = crate::web::web_settings(settings, args.no_web)?;
+    let limits = crate::web::server_limits(settings)?;
+    check_sources(cli, settings)?;
+    sockets.fill(settings, args)?;
+    let telegram = match args.sandbox {
+        true => None,
+        false => Some(crate::telegram::start_gateway(settings, store.as_ref()).await?),
+    };
+    let gateway: Arc<dyn smb_engine::Gateway> = match &telegram {
+        Some(t) => t.clone(),
+        None => {
+            Arc::new(SimGateway::new(settings.sandbox.clone()).context("starting the sandbox")?)
+        }
+    };
+    // A failure from here on drops the gateway: its sessions are saved as at a stop.
+    let save = |t: &Option<Arc<smb_telegram::grammers::GrammersGateway>>| {
+        if let Some(t) = t {
+            crate::telegram::save_sessions(t);
+        }
+    };
+    let observers = match Observers::start(settings, store, &mut sockets.metrics).await {
+        Ok(o) => o,
+        Err(e) => {
+            save(&telegram);
+            return Err(e);
+        }
+    };
+    let restored = Driver::restore(
+        planner,
+        observers.timed(store.clone()),
+        gateway,
+        Arc::new(SystemClock),
+        observers.sink(),
+        DriverSettings::default(),
+    )
+    .await;
+    let driver = match restored {
+        Ok(d) => d,
+        Err(e) => {
+            sockets.metrics = observers.stop().await;
+            save(&telegram);
+            return Err(e.into());
+        }
+    };
+    let web = match (web_settings, sockets.web.take()) {
+        (Some(web), Some(socket)) => {
+            let app = crate::web::app(
                 cli,
-                &settings,
+                settings,
                 &web,
-                &store,
+                store,
                 driver.handle(),
-                metrics,
+                observers.metrics_router(),
                 args.sandbox,
             );
-            // The broadcasts matter more than the dashboard: a taken port is reported, not fatal.
-            started
-                .await
-                .map_err(|e| eprintln!("warning: the dashboard is off: {e:#}"))
-                .ok()
+            match app {
+                Ok(app) => {
+                    if let Ok(addr) = socket.listener.local_addr() {
+                        // Tests and scripts read the port from this line when WEB_BIND ends in :0.
+                        eprintln!("web on http://{addr}/");
+                    }
+                    if web.token.is_none() {
+                        tracing::info!("WEB_TOKEN is not set: the dashboard is read-only");
+                    }
+                    Some(crate::web::HttpServer::start(socket, app, limits, "web"))
+                }
+                Err(e) => {
+                    sockets.web = Some(socket);
+                    sockets.metrics = observers.stop().await;
+                    save(&telegram);
+                    return Err(e);
+                }
+            }
         }
-        None => None,
+        (_, socket) => {
+            sockets.web = socket;
+            None
+        }
     };
-    let ran = driver.run(shutdown).await;
-    if let Some(web) = web {
-        web.stop().await;
-    }
-    observers.stop().await;
-    if let Some(t) = &telegram {
-        crate::telegram::save_sessions(t);
-    }
-    ran?;
-    if !stop.is_cancelled() && !args.once {
-        // A reload ended this round; the next one starts at once.
-        return Ok(ExitCode::SUCCESS);
-    }
-    eprintln!(
-        "stopped; `sendmessagebot stats{}` shows what was sent",
-        if args.sandbox { " --sandbox" } else { "" }
-    );
-    Ok(ExitCode::SUCCESS)
+    Ok((applied, telegram, observers, driver, web))
 }
 
 async fn stop_on_signal(shutdown: CancellationToken) {

@@ -142,11 +142,15 @@ pub fn unit(cli: &Cli, args: &InstallArgs, binary: &Path, cwd: &Path) -> String 
          # SIGTERM lets the send in flight finish (up to 3 s) and flushes the journal.\n\
          KillSignal=SIGTERM\n\
          TimeoutStopSec=30\n\
+         # Web and metrics connections (WEB_MAX_CONNECTIONS each), the journal and the control\n\
+         # socket share this; the default 1024 is too few.\n\
+         LimitNOFILE={nofile}\n\
          \n\
          [Install]\n\
          WantedBy={wanted}\n",
         cwd = word(&cwd.display().to_string()),
         exec = exec.join(" "),
+        nofile = crate::daemon::OPEN_FILES,
         wanted = if args.target.system {
             "multi-user.target"
         } else {

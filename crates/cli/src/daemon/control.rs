@@ -6,6 +6,10 @@
 //! → {"cmd":"reload"}   ← {"ok":true,"message":"reloaded: 4 broadcasters"}  (or "ok":false,"error")
 //! → {"cmd":"stop"}     ← {"ok":true,"message":"stopping"}  (then the process exits)
 //! ```
+//!
+//! The socket is only for its owner, but a stuck client must not lock the owner out either:
+//! at most [`MAX_CONNECTIONS`] are answered at once (more are told so and closed), and a
+//! request line must arrive within [`REQUEST_TIMEOUT`] and fit in [`MAX_REQUEST`] bytes.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -22,6 +26,15 @@ use super::DaemonState;
 
 /// How long a client waits for the daemon's answer (a reload rebuilds the driver first).
 pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Control connections answered at once.
+pub const MAX_CONNECTIONS: usize = 32;
+
+/// How long the daemon waits for a connection's request line.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The longest request line read (requests are a few dozen bytes).
+pub const MAX_REQUEST: u64 = 4096;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -63,6 +76,7 @@ impl ControlServer {
     }
 
     pub async fn serve(self, state: Arc<DaemonState>, shutdown: CancellationToken) {
+        let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
         loop {
             let conn = tokio::select! {
                 _ = shutdown.cancelled() => break,
@@ -71,23 +85,53 @@ impl ControlServer {
             match conn {
                 Ok((stream, _)) => {
                     let state = state.clone();
+                    let slot = slots.clone().try_acquire_owned();
                     tokio::spawn(async move {
+                        let Ok(_slot) = slot else {
+                            let _ = busy(stream).await;
+                            return;
+                        };
                         if let Err(e) = answer(stream, &state).await {
                             tracing::debug!(error = %e, "control connection");
                         }
                     });
                 }
-                Err(e) => tracing::warn!(error = %e, "control socket accept failed"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "control socket accept failed");
+                    // Out of file descriptors, say: do not spin on it.
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                    }
+                }
             }
         }
         let _ = std::fs::remove_file(&self.path);
     }
 }
 
+/// The answer when every slot is taken.
+async fn busy(mut stream: UnixStream) -> std::io::Result<()> {
+    let reply = json!({"ok": false, "error": format!(
+        "the daemon is answering {MAX_CONNECTIONS} other control connections; try again in a few seconds"
+    )});
+    let out = format!("{reply}\n");
+    tokio::time::timeout(REQUEST_TIMEOUT, stream.write_all(out.as_bytes()))
+        .await
+        .map_err(|_| std::io::ErrorKind::TimedOut)??;
+    stream.shutdown().await
+}
+
 async fn answer(stream: UnixStream, state: &DaemonState) -> anyhow::Result<()> {
+    use tokio::io::AsyncReadExt as _;
     let (read, mut write) = stream.into_split();
     let mut line = String::new();
-    BufReader::new(read).read_line(&mut line).await?;
+    tokio::time::timeout(
+        REQUEST_TIMEOUT,
+        BufReader::new(read.take(MAX_REQUEST)).read_line(&mut line),
+    )
+    .await
+    .context("no request line in time")??;
     let reply = match serde_json::from_str::<Request>(line.trim()) {
         Err(e) => {
             json!({"ok": false, "error": format!("bad request: {e}; send {{\"cmd\":\"status\"}}")})
@@ -116,6 +160,9 @@ pub enum ClientError {
     /// Nothing listens: no daemon runs on this data directory.
     #[error("no daemon is running (nothing listens on {0})")]
     NotRunning(PathBuf),
+    /// The daemon answered `"ok": false`; the text is its reason.
+    #[error("{0}")]
+    Refused(String),
     #[error("{0:#}")]
     Other(anyhow::Error),
 }
@@ -138,7 +185,16 @@ pub async fn request(socket: &Path, cmd: Cmd) -> Result<Value, ClientError> {
             ));
         }
     };
-    exchange(stream, cmd).await.map_err(ClientError::Other)
+    let v = exchange(stream, cmd).await.map_err(ClientError::Other)?;
+    if v["ok"] != Value::Bool(true) {
+        return Err(ClientError::Refused(
+            v["error"]
+                .as_str()
+                .unwrap_or("the daemon refused")
+                .to_owned(),
+        ));
+    }
+    Ok(v)
 }
 
 async fn exchange(stream: UnixStream, cmd: Cmd) -> anyhow::Result<Value> {
@@ -153,10 +209,5 @@ async fn exchange(stream: UnixStream, cmd: Cmd) -> anyhow::Result<Value> {
     if answer.trim().is_empty() {
         bail!("the daemon closed the connection without an answer");
     }
-    let v: Value =
-        serde_json::from_str(answer.trim()).context("the daemon's answer is not JSON")?;
-    if v["ok"] != Value::Bool(true) {
-        bail!("{}", v["error"].as_str().unwrap_or("the daemon refused"));
-    }
-    Ok(v)
+    serde_json::from_str(answer.trim()).context("the daemon's answer is not JSON")
 }

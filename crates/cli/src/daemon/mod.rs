@@ -1,6 +1,12 @@
 //! The daemon's process-level plumbing: one daemon per data directory (`lock`), the control
 //! socket (`control`), `run --detach` (`detach`), and the in-process reload of `run`.
 //!
+//! A reload has two phases. The first runs on the control connection while the old round
+//! still serves: the configuration is loaded and checked, and the sockets of changed web and
+//! metrics addresses are bound. Any failure there is the refusal, and nothing of the running
+//! daemon has been touched. Only then is the round ended; `run` builds the new one, and if
+//! that still fails (a store read, say) it answers the refusal and builds the old one again.
+//!
 //! Files live next to the journal database, so the real daemon (`data/`) and the sandbox
 //! daemon (`data/sandbox/`) never share them and may run side by side:
 //! `sendmessagebot.lock` (the pid), `sendmessagebot.sock` (control, 0600), `daemon.log`
@@ -10,6 +16,7 @@ pub mod control;
 pub mod detach;
 pub mod lock;
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -79,12 +86,58 @@ pub fn detached() -> bool {
     std::env::var(DETACHED_ENV).is_ok_and(|v| v == "1")
 }
 
-/// Re-reads the configuration (and `.env`) for a reload.
-pub type SettingsLoader = Box<dyn Fn() -> anyhow::Result<Settings> + Send + Sync>;
+/// A listening socket and the address the settings asked for (`127.0.0.1:0` stays what was
+/// asked while the socket has a real port), so a reload can tell a changed address.
+pub struct Bound {
+    pub asked: SocketAddr,
+    pub listener: tokio::net::TcpListener,
+}
+
+impl Bound {
+    /// Binds `asked`; `what` names the server in the error ("the dashboard"), `fix` says what
+    /// to do about a taken address.
+    pub fn bind(asked: SocketAddr, what: &str, fix: &str) -> anyhow::Result<Bound> {
+        use anyhow::Context as _;
+        // Binding and listening need no await, so a reload binds on its control connection
+        // before anything of the running round is touched. SO_REUSEADDR and a backlog of 1024,
+        // as tokio's own `TcpListener::bind`.
+        let socket = match asked {
+            SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
+            SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
+        };
+        let listener = socket
+            .and_then(|s| {
+                s.set_reuseaddr(true)?;
+                s.bind(asked)?;
+                s.listen(1024)
+            })
+            .with_context(|| format!("cannot serve {what} on {asked}: {fix}"))?;
+        Ok(Bound { asked, listener })
+    }
+}
+
+/// The addresses the running round was configured to serve on (`None`: that server is off).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Asked {
+    pub web: Option<SocketAddr>,
+    pub metrics: Option<SocketAddr>,
+}
+
+/// What an accepted reload applies: the checked settings, and the sockets of the addresses
+/// that changed (bound already; `None` keeps the running socket).
+pub struct Prepared {
+    pub settings: Settings,
+    pub web: Option<Bound>,
+    pub metrics: Option<Bound>,
+}
+
+/// The first phase of a reload (see the module doc): re-reads the configuration and `.env`,
+/// checks what the next round needs, and binds changed addresses. An error is the refusal.
+pub type Preparer = Box<dyn Fn(Asked) -> anyhow::Result<Prepared> + Send + Sync>;
 
 /// A reload asked for on the control socket, waiting for the main loop.
 pub struct ReloadRequest {
-    pub settings: Settings,
+    pub prepared: Prepared,
     pub done: oneshot::Sender<Result<String, String>>,
 }
 
@@ -102,9 +155,11 @@ pub struct DaemonState {
     started_at: Timestamp,
     sandbox: bool,
     config: String,
-    loader: SettingsLoader,
-    // std's Mutexes: held for a copy or a swap, never across an await.
+    prepare: Preparer,
+    // std's Mutexes: held for a copy, a swap or the synchronous first phase of a reload,
+    // never across an await.
     round: Mutex<Option<Round>>,
+    asked: Mutex<Asked>,
     pending: Mutex<Option<ReloadRequest>>,
     reloads: Mutex<u64>,
 }
@@ -161,14 +216,16 @@ impl DaemonState {
     }
 
     async fn reload(&self) -> anyhow::Result<String> {
-        let settings = (self.loader)()?;
         let (done, wait) = oneshot::channel();
         {
+            // Held through the first phase, so that two reloads never bind the same address.
             let mut pending = locked(&self.pending);
             if pending.is_some() {
                 bail!("a reload is already in progress");
             }
-            *pending = Some(ReloadRequest { settings, done });
+            let asked = *locked(&self.asked);
+            let prepared = (self.prepare)(asked)?;
+            *pending = Some(ReloadRequest { prepared, done });
         }
         tracing::info!("reload asked for on the control socket: restarting the driver");
         if let Some(r) = locked(&self.round).as_ref() {
@@ -194,7 +251,7 @@ impl Daemon {
     pub fn start(
         settings: &Settings,
         sandbox: bool,
-        loader: SettingsLoader,
+        prepare: Preparer,
         shutdown: CancellationToken,
     ) -> anyhow::Result<Daemon> {
         let paths = DaemonPaths::for_settings(settings, sandbox);
@@ -211,8 +268,9 @@ impl Daemon {
             started_at: Timestamp::now(),
             sandbox,
             config: settings.source.clone(),
-            loader,
+            prepare,
             round: Mutex::new(None),
+            asked: Mutex::new(Asked::default()),
             pending: Mutex::new(None),
             reloads: Mutex::new(0),
         });
@@ -220,10 +278,16 @@ impl Daemon {
         Ok(Daemon { state, _lock: lock })
     }
 
-    /// Registers the driver of a new round; the returned token ends the round (a reload or
-    /// the daemon's shutdown cancels it).
-    pub fn begin_round(&self, handle: DriverHandle, settings: &Settings) -> CancellationToken {
+    /// Registers the driver of a new round and the addresses it serves on; the returned token
+    /// ends the round (a reload or the daemon's shutdown cancels it).
+    pub fn begin_round(
+        &self,
+        handle: DriverHandle,
+        settings: &Settings,
+        asked: Asked,
+    ) -> CancellationToken {
         let token = self.state.shutdown.child_token();
+        *locked(&self.state.asked) = asked;
         *locked(&self.state.round) = Some(Round {
             handle,
             token: token.clone(),
@@ -245,8 +309,12 @@ impl Daemon {
             let _ = r.done.send(Err("the daemon is stopping".into()));
             return None;
         }
-        *locked(&self.state.reloads) += 1;
         Some(r)
+    }
+
+    /// Counts a reload that was applied (a refused one leaves the count as it was).
+    pub fn applied_reload(&self) {
+        *locked(&self.state.reloads) += 1;
     }
 }
 
@@ -271,6 +339,44 @@ pub fn client_paths(cli: &crate::Cli, sandbox: bool) -> anyhow::Result<DaemonPat
             Ok(DaemonPaths::in_dir(&database_dir(&url)))
         }
     }
+}
+
+/// The open-files limit a daemon asks for (the generated systemd unit sets it as
+/// `LimitNOFILE=`): web and metrics connections (`WEB_MAX_CONNECTIONS` each), the journal, the
+/// control socket and Telegram connections all need descriptors.
+pub const OPEN_FILES: u64 = 65_536;
+
+/// Raises this process's soft open-files limit towards [`OPEN_FILES`] (as far as the hard limit
+/// allows) and says when what is left is too low for `max_connections` web and metrics
+/// connections plus a reserve. Returns the soft limit in force.
+pub fn raise_open_files(max_connections: usize) -> Option<u64> {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    let want = match limit.maximum {
+        Some(hard) => hard.min(OPEN_FILES),
+        None => OPEN_FILES,
+    };
+    if limit.current.is_some_and(|soft| soft < want) {
+        limit.current = Some(want);
+        if let Err(e) = setrlimit(Resource::Nofile, limit.clone()) {
+            tracing::debug!(error = %e, "cannot raise the open-files limit");
+        }
+    }
+    let soft = getrlimit(Resource::Nofile).current;
+    // Two servers (dashboard, /metrics), then the journal, sockets, logs: a reserve of 256.
+    let needed = (max_connections as u64)
+        .saturating_mul(2)
+        .saturating_add(256);
+    if let Some(soft) = soft
+        && soft < needed
+    {
+        tracing::warn!(
+            open_files = soft,
+            needed,
+            "the open-files limit is low for WEB_MAX_CONNECTIONS: raise it (systemd: LimitNOFILE={OPEN_FILES}, as `service install` writes; a shell: ulimit -n) or lower WEB_MAX_CONNECTIONS"
+        );
+    }
+    soft
 }
 
 /// How long `stop` waits for the daemon to exit (the send in flight, the journal flush).
