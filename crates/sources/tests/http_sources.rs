@@ -784,7 +784,7 @@ async fn exports() -> (SocketAddr, ExportState) {
         )
         .route(
             "/switch.csv",
-            get(|State(s): State<ExportState>| async move {
+            get(move |State(s): State<ExportState>| async move {
                 csv(s.lock().unwrap().switch.clone())
             }),
         )
@@ -879,7 +879,11 @@ async fn tabs_and_plain_lists_are_told_apart_and_the_no_status_rule_is_said() {
 async fn bad_exports_are_refused_with_the_reason() {
     let (addr, _) = exports().await;
     let fetcher = Fetcher::new(csv_settings(addr)).unwrap();
-    let fetch = |path: &str| fetcher.fetch(&Source::Csv(format!("http://{addr}/{path}")));
+    let fetch = |path: &str| {
+        let source = Source::Csv(format!("http://{addr}/{path}"));
+        let fetcher = &fetcher;
+        async move { fetcher.fetch(&source).await }
+    };
     let err = fetch("errors.csv").await.unwrap_err().to_string();
     assert!(
         err.contains("row 2, column B") && err.contains("`#ЗНАЧ!`") && err.contains("status"),
@@ -947,11 +951,11 @@ async fn oversized_sources_are_refused_while_reading_and_the_old_version_is_kept
         },
     };
     let now = jiff::Timestamp::from_second(1_800_000_000).unwrap();
-    state.lock().unwrap().switch = b"Сообщение,Статус\nПрайс v1,да\n".to_vec();
+    state.lock().unwrap().switch = "Сообщение,Статус\nПрайс v1,да\n".into();
     update_set(&fetcher, &store, &set, false, now).await.unwrap();
 
     // 6 MB with its Content-Length: refused before the body is read.
-    let mut big = b"Сообщение,Статус\n".to_vec();
+    let mut big = "Сообщение,Статус\n".as_bytes().to_vec();
     while big.len() < 6_000_000 {
         big.extend_from_slice("Прайс на сегодня, опт и розница,да\n".as_bytes());
     }
