@@ -362,7 +362,7 @@ fn the_webhook_is_signed_with_the_secret_as_written_in_dot_env() {
     std::fs::write(
         dir.path().join(".env"),
         format!(
-            "\u{{feff}}ENABLE_WEBHOOK_NOTIFICATIONS=true\r\n# notifications\r\nexport WEBHOOK_URL={hook}\r\n\
+            "\u{feff}ENABLE_WEBHOOK_NOTIFICATIONS=true\r\n# notifications\r\nexport WEBHOOK_URL={hook}\r\n\
              WEBHOOK_SECRET=Pr1ce$ecret2024   # from the old bot\r\n"
         ),
     )
