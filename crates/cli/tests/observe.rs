@@ -383,10 +383,16 @@ fn the_webhook_is_signed_with_the_secret_as_written_in_dot_env() {
         "ENABLE_WEBHOOK_NOTIFICATIONS=true\nWEBHOOK_SECRET=\"Pr1ce$ecret2024\nWEBHOOK_URL=x\n",
     )
     .unwrap();
-    let out = smb(dir.path(), &[]).args(["notify", "test"]).output().unwrap();
+    let out = smb(dir.path(), &[])
+        .args(["notify", "test"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
-    assert!(err.contains(".env:2:") && err.contains("never closed"), "{err}");
+    assert!(
+        err.contains(".env:2:") && err.contains("never closed"),
+        "{err}"
+    );
     assert!(!err.contains("ecret2024"), "the secret leaked: {err}");
 }
 
