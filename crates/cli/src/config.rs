@@ -351,10 +351,12 @@ impl EnvVars {
                 path: name.clone(),
                 message: format!("cannot read: {e}"),
             })?;
-            let entries = smb_sources::dotenv::read(&bytes, |k| std::env::var(k).ok())
-                .map_err(|e| ConfigError::Toml {
-                    path: format!("{name}:{}", e.line),
-                    message: format!("{}; see README, Configuration (.env)", e.message),
+            let entries =
+                smb_sources::dotenv::read(&bytes, |k| std::env::var(k).ok()).map_err(|e| {
+                    ConfigError::Toml {
+                        path: format!("{name}:{}", e.line),
+                        message: format!("{}; see README, Configuration (.env)", e.message),
+                    }
                 })?;
             for (k, v, _line) in entries {
                 vars.insert(k, (v, name.clone()));

@@ -139,9 +139,17 @@ mod tests {
             "A=1\nREPORTS_CHANNEL_ID=@new\nC=3\n"
         );
         std::fs::write(&p, "A=1\nB=\"open\n").expect("write");
-        let err = update(&p, &[("A", Some("2".into()))]).unwrap_err().to_string();
-        assert!(err.contains(".env:2:") && err.contains("nothing was changed"), "{err}");
-        assert_eq!(std::fs::read_to_string(&p).expect("read"), "A=1\nB=\"open\n");
+        let err = update(&p, &[("A", Some("2".into()))])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(".env:2:") && err.contains("nothing was changed"),
+            "{err}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&p).expect("read"),
+            "A=1\nB=\"open\n"
+        );
     }
 
     proptest::proptest! {

@@ -362,7 +362,7 @@ fn the_webhook_is_signed_with_the_secret_as_written_in_dot_env() {
     std::fs::write(
         dir.path().join(".env"),
         format!(
-            "\u{{feff}}ENABLE_WEBHOOK_NOTIFICATIONS=true\r\n# notifications\r\nexport WEBHOOK_URL={hook}\r\n\
+            "\u{feff}ENABLE_WEBHOOK_NOTIFICATIONS=true\r\n# notifications\r\nexport WEBHOOK_URL={hook}\r\n\
              WEBHOOK_SECRET=Pr1ce$ecret2024   # from the old bot\r\n"
         ),
     )
@@ -383,10 +383,16 @@ fn the_webhook_is_signed_with_the_secret_as_written_in_dot_env() {
         "ENABLE_WEBHOOK_NOTIFICATIONS=true\nWEBHOOK_SECRET=\"Pr1ce$ecret2024\nWEBHOOK_URL=x\n",
     )
     .unwrap();
-    let out = smb(dir.path(), &[]).args(["notify", "test"]).output().unwrap();
+    let out = smb(dir.path(), &[])
+        .args(["notify", "test"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
-    assert!(err.contains(".env:2:") && err.contains("never closed"), "{err}");
+    assert!(
+        err.contains(".env:2:") && err.contains("never closed"),
+        "{err}"
+    );
     assert!(!err.contains("ecret2024"), "the secret leaked: {err}");
 }
 

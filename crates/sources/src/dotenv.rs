@@ -65,8 +65,7 @@ pub fn decode(bytes: &[u8]) -> Result<String, LineError> {
         let upto = &bytes[..e.valid_up_to()];
         LineError {
             line: line_of_bytes(upto),
-            message: "the file is not UTF-8 text (saved as Windows-1251?): save it as UTF-8"
-                .into(),
+            message: "the file is not UTF-8 text (saved as Windows-1251?): save it as UTF-8".into(),
         }
     })?;
     Ok(text.replace("\r\n", "\n").replace('\r', "\n"))
@@ -477,7 +476,9 @@ mod tests {
     }
 
     fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
-        p.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        p.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]

@@ -735,9 +735,7 @@ fn utf8<'a>(origin: &str, bytes: &'a [u8], fix: &str) -> Result<&'a str, SourceE
         SourceError::Row {
             origin: origin.to_string(),
             location: format!("line {line}"),
-            message: format!(
-                "the text is not UTF-8 (a Windows-1251 export?): {fix}"
-            ),
+            message: format!("the text is not UTF-8 (a Windows-1251 export?): {fix}"),
         }
     })
 }
@@ -826,10 +824,10 @@ fn sniff_separator(origin: &str, text: &str) -> Result<u8, SourceError> {
             return Ok(*sep);
         }
     }
-    if let Some((sep, _)) = samples
-        .iter()
-        .find(|(_, rows)| rows.iter().all(|r| r.len() <= 1 || r[1..].iter().all(|c| c.trim().is_empty())))
-    {
+    if let Some((sep, _)) = samples.iter().find(|(_, rows)| {
+        rows.iter()
+            .all(|r| r.len() <= 1 || r[1..].iter().all(|c| c.trim().is_empty()))
+    }) {
         return Ok(*sep);
     }
     Err(SourceError::Malformed {

@@ -52,9 +52,31 @@ const INACTIVE_WORDS: &[&str] = &[
 /// What Google Sheets and Excel (English and Russian) show in a cell whose formula failed.
 /// A cell reading exactly one of these (any case) is never a message, status or priority.
 pub const ERROR_VALUES: &[&str] = &[
-    "#N/A", "#REF!", "#VALUE!", "#DIV/0!", "#NAME?", "#NUM!", "#NULL!", "#ERROR!", "#SPILL!",
-    "#CALC!", "#FIELD!", "#BLOCKED!", "#CONNECT!", "#BUSY!", "#UNKNOWN!", "#Н/Д", "#ЗНАЧ!",
-    "#ССЫЛКА!", "#ДЕЛ/0!", "#ИМЯ?", "#ЧИСЛО!", "#ПУСТО!", "#ОШИБКА!", "#ПЕРЕНОС!", "#ВЫЧИСЛ!",
+    "#N/A",
+    "#REF!",
+    "#VALUE!",
+    "#DIV/0!",
+    "#NAME?",
+    "#NUM!",
+    "#NULL!",
+    "#ERROR!",
+    "#SPILL!",
+    "#CALC!",
+    "#FIELD!",
+    "#BLOCKED!",
+    "#CONNECT!",
+    "#BUSY!",
+    "#UNKNOWN!",
+    "#Н/Д",
+    "#ЗНАЧ!",
+    "#ССЫЛКА!",
+    "#ДЕЛ/0!",
+    "#ИМЯ?",
+    "#ЧИСЛО!",
+    "#ПУСТО!",
+    "#ОШИБКА!",
+    "#ПЕРЕНОС!",
+    "#ВЫЧИСЛ!",
 ];
 
 /// What a cell shows while the sheet is still calculating (an `IMPORTRANGE`, `GOOGLEFINANCE`
@@ -342,7 +364,26 @@ mod tests {
 
     #[test]
     fn spreadsheet_errors_and_loading_placeholders() {
-        for v in ["#N/A", " #n/a ", "#REF!", "#DIV/0!", "#NAME?", "#Н/Д", "#ЗНАЧ!", "#ССЫЛКА!", "#ДЕЛ/0!", "#ИМЯ?", "#ЧИСЛО!", "#ПУСТО!", "#SPILL!", "#CALC!", "#ERROR!", "#NULL!", "#NUM!", "#VALUE!"] {
+        for v in [
+            "#N/A",
+            " #n/a ",
+            "#REF!",
+            "#DIV/0!",
+            "#NAME?",
+            "#Н/Д",
+            "#ЗНАЧ!",
+            "#ССЫЛКА!",
+            "#ДЕЛ/0!",
+            "#ИМЯ?",
+            "#ЧИСЛО!",
+            "#ПУСТО!",
+            "#SPILL!",
+            "#CALC!",
+            "#ERROR!",
+            "#NULL!",
+            "#NUM!",
+            "#VALUE!",
+        ] {
             assert_eq!(placeholder(v), Some(false), "{v}");
         }
         for v in ["Loading...", "loading…", "Загрузка...", "#GETTING_DATA"] {
@@ -359,7 +400,10 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert!(err.contains("row 3, column B") && err.contains("B3"), "{err}");
+        assert!(
+            err.contains("row 3, column B") && err.contains("B3"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -729,7 +729,10 @@ async fn spreadsheet_errors_are_refused_with_their_cell_and_loading_is_transient
         .unwrap_err();
     assert!(matches!(err, SourceError::Calculating { .. }), "{err:?}");
     assert!(err.is_transient());
-    assert!(err.to_string().contains("cell A3 still reads `Loading...`"), "{err}");
+    assert!(
+        err.to_string().contains("cell A3 still reads `Loading...`"),
+        "{err}"
+    );
 }
 
 // ---- CSV as real users export it ------------------------------------------------------------
@@ -762,14 +765,21 @@ async fn exports() -> (SocketAddr, ExportState) {
     let router = Router::new()
         .route("/ru.csv", get(move || async move { csv(RU_EXCEL.into()) }))
         .route("/list.csv", get(move || async move { csv(TSV.into()) }))
-        .route("/ru-list.csv", get(move || async move { csv(RU_LIST.into()) }))
+        .route(
+            "/ru-list.csv",
+            get(move || async move { csv(RU_LIST.into()) }),
+        )
         .route(
             "/errors.csv",
-            get(move || async move { csv("Текст;Статус;Приоритет\nОк;#ЗНАЧ!;5\n".into()) }),
+            get(move || async move {
+                csv("Текст;Статус;Приоритет\nОк;#ЗНАЧ!;5\n".into())
+            }),
         )
         .route(
             "/loading.csv",
-            get(move || async move { csv("Сообщение,Статус\nЗагрузка...,да\n".into()) }),
+            get(move || async move {
+                csv("Сообщение,Статус\nЗагрузка...,да\n".into())
+            }),
         )
         .route(
             "/cp1251.csv",
@@ -784,7 +794,7 @@ async fn exports() -> (SocketAddr, ExportState) {
         )
         .route(
             "/switch.csv",
-            get(|State(s): State<ExportState>| async move {
+            get(move |State(s): State<ExportState>| async move {
                 csv(s.lock().unwrap().switch.clone())
             }),
         )
@@ -817,7 +827,12 @@ async fn a_semicolon_export_is_read_as_columns_with_its_header_and_inactive_rows
     assert_eq!(
         rows_of(&got),
         [
-            (2, "Опт: iPhone 16 — 71 000,50 ₽, AirPods — 15 500 ₽", true, 9),
+            (
+                2,
+                "Опт: iPhone 16 — 71 000,50 ₽, AirPods — 15 500 ₽",
+                true,
+                9
+            ),
             (3, "Прайс; опт\nот 5 штук", true, 7),
             (4, "Скидка 5,5% до пятницы", false, 10)
         ]
@@ -869,7 +884,9 @@ async fn tabs_and_plain_lists_are_told_apart_and_the_no_status_rule_is_said() {
         ]
     );
     assert!(
-        got.notes.iter().any(|n| n == smb_sources::rows::NOTE_NO_STATUS),
+        got.notes
+            .iter()
+            .any(|n| n == smb_sources::rows::NOTE_NO_STATUS),
         "{:?}",
         got.notes
     );
@@ -879,7 +896,11 @@ async fn tabs_and_plain_lists_are_told_apart_and_the_no_status_rule_is_said() {
 async fn bad_exports_are_refused_with_the_reason() {
     let (addr, _) = exports().await;
     let fetcher = Fetcher::new(csv_settings(addr)).unwrap();
-    let fetch = |path: &str| fetcher.fetch(&Source::Csv(format!("http://{addr}/{path}")));
+    let fetch = |path: &str| {
+        let source = Source::Csv(format!("http://{addr}/{path}"));
+        let fetcher = &fetcher;
+        async move { fetcher.fetch(&source).await }
+    };
     let err = fetch("errors.csv").await.unwrap_err().to_string();
     assert!(
         err.contains("row 2, column B") && err.contains("`#ЗНАЧ!`") && err.contains("status"),
@@ -895,7 +916,11 @@ async fn bad_exports_are_refused_with_the_reason() {
     );
     let err = fetch("ambiguous.csv").await.unwrap_err();
     assert!(matches!(err, SourceError::Malformed { .. }), "{err:?}");
-    assert!(err.to_string().contains("cannot tell whether columns are separated"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("cannot tell whether columns are separated"),
+        "{err}"
+    );
 }
 
 /// Serves an endless chunked CSV body to every request: only a reader that stops ends.
@@ -947,18 +972,23 @@ async fn oversized_sources_are_refused_while_reading_and_the_old_version_is_kept
         },
     };
     let now = jiff::Timestamp::from_second(1_800_000_000).unwrap();
-    state.lock().unwrap().switch = b"Сообщение,Статус\nПрайс v1,да\n".to_vec();
-    update_set(&fetcher, &store, &set, false, now).await.unwrap();
+    state.lock().unwrap().switch = "Сообщение,Статус\nПрайс v1,да\n".into();
+    update_set(&fetcher, &store, &set, false, now)
+        .await
+        .unwrap();
 
     // 6 MB with its Content-Length: refused before the body is read.
-    let mut big = b"Сообщение,Статус\n".to_vec();
+    let mut big = "Сообщение,Статус\n".as_bytes().to_vec();
     while big.len() < 6_000_000 {
         big.extend_from_slice("Прайс на сегодня, опт и розница,да\n".as_bytes());
     }
     state.lock().unwrap().switch = big.clone();
-    let err = update_set(&fetcher, &store, &set, false, now).await.unwrap_err();
+    let err = update_set(&fetcher, &store, &set, false, now)
+        .await
+        .unwrap_err();
     assert!(
-        err.to_string().contains("larger than 5 MB") && err.to_string().contains("SOURCE_MAX_BYTES"),
+        err.to_string().contains("larger than 5 MB")
+            && err.to_string().contains("SOURCE_MAX_BYTES"),
         "{err}"
     );
     assert!(!err.is_transient());
@@ -987,5 +1017,8 @@ async fn oversized_sources_are_refused_while_reading_and_the_old_version_is_kept
     .unwrap();
     state.lock().unwrap().switch = "a,да\nb,да\nc,да\nd,да\n".into();
     let err = few.fetch(&set.source).await.unwrap_err().to_string();
-    assert!(err.contains("3 messages (4 read)") && err.contains("SOURCE_MAX_ROWS"), "{err}");
+    assert!(
+        err.contains("3 messages (4 read)") && err.contains("SOURCE_MAX_ROWS"),
+        "{err}"
+    );
 }

@@ -49,8 +49,8 @@ mod tests {
     /// `init` writes `.env.example`: every `NAME=value` in it reads back as written.
     #[test]
     fn the_example_env_reads_as_written() {
-        let vars = smb_sources::dotenv::read(EXAMPLE_ENV.as_bytes(), |_| None)
-            .expect("the example reads");
+        let vars =
+            smb_sources::dotenv::read(EXAMPLE_ENV.as_bytes(), |_| None).expect("the example reads");
         let mut written = 0;
         for line in EXAMPLE_ENV.lines() {
             let Some((k, v)) = line.split_once('=').filter(|_| !line.starts_with('#')) else {

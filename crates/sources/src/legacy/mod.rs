@@ -427,7 +427,10 @@ fn parse_env(
     let text = match crate::dotenv::decode(bytes) {
         Ok(t) => t,
         Err(e) => {
-            issues.push(issue(e.line, format!("{}; .env was not imported", e.message)));
+            issues.push(issue(
+                e.line,
+                format!("{}; .env was not imported", e.message),
+            ));
             return Vec::new();
         }
     };
@@ -714,7 +717,11 @@ mod tests {
         assert_eq!(issues[0].line, Some(2));
         assert!(issues[0].message.contains("UTF-8"), "{}", issues[0].message);
         let mut issues = Vec::new();
-        let env = parse_env(b"D=${HOME_X}/data\n", |k| (k == "HOME_X").then(|| "/srv".into()), &mut issues);
+        let env = parse_env(
+            b"D=${HOME_X}/data\n",
+            |k| (k == "HOME_X").then(|| "/srv".into()),
+            &mut issues,
+        );
         assert_eq!(env, [("D".to_string(), "/srv/data".to_string())]);
         assert_eq!(issues.len(), 1);
     }
