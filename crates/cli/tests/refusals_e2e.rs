@@ -414,7 +414,7 @@ messages = "m"
         .as_array()
         .expect("array")
         .iter()
-        .find(|r| r["target"] == format!("@good_forum/7"))
+        .find(|r| r["target"] == "@good_forum/7")
         .expect("the good topic is listed");
     assert_eq!(good_row["status"], "active", "{good_row}");
 

@@ -162,7 +162,8 @@ impl SendError {
     /// families of per-chat refusals (`CHAT_SEND_*_FORBIDDEN`, `TOPIC_*`, the restriction and
     /// paid-message errors), then `Other` for names we do not know (the planner disables a
     /// chat after `disable_after_failures` of those in a row). Error names are the ones
-    /// core.telegram.org lists for messages.sendMessage / messages.sendMedia (layer 2xx).
+    /// core.telegram.org lists for messages.sendMessage / messages.sendMedia (layer 230, the one
+    /// grammers-tl-types 0.11 speaks).
     pub fn class(&self) -> ErrorClass {
         let SendError::Rpc { name, .. } = self else {
             return ErrorClass::Transient;
