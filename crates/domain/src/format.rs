@@ -374,14 +374,9 @@ impl<'a> Markdown<'a> {
     }
 
     fn at(&self, i: usize, end: usize, pat: &str) -> bool {
-        let mut j = i;
-        for p in pat.chars() {
-            if j >= end || self.s[j] != p {
-                return false;
-            }
-            j += 1;
-        }
-        true
+        pat.chars()
+            .enumerate()
+            .all(|(k, p)| i + k < end && self.s[i + k] == p)
     }
 
     fn escape_at(&self, i: usize, end: usize) -> bool {
