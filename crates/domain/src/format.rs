@@ -299,6 +299,10 @@ struct Markdown<'a> {
     out: &'a mut Out,
     /// For each index, the first `](` at or after it (index of the `]`), escapes skipped.
     next_link_close: Vec<usize>,
+    /// For each index, the first `(`, `)` or line break at or after it.
+    next_paren_or_nl: Vec<usize>,
+    /// For each `(`, its matching `)` on the same line (`usize::MAX`: none).
+    matching: Vec<usize>,
     /// For each index, its 1-based line.
     line_at: Vec<usize>,
     many_lines: bool,
@@ -316,6 +320,28 @@ impl<'a> Markdown<'a> {
                 next_link_close[i + 1]
             };
         }
+        let mut next_paren_or_nl = vec![n; n + 1];
+        for i in (0..n).rev() {
+            next_paren_or_nl[i] = if matches!(s[i], '(' | ')' | '\n') {
+                i
+            } else {
+                next_paren_or_nl[i + 1]
+            };
+        }
+        let mut matching = vec![usize::MAX; n];
+        let mut open = Vec::new();
+        for (i, &c) in s.iter().enumerate() {
+            match c {
+                '(' => open.push(i),
+                ')' => {
+                    if let Some(o) = open.pop() {
+                        matching[o] = i;
+                    }
+                }
+                '\n' => open.clear(),
+                _ => {}
+            }
+        }
         let mut line_at = Vec::with_capacity(n);
         let mut line = 1;
         for &c in s {
@@ -328,6 +354,8 @@ impl<'a> Markdown<'a> {
             s,
             out,
             next_link_close,
+            next_paren_or_nl,
+            matching,
             line_at,
             many_lines: line > 1,
         }
@@ -346,14 +374,9 @@ impl<'a> Markdown<'a> {
     }
 
     fn at(&self, i: usize, end: usize, pat: &str) -> bool {
-        let mut j = i;
-        for p in pat.chars() {
-            if j >= end || self.s[j] != p {
-                return false;
-            }
-            j += 1;
-        }
-        true
+        pat.chars()
+            .enumerate()
+            .all(|(k, p)| i + k < end && self.s[i + k] == p)
     }
 
     fn escape_at(&self, i: usize, end: usize) -> bool {
@@ -438,20 +461,22 @@ impl<'a> Markdown<'a> {
         if close + 1 >= end || close == i + 1 {
             return None;
         }
-        let mut depth = 0usize;
+        // The URL ends at the first `)` outside balanced parentheses (`…/Рубль_(валюта)`), on
+        // the same line; groups are jumped over, so a text full of `(` stays linear.
         let mut j = close + 2;
-        while j < end {
-            match self.s[j] {
-                '\n' => return None,
-                '(' => depth += 1,
-                ')' if depth == 0 => break,
-                ')' => depth -= 1,
-                _ => {}
+        loop {
+            let k = self.next_paren_or_nl.get(j).copied().unwrap_or(end);
+            if k >= end {
+                return None;
             }
-            j += 1;
-        }
-        if j >= end {
-            return None;
+            match self.s[k] {
+                ')' => break j = k,
+                '(' => match self.matching.get(k) {
+                    Some(&m) if m < end => j = m + 1,
+                    _ => return None,
+                },
+                _ => return None,
+            }
         }
         let url: String = self.s[close + 2..j]
             .iter()

@@ -164,7 +164,11 @@ async fn markdown_and_html_arrive_with_their_line_breaks_and_entities() {
     assert_eq!(err.code(), smb_domain::FORMAT_INVALID);
 
     let ledger = server.ledger();
-    let got: Vec<(&str, Vec<(&str, i32, i32, Option<i64>, Option<&str>)>)> = ledger
+    type Arrived<'a> = (
+        &'a str,
+        Vec<(&'a str, i32, i32, Option<i64>, Option<&'a str>)>,
+    );
+    let got: Vec<Arrived> = ledger
         .iter()
         .map(|e| {
             (

@@ -569,3 +569,38 @@ proptest! {
         prop_assert_eq!(h.entities, want, "{}", markup);
     }
 }
+
+/// Sheet cells hold up to 50,000 characters: the worst inputs for each parser finish (the
+/// times are printed for docs, not asserted) and keep the invariants.
+#[test]
+fn large_adversarial_inputs_hold_the_invariants() {
+    let inputs = [
+        "[".repeat(50_000),
+        "[a](".repeat(12_500),
+        "[a](".repeat(12_500) + ")",
+        "[a](b(".repeat(10_000) + ")",
+        " __a__b".repeat(7_000),
+        "**".repeat(25_000) + "x",
+        "`".repeat(50_001),
+        "```\n".repeat(12_500),
+        "https://x.ru/__".repeat(3_000),
+        "<b>".repeat(16_000),
+        "<b>x</b>".repeat(6_000),
+        "&#".repeat(25_000),
+    ];
+    for s in &inputs {
+        for format in [TextFormat::Markdown, TextFormat::Html] {
+            let started = std::time::Instant::now();
+            let r = format_text(s, format);
+            eprintln!(
+                "{format:?} {:?}…×{}: {:?}",
+                s.chars().take(8).collect::<String>(),
+                s.len(),
+                started.elapsed()
+            );
+            if let Ok(f) = r {
+                assert_eq!(invariants(&f), Ok(()));
+            }
+        }
+    }
+}
