@@ -631,8 +631,11 @@ pub fn parse(
     cli: &Overrides,
 ) -> Result<Settings, ConfigError> {
     let ctx = Ctx { path: name, src };
-    // Every variable the settings read is listed in `sections::ENV_SECTIONS`; nothing else is
-    // seen, so a setting cannot be read without being listed (and tested).
+    // `Settings::env` keeps every variable: commands read names the user chose
+    // (`accounts login --password-env NAME`).
+    let all_vars = env.map();
+    // Every variable the settings read is listed in `sections::ENV_SECTIONS`; the parser sees
+    // nothing else, so a setting cannot be parsed without being listed (and tested).
     let env = &env.restricted(crate::sections::is_known);
     let file: FileConfig = toml::from_str(src).map_err(|e| {
         let line = e.span().map(|s| line_of(src, s.start));
@@ -968,7 +971,7 @@ pub fn parse(
         target_lists,
         test_mode,
         timezone: g.tz,
-        env: env.map(),
+        env: all_vars,
         message_sources,
         sections,
     })

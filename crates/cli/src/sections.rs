@@ -3,10 +3,11 @@
 //! [`crate::config::parse`] calls: `run` (and its reload) and `check` therefore refuse exactly
 //! the same values, with the same message naming the variable.
 //!
-//! Every variable is listed in [`ENV_SECTIONS`]. The list is not documentation only: each
-//! section's parser (and [`crate::config::Settings::env`]) sees the listed names and nothing
-//! else, so a setting read anywhere but missing from the list does not work at all, and the
-//! agreement tests (`config_agreement.rs`) enumerate this same list.
+//! Every variable is listed in [`ENV_SECTIONS`]. The list is not documentation only: the
+//! settings parser (`config.rs` and each section here) sees the listed names and nothing else,
+//! so a setting parsed but missing from the list does not work at all, and the agreement tests
+//! (`config_agreement.rs`) enumerate this same list. ([`crate::config::Settings::env`] keeps
+//! every variable, for names the user chooses such as `accounts login --password-env NAME`.)
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
