@@ -342,7 +342,7 @@ impl Driver {
         let state = self.shared.journal.state.borrow().clone();
         if let JournalState::Down { reason, .. } = state {
             let queued = lock_backlog(&self.shared).len();
-            return Err(StoreError::Database(format!(
+            return Err(StoreError::Invalid(format!(
                 "stopped while the journal did not take writes ({reason}); nothing was sent \
                  without its journal entry. {queued} outcome(s) could not be written: those \
                  deliveries stay pending and are re-sent with their own random_id (Telegram \
@@ -816,7 +816,7 @@ async fn recover(shared: &Shared) -> Result<(), StoreError> {
                 store
                     .probe()
                     .await
-                    .map_err(|_| StoreError::Database(e.to_string()))?;
+                    .map_err(|_| StoreError::Invalid(e.to_string()))?;
                 tracing::error!(write = ?w, error = %e, "a queued journal write is rejected although the journal takes writes again; it is dropped");
             }
         }
@@ -890,7 +890,7 @@ async fn deliver(shared: &Shared, d: Delivery, shutdown: &CancellationToken) {
     let state = shared.journal.state.borrow().clone();
     let written = match state {
         JournalState::Up => shared.store.write_pending(&pending).await,
-        JournalState::Down { reason, .. } => Err(StoreError::Database(reason)),
+        JournalState::Down { reason, .. } => Err(StoreError::Invalid(reason)),
     };
     let result = match written {
         Err(e) => {

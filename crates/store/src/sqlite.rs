@@ -439,8 +439,12 @@ async fn writer_loop(mut writer: Writer, mut rx: mpsc::Receiver<Job>, max_batch:
             Err(e) => {
                 // Every waiter of a failed batch learns it failed: none of its writes is durable.
                 tracing::debug!(error = %e, writes = batch.len(), "journal batch failed");
+                let text = match &e {
+                    StoreError::Database(m) => m.clone(),
+                    other => other.to_string(),
+                };
                 for (_, done) in batch.drain(..) {
-                    let _ = done.send(Err(StoreError::Database(e.to_string())));
+                    let _ = done.send(Err(StoreError::Database(text.clone())));
                 }
             }
         }
