@@ -358,7 +358,7 @@ pub fn raise_open_files(max_connections: usize) -> Option<u64> {
     };
     if limit.current.is_some_and(|soft| soft < want) {
         limit.current = Some(want);
-        if let Err(e) = setrlimit(Resource::Nofile, limit.clone()) {
+        if let Err(e) = setrlimit(Resource::Nofile, limit) {
             tracing::debug!(error = %e, "cannot raise the open-files limit");
         }
     }
