@@ -66,7 +66,7 @@ pub struct Observers {
 impl Observers {
     /// What [`Observers::start`] would refuse in `settings` (for a reload's first phase).
     pub fn check(settings: &Settings) -> anyhow::Result<()> {
-        let notify = NotifySettings::from_env_map(&settings.env)?;
+        let notify = settings.sections.notify.clone();
         crate::web::server_limits(settings)?;
         if notify.reports.enabled {
             Reporter::from_settings(&notify)?;

@@ -33,10 +33,19 @@ pub const SCHEDULE_VARS: &[&str] = &[
     "REPORTS_TIMEZONE",
     "TEST_MODE",
     "DATABASE_URL",
+    "DISABLE_AFTER_FAILURES",
 ];
 
 /// `smb-web`: the dashboard and REST API.
-pub const WEB_VARS: &[&str] = &["WEB_BIND", "WEB_TOKEN", "LANG"];
+pub const WEB_VARS: &[&str] = &[
+    "WEB_BIND",
+    "WEB_TOKEN",
+    "LANG",
+    "WEB_HEADER_TIMEOUT",
+    "WEB_BODY_TIMEOUT",
+    "WEB_IDLE_TIMEOUT",
+    "WEB_MAX_CONNECTIONS",
+];
 
 /// The `/metrics` server.
 pub const METRICS_VARS: &[&str] = &["METRICS_BIND"];
@@ -85,6 +94,8 @@ pub const SOURCES_VARS: &[&str] = &[
     "BUY_SELL_PRICE_B2C_SHEET_URL",
     "BUY_SELL_PRICE_AAA_SHEET_URL",
     "BUY_SELL_PRICE_GUS_SHEET_URL",
+    "SOURCE_MAX_BYTES",
+    "SOURCE_MAX_ROWS",
 ];
 
 /// `smb-telegram`: credentials, sessions and the proxy (see `telegram`).
@@ -149,6 +160,7 @@ pub fn parse(file: &str, env: &EnvVars, accounts: &[AccountInfo]) -> Result<Sect
     let map = |names: &[&str]| env.map_of(names);
     let bad = |message: String| fail(file, env, message);
     let web = WebSettings::parse_env_map(&map(WEB_VARS)).map_err(|e| bad(e.to_string()))?;
+    smb_web::server::ServerLimits::from_env_map(&map(WEB_VARS)).map_err(|e| bad(e.to_string()))?;
     let metrics_bind = metrics_bind(&map(METRICS_VARS)).map_err(|e| bad(e.to_string()))?;
     let log = LogSettings::from_env_map(&map(LOG_VARS)).map_err(|e| bad(format!("{e:#}")))?;
     let notify_env = map(NOTIFY_VARS);
@@ -161,6 +173,8 @@ pub fn parse(file: &str, env: &EnvVars, accounts: &[AccountInfo]) -> Result<Sect
     }
     let update_interval =
         smb_sources::update_interval(&map(SOURCES_VARS)).map_err(|e| bad(e.to_string()))?;
+    smb_sources::SourcesSettings::from_env(&map(SOURCES_VARS), std::path::Path::new("."))
+        .map_err(bad)?;
     let telegram = map(TELEGRAM_VARS);
     let mtproxy_timeout = telegram_settings(&telegram, accounts).map_err(|e| bad(e.to_string()))?;
     Ok(Sections {

@@ -242,7 +242,7 @@ fn asked(settings: &Settings, no_web: bool, no_metrics: bool) -> anyhow::Result<
         web: crate::web::web_settings(settings, no_web)?.map(|w| w.bind),
         metrics: match no_metrics {
             true => None,
-            false => Some(crate::observe::metrics_bind(settings)?),
+            false => Some(settings.sections.metrics_bind),
         },
     })
 }

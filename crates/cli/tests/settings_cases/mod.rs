@@ -99,6 +99,7 @@ pub const ENV_CASES: &[EnvCase] = &[
     env("QUIET_HOUR_END", "late", "6"),
     env("REPORTS_TIMEZONE", "Mars/Olympus_Mons", "Europe/Berlin"),
     env("TEST_MODE", "maybe", "false"),
+    env("DISABLE_AFTER_FAILURES", "three", "5"),
     env(
         "DATABASE_URL",
         "postgres://localhost/smb",
@@ -107,6 +108,10 @@ pub const ENV_CASES: &[EnvCase] = &[
     // web
     env("WEB_BIND", "notanaddr", "127.0.0.1:0"),
     env("WEB_TOKEN", "short", "0123456789abcdef0123"),
+    env("WEB_HEADER_TIMEOUT", "never", "10"),
+    env("WEB_BODY_TIMEOUT", "x", "30"),
+    env("WEB_IDLE_TIMEOUT", "x", "60"),
+    env("WEB_MAX_CONNECTIONS", "0", "512"),
     free(
         "LANG",
         "ru_RU.UTF-8",
@@ -151,6 +156,8 @@ pub const ENV_CASES: &[EnvCase] = &[
     env_with("ADMIN_TELEGRAM_ID", "the admin", "42", ADMIN_ON),
     // sources
     env("GOOGLE_UPDATE_INTERVAL", "5", "600"),
+    env("SOURCE_MAX_BYTES", "huge", "5MB"),
+    env("SOURCE_MAX_ROWS", "0", "10000"),
     free(
         "GOOGLE_CREDENTIALS_FILE",
         "google-key.json",
