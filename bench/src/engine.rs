@@ -79,7 +79,7 @@ async fn main() -> anyhow::Result<()> {
             name: format!("b{a}"),
             account: format!("acc{a}"),
             targets: (0..args.targets)
-                .map(|t| TargetRef::Id(-1_001_000_000_000 - t as i64))
+                .map(|t| TargetRef::id(-1_001_000_000_000 - t as i64))
                 .collect(),
             messages: MessageSet::new(format!("m{a}"), vec![Message::new("price list")]),
             rotation: Rotation::Sequential,
