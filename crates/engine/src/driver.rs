@@ -810,15 +810,13 @@ async fn recover(shared: &Shared) -> Result<(), StoreError> {
         };
         match w.perform(store).await {
             Ok(()) => {}
-            Err(e) => {
-                // The journal failing again keeps the write queued; a journal that takes the
-                // probe but not this one write will never take it, so it is dropped, loudly.
-                store
-                    .probe()
-                    .await
-                    .map_err(|_| StoreError::Invalid(e.to_string()))?;
-                tracing::error!(write = ?w, error = %e, "a queued journal write is rejected although the journal takes writes again; it is dropped");
+            // Only a write the database refuses for its data can never succeed: dropped, loudly.
+            Err(e) if e.is_rejected_write() => {
+                tracing::error!(write = ?w, error = %e, "a queued journal write is rejected for its data; it is dropped");
             }
+            // Anything else (a disk that is still full although the probe fitted, an I/O
+            // error) keeps the write queued and the journal down: no outcome is ever lost.
+            Err(e) => return Err(e),
         }
         lock_backlog(shared).pop_front();
     }
@@ -886,82 +884,75 @@ async fn deliver(shared: &Shared, d: Delivery, shutdown: &CancellationToken) {
         attempt: d.attempt,
         at: now,
     };
-    // The gate may have closed (another account's write failed) since this send was planned.
-    let state = shared.journal.state.borrow().clone();
-    let written = match state {
-        JournalState::Up => shared.store.write_pending(&pending).await,
-        JournalState::Down { reason, .. } => Err(StoreError::Invalid(reason)),
-    };
-    let result = match written {
-        Err(e) => {
-            // Nothing is sent without its journal entry; the planner retries it later.
-            journal_down(shared, &e);
-            Err(SendError::Transient(format!("journal write failed: {e}")))
+    // Nothing is sent without its journal entry. A pending write that fails (or a gate that
+    // closed since this send was planned) is not an attempt: the delivery waits for the
+    // journal and is written again, so it uses no retry and its target is never skipped.
+    loop {
+        let state = shared.journal.state.borrow().clone();
+        let written = match state {
+            JournalState::Up => shared.store.write_pending(&pending).await,
+            JournalState::Down { reason, .. } => Err(StoreError::Invalid(reason)),
+        };
+        match written {
+            Ok(()) => break,
+            Err(e) => {
+                journal_down(shared, &e);
+                if !journal_open(shared, shutdown).await {
+                    // Shut down first: never written, so the next start plans it again.
+                    return;
+                }
+            }
         }
-        Ok(()) => {
-            {
-                let (mut planner, now) = shared.lock_now();
-                planner.send_started(d.account, Some(d.broadcaster), now);
-            }
-            let request = SendRequest {
-                account: &d.account_name,
-                target: &d.target,
-                text: &d.text,
-                format: d.content.format,
-                media: d.content.media.as_deref(),
-                link_preview: d.content.link_preview,
-                random_id: d.random_id,
-            };
-            let started = Instant::now();
-            let res = {
-                let send = send_once(shared, request);
-                tokio::pin!(send);
-                tokio::select! {
-                    r = &mut send => r,
-                    _ = shutdown.cancelled() => {
-                        match tokio::time::timeout(shared.settings.shutdown_grace, &mut send).await {
-                            Ok(r) => r,
-                            // Abandoned: the delivery stays pending and is re-sent with the
-                            // same random_id on the next start.
-                            Err(_) => return,
-                        }
-                    }
+    }
+    {
+        let (mut planner, now) = shared.lock_now();
+        planner.send_started(d.account, Some(d.broadcaster), now);
+    }
+    let request = SendRequest {
+        account: &d.account_name,
+        target: &d.target,
+        text: &d.text,
+        format: d.content.format,
+        media: d.content.media.as_deref(),
+        link_preview: d.content.link_preview,
+        random_id: d.random_id,
+    };
+    let started = Instant::now();
+    let res = {
+        let send = send_once(shared, request);
+        tokio::pin!(send);
+        tokio::select! {
+            r = &mut send => r,
+            _ = shutdown.cancelled() => {
+                match tokio::time::timeout(shared.settings.shutdown_grace, &mut send).await {
+                    Ok(r) => r,
+                    // Abandoned: the delivery stays pending and is re-sent with the
+                    // same random_id on the next start.
+                    Err(_) => return,
                 }
-            };
-            let latency = started.elapsed();
-            let (fx, now) = {
-                let (mut planner, now) = shared.lock_now();
-                let event = Event::Outcome {
-                    delivery: d,
-                    result: res,
-                };
-                (planner.handle(event, now), now)
-            };
-            for e in fx {
-                if let Effect::Record { delivery, outcome } = &e {
-                    shared.sink.emit(&EngineEvent::Delivered {
-                        broadcaster: delivery.broadcaster_name.to_string(),
-                        account: delivery.account_name.to_string(),
-                        target: delivery.target.to_string(),
-                        random_id: delivery.random_id,
-                        outcome: outcome.clone(),
-                        latency,
-                    });
-                }
-                apply(shared, e, now).await;
             }
-            return;
         }
     };
+    let latency = started.elapsed();
     let (fx, now) = {
         let (mut planner, now) = shared.lock_now();
         let event = Event::Outcome {
             delivery: d,
-            result,
+            result: res,
         };
         (planner.handle(event, now), now)
     };
     for e in fx {
+        if let Effect::Record { delivery, outcome } = &e {
+            shared.sink.emit(&EngineEvent::Delivered {
+                broadcaster: delivery.broadcaster_name.to_string(),
+                account: delivery.account_name.to_string(),
+                target: delivery.target.to_string(),
+                random_id: delivery.random_id,
+                outcome: outcome.clone(),
+                latency,
+            });
+        }
         apply(shared, e, now).await;
     }
 }

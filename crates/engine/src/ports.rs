@@ -144,6 +144,18 @@ pub enum StoreError {
     Invalid(String),
 }
 
+/// How a store marks a write the database refused for its data (a constraint, a type, a size):
+/// writing it again cannot succeed, unlike a write that failed for lack of space or an I/O error.
+pub const REJECTED_WRITE_PREFIX: &str = "rejected write: ";
+
+impl StoreError {
+    /// The database refused this write for its data ([`REJECTED_WRITE_PREFIX`]); retrying it
+    /// cannot help.
+    pub fn is_rejected_write(&self) -> bool {
+        matches!(self, StoreError::Database(m) if m.starts_with(REJECTED_WRITE_PREFIX))
+    }
+}
+
 /// Durable state: the delivery journal and everything that must survive a restart.
 #[async_trait]
 pub trait Store: Send + Sync {

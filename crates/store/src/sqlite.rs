@@ -339,7 +339,7 @@ fn is_data_error(e: &StoreError) -> bool {
     matches!(e, StoreError::Database(m) if m.starts_with(DATA_ERROR_PREFIX))
 }
 
-const DATA_ERROR_PREFIX: &str = "rejected write: ";
+const DATA_ERROR_PREFIX: &str = smb_engine::REJECTED_WRITE_PREFIX;
 
 fn batch_err(e: sqlx::Error) -> StoreError {
     if let sqlx::Error::Database(d) = &e

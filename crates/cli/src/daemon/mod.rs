@@ -223,6 +223,17 @@ impl DaemonState {
             if pending.is_some() {
                 bail!("a reload is already in progress");
             }
+            // A reload restarts the driver; while the journal does not take writes the queued
+            // outcomes could not be written on the way out, so the round would end in an error.
+            if let Some(smb_engine::JournalState::Down { reason, .. }) =
+                locked(&self.round).as_ref().map(|r| r.handle.journal())
+            {
+                bail!(
+                    "the delivery journal does not take writes ({reason}); sending is stopped and \
+                     the daemon keeps its configuration: reload again once `status` shows the \
+                     journal up"
+                );
+            }
             let asked = *locked(&self.asked);
             let prepared = (self.prepare)(asked)?;
             *pending = Some(ReloadRequest { prepared, done });

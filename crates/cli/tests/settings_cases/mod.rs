@@ -357,6 +357,7 @@ pub const TOML_CASES: &[TomlCase] = &[
     t("settings", "delay_between_chats", "\"fast\"", "\"20s\""),
     t("settings", "cycle_delay", "-3", "1800"),
     t("settings", "max_retries", "-1", "4"),
+    t("settings", "disable_after_failures", "-1", "5"),
     t("settings", "retry_delay", "\"soon\"", "\"2m\""),
     t("settings", "jitter", "\"lots\"", "\"10%\""),
     t("settings", "enable_scheduling", "\"maybe\"", "true"),
@@ -434,4 +435,11 @@ pub const TOML_CASES: &[TomlCase] = &[
     t("broadcasters", "quiet_hour_start", "30", "2"),
     t("broadcasters", "quiet_hour_end", "30", "5"),
     t("broadcasters", "timezone", "\"Nowhere\"", "\"UTC\""),
+    t("broadcasters", "disable_after_failures", "\"three\"", "0"),
+    t(
+        "broadcasters",
+        "send_text_without_media",
+        "\"maybe\"",
+        "true",
+    ),
 ];
