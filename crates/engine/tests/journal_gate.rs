@@ -278,3 +278,82 @@ async fn one_failed_write_stops_every_account_until_a_probe_succeeds() {
     let sent = journal.values().filter(|(s, _)| s == "sent").count();
     assert_eq!(sent, 16, "{journal:?}");
 }
+
+/// QA found a target skipped after a full disk: the delivery whose `pending` write failed went
+/// back to the planner as a transient error, used up its retries and the cycle moved on, though
+/// nothing had been sent. A failed pending write is not an attempt: that delivery waits for the
+/// journal and goes out once it is back, even with no retries allowed.
+#[tokio::test(start_paused = true)]
+async fn a_failed_pending_write_is_not_an_attempt_and_its_target_is_not_skipped() {
+    let start: Timestamp = "2026-05-01T10:00:00Z".parse().unwrap();
+    let clock = Arc::new(TokioClock::starting_at(start));
+    let sim = Arc::new(
+        SimGateway::with_clock(
+            SimSettings {
+                latency: Duration::from_millis(200),
+                seed: 1,
+                ledger: None,
+                faults: Vec::new(),
+                keep_in_memory: true,
+            },
+            clock.clone(),
+        )
+        .unwrap(),
+    );
+    let store = Arc::new(Flaky {
+        inner: MemoryStore::default(),
+        down: AtomicBool::new(false),
+        pendings: AtomicUsize::new(0),
+        fail_at: 3,
+        outcomes: Mutex::new(Vec::new()),
+    });
+    let sink = Arc::new(Sink {
+        clock: clock.clone(),
+        events: Mutex::new(Vec::new()),
+    });
+    let mut b1 = spec("b1", "acc1", 6);
+    b1.pacing.max_retries = 0;
+    let planner = Planner::new(
+        vec![account("acc1")],
+        vec![b1],
+        PlannerSettings {
+            once: true,
+            seed: 3,
+            ..Default::default()
+        },
+        start,
+    )
+    .unwrap();
+    let driver = Driver::restore(
+        planner,
+        store.clone(),
+        sim.clone(),
+        clock.clone(),
+        sink.clone(),
+        DriverSettings::default(),
+    )
+    .await
+    .unwrap();
+    let run = tokio::spawn(driver.run(CancellationToken::new()));
+    let store2 = store.clone();
+    tokio::spawn(async move {
+        while !store2.down.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        tokio::time::sleep(Duration::from_secs(45)).await;
+        store2.down.store(false, Ordering::SeqCst);
+    });
+    run.await
+        .unwrap()
+        .expect("the run ends once the journal is back");
+
+    let accepted = sim.accepted();
+    let mut chats: Vec<&str> = accepted.iter().map(|(_, e)| e.chat.as_str()).collect();
+    chats.sort();
+    chats.dedup();
+    assert_eq!(chats.len(), 6, "every chat got its message: {accepted:?}");
+    assert_eq!(accepted.len(), 6, "and only one: {accepted:?}");
+    let journal = store.inner.deliveries.lock().unwrap().clone();
+    let sent = journal.values().filter(|(s, _)| s == "sent").count();
+    assert_eq!(sent, 6, "{journal:?}");
+}
