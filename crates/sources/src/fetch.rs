@@ -77,9 +77,9 @@ impl Default for SourcesSettings {
 
 /// "5 MB", "700 kB", "512 bytes".
 fn show_bytes(n: u64) -> String {
-    if n >= 1_000_000 && n % 100_000 == 0 {
+    if n >= 1_000_000 && n.is_multiple_of(100_000) {
         format!("{} MB", n as f64 / 1e6)
-    } else if n >= 1_000 && n % 100 == 0 {
+    } else if n >= 1_000 && n.is_multiple_of(100) {
         format!("{} kB", n as f64 / 1e3)
     } else {
         format!("{n} bytes")
@@ -142,7 +142,7 @@ fn parse_bytes(v: &str) -> Option<u64> {
         _ => return None,
     };
     let bytes = n * mult;
-    (bytes.is_finite() && bytes >= 0.0 && bytes < 1e15).then_some(bytes as u64)
+    (bytes.is_finite() && (0.0..1e15).contains(&bytes)).then_some(bytes as u64)
 }
 
 /// Rows read from one source.
@@ -850,7 +850,55 @@ pub fn read_csv(origin: &str, bytes: &[u8]) -> Result<(Vec<Vec<String>>, u8), So
         "export the sheet as \"CSV UTF-8\" (Excel: Save As → CSV UTF-8; Google Sheets always does)",
     )?;
     let sep = sniff_separator(origin, text)?;
+    if let Some(line) = unclosed_quote(text, sep) {
+        return Err(SourceError::Row {
+            origin: origin.to_string(),
+            location: format!("line {line}"),
+            message: "a cell opened with `\"` here is never closed, so everything after it would \
+                      become one message: close the quote (write `\"\"` for a quote inside a \
+                      quoted cell) or remove it"
+                .into(),
+        });
+    }
     Ok((csv_records(origin, text, sep, usize::MAX)?, sep))
+}
+
+/// The line where a quoted cell opens that never closes (RFC 4180: a cell is quoted when it
+/// starts with `"`; `""` inside it is a quote). The csv crate reads such a cell to the end of
+/// the file without an error.
+fn unclosed_quote(text: &str, sep: u8) -> Option<usize> {
+    let sep = char::from(sep);
+    let (mut line, mut at_start, mut open) = (1, true, None);
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if open.is_some() {
+            if c == '"' {
+                if chars.peek() == Some(&'"') {
+                    chars.next();
+                } else {
+                    open = None;
+                    at_start = false;
+                }
+            } else if c == '\n' {
+                line += 1;
+            }
+            continue;
+        }
+        match c {
+            '"' if at_start => {
+                open = Some(line);
+                at_start = false;
+            }
+            '\n' => {
+                line += 1;
+                at_start = true;
+            }
+            c if c == sep => at_start = true,
+            '\r' => {}
+            _ => at_start = false,
+        }
+    }
+    open
 }
 
 /// [`read_csv`]'s grid alone.
@@ -861,6 +909,21 @@ pub fn parse_csv(origin: &str, bytes: &[u8]) -> Result<Vec<Vec<String>>, SourceE
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unclosed_quote_is_refused_with_its_line() {
+        let text = "Сообщение;Статус\n\"Незакрытая кавычка;да\nДругое;да\n";
+        let err = read_csv("p.csv", text.as_bytes()).unwrap_err().to_string();
+        assert!(
+            err.contains("line 2") && err.contains("never closed"),
+            "{err}"
+        );
+        // Closed quotes, quotes inside quoted cells and a quote inside a plain cell are fine.
+        let ok = "Сообщение;Статус\n\"Прайс; \"\"iPhone\"\"\nвторая строка\";да\nдюйм 6\";да\n";
+        let (grid, _) = read_csv("p.csv", ok.as_bytes()).unwrap();
+        assert_eq!(grid[1][0], "Прайс; \"iPhone\"\nвторая строка");
+        assert_eq!(grid[2][0], "дюйм 6\"");
+    }
 
     #[test]
     fn ranges_and_segments() {

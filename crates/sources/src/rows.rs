@@ -107,14 +107,31 @@ pub fn placeholder(cell: &str) -> Option<bool> {
     }
 }
 
+/// Column A's header words: the seed's and what shops write over a list of texts (a row that
+/// reads like this is never posted).
 const HEADER_A: &[&str] = &[
     "сообщение",
     "сообщения",
     "текст",
+    "тексты",
     "текст сообщения",
+    "текст поста",
+    "текст объявления",
+    "текст рассылки",
+    "сообщение для рассылки",
+    "объявление",
+    "объявления",
+    "пост",
+    "посты",
+    "рассылка",
     "message",
     "messages",
+    "message text",
     "text",
+    "texts",
+    "post",
+    "posts",
+    "post text",
 ];
 const HEADER_B: &[&str] = &["статус", "status", "активно?", "active"];
 const HEADER_C: &[&str] = &["приоритет", "priority"];
@@ -336,6 +353,21 @@ mod tests {
         );
         assert_eq!(rows[0].created.as_deref(), Some("2025-01-01"));
         assert_eq!(rows[2].updated.as_deref(), Some("2025-02-01"));
+    }
+
+    #[test]
+    fn headers_shops_write_over_a_plain_list_are_headers() {
+        for h in [
+            "Тексты",
+            "Текст поста",
+            "Объявление",
+            "Message Text",
+            "Texts",
+            "ПОСТ:",
+        ] {
+            assert!(is_header(&[h.to_string()]), "{h}");
+        }
+        assert!(!is_header(&["Прайс 1 — 71 000 ₽".to_string()]));
     }
 
     #[test]

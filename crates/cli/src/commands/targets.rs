@@ -27,12 +27,18 @@ pub enum Command {
     },
     /// Make a disabled target active again.
     Enable {
+        /// The target as written in the configuration: `@name`, `-100…` (no `--` needed), a
+        /// t.me link.
+        #[arg(allow_negative_numbers = true)]
         target: String,
         #[arg(long)]
         sandbox: bool,
     },
     /// Stop posting to a target until it is enabled again.
     Disable {
+        /// The target as written in the configuration: `@name`, `-100…` (no `--` needed), a
+        /// t.me link.
+        #[arg(allow_negative_numbers = true)]
         target: String,
         #[arg(long, default_value = "disabled by the operator")]
         reason: String,
