@@ -286,3 +286,18 @@ fn messages_update_says_how_a_csv_was_read() {
         "{out}"
     );
 }
+
+/// QA: `targets disable -1001234567890` was read as the flag `-1`; a chat id is the usual
+/// target, so it is taken as written, without `--`.
+#[test]
+fn targets_enable_and_disable_take_a_negative_chat_id_as_written() {
+    let p = Project::new();
+    let (code, out) = p.run(&["targets", "disable", "-1001234567890", "--sandbox"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("-1001234567890: disabled"), "{out}");
+    let (code, out) = p.run(&["targets", "list", "--sandbox", "--json"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("disabled by the operator"), "{out}");
+    let (code, out) = p.run(&["targets", "enable", "-1001234567890", "--sandbox"]);
+    assert_eq!(code, 0, "{out}");
+}
