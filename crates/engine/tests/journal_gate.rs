@@ -155,11 +155,9 @@ fn account(name: &str) -> AccountSpec {
     }
 }
 
-#[tokio::test(start_paused = true)]
-async fn one_failed_write_stops_every_account_until_a_probe_succeeds() {
-    let start: Timestamp = "2026-05-01T10:00:00Z".parse().unwrap();
-    let clock = Arc::new(TokioClock::starting_at(start));
-    let sim = Arc::new(
+/// The sandbox gateway on the test's clock, 200 ms a send, everything kept in memory.
+fn sim(clock: &Arc<TokioClock>) -> Arc<SimGateway> {
+    Arc::new(
         SimGateway::with_clock(
             SimSettings {
                 latency: Duration::from_millis(200),
@@ -171,14 +169,26 @@ async fn one_failed_write_stops_every_account_until_a_probe_succeeds() {
             clock.clone(),
         )
         .unwrap(),
-    );
-    let store = Arc::new(Flaky {
+    )
+}
+
+/// A journal that goes down at its `fail_at`-th pending write.
+fn flaky(fail_at: usize) -> Arc<Flaky> {
+    Arc::new(Flaky {
         inner: MemoryStore::default(),
         down: AtomicBool::new(false),
         pendings: AtomicUsize::new(0),
-        fail_at: 5,
+        fail_at,
         outcomes: Mutex::new(Vec::new()),
-    });
+    })
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_failed_write_stops_every_account_until_a_probe_succeeds() {
+    let start: Timestamp = "2026-05-01T10:00:00Z".parse().unwrap();
+    let clock = Arc::new(TokioClock::starting_at(start));
+    let sim = sim(&clock);
+    let store = flaky(5);
     let sink = Arc::new(Sink {
         clock: clock.clone(),
         events: Mutex::new(Vec::new()),
@@ -287,26 +297,8 @@ async fn one_failed_write_stops_every_account_until_a_probe_succeeds() {
 async fn a_failed_pending_write_is_not_an_attempt_and_its_target_is_not_skipped() {
     let start: Timestamp = "2026-05-01T10:00:00Z".parse().unwrap();
     let clock = Arc::new(TokioClock::starting_at(start));
-    let sim = Arc::new(
-        SimGateway::with_clock(
-            SimSettings {
-                latency: Duration::from_millis(200),
-                seed: 1,
-                ledger: None,
-                faults: Vec::new(),
-                keep_in_memory: true,
-            },
-            clock.clone(),
-        )
-        .unwrap(),
-    );
-    let store = Arc::new(Flaky {
-        inner: MemoryStore::default(),
-        down: AtomicBool::new(false),
-        pendings: AtomicUsize::new(0),
-        fail_at: 3,
-        outcomes: Mutex::new(Vec::new()),
-    });
+    let sim = sim(&clock);
+    let store = flaky(3);
     let sink = Arc::new(Sink {
         clock: clock.clone(),
         events: Mutex::new(Vec::new()),
