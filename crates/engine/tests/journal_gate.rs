@@ -183,6 +183,35 @@ fn flaky(fail_at: usize) -> Arc<Flaky> {
     })
 }
 
+/// A `--once` driver over `accounts` and `specs` with the test's journal, gateway, clock and sink.
+async fn driver(
+    accounts: Vec<AccountSpec>,
+    specs: Vec<BroadcasterSpec>,
+    (store, sim, clock, sink): (&Arc<Flaky>, &Arc<SimGateway>, &Arc<TokioClock>, &Arc<Sink>),
+) -> Driver {
+    let planner = Planner::new(
+        accounts,
+        specs,
+        PlannerSettings {
+            once: true,
+            seed: 3,
+            ..Default::default()
+        },
+        clock.now(),
+    )
+    .unwrap();
+    Driver::restore(
+        planner,
+        store.clone(),
+        sim.clone(),
+        clock.clone(),
+        sink.clone(),
+        DriverSettings::default(),
+    )
+    .await
+    .unwrap()
+}
+
 #[tokio::test(start_paused = true)]
 async fn one_failed_write_stops_every_account_until_a_probe_succeeds() {
     let start: Timestamp = "2026-05-01T10:00:00Z".parse().unwrap();
@@ -193,27 +222,12 @@ async fn one_failed_write_stops_every_account_until_a_probe_succeeds() {
         clock: clock.clone(),
         events: Mutex::new(Vec::new()),
     });
-    let planner = Planner::new(
+    let driver = driver(
         vec![account("acc1"), account("acc2")],
         vec![spec("b1", "acc1", 8), spec("b2", "acc2", 8)],
-        PlannerSettings {
-            once: true,
-            seed: 3,
-            ..Default::default()
-        },
-        start,
+        (&store, &sim, &clock, &sink),
     )
-    .unwrap();
-    let driver = Driver::restore(
-        planner,
-        store.clone(),
-        sim.clone(),
-        clock.clone(),
-        sink.clone(),
-        DriverSettings::default(),
-    )
-    .await
-    .unwrap();
+    .await;
     let handle = driver.handle();
     let run = tokio::spawn(driver.run(CancellationToken::new()));
 
@@ -305,27 +319,12 @@ async fn a_failed_pending_write_is_not_an_attempt_and_its_target_is_not_skipped(
     });
     let mut b1 = spec("b1", "acc1", 6);
     b1.pacing.max_retries = 0;
-    let planner = Planner::new(
+    let driver = driver(
         vec![account("acc1")],
         vec![b1],
-        PlannerSettings {
-            once: true,
-            seed: 3,
-            ..Default::default()
-        },
-        start,
+        (&store, &sim, &clock, &sink),
     )
-    .unwrap();
-    let driver = Driver::restore(
-        planner,
-        store.clone(),
-        sim.clone(),
-        clock.clone(),
-        sink.clone(),
-        DriverSettings::default(),
-    )
-    .await
-    .unwrap();
+    .await;
     let run = tokio::spawn(driver.run(CancellationToken::new()));
     let store2 = store.clone();
     tokio::spawn(async move {
