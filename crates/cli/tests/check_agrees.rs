@@ -1,5 +1,5 @@
 //! `check` refuses exactly what `run` refuses, through the binary: for every setting of the
-//! table in `settings_cases` (which `src/config_agreement.rs` proves complete against the
+//! table in `settings_cases` (which `src/config/agreement.rs` proves complete against the
 //! code), a refused value makes `check` print ✗ with the very message `run` stops with, and
 //! exit 1 like `run`. Plus the issue's own examples as a user meets them.
 
