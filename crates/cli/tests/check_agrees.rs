@@ -37,8 +37,18 @@ fn run_error(out: &Output) -> String {
     }
 }
 
-/// Both commands on `toml` + `env`: run fails, and check fails with run's message.
+/// Both commands on `toml` + `env`: run fails, and check fails with run's message; nothing
+/// was written.
 fn both_refuse(what: &str, toml: &str, env: &[(&str, &str)], names: &str) {
+    let dir = refused_by_both(what, toml, env, names);
+    assert!(
+        !dir.path().join("data").exists(),
+        "{what}: nothing was started or written"
+    );
+}
+
+/// [`both_refuse`] for what `run` finds only after it opened the journal.
+fn refused_by_both(what: &str, toml: &str, env: &[(&str, &str)], names: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("sendmessagebot.toml"), toml).expect("toml");
     let run = spawn(dir.path(), &["run", "--sandbox", "--once"], env);
@@ -61,10 +71,7 @@ fn both_refuse(what: &str, toml: &str, env: &[(&str, &str)], names: &str) {
         "{what}: check must refuse with run's message `{message}`:\n{}",
         text(&check)
     );
-    assert!(
-        !dir.path().join("data").exists(),
-        "{what}: nothing was started or written"
-    );
+    dir
 }
 
 #[test]
@@ -173,4 +180,29 @@ fn a_file_source_whose_only_message_update_refuses_is_refused_by_check() {
         })
         .unwrap_or_else(|| panic!("{update_out}"));
     assert!(line.contains(&reason), "{line}\nvs update: {reason}");
+}
+
+#[test]
+fn a_log_file_run_cannot_create_is_refused_by_both() {
+    // Under a regular file: check used to say ✓ and run stopped.
+    both_refuse(
+        "LOG_FILE under a file",
+        BASE_TOML,
+        &[("LOG_FILE", "sendmessagebot.toml/bot.log")],
+        "LOG_FILE",
+    );
+}
+
+#[test]
+fn a_metrics_address_another_program_holds_is_refused_by_both() {
+    // check used to say ✓ and run stopped when it bound /metrics.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("address").to_string();
+    refused_by_both(
+        "METRICS_BIND in use",
+        BASE_TOML,
+        &[("METRICS_BIND", &addr)],
+        "METRICS_BIND",
+    );
+    drop(taken);
 }

@@ -17,6 +17,7 @@ use smb_telegram::grammers::{AccountHealth, check_account};
 
 use crate::Cli;
 use crate::config::{self, EnvVars, Overrides, Settings};
+use crate::daemon::{Bound, METRICS_FIX, WEB_FIX};
 
 #[derive(Debug, Default, clap::Args)]
 pub struct Args {
@@ -106,6 +107,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
             if let Err(e) = crate::web::web_settings(&s, false) {
                 r.bad(format!("{e:#}"));
             }
+            startup(&mut r, &s, args.sandbox);
             Some(s)
         }
         Some(Err(e)) => {
@@ -154,6 +156,40 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What `run` refuses (or warns about) once its settings load, in run's own words: a log file
+/// it cannot write, notifier settings its reporter refuses, a `/metrics` address another
+/// program holds (run stops) and a taken dashboard address (run serves no dashboard). The
+/// addresses are bound for a moment and let go; those of a daemon running on this data
+/// directory are its own, and not probed.
+fn startup(r: &mut Report, s: &Settings, sandbox: bool) {
+    if let Err(e) = crate::logging::check_file(&s.sections.log) {
+        r.bad(format!("{e:#}"));
+    }
+    if let Err(e) = crate::observe::Observers::check(s) {
+        r.bad(format!("{e:#}"));
+    }
+    let paths = crate::daemon::DaemonPaths::for_settings(s, sandbox);
+    if let Some(pid) = crate::daemon::lock::holder(&paths.lock) {
+        r.ok(format!(
+            "/metrics and the dashboard: the daemon (pid {pid}) serves them; addresses not probed"
+        ));
+        return;
+    }
+    let metrics = s.sections.metrics_bind;
+    if metrics.port() != 0 {
+        match Bound::bind(metrics, "/metrics", METRICS_FIX) {
+            Ok(_) => r.ok(format!("/metrics: {metrics} is free")),
+            Err(e) => r.bad(format!("{e:#}")),
+        }
+    }
+    if let Ok(Some(web)) = crate::web::web_settings(s, false)
+        && web.bind.port() != 0
+        && let Err(e) = Bound::bind(web.bind, "the dashboard", WEB_FIX)
+    {
+        r.warn(format!("warning: the dashboard is off: {e:#}"));
+    }
 }
 
 async fn sessions(r: &mut Report, s: &Settings, online: bool) {

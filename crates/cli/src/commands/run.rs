@@ -233,8 +233,7 @@ fn prepare_reload(
     })
 }
 
-const WEB_FIX: &str = "set WEB_BIND to a free address, or run with --no-web";
-const METRICS_FIX: &str = "set METRICS_BIND to a free address, or run with --no-metrics";
+use crate::daemon::{METRICS_FIX, WEB_FIX};
 
 /// The addresses `settings` asks the dashboard and `/metrics` to serve on.
 fn asked(settings: &Settings, no_web: bool, no_metrics: bool) -> anyhow::Result<Asked> {
