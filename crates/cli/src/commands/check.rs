@@ -36,21 +36,39 @@ pub struct Args {
 /// (`SMB_CHECK_MIN_FREE_MB` changes it).
 const MIN_FREE_MB: u64 = 100;
 
-#[derive(Default)]
-struct Report {
-    problems: usize,
+/// `check`'s lines: `✓` fine, `✗` a problem (exit 1), `!` what only matters later. Printed as
+/// they come (`check` itself), or only kept (tests of [`configuration`]).
+#[derive(Debug, Default)]
+pub struct Report {
+    pub problems: usize,
+    pub lines: Vec<String>,
+    quiet: bool,
 }
 
 impl Report {
+    /// A report that keeps its lines without printing them.
+    pub fn quiet() -> Report {
+        Report {
+            quiet: true,
+            ..Report::default()
+        }
+    }
+    fn line(&mut self, mark: &str, line: &str) {
+        let line = format!("{mark} {line}");
+        if !self.quiet {
+            println!("{line}");
+        }
+        self.lines.push(line);
+    }
     fn ok(&mut self, line: impl AsRef<str>) {
-        println!("✓ {}", line.as_ref());
+        self.line("✓", line.as_ref());
     }
     fn bad(&mut self, line: impl AsRef<str>) {
         self.problems += 1;
-        println!("✗ {}", line.as_ref());
+        self.line("✗", line.as_ref());
     }
     fn warn(&mut self, line: impl AsRef<str>) {
-        println!("! {}", line.as_ref());
+        self.line("!", line.as_ref());
     }
 }
 
@@ -77,45 +95,13 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
         test_mode: args.test_mode,
         ..Overrides::default()
     };
-    let settings = match env
-        .as_ref()
-        .map(|env| config::load(Some(&cli.config), env, &overrides))
-    {
-        Some(Ok(s)) => {
-            r.ok(format!(
-                "{}: {} accounts, {} target lists, {} broadcasters",
-                s.source,
-                s.accounts.len(),
-                s.target_lists.len(),
-                s.broadcasters.len()
-            ));
-            for b in &s.broadcasters {
-                let p = &b.spec.pacing;
-                r.ok(format!(
-                    "broadcaster {}: account {}, {} targets ({}), {} messages, every {}s between chats, {}s between cycles",
-                    b.spec.name,
-                    b.spec.account,
-                    b.spec.targets.len(),
-                    b.target_list,
-                    b.spec.messages.rotation_order().len(),
-                    p.delay_between_chats.as_secs_f64(),
-                    p.cycle_delay.as_secs_f64()
-                ));
-            }
-            // What `run` refuses once the settings are read (the dashboard off loopback
-            // without WEB_TOKEN), with run's own message; `run --no-web` skips it.
-            if let Err(e) = crate::web::web_settings(&s, false) {
-                r.bad(format!("{e:#}"));
-            }
-            startup(&mut r, &s, args.sandbox);
-            Some(s)
-        }
-        Some(Err(e)) => {
-            r.bad(e.to_string());
-            None
-        }
+    let settings = match &env {
+        Some(env) => configuration(&mut r, env, &cli.config, &overrides),
         None => None,
     };
+    if let Some(s) = &settings {
+        startup(&mut r, s, args.sandbox);
+    }
     let env_map = env.as_ref().map(EnvVars::map).unwrap_or_default();
     if let Some(s) = &settings {
         if !args.sandbox {
@@ -156,6 +142,52 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The configuration as `check` reports it: the file and variables (`config::load`), a line
+/// per broadcaster, and the dashboard's settings — the first two steps of `run`
+/// (`context::run_settings_from`), refused with the same messages. The settings, when they load.
+pub fn configuration(
+    r: &mut Report,
+    env: &EnvVars,
+    path: &Path,
+    overrides: &Overrides,
+) -> Option<Settings> {
+    match config::load(Some(path), env, overrides) {
+        Ok(s) => {
+            r.ok(format!(
+                "{}: {} accounts, {} target lists, {} broadcasters",
+                s.source,
+                s.accounts.len(),
+                s.target_lists.len(),
+                s.broadcasters.len()
+            ));
+            for b in &s.broadcasters {
+                let p = &b.spec.pacing;
+                r.ok(format!(
+                    "broadcaster {}: account {}, {} targets ({}), {} messages, every {}s between chats, {}s between cycles",
+                    b.spec.name,
+                    b.spec.account,
+                    b.spec.targets.len(),
+                    b.target_list,
+                    b.spec.messages.rotation_order().len(),
+                    p.delay_between_chats.as_secs_f64(),
+                    p.cycle_delay.as_secs_f64()
+                ));
+            }
+            // What `run` refuses once the settings are read (the dashboard off loopback
+            // without WEB_TOKEN), with run's own message (`context::run_settings_from`);
+            // `run --no-web` skips it.
+            if let Err(e) = crate::web::web_settings(&s, false) {
+                r.bad(format!("{e:#}"));
+            }
+            Some(s)
+        }
+        Err(e) => {
+            r.bad(e.to_string());
+            None
+        }
+    }
 }
 
 /// What `run` refuses (or warns about) once its settings load, in run's own words: a log file

@@ -72,9 +72,9 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
         test_mode: args.test_mode,
         ignore_quiet_hours: args.ignore_quiet_hours,
     };
-    let mut settings = context::settings(cli, &overrides, args.sandbox)?;
-    // A dashboard reachable from the network without WEB_TOKEN: refuse before anything starts.
-    crate::web::web_settings(&settings, args.no_web || args.dry_run)?;
+    // A dashboard reachable from the network without WEB_TOKEN: refused before anything starts.
+    let mut settings =
+        context::run_settings(cli, &overrides, args.sandbox, args.no_web || args.dry_run)?;
     if args.detach {
         let paths = DaemonPaths::for_settings(&settings, args.sandbox);
         let pid =
