@@ -110,8 +110,11 @@ fn both_refuse_in_library(what: &str, toml: &str, env: &[(&str, &str)], names: &
     );
 }
 
+/// A case's description, its variables, and the name its message must have.
+type Refused = (String, Vec<(&'static str, &'static str)>, &'static str);
+
 /// Every variable case with its refused value.
-fn refused_variables() -> Vec<(String, Vec<(&'static str, &'static str)>, &'static str)> {
+fn refused_variables() -> Vec<Refused> {
     ENV_CASES
         .iter()
         .filter_map(|c| {
