@@ -30,6 +30,9 @@ pub struct Args {
     /// Check for the sandbox (its database; accounts and sessions are not needed).
     #[arg(long)]
     pub sandbox: bool,
+    /// Check for `run --no-metrics`: the METRICS_BIND address is not probed.
+    #[arg(long)]
+    pub no_metrics: bool,
 }
 
 /// Free space below this (MiB) on the database's file system is a problem
@@ -100,7 +103,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
         None => None,
     };
     if let Some(s) = &settings {
-        startup(&mut r, s, args.sandbox);
+        startup(&mut r, s, args);
     }
     let env_map = env.as_ref().map(EnvVars::map).unwrap_or_default();
     if let Some(s) = &settings {
@@ -195,14 +198,14 @@ pub fn configuration(
 /// program holds (run stops) and a taken dashboard address (run serves no dashboard). The
 /// addresses are bound for a moment and let go; those of a daemon running on this data
 /// directory are its own, and not probed.
-fn startup(r: &mut Report, s: &Settings, sandbox: bool) {
+fn startup(r: &mut Report, s: &Settings, args: &Args) {
     if let Err(e) = crate::logging::check_file(&s.sections.log) {
         r.bad(format!("{e:#}"));
     }
     if let Err(e) = crate::observe::Observers::check(s) {
         r.bad(format!("{e:#}"));
     }
-    let paths = crate::daemon::DaemonPaths::for_settings(s, sandbox);
+    let paths = crate::daemon::DaemonPaths::for_settings(s, args.sandbox);
     if let Some(pid) = crate::daemon::lock::holder(&paths.lock) {
         r.ok(format!(
             "/metrics and the dashboard: the daemon (pid {pid}) serves them; addresses not probed"
@@ -210,7 +213,7 @@ fn startup(r: &mut Report, s: &Settings, sandbox: bool) {
         return;
     }
     let metrics = s.sections.metrics_bind;
-    if metrics.port() != 0 {
+    if metrics.port() != 0 && !args.no_metrics {
         match Bound::bind(metrics, "/metrics", METRICS_FIX) {
             Ok(_) => r.ok(format!("/metrics: {metrics} is free")),
             Err(e) => r.bad(format!("{e:#}")),
