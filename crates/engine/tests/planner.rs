@@ -2,6 +2,7 @@
 //! state machine through DESIGN.md's send path and error table.
 
 use std::collections::HashMap;
+use std::ops::ControlFlow;
 use std::time::Duration;
 
 use jiff::tz::TimeZone;
@@ -12,7 +13,7 @@ use smb_domain::{
 use smb_engine::planner::{
     AccountSpec, BroadcasterSpec, Content, Delivery, Effect, Event, Planner, PlannerSettings,
 };
-use smb_engine::{SentMessage, StoredAccount, StoredCycle, StoredDelivery};
+use smb_engine::{SentMessage, Step, StoredAccount, StoredCycle, StoredDelivery};
 
 fn ts(s: &str) -> Timestamp {
     s.parse().expect("timestamp")
@@ -105,52 +106,26 @@ impl Trace {
 }
 
 /// Drives `p` on a virtual clock until `until` (or until it is finished); `telegram` answers
-/// each send.
+/// each send. The engine's own simulation, as `run --dry-run` and `stats` use it.
 fn simulate(
     p: &mut Planner,
     start: Timestamp,
     until: Timestamp,
-    mut telegram: impl FnMut(&Delivery, Timestamp) -> Result<SentMessage, SendError>,
+    telegram: impl FnMut(&Delivery, Timestamp) -> Result<SentMessage, SendError>,
 ) -> Trace {
     let mut trace = Trace::default();
-    let mut wake: Vec<Option<Timestamp>> = vec![Some(start); p.account_count()];
-    for _ in 0..1_000_000 {
-        if p.finished() {
-            break;
+    smb_engine::simulate(p, start, until, telegram, |step| {
+        match step {
+            Step::Send {
+                at,
+                delivery,
+                result,
+            } => trace.sends.push((at, delivery.clone(), result.clone())),
+            Step::Effect { at, effect } => trace.effects.push((at, effect.clone())),
+            Step::Idle { .. } => {}
         }
-        let Some((a, now)) = wake
-            .iter()
-            .enumerate()
-            .filter_map(|(i, w)| w.map(|t| (i, t)))
-            .min_by_key(|(_, t)| *t)
-        else {
-            break;
-        };
-        if now > until {
-            break;
-        }
-        wake[a] = None;
-        for e in p.handle(Event::Poll { account: a }, now) {
-            match e {
-                Effect::Wait { until } => wake[a] = until,
-                Effect::Send(d) => {
-                    let result = telegram(&d, now);
-                    trace.sends.push((now, d.clone(), result.clone()));
-                    for e in p.handle(
-                        Event::Outcome {
-                            delivery: d,
-                            result,
-                        },
-                        now,
-                    ) {
-                        trace.effects.push((now, e));
-                    }
-                    wake[a] = Some(now);
-                }
-                other => trace.effects.push((now, other)),
-            }
-        }
-    }
+        ControlFlow::Continue(())
+    });
     trace
 }
 
