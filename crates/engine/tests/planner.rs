@@ -1101,3 +1101,59 @@ fn a_single_cycle_run_ends_when_a_set_has_nothing_to_send() {
         ["b2b"]
     );
 }
+
+#[test]
+fn next_sends_name_each_accounts_next_broadcaster_and_wait_out_a_telegram_pause() {
+    let t0 = ts("2026-05-01T10:00:00Z");
+    let mut p = planner(
+        vec![
+            account("acc1", 10),
+            account("acc2", 10),
+            account("idle", 10),
+        ],
+        vec![spec("b2b", "acc1", 3, 10), spec("gus", "acc2", 2, 10)],
+        false,
+        t0,
+    );
+    let flood = SendError::from_telegram("FLOOD_WAIT_300");
+    assert!(p.pause_account("acc1", &flood, 0, t0).is_some());
+    let next = smb_engine::next_sends(&mut p, t0);
+    let names: Vec<Option<(Timestamp, &str)>> = next
+        .iter()
+        .map(|n| n.as_ref().map(|(t, b)| (*t, &**b)))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            Some((t0 + SignedDuration::from_secs(300), "b2b")),
+            Some((t0, "gus")),
+            None,
+        ]
+    );
+}
+
+#[test]
+fn planned_sends_with_once_are_one_cycle_of_each_broadcaster_in_time_order() {
+    let t0 = ts("2026-05-01T10:00:00Z");
+    let mut p = planner(
+        vec![account("acc1", 10), account("acc2", 10)],
+        vec![spec("b2b", "acc1", 3, 10), spec("gus", "acc2", 2, 10)],
+        true,
+        t0,
+    );
+    let mut sends = Vec::new();
+    smb_engine::planned_sends(&mut p, t0, |at, d| {
+        sends.push((secs(t0, at), d.broadcaster_name.to_string(), d.target_index));
+    });
+    assert_eq!(
+        sends,
+        [
+            (0.0, "b2b".to_string(), 0),
+            (0.0, "gus".to_string(), 0),
+            (10.0, "b2b".to_string(), 1),
+            (10.0, "gus".to_string(), 1),
+            (20.0, "b2b".to_string(), 2),
+        ]
+    );
+    assert!(p.finished(), "every broadcaster completed its cycle");
+}
