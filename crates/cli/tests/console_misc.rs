@@ -1,6 +1,7 @@
 //! The rest of the console: `service install|uninstall` into a temporary unit directory
 //! (systemctl is never called), `completions`, `manpage`, `targets switch` (persisted, shown by
-//! `stats` and `broadcasters list`, applied by `run`), and `report settings` (kept in .env).
+//! `stats` and `broadcasters list`, applied by `run`), `report settings` (kept in .env), and
+//! the state every command starts from (stored versions, targets added from the dashboard).
 
 mod console_support;
 
@@ -300,4 +301,124 @@ fn targets_enable_and_disable_take_a_negative_chat_id_as_written() {
     assert!(out.contains("disabled by the operator"), "{out}");
     let (code, out) = p.run(&["targets", "enable", "-1001234567890", "--sandbox"]);
     assert_eq!(code, 0, "{out}");
+}
+
+/// Remembers `target` as added to `list` from the dashboard, in the sandbox database, as
+/// `POST /api/v1/targets` does.
+fn add_from_dashboard(p: &Project, list: &str, target: &str) {
+    let db = p.file("data/sandbox/sendmessagebot.db");
+    std::fs::create_dir_all(db.parent().expect("data dir")).expect("data dir");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let store = smb_store::SqliteStore::open(
+            &format!("sqlite://{}", db.display()),
+            smb_store::SqliteSettings::default(),
+        )
+        .await
+        .expect("store");
+        let key = smb_domain::TargetRef::parse(target).expect("target").key();
+        let added = store
+            .add_list_target(list, &key, target, jiff::Timestamp::now())
+            .await
+            .expect("add");
+        assert!(added);
+    });
+}
+
+/// Bug (issue 13): `broadcasters test` built its state from the stored versions only, so a
+/// chat added to the test list from the dashboard got the dashboard's test send but not the
+/// CLI's.
+#[test]
+fn broadcasters_test_sends_to_targets_added_in_the_dashboard() {
+    let p = Project::new();
+    add_from_dashboard(&p, "test", "@added_in_dashboard");
+    let (code, out) = p.run(&["broadcasters", "test", "b2b", "--sandbox"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("b2b → @my_test_group: sent"), "{out}");
+    assert!(out.contains("b2b → @added_in_dashboard: sent"), "{out}");
+    assert!(out.contains("test send: 2 sent, 0 not sent"), "{out}");
+}
+
+/// Bug (issue 13): `stats` predicted the next sends from the configuration and the switches
+/// only. Here `run` would send at once on both accounts — acc1 from the stored version of a
+/// set configured without texts, acc2 to a chat added from the dashboard while its only
+/// configured chat is disabled — so `stats` names both broadcasters as due.
+#[test]
+fn stats_predicts_the_next_sends_from_the_state_run_uses() {
+    let p = Project::new();
+    std::fs::write(
+        p.file("sendmessagebot.toml"),
+        r#"[settings]
+cycle_delay = "1h"
+
+[sandbox]
+database_url = "sqlite://data/sandbox/sendmessagebot.db"
+ledger = "data/sandbox/ledger.jsonl"
+
+[accounts.acc1]
+[accounts.acc2]
+
+[targets]
+prod = ["@shop_chat"]
+solo = ["@gone_chat"]
+
+[messages.b2b]
+source = "b2b.txt"
+
+[messages.gus]
+texts = ["Яблочный Гусь: новые поступления"]
+
+[broadcasters.b2b]
+account = "acc1"
+targets = "prod"
+messages = "b2b"
+
+[broadcasters.gus]
+account = "acc2"
+targets = "solo"
+messages = "gus"
+"#,
+    )
+    .expect("config");
+    std::fs::write(
+        p.file(".env"),
+        "DELAY_BETWEEN_CHATS=0\nENABLE_QUIET_HOURS=false\nENABLE_SCHEDULING=false\n",
+    )
+    .expect(".env");
+    std::fs::write(p.file("b2b.txt"), "Прайс из файла\n").expect("b2b.txt");
+    let (code, out) = p.run(&["messages", "update", "--type", "b2b", "--sandbox"]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = p.run(&["targets", "disable", "@gone_chat", "--sandbox"]);
+    assert_eq!(code, 0, "{out}");
+    add_from_dashboard(&p, "solo", "@fresh_chat");
+
+    let before = jiff::Timestamp::now();
+    let (code, out) = p.run(&["stats", "--sandbox", "--json"]);
+    assert_eq!(code, 0, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    for (account, broadcaster) in [("acc1", "b2b"), ("acc2", "gus")] {
+        let a = &v["accounts"][account];
+        assert_eq!(a["next_broadcaster"], broadcaster, "{account}: {a}");
+        let at: jiff::Timestamp = a["next_send_at"]
+            .as_str()
+            .expect("a next send")
+            .parse()
+            .expect("time");
+        assert!(
+            at >= before - jiff::SignedDuration::from_secs(1)
+                && at <= jiff::Timestamp::now() + jiff::SignedDuration::from_secs(1),
+            "{account}: due now, not after a cycle delay: {at}"
+        );
+    }
+    // The dry run plans from the same state.
+    let (code, out) = p.run(&["run", "--sandbox", "--dry-run"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("@fresh_chat") && out.contains("Прайс из файла"),
+        "{out}"
+    );
+    assert!(!out.contains("@gone_chat"), "{out}");
 }

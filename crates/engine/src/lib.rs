@@ -7,6 +7,8 @@
 pub mod driver;
 pub mod planner;
 pub mod ports;
+pub mod simulation;
+pub mod test_send;
 pub mod testing;
 
 pub use driver::{
@@ -18,3 +20,5 @@ pub use planner::{
     DEFAULT_DISABLE_AFTER_FAILURES, Delivery, Effect, Event, Planner, PlannerSettings,
 };
 pub use ports::*;
+pub use simulation::{Step, next_sends, planned_sends, simulate};
+pub use test_send::{TestPlan, TestRefusal, TestSubject, plan_test_send, test_label};

@@ -2,6 +2,7 @@
 //! state machine through DESIGN.md's send path and error table.
 
 use std::collections::HashMap;
+use std::ops::ControlFlow;
 use std::time::Duration;
 
 use jiff::tz::TimeZone;
@@ -12,7 +13,7 @@ use smb_domain::{
 use smb_engine::planner::{
     AccountSpec, BroadcasterSpec, Content, Delivery, Effect, Event, Planner, PlannerSettings,
 };
-use smb_engine::{SentMessage, StoredAccount, StoredCycle, StoredDelivery};
+use smb_engine::{SentMessage, Step, StoredAccount, StoredCycle, StoredDelivery};
 
 fn ts(s: &str) -> Timestamp {
     s.parse().expect("timestamp")
@@ -105,52 +106,26 @@ impl Trace {
 }
 
 /// Drives `p` on a virtual clock until `until` (or until it is finished); `telegram` answers
-/// each send.
+/// each send. The engine's own simulation, as `run --dry-run` and `stats` use it.
 fn simulate(
     p: &mut Planner,
     start: Timestamp,
     until: Timestamp,
-    mut telegram: impl FnMut(&Delivery, Timestamp) -> Result<SentMessage, SendError>,
+    telegram: impl FnMut(&Delivery, Timestamp) -> Result<SentMessage, SendError>,
 ) -> Trace {
     let mut trace = Trace::default();
-    let mut wake: Vec<Option<Timestamp>> = vec![Some(start); p.account_count()];
-    for _ in 0..1_000_000 {
-        if p.finished() {
-            break;
+    smb_engine::simulate(p, start, until, telegram, |step| {
+        match step {
+            Step::Send {
+                at,
+                delivery,
+                result,
+            } => trace.sends.push((at, delivery.clone(), result.clone())),
+            Step::Effect { at, effect } => trace.effects.push((at, effect.clone())),
+            Step::Idle { .. } => {}
         }
-        let Some((a, now)) = wake
-            .iter()
-            .enumerate()
-            .filter_map(|(i, w)| w.map(|t| (i, t)))
-            .min_by_key(|(_, t)| *t)
-        else {
-            break;
-        };
-        if now > until {
-            break;
-        }
-        wake[a] = None;
-        for e in p.handle(Event::Poll { account: a }, now) {
-            match e {
-                Effect::Wait { until } => wake[a] = until,
-                Effect::Send(d) => {
-                    let result = telegram(&d, now);
-                    trace.sends.push((now, d.clone(), result.clone()));
-                    for e in p.handle(
-                        Event::Outcome {
-                            delivery: d,
-                            result,
-                        },
-                        now,
-                    ) {
-                        trace.effects.push((now, e));
-                    }
-                    wake[a] = Some(now);
-                }
-                other => trace.effects.push((now, other)),
-            }
-        }
-    }
+        ControlFlow::Continue(())
+    });
     trace
 }
 
@@ -1125,4 +1100,60 @@ fn a_single_cycle_run_ends_when_a_set_has_nothing_to_send() {
             .collect::<Vec<_>>(),
         ["b2b"]
     );
+}
+
+#[test]
+fn next_sends_name_each_accounts_next_broadcaster_and_wait_out_a_telegram_pause() {
+    let t0 = ts("2026-05-01T10:00:00Z");
+    let mut p = planner(
+        vec![
+            account("acc1", 10),
+            account("acc2", 10),
+            account("idle", 10),
+        ],
+        vec![spec("b2b", "acc1", 3, 10), spec("gus", "acc2", 2, 10)],
+        false,
+        t0,
+    );
+    let flood = SendError::from_telegram("FLOOD_WAIT_300");
+    assert!(p.pause_account("acc1", &flood, 0, t0).is_some());
+    let next = smb_engine::next_sends(&mut p, t0);
+    let names: Vec<Option<(Timestamp, &str)>> = next
+        .iter()
+        .map(|n| n.as_ref().map(|(t, b)| (*t, &**b)))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            Some((t0 + SignedDuration::from_secs(300), "b2b")),
+            Some((t0, "gus")),
+            None,
+        ]
+    );
+}
+
+#[test]
+fn planned_sends_with_once_are_one_cycle_of_each_broadcaster_in_time_order() {
+    let t0 = ts("2026-05-01T10:00:00Z");
+    let mut p = planner(
+        vec![account("acc1", 10), account("acc2", 10)],
+        vec![spec("b2b", "acc1", 3, 10), spec("gus", "acc2", 2, 10)],
+        true,
+        t0,
+    );
+    let mut sends = Vec::new();
+    smb_engine::planned_sends(&mut p, t0, |at, d| {
+        sends.push((secs(t0, at), d.broadcaster_name.to_string(), d.target_index));
+    });
+    assert_eq!(
+        sends,
+        [
+            (0.0, "b2b".to_string(), 0),
+            (0.0, "gus".to_string(), 0),
+            (10.0, "b2b".to_string(), 1),
+            (10.0, "gus".to_string(), 1),
+            (20.0, "b2b".to_string(), 2),
+        ]
+    );
+    assert!(p.finished(), "every broadcaster completed its cycle");
 }

@@ -26,7 +26,8 @@ pub async fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<ExitCode> {
         Command::Test(a) => return crate::commands::test_broadcasters::run(cli, a).await,
     };
     let mut s = context::settings(cli, &Overrides::default(), false)?;
-    // The list in use after `targets switch` (read only: no database is created for it).
+    // What `run` would run: switched lists, stored versions, targets added from the dashboard
+    // (read only: no database is created for it).
     let db = crate::daemon::database_path(if sandbox {
         &s.sandbox_database_url
     } else {
@@ -34,7 +35,7 @@ pub async fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<ExitCode> {
     });
     if db.exists() {
         let store = context::open_store(&s, sandbox).await?;
-        crate::switch::apply_stored(&mut s, &store, false).await?;
+        s = crate::running::load(s, &store, false).await?.settings;
     }
     if *json {
         let v: Vec<serde_json::Value> = s

@@ -3,12 +3,11 @@
 
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use jiff::Timestamp;
-use smb_engine::planner::{Effect, Event, Planner, PlannerSettings};
-use smb_engine::{Driver, DriverSettings, SentMessage, SystemClock, restore_planner};
+use smb_engine::planner::Planner;
+use smb_engine::{Driver, DriverSettings, SystemClock, restore_planner};
 use smb_store::SqliteStore;
 use smb_telegram::SimGateway;
 use tokio::sync::oneshot;
@@ -48,23 +47,6 @@ pub struct Args {
     /// prints the pid. `status`, `stop`, `restart` and `reload` talk to it.
     #[arg(long, conflicts_with = "dry_run")]
     pub detach: bool,
-}
-
-pub fn planner_for(settings: &Settings, once: bool, now: Timestamp) -> anyhow::Result<Planner> {
-    Ok(Planner::new(
-        settings.accounts.clone(),
-        settings
-            .broadcasters
-            .iter()
-            .map(|b| b.spec.clone())
-            .collect(),
-        PlannerSettings {
-            once,
-            seed: rand::random(),
-            recheck_after: Duration::from_secs(24 * 3600),
-        },
-        now,
-    )?)
 }
 
 pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
@@ -214,7 +196,7 @@ fn prepare_reload(
     let web = crate::web::web_settings(&settings, no_web)?;
     Observers::check(&settings)?;
     check_sources(cli, &settings)?;
-    planner_for(&settings, false, Timestamp::now())?;
+    crate::running::planner_for(&settings, false, Timestamp::now())?;
     let asked = asked(&settings, no_web, no_metrics)?;
     let web = match web {
         Some(w) if running.web != Some(w.bind) => {
@@ -300,16 +282,14 @@ impl RoundError {
 /// `run --dry-run`: the plan of the next cycle, nothing sent.
 async fn dry_run(
     args: &Args,
-    mut settings: Settings,
+    settings: Settings,
     store: &Arc<SqliteStore>,
 ) -> anyhow::Result<ExitCode> {
-    crate::commands::messages::use_stored_versions(&mut settings, store.as_ref()).await?;
-    crate::switch::apply_stored(&mut settings, store.as_ref(), args.test_mode).await?;
-    crate::web::merge_added_targets(&mut settings, store.as_ref()).await?;
+    let running = crate::running::load(settings, store.as_ref(), args.test_mode).await?;
     let now = Timestamp::now();
-    let mut planner = planner_for(&settings, true, now)?;
+    let mut planner = running.planner(true, now)?;
     restore_planner(&mut planner, store.as_ref(), now).await?;
-    print_plan(planner, now, &settings);
+    print_plan(planner, now, &running.settings);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -443,10 +423,10 @@ async fn start_round(
     sockets: &mut Sockets,
 ) -> anyhow::Result<Started> {
     crate::commands::messages::fetch_missing(cli, settings, store.as_ref(), args.once).await?;
-    let applied = crate::commands::messages::use_stored_versions(settings, store.as_ref()).await?;
-    crate::switch::apply_stored(settings, store.as_ref(), args.test_mode).await?;
-    crate::web::merge_added_targets(settings, store.as_ref()).await?;
-    let planner = planner_for(settings, args.once, Timestamp::now())?;
+    let running = crate::running::load(settings.clone(), store.as_ref(), args.test_mode).await?;
+    let planner = running.planner(args.once, Timestamp::now())?;
+    let applied = running.versions;
+    *settings = running.settings;
     let web_settings = crate::web::web_settings(settings, args.no_web)?;
     let limits = crate::web::server_limits(settings)?;
     check_sources(cli, settings)?;
@@ -555,64 +535,33 @@ async fn stop_on_signal(shutdown: CancellationToken) {
     shutdown.cancel();
 }
 
-/// Runs a copy of the planner on a virtual clock where every send succeeds, and prints what
-/// it would do for one cycle of each broadcaster.
+/// Prints what the planner would send for one cycle of each broadcaster, every send
+/// succeeding (the engine's virtual-clock simulation, [`smb_engine::planned_sends`]).
 fn print_plan(mut planner: Planner, start: Timestamp, settings: &Settings) {
     let tz = settings.timezone.clone();
-    let n = planner.account_count();
-    let mut wake: Vec<Option<Timestamp>> = vec![Some(start); n];
     let mut lines = 0usize;
     println!(
         "plan of the next cycle (times in {}):",
         tz.iana_name().unwrap_or("UTC")
     );
-    for _ in 0..10_000_000u64 {
-        if planner.finished() {
-            break;
-        }
-        let Some((account, now)) = wake
-            .iter()
-            .enumerate()
-            .filter_map(|(i, w)| w.map(|t| (i, t)))
-            .min_by_key(|(_, t)| *t)
-        else {
-            break;
+    smb_engine::planned_sends(&mut planner, start, |at, d| {
+        let text: String = d.text.chars().take(60).collect();
+        let more = if d.text.chars().count() > 60 {
+            "…"
+        } else {
+            ""
         };
-        let fx = planner.handle(Event::Poll { account }, now);
-        wake[account] = None;
-        for e in fx {
-            match e {
-                Effect::Wait { until } => wake[account] = until,
-                Effect::Send(d) => {
-                    let text: String = d.text.chars().take(60).collect();
-                    let more = if d.text.chars().count() > 60 {
-                        "…"
-                    } else {
-                        ""
-                    };
-                    println!(
-                        "{}  {:<10} {:<8} {:<28} {}{}",
-                        now.to_zoned(tz.clone()).strftime("%Y-%m-%d %H:%M:%S"),
-                        d.broadcaster_name,
-                        d.account_name,
-                        d.target.to_string(),
-                        text.replace('\n', " "),
-                        more
-                    );
-                    lines += 1;
-                    let _ = planner.handle(
-                        Event::Outcome {
-                            delivery: d,
-                            result: Ok(SentMessage { message_id: None }),
-                        },
-                        now,
-                    );
-                    wake[account] = Some(now);
-                }
-                _ => {}
-            }
-        }
-    }
+        println!(
+            "{}  {:<10} {:<8} {:<28} {}{}",
+            at.to_zoned(tz.clone()).strftime("%Y-%m-%d %H:%M:%S"),
+            d.broadcaster_name,
+            d.account_name,
+            d.target.to_string(),
+            text.replace('\n', " "),
+            more
+        );
+        lines += 1;
+    });
     if lines == 0 {
         println!("(nothing to send: every broadcaster is paused, stopped or has no active target)");
     }

@@ -6,7 +6,6 @@ use std::process::ExitCode;
 
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
-use smb_engine::planner::{Effect, Event};
 use smb_engine::restore_planner;
 use smb_store::stats::Counts;
 use smb_store::{SqliteStore, Stats, TargetCounts};
@@ -14,6 +13,7 @@ use smb_store::{SqliteStore, Stats, TargetCounts};
 use crate::Cli;
 use crate::config::{BroadcasterInfo, Overrides, Settings, parse_duration};
 use crate::context;
+use crate::running::Running;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -68,8 +68,8 @@ pub const CSV_COLUMNS: [&str; 22] = [
 struct Extras {
     broadcaster_last_hour: BTreeMap<String, u64>,
     account_last_hour: BTreeMap<String, u64>,
-    /// Per account: when its next send is due and, when due now, for which broadcaster.
-    next_send: BTreeMap<String, (Timestamp, Option<String>)>,
+    /// Per account: when its next send is due (to the second) and for which broadcaster.
+    next_send: BTreeMap<String, (Timestamp, String)>,
     /// Deliveries per target in the window.
     targets: BTreeMap<String, TargetCounts>,
 }
@@ -92,7 +92,7 @@ fn configured<'a>(settings: &'a Settings, name: &str) -> Option<&'a BroadcasterI
 }
 
 pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
-    let mut settings = context::settings(cli, &Overrides::default(), true)?;
+    let settings = context::settings(cli, &Overrides::default(), true)?;
     let now = Timestamp::now();
     let since = match &args.since {
         Some(s) => {
@@ -102,14 +102,15 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
         None => None,
     };
     let store = context::open_existing_store(&settings, args.sandbox).await?;
-    // The lists `targets switch` chose, as `run` applies them.
-    crate::switch::apply_stored(&mut settings, &store, false).await?;
+    // What `run` would run: stored versions, switched lists, targets added from the dashboard.
+    let running = crate::running::load(settings, &store, false).await?;
     if args.watch {
-        return crate::watch::run(&settings, &store, since).await;
+        return crate::watch::run(&running.settings, &store, since).await;
     }
     let since = since.map(|d| now - d);
     let st = store.stats(since, now).await?;
-    let extras = extras(&settings, &store, since, now).await?;
+    let extras = extras(&running, &store, since, now).await?;
+    let settings = running.settings;
     if args.json {
         println!(
             "{}",
@@ -124,7 +125,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
 }
 
 async fn extras(
-    settings: &Settings,
+    running: &Running,
     store: &SqliteStore,
     since: Option<Timestamp>,
     now: Timestamp,
@@ -150,25 +151,19 @@ async fn extras(
         targets: store.target_counts(since).await?,
     };
     // A throwaway planner restored from the store answers "what would the daemon do next"
-    // without sending anything: one poll per account.
-    let mut planner = crate::commands::run::planner_for(settings, false, now)?;
+    // without sending anything: the engine's virtual-clock simulation, up to each account's
+    // first send.
+    let mut planner = running.planner(false, now)?;
     restore_planner(&mut planner, store, now).await?;
-    for (i, account) in settings.accounts.iter().enumerate() {
-        for effect in planner.handle(Event::Poll { account: i }, now) {
-            match effect {
-                Effect::Send(d) => {
-                    x.next_send.insert(
-                        account.name.clone(),
-                        (second(now), Some(d.broadcaster_name.to_string())),
-                    );
-                }
-                Effect::Wait { until: Some(t) } => {
-                    x.next_send
-                        .entry(account.name.clone())
-                        .or_insert((second(t), None));
-                }
-                _ => {}
-            }
+    for (account, next) in running
+        .settings
+        .accounts
+        .iter()
+        .zip(smb_engine::next_sends(&mut planner, now))
+    {
+        if let Some((at, broadcaster)) = next {
+            x.next_send
+                .insert(account.name.clone(), (second(at), broadcaster.to_string()));
         }
     }
     Ok(x)
@@ -229,7 +224,7 @@ fn to_json(settings: &Settings, st: &Stats, x: &Extras) -> anyhow::Result<Value>
         v["sent_last_hour"] = json!(x.account_hour(&name));
         let next = x.next_send.get(&name);
         v["next_send_at"] = json!(next.map(|(t, _)| t.to_string()));
-        v["next_broadcaster"] = json!(next.and_then(|(_, b)| b.clone()));
+        v["next_broadcaster"] = json!(next.map(|(_, b)| b.clone()));
         accounts.insert(name, v);
     }
     Ok(json!({

@@ -174,8 +174,9 @@ pub async fn switch_targets(
     store
         .set_target_switch(a.broadcaster.as_deref(), mode, Timestamp::now())
         .await?;
-    let mut now = settings.clone();
-    crate::switch::apply_stored(&mut now, &store, false).await?;
+    let now = crate::running::load(settings.clone(), &store, false)
+        .await?
+        .settings;
     for b in &now.broadcasters {
         println!(
             "{:<12} {:<5} ({}, {} chats)",

@@ -15,7 +15,10 @@ use std::sync::Arc;
 use anyhow::{Context as _, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use jiff::Timestamp;
-use smb_engine::{Driver, DriverSettings, LogSink, Outcome, Store as _, SystemClock, TestSend};
+use smb_engine::{
+    Driver, DriverSettings, LogSink, Outcome, Store as _, SystemClock, TestRefusal, TestSubject,
+    plan_test_send,
+};
 use smb_telegram::SimGateway;
 
 use crate::Cli;
@@ -37,7 +40,7 @@ pub struct Args {
 }
 
 pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
-    let mut settings = context::settings(cli, &Overrides::default(), args.sandbox)?;
+    let settings = context::settings(cli, &Overrides::default(), args.sandbox)?;
     for n in &args.names {
         if !settings.broadcasters.iter().any(|b| &b.spec.name == n) {
             let known: Vec<&str> = settings
@@ -59,7 +62,9 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
         Err(e) => return Err(e.into()),
     };
     let store = Arc::new(context::open_store(&settings, args.sandbox).await?);
-    crate::commands::messages::use_stored_versions(&mut settings, store.as_ref()).await?;
+    // What `run` would send: stored versions, switched lists, targets added from the dashboard.
+    let running = crate::running::load(settings, store.as_ref(), false).await?;
+    let settings = &running.settings;
     let chosen: Vec<_> = settings
         .broadcasters
         .iter()
@@ -68,7 +73,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
         .collect();
     let telegram = match args.sandbox {
         true => None,
-        false => Some(crate::telegram::start_gateway(&settings, store.as_ref()).await?),
+        false => Some(crate::telegram::start_gateway(settings, store.as_ref()).await?),
     };
     let gateway: Arc<dyn smb_engine::Gateway> = match &telegram {
         Some(t) => t.clone(),
@@ -76,7 +81,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
             Arc::new(SimGateway::new(settings.sandbox.clone()).context("starting the sandbox")?)
         }
     };
-    let planner = crate::commands::run::planner_for(&settings, true, Timestamp::now())?;
+    let planner = running.planner(true, Timestamp::now())?;
     let driver = Driver::restore(
         planner,
         store.clone(),
@@ -109,55 +114,39 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
     let mut sent = 0usize;
     for b in &chosen {
         let name = &b.spec.name;
-        let Some(list) = &b.test_list else {
-            println!(
-                "{name}: skipped: no test list (add test_targets = \"test\" to [broadcasters.{name}])"
-            );
-            continue;
+        let subject = TestSubject {
+            broadcaster: name,
+            account: &b.spec.account,
+            test_list: b.test_list.as_deref().map(|l| {
+                let targets = settings.target_lists.get(l).map_or(&[][..], Vec::as_slice);
+                (l, targets)
+            }),
+            messages: &b.spec.messages,
+            content: &b.spec.content,
         };
-        let targets = settings.target_lists.get(list).cloned().unwrap_or_default();
-        if targets.is_empty() {
-            println!("{name}: skipped: test list `{list}` is empty");
-            continue;
-        }
-        let messages = &b.spec.messages.messages;
-        let text = match args.message {
-            None => messages.iter().find(|m| m.active),
-            Some(n) => n.checked_sub(1).and_then(|i| messages.get(i)),
+        let plan = match plan_test_send(&subject, args.message) {
+            Ok(plan) => plan,
+            // Checked as it will be sent (the one formatter): a text that cannot go is
+            // reported with why, not sent to fail chat by chat.
+            Err(e @ TestRefusal::CannotSend { .. }) => {
+                failed += subject.test_list.map_or(0, |(_, t)| t.len());
+                println!("{name}: not sent: {e}");
+                continue;
+            }
+            Err(e) => {
+                println!("{name}: skipped: {e}");
+                continue;
+            }
         };
-        let Some(text) = text.map(|m| m.text.clone()) else {
-            println!(
-                "{name}: skipped: message set `{}` has no such text ({} texts)",
-                b.spec.messages.name,
-                messages.len()
-            );
-            continue;
-        };
-        // Checked as it will be sent (the one formatter): a text that cannot go is reported
-        // with why, not sent to fail chat by chat.
-        let content = &b.spec.content;
-        if let Err(e) = smb_domain::prepare(&text, content.format, content.media.is_some()) {
-            failed += targets.len();
-            println!("{name}: not sent: the text cannot be sent: {e}");
-            continue;
-        }
+        let (list, targets) = (&plan.test_list, plan.send.targets.len());
         match &bar {
             Some(bar) => bar.set_message(format!("{name} → {list}")),
             None => println!(
-                "{name}: sending to test list `{list}` ({} chats) as {}",
-                targets.len(),
+                "{name}: sending to test list `{list}` ({targets} chats) as {}",
                 b.spec.account
             ),
         }
-        let result = handle
-            .test_send(TestSend {
-                label: format!("test:{name}"),
-                account: b.spec.account.clone(),
-                targets: targets.clone(),
-                text,
-                content: b.spec.content.clone(),
-            })
-            .await;
+        let result = handle.test_send(plan.send).await;
         match result {
             Ok(results) => {
                 for r in &results {
@@ -189,13 +178,12 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
                         None => println!("{line}"),
                     }
                 }
-                if results.len() < targets.len() {
+                if results.len() < targets {
                     let line = format!(
-                        "{name}: stopped after {} of {} chats (the account must wait)",
+                        "{name}: stopped after {} of {targets} chats (the account must wait)",
                         results.len(),
-                        targets.len()
                     );
-                    failed += targets.len() - results.len();
+                    failed += targets - results.len();
                     match &bar {
                         Some(bar) => bar.println(&line),
                         None => println!("{line}"),
@@ -203,7 +191,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
                 }
             }
             Err(e) => {
-                failed += targets.len();
+                failed += targets;
                 println!("{name}: not sent: {e}");
             }
         }

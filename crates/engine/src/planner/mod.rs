@@ -159,6 +159,21 @@ impl Planner {
             .collect()
     }
 
+    /// The planner's one transition: applies `event` at `now` (the engine's time, see the
+    /// driver) and returns what the driver must do, in order. Pure: no IO, no clock, no
+    /// randomness beyond the seeded one, so the same events at the same times give the same
+    /// effects.
+    ///
+    /// - [`Event::Poll`] (`send.rs`): moves the account's broadcasters past what needs nothing,
+    ///   completes and starts cycles, and answers with at most one [`Effect::Send`] — the
+    ///   broadcaster due first, round-robin on ties — or an [`Effect::Wait`]. Gaps
+    ///   (`delay_between_chats` of the broadcaster and of the account), Telegram pauses,
+    ///   schedules and retries decide when.
+    /// - [`Event::Outcome`] (`outcome.rs`): records the delivery and applies the error table
+    ///   by [`ErrorClass`](smb_domain::ErrorClass) (README's "How sending works"): pause the
+    ///   account or the chat, retry, refresh the peer, disable the chat, stop the account.
+    /// - [`Event::Control`] (`control.rs`): operator commands; a new message version waits
+    ///   for the next cycle.
     pub fn handle(&mut self, event: Event, now: Timestamp) -> Vec<Effect> {
         let mut fx = Vec::new();
         match event {

@@ -138,83 +138,108 @@ pub enum Control {
     },
 }
 
+/// What the planner is told. Time never travels inside an event: it comes as `now` with
+/// [`Planner::handle`](super::Planner::handle).
 #[derive(Debug, Clone)]
 pub enum Event {
-    /// An account's task asks what to do next.
-    Poll {
-        account: AccountId,
-    },
-    /// What the gateway said about a delivery.
+    /// An account's task asks what to do next: answered by at most one [`Effect::Send`], or by
+    /// an [`Effect::Wait`] saying when to ask again.
+    Poll { account: AccountId },
+    /// What the gateway said about a delivery the planner handed out with [`Effect::Send`].
+    /// An outcome for a delivery that is no longer in flight (another cycle, a restart) is
+    /// ignored.
     Outcome {
         delivery: Delivery,
         result: Result<SentMessage, SendError>,
     },
+    /// An operator command (CLI, control socket, dashboard, API).
     Control(Control),
 }
 
+/// What the planner asks the driver to do, in the order given. All but `Send` and `Wait` are
+/// bookkeeping: the driver writes them to the store and tells the event sink (log, metrics,
+/// notifications), so a restart restores the same decisions.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
+    /// A broadcaster begins pass number `cycle` (1, 2, … per broadcaster) with `message`, the
+    /// text its rotation picked for the whole pass, over its `targets` chats (a count).
+    /// Journalled so a restart resumes the same pass with the same text.
     StartCycle {
         broadcaster: Arc<str>,
         cycle: u64,
         message: Arc<str>,
         targets: usize,
     },
+    /// Send one message now: write it `pending` (durably), call the gateway, report the
+    /// result as [`Event::Outcome`]. The account is busy until then; its gap to the next send
+    /// counts from when the call starts ([`Planner::send_started`](super::Planner::send_started)).
     Send(Delivery),
+    /// The journal entry of a delivery: sent (with Telegram's message id), failed for good, or
+    /// deferred until a time (a retry with the same `random_id` follows).
     Record {
         delivery: Delivery,
         outcome: Outcome,
     },
+    /// `PEER_ID_INVALID` the first time: resolve the chat again (its access hash changed)
+    /// before the delivery is retried.
     RefreshPeer {
         account: Arc<str>,
         target: TargetRef,
     },
+    /// A broadcaster's pass is over: `sent` and `failed` count its deliveries; the next pass
+    /// starts after `cycle_delay` (+ jitter), or never with `--once`.
     CompleteCycle {
         broadcaster: Arc<str>,
         cycle: u64,
         sent: u64,
         failed: u64,
     },
+    /// Telegram's FLOOD_WAIT on an account: it sends nothing before `until` (`seconds`, as
+    /// Telegram asked, plus jitter: never shorter). `code` is the error's name. Stored so a
+    /// restart keeps the pause.
     PauseAccount {
         account: Arc<str>,
         until: Timestamp,
         seconds: u64,
         code: String,
     },
+    /// Slow mode in one chat: only this chat waits until `until` (`seconds` as Telegram
+    /// asked, + 1 s); the account goes on elsewhere. Not stored: the retry is.
     PauseChat {
         account: Arc<str>,
         target: TargetRef,
         until: Timestamp,
         seconds: u64,
     },
-    StopAccount {
-        account: Arc<str>,
-        reason: String,
-    },
+    /// The account cannot send any more (revoked or unregistered session, ban, PEER_FLOOD):
+    /// every broadcaster on it stops until an operator logs it in again. `reason` is the
+    /// error's name. Stored.
+    StopAccount { account: Arc<str>, reason: String },
+    /// No more sends to this chat: refused by Telegram (`reason` says why and from which
+    /// account), re-checked at `recheck_at`; or disabled by the operator (`recheck_at` is
+    /// `None`: until enabled). Stored.
     DisableTarget {
         target: TargetRef,
         reason: String,
         recheck_at: Option<Timestamp>,
     },
-    EnableTarget {
-        target: TargetRef,
-    },
-    BadContent {
-        broadcaster: Arc<str>,
-        code: String,
-    },
+    /// A disabled chat is active again: its re-check time came, or the operator enabled it.
+    /// Stored.
+    EnableTarget { target: TargetRef },
+    /// Telegram refused the text itself (too long, bad markup, …; `code` is the error's
+    /// name): that delivery failed, the pass goes on; the operator is told to fix the set.
+    BadContent { broadcaster: Arc<str>, code: String },
     /// An operator command changed a broadcaster's state (`running`, `paused`, `stopped`).
+    /// Stored, so a restart keeps it.
     BroadcasterState {
         broadcaster: Arc<str>,
         state: &'static str,
     },
     /// Answer to a poll: nothing is due before `until` (`None`: nothing until a control event).
-    Wait {
-        until: Option<Timestamp>,
-    },
+    Wait { until: Option<Timestamp> },
 }
 
-/// Why an account may not send now (see [`Planner::send_hold`]).
+/// Why an account may not send now (see [`Planner::send_hold`](super::Planner::send_hold)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Hold {
     /// Stopped (or unknown): the message says why and what to do.

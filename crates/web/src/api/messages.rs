@@ -106,6 +106,22 @@ pub(crate) async fn info(s: &AppState, name: &str) -> ApiResult<MessageSetInfo> 
     })
 }
 
+/// The current texts of set `name`: the store's newest version, else the configured ones —
+/// what the daemon sends from its next cycle on.
+pub(crate) async fn current(s: &AppState, name: &str) -> ApiResult<MessageSet> {
+    known(s, name)?;
+    let messages = match s.store.current_message_set(name).await? {
+        Some(v) => v.messages,
+        None => s
+            .catalog()
+            .message_sets
+            .get(name)
+            .map(|m| m.messages.clone())
+            .unwrap_or_default(),
+    };
+    Ok(MessageSet::new(name, messages))
+}
+
 /// Every message set of the configuration.
 #[utoipa::path(get, path = "/api/v1/message-sets", tag = "message-sets", responses((status = 200, body = [MessageSetInfo])))]
 pub async fn list_message_sets(State(s): State<AppState>) -> ApiResult<Json<Vec<MessageSetInfo>>> {

@@ -7,7 +7,7 @@
 use axum::Json;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
-use smb_engine::{Outcome, TestSend, TestSendError};
+use smb_engine::{Outcome, TestSendError, TestSubject, plan_test_send};
 use utoipa::ToSchema;
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
@@ -50,7 +50,7 @@ pub async fn test_send(
     State(s): State<AppState>,
     Json(req): Json<TestSendRequest>,
 ) -> ApiResult<Json<TestSendResponse>> {
-    let (entry, targets) = {
+    let (entry, test_list) = {
         let c = s.catalog();
         let Some(b) = c.broadcasters.iter().find(|b| b.name == req.broadcaster) else {
             return Err(ApiError::NotFound(format!(
@@ -58,62 +58,32 @@ pub async fn test_send(
                 req.broadcaster
             )));
         };
-        let Some(list) = &b.test_list else {
-            return Err(ApiError::Invalid(format!(
-                "broadcaster `{}` has no test list: add `test_targets = \"test\"` to [broadcasters.{}]",
-                b.name, b.name
-            )));
-        };
-        let targets = c.target_lists.get(list).cloned().unwrap_or_default();
-        if targets.is_empty() {
-            return Err(ApiError::Invalid(format!("test list `{list}` is empty")));
-        }
+        let targets = b.test_list.as_ref().map(|l| {
+            let targets = c.target_lists.get(l).cloned().unwrap_or_default();
+            (l.clone(), targets)
+        });
         (b.clone(), targets)
     };
-    let set = super::messages::info(&s, &entry.message_set).await?;
-    let text = match req.message {
-        None => set
-            .messages
-            .iter()
-            .find(|m| m.active)
-            .map(|m| m.text.clone()),
-        Some(0) => return Err(ApiError::Invalid("message numbers start at 1".into())),
-        Some(n) => set.messages.get(n - 1).map(|m| m.text.clone()),
-    }
-    .ok_or_else(|| {
-        ApiError::Invalid(format!(
-            "message set `{}` has no such message ({} texts)",
-            set.name,
-            set.messages.len()
-        ))
+    // The set's current texts: the store's newest version, else the configured ones.
+    let set = super::messages::current(&s, &entry.message_set).await?;
+    let subject = TestSubject {
+        broadcaster: &entry.name,
+        account: &entry.account,
+        test_list: test_list.as_ref().map(|(l, t)| (l.as_str(), t.as_slice())),
+        messages: &set,
+        content: &entry.content,
+    };
+    let plan =
+        plan_test_send(&subject, req.message).map_err(|e| ApiError::Invalid(e.to_string()))?;
+    let (label, text) = (plan.send.label.clone(), plan.send.text.clone());
+    let results = s.driver.test_send(plan.send).await.map_err(|e| match e {
+        TestSendError::Blocked(why) => ApiError::Unavailable(why),
+        TestSendError::Store(e) => ApiError::from(e),
     })?;
-    // Checked as it will be sent (the one formatter), so the answer says why it cannot go.
-    if let Err(e) = smb_domain::prepare(&text, entry.content.format, entry.content.media.is_some())
-    {
-        return Err(ApiError::Invalid(format!(
-            "this message of set `{}` cannot be sent: {e}",
-            set.name
-        )));
-    }
-    let label = format!("test:{}", entry.name);
-    let results = s
-        .driver
-        .test_send(TestSend {
-            label: label.clone(),
-            account: entry.account.clone(),
-            targets,
-            text: text.clone(),
-            content: entry.content.clone(),
-        })
-        .await
-        .map_err(|e| match e {
-            TestSendError::Blocked(why) => ApiError::Unavailable(why),
-            TestSendError::Store(e) => ApiError::from(e),
-        })?;
     Ok(Json(TestSendResponse {
         label,
         account: entry.account,
-        test_list: entry.test_list.unwrap_or_default(),
+        test_list: plan.test_list,
         text,
         results: results
             .into_iter()
