@@ -11,13 +11,15 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use grammers_tl_types as tl;
 use smb_domain::{Chat, Entity, EntityKind, FormatError, SendError, TargetRef};
-use smb_engine::{Gateway, SendRequest, SentMessage, TextFormat};
+use smb_engine::{ChatInfo, Gateway, SendRequest, SentMessage, TextFormat};
 use tokio::sync::Mutex;
 use tracing::{debug, info, warn};
 
 use super::client::{AccountClient, ApiSettings, ProxyUrl};
 use super::peers::{CachedChat, PeerCache, PeerCacheStore, channel_chat_id};
 use super::session::{SessionError, SessionStore};
+
+mod inspect;
 
 /// Dialog pages scanned at most (100 dialogs each).
 const MAX_DIALOG_PAGES: usize = 50;
@@ -697,5 +699,9 @@ impl Gateway for GrammersGateway {
             self.scan_dialogs(account, a, &mut state).await?;
         }
         self.peer(account, a, target).await.map(|_| ())
+    }
+
+    async fn inspect(&self, account: &str, target: &TargetRef) -> Result<ChatInfo, SendError> {
+        self.inspect_target(account, target).await
     }
 }
