@@ -303,6 +303,7 @@ fn targets_check_says_what_each_account_may_do_in_each_chat() {
     let out = w.run(&["targets", "check", "--pause-ms", "0"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let table = String::from_utf8_lossy(&out.stdout);
+    eprintln!("{table}");
     assert!(table.starts_with("ACCOUNT"), "{table}");
     for needle in [
         "! a forum: posts go to its General topic",
