@@ -328,7 +328,7 @@ fn targets_check_says_what_each_account_may_do_in_each_chat() {
         text(&out)
     );
 
-    // The group is upgraded: the check names the new id and what to change.
+    // The group is upgraded: sends follow it; the check names the new id and what to change.
     w.server
         .migrate_group(
             GROUP,
@@ -343,12 +343,23 @@ fn targets_check_says_what_each_account_may_do_in_each_chat() {
             &group["can_write"],
             &group["refusal"]
         ),
-        (&UPGRADED.into(), &false.into(), &"PEER_ID_INVALID".into())
+        (&UPGRADED.into(), &true.into(), &serde_json::Value::Null)
     );
     assert_eq!(
         group["problem"],
-        "this basic group was upgraded to a supergroup: replace -4001 with -1001000000200 in the configuration"
+        "this basic group was upgraded to a supergroup: posts follow it to -1001000000200; replace -4001 with it in the configuration"
     );
+    // Posting follows it too: `run --once` puts the group's post under the new id.
+    let out = w.run(&["run", "--once", "--no-metrics", "--no-web"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let into_group: Vec<String> = w
+        .server
+        .ledger()
+        .iter()
+        .filter(|e| e.chat == GROUP.to_string() || e.chat == UPGRADED.to_string())
+        .map(|e| e.chat.clone())
+        .collect();
+    assert_eq!(into_group, [UPGRADED.to_string()]);
 }
 
 #[test]

@@ -1,5 +1,5 @@
-//! Forum topics and the pre-flight look at a chat (`Gateway::inspect`) through a real grammers
-//! client against the MTProto test server.
+//! Forum topics, upgraded groups and the pre-flight look at a chat (`Gateway::inspect`) through
+//! a real grammers client against the MTProto test server.
 
 mod grammers_common;
 
@@ -222,16 +222,65 @@ async fn inspect_tells_membership_rights_slow_mode_topics_title_and_migration() 
             ChatSpec::new(UPGRADED, "Group 1", ChatKind::Supergroup),
         )
         .expect("migrates");
-    assert_eq!(
-        look("-4001").await,
-        ChatInfo {
-            title: Some("Group 1".into()),
-            member: true,
-            migrated_to: Some(UPGRADED),
-            refusal: Some("PEER_ID_INVALID".into()),
-            ..ChatInfo::default()
-        }
-    );
+    let upgraded = ChatInfo {
+        migrated_to: Some(UPGRADED),
+        ..open("Group 1")
+    };
+    assert_eq!(look("-4001").await, upgraded, "the new chat, and its id");
+    assert_eq!(look("-4001").await, upgraded, "again, from the peer cache");
     // Looking sends nothing.
     assert!(server.ledger().is_empty());
+}
+
+#[tokio::test]
+async fn sends_to_an_upgraded_group_follow_it_to_its_new_id() {
+    let server = TestServer::start(fixture()).await.expect("server");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = store(dir.path(), None);
+    seed_session(&server, &store, "acc1", ACC1);
+    let gw = gateway(&store, &["acc1"]);
+    let group = t("-4001");
+    gw.send(request(&group, 1))
+        .await
+        .expect("a basic group still");
+    server
+        .migrate_group(
+            -4001,
+            ChatSpec::new(UPGRADED, "Group 1", ChatKind::Supergroup),
+        )
+        .expect("migrates");
+    gw.send(request(&group, 2))
+        .await
+        .expect("followed to the supergroup");
+    gw.send(request(&group, 3)).await.expect("again");
+    let got: Vec<(String, i64)> = server
+        .ledger()
+        .iter()
+        .map(|e| (e.chat.clone(), e.random_id))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("-4001".to_string(), 1),
+            (UPGRADED.to_string(), 2),
+            (UPGRADED.to_string(), 3)
+        ]
+    );
+    // Asked once; the new id is remembered (and survives a restart in the peer cache).
+    assert_eq!(server.calls("messages.getFullChat"), 1);
+    drop(gw);
+    let gw = gateway(&store, &["acc1"]);
+    gw.send(request(&group, 4)).await.expect("after a restart");
+    assert_eq!(server.calls("messages.getFullChat"), 1);
+    assert_eq!(
+        server.ledger().last().map(|e| e.chat.clone()),
+        Some(UPGRADED.to_string())
+    );
+    // A group that was not upgraded keeps its PEER_ID_INVALID.
+    let unknown = t("-4999");
+    let err = gw
+        .send(request(&unknown, 5))
+        .await
+        .expect_err("no such group");
+    assert_eq!(err.code(), "PEER_ID_INVALID");
 }

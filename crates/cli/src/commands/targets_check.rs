@@ -108,8 +108,11 @@ impl Row {
         self.posts_to_general = info.forum && target.topic.is_none();
         self.problem = match info.migrated_to {
             Some(to) => Some(format!(
-                "this basic group was upgraded to a supergroup: replace {} with {to} in the configuration",
-                target.key()
+                "this basic group was upgraded to a supergroup: posts follow it to {to}; replace {} with it in the configuration{}",
+                target.key(),
+                info.problem()
+                    .map(|p| format!("; there: {p}"))
+                    .unwrap_or_default()
             )),
             None => info.problem(),
         };

@@ -91,11 +91,25 @@ impl GrammersGateway {
             Err(e) if unreachable(e.code()) => return Ok(ChatInfo::unreachable(e.code())),
             Err(e) => return Err(e),
         };
-        let (mut info, admin) = match &peer {
+        let (mut info, mut admin) = match &peer {
             tl::enums::InputPeer::Chat(c) => group(a, c.chat_id).await?,
             tl::enums::InputPeer::Channel(c) => channel(a, c).await?,
             _ => return Ok(ChatInfo::unreachable("PEER_ID_INVALID")),
         };
+        // An upgraded basic group: sends follow it to the supergroup, so that is what to look
+        // at; `migrated_to` tells the operator which id to write instead.
+        if let Some(new_id) = info.migrated_to
+            && let Some(tl::enums::InputPeer::Channel(c)) =
+                self.follow_migration(account, a, target).await
+        {
+            (info, admin) = channel(a, &c).await?;
+            info.migrated_to = Some(new_id);
+        } else if let (smb_domain::Chat::Id(old), tl::enums::InputPeer::Channel(_)) =
+            (&target.chat, &peer)
+            && target.is_basic_group()
+        {
+            info.migrated_to = a.peers.lock().await.cache.migrated.get(old).copied();
+        }
         if let Some(topic) = target.topic
             && info.member
         {
