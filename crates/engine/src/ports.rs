@@ -44,6 +44,83 @@ pub trait Gateway: Send + Sync {
     /// Forgets what is cached about `target` for `account` and resolves it again
     /// (after PEER_ID_INVALID / CHANNEL_INVALID).
     async fn refresh_peer(&self, account: &str, target: &TargetRef) -> Result<(), SendError>;
+
+    /// Looks at `target` as `account` sees it, without posting (`targets check`): membership,
+    /// rights, slow mode, forum and topic, title, migration. A chat the account cannot reach
+    /// is `Ok` with `member: false` and the refusal a send would get; `Err` only when
+    /// Telegram could not be asked (flood wait, network, a dead session). Gateways that
+    /// cannot look answer `INSPECT_NOT_SUPPORTED`.
+    async fn inspect(&self, account: &str, target: &TargetRef) -> Result<ChatInfo, SendError> {
+        let _ = (account, target);
+        Err(SendError::rpc("INSPECT_NOT_SUPPORTED", None))
+    }
+}
+
+/// A forum topic, as Telegram reports it (messages.getForumTopicsByID).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TopicState {
+    Open,
+    /// Only admins may post (a send gets TOPIC_CLOSED).
+    Closed,
+    /// Deleted or never there (TOPIC_ID_INVALID / TOPIC_DELETED).
+    Missing,
+    /// The chat is not a forum: a "topic" there is only a reply to that message.
+    NotForum,
+}
+
+impl TopicState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TopicState::Open => "open",
+            TopicState::Closed => "closed",
+            TopicState::Missing => "missing",
+            TopicState::NotForum => "not_a_forum",
+        }
+    }
+}
+
+/// What [`Gateway::inspect`] found about one (account, target).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChatInfo {
+    /// The chat's title, when the account can see the chat.
+    pub title: Option<String>,
+    /// The account is in the chat (not left, not kicked).
+    pub member: bool,
+    /// A text post would be accepted now: member, not banned, the chat's default rights allow
+    /// it, a channel's admin, the target's topic open.
+    pub can_write: bool,
+    /// Photos and documents would be accepted too (default and personal `send_media` rights).
+    pub can_send_media: bool,
+    /// Slow mode: one post per member per this many seconds (`slowmode_seconds`; admins are
+    /// exempt). `None`: off.
+    pub slow_mode_seconds: Option<u32>,
+    /// The chat is a forum: a target without a topic posts into General.
+    pub forum: bool,
+    /// The state of the target's topic; `None` for a target without one.
+    pub topic: Option<TopicState>,
+    /// A basic group upgraded to a supergroup: its bot-API id (`-100…`).
+    pub migrated_to: Option<i64>,
+    /// The Telegram error a send would get now (`CHANNEL_PRIVATE`, `USER_BANNED_IN_CHANNEL`,
+    /// `TOPIC_CLOSED`, `CHAT_SEND_MEDIA_FORBIDDEN` when only media is refused, …); `None`
+    /// when nothing is refused.
+    pub refusal: Option<String>,
+}
+
+impl ChatInfo {
+    /// An account that cannot reach the chat, with the error a send would get.
+    pub fn unreachable(code: &str) -> Self {
+        ChatInfo {
+            refusal: Some(code.to_owned()),
+            ..ChatInfo::default()
+        }
+    }
+
+    /// The refusal in words (`SendError::refusal_reason`), or the raw code when it has none.
+    pub fn problem(&self) -> Option<String> {
+        let code = self.refusal.as_deref()?;
+        let e = SendError::from_telegram(code);
+        Some(e.refusal_reason().unwrap_or_else(|| code.to_owned()))
+    }
 }
 
 /// The identity of one delivery: (broadcaster, cycle, target).

@@ -49,7 +49,7 @@ pub(crate) struct Handled {
     pub drop: DropConnection,
 }
 
-type Reply = Result<Vec<u8>, (i32, String)>;
+pub(crate) type Reply = Result<Vec<u8>, (i32, String)>;
 
 /// The RPC error code Telegram uses for an error name.
 pub(crate) fn code_for(name: &str) -> i32 {
@@ -78,7 +78,7 @@ pub(crate) fn code_for(name: &str) -> i32 {
     }
 }
 
-fn err(name: &str) -> (i32, String) {
+pub(crate) fn err(name: &str) -> (i32, String) {
     (code_for(name), name.to_owned())
 }
 
@@ -293,6 +293,31 @@ fn dispatch(ctx: &mut Ctx, id: u32, body: &[u8]) -> Reply {
         f::messages::SendMessage::CONSTRUCTOR_ID => {
             let req = decode::<f::messages::SendMessage>(body).map_err(bad)?;
             send_message(ctx, req)
+        }
+        f::channels::GetFullChannel::CONSTRUCTOR_ID => {
+            let me = ctx.me()?;
+            let req = decode::<f::channels::GetFullChannel>(body).map_err(bad)?;
+            crate::chats::full_channel(ctx.world, me, &req.channel)
+        }
+        f::messages::GetFullChat::CONSTRUCTOR_ID => {
+            let me = ctx.me()?;
+            let req = decode::<f::messages::GetFullChat>(body).map_err(bad)?;
+            crate::chats::full_chat(ctx.world, me, req.chat_id)
+        }
+        f::messages::GetChats::CONSTRUCTOR_ID => {
+            let me = ctx.me()?;
+            let req = decode::<f::messages::GetChats>(body).map_err(bad)?;
+            Ok(crate::chats::chats(ctx.world, me, &req.id))
+        }
+        f::channels::GetParticipant::CONSTRUCTOR_ID => {
+            let me = ctx.me()?;
+            let req = decode::<f::channels::GetParticipant>(body).map_err(bad)?;
+            crate::chats::participant(ctx.world, me, &req.channel, &req.participant)
+        }
+        f::messages::GetForumTopicsById::CONSTRUCTOR_ID => {
+            let me = ctx.me()?;
+            let req = decode::<f::messages::GetForumTopicsById>(body).map_err(bad)?;
+            crate::chats::forum_topics(ctx.world, me, &req.peer, &req.topics)
         }
         f::messages::SendMedia::CONSTRUCTOR_ID => {
             let req = decode::<f::messages::SendMedia>(body).map_err(bad)?;
@@ -518,7 +543,7 @@ fn resolve(world: &World, me: i64, username: &str) -> Reply {
 }
 
 /// Finds the chat an InputPeer names, checking the access hash.
-fn chat_of(world: &World, peer: &tl::enums::InputPeer) -> Result<i64, (i32, String)> {
+pub(crate) fn chat_of(world: &World, peer: &tl::enums::InputPeer) -> Result<i64, (i32, String)> {
     match peer {
         tl::enums::InputPeer::Chat(c) => {
             let id = -c.chat_id;
@@ -551,6 +576,11 @@ fn may_post(world: &World, me: i64, chat: i64) -> Result<(), (i32, String)> {
         .get(&chat)
         .ok_or_else(|| err("PEER_ID_INVALID"))?;
     let s = &rec.spec;
+    if s.migrated_to.is_some() {
+        // Telegram refuses the deactivated group by its id; the chat object (messages.getChats,
+        // getFullChat, the dialogs) carries `migrated_to` with the new supergroup.
+        return Err(err("PEER_ID_INVALID"));
+    }
     if s.banned.contains(&me) {
         return Err(err("USER_BANNED_IN_CHANNEL"));
     }
@@ -568,6 +598,29 @@ fn may_post(world: &World, me: i64, chat: i64) -> Result<(), (i32, String)> {
         return Err(err("CHAT_ADMIN_REQUIRED"));
     }
     Ok(())
+}
+
+/// The forum checks of a send: a topic of a forum must exist (TOPIC_ID_INVALID) and be open
+/// (TOPIC_CLOSED, admins excepted). General (no topic, or topic 1) is always open. A topic of
+/// a chat that is not a forum is only a reply there: not checked.
+fn may_post_into(
+    world: &World,
+    me: i64,
+    chat: i64,
+    topic: Option<i32>,
+) -> Result<(), (i32, String)> {
+    let Some(rec) = world.chats.get(&chat) else {
+        return Ok(());
+    };
+    let s = &rec.spec;
+    let Some(topic) = topic.filter(|t| *t > 1 && s.forum) else {
+        return Ok(());
+    };
+    match s.topics.iter().find(|t| t.id == topic) {
+        None => Err(err("TOPIC_ID_INVALID")),
+        Some(t) if t.closed && !s.admins.contains(&me) => Err(err("TOPIC_CLOSED")),
+        Some(_) => Ok(()),
+    }
 }
 
 fn utf16_len(s: &str) -> usize {
@@ -642,6 +695,14 @@ fn pre_send(
     let me = ctx.me()?;
     let chat = chat_of(ctx.world, peer)?;
     may_post(ctx.world, me, chat)?;
+    may_post_into(ctx.world, me, chat, reply_to.and_then(|(_, top)| top))?;
+    if method == "messages.sendMedia"
+        && let Some(rec) = ctx.world.chats.get(&chat)
+        && rec.spec.media_banned
+        && !rec.spec.admins.contains(&me)
+    {
+        return Err(err("CHAT_SEND_MEDIA_FORBIDDEN"));
+    }
     match ctx
         .faults(method, Some(chat), reply_to.and_then(|(_, top)| top))
         .as_deref()

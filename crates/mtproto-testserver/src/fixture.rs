@@ -135,6 +135,33 @@ pub struct ChatSpec {
     /// Nobody may write (CHAT_WRITE_FORBIDDEN).
     #[serde(default)]
     pub read_only: bool,
+    /// Members may not send media (the default banned rights' `send_media`):
+    /// CHAT_SEND_MEDIA_FORBIDDEN for a photo or document, text still goes through.
+    #[serde(default)]
+    pub media_banned: bool,
+    /// A forum supergroup: a send with `reply_to.top_msg_id` goes into that topic; without,
+    /// into General.
+    #[serde(default)]
+    pub forum: bool,
+    /// The forum's topics besides General (id 1).
+    #[serde(default)]
+    pub topics: Vec<TopicSpec>,
+    /// A basic group upgraded to this supergroup (its bot-API `-100…` id, a chat of the
+    /// fixture): the group is deactivated, its chat object carries `migrated_to`, and a send
+    /// to it answers PEER_ID_INVALID.
+    #[serde(default)]
+    pub migrated_to: Option<i64>,
+}
+
+/// One forum topic: its id is the id of its first message (what `t.me/name/ID` links carry).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TopicSpec {
+    pub id: i32,
+    pub title: String,
+    /// A closed topic: only admins may post (TOPIC_CLOSED for the others).
+    #[serde(default)]
+    pub closed: bool,
 }
 
 impl ChatSpec {
@@ -174,6 +201,45 @@ impl ChatSpec {
 
     pub fn read_only(mut self) -> Self {
         self.read_only = true;
+        self
+    }
+
+    pub fn media_banned(mut self) -> Self {
+        self.media_banned = true;
+        self
+    }
+
+    /// Makes it a forum (a supergroup) with an open topic `id`.
+    pub fn topic(mut self, id: i32, title: &str) -> Self {
+        self.forum = true;
+        self.topics.push(TopicSpec {
+            id,
+            title: title.to_owned(),
+            closed: false,
+        });
+        self
+    }
+
+    /// Makes it a forum (a supergroup) with a closed topic `id`.
+    pub fn closed_topic(mut self, id: i32, title: &str) -> Self {
+        self.forum = true;
+        self.topics.push(TopicSpec {
+            id,
+            title: title.to_owned(),
+            closed: true,
+        });
+        self
+    }
+
+    /// Makes it a forum without topics besides General.
+    pub fn forum(mut self) -> Self {
+        self.forum = true;
+        self
+    }
+
+    /// A basic group upgraded to supergroup `to` (`-100…`, also in the fixture).
+    pub fn migrated_to(mut self, to: i64) -> Self {
+        self.migrated_to = Some(to);
         self
     }
 }
@@ -343,6 +409,38 @@ impl Fixture {
                     "chat id {} appears twice",
                     c.id
                 )));
+            }
+            if c.forum && c.kind != ChatKind::Supergroup {
+                return Err(FixtureError::Invalid(format!(
+                    "chat {}: only supergroups can be forums",
+                    c.id
+                )));
+            }
+            if !c.topics.is_empty() && !c.forum {
+                return Err(FixtureError::Invalid(format!(
+                    "chat {}: topics need `forum: true`",
+                    c.id
+                )));
+            }
+            let mut topic_ids = std::collections::HashSet::new();
+            for t in &c.topics {
+                if t.id <= 1 || !topic_ids.insert(t.id) {
+                    return Err(FixtureError::Invalid(format!(
+                        "chat {}: topic {} is General (1), not positive or given twice",
+                        c.id, t.id
+                    )));
+                }
+            }
+            if let Some(to) = c.migrated_to {
+                let target = self.chats.iter().find(|x| x.id == to);
+                if c.kind != ChatKind::Group
+                    || target.is_none_or(|t| t.kind != ChatKind::Supergroup)
+                {
+                    return Err(FixtureError::Invalid(format!(
+                        "chat {}: only a basic group migrates, to a supergroup of the fixture ({to} is not one)",
+                        c.id
+                    )));
+                }
             }
             for m in c.members.iter().chain(&c.admins).chain(&c.banned) {
                 if !ids.contains(m) {

@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 mod api;
+mod chats;
 pub mod crypto;
 pub mod fixture;
 pub mod mtproxy;
@@ -21,6 +22,6 @@ mod server;
 pub mod wire;
 mod world;
 
-pub use fixture::{ChatKind, ChatSpec, FaultRule, Fixture, FixtureError, UserSpec};
+pub use fixture::{ChatKind, ChatSpec, FaultRule, Fixture, FixtureError, TopicSpec, UserSpec};
 pub use server::{ServerError, TestServer};
 pub use world::{DC_ID, EntityRecord, LedgerEntry, LedgerError, MediaRecord};

@@ -17,7 +17,7 @@ use tracing::{debug, info, warn};
 
 use crate::api::{self, Answer, DropConnection};
 use crate::crypto::{self, AuthKey};
-use crate::fixture::{FaultRule, Fixture, FixtureError};
+use crate::fixture::{ChatSpec, FaultRule, Fixture, FixtureError};
 use crate::wire::{self, Message};
 use crate::world::{LedgerEntry, LedgerError, World};
 
@@ -122,6 +122,18 @@ impl TestServer {
     /// called, counting refused calls.
     pub fn calls(&self, method: &str) -> u64 {
         self.world().calls.get(method).copied().unwrap_or(0)
+    }
+
+    /// Opens or closes topic `topic` of forum `chat`; false when there is no such topic.
+    pub fn set_topic_closed(&self, chat: i64, topic: i32, closed: bool) -> bool {
+        self.world().set_topic_closed(chat, topic, closed)
+    }
+
+    /// Upgrades basic group `group` to supergroup `to` (new `-100…` id; without members of its
+    /// own it takes the group's), as messages.migrateChat does: from now on the group is
+    /// deactivated with `migrated_to`, and a send to it answers PEER_ID_INVALID.
+    pub fn migrate_group(&self, group: i64, to: ChatSpec) -> Result<(), FixtureError> {
+        self.world().migrate(group, to)
     }
 
     pub fn add_fault(&self, rule: FaultRule) {

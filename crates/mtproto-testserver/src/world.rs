@@ -168,6 +168,65 @@ pub(crate) struct World {
     next_media_id: i64,
 }
 
+/// Telegram's banned-rights flags for what the fixture forbids (`None`: nothing).
+fn banned_rights(send_messages: bool, send_media: bool) -> Option<tl::enums::ChatBannedRights> {
+    (send_messages || send_media).then(|| {
+        tl::types::ChatBannedRights {
+            view_messages: false,
+            send_messages,
+            send_media: send_media || send_messages,
+            send_stickers: send_media || send_messages,
+            send_gifs: send_media || send_messages,
+            send_games: send_messages,
+            send_inline: send_messages,
+            embed_links: send_messages,
+            send_polls: send_media || send_messages,
+            change_info: true,
+            invite_users: false,
+            pin_messages: true,
+            manage_topics: true,
+            send_photos: send_media || send_messages,
+            send_videos: send_media || send_messages,
+            send_roundvideos: send_media || send_messages,
+            send_audios: send_media || send_messages,
+            send_voices: send_media || send_messages,
+            send_docs: send_media || send_messages,
+            send_plain: send_messages,
+            edit_rank: false,
+            send_reactions: false,
+            manage_linked_peers: false,
+            until_date: 0,
+        }
+        .into()
+    })
+}
+
+/// The rights of a fixture admin: posting and managing topics.
+fn admin_rights() -> tl::enums::ChatAdminRights {
+    tl::types::ChatAdminRights {
+        change_info: false,
+        post_messages: true,
+        edit_messages: true,
+        delete_messages: true,
+        ban_users: false,
+        invite_users: true,
+        pin_messages: true,
+        add_admins: false,
+        anonymous: false,
+        manage_call: false,
+        other: true,
+        manage_topics: true,
+        post_stories: false,
+        edit_stories: false,
+        delete_stories: false,
+        manage_direct_messages: false,
+        manage_ranks: false,
+        manage_linked_peers: false,
+        manage_welcome_messages: false,
+    }
+    .into()
+}
+
 /// A stable pseudo-random access hash, so a fixture gives the same hashes every run.
 pub(crate) fn access_hash_for(id: i64) -> i64 {
     (id as u64)
@@ -480,6 +539,54 @@ impl World {
         Ok(message_id)
     }
 
+    /// Opens or closes a forum topic.
+    pub fn set_topic_closed(&mut self, chat: i64, topic: i32, closed: bool) -> bool {
+        let Some(t) = self
+            .chats
+            .get_mut(&chat)
+            .and_then(|c| c.spec.topics.iter_mut().find(|t| t.id == topic))
+        else {
+            return false;
+        };
+        t.closed = closed;
+        true
+    }
+
+    /// Upgrades basic group `group` to a new supergroup `to` (its members come along, as
+    /// Telegram's messages.migrateChat does); the group is deactivated.
+    pub fn migrate(&mut self, group: i64, mut to: ChatSpec) -> Result<(), FixtureError> {
+        let Some(old) = self.chats.get(&group) else {
+            return Err(FixtureError::Invalid(format!("no chat {group}")));
+        };
+        if old.spec.kind != ChatKind::Group || old.spec.migrated_to.is_some() {
+            return Err(FixtureError::Invalid(format!(
+                "chat {group} is not a basic group that can migrate"
+            )));
+        }
+        if to.kind != ChatKind::Supergroup || self.chats.contains_key(&to.id) {
+            return Err(FixtureError::Invalid(format!(
+                "chat {}: the new chat must be a supergroup with a new id",
+                to.id
+            )));
+        }
+        if to.members.is_empty() {
+            to.members.clone_from(&old.spec.members);
+            to.admins.clone_from(&old.spec.admins);
+        }
+        let id = to.id;
+        let rec = ChatRec {
+            access_hash: access_hash_for(id),
+            next_message_id: 2,
+            created: now_unix(),
+            spec: to,
+        };
+        self.chats.insert(id, rec);
+        if let Some(old) = self.chats.get_mut(&group) {
+            old.spec.migrated_to = Some(id);
+        }
+        Ok(())
+    }
+
     pub fn store_media(&mut self, media: StoredMedia) -> i64 {
         self.next_media_id += 1;
         self.media.insert(self.next_media_id, media);
@@ -560,7 +667,7 @@ impl World {
             ChatKind::Group => tl::enums::Chat::Chat(tl::types::Chat {
                 creator: false,
                 left: !member,
-                deactivated: false,
+                deactivated: s.migrated_to.is_some(),
                 call_active: false,
                 call_not_empty: false,
                 noforwards: false,
@@ -570,9 +677,15 @@ impl World {
                 participants_count: s.members.len() as i32,
                 date: rec.created,
                 version: 1,
-                migrated_to: None,
-                admin_rights: None,
-                default_banned_rights: None,
+                migrated_to: s.migrated_to.and_then(|to| self.chats.get(&to)).map(|new| {
+                    tl::types::InputChannel {
+                        channel_id: new.bare_id(),
+                        access_hash: new.access_hash,
+                    }
+                    .into()
+                }),
+                admin_rights: s.admins.contains(&viewer).then(admin_rights),
+                default_banned_rights: banned_rights(s.read_only, s.media_banned),
             }),
             kind => tl::enums::Chat::Channel(tl::types::Channel {
                 creator: false,
@@ -594,7 +707,7 @@ impl World {
                 noforwards: false,
                 join_to_send: false,
                 join_request: false,
-                forum: false,
+                forum: s.forum,
                 stories_hidden: false,
                 stories_hidden_min: false,
                 stories_unavailable: true,
@@ -610,9 +723,13 @@ impl World {
                 photo: tl::enums::ChatPhoto::Empty,
                 date: rec.created,
                 restriction_reason: None,
-                admin_rights: None,
-                banned_rights: None,
-                default_banned_rights: None,
+                admin_rights: s.admins.contains(&viewer).then(admin_rights),
+                banned_rights: if s.banned.contains(&viewer) {
+                    banned_rights(true, true)
+                } else {
+                    None
+                },
+                default_banned_rights: banned_rights(s.read_only, s.media_banned),
                 participants_count: Some(s.members.len() as i32),
                 usernames: None,
                 stories_max_id: None,
@@ -627,6 +744,15 @@ impl World {
                 linked_community_id: None,
             }),
         })
+    }
+
+    /// What a viewer who is not in a basic group gets for it (Telegram's "no access").
+    pub fn chat_forbidden_tl(&self, id: i64) -> Option<tl::enums::Chat> {
+        let rec = self.chats.get(&id)?;
+        Some(tl::enums::Chat::Forbidden(tl::types::ChatForbidden {
+            id: rec.bare_id(),
+            title: rec.spec.title.clone(),
+        }))
     }
 
     pub fn peer_tl(&self, chat: i64) -> Option<tl::enums::Peer> {

@@ -18,8 +18,8 @@ use async_trait::async_trait;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
-use smb_domain::{ContentError, Entity, SendError, TargetRef};
-use smb_engine::{Clock, Gateway, SendRequest, SentMessage, SystemClock};
+use smb_domain::{ContentError, Entity, ErrorClass, SendError, TargetRef};
+use smb_engine::{ChatInfo, Clock, Gateway, SendRequest, SentMessage, SystemClock, TopicState};
 
 /// One rule of the fault plan: which sends it hits and what Telegram answers.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -93,6 +93,26 @@ struct Rule {
     chat: Option<TargetRef>,
     seen: u32,
     hits: u32,
+}
+
+impl Rule {
+    /// The rule's account and chat match this send. A rule for a chat hits each of its topics
+    /// too; a rule for a topic only that topic.
+    fn reaches(&self, account: &str, target: &TargetRef) -> bool {
+        self.spec.account.as_deref().is_none_or(|a| a == account)
+            && self.chat.as_ref().is_none_or(|c| {
+                c.chat == target.chat && c.topic.is_none_or(|t| Some(t) == target.topic)
+            })
+    }
+
+    /// The rule hits every matching send from the first on (no `after`, `times` or chance):
+    /// what a check can report as the chat's state.
+    fn always(&self) -> bool {
+        self.spec.after == 0
+            && self.spec.times.is_none()
+            && self.spec.probability.is_none_or(|p| p >= 1.0)
+            && !self.spec.error.eq_ignore_ascii_case("NETWORK")
+    }
 }
 
 struct State {
@@ -270,18 +290,7 @@ impl Gateway for SimGateway {
         let mut st = self.lock();
         let st = &mut *st;
         for rule in &mut st.rules {
-            if rule
-                .spec
-                .account
-                .as_deref()
-                .is_some_and(|a| a != req.account)
-            {
-                continue;
-            }
-            // A rule for a chat hits each of its topics too; a rule for a topic only that topic.
-            if rule.chat.as_ref().is_some_and(|c| {
-                c.chat != req.target.chat || c.topic.is_some_and(|t| Some(t) != req.target.topic)
-            }) {
+            if !rule.reaches(req.account, req.target) {
                 continue;
             }
             // Like Telegram, a chat that forbids media refuses only sends that carry some.
@@ -343,6 +352,70 @@ impl Gateway for SimGateway {
 
     async fn refresh_peer(&self, _account: &str, _target: &TargetRef) -> Result<(), SendError> {
         Ok(())
+    }
+
+    /// The sandbox's chats are open to every account, unless the fault plan refuses a chat on
+    /// every send: then the check reports that refusal (a media refusal forbids media only,
+    /// `SLOWMODE_WAIT_X` is a slow mode of X s, a `TOPIC_*` error closes the topic). A target
+    /// with a topic is taken as a forum's; the sandbox knows no titles.
+    async fn inspect(&self, account: &str, target: &TargetRef) -> Result<ChatInfo, SendError> {
+        let st = self.lock();
+        let mut info = ChatInfo {
+            member: true,
+            can_write: true,
+            can_send_media: true,
+            forum: target.topic.is_some(),
+            topic: target.topic.map(|_| TopicState::Open),
+            ..ChatInfo::default()
+        };
+        for rule in st
+            .rules
+            .iter()
+            .filter(|r| r.always() && r.reaches(account, target))
+        {
+            let e = SendError::from_telegram(&rule.spec.error);
+            match e.class() {
+                ErrorClass::ChatPause => {
+                    info.slow_mode_seconds = e.retry_after().map(|d| d.as_secs() as u32);
+                }
+                ErrorClass::TargetDead | ErrorClass::StalePeer if e.forbids_media() => {
+                    info.can_send_media = false;
+                    info.refusal.get_or_insert_with(|| rule.spec.error.clone());
+                }
+                ErrorClass::TargetDead | ErrorClass::StalePeer => {
+                    info.can_write = false;
+                    info.can_send_media = false;
+                    let code = e.code();
+                    if matches!(
+                        code,
+                        "USER_NOT_PARTICIPANT"
+                            | "CHANNEL_PRIVATE"
+                            | "CHAT_ID_INVALID"
+                            | "PEER_ID_INVALID"
+                            | "CHANNEL_INVALID"
+                    ) {
+                        info.member = false;
+                    }
+                    if code.starts_with("TOPIC_") && target.topic.is_some() {
+                        info.topic = Some(if code == "TOPIC_CLOSED" {
+                            TopicState::Closed
+                        } else {
+                            TopicState::Missing
+                        });
+                    }
+                    // A refusal of text outranks a media refusal found before it.
+                    if info
+                        .refusal
+                        .as_deref()
+                        .is_none_or(|r| SendError::from_telegram(r).forbids_media())
+                    {
+                        info.refusal = Some(rule.spec.error.clone());
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(info)
     }
 }
 
@@ -537,5 +610,55 @@ mod tests {
         };
         assert!(sim.send(with_media).await.unwrap_err().forbids_media());
         assert!(sim.send(req("acc1", &t, 2)).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn inspect_reports_what_the_fault_plan_always_refuses() {
+        let rule = |chat: &str, error: &str| FaultRule {
+            account: Some("acc1".into()),
+            chat: Some(chat.into()),
+            error: error.into(),
+            after: 0,
+            times: None,
+            probability: None,
+        };
+        let sim = SimGateway::new(SimSettings {
+            faults: vec![
+                rule("@closed_club", "CHANNEL_PRIVATE"),
+                rule("@no_media", "CHAT_SEND_MEDIA_FORBIDDEN"),
+                rule("@slow_chat", "SLOWMODE_WAIT_600"),
+                rule("@forum_chat/9", "TOPIC_CLOSED"),
+                FaultRule {
+                    times: Some(1),
+                    ..rule("@flaky_chat", "CHAT_WRITE_FORBIDDEN")
+                },
+            ],
+            ..SimGateway::default_settings()
+        })
+        .unwrap();
+        let look = |t: &str, account: &str| {
+            let t = TargetRef::parse(t).unwrap();
+            let account = account.to_owned();
+            let sim = &sim;
+            async move { sim.inspect(&account, &t).await.unwrap() }
+        };
+        let private = look("@closed_club", "acc1").await;
+        assert!(!private.member && !private.can_write);
+        assert_eq!(private.refusal.as_deref(), Some("CHANNEL_PRIVATE"));
+        // Another account is not hit by acc1's rules.
+        assert!(look("@closed_club", "acc2").await.can_write);
+        let media = look("@no_media", "acc1").await;
+        assert!(media.can_write && !media.can_send_media);
+        assert_eq!(
+            look("@slow_chat", "acc1").await.slow_mode_seconds,
+            Some(600)
+        );
+        let closed = look("@forum_chat/9", "acc1").await;
+        assert_eq!(closed.topic, Some(TopicState::Closed));
+        assert!(closed.forum && !closed.can_write);
+        let open = look("@forum_chat/7", "acc1").await;
+        assert_eq!((open.topic, open.can_write), (Some(TopicState::Open), true));
+        // A rule that hits once is a fault, not the chat's state.
+        assert_eq!(look("@flaky_chat", "acc1").await.refusal, None);
     }
 }

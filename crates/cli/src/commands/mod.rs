@@ -22,6 +22,7 @@ pub mod stats;
 pub mod status;
 pub mod stop;
 pub mod targets;
+pub mod targets_check;
 pub mod test_broadcasters;
 
 use std::process::ExitCode;

@@ -45,6 +45,9 @@ pub enum Command {
         #[arg(long)]
         sandbox: bool,
     },
+    /// Ask Telegram, for each (account, target) a broadcaster posts to: member, may write, may
+    /// send media, slow mode, forum/topic, title, last post (exit 1 if a chat refuses text).
+    Check(crate::commands::targets_check::Args),
     /// Post to the test lists or the production lists, for every broadcaster or one (kept in
     /// the store; a running daemon is reloaded to apply it).
     Switch(SwitchArgs),
@@ -64,9 +67,13 @@ pub struct SwitchArgs {
 }
 
 pub async fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<ExitCode> {
+    if let Command::Check(a) = cmd {
+        return crate::commands::targets_check::run(cli, a).await;
+    }
     let settings = context::settings(cli, &Overrides::default(), true)?;
     match cmd {
         Command::Switch(a) => return switch_targets(&settings, a).await,
+        Command::Check(_) => {}
         Command::List {
             list,
             json,

@@ -11,13 +11,15 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use grammers_tl_types as tl;
 use smb_domain::{Chat, Entity, EntityKind, FormatError, SendError, TargetRef};
-use smb_engine::{Gateway, SendRequest, SentMessage, TextFormat};
+use smb_engine::{ChatInfo, Gateway, SendRequest, SentMessage, TextFormat};
 use tokio::sync::Mutex;
 use tracing::{debug, info, warn};
 
 use super::client::{AccountClient, ApiSettings, ProxyUrl};
 use super::peers::{CachedChat, PeerCache, PeerCacheStore, channel_chat_id};
 use super::session::{SessionError, SessionStore};
+
+mod inspect;
 
 /// Dialog pages scanned at most (100 dialogs each).
 const MAX_DIALOG_PAGES: usize = 50;
@@ -284,6 +286,15 @@ impl GrammersGateway {
     ) -> Result<tl::enums::InputPeer, SendError> {
         match &target.chat {
             Chat::Id(id) if target.is_basic_group() => {
+                let state = a.peers.lock().await;
+                if let Some(c) = state
+                    .cache
+                    .migrated
+                    .get(id)
+                    .and_then(|new| state.cache.chats.get(new))
+                {
+                    return Ok(c.input_peer());
+                }
                 Ok(tl::types::InputPeerChat { chat_id: -id }.into())
             }
             Chat::Id(id) => {
@@ -592,8 +603,66 @@ impl Gateway for GrammersGateway {
         let a = self.account(req.account)?;
         a.client.before_call()?;
         let peer = self.peer(req.account, a, req.target).await?;
+        let basic_group = matches!(peer, tl::enums::InputPeer::Chat(_));
+        let mut result = self
+            .deliver(a, &req, peer, text.clone(), entities.clone())
+            .await?;
+        if basic_group
+            && matches!(&result, Err(e) if e.is("PEER_ID_INVALID"))
+            && let Some(new_peer) = self.follow_migration(req.account, a, req.target).await
+        {
+            // Nothing was posted under the old id: the same random_id goes to the new chat.
+            result = self.deliver(a, &req, new_peer, text, entities).await?;
+        }
+        match result {
+            Ok(updates) => {
+                let id = sent_id(&updates, req.random_id);
+                debug!(account = req.account, target = %req.target, random_id = req.random_id, message_id = ?id, "sent");
+                Ok(SentMessage { message_id: id })
+            }
+            Err(e) if e.is("RANDOM_ID_DUPLICATE") => {
+                info!(account = req.account, target = %req.target, random_id = req.random_id, "already sent (RANDOM_ID_DUPLICATE)");
+                Ok(SentMessage { message_id: None })
+            }
+            Err(e) => {
+                if e.is("PEER_ID_INVALID") || e.is("CHANNEL_INVALID") {
+                    self.forget(req.account, a, req.target).await;
+                }
+                Err(e.into())
+            }
+        }
+    }
+
+    async fn refresh_peer(&self, account: &str, target: &TargetRef) -> Result<(), SendError> {
+        let a = self.account(account)?;
+        self.forget(account, a, target).await;
+        if let Chat::Id(_) = target.chat
+            && !target.is_basic_group()
+        {
+            let mut state = a.peers.lock().await;
+            self.scan_dialogs(account, a, &mut state).await?;
+        }
+        self.peer(account, a, target).await.map(|_| ())
+    }
+
+    async fn inspect(&self, account: &str, target: &TargetRef) -> Result<ChatInfo, SendError> {
+        self.inspect_target(account, target).await
+    }
+}
+
+impl GrammersGateway {
+    /// One messages.sendMessage / sendMedia of `req` to `peer`: Telegram's answer, or (outer
+    /// `Err`) a media file that cannot be read or uploaded, before anything is sent.
+    async fn deliver(
+        &self,
+        a: &Account,
+        req: &SendRequest<'_>,
+        peer: tl::enums::InputPeer,
+        text: String,
+        entities: Option<Vec<tl::enums::MessageEntity>>,
+    ) -> Result<Result<tl::enums::Updates, super::client::CallError>, SendError> {
         let reply_to = topic_reply(req.target);
-        let result = match req.media {
+        Ok(match req.media {
             None => {
                 a.client
                     .invoke(&tl::functions::messages::SendMessage {
@@ -667,35 +736,58 @@ impl Gateway for GrammersGateway {
                 }
                 r
             }
-        };
-        match result {
-            Ok(updates) => {
-                let id = sent_id(&updates, req.random_id);
-                debug!(account = req.account, target = %req.target, random_id = req.random_id, message_id = ?id, "sent");
-                Ok(SentMessage { message_id: id })
-            }
-            Err(e) if e.is("RANDOM_ID_DUPLICATE") => {
-                info!(account = req.account, target = %req.target, random_id = req.random_id, "already sent (RANDOM_ID_DUPLICATE)");
-                Ok(SentMessage { message_id: None })
-            }
-            Err(e) => {
-                if e.is("PEER_ID_INVALID") || e.is("CHANNEL_INVALID") {
-                    self.forget(req.account, a, req.target).await;
-                }
-                Err(e.into())
-            }
-        }
+        })
     }
 
-    async fn refresh_peer(&self, account: &str, target: &TargetRef) -> Result<(), SendError> {
-        let a = self.account(account)?;
-        self.forget(account, a, target).await;
-        if let Chat::Id(_) = target.chat
-            && !target.is_basic_group()
-        {
-            let mut state = a.peers.lock().await;
-            self.scan_dialogs(account, a, &mut state).await?;
-        }
-        self.peer(account, a, target).await.map(|_| ())
+    /// After PEER_ID_INVALID from a basic group: if Telegram says it was upgraded
+    /// (messages.getFullChat → `migrated_to`), remember the new supergroup and return it.
+    async fn follow_migration(
+        &self,
+        account: &str,
+        a: &Account,
+        target: &TargetRef,
+    ) -> Option<tl::enums::InputPeer> {
+        let Chat::Id(old) = target.chat else {
+            return None;
+        };
+        let full = a
+            .client
+            .invoke(&tl::functions::messages::GetFullChat { chat_id: -old })
+            .await
+            .ok()?;
+        let tl::enums::messages::ChatFull::Full(full) = full;
+        let new = full.chats.iter().find_map(|c| match c {
+            tl::enums::Chat::Chat(c) if c.id == -old => c.migrated_to.as_ref(),
+            _ => None,
+        })?;
+        let tl::enums::InputChannel::Channel(new) = new else {
+            return None;
+        };
+        let new_id = channel_chat_id(new.channel_id);
+        let chat = full
+            .chats
+            .iter()
+            .filter_map(CachedChat::from_tl)
+            .find(|c| c.id == new_id)
+            .unwrap_or(CachedChat {
+                id: new_id,
+                access_hash: new.access_hash,
+                kind: super::peers::ChatKind::Supergroup,
+                title: String::new(),
+                username: None,
+            });
+        warn!(
+            account,
+            target = %target,
+            new_id,
+            "this basic group was upgraded to a supergroup: posting under its new id {new_id}; \
+             replace {old} with {new_id} in the configuration"
+        );
+        let peer = chat.input_peer();
+        let mut state = a.peers.lock().await;
+        state.cache.migrated.insert(old, new_id);
+        state.cache.insert(chat);
+        self.persist(account, &state.cache);
+        Some(peer)
     }
 }

@@ -121,6 +121,10 @@ pub struct PeerCache {
     /// When the dialogs were last scanned (RFC 3339).
     #[serde(default)]
     pub dialogs_scanned_at: Option<String>,
+    /// Basic groups upgraded to supergroups: old `-N` id → new `-100…` id (from the group's
+    /// `migrated_to`), so sends to the old id go to the new chat without asking again.
+    #[serde(default)]
+    pub migrated: BTreeMap<i64, i64>,
 }
 
 impl PeerCache {

@@ -1,0 +1,406 @@
+//! `targets check`: the pre-flight look at every (account, target) a broadcaster posts to —
+//! member or not, may write, may send media, slow mode, forum and topic, title, when we last
+//! posted there — asked of Telegram (`Gateway::inspect`) without posting anything.
+//!
+//! Exit 1 when a chat refuses text (or cannot be checked), so scripts can gate a start on it;
+//! a chat that refuses only media, a forum target without a topic (posts go to General) and an
+//! upgraded group are said in the table.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal as _;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use jiff::Timestamp;
+use serde::Serialize;
+use smb_domain::{ErrorClass, TargetRef};
+use smb_engine::{ChatInfo, Gateway};
+use smb_telegram::SimGateway;
+use smb_telegram::grammers::{AccountConfig, GrammersGateway, JsonPeerCacheStore};
+
+use crate::Cli;
+use crate::config::{Overrides, Settings};
+use crate::{context, telegram};
+
+/// More pairs than this show a progress bar (on a terminal).
+const BAR_FROM: usize = 5;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// Only the targets of broadcasters that post from this account.
+    #[arg(long, value_name = "NAME")]
+    pub account: Option<String>,
+    /// One JSON array, one object per (account, target), fields always present.
+    #[arg(long)]
+    pub json: bool,
+    /// Check against the sandbox (its fault plan) instead of Telegram.
+    #[arg(long)]
+    pub sandbox: bool,
+    /// Pause between two chats, in milliseconds (each check is two or three Telegram calls;
+    /// Telegram answers fast lookups with FLOOD_WAIT).
+    #[arg(long, value_name = "MS", default_value_t = 500)]
+    pub pause_ms: u64,
+}
+
+/// One row of the check; the `--json` shape (every field always present, in this order).
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub account: String,
+    /// The target's key (`@name`, `-100…`, `@name/TOPIC`).
+    pub target: String,
+    /// False when Telegram could not be asked (see `error`); the other facts are then unknown.
+    pub checked: bool,
+    pub member: bool,
+    pub can_write: bool,
+    pub can_send_media: bool,
+    pub slow_mode_seconds: Option<u32>,
+    pub forum: bool,
+    /// `open`, `closed`, `missing`, `not_a_forum`; null for a target without a topic.
+    pub topic: Option<&'static str>,
+    /// A forum target without a topic: posts go to the General topic.
+    pub posts_to_general: bool,
+    pub title: Option<String>,
+    /// A basic group upgraded to a supergroup: the new `-100…` id.
+    pub migrated_to: Option<i64>,
+    /// The Telegram error a send would get now.
+    pub refusal: Option<String>,
+    /// The refusal (or the reason it could not be checked) in words, with what to do.
+    pub problem: Option<String>,
+    /// Why Telegram could not be asked (flood wait, network, no session).
+    pub error: Option<String>,
+    /// Our last post into this chat (this target, any account), RFC 3339; from the journal.
+    pub last_posted_at: Option<String>,
+}
+
+impl Row {
+    fn new(account: &str, target: &TargetRef) -> Self {
+        Row {
+            account: account.to_owned(),
+            target: target.key(),
+            checked: false,
+            member: false,
+            can_write: false,
+            can_send_media: false,
+            slow_mode_seconds: None,
+            forum: false,
+            topic: None,
+            posts_to_general: false,
+            title: None,
+            migrated_to: None,
+            refusal: None,
+            problem: None,
+            error: None,
+            last_posted_at: None,
+        }
+    }
+
+    fn fill(&mut self, target: &TargetRef, info: ChatInfo) {
+        self.checked = true;
+        self.member = info.member;
+        self.can_write = info.can_write;
+        self.can_send_media = info.can_send_media;
+        self.slow_mode_seconds = info.slow_mode_seconds;
+        self.forum = info.forum;
+        self.topic = info.topic.map(|t| t.as_str());
+        self.posts_to_general = info.forum && target.topic.is_none();
+        self.problem = match info.migrated_to {
+            Some(to) => Some(format!(
+                "this basic group was upgraded to a supergroup: posts follow it to {to}; replace {} with it in the configuration{}",
+                target.key(),
+                info.problem()
+                    .map(|p| format!("; there: {p}"))
+                    .unwrap_or_default()
+            )),
+            None => info.problem(),
+        };
+        self.title = info.title;
+        self.migrated_to = info.migrated_to;
+        self.refusal = info.refusal;
+    }
+
+    /// A problem that stops posting text (exit 1).
+    fn blocks(&self) -> bool {
+        !self.checked || !self.can_write
+    }
+
+    /// The lines under the row: the problem, General, the not-a-forum topic.
+    fn notes(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(e) = &self.error {
+            out.push(format!("✗ not checked: {e}"));
+        }
+        if let Some(p) = &self.problem {
+            out.push(format!("{} {p}", if self.blocks() { "✗" } else { "!" }));
+        }
+        if self.posts_to_general {
+            out.push(
+                "! a forum: posts go to its General topic (name a topic as @name/TOPIC or t.me/name/TOPIC)"
+                    .to_owned(),
+            );
+        }
+        if self.topic == Some("not_a_forum") {
+            out.push(
+                "! not a forum: the topic number is sent as a reply to that message".to_owned(),
+            );
+        }
+        out
+    }
+}
+
+/// The (account, target) pairs of every broadcaster, once each: by account, then in the
+/// order of the broadcasters' target lists.
+fn pairs(settings: &Settings, account: Option<&str>) -> Vec<(String, TargetRef)> {
+    let mut out: Vec<(String, TargetRef)> = Vec::new();
+    for b in &settings.broadcasters {
+        if account.is_some_and(|a| a != b.spec.account) {
+            continue;
+        }
+        for t in b.spec.targets.iter() {
+            if !out.iter().any(|(a, x)| *a == b.spec.account && x == t) {
+                out.push((b.spec.account.clone(), t.clone()));
+            }
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+fn seconds(s: u32) -> String {
+    match s {
+        s if s >= 3600 && s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s >= 60 && s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
+fn yes(b: bool) -> &'static str {
+    if b { "yes" } else { "no" }
+}
+
+fn short(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_owned()
+    } else {
+        let mut t: String = s.chars().take(n.saturating_sub(1)).collect();
+        t.push('…');
+        t
+    }
+}
+
+fn print_table(rows: &[Row], settings: &Settings) {
+    let tw = rows
+        .iter()
+        .map(|r| r.target.chars().count())
+        .max()
+        .unwrap_or(6)
+        .max(6);
+    let aw = rows
+        .iter()
+        .map(|r| r.account.chars().count())
+        .max()
+        .unwrap_or(7)
+        .max(7);
+    println!(
+        "{:<aw$}  {:<tw$}  {:<6}  {:<5}  {:<5}  {:<5}  {:<13}  {:<24}  LAST POST",
+        "ACCOUNT", "TARGET", "MEMBER", "WRITE", "MEDIA", "SLOW", "FORUM/TOPIC", "TITLE"
+    );
+    for r in rows {
+        let forum = match (r.forum, r.topic) {
+            (_, Some(t)) => format!("topic {t}"),
+            (true, None) => "General".to_owned(),
+            (false, None) => "-".to_owned(),
+        };
+        let last = r
+            .last_posted_at
+            .as_deref()
+            .and_then(|t| t.parse::<Timestamp>().ok())
+            .map(|t| {
+                t.to_zoned(settings.timezone.clone())
+                    .strftime("%Y-%m-%d %H:%M")
+                    .to_string()
+            })
+            .unwrap_or_else(|| "never".to_owned());
+        if r.checked {
+            println!(
+                "{:<aw$}  {:<tw$}  {:<6}  {:<5}  {:<5}  {:<5}  {:<13}  {:<24}  {last}",
+                r.account,
+                r.target,
+                yes(r.member),
+                yes(r.can_write),
+                yes(r.can_send_media),
+                r.slow_mode_seconds
+                    .map(seconds)
+                    .unwrap_or_else(|| "off".into()),
+                forum,
+                short(r.title.as_deref().unwrap_or("-"), 24),
+            );
+        } else {
+            println!(
+                "{:<aw$}  {:<tw$}  {:<6}  {:<5}  {:<5}  {:<5}  {:<13}  {:<24}  {last}",
+                r.account, r.target, "?", "?", "?", "?", "?", "-"
+            );
+        }
+        for n in r.notes() {
+            println!("    {n}");
+        }
+    }
+    let blocked = rows.iter().filter(|r| r.blocks()).count();
+    let general = rows.iter().filter(|r| r.posts_to_general).count();
+    println!(
+        "{} checked: {} can be posted to, {} cannot{}",
+        rows.len(),
+        rows.len() - blocked,
+        blocked,
+        if general > 0 {
+            format!(", {general} forum target(s) post to General")
+        } else {
+            String::new()
+        }
+    );
+}
+
+/// The grammers gateway for the accounts being checked (sessions are read, never written).
+fn real_gateway(
+    settings: &Settings,
+    accounts: &[&str],
+) -> anyhow::Result<(Arc<GrammersGateway>, BTreeMap<String, String>)> {
+    let api = telegram::api(settings)?;
+    let sessions = telegram::session_store(settings)?;
+    let mut configs = Vec::new();
+    for name in accounts {
+        let info = telegram::account(settings, name)?;
+        configs.push(AccountConfig {
+            name: info.name.clone(),
+            proxy: telegram::proxy(settings, info)?,
+        });
+    }
+    let peers = Arc::new(JsonPeerCacheStore::new(sessions.dir()));
+    let gateway = GrammersGateway::connect(&api, &sessions, &configs, peers);
+    let unusable = gateway
+        .unavailable()
+        .iter()
+        .map(|(name, e)| (name.clone(), e.reason(name)))
+        .collect();
+    Ok((Arc::new(gateway), unusable))
+}
+
+pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
+    let mut settings = context::settings(cli, &Overrides::default(), true)?;
+    let _log = context::init_logging(&settings, false)?;
+    if let Some(a) = &args.account
+        && !settings.broadcasters.iter().any(|b| &b.spec.account == a)
+    {
+        let mut known: Vec<&str> = settings
+            .broadcasters
+            .iter()
+            .map(|b| b.spec.account.as_str())
+            .collect();
+        known.sort();
+        known.dedup();
+        bail!(
+            "no broadcaster posts from account `{a}` (accounts in use: {})",
+            known.join(", ")
+        );
+    }
+    let store = context::open_store(&settings, args.sandbox).await?;
+    crate::switch::apply_stored(&mut settings, &store, false).await?;
+    crate::web::merge_added_targets(&mut settings, &store).await?;
+    let pairs = pairs(&settings, args.account.as_deref());
+    let mut accounts: Vec<&str> = pairs.iter().map(|(a, _)| a.as_str()).collect();
+    accounts.sort();
+    accounts.dedup();
+    let (gateway, unusable): (Arc<dyn Gateway>, BTreeMap<String, String>) = if args.sandbox {
+        let sim = SimGateway::new(settings.sandbox.clone()).context("starting the sandbox")?;
+        (Arc::new(sim), BTreeMap::new())
+    } else {
+        let (g, unusable) = real_gateway(&settings, &accounts)?;
+        (g, unusable)
+    };
+
+    let bar = if pairs.len() >= BAR_FROM && std::io::stderr().is_terminal() && !args.json {
+        let bar = ProgressBar::new(pairs.len() as u64);
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} checking {msg} [{bar:30}] {pos}/{len}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    // An account Telegram will not answer now (flood wait, dead session): its other chats are
+    // not asked, with the same reason.
+    let mut stopped: BTreeMap<String, String> = unusable;
+    let mut rows = Vec::with_capacity(pairs.len());
+    let mut asked = false;
+    for (account, target) in &pairs {
+        bar.set_message(target.key());
+        let mut row = Row::new(account, target);
+        if let Some(why) = stopped.get(account) {
+            row.error = Some(why.clone());
+        } else {
+            if asked && !args.sandbox && args.pause_ms > 0 {
+                tokio::time::sleep(Duration::from_millis(args.pause_ms)).await;
+            }
+            asked = true;
+            match gateway.inspect(account, target).await {
+                Ok(info) => row.fill(target, info),
+                Err(e) => {
+                    let why = match (e.class(), e.retry_after()) {
+                        (ErrorClass::AccountPause, Some(d)) => {
+                            format!(
+                                "Telegram asks account {account} to wait {} s; check again later",
+                                d.as_secs()
+                            )
+                        }
+                        (ErrorClass::AccountDead, _) => format!(
+                            "Telegram refuses the session of {account} ({}): run `sendmessagebot accounts login {account}`",
+                            e.code()
+                        ),
+                        _ => e.to_string(),
+                    };
+                    if matches!(
+                        e.class(),
+                        ErrorClass::AccountPause | ErrorClass::AccountDead
+                    ) {
+                        stopped.insert(account.clone(), why.clone());
+                    }
+                    row.error = Some(why);
+                }
+            }
+        }
+        row.last_posted_at = last_posted(&store, target).await?;
+        rows.push(row);
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else if rows.is_empty() {
+        println!("no broadcaster has targets to check");
+    } else {
+        print_table(&rows, &settings);
+    }
+    Ok(if rows.iter().any(Row::blocks) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// When the journal last recorded a sent delivery into `target` (any broadcaster, any account).
+async fn last_posted(
+    store: &smb_store::SqliteStore,
+    target: &TargetRef,
+) -> anyhow::Result<Option<String>> {
+    let filter = smb_store::DeliveryFilter {
+        target: Some(target.key()),
+        outcome: Some("sent".to_owned()),
+        ..smb_store::DeliveryFilter::default()
+    };
+    let rows = store.delivery_rows(&filter, 1, 0).await?;
+    Ok(rows.first().map(|r| r.updated_at.to_string()))
+}

@@ -1,0 +1,414 @@
+//! `targets check` and forum topics through the real binary and grammers against the MTProto
+//! test server (started in this process on 127.0.0.1): what each (account, target) may do,
+//! the journal's last post, a forum target without a topic said to post to General, an
+//! upgraded group named with its new id; and `run --once` posting into the right topic.
+
+mod common;
+
+use std::net::SocketAddrV4;
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use common::{API_HASH, text};
+use smb_mtproto_testserver::{ChatKind, ChatSpec, DC_ID, Fixture, TestServer, UserSpec};
+use smb_telegram::grammers::{KdfParams, SessionStore, StoredSession};
+
+const ACC1: i64 = 1001;
+const ACC2: i64 = 1002;
+const FORUM: i64 = -1_001_000_000_100;
+const SLOW: i64 = -1_001_000_000_101;
+const STRICT: i64 = -1_001_000_000_104;
+const GROUP: i64 = -4001;
+const UPGRADED: i64 = -1_001_000_000_200;
+const LIMIT: Duration = Duration::from_secs(60);
+
+fn fixture() -> Fixture {
+    Fixture::default()
+        .user(UserSpec::new(ACC1, "Seller One").phone("+15550001"))
+        .user(UserSpec::new(ACC2, "Seller Two").phone("+15550002"))
+        .chat(
+            ChatSpec::new(FORUM, "Gadgets forum", ChatKind::Supergroup)
+                .username("gadgets_forum")
+                .members(&[ACC1, ACC2])
+                .topic(123, "Prices")
+                .closed_topic(9, "Archive"),
+        )
+        .chat(
+            ChatSpec::new(SLOW, "Slow wholesale", ChatKind::Supergroup)
+                .members(&[ACC1])
+                .slow_mode(600)
+                .media_banned(),
+        )
+        .chat(
+            ChatSpec::new(STRICT, "Strict market", ChatKind::Supergroup)
+                .members(&[ACC1])
+                .banned(&[ACC1]),
+        )
+        .chat(ChatSpec::new(GROUP, "Friends", ChatKind::Group).members(&[ACC1]))
+        .chat(
+            ChatSpec::new(-1_001_000_000_102, "Open market", ChatKind::Supergroup)
+                .username("open_market"),
+        )
+}
+
+const CONFIG: &str = r#"
+[settings]
+delay_between_chats = "20ms"
+cycle_delay = "1h"
+retry_delay = "300ms"
+jitter = "0%"
+enable_scheduling = false
+enable_quiet_hours = false
+
+[accounts.acc1]
+[accounts.acc2]
+
+[targets]
+shops = ["https://t.me/gadgets_forum/123", "@gadgets_forum", "-1001000000101", "-1001000000104", "-4001", "@open_market"]
+archive = ["t.me/gadgets_forum/9"]
+
+[messages.m]
+texts = ["Price list"]
+
+[broadcasters.shops]
+account = "acc1"
+targets = "shops"
+messages = "m"
+
+[broadcasters.archive]
+account = "acc2"
+targets = "archive"
+messages = "m"
+"#;
+
+struct World {
+    server: TestServer,
+    dir: tempfile::TempDir,
+    // Declared last: dropped after the server.
+    _rt: tokio::runtime::Runtime,
+}
+
+impl World {
+    fn start() -> World {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let server = rt
+            .block_on(TestServer::start(fixture()))
+            .expect("test server");
+        let w = World {
+            server,
+            dir: tempfile::tempdir().expect("tempdir"),
+            _rt: rt,
+        };
+        std::fs::write(w.path().join("sendmessagebot.toml"), CONFIG).expect("config");
+        w.seed("acc1", ACC1);
+        w.seed("acc2", ACC2);
+        w
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn seed(&self, account: &str, user: i64) {
+        let addr: SocketAddrV4 = match self.server.addr() {
+            std::net::SocketAddr::V4(a) => a,
+            std::net::SocketAddr::V6(_) => panic!("the test server listens on 127.0.0.1"),
+        };
+        let key = self.server.auth_key(user).expect("fixture user has a key");
+        let session = StoredSession {
+            identity: Some(common::identity(user, account)),
+            ..StoredSession::for_server(addr, DC_ID, key)
+        };
+        SessionStore::new(self.path().join("sessions"), None)
+            .with_kdf(KdfParams::insecure_for_tests())
+            .save(account, &session)
+            .expect("seed session");
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = common::command(self.path(), args);
+        c.env("API_ID", "12345")
+            .env("API_HASH", API_HASH)
+            .env_remove("SESSION_PASSPHRASE");
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        common::run_with(self.command(args), None, LIMIT)
+            .unwrap_or_else(|out| panic!("{args:?} did not finish: {}", text(&out)))
+    }
+
+    fn check_json(&self, extra: &[&str]) -> (Option<i32>, Vec<serde_json::Value>) {
+        let mut args = vec!["targets", "check", "--json", "--pause-ms", "0"];
+        args.extend_from_slice(extra);
+        let out = self.run(&args);
+        let rows: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("JSON ({e}): {}", text(&out)));
+        (
+            out.status.code(),
+            rows.as_array().expect("an array").clone(),
+        )
+    }
+}
+
+fn row<'a>(rows: &'a [serde_json::Value], account: &str, target: &str) -> &'a serde_json::Value {
+    rows.iter()
+        .find(|r| r["account"] == account && r["target"] == target)
+        .unwrap_or_else(|| panic!("no row {account} {target} in {rows:#?}"))
+}
+
+#[test]
+fn targets_check_says_what_each_account_may_do_in_each_chat() {
+    let w = World::start();
+    let (code, rows) = w.check_json(&[]);
+    assert_eq!(code, Some(1), "chats refuse text: exit 1");
+    let keys: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["account"].as_str().unwrap_or_default().to_owned(),
+                r["target"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    let want: Vec<(String, String)> = [
+        ("acc1", "@gadgets_forum/123"),
+        ("acc1", "@gadgets_forum"),
+        ("acc1", "-1001000000101"),
+        ("acc1", "-1001000000104"),
+        ("acc1", "-4001"),
+        ("acc1", "@open_market"),
+        ("acc2", "@gadgets_forum/9"),
+    ]
+    .iter()
+    .map(|(a, t)| (a.to_string(), t.to_string()))
+    .collect();
+    assert_eq!(keys, want);
+    // The stable shape: every field on every row (serde_json's map sorts the names).
+    let fields: Vec<&str> = rows[0]
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let mut want_fields = [
+        "account",
+        "target",
+        "checked",
+        "member",
+        "can_write",
+        "can_send_media",
+        "slow_mode_seconds",
+        "forum",
+        "topic",
+        "posts_to_general",
+        "title",
+        "migrated_to",
+        "refusal",
+        "problem",
+        "error",
+        "last_posted_at",
+    ];
+    want_fields.sort();
+    assert_eq!(fields, want_fields);
+    assert!(
+        rows.iter()
+            .all(|r| r.as_object().map(|o| o.len()) == Some(16))
+    );
+
+    let topic = row(&rows, "acc1", "@gadgets_forum/123");
+    assert_eq!(
+        (
+            &topic["member"],
+            &topic["can_write"],
+            &topic["forum"],
+            &topic["topic"],
+            &topic["posts_to_general"],
+            &topic["title"],
+            &topic["last_posted_at"]
+        ),
+        (
+            &true.into(),
+            &true.into(),
+            &true.into(),
+            &"open".into(),
+            &false.into(),
+            &"Gadgets forum".into(),
+            &serde_json::Value::Null
+        )
+    );
+    let general = row(&rows, "acc1", "@gadgets_forum");
+    assert_eq!(
+        (
+            &general["posts_to_general"],
+            &general["topic"],
+            &general["can_write"]
+        ),
+        (&true.into(), &serde_json::Value::Null, &true.into())
+    );
+    let slow = row(&rows, "acc1", "-1001000000101");
+    assert_eq!(
+        (
+            &slow["slow_mode_seconds"],
+            &slow["can_write"],
+            &slow["can_send_media"],
+            &slow["refusal"]
+        ),
+        (
+            &600.into(),
+            &true.into(),
+            &false.into(),
+            &"CHAT_SEND_MEDIA_FORBIDDEN".into()
+        )
+    );
+    let strict = row(&rows, "acc1", "-1001000000104");
+    assert_eq!(
+        (&strict["member"], &strict["can_write"], &strict["refusal"]),
+        (
+            &true.into(),
+            &false.into(),
+            &"USER_BANNED_IN_CHANNEL".into()
+        )
+    );
+    assert!(
+        strict["problem"]
+            .as_str()
+            .is_some_and(|p| p.starts_with("USER_BANNED_IN_CHANNEL: the account may not post here")),
+        "{strict}"
+    );
+    let group = row(&rows, "acc1", "-4001");
+    assert_eq!(
+        (&group["title"], &group["can_write"], &group["migrated_to"]),
+        (&"Friends".into(), &true.into(), &serde_json::Value::Null)
+    );
+    let outside = row(&rows, "acc1", "@open_market");
+    assert_eq!(
+        (&outside["checked"], &outside["member"], &outside["refusal"]),
+        (&true.into(), &false.into(), &"USER_NOT_PARTICIPANT".into())
+    );
+    let closed = row(&rows, "acc2", "@gadgets_forum/9");
+    assert_eq!(
+        (&closed["topic"], &closed["can_write"], &closed["refusal"]),
+        (&"closed".into(), &false.into(), &"TOPIC_CLOSED".into())
+    );
+    // Looking posted nothing.
+    assert!(w.server.ledger().is_empty());
+
+    // The table: one row each, General said, the refusal in words, a summary; exit 1.
+    let out = w.run(&["targets", "check", "--pause-ms", "0"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let table = String::from_utf8_lossy(&out.stdout);
+    eprintln!("{table}");
+    assert!(table.starts_with("ACCOUNT"), "{table}");
+    for needle in [
+        "! a forum: posts go to its General topic",
+        "✗ TOPIC_CLOSED: the forum topic is closed",
+        "! CHAT_SEND_MEDIA_FORBIDDEN: this chat forbids media",
+        "topic open",
+        "10m",
+        "7 checked: 4 can be posted to, 3 cannot, 1 forum target(s) post to General",
+    ] {
+        assert!(table.contains(needle), "`{needle}` missing:\n{table}");
+    }
+
+    // One account only; a chat everyone may write to exits 0.
+    let (code, rows) = w.check_json(&["--account", "acc2"]);
+    assert_eq!((code, rows.len()), (Some(1), 1));
+    let out = w.run(&["targets", "check", "--account", "nobody"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out)
+            .contains("no broadcaster posts from account `nobody` (accounts in use: acc1, acc2)"),
+        "{}",
+        text(&out)
+    );
+
+    // The group is upgraded: sends follow it; the check names the new id and what to change.
+    w.server
+        .migrate_group(
+            GROUP,
+            ChatSpec::new(UPGRADED, "Friends", ChatKind::Supergroup),
+        )
+        .expect("migrates");
+    let (_, rows) = w.check_json(&["--account", "acc1"]);
+    let group = row(&rows, "acc1", "-4001");
+    assert_eq!(
+        (
+            &group["migrated_to"],
+            &group["can_write"],
+            &group["refusal"]
+        ),
+        (&UPGRADED.into(), &true.into(), &serde_json::Value::Null)
+    );
+    assert_eq!(
+        group["problem"],
+        "this basic group was upgraded to a supergroup: posts follow it to -1001000000200; replace -4001 with it in the configuration"
+    );
+    // Posting follows it too: `run --once` puts the group's post under the new id.
+    let out = w.run(&["run", "--once", "--no-metrics", "--no-web"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let into_group: Vec<String> = w
+        .server
+        .ledger()
+        .iter()
+        .filter(|e| e.chat == GROUP.to_string() || e.chat == UPGRADED.to_string())
+        .map(|e| e.chat.clone())
+        .collect();
+    assert_eq!(into_group, [UPGRADED.to_string()]);
+}
+
+#[test]
+fn run_once_posts_into_the_topic_and_general_and_check_shows_the_last_post() {
+    let w = World::start();
+    let out = w.run(&["run", "--once", "--no-metrics", "--no-web"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let mut got: Vec<(String, Option<i32>, i64)> = w
+        .server
+        .ledger()
+        .iter()
+        .map(|e| (e.chat.clone(), e.topic, e.account))
+        .collect();
+    got.sort();
+    let mut want = vec![
+        (FORUM.to_string(), Some(123), ACC1),
+        (FORUM.to_string(), None, ACC1),
+        (SLOW.to_string(), None, ACC1),
+        (GROUP.to_string(), None, ACC1),
+    ];
+    want.sort();
+    assert_eq!(
+        got, want,
+        "topic 123, General, and the chats that accept text"
+    );
+
+    let (_, rows) = w.check_json(&[]);
+    for target in [
+        "@gadgets_forum/123",
+        "@gadgets_forum",
+        "-1001000000101",
+        "-4001",
+    ] {
+        let at = row(&rows, "acc1", target)["last_posted_at"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{target}: a last post"))
+            .parse::<jiff::Timestamp>()
+            .expect("RFC 3339");
+        assert!(at <= jiff::Timestamp::now(), "{target}");
+    }
+    for (account, target) in [
+        ("acc1", "-1001000000104"),
+        ("acc1", "@open_market"),
+        ("acc2", "@gadgets_forum/9"),
+    ] {
+        assert_eq!(
+            row(&rows, account, target)["last_posted_at"],
+            serde_json::Value::Null,
+            "{target}"
+        );
+    }
+}
