@@ -1,0 +1,179 @@
+//! The planner: a pure state machine, `handle(Event, now) -> Vec<Effect>`.
+//!
+//! It owns every decision of DESIGN.md's send path and error table: which (broadcaster,
+//! target) an account sends next and when, when a cycle starts and ends, what an error does.
+//! It never does IO and never reads a clock; the driver feeds it events with the time.
+
+mod control;
+mod outcome;
+mod restore;
+mod send;
+mod state;
+mod turns;
+mod vocabulary;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use smb_domain::{TargetRef, mix64};
+
+use state::{AccountSlot, BroadcasterSlot, CycleState, RunState, hash_str};
+pub use vocabulary::{
+    AccountId, AccountSpec, BroadcasterId, BroadcasterSpec, BroadcasterView, Content, Control,
+    DEFAULT_DISABLE_AFTER_FAILURES, Delivery, Effect, Event, Hold, PlannerError, PlannerSettings,
+};
+
+#[derive(Debug, Clone)]
+pub struct Planner {
+    settings: PlannerSettings,
+    accounts: Vec<AccountSlot>,
+    broadcasters: Vec<BroadcasterSlot>,
+    by_account_name: HashMap<String, AccountId>,
+    /// Disabled targets, with the moment they are re-checked (`None`: disabled by the operator).
+    disabled: HashMap<TargetRef, Option<Timestamp>>,
+    /// Unknown (`other`) errors in a row per target, since its last success.
+    failures: HashMap<TargetRef, u32>,
+    /// Targets that refused media, where a broadcaster with `send_text_without_media` sends
+    /// the text alone (until restart: the first media send after it finds out again).
+    text_only: HashSet<TargetRef>,
+    rng: u64,
+}
+
+impl Planner {
+    pub fn new(
+        accounts: Vec<AccountSpec>,
+        broadcasters: Vec<BroadcasterSpec>,
+        settings: PlannerSettings,
+        now: Timestamp,
+    ) -> Result<Self, PlannerError> {
+        let mut by_account_name = HashMap::new();
+        let mut account_slots = Vec::with_capacity(accounts.len());
+        for (i, a) in accounts.into_iter().enumerate() {
+            by_account_name.insert(a.name.clone(), i);
+            account_slots.push(AccountSlot {
+                name: a.name.into(),
+                gap: a.delay_between_chats,
+                jitter: a.jitter,
+                next_send_at: now,
+                last_gap: Duration::ZERO,
+                paused_until: None,
+                stopped: None,
+                broadcasters: Vec::new(),
+                rr: 0,
+            });
+        }
+        let mut slots = Vec::with_capacity(broadcasters.len());
+        for (i, b) in broadcasters.into_iter().enumerate() {
+            let Some(&account) = by_account_name.get(&b.account) else {
+                return Err(PlannerError::UnknownAccount {
+                    broadcaster: b.name,
+                    account: b.account,
+                });
+            };
+            account_slots[account].broadcasters.push(i);
+            let seed = mix64(settings.seed ^ hash_str(&b.name));
+            slots.push(BroadcasterSlot {
+                name: b.name.into(),
+                account,
+                targets: b.targets,
+                messages: b.messages,
+                pending_messages: None,
+                rotation: b.rotation,
+                pacing: b.pacing,
+                schedule: b.schedule,
+                content: Arc::new(b.content),
+                seed,
+                run: RunState::Running,
+                cycle: CycleState::Idle {
+                    next_cycle: 1,
+                    starts_at: now,
+                },
+                next_send_at: now,
+                last_gap: Duration::ZERO,
+            });
+        }
+        Ok(Planner {
+            rng: mix64(settings.seed ^ 0x5EED),
+            settings,
+            accounts: account_slots,
+            broadcasters: slots,
+            by_account_name,
+            disabled: HashMap::new(),
+            failures: HashMap::new(),
+            text_only: HashSet::new(),
+        })
+    }
+
+    pub fn account_id(&self, name: &str) -> Option<AccountId> {
+        self.by_account_name.get(name).copied()
+    }
+
+    pub fn account_count(&self) -> usize {
+        self.accounts.len()
+    }
+
+    pub fn account_name(&self, id: AccountId) -> &str {
+        &self.accounts[id].name
+    }
+
+    /// With `--once`: true when no broadcaster has anything left to do (each completed its
+    /// cycle, or is stopped or paused). A daemon without `--once` is never finished: it
+    /// waits for operator commands even when every account is stopped.
+    pub fn finished(&self) -> bool {
+        self.settings.once
+            && self.broadcasters.iter().all(|b| {
+                matches!(
+                    b.run,
+                    RunState::Done | RunState::Stopped(_) | RunState::Halted | RunState::Paused
+                )
+            })
+    }
+
+    pub fn views(&self) -> Vec<BroadcasterView> {
+        self.broadcasters
+            .iter()
+            .map(|b| {
+                let (cycle, done) = match &b.cycle {
+                    CycleState::Idle { next_cycle, .. } => {
+                        (next_cycle.saturating_sub(1), b.targets.len())
+                    }
+                    CycleState::Active(ac) => (ac.cycle, ac.cursor.max(ac.handled.len())),
+                };
+                BroadcasterView {
+                    name: b.name.to_string(),
+                    account: self.accounts[b.account].name.to_string(),
+                    state: match &b.run {
+                        RunState::Running => "running".into(),
+                        RunState::Paused => "paused".into(),
+                        RunState::Halted => "stopped".into(),
+                        RunState::Stopped(r) => format!("stopped: {r}"),
+                        RunState::Done => "done".into(),
+                    },
+                    cycle,
+                    done,
+                    total: b.targets.len(),
+                }
+            })
+            .collect()
+    }
+
+    pub fn handle(&mut self, event: Event, now: Timestamp) -> Vec<Effect> {
+        let mut fx = Vec::new();
+        match event {
+            Event::Poll { account } => self.poll(account, now, &mut fx),
+            Event::Outcome { delivery, result } => self.outcome(delivery, result, now, &mut fx),
+            Event::Control(c) => self.control(c, now, &mut fx),
+        }
+        fx
+    }
+
+    /// Broadcaster names, in configuration order.
+    pub fn broadcaster_names(&self) -> Vec<String> {
+        self.broadcasters
+            .iter()
+            .map(|b| b.name.to_string())
+            .collect()
+    }
+}

@@ -1,0 +1,135 @@
+//! Restoring what the store remembers after a restart: account pauses and stops, disabled
+//! targets, each broadcaster's last cycle, and operator states.
+
+use std::collections::{HashMap, HashSet};
+
+use jiff::{SignedDuration, Timestamp};
+use smb_domain::TargetRef;
+
+use super::Planner;
+use super::state::{ActiveCycle, CycleState, Retry, RunState, add};
+use crate::ports::{StoredAccount, StoredCycle, TargetStatus};
+
+impl Planner {
+    /// Applies what the store remembers: account pauses and stops, disabled targets, and each
+    /// broadcaster's last cycle, so a restart resumes at the next target of the same cycle.
+    ///
+    /// A send or a cycle end the journal dates after `now` happened before a wall clock was set
+    /// back: it counts as having happened `now` (the gap and the cycle delay run from there,
+    /// not from a moment an hour away). Returns how far the journal is ahead of `now`, if it
+    /// is, for the caller to warn about.
+    pub fn restore(
+        &mut self,
+        accounts: &HashMap<String, StoredAccount>,
+        targets: &HashMap<String, TargetStatus>,
+        cycles: &HashMap<String, StoredCycle>,
+        now: Timestamp,
+    ) -> Option<SignedDuration> {
+        let mut ahead = SignedDuration::ZERO;
+        let mut seen = |t: Timestamp| {
+            ahead = ahead.max(t.duration_since(now));
+            t.min(now)
+        };
+        for a in &mut self.accounts {
+            if let Some(s) = accounts.get(&*a.name) {
+                a.paused_until = s.paused_until.filter(|t| *t > now);
+                a.stopped = s.stopped_reason.clone();
+                if let Some(last) = s.last_send_at {
+                    a.next_send_at = a.next_send_at.max(add(seen(last), a.gap));
+                }
+            }
+        }
+        for (key, status) in targets {
+            if let (TargetStatus::Disabled { recheck_at, .. }, Ok(t)) =
+                (status, TargetRef::parse(key))
+            {
+                self.disabled.insert(t, *recheck_at);
+            }
+        }
+        for b in &mut self.broadcasters {
+            if let Some(reason) = &self.accounts[b.account].stopped {
+                b.run = RunState::Stopped(reason.clone());
+            }
+            let Some(c) = cycles.get(&*b.name) else {
+                continue;
+            };
+            match c.completed_at {
+                Some(done) => {
+                    let done = seen(done);
+                    let starts_at = if self.settings.once {
+                        now
+                    } else {
+                        add(
+                            done,
+                            b.pacing
+                                .jitter
+                                .apply(b.pacing.cycle_delay, b.seed ^ c.cycle),
+                        )
+                    };
+                    b.cycle = CycleState::Idle {
+                        next_cycle: c.cycle + 1,
+                        starts_at,
+                    };
+                }
+                None => {
+                    let index: HashMap<String, usize> = b
+                        .targets
+                        .iter()
+                        .enumerate()
+                        .map(|(i, t)| (t.key(), i))
+                        .collect();
+                    let mut ac = ActiveCycle {
+                        cycle: c.cycle,
+                        message: c.message.as_str().into(),
+                        cursor: 0,
+                        handled: HashSet::new(),
+                        retries: Vec::new(),
+                        in_flight: None,
+                        in_flight_stale_retried: false,
+                        sent: 0,
+                        failed: 0,
+                    };
+                    for d in &c.deliveries {
+                        let Some(&i) = index.get(&d.target) else {
+                            continue;
+                        };
+                        ac.handled.insert(i);
+                        match d.status.as_str() {
+                            "sent" => ac.sent += 1,
+                            "failed" => ac.failed += 1,
+                            // A pending delivery may have reached Telegram: re-send it first,
+                            // with the same random_id, so Telegram drops a duplicate.
+                            _ => ac.retries.push(Retry {
+                                index: i,
+                                not_before: if d.status == "pending" {
+                                    now
+                                } else {
+                                    d.retry_at.unwrap_or(now)
+                                },
+                                attempt: d.attempts,
+                                random_id: d.random_id,
+                                stale_retried: false,
+                            }),
+                        }
+                    }
+                    b.cycle = CycleState::Active(ac);
+                }
+            }
+        }
+        (ahead > SignedDuration::ZERO).then_some(ahead)
+    }
+
+    /// Applies states an operator set before a restart (`paused`, `stopped`).
+    pub fn restore_states(&mut self, states: &HashMap<String, String>) {
+        for b in &mut self.broadcasters {
+            if b.run != RunState::Running {
+                continue;
+            }
+            match states.get(&*b.name).map(String::as_str) {
+                Some("paused") => b.run = RunState::Paused,
+                Some("stopped") => b.run = RunState::Halted,
+                _ => {}
+            }
+        }
+    }
+}

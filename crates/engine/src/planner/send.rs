@@ -1,0 +1,263 @@
+//! The `Poll` transition: which broadcaster of an account sends next, when a cycle starts
+//! and ends, and the `Send` effect with its pacing.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use smb_domain::{TargetRef, mix64};
+
+use super::Planner;
+use super::state::{ActiveCycle, CycleState, Pick, RunState, add};
+use super::vocabulary::{AccountId, BroadcasterId, Content, Delivery, Effect};
+
+impl Planner {
+    fn next_random_id(&mut self) -> i64 {
+        self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let v = mix64(self.rng) as i64;
+        if v == 0 { 1 } else { v }
+    }
+
+    fn is_disabled(&self, t: &TargetRef, now: Timestamp) -> bool {
+        match self.disabled.get(t) {
+            None => false,
+            Some(None) => true,
+            Some(Some(recheck)) => *recheck > now,
+        }
+    }
+
+    /// Moves a broadcaster's cursor past targets that need nothing, and completes its cycle
+    /// when nothing is left.
+    pub(super) fn settle(&mut self, b: BroadcasterId, now: Timestamp, fx: &mut Vec<Effect>) {
+        let once = self.settings.once;
+        let slot = &self.broadcasters[b];
+        let CycleState::Active(ac) = &slot.cycle else {
+            return;
+        };
+        let mut cursor = ac.cursor;
+        while cursor < slot.targets.len()
+            && (ac.handled.contains(&cursor) || self.is_disabled(&slot.targets[cursor], now))
+        {
+            cursor += 1;
+        }
+        let slot = &mut self.broadcasters[b];
+        let CycleState::Active(ac) = &mut slot.cycle else {
+            return;
+        };
+        ac.cursor = cursor;
+        if cursor >= slot.targets.len() && ac.retries.is_empty() && ac.in_flight.is_none() {
+            fx.push(Effect::CompleteCycle {
+                broadcaster: slot.name.clone(),
+                cycle: ac.cycle,
+                sent: ac.sent,
+                failed: ac.failed,
+            });
+            let next_cycle = ac.cycle + 1;
+            let wait = slot
+                .pacing
+                .jitter
+                .apply(slot.pacing.cycle_delay, slot.seed ^ ac.cycle);
+            slot.cycle = CycleState::Idle {
+                next_cycle,
+                starts_at: add(now, wait),
+            };
+            if once && slot.run == RunState::Running {
+                slot.run = RunState::Done;
+            }
+        }
+    }
+
+    /// When broadcaster `b` could next send, and what.
+    fn candidate(&self, b: BroadcasterId, now: Timestamp) -> Option<(Timestamp, Pick)> {
+        let slot = &self.broadcasters[b];
+        if slot.run != RunState::Running {
+            return None;
+        }
+        let (due, pick) = match &slot.cycle {
+            CycleState::Idle { starts_at, .. } => (*starts_at, Pick::StartCycle),
+            CycleState::Active(ac) => {
+                if ac.in_flight.is_some() {
+                    return None;
+                }
+                let retry = ac
+                    .retries
+                    .iter()
+                    .enumerate()
+                    .min_by_key(|(_, r)| r.not_before)
+                    .map(|(i, r)| (r.not_before.max(slot.next_send_at), i));
+                let cursor = (ac.cursor < slot.targets.len()).then_some(slot.next_send_at);
+                match (retry, cursor) {
+                    (Some((rt, i)), Some(ct)) if rt <= ct => (rt, Pick::Retry(i)),
+                    (_, Some(ct)) => (ct, Pick::Cursor),
+                    (Some((rt, i)), None) => (rt, Pick::Retry(i)),
+                    (None, None) => return None,
+                }
+            }
+        };
+        let due = slot.schedule.next_allowed(due.max(now))?;
+        Some((due, pick))
+    }
+
+    pub(super) fn poll(&mut self, account: AccountId, now: Timestamp, fx: &mut Vec<Effect>) {
+        let Some(acc) = self.accounts.get(account) else {
+            fx.push(Effect::Wait { until: None });
+            return;
+        };
+        if acc.stopped.is_some() {
+            fx.push(Effect::Wait { until: None });
+            return;
+        }
+        if let Some(p) = acc.paused_until
+            && p > now
+        {
+            fx.push(Effect::Wait { until: Some(p) });
+            return;
+        }
+        // Indexing instead of iterating `acc.broadcasters`: settle() needs `&mut self`, and
+        // a copy of the list on every poll would be an allocation on the send path.
+        let n = acc.broadcasters.len();
+        for k in 0..n {
+            let b = self.accounts[account].broadcasters[k];
+            self.settle(b, now, fx);
+        }
+        let acc = &self.accounts[account];
+        let mut best: Option<(Timestamp, usize, BroadcasterId, Pick)> = None;
+        for k in 0..n {
+            let pos = (acc.rr + k) % n;
+            let b = acc.broadcasters[pos];
+            if let Some((due, pick)) = self.candidate(b, now)
+                && best.as_ref().is_none_or(|(t, ..)| due < *t)
+            {
+                best = Some((due, pos, b, pick));
+            }
+        }
+        let Some((due, pos, b, pick)) = best else {
+            fx.push(Effect::Wait { until: None });
+            return;
+        };
+        let due = due.max(acc.next_send_at);
+        if due > now {
+            fx.push(Effect::Wait { until: Some(due) });
+            return;
+        }
+        self.accounts[account].rr = (pos + 1) % n;
+        match pick {
+            Pick::StartCycle => {
+                self.start_cycle(b, now, fx);
+                // The first send of the new cycle goes out in the same poll when it can.
+                self.settle(b, now, fx);
+                if let Some((due, pick)) = self.candidate(b, now)
+                    && due <= now
+                    && !matches!(pick, Pick::StartCycle)
+                {
+                    self.emit_send(b, pick, now, fx);
+                } else {
+                    fx.push(Effect::Wait { until: Some(now) });
+                }
+            }
+            pick => self.emit_send(b, pick, now, fx),
+        }
+    }
+
+    fn start_cycle(&mut self, b: BroadcasterId, now: Timestamp, fx: &mut Vec<Effect>) {
+        let once = self.settings.once;
+        let slot = &mut self.broadcasters[b];
+        let CycleState::Idle { next_cycle, .. } = slot.cycle else {
+            return;
+        };
+        if let Some(newer) = slot.pending_messages.take() {
+            slot.messages = newer;
+        }
+        let Some(message) = slot.messages.pick(slot.rotation, next_cycle - 1, slot.seed) else {
+            // Validated at load; an empty set just waits for a new version — except in a
+            // single-cycle run, which must end: there it has nothing to do.
+            slot.cycle = CycleState::Idle {
+                next_cycle,
+                starts_at: add(now, slot.pacing.cycle_delay),
+            };
+            if once && slot.run == RunState::Running {
+                slot.run = RunState::Done;
+            }
+            return;
+        };
+        let message: Arc<str> = message.text.as_str().into();
+        fx.push(Effect::StartCycle {
+            broadcaster: slot.name.clone(),
+            cycle: next_cycle,
+            message: message.clone(),
+            targets: slot.targets.len(),
+        });
+        slot.cycle = CycleState::Active(ActiveCycle {
+            cycle: next_cycle,
+            message,
+            cursor: 0,
+            handled: HashSet::new(),
+            retries: Vec::new(),
+            in_flight: None,
+            in_flight_stale_retried: false,
+            sent: 0,
+            failed: 0,
+        });
+    }
+
+    fn emit_send(&mut self, b: BroadcasterId, pick: Pick, now: Timestamp, fx: &mut Vec<Effect>) {
+        let fresh_id = self.next_random_id();
+        let slot = &mut self.broadcasters[b];
+        let CycleState::Active(ac) = &mut slot.cycle else {
+            return;
+        };
+        let (index, random_id, attempt) = match pick {
+            Pick::Retry(i) => {
+                let r = ac.retries.swap_remove(i);
+                ac.in_flight_stale_retried = r.stale_retried;
+                (r.index, r.random_id, r.attempt)
+            }
+            Pick::Cursor => {
+                let i = ac.cursor;
+                ac.cursor += 1;
+                ac.in_flight_stale_retried = false;
+                (i, fresh_id, 0)
+            }
+            Pick::StartCycle => return,
+        };
+        ac.in_flight = Some(index);
+        let target = slot.targets[index].clone();
+        let content = if slot.content.media.is_some() && self.text_only.contains(&target) {
+            Arc::new(Content {
+                media: None,
+                ..(*slot.content).clone()
+            })
+        } else {
+            slot.content.clone()
+        };
+        // A target whose re-check time came is tried again; it is active until told otherwise.
+        if self.disabled.remove(&target).is_some() {
+            fx.push(Effect::EnableTarget {
+                target: target.clone(),
+            });
+        }
+        let key = slot.seed ^ ac.cycle.rotate_left(20) ^ index as u64;
+        // Jitter only lengthens a gap between chats: the configured delay is the minimum.
+        slot.last_gap = slot
+            .pacing
+            .jitter
+            .extra(slot.pacing.delay_between_chats, key);
+        slot.next_send_at = add(now, slot.last_gap);
+        let acc = &mut self.accounts[slot.account];
+        acc.last_gap = acc.jitter.extra(acc.gap, key ^ 0xACC);
+        acc.next_send_at = add(now, acc.last_gap);
+        fx.push(Effect::Send(Delivery {
+            broadcaster: b,
+            broadcaster_name: slot.name.clone(),
+            account: slot.account,
+            account_name: acc.name.clone(),
+            cycle: ac.cycle,
+            target_index: index,
+            target,
+            text: ac.message.clone(),
+            content,
+            random_id,
+            attempt,
+        }));
+    }
+}

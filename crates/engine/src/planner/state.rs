@@ -1,0 +1,129 @@
+//! The planner's private state: per-account and per-broadcaster slots, the active cycle, and
+//! the small time helpers every transition uses.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use smb_domain::{Jitter, MessageSet, Pacing, Rotation, Schedule, SendError};
+
+use smb_domain::TargetRef;
+
+use super::vocabulary::{AccountId, BroadcasterId, Content, Effect};
+
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum RunState {
+    Running,
+    Paused,
+    /// Stopped by the operator.
+    Halted,
+    /// Its account was stopped (revoked, banned, PEER_FLOOD).
+    Stopped(String),
+    /// `--once` and its cycle is complete.
+    Done,
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct Retry {
+    pub(super) index: usize,
+    pub(super) not_before: Timestamp,
+    pub(super) attempt: u32,
+    pub(super) random_id: i64,
+    pub(super) stale_retried: bool,
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct ActiveCycle {
+    pub(super) cycle: u64,
+    pub(super) message: Arc<str>,
+    pub(super) cursor: usize,
+    /// Targets already dealt with before the cursor could reach them (a resumed cycle).
+    pub(super) handled: HashSet<usize>,
+    pub(super) retries: Vec<Retry>,
+    pub(super) in_flight: Option<usize>,
+    /// The in-flight delivery was already re-resolved once after PEER_ID_INVALID.
+    pub(super) in_flight_stale_retried: bool,
+    pub(super) sent: u64,
+    pub(super) failed: u64,
+}
+
+#[derive(Debug, Clone)]
+pub(super) enum CycleState {
+    Idle {
+        next_cycle: u64,
+        starts_at: Timestamp,
+    },
+    Active(ActiveCycle),
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct AccountSlot {
+    pub(super) name: Arc<str>,
+    pub(super) gap: Duration,
+    pub(super) jitter: Jitter,
+    pub(super) next_send_at: Timestamp,
+    /// The gap (jitter included) chosen at the last send, re-applied from the moment that
+    /// send actually reached the gateway (see [`Planner::send_started`]).
+    pub(super) last_gap: Duration,
+    pub(super) paused_until: Option<Timestamp>,
+    pub(super) stopped: Option<String>,
+    pub(super) broadcasters: Vec<BroadcasterId>,
+    pub(super) rr: usize,
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct BroadcasterSlot {
+    pub(super) name: Arc<str>,
+    pub(super) account: AccountId,
+    pub(super) targets: Vec<TargetRef>,
+    pub(super) messages: MessageSet,
+    pub(super) pending_messages: Option<MessageSet>,
+    pub(super) rotation: Rotation,
+    pub(super) pacing: Pacing,
+    pub(super) schedule: Schedule,
+    pub(super) content: Arc<Content>,
+    pub(super) seed: u64,
+    pub(super) run: RunState,
+    pub(super) cycle: CycleState,
+    pub(super) next_send_at: Timestamp,
+    pub(super) last_gap: Duration,
+}
+
+pub(super) enum Pick {
+    StartCycle,
+    Retry(usize),
+    Cursor,
+}
+
+/// Pauses an account for the wait Telegram asked for: never shorter (jitter only adds), and
+/// never ending before a pause already running. Returns when it ends and its effect.
+pub(super) fn pause(
+    acc: &mut AccountSlot,
+    err: &SendError,
+    key: u64,
+    now: Timestamp,
+) -> (Timestamp, Effect) {
+    let wait = err.retry_after().unwrap_or(Duration::ZERO);
+    let until = add(now, acc.jitter.extra(wait, key).max(wait));
+    let until = acc.paused_until.map_or(until, |p| p.max(until));
+    acc.paused_until = Some(until);
+    let effect = Effect::PauseAccount {
+        account: acc.name.clone(),
+        until,
+        seconds: wait.as_secs(),
+        code: err.code().to_owned(),
+    };
+    (until, effect)
+}
+
+pub(super) fn add(t: Timestamp, d: Duration) -> Timestamp {
+    let d = SignedDuration::try_from(d).unwrap_or(SignedDuration::MAX);
+    t.checked_add(d).unwrap_or(Timestamp::MAX)
+}
+
+pub(super) fn hash_str(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    })
+}

@@ -1,0 +1,246 @@
+//! The planner's vocabulary: what it is built from (specs, settings), what it is told
+//! (events, operator controls) and what it answers (effects, holds, views).
+//!
+//! Only data lives here; the transitions are in the sibling modules.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use smb_domain::{Jitter, MessageSet, Pacing, Rotation, Schedule, SendError, TargetRef};
+
+use crate::ports::{DeliveryKey, Outcome, SentMessage, TextFormat};
+
+pub type AccountId = usize;
+pub type BroadcasterId = usize;
+
+/// How a broadcaster's messages are sent (format, attachment, link preview), and what it does
+/// when a chat refuses them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Content {
+    pub format: TextFormat,
+    pub media: Option<PathBuf>,
+    pub link_preview: bool,
+    /// `send_text_without_media`: in a chat that forbids media (`CHAT_SEND_MEDIA_FORBIDDEN`,
+    /// `…_PHOTOS_…`, …) send the text alone instead of disabling the chat. Off by default.
+    pub text_without_media: bool,
+    /// `disable_after_failures`: an error we do not know (class `other`) this many times in a
+    /// row in one target disables it, with the raw error as the reason; a success in between
+    /// starts the count again. 0 never disables. Default 3.
+    pub disable_after_failures: u32,
+}
+
+impl Default for Content {
+    fn default() -> Self {
+        Content {
+            format: TextFormat::default(),
+            media: None,
+            link_preview: false,
+            text_without_media: false,
+            disable_after_failures: DEFAULT_DISABLE_AFTER_FAILURES,
+        }
+    }
+}
+
+/// The default of [`Content::disable_after_failures`].
+pub const DEFAULT_DISABLE_AFTER_FAILURES: u32 = 3;
+
+/// One account as the planner needs it.
+#[derive(Debug, Clone)]
+pub struct AccountSpec {
+    pub name: String,
+    /// The account's pacing budget: two of its sends are never closer than this, whichever
+    /// broadcasters they belong to.
+    pub delay_between_chats: Duration,
+    pub jitter: Jitter,
+}
+
+/// One broadcaster: account + target list + message set + pacing + schedule.
+#[derive(Debug, Clone)]
+pub struct BroadcasterSpec {
+    pub name: String,
+    pub account: String,
+    pub targets: Vec<TargetRef>,
+    pub messages: MessageSet,
+    pub rotation: Rotation,
+    pub pacing: Pacing,
+    pub schedule: Schedule,
+    pub content: Content,
+}
+
+#[derive(Debug, Clone)]
+pub struct PlannerSettings {
+    /// `run --once`: each broadcaster completes one cycle (starting at once), then is done.
+    pub once: bool,
+    /// Seeds random ids, random rotation and jitter.
+    pub seed: u64,
+    /// When a target disabled by an error is tried again.
+    pub recheck_after: Duration,
+}
+
+impl Default for PlannerSettings {
+    fn default() -> Self {
+        PlannerSettings {
+            once: false,
+            seed: 0,
+            recheck_after: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+/// One send the driver must carry out: write it pending, send it, report the outcome.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    pub broadcaster: BroadcasterId,
+    pub broadcaster_name: Arc<str>,
+    pub account: AccountId,
+    pub account_name: Arc<str>,
+    pub cycle: u64,
+    pub target_index: usize,
+    pub target: TargetRef,
+    pub text: Arc<str>,
+    pub content: Arc<Content>,
+    pub random_id: i64,
+    /// 0 for the first try; retries after transient errors count up.
+    pub attempt: u32,
+}
+
+impl Delivery {
+    pub fn key(&self) -> DeliveryKey {
+        DeliveryKey {
+            broadcaster: self.broadcaster_name.to_string(),
+            cycle: self.cycle,
+            target: self.target.clone(),
+        }
+    }
+}
+
+/// Operator commands (CLI, API, dashboard).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Control {
+    /// Hold a broadcaster where it is; `Resume` continues the same cycle.
+    Pause(String),
+    Resume(String),
+    /// Stop a broadcaster: its cycle is left as it is; `Start` resumes it and, between
+    /// cycles, starts the next one at once.
+    Stop(String),
+    Start(String),
+    EnableTarget(TargetRef),
+    DisableTarget(TargetRef, String),
+    /// A new version of a message set: used from the next cycle on, never mid-cycle.
+    ReplaceMessages(MessageSet),
+    /// A target added to a broadcaster's list while it runs (the dashboard, the API): it joins
+    /// the current cycle when the cursor has not passed the end yet, else the next one.
+    AddTarget {
+        broadcaster: String,
+        target: TargetRef,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// An account's task asks what to do next.
+    Poll {
+        account: AccountId,
+    },
+    /// What the gateway said about a delivery.
+    Outcome {
+        delivery: Delivery,
+        result: Result<SentMessage, SendError>,
+    },
+    Control(Control),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    StartCycle {
+        broadcaster: Arc<str>,
+        cycle: u64,
+        message: Arc<str>,
+        targets: usize,
+    },
+    Send(Delivery),
+    Record {
+        delivery: Delivery,
+        outcome: Outcome,
+    },
+    RefreshPeer {
+        account: Arc<str>,
+        target: TargetRef,
+    },
+    CompleteCycle {
+        broadcaster: Arc<str>,
+        cycle: u64,
+        sent: u64,
+        failed: u64,
+    },
+    PauseAccount {
+        account: Arc<str>,
+        until: Timestamp,
+        seconds: u64,
+        code: String,
+    },
+    PauseChat {
+        account: Arc<str>,
+        target: TargetRef,
+        until: Timestamp,
+        seconds: u64,
+    },
+    StopAccount {
+        account: Arc<str>,
+        reason: String,
+    },
+    DisableTarget {
+        target: TargetRef,
+        reason: String,
+        recheck_at: Option<Timestamp>,
+    },
+    EnableTarget {
+        target: TargetRef,
+    },
+    BadContent {
+        broadcaster: Arc<str>,
+        code: String,
+    },
+    /// An operator command changed a broadcaster's state (`running`, `paused`, `stopped`).
+    BroadcasterState {
+        broadcaster: Arc<str>,
+        state: &'static str,
+    },
+    /// Answer to a poll: nothing is due before `until` (`None`: nothing until a control event).
+    Wait {
+        until: Option<Timestamp>,
+    },
+}
+
+/// Why an account may not send now (see [`Planner::send_hold`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Hold {
+    /// Stopped (or unknown): the message says why and what to do.
+    Stopped(String),
+    /// Paused by Telegram (a flood wait) until then.
+    Paused(Timestamp),
+    /// Its last send was too recent: its next turn is then.
+    Gap(Timestamp),
+}
+
+/// A broadcaster's view for stats and dry runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BroadcasterView {
+    pub name: String,
+    pub account: String,
+    pub state: String,
+    pub cycle: u64,
+    pub done: usize,
+    pub total: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlannerError {
+    #[error("broadcaster `{broadcaster}` uses account `{account}`, which is not declared")]
+    UnknownAccount {
+        broadcaster: String,
+        account: String,
+    },
+}
