@@ -299,6 +299,17 @@ pub enum RunState {
     Done,
 }
 
+impl From<OperatorState> for RunState {
+    /// The run state an operator's command leaves a broadcaster in.
+    fn from(state: OperatorState) -> Self {
+        match state {
+            OperatorState::Running => RunState::Running,
+            OperatorState::Paused => RunState::Paused,
+            OperatorState::Stopped => RunState::StoppedByOperator,
+        }
+    }
+}
+
 /// The prefix of an account-stopped run state's text.
 const ACCOUNT_STOPPED: &str = "stopped: ";
 

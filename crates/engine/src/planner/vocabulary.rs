@@ -8,7 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
-use smb_domain::{Jitter, MessageSet, Pacing, Rotation, Schedule, SendError, TargetRef};
+use smb_domain::{
+    AccountStop, Jitter, MessageSet, OperatorState, Pacing, Rotation, RunState, Schedule,
+    SendError, TargetRef,
+};
 
 use crate::ports::{DeliveryKey, Outcome, SentMessage, TextFormat};
 
@@ -189,7 +192,7 @@ pub enum Effect {
     },
     StopAccount {
         account: Arc<str>,
-        reason: String,
+        reason: AccountStop,
     },
     DisableTarget {
         target: TargetRef,
@@ -203,10 +206,10 @@ pub enum Effect {
         broadcaster: Arc<str>,
         code: String,
     },
-    /// An operator command changed a broadcaster's state (`running`, `paused`, `stopped`).
+    /// An operator command changed a broadcaster's state.
     BroadcasterState {
         broadcaster: Arc<str>,
-        state: &'static str,
+        state: OperatorState,
     },
     /// Answer to a poll: nothing is due before `until` (`None`: nothing until a control event).
     Wait {
@@ -230,7 +233,8 @@ pub enum Hold {
 pub struct BroadcasterView {
     pub name: String,
     pub account: String,
-    pub state: String,
+    /// Shown as `running`, `paused`, `stopped`, `stopped: REASON` (its account), `done`.
+    pub state: RunState,
     pub cycle: u64,
     pub done: usize,
     pub total: usize,
