@@ -55,6 +55,13 @@ macro_rules! words {
             }
         }
 
+        /// Compares with the stored text (for checks of what a journal or a JSON answer holds).
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.as_str() == *other
+            }
+        }
+
         impl ::std::str::FromStr for $name {
             type Err = $crate::status::UnknownWord;
 
@@ -355,6 +362,13 @@ impl FromStr for RunState {
                 }
             },
         })
+    }
+}
+
+/// Compares with the shown text (`stopped`, `stopped: PEER_FLOOD`).
+impl PartialEq<&str> for RunState {
+    fn eq(&self, other: &&str) -> bool {
+        self.to_string() == *other
     }
 }
 

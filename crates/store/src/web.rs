@@ -264,7 +264,7 @@ mod tests {
 
         let f = DeliveryFilter {
             broadcaster: Some("b2b".into()),
-            outcome: Some("sent".into()),
+            outcome: Some(DeliveryStatus::Sent),
             ..Default::default()
         };
         assert_eq!(store.deliveries(&f, 10, 0).await.unwrap().0, 2);
