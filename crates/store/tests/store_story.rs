@@ -183,7 +183,7 @@ async fn story(store: &dyn Store) {
         .await
         .unwrap();
     let states = store.broadcaster_states().await.unwrap();
-    assert_eq!(states.get("b2b").map(String::as_str), Some("running"));
+    assert_eq!(states.get("b2b").map(|s| s.as_str()), Some("running"));
     assert_eq!(states.get("b2c").map(|s| s.as_str()), Some("stopped"));
     store.flush().await.unwrap();
 }
