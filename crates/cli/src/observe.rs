@@ -285,7 +285,7 @@ impl ReportSource for StoreReportSource {
                 let s = state.accounts.get(&name).cloned().unwrap_or_default();
                 AccountReport {
                     paused_until: s.paused_until.as_deref().and_then(|p| p.parse().ok()),
-                    stopped_reason: s.stopped_reason,
+                    stopped_reason: s.stopped_reason.map(|r| r.to_string()),
                     last_error: s.last_error,
                     name,
                 }
@@ -407,7 +407,7 @@ impl Store for TimedStore {
         &self,
         account: &str,
         target: Option<&str>,
-        kind: &str,
+        kind: smb_domain::PauseKind,
         seconds: Duration,
         until: Timestamp,
         at: Timestamp,
@@ -421,7 +421,7 @@ impl Store for TimedStore {
     async fn set_account_stopped(
         &self,
         account: &str,
-        reason: Option<&str>,
+        reason: Option<&smb_domain::AccountStop>,
         at: Timestamp,
     ) -> Result<(), StoreError> {
         self.time(self.inner.set_account_stopped(account, reason, at))
@@ -439,7 +439,7 @@ impl Store for TimedStore {
     async fn set_broadcaster_state(
         &self,
         broadcaster: &str,
-        state: &str,
+        state: smb_domain::OperatorState,
         at: Timestamp,
     ) -> Result<(), StoreError> {
         self.time(self.inner.set_broadcaster_state(broadcaster, state, at))
@@ -447,7 +447,7 @@ impl Store for TimedStore {
     }
     async fn broadcaster_states(
         &self,
-    ) -> Result<std::collections::HashMap<String, String>, StoreError> {
+    ) -> Result<std::collections::HashMap<String, smb_domain::OperatorState>, StoreError> {
         self.inner.broadcaster_states().await
     }
 }

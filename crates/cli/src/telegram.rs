@@ -28,17 +28,6 @@ use crate::config::{AccountInfo, Settings};
 /// The default directory of session files (the seed's `sessions/`).
 pub const DEFAULT_SESSIONS_DIR: &str = "sessions";
 
-/// Stop reasons that a new login fixes (the rest, such as PEER_FLOOD, it does not).
-const SESSION_STOPS: &[&str] = &[
-    "AUTH_KEY_UNREGISTERED",
-    "AUTH_KEY_INVALID",
-    "AUTH_KEY_PERM_EMPTY",
-    "SESSION_REVOKED",
-    "SESSION_EXPIRED",
-    "no session",
-    "session ",
-];
-
 fn env<'a>(settings: &'a Settings, name: &str) -> Option<&'a str> {
     settings
         .env
@@ -210,11 +199,6 @@ pub fn account<'a>(settings: &'a Settings, name: &str) -> anyhow::Result<&'a Acc
         })
 }
 
-/// True when a stop reason is one that logging in again fixes.
-pub fn stop_fixed_by_login(reason: &str) -> bool {
-    SESSION_STOPS.iter().any(|s| reason.starts_with(s))
-}
-
 /// Opens the gateway for the accounts the broadcasters use. An account without a usable
 /// session is recorded as stopped with the fix as its reason (the others start); an account
 /// stopped that way before and usable now is started again. Fails only when no account can send.
@@ -244,18 +228,17 @@ pub async fn start_gateway(
     for c in &configs {
         let was = stored
             .get(&c.name)
-            .and_then(|s| s.stopped_reason.as_deref());
+            .and_then(|s| s.stopped_reason.as_ref());
         match gateway.unavailable().iter().find(|(a, _)| *a == c.name) {
             Some((name, e)) => {
-                let reason = e.reason(name);
                 eprintln!("warning: account {name} will not send: {e}");
-                store.set_account_stopped(name, Some(&reason), now).await?;
+                store
+                    .set_account_stopped(name, Some(&e.stop(name)), now)
+                    .await?;
             }
             None => {
-                if let Some(reason) =
-                    was.filter(|r| r.starts_with("no session") || r.starts_with("session "))
-                {
-                    tracing::info!(account = %c.name, previous = reason, "the session is usable again");
+                if let Some(reason) = was.filter(|r| r.is_session_problem()) {
+                    tracing::info!(account = %c.name, previous = %reason, "the session is usable again");
                     store.set_account_stopped(&c.name, None, now).await?;
                 }
             }

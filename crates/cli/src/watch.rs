@@ -44,7 +44,7 @@ pub struct BroadcasterRow {
 pub struct AccountRow {
     pub name: String,
     pub paused_until: Option<Timestamp>,
-    pub stopped_reason: Option<String>,
+    pub stopped_reason: Option<smb_domain::AccountStop>,
     pub last_error: Option<String>,
 }
 
@@ -436,7 +436,7 @@ mod tests {
         )
         .await;
         let dead = Outcome::Failed {
-            class: "target_dead",
+            class: smb_domain::ErrorClass::TargetDead,
             code: "CHAT_WRITE_FORBIDDEN".into(),
             detail: "x".into(),
         };
@@ -468,7 +468,7 @@ mod tests {
             .record_pause(
                 "acc2",
                 None,
-                "flood_wait",
+                smb_domain::PauseKind::FloodWait,
                 Duration::from_secs(420),
                 now + SignedDuration::from_secs(250),
                 ago(170),

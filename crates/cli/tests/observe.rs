@@ -650,7 +650,7 @@ async fn seed(dir: &Path) -> Timestamp {
     deliver(2, targets[0], ago(11), sent.clone()).await;
     deliver(2, targets[1], ago(10), sent.clone()).await;
     let refused = Outcome::Failed {
-        class: "target_dead",
+        class: smb_domain::ErrorClass::TargetDead,
         code: "CHAT_WRITE_FORBIDDEN".into(),
         detail: "CHAT_WRITE_FORBIDDEN".into(),
     };
@@ -671,7 +671,7 @@ async fn seed(dir: &Path) -> Timestamp {
         .record_pause(
             "acc2",
             None,
-            "flood_wait",
+            smb_domain::PauseKind::FloodWait,
             Duration::from_secs(7200),
             ago(5) + SignedDuration::from_hours(2),
             ago(5),

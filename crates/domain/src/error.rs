@@ -2,42 +2,29 @@
 
 use std::time::Duration;
 
-/// What the engine does about an error; one variant per row of DESIGN.md's table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ErrorClass {
-    /// Pause the account (FLOOD_WAIT_X, FLOOD_PREMIUM_WAIT_X).
-    AccountPause,
-    /// Reschedule that chat only (SLOWMODE_WAIT_X).
-    ChatPause,
-    /// Disable the target with the reason: the families of per-chat refusals
-    /// (`CHAT_SEND_*_FORBIDDEN`, `TOPIC_*`, restrictions, paid messages, CHANNEL_PRIVATE, …).
-    TargetDead,
-    /// Re-resolve the peer once, then disable (PEER_ID_INVALID, CHANNEL_INVALID).
-    StalePeer,
-    /// Fail this message (MESSAGE_TOO_LONG, ENTITY_BOUNDS_INVALID).
-    BadContent,
-    /// Stop every broadcaster of the account (AUTH_KEY_UNREGISTERED, PEER_FLOOD, …).
-    AccountDead,
-    /// Retry with backoff (network, 5xx, timeouts).
-    Transient,
-    /// An error name we do not know (Telegram adds new ones with each layer): this delivery
-    /// fails; after `disable_after_failures` of them in a row in one chat, the planner
-    /// disables that chat with the raw error as the reason.
-    Other,
-}
-
-impl ErrorClass {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorClass::AccountPause => "account_pause",
-            ErrorClass::ChatPause => "chat_pause",
-            ErrorClass::TargetDead => "target_dead",
-            ErrorClass::StalePeer => "stale_peer",
-            ErrorClass::BadContent => "bad_content",
-            ErrorClass::AccountDead => "account_dead",
-            ErrorClass::Transient => "transient",
-            ErrorClass::Other => "other",
-        }
+crate::status::words! {
+    /// What the engine does about an error; one variant per row of README's error table.
+    /// Written in the journal's `error_class` column by these words.
+    pub enum ErrorClass("error class") {
+        /// Pause the account (FLOOD_WAIT_X, FLOOD_PREMIUM_WAIT_X).
+        AccountPause = "account_pause",
+        /// Reschedule that chat only (SLOWMODE_WAIT_X).
+        ChatPause = "chat_pause",
+        /// Disable the target with the reason: the families of per-chat refusals
+        /// (`CHAT_SEND_*_FORBIDDEN`, `TOPIC_*`, restrictions, paid messages, CHANNEL_PRIVATE, …).
+        TargetDead = "target_dead",
+        /// Re-resolve the peer once, then disable (PEER_ID_INVALID, CHANNEL_INVALID).
+        StalePeer = "stale_peer",
+        /// Fail this message (MESSAGE_TOO_LONG, ENTITY_BOUNDS_INVALID).
+        BadContent = "bad_content",
+        /// Stop every broadcaster of the account (AUTH_KEY_UNREGISTERED, PEER_FLOOD, …).
+        AccountDead = "account_dead",
+        /// Retry with backoff (network, 5xx, timeouts).
+        Transient = "transient",
+        /// An error name we do not know (Telegram adds new ones with each layer): this delivery
+        /// fails; after `disable_after_failures` of them in a row in one chat, the planner
+        /// disables that chat with the raw error as the reason.
+        Other = "other",
     }
 }
 

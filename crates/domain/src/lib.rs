@@ -10,6 +10,7 @@ pub mod format;
 pub mod message;
 pub mod pacing;
 pub mod schedule;
+pub mod status;
 pub mod target;
 
 pub use error::{ErrorClass, FORMAT_INVALID, SEND_PANICKED, SendError};
@@ -20,6 +21,10 @@ pub use format::{
 pub use message::{MAX_CAPTION_CHARS, MAX_TEXT_CHARS, Message, MessageError, MessageSet, Rotation};
 pub use pacing::{Jitter, Pacing, mix64, unit_fraction};
 pub use schedule::{QuietHours, Schedule};
+pub use status::{
+    AccountStop, DeliveryStatus, OperatorState, PauseKind, RunState, SessionProblem, TargetState,
+    UnknownWord,
+};
 pub use target::{Chat, TargetParseError, TargetRef};
 
 /// Reads an on/off setting as the original's `.env` writes it: `true`/`false`, `yes`/`no`,

@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use futures_util::FutureExt as _;
 use jiff::{SignedDuration, Timestamp};
-use smb_domain::{ErrorClass, SendError, TargetRef};
+use smb_domain::{AccountStop, ErrorClass, OperatorState, PauseKind, SendError, TargetRef};
 use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -158,19 +158,19 @@ enum Write {
     Pause {
         account: Arc<str>,
         target: Option<String>,
-        kind: &'static str,
+        kind: PauseKind,
         seconds: u64,
         until: Timestamp,
         at: Timestamp,
     },
     Stopped {
         account: Arc<str>,
-        reason: String,
+        reason: AccountStop,
         at: Timestamp,
     },
     State {
         broadcaster: Arc<str>,
-        state: &'static str,
+        state: OperatorState,
         at: Timestamp,
     },
 }
@@ -203,7 +203,7 @@ impl Write {
                     .record_pause(
                         account,
                         target.as_deref(),
-                        kind,
+                        *kind,
                         Duration::from_secs(*seconds),
                         *until,
                         *at,
@@ -219,7 +219,7 @@ impl Write {
                 broadcaster,
                 state,
                 at,
-            } => store.set_broadcaster_state(broadcaster, state, *at).await,
+            } => store.set_broadcaster_state(broadcaster, *state, *at).await,
         }
     }
 }
@@ -598,7 +598,7 @@ impl DriverHandle {
                     message_id: sent.message_id,
                 },
                 Err(e) => Outcome::Failed {
-                    class: e.class().as_str(),
+                    class: e.class(),
                     code: e.code().to_owned(),
                     detail: e.to_string(),
                 },
@@ -686,7 +686,7 @@ fn lock_backlog(shared: &Shared) -> std::sync::MutexGuard<'_, VecDeque<Write>> {
 
 /// Closes the gate: no account sends until the journal takes writes again.
 fn journal_down(shared: &Shared, e: &StoreError) {
-    let reason = e.to_string();
+    let reason = e.report();
     let since = shared.clock.now();
     let closed = shared.journal.state.send_if_modified(|s| {
         if s.is_up() {
@@ -764,7 +764,7 @@ async fn watch_journal(shared: Arc<Shared>, stop: CancellationToken) {
                         reason, probes: n, ..
                     } = s
                     {
-                        *reason = e.to_string();
+                        *reason = e.report();
                         *n += 1;
                         probes = *n;
                     }
@@ -772,7 +772,7 @@ async fn watch_journal(shared: Arc<Shared>, stop: CancellationToken) {
                 });
                 backoff = (backoff * 2).min(PROBE_MAX);
                 tracing::warn!(
-                    error = %e, probes, next_probe_in_s = backoff.as_secs(),
+                    error = %e.report(), probes, next_probe_in_s = backoff.as_secs(),
                     "the journal still does not take writes; nothing is sent meanwhile"
                 );
             }
@@ -812,7 +812,7 @@ async fn recover(shared: &Shared) -> Result<(), StoreError> {
             Ok(()) => {}
             // Only a write the database refuses for its data can never succeed: dropped, loudly.
             Err(e) if e.is_rejected_write() => {
-                tracing::error!(write = ?w, error = %e, "a queued journal write is rejected for its data; it is dropped");
+                tracing::error!(write = ?w, error = %e.report(), "a queued journal write is rejected for its data; it is dropped");
             }
             // Anything else (a disk that is still full although the probe fitted, an I/O
             // error) keeps the write queued and the journal down: no outcome is ever lost.
@@ -1022,7 +1022,7 @@ async fn apply(shared: &Shared, effect: Effect, now: Timestamp) {
             Write::Pause {
                 account,
                 target: None,
-                kind: "flood_wait",
+                kind: PauseKind::FloodWait,
                 seconds,
                 until,
                 at: now,
@@ -1043,7 +1043,7 @@ async fn apply(shared: &Shared, effect: Effect, now: Timestamp) {
             Write::Pause {
                 account,
                 target: Some(target.key()),
-                kind: "slowmode",
+                kind: PauseKind::SlowMode,
                 seconds,
                 until,
                 at: now,

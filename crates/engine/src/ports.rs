@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use jiff::Timestamp;
-use smb_domain::{SendError, TargetRef};
+use smb_domain::{
+    AccountStop, DeliveryStatus, ErrorClass, OperatorState, PauseKind, SendError, TargetRef,
+};
 
 /// How a message text is written; lives in `smb_domain::format` with the one formatter.
 pub use smb_domain::TextFormat;
@@ -150,23 +152,24 @@ pub enum Outcome {
         message_id: Option<i64>,
     },
     Failed {
-        class: &'static str,
+        class: ErrorClass,
         code: String,
         detail: String,
     },
     Deferred {
         until: Timestamp,
-        class: &'static str,
+        class: ErrorClass,
         code: String,
     },
 }
 
 impl Outcome {
-    pub fn status(&self) -> &'static str {
+    /// The status this outcome leaves the delivery in.
+    pub fn status(&self) -> DeliveryStatus {
         match self {
-            Outcome::Sent { .. } => "sent",
-            Outcome::Failed { .. } => "failed",
-            Outcome::Deferred { .. } => "deferred",
+            Outcome::Sent { .. } => DeliveryStatus::Sent,
+            Outcome::Failed { .. } => DeliveryStatus::Failed,
+            Outcome::Deferred { .. } => DeliveryStatus::Deferred,
         }
     }
 }
@@ -175,7 +178,7 @@ impl Outcome {
 #[derive(Debug, Clone)]
 pub struct StoredDelivery {
     pub target: String,
-    pub status: String,
+    pub status: DeliveryStatus,
     pub random_id: i64,
     pub attempts: u32,
     pub retry_at: Option<Timestamp>,
@@ -195,7 +198,8 @@ pub struct StoredCycle {
 #[derive(Debug, Clone, Default)]
 pub struct StoredAccount {
     pub paused_until: Option<Timestamp>,
-    pub stopped_reason: Option<String>,
+    /// Why the account is stopped (Telegram refused it, or its session could not be opened).
+    pub stopped_reason: Option<AccountStop>,
     pub last_send_at: Option<Timestamp>,
 }
 
@@ -209,27 +213,91 @@ pub enum TargetStatus {
     },
 }
 
-#[derive(Debug, thiserror::Error)]
+/// The error a store keeps as the cause of a [`StoreError`] (sqlx's, an I/O error …); shared,
+/// so one failed batch can fail each of its writes with the same cause.
+pub type StoreCause = Arc<dyn std::error::Error + Send + Sync>;
+
+/// Why a store call failed. The database's own error is kept as the [`source`] (never only
+/// its text), so callers can walk the chain and `{:#}` prints it after the message.
+///
+/// [`source`]: std::error::Error::source
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
-    #[error("database error: {0}")]
-    Database(String),
-    #[error("database migration failed: {0}")]
-    Migration(String),
+    /// The database failed (I/O, a full disk, a lock, a lost connection, a vanished file):
+    /// the same write may succeed later. `context` says what was being done, when known.
+    #[error("database error{}", .context.as_deref().map(|c| format!(": {c}")).unwrap_or_default())]
+    Database {
+        context: Option<String>,
+        #[source]
+        source: Option<StoreCause>,
+    },
+    /// The database refused this write for its data (a constraint, a type, a size): writing
+    /// it again cannot succeed, unlike a write that failed for lack of space or an I/O error.
+    #[error("database error: rejected write")]
+    Rejected {
+        #[source]
+        source: StoreCause,
+    },
+    /// A stored value does not read as its type (a row written by another program, or a
+    /// damaged file): `column` names where.
+    #[error("database error: {column} cannot be read")]
+    Decode {
+        column: String,
+        #[source]
+        source: StoreCause,
+    },
+    #[error("database migration failed")]
+    Migration(#[source] StoreCause),
     #[error("the store is closed (the daemon is shutting down)")]
     Closed,
     #[error("{0}")]
     Invalid(String),
 }
 
-/// How a store marks a write the database refused for its data (a constraint, a type, a size):
-/// writing it again cannot succeed, unlike a write that failed for lack of space or an I/O error.
-pub const REJECTED_WRITE_PREFIX: &str = "rejected write: ";
-
 impl StoreError {
-    /// The database refused this write for its data ([`REJECTED_WRITE_PREFIX`]); retrying it
-    /// cannot help.
+    /// A database failure with its cause and no further context.
+    pub fn database(source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        StoreError::Database {
+            context: None,
+            source: Some(Arc::new(source)),
+        }
+    }
+
+    /// A database failure while doing `context` (`cannot open the database …`), with its cause.
+    pub fn database_in(
+        context: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        StoreError::Database {
+            context: Some(context.into()),
+            source: Some(Arc::new(source)),
+        }
+    }
+
+    /// A database failure described in words only (no error value caused it).
+    pub fn database_says(context: impl Into<String>) -> Self {
+        StoreError::Database {
+            context: Some(context.into()),
+            source: None,
+        }
+    }
+
+    /// The database refused this write for its data; retrying it cannot help.
     pub fn is_rejected_write(&self) -> bool {
-        matches!(self, StoreError::Database(m) if m.starts_with(REJECTED_WRITE_PREFIX))
+        matches!(self, StoreError::Rejected { .. })
+    }
+
+    /// The message followed by each cause, `: `-separated, as `{:#}` of anyhow prints it: for
+    /// the places that keep an error as text (the journal-down reason, an API error's log).
+    pub fn report(&self) -> String {
+        let mut out = self.to_string();
+        let mut cause = std::error::Error::source(self);
+        while let Some(c) = cause {
+            out.push_str(": ");
+            out.push_str(&c.to_string());
+            cause = c.source();
+        }
+        out
     }
 }
 
@@ -271,7 +339,7 @@ pub trait Store: Send + Sync {
         &self,
         account: &str,
         target: Option<&str>,
-        kind: &str,
+        kind: PauseKind,
         seconds: Duration,
         until: Timestamp,
         at: Timestamp,
@@ -279,7 +347,7 @@ pub trait Store: Send + Sync {
     async fn set_account_stopped(
         &self,
         account: &str,
-        reason: Option<&str>,
+        reason: Option<&AccountStop>,
         at: Timestamp,
     ) -> Result<(), StoreError>;
     /// Waits until everything accepted so far is durable.
@@ -287,32 +355,29 @@ pub trait Store: Send + Sync {
 
     /// Cheap, called about every second by the driver: `Err` when the journal can no longer
     /// be trusted to keep what is written (its file was deleted or replaced).
+    ///
+    /// The one method with a default (`Ok`): a backend without a file that can vanish under it
+    /// (a database server) has nothing to watch. Every write, and every read that gives back
+    /// what a write kept, has no default, so a new backend cannot forget one.
     async fn watch(&self) -> Result<(), StoreError> {
         Ok(())
     }
 
     /// A small real, durable write: after a failure, the driver resumes sending only once this
-    /// succeeds. Defaults to [`Store::flush`].
-    async fn probe(&self) -> Result<(), StoreError> {
-        self.flush().await
-    }
+    /// succeeds.
+    async fn probe(&self) -> Result<(), StoreError>;
 
-    /// Remembers an operator's pause / stop / start of a broadcaster (`running`, `paused`,
-    /// `stopped`) so it survives a restart.
+    /// Remembers an operator's pause / stop / start of a broadcaster so it survives a
+    /// restart.
     async fn set_broadcaster_state(
         &self,
         broadcaster: &str,
-        state: &str,
+        state: OperatorState,
         at: Timestamp,
-    ) -> Result<(), StoreError> {
-        let _ = (broadcaster, state, at);
-        Ok(())
-    }
+    ) -> Result<(), StoreError>;
 
     /// The states set by [`Store::set_broadcaster_state`].
-    async fn broadcaster_states(&self) -> Result<HashMap<String, String>, StoreError> {
-        Ok(HashMap::new())
-    }
+    async fn broadcaster_states(&self) -> Result<HashMap<String, OperatorState>, StoreError>;
 }
 
 /// Wall-clock time for the engine. The driver sleeps with tokio, so tests on a paused tokio
@@ -410,7 +475,7 @@ pub enum EngineEvent {
     },
     AccountStopped {
         account: String,
-        reason: String,
+        reason: AccountStop,
     },
     TargetDisabled {
         target: String,
@@ -481,7 +546,7 @@ impl EventSink for LogSink {
             } => {
                 tracing::info!(
                     broadcaster = %broadcaster, account = %account, target = %target,
-                    random_id, outcome = outcome.status(), latency_ms = latency.as_millis() as u64,
+                    random_id, outcome = outcome.status().as_str(), latency_ms = latency.as_millis() as u64,
                     detail = ?outcome, "delivery"
                 );
             }

@@ -10,12 +10,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 use jiff::Timestamp;
 
+use smb_domain::{AccountStop, DeliveryStatus, OperatorState, PauseKind};
+
 use crate::ports::{
     DeliveryKey, Outcome, PendingDelivery, Store, StoreError, StoredAccount, StoredCycle,
     TargetStatus,
 };
 
-/// (broadcaster, cycle, target key) → (status, random_id)
+/// (broadcaster, cycle, target key) → (status as the journal writes it, random_id)
 pub type Journal = HashMap<(String, u64, String), (String, i64)>;
 
 /// A journal in memory; starts empty, as a fresh database would.
@@ -47,7 +49,7 @@ impl Store for MemoryStore {
     async fn write_pending(&self, d: &PendingDelivery) -> Result<(), StoreError> {
         self.journal().insert(
             (d.key.broadcaster.clone(), d.key.cycle, d.key.target.key()),
-            ("pending".into(), d.random_id),
+            (DeliveryStatus::Pending.as_str().into(), d.random_id),
         );
         Ok(())
     }
@@ -59,7 +61,7 @@ impl Store for MemoryStore {
     ) -> Result<(), StoreError> {
         let k = (key.broadcaster.clone(), key.cycle, key.target.key());
         if let Some(row) = self.journal().get_mut(&k) {
-            row.0 = outcome.status().into();
+            row.0 = outcome.status().as_str().into();
         }
         Ok(())
     }
@@ -73,7 +75,7 @@ impl Store for MemoryStore {
         &self,
         _: &str,
         _: Option<&str>,
-        _: &str,
+        _: PauseKind,
         _: Duration,
         _: Timestamp,
         _: Timestamp,
@@ -83,12 +85,26 @@ impl Store for MemoryStore {
     async fn set_account_stopped(
         &self,
         _: &str,
-        _: Option<&str>,
+        _: Option<&AccountStop>,
         _: Timestamp,
     ) -> Result<(), StoreError> {
         Ok(())
     }
     async fn flush(&self) -> Result<(), StoreError> {
         Ok(())
+    }
+    async fn probe(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+    async fn set_broadcaster_state(
+        &self,
+        _: &str,
+        _: OperatorState,
+        _: Timestamp,
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
+    async fn broadcaster_states(&self) -> Result<HashMap<String, OperatorState>, StoreError> {
+        Ok(HashMap::new())
     }
 }

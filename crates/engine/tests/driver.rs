@@ -385,7 +385,7 @@ async fn a_panicking_send_fails_as_bad_content_and_the_account_goes_on() {
     );
     assert!(
         events.iter().any(|(_, e)| matches!(e,
-            EngineEvent::Delivered { target, outcome: smb_engine::Outcome::Failed { class: "bad_content", code, .. }, .. }
+            EngineEvent::Delivered { target, outcome: smb_engine::Outcome::Failed { class: smb_domain::ErrorClass::BadContent, code, .. }, .. }
                 if target == "@chat_panic" && code == smb_domain::SEND_PANICKED)),
         "{events:?}"
     );

@@ -33,7 +33,7 @@ struct Flaky {
 impl Flaky {
     fn gate(&self) -> Result<(), StoreError> {
         if self.down.load(Ordering::SeqCst) {
-            Err(StoreError::Database("database or disk is full".into()))
+            Err(StoreError::database_says("database or disk is full"))
         } else {
             Ok(())
         }
@@ -87,7 +87,7 @@ impl Store for Flaky {
         &self,
         a: &str,
         t: Option<&str>,
-        k: &str,
+        k: smb_domain::PauseKind,
         s: Duration,
         u: Timestamp,
         at: Timestamp,
@@ -98,7 +98,7 @@ impl Store for Flaky {
     async fn set_account_stopped(
         &self,
         a: &str,
-        r: Option<&str>,
+        r: Option<&smb_domain::AccountStop>,
         at: Timestamp,
     ) -> Result<(), StoreError> {
         self.gate()?;

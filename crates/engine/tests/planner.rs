@@ -551,7 +551,7 @@ fn account_dead_stops_that_account_and_the_others_go_on() {
     assert_eq!(trace.sends_of("acc2").len(), 5, "acc2 completes its cycle");
     assert!(p.finished());
     for v in p.views().iter().filter(|v| v.account == "acc1") {
-        assert!(v.state.contains("AUTH_KEY_UNREGISTERED"), "{v:?}");
+        assert!(v.state.to_string().contains("AUTH_KEY_UNREGISTERED"), "{v:?}");
     }
     // PEER_FLOOD is a spam signal: same treatment.
     assert_eq!(
@@ -742,7 +742,7 @@ fn operator_pause_resume_stop_start() {
     );
     assert!(fx.contains(&Effect::BroadcasterState {
         broadcaster: "b2b".into(),
-        state: "paused"
+        state: smb_domain::OperatorState::Paused
     }));
     let trace = simulate(
         &mut p,
@@ -776,7 +776,7 @@ fn operator_pause_resume_stop_start() {
     );
     assert!(fx.contains(&Effect::BroadcasterState {
         broadcaster: "b2b".into(),
-        state: "stopped"
+        state: smb_domain::OperatorState::Stopped
     }));
     assert!(p.views()[0].state == "stopped");
     // Started again between cycles, the next cycle begins at once, not after cycle_delay.
@@ -798,7 +798,10 @@ fn operator_pause_resume_stop_start() {
         false,
         t0,
     );
-    q.restore_states(&HashMap::from([("b2b".to_string(), "paused".to_string())]));
+    q.restore_states(&HashMap::from([(
+        "b2b".to_string(),
+        smb_domain::OperatorState::Paused,
+    )]));
     assert!(
         simulate(&mut q, t0, t0 + SignedDuration::from_secs(100), ok)
             .sends

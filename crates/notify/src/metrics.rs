@@ -178,7 +178,7 @@ impl EventSink for Metrics {
                     .increment(1);
                     if let Outcome::Failed { class, .. } = outcome {
                         metrics::counter!("delivery_failures_total",
-                            "account" => account.clone(), "class" => *class)
+                            "account" => account.clone(), "class" => class.as_str())
                         .increment(1);
                     }
                     metrics::histogram!("send_latency_seconds").record(latency.as_secs_f64());

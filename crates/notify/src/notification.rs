@@ -196,7 +196,7 @@ pub fn from_event(event: &EngineEvent, level: NotifyLevel, now: Timestamp) -> No
             if let Outcome::Failed { class, code, .. } | Outcome::Deferred { class, code, .. } =
                 outcome
             {
-                n = n.field("class", *class).field("code", code.as_str());
+                n = n.field("class", class.as_str()).field("code", code.as_str());
             }
             n
         }

@@ -257,7 +257,7 @@ async fn the_admin_is_told_when_an_account_stops() {
     );
     notifier.emit(&EngineEvent::AccountStopped {
         account: "acc1".into(),
-        reason: "SESSION_REVOKED".into(),
+        reason: smb_domain::AccountStop::Telegram("SESSION_REVOKED".into()),
     });
     let call = calls.recv().await.unwrap();
     assert_eq!(call.body["chat_id"], json!(4242));

@@ -57,7 +57,7 @@ fn counters_gauges_and_histogram_match_the_events() {
         "b2b",
         "acc1",
         Outcome::Failed {
-            class: "target_dead",
+            class: smb_domain::ErrorClass::TargetDead,
             code: "CHAT_WRITE_FORBIDDEN".into(),
             detail: String::new(),
         },

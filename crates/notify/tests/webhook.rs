@@ -169,7 +169,7 @@ async fn a_failing_receiver_is_retried_with_backoff_until_it_answers() {
     let start = tokio::time::Instant::now();
     notifier.emit(&EngineEvent::AccountStopped {
         account: "acc1".into(),
-        reason: "PEER_FLOOD".into(),
+        reason: smb_domain::AccountStop::Telegram("PEER_FLOOD".into()),
     });
 
     let mut at = Vec::new();

@@ -9,6 +9,7 @@
 
 pub mod maintenance;
 mod messages;
+mod row;
 mod series;
 mod sqlite;
 pub mod stats;

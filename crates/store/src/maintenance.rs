@@ -86,7 +86,7 @@ pub async fn backup(db: &Path, to: &Path) -> Result<u64, StoreError> {
     let mut conn = SqliteConnection::connect_with(&read_only(db))
         .await
         .map_err(|e| {
-            StoreError::Database(format!("cannot open the database {}: {e}", db.display()))
+            StoreError::database_in(format!("cannot open the database {}", db.display()), e)
         })?;
     let target = to
         .to_str()
@@ -99,14 +99,14 @@ pub async fn backup(db: &Path, to: &Path) -> Result<u64, StoreError> {
     if let Err(e) = done {
         // A half-written copy is no backup.
         let _ = std::fs::remove_file(to);
-        return Err(StoreError::Database(format!(
-            "the backup to {} failed: {e}",
-            to.display()
-        )));
+        return Err(StoreError::database_in(
+            format!("the backup to {} failed", to.display()),
+            e,
+        ));
     }
     std::fs::metadata(to)
         .map(|m| m.len())
-        .map_err(|e| StoreError::Database(format!("the backup {}: {e}", to.display())))
+        .map_err(|e| StoreError::database_in(format!("the backup {}", to.display()), e))
 }
 
 /// What [`restore`] did.
@@ -152,11 +152,14 @@ pub async fn restore(from: &Path, db: &Path, now_unix: i64) -> Result<Restored, 
         let aside = sibling(db, &format!(".before-restore-{now_unix}"));
         std::fs::rename(db, &aside).map_err(|e| {
             let _ = std::fs::remove_file(&incoming);
-            StoreError::Database(format!(
-                "cannot move {} aside to {}: {e}; nothing was changed",
-                db.display(),
-                aside.display()
-            ))
+            StoreError::database_in(
+                format!(
+                    "cannot move {} aside to {} (nothing was changed)",
+                    db.display(),
+                    aside.display()
+                ),
+                e,
+            )
         })?;
         for ext in ["-wal", "-shm"] {
             let side = sibling(db, ext);
@@ -170,11 +173,14 @@ pub async fn restore(from: &Path, db: &Path, now_unix: i64) -> Result<Restored, 
         None
     };
     std::fs::rename(&incoming, db).map_err(|e| {
-        StoreError::Database(format!(
-            "cannot move the restored copy {} to {}: {e}",
-            incoming.display(),
-            db.display()
-        ))
+        StoreError::database_in(
+            format!(
+                "cannot move the restored copy {} to {}",
+                incoming.display(),
+                db.display()
+            ),
+            e,
+        )
     })?;
     let bytes = std::fs::metadata(db).map(|m| m.len()).unwrap_or(0);
     // The copy was made by VACUUM INTO (rollback journal mode); the store opens it in WAL.

@@ -9,8 +9,9 @@
 use jiff::Timestamp;
 use smb_domain::Message;
 use smb_engine::StoreError;
-use sqlx::{Connection, Row, SqliteConnection};
+use sqlx::{Connection, SqliteConnection};
 
+use crate::row::{col};
 use crate::sqlite::{SqliteStore, ms, ts};
 
 /// One stored version of a message set.
@@ -28,25 +29,26 @@ pub struct MessageSetVersion {
 }
 
 fn db_err(e: sqlx::Error) -> StoreError {
-    StoreError::Database(e.to_string())
+    StoreError::database(e)
 }
 
 fn decode(row: &sqlx::sqlite::SqliteRow) -> Result<MessageSetVersion, StoreError> {
-    let set: String = row.get("set_name");
-    let version: i64 = row.get("version");
-    let texts: String = row.get("texts");
+    let set: String = col(&row, "set_name")?;
+    let version: i64 = col(&row, "version")?;
+    let texts: String = col(&row, "texts")?;
     let messages: Vec<Message> = serde_json::from_str(&texts).map_err(|e| {
-        StoreError::Database(format!(
-            "version {version} of message set `{set}` is not readable: {e}"
-        ))
+        StoreError::Decode {
+            column: format!("texts of version {version} of message set `{set}`"),
+            source: std::sync::Arc::new(e),
+        }
     })?;
     Ok(MessageSetVersion {
         set,
         version,
         messages,
-        created_at: ts(row.get("created_at")),
-        summary: row.get("summary"),
-        source: row.get("source"),
+        created_at: ts(col(&row, "created_at")?),
+        summary: col(&row, "summary")?,
+        source: col(&row, "source")?,
     })
 }
 
@@ -90,14 +92,14 @@ impl SqliteStore {
         .map_err(db_err)?;
         let next = match &current {
             Some(row) => {
-                let stored: String = row.get("texts");
+                let stored: String = col(&row, "texts")?;
                 let same =
                     serde_json::from_str::<Vec<Message>>(&stored).is_ok_and(|m| m == messages);
                 if same {
                     tx.rollback().await.map_err(db_err)?;
                     return Ok(None);
                 }
-                row.get::<i64, _>("version") + 1
+                col::<i64, _>(&row, "version")? + 1
             }
             None => 1,
         };
@@ -168,7 +170,7 @@ impl SqliteStore {
                 .fetch_all(&self.read)
                 .await
                 .map_err(db_err)?;
-        Ok(rows.iter().map(|r| r.get("set_name")).collect())
+        rows.iter().map(|r| col(r, "set_name")).collect()
     }
 
     /// Makes the content of `version` current again, as a new version (history is never

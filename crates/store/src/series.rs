@@ -5,9 +5,10 @@ use std::collections::BTreeMap;
 
 use jiff::Timestamp;
 use serde::Serialize;
+use smb_domain::DeliveryStatus;
 use smb_engine::StoreError;
-use sqlx::Row;
 
+use crate::row::{col, word};
 use crate::sqlite::{SqliteStore, ms};
 
 /// What one broadcaster did in a period.
@@ -47,7 +48,7 @@ pub struct TargetCounts {
 }
 
 fn db_err(e: sqlx::Error) -> StoreError {
-    StoreError::Database(e.to_string())
+    StoreError::database(e)
 }
 
 impl SqliteStore {
@@ -74,15 +75,15 @@ impl SqliteStore {
         .map_err(db_err)?;
         let mut out: BTreeMap<String, Vec<u64>> = BTreeMap::new();
         for r in rows {
-            let minute: i64 = r.get("minute");
+            let minute: i64 = col(&r, "minute")?;
             let Ok(i) = usize::try_from(minute - first) else {
                 continue;
             };
             let series = out
-                .entry(r.get("broadcaster"))
+                .entry(col(&r, "broadcaster")?)
                 .or_insert_with(|| vec![0; minutes]);
             if let Some(slot) = series.get_mut(i) {
-                *slot += r.get::<i64, _>("n") as u64;
+                *slot += col::<i64, _>(&r, "n")? as u64;
             }
         }
         Ok(out)
@@ -105,13 +106,13 @@ impl SqliteStore {
         .map_err(db_err)?;
         let mut out: BTreeMap<String, TargetCounts> = BTreeMap::new();
         for r in rows {
-            let t = out.entry(r.get("target")).or_default();
-            let n = r.get::<i64, _>("n") as u64;
-            match r.get::<String, _>("status").as_str() {
-                "sent" => t.sent += n,
-                "failed" => t.failed += n,
-                "deferred" => t.deferred += n,
-                _ => t.pending += n,
+            let t = out.entry(col(&r, "target")?).or_default();
+            let n = col::<i64, _>(&r, "n")? as u64;
+            match word(&r, "status")? {
+                DeliveryStatus::Sent => t.sent += n,
+                DeliveryStatus::Failed => t.failed += n,
+                DeliveryStatus::Deferred => t.deferred += n,
+                DeliveryStatus::Pending => t.pending += n,
             }
         }
         let rows = sqlx::query(
@@ -126,7 +127,7 @@ impl SqliteStore {
         .await
         .map_err(db_err)?;
         for r in rows {
-            out.entry(r.get("target")).or_default().last_error = r.get("error_code");
+            out.entry(col(&r, "target")?).or_default().last_error = col(&r, "error_code")?;
         }
         Ok(out)
     }
@@ -150,15 +151,15 @@ impl SqliteStore {
         .await
         .map_err(db_err)?;
         for r in rows {
-            let n = r.get::<i64, _>("n") as u64;
-            let status: String = r.get("status");
-            let b = out.broadcasters.entry(r.get("broadcaster")).or_default();
-            let a = out.accounts.entry(r.get("account")).or_default();
-            if status == "sent" {
+            let n = col::<i64, _>(&r, "n")? as u64;
+            let status: DeliveryStatus = word(&r, "status")?;
+            let b = out.broadcasters.entry(col(&r, "broadcaster")?).or_default();
+            let a = out.accounts.entry(col(&r, "account")?).or_default();
+            if status == DeliveryStatus::Sent {
                 b.sent += n;
                 a.sent += n;
             } else {
-                let class: Option<String> = r.get("error_class");
+                let class: Option<String> = col(&r, "error_class")?;
                 *b.failed_by_class
                     .entry(class.unwrap_or_else(|| "unknown".into()))
                     .or_default() += n;
@@ -176,9 +177,9 @@ impl SqliteStore {
         .map_err(db_err)?;
         for r in rows {
             out.broadcasters
-                .entry(r.get("broadcaster"))
+                .entry(col(&r, "broadcaster")?)
                 .or_default()
-                .cycles_completed = r.get::<i64, _>("n") as u64;
+                .cycles_completed = col::<i64, _>(&r, "n")? as u64;
         }
         let rows = sqlx::query(
             "SELECT account, COUNT(*) AS n, SUM(seconds) AS s FROM pauses
@@ -190,9 +191,9 @@ impl SqliteStore {
         .await
         .map_err(db_err)?;
         for r in rows {
-            let a = out.accounts.entry(r.get("account")).or_default();
-            a.flood_waits = r.get::<i64, _>("n") as u64;
-            a.flood_wait_seconds = r.get::<Option<i64>, _>("s").unwrap_or(0) as u64;
+            let a = out.accounts.entry(col(&r, "account")?).or_default();
+            a.flood_waits = col::<i64, _>(&r, "n")? as u64;
+            a.flood_wait_seconds = col::<Option<i64>, _>(&r, "s")?.unwrap_or(0) as u64;
         }
         Ok(out)
     }
@@ -249,7 +250,7 @@ mod tests {
         deliver(&store, "b2b", "@chat_c", m(100), sent.clone()).await; // 10:03:50
         deliver(&store, "b2b", "@chat_d", m(4000), sent.clone()).await; // outside the window
         let failed = Outcome::Failed {
-            class: "target_dead",
+            class: smb_domain::ErrorClass::TargetDead,
             code: "CHAT_WRITE_FORBIDDEN".into(),
             detail: "x".into(),
         };
@@ -259,7 +260,7 @@ mod tests {
             .record_pause(
                 "acc1",
                 None,
-                "flood_wait",
+                smb_domain::PauseKind::FloodWait,
                 Duration::from_secs(42),
                 now,
                 m(50),

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use jiff::Timestamp;
+use smb_domain::{AccountStop, DeliveryStatus, OperatorState, PauseKind, TargetState};
 use smb_engine::{
     DeliveryKey, Outcome, PendingDelivery, Store, StoreError, StoredAccount, StoredCycle,
     StoredDelivery, TargetStatus,
@@ -15,8 +16,10 @@ use smb_engine::{
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Connection, QueryBuilder, Row, Sqlite, SqliteConnection};
+use sqlx::{Connection, QueryBuilder, Sqlite, SqliteConnection};
 use tokio::sync::{mpsc, oneshot};
+
+use crate::row::{col, opt_word, word};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -63,19 +66,19 @@ enum Op {
     Pause {
         account: String,
         target: Option<String>,
-        kind: String,
+        kind: PauseKind,
         seconds: i64,
         until: i64,
         at: i64,
     },
     Stopped {
         account: String,
-        reason: Option<String>,
+        reason: Option<AccountStop>,
         at: i64,
     },
     BroadcasterState {
         broadcaster: String,
-        state: String,
+        state: OperatorState,
         at: i64,
     },
     Flush,
@@ -95,7 +98,7 @@ pub struct SqliteStore {
 }
 
 fn db_err(e: sqlx::Error) -> StoreError {
-    StoreError::Database(e.to_string())
+    StoreError::database(e)
 }
 
 pub(crate) fn ms(t: Timestamp) -> i64 {
@@ -142,14 +145,14 @@ impl SqliteStore {
         let mut writer = SqliteConnection::connect_with(&opts.clone().create_if_missing(true))
             .await
             .map_err(|e| {
-                StoreError::Database(format!("cannot open the database {}: {e}", path.display()))
+                StoreError::database_in(format!("cannot open the database {}", path.display()), e)
             })?;
         MIGRATOR
             .run(&mut writer)
             .await
-            .map_err(|e| StoreError::Migration(e.to_string()))?;
+            .map_err(|e| StoreError::Migration(Arc::new(e)))?;
         let db = file_id(&path).map_err(|e| {
-            StoreError::Database(format!("cannot read the database {}: {e}", path.display()))
+            StoreError::database_in(format!("cannot read the database {}", path.display()), e)
         })?;
         let watch = Arc::new(FileWatch {
             path: path.clone(),
@@ -219,18 +222,17 @@ impl SqliteStore {
         .fetch_all(&self.read)
         .await
         .map_err(db_err)?;
-        Ok(rows
-            .iter()
-            .map(|r| crate::TargetRow {
-                target: r.get("target"),
-                status: r.get("status"),
-                reason: r.get("reason"),
-                since: ts(r.get("since")).to_string(),
-                recheck_at: r
-                    .get::<Option<i64>, _>("recheck_at")
-                    .map(|v| ts(v).to_string()),
+        rows.iter()
+            .map(|r| {
+                Ok(crate::TargetRow {
+                    target: col(r, "target")?,
+                    status: word(r, "status")?,
+                    reason: col(r, "reason")?,
+                    since: ts(col(r, "since")?).to_string(),
+                    recheck_at: col::<Option<i64>, _>(r, "recheck_at")?.map(|v| ts(v).to_string()),
+                })
             })
-            .collect())
+            .collect()
     }
 
     /// Clears an account's stop (after the operator fixed its session).
@@ -284,14 +286,14 @@ impl FileWatch {
     /// `Err` when the database (or its WAL) is no longer the file this store opened: a commit
     /// would then go to a deleted file and be lost at the next start.
     fn check(&self) -> Result<(), StoreError> {
-        let gone = |what: &str, e: Option<std::io::Error>| {
-            StoreError::Database(format!(
-                "the database file {} was {what}{} while the daemon ran; writes would be lost, so \
+        let gone = |what: &str, e: Option<std::io::Error>| StoreError::Database {
+            context: Some(format!(
+                "the database file {} was {what} while the daemon ran; writes would be lost, so \
                  nothing is sent. Stop the daemon (`sendmessagebot stop`), put the database back \
                  (`sendmessagebot db restore BACKUP`) and start it again",
                 self.path.display(),
-                e.map(|e| format!(" ({e})")).unwrap_or_default()
-            ))
+            )),
+            source: e.map(|e| Arc::new(e) as smb_engine::StoreCause),
         };
         match file_id(&self.path) {
             Ok(id) if id == self.db => {}
@@ -336,17 +338,17 @@ struct Writer {
 /// is retried write by write so that one bad write does not fail its neighbours; any other
 /// failure (FULL, IOERR, CORRUPT, READONLY, CANTOPEN, a vanished file…) fails the whole batch.
 fn is_data_error(e: &StoreError) -> bool {
-    matches!(e, StoreError::Database(m) if m.starts_with(DATA_ERROR_PREFIX))
+    e.is_rejected_write()
 }
-
-const DATA_ERROR_PREFIX: &str = smb_engine::REJECTED_WRITE_PREFIX;
 
 fn batch_err(e: sqlx::Error) -> StoreError {
     if let sqlx::Error::Database(d) = &e
         && let Some(code) = d.code().and_then(|c| c.parse::<i64>().ok())
         && matches!(code & 0xff, 18 | 19 | 20 | 25)
     {
-        return StoreError::Database(format!("{DATA_ERROR_PREFIX}{e}"));
+        return StoreError::Rejected {
+            source: Arc::new(e),
+        };
     }
     db_err(e)
 }
@@ -357,10 +359,10 @@ impl Writer {
             let conn = SqliteConnection::connect_with(&self.opts)
                 .await
                 .map_err(|e| {
-                    StoreError::Database(format!(
-                        "cannot open the database {} again: {e}",
-                        self.watch.path.display()
-                    ))
+                    StoreError::database_in(
+                        format!("cannot open the database {} again", self.watch.path.display()),
+                        e,
+                    )
                 })?;
             self.watch.forget_wal();
             self.conn = Some(conn);
@@ -438,13 +440,9 @@ async fn writer_loop(mut writer: Writer, mut rx: mpsc::Receiver<Job>, max_batch:
             }
             Err(e) => {
                 // Every waiter of a failed batch learns it failed: none of its writes is durable.
-                tracing::debug!(error = %e, writes = batch.len(), "journal batch failed");
-                let text = match &e {
-                    StoreError::Database(m) => m.clone(),
-                    other => other.to_string(),
-                };
+                tracing::debug!(error = %e.report(), writes = batch.len(), "journal batch failed");
                 for (_, done) in batch.drain(..) {
-                    let _ = done.send(Err(StoreError::Database(text.clone())));
+                    let _ = done.send(Err(e.clone()));
                 }
             }
         }
@@ -509,7 +507,7 @@ async fn insert_pending(
             .push_bind(d.account.as_str())
             .push_bind(d.random_id)
             .push_bind(&*d.message)
-            .push_bind("pending")
+            .push_bind(DeliveryStatus::Pending.as_str())
             .push_bind(i64::from(d.attempt))
             .push_bind(ms(d.at))
             .push_bind(ms(d.at));
@@ -540,7 +538,7 @@ async fn update_outcomes(
         b.push_bind(key.broadcaster.as_str())
             .push_bind(key.cycle as i64)
             .push_bind(key.target.key())
-            .push_bind(outcome.status())
+            .push_bind(outcome.status().as_str())
             .push_bind(message_id)
             .push_bind(class)
             .push_bind(code.map(str::to_owned))
@@ -579,14 +577,14 @@ fn outcome_columns(outcome: &Outcome) -> OutcomeColumns<'_> {
             detail,
         } => (
             None,
-            Some(*class),
+            Some(class.as_str()),
             Some(code.as_str()),
             Some(detail.as_str()),
             None,
         ),
         Outcome::Deferred { until, class, code } => (
             None,
-            Some(*class),
+            Some(class.as_str()),
             Some(code.as_str()),
             None,
             Some(ms(*until)),
@@ -620,9 +618,9 @@ async fn apply_op(conn: &mut SqliteConnection, op: &Op) -> Result<(), StoreError
         }
         Op::Target { target, status } => {
             let (st, reason, since, recheck) = match status {
-                TargetStatus::Active => ("active", None, Timestamp::now(), None),
+                TargetStatus::Active => (TargetState::Active, None, Timestamp::now(), None),
                 TargetStatus::Disabled { reason, since, recheck_at } => {
-                    ("disabled", Some(reason.as_str()), *since, recheck_at.map(ms))
+                    (TargetState::Disabled, Some(reason.as_str()), *since, recheck_at.map(ms))
                 }
             };
             sqlx::query(
@@ -631,7 +629,7 @@ async fn apply_op(conn: &mut SqliteConnection, op: &Op) -> Result<(), StoreError
                      since = excluded.since, recheck_at = excluded.recheck_at",
             )
             .bind(target)
-            .bind(st)
+            .bind(st.as_str())
             .bind(reason)
             .bind(ms(since))
             .bind(recheck)
@@ -642,7 +640,7 @@ async fn apply_op(conn: &mut SqliteConnection, op: &Op) -> Result<(), StoreError
             sqlx::query("INSERT INTO pauses (account, target, kind, seconds, until, at) VALUES (?, ?, ?, ?, ?, ?)")
                 .bind(account)
                 .bind(target)
-                .bind(kind)
+                .bind(kind.as_str())
                 .bind(seconds)
                 .bind(until)
                 .bind(at)
@@ -657,7 +655,7 @@ async fn apply_op(conn: &mut SqliteConnection, op: &Op) -> Result<(), StoreError
                 )
                 .bind(account)
                 .bind(until)
-                .bind(kind)
+                .bind(kind.as_str())
                 .execute(&mut *conn)
                 .await
             } else {
@@ -671,7 +669,7 @@ async fn apply_op(conn: &mut SqliteConnection, op: &Op) -> Result<(), StoreError
                      stopped_at = excluded.stopped_at",
             )
             .bind(account)
-            .bind(reason)
+            .bind(reason.as_ref().map(ToString::to_string))
             .bind(at)
             .execute(&mut *conn)
             .await
@@ -682,7 +680,7 @@ async fn apply_op(conn: &mut SqliteConnection, op: &Op) -> Result<(), StoreError
                  ON CONFLICT (broadcaster) DO UPDATE SET state = excluded.state, since = excluded.since",
             )
             .bind(broadcaster)
-            .bind(state)
+            .bind(state.as_str())
             .bind(at)
             .execute(&mut *conn)
             .await
@@ -693,7 +691,7 @@ async fn apply_op(conn: &mut SqliteConnection, op: &Op) -> Result<(), StoreError
                 .fetch_one(&mut *conn)
                 .await
                 .map_err(db_err)?;
-            let v: i64 = row.get(0);
+            let v: i64 = col(&row, 0)?;
             // PRAGMA takes no bind parameters; `v` is an integer read just above.
             sqlx::raw_sql(sqlx::AssertSqlSafe(format!("PRAGMA user_version = {v}")))
                 .execute(&mut *conn)
@@ -716,8 +714,8 @@ impl Store for SqliteStore {
         .await
         .map_err(db_err)?;
         let Some(row) = row else { return Ok(None) };
-        let cycle: i64 = row.get("cycle");
-        let completed_at: Option<i64> = row.get("completed_at");
+        let cycle: i64 = col(&row, "cycle")?;
+        let completed_at: Option<i64> = col(&row, "completed_at")?;
         let mut deliveries = Vec::new();
         if completed_at.is_none() {
             let rows = sqlx::query(
@@ -731,19 +729,21 @@ impl Store for SqliteStore {
             .map_err(db_err)?;
             deliveries = rows
                 .iter()
-                .map(|r| StoredDelivery {
-                    target: r.get("target"),
-                    status: r.get("status"),
-                    random_id: r.get("random_id"),
-                    attempts: r.get::<i64, _>("attempts") as u32,
-                    retry_at: r.get::<Option<i64>, _>("retry_at").map(ts),
+                .map(|r| {
+                    Ok(StoredDelivery {
+                        target: col(r, "target")?,
+                        status: word(r, "status")?,
+                        random_id: col(r, "random_id")?,
+                        attempts: col::<i64, _>(r, "attempts")? as u32,
+                        retry_at: col::<Option<i64>, _>(r, "retry_at")?.map(ts),
+                    })
                 })
-                .collect();
+                .collect::<Result<_, StoreError>>()?;
         }
         Ok(Some(StoredCycle {
             cycle: cycle as u64,
-            message: row.get("message"),
-            started_at: ts(row.get("started_at")),
+            message: col(&row, "message")?,
+            started_at: ts(col(&row, "started_at")?),
             completed_at: completed_at.map(ts),
             deliveries,
         }))
@@ -756,9 +756,9 @@ impl Store for SqliteStore {
             .await
             .map_err(db_err)?;
         for r in rows {
-            let a = out.entry(r.get("account")).or_default();
-            a.paused_until = r.get::<Option<i64>, _>("paused_until").map(ts);
-            a.stopped_reason = r.get("stopped_reason");
+            let a = out.entry(col(&r, "account")?).or_default();
+            a.paused_until = col::<Option<i64>, _>(&r, "paused_until")?.map(ts);
+            a.stopped_reason = opt_word(&r, "stopped_reason")?;
         }
         let rows =
             sqlx::query("SELECT account, MAX(updated_at) AS last FROM deliveries GROUP BY account")
@@ -766,8 +766,8 @@ impl Store for SqliteStore {
                 .await
                 .map_err(db_err)?;
         for r in rows {
-            out.entry(r.get("account")).or_default().last_send_at =
-                r.get::<Option<i64>, _>("last").map(ts);
+            out.entry(col(&r, "account")?).or_default().last_send_at =
+                col::<Option<i64>, _>(&r, "last")?.map(ts);
         }
         Ok(out)
     }
@@ -777,21 +777,19 @@ impl Store for SqliteStore {
             .fetch_all(&self.read)
             .await
             .map_err(db_err)?;
-        Ok(rows
-            .iter()
+        rows.iter()
             .map(|r| {
-                let status = if r.get::<String, _>("status") == "disabled" {
-                    TargetStatus::Disabled {
-                        reason: r.get::<Option<String>, _>("reason").unwrap_or_default(),
-                        since: ts(r.get("since")),
-                        recheck_at: r.get::<Option<i64>, _>("recheck_at").map(ts),
-                    }
-                } else {
-                    TargetStatus::Active
+                let status = match word(r, "status")? {
+                    TargetState::Disabled => TargetStatus::Disabled {
+                        reason: col::<Option<String>, _>(r, "reason")?.unwrap_or_default(),
+                        since: ts(col(r, "since")?),
+                        recheck_at: col::<Option<i64>, _>(r, "recheck_at")?.map(ts),
+                    },
+                    TargetState::Active => TargetStatus::Active,
                 };
-                (r.get("target"), status)
+                Ok((col(r, "target")?, status))
             })
-            .collect())
+            .collect()
     }
 
     async fn start_cycle(
@@ -858,7 +856,7 @@ impl Store for SqliteStore {
         &self,
         account: &str,
         target: Option<&str>,
-        kind: &str,
+        kind: PauseKind,
         seconds: Duration,
         until: Timestamp,
         at: Timestamp,
@@ -866,7 +864,7 @@ impl Store for SqliteStore {
         self.submit(Op::Pause {
             account: account.into(),
             target: target.map(str::to_owned),
-            kind: kind.into(),
+            kind,
             seconds: seconds.as_secs() as i64,
             until: ms(until),
             at: ms(at),
@@ -877,12 +875,12 @@ impl Store for SqliteStore {
     async fn set_account_stopped(
         &self,
         account: &str,
-        reason: Option<&str>,
+        reason: Option<&AccountStop>,
         at: Timestamp,
     ) -> Result<(), StoreError> {
         self.submit(Op::Stopped {
             account: account.into(),
-            reason: reason.map(str::to_owned),
+            reason: reason.cloned(),
             at: ms(at),
         })
         .await
@@ -903,25 +901,24 @@ impl Store for SqliteStore {
     async fn set_broadcaster_state(
         &self,
         broadcaster: &str,
-        state: &str,
+        state: OperatorState,
         at: Timestamp,
     ) -> Result<(), StoreError> {
         self.submit(Op::BroadcasterState {
             broadcaster: broadcaster.into(),
-            state: state.into(),
+            state,
             at: ms(at),
         })
         .await
     }
 
-    async fn broadcaster_states(&self) -> Result<HashMap<String, String>, StoreError> {
+    async fn broadcaster_states(&self) -> Result<HashMap<String, OperatorState>, StoreError> {
         let rows = sqlx::query("SELECT broadcaster, state FROM broadcaster_states")
             .fetch_all(&self.read)
             .await
             .map_err(db_err)?;
-        Ok(rows
-            .iter()
-            .map(|r| (r.get("broadcaster"), r.get("state")))
-            .collect())
+        rows.iter()
+            .map(|r| Ok((col(r, "broadcaster")?, word(r, "state")?)))
+            .collect()
     }
 }

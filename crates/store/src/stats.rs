@@ -4,9 +4,10 @@ use std::collections::BTreeMap;
 
 use jiff::Timestamp;
 use serde::Serialize;
+use smb_domain::{AccountStop, DeliveryStatus, PauseKind, TargetState};
 use smb_engine::StoreError;
-use sqlx::Row;
 
+use crate::row::{col, opt_word, word};
 use crate::sqlite::{SqliteStore, ms, ts};
 
 /// Delivery counts by status.
@@ -19,12 +20,13 @@ pub struct Counts {
 }
 
 impl Counts {
-    fn add(&mut self, status: &str, n: u64) {
+    /// Adds `n` deliveries in `status`.
+    pub fn add(&mut self, status: DeliveryStatus, n: u64) {
         match status {
-            "sent" => self.sent += n,
-            "failed" => self.failed += n,
-            "deferred" => self.deferred += n,
-            _ => self.pending += n,
+            DeliveryStatus::Sent => self.sent += n,
+            DeliveryStatus::Failed => self.failed += n,
+            DeliveryStatus::Deferred => self.deferred += n,
+            DeliveryStatus::Pending => self.pending += n,
         }
     }
 }
@@ -48,14 +50,15 @@ pub struct AccountStats {
     pub flood_wait_seconds: u64,
     pub slowmode_waits: u64,
     pub paused_until: Option<String>,
-    pub stopped_reason: Option<String>,
+    /// Why the account is stopped; JSON shows the stored text.
+    pub stopped_reason: Option<AccountStop>,
     pub last_error: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct TargetRow {
     pub target: String,
-    pub status: String,
+    pub status: TargetState,
     pub reason: Option<String>,
     pub since: String,
     pub recheck_at: Option<String>,
@@ -79,7 +82,7 @@ impl SqliteStore {
         now: Timestamp,
     ) -> Result<Stats, StoreError> {
         let from = since.map(ms).unwrap_or(i64::MIN);
-        let err = |e: sqlx::Error| StoreError::Database(e.to_string());
+        let err = StoreError::database;
         let mut st = Stats {
             since: since.map(|t| t.to_string()),
             generated_at: now.to_string(),
@@ -94,22 +97,22 @@ impl SqliteStore {
         .await
         .map_err(err)?;
         for r in rows {
-            let status: String = r.get("status");
-            let n = r.get::<i64, _>("n") as u64;
-            st.totals.add(&status, n);
-            let b = st.broadcasters.entry(r.get("broadcaster")).or_default();
-            b.counts.add(&status, n);
-            if let Some(last) = r.get::<Option<i64>, _>("last") {
+            let status: DeliveryStatus = word(&r, "status")?;
+            let n = col::<i64, _>(&r, "n")? as u64;
+            st.totals.add(status, n);
+            let b = st.broadcasters.entry(col(&r, "broadcaster")?).or_default();
+            b.counts.add(status, n);
+            if let Some(last) = col::<Option<i64>, _>(&r, "last")? {
                 let last = ts(last).to_string();
                 if b.last_sent_at.as_ref().is_none_or(|l| *l < last) {
                     b.last_sent_at = Some(last);
                 }
             }
             st.accounts
-                .entry(r.get("account"))
+                .entry(col(&r, "account")?)
                 .or_default()
                 .counts
-                .add(&status, n);
+                .add(status, n);
         }
         let rows = sqlx::query(
             "SELECT broadcaster, error_code, COUNT(*) AS n FROM deliveries
@@ -120,14 +123,14 @@ impl SqliteStore {
         .await
         .map_err(err)?;
         for r in rows {
-            let code: Option<String> = r.get("error_code");
+            let code: Option<String> = col(&r, "error_code")?;
             st.broadcasters
-                .entry(r.get("broadcaster"))
+                .entry(col(&r, "broadcaster")?)
                 .or_default()
                 .failed_by_code
                 .insert(
                     code.unwrap_or_else(|| "UNKNOWN".into()),
-                    r.get::<i64, _>("n") as u64,
+                    col::<i64, _>(&r, "n")? as u64,
                 );
         }
         let rows = sqlx::query(
@@ -144,11 +147,11 @@ impl SqliteStore {
         .await
         .map_err(err)?;
         for r in rows {
-            let b = st.broadcasters.entry(r.get("broadcaster")).or_default();
-            b.current_cycle = Some(r.get::<i64, _>("cycle") as u64);
-            b.cycle_completed = r.get::<Option<i64>, _>("completed_at").is_some();
-            b.cycle_done = r.get::<i64, _>("done") as u64;
-            b.cycles_completed = r.get::<i64, _>("completed") as u64;
+            let b = st.broadcasters.entry(col(&r, "broadcaster")?).or_default();
+            b.current_cycle = Some(col::<i64, _>(&r, "cycle")? as u64);
+            b.cycle_completed = col::<Option<i64>, _>(&r, "completed_at")?.is_some();
+            b.cycle_done = col::<i64, _>(&r, "done")? as u64;
+            b.cycles_completed = col::<i64, _>(&r, "completed")? as u64;
         }
         let rows = sqlx::query(
             "SELECT account, kind, COUNT(*) AS n, SUM(seconds) AS s FROM pauses WHERE at >= ? GROUP BY account, kind",
@@ -158,13 +161,14 @@ impl SqliteStore {
         .await
         .map_err(err)?;
         for r in rows {
-            let a = st.accounts.entry(r.get("account")).or_default();
-            let n = r.get::<i64, _>("n") as u64;
-            if r.get::<String, _>("kind") == "flood_wait" {
-                a.flood_waits += n;
-                a.flood_wait_seconds += r.get::<Option<i64>, _>("s").unwrap_or(0) as u64;
-            } else {
-                a.slowmode_waits += n;
+            let a = st.accounts.entry(col(&r, "account")?).or_default();
+            let n = col::<i64, _>(&r, "n")? as u64;
+            match word(&r, "kind")? {
+                PauseKind::FloodWait => {
+                    a.flood_waits += n;
+                    a.flood_wait_seconds += col::<Option<i64>, _>(&r, "s")?.unwrap_or(0) as u64;
+                }
+                PauseKind::SlowMode => a.slowmode_waits += n,
             }
         }
         let rows = sqlx::query("SELECT account, paused_until, stopped_reason FROM accounts")
@@ -172,12 +176,11 @@ impl SqliteStore {
             .await
             .map_err(err)?;
         for r in rows {
-            let a = st.accounts.entry(r.get("account")).or_default();
-            a.paused_until = r
-                .get::<Option<i64>, _>("paused_until")
+            let a = st.accounts.entry(col(&r, "account")?).or_default();
+            a.paused_until = col::<Option<i64>, _>(&r, "paused_until")?
                 .filter(|p| *p > ms(now))
                 .map(|p| ts(p).to_string());
-            a.stopped_reason = r.get("stopped_reason");
+            a.stopped_reason = opt_word(&r, "stopped_reason")?;
         }
         let rows = sqlx::query(
             "SELECT d.account, d.error_code, d.updated_at FROM deliveries d
@@ -189,15 +192,15 @@ impl SqliteStore {
         .await
         .map_err(err)?;
         for r in rows {
-            let a = st.accounts.entry(r.get("account")).or_default();
-            let code: String = r.get("error_code");
-            a.last_error = Some(format!("{code} at {}", ts(r.get("updated_at"))));
+            let a = st.accounts.entry(col(&r, "account")?).or_default();
+            let code: String = col(&r, "error_code")?;
+            a.last_error = Some(format!("{code} at {}", ts(col(&r, "updated_at")?)));
         }
         st.disabled_targets = self
             .target_rows()
             .await?
             .into_iter()
-            .filter(|t| t.status == "disabled")
+            .filter(|t| t.status == TargetState::Disabled)
             .collect();
         Ok(st)
     }

@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 
 use jiff::Timestamp;
 use smb_engine::StoreError;
-use sqlx::Row;
 
+use crate::row::{col};
 use crate::sqlite::{SqliteStore, ms, ts};
 
 /// The row that applies to every broadcaster without a row of its own.
@@ -59,7 +59,7 @@ impl TargetSwitches {
 }
 
 fn db_err(e: sqlx::Error) -> StoreError {
-    StoreError::Database(e.to_string())
+    StoreError::database(e)
 }
 
 impl SqliteStore {
@@ -101,12 +101,12 @@ impl SqliteStore {
                 .map_err(db_err)?;
         let mut out = TargetSwitches::default();
         for r in rows {
-            let name: String = r.get("broadcaster");
-            let mode: String = r.get("mode");
+            let name: String = col(&r, "broadcaster")?;
+            let mode: String = col(&r, "mode")?;
             let Some(mode) = TargetMode::parse(&mode) else {
                 continue;
             };
-            let entry = (mode, ts(r.get("since")));
+            let entry = (mode, ts(col(&r, "since")?));
             if name == ALL_BROADCASTERS {
                 out.all = Some(entry);
             } else {

@@ -6,13 +6,14 @@
 
 use jiff::Timestamp;
 use serde::Serialize;
+use smb_domain::{DeliveryStatus, ErrorClass};
 use smb_engine::StoreError;
-use sqlx::Row;
 
+use crate::row::{col, opt_word, word};
 use crate::sqlite::{SqliteStore, ms, ts};
 
 fn db_err(e: sqlx::Error) -> StoreError {
-    StoreError::Database(e.to_string())
+    StoreError::database(e)
 }
 
 /// Which deliveries to show; `None` fields do not filter.
@@ -21,8 +22,8 @@ pub struct DeliveryFilter {
     pub broadcaster: Option<String>,
     /// A target's store key (`TargetRef::key`).
     pub target: Option<String>,
-    /// `pending`, `sent`, `failed` or `deferred`.
-    pub outcome: Option<String>,
+    /// Only deliveries in this status.
+    pub outcome: Option<DeliveryStatus>,
     /// Last change at or after this moment.
     pub from: Option<Timestamp>,
     /// Last change before this moment.
@@ -39,10 +40,10 @@ pub struct DeliveryRow {
     pub account: String,
     pub random_id: i64,
     pub message: String,
-    pub outcome: String,
+    pub outcome: DeliveryStatus,
     pub attempts: i64,
     pub message_id: Option<i64>,
-    pub error_class: Option<String>,
+    pub error_class: Option<ErrorClass>,
     pub error_code: Option<String>,
     pub error_text: Option<String>,
     pub retry_at: Option<Timestamp>,
@@ -74,25 +75,25 @@ macro_rules! filtered {
     };
 }
 
-fn decode(r: &sqlx::sqlite::SqliteRow) -> DeliveryRow {
-    DeliveryRow {
-        id: r.get("id"),
-        broadcaster: r.get("broadcaster"),
-        cycle: r.get("cycle"),
-        target: r.get("target"),
-        account: r.get("account"),
-        random_id: r.get("random_id"),
-        message: r.get("message"),
-        outcome: r.get("status"),
-        attempts: r.get("attempts"),
-        message_id: r.get("message_id"),
-        error_class: r.get("error_class"),
-        error_code: r.get("error_code"),
-        error_text: r.get("error_text"),
-        retry_at: r.get::<Option<i64>, _>("retry_at").map(ts),
-        created_at: ts(r.get("created_at")),
-        updated_at: ts(r.get("updated_at")),
-    }
+fn decode(r: &sqlx::sqlite::SqliteRow) -> Result<DeliveryRow, StoreError> {
+    Ok(DeliveryRow {
+        id: col(r, "id")?,
+        broadcaster: col(r, "broadcaster")?,
+        cycle: col(r, "cycle")?,
+        target: col(r, "target")?,
+        account: col(r, "account")?,
+        random_id: col(r, "random_id")?,
+        message: col(r, "message")?,
+        outcome: word(r, "status")?,
+        attempts: col(r, "attempts")?,
+        message_id: col(r, "message_id")?,
+        error_class: opt_word(r, "error_class")?,
+        error_code: col(r, "error_code")?,
+        error_text: col(r, "error_text")?,
+        retry_at: col::<Option<i64>, _>(r, "retry_at")?.map(ts),
+        created_at: ts(col(r, "created_at")?),
+        updated_at: ts(col(r, "updated_at")?),
+    })
 }
 
 impl SqliteStore {
@@ -107,13 +108,13 @@ impl SqliteStore {
         let total: i64 = sqlx::query(filtered!("SELECT COUNT(*) AS n", ""))
             .bind(&filter.broadcaster)
             .bind(&filter.target)
-            .bind(&filter.outcome)
+            .bind(filter.outcome.map(DeliveryStatus::as_str))
             .bind(filter.from.map(ms))
             .bind(filter.to.map(ms))
             .fetch_one(&self.read)
             .await
-            .map_err(db_err)?
-            .get("n");
+            .map_err(db_err)
+            .and_then(|r| col(&r, "n"))?;
         let rows = self.delivery_rows(filter, limit, offset).await?;
         Ok((total.max(0) as u64, rows))
     }
@@ -133,7 +134,7 @@ impl SqliteStore {
         ))
         .bind(&filter.broadcaster)
         .bind(&filter.target)
-        .bind(&filter.outcome)
+        .bind(filter.outcome.map(DeliveryStatus::as_str))
         .bind(filter.from.map(ms))
         .bind(filter.to.map(ms))
         .bind(i64::from(limit))
@@ -141,7 +142,7 @@ impl SqliteStore {
         .fetch_all(&self.read)
         .await
         .map_err(db_err)?;
-        Ok(rows.iter().map(decode).collect())
+        rows.iter().map(decode).collect()
     }
 
     /// Remembers `target` (its key, and `raw` as written) as a member of `list`. Returns false
@@ -176,15 +177,16 @@ impl SqliteStore {
         .fetch_all(&self.read)
         .await
         .map_err(db_err)?;
-        Ok(rows
-            .iter()
-            .map(|r| AddedTarget {
-                list: r.get("list"),
-                target: r.get("target"),
-                raw: r.get("raw"),
-                added_at: ts(r.get("added_at")),
+        rows.iter()
+            .map(|r| {
+                Ok(AddedTarget {
+                    list: col(r, "list")?,
+                    target: col(r, "target")?,
+                    raw: col(r, "raw")?,
+                    added_at: ts(col(r, "added_at")?),
+                })
             })
-            .collect())
+            .collect()
     }
 }
 
@@ -262,7 +264,7 @@ mod tests {
 
         let f = DeliveryFilter {
             broadcaster: Some("b2b".into()),
-            outcome: Some("sent".into()),
+            outcome: Some(DeliveryStatus::Sent),
             ..Default::default()
         };
         assert_eq!(store.deliveries(&f, 10, 0).await.unwrap().0, 2);

@@ -74,7 +74,7 @@ async fn story(store: &dyn Store) {
             },
             &Outcome::Deferred {
                 until,
-                class: "chat_pause",
+                class: smb_domain::ErrorClass::ChatPause,
                 code: "SLOWMODE_WAIT".into(),
             },
             t0,
@@ -142,7 +142,7 @@ async fn story(store: &dyn Store) {
         .record_pause(
             "acc1",
             None,
-            "flood_wait",
+            smb_domain::PauseKind::FloodWait,
             Duration::from_secs(300),
             pause_until,
             t0,
@@ -150,33 +150,41 @@ async fn story(store: &dyn Store) {
         .await
         .unwrap();
     store
-        .set_account_stopped("acc2", Some("AUTH_KEY_UNREGISTERED"), t0)
+        .set_account_stopped(
+            "acc2",
+            Some(&smb_domain::AccountStop::Telegram("AUTH_KEY_UNREGISTERED".into())),
+            t0,
+        )
         .await
         .unwrap();
     let accounts = store.accounts().await.unwrap();
     assert_eq!(accounts["acc1"].paused_until, Some(pause_until));
     assert_eq!(accounts["acc1"].last_send_at, Some(t0));
     assert_eq!(
-        accounts["acc2"].stopped_reason.as_deref(),
+        accounts["acc2"]
+            .stopped_reason
+            .as_ref()
+            .map(ToString::to_string)
+            .as_deref(),
         Some("AUTH_KEY_UNREGISTERED")
     );
     store.set_account_stopped("acc2", None, t0).await.unwrap();
     assert_eq!(store.accounts().await.unwrap()["acc2"].stopped_reason, None);
     store
-        .set_broadcaster_state("b2b", "paused", t0)
+        .set_broadcaster_state("b2b", smb_domain::OperatorState::Paused, t0)
         .await
         .unwrap();
     store
-        .set_broadcaster_state("b2c", "stopped", t0)
+        .set_broadcaster_state("b2c", smb_domain::OperatorState::Stopped, t0)
         .await
         .unwrap();
     store
-        .set_broadcaster_state("b2b", "running", t0)
+        .set_broadcaster_state("b2b", smb_domain::OperatorState::Running, t0)
         .await
         .unwrap();
     let states = store.broadcaster_states().await.unwrap();
-    assert_eq!(states.get("b2b").map(String::as_str), Some("running"));
-    assert_eq!(states.get("b2c").map(String::as_str), Some("stopped"));
+    assert_eq!(states.get("b2b").map(|s| s.as_str()), Some("running"));
+    assert_eq!(states.get("b2c").map(|s| s.as_str()), Some("stopped"));
     store.flush().await.unwrap();
 }
 

@@ -9,6 +9,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
+use smb_domain::DeliveryStatus;
 use smb_store::DeliveryFilter;
 use smb_store::stats::Counts;
 
@@ -128,15 +129,10 @@ pub(crate) struct BroadcasterRow {
 }
 
 fn broadcaster_rows(s: &AppState, t: &Labels) -> Vec<BroadcasterRow> {
-    broadcasters::all(s)
+    broadcasters::with_states(s)
         .into_iter()
-        .map(|b| BroadcasterRow {
-            state_class: match b.state.as_str() {
-                "running" => "running",
-                "paused" => "paused",
-                "done" => "done",
-                _ => "stopped",
-            },
+        .map(|(b, state)| BroadcasterRow {
+            state_class: state.word(),
             state_label: t.state(&b.state),
             test_body: serde_json::json!({ "broadcaster": b.name }).to_string(),
             has_test_list: b.test_list.is_some(),
@@ -216,11 +212,11 @@ pub(crate) async fn overview(
         .map(|(name, a)| PausedAccount {
             name: name.clone(),
             until: a.paused_until.clone(),
-            stopped: a.stopped_reason.clone(),
+            stopped: a.stopped_reason.as_ref().map(ToString::to_string),
         })
         .collect();
     let failed = DeliveryFilter {
-        outcome: Some("failed".into()),
+        outcome: Some(DeliveryStatus::Failed),
         ..Default::default()
     };
     let errors = s.store.delivery_rows(&failed, 10, 0).await?;

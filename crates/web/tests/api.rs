@@ -665,7 +665,7 @@ async fn a_test_send_is_refused_while_the_account_is_paused() {
         .record_pause(
             "acc1",
             None,
-            "flood_wait",
+            smb_domain::PauseKind::FloodWait,
             std::time::Duration::from_secs(600),
             until,
             now,

@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
 use jiff::Timestamp;
+use smb_domain::AccountStop;
 use smb_engine::Store as _;
 use smb_telegram::grammers::{
     AccountHealth, AccountInfo, JsonPeerCacheStore, Login, LoginError, SecretString, SessionError,
@@ -279,7 +280,7 @@ async fn clear_session_stop(settings: &Settings, name: &str) -> anyhow::Result<(
         .await?
         .get(name)
         .and_then(|a| a.stopped_reason.clone());
-    if let Some(reason) = reason.filter(|r| telegram::stop_fixed_by_login(r)) {
+    if let Some(reason) = reason.filter(AccountStop::fixed_by_login) {
         store.clear_account_stop(name, Timestamp::now()).await?;
         println!(
             "  {name} was stopped ({reason}); it sends again from the next `sendmessagebot run`"

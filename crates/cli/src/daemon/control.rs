@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio_util::sync::CancellationToken;
@@ -47,6 +47,72 @@ pub enum Cmd {
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Request {
     pub cmd: Cmd,
+}
+
+/// One answer line. Written as a JSON object with `"ok"` first-class: `{"ok":true,…}` for
+/// [`Reply::Status`] and [`Reply::Done`], `{"ok":false,"error":…}` for [`Reply::Refused`]; the
+/// enum becomes text only here, at the socket.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply {
+    /// The answer to `status`.
+    Status(Box<super::StatusReply>),
+    /// A command that was carried out (`reload`, `stop`), with what it did.
+    Done {
+        message: String,
+        /// The daemon's process id (`stop`: the client waits for it to exit).
+        pid: Option<u32>,
+    },
+    /// The command was not carried out; the text says why and what to do.
+    Refused { error: String },
+}
+
+/// The fields of a reply beside `"ok"`.
+#[derive(Serialize)]
+struct Line<'a, T: Serialize> {
+    ok: bool,
+    #[serde(flatten)]
+    body: &'a T,
+}
+
+#[derive(Serialize)]
+struct DoneBody<'a> {
+    message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pid: Option<u32>,
+}
+
+#[derive(Serialize)]
+struct RefusedBody<'a> {
+    error: &'a str,
+}
+
+impl Serialize for Reply {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Reply::Status(st) => Line {
+                ok: true,
+                body: &**st,
+            }
+            .serialize(s),
+            Reply::Done { message, pid } => Line {
+                ok: true,
+                body: &DoneBody { message, pid: *pid },
+            }
+            .serialize(s),
+            Reply::Refused { error } => Line {
+                ok: false,
+                body: &RefusedBody { error },
+            }
+            .serialize(s),
+        }
+    }
+}
+
+/// What a client reads of every answer before its command's own fields.
+#[derive(Deserialize)]
+struct Outcome {
+    ok: bool,
+    error: Option<String>,
 }
 
 /// Listens on `path` until `shutdown`; the socket file is removed when it ends.
@@ -112,10 +178,13 @@ impl ControlServer {
 
 /// The answer when every slot is taken.
 async fn busy(mut stream: UnixStream) -> std::io::Result<()> {
-    let reply = json!({"ok": false, "error": format!(
-        "the daemon is answering {MAX_CONNECTIONS} other control connections; try again in a few seconds"
-    )});
-    let out = format!("{reply}\n");
+    let reply = Reply::Refused {
+        error: format!(
+            "the daemon is answering {MAX_CONNECTIONS} other control connections; try again in a few seconds"
+        ),
+    };
+    let mut out = serde_json::to_string(&reply).map_err(std::io::Error::other)?;
+    out.push('\n');
     tokio::time::timeout(REQUEST_TIMEOUT, stream.write_all(out.as_bytes()))
         .await
         .map_err(|_| std::io::ErrorKind::TimedOut)??;
@@ -133,18 +202,23 @@ async fn answer(stream: UnixStream, state: &DaemonState) -> anyhow::Result<()> {
     .await
     .context("no request line in time")??;
     let reply = match serde_json::from_str::<Request>(line.trim()) {
-        Err(e) => {
-            json!({"ok": false, "error": format!("bad request: {e}; send {{\"cmd\":\"status\"}}")})
-        }
-        Ok(Request { cmd: Cmd::Status }) => state.status(),
+        Err(e) => Reply::Refused {
+            error: format!("bad request: {e}; send {{\"cmd\":\"status\"}}"),
+        },
+        Ok(Request { cmd: Cmd::Status }) => Reply::Status(Box::new(state.status())),
         Ok(Request { cmd: Cmd::Stop }) => {
             tracing::info!("stop asked for on the control socket: finishing the send in flight");
             state.shutdown.cancel();
-            json!({"ok": true, "message": "stopping", "pid": std::process::id()})
+            Reply::Done {
+                message: "stopping".into(),
+                pid: Some(std::process::id()),
+            }
         }
         Ok(Request { cmd: Cmd::Reload }) => match state.reload().await {
-            Ok(message) => json!({"ok": true, "message": message}),
-            Err(e) => json!({"ok": false, "error": format!("{e:#}")}),
+            Ok(message) => Reply::Done { message, pid: None },
+            Err(e) => Reply::Refused {
+                error: format!("{e:#}"),
+            },
         },
     };
     let mut out = serde_json::to_string(&reply)?;
@@ -186,12 +260,14 @@ pub async fn request(socket: &Path, cmd: Cmd) -> Result<Value, ClientError> {
         }
     };
     let v = exchange(stream, cmd).await.map_err(ClientError::Other)?;
-    if v["ok"] != Value::Bool(true) {
+    let outcome = Outcome::deserialize(&v).map_err(|e| {
+        ClientError::Other(anyhow::Error::new(e).context("the daemon's answer has no `ok`"))
+    })?;
+    if !outcome.ok {
         return Err(ClientError::Refused(
-            v["error"]
-                .as_str()
-                .unwrap_or("the daemon refused")
-                .to_owned(),
+            outcome
+                .error
+                .unwrap_or_else(|| "the daemon refused".to_owned()),
         ));
     }
     Ok(v)
@@ -210,4 +286,83 @@ async fn exchange(stream: UnixStream, cmd: Cmd) -> anyhow::Result<Value> {
         bail!("the daemon closed the connection without an answer");
     }
     serde_json::from_str(answer.trim()).context("the daemon's answer is not JSON")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replies_are_written_with_ok_first_class() {
+        let line = |r: &Reply| serde_json::to_value(r).unwrap();
+        assert_eq!(
+            line(&Reply::Done {
+                message: "stopping".into(),
+                pid: Some(42)
+            }),
+            serde_json::json!({"ok": true, "message": "stopping", "pid": 42})
+        );
+        assert_eq!(
+            line(&Reply::Done {
+                message: "reloaded: 4 broadcasters".into(),
+                pid: None
+            }),
+            serde_json::json!({"ok": true, "message": "reloaded: 4 broadcasters"})
+        );
+        assert_eq!(
+            line(&Reply::Refused {
+                error: "a reload is already in progress".into()
+            }),
+            serde_json::json!({"ok": false, "error": "a reload is already in progress"})
+        );
+    }
+
+    #[test]
+    fn a_status_reply_writes_run_states_as_their_text() {
+        use smb_domain::{AccountStop, RunState};
+        let b = |name: &str, state| super::super::BroadcasterStatus {
+            name: name.into(),
+            account: "acc1".into(),
+            state,
+            cycle: 3,
+            done: 1,
+            total: 2,
+            targets: Some("main".into()),
+        };
+        let status = super::super::StatusReply {
+            pid: 7,
+            version: "0",
+            started_at: "t".into(),
+            sandbox: true,
+            test_mode: Some(false),
+            config: "c".into(),
+            cwd: "/".into(),
+            args: vec![],
+            reloads: 0,
+            running_since: None,
+            broadcasters: vec![
+                b("op", RunState::StoppedByOperator),
+                b(
+                    "tg",
+                    RunState::AccountStopped(AccountStop::Telegram("PEER_FLOOD".into())),
+                ),
+            ],
+            journal: super::super::JournalStatus {
+                up: false,
+                down: Some(super::super::JournalDown {
+                    reason: "disk full".into(),
+                    since: "s".into(),
+                    probes: 2,
+                }),
+            },
+        };
+        let v = serde_json::to_value(Reply::Status(Box::new(status))).unwrap();
+        assert_eq!(v["ok"], true);
+        assert_eq!(v["broadcasters"][0]["state"], "stopped");
+        assert_eq!(v["broadcasters"][1]["state"], "stopped: PEER_FLOOD");
+        assert_eq!(
+            v["journal"],
+            serde_json::json!({"up": false, "reason": "disk full", "since": "s", "probes": 2})
+        );
+    }
 }

@@ -22,7 +22,6 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::bail;
 use jiff::Timestamp;
-use serde_json::{Value, json};
 use smb_engine::DriverHandle;
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
@@ -173,22 +172,78 @@ fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// The control socket's answer to `status` (beside `"ok": true`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct StatusReply {
+    pub pid: u32,
+    pub version: &'static str,
+    pub started_at: String,
+    pub sandbox: bool,
+    /// `None` between rounds (a reload in progress).
+    pub test_mode: Option<bool>,
+    pub config: String,
+    pub cwd: String,
+    pub args: Vec<String>,
+    pub reloads: u64,
+    pub running_since: Option<String>,
+    pub broadcasters: Vec<BroadcasterStatus>,
+    pub journal: JournalStatus,
+}
+
+/// One broadcaster in [`StatusReply`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct BroadcasterStatus {
+    pub name: String,
+    pub account: String,
+    /// Written as its text: `running`, `paused`, `stopped`, `stopped: REASON`, `done`.
+    pub state: smb_domain::RunState,
+    pub cycle: u64,
+    pub done: usize,
+    pub total: usize,
+    /// Its target list.
+    pub targets: Option<String>,
+}
+
+/// The journal in [`StatusReply`]: `{"up":true}`, or down with why, since when and how many
+/// probe writes failed.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct JournalStatus {
+    pub up: bool,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub down: Option<JournalDown>,
+}
+
+/// Why the journal is down (see [`JournalStatus`]).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct JournalDown {
+    pub reason: String,
+    pub since: String,
+    pub probes: u32,
+}
+
 impl DaemonState {
-    fn status(&self) -> Value {
+    fn status(&self) -> StatusReply {
         let round = locked(&self.round);
-        let broadcasters: Vec<Value> = match round.as_ref() {
+        let broadcasters = match round.as_ref() {
             Some(r) => r
                 .handle
                 .views()
                 .into_iter()
                 .map(|v| {
-                    let list = r
+                    let targets = r
                         .lists
                         .iter()
                         .find(|(b, _)| *b == v.name)
                         .map(|(_, l)| l.clone());
-                    json!({"name": v.name, "account": v.account, "state": v.state, "cycle": v.cycle,
-                           "done": v.done, "total": v.total, "targets": list})
+                    BroadcasterStatus {
+                        name: v.name,
+                        account: v.account,
+                        state: v.state,
+                        cycle: v.cycle,
+                        done: v.done,
+                        total: v.total,
+                        targets,
+                    }
                 })
                 .collect(),
             None => Vec::new(),
@@ -198,26 +253,35 @@ impl DaemonState {
                 reason,
                 since,
                 probes,
-            }) => {
-                json!({"up": false, "reason": reason, "since": since.to_string(), "probes": probes})
-            }
-            _ => json!({"up": true}),
+            }) => JournalStatus {
+                up: false,
+                down: Some(JournalDown {
+                    reason,
+                    since: since.to_string(),
+                    probes,
+                }),
+            },
+            _ => JournalStatus {
+                up: true,
+                down: None,
+            },
         };
-        json!({
-            "ok": true,
-            "pid": std::process::id(),
-            "version": env!("CARGO_PKG_VERSION"),
-            "started_at": self.started_at.to_string(),
-            "sandbox": self.sandbox,
-            "test_mode": round.as_ref().map(|r| r.test_mode),
-            "config": self.config,
-            "cwd": std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default(),
-            "args": std::env::args().skip(1).collect::<Vec<_>>(),
-            "reloads": *locked(&self.reloads),
-            "running_since": round.as_ref().map(|r| r.started_at.to_string()),
-            "broadcasters": broadcasters,
-            "journal": journal,
-        })
+        StatusReply {
+            pid: std::process::id(),
+            version: env!("CARGO_PKG_VERSION"),
+            started_at: self.started_at.to_string(),
+            sandbox: self.sandbox,
+            test_mode: round.as_ref().map(|r| r.test_mode),
+            config: self.config.clone(),
+            cwd: std::env::current_dir()
+                .map(|d| d.display().to_string())
+                .unwrap_or_default(),
+            args: std::env::args().skip(1).collect(),
+            reloads: *locked(&self.reloads),
+            running_since: round.as_ref().map(|r| r.started_at.to_string()),
+            broadcasters,
+            journal,
+        }
     }
 
     async fn reload(&self) -> anyhow::Result<String> {

@@ -2,6 +2,7 @@
 //! new message versions, added targets).
 
 use jiff::Timestamp;
+use smb_domain::OperatorState;
 
 use super::Planner;
 use super::state::{CycleState, RunState};
@@ -11,24 +12,22 @@ impl Planner {
     pub(super) fn control(&mut self, c: Control, now: Timestamp, fx: &mut Vec<Effect>) {
         match c {
             Control::Pause(name) => {
-                self.set_run(&name, &[RunState::Running], RunState::Paused, "paused", fx)
+                self.set_run(&name, &[RunState::Running], OperatorState::Paused, fx)
             }
             Control::Resume(name) => {
-                self.set_run(&name, &[RunState::Paused], RunState::Running, "running", fx)
+                self.set_run(&name, &[RunState::Paused], OperatorState::Running, fx)
             }
             Control::Stop(name) => self.set_run(
                 &name,
                 &[RunState::Running, RunState::Paused],
-                RunState::Halted,
-                "stopped",
+                OperatorState::Stopped,
                 fx,
             ),
             Control::Start(name) => {
                 self.set_run(
                     &name,
-                    &[RunState::Halted, RunState::Paused],
-                    RunState::Running,
-                    "running",
+                    &[RunState::StoppedByOperator, RunState::Paused],
+                    OperatorState::Running,
                     fx,
                 );
                 for b in self.broadcasters.iter_mut().filter(|b| *b.name == *name) {
@@ -87,13 +86,12 @@ impl Planner {
         &mut self,
         name: &str,
         from: &[RunState],
-        to: RunState,
-        state: &'static str,
+        state: OperatorState,
         fx: &mut Vec<Effect>,
     ) {
         for b in self.broadcasters.iter_mut().filter(|b| *b.name == *name) {
             if from.contains(&b.run) {
-                b.run = to.clone();
+                b.run = RunState::from(state);
                 fx.push(Effect::BroadcasterState {
                     broadcaster: b.name.clone(),
                     state,

@@ -126,7 +126,10 @@ impl Planner {
             && self.broadcasters.iter().all(|b| {
                 matches!(
                     b.run,
-                    RunState::Done | RunState::Stopped(_) | RunState::Halted | RunState::Paused
+                    RunState::Done
+                        | RunState::AccountStopped(_)
+                        | RunState::StoppedByOperator
+                        | RunState::Paused
                 )
             })
     }
@@ -144,13 +147,7 @@ impl Planner {
                 BroadcasterView {
                     name: b.name.to_string(),
                     account: self.accounts[b.account].name.to_string(),
-                    state: match &b.run {
-                        RunState::Running => "running".into(),
-                        RunState::Paused => "paused".into(),
-                        RunState::Halted => "stopped".into(),
-                        RunState::Stopped(r) => format!("stopped: {r}"),
-                        RunState::Done => "done".into(),
-                    },
+                    state: b.run.clone(),
                     cycle,
                     done,
                     total: b.targets.len(),

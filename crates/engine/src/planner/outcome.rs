@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use jiff::Timestamp;
-use smb_domain::{ErrorClass, SendError};
+use smb_domain::{AccountStop, ErrorClass, SendError};
 
 use super::Planner;
 use super::state::{ActiveCycle, CycleState, Retry, RunState, add, pause};
@@ -58,7 +58,7 @@ impl Planner {
             stale_retried,
         };
         let failed = |detail: String| Outcome::Failed {
-            class: class.as_str(),
+            class,
             code: code.clone(),
             detail,
         };
@@ -184,10 +184,10 @@ impl Planner {
                     class,
                     code.clone(),
                 );
-                let reason = code;
+                let reason = AccountStop::Telegram(code);
                 self.accounts[account].stopped = Some(reason.clone());
                 for &b in &self.accounts[account].broadcasters {
-                    self.broadcasters[b].run = RunState::Stopped(reason.clone());
+                    self.broadcasters[b].run = RunState::AccountStopped(reason.clone());
                 }
                 fx.push(Effect::StopAccount {
                     account: d.account_name.clone(),
@@ -243,7 +243,7 @@ fn defer(
         delivery: d.clone(),
         outcome: Outcome::Deferred {
             until,
-            class: class.as_str(),
+            class,
             code,
         },
     });

@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 
 use jiff::{SignedDuration, Timestamp};
-use smb_domain::TargetRef;
+use smb_domain::{DeliveryStatus, OperatorState, TargetRef};
 
 use super::Planner;
 use super::state::{ActiveCycle, CycleState, Retry, RunState, add};
@@ -48,7 +48,7 @@ impl Planner {
         }
         for b in &mut self.broadcasters {
             if let Some(reason) = &self.accounts[b.account].stopped {
-                b.run = RunState::Stopped(reason.clone());
+                b.run = RunState::AccountStopped(reason.clone());
             }
             let Some(c) = cycles.get(&*b.name) else {
                 continue;
@@ -94,14 +94,14 @@ impl Planner {
                             continue;
                         };
                         ac.handled.insert(i);
-                        match d.status.as_str() {
-                            "sent" => ac.sent += 1,
-                            "failed" => ac.failed += 1,
+                        match d.status {
+                            DeliveryStatus::Sent => ac.sent += 1,
+                            DeliveryStatus::Failed => ac.failed += 1,
                             // A pending delivery may have reached Telegram: re-send it first,
                             // with the same random_id, so Telegram drops a duplicate.
                             _ => ac.retries.push(Retry {
                                 index: i,
-                                not_before: if d.status == "pending" {
+                                not_before: if d.status == DeliveryStatus::Pending {
                                     now
                                 } else {
                                     d.retry_at.unwrap_or(now)
@@ -119,16 +119,15 @@ impl Planner {
         (ahead > SignedDuration::ZERO).then_some(ahead)
     }
 
-    /// Applies states an operator set before a restart (`paused`, `stopped`).
-    pub fn restore_states(&mut self, states: &HashMap<String, String>) {
+    /// Applies states an operator set before a restart (paused, stopped); a broadcaster
+    /// whose account is stopped keeps that state.
+    pub fn restore_states(&mut self, states: &HashMap<String, OperatorState>) {
         for b in &mut self.broadcasters {
             if b.run != RunState::Running {
                 continue;
             }
-            match states.get(&*b.name).map(String::as_str) {
-                Some("paused") => b.run = RunState::Paused,
-                Some("stopped") => b.run = RunState::Halted,
-                _ => {}
+            if let Some(&state) = states.get(&*b.name) {
+                b.run = RunState::from(state);
             }
         }
     }

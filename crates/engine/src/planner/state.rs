@@ -6,23 +6,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
-use smb_domain::{Jitter, MessageSet, Pacing, Rotation, Schedule, SendError};
+use smb_domain::{AccountStop, Jitter, MessageSet, Pacing, Rotation, Schedule, SendError};
 
 use smb_domain::TargetRef;
 
 use super::vocabulary::{AccountId, BroadcasterId, Content, Effect};
 
-#[derive(Debug, Clone, PartialEq)]
-pub(super) enum RunState {
-    Running,
-    Paused,
-    /// Stopped by the operator.
-    Halted,
-    /// Its account was stopped (revoked, banned, PEER_FLOOD).
-    Stopped(String),
-    /// `--once` and its cycle is complete.
-    Done,
-}
+/// A broadcaster's run state: the domain's, where the operator's stop
+/// ([`RunState::StoppedByOperator`]) and its account's ([`RunState::AccountStopped`]) differ.
+pub(super) use smb_domain::RunState;
 
 #[derive(Debug, Clone)]
 pub(super) struct Retry {
@@ -67,7 +59,7 @@ pub(super) struct AccountSlot {
     /// send actually reached the gateway (see [`Planner::send_started`]).
     pub(super) last_gap: Duration,
     pub(super) paused_until: Option<Timestamp>,
-    pub(super) stopped: Option<String>,
+    pub(super) stopped: Option<AccountStop>,
     pub(super) broadcasters: Vec<BroadcasterId>,
     pub(super) rr: usize,
 }

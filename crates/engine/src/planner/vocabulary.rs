@@ -8,7 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
-use smb_domain::{Jitter, MessageSet, Pacing, Rotation, Schedule, SendError, TargetRef};
+use smb_domain::{
+    AccountStop, Jitter, MessageSet, OperatorState, Pacing, Rotation, RunState, Schedule,
+    SendError, TargetRef,
+};
 
 use crate::ports::{DeliveryKey, Outcome, SentMessage, TextFormat};
 
@@ -212,9 +215,9 @@ pub enum Effect {
         seconds: u64,
     },
     /// The account cannot send any more (revoked or unregistered session, ban, PEER_FLOOD):
-    /// every broadcaster on it stops until an operator logs it in again. `reason` is the
-    /// error's name. Stored.
-    StopAccount { account: Arc<str>, reason: String },
+    /// every broadcaster on it stops until an operator logs it in again. `reason` says which
+    /// Telegram error or session problem, and whether `accounts login` fixes it. Stored.
+    StopAccount { account: Arc<str>, reason: AccountStop },
     /// No more sends to this chat: refused by Telegram (`reason` says why and from which
     /// account), re-checked at `recheck_at`; or disabled by the operator (`recheck_at` is
     /// `None`: until enabled). Stored.
@@ -229,11 +232,11 @@ pub enum Effect {
     /// Telegram refused the text itself (too long, bad markup, …; `code` is the error's
     /// name): that delivery failed, the pass goes on; the operator is told to fix the set.
     BadContent { broadcaster: Arc<str>, code: String },
-    /// An operator command changed a broadcaster's state (`running`, `paused`, `stopped`).
+    /// An operator command changed a broadcaster's state (running, paused, stopped).
     /// Stored, so a restart keeps it.
     BroadcasterState {
         broadcaster: Arc<str>,
-        state: &'static str,
+        state: OperatorState,
     },
     /// Answer to a poll: nothing is due before `until` (`None`: nothing until a control event).
     Wait { until: Option<Timestamp> },
@@ -255,7 +258,8 @@ pub enum Hold {
 pub struct BroadcasterView {
     pub name: String,
     pub account: String,
-    pub state: String,
+    /// Shown as `running`, `paused`, `stopped`, `stopped: REASON` (its account), `done`.
+    pub state: RunState,
     pub cycle: u64,
     pub done: usize,
     pub total: usize,

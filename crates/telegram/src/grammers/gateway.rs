@@ -51,22 +51,28 @@ pub enum GatewayError {
 }
 
 impl GatewayError {
+    /// The account's stop this error causes (its text is what stats and notifications show).
+    pub fn stop(&self, account: &str) -> smb_domain::AccountStop {
+        use smb_domain::SessionProblem;
+        let problem = match self {
+            GatewayError::NotLoggedIn(_) => SessionProblem::Missing,
+            GatewayError::Session(SessionError::WrongPassphrase { .. }) => {
+                SessionProblem::WrongPassphrase
+            }
+            GatewayError::Session(SessionError::PassphraseRequired { .. }) => {
+                SessionProblem::PassphraseRequired
+            }
+            GatewayError::Session(_) => SessionProblem::Damaged,
+        };
+        smb_domain::AccountStop::Session {
+            problem,
+            account: account.to_owned(),
+        }
+    }
+
     /// A short reason for the account's stopped state (stats, notifications).
     pub fn reason(&self, account: &str) -> String {
-        match self {
-            GatewayError::NotLoggedIn(_) => {
-                format!("no session: run `sendmessagebot accounts login {account}`")
-            }
-            GatewayError::Session(SessionError::WrongPassphrase { .. }) => format!(
-                "session not readable: SESSION_PASSPHRASE is wrong (or run `sendmessagebot accounts login {account}`)"
-            ),
-            GatewayError::Session(SessionError::PassphraseRequired { .. }) => format!(
-                "session not readable: set SESSION_PASSPHRASE (or run `sendmessagebot accounts login {account}`)"
-            ),
-            GatewayError::Session(_) => {
-                format!("session damaged: run `sendmessagebot accounts login {account}`")
-            }
-        }
+        self.stop(account).to_string()
     }
 }
 

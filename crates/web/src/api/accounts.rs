@@ -38,7 +38,7 @@ pub(crate) async fn all(s: &AppState) -> ApiResult<Vec<Account>> {
                 kind: a.kind.clone(),
                 authorized: a.authorized,
                 paused_until: st.paused_until,
-                stopped_reason: st.stopped_reason,
+                stopped_reason: st.stopped_reason.map(|r| r.to_string()),
                 last_error: st.last_error,
                 sent: st.counts.sent,
                 failed: st.counts.failed,

@@ -4,6 +4,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use serde::Serialize;
+use smb_domain::RunState;
 use smb_engine::Control;
 use utoipa::ToSchema;
 
@@ -30,23 +31,30 @@ pub struct Broadcaster {
 }
 
 pub(crate) fn all(s: &AppState) -> Vec<Broadcaster> {
+    with_states(s).into_iter().map(|(b, _)| b).collect()
+}
+
+/// Every broadcaster with its run state as a type (for the pages' colours and the
+/// actions' checks); [`Broadcaster::state`] is its text.
+pub(crate) fn with_states(s: &AppState) -> Vec<(Broadcaster, RunState)> {
     let catalog = s.catalog();
     s.driver
         .views()
         .into_iter()
         .map(|v| {
             let entry = catalog.broadcasters.iter().find(|b| b.name == v.name);
-            Broadcaster {
+            let b = Broadcaster {
                 target_list: entry.map(|e| e.target_list.clone()).unwrap_or_default(),
                 test_list: entry.and_then(|e| e.test_list.clone()),
                 message_set: entry.map(|e| e.message_set.clone()).unwrap_or_default(),
                 name: v.name,
                 account: v.account,
-                state: v.state,
+                state: v.state.to_string(),
                 cycle: v.cycle,
                 done: v.done,
                 total: v.total,
-            }
+            };
+            (b, v.state)
         })
         .collect()
 }
@@ -83,16 +91,21 @@ async fn act(
     s: &AppState,
     name: String,
     control: fn(String) -> Control,
-    want: &str,
+    want: RunState,
     verb: &str,
 ) -> ApiResult<Json<Broadcaster>> {
     one(s, &name)?;
     s.driver.control(control(name.clone())).await;
-    let b = one(s, &name)?;
-    if b.state != want {
-        let hint = match (verb, b.state.as_str()) {
-            ("resumed", "stopped") => "; use start",
-            (_, st) if st.starts_with("stopped: ") => {
+    let (b, state) = with_states(s)
+        .into_iter()
+        .find(|(b, _)| b.name == name)
+        .ok_or_else(|| ApiError::NotFound(format!("no broadcaster named `{name}`")))?;
+    if state != want {
+        let hint = match state {
+            RunState::StoppedByOperator if want == RunState::Running && verb == "resumed" => {
+                "; use start"
+            }
+            RunState::AccountStopped(_) => {
                 "; its account was stopped: fix it (see GET /api/v1/accounts) and restart"
             }
             _ => "",
@@ -113,7 +126,7 @@ pub async fn pause_broadcaster(
     State(s): State<AppState>,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Broadcaster>> {
-    act(&s, name, Control::Pause, "paused", "paused").await
+    act(&s, name, Control::Pause, RunState::Paused, "paused").await
 }
 
 /// Continues a paused broadcaster.
@@ -124,7 +137,7 @@ pub async fn resume_broadcaster(
     State(s): State<AppState>,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Broadcaster>> {
-    act(&s, name, Control::Resume, "running", "resumed").await
+    act(&s, name, Control::Resume, RunState::Running, "resumed").await
 }
 
 /// Starts a stopped (or paused) broadcaster; between cycles, the next cycle starts at once.
@@ -135,7 +148,7 @@ pub async fn start_broadcaster(
     State(s): State<AppState>,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Broadcaster>> {
-    act(&s, name, Control::Start, "running", "started").await
+    act(&s, name, Control::Start, RunState::Running, "started").await
 }
 
 /// Stops a broadcaster; its cycle is left as it is.
@@ -146,5 +159,5 @@ pub async fn stop_broadcaster(
     State(s): State<AppState>,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Broadcaster>> {
-    act(&s, name, Control::Stop, "stopped", "stopped").await
+    act(&s, name, Control::Stop, RunState::StoppedByOperator, "stopped").await
 }

@@ -7,7 +7,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
-use smb_domain::TargetRef;
+use smb_domain::{DeliveryStatus, TargetRef};
 use smb_store::{DeliveryFilter, DeliveryRow};
 use utoipa::{IntoParams, ToSchema};
 
@@ -16,7 +16,6 @@ use crate::state::AppState;
 
 /// The most rows one export returns; narrow the time range for more.
 pub const EXPORT_LIMIT: u32 = 100_000;
-const OUTCOMES: [&str; 4] = ["pending", "sent", "failed", "deferred"];
 
 /// One delivery: (broadcaster, cycle, target) with its message, random_id and outcome.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -50,10 +49,10 @@ impl From<DeliveryRow> for Delivery {
             account: r.account,
             random_id: r.random_id,
             message: r.message,
-            outcome: r.outcome,
+            outcome: r.outcome.to_string(),
             attempts: r.attempts,
             message_id: r.message_id,
-            error_class: r.error_class,
+            error_class: r.error_class.map(|c| c.to_string()),
             error_code: r.error_code,
             error_text: r.error_text,
             retry_at: r.retry_at.map(|t| t.to_string()),
@@ -117,15 +116,14 @@ pub(crate) fn filter(q: &DeliveryQuery) -> ApiResult<DeliveryFilter> {
                 .map_err(|e| ApiError::Invalid(format!("target: {e}")))
         })
         .transpose()?;
-    let outcome = blank(&q.outcome).map(str::to_string);
-    if let Some(o) = &outcome
-        && !OUTCOMES.contains(&o.as_str())
-    {
-        return Err(ApiError::Invalid(format!(
-            "outcome `{o}`: use one of {}",
-            OUTCOMES.join(", ")
-        )));
-    }
+    let outcome = blank(&q.outcome)
+        .map(|o| {
+            o.parse::<DeliveryStatus>().map_err(|_| {
+                let words: Vec<&str> = DeliveryStatus::ALL.iter().map(|s| s.as_str()).collect();
+                ApiError::Invalid(format!("outcome `{o}`: use one of {}", words.join(", ")))
+            })
+        })
+        .transpose()?;
     let (from, to) = (time("from", &q.from)?, time("to", &q.to)?);
     if let (Some(f), Some(t)) = (from, to)
         && f >= t

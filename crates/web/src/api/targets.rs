@@ -8,7 +8,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use smb_domain::TargetRef;
+use smb_domain::{TargetRef, TargetState};
 use smb_engine::Control;
 use utoipa::{IntoParams, ToSchema};
 
@@ -23,7 +23,8 @@ pub struct Target {
     pub lists: Vec<String>,
     pub broadcasters: Vec<String>,
     /// `active` or `disabled`.
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: TargetState,
     /// Why it is disabled (a Telegram error, or the operator's words).
     pub reason: Option<String>,
     pub since: Option<String>,
@@ -99,7 +100,7 @@ pub(crate) async fn all(s: &AppState) -> ApiResult<Vec<Target>> {
                 target: key.clone(),
                 lists: Vec::new(),
                 broadcasters: Vec::new(),
-                status: "active".into(),
+                status: TargetState::Active,
                 reason: None,
                 since: None,
                 recheck_at: None,
@@ -170,14 +171,15 @@ pub async fn list_targets(
     State(s): State<AppState>,
     Query(q): Query<TargetQuery>,
 ) -> ApiResult<Json<Vec<Target>>> {
-    if let Some(st) = &q.status
-        && st != "active"
-        && st != "disabled"
-    {
-        return Err(ApiError::Invalid(format!(
-            "status `{st}`: use `active` or `disabled`"
-        )));
-    }
+    let status = q
+        .status
+        .as_deref()
+        .map(|st| {
+            st.parse::<TargetState>().map_err(|_| {
+                ApiError::Invalid(format!("status `{st}`: use `active` or `disabled`"))
+            })
+        })
+        .transpose()?;
     if let Some(l) = &q.list
         && !s.catalog().target_lists.contains_key(l)
     {
@@ -187,7 +189,7 @@ pub async fn list_targets(
         .await?
         .into_iter()
         .filter(|t| q.list.as_ref().is_none_or(|l| t.lists.contains(l)))
-        .filter(|t| q.status.as_ref().is_none_or(|st| t.status == *st))
+        .filter(|t| status.is_none_or(|st| t.status == st))
         .collect();
     Ok(Json(out))
 }
