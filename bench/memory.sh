@@ -3,5 +3,5 @@
 # Usage: bench/memory.sh [--minutes 60] [--accounts 10] [--chats 50] [--every 10]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release -q -p sendmessagebot -p smb-bench --bin live
+cargo build --release -q -p sendmessagebot --bin sendmessagebot -p smb-bench --bin live
 exec "${CARGO_TARGET_DIR:-target}/release/live" memory "$@"

@@ -3,5 +3,5 @@
 # Usage: bench/pacing.sh [--accounts 3] [--chats 100] [--delay-ms 1000]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release -q -p sendmessagebot -p smb-bench --bin live
+cargo build --release -q -p sendmessagebot --bin sendmessagebot -p smb-bench --bin live
 exec "${CARGO_TARGET_DIR:-target}/release/live" pacing "$@"

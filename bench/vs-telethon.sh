@@ -10,5 +10,5 @@ if [ ! -x bench/.venv/bin/python ]; then
     python3 -m venv bench/.venv
     bench/.venv/bin/pip install -q telethon
 fi
-cargo build --release -q -p sendmessagebot -p smb-bench --bin live
+cargo build --release -q -p sendmessagebot --bin sendmessagebot -p smb-bench --bin live
 exec "${CARGO_TARGET_DIR:-target}/release/live" vs-telethon --python bench/.venv/bin/python "$@"

@@ -421,7 +421,13 @@ async fn memory(
             samples.push((started.elapsed().as_secs_f64(), rss, sent));
         }
         terminate(&mut child);
-        let warm = samples.len() / 4;
+        // Warm-up: SQLite's page caches and the allocator's arenas fill in the first ~100 s.
+        let warm = samples
+            .iter()
+            .position(|s| s.0 >= 100.0)
+            .unwrap_or(0)
+            .max(samples.len() / 4)
+            .min(samples.len().saturating_sub(1));
         let after: Vec<f64> = samples[warm..].iter().map(|s| s.1).collect();
         let (min, _, max) = spread(&after);
         let label = if metrics {
@@ -436,7 +442,7 @@ async fn memory(
             println!("  {t:7.0} s  RSS {rss:6.1} MB  {sent:7} sent");
         }
         println!(
-            "  after warm-up ({} s): RSS min {min:.1} MB, max {max:.1} MB, spread {:.1} MB",
+            "  after warm-up ({:.0} s): RSS min {min:.1} MB, max {max:.1} MB, spread {:.1} MB",
             samples.get(warm).map(|s| s.0).unwrap_or(0.0),
             max - min
         );
