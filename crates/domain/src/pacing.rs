@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-/// A fraction of a delay added or removed at random (`"10%"` → ±10 %).
+/// A fraction of a delay added at random (`"10%"` → up to +10 %). Gaps between chats and
+/// Telegram's waits only ever get longer ([`Jitter::extra`]); only the delay between cycles
+/// and the retry backoff spread both ways ([`Jitter::apply`]).
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 pub struct Jitter(pub f64);
 
@@ -25,9 +27,9 @@ impl Jitter {
         Ok(Jitter(frac))
     }
 
-    /// Applies the jitter to `base`, with `key` choosing where in ±fraction it lands.
-    /// Jitter only ever lengthens a gap below the configured one by at most the fraction and
-    /// never goes negative.
+    /// Spreads `base` over ±fraction, with `key` choosing where it lands (never negative).
+    /// For cycle delays and retry backoff only: never for a gap between chats or a Telegram
+    /// wait, which must not get shorter (use [`Jitter::extra`]).
     pub fn apply(self, base: Duration, key: u64) -> Duration {
         if self.0 == 0.0 || base.is_zero() {
             return base;
@@ -37,7 +39,8 @@ impl Jitter {
         Duration::from_secs_f64(secs.max(0.0))
     }
 
-    /// Jitter that only adds: used on waits Telegram imposes, which must never be shortened.
+    /// `base` plus up to fraction × `base`, with `key` choosing how much: the gap between
+    /// chats and the waits Telegram imposes, which must never be shortened.
     pub fn extra(self, base: Duration, key: u64) -> Duration {
         if self.0 == 0.0 {
             return base;

@@ -592,7 +592,12 @@ impl DriverHandle {
             }
             let started = Instant::now();
             let res = send_once(shared, request).await;
-            let now = shared.now();
+            let now = {
+                // Counted from the answer too: see `deliver`.
+                let (mut planner, now) = shared.lock_now();
+                planner.send_started(account, None, now);
+                now
+            };
             let outcome = match &res {
                 Ok(sent) => Outcome::Sent {
                     message_id: sent.message_id,
@@ -936,6 +941,11 @@ async fn deliver(shared: &Shared, d: Delivery, shutdown: &CancellationToken) {
     let latency = started.elapsed();
     let (fx, now) = {
         let (mut planner, now) = shared.lock_now();
+        // The gap also counts from the answer: Telegram took the message somewhere between
+        // the call and the answer, so only then is the next send surely a full gap after it
+        // as Telegram sees it, however long each send spent on the way (the seed's loop
+        // slept after each answer too).
+        planner.send_started(d.account, Some(d.broadcaster), now);
         let event = Event::Outcome {
             delivery: d,
             result: res,

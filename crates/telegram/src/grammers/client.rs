@@ -4,7 +4,8 @@
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::{Arc, PoisonError};
+use std::num::NonZeroUsize;
+use std::sync::{Arc, OnceLock, PoisonError};
 use std::time::Duration;
 
 use grammers_client::Client;
@@ -52,6 +53,53 @@ impl ApiSettings {
             app_version: env!("CARGO_PKG_VERSION").to_owned(),
             proxy_timeouts: ProxyTimeouts::default(),
         }
+    }
+}
+
+/// The operating system as `initConnection` reports it (`system_version`), e.g.
+/// `Linux 6.8.0-45-generic`: the kernel's release read once per process from
+/// `/proc/sys/kernel/osrelease`, or the OS family (`std::env::consts::OS`) where there is none.
+///
+/// Why our own: grammers' `ConnectionParams::default()` detects the OS by running
+/// `lsb_release -a` and `getconf LONG_BIT` each time it is called, i.e. once per account;
+/// 100 accounts cost ~2,400 process launches and a second of start-up (issue 18).
+pub fn system_version() -> &'static str {
+    static VERSION: OnceLock<String> = OnceLock::new();
+    VERSION.get_or_init(|| {
+        let os = match std::env::consts::OS {
+            "linux" => "Linux",
+            "macos" => "macOS",
+            "windows" => "Windows",
+            other => other,
+        };
+        match std::fs::read_to_string("/proc/sys/kernel/osrelease") {
+            Ok(release) if !release.trim().is_empty() => format!("{os} {}", release.trim()),
+            _ => os.to_owned(),
+        }
+    })
+}
+
+/// The language codes `initConnection` reports: fixed, since nothing we send depends on the
+/// language of Telegram's service texts.
+const LANG_CODE: &str = "en";
+
+/// Every account's connection parameters, built without running a process (see
+/// [`system_version`]): our device model and app version, no retries (the engine schedules
+/// every wait), and the account's proxy.
+pub fn connection_params(api: &ApiSettings, proxy_url: Option<String>) -> ConnectionParams {
+    ConnectionParams {
+        device_model: api.device_model.clone(),
+        system_version: system_version().to_owned(),
+        app_version: api.app_version.clone(),
+        system_lang_code: LANG_CODE.to_owned(),
+        lang_code: LANG_CODE.to_owned(),
+        proxy_url,
+        use_ipv6: false,
+        retry_policy: Box::new(NoRetries),
+        // grammers' own default: updates are not read (the receiver is dropped at once).
+        updates_channel_capacity: NonZeroUsize::MIN.saturating_add(99),
+        // Spelled out instead of `..Default::default()`, which would run the OS detection.
+        __non_exhaustive: (),
     }
 }
 
@@ -394,13 +442,7 @@ impl AccountClient {
     ) -> Self {
         let route = Route::new(api, &stored, proxy);
         let session = Arc::new(LiveSession::new(account, store.clone(), stored));
-        let params = ConnectionParams {
-            device_model: api.device_model.clone(),
-            app_version: api.app_version.clone(),
-            retry_policy: Box::new(NoRetries),
-            proxy_url: route.proxy_url.clone(),
-            ..Default::default()
-        };
+        let params = connection_params(api, route.proxy_url.clone());
         let pool = SenderPool::with_configuration(Arc::clone(&session), api.api_id, params);
         let client = Client::new(pool.handle);
         let runner = tokio::spawn(pool.runner.run());

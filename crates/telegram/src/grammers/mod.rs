@@ -17,7 +17,9 @@ mod session;
 pub use accounts::{
     AccountHealth, AccountSummary, SessionSummary, check_account, list_accounts, logout,
 };
-pub use client::{AccountClient, ApiSettings, CallError, ProxyError, ProxyUrl};
+pub use client::{
+    AccountClient, ApiSettings, CallError, ProxyError, ProxyUrl, connection_params, system_version,
+};
 pub use gateway::{AccountConfig, GatewayError, GrammersGateway, format_text};
 pub use login::{AccountInfo, CodeRequest, Login, LoginError, PasswordRequest, SignIn};
 pub use peers::{
