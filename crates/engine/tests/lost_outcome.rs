@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use jiff::Timestamp;
-use smb_domain::{Jitter, Message, MessageSet, Pacing, Rotation, Schedule, TargetRef};
+use smb_domain::{AccountStop, Jitter, OperatorState, PauseKind, Message, MessageSet, Pacing, Rotation, Schedule, TargetRef};
 use smb_engine::planner::{AccountSpec, BroadcasterSpec, Content, Planner, PlannerSettings};
 use smb_engine::{
     DeliveryKey, Driver, DriverSettings, EngineEvent, EventSink, Outcome, PendingDelivery, Store,
@@ -96,7 +96,7 @@ impl Store for PowerLoss {
         &self,
         a: &str,
         t: Option<&str>,
-        k: &str,
+        k: PauseKind,
         s: Duration,
         u: Timestamp,
         at: Timestamp,
@@ -109,7 +109,7 @@ impl Store for PowerLoss {
     async fn set_account_stopped(
         &self,
         a: &str,
-        r: Option<&str>,
+        r: Option<&AccountStop>,
         at: Timestamp,
     ) -> Result<(), StoreError> {
         match self.gone() {
@@ -122,6 +122,23 @@ impl Store for PowerLoss {
             true => Ok(()),
             false => self.inner.flush().await,
         }
+    }
+    async fn probe(&self) -> Result<(), StoreError> {
+        self.inner.probe().await
+    }
+    async fn set_broadcaster_state(
+        &self,
+        b: &str,
+        state: OperatorState,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        match self.gone() {
+            true => Ok(()),
+            false => self.inner.set_broadcaster_state(b, state, at).await,
+        }
+    }
+    async fn broadcaster_states(&self) -> Result<HashMap<String, OperatorState>, StoreError> {
+        self.inner.broadcaster_states().await
     }
 }
 
@@ -229,7 +246,7 @@ async fn outcomes_lost_with_the_power_are_recovered_by_resending_the_same_random
         .find(|d| d.target == "@shop_three")
         .expect("the last delivery is journalled")
         .clone();
-    assert_eq!(lost.status, "pending");
+    assert_eq!(lost.status, smb_domain::DeliveryStatus::Pending);
     let sent_ids: Vec<i64> = sim.accepted().iter().map(|(_, e)| e.random_id).collect();
     assert!(sent_ids.contains(&lost.random_id));
 

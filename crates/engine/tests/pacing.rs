@@ -421,7 +421,7 @@ fn a_journal_dated_after_the_clock_does_not_put_the_next_send_an_hour_away() {
             completed_at: None,
             deliveries: vec![StoredDelivery {
                 target: first,
-                status: "sent".into(),
+                status: smb_domain::DeliveryStatus::Sent,
                 random_id: 7,
                 attempts: 0,
                 retry_at: None,

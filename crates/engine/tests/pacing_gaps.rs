@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use jiff::Timestamp;
-use smb_domain::{Jitter, Message, MessageSet, Pacing, Rotation, Schedule, TargetRef, mix64};
+use smb_domain::{AccountStop, Jitter, OperatorState, PauseKind, Message, MessageSet, Pacing, Rotation, Schedule, TargetRef, mix64};
 use smb_engine::planner::{AccountSpec, BroadcasterSpec, Content, Planner, PlannerSettings};
 use smb_engine::testing::MemoryStore;
 use smb_engine::{
@@ -66,7 +66,7 @@ impl Store for SlowJournal {
         &self,
         a: &str,
         t: Option<&str>,
-        k: &str,
+        k: PauseKind,
         s: Duration,
         u: Timestamp,
         at: Timestamp,
@@ -76,13 +76,27 @@ impl Store for SlowJournal {
     async fn set_account_stopped(
         &self,
         a: &str,
-        r: Option<&str>,
+        r: Option<&AccountStop>,
         at: Timestamp,
     ) -> Result<(), StoreError> {
         self.0.set_account_stopped(a, r, at).await
     }
     async fn flush(&self) -> Result<(), StoreError> {
         self.0.flush().await
+    }
+    async fn probe(&self) -> Result<(), StoreError> {
+        self.0.probe().await
+    }
+    async fn set_broadcaster_state(
+        &self,
+        b: &str,
+        state: OperatorState,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.0.set_broadcaster_state(b, state, at).await
+    }
+    async fn broadcaster_states(&self) -> Result<HashMap<String, OperatorState>, StoreError> {
+        self.0.broadcaster_states().await
     }
 }
 

@@ -199,7 +199,7 @@ impl EventSink for Metrics {
                     metrics::counter!("deliveries_total",
                         "broadcaster" => broadcaster.clone(),
                         "account" => account.clone(),
-                        "outcome" => outcome.status())
+                        "outcome" => outcome.status().as_str())
                     .increment(1);
                     if let Outcome::Failed { class, .. } = outcome {
                         metrics::counter!("delivery_failures_total",

@@ -191,7 +191,7 @@ pub fn from_event(event: &EngineEvent, level: NotifyLevel, now: Timestamp) -> No
             .field("account", account.as_str())
             .field("target", target.as_str())
             .field("random_id", *random_id)
-            .field("outcome", outcome.status())
+            .field("outcome", outcome.status().as_str())
             .field("latency_ms", latency.as_millis() as u64);
             if let Outcome::Failed { class, code, .. } | Outcome::Deferred { class, code, .. } =
                 outcome
@@ -228,7 +228,7 @@ pub fn from_event(event: &EngineEvent, level: NotifyLevel, now: Timestamp) -> No
             ),
         )
         .field("account", account.as_str())
-        .field("reason", reason.as_str()),
+        .field("reason", reason.to_string()),
         EngineEvent::TargetDisabled { target, reason } => Notification::new(
             "target_disabled",
             level,

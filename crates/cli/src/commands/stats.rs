@@ -372,7 +372,7 @@ fn to_csv(settings: &Settings, st: &Stats, x: &Extras) -> String {
             s.flood_wait_seconds.to_string(),
             s.slowmode_waits.to_string(),
             opt(s.paused_until),
-            opt(s.stopped_reason),
+            opt(s.stopped_reason.map(|r| r.to_string())),
             opt(s.last_error),
             opt(x.next_send.get(&name).map(|(t, _)| t.to_string())),
         ];

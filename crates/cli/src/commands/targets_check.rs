@@ -398,7 +398,7 @@ async fn last_posted(
 ) -> anyhow::Result<Option<String>> {
     let filter = smb_store::DeliveryFilter {
         target: Some(target.key()),
-        outcome: Some("sent".to_owned()),
+        outcome: Some(smb_domain::DeliveryStatus::Sent),
         ..smb_store::DeliveryFilter::default()
     };
     let rows = store.delivery_rows(&filter, 1, 0).await?;
