@@ -156,12 +156,6 @@ mod tests {
         );
         assert_eq!(redacted_url("http://127.0.0.1:9000"), "http://127.0.0.1:9000");
         assert_eq!(redacted_url("ftp://hooks?key=SECRET"), "ftp://hooks/…");
-        let w = Webhook::with_client(
-            reqwest::Client::new(),
-            "https://h.example/p?key=SECRET".into(),
-            None,
-        );
-        assert!(!format!("{w:?}").contains("SECRET"));
     }
 
     #[test]
