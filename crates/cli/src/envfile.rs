@@ -75,6 +75,20 @@ pub fn update(path: &Path, changes: &[(&str, Option<String>)]) -> anyhow::Result
     Ok(())
 }
 
+/// Writes `contents` as a new `path` (replacing one), mode 0600 from its first byte: `.env`
+/// holds API_HASH and tokens (SECURITY.md).
+pub fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut tmp = tempfile_in(dir, path)?;
+    tmp.1.write_all(contents.as_bytes())?;
+    tmp.1.sync_all()?;
+    std::fs::rename(&tmp.0, path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
 fn tempfile_in(dir: &Path, path: &Path) -> anyhow::Result<(std::path::PathBuf, std::fs::File)> {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or(".env");
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));

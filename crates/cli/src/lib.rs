@@ -10,6 +10,7 @@ pub mod daemon;
 pub mod envfile;
 pub mod logging;
 pub mod observe;
+pub mod perms;
 pub mod running;
 pub mod sections;
 pub mod switch;

@@ -282,3 +282,46 @@ fn a_migrated_telethon_login_is_logged_in_and_sends_without_a_dialogs_scan() {
     assert_eq!(server.calls("contacts.resolveUsername"), 0);
     drop(server);
 }
+
+/// Finding (issue 19): `migrate` wrote `.env` (API_HASH) 0644, `sessions/` 0755 and
+/// `NAME.peers.json` 0644. Every file holding a secret is 0600 in a 0700 directory.
+#[cfg(unix)]
+#[test]
+fn migrate_writes_env_sessions_and_peers_private() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let legacy = tempfile::tempdir().expect("tempdir");
+    let l = legacy.path();
+    std::fs::create_dir_all(l.join("config")).expect("config dir");
+    std::fs::create_dir_all(l.join("sessions")).expect("sessions dir");
+    std::fs::write(l.join("config/targets.py"), "TARGETS = [-1001000000001]\n").expect("targets");
+    std::fs::write(l.join("config/messages.py"), "MESSAGES_B2B = ['price']\n").expect("messages");
+    std::fs::write(
+        l.join(".env"),
+        format!("API_ID=12345\nAPI_HASH={API_HASH}\n"),
+    )
+    .expect(".env");
+    rt.block_on(telethon_session(
+        &l.join("sessions/acc1.session"),
+        "127.0.0.1",
+        1,
+        &[3u8; 256],
+        &[(-1_001_000_000_001, 77, None)],
+    ));
+    let workdir = tempfile::tempdir().expect("workdir");
+    let w = workdir.path();
+    let out = command(w, &["migrate", l.to_str().expect("utf-8 path")]);
+    assert!(out.status.success(), "{}", text(&out));
+    let mode = |p: &str| {
+        std::fs::metadata(w.join(p))
+            .map(|m| m.permissions().mode() & 0o777)
+            .unwrap_or_else(|e| panic!("{p}: {e}"))
+    };
+    assert_eq!(mode(".env"), 0o600, ".env holds API_HASH");
+    assert_eq!(mode("sessions"), 0o700);
+    assert_eq!(mode("sessions/acc1.session"), 0o600);
+    assert_eq!(mode("sessions/acc1.peers.json"), 0o600);
+}

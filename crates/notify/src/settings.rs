@@ -308,7 +308,8 @@ impl NotifySettings {
                 Some(url) if !(url.starts_with("http://") || url.starts_with("https://")) => {
                     return Err(SettingsError::Invalid {
                         name: "WEBHOOK_URL",
-                        value: url.clone(),
+                        // Its path and query may hold the receiver's key.
+                        value: crate::webhook::redacted_url(url),
                         expected: "an http:// or https:// URL",
                     });
                 }

@@ -37,6 +37,29 @@ pub fn verify_signature(secret: &Secret, body: &[u8], header: &str) -> bool {
     mac.verify_slice(&sig).is_ok()
 }
 
+/// `url` as it may be shown: scheme, host and port, with `/…` when a path, query or fragment
+/// was cut. A webhook URL often carries the receiving service's key in its path or query
+/// (`?key=…`), and user:password before the host; none of it is printed (SECURITY.md).
+pub fn redacted_url(url: &str) -> String {
+    let url = url.trim();
+    let (scheme, rest) = match url.split_once("://") {
+        Some((s, r)) => (Some(s), r),
+        None => (None, url),
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..end];
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let cut = if end < rest.len() || host.len() < authority.len() {
+        "/…"
+    } else {
+        ""
+    };
+    match scheme {
+        Some(s) => format!("{s}://{host}{cut}"),
+        None => format!("{host}{cut}"),
+    }
+}
+
 /// The webhook channel.
 #[derive(Clone)]
 pub struct Webhook {
@@ -48,9 +71,8 @@ pub struct Webhook {
 impl std::fmt::Debug for Webhook {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The URL may carry a token of the receiving service: show its host part only.
-        let host = self.url.split('/').take(3).collect::<Vec<_>>().join("/");
         f.debug_struct("Webhook")
-            .field("url", &host)
+            .field("url", &redacted_url(&self.url))
             .field("secret", &self.secret)
             .finish()
     }
@@ -121,6 +143,20 @@ impl NotificationChannel for Webhook {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn webhook_url_path_query_and_password_are_redacted() {
+        assert_eq!(
+            redacted_url("https://hooks.example.com/services/T0/B1/xyz?key=SECRET"),
+            "https://hooks.example.com/…"
+        );
+        assert_eq!(
+            redacted_url("http://user:pw@127.0.0.1:9000"),
+            "http://127.0.0.1:9000/…"
+        );
+        assert_eq!(redacted_url("http://127.0.0.1:9000"), "http://127.0.0.1:9000");
+        assert_eq!(redacted_url("ftp://hooks?key=SECRET"), "ftp://hooks/…");
+    }
 
     #[test]
     fn signature_matches_a_known_vector() {

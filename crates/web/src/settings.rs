@@ -32,6 +32,14 @@ pub enum WebSettingsError {
         "WEB_TOKEN is too short: use at least {MIN_TOKEN_LEN} characters (for example `openssl rand -hex 32`)"
     )]
     TokenTooShort,
+    /// The token travels in a cookie and an `Authorization` header: outside the characters
+    /// both carry (RFC 6265 cookie-octet: visible ASCII except `"` `,` `;` `\\`), it could
+    /// never authenticate. The message names the position, never the token.
+    #[error(
+        "WEB_TOKEN has a character a browser cannot send back (at position {position}): use only \
+         letters, digits and visible ASCII punctuation other than \" , ; \\ (for example `openssl rand -hex 32`)"
+    )]
+    TokenCharacters { position: usize },
 }
 
 /// The bearer token. Its `Debug` hides it; it is compared in constant time.
@@ -43,6 +51,9 @@ impl WebToken {
         let token = token.into();
         if token.chars().count() < MIN_TOKEN_LEN {
             return Err(WebSettingsError::TokenTooShort);
+        }
+        if let Some(i) = token.chars().position(|c| !is_cookie_octet(c)) {
+            return Err(WebSettingsError::TokenCharacters { position: i + 1 });
         }
         Ok(WebToken(token))
     }
@@ -56,6 +67,11 @@ impl WebToken {
     pub(crate) fn expose(&self) -> &str {
         &self.0
     }
+}
+
+/// RFC 6265 `cookie-octet`: `!`, `#`–`+`, `-`–`:`, `<`–`[`, `]`–`~`.
+fn is_cookie_octet(c: char) -> bool {
+    c.is_ascii_graphic() && !matches!(c, '"' | ',' | ';' | '\\')
 }
 
 impl fmt::Debug for WebToken {
@@ -160,6 +176,30 @@ mod tests {
         assert!(!s.token_for_everything() && s.token.is_none());
         let s = WebSettings::from_env_map(&env(&[("WEB_BIND", "[::1]:0")])).unwrap();
         assert!(!s.token_for_everything());
+    }
+
+    #[test]
+    fn web_token_not_ascii_or_with_semicolon_is_refused() {
+        for (token, position) in [
+            ("0123456789abcdef;x", 17),
+            ("пароль-пароль-пароль", 1),
+            ("0123456789 abcdef", 11),
+            ("0123456789abcdef\"", 17),
+        ] {
+            match WebToken::new(token) {
+                Err(WebSettingsError::TokenCharacters { position: p }) => {
+                    assert_eq!(p, position, "{token}");
+                }
+                other => panic!("{token}: {:?}", other.map(|_| ())),
+            }
+        }
+        let msg = WebToken::new("secret-value;0123456789")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(msg.starts_with("WEB_TOKEN has a character"), "{msg}");
+        assert!(!msg.contains("secret-value"), "{msg}");
+        assert!(WebToken::new("Aa0!#$%&'()*+-./:<=>?@[]^_`{|}~").is_ok());
     }
 
     #[test]

@@ -291,6 +291,9 @@ async fn clear_session_stop(settings: &Settings, name: &str) -> anyhow::Result<(
 
 fn list(settings: &Settings, json: bool) -> anyhow::Result<ExitCode> {
     let sessions = telegram::session_store(settings)?;
+    for loose in crate::perms::sessions_dir(sessions.dir()) {
+        eprintln!("warning: {}", loose.message);
+    }
     let files = list_accounts(&sessions)?;
     let mut rows = Vec::new();
     let mut names: Vec<&str> = settings

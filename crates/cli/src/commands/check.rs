@@ -235,6 +235,13 @@ async fn sessions(r: &mut Report, s: &Settings, online: bool) {
             return;
         }
     };
+    for loose in crate::perms::sessions_dir(store.dir()) {
+        if loose.severe {
+            r.bad(loose.message);
+        } else {
+            r.warn(loose.message);
+        }
+    }
     let api = crate::telegram::api(s);
     if online && let Err(e) = &api {
         r.bad(format!("Telegram API: {e:#}"));
@@ -550,28 +557,74 @@ async fn notifications(r: &mut Report, s: &Settings, online: bool) {
         Some(_) => match smb_notify::BotApi::new(&n.bot) {
             Ok(api) => match api.get_me().await {
                 Ok(name) => r.ok(format!("REPORTS_BOT_TOKEN: valid, the bot is {name}")),
-                Err(e) => r.bad(format!("REPORTS_BOT_TOKEN: Telegram refuses it ({e}); create a new token with @BotFather")),
+                Err(e) => r.bad(format!("REPORTS_BOT_TOKEN: {}", bot_token_failure(&e))),
             },
             Err(e) => r.bad(format!("REPORTS_BOT_TOKEN: {e}")),
         },
     }
     if n.webhook.enabled
-        && let Some(url) = &n.webhook.url
+        && let Some(full_url) = &n.webhook.url
     {
+        // Its path and query may carry the receiver's key: only scheme and host are shown.
+        let url = smb_notify::webhook::redacted_url(full_url);
         if !online {
             r.ok(format!(
                 "webhook {url}: configured (`check --online` reaches it)"
             ));
         } else {
             match smb_notify::botapi::http_client(Duration::from_secs(10)) {
-                Ok(http) => match http.head(url).send().await {
+                Ok(http) => match http.head(full_url).send().await {
                     Ok(resp) => r.ok(format!("webhook {url}: reachable (HTTP {})", resp.status().as_u16())),
                     Err(e) => r.bad(format!(
-                        "webhook {url}: not reachable ({e}); check WEBHOOK_URL and that the receiver runs (`sendmessagebot notify test` sends a test)"
+                        "webhook {url}: not reachable ({}); check WEBHOOK_URL and that the receiver runs (`sendmessagebot notify test` sends a test)",
+                        e.without_url()
                     )),
                 },
                 Err(e) => r.bad(format!("webhook: {e}")),
             }
         }
+    }
+}
+
+/// What `check --online` says when getMe fails: only a refusal of the token (401, 404) asks
+/// for a new one; a server failure, a rate limit or no connection says the token was not
+/// checked and to retry.
+fn bot_token_failure(e: &smb_notify::botapi::BotApiError) -> String {
+    use smb_notify::botapi::BotApiError;
+    match e {
+        BotApiError::Unauthorized | BotApiError::Api { code: 404, .. } => {
+            format!("Telegram refuses it ({e}); create a new token with @BotFather")
+        }
+        BotApiError::Api { code, .. } if *code >= 500 => format!(
+            "not checked: the Telegram Bot API server failed ({e}); retry `check --online` later"
+        ),
+        e if !e.is_permanent() => {
+            format!("not checked ({e}); retry `check --online` later")
+        }
+        e => format!("Telegram refuses it ({e}); check the token from @BotFather"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use smb_notify::botapi::BotApiError;
+
+    #[test]
+    fn bot_api_500_is_a_server_failure_not_a_bad_token() {
+        let e = BotApiError::Api {
+            method: "getMe",
+            code: 500,
+            description: "Internal Server Error".into(),
+        };
+        let said = bot_token_failure(&e);
+        assert!(said.contains("server failed") && said.contains("retry"), "{said}");
+        assert!(!said.contains("new token"), "{said}");
+        let said = bot_token_failure(&BotApiError::Unauthorized);
+        assert!(said.contains("create a new token"), "{said}");
+        let said = bot_token_failure(&BotApiError::Http {
+            detail: "connection refused".into(),
+        });
+        assert!(said.contains("not checked") && !said.contains("new token"), "{said}");
     }
 }

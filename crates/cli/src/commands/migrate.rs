@@ -94,7 +94,7 @@ pub async fn run(cli: &Cli, a: &Args) -> anyhow::Result<ExitCode> {
     }
     std::fs::write(&cli.config, &toml)
         .with_context(|| format!("writing {}", cli.config.display()))?;
-    std::fs::write(&cli.env_file, &env)
+    crate::envfile::write_private(&cli.env_file, &env)
         .with_context(|| format!("writing {}", cli.env_file.display()))?;
     println!(
         "wrote {} and {}",
@@ -224,7 +224,13 @@ fn write_session(store: &SessionStore, p: &SessionPlan, force: bool) -> Result<S
     };
     let stored = StoredSession::imported(t.dc_id, addr, t.auth_key, identity);
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
+        // Session keys: the directory is 0700 (the files are 0600, see `SessionStore::save`).
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder
+            .create(dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
     store.save(p.account, &stored).map_err(|e| e.to_string())?;

@@ -69,6 +69,13 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
     }
     crate::daemon::detach::enter_own_session();
     let _log = context::init_logging(&settings, !crate::daemon::detached())?;
+    if !args.sandbox {
+        // Session keys others can read: said at every start, with the fix (SECURITY.md).
+        for loose in crate::perms::of_settings(&settings) {
+            tracing::warn!("{}", loose.message);
+            eprintln!("warning: {}", loose.message);
+        }
+    }
     if !args.dry_run {
         crate::daemon::raise_open_files(crate::web::server_limits(&settings)?.max_connections);
     }

@@ -9,7 +9,22 @@ use serde::de::{self, Deserializer, Visitor};
 /// What a duration may look like, for every message that refuses one.
 const EXPECTED: &str = "a duration: seconds (15) or text such as \"15s\", \"20m\", \"1h\"";
 
-/// Reads `15`, `1.5`, `"15s"`, `"20m"`, `"1h"`, `"500ms"`, `"1d"`. The error says what to write.
+/// The longest duration a setting takes: 30 days. Longer pauses are a disabled broadcaster,
+/// and a larger value would put the plan past any real date (year 9999 overflows the clock).
+pub const MAX_DURATION: Duration = Duration::from_secs(30 * 86_400);
+
+/// `d` when it is at most [`MAX_DURATION`], else the error that says so.
+fn capped(d: Duration, written: &str) -> Result<Duration, String> {
+    if d > MAX_DURATION {
+        return Err(format!(
+            "`{written}` is longer than the maximum of 30 days (\"30d\"); use a shorter duration, or `enabled = false` to stop a broadcaster"
+        ));
+    }
+    Ok(d)
+}
+
+/// Reads `15`, `1.5`, `"15s"`, `"20m"`, `"1h"`, `"500ms"`, `"1d"`, at most [`MAX_DURATION`].
+/// The error says what to write.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let t = s.trim();
     let hint = || {
@@ -33,6 +48,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     if !secs.is_finite() || secs < 0.0 {
         return Err(hint());
     }
+    if secs > MAX_DURATION.as_secs_f64() {
+        return capped(MAX_DURATION + Duration::from_secs(1), t);
+    }
     Ok(Duration::from_secs_f64(secs))
 }
 
@@ -49,9 +67,12 @@ pub enum DurationValue {
 impl DurationValue {
     pub fn get(&self) -> Result<Duration, String> {
         match self {
-            DurationValue::Secs(n) => Ok(Duration::from_secs(*n)),
-            DurationValue::Float(f) if *f >= 0.0 && f.is_finite() => {
+            DurationValue::Secs(n) => capped(Duration::from_secs(*n), &n.to_string()),
+            DurationValue::Float(f) if *f >= 0.0 && *f <= MAX_DURATION.as_secs_f64() => {
                 Ok(Duration::from_secs_f64(*f))
+            }
+            DurationValue::Float(f) if f.is_finite() && *f > 0.0 => {
+                capped(MAX_DURATION + Duration::from_secs(1), &f.to_string())
             }
             DurationValue::Float(f) => Err(format!("{f} is not a duration")),
             DurationValue::Text(s) => parse_duration(s),
@@ -100,6 +121,20 @@ mod tests {
         assert_eq!(parse_duration(" 1h "), Ok(Duration::from_secs(3600)));
         let err = parse_duration("15x").unwrap_err();
         assert!(err.contains("`15x` is not a duration"), "{err}");
+    }
+
+    #[test]
+    fn durations_putting_the_plan_in_year_9999_are_refused() {
+        for text in ["250000000000", "2900000d", "31d"] {
+            let err = parse_duration(text).unwrap_err();
+            assert!(err.contains("maximum of 30 days"), "{text}: {err}");
+        }
+        assert_eq!(parse_duration("30d"), Ok(MAX_DURATION));
+        let err = DurationValue::Secs(253_402_300_799).get().unwrap_err();
+        assert!(err.contains("maximum of 30 days"), "{err}");
+        let err = DurationValue::Float(1e12).get().unwrap_err();
+        assert!(err.contains("maximum of 30 days"), "{err}");
+        assert_eq!(DurationValue::Secs(600).get(), Ok(Duration::from_secs(600)));
     }
 
     #[test]

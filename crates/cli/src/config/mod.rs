@@ -19,6 +19,7 @@ mod env;
 mod globals;
 mod located;
 mod messages;
+mod names;
 mod schema;
 mod storage;
 mod targets;
@@ -165,6 +166,7 @@ pub fn parse(
     // nothing else, so a setting cannot be parsed without being listed (and tested).
     let env = &env.restricted(crate::sections::is_known);
     let file: FileConfig = toml::from_str(src).map_err(|e| ctx.toml_error(&e))?;
+    names::check(&ctx, &file)?;
     let (g, test_mode) = globals::section(&ctx, &file.settings, env, cli.test_mode)?;
     let target_lists = targets::section(&ctx, &file.targets)?;
     let (sets, message_sources) = messages::section(&ctx, &file.messages, env)?;

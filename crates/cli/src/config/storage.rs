@@ -48,6 +48,27 @@ pub(super) fn section(
         return Err(ctx.key("sandbox.database_url", not_sqlite));
     }
     for (i, f) in sandbox.faults.iter().enumerate() {
+        let key = |k: &str| format!("sandbox.faults[{}].{k}", i + 1);
+        if let Some(p) = f.probability
+            && !(0.0..=1.0).contains(&p)
+        {
+            return Err(ctx.key(
+                key("probability"),
+                format!("{p} is not a probability; write a number from 0.0 to 1.0"),
+            ));
+        }
+        let e = smb_domain::SendError::from_telegram(&f.error);
+        if !f.error.trim().eq_ignore_ascii_case("NETWORK")
+            && e.class() == smb_domain::ErrorClass::Other
+        {
+            return Err(ctx.key(
+                key("error"),
+                format!(
+                    "`{}` is not a Telegram error the sandbox knows; write one such as FLOOD_WAIT_300, SLOWMODE_WAIT_30, CHAT_WRITE_FORBIDDEN, AUTH_KEY_UNREGISTERED or NETWORK",
+                    f.error.trim()
+                ),
+            ));
+        }
         if let Some(c) = &f.chat {
             TargetRef::parse(c)
                 .map_err(|e| ctx.key(format!("sandbox.faults[{}].chat", i + 1), e.to_string()))?;

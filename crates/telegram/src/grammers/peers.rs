@@ -160,7 +160,8 @@ pub trait PeerCacheStore: Send + Sync {
 }
 
 /// `DIR/NAME.peers.json` next to the session file. Access hashes are not secrets (they only
-/// work with the account's own auth key), so the file is plain.
+/// work with the account's own auth key), so the file is plain JSON, but it lists the chats
+/// the account writes to: written 0600 in a 0700 directory, like the session.
 #[derive(Debug, Clone)]
 pub struct JsonPeerCacheStore {
     dir: PathBuf,
@@ -195,10 +196,22 @@ impl PeerCacheStore for JsonPeerCacheStore {
             path: path.clone(),
             source,
         };
-        std::fs::create_dir_all(&self.dir).map_err(io)?;
+        // It sits in the sessions directory: created 0700 like it, the file 0600 (it names
+        // every chat the account writes to).
+        let mut dir = std::fs::DirBuilder::new();
+        dir.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut dir, 0o700);
+        dir.create(&self.dir).map_err(io)?;
         let tmp = path.with_extension("json.tmp");
         let json = serde_json::to_vec_pretty(cache).map_err(|e| io(std::io::Error::other(e)))?;
-        std::fs::write(&tmp, json).map_err(io)?;
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        let mut f = opts.open(&tmp).map_err(io)?;
+        std::io::Write::write_all(&mut f, &json).map_err(io)?;
+        drop(f);
         std::fs::rename(&tmp, &path).map_err(io)
     }
 }
