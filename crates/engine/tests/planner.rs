@@ -641,21 +641,21 @@ fn restart_resumes_at_the_next_target_and_resends_pending_with_its_random_id() {
         deliveries: vec![
             StoredDelivery {
                 target: tl[0].key(),
-                status: "sent".into(),
+                status: smb_domain::DeliveryStatus::Sent,
                 random_id: 11,
                 attempts: 0,
                 retry_at: None,
             },
             StoredDelivery {
                 target: tl[1].key(),
-                status: "sent".into(),
+                status: smb_domain::DeliveryStatus::Sent,
                 random_id: 12,
                 attempts: 0,
                 retry_at: None,
             },
             StoredDelivery {
                 target: tl[2].key(),
-                status: "pending".into(),
+                status: smb_domain::DeliveryStatus::Pending,
                 random_id: 13,
                 attempts: 0,
                 retry_at: None,
