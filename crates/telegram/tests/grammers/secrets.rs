@@ -2,12 +2,10 @@
 //! appears in any log line or error: everything runs with every target at TRACE level, grammers
 //! included, and the captured output is searched.
 
-mod grammers_common;
-
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use grammers_common::*;
+use crate::common::*;
 use smb_domain::TargetRef;
 use smb_engine::{Gateway, SendRequest, TextFormat};
 use smb_mtproto_testserver::{FaultRule, TestServer, UserSpec};
