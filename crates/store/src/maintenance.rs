@@ -15,7 +15,9 @@ use sqlx::{Connection, Row, SqliteConnection};
 /// (also every index against its table).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Thoroughness {
+    /// `PRAGMA quick_check`.
     Quick,
+    /// `PRAGMA integrity_check`.
     Full,
 }
 
@@ -114,6 +116,7 @@ pub async fn backup(db: &Path, to: &Path) -> Result<u64, StoreError> {
 pub struct Restored {
     /// Where the database that was replaced went (`None`: there was none).
     pub kept_aside: Option<PathBuf>,
+    /// Size of the restored database file, in bytes.
     pub bytes: u64,
 }
 

@@ -20,6 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
+/// Tuning of [`SqliteStore`]; `Default` is durable (FULL sync).
 #[derive(Debug, Clone)]
 pub struct SqliteSettings {
     /// `synchronous = FULL` (default) makes every commit survive power loss, not just a
