@@ -215,7 +215,7 @@ pub fn format_text(text: &str, format: TextFormat) -> Result<FormattedText, Form
         TextFormat::Plain => out.push_str(&normalized),
         TextFormat::Markdown => {
             let chars: Vec<char> = normalized.chars().collect();
-            Markdown::new(&chars, &mut out).run()?
+            Markdown::new(&chars, &mut out).run()?;
         }
         TextFormat::Html => Html::new(&normalized, &mut out).run()?,
     }

@@ -94,8 +94,7 @@ impl Schedule {
             .tz
             .to_ambiguous_zoned(next_civil)
             .disambiguate(Disambiguation::Compatible)
-            .map(|z| z.timestamp())
-            .unwrap_or(t);
+            .map_or(t, |z| z.timestamp());
         if next > t { next } else { t + 1.hour() }
     }
 }
