@@ -11,10 +11,10 @@ impl Planner {
     pub(super) fn control(&mut self, c: Control, now: Timestamp, fx: &mut Vec<Effect>) {
         match c {
             Control::Pause(name) => {
-                self.set_run(&name, &[RunState::Running], RunState::Paused, "paused", fx)
+                self.set_run(&name, &[RunState::Running], RunState::Paused, "paused", fx);
             }
             Control::Resume(name) => {
-                self.set_run(&name, &[RunState::Paused], RunState::Running, "running", fx)
+                self.set_run(&name, &[RunState::Paused], RunState::Running, "running", fx);
             }
             Control::Stop(name) => self.set_run(
                 &name,
