@@ -106,7 +106,7 @@ impl SqliteStore {
         &self,
         since: Option<Timestamp>,
     ) -> Result<BTreeMap<String, TargetCounts>, StoreError> {
-        let from = since.map(ms).unwrap_or(i64::MIN);
+        let from = since.map_or(i64::MIN, ms);
         let rows = sqlx::query(
             "SELECT target, status, COUNT(*) AS n FROM deliveries
              WHERE updated_at >= ? GROUP BY target, status",

@@ -110,7 +110,7 @@ impl SqliteStore {
         since: Option<Timestamp>,
         now: Timestamp,
     ) -> Result<Stats, StoreError> {
-        let from = since.map(ms).unwrap_or(i64::MIN);
+        let from = since.map_or(i64::MIN, ms);
         let err = |e: sqlx::Error| StoreError::Database(e.to_string());
         let mut st = Stats {
             since: since.map(|t| t.to_string()),
