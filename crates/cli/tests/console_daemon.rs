@@ -2,6 +2,9 @@
 //! (state kept), `restart`, `stop`; a second start refused; a stale lock (after kill -9)
 //! taken over; reloads refused for each kind of bad setting with the daemon still serving; the
 //! web server's connection limit and timeouts against idle, half-sent and slow clients.
+// Test helpers outside `#[test]` functions unwrap too; clippy.toml's allow-unwrap-in-tests
+// covers only `#[test]` functions and `#[cfg(test)]` modules.
+#![allow(clippy::unwrap_used)]
 
 mod console_support;
 

@@ -3,6 +3,9 @@
 //! database file, and `db backup` / `db restore`. After each, the sandbox ledger is checked
 //! against the journal: no message reached "Telegram" without its journal row, no chat got
 //! two messages in one cycle.
+// Test helpers outside `#[test]` functions unwrap too; clippy.toml's allow-unwrap-in-tests
+// covers only `#[test]` functions and `#[cfg(test)]` modules.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

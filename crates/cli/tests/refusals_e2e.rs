@@ -4,6 +4,9 @@
 //! the MTProto test server, chats that refuse us (a closed topic, no media, an error we do not
 //! know) are disabled after the right number of cycles, with the reason, listed by
 //! `targets list --json` and notified to the admin's webhook.
+// Test helpers outside `#[test]` functions unwrap too; clippy.toml's allow-unwrap-in-tests
+// covers only `#[test]` functions and `#[cfg(test)]` modules.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

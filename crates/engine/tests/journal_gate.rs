@@ -1,6 +1,9 @@
 //! "Never send blind" for every account, on tokio's paused clock: one account's failed journal
 //! write stops the sends of all accounts until a probe write succeeds; the writes made
 //! meanwhile are replayed; nothing reaches the gateway without its `pending` row.
+// Test helpers outside `#[test]` functions unwrap too; clippy.toml's allow-unwrap-in-tests
+// covers only `#[test]` functions and `#[cfg(test)]` modules.
+#![allow(clippy::unwrap_used)]
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

@@ -1,5 +1,8 @@
 //! Planner tests: no IO, no async. A virtual clock and a scripted Telegram drive the pure
 //! state machine through DESIGN.md's send path and error table.
+// Test helpers outside `#[test]` functions unwrap too; clippy.toml's allow-unwrap-in-tests
+// covers only `#[test]` functions and `#[cfg(test)]` modules.
+#![allow(clippy::unwrap_used)]
 
 use std::collections::HashMap;
 use std::time::Duration;

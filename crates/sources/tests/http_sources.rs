@@ -1,6 +1,9 @@
 //! Google Sheets and CSV sources against loopback doubles. The Google double checks what the
 //! real token endpoint checks: the JWT's RS256 signature (with the public half of a key made
 //! by the test), its issuer, scope and audience; the Sheets double checks the bearer token.
+// Test helpers outside `#[test]` functions unwrap too; clippy.toml's allow-unwrap-in-tests
+// covers only `#[test]` functions and `#[cfg(test)]` modules.
+#![allow(clippy::unwrap_used)]
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
