@@ -2,8 +2,6 @@
 //! same operations — every documented operation is routed, and every API route in the source
 //! is registered through `utoipa_axum::routes!` with a `#[utoipa::path]`.
 
-use crate::common;
-
 use std::collections::BTreeSet;
 
 use crate::common::{TOKEN, app, send};
