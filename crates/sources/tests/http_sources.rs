@@ -118,7 +118,7 @@ async fn token(State(s): State<Shared>, Form(form): Form<HashMap<String, String>
         )
             .into_response();
     }
-    if let Err(e) = check_jwt(&g, form.get("assertion").map(String::as_str).unwrap_or("")) {
+    if let Err(e) = check_jwt(&g, form.get("assertion").map_or("", String::as_str)) {
         g.jwt_errors.push(e.clone());
         return (
             StatusCode::BAD_REQUEST,
@@ -185,7 +185,7 @@ async fn values(
     let tok = bearer(&headers);
     let answer = |g: &mut Google, status: u16| {
         g.calls
-            .push((id.clone(), range.clone(), tok.clone(), status))
+            .push((id.clone(), range.clone(), tok.clone(), status));
     };
     if !authorized(&g, &tok) {
         answer(&mut g, 401);
