@@ -117,9 +117,7 @@ impl Setup {
     }
 
     fn ledger_len(&self) -> usize {
-        smb_telegram::sim::read_ledger(&self.ledger)
-            .map(|l| l.len())
-            .unwrap_or(0)
+        smb_telegram::sim::read_ledger(&self.ledger).map_or(0, |l| l.len())
     }
 
     fn status(&self) -> Option<Value> {

@@ -172,7 +172,7 @@ error = "CHAT_SEND_PHOTOS_FORBIDDEN"
     assert!(out.status.success(), "run failed: {}", text(&out));
     let ledger = read_ledger(&dir.path().join("data/sandbox/ledger.jsonl")).expect("ledger");
     let mut chats: Vec<&str> = ledger.iter().map(|e| e.chat.as_str()).collect();
-    chats.sort();
+    chats.sort_unstable();
     assert_eq!(chats, ["@media_chat", "@no_media_chat"]);
     let listed = String::from_utf8_lossy(
         &run(dir.path(), &["targets", "list", "--json", "--sandbox"], &[]).stdout,

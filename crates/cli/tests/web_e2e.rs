@@ -367,8 +367,7 @@ fn target_dir() -> PathBuf {
     Path::new(BIN)
         .parent()
         .and_then(Path::parent)
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("target"))
+        .map_or_else(|| PathBuf::from("target"), Path::to_path_buf)
 }
 
 #[test]

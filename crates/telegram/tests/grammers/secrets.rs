@@ -108,7 +108,7 @@ async fn trace_logs_and_errors_hold_no_secret() {
     gw.save_sessions().expect("saved");
 
     // A session file opened with the wrong passphrase.
-    let e = grammers_common::store(dir.path(), Some("other"))
+    let e = crate::common::store(dir.path(), Some("other"))
         .load("acc1")
         .expect_err("wrong passphrase");
     errors.push(format!("{e} {e:?}"));
