@@ -49,8 +49,7 @@ fn peak_rss_mb() -> f64 {
                     .and_then(|v| v.parse::<f64>().ok())
             })
         })
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(f64::NAN)
+        .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
 #[tokio::main]

@@ -161,7 +161,7 @@ pub fn parse(file: &str, env: &EnvVars, accounts: &[AccountInfo]) -> Result<Sect
     let bad = |message: String| fail(file, env, message);
     let web = WebSettings::parse_env_map(&map(WEB_VARS)).map_err(|e| bad(e.to_string()))?;
     smb_web::server::ServerLimits::from_env_map(&map(WEB_VARS)).map_err(|e| bad(e.to_string()))?;
-    let metrics_bind = metrics_bind(&map(METRICS_VARS)).map_err(|e| bad(e.to_string()))?;
+    let metrics_bind = metrics_bind(&map(METRICS_VARS)).map_err(|e| bad(e.clone()))?;
     let log = LogSettings::from_env_map(&map(LOG_VARS)).map_err(|e| bad(format!("{e:#}")))?;
     let notify_env = map(NOTIFY_VARS);
     let notify = NotifySettings::from_env_map(&notify_env).map_err(|e| bad(e.to_string()))?;
@@ -172,11 +172,11 @@ pub fn parse(file: &str, env: &EnvVars, accounts: &[AccountInfo]) -> Result<Sect
         ));
     }
     let update_interval =
-        smb_sources::update_interval(&map(SOURCES_VARS)).map_err(|e| bad(e.to_string()))?;
+        smb_sources::update_interval(&map(SOURCES_VARS)).map_err(|e| bad(e.clone()))?;
     smb_sources::SourcesSettings::from_env(&map(SOURCES_VARS), std::path::Path::new("."))
         .map_err(bad)?;
     let telegram = map(TELEGRAM_VARS);
-    let mtproxy_timeout = telegram_settings(&telegram, accounts).map_err(|e| bad(e.to_string()))?;
+    let mtproxy_timeout = telegram_settings(&telegram, accounts).map_err(|e| bad(e.clone()))?;
     Ok(Sections {
         web,
         metrics_bind,

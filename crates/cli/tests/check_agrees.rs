@@ -5,6 +5,9 @@
 //! report of the configuration), and through the binary (exit 1 for both, what the user reads)
 //! for a sample, the issue's own examples and what `run` meets only after reading the settings
 //! (the log file, a taken `/metrics` address).
+// Test helpers outside `#[test]` functions unwrap too; clippy.toml's allow-unwrap-in-tests
+// covers only `#[test]` functions and `#[cfg(test)]` modules.
+#![allow(clippy::unwrap_used)]
 
 #[path = "settings_cases/mod.rs"]
 mod cases;

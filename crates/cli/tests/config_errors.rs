@@ -2,6 +2,9 @@
 //! and what to do, with exit code 1 and no panic. The cases go through the parser `run` and
 //! `check` share (`sendmessagebot::config::parse`, a library call each); a few go through the
 //! binary's `check` too, for the exit code and what the user sees.
+// Test helpers outside `#[test]` functions unwrap too; clippy.toml's allow-unwrap-in-tests
+// covers only `#[test]` functions and `#[cfg(test)]` modules.
+#![allow(clippy::unwrap_used)]
 
 use std::process::Command;
 

@@ -1,6 +1,9 @@
 //! `check`, the environment doctor, on broken setups: one test per kind of problem, each
 //! expecting a ✗ line that names the problem and its fix, and exit 1. Offline except for
 //! loopback servers the tests start (`--online`).
+// Test helpers outside `#[test]` functions unwrap too; clippy.toml's allow-unwrap-in-tests
+// covers only `#[test]` functions and `#[cfg(test)]` modules.
+#![allow(clippy::unwrap_used)]
 
 mod console_support;
 

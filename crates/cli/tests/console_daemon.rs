@@ -2,6 +2,9 @@
 //! (state kept), `restart`, `stop`; a second start refused; a stale lock (after kill -9)
 //! taken over; reloads refused for each kind of bad setting with the daemon still serving; the
 //! web server's connection limit and timeouts against idle, half-sent and slow clients.
+// Test helpers outside `#[test]` functions unwrap too; clippy.toml's allow-unwrap-in-tests
+// covers only `#[test]` functions and `#[cfg(test)]` modules.
+#![allow(clippy::unwrap_used)]
 
 mod console_support;
 
@@ -43,9 +46,7 @@ fn start_with(p: &Project, mut cmd: Command) -> String {
 }
 
 fn sent(p: &Project) -> usize {
-    std::fs::read_to_string(p.file("data/sandbox/ledger.jsonl"))
-        .map(|s| s.lines().count())
-        .unwrap_or(0)
+    std::fs::read_to_string(p.file("data/sandbox/ledger.jsonl")).map_or(0, |s| s.lines().count())
 }
 
 #[test]
@@ -283,7 +284,7 @@ fn reload_refusals_of_each_kind_leave_the_daemon_serving() {
             p.file(".env"),
             format!("{base}WEB_BIND={web}\nMETRICS_BIND={metrics}\n{extra}"),
         )
-        .expect("write .env")
+        .expect("write .env");
     };
     write_env("127.0.0.1:0", "127.0.0.1:0", "");
     let _guard = DaemonGuard(&p);

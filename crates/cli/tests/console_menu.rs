@@ -2,6 +2,9 @@
 //! sandbox, reading the screen: items 11 (test broadcasters), 9 (update messages from a
 //! file), 6 (switch target lists), 3 (stats), 13 (accounts: list), 1 (start) and 4 (stop);
 //! the Russian labels; and no terminal → help, exit 2, no hang.
+// Test helpers outside `#[test]` functions unwrap too; clippy.toml's allow-unwrap-in-tests
+// covers only `#[test]` functions and `#[cfg(test)]` modules.
+#![allow(clippy::unwrap_used)]
 
 mod console_support;
 

@@ -3,6 +3,9 @@
 //! cycle, sends and ends; a source that cannot be fetched ends `--once` with the reason
 //! instead of a hang; the daemon starts a broadcaster waiting for its first version as soon as
 //! one is accepted, not a whole cycle_delay later. The CSV source is a double on 127.0.0.1.
+// Test helpers outside `#[test]` functions unwrap too; clippy.toml's allow-unwrap-in-tests
+// covers only `#[test]` functions and `#[cfg(test)]` modules.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

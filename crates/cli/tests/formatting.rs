@@ -2,6 +2,9 @@
 //! sandbox sends, formatted by the one formatter — line breaks kept, entities in the ledger,
 //! a `__` inside a link sent as written, a mention without a numeric id refused before it
 //! can reach a send, an HTML caption measured after formatting.
+// Test helpers outside `#[test]` functions unwrap too; clippy.toml's allow-unwrap-in-tests
+// covers only `#[test]` functions and `#[cfg(test)]` modules.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

@@ -3,6 +3,9 @@
 //! database file, and `db backup` / `db restore`. After each, the sandbox ledger is checked
 //! against the journal: no message reached "Telegram" without its journal row, no chat got
 //! two messages in one cycle.
+// Test helpers outside `#[test]` functions unwrap too; clippy.toml's allow-unwrap-in-tests
+// covers only `#[test]` functions and `#[cfg(test)]` modules.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 
@@ -114,9 +117,7 @@ impl Setup {
     }
 
     fn ledger_len(&self) -> usize {
-        smb_telegram::sim::read_ledger(&self.ledger)
-            .map(|l| l.len())
-            .unwrap_or(0)
+        smb_telegram::sim::read_ledger(&self.ledger).map_or(0, |l| l.len())
     }
 
     fn status(&self) -> Option<Value> {

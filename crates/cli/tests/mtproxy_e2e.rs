@@ -5,6 +5,9 @@
 //! and a 48 KB document, a connection dropped mid-run, and a wrong secret reported by `check
 //! --online`, `accounts login` and `run` as "check PROXY_SECRET" within the proxy timeout
 //! (`SMB_MTPROXY_TIMEOUT_MS`, shortened here).
+// Test helpers outside `#[test]` functions unwrap too; clippy.toml's allow-unwrap-in-tests
+// covers only `#[test]` functions and `#[cfg(test)]` modules.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

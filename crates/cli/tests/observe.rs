@@ -2,6 +2,9 @@
 //! API double, the daemon's admin notifications are flushed at exit, `notify test` reaches a
 //! webhook receiver with a valid HMAC, `/metrics` of a running daemon agrees with
 //! `stats --json`, and the `stats --json` / `--csv` formats on a seeded store.
+// Test helpers outside `#[test]` functions unwrap too; clippy.toml's allow-unwrap-in-tests
+// covers only `#[test]` functions and `#[cfg(test)]` modules.
+#![allow(clippy::unwrap_used)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read, Write};

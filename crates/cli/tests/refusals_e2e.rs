@@ -4,6 +4,9 @@
 //! the MTProto test server, chats that refuse us (a closed topic, no media, an error we do not
 //! know) are disabled after the right number of cycles, with the reason, listed by
 //! `targets list --json` and notified to the admin's webhook.
+// Test helpers outside `#[test]` functions unwrap too; clippy.toml's allow-unwrap-in-tests
+// covers only `#[test]` functions and `#[cfg(test)]` modules.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 
@@ -169,7 +172,7 @@ error = "CHAT_SEND_PHOTOS_FORBIDDEN"
     assert!(out.status.success(), "run failed: {}", text(&out));
     let ledger = read_ledger(&dir.path().join("data/sandbox/ledger.jsonl")).expect("ledger");
     let mut chats: Vec<&str> = ledger.iter().map(|e| e.chat.as_str()).collect();
-    chats.sort();
+    chats.sort_unstable();
     assert_eq!(chats, ["@media_chat", "@no_media_chat"]);
     let listed = String::from_utf8_lossy(
         &run(dir.path(), &["targets", "list", "--json", "--sandbox"], &[]).stdout,

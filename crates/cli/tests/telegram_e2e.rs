@@ -6,6 +6,9 @@
 //!
 //! Sessions are pre-seeded the way a key exchange would leave them (the test server cannot do
 //! one: it lacks Telegram's RSA key): a session file pointing at the server with a key it issued.
+// Test helpers outside `#[test]` functions unwrap too; clippy.toml's allow-unwrap-in-tests
+// covers only `#[test]` functions and `#[cfg(test)]` modules.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

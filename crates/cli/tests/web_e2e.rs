@@ -7,6 +7,9 @@
 //! Without chromedriver the browser test is skipped with a notice, unless `CI` is set (then it
 //! fails). The WebDriver and HTTP clients are a few lines over `std::net`: both servers are on
 //! loopback and speak plain HTTP/1.1.
+// Test helpers outside `#[test]` functions unwrap too; clippy.toml's allow-unwrap-in-tests
+// covers only `#[test]` functions and `#[cfg(test)]` modules.
+#![allow(clippy::unwrap_used)]
 
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -364,8 +367,7 @@ fn target_dir() -> PathBuf {
     Path::new(BIN)
         .parent()
         .and_then(Path::parent)
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("target"))
+        .map_or_else(|| PathBuf::from("target"), Path::to_path_buf)
 }
 
 #[test]

@@ -112,13 +112,19 @@ pub const SEND_PANICKED: &str = "SEND_PANICKED";
 pub enum SendError {
     /// A Telegram RPC error: `name` without the number (`FLOOD_WAIT`), `value` the number.
     #[error("Telegram error {code}{}", value.map(|v| format!(" ({v})")).unwrap_or_default(), code = .name)]
-    Rpc { name: String, value: Option<u32> },
+    Rpc {
+        /// Telegram's error name, upper-case, without its number (`FLOOD_WAIT`).
+        name: String,
+        /// The number the name carried (`FLOOD_WAIT_30` → 30 seconds), if any.
+        value: Option<u32>,
+    },
     /// Network, timeout, dropped connection, Telegram 5xx.
     #[error("transient failure: {0}")]
     Transient(String),
 }
 
 impl SendError {
+    /// A [`SendError::Rpc`] from Telegram's error name (without its number) and the number.
     pub fn rpc(name: &str, value: Option<u32>) -> Self {
         SendError::Rpc {
             name: name.to_owned(),

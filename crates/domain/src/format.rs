@@ -27,9 +27,12 @@ use crate::message::{MAX_CAPTION_CHARS, MAX_TEXT_CHARS};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TextFormat {
+    /// Sent as written, no entities.
     #[default]
     Plain,
+    /// Telethon's Markdown dialect (`**bold**`, `__italic__`, `[text](url)`, …); see the module docs.
     Markdown,
+    /// Telegram's HTML subset (Bot API "HTML style"); see the module docs.
     Html,
 }
 
@@ -44,6 +47,7 @@ impl TextFormat {
         }
     }
 
+    /// The configuration's spelling; the inverse of [`TextFormat::parse`].
     pub fn as_str(self) -> &'static str {
         match self {
             TextFormat::Plain => "plain",
@@ -58,27 +62,42 @@ impl TextFormat {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EntityKind {
+    /// `messageEntityBold`.
     Bold,
+    /// `messageEntityItalic`.
     Italic,
+    /// `messageEntityUnderline`.
     Underline,
+    /// `messageEntityStrike`.
     Strike,
+    /// `messageEntitySpoiler`.
     Spoiler,
+    /// `messageEntityCode`: inline monospace.
     Code,
+    /// `messageEntityPre`: a code block, with the language of its syntax highlighting if given.
     Pre {
+        /// Language name as written after the opening fence or in `class="language-…"`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         language: Option<String>,
     },
+    /// `messageEntityTextUrl`: a link whose text differs from its address.
     TextUrl {
+        /// The link target as written in the markup.
         url: String,
     },
     /// A mention of a user by numeric id (`tg://user?id=123`).
     MentionName {
+        /// Telegram user id of the person mentioned.
         user_id: i64,
     },
+    /// `messageEntityCustomEmoji`: the text is the fallback emoji shown where custom ones are not.
     CustomEmoji {
+        /// Telegram's document id of the custom emoji.
         document_id: i64,
     },
+    /// `messageEntityBlockquote`.
     Blockquote {
+        /// Shown folded until tapped (Telegram's expandable quote).
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         collapsed: bool,
     },
@@ -88,9 +107,12 @@ pub enum EntityKind {
 /// [`FormattedText::text`]; `length` is never 0.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Entity {
+    /// What the entity does (flattened into the entity's JSON as `type` and its fields).
     #[serde(flatten)]
     pub kind: EntityKind,
+    /// Start, in UTF-16 code units from the start of the text.
     pub offset: usize,
+    /// Length in UTF-16 code units; never 0.
     pub length: usize,
 }
 
@@ -105,7 +127,9 @@ impl Entity {
 /// entity before the ones inside it. Entities are either disjoint or nested.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct FormattedText {
+    /// The text as shown, markup removed and trimmed as Telegram trims it.
     pub text: String,
+    /// The entities, sorted by offset, enclosing before enclosed.
     pub entities: Vec<Entity>,
 }
 
@@ -115,23 +139,30 @@ pub struct FormattedText {
 pub struct FormatError {
     /// 1-based line of the (line-break-normalised) input; 0 when the text has one line.
     pub line: usize,
+    /// What is wrong and how to fix it, for the operator.
     pub message: String,
 }
 
 /// Why a text cannot be sent as a message or caption.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ContentError {
+    /// The markup cannot be parsed.
     #[error(transparent)]
     Format(#[from] FormatError),
     #[error(
         "the text is {len} characters after formatting; Telegram allows {max} for {}: shorten it or split it in two",
         if *.caption { "a caption (the set has `media`)" } else { "a message" }
     )]
+    /// Longer than Telegram allows ([`MAX_TEXT_CHARS`] for a message, [`MAX_CAPTION_CHARS`] for a caption).
     TooLong {
+        /// Length after formatting, in UTF-16 code units.
         len: usize,
+        /// The limit that applies, in UTF-16 code units.
         max: usize,
+        /// Whether the text is a media caption (the set has `media`).
         caption: bool,
     },
+    /// Nothing is left after formatting and trimming; Telegram refuses empty messages.
     #[error("the text is empty after formatting: give it text or mark it inactive")]
     Empty,
 }
@@ -184,7 +215,7 @@ pub fn format_text(text: &str, format: TextFormat) -> Result<FormattedText, Form
         TextFormat::Plain => out.push_str(&normalized),
         TextFormat::Markdown => {
             let chars: Vec<char> = normalized.chars().collect();
-            Markdown::new(&chars, &mut out).run()?
+            Markdown::new(&chars, &mut out).run()?;
         }
         TextFormat::Html => Html::new(&normalized, &mut out).run()?,
     }

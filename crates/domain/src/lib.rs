@@ -4,6 +4,7 @@
 //! delivery. Everything here is deterministic so the planner built on it can be tested with
 //! plain `#[test]`s.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod error;
 pub mod format;

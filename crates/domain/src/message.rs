@@ -11,15 +11,19 @@ pub const MAX_TEXT_CHARS: usize = 4096;
 /// Telegram's limit for a media caption: 1024 UTF-16 code units of the formatted text.
 pub const MAX_CAPTION_CHARS: usize = 1024;
 
+/// One message of a set, as configured or loaded from a source.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {
+    /// The text as written, in the set's [`TextFormat`]; formatted only when checked or sent.
     pub text: String,
+    /// Inactive messages stay stored and are skipped by the rotation.
     pub active: bool,
     /// 1–10, higher goes first in the rotation; ties keep the declared order.
     pub priority: u8,
 }
 
 impl Message {
+    /// An active message of default priority 5.
     pub fn new(text: impl Into<String>) -> Self {
         Message {
             text: text.into(),
@@ -29,52 +33,84 @@ impl Message {
     }
 }
 
+/// Why a message set cannot be loaded; each names the set and the 1-based message index.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MessageError {
     #[error(
         "message {index} of set `{set}` is {len} characters after formatting; Telegram allows {max}{}: shorten it or split it in two",
         if *.caption { " for a caption (the set has `media`)" } else { "" }
     )]
+    /// Longer than Telegram allows after formatting.
     TooLong {
+        /// Name of the message set.
         set: String,
+        /// 1-based position of the message in the set.
         index: usize,
+        /// Length after formatting, in UTF-16 code units.
         len: usize,
+        /// The limit that applies: [`MAX_TEXT_CHARS`] or [`MAX_CAPTION_CHARS`].
         max: usize,
+        /// Whether the text is a media caption (the set has `media`).
         caption: bool,
     },
+    /// Nothing left after formatting.
     #[error("message {index} of set `{set}` is empty: remove it or give it text")]
-    Empty { set: String, index: usize },
+    Empty {
+        /// Name of the message set.
+        set: String,
+        /// 1-based position of the message in the set.
+        index: usize,
+    },
+    /// The markup cannot be parsed.
     #[error("message {index} of set `{set}`: {error}")]
     Format {
+        /// Name of the message set.
         set: String,
+        /// 1-based position of the message in the set.
         index: usize,
+        /// What is wrong in the markup.
         error: FormatError,
     },
+    /// Priority outside 1–10.
     #[error("message {index} of set `{set}` has priority {priority}; use 1–10")]
     BadPriority {
+        /// Name of the message set.
         set: String,
+        /// 1-based position of the message in the set.
         index: usize,
+        /// The priority as configured.
         priority: u8,
     },
+    /// Every message of the set is inactive, so the rotation has nothing to send.
     #[error("message set `{set}` has no active message: add one or mark one active")]
-    NoActive { set: String },
+    NoActive {
+        /// Name of the message set.
+        set: String,
+    },
 }
 
+/// Order in which a broadcaster walks its set's active messages (`rotation = "…"`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Rotation {
+    /// By priority (high first), ties in declared order, one per cycle, wrapping around.
     #[default]
     Sequential,
+    /// Shuffled rounds: every active message once per round, never the same twice in a row.
     Random,
 }
 
+/// A named list of messages (`[messages.NAME]`), the unit a broadcaster rotates through.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MessageSet {
+    /// The `NAME` of `[messages.NAME]`.
     pub name: String,
+    /// The messages in declared order, inactive ones included.
     pub messages: Vec<Message>,
 }
 
 impl MessageSet {
+    /// A set from its name and messages, unchecked; call [`MessageSet::validate`] before use.
     pub fn new(name: impl Into<String>, messages: Vec<Message>) -> Self {
         MessageSet {
             name: name.into(),

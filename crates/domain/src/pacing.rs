@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 pub struct Jitter(pub f64);
 
 impl Jitter {
+    /// Reads `"10%"` or a fraction (`"0.1"`); 0–50 %. The error names the value and the accepted range.
     pub fn parse(s: &str) -> Result<Jitter, String> {
         let t = s.trim();
         let (num, pct) = match t.strip_suffix('%') {
@@ -52,10 +53,15 @@ impl Jitter {
 /// The pacing of one broadcaster (and, for `delay_between_chats`, of its account).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Pacing {
+    /// Gap between two sends of one account (DELAY_BETWEEN_CHATS).
     pub delay_between_chats: Duration,
+    /// Gap between the end of one cycle over the targets and the start of the next (CYCLE_DELAY).
     pub cycle_delay: Duration,
+    /// Random share added to or removed from both gaps.
     pub jitter: Jitter,
+    /// Retries of a failed send that may succeed later, before it is recorded as failed (MAX_RETRIES).
     pub max_retries: u32,
+    /// Wait before such a retry (RETRY_DELAY).
     pub retry_delay: Duration,
 }
 

@@ -7,7 +7,9 @@ use jiff::{Timestamp, ToSpan};
 /// Quiet hours `[start, end)` in local hours; `start > end` crosses midnight (23 → 7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QuietHours {
+    /// First quiet hour, 0–23, local.
     pub start: u8,
+    /// First hour after the quiet ones, 0–23, local.
     pub end: u8,
 }
 
@@ -24,6 +26,7 @@ impl QuietHours {
 /// The sending window of a broadcaster. Hours are local to `tz`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Schedule {
+    /// The zone the hours are read in (TIMEZONE); DST changes follow the zone's rules.
     pub tz: TimeZone,
     /// ENABLE_SCHEDULING + START_TIME_HOUR: nothing before this hour each day.
     pub start_hour: Option<u8>,
@@ -41,6 +44,7 @@ impl Schedule {
         }
     }
 
+    /// Whether sending is allowed during local `hour` (0–23): not before `start_hour`, not in quiet hours.
     pub fn allows_hour(&self, hour: u8) -> bool {
         if self.start_hour.is_some_and(|s| hour < s) {
             return false;
@@ -48,9 +52,11 @@ impl Schedule {
         !self.quiet.is_some_and(|q| q.contains(hour))
     }
 
+    /// Whether sending is allowed at `at`, read in the schedule's zone.
     pub fn allows(&self, at: Timestamp) -> bool {
         let hour = at.to_zoned(self.tz.clone()).hour();
-        self.allows_hour(hour as u8)
+        // jiff hours are 0–23, so `unsigned_abs` is the value itself.
+        self.allows_hour(hour.unsigned_abs())
     }
 
     /// True when no hour of the day allows sending: a configuration error.
@@ -88,8 +94,7 @@ impl Schedule {
             .tz
             .to_ambiguous_zoned(next_civil)
             .disambiguate(Disambiguation::Compatible)
-            .map(|z| z.timestamp())
-            .unwrap_or(t);
+            .map_or(t, |z| z.timestamp());
         if next > t { next } else { t + 1.hour() }
     }
 }

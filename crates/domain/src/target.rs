@@ -26,7 +26,9 @@ const MAX_CHANNEL_ID: i64 = 1_000_000_000_000 - (1 << 31);
 /// case-insensitive), so `@Shop`, `shop` and `https://t.me/Shop` are one chat.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Chat {
+    /// A numeric chat id in the bot-API form (`-100…` or `-N`).
     Id(i64),
+    /// A public username, without `@`, lower-cased.
     Username(Box<str>),
 }
 
@@ -37,47 +39,62 @@ pub enum Chat {
 /// so `t.me/name/1` is the chat itself (`topic: None`).
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TargetRef {
+    /// The chat.
     pub chat: Chat,
+    /// The forum topic (id of its first message, 2 … 2^31 − 1); `None` for the chat itself or its General topic.
     pub topic: Option<i32>,
 }
 
+/// Why a target as the operator wrote it is not a chat to post into; each says what to write instead. `String` fields are the input as written.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TargetParseError {
+    /// Nothing was given.
     #[error("empty target")]
     Empty,
     #[error(
         "`{0}` is a positive number: that is a user, not a chat; chats are `-100…` (channel/supergroup) or `-N` (basic group)"
     )]
+    /// A positive id: that is a user.
     PositiveId(String),
+    /// Starts like an id but is not a number.
     #[error("`{0}` is not a valid chat id (expected `-1001234567890` or `-123456`)")]
     BadId(String),
     #[error(
         "`{0}` is outside Telegram's chat ids: basic groups are -1 … -999999999999, channels and supergroups -1000000000001 … -1997852516352"
     )]
+    /// A negative id outside both basic-group and channel ranges.
     IdOutOfRange(String),
     #[error(
         "`{0}` is an invite link; SendMessageBot never joins chats: join it in Telegram with the account first, then give the chat's @name or its `-100…` id instead"
     )]
+    /// A `t.me/+…` or `joinchat` link: the bot never joins chats.
     InviteLink(String),
+    /// A `t.me/+PHONE` link: that is a user.
     #[error("`{0}` is a phone-number link: that is a user, not a chat")]
     PhoneLink(String),
     #[error(
         "`{0}` is a bot link (`?{1}`): bots are users, not chats; give the chat's @name or `-100…` id"
     )]
+    /// A link with a bot start parameter (the second field names it).
     BotLink(String, &'static str),
+    /// A `t.me` link to a Telegram feature (the second field names it), not a chat.
     #[error("`{0}` is not a chat: it is a Telegram {1} link")]
     NotAChat(String, &'static str),
     #[error(
         "`{0}` is not a valid username ({1}): Telegram usernames are 4–32 characters of a–z, 0–9 and `_`, start with a letter, do not end with `_` and have no `__`"
     )]
+    /// Not a valid username (the second field says which rule it breaks).
     BadUsername(String, &'static str),
+    /// The topic part (second field) is not a topic number.
     #[error("`{0}`: `{1}` is not a topic number; a topic is 1 … 2147483647 (`t.me/name/TOPIC`)")]
     BadTopic(String, String),
+    /// A topic on a basic group, which has none.
     #[error("`{0}`: basic groups have no topics; only forum supergroups (`-100…`) do")]
     TopicInBasicGroup(String),
     #[error(
         "`{0}` is not a target: use `-1001234567890`, `-123456`, `@name`, `name`, `t.me/name`, `t.me/name/TOPIC`, `t.me/c/1234567890/45` or `t.me/s/name`"
     )]
+    /// None of the accepted forms.
     Unrecognised(String),
 }
 
@@ -204,6 +221,7 @@ impl TargetRef {
         self.to_string()
     }
 
+    /// Whether the chat is a basic group (id in `-1 … -999_999_999_999`); those have no topics.
     pub fn is_basic_group(&self) -> bool {
         matches!(self.chat, Chat::Id(id) if id > -CHANNEL_ID_BASE)
     }

@@ -35,6 +35,7 @@ use crate::ports::{
     SentMessage, Store, StoreError, TargetStatus,
 };
 
+/// Timeouts of the driver; `Default` gives the daemon's values.
 #[derive(Debug, Clone)]
 pub struct DriverSettings {
     /// How long an in-flight send may finish after shutdown was asked for; past it the
@@ -102,11 +103,13 @@ struct Shared {
 /// Whether the journal takes writes (see the module docs).
 #[derive(Debug, Clone, PartialEq)]
 pub enum JournalState {
+    /// Writes succeed; accounts send.
     Up,
     /// Nothing is sent, from any account, until a probe write succeeds.
     Down {
         /// The failure, as the store reported it (the last one, while probes keep failing).
         reason: String,
+        /// When the first failure was seen.
         since: Timestamp,
         /// Probe writes tried since.
         probes: u32,
@@ -114,6 +117,7 @@ pub enum JournalState {
 }
 
 impl JournalState {
+    /// Whether writes succeed ([`JournalState::Up`]).
     pub fn is_up(&self) -> bool {
         matches!(self, JournalState::Up)
     }
@@ -305,6 +309,7 @@ impl Driver {
         })
     }
 
+    /// A cheap, clonable handle for the CLI, the web API and the control socket.
     pub fn handle(&self) -> DriverHandle {
         DriverHandle {
             shared: self.shared.clone(),
@@ -380,6 +385,7 @@ pub async fn restore_planner(
 }
 
 impl DriverHandle {
+    /// A snapshot of every broadcaster's state, for `stats`, the dashboard and the control socket.
     pub fn views(&self) -> Vec<crate::planner::BroadcasterView> {
         lock(&self.shared).views()
     }
@@ -389,6 +395,7 @@ impl DriverHandle {
         self.shared.journal.state.borrow().clone()
     }
 
+    /// Applies an operator command (pause, resume, stop …) to the planner and carries out its effects now.
     pub async fn control(&self, control: Control) {
         let (fx, now) = {
             let (mut planner, now) = self.shared.lock_now();
@@ -418,21 +425,30 @@ impl DriverHandle {
 /// hour) do not apply: the operator asked for it now.
 #[derive(Debug, Clone)]
 pub struct TestSend {
+    /// Name the deliveries are journaled under (`test:BROADCASTER`), kept apart from the broadcaster's cycles.
     pub label: String,
+    /// Account that sends.
     pub account: String,
+    /// Where to send, in order.
     pub targets: Vec<TargetRef>,
+    /// The message text, in the set's format.
     pub text: String,
+    /// Format and media of the broadcaster whose message it is.
     pub content: Content,
 }
 
 /// What became of a test send to one target.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TestSendResult {
+    /// The target.
     pub target: TargetRef,
+    /// The `random_id` given to Telegram (journal key of the send).
     pub random_id: i64,
+    /// What happened: sent with its message id, or the error.
     pub outcome: Outcome,
 }
 
+/// Why a test send was refused or cut short.
 #[derive(Debug, thiserror::Error)]
 pub enum TestSendError {
     /// The account may not send now (stopped, paused for longer than a test send waits,

@@ -3,9 +3,18 @@
 //! Start reading at [`planner::Planner::handle`]: every decision about what to send when is
 //! made there, without IO. [`driver`] runs one task per account and talks to the ports.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod driver;
+#[expect(
+    missing_docs,
+    reason = "issue 13: the planner split documents Planner::handle and every Effect; drop this then"
+)]
 pub mod planner;
+#[expect(
+    missing_docs,
+    reason = "issue 13: 105 items of the Store/Gateway surface, being retyped (status enums, no default writes); document them there"
+)]
 pub mod ports;
 pub mod simulation;
 pub mod test_send;

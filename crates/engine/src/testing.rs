@@ -23,6 +23,7 @@ pub type Journal = HashMap<(String, u64, String), (String, i64)>;
 /// A journal in memory; starts empty, as a fresh database would.
 #[derive(Default)]
 pub struct MemoryStore {
+    /// Every delivery written, by (broadcaster, cycle, target key).
     pub deliveries: Mutex<Journal>,
 }
 

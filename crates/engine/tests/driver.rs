@@ -1,5 +1,8 @@
 //! Driver tests on tokio's paused clock, with the sandbox gateway and the engine's in-memory
 //! store (a test double of our own Store trait; the SQLite store has its own tests).
+// Test helpers outside `#[test]` functions unwrap too; clippy.toml's allow-unwrap-in-tests
+// covers only `#[test]` functions and `#[cfg(test)]` modules.
+#![allow(clippy::unwrap_used)]
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -4,6 +4,9 @@
 //!
 //! The sandbox gateway gets a clock of its own that is never stepped, so the times it records
 //! are the monotonic (virtual) time of each send; the driver gets the stepped one.
+// Test helpers outside `#[test]` functions unwrap too; clippy.toml's allow-unwrap-in-tests
+// covers only `#[test]` functions and `#[cfg(test)]` modules.
+#![allow(clippy::unwrap_used)]
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -193,7 +193,7 @@ impl LegacyImport {
         for (item, line) in items {
             match target_text(item) {
                 Ok(t) if targets.contains(&t) => {
-                    self.issue(file, Some(*line), format!("{t} is listed twice; kept once"))
+                    self.issue(file, Some(*line), format!("{t} is listed twice; kept once"));
                 }
                 Ok(t) => targets.push(t),
                 Err(m) => self.issue(file, Some(*line), m),
@@ -309,7 +309,7 @@ pub async fn import(dir: &Path) -> Result<LegacyImport, LegacyError> {
             for (item, line) in &list.items {
                 match item {
                     python::Item::Str(s) if !s.trim().is_empty() => {
-                        texts.push(s.trim().to_string())
+                        texts.push(s.trim().to_string());
                     }
                     python::Item::Str(_) => out.issue(
                         &file,

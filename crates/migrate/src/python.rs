@@ -324,8 +324,7 @@ impl Parser {
     fn tok(&self, k: usize) -> &Tok {
         self.toks
             .get(self.pos + k)
-            .map(|(t, _)| t)
-            .unwrap_or(&Tok::Newline)
+            .map_or(&Tok::Newline, |(t, _)| t)
     }
 
     fn line(&self) -> usize {

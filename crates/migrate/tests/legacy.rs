@@ -1,5 +1,8 @@
 //! Migration from a hand-made directory of the Python original with every construct the
 //! importer reads, including Telethon session files written with Telethon's own schema.
+// Test helpers outside `#[test]` functions unwrap too; clippy.toml's allow-unwrap-in-tests
+// covers only `#[test]` functions and `#[cfg(test)]` modules.
+#![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -115,8 +115,7 @@ impl Ctx<'_> {
 
 fn ctor(body: &[u8]) -> u32 {
     body.get(0..4)
-        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .unwrap_or(0)
+        .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
 }
 
 /// Handles one request message from the client whose key is `key_id`.
@@ -217,7 +216,7 @@ pub(crate) fn handle(world: &mut World, key_id: [u8; 8], msg_id: i64, body: &[u8
             r
         }
     };
-    let delay = ctx.hit.map(|h| h.delay).unwrap_or(ctx.world.latency);
+    let delay = ctx.hit.map_or(ctx.world.latency, |h| h.delay);
     let answer = match reply {
         Ok(bytes) => Answer::Result(bytes),
         Err((code, name)) => Answer::Error(code, name),

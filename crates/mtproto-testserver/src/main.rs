@@ -32,7 +32,7 @@ fn parse_args() -> anyhow::Result<Args> {
             "--port" => {
                 args.port = value("--port")?
                     .parse()
-                    .context("--port: not a port number")?
+                    .context("--port: not a port number")?;
             }
             "--fixture" => args.fixture = Some(value("--fixture")?.into()),
             "--ledger" => args.ledger = Some(value("--ledger")?.into()),

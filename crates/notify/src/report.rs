@@ -242,8 +242,7 @@ fn slots_on(date: Date, interval_hours: u32, tz: &TimeZone) -> Vec<Timestamp> {
         let epoch = jiff::civil::date(1970, 1, 1);
         let since_epoch = epoch
             .until(date)
-            .map(|span| i64::from(span.get_days()))
-            .unwrap_or(0);
+            .map_or(0, |span| i64::from(span.get_days()));
         if since_epoch.rem_euclid(days) == 0 {
             at(0).into_iter().collect()
         } else {

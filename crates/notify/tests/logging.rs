@@ -1,5 +1,8 @@
 //! Log rotation: write past LOG_MAX_SIZE several times, exactly LOG_BACKUP_COUNT backups remain.
 //! Also compiles and exercises the CLI's `logging.rs` (LOG_* settings and the subscriber).
+// Test helpers outside `#[test]` functions unwrap too; clippy.toml's allow-unwrap-in-tests
+// covers only `#[test]` functions and `#[cfg(test)]` modules.
+#![allow(clippy::unwrap_used)]
 
 #[path = "../../cli/src/logging.rs"]
 mod logging;

@@ -338,7 +338,7 @@ pub fn parse(text: &str) -> (Vec<Entry>, Vec<LineError>) {
     loop {
         match binding(&mut r) {
             Ok(Step::Done) => break,
-            Ok(Step::Blank) | Ok(Step::Binding(None, ..)) => {}
+            Ok(Step::Blank | Step::Binding(None, ..)) => {}
             Ok(Step::Binding(Some(key), value, line, end_line)) => entries.push(Entry {
                 key,
                 value,

@@ -288,7 +288,7 @@ pub async fn refresh_loop(
                     due[i] = started + retry;
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "message set update failed; the current version is kept")
+                    tracing::warn!(error = %e, "message set update failed; the current version is kept");
                 }
             }
             if due[i] <= started {
@@ -307,7 +307,7 @@ pub async fn refresh_loop(
                 }
                 Ok(_) => {}
                 Err(e) => {
-                    tracing::warn!(set = %s.set, error = %e, "cannot read the current message set version")
+                    tracing::warn!(set = %s.set, error = %e, "cannot read the current message set version");
                 }
             }
         }

@@ -1,6 +1,9 @@
 //! Versioned updates: a failed or empty fetch never replaces the current set, equal content
 //! makes no version, restore brings an old one back; and a daemon on tokio's paused clock uses a
 //! new version only from the next cycle.
+// Test helpers outside `#[test]` functions unwrap too; clippy.toml's allow-unwrap-in-tests
+// covers only `#[test]` functions and `#[cfg(test)]` modules.
+#![allow(clippy::unwrap_used)]
 
 use std::collections::HashMap;
 use std::path::Path;

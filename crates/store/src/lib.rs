@@ -6,6 +6,7 @@
 //! fsync. Reads use a separate pool; WAL lets them run beside the writer, also from a
 //! second process (`sendmessagebot stats` while the daemon runs).
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod maintenance;
 mod messages;

@@ -15,7 +15,9 @@ use sqlx::{Connection, Row, SqliteConnection};
 /// (also every index against its table).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Thoroughness {
+    /// `PRAGMA quick_check`.
     Quick,
+    /// `PRAGMA integrity_check`.
     Full,
 }
 
@@ -114,6 +116,7 @@ pub async fn backup(db: &Path, to: &Path) -> Result<u64, StoreError> {
 pub struct Restored {
     /// Where the database that was replaced went (`None`: there was none).
     pub kept_aside: Option<PathBuf>,
+    /// Size of the restored database file, in bytes.
     pub bytes: u64,
 }
 
@@ -123,14 +126,11 @@ pub struct Restored {
 /// copy is made next to `db` and renamed into place, so `db` is never half-written. No daemon
 /// may use `db` meanwhile: the caller holds its lock.
 pub async fn restore(from: &Path, db: &Path, now_unix: i64) -> Result<Restored, StoreError> {
-    let problems = match integrity_problems(from, Thoroughness::Full).await {
-        Ok(p) => p,
-        Err(_) => {
-            return Err(StoreError::Invalid(format!(
-                "no backup at {}",
-                from.display()
-            )));
-        }
+    let Ok(problems) = integrity_problems(from, Thoroughness::Full).await else {
+        return Err(StoreError::Invalid(format!(
+            "no backup at {}",
+            from.display()
+        )));
     };
     if !problems.is_empty() {
         return Err(StoreError::Invalid(format!(
@@ -182,7 +182,7 @@ pub async fn restore(from: &Path, db: &Path, now_unix: i64) -> Result<Restored, 
             e,
         )
     })?;
-    let bytes = std::fs::metadata(db).map(|m| m.len()).unwrap_or(0);
+    let bytes = std::fs::metadata(db).map_or(0, |m| m.len());
     // The copy was made by VACUUM INTO (rollback journal mode); the store opens it in WAL.
     if let Ok(conn) = SqliteConnection::connect_with(
         &SqliteConnectOptions::new()

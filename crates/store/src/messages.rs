@@ -17,10 +17,13 @@ use crate::sqlite::{SqliteStore, ms, ts};
 /// One stored version of a message set.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MessageSetVersion {
+    /// Name of the message set (`[messages.NAME]`).
     pub set: String,
     /// 1, 2, 3… per set.
     pub version: i64,
+    /// The set's messages as stored in this version, in order.
     pub messages: Vec<Message>,
+    /// When this version was stored.
     pub created_at: Timestamp,
     /// What changed against the previous version ("+2 new, −1 removed"; "restored version 3").
     pub summary: String,

@@ -14,34 +14,46 @@ use crate::sqlite::{SqliteStore, ms};
 /// What one broadcaster did in a period.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct PeriodBroadcaster {
+    /// Deliveries sent in the period.
     pub sent: u64,
     /// Failed deliveries by error class (`target_dead`, `bad_content`, …).
     pub failed_by_class: BTreeMap<String, u64>,
+    /// Cycles that ended in the period.
     pub cycles_completed: u64,
 }
 
 /// What one account did in a period.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct PeriodAccount {
+    /// Deliveries sent in the period.
     pub sent: u64,
+    /// Deliveries that failed in the period.
     pub failed: u64,
+    /// FLOOD_WAIT pauses Telegram imposed in the period.
     pub flood_waits: u64,
+    /// Their total length, in seconds.
     pub flood_wait_seconds: u64,
 }
 
 /// The figures of `[since, until)`.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct PeriodSummary {
+    /// By broadcaster name.
     pub broadcasters: BTreeMap<String, PeriodBroadcaster>,
+    /// By account name.
     pub accounts: BTreeMap<String, PeriodAccount>,
 }
 
 /// Deliveries to one target.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct TargetCounts {
+    /// Deliveries sent.
     pub sent: u64,
+    /// Deliveries failed for good.
     pub failed: u64,
+    /// Deliveries postponed (a pause, a quiet hour) and not yet retried.
     pub deferred: u64,
+    /// Deliveries claimed whose outcome is not recorded yet.
     pub pending: u64,
     /// Telegram's error code of the latest failed or deferred delivery to it.
     pub last_error: Option<String>,
@@ -95,7 +107,7 @@ impl SqliteStore {
         &self,
         since: Option<Timestamp>,
     ) -> Result<BTreeMap<String, TargetCounts>, StoreError> {
-        let from = since.map(ms).unwrap_or(i64::MIN);
+        let from = since.map_or(i64::MIN, ms);
         let rows = sqlx::query(
             "SELECT target, status, COUNT(*) AS n FROM deliveries
              WHERE updated_at >= ? GROUP BY target, status",

@@ -31,6 +31,7 @@ use crate::row::{col, opt_word, word};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
+/// Tuning of [`SqliteStore`]; `Default` is durable (FULL sync).
 #[derive(Debug, Clone)]
 pub struct SqliteSettings {
     /// `synchronous = FULL` (default) makes every commit survive power loss, not just a

@@ -13,9 +13,13 @@ use crate::sqlite::{SqliteStore, ms, ts};
 /// Delivery counts by status.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct Counts {
+    /// Delivered (status `sent`).
     pub sent: u64,
+    /// Failed for good (status `failed`).
     pub failed: u64,
+    /// Postponed, to be retried (status `deferred`).
     pub deferred: u64,
+    /// Claimed, outcome not recorded yet (any other status).
     pub pending: u64,
 }
 
@@ -31,46 +35,70 @@ impl Counts {
     }
 }
 
+/// One broadcaster's figures.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct BroadcasterStats {
+    /// Its deliveries by status.
     pub counts: Counts,
     /// Failed deliveries by Telegram error code.
     pub failed_by_code: BTreeMap<String, u64>,
+    /// Number of its latest cycle; `None` before the first.
     pub current_cycle: Option<u64>,
+    /// Deliveries of that cycle that are sent or failed.
     pub cycle_done: u64,
+    /// Whether that cycle has ended.
     pub cycle_completed: bool,
+    /// Cycles ended since `since`.
     pub cycles_completed: u64,
+    /// Time of the latest sent delivery (RFC 3339, UTC).
     pub last_sent_at: Option<String>,
 }
 
+/// One account's figures.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct AccountStats {
+    /// Its deliveries by status.
     pub counts: Counts,
+    /// FLOOD_WAIT pauses Telegram imposed.
     pub flood_waits: u64,
+    /// Their total length, in seconds.
     pub flood_wait_seconds: u64,
+    /// SLOWMODE_WAIT refusals (per-chat pauses).
     pub slowmode_waits: u64,
+    /// End of the current pause (RFC 3339, UTC), if paused.
     pub paused_until: Option<String>,
     /// Why the account is stopped; JSON shows the stored text.
     pub stopped_reason: Option<AccountStop>,
     pub last_error: Option<String>,
 }
 
+/// A disabled target, with why.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct TargetRow {
+    /// The store key (`TargetRef::key`).
     pub target: String,
     pub status: TargetState,
     pub reason: Option<String>,
+    /// When it got this status (RFC 3339, UTC).
     pub since: String,
+    /// When the planner tries it again, if it will (RFC 3339, UTC).
     pub recheck_at: Option<String>,
 }
 
+/// Everything `stats` shows, as one serialisable value (also `stats --json`).
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct Stats {
+    /// Start of the counted period (RFC 3339, UTC); `None`: all time.
     pub since: Option<String>,
+    /// When the figures were read (RFC 3339, UTC).
     pub generated_at: String,
+    /// Deliveries of every broadcaster by status.
     pub totals: Counts,
+    /// By broadcaster name.
     pub broadcasters: BTreeMap<String, BroadcasterStats>,
+    /// By account name.
     pub accounts: BTreeMap<String, AccountStats>,
+    /// Disabled targets.
     pub disabled_targets: Vec<TargetRow>,
 }
 

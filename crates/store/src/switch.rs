@@ -20,11 +20,14 @@ pub const ALL_BROADCASTERS: &str = "*";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TargetMode {
+    /// The production list (`targets`).
     Prod,
+    /// The test list (`test_targets`).
     Test,
 }
 
 impl TargetMode {
+    /// The stored spelling: `prod` or `test`.
     pub fn as_str(self) -> &'static str {
         match self {
             TargetMode::Prod => "prod",
@@ -32,6 +35,7 @@ impl TargetMode {
         }
     }
 
+    /// Reads the stored spelling back; `None` for anything else.
     pub fn parse(s: &str) -> Option<TargetMode> {
         match s {
             "prod" => Some(TargetMode::Prod),
@@ -44,7 +48,9 @@ impl TargetMode {
 /// The operator's choices: per broadcaster, and for all (`all`).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TargetSwitches {
+    /// The choice for all broadcasters and when it was made.
     pub all: Option<(TargetMode, Timestamp)>,
+    /// Per broadcaster name: the choice and when it was made; wins over `all`.
     pub by_broadcaster: BTreeMap<String, (TargetMode, Timestamp)>,
 }
 

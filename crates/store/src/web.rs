@@ -19,6 +19,7 @@ fn db_err(e: sqlx::Error) -> StoreError {
 /// Which deliveries to show; `None` fields do not filter.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DeliveryFilter {
+    /// Only this broadcaster's deliveries.
     pub broadcaster: Option<String>,
     /// A target's store key (`TargetRef::key`).
     pub target: Option<String>,
@@ -33,32 +34,46 @@ pub struct DeliveryFilter {
 /// One row of the delivery journal, as the log shows it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DeliveryRow {
+    /// Row id, increasing in insertion order.
     pub id: i64,
+    /// Broadcaster name.
     pub broadcaster: String,
+    /// Cycle number of the broadcaster, from 0.
     pub cycle: i64,
+    /// The target's store key (`TargetRef::key`).
     pub target: String,
+    /// Account that sends it.
     pub account: String,
+    /// The `random_id` given to Telegram, which makes a resend idempotent.
     pub random_id: i64,
+    /// The message text as picked for the cycle.
     pub message: String,
     pub outcome: DeliveryStatus,
     pub attempts: i64,
+    /// Telegram's id of the sent message.
     pub message_id: Option<i64>,
     pub error_class: Option<ErrorClass>,
     pub error_code: Option<String>,
+    /// The latest error as shown to the operator.
     pub error_text: Option<String>,
+    /// When a deferred delivery is tried again.
     pub retry_at: Option<Timestamp>,
+    /// When the delivery was claimed.
     pub created_at: Timestamp,
+    /// Its last change.
     pub updated_at: Timestamp,
 }
 
 /// A target added to a list from the dashboard or the API.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AddedTarget {
+    /// Name of the target list (`[targets.NAME]`) it was added to.
     pub list: String,
     /// The store key (`TargetRef::key`).
     pub target: String,
     /// As the operator wrote it.
     pub raw: String,
+    /// When it was added.
     pub added_at: Timestamp,
 }
 

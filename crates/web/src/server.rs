@@ -319,7 +319,7 @@ impl Server {
             Some(Close::SlowHead) => self.slow_head.note(Some(peer)),
             Some(Close::SlowBody) => self.slow_body.note(Some(peer)),
             Some(Close::Idle) => {
-                tracing::debug!(server = self.name, %peer, "closed an idle connection (WEB_IDLE_TIMEOUT)")
+                tracing::debug!(server = self.name, %peer, "closed an idle connection (WEB_IDLE_TIMEOUT)");
             }
             // Counted when it was chosen.
             Some(Close::Evicted) | None => {}
@@ -481,7 +481,7 @@ impl http_body::Body for Tracked {
         let this = self.get_mut();
         let r = Pin::new(&mut this.inner).poll_frame(cx);
         match &r {
-            Poll::Ready(None) | Poll::Ready(Some(Err(_))) => this.finish(),
+            Poll::Ready(None | Some(Err(_))) => this.finish(),
             Poll::Ready(Some(Ok(_))) if this.inner.is_end_stream() => this.finish(),
             _ => {}
         }

@@ -426,7 +426,7 @@ fn report_health(name: &str, health: &AccountHealth, bad: &mut usize) {
                 describe(info),
                 if info.bot { " [bot]" } else { "" },
                 info.dc
-            )
+            );
         }
         // The session works; Telegram only asks for a pause.
         AccountHealth::FloodWait(_) => println!("! {name}: {}", health.advice(name)),

@@ -253,7 +253,7 @@ async fn sessions(r: &mut Report, s: &Settings, online: bool) {
         match store.load(name) {
             Ok(None) => r.warn(format!("account {name}: no session yet; log in with {login} before `run` without --sandbox")),
             Ok(Some(st)) if st.identity.is_none() => {
-                r.warn(format!("account {name}: the login was not completed; finish it with {login}"))
+                r.warn(format!("account {name}: the login was not completed; finish it with {login}"));
             }
             Ok(Some(_)) if !online => r.ok(format!("account {name}: session readable (`check --online` asks Telegram)")),
             Ok(Some(_)) => {
@@ -262,7 +262,7 @@ async fn sessions(r: &mut Report, s: &Settings, online: bool) {
                 match check_account(api, &store, name, proxy.as_ref()).await {
                     AccountHealth::Ok(info) => r.ok(format!("account {name}: authorized as {}", info.first_name)),
                     AccountHealth::Dead { code } => {
-                        r.bad(format!("account {name}: Telegram refuses the session ({code}); log in again with {login_force}"))
+                        r.bad(format!("account {name}: Telegram refuses the session ({code}); log in again with {login_force}"));
                     }
                     other => r.bad(format!("account {name}: {}", other.advice(name))),
                 }
@@ -355,8 +355,7 @@ fn database(r: &mut Report, url: &str) -> bool {
         let mut head = [0u8; 16];
         let is_sqlite = std::fs::File::open(&file)
             .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
-            .map(|n| n == 0 || head.starts_with(b"SQLite format 3\0"))
-            .unwrap_or(false);
+            .is_ok_and(|n| n == 0 || head.starts_with(b"SQLite format 3\0"));
         if !is_sqlite {
             r.bad(format!(
                 "database {}: not a SQLite database; move it away (a new one is created) or fix DATABASE_URL",

@@ -409,15 +409,14 @@ fn print_text(settings: &Settings, st: &Stats, x: &Extras) {
         let size = configured(settings, &name).map(|b| b.spec.targets.len());
         let cycle = s
             .current_cycle
-            .map(|c| c.to_string())
-            .unwrap_or_else(|| "-".into());
+            .map_or_else(|| "-".into(), |c| c.to_string());
         let done = if s.cycle_completed {
             "complete".to_string()
         } else {
             format!(
                 "{}/{}",
                 s.cycle_done,
-                size.map(|n| n.to_string()).unwrap_or_else(|| "?".into())
+                size.map_or_else(|| "?".into(), |n| n.to_string())
             )
         };
         let failures: Vec<String> = s

@@ -201,7 +201,7 @@ pub async fn switch_targets(
             v["message"].as_str().unwrap_or("reloaded")
         ),
         Err(crate::daemon::control::ClientError::NotRunning(_)) => {
-            println!("saved; `run` applies it at start")
+            println!("saved; `run` applies it at start");
         }
         Err(e) => println!(
             "saved, but the running daemon did not reload: {e}; run `sendmessagebot reload`"

@@ -29,8 +29,7 @@ fn fields_of<T: DeserializeOwned>() -> BTreeSet<String> {
     };
     let expected = err
         .split_once("expected")
-        .map(|(_, rest)| rest)
-        .unwrap_or_else(|| panic!("no field list in {err:?}"));
+        .map_or_else(|| panic!("no field list in {err:?}"), |(_, rest)| rest);
     expected
         .split('`')
         .skip(1)

@@ -56,9 +56,7 @@ pub async fn spawn(
         .append(true)
         .open(&paths.output)
         .with_context(|| format!("cannot open {}", paths.output.display()))?;
-    let start = std::fs::metadata(&paths.output)
-        .map(|m| m.len())
-        .unwrap_or(0);
+    let start = std::fs::metadata(&paths.output).map_or(0, |m| m.len());
     let exe = std::env::current_exe().context("cannot find this program's own path")?;
     let mut cmd = Command::new(exe);
     cmd.args(args)

@@ -270,8 +270,7 @@ impl GrammersGateway {
                     .cache
                     .chats
                     .get(&channel_chat_id(c.channel_id))
-                    .map(CachedChat::input_peer)
-                    .unwrap_or(tl::enums::InputPeer::Empty),
+                    .map_or(tl::enums::InputPeer::Empty, CachedChat::input_peer),
                 tl::enums::Peer::User(_) => tl::enums::InputPeer::Empty,
             };
         }

@@ -244,7 +244,7 @@ mod tests {
         assert_eq!(c.username.as_deref(), Some("market"));
         match c.input_peer() {
             tl::enums::InputPeer::Channel(p) => {
-                assert_eq!((p.channel_id, p.access_hash), (1_234_567_890, 77))
+                assert_eq!((p.channel_id, p.access_hash), (1_234_567_890, 77));
             }
             other => panic!("{other:?}"),
         }

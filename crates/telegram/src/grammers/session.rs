@@ -591,7 +591,7 @@ impl LiveSession {
     }
 
     pub fn home_dc(&self) -> i32 {
-        self.data().map(|d| d.home_dc).unwrap_or(0)
+        self.data().map_or(0, |d| d.home_dc)
     }
 
     pub fn save(&self) -> Result<(), LiveSessionError> {

@@ -6,7 +6,6 @@
 //! runtime (or a client with a timeout) would make time jump in the middle of a request. So the
 //! server runs on a real-time runtime and the client has no timers: while a request is in
 //! flight the paused runtime has nothing to jump to and simply waits for the reply.
-#![allow(dead_code)]
 
 use std::net::SocketAddr;
 

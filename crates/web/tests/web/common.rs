@@ -1,6 +1,5 @@
 //! A web app over a real SQLite store and a driver on the sandbox gateway (not running: the
 //! tests steer it through the API and read what it wrote).
-#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -2,11 +2,9 @@
 //! loopback: sends with entities and media, peer resolution and caching, and every error
 //! class the engine acts on.
 
-mod grammers_common;
-
 use std::time::Duration;
 
-use grammers_common::*;
+use crate::common::*;
 use smb_domain::{ErrorClass, SendError, TargetRef};
 use smb_engine::{Gateway, SendRequest, SentMessage, TextFormat};
 use smb_mtproto_testserver::{ChatKind, ChatSpec, FaultRule, TestServer};

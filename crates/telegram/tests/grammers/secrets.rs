@@ -2,12 +2,10 @@
 //! appears in any log line or error: everything runs with every target at TRACE level, grammers
 //! included, and the captured output is searched.
 
-mod grammers_common;
-
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use grammers_common::*;
+use crate::common::*;
 use smb_domain::TargetRef;
 use smb_engine::{Gateway, SendRequest, TextFormat};
 use smb_mtproto_testserver::{FaultRule, TestServer, UserSpec};
@@ -110,7 +108,7 @@ async fn trace_logs_and_errors_hold_no_secret() {
     gw.save_sessions().expect("saved");
 
     // A session file opened with the wrong passphrase.
-    let e = grammers_common::store(dir.path(), Some("other"))
+    let e = crate::common::store(dir.path(), Some("other"))
         .load("acc1")
         .expect_err("wrong passphrase");
     errors.push(format!("{e} {e:?}"));

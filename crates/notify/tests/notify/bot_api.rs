@@ -1,7 +1,7 @@
 //! The Bot API client, the report loop and the admin channel against a Bot API double on
 //! loopback, on tokio's paused clock.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};

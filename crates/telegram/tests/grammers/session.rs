@@ -1,11 +1,9 @@
 //! Session files: mode 0600, sealed with a passphrase, and every way a file can be unreadable
 //! reported with the fix.
 
-mod grammers_common;
-
 use std::net::SocketAddrV4;
 
-use grammers_common::store;
+use crate::common::store;
 use smb_telegram::grammers::{Identity, SessionError, StoredSession};
 
 fn sample() -> StoredSession {

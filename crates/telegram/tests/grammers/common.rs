@@ -1,6 +1,5 @@
 //! Shared set-up for the grammers tests: a test server with a fixture, session files that
 //! point at it, and the gateway's settings.
-#![allow(dead_code)]
 
 use std::net::SocketAddr;
 use std::path::Path;

@@ -2,13 +2,11 @@
 //! same operations — every documented operation is routed, and every API route in the source
 //! is registered through `utoipa_axum::routes!` with a `#[utoipa::path]`.
 
-mod common;
-
 use std::collections::BTreeSet;
 
+use crate::common::{TOKEN, app, send};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use common::{TOKEN, app, send};
 
 fn operations(spec: &serde_json::Value) -> BTreeSet<(String, String)> {
     let mut out = BTreeSet::new();

@@ -3,7 +3,7 @@
 //! `Ok` is in the file (read back by a fresh process-like open), a failed commit fails every
 //! write of its batch, and the journal takes writes again once space is freed.
 
-#[path = "support/smallfs.rs"]
+#[path = "../support/smallfs.rs"]
 mod smallfs;
 
 use std::collections::HashSet;

@@ -1,7 +1,7 @@
 //! Webhook notifications against a receiver on loopback: the documented schema, the HMAC
 //! signature, retries after 5xx, collapsing, and a receiver that hangs while the engine emits.
 
-mod common;
+use crate::common;
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};

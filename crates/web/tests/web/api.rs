@@ -1,14 +1,14 @@
 //! Router tests without a socket (`oneshot`): every endpoint's success, validation errors,
 //! the token rules and 404s.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 
+use crate::common::{TOKEN, app, get, post, send};
 use async_trait::async_trait;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use common::{TOKEN, app, get, post, send};
 use serde_json::json;
 use smb_domain::{Message, MessageSet};
 use smb_web::{SourceUpdate, SourceUpdater};

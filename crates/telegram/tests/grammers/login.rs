@@ -2,9 +2,7 @@
 //! with a 2FA password, as a bot; the errors a user can run into; and what `accounts list`,
 //! `accounts check` and `accounts logout` report afterwards.
 
-mod grammers_common;
-
-use grammers_common::*;
+use crate::common::*;
 use smb_domain::TargetRef;
 use smb_engine::{Gateway, SendRequest, TextFormat};
 use smb_mtproto_testserver::{DC_ID, TestServer, UserSpec};

@@ -1,0 +1,7 @@
+//! The SQLite store's integration tests: one test binary, a module per former binary.
+// Test helpers outside `#[test]` functions unwrap too; clippy.toml's allow-unwrap-in-tests
+// covers only `#[test]` functions and `#[cfg(test)]` modules.
+#![allow(clippy::unwrap_used)]
+
+mod journal_faults;
+mod store_story;
