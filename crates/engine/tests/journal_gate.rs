@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use jiff::Timestamp;
-use smb_domain::{Jitter, Message, MessageSet, Pacing, Rotation, Schedule, TargetRef};
+use smb_domain::{Jitter, OperatorState, Message, MessageSet, Pacing, Rotation, Schedule, TargetRef};
 use smb_engine::planner::{AccountSpec, BroadcasterSpec, Content, Planner, PlannerSettings};
 use smb_engine::testing::MemoryStore;
 use smb_engine::{
@@ -112,6 +112,18 @@ impl Store for Flaky {
     }
     async fn probe(&self) -> Result<(), StoreError> {
         self.gate()
+    }
+    async fn set_broadcaster_state(
+        &self,
+        b: &str,
+        state: OperatorState,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.gate()?;
+        self.inner.set_broadcaster_state(b, state, at).await
+    }
+    async fn broadcaster_states(&self) -> Result<HashMap<String, OperatorState>, StoreError> {
+        self.inner.broadcaster_states().await
     }
 }
 

@@ -5,6 +5,9 @@
 //!
 //! Its own test binary with one test: `PATH` is pointed at fake `lsb_release`, `getconf` and
 //! `uname` that leave a mark when run, so a launch by name is seen.
+// `std::env::set_var` is unsafe in edition 2024; this binary has one test and sets `PATH`
+// before any other thread reads the environment.
+#![allow(unsafe_code)]
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;

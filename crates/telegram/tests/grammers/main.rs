@@ -6,6 +6,7 @@
 
 mod common;
 mod gateway;
+mod inspect;
 mod login;
 mod mtproxy_bridge;
 mod secrets;

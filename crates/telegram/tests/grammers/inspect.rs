@@ -1,9 +1,7 @@
 //! Forum topics, upgraded groups and the pre-flight look at a chat (`Gateway::inspect`) through
 //! a real grammers client against the MTProto test server.
 
-mod grammers_common;
-
-use grammers_common::*;
+use crate::common::*;
 use smb_domain::{ErrorClass, TargetRef};
 use smb_engine::{ChatInfo, Gateway, SendRequest, TextFormat, TopicState};
 use smb_mtproto_testserver::{ChatKind, ChatSpec, Fixture, TestServer};
