@@ -22,14 +22,27 @@ pub const MAX_POLLS: u64 = 10_000_000;
 pub enum Step<'a> {
     /// The planner sent `delivery` at `at`, and the scripted Telegram answered `result`.
     Send {
+        /// Virtual time of the send.
         at: Timestamp,
+        /// The delivery as the planner handed it to the gateway.
         delivery: &'a Delivery,
+        /// The scripted answer (a sent message or Telegram's error).
         result: &'a Result<SentMessage, SendError>,
     },
     /// Any other effect of a poll or of an outcome (`Wait` excepted: it drives the clock).
-    Effect { at: Timestamp, effect: &'a Effect },
+    Effect {
+        /// Virtual time of the effect.
+        at: Timestamp,
+        /// The effect as the planner returned it.
+        effect: &'a Effect,
+    },
     /// `account` has nothing to do until an operator command: it is not polled again.
-    Idle { account: AccountId, at: Timestamp },
+    Idle {
+        /// The idle account.
+        account: AccountId,
+        /// Virtual time it went idle.
+        at: Timestamp,
+    },
 }
 
 /// Drives `planner` on a virtual clock from `start`: each account is polled when its last

@@ -17,38 +17,57 @@ pub fn test_label(broadcaster: &str) -> String {
 /// message versions and targets added from the dashboard included).
 #[derive(Debug, Clone, Copy)]
 pub struct TestSubject<'a> {
+    /// The broadcaster's name (the label becomes `test:NAME`).
     pub broadcaster: &'a str,
+    /// The account that sends it.
     pub account: &'a str,
     /// The name of its `test_targets` list and that list's targets; `None` without one.
     pub test_list: Option<(&'a str, &'a [TargetRef])>,
     /// Its message set's current texts.
     pub messages: &'a MessageSet,
+    /// Format and media of its texts, as a real send would use them.
     pub content: &'a Content,
 }
 
 /// Why a broadcaster's test send cannot go. The message says what to do.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TestRefusal {
+    /// The broadcaster names no `test_targets` list.
     #[error(
         "broadcaster `{0}` has no test list: add `test_targets = \"test\"` to [broadcasters.{0}]"
     )]
     NoTestList(String),
+    /// The named test list has no targets.
     #[error("test list `{0}` is empty")]
     EmptyList(String),
+    /// The operator asked for text number 0 (numbers are 1-based).
     #[error("message numbers start at 1")]
     NumberZero,
+    /// The asked number is past the set's last text.
     #[error("message set `{set}` has no such message ({count} texts)")]
-    NoSuchText { set: String, count: usize },
+    NoSuchText {
+        /// The message set's name.
+        set: String,
+        /// How many texts it has.
+        count: usize,
+    },
     /// The text would be refused by Telegram (the one formatter's check, as it will be sent),
     /// so it is not sent to fail chat by chat.
     #[error("this message of set `{set}` cannot be sent: {error}")]
-    CannotSend { set: String, error: ContentError },
+    CannotSend {
+        /// The message set's name.
+        set: String,
+        /// What the formatter refused.
+        error: ContentError,
+    },
 }
 
 /// A ready test send and the name of the list it goes to.
 #[derive(Debug, Clone)]
 pub struct TestPlan {
+    /// The name of the `test_targets` list it goes to.
     pub test_list: String,
+    /// The send itself, for the driver.
     pub send: TestSend,
 }
 

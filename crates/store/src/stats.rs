@@ -69,6 +69,7 @@ pub struct AccountStats {
     pub paused_until: Option<String>,
     /// Why the account is stopped; JSON shows the stored text.
     pub stopped_reason: Option<AccountStop>,
+    /// The latest error text recorded for the account, if any.
     pub last_error: Option<String>,
 }
 
@@ -77,7 +78,9 @@ pub struct AccountStats {
 pub struct TargetRow {
     /// The store key (`TargetRef::key`).
     pub target: String,
+    /// Disabled by a refusal or by the operator.
     pub status: TargetState,
+    /// Why (Telegram's error and the account that got it, or the operator's note).
     pub reason: Option<String>,
     /// When it got this status (RFC 3339, UTC).
     pub since: String,

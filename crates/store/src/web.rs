@@ -48,11 +48,15 @@ pub struct DeliveryRow {
     pub random_id: i64,
     /// The message text as picked for the cycle.
     pub message: String,
+    /// Where the delivery stands in the journal.
     pub outcome: DeliveryStatus,
+    /// Send attempts so far.
     pub attempts: i64,
     /// Telegram's id of the sent message.
     pub message_id: Option<i64>,
+    /// What the engine did about the latest error.
     pub error_class: Option<ErrorClass>,
+    /// Telegram's error name (e.g. `FLOOD_WAIT_X`), if it failed or was deferred.
     pub error_code: Option<String>,
     /// The latest error as shown to the operator.
     pub error_text: Option<String>,
