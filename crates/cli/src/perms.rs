@@ -127,7 +127,11 @@ mod tests {
         chmod(&dir, 0o755);
         chmod(&file, 0o600);
         let got: Vec<bool> = sessions_dir(&dir).into_iter().map(|l| l.severe).collect();
-        assert_eq!(got, [false], "a listable directory of 0600 files is a warning");
+        assert_eq!(
+            got,
+            [false],
+            "a listable directory of 0600 files is a warning"
+        );
         assert_eq!(sessions_dir(&tmp.path().join("absent")), []);
     }
 }

@@ -226,9 +226,7 @@ pub async fn start_gateway(
     let now = Timestamp::now();
     let stored = store.accounts().await?;
     for c in &configs {
-        let was = stored
-            .get(&c.name)
-            .and_then(|s| s.stopped_reason.as_ref());
+        let was = stored.get(&c.name).and_then(|s| s.stopped_reason.as_ref());
         match gateway.unavailable().iter().find(|(a, _)| *a == c.name) {
             Some((name, e)) => {
                 eprintln!("warning: account {name} will not send: {e}");

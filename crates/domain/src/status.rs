@@ -239,12 +239,9 @@ impl fmt::Display for AccountStop {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             AccountStop::Telegram(code) => f.write_str(code),
-            AccountStop::Session { problem, account } => write!(
-                f,
-                "{}{LOGIN}{account}`{}",
-                problem.head(),
-                problem.tail()
-            ),
+            AccountStop::Session { problem, account } => {
+                write!(f, "{}{LOGIN}{account}`{}", problem.head(), problem.tail())
+            }
         }
     }
 }
@@ -405,19 +402,31 @@ mod tests {
     fn the_words_are_the_journals() {
         let words = |all: &[&'static str]| all.to_vec();
         assert_eq!(
-            DeliveryStatus::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+            DeliveryStatus::ALL
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>(),
             words(&["pending", "sent", "failed", "deferred"])
         );
         assert_eq!(
-            PauseKind::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+            PauseKind::ALL
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>(),
             words(&["flood_wait", "slowmode"])
         );
         assert_eq!(
-            OperatorState::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+            OperatorState::ALL
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>(),
             words(&["running", "paused", "stopped"])
         );
         assert_eq!(
-            TargetState::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+            TargetState::ALL
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>(),
             words(&["active", "disabled"])
         );
     }
@@ -517,7 +526,10 @@ mod tests {
         // A text that only looks like a session sentence is a Telegram name, not a session
         // problem (and login does not claim to fix it).
         let odd: AccountStop = "session damaged: call support".parse().unwrap();
-        assert_eq!(odd, AccountStop::Telegram("session damaged: call support".into()));
+        assert_eq!(
+            odd,
+            AccountStop::Telegram("session damaged: call support".into())
+        );
         assert!(!odd.fixed_by_login());
     }
 

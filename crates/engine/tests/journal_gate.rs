@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use jiff::Timestamp;
-use smb_domain::{Jitter, OperatorState, Message, MessageSet, Pacing, Rotation, Schedule, TargetRef};
+use smb_domain::{
+    Jitter, Message, MessageSet, OperatorState, Pacing, Rotation, Schedule, TargetRef,
+};
 use smb_engine::planner::{AccountSpec, BroadcasterSpec, Content, Planner, PlannerSettings};
 use smb_engine::testing::MemoryStore;
 use smb_engine::{

@@ -11,7 +11,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use jiff::Timestamp;
-use smb_domain::{AccountStop, Jitter, OperatorState, PauseKind, Message, MessageSet, Pacing, Rotation, Schedule, TargetRef};
+use smb_domain::{
+    AccountStop, Jitter, Message, MessageSet, OperatorState, Pacing, PauseKind, Rotation, Schedule,
+    TargetRef,
+};
 use smb_engine::planner::{AccountSpec, BroadcasterSpec, Content, Planner, PlannerSettings};
 use smb_engine::{
     DeliveryKey, Driver, DriverSettings, EngineEvent, EventSink, Outcome, PendingDelivery, Store,

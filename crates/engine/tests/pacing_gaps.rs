@@ -10,7 +10,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use jiff::Timestamp;
-use smb_domain::{AccountStop, Jitter, OperatorState, PauseKind, Message, MessageSet, Pacing, Rotation, Schedule, TargetRef, mix64};
+use smb_domain::{
+    AccountStop, Jitter, Message, MessageSet, OperatorState, Pacing, PauseKind, Rotation, Schedule,
+    TargetRef, mix64,
+};
 use smb_engine::planner::{AccountSpec, BroadcasterSpec, Content, Planner, PlannerSettings};
 use smb_engine::testing::MemoryStore;
 use smb_engine::{

@@ -554,7 +554,10 @@ fn account_dead_stops_that_account_and_the_others_go_on() {
     assert_eq!(trace.sends_of("acc2").len(), 5, "acc2 completes its cycle");
     assert!(p.finished());
     for v in p.views().iter().filter(|v| v.account == "acc1") {
-        assert!(v.state.to_string().contains("AUTH_KEY_UNREGISTERED"), "{v:?}");
+        assert!(
+            v.state.to_string().contains("AUTH_KEY_UNREGISTERED"),
+            "{v:?}"
+        );
     }
     // PEER_FLOOD is a spam signal: same treatment.
     assert_eq!(

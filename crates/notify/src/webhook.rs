@@ -154,7 +154,10 @@ mod tests {
             redacted_url("http://user:pw@127.0.0.1:9000"),
             "http://127.0.0.1:9000/…"
         );
-        assert_eq!(redacted_url("http://127.0.0.1:9000"), "http://127.0.0.1:9000");
+        assert_eq!(
+            redacted_url("http://127.0.0.1:9000"),
+            "http://127.0.0.1:9000"
+        );
         assert_eq!(redacted_url("ftp://hooks?key=SECRET"), "ftp://hooks/…");
     }
 

@@ -11,7 +11,7 @@ use smb_domain::Message;
 use smb_engine::StoreError;
 use sqlx::{Connection, SqliteConnection};
 
-use crate::row::{col};
+use crate::row::col;
 use crate::sqlite::{SqliteStore, ms, ts};
 
 /// One stored version of a message set.
@@ -39,11 +39,9 @@ fn decode(row: &sqlx::sqlite::SqliteRow) -> Result<MessageSetVersion, StoreError
     let set: String = col(&row, "set_name")?;
     let version: i64 = col(&row, "version")?;
     let texts: String = col(&row, "texts")?;
-    let messages: Vec<Message> = serde_json::from_str(&texts).map_err(|e| {
-        StoreError::Decode {
-            column: format!("texts of version {version} of message set `{set}`"),
-            source: std::sync::Arc::new(e),
-        }
+    let messages: Vec<Message> = serde_json::from_str(&texts).map_err(|e| StoreError::Decode {
+        column: format!("texts of version {version} of message set `{set}`"),
+        source: std::sync::Arc::new(e),
     })?;
     Ok(MessageSetVersion {
         set,

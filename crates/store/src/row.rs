@@ -54,23 +54,38 @@ mod tests {
 
     #[tokio::test]
     async fn a_bad_column_is_an_error_that_names_it() {
-        let mut conn = sqlx::SqliteConnection::connect("sqlite::memory:").await.unwrap();
+        let mut conn = sqlx::SqliteConnection::connect("sqlite::memory:")
+            .await
+            .unwrap();
         let row = sqlx::query("SELECT 'sent' AS status, 'later' AS odd, 7 AS n, NULL AS none")
             .fetch_one(&mut conn)
             .await
             .unwrap();
-        assert_eq!(word::<DeliveryStatus>(&row, "status").unwrap(), DeliveryStatus::Sent);
+        assert_eq!(
+            word::<DeliveryStatus>(&row, "status").unwrap(),
+            DeliveryStatus::Sent
+        );
         assert_eq!(opt_word::<DeliveryStatus>(&row, "none").unwrap(), None);
         assert_eq!(col::<i64, _>(&row, "n").unwrap(), 7);
 
         let e = word::<DeliveryStatus>(&row, "odd").unwrap_err();
-        assert!(matches!(&e, StoreError::Decode { column, .. } if column == "odd"), "{e:?}");
-        assert!(e.report().contains("`later` is not a delivery status"), "{}", e.report());
+        assert!(
+            matches!(&e, StoreError::Decode { column, .. } if column == "odd"),
+            "{e:?}"
+        );
+        assert!(
+            e.report().contains("`later` is not a delivery status"),
+            "{}",
+            e.report()
+        );
 
         let e = col::<String, _>(&row, "missing").unwrap_err();
         assert!(matches!(&e, StoreError::Decode { column, .. } if column == "missing"));
         let e = col::<i64, _>(&row, "status").unwrap_err();
         assert_eq!(e.to_string(), "database error: status cannot be read");
-        assert!(std::error::Error::source(&e).is_some(), "the sqlx error is kept");
+        assert!(
+            std::error::Error::source(&e).is_some(),
+            "the sqlx error is kept"
+        );
     }
 }

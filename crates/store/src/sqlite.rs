@@ -375,7 +375,10 @@ impl Writer {
                 .await
                 .map_err(|e| {
                     StoreError::database_in(
-                        format!("cannot open the database {} again", self.watch.path.display()),
+                        format!(
+                            "cannot open the database {} again",
+                            self.watch.path.display()
+                        ),
                         e,
                     )
                 })?;

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 use smb_engine::StoreError;
 
-use crate::row::{col};
+use crate::row::col;
 use crate::sqlite::{SqliteStore, ms, ts};
 
 /// The row that applies to every broadcaster without a row of its own.

@@ -545,14 +545,20 @@ fn time_zone(r: &mut Report, settings: Option<&Settings>) {
 async fn notifications(r: &mut Report, s: &Settings, online: bool) {
     let n = &s.sections.notify;
     let env = &s.env;
-    match env.get("REPORTS_BOT_TOKEN").map(|t| t.trim()).filter(|t| !t.is_empty()) {
+    match env
+        .get("REPORTS_BOT_TOKEN")
+        .map(|t| t.trim())
+        .filter(|t| !t.is_empty())
+    {
         None => {
             if n.reports.enabled || n.telegram_enabled {
                 r.bad("REPORTS_BOT_TOKEN is not set; put the token from @BotFather in .env");
             }
         }
         // Its form was checked with the other settings (`sections`).
-        Some(_) if !online => r.ok("REPORTS_BOT_TOKEN: well-formed (`check --online` asks Telegram)"),
+        Some(_) if !online => {
+            r.ok("REPORTS_BOT_TOKEN: well-formed (`check --online` asks Telegram)")
+        }
         Some(_) => match smb_notify::BotApi::new(&n.bot) {
             Ok(api) => match api.get_me().await {
                 Ok(name) => r.ok(format!("REPORTS_BOT_TOKEN: valid, the bot is {name}")),
@@ -617,13 +623,19 @@ mod tests {
             description: "Internal Server Error".into(),
         };
         let said = bot_token_failure(&e);
-        assert!(said.contains("server failed") && said.contains("retry"), "{said}");
+        assert!(
+            said.contains("server failed") && said.contains("retry"),
+            "{said}"
+        );
         assert!(!said.contains("new token"), "{said}");
         let said = bot_token_failure(&BotApiError::Unauthorized);
         assert!(said.contains("create a new token"), "{said}");
         let said = bot_token_failure(&BotApiError::Http {
             detail: "connection refused".into(),
         });
-        assert!(said.contains("not checked") && !said.contains("new token"), "{said}");
+        assert!(
+            said.contains("not checked") && !said.contains("new token"),
+            "{said}"
+        );
     }
 }

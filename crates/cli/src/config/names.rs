@@ -34,7 +34,9 @@ fn bad_name(name: &str) -> Option<&'static str> {
         return Some("has a control character; use letters, digits, - and _");
     }
     if name.to_ascii_lowercase().starts_with("test:") {
-        return Some("starts with `test:`, the label of another broadcaster's test sends; rename it");
+        return Some(
+            "starts with `test:`, the label of another broadcaster's test sends; rename it",
+        );
     }
     None
 }
@@ -47,10 +49,7 @@ pub(super) fn check(ctx: &Ctx, file: &FileConfig) -> Result<(), ConfigError> {
     ] {
         for n in names {
             if let Some(why) = bad_name(n) {
-                return Err(ctx.key(
-                    format!("[{table}.{}]", shown(n)),
-                    format!("the name {why}"),
-                ));
+                return Err(ctx.key(format!("[{table}.{}]", shown(n)), format!("the name {why}")));
             }
         }
     }
@@ -77,7 +76,9 @@ mod tests {
 
     #[test]
     fn account_and_broadcaster_names_with_paths_empty_huge_or_test_prefix_are_refused() {
-        for n in ["../../x", "a/b", "a\\b", "", " ", ".hidden", "test:b2b", "TEST:x", "a\nb"] {
+        for n in [
+            "../../x", "a/b", "a\\b", "", " ", ".hidden", "test:b2b", "TEST:x", "a\nb",
+        ] {
             assert!(bad_name(n).is_some(), "{n:?}");
         }
         assert!(bad_name(&"x".repeat(1_000_000)).is_some());

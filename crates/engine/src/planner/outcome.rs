@@ -241,10 +241,6 @@ fn defer(
     ac.retries.push(retry);
     fx.push(Effect::Record {
         delivery: d.clone(),
-        outcome: Outcome::Deferred {
-            until,
-            class,
-            code,
-        },
+        outcome: Outcome::Deferred { until, class, code },
     });
 }

@@ -217,7 +217,10 @@ pub enum Effect {
     /// The account cannot send any more (revoked or unregistered session, ban, PEER_FLOOD):
     /// every broadcaster on it stops until an operator logs it in again. `reason` says which
     /// Telegram error or session problem, and whether `accounts login` fixes it. Stored.
-    StopAccount { account: Arc<str>, reason: AccountStop },
+    StopAccount {
+        account: Arc<str>,
+        reason: AccountStop,
+    },
     /// No more sends to this chat: refused by Telegram (`reason` says why and from which
     /// account), re-checked at `recheck_at`; or disabled by the operator (`recheck_at` is
     /// `None`: until enabled). Stored.

@@ -152,7 +152,9 @@ async fn story(store: &dyn Store) {
     store
         .set_account_stopped(
             "acc2",
-            Some(&smb_domain::AccountStop::Telegram("AUTH_KEY_UNREGISTERED".into())),
+            Some(&smb_domain::AccountStop::Telegram(
+                "AUTH_KEY_UNREGISTERED".into(),
+            )),
             t0,
         )
         .await

@@ -159,5 +159,12 @@ pub async fn stop_broadcaster(
     State(s): State<AppState>,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Broadcaster>> {
-    act(&s, name, Control::Stop, RunState::StoppedByOperator, "stopped").await
+    act(
+        &s,
+        name,
+        Control::Stop,
+        RunState::StoppedByOperator,
+        "stopped",
+    )
+    .await
 }
