@@ -104,6 +104,8 @@ pub struct SqliteStore {
     tx: mpsc::Sender<Job>,
     pub(crate) read: SqlitePool,
     watch: Arc<FileWatch>,
+    /// How to open a writing connection (never creating the file), for [`SqliteStore::close`].
+    opts: SqliteConnectOptions,
 }
 
 fn db_err(e: sqlx::Error) -> StoreError {
@@ -175,15 +177,21 @@ impl SqliteStore {
             .await
             .map_err(db_err)?;
         let (tx, rx) = mpsc::channel::<Job>(settings.max_batch * 2);
+        let opts = opts.create_if_missing(false);
         let writer = Writer {
             conn: Some(writer),
             full: settings.synchronous_full,
             relaxed: false,
-            opts: opts.create_if_missing(false),
+            opts: opts.clone(),
             watch: watch.clone(),
         };
         tokio::spawn(writer_loop(writer, rx, settings.max_batch));
-        Ok(SqliteStore { tx, read, watch })
+        Ok(SqliteStore {
+            tx,
+            read,
+            watch,
+            opts,
+        })
     }
 
     /// Like [`SqliteStore::open`], for commands that only read or that must not start a new
@@ -209,6 +217,32 @@ impl SqliteStore {
     /// replaced since, so that writes would be lost.
     pub fn check_file(&self) -> Result<(), StoreError> {
         self.watch.check()
+    }
+
+    /// Ends a clean exit: waits for the queued writes, closes the read pool and folds the WAL
+    /// back into the database file (`PRAGMA wal_checkpoint(TRUNCATE)`), so that the `-wal`
+    /// file left beside it is empty. The store must not be used afterwards (reads fail).
+    ///
+    /// Errors: the flush or the checkpoint failed; nothing is lost then (the WAL is
+    /// replayed at the next open), it only stays large.
+    pub async fn close(&self) -> Result<(), StoreError> {
+        self.submit(Op::Flush).await?;
+        self.read.close().await;
+        let mut conn = SqliteConnection::connect_with(&self.opts)
+            .await
+            .map_err(|e| {
+                StoreError::database_in(
+                    format!("cannot open the database {}", self.watch.path.display()),
+                    e,
+                )
+            })?;
+        let res = sqlx::raw_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&mut conn)
+            .await
+            .map_err(db_err);
+        // Closing may fail too; the checkpoint's answer is the one that matters.
+        let _ = conn.close().await;
+        res.map(|_| ())
     }
 
     /// The database file this store writes.

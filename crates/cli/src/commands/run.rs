@@ -185,7 +185,13 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
         // A reload ends the round with the new settings waiting; anything else ends the run.
         match daemon.and_then(Daemon::take_reload) {
             Some(r) => reload = Some(r),
-            None => return Ok(code),
+            None => {
+                // A clean exit leaves an empty WAL beside the journal (docs/performance.md).
+                if let Err(e) = store.close().await {
+                    tracing::warn!(error = %e.report(), "the journal's WAL was not checkpointed at exit; the next start replays it");
+                }
+                return Ok(code);
+            }
         }
     }
 }

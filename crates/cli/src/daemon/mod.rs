@@ -322,7 +322,19 @@ impl DaemonState {
 /// A running daemon's lock, control socket and reload hand-over.
 pub struct Daemon {
     state: Arc<DaemonState>,
+    /// The control socket's file, removed when the daemon ends (before the lock is released,
+    /// so a new daemon's socket is never the one removed).
+    socket: PathBuf,
     _lock: DaemonLock,
+}
+
+impl Drop for Daemon {
+    /// Every exit of `run` that got this far — a clean stop, `--once`, SIGINT/SIGTERM, an
+    /// error — drops the daemon: no socket is left behind. (A crash leaves one; the next
+    /// start replaces it, see [`control::ControlServer::bind`].)
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.socket);
+    }
 }
 
 impl Daemon {
@@ -355,7 +367,11 @@ impl Daemon {
             reloads: Mutex::new(0),
         });
         tokio::spawn(server.serve(state.clone(), shutdown));
-        Ok(Daemon { state, _lock: lock })
+        Ok(Daemon {
+            state,
+            socket: paths.socket,
+            _lock: lock,
+        })
     }
 
     /// Registers the driver of a new round and the addresses it serves on; the returned token
