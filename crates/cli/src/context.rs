@@ -76,7 +76,13 @@ pub fn init_logging(settings: &Settings, default_console: bool) -> anyhow::Resul
 
 pub async fn open_store(settings: &Settings, sandbox: bool) -> anyhow::Result<SqliteStore> {
     let url = database_url(settings, sandbox);
-    SqliteStore::open(url, SqliteSettings::default())
+    SqliteStore::open(
+        url,
+        SqliteSettings {
+            sandbox,
+            ..SqliteSettings::default()
+        },
+    )
         .await
         .map_err(damage_hint)
         .with_context(|| format!("opening the database {url}"))
@@ -89,7 +95,13 @@ pub async fn open_existing_store(
     sandbox: bool,
 ) -> anyhow::Result<SqliteStore> {
     let url = database_url(settings, sandbox);
-    SqliteStore::open_existing(url, SqliteSettings::default())
+    SqliteStore::open_existing(
+        url,
+        SqliteSettings {
+            sandbox,
+            ..SqliteSettings::default()
+        },
+    )
         .await
         .map_err(damage_hint)
         .with_context(|| format!("opening the database {url}"))
@@ -109,7 +121,7 @@ fn damage_hint(e: smb_engine::StoreError) -> anyhow::Error {
     if text.contains("malformed") || text.contains("not a database") || text.contains("corrupt") {
         anyhow::anyhow!(
             "{text}: the database is damaged; {}",
-            smb_store::maintenance::RESTORE_HINT
+            crate::hint::in_mode(smb_store::maintenance::RESTORE_HINT)
         )
     } else {
         anyhow::Error::new(e)
@@ -134,7 +146,7 @@ pub async fn check_integrity(settings: &Settings, sandbox: bool) -> anyhow::Resu
              deliveries: {}",
             path.display(),
             problems.join("; "),
-            smb_store::maintenance::RESTORE_HINT
+            crate::hint::in_mode(smb_store::maintenance::RESTORE_HINT)
         );
     }
     Ok(())

@@ -176,6 +176,14 @@ fn file_problem(path: &Path) -> Option<String> {
     None
 }
 
+/// Colours on the console only for a person at a terminal: not when stderr goes to a file, a
+/// pipe, cron's mail or a supervisor, nor when `NO_COLOR` is set to anything non-empty
+/// (<https://no-color.org>).
+fn stderr_colour(no_color: Option<std::ffi::OsString>) -> bool {
+    use std::io::IsTerminal as _;
+    no_color.is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
+}
+
 /// Installs the global tracing subscriber; a second call in the same process keeps the first
 /// one (and returns an empty guard). Fails if someone else installed one, or (with run's and
 /// `check`'s message, [`check_file`]) if `LOG_FILE` cannot be written.
@@ -205,7 +213,9 @@ pub fn init(settings: &LogSettings) -> anyhow::Result<LogGuard> {
         });
     }
     if settings.console || settings.file.is_none() {
-        let layer = fmt::layer().with_writer(std::io::stderr);
+        let layer = fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_ansi(stderr_colour(std::env::var_os("NO_COLOR")));
         layers.push(if settings.json {
             layer.json().boxed()
         } else {

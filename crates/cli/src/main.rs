@@ -11,6 +11,7 @@ fn main() -> ExitCode {
     smb_notify::install_crypto_provider();
     quiet_on_broken_pipe();
     let cli = Cli::parse();
+    sendmessagebot::hint::set_sandbox(sendmessagebot::hint::sandbox_in_args(std::env::args_os()));
     if cli.command.is_none() && !commands::menu::interactive() {
         // No terminal to ask on (CI, cron, a pipe): say what exists instead of waiting.
         let mut help = <Cli as clap::CommandFactory>::command();
@@ -33,7 +34,7 @@ fn main() -> ExitCode {
     match runtime.block_on(commands::dispatch(cli)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", sendmessagebot::hint::in_mode(&format!("{e:#}")));
             ExitCode::from(1)
         }
     }

@@ -95,7 +95,10 @@ fn refusal(name: &str) -> Option<Refusal> {
         | "CHAT_TYPE_INVALID"
         | "USERNAME_NOT_OCCUPIED"
         | "USERNAME_INVALID"
-        | "INPUT_USER_DEACTIVATED" => Refusal::Gone,
+        | "INPUT_USER_DEACTIVATED"
+        // Classed `StalePeer` (re-resolved once first); when it disables the target, this is why.
+        | "PEER_ID_INVALID"
+        | "CHANNEL_INVALID" => Refusal::Gone,
         _ => return None,
     })
 }
@@ -396,6 +399,16 @@ mod tests {
             assert_eq!(e.forbids_media(), media, "{raw}");
             assert_eq!(e.refusal_reason().is_some(), class == TargetDead, "{raw}");
         }
+    }
+
+    #[test]
+    fn f12_peer_id_invalid_has_a_reason_in_words_and_stays_a_stale_peer() {
+        let e = SendError::from_telegram("PEER_ID_INVALID");
+        assert_eq!(e.class(), ErrorClass::StalePeer);
+        assert_eq!(
+            e.refusal_reason().as_deref(),
+            Some("PEER_ID_INVALID: the chat does not exist for this account (wrong name or id, or private)")
+        );
     }
 
     #[test]

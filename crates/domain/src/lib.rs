@@ -10,6 +10,7 @@ pub mod error;
 pub mod format;
 pub mod message;
 pub mod pacing;
+pub mod redact;
 pub mod schedule;
 pub mod status;
 pub mod target;

@@ -178,7 +178,10 @@ impl TargetRef {
         }
         let lower = s.to_ascii_lowercase();
         if let Some(rest) = lower.strip_prefix("tg:") {
-            return parse_tg(s, rest.trim_start_matches('/'));
+            return parse_tg(
+                &crate::redact::redact(s),
+                rest.trim_start_matches('/'),
+            );
         }
         let without_scheme = lower
             .strip_prefix("https://")
@@ -189,13 +192,15 @@ impl TargetRef {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, ""),
         };
+        // The text errors quote: a pasted proxy link's `secret=` is not echoed back.
+        let shown = crate::redact::redact(s);
         if matches!(host, "t.me" | "telegram.me" | "telegram.dog") {
             // Keep the operator's case only for messages; values are lower-cased anyway.
-            return parse_link_path(s, path);
+            return parse_link_path(&shown, path);
         }
         if let Some(sub) = host.strip_suffix(".t.me") {
             // `name.t.me/…` is `t.me/name/…` (core.telegram.org/api/links).
-            return parse_link_path(s, &format!("/{sub}{path}"));
+            return parse_link_path(&shown, &format!("/{sub}{path}"));
         }
         if without_scheme.is_some() || host.contains('.') || s.contains([':', ' ']) {
             return Err(TargetParseError::Unrecognised(s.to_owned()));

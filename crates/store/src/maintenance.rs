@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use jiff::Timestamp;
 use smb_engine::StoreError;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
 use sqlx::{Connection, Row, SqliteConnection};
@@ -19,6 +20,24 @@ pub enum Thoroughness {
     Quick,
     /// `PRAGMA integrity_check`.
     Full,
+}
+
+/// The `PRAGMA application_id` a store stamps in its file's header: `[real, sandbox]`
+/// ("SMBR", "SMBS" in ASCII). A file with another id (0: written before the stamp existed)
+/// is of unknown mode.
+pub const JOURNAL_IDS: [i32; 2] = [0x534D_4252, 0x534D_4253];
+
+/// Whether the journal file at `path` is the sandbox's (`Some(true)`), the real one's
+/// (`Some(false)`) or not known (`None`: no stamp, or the file cannot be read).
+pub async fn journal_is_sandbox(path: &Path) -> Option<bool> {
+    let mut conn = SqliteConnection::connect_with(&read_only(path)).await.ok()?;
+    let id: Option<i32> = sqlx::query_scalar("PRAGMA application_id")
+        .fetch_one(&mut conn)
+        .await
+        .ok();
+    let _ = conn.close().await;
+    let id = id?;
+    JOURNAL_IDS.iter().position(|&j| j == id).map(|i| i == 1)
 }
 
 /// The fix printed with every damage report.
@@ -122,10 +141,10 @@ pub struct Restored {
 
 /// Puts the backup `from` in place of the database at `db`, after checking the backup's
 /// integrity (`PRAGMA integrity_check`). The current database, if any, is first moved aside to
-/// `<db>.before-restore-<unix seconds>` (with its `-wal`/`-shm` files), never deleted. The
+/// `<db>.before-restore-YYYYMMDD-HHMMSS` (UTC, as `db backup` names its copies; with its `-wal`/`-shm` files), never deleted. The
 /// copy is made next to `db` and renamed into place, so `db` is never half-written. No daemon
 /// may use `db` meanwhile: the caller holds its lock.
-pub async fn restore(from: &Path, db: &Path, now_unix: i64) -> Result<Restored, StoreError> {
+pub async fn restore(from: &Path, db: &Path, now: Timestamp) -> Result<Restored, StoreError> {
     let Ok(problems) = integrity_problems(from, Thoroughness::Full).await else {
         return Err(StoreError::Invalid(format!(
             "no backup at {}",
@@ -149,7 +168,10 @@ pub async fn restore(from: &Path, db: &Path, now_unix: i64) -> Result<Restored, 
     // -wal beside it, arrives whole.
     backup(from, &incoming).await?;
     let kept_aside = if db.exists() {
-        let aside = sibling(db, &format!(".before-restore-{now_unix}"));
+        let aside = sibling(
+            db,
+            &format!(".before-restore-{}", now.strftime("%Y%m%d-%H%M%S")),
+        );
         std::fs::rename(db, &aside).map_err(|e| {
             let _ = std::fs::remove_file(&incoming);
             StoreError::database_in(

@@ -39,6 +39,10 @@ pub struct SqliteSettings {
     pub synchronous_full: bool,
     /// Upper bound on writes committed together.
     pub max_batch: usize,
+    /// The sandbox's journal: stamped in the file's header (see [`crate::maintenance::JOURNAL_IDS`])
+    /// so that `db restore` can tell a sandbox backup from a real one, and named in the
+    /// commands that hints print (`--sandbox`).
+    pub sandbox: bool,
 }
 
 impl Default for SqliteSettings {
@@ -46,6 +50,7 @@ impl Default for SqliteSettings {
         SqliteSettings {
             synchronous_full: true,
             max_batch: 2048,
+            sandbox: false,
         }
     }
 }
@@ -162,10 +167,19 @@ impl SqliteStore {
             .run(&mut writer)
             .await
             .map_err(|e| StoreError::Migration(Arc::new(e)))?;
+        let id = crate::maintenance::JOURNAL_IDS[usize::from(settings.sandbox)];
+        // PRAGMA takes no bind parameters; `id` is one of two constants.
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("PRAGMA application_id = {id}")))
+            .execute(&mut writer)
+            .await
+            .map_err(|e| {
+                StoreError::database_in(format!("cannot write the database {}", path.display()), e)
+            })?;
         let db = file_id(&path).map_err(|e| {
             StoreError::database_in(format!("cannot read the database {}", path.display()), e)
         })?;
         let watch = Arc::new(FileWatch {
+            flag: if settings.sandbox { " --sandbox" } else { "" },
             path: path.clone(),
             db,
             wal: Mutex::new(None),
@@ -206,8 +220,9 @@ impl SqliteStore {
             return Err(StoreError::Invalid(format!(
                 "no database at {}: nothing was recorded there yet (the first `sendmessagebot run` \
                  creates it), or it was deleted — then put a backup back with \
-                 `sendmessagebot db restore FILE`",
-                path.display()
+                 `sendmessagebot db restore FILE{}`",
+                path.display(),
+                if settings.sandbox { " --sandbox" } else { "" }
             )));
         }
         Self::open(url, settings).await
@@ -318,6 +333,8 @@ fn wal_path(db: &Path) -> PathBuf {
 /// that a cheap [`SqliteStore::watch`] needs no round trip through the writer.
 #[derive(Debug)]
 struct FileWatch {
+    /// ` --sandbox` for the sandbox's journal: added to the commands its errors name.
+    flag: &'static str,
     path: PathBuf,
     /// The database file's identity when it was opened.
     db: FileId,
@@ -334,9 +351,10 @@ impl FileWatch {
         let gone = |what: &str, e: Option<std::io::Error>| StoreError::Database {
             context: Some(format!(
                 "the database file {} was {what} while the daemon ran; writes would be lost, so \
-                 nothing is sent. Stop the daemon (`sendmessagebot stop`), put the database back \
-                 (`sendmessagebot db restore BACKUP`) and start it again",
+                 nothing is sent. Stop the daemon (`sendmessagebot stop{flag}`), put the database back \
+                 (`sendmessagebot db restore BACKUP{flag}`) and start it again",
                 self.path.display(),
+                flag = self.flag,
             )),
             source: e.map(|e| Arc::new(e) as smb_engine::StoreCause),
         };

@@ -482,6 +482,7 @@ pub(crate) struct LoginForm {
 pub(crate) async fn login(
     State(s): State<AppState>,
     headers: HeaderMap,
+    Query(q): Query<LangQuery>,
     Form(f): Form<LoginForm>,
 ) -> Response {
     if let Some(token) = &s.token
@@ -496,13 +497,15 @@ pub(crate) async fn login(
         r.headers_mut().append(header::SET_COOKIE, cookie);
         return r;
     }
-    let layout = layout(&s, &headers, &LangQuery::default(), "login");
+    // `?lang=` of the form's URL (or the cookie) chooses the failure page's language too.
+    let layout = layout(&s, &headers, &q, "login");
+    let cookie = layout.set_cookie;
     let mut r = respond(
         LoginPage {
             layout,
             wrong: true,
         },
-        None,
+        cookie,
     );
     *r.status_mut() = axum::http::StatusCode::UNAUTHORIZED;
     r

@@ -25,7 +25,8 @@ pub async fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<ExitCode> {
         Command::List { json, sandbox } => (json, *sandbox),
         Command::Test(a) => return crate::commands::test_broadcasters::run(cli, a).await,
     };
-    let mut s = context::settings(cli, &Overrides::default(), false)?;
+    // As `run` does: the sandbox runs on the built-in example when there is no file.
+    let mut s = context::settings(cli, &Overrides::default(), sandbox)?;
     // What `run` would run: switched lists, stored versions, targets added from the dashboard
     // (read only: no database is created for it).
     let db = crate::daemon::database_path(if sandbox {

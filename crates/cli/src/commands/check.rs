@@ -99,10 +99,19 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
         ..Overrides::default()
     };
     let settings = match &env {
+        // As `run` does: the sandbox runs on the built-in example when there is no file.
+        Some(env) if args.sandbox && !cli.config.exists() => {
+            r.warn(format!(
+                "{} not found: checking the built-in example configuration, which `run --sandbox` uses (write it with `sendmessagebot init`)",
+                cli.config.display()
+            ));
+            example_configuration(&mut r, env, &overrides)
+        }
         Some(env) => configuration(&mut r, env, &cli.config, &overrides),
         None => None,
     };
     if let Some(s) = &settings {
+        risky_choices(&mut r, s, args.sandbox);
         startup(&mut r, s, args);
     }
     let env_map = env.as_ref().map(EnvVars::map).unwrap_or_default();
@@ -156,7 +165,21 @@ pub fn configuration(
     path: &Path,
     overrides: &Overrides,
 ) -> Option<Settings> {
-    match config::load(Some(path), env, overrides) {
+    loaded(r, env, Some(path), overrides)
+}
+
+/// [`configuration`] of the built-in example (no file), as `run --sandbox` loads it then.
+fn example_configuration(r: &mut Report, env: &EnvVars, overrides: &Overrides) -> Option<Settings> {
+    loaded(r, env, None, overrides)
+}
+
+fn loaded(
+    r: &mut Report,
+    env: &EnvVars,
+    path: Option<&Path>,
+    overrides: &Overrides,
+) -> Option<Settings> {
+    match config::load(path, env, overrides) {
         Ok(s) => {
             r.ok(format!(
                 "{}: {} accounts, {} target lists, {} broadcasters",
@@ -198,6 +221,47 @@ pub fn configuration(
 /// program holds (run stops) and a taken dashboard address (run serves no dashboard). The
 /// addresses are bound for a moment and let go; those of a daemon running on this data
 /// directory are its own, and not probed.
+/// Below this gap between two chats, real accounts risk Telegram's flood limits.
+const SAFE_GAP: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Choices `run` accepts but the operator should know about: a gap between chats that risks
+/// the account (real mode only; the sandbox has no bans), and several forum topics of one
+/// chat in one list (each is its own target: that chat gets one post per topic per cycle).
+fn risky_choices(r: &mut Report, s: &Settings, sandbox: bool) {
+    if !sandbox {
+        for b in &s.broadcasters {
+            let gap = b.spec.pacing.delay_between_chats;
+            if gap < SAFE_GAP {
+                r.warn(format!(
+                    "broadcaster {}: {}s between chats (DELAY_BETWEEN_CHATS / delay_between_chats) risks Telegram's flood limits                      (FLOOD_WAIT, PEER_FLOOD) and a ban of account {}; 15s or more is safer",
+                    b.spec.name,
+                    gap.as_secs_f64(),
+                    b.spec.account
+                ));
+            }
+        }
+    }
+    for (list, targets) in &s.target_lists {
+        let mut chats: Vec<(smb_domain::TargetRef, Vec<String>)> = Vec::new();
+        for t in targets {
+            let chat = t.chat_only();
+            match chats.iter_mut().find(|(c, _)| *c == chat) {
+                Some((_, all)) => all.push(t.to_string()),
+                None => chats.push((chat, vec![t.to_string()])),
+            }
+        }
+        for (chat, all) in chats.into_iter().filter(|(_, all)| all.len() > 1) {
+            r.warn(format!(
+                "target list {list}: {} are {} targets in one chat ({chat}: its forum topics); each is a separate target, \
+                 so that chat gets {} posts per cycle, one per topic",
+                all.join(", "),
+                all.len(),
+                all.len()
+            ));
+        }
+    }
+}
+
 fn startup(r: &mut Report, s: &Settings, args: &Args) {
     if let Err(e) = crate::logging::check_file(&s.sections.log) {
         r.bad(format!("{e:#}"));
@@ -340,7 +404,10 @@ fn writable(p: &Path) -> bool {
 /// The journal database can be created or written (nothing is written here).
 fn database(r: &mut Report, url: &str) -> bool {
     if url.contains(":memory:") || !url.starts_with("sqlite:") {
-        r.bad(format!("database {url}: not a SQLite file URL; write DATABASE_URL=sqlite://data/sendmessagebot.db"));
+        r.bad(format!(
+            "database {}: not a SQLite file URL; write DATABASE_URL=sqlite://data/sendmessagebot.db",
+            smb_domain::redact::redact(url)
+        ));
         return false;
     }
     let file = crate::daemon::database_path(url);
@@ -416,7 +483,7 @@ async fn integrity(r: &mut Report, url: &str) -> bool {
                 "database {}: damaged ({}); {}",
                 file.display(),
                 p.join("; "),
-                smb_store::maintenance::RESTORE_HINT
+                crate::hint::in_mode(smb_store::maintenance::RESTORE_HINT)
             ));
             false
         }

@@ -26,10 +26,15 @@ pub enum Command {
         target: Target,
     },
     /// Put a backup in place of the database (after checking the backup's integrity). The
-    /// daemon must be stopped; the replaced database is kept as <db>.before-restore-<time>.
+    /// daemon must be stopped; the replaced database is kept as
+    /// <db>.before-restore-YYYYMMDD-HHMMSS. A backup of the other mode's journal (a sandbox
+    /// backup into the real journal, or the reverse) is refused unless --force.
     Restore {
         /// The backup to put back.
         path: PathBuf,
+        /// Restore a backup taken from the other mode's journal anyway.
+        #[arg(long)]
+        force: bool,
         #[command(flatten)]
         target: Target,
     },
@@ -84,8 +89,15 @@ pub async fn run(cli: &Cli, command: &Command) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Restore { path, target } => {
+        Command::Restore {
+            path,
+            force,
+            target,
+        } => {
             let db = database(cli, target.sandbox);
+            if !force {
+                refuse_other_mode(path, &db, target.sandbox).await?;
+            }
             // Held for the whole restore: no daemon can start on the file meanwhile.
             let dir = db
                 .parent()
@@ -95,7 +107,7 @@ pub async fn run(cli: &Cli, command: &Command) -> anyhow::Result<ExitCode> {
             let _lock = DaemonLock::acquire(&paths.lock).map_err(|e| {
                 anyhow::anyhow!("{e}; stop the daemon first, then restore (nothing was changed)")
             })?;
-            let done = maintenance::restore(path, &db, Timestamp::now().as_second())
+            let done = maintenance::restore(path, &db, Timestamp::now())
                 .await
                 .with_context(|| format!("restoring {} from {}", db.display(), path.display()))?;
             println!(
@@ -115,6 +127,41 @@ pub async fn run(cli: &Cli, command: &Command) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// `db restore` of a backup from the other mode's journal, which would make rehearsal sends
+/// real history (or the reverse): refused, saying which, unless `--force`. The mode comes from
+/// the backup's header stamp; a backup without one (made before the stamp existed) is judged
+/// by its path (a `sandbox` directory in it).
+async fn refuse_other_mode(backup: &Path, db: &Path, sandbox: bool) -> anyhow::Result<()> {
+    let from_sandbox = match maintenance::journal_is_sandbox(backup).await {
+        Some(s) => s,
+        None => backup
+            .canonicalize()
+            .unwrap_or_else(|_| backup.to_path_buf())
+            .components()
+            .any(|c| c.as_os_str() == "sandbox"),
+    };
+    if from_sandbox == sandbox {
+        return Ok(());
+    }
+    let (from, into) = match from_sandbox {
+        true => ("the sandbox's journal", "the real journal"),
+        false => ("the real journal", "the sandbox's journal"),
+    };
+    // Said without a quoted command: the error's hints get this command's --sandbox added,
+    // and the right command here is the other mode's.
+    anyhow::bail!(
+        "{} is a backup of {from}, and {} is {into}; nothing was changed. \
+         Restore it into its own journal ({}), or add --force if this is really meant",
+        backup.display(),
+        db.display(),
+        if from_sandbox {
+            "db restore with --sandbox"
+        } else {
+            "db restore without --sandbox"
+        }
+    )
+}
+
 async fn check(db: &Path) -> anyhow::Result<ExitCode> {
     let problems = maintenance::integrity_problems(db, Thoroughness::Full).await?;
     if problems.is_empty() {
@@ -122,9 +169,10 @@ async fn check(db: &Path) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     println!(
-        "✗ database {} is damaged ({}); {RESTORE_HINT}",
+        "✗ database {} is damaged ({}); {}",
         db.display(),
-        problems.join("; ")
+        problems.join("; "),
+        crate::hint::in_mode(RESTORE_HINT)
     );
     Ok(ExitCode::from(1))
 }

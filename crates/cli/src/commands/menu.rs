@@ -118,7 +118,13 @@ impl std::fmt::Display for Item {
     }
 }
 
-/// Typing digits picks the item with that number; other text filters by substring.
+/// What quits a console menu by habit: `q` (and `й`, the same key on a Russian layout),
+/// `quit`, `exit`, `выход`. Typed, they show only the Exit item.
+const QUIT_WORDS: &[&str] = &["q", "й", "quit", "exit", "выход", "в"];
+
+/// Typing digits picks the item with that number; a quit word shows only Exit; other text of
+/// two or more letters filters by substring (one letter matches nothing else: `q` must never
+/// land on an item that sends, such as "Night test (ignore quiet hours…)").
 fn score(input: &str, item: &Item, shown: &str, _idx: usize) -> Option<i64> {
     let input = input.trim();
     if input.is_empty() {
@@ -126,6 +132,13 @@ fn score(input: &str, item: &Item, shown: &str, _idx: usize) -> Option<i64> {
     }
     if input.bytes().all(|b| b.is_ascii_digit()) {
         return (input.parse::<usize>().ok() == Some(item.number)).then_some(100);
+    }
+    let lower = input.to_lowercase();
+    if QUIT_WORDS.contains(&lower.as_str()) {
+        return (item.number == 0).then_some(100);
+    }
+    if input.chars().count() < 2 {
+        return None;
     }
     shown
         .to_lowercase()
@@ -149,6 +162,12 @@ fn answered<T>(r: Result<T, InquireError>) -> anyhow::Result<Option<T>> {
     match r {
         Ok(v) => Ok(Some(v)),
         Err(InquireError::OperationCanceled | InquireError::OperationInterrupted) => Ok(None),
+        // The terminal went away (end of input, a closed pseudo-terminal) after the menu was
+        // shown: leave the menu saying so, not as if there never was a terminal.
+        Err(InquireError::NotTTY | InquireError::IO(_)) => {
+            eprintln!("end of input: leaving the menu");
+            Ok(None)
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -200,7 +219,7 @@ impl Menu<'_> {
         };
         match control::request(&paths.socket, Cmd::Status).await {
             Ok(v) => format!("{} {}", self.t("running, pid", "работает, pid"), v["pid"]),
-            Err(_) => self.t("not running", "не запущена").to_owned(),
+            Err(_) => self.t("not running", "не запущен").to_owned(),
         }
     }
 
@@ -239,7 +258,7 @@ impl Menu<'_> {
                 "{}",
                 self.t(
                     "not running; item 1 starts it",
-                    "не запущена; пункт 1 запускает её"
+                    "не запущен; пункт 1 запускает его"
                 )
             );
             return Ok(());
@@ -489,6 +508,12 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
         || std::env::var("SMB_SANDBOX")
             .is_ok_and(|v| !matches!(v.trim(), "" | "0" | "false" | "no" | "off"));
     let lang = Lang::from_env();
+    crate::hint::set_sandbox(sandbox);
+    inquire::set_global_render_config(
+        inquire::ui::RenderConfig::default().with_canceled_prompt_indicator(
+            inquire::ui::Styled::new(lang.t("<canceled>", "<отменено>")),
+        ),
+    );
     let menu = Menu { cli, lang, sandbox };
     // One logger for every item (each command's own init then keeps it), quiet on the console.
     let _log = match context::settings(cli, &Overrides::default(), true) {
@@ -554,5 +579,25 @@ mod tests {
         assert_eq!(hits("stat"), vec![3]);
         assert_eq!(hits("").len(), 15);
         assert_eq!(items(Lang::Ru)[2].label, "Просмотр статистики");
+    }
+
+    /// QA finding 4: `q` + Enter selected "14. Night test (ignore quiet hours…)".
+    #[test]
+    fn f4_quit_words_show_only_exit_and_one_letter_never_picks_a_sending_item() {
+        for lang in [Lang::En, Lang::Ru] {
+            let all = items(lang);
+            let hits = |input: &str| -> Vec<usize> {
+                all.iter()
+                    .filter(|i| score(input, i, &i.to_string(), 0).is_some())
+                    .map(|i| i.number)
+                    .collect()
+            };
+            for quit in ["q", "Q", "й", "quit", "exit", "выход", " q "] {
+                assert_eq!(hits(quit), vec![0], "{quit:?}");
+            }
+            for letter in ["t", "n", "s", "a", "x", "т", "н"] {
+                assert_eq!(hits(letter), Vec::<usize>::new(), "{letter:?}");
+            }
+        }
     }
 }

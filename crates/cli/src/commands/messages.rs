@@ -324,7 +324,8 @@ pub async fn use_stored_versions(
             tracing::warn!(
                 broadcaster = %b.spec.name,
                 set = %b.spec.messages.name,
-                "the message set has no texts yet; the broadcaster waits for its first update (`sendmessagebot messages update`)"
+                "the message set has no texts yet; the broadcaster waits for its first update ({})",
+                crate::hint::command("messages update")
             );
         }
     }

@@ -292,6 +292,35 @@ impl RoundError {
     }
 }
 
+/// Says which broadcasters wait for their sending window at the start, and until when; a
+/// silent wait of hours looks like a hang.
+fn say_waiting(settings: &Settings, args: &Args, now: Timestamp) {
+    let mut waits: Vec<(String, Vec<&str>)> = Vec::new();
+    for b in &settings.broadcasters {
+        if let Some(w) = crate::quiet::waiting(&b.spec.schedule, now) {
+            match waits.iter_mut().find(|(x, _)| *x == w) {
+                Some((_, names)) => names.push(&b.spec.name),
+                None => waits.push((w, vec![&b.spec.name])),
+            }
+        }
+    }
+    let all = waits.len() == 1 && waits[0].1.len() == settings.broadcasters.len();
+    for (w, names) in waits {
+        let who = if all {
+            String::new()
+        } else {
+            format!(" (broadcasters {})", names.join(", "))
+        };
+        let how = if args.ignore_quiet_hours {
+            String::new()
+        } else {
+            " (use --ignore-quiet-hours to test now)".to_owned()
+        };
+        eprintln!("{w}; waiting{who}{how}");
+        tracing::info!("{w}; waiting{who}");
+    }
+}
+
 /// `run --dry-run`: the plan of the next cycle, nothing sent.
 async fn dry_run(
     args: &Args,
@@ -377,6 +406,7 @@ async fn start(
             ""
         }
     );
+    say_waiting(&settings, args, Timestamp::now());
     Ok(round)
 }
 

@@ -387,6 +387,42 @@ fn push_row(out: &mut String, row: &[String]) {
     out.push('\n');
 }
 
+/// A stored time (RFC 3339, UTC) in the schedule's zone, as every time of the text output is
+/// shown; text that is not a time is kept as it is.
+fn local(settings: &Settings, stored: &str) -> String {
+    match stored.parse::<Timestamp>() {
+        Ok(t) => t
+            .to_zoned(settings.timezone.clone())
+            .strftime("%Y-%m-%d %H:%M:%S")
+            .to_string(),
+        Err(_) => stored.to_owned(),
+    }
+}
+
+/// `last_error` as stored ("CODE at TIME") with its time in the schedule's zone.
+fn local_error(settings: &Settings, stored: &str) -> String {
+    match stored.rsplit_once(" at ") {
+        Some((code, at)) => format!("{code} at {}", local(settings, at)),
+        None => stored.to_owned(),
+    }
+}
+
+/// A disabled target's reason in words: a bare Telegram error name (journals written before
+/// the reason was spelt out, or a name without a fixed reason) gets the error table's words.
+fn reason_in_words(reason: &str) -> String {
+    let bare = !reason.is_empty()
+        && reason
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+    if bare {
+        smb_domain::SendError::from_telegram(reason)
+            .refusal_reason()
+            .unwrap_or_else(|| reason.to_owned())
+    } else {
+        reason.to_owned()
+    }
+}
+
 fn print_text(settings: &Settings, st: &Stats, x: &Extras) {
     println!(
         "total: {} sent, {} failed, {} deferred, {} pending{}",
@@ -396,8 +432,12 @@ fn print_text(settings: &Settings, st: &Stats, x: &Extras) {
         st.totals.pending,
         st.since
             .as_ref()
-            .map(|s| format!(" (since {s})"))
+            .map(|s| format!(" (since {})", local(settings, s)))
             .unwrap_or_default()
+    );
+    println!(
+        "times in {}",
+        settings.timezone.iana_name().unwrap_or("UTC")
     );
     println!();
     println!(
@@ -451,6 +491,12 @@ fn print_text(settings: &Settings, st: &Stats, x: &Extras) {
     if !lists.is_empty() {
         println!("target lists: {}", lists.join(", "));
     }
+    let now = Timestamp::now();
+    for b in &settings.broadcasters {
+        if let Some(w) = crate::quiet::waiting(&b.spec.schedule, now) {
+            println!("waiting — {}: {w}", b.spec.name);
+        }
+    }
     println!();
     println!(
         "{:<10} {:>6} {:>6} {:>12} {:>9} {:<20}  STATE",
@@ -461,7 +507,7 @@ fn print_text(settings: &Settings, st: &Stats, x: &Extras) {
         let state = if let Some(r) = &s.stopped_reason {
             format!("STOPPED: {r}")
         } else if let Some(p) = &s.paused_until {
-            format!("paused until {p}")
+            format!("paused until {}", local(settings, p))
         } else {
             "ok".to_string()
         };
@@ -474,7 +520,7 @@ fn print_text(settings: &Settings, st: &Stats, x: &Extras) {
         };
         let last = s
             .last_error
-            .map(|e| format!("; last error {e}"))
+            .map(|e| format!("; last error {}", local_error(settings, &e)))
             .unwrap_or_default();
         println!(
             "{:<10} {:>6} {:>6} {:>5} ({:>4}s) {:>9} {:<20}  {state}{last}",
@@ -494,8 +540,8 @@ fn print_text(settings: &Settings, st: &Stats, x: &Extras) {
             println!(
                 "  {:<28} since {}  {}",
                 t.target,
-                t.since,
-                t.reason.clone().unwrap_or_default()
+                local(settings, &t.since),
+                reason_in_words(t.reason.as_deref().unwrap_or_default())
             );
         }
     }

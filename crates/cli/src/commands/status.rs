@@ -57,17 +57,34 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
                 "{:<12} {:<8} {:<10} {:<10} {:>6} {:>9}",
                 "BROADCASTER", "ACCOUNT", "TARGETS", "STATE", "CYCLE", "DONE"
             );
+            let mut waits = Vec::new();
             for b in v["broadcasters"].as_array().into_iter().flatten() {
                 let t = |k: &str| b[k].as_str().unwrap_or("-").to_owned();
+                let waiting = b["waiting"].as_str();
+                let state = match waiting {
+                    Some(_) if t("state") == "running" => "waiting".to_owned(),
+                    _ => t("state"),
+                };
+                // Cycle 0 is "no cycle yet": its counts say nothing about sends.
+                let (cycle, done) = match b["cycle"].as_u64() {
+                    Some(0) | None => ("-".to_owned(), "-".to_owned()),
+                    Some(c) => (c.to_string(), format!("{}/{}", b["done"], b["total"])),
+                };
                 println!(
                     "{:<12} {:<8} {:<10} {:<10} {:>6} {:>9}",
                     t("name"),
                     t("account"),
                     t("targets"),
-                    t("state"),
-                    b["cycle"],
-                    format!("{}/{}", b["done"], b["total"])
+                    state,
+                    cycle,
+                    done
                 );
+                if let Some(w) = waiting {
+                    waits.push(format!("{}: {w}", t("name")));
+                }
+            }
+            for w in waits {
+                println!("waiting — {w}");
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -82,8 +99,9 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
             }
             None => {
                 println!(
-                    "not running (no daemon on {}); `sendmessagebot run --detach` starts one",
-                    paths.dir.display()
+                    "not running (no daemon on {}); {} starts one",
+                    paths.dir.display(),
+                    crate::hint::command("run --detach")
                 );
                 Ok(ExitCode::from(3))
             }

@@ -149,7 +149,15 @@ pub async fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<ExitCode> {
                     "disabled"
                 }
             );
-            println!("a running daemon picks this up at its next start");
+            // Said as it is: a daemon running now keeps its own view until a reload or restart.
+            let paths = crate::daemon::DaemonPaths::for_settings(&settings, *sandbox);
+            match crate::daemon::lock::holder(&paths.lock) {
+                Some(pid) => println!(
+                    "the running daemon (pid {pid}) applies it after {} or at its next start",
+                    crate::hint::command("reload")
+                ),
+                None => println!("no daemon runs now; `run` applies it at start"),
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -204,7 +212,8 @@ pub async fn switch_targets(
             println!("saved; `run` applies it at start");
         }
         Err(e) => println!(
-            "saved, but the running daemon did not reload: {e}; run `sendmessagebot reload`"
+            "saved, but the running daemon did not reload: {e}; run {}",
+            crate::hint::command("reload")
         ),
     }
     Ok(ExitCode::SUCCESS)

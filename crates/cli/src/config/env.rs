@@ -38,6 +38,11 @@ impl EnvVars {
             }
         }
         for (k, v) in std::env::vars() {
+            // LANG in the environment is the system's locale, set for every program; LANG in
+            // `.env` is a choice for this one (the dashboard's language), so `.env` keeps it.
+            if k == "LANG" && vars.contains_key("LANG") {
+                continue;
+            }
             vars.insert(k, (v, "environment".into()));
         }
         Ok(EnvVars { vars })
@@ -66,7 +71,7 @@ impl EnvVars {
         ConfigError::Env {
             source_name: source,
             var: name.into(),
-            value,
+            value: shown_value(name, &value),
             message: message.into(),
         }
     }
@@ -134,5 +139,22 @@ impl EnvVars {
             .iter()
             .map(|(k, (v, _))| (k.clone(), v.clone()))
             .collect()
+    }
+}
+
+/// A variable whose value is a secret (SECURITY.md): never quoted back in an error.
+pub fn is_secret(name: &str) -> bool {
+    ["HASH", "TOKEN", "SECRET", "PASSWORD", "PASSPHRASE", "KEY", "CREDENTIALS"]
+        .iter()
+        .any(|w| name.contains(w))
+}
+
+/// How an error shows a variable's value: `(hidden)` for a secret variable, and any URL
+/// password or `secret=` parameter masked in the others (`postgres://u:***@host/db`).
+pub fn shown_value(name: &str, value: &str) -> String {
+    if is_secret(name) {
+        "(hidden)".to_owned()
+    } else {
+        smb_domain::redact::redact(value)
     }
 }

@@ -46,11 +46,12 @@ pub const EXAMPLE_ENV: &str = include_str!("../env.example");
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error(
-        "{path}: cannot read: {source}\n  hint: run `sendmessagebot init` to write a starting configuration"
+        "{path}: cannot read: {error}\n  hint: run `sendmessagebot init` to write a starting configuration"
     )]
     Read {
         path: String,
-        source: std::io::Error,
+        /// Shown in the message; not a `source()`, so a report does not print it twice.
+        error: std::io::Error,
     },
     #[error("{path}: {message}")]
     Toml { path: String, message: String },
@@ -138,9 +139,9 @@ pub struct MessageSourceInfo {
 pub fn load(path: Option<&Path>, env: &EnvVars, cli: &Overrides) -> Result<Settings, ConfigError> {
     let (name, src) = match path {
         Some(p) => {
-            let src = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+            let src = std::fs::read_to_string(p).map_err(|error| ConfigError::Read {
                 path: p.display().to_string(),
-                source,
+                error,
             })?;
             (p.display().to_string(), src)
         }

@@ -151,6 +151,8 @@ struct Round {
     started_at: Timestamp,
     test_mode: bool,
     lists: Vec<(String, String)>,
+    /// Each broadcaster's sending window, for the `waiting` of its status.
+    schedules: Vec<(String, smb_domain::Schedule)>,
 }
 
 /// What the control socket sees of the running daemon.
@@ -202,6 +204,10 @@ pub struct BroadcasterStatus {
     pub total: usize,
     /// Its target list.
     pub targets: Option<String>,
+    /// Why it sends nothing now and until when ("quiet hours until 16:00 Europe/Moscow");
+    /// absent while its sending window is open.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<String>,
 }
 
 /// The journal in [`StatusReply`]: `{"up":true}`, or down with why, since when and how many
@@ -235,7 +241,13 @@ impl DaemonState {
                         .iter()
                         .find(|(b, _)| *b == v.name)
                         .map(|(_, l)| l.clone());
+                    let waiting = r
+                        .schedules
+                        .iter()
+                        .find(|(b, _)| *b == v.name)
+                        .and_then(|(_, s)| crate::quiet::waiting(s, Timestamp::now()));
                     BroadcasterStatus {
+                        waiting,
                         name: v.name,
                         account: v.account,
                         state: v.state,
@@ -393,6 +405,11 @@ impl Daemon {
                 .broadcasters
                 .iter()
                 .map(|b| (b.spec.name.clone(), b.target_list.clone()))
+                .collect(),
+            schedules: settings
+                .broadcasters
+                .iter()
+                .map(|b| (b.spec.name.clone(), b.spec.schedule.clone()))
                 .collect(),
         });
         token

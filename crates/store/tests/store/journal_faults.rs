@@ -232,20 +232,25 @@ async fn a_damaged_file_fails_the_integrity_check_and_a_backup_restores_it() {
     // A damaged backup is refused and changes nothing.
     let bad = dir.path().join("bad.db");
     std::fs::copy(&db, &bad).unwrap();
-    let e = maintenance::restore(&bad, &db, 1)
+    let e = maintenance::restore(&bad, &db, jiff::Timestamp::from_second(1).unwrap())
         .await
         .unwrap_err()
         .to_string();
     assert!(e.contains("damaged too"), "{e}");
 
-    let done = maintenance::restore(&backup, &db, 1700000000)
+    let done = maintenance::restore(
+        &backup,
+        &db,
+        jiff::Timestamp::from_second(1_700_000_000).unwrap(),
+    )
         .await
         .unwrap();
     let aside = done.kept_aside.expect("the damaged file is kept aside");
     assert!(
         aside
             .to_string_lossy()
-            .ends_with(".before-restore-1700000000")
+            .ends_with(".before-restore-20231114-221320"),
+        "a readable UTC date, as `db backup` writes (QA finding 18; was epoch seconds)"
     );
     assert!(aside.exists());
     assert!(

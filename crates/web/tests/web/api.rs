@@ -149,6 +149,17 @@ async fn off_loopback_everything_needs_the_token_and_the_cookie_needs_the_dashbo
     let bad = send(r, login("nope-nope-nope-nope")).await;
     assert_eq!(bad.status, StatusCode::UNAUTHORIZED);
     assert!(bad.headers.get("set-cookie").is_none());
+    // QA finding 7: the form's `?lang=ru` gives the failure page in Russian.
+    let bad_ru = send(
+        r,
+        Request::post("/login?lang=ru")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Body::from("token=nope-nope-nope-nope"))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(bad_ru.status, StatusCode::UNAUTHORIZED);
+    assert!(bad_ru.body.contains("Неверный токен."), "{}", bad_ru.body);
     let ok = send(r, login(TOKEN)).await;
     assert_eq!(ok.status, StatusCode::SEE_OTHER);
     let cookie = ok.headers["set-cookie"].to_str().unwrap().to_string();
