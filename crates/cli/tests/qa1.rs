@@ -331,3 +331,79 @@ fn f14_topics_of_one_forum_in_one_list_get_a_note() {
         "{out}"
     );
 }
+
+#[test]
+fn f3_check_reports_every_setting_error_and_placeholders_in_one_run() {
+    let p = Project::new();
+    std::fs::write(
+        p.file(".env"),
+        "API_ID=\"your_api_id\"\nAPI_HASH=your_api_hash\nPHONE=your_phone_number\n\
+         REPORTS_CHANNEL_ID=\"your_channel_id\"\nADMIN_TELEGRAM_ID=\"your_admin_id\"\nLOG_LEVEL=verbose\n",
+    )
+    .unwrap();
+    let out = p.cmd(&["check"]).env_remove("LOG_LEVEL").output().unwrap();
+    let out = console_support::text(&out);
+    for name in [
+        "API_ID",
+        "API_HASH is not 32 hexadecimal characters",
+        "PHONE is not an international number",
+        "REPORTS_CHANNEL_ID",
+        "ADMIN_TELEGRAM_ID",
+        "LOG_LEVEL",
+    ] {
+        assert!(
+            out.lines().any(|l| l.starts_with('✗') && l.contains(name)),
+            "{name}: {out}"
+        );
+    }
+    assert!(!out.contains("your_api_hash") && !out.contains("your_phone_number"), "{out}");
+}
+
+#[test]
+fn f13_sandbox_faults_take_unknown_names_and_errors_name_the_line() {
+    let p = Project::new();
+    let toml = std::fs::read_to_string(p.file("sendmessagebot.toml")).unwrap();
+    let with = |error: &str| {
+        format!("{toml}\n[[sandbox.faults]]\nchat = \"@price_chat_two\"\nerror = \"{error}\"\ntimes = 3\n")
+    };
+    std::fs::write(p.file("sendmessagebot.toml"), with("SOME_NEW_ERROR_X")).unwrap();
+    let (code, out) = p.run(&["check", "--sandbox"]);
+    assert_eq!(code, 0, "an unknown error can be rehearsed: {out}");
+    let text = with("flood wait");
+    let line = text
+        .lines()
+        .position(|l| l.starts_with("error = \"flood wait\""))
+        .unwrap()
+        + 1;
+    std::fs::write(p.file("sendmessagebot.toml"), text).unwrap();
+    let (code, out) = p.run(&["check", "--sandbox"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(&format!("sendmessagebot.toml:{line}")) && out.contains("sandbox.faults[1].error"),
+        "{out}"
+    );
+}
+
+#[test]
+fn f11_a_missing_database_names_its_absolute_path_and_the_working_directory() {
+    let p = Project::new();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let config = p.file("sendmessagebot.toml");
+    let out = p
+        .cmd(&["--config", config.to_str().unwrap(), "stats", "--sandbox"])
+        .current_dir(elsewhere.path())
+        .output()
+        .unwrap();
+    let out = console_support::text(&out);
+    let cwd = elsewhere.path().canonicalize().unwrap();
+    assert!(
+        out.contains(&format!(
+            "{} from the working directory",
+            cwd.join("data/sandbox/sendmessagebot.db").display()
+        )) || out.contains(&format!(
+            "{} from the working directory",
+            elsewhere.path().join("data/sandbox/sendmessagebot.db").display()
+        )),
+        "{out}"
+    );
+}

@@ -282,7 +282,7 @@ impl Fetcher {
                 if is_csv_path(&path) {
                     let (grid, sep) = read_csv(&origin, &bytes)?;
                     let (rows, mut notes) = read_grid(&origin, 1, &grid)?;
-                    notes.extend(sep_note(sep));
+                    notes.extend(sep.notes());
                     ("row", rows, notes)
                 } else {
                     let text = utf8(&origin, &bytes, "save it as UTF-8")?;
@@ -298,14 +298,14 @@ impl Fetcher {
                 let url = sheet.export_url(&self.settings.export_base);
                 let (grid, sep) = self.csv_grid(&origin, &url, true).await?;
                 let (rows, mut notes) = read_grid(&origin, 1, &grid)?;
-                notes.extend(sep_note(sep));
+                notes.extend(sep.notes());
                 ("row", rows, notes)
             }
             Source::Csv(url) => {
                 let google = url.contains("docs.google.com/");
                 let (grid, sep) = self.csv_grid(&origin, url, google).await?;
                 let (rows, mut notes) = read_grid(&origin, 1, &grid)?;
-                notes.extend(sep_note(sep));
+                notes.extend(sep.notes());
                 ("row", rows, notes)
             }
         };
@@ -536,7 +536,7 @@ impl Fetcher {
         origin: &str,
         url: &str,
         google: bool,
-    ) -> Result<(Vec<Vec<String>>, u8), SourceError> {
+    ) -> Result<(Vec<Vec<String>>, CsvRead), SourceError> {
         let mut attempt = 0u32;
         let resp = loop {
             attempt += 1;
@@ -740,12 +740,34 @@ fn utf8<'a>(origin: &str, bytes: &'a [u8], fix: &str) -> Result<&'a str, SourceE
     })
 }
 
-/// What the operator is told about a CSV's separator (nothing for the usual comma).
-fn sep_note(sep: u8) -> Option<String> {
-    match sep {
-        b';' => Some("columns separated by `;` (a comma-decimal locale's CSV)".into()),
-        b'\t' => Some("columns separated by tabs".into()),
-        _ => None,
+/// How a CSV was read: its separator, and whether its text was converted from Windows-1251.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CsvRead {
+    /// `,`, `;` or tab.
+    pub sep: u8,
+    /// The bytes were not UTF-8 and were read as Windows-1251 (Excel's "CSV" in a Russian
+    /// locale).
+    pub from_cp1251: bool,
+}
+
+impl CsvRead {
+    /// What the operator is told about how the CSV was read (nothing for a UTF-8 CSV with
+    /// commas).
+    pub fn notes(self) -> Vec<String> {
+        let mut notes = Vec::new();
+        if self.from_cp1251 {
+            notes.push(
+                "the file is not UTF-8: read as Windows-1251 (Excel's \"CSV\" in a Russian locale); \
+                 check the Cyrillic in `messages show`, or export as \"CSV UTF-8\" to be sure"
+                    .into(),
+            );
+        }
+        match self.sep {
+            b';' => notes.push("columns separated by `;` (a comma-decimal locale's CSV)".into()),
+            b'\t' => notes.push("columns separated by tabs".into()),
+            _ => {}
+        }
+        notes
     }
 }
 
@@ -841,14 +863,19 @@ fn sniff_separator(origin: &str, text: &str) -> Result<u8, SourceError> {
 
 /// CSV as spreadsheets export it: optional BOM, CRLF, quoted multi-line cells, rows of any
 /// width; columns separated by `,`, `;` or tabs (told from the first rows). Returns the grid
-/// and the separator. Not UTF-8 is refused with the line (export as "CSV UTF-8").
-pub fn read_csv(origin: &str, bytes: &[u8]) -> Result<(Vec<Vec<String>>, u8), SourceError> {
+/// and how it was read. Bytes that are not UTF-8 are read as Windows-1251, the code page of
+/// Excel's plain "CSV" in a Russian locale (every byte is a character there, so this never
+/// fails; [`CsvRead::notes`] says it was done).
+pub fn read_csv(origin: &str, bytes: &[u8]) -> Result<(Vec<Vec<String>>, CsvRead), SourceError> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let text = utf8(
-        origin,
-        bytes,
-        "export the sheet as \"CSV UTF-8\" (Excel: Save As → CSV UTF-8; Google Sheets always does)",
-    )?;
+    let converted;
+    let (text, from_cp1251) = match std::str::from_utf8(bytes) {
+        Ok(t) => (t, false),
+        Err(_) => {
+            converted = encoding_rs::WINDOWS_1251.decode_without_bom_handling(bytes).0;
+            (converted.as_ref(), true)
+        }
+    };
     let sep = sniff_separator(origin, text)?;
     if let Some(line) = unclosed_quote(text, sep) {
         return Err(SourceError::Row {
@@ -860,7 +887,10 @@ pub fn read_csv(origin: &str, bytes: &[u8]) -> Result<(Vec<Vec<String>>, u8), So
                 .into(),
         });
     }
-    Ok((csv_records(origin, text, sep, usize::MAX)?, sep))
+    Ok((
+        csv_records(origin, text, sep, usize::MAX)?,
+        CsvRead { sep, from_cp1251 },
+    ))
 }
 
 /// The line where a quoted cell opens that never closes (RFC 4180: a cell is quoted when it
@@ -909,6 +939,33 @@ pub fn parse_csv(origin: &str, bytes: &[u8]) -> Result<Vec<Vec<String>>, SourceE
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// QA finding 19: Excel's plain "CSV" in a Russian locale (Windows-1251, `;`) is read,
+    /// with a note; a UTF-8 file is never re-read as Windows-1251.
+    #[test]
+    fn f19_a_windows_1251_csv_is_converted_with_a_note() {
+        let bytes = include_bytes!("../tests/data/prices_cp1251.csv");
+        assert!(std::str::from_utf8(bytes).is_err(), "the fixture is not UTF-8");
+        let (grid, how) = read_csv("prices_cp1251.csv", bytes).unwrap();
+        assert_eq!(
+            how,
+            CsvRead {
+                sep: b';',
+                from_cp1251: true
+            }
+        );
+        assert_eq!(grid[0][..2], ["Текст сообщения", "Статус"]);
+        assert!(
+            grid[1][0].contains("iPhone 16 — 71 000,50 руб."),
+            "{:?}",
+            grid[1]
+        );
+        assert_eq!(grid[1][1], "активно");
+        let notes = how.notes();
+        assert!(notes[0].contains("read as Windows-1251"), "{notes:?}");
+        let (_, how) = read_csv("u.csv", "Текст;Статус\nПрайс;да\n".as_bytes()).unwrap();
+        assert!(!how.from_cp1251);
+    }
 
     #[test]
     fn an_unclosed_quote_is_refused_with_its_line() {

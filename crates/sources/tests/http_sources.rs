@@ -912,10 +912,13 @@ async fn bad_exports_are_refused_with_the_reason() {
     let err = fetch("loading.csv").await.unwrap_err();
     assert!(err.is_transient(), "{err:?}");
     assert!(err.to_string().contains("`Загрузка...`"), "{err}");
-    let err = fetch("cp1251.csv").await.unwrap_err().to_string();
+    // QA finding 19: converted with a note instead of refused (it was refused before).
+    let cp1251 = fetch("cp1251.csv").await.unwrap();
+    assert_eq!(cp1251.rows[0].message.text, "Прайс");
     assert!(
-        err.contains("line 2") && err.contains("not UTF-8") && err.contains("CSV UTF-8"),
-        "{err}"
+        cp1251.notes.iter().any(|n| n.contains("read as Windows-1251")),
+        "{:?}",
+        cp1251.notes
     );
     let err = fetch("ambiguous.csv").await.unwrap_err();
     assert!(matches!(err, SourceError::Malformed { .. }), "{err:?}");

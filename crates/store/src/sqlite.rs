@@ -217,8 +217,18 @@ impl SqliteStore {
         })?;
         let path = opts.get_filename();
         if !url.contains(":memory:") && !path.as_os_str().is_empty() && !path.exists() {
+            // A relative path is read from the working directory, not the configuration's:
+            // the absolute path shows where it was looked for (a cron job in another directory).
+            let relative = match (path.is_relative(), std::env::current_dir()) {
+                (true, Ok(cwd)) => format!(
+                    " ({} from the working directory {}: run in the directory of the configuration, or give DATABASE_URL an absolute path)",
+                    cwd.join(path).display(),
+                    cwd.display()
+                ),
+                _ => String::new(),
+            };
             return Err(StoreError::Invalid(format!(
-                "no database at {}: nothing was recorded there yet (the first `sendmessagebot run` \
+                "no database at {}{relative}: nothing was recorded there yet (the first `sendmessagebot run` \
                  creates it), or it was deleted — then put a backup back with \
                  `sendmessagebot db restore FILE{}`",
                 path.display(),

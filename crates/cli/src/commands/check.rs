@@ -115,6 +115,9 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
         startup(&mut r, s, args);
     }
     let env_map = env.as_ref().map(EnvVars::map).unwrap_or_default();
+    if !args.sandbox {
+        placeholders(&mut r, &env_map);
+    }
     if let Some(s) = &settings {
         if !args.sandbox {
             sessions(&mut r, s, args.online).await;
@@ -211,7 +214,80 @@ fn loaded(
         }
         Err(e) => {
             r.bad(e.to_string());
+            further_errors(r, env, path, overrides, &e);
             None
+        }
+    }
+}
+
+/// Every other setting error of the same load, each on its own ✗ line: the variable an error
+/// names is set aside (its default stands in) and the configuration is read again, until it
+/// loads or an error names no variable. The first error is what `run` says; these are the ones
+/// it would say after it is fixed.
+fn further_errors(
+    r: &mut Report,
+    env: &EnvVars,
+    path: Option<&Path>,
+    overrides: &Overrides,
+    first: &config::ConfigError,
+) {
+    let mut env = env.clone();
+    let mut error = first.to_string();
+    let mut var = variable_of(first, &env);
+    // A bound: each round removes one variable, and there are only so many.
+    for _ in 0..40 {
+        let Some(name) = var.take() else { return };
+        env = env.restricted(|k| k != name);
+        match config::load(path, &env, overrides) {
+            Ok(_) => return,
+            Err(e) => {
+                let text = e.to_string();
+                if text == error {
+                    return;
+                }
+                r.bad(&text);
+                var = variable_of(&e, &env);
+                error = text;
+            }
+        }
+    }
+}
+
+/// The `.env` variable a configuration error is about, when it names one that is set.
+fn variable_of(e: &config::ConfigError, env: &EnvVars) -> Option<String> {
+    let name = match e {
+        config::ConfigError::Env { var, .. } => var.clone(),
+        config::ConfigError::Setting { message, .. } => message
+            .split(|c: char| !(c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'))
+            .next()
+            .unwrap_or_default()
+            .to_owned(),
+        _ => return None,
+    };
+    env.map().contains_key(&name).then_some(name)
+}
+
+/// Values that cannot be real Telegram credentials (placeholders copied from an example):
+/// API_HASH is 32 hexadecimal characters, PHONE is `+` and digits. Checked offline; the
+/// values are never shown.
+fn placeholders(r: &mut Report, env: &std::collections::HashMap<String, String>) {
+    let get = |k: &str| env.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
+    if let Some(hash) = get("API_HASH")
+        && !(hash.len() == 32 && hash.bytes().all(|b| b.is_ascii_hexdigit()))
+    {
+        r.bad(
+            "API_HASH is not 32 hexadecimal characters (a placeholder such as your_api_hash?): \
+             copy it from https://my.telegram.org → API development tools",
+        );
+    }
+    if let Some(phone) = get("PHONE") {
+        let digits = phone.strip_prefix('+').unwrap_or("");
+        let plain: String = digits.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
+        if !(7..=15).contains(&plain.len()) || !plain.bytes().all(|b| b.is_ascii_digit()) {
+            r.bad(
+                "PHONE is not an international number such as +79991234567 (a placeholder such \
+                 as your_phone_number?): write it with + and the country code",
+            );
         }
     }
 }

@@ -605,7 +605,23 @@ fn print_plan(mut planner: Planner, start: Timestamp, settings: &Settings) {
         );
         lines += 1;
     });
-    if lines == 0 {
+    // A set with a source but no stored version yet has no texts here; `run` fetches it at
+    // start, so the plan would otherwise promise less than `run` does.
+    let mut unfetched: Vec<&str> = settings
+        .broadcasters
+        .iter()
+        .filter(|b| b.spec.messages.messages.is_empty())
+        .map(|b| b.spec.messages.name.as_str())
+        .collect();
+    unfetched.sort_unstable();
+    unfetched.dedup();
+    if !unfetched.is_empty() {
+        println!(
+            "(not in this plan: message set(s) {} not fetched yet; `run` fetches them at start, {} now)",
+            unfetched.join(", "),
+            crate::hint::command("messages update")
+        );
+    } else if lines == 0 {
         println!("(nothing to send: every broadcaster is paused, stopped or has no active target)");
     }
 }

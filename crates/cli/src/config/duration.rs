@@ -74,7 +74,9 @@ impl DurationValue {
             DurationValue::Float(f) if f.is_finite() && *f > 0.0 => {
                 capped(MAX_DURATION + Duration::from_secs(1), &f.to_string())
             }
-            DurationValue::Float(f) => Err(format!("{f} is not a duration")),
+            DurationValue::Float(f) => Err(format!(
+                "{f} is not a duration: it cannot be negative; write seconds (15) or \"15s\", \"20m\", \"1h\", \"500ms\""
+            )),
             DurationValue::Text(s) => parse_duration(s),
         }
     }
@@ -151,7 +153,11 @@ mod tests {
         );
         assert_eq!(
             toml::from_str::<T>("d = -3").map(|t| t.d.get()).ok(),
-            Some(Err("-3 is not a duration".to_owned()))
+            // QA finding 18: the fix is named, as for every other bad duration.
+            Some(Err(
+                "-3 is not a duration: it cannot be negative; write seconds (15) or \"15s\", \"20m\", \"1h\", \"500ms\""
+                    .to_owned()
+            ))
         );
     }
 }

@@ -58,7 +58,7 @@ impl Ctx<'_> {
     /// line, naming the key when the refused value is written `key = value`: "invalid type:
     /// boolean `true`, expected a duration: …" says which setting.
     pub(super) fn toml_error(&self, e: &toml::de::Error) -> ConfigError {
-        let message = e.message().trim().to_owned();
+        let message = in_users_words(e.message().trim());
         let Some(span) = e.span() else {
             return ConfigError::Toml {
                 path: self.path.into(),
@@ -73,6 +73,33 @@ impl Ctx<'_> {
             },
         }
     }
+}
+
+/// serde's type names in the operator's words, with the fix: `expected u32` is "a whole
+/// number", and a quoted number is to be written without quotes; `expected a string` (jitter,
+/// …) is to be written in quotes.
+fn in_users_words(message: &str) -> String {
+    let whole = ["u8", "u16", "u32", "u64", "usize", "i32", "i64"];
+    for t in whole {
+        let tail = format!("expected {t}");
+        if let Some(head) = message.strip_suffix(&tail) {
+            let fix = if head.starts_with("invalid type: string") {
+                "; write the number without quotes"
+            } else {
+                ""
+            };
+            return format!("{head}expected a whole number{fix}");
+        }
+    }
+    if let Some(head) = message.strip_suffix("expected f64") {
+        return format!("{head}expected a number");
+    }
+    if message.ends_with("expected a string") && !message.starts_with("invalid type: string") {
+        return format!(
+            "{message}: write the value in quotes (such as jitter = \"10%\" or format = \"html\")"
+        );
+    }
+    message.to_owned()
 }
 
 /// The dotted key (`settings.delay_between_chats`, `messages.b2b.format`) of the value starting
@@ -110,6 +137,20 @@ pub(super) fn key_at(src: &str, offset: usize) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// QA finding 18: `max_retries = "3"` said "expected u32".
+    #[test]
+    fn f18_type_errors_are_in_the_users_words() {
+        assert_eq!(
+            in_users_words("invalid type: string \"3\", expected u32"),
+            "invalid type: string \"3\", expected a whole number; write the number without quotes"
+        );
+        assert_eq!(
+            in_users_words("invalid type: floating point `0.1`, expected a string"),
+            "invalid type: floating point `0.1`, expected a string: write the value in quotes (such as jitter = \"10%\" or format = \"html\")"
+        );
+        assert_eq!(in_users_words("unknown field `x`"), "unknown field `x`");
+    }
 
     #[test]
     fn the_key_of_a_value_with_its_table() {

@@ -23,6 +23,31 @@ pub(super) struct Storage {
     pub(super) sandbox: SimSettings,
 }
 
+/// The byte offset of `key = …` inside the `index`-th (0-based) `[[sandbox.faults]]` table.
+fn fault_value_offset(src: &str, index: usize, key: &str) -> Option<usize> {
+    let mut offset = 0;
+    // Fault tables seen so far, and whether the current table is the one asked for.
+    let mut seen = 0usize;
+    let mut inside = false;
+    for line in src.split_inclusive('\n') {
+        let t = line.trim_start();
+        if t.starts_with('[') {
+            inside = false;
+            if t.starts_with("[[sandbox.faults]]") {
+                inside = seen == index;
+                seen += 1;
+            }
+        } else if inside
+            && let Some(rest) = t.strip_prefix(key)
+            && rest.trim_start().starts_with('=')
+        {
+            return Some(offset + (line.len() - t.len()));
+        }
+        offset += line.len();
+    }
+    None
+}
+
 pub(super) fn section(
     ctx: &Ctx,
     database: DatabaseSection,
@@ -49,29 +74,36 @@ pub(super) fn section(
     }
     for (i, f) in sandbox.faults.iter().enumerate() {
         let key = |k: &str| format!("sandbox.faults[{}].{k}", i + 1);
+        // At the value's line when it can be found (`[[sandbox.faults]]` number i, then `k =`).
+        let err = |k: &str, message: String| match fault_value_offset(ctx.src, i, k) {
+            Some(at) => ctx.at_offset(at, key(k), message),
+            None => ctx.key(key(k), message),
+        };
         if let Some(p) = f.probability
             && !(0.0..=1.0).contains(&p)
         {
-            return Err(ctx.key(
-                key("probability"),
+            return Err(err(
+                "probability",
                 format!("{p} is not a probability; write a number from 0.0 to 1.0"),
             ));
         }
-        let e = smb_domain::SendError::from_telegram(&f.error);
-        if !f.error.trim().eq_ignore_ascii_case("NETWORK")
-            && e.class() == smb_domain::ErrorClass::Other
-        {
-            return Err(ctx.key(
-                key("error"),
+        // Any name Telegram could send is accepted, so that an unknown error (counted towards
+        // disable_after_failures) can be rehearsed too; only a malformed name is refused.
+        let name = f.error.trim();
+        let well_formed = name.starts_with(|c: char| c.is_ascii_uppercase())
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+        if !well_formed && !name.eq_ignore_ascii_case("NETWORK") {
+            return Err(err(
+                "error",
                 format!(
-                    "`{}` is not a Telegram error the sandbox knows; write one such as FLOOD_WAIT_300, SLOWMODE_WAIT_30, CHAT_WRITE_FORBIDDEN, AUTH_KEY_UNREGISTERED or NETWORK",
-                    f.error.trim()
+                    "`{name}` is not a Telegram error name; write one in capitals such as FLOOD_WAIT_300, SLOWMODE_WAIT_30, CHAT_WRITE_FORBIDDEN, AUTH_KEY_UNREGISTERED, NETWORK, or any other name to rehearse an unknown error"
                 ),
             ));
         }
         if let Some(c) = &f.chat {
-            TargetRef::parse(c)
-                .map_err(|e| ctx.key(format!("sandbox.faults[{}].chat", i + 1), e.to_string()))?;
+            TargetRef::parse(c).map_err(|e| err("chat", e.to_string()))?;
         }
     }
     Ok(Storage {

@@ -79,7 +79,9 @@ pub struct DeliveryQuery {
     pub page: Option<u32>,
     /// Rows per page, 1–500 (default 50).
     pub per_page: Option<u32>,
-    /// Export only: `csv` (default) or `json`.
+    /// Export only: `csv` (default: comma-separated UTF-8), `csv-excel` (`;`-separated UTF-8
+    /// with a byte-order mark, which Excel in a comma-decimal locale such as Russian opens as
+    /// columns by a double click) or `json`.
     pub format: Option<String>,
 }
 
@@ -180,9 +182,9 @@ pub async fn export_deliveries(
 ) -> ApiResult<Response> {
     let f = filter(&q)?;
     let format = blank(&q.format).unwrap_or("csv");
-    if format != "csv" && format != "json" {
+    if !matches!(format, "csv" | "csv-excel" | "json") {
         return Err(ApiError::Invalid(format!(
-            "format `{format}`: use csv or json"
+            "format `{format}`: use csv, csv-excel (for Excel in a Russian locale) or json"
         )));
     }
     let rows = s.store.delivery_rows(&f, EXPORT_LIMIT, 0).await?;
@@ -193,6 +195,16 @@ pub async fn export_deliveries(
         (
             "application/json",
             "attachment; filename=\"deliveries.json\"",
+            body,
+        )
+    } else if format == "csv-excel" {
+        // Excel reads a BOM as "UTF-8", and `;` is its list separator where `,` is the decimal
+        // mark.
+        let mut body = "\u{feff}".as_bytes().to_vec();
+        body.extend(to_csv_with(&rows, ';').into_bytes());
+        (
+            "text/csv; charset=utf-8",
+            "attachment; filename=\"deliveries.csv\"",
             body,
         )
     } else {
@@ -215,6 +227,11 @@ pub async fn export_deliveries(
 /// RFC 4180: every field quoted, quotes doubled; a leading `=`, `+`, `-` or `@` in text is
 /// prefixed with `'` so spreadsheets do not run it as a formula.
 pub(crate) fn to_csv(rows: &[Delivery]) -> String {
+    to_csv_with(rows, ',')
+}
+
+/// [`to_csv`] with `sep` between the fields (`,` or `;`).
+pub(crate) fn to_csv_with(rows: &[Delivery], sep: char) -> String {
     fn field(out: &mut String, v: &str, text: bool) {
         out.push('"');
         if text && v.starts_with(['=', '+', '-', '@']) && v.parse::<i64>().is_err() {
@@ -223,9 +240,9 @@ pub(crate) fn to_csv(rows: &[Delivery]) -> String {
         out.push_str(&v.replace('"', "\"\""));
         out.push('"');
     }
-    let mut out = String::from(
-        "id,broadcaster,cycle,target,account,random_id,outcome,attempts,message_id,error_class,error_code,error_text,retry_at,created_at,updated_at,message\r\n",
-    );
+    let mut out = "id,broadcaster,cycle,target,account,random_id,outcome,attempts,message_id,error_class,error_code,error_text,retry_at,created_at,updated_at,message"
+        .replace(',', &sep.to_string());
+    out.push_str("\r\n");
     for r in rows {
         let opt = |v: &Option<String>| v.clone().unwrap_or_default();
         let cols: [(String, bool); 16] = [
@@ -251,7 +268,7 @@ pub(crate) fn to_csv(rows: &[Delivery]) -> String {
         ];
         for (i, (v, text)) in cols.iter().enumerate() {
             if i > 0 {
-                out.push(',');
+                out.push(sep);
             }
             field(&mut out, v, *text);
         }

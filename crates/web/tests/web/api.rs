@@ -623,6 +623,15 @@ async fn test_send_goes_through_the_journal_and_the_log_shows_it() {
         "{}",
         lines[1]
     );
+    // QA finding 18: a variant Excel in a Russian locale opens as columns.
+    let excel = get(r, "/api/v1/deliveries/export?format=csv-excel").await;
+    assert_eq!(excel.headers["content-type"], "text/csv; charset=utf-8");
+    assert!(
+        excel.body.starts_with("\u{feff}id;broadcaster;cycle;target"),
+        "{}",
+        excel.body
+    );
+    assert!(excel.body.contains("\"test:b2b\";"), "{}", excel.body);
     let js = get(r, "/api/v1/deliveries/export?format=json&outcome=sent").await;
     assert_eq!(js.json()[0]["message"], "b2b second");
     get(r, "/api/v1/deliveries/export?format=xml")
