@@ -121,6 +121,8 @@ struct State {
     /// random_ids already accepted (64-bit random: unique across chats in practice).
     seen: HashSet<i64>,
     ledger: Option<File>,
+    /// Where the ledger is: a file deleted under a running sandbox is started again there.
+    ledger_path: Option<PathBuf>,
     accepted: Vec<(String, LedgerEntry)>,
     keep_in_memory: bool,
     accepted_count: u64,
@@ -200,6 +202,7 @@ impl SimGateway {
                 rng: StdRng::seed_from_u64(settings.seed),
                 seen,
                 ledger,
+                ledger_path: settings.ledger.clone(),
                 accepted: Vec::new(),
                 keep_in_memory: settings.keep_in_memory,
                 accepted_count: 0,
@@ -326,6 +329,25 @@ impl Gateway for SimGateway {
             at: self.clock.now().to_string(),
             entities: formatted.entities,
         };
+        // Deleted while the sandbox runs: start a new file at the same path (the duplicate
+        // filter keeps the random_ids it has seen), rather than writing to the unlinked one.
+        if let Some(path) = st.ledger_path.clone()
+            && !path.exists()
+        {
+            match OpenOptions::new().create(true).append(true).open(&path) {
+                Ok(f) => {
+                    tracing::warn!(path = %path.display(), "the sandbox ledger was deleted; a new one is started");
+                    st.ledger = Some(f);
+                }
+                Err(e) => {
+                    st.seen.remove(&entry.random_id);
+                    return Err(SendError::Transient(format!(
+                        "sandbox ledger {} was deleted and cannot be created again: {e}",
+                        path.display()
+                    )));
+                }
+            }
+        }
         if let Some(f) = &mut st.ledger {
             let mut line =
                 serde_json::to_string(&entry).map_err(|e| SendError::Transient(e.to_string()))?;
@@ -479,6 +501,29 @@ mod tests {
             entries.iter().map(|e| e.random_id).collect::<Vec<_>>(),
             [42, 43]
         );
+    }
+
+    /// QA finding 16: a ledger deleted while the sandbox runs is started again.
+    #[tokio::test]
+    async fn f16_a_deleted_ledger_is_started_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = dir.path().join("ledger.jsonl");
+        let t = TargetRef::parse("@market_one").unwrap();
+        let sim = SimGateway::new(SimSettings {
+            ledger: Some(ledger.clone()),
+            ..SimGateway::default_settings()
+        })
+        .unwrap();
+        sim.send(req("acc1", &t, 1)).await.unwrap();
+        std::fs::remove_file(&ledger).unwrap();
+        sim.send(req("acc1", &t, 2)).await.unwrap();
+        let entries = read_ledger(&ledger).unwrap();
+        assert_eq!(
+            entries.iter().map(|e| e.random_id).collect::<Vec<_>>(),
+            [2]
+        );
+        // The duplicate filter still knows the first one.
+        assert_eq!(sim.send(req("acc1", &t, 1)).await.unwrap().message_id, None);
     }
 
     #[tokio::test]
