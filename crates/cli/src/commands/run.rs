@@ -299,8 +299,8 @@ fn say_waiting(settings: &Settings, args: &Args, now: Timestamp) {
     for b in &settings.broadcasters {
         if let Some(w) = crate::quiet::waiting(&b.spec.schedule, now) {
             match waits.iter_mut().find(|(x, _)| *x == w) {
-                Some((_, names)) => names.push(&b.spec.name),
-                None => waits.push((w, vec![&b.spec.name])),
+                Some((_, names)) => names.push(b.spec.name.as_str()),
+                None => waits.push((w, vec![b.spec.name.as_str()])),
             }
         }
     }
