@@ -413,3 +413,19 @@ fn f11_a_missing_database_names_its_absolute_path_and_the_working_directory() {
         "{out}"
     );
 }
+
+#[test]
+fn f10_the_dry_run_names_sets_not_fetched_yet() {
+    let p = Project::new();
+    let toml = std::fs::read_to_string(p.file("sendmessagebot.toml")).unwrap();
+    let toml = toml.replace("messages = \"gus\"", "messages = \"m\"")
+        + "\n[messages.m]\nsource = \"msgs.txt\"\n";
+    std::fs::write(p.file("sendmessagebot.toml"), toml).unwrap();
+    std::fs::write(p.file("msgs.txt"), "Первое сообщение\n\nВторое сообщение\n").unwrap();
+    let (code, out) = p.run(&["run", "--sandbox", "--dry-run"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("(not in this plan: message set(s) m not fetched yet; `run` fetches them at start, `sendmessagebot messages update --sandbox` now)"),
+        "{out}"
+    );
+}
