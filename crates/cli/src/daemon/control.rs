@@ -328,6 +328,7 @@ mod tests {
             done: 1,
             total: 2,
             targets: Some("main".into()),
+            waiting: None,
         };
         let status = super::super::StatusReply {
             pid: 7,
