@@ -83,9 +83,9 @@ pub async fn open_store(settings: &Settings, sandbox: bool) -> anyhow::Result<Sq
             ..SqliteSettings::default()
         },
     )
-        .await
-        .map_err(damage_hint)
-        .with_context(|| format!("opening the database {url}"))
+    .await
+    .map_err(damage_hint)
+    .with_context(|| format!("opening the database {url}"))
 }
 
 /// [`open_store`] for commands that only read (`stats`, …): a missing database is said to be
@@ -102,9 +102,9 @@ pub async fn open_existing_store(
             ..SqliteSettings::default()
         },
     )
-        .await
-        .map_err(damage_hint)
-        .with_context(|| format!("opening the database {url}"))
+    .await
+    .map_err(damage_hint)
+    .with_context(|| format!("opening the database {url}"))
 }
 
 fn database_url(settings: &Settings, sandbox: bool) -> &str {

@@ -34,7 +34,10 @@ fn main() -> ExitCode {
     match runtime.block_on(commands::dispatch(cli)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {}", sendmessagebot::hint::in_mode(&format!("{e:#}")));
+            eprintln!(
+                "error: {}",
+                sendmessagebot::hint::in_mode(&format!("{e:#}"))
+            );
             ExitCode::from(1)
         }
     }

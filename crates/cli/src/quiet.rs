@@ -60,6 +60,9 @@ mod tests {
             Some("before the start hour until 08:00 Europe/Moscow")
         );
         assert_eq!(waiting(&msk(), at("2026-11-30T10:00:00Z")), None);
-        assert_eq!(waiting(&Schedule::always(), at("2026-11-30T11:54:00Z")), None);
+        assert_eq!(
+            waiting(&Schedule::always(), at("2026-11-30T11:54:00Z")),
+            None
+        );
     }
 }

@@ -132,7 +132,10 @@ fn f1_db_restore_refuses_a_backup_of_the_other_mode() {
             && out.contains("--force"),
         "{out}"
     );
-    assert!(!p.file("data/sendmessagebot.db").exists(), "nothing restored");
+    assert!(
+        !p.file("data/sendmessagebot.db").exists(),
+        "nothing restored"
+    );
 
     // Into its own journal: accepted; the replaced file is kept with a readable date.
     let (code, out) = p.run(&["db", "restore", "sandbox-copy.db", "--sandbox"]);
@@ -141,7 +144,11 @@ fn f1_db_restore_refuses_a_backup_of_the_other_mode() {
         .unwrap()
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .find(|n| n.starts_with("sendmessagebot.db.before-restore-") && !n.ends_with("-wal") && !n.ends_with("-shm"))
+        .find(|n| {
+            n.starts_with("sendmessagebot.db.before-restore-")
+                && !n.ends_with("-wal")
+                && !n.ends_with("-shm")
+        })
         .expect("the old file is kept aside");
     let stamp = aside.trim_start_matches("sendmessagebot.db.before-restore-");
     assert_eq!(stamp.len(), 15, "{aside}: YYYYMMDD-HHMMSS");
@@ -157,7 +164,9 @@ fn f1_db_restore_refuses_a_backup_of_the_other_mode() {
 /// `.env` lines that make every broadcaster wait: quiet hours from the current UTC hour for
 /// two hours (so the test cannot run out of them), in UTC.
 fn quiet_now_env() -> (String, String) {
-    let hour = jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).hour();
+    let hour = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .hour();
     let end = (hour + 2) % 24;
     (
         format!(
@@ -176,9 +185,9 @@ fn f2_quiet_hours_are_said_by_run_status_and_stats() {
     std::fs::write(p.file(".env"), env).unwrap();
     start_detached(&p);
     assert!(
-        wait_until(Duration::from_secs(20), || daemon_log(&p).contains(&format!(
-            "{until}; waiting (use --ignore-quiet-hours to test now)"
-        ))),
+        wait_until(Duration::from_secs(20), || daemon_log(&p).contains(
+            &format!("{until}; waiting (use --ignore-quiet-hours to test now)")
+        )),
         "run says why it waits: {}",
         daemon_log(&p)
     );
@@ -191,7 +200,10 @@ fn f2_quiet_hours_are_said_by_run_status_and_stats() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("waiting — ") && out.contains(&until), "{out}");
     assert!(out.contains("times in UTC"), "{out}");
-    assert!(!p.file("data/sandbox/ledger.jsonl").exists(), "nothing was sent");
+    assert!(
+        !p.file("data/sandbox/ledger.jsonl").exists(),
+        "nothing was sent"
+    );
 }
 
 #[test]
@@ -326,8 +338,9 @@ fn f14_topics_of_one_forum_in_one_list_get_a_note() {
     let (code, out) = p.run(&["check", "--sandbox"]);
     assert_eq!(code, 0, "{out}");
     assert!(
-        out.contains("! target list test: @shop_name/5, @shop_name/6, @shop_name are 3 targets in one chat")
-            && out.contains("3 posts per cycle"),
+        out.contains(
+            "! target list test: @shop_name/5, @shop_name/6, @shop_name are 3 targets in one chat"
+        ) && out.contains("3 posts per cycle"),
         "{out}"
     );
 }
@@ -362,7 +375,10 @@ fn f3_check_reports_every_setting_error_and_placeholders_in_one_run() {
             "{name}: {out}"
         );
     }
-    assert!(!out.contains("your_api_hash") && !out.contains("your_phone_number"), "{out}");
+    assert!(
+        !out.contains("your_api_hash") && !out.contains("your_phone_number"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -370,7 +386,9 @@ fn f13_sandbox_faults_take_unknown_names_and_errors_name_the_line() {
     let p = Project::new();
     let toml = std::fs::read_to_string(p.file("sendmessagebot.toml")).unwrap();
     let with = |error: &str| {
-        format!("{toml}\n[[sandbox.faults]]\nchat = \"@price_chat_two\"\nerror = \"{error}\"\ntimes = 3\n")
+        format!(
+            "{toml}\n[[sandbox.faults]]\nchat = \"@price_chat_two\"\nerror = \"{error}\"\ntimes = 3\n"
+        )
     };
     std::fs::write(p.file("sendmessagebot.toml"), with("SOME_NEW_ERROR_X")).unwrap();
     let (code, out) = p.run(&["check", "--sandbox"]);
@@ -385,7 +403,8 @@ fn f13_sandbox_faults_take_unknown_names_and_errors_name_the_line() {
     let (code, out) = p.run(&["check", "--sandbox"]);
     assert_eq!(code, 1, "{out}");
     assert!(
-        out.contains(&format!("sendmessagebot.toml:{line}")) && out.contains("sandbox.faults[1].error"),
+        out.contains(&format!("sendmessagebot.toml:{line}"))
+            && out.contains("sandbox.faults[1].error"),
         "{out}"
     );
 }
@@ -408,7 +427,10 @@ fn f11_a_missing_database_names_its_absolute_path_and_the_working_directory() {
             cwd.join("data/sandbox/sendmessagebot.db").display()
         )) || out.contains(&format!(
             "{} from the working directory",
-            elsewhere.path().join("data/sandbox/sendmessagebot.db").display()
+            elsewhere
+                .path()
+                .join("data/sandbox/sendmessagebot.db")
+                .display()
         )),
         "{out}"
     );

@@ -407,7 +407,9 @@ mod tests {
         assert_eq!(e.class(), ErrorClass::StalePeer);
         assert_eq!(
             e.refusal_reason().as_deref(),
-            Some("PEER_ID_INVALID: the chat does not exist for this account (wrong name or id, or private)")
+            Some(
+                "PEER_ID_INVALID: the chat does not exist for this account (wrong name or id, or private)"
+            )
         );
     }
 

@@ -67,10 +67,15 @@ mod tests {
             "DATABASE_URL=postgres://u:***@localhost/db: not a SQLite URL"
         );
         assert_eq!(
-            redact("`https://t.me/proxy?server=1.2.3.4&port=443&secret=SECRETVAL` is an MTProto proxy"),
+            redact(
+                "`https://t.me/proxy?server=1.2.3.4&port=443&secret=SECRETVAL` is an MTProto proxy"
+            ),
             "`https://t.me/proxy?server=1.2.3.4&port=443&secret=***` is an MTProto proxy"
         );
-        assert_eq!(redact("tg://proxy?Secret=AB&server=x"), "tg://proxy?Secret=***&server=x");
+        assert_eq!(
+            redact("tg://proxy?Secret=AB&server=x"),
+            "tg://proxy?Secret=***&server=x"
+        );
         // Nothing secret: unchanged.
         for plain in [
             "sqlite://data/sendmessagebot.db",

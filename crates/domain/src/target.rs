@@ -178,10 +178,7 @@ impl TargetRef {
         }
         let lower = s.to_ascii_lowercase();
         if let Some(rest) = lower.strip_prefix("tg:") {
-            return parse_tg(
-                &crate::redact::redact(s),
-                rest.trim_start_matches('/'),
-            );
+            return parse_tg(&crate::redact::redact(s), rest.trim_start_matches('/'));
         }
         let without_scheme = lower
             .strip_prefix("https://")

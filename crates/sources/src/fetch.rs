@@ -872,7 +872,9 @@ pub fn read_csv(origin: &str, bytes: &[u8]) -> Result<(Vec<Vec<String>>, CsvRead
     let (text, from_cp1251) = match std::str::from_utf8(bytes) {
         Ok(t) => (t, false),
         Err(_) => {
-            converted = encoding_rs::WINDOWS_1251.decode_without_bom_handling(bytes).0;
+            converted = encoding_rs::WINDOWS_1251
+                .decode_without_bom_handling(bytes)
+                .0;
             (converted.as_ref(), true)
         }
     };
@@ -945,7 +947,10 @@ mod tests {
     #[test]
     fn f19_a_windows_1251_csv_is_converted_with_a_note() {
         let bytes = include_bytes!("../tests/data/prices_cp1251.csv");
-        assert!(std::str::from_utf8(bytes).is_err(), "the fixture is not UTF-8");
+        assert!(
+            std::str::from_utf8(bytes).is_err(),
+            "the fixture is not UTF-8"
+        );
         let (grid, how) = read_csv("prices_cp1251.csv", bytes).unwrap();
         assert_eq!(
             how,

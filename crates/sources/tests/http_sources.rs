@@ -916,7 +916,10 @@ async fn bad_exports_are_refused_with_the_reason() {
     let cp1251 = fetch("cp1251.csv").await.unwrap();
     assert_eq!(cp1251.rows[0].message.text, "Прайс");
     assert!(
-        cp1251.notes.iter().any(|n| n.contains("read as Windows-1251")),
+        cp1251
+            .notes
+            .iter()
+            .any(|n| n.contains("read as Windows-1251")),
         "{:?}",
         cp1251.notes
     );

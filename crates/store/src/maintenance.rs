@@ -30,7 +30,9 @@ pub const JOURNAL_IDS: [i32; 2] = [0x534D_4252, 0x534D_4253];
 /// Whether the journal file at `path` is the sandbox's (`Some(true)`), the real one's
 /// (`Some(false)`) or not known (`None`: no stamp, or the file cannot be read).
 pub async fn journal_is_sandbox(path: &Path) -> Option<bool> {
-    let mut conn = SqliteConnection::connect_with(&read_only(path)).await.ok()?;
+    let mut conn = SqliteConnection::connect_with(&read_only(path))
+        .await
+        .ok()?;
     let id: Option<i32> = sqlx::query_scalar("PRAGMA application_id")
         .fetch_one(&mut conn)
         .await

@@ -518,10 +518,7 @@ mod tests {
         std::fs::remove_file(&ledger).unwrap();
         sim.send(req("acc1", &t, 2)).await.unwrap();
         let entries = read_ledger(&ledger).unwrap();
-        assert_eq!(
-            entries.iter().map(|e| e.random_id).collect::<Vec<_>>(),
-            [2]
-        );
+        assert_eq!(entries.iter().map(|e| e.random_id).collect::<Vec<_>>(), [2]);
         // The duplicate filter still knows the first one.
         assert_eq!(sim.send(req("acc1", &t, 1)).await.unwrap().message_id, None);
     }

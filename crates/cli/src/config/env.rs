@@ -144,9 +144,17 @@ impl EnvVars {
 
 /// A variable whose value is a secret (SECURITY.md): never quoted back in an error.
 pub fn is_secret(name: &str) -> bool {
-    ["HASH", "TOKEN", "SECRET", "PASSWORD", "PASSPHRASE", "KEY", "CREDENTIALS"]
-        .iter()
-        .any(|w| name.contains(w))
+    [
+        "HASH",
+        "TOKEN",
+        "SECRET",
+        "PASSWORD",
+        "PASSPHRASE",
+        "KEY",
+        "CREDENTIALS",
+    ]
+    .iter()
+    .any(|w| name.contains(w))
 }
 
 /// How an error shows a variable's value: `(hidden)` for a secret variable, and any URL

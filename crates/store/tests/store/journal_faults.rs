@@ -243,8 +243,8 @@ async fn a_damaged_file_fails_the_integrity_check_and_a_backup_restores_it() {
         &db,
         jiff::Timestamp::from_second(1_700_000_000).unwrap(),
     )
-        .await
-        .unwrap();
+    .await
+    .unwrap();
     let aside = done.kept_aside.expect("the damaged file is kept aside");
     assert!(
         aside

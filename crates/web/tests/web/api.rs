@@ -627,7 +627,9 @@ async fn test_send_goes_through_the_journal_and_the_log_shows_it() {
     let excel = get(r, "/api/v1/deliveries/export?format=csv-excel").await;
     assert_eq!(excel.headers["content-type"], "text/csv; charset=utf-8");
     assert!(
-        excel.body.starts_with("\u{feff}id;broadcaster;cycle;target"),
+        excel
+            .body
+            .starts_with("\u{feff}id;broadcaster;cycle;target"),
         "{}",
         excel.body
     );
