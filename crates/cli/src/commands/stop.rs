@@ -16,8 +16,8 @@ pub struct Args {
 pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
     let paths = daemon::client_paths(cli, args.sandbox)?;
     match daemon::stop(&paths).await? {
-        Some(pid) => println!("stopped (pid {pid})"),
-        None => println!("not running (no daemon on {})", paths.dir.display()),
+        Some(pid) => outln!("stopped (pid {pid})")?,
+        None => outln!("not running (no daemon on {})", paths.dir.display())?,
     }
     Ok(ExitCode::SUCCESS)
 }
