@@ -44,17 +44,18 @@ pub fn write(args: std::fmt::Arguments<'_>) -> io::Result<()> {
 /// Whether `error` (or any error it wraps) is a write into a pipe whose reader has gone.
 #[must_use]
 pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
-    error
-        .chain()
-        .any(|cause| cause.downcast_ref::<io::Error>().is_some_and(io_broken_pipe))
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<io::Error>()
+            .is_some_and(io_broken_pipe)
+    })
 }
 
 /// An `io::Error` that wraps another (clap_mangen's man page writer gives one) reports the
 /// kind `Other` and hides the inner one from `source()`: look inside.
 fn io_broken_pipe(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::BrokenPipe
-        || e
-            .get_ref()
+        || e.get_ref()
             .and_then(|inner| inner.downcast_ref::<io::Error>())
             .is_some_and(io_broken_pipe)
 }

@@ -435,7 +435,14 @@ messages = "gus"
 fn a_reader_that_closes_early_ends_each_command_quietly() {
     let p = Project::new();
     // `stats` reads an existing database only: a switch creates the sandbox's.
-    let (code, out) = p.run(&["targets", "switch", "test", "--broadcaster", "b2b", "--sandbox"]);
+    let (code, out) = p.run(&[
+        "targets",
+        "switch",
+        "test",
+        "--broadcaster",
+        "b2b",
+        "--sandbox",
+    ]);
     assert_eq!(code, 0, "{out}");
     for args in [
         &["stats", "--sandbox"][..],

@@ -349,7 +349,11 @@ fn list(settings: &Settings, json: bool) -> anyhow::Result<ExitCode> {
     }
     outln!(
         "{:<10} {:<6} {:<11} {:<28} {:<3} PROXY",
-        "ACCOUNT", "KIND", "AUTHORIZED", "TELEGRAM", "DC"
+        "ACCOUNT",
+        "KIND",
+        "AUTHORIZED",
+        "TELEGRAM",
+        "DC"
     )?;
     let s = |v: &serde_json::Value| v.as_str().unwrap_or("-").to_owned();
     for r in &rows {

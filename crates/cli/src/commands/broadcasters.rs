@@ -62,7 +62,14 @@ pub async fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<ExitCode> {
     } else {
         outln!(
             "{:<12} {:<8} {:<14} {:>7} {:<10} {:>9} {:>8} {:>7}  MODE",
-            "BROADCASTER", "ACCOUNT", "TARGETS", "CHATS", "MESSAGES", "ROTATION", "DELAY", "CYCLE"
+            "BROADCASTER",
+            "ACCOUNT",
+            "TARGETS",
+            "CHATS",
+            "MESSAGES",
+            "ROTATION",
+            "DELAY",
+            "CYCLE"
         )?;
         for b in &s.broadcasters {
             outln!(

@@ -263,7 +263,8 @@ async fn history(settings: &Settings, a: &NameArgs) -> anyhow::Result<ExitCode> 
     if versions.is_empty() {
         outln!(
             "message set `{}` has no stored versions yet: `sendmessagebot messages update --type {}`",
-            a.name, a.name
+            a.name,
+            a.name
         )?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -291,11 +292,13 @@ async fn restore(settings: &Settings, a: &RestoreArgs) -> anyhow::Result<ExitCod
         Some(v) => outln!(
             "`{}`: version {} restored as version {v}; a running daemon uses it from the next cycle after its next refresh.\n\
              note: if the set has a source that still differs, the next `messages update` replaces it again",
-            a.name, a.number
+            a.name,
+            a.number
         )?,
         None => outln!(
             "`{}`: version {} is already the current content",
-            a.name, a.number
+            a.name,
+            a.number
         )?,
     }
     Ok(ExitCode::SUCCESS)

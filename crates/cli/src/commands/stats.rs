@@ -402,7 +402,13 @@ fn print_text(settings: &Settings, st: &Stats, x: &Extras) -> std::io::Result<()
     outln!()?;
     outln!(
         "{:<12} {:>6} {:>6} {:>6} {:>6} {:>9} {:>8}  FAILURES",
-        "BROADCASTER", "SENT", "FAILED", "DEFER", "/HOUR", "CYCLE", "DONE"
+        "BROADCASTER",
+        "SENT",
+        "FAILED",
+        "DEFER",
+        "/HOUR",
+        "CYCLE",
+        "DONE"
     )?;
     for name in broadcaster_names(settings, st) {
         let s = st.broadcasters.get(&name).cloned().unwrap_or_default();
@@ -454,7 +460,12 @@ fn print_text(settings: &Settings, st: &Stats, x: &Extras) -> std::io::Result<()
     outln!()?;
     outln!(
         "{:<10} {:>6} {:>6} {:>12} {:>9} {:<20}  STATE",
-        "ACCOUNT", "SENT", "FAILED", "FLOOD WAITS", "SLOWMODE", "NEXT SEND"
+        "ACCOUNT",
+        "SENT",
+        "FAILED",
+        "FLOOD WAITS",
+        "SLOWMODE",
+        "NEXT SEND"
     )?;
     for name in account_names(settings, st) {
         let s = st.accounts.get(&name).cloned().unwrap_or_default();

@@ -55,7 +55,12 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
             }
             outln!(
                 "{:<12} {:<8} {:<10} {:<10} {:>6} {:>9}",
-                "BROADCASTER", "ACCOUNT", "TARGETS", "STATE", "CYCLE", "DONE"
+                "BROADCASTER",
+                "ACCOUNT",
+                "TARGETS",
+                "STATE",
+                "CYCLE",
+                "DONE"
             )?;
             for b in v["broadcasters"].as_array().into_iter().flatten() {
                 let t = |k: &str| b[k].as_str().unwrap_or("-").to_owned();

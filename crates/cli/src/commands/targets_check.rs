@@ -205,7 +205,14 @@ fn print_table(rows: &[Row], settings: &Settings) -> std::io::Result<()> {
         .max(7);
     outln!(
         "{:<aw$}  {:<tw$}  {:<6}  {:<5}  {:<5}  {:<5}  {:<13}  {:<24}  LAST POST",
-        "ACCOUNT", "TARGET", "MEMBER", "WRITE", "MEDIA", "SLOW", "FORUM/TOPIC", "TITLE"
+        "ACCOUNT",
+        "TARGET",
+        "MEMBER",
+        "WRITE",
+        "MEDIA",
+        "SLOW",
+        "FORUM/TOPIC",
+        "TITLE"
     )?;
     for r in rows {
         let forum = match (r.forum, r.topic) {
@@ -240,7 +247,14 @@ fn print_table(rows: &[Row], settings: &Settings) -> std::io::Result<()> {
         } else {
             outln!(
                 "{:<aw$}  {:<tw$}  {:<6}  {:<5}  {:<5}  {:<5}  {:<13}  {:<24}  {last}",
-                r.account, r.target, "?", "?", "?", "?", "?", "-"
+                r.account,
+                r.target,
+                "?",
+                "?",
+                "?",
+                "?",
+                "?",
+                "-"
             )?;
         }
         for n in r.notes() {
