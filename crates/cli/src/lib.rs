@@ -3,6 +3,10 @@
 //! configuration parser ([`config::load`], [`config::parse`]) directly.
 #![forbid(unsafe_code)]
 
+// First, so that `outln!`/`out!` are in scope in every module below.
+#[macro_use]
+pub mod out;
+
 pub mod commands;
 pub mod config;
 pub mod context;

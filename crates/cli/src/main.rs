@@ -4,12 +4,11 @@
 use std::process::ExitCode;
 
 use clap::Parser as _;
-use sendmessagebot::{Cli, commands};
+use sendmessagebot::{Cli, commands, out};
 
 fn main() -> ExitCode {
     // reqwest is built without a TLS provider of its own: install ring's before any client.
     smb_notify::install_crypto_provider();
-    quiet_on_broken_pipe();
     let cli = Cli::parse();
     sendmessagebot::hint::set_sandbox(sendmessagebot::hint::sandbox_in_args(std::env::args_os()));
     if cli.command.is_none() && !commands::menu::interactive() {
@@ -33,6 +32,9 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(commands::dispatch(cli)) {
         Ok(code) => code,
+        // `sendmessagebot stats | head` closed our stdout early. That is not an error of ours:
+        // end quietly with the status of a program killed by SIGPIPE (128 + 13), as `cat` does.
+        Err(e) if out::is_broken_pipe(&e) => ExitCode::from(141),
         Err(e) => {
             eprintln!(
                 "error: {}",
@@ -41,22 +43,4 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
-}
-
-/// `sendmessagebot stats | head` closes our stdout early; `println!` then panics. That is
-/// not an error of ours: end quietly, as a program killed by SIGPIPE would, without a trace.
-fn quiet_on_broken_pipe() {
-    let default_hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        let payload = info.payload();
-        let msg = payload
-            .downcast_ref::<String>()
-            .map(String::as_str)
-            .or_else(|| payload.downcast_ref::<&str>().copied())
-            .unwrap_or_default();
-        if msg.contains("failed printing to stdout") && msg.contains("Broken pipe") {
-            std::process::exit(141);
-        }
-        default_hook(info);
-    }));
 }

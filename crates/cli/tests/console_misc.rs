@@ -425,3 +425,46 @@ messages = "gus"
     );
     assert!(!out.contains("@gone_chat"), "{out}");
 }
+
+/// `sendmessagebot stats | head`: the reader is gone before the command writes. Each command
+/// ends quietly with SIGPIPE's status (141), as before, and without a panic or an `error:`
+/// line. The pipe's reading end is closed before the binary starts, so its first write fails
+/// whatever the timing. Covered: `outln!` (stats, broadcasters), a write inside the dry run's
+/// simulation, `check`'s report, the man page writer and the completion script.
+#[test]
+fn a_reader_that_closes_early_ends_each_command_quietly() {
+    let p = Project::new();
+    // `stats` reads an existing database only: a switch creates the sandbox's.
+    let (code, out) = p.run(&[
+        "targets",
+        "switch",
+        "test",
+        "--broadcaster",
+        "b2b",
+        "--sandbox",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    for args in [
+        &["stats", "--sandbox"][..],
+        &["broadcasters", "list", "--sandbox"],
+        &["run", "--dry-run", "--sandbox"],
+        &["check", "--sandbox"],
+        &["manpage"],
+        &["completions", "bash"],
+    ] {
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        drop(reader);
+        let out = p
+            .cmd(args)
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .expect("run the binary");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(141), "{args:?}: {stderr}");
+        assert!(
+            !stderr.contains("panicked") && !stderr.contains("error"),
+            "{args:?}: {stderr}"
+        );
+    }
+}

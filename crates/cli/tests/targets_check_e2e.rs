@@ -53,14 +53,6 @@ fn fixture() -> Fixture {
 }
 
 const CONFIG: &str = r#"
-[settings]
-delay_between_chats = "20ms"
-cycle_delay = "1h"
-retry_delay = "300ms"
-jitter = "0%"
-enable_scheduling = false
-enable_quiet_hours = false
-
 [accounts.acc1]
 [accounts.acc2]
 
@@ -82,65 +74,20 @@ targets = "archive"
 messages = "m"
 "#;
 
-struct World {
-    server: TestServer,
-    dir: tempfile::TempDir,
-    // Declared last: dropped after the server.
-    _rt: tokio::runtime::Runtime,
+type World = common::server::ServerWorld;
+
+/// The fixture's world with CONFIG and both accounts logged in.
+fn world() -> World {
+    let w = World::start(fixture());
+    w.config(&format!("{}\n{CONFIG}", common::server::FAST));
+    w.seed_logged_in("acc1", ACC1);
+    w.seed_logged_in("acc2", ACC2);
+    w
 }
 
 impl World {
-    fn start() -> World {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let server = rt
-            .block_on(TestServer::start(fixture()))
-            .expect("test server");
-        let w = World {
-            server,
-            dir: tempfile::tempdir().expect("tempdir"),
-            _rt: rt,
-        };
-        std::fs::write(w.path().join("sendmessagebot.toml"), CONFIG).expect("config");
-        w.seed("acc1", ACC1);
-        w.seed("acc2", ACC2);
-        w
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn seed(&self, account: &str, user: i64) {
-        let addr: SocketAddrV4 = match self.server.addr() {
-            std::net::SocketAddr::V4(a) => a,
-            std::net::SocketAddr::V6(_) => panic!("the test server listens on 127.0.0.1"),
-        };
-        let key = self.server.auth_key(user).expect("fixture user has a key");
-        let session = StoredSession {
-            identity: Some(common::identity(user, account)),
-            ..StoredSession::for_server(addr, DC_ID, key)
-        };
-        SessionStore::new(self.path().join("sessions"), None)
-            .with_kdf(KdfParams::insecure_for_tests())
-            .save(account, &session)
-            .expect("seed session");
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut c = common::command(self.path(), args);
-        c.env("API_ID", "12345")
-            .env("API_HASH", API_HASH)
-            .env_remove("SESSION_PASSPHRASE");
-        c
-    }
-
     fn run(&self, args: &[&str]) -> Output {
-        common::run_with(self.command(args), None, LIMIT)
-            .unwrap_or_else(|out| panic!("{args:?} did not finish: {}", text(&out)))
+        self.run_within(self.command(args), None, LIMIT)
     }
 
     fn check_json(&self, extra: &[&str]) -> (Option<i32>, Vec<serde_json::Value>) {
@@ -164,7 +111,7 @@ fn row<'a>(rows: &'a [serde_json::Value], account: &str, target: &str) -> &'a se
 
 #[test]
 fn targets_check_says_what_each_account_may_do_in_each_chat() {
-    let w = World::start();
+    let w = world();
     let (code, rows) = w.check_json(&[]);
     assert_eq!(code, Some(1), "chats refuse text: exit 1");
     let keys: Vec<(String, String)> = rows
@@ -366,7 +313,7 @@ fn targets_check_says_what_each_account_may_do_in_each_chat() {
 
 #[test]
 fn run_once_posts_into_the_topic_and_general_and_check_shows_the_last_post() {
-    let w = World::start();
+    let w = world();
     let out = w.run(&["run", "--once", "--no-metrics", "--no-web"]);
     assert!(out.status.success(), "{}", text(&out));
     let mut got: Vec<(String, Option<i32>, i64)> = w

@@ -18,6 +18,7 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use common::server::FAST;
 use common::{API_HASH, hex, text};
 use rand::{Rng, SeedableRng};
 use smb_mtproto_testserver::{
@@ -119,97 +120,13 @@ fn list(items: &[String]) -> String {
     format!("[{}]", quoted.join(", "))
 }
 
-/// One test's world: the server (on its own runtime, serving while the test thread waits on
-/// the binary) and a working directory with the configuration, sessions and database.
-struct World {
-    server: TestServer,
-    dir: tempfile::TempDir,
-    passphrase: Option<&'static str>,
-    // Declared last: dropped after the server, whose drop needs no runtime but whose tasks do.
-    rt: tokio::runtime::Runtime,
-}
+/// One test's world: the server and a working directory (`common::server`).
+type World = common::server::ServerWorld;
 
 impl World {
-    fn start(fixture: Fixture) -> World {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let server = rt
-            .block_on(TestServer::start(fixture))
-            .expect("test server");
-        World {
-            server,
-            dir: tempfile::tempdir().expect("tempdir"),
-            passphrase: None,
-            rt,
-        }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn config(&self, toml: &str) {
-        std::fs::write(self.path().join("sendmessagebot.toml"), toml).expect("write config");
-    }
-
-    fn addr(&self) -> SocketAddrV4 {
-        match self.server.addr() {
-            std::net::SocketAddr::V4(a) => a,
-            std::net::SocketAddr::V6(_) => panic!("the test server listens on 127.0.0.1"),
-        }
-    }
-
-    fn sessions(&self) -> SessionStore {
-        SessionStore::new(
-            self.path().join("sessions"),
-            self.passphrase.map(SecretString::from),
-        )
-        .with_kdf(KdfParams::insecure_for_tests())
-    }
-
-    /// What a key exchange leaves: a session at the server with a key bound to nobody yet.
-    fn seed_fresh(&self, account: &str) -> [u8; 256] {
-        let key = self.server.new_auth_key();
-        self.sessions()
-            .save(account, &StoredSession::for_server(self.addr(), DC_ID, key))
-            .expect("seed session");
-        key
-    }
-
-    /// What a completed login leaves.
-    fn seed_logged_in(&self, account: &str, user: i64) {
-        let key = self.server.auth_key(user).expect("fixture user has a key");
-        let session = StoredSession {
-            identity: Some(common::identity(user, account)),
-            ..StoredSession::for_server(self.addr(), DC_ID, key)
-        };
-        self.sessions()
-            .save(account, &session)
-            .expect("seed session");
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut c = common::command(self.path(), args);
-        c.env("API_ID", "12345").env("API_HASH", API_HASH);
-        match self.passphrase {
-            Some(p) => c.env("SESSION_PASSPHRASE", p),
-            None => c.env_remove("SESSION_PASSPHRASE"),
-        };
-        c
-    }
-
     /// Runs the binary to completion (at most COMMAND_LIMIT), with `stdin` as its input.
     fn run_with(&self, cmd: Command, stdin: Option<&str>) -> Output {
-        common::run_with(cmd, stdin, COMMAND_LIMIT).unwrap_or_else(|out| {
-            panic!(
-                "sendmessagebot did not finish in {COMMAND_LIMIT:?}\nstdout:\n{}\nstderr:\n{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            )
-        })
+        self.run_within(cmd, stdin, COMMAND_LIMIT)
     }
 
     fn run(&self, args: &[&str]) -> Output {
@@ -254,16 +171,6 @@ fn of(ledger: &[LedgerEntry], user: i64) -> Vec<LedgerEntry> {
         .cloned()
         .collect()
 }
-
-const FAST: &str = r#"
-[settings]
-delay_between_chats = "20ms"
-cycle_delay = "1h"
-retry_delay = "300ms"
-jitter = "0%"
-enable_scheduling = false
-enable_quiet_hours = false
-"#;
 
 #[test]
 fn login_by_code_with_2fa_and_as_a_bot_then_list_check_logout() {

@@ -1,7 +1,10 @@
-//! Test support: an in-memory [`Store`] for driver tests of this and other crates.
+//! Test support for driver tests of this and other crates: an in-memory [`Store`]
+//! ([`MemoryStore`]), a wrapper that lets a test drop, fail or delay any journal write of
+//! another store ([`Hooked`]), and the planner set-up most driver tests start from
+//! ([`PlannerSetup`]).
 //!
-//! It keeps only what those tests look at (each delivery's status and random_id) and
-//! remembers nothing across instances; the SQLite store has its own story test.
+//! [`MemoryStore`] keeps only what those tests look at (each delivery's status and random_id)
+//! and remembers nothing across instances; the SQLite store has its own story test.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -10,7 +13,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 use jiff::Timestamp;
 
-use smb_domain::{AccountStop, DeliveryStatus, OperatorState, PauseKind};
+use smb_domain::{
+    AccountStop, DeliveryStatus, Jitter, Message, MessageSet, OperatorState, Pacing, PauseKind,
+    Rotation, Schedule, TargetParseError, TargetRef,
+};
+
+use crate::planner::{
+    AccountSpec, BroadcasterSpec, Content, Planner, PlannerError, PlannerSettings,
+};
 
 use crate::ports::{
     DeliveryKey, Outcome, PendingDelivery, Store, StoreError, StoredAccount, StoredCycle,
@@ -107,5 +117,330 @@ impl Store for MemoryStore {
     }
     async fn broadcaster_states(&self) -> Result<HashMap<String, OperatorState>, StoreError> {
         Ok(HashMap::new())
+    }
+}
+
+/// One write [`Hooked`] is about to pass on, with what a hook may want to look at.
+#[derive(Debug, Clone, Copy)]
+pub enum Write<'a> {
+    /// [`Store::start_cycle`].
+    StartCycle {
+        /// The broadcaster's name.
+        broadcaster: &'a str,
+        /// The cycle's number.
+        cycle: u64,
+    },
+    /// [`Store::write_pending`]: the row written before a send.
+    Pending(&'a PendingDelivery),
+    /// [`Store::record_outcome`].
+    Outcome {
+        /// Which delivery.
+        key: &'a DeliveryKey,
+        /// What became of it.
+        outcome: &'a Outcome,
+    },
+    /// [`Store::complete_cycle`].
+    CompleteCycle {
+        /// The broadcaster's name.
+        broadcaster: &'a str,
+        /// The cycle's number.
+        cycle: u64,
+    },
+    /// [`Store::set_target_status`].
+    TargetStatus {
+        /// The target's key.
+        target: &'a str,
+    },
+    /// [`Store::record_pause`].
+    Pause {
+        /// The paused account.
+        account: &'a str,
+    },
+    /// [`Store::set_account_stopped`].
+    AccountStopped {
+        /// The account.
+        account: &'a str,
+    },
+    /// [`Store::set_broadcaster_state`].
+    BroadcasterState {
+        /// The broadcaster's name.
+        broadcaster: &'a str,
+    },
+    /// [`Store::flush`].
+    Flush,
+    /// [`Store::probe`]: the test write the driver makes before it sends again after a failed one.
+    Probe,
+}
+
+/// What [`Hooked`] does with a write.
+#[derive(Debug)]
+pub enum Verdict {
+    /// Pass it on to the wrapped store.
+    Forward,
+    /// Answer `Ok(())` without passing it on: the write "succeeds" and is gone.
+    Drop,
+    /// Answer this error without passing it on.
+    Fail(StoreError),
+    /// Wait this long (on tokio's clock), then pass it on.
+    Delay(Duration),
+}
+
+/// Decides, before each write, what [`Hooked`] does with it. Any `Fn(Write) -> Verdict` is one.
+pub trait Hook: Send + Sync {
+    /// The verdict on `write`, asked once per write before anything reaches the store.
+    fn before(&self, write: Write<'_>) -> Verdict;
+}
+
+impl<F: Fn(Write<'_>) -> Verdict + Send + Sync> Hook for F {
+    fn before(&self, write: Write<'_>) -> Verdict {
+        self(write)
+    }
+}
+
+/// A [`Store`] that asks `hook` before each write of `inner` whether to forward, drop, fail or
+/// delay it; reads always reach `inner`. Fault tests build their journal from it: a power loss,
+/// a full disk, a slow disk.
+pub struct Hooked<S, H> {
+    /// The store the writes reach.
+    pub inner: S,
+    /// What decides about each write; a test keeps its counters and switches here.
+    pub hook: H,
+}
+
+impl<S, H> Hooked<S, H> {
+    /// `inner` with `hook` in front of its writes.
+    pub fn new(inner: S, hook: H) -> Self {
+        Hooked { inner, hook }
+    }
+}
+
+impl<S: Store, H: Hook> Hooked<S, H> {
+    /// Runs the hook's verdict on `write`; `forward` is the write itself.
+    async fn gate<F>(&self, write: Write<'_>, forward: F) -> Result<(), StoreError>
+    where
+        F: Future<Output = Result<(), StoreError>>,
+    {
+        match self.hook.before(write) {
+            Verdict::Forward => forward.await,
+            Verdict::Drop => Ok(()),
+            Verdict::Fail(e) => Err(e),
+            Verdict::Delay(d) => {
+                tokio::time::sleep(d).await;
+                forward.await
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl<S: Store, H: Hook> Store for Hooked<S, H> {
+    async fn last_cycle(&self, b: &str) -> Result<Option<StoredCycle>, StoreError> {
+        self.inner.last_cycle(b).await
+    }
+    async fn accounts(&self) -> Result<HashMap<String, StoredAccount>, StoreError> {
+        self.inner.accounts().await
+    }
+    async fn target_statuses(&self) -> Result<HashMap<String, TargetStatus>, StoreError> {
+        self.inner.target_statuses().await
+    }
+    async fn start_cycle(&self, b: &str, c: u64, m: &str, at: Timestamp) -> Result<(), StoreError> {
+        let write = Write::StartCycle {
+            broadcaster: b,
+            cycle: c,
+        };
+        self.gate(write, self.inner.start_cycle(b, c, m, at)).await
+    }
+    async fn write_pending(&self, d: &PendingDelivery) -> Result<(), StoreError> {
+        self.gate(Write::Pending(d), self.inner.write_pending(d))
+            .await
+    }
+    async fn record_outcome(
+        &self,
+        key: &DeliveryKey,
+        outcome: &Outcome,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let write = Write::Outcome { key, outcome };
+        self.gate(write, self.inner.record_outcome(key, outcome, at))
+            .await
+    }
+    async fn complete_cycle(&self, b: &str, c: u64, at: Timestamp) -> Result<(), StoreError> {
+        let write = Write::CompleteCycle {
+            broadcaster: b,
+            cycle: c,
+        };
+        self.gate(write, self.inner.complete_cycle(b, c, at)).await
+    }
+    async fn set_target_status(&self, t: &str, s: &TargetStatus) -> Result<(), StoreError> {
+        let write = Write::TargetStatus { target: t };
+        self.gate(write, self.inner.set_target_status(t, s)).await
+    }
+    async fn record_pause(
+        &self,
+        a: &str,
+        t: Option<&str>,
+        k: PauseKind,
+        s: Duration,
+        u: Timestamp,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let write = Write::Pause { account: a };
+        self.gate(write, self.inner.record_pause(a, t, k, s, u, at))
+            .await
+    }
+    async fn set_account_stopped(
+        &self,
+        a: &str,
+        r: Option<&AccountStop>,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let write = Write::AccountStopped { account: a };
+        self.gate(write, self.inner.set_account_stopped(a, r, at))
+            .await
+    }
+    async fn flush(&self) -> Result<(), StoreError> {
+        self.gate(Write::Flush, self.inner.flush()).await
+    }
+    async fn probe(&self) -> Result<(), StoreError> {
+        self.gate(Write::Probe, self.inner.probe()).await
+    }
+    async fn set_broadcaster_state(
+        &self,
+        b: &str,
+        state: OperatorState,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let write = Write::BroadcasterState { broadcaster: b };
+        self.gate(write, self.inner.set_broadcaster_state(b, state, at))
+            .await
+    }
+    async fn broadcaster_states(&self) -> Result<HashMap<String, OperatorState>, StoreError> {
+        self.inner.broadcaster_states().await
+    }
+}
+
+/// The pacing of most driver tests: `delay` between chats, 600 s between cycles, no jitter,
+/// 3 retries 60 s apart.
+#[must_use]
+pub fn pacing(delay: Duration) -> Pacing {
+    Pacing {
+        delay_between_chats: delay,
+        cycle_delay: Duration::from_secs(600),
+        jitter: Jitter(0.0),
+        max_retries: 3,
+        retry_delay: Duration::from_secs(60),
+    }
+}
+
+/// A set-up [`PlannerSetup::build`] refused.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// A chat given to [`PlannerSetup::broadcaster`] is not a target.
+    #[error(transparent)]
+    Target(#[from] TargetParseError),
+    /// [`Planner::new`] refused the specs.
+    #[error(transparent)]
+    Planner(#[from] PlannerError),
+}
+
+/// The accounts, broadcasters and settings a driver test starts its planner from: broadcasters
+/// post one message `"{name} price list"` in order, always (no schedule), with plain content.
+#[derive(Debug)]
+pub struct PlannerSetup {
+    accounts: Vec<AccountSpec>,
+    broadcasters: Vec<BroadcasterSpec>,
+    settings: PlannerSettings,
+    bad_target: Option<TargetParseError>,
+}
+
+impl PlannerSetup {
+    /// `run --once` (each broadcaster one cycle) with seed 3.
+    #[must_use]
+    pub fn once() -> Self {
+        PlannerSetup::with(PlannerSettings {
+            once: true,
+            seed: 3,
+            ..PlannerSettings::default()
+        })
+    }
+
+    /// Running until stopped, with seed 3.
+    #[must_use]
+    pub fn forever() -> Self {
+        PlannerSetup::with(PlannerSettings {
+            once: false,
+            seed: 3,
+            ..PlannerSettings::default()
+        })
+    }
+
+    /// These settings as they are.
+    #[must_use]
+    pub fn with(settings: PlannerSettings) -> Self {
+        PlannerSetup {
+            accounts: Vec::new(),
+            broadcasters: Vec::new(),
+            settings,
+            bad_target: None,
+        }
+    }
+
+    /// Adds the account `name`: at least `delay` between two of its sends, `jitter` on top.
+    #[must_use]
+    pub fn account(mut self, name: &str, delay: Duration, jitter: Jitter) -> Self {
+        self.accounts.push(AccountSpec {
+            name: name.into(),
+            delay_between_chats: delay,
+            jitter,
+        });
+        self
+    }
+
+    /// Adds the broadcaster `name` on `account`, posting into `chats` (any form
+    /// [`TargetRef::parse`] takes) with `pacing`.
+    #[must_use]
+    pub fn broadcaster<C: AsRef<str>>(
+        mut self,
+        name: &str,
+        account: &str,
+        chats: impl IntoIterator<Item = C>,
+        pacing: Pacing,
+    ) -> Self {
+        let mut targets = Vec::new();
+        for chat in chats {
+            match TargetRef::parse(chat.as_ref()) {
+                Ok(t) => targets.push(t),
+                Err(e) => {
+                    self.bad_target.get_or_insert(e);
+                }
+            }
+        }
+        self.broadcasters.push(BroadcasterSpec {
+            name: name.into(),
+            account: account.into(),
+            targets,
+            messages: MessageSet::new(name, vec![Message::new(format!("{name} price list"))]),
+            rotation: Rotation::Sequential,
+            pacing,
+            schedule: Schedule::always(),
+            content: Content::default(),
+        });
+        self
+    }
+
+    /// The planner at `start`.
+    ///
+    /// # Errors
+    /// The first chat that is not a target, or what [`Planner::new`] refuses.
+    pub fn build(self, start: Timestamp) -> Result<Planner, SetupError> {
+        if let Some(e) = self.bad_target {
+            return Err(e.into());
+        }
+        Ok(Planner::new(
+            self.accounts,
+            self.broadcasters,
+            self.settings,
+            start,
+        )?)
     }
 }

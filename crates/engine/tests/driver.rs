@@ -8,9 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use jiff::Timestamp;
-use smb_domain::{Jitter, Message, MessageSet, Pacing, Rotation, Schedule, TargetRef};
-use smb_engine::planner::{AccountSpec, BroadcasterSpec, Content, Planner, PlannerSettings};
-use smb_engine::testing::MemoryStore;
+use smb_domain::Jitter;
+use smb_engine::planner::PlannerSettings;
+use smb_engine::testing::{MemoryStore, PlannerSetup, pacing};
 use smb_engine::{Clock, Driver, DriverSettings, EngineEvent, EventSink, TokioClock};
 use smb_telegram::{FaultRule, SimGateway, SimSettings};
 use tokio_util::sync::CancellationToken;
@@ -33,31 +33,13 @@ impl EventSink for RecordingSink {
     }
 }
 
-fn spec(name: &str, account: &str, chats: &[&str], delay: u64) -> BroadcasterSpec {
-    BroadcasterSpec {
-        name: name.into(),
-        account: account.into(),
-        targets: chats.iter().map(|c| TargetRef::parse(c).unwrap()).collect(),
-        messages: MessageSet::new(name, vec![Message::new(format!("{name} price list"))]),
-        rotation: Rotation::Sequential,
-        pacing: Pacing {
-            delay_between_chats: Duration::from_secs(delay),
-            cycle_delay: Duration::from_secs(600),
-            jitter: Jitter(0.0),
-            max_retries: 3,
-            retry_delay: Duration::from_secs(60),
-        },
-        schedule: Schedule::always(),
-        content: Content::default(),
-    }
-}
+const TEN_S: Duration = Duration::from_secs(10);
 
-fn account(name: &str, delay: u64) -> AccountSpec {
-    AccountSpec {
-        name: name.into(),
-        delay_between_chats: Duration::from_secs(delay),
-        jitter: Jitter(0.0),
-    }
+/// `--once` with accounts 10 s apart, no jitter.
+fn once(accounts: &[&str]) -> PlannerSetup {
+    accounts.iter().fold(PlannerSetup::once(), |setup, name| {
+        setup.account(name, TEN_S, Jitter(0.0))
+    })
 }
 
 struct Run {
@@ -67,12 +49,7 @@ struct Run {
     start: Timestamp,
 }
 
-async fn run_once(
-    accounts: Vec<AccountSpec>,
-    bs: Vec<BroadcasterSpec>,
-    faults: Vec<FaultRule>,
-    latency: Duration,
-) -> Run {
+async fn run_once(setup: PlannerSetup, faults: Vec<FaultRule>, latency: Duration) -> Run {
     let start: Timestamp = "2026-05-01T10:00:00Z".parse().unwrap();
     let clock = Arc::new(TokioClock::starting_at(start));
     let sim = Arc::new(
@@ -90,17 +67,7 @@ async fn run_once(
     );
     let events = Arc::new(Recorder::default());
     let store = Arc::new(MemoryStore::default());
-    let planner = Planner::new(
-        accounts,
-        bs,
-        PlannerSettings {
-            once: true,
-            seed: 3,
-            ..Default::default()
-        },
-        start,
-    )
-    .unwrap();
+    let planner = setup.build(start).unwrap();
     let driver = Driver::restore(
         planner,
         store.clone(),
@@ -136,21 +103,9 @@ async fn flood_wait_on_acc1_silences_acc1_for_300_s_while_acc2_keeps_its_pace() 
     let acc1_chats: Vec<String> = (0..5).map(|i| format!("@wholesale_{i}")).collect();
     let acc2_chats: Vec<String> = (0..40).map(|i| format!("@retail_{i:02}")).collect();
     let r = run_once(
-        vec![account("acc1", 10), account("acc2", 10)],
-        vec![
-            spec(
-                "b2b",
-                "acc1",
-                &acc1_chats.iter().map(String::as_str).collect::<Vec<_>>(),
-                10,
-            ),
-            spec(
-                "b2c",
-                "acc2",
-                &acc2_chats.iter().map(String::as_str).collect::<Vec<_>>(),
-                10,
-            ),
-        ],
+        once(&["acc1", "acc2"])
+            .broadcaster("b2b", "acc1", &acc1_chats, pacing(TEN_S))
+            .broadcaster("b2c", "acc2", &acc2_chats, pacing(TEN_S)),
         vec![FaultRule {
             account: Some("acc1".into()),
             chat: None,
@@ -204,14 +159,9 @@ async fn flood_wait_on_acc1_silences_acc1_for_300_s_while_acc2_keeps_its_pace() 
 
 #[tokio::test(start_paused = true)]
 async fn slow_mode_on_one_chat_delays_only_that_chat() {
+    let chats = ["@chat_one", "@slow_chat", "@chat_three", "@chat_four"];
     let r = run_once(
-        vec![account("acc1", 10)],
-        vec![spec(
-            "b2b",
-            "acc1",
-            &["@chat_one", "@slow_chat", "@chat_three", "@chat_four"],
-            10,
-        )],
+        once(&["acc1"]).broadcaster("b2b", "acc1", chats, pacing(TEN_S)),
         vec![FaultRule {
             account: None,
             chat: Some("@slow_chat".into()),
@@ -266,13 +216,11 @@ async fn shutdown_abandons_a_hung_send_within_the_grace_and_leaves_it_pending() 
         .unwrap(),
     );
     let store = Arc::new(MemoryStore::default());
-    let planner = Planner::new(
-        vec![account("acc1", 10)],
-        vec![spec("b2b", "acc1", &["@chat_one", "@chat_two"], 10)],
-        PlannerSettings::default(),
-        start,
-    )
-    .unwrap();
+    let planner = PlannerSetup::with(PlannerSettings::default())
+        .account("acc1", TEN_S, Jitter(0.0))
+        .broadcaster("b2b", "acc1", ["@chat_one", "@chat_two"], pacing(TEN_S))
+        .build(start)
+        .unwrap();
     let driver = Driver::restore(
         planner,
         store.clone(),
@@ -336,25 +284,12 @@ async fn a_panicking_send_fails_as_bad_content_and_the_account_goes_on() {
         Arc::new(SimGateway::with_clock(SimGateway::default_settings(), clock.clone()).unwrap());
     let events = Arc::new(Recorder::default());
     let store = Arc::new(MemoryStore::default());
-    let planner = Planner::new(
-        vec![account("acc1", 10)],
-        vec![
-            spec(
-                "b2b",
-                "acc1",
-                &["@chat_one", "@chat_panic", "@chat_two"],
-                10,
-            ),
-            spec("b2c", "acc1", &["@chat_three"], 10),
-        ],
-        PlannerSettings {
-            once: true,
-            seed: 3,
-            ..Default::default()
-        },
-        start,
-    )
-    .unwrap();
+    let chats = ["@chat_one", "@chat_panic", "@chat_two"];
+    let planner = once(&["acc1"])
+        .broadcaster("b2b", "acc1", chats, pacing(TEN_S))
+        .broadcaster("b2c", "acc1", ["@chat_three"], pacing(TEN_S))
+        .build(start)
+        .unwrap();
     let driver = Driver::restore(
         planner,
         store.clone(),

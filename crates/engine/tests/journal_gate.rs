@@ -5,129 +5,46 @@
 // covers only `#[test]` functions and `#[cfg(test)]` modules.
 #![allow(clippy::unwrap_used)]
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use jiff::Timestamp;
-use smb_domain::{
-    Jitter, Message, MessageSet, OperatorState, Pacing, Rotation, Schedule, TargetRef,
-};
-use smb_engine::planner::{AccountSpec, BroadcasterSpec, Content, Planner, PlannerSettings};
-use smb_engine::testing::MemoryStore;
+use smb_domain::{Jitter, Pacing};
+use smb_engine::testing::{Hook, Hooked, MemoryStore, PlannerSetup, Verdict, Write, pacing};
 use smb_engine::{
-    Clock, DeliveryKey, Driver, DriverSettings, EngineEvent, EventSink, JournalState, Outcome,
-    PendingDelivery, Store, StoreError, StoredAccount, StoredCycle, TargetStatus, TokioClock,
+    Clock, Driver, DriverSettings, EngineEvent, EventSink, JournalState, StoreError, TokioClock,
 };
 use smb_telegram::{SimGateway, SimSettings};
 use tokio_util::sync::CancellationToken;
 
-/// The in-memory journal, failing every write while `down` is set; it goes down by itself at
-/// the `fail_at`-th pending write (counting from 1).
+/// Fails every journal write while `down` is set; goes down by itself at the `fail_at`-th
+/// pending write (counting from 1). Reads and flushes always work.
 struct Flaky {
-    inner: MemoryStore,
     down: AtomicBool,
     pendings: AtomicUsize,
     fail_at: usize,
-    /// Outcome writes that reached the journal, in order.
-    outcomes: Mutex<Vec<String>>,
 }
 
-impl Flaky {
-    fn gate(&self) -> Result<(), StoreError> {
-        if self.down.load(Ordering::SeqCst) {
-            Err(StoreError::database_says("database or disk is full"))
-        } else {
-            Ok(())
+impl Hook for Flaky {
+    fn before(&self, write: Write<'_>) -> Verdict {
+        if let Write::Flush = write {
+            return Verdict::Forward;
         }
-    }
-}
-
-#[async_trait]
-impl Store for Flaky {
-    async fn last_cycle(&self, b: &str) -> Result<Option<StoredCycle>, StoreError> {
-        self.inner.last_cycle(b).await
-    }
-    async fn accounts(&self) -> Result<HashMap<String, StoredAccount>, StoreError> {
-        self.inner.accounts().await
-    }
-    async fn target_statuses(&self) -> Result<HashMap<String, TargetStatus>, StoreError> {
-        self.inner.target_statuses().await
-    }
-    async fn start_cycle(&self, b: &str, c: u64, m: &str, at: Timestamp) -> Result<(), StoreError> {
-        self.gate()?;
-        self.inner.start_cycle(b, c, m, at).await
-    }
-    async fn write_pending(&self, d: &PendingDelivery) -> Result<(), StoreError> {
-        if self.pendings.fetch_add(1, Ordering::SeqCst) + 1 == self.fail_at {
+        if let Write::Pending(_) = write
+            && self.pendings.fetch_add(1, Ordering::SeqCst) + 1 == self.fail_at
+        {
             self.down.store(true, Ordering::SeqCst);
         }
-        self.gate()?;
-        self.inner.write_pending(d).await
-    }
-    async fn record_outcome(
-        &self,
-        key: &DeliveryKey,
-        outcome: &Outcome,
-        at: Timestamp,
-    ) -> Result<(), StoreError> {
-        self.gate()?;
-        self.outcomes
-            .lock()
-            .unwrap()
-            .push(format!("{}:{}", key.target, outcome.status()));
-        self.inner.record_outcome(key, outcome, at).await
-    }
-    async fn complete_cycle(&self, b: &str, c: u64, at: Timestamp) -> Result<(), StoreError> {
-        self.gate()?;
-        self.inner.complete_cycle(b, c, at).await
-    }
-    async fn set_target_status(&self, t: &str, s: &TargetStatus) -> Result<(), StoreError> {
-        self.gate()?;
-        self.inner.set_target_status(t, s).await
-    }
-    async fn record_pause(
-        &self,
-        a: &str,
-        t: Option<&str>,
-        k: smb_domain::PauseKind,
-        s: Duration,
-        u: Timestamp,
-        at: Timestamp,
-    ) -> Result<(), StoreError> {
-        self.gate()?;
-        self.inner.record_pause(a, t, k, s, u, at).await
-    }
-    async fn set_account_stopped(
-        &self,
-        a: &str,
-        r: Option<&smb_domain::AccountStop>,
-        at: Timestamp,
-    ) -> Result<(), StoreError> {
-        self.gate()?;
-        self.inner.set_account_stopped(a, r, at).await
-    }
-    async fn flush(&self) -> Result<(), StoreError> {
-        Ok(())
-    }
-    async fn probe(&self) -> Result<(), StoreError> {
-        self.gate()
-    }
-    async fn set_broadcaster_state(
-        &self,
-        b: &str,
-        state: OperatorState,
-        at: Timestamp,
-    ) -> Result<(), StoreError> {
-        self.gate()?;
-        self.inner.set_broadcaster_state(b, state, at).await
-    }
-    async fn broadcaster_states(&self) -> Result<HashMap<String, OperatorState>, StoreError> {
-        self.inner.broadcaster_states().await
+        if self.down.load(Ordering::SeqCst) {
+            Verdict::Fail(StoreError::database_says("database or disk is full"))
+        } else {
+            Verdict::Forward
+        }
     }
 }
+
+type Journal = Hooked<MemoryStore, Flaky>;
 
 struct Sink {
     clock: Arc<TokioClock>,
@@ -143,34 +60,23 @@ impl EventSink for Sink {
     }
 }
 
-fn spec(name: &str, account: &str, chats: usize) -> BroadcasterSpec {
-    BroadcasterSpec {
-        name: name.into(),
-        account: account.into(),
-        targets: (0..chats)
-            .map(|i| TargetRef::parse(&format!("@{name}_chat{i}")).unwrap())
-            .collect(),
-        messages: MessageSet::new(name, vec![Message::new(format!("{name} price list"))]),
-        rotation: Rotation::Sequential,
-        pacing: Pacing {
-            delay_between_chats: Duration::from_secs(10),
-            cycle_delay: Duration::from_secs(600),
-            jitter: Jitter(0.0),
-            max_retries: 3,
-            retry_delay: Duration::from_secs(60),
-        },
-        schedule: Schedule::always(),
-        content: Content::default(),
-    }
+/// Adds broadcaster `name` on `account`, posting into `chats` chats (`@{name}_chat{i}`).
+fn spec(
+    setup: PlannerSetup,
+    name: &str,
+    account: &str,
+    chats: usize,
+    pacing: Pacing,
+) -> PlannerSetup {
+    setup.broadcaster(
+        name,
+        account,
+        (0..chats).map(|i| format!("@{name}_chat{i}")),
+        pacing,
+    )
 }
 
-fn account(name: &str) -> AccountSpec {
-    AccountSpec {
-        name: name.into(),
-        delay_between_chats: Duration::from_secs(10),
-        jitter: Jitter(0.0),
-    }
-}
+const EVERY_10_S: Duration = Duration::from_secs(10);
 
 /// The sandbox gateway on the test's clock, 200 ms a send, everything kept in memory.
 fn sim(clock: &Arc<TokioClock>) -> Arc<SimGateway> {
@@ -190,35 +96,29 @@ fn sim(clock: &Arc<TokioClock>) -> Arc<SimGateway> {
 }
 
 /// A journal that goes down at its `fail_at`-th pending write.
-fn flaky(fail_at: usize) -> Arc<Flaky> {
-    Arc::new(Flaky {
-        inner: MemoryStore::default(),
-        down: AtomicBool::new(false),
-        pendings: AtomicUsize::new(0),
-        fail_at,
-        outcomes: Mutex::new(Vec::new()),
-    })
+fn flaky(fail_at: usize) -> Arc<Journal> {
+    Arc::new(Hooked::new(
+        MemoryStore::default(),
+        Flaky {
+            down: AtomicBool::new(false),
+            pendings: AtomicUsize::new(0),
+            fail_at,
+        },
+    ))
 }
 
-/// A `--once` driver over `accounts` and `specs` with the test's journal, gateway, clock and sink.
+/// A driver over `setup` with the test's journal, gateway, clock and sink.
 async fn driver(
-    accounts: Vec<AccountSpec>,
-    specs: Vec<BroadcasterSpec>,
-    (store, sim, clock, sink): (&Arc<Flaky>, &Arc<SimGateway>, &Arc<TokioClock>, &Arc<Sink>),
+    setup: PlannerSetup,
+    (store, sim, clock, sink): (
+        &Arc<Journal>,
+        &Arc<SimGateway>,
+        &Arc<TokioClock>,
+        &Arc<Sink>,
+    ),
 ) -> Driver {
-    let planner = Planner::new(
-        accounts,
-        specs,
-        PlannerSettings {
-            once: true,
-            seed: 3,
-            ..Default::default()
-        },
-        clock.now(),
-    )
-    .unwrap();
     Driver::restore(
-        planner,
+        setup.build(clock.now()).unwrap(),
         store.clone(),
         sim.clone(),
         clock.clone(),
@@ -239,12 +139,12 @@ async fn one_failed_write_stops_every_account_until_a_probe_succeeds() {
         clock: clock.clone(),
         events: Mutex::new(Vec::new()),
     });
-    let driver = driver(
-        vec![account("acc1"), account("acc2")],
-        vec![spec("b1", "acc1", 8), spec("b2", "acc2", 8)],
-        (&store, &sim, &clock, &sink),
-    )
-    .await;
+    let setup = PlannerSetup::once()
+        .account("acc1", EVERY_10_S, Jitter(0.0))
+        .account("acc2", EVERY_10_S, Jitter(0.0));
+    let setup = spec(setup, "b1", "acc1", 8, pacing(EVERY_10_S));
+    let setup = spec(setup, "b2", "acc2", 8, pacing(EVERY_10_S));
+    let driver = driver(setup, (&store, &sim, &clock, &sink)).await;
     let handle = driver.handle();
     let run = tokio::spawn(driver.run(CancellationToken::new()));
 
@@ -252,13 +152,13 @@ async fn one_failed_write_stops_every_account_until_a_probe_succeeds() {
     let watcher = {
         let (store, handle) = (store.clone(), handle.clone());
         tokio::spawn(async move {
-            while !store.down.load(Ordering::SeqCst) {
+            while !store.hook.down.load(Ordering::SeqCst) {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
             let seen = handle.journal();
             tokio::time::sleep(Duration::from_secs(119)).await;
-            store.down.store(false, Ordering::SeqCst);
+            store.hook.down.store(false, Ordering::SeqCst);
             seen
         })
     };
@@ -334,22 +234,24 @@ async fn a_failed_pending_write_is_not_an_attempt_and_its_target_is_not_skipped(
         clock: clock.clone(),
         events: Mutex::new(Vec::new()),
     });
-    let mut b1 = spec("b1", "acc1", 6);
-    b1.pacing.max_retries = 0;
+    let no_retries = Pacing {
+        max_retries: 0,
+        ..pacing(EVERY_10_S)
+    };
+    let setup = PlannerSetup::once().account("acc1", EVERY_10_S, Jitter(0.0));
     let driver = driver(
-        vec![account("acc1")],
-        vec![b1],
+        spec(setup, "b1", "acc1", 6, no_retries),
         (&store, &sim, &clock, &sink),
     )
     .await;
     let run = tokio::spawn(driver.run(CancellationToken::new()));
     let store2 = store.clone();
     tokio::spawn(async move {
-        while !store2.down.load(Ordering::SeqCst) {
+        while !store2.hook.down.load(Ordering::SeqCst) {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         tokio::time::sleep(Duration::from_secs(45)).await;
-        store2.down.store(false, Ordering::SeqCst);
+        store2.hook.down.store(false, Ordering::SeqCst);
     });
     run.await
         .unwrap()

@@ -9,17 +9,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use jiff::Timestamp;
-use smb_domain::{
-    AccountStop, Jitter, Message, MessageSet, OperatorState, Pacing, PauseKind, Rotation, Schedule,
-    TargetRef,
-};
-use smb_engine::planner::{AccountSpec, BroadcasterSpec, Content, Planner, PlannerSettings};
-use smb_engine::{
-    DeliveryKey, Driver, DriverSettings, EngineEvent, EventSink, Outcome, PendingDelivery, Store,
-    StoreError, StoredAccount, StoredCycle, TargetStatus, TokioClock,
-};
+use smb_domain::Jitter;
+use smb_engine::planner::Planner;
+use smb_engine::testing::{Hook, Hooked, PlannerSetup, Verdict, Write, pacing};
+use smb_engine::{Driver, DriverSettings, EngineEvent, EventSink, Store, TokioClock};
 use smb_store::{SqliteSettings, SqliteStore};
 use smb_telegram::{SimGateway, SimSettings};
 use tokio_util::sync::CancellationToken;
@@ -31,9 +25,8 @@ impl EventSink for NullSink {
 
 /// The SQLite store until the power goes: after `pendings` pending writes have committed,
 /// nothing more reaches the file (each later write "succeeds" and is gone, as the
-/// not-yet-synced outcome commits are after a power loss).
+/// not-yet-synced outcome commits are after a power loss). Probes still reach it.
 struct PowerLoss {
-    inner: SqliteStore,
     pendings: usize,
     written: AtomicUsize,
     lost: AtomicBool,
@@ -45,139 +38,32 @@ impl PowerLoss {
     }
 }
 
-#[async_trait]
-impl Store for PowerLoss {
-    async fn last_cycle(&self, b: &str) -> Result<Option<StoredCycle>, StoreError> {
-        self.inner.last_cycle(b).await
-    }
-    async fn accounts(&self) -> Result<HashMap<String, StoredAccount>, StoreError> {
-        self.inner.accounts().await
-    }
-    async fn target_statuses(&self) -> Result<HashMap<String, TargetStatus>, StoreError> {
-        self.inner.target_statuses().await
-    }
-    async fn start_cycle(&self, b: &str, c: u64, m: &str, at: Timestamp) -> Result<(), StoreError> {
-        match self.gone() {
-            true => Ok(()),
-            false => self.inner.start_cycle(b, c, m, at).await,
+impl Hook for PowerLoss {
+    fn before(&self, write: Write<'_>) -> Verdict {
+        match write {
+            Write::Probe => Verdict::Forward,
+            _ if self.gone() => Verdict::Drop,
+            Write::Pending(_) => {
+                // This write still commits; the power goes right after it.
+                if self.written.fetch_add(1, Ordering::SeqCst) + 1 == self.pendings {
+                    self.lost.store(true, Ordering::SeqCst);
+                }
+                Verdict::Forward
+            }
+            _ => Verdict::Forward,
         }
-    }
-    async fn write_pending(&self, d: &PendingDelivery) -> Result<(), StoreError> {
-        if self.gone() {
-            return Ok(());
-        }
-        self.inner.write_pending(d).await?;
-        if self.written.fetch_add(1, Ordering::SeqCst) + 1 == self.pendings {
-            self.lost.store(true, Ordering::SeqCst);
-        }
-        Ok(())
-    }
-    async fn record_outcome(
-        &self,
-        key: &DeliveryKey,
-        outcome: &Outcome,
-        at: Timestamp,
-    ) -> Result<(), StoreError> {
-        match self.gone() {
-            true => Ok(()),
-            false => self.inner.record_outcome(key, outcome, at).await,
-        }
-    }
-    async fn complete_cycle(&self, b: &str, c: u64, at: Timestamp) -> Result<(), StoreError> {
-        match self.gone() {
-            true => Ok(()),
-            false => self.inner.complete_cycle(b, c, at).await,
-        }
-    }
-    async fn set_target_status(&self, t: &str, s: &TargetStatus) -> Result<(), StoreError> {
-        match self.gone() {
-            true => Ok(()),
-            false => self.inner.set_target_status(t, s).await,
-        }
-    }
-    async fn record_pause(
-        &self,
-        a: &str,
-        t: Option<&str>,
-        k: PauseKind,
-        s: Duration,
-        u: Timestamp,
-        at: Timestamp,
-    ) -> Result<(), StoreError> {
-        match self.gone() {
-            true => Ok(()),
-            false => self.inner.record_pause(a, t, k, s, u, at).await,
-        }
-    }
-    async fn set_account_stopped(
-        &self,
-        a: &str,
-        r: Option<&AccountStop>,
-        at: Timestamp,
-    ) -> Result<(), StoreError> {
-        match self.gone() {
-            true => Ok(()),
-            false => self.inner.set_account_stopped(a, r, at).await,
-        }
-    }
-    async fn flush(&self) -> Result<(), StoreError> {
-        match self.gone() {
-            true => Ok(()),
-            false => self.inner.flush().await,
-        }
-    }
-    async fn probe(&self) -> Result<(), StoreError> {
-        self.inner.probe().await
-    }
-    async fn set_broadcaster_state(
-        &self,
-        b: &str,
-        state: OperatorState,
-        at: Timestamp,
-    ) -> Result<(), StoreError> {
-        match self.gone() {
-            true => Ok(()),
-            false => self.inner.set_broadcaster_state(b, state, at).await,
-        }
-    }
-    async fn broadcaster_states(&self) -> Result<HashMap<String, OperatorState>, StoreError> {
-        self.inner.broadcaster_states().await
     }
 }
 
 const CHATS: [&str; 3] = ["@shop_one", "@shop_two", "@shop_three"];
 
 fn planner(start: Timestamp) -> Planner {
-    Planner::new(
-        vec![AccountSpec {
-            name: "acc1".into(),
-            delay_between_chats: Duration::from_millis(20),
-            jitter: Jitter(0.0),
-        }],
-        vec![BroadcasterSpec {
-            name: "b2b".into(),
-            account: "acc1".into(),
-            targets: CHATS.iter().map(|c| TargetRef::parse(c).unwrap()).collect(),
-            messages: MessageSet::new("b2b", vec![Message::new("b2b price list")]),
-            rotation: Rotation::Sequential,
-            pacing: Pacing {
-                delay_between_chats: Duration::from_millis(20),
-                cycle_delay: Duration::from_secs(600),
-                jitter: Jitter(0.0),
-                max_retries: 3,
-                retry_delay: Duration::from_secs(60),
-            },
-            schedule: Schedule::always(),
-            content: Content::default(),
-        }],
-        PlannerSettings {
-            once: true,
-            seed: 3,
-            ..Default::default()
-        },
-        start,
-    )
-    .unwrap()
+    let gap = Duration::from_millis(20);
+    PlannerSetup::once()
+        .account("acc1", gap, Jitter(0.0))
+        .broadcaster("b2b", "acc1", CHATS, pacing(gap))
+        .build(start)
+        .unwrap()
 }
 
 async fn run(store: Arc<dyn Store>, sim: Arc<SimGateway>, clock: Arc<TokioClock>) {
@@ -225,14 +111,16 @@ async fn outcomes_lost_with_the_power_are_recovered_by_resending_the_same_random
     let inner = SqliteStore::open(&url, SqliteSettings::default())
         .await
         .unwrap();
-    let losing = Arc::new(PowerLoss {
-        inner: inner.clone(),
-        pendings: CHATS.len(),
-        written: AtomicUsize::new(0),
-        lost: AtomicBool::new(false),
-    });
+    let losing = Arc::new(Hooked::new(
+        inner.clone(),
+        PowerLoss {
+            pendings: CHATS.len(),
+            written: AtomicUsize::new(0),
+            lost: AtomicBool::new(false),
+        },
+    ));
     run(losing.clone(), sim.clone(), clock.clone()).await;
-    assert!(losing.gone());
+    assert!(losing.hook.gone());
     assert_eq!(sim.accepted_count(), 3, "every chat got its message");
     drop(losing);
     drop(inner);

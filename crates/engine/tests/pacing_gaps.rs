@@ -4,22 +4,13 @@
 //! after the journal write, so a journal write of varying length never shortens the next
 //! gap (issue 18: with ± jitter 362 of 1,485 gaps were short; with none, up to 8.7 ms short).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use jiff::Timestamp;
-use smb_domain::{
-    AccountStop, Jitter, Message, MessageSet, OperatorState, Pacing, PauseKind, Rotation, Schedule,
-    TargetRef, mix64,
-};
-use smb_engine::planner::{AccountSpec, BroadcasterSpec, Content, Planner, PlannerSettings};
-use smb_engine::testing::MemoryStore;
-use smb_engine::{
-    DeliveryKey, Driver, DriverSettings, EngineEvent, EventSink, Outcome, PendingDelivery, Store,
-    StoreError, StoredAccount, StoredCycle, TargetStatus, TokioClock,
-};
+use smb_domain::{Jitter, Pacing, mix64};
+use smb_engine::testing::{Hooked, MemoryStore, PlannerSetup, Verdict, Write, pacing};
+use smb_engine::{Driver, DriverSettings, EngineEvent, EventSink, TokioClock};
 use smb_telegram::{SimGateway, SimSettings};
 use tokio_util::sync::CancellationToken;
 
@@ -28,103 +19,30 @@ impl EventSink for NullSink {
     fn emit(&self, _: &EngineEvent) {}
 }
 
-/// The in-memory journal, with pending writes that take 0–299 ms (chosen by the random_id),
-/// like a disk under load.
-#[derive(Default)]
-struct SlowJournal(MemoryStore);
-
-#[async_trait]
-impl Store for SlowJournal {
-    async fn last_cycle(&self, b: &str) -> Result<Option<StoredCycle>, StoreError> {
-        self.0.last_cycle(b).await
-    }
-    async fn accounts(&self) -> Result<HashMap<String, StoredAccount>, StoreError> {
-        self.0.accounts().await
-    }
-    async fn target_statuses(&self) -> Result<HashMap<String, TargetStatus>, StoreError> {
-        self.0.target_statuses().await
-    }
-    async fn start_cycle(&self, b: &str, c: u64, m: &str, at: Timestamp) -> Result<(), StoreError> {
-        self.0.start_cycle(b, c, m, at).await
-    }
-    async fn write_pending(&self, d: &PendingDelivery) -> Result<(), StoreError> {
-        tokio::time::sleep(Duration::from_millis(mix64(d.random_id as u64) % 300)).await;
-        self.0.write_pending(d).await
-    }
-    async fn record_outcome(
-        &self,
-        key: &DeliveryKey,
-        outcome: &Outcome,
-        at: Timestamp,
-    ) -> Result<(), StoreError> {
-        self.0.record_outcome(key, outcome, at).await
-    }
-    async fn complete_cycle(&self, b: &str, c: u64, at: Timestamp) -> Result<(), StoreError> {
-        self.0.complete_cycle(b, c, at).await
-    }
-    async fn set_target_status(&self, t: &str, s: &TargetStatus) -> Result<(), StoreError> {
-        self.0.set_target_status(t, s).await
-    }
-    async fn record_pause(
-        &self,
-        a: &str,
-        t: Option<&str>,
-        k: PauseKind,
-        s: Duration,
-        u: Timestamp,
-        at: Timestamp,
-    ) -> Result<(), StoreError> {
-        self.0.record_pause(a, t, k, s, u, at).await
-    }
-    async fn set_account_stopped(
-        &self,
-        a: &str,
-        r: Option<&AccountStop>,
-        at: Timestamp,
-    ) -> Result<(), StoreError> {
-        self.0.set_account_stopped(a, r, at).await
-    }
-    async fn flush(&self) -> Result<(), StoreError> {
-        self.0.flush().await
-    }
-    async fn probe(&self) -> Result<(), StoreError> {
-        self.0.probe().await
-    }
-    async fn set_broadcaster_state(
-        &self,
-        b: &str,
-        state: OperatorState,
-        at: Timestamp,
-    ) -> Result<(), StoreError> {
-        self.0.set_broadcaster_state(b, state, at).await
-    }
-    async fn broadcaster_states(&self) -> Result<HashMap<String, OperatorState>, StoreError> {
-        self.0.broadcaster_states().await
+/// Pending writes of the in-memory journal take 0–299 ms (chosen by the random_id), like a
+/// disk under load.
+fn slow_pending(write: Write<'_>) -> Verdict {
+    match write {
+        Write::Pending(d) => Verdict::Delay(Duration::from_millis(
+            mix64(d.random_id.cast_unsigned()) % 300,
+        )),
+        _ => Verdict::Forward,
     }
 }
 
 const DELAY: Duration = Duration::from_secs(1);
 
-fn broadcaster(name: &str, chats: usize, jitter: Jitter) -> BroadcasterSpec {
-    BroadcasterSpec {
-        name: name.into(),
-        account: "acc1".into(),
-        targets: (0..chats)
-            .map(|i| TargetRef::parse(&format!("@{name}_{i:03}")).unwrap())
-            .collect(),
-        messages: MessageSet::new(name, vec![Message::new(format!("{name} price list"))]),
-        rotation: Rotation::Sequential,
-        pacing: Pacing {
-            delay_between_chats: DELAY,
-            // Shorter than the gap: the account's gap binds across cycles too.
-            cycle_delay: Duration::from_millis(500),
-            jitter,
-            max_retries: 3,
-            retry_delay: Duration::from_secs(1),
-        },
-        schedule: Schedule::always(),
-        content: Content::default(),
-    }
+/// Broadcaster `name` on acc1 with `chats` chats, `jitter` on its pacing.
+fn broadcaster(setup: PlannerSetup, name: &str, chats: usize, jitter: Jitter) -> PlannerSetup {
+    let pacing = Pacing {
+        // Shorter than the gap: the account's gap binds across cycles too.
+        cycle_delay: Duration::from_millis(500),
+        jitter,
+        retry_delay: Duration::from_secs(1),
+        ..pacing(DELAY)
+    };
+    let chats = (0..chats).map(|i| format!("@{name}_{i:03}"));
+    setup.broadcaster(name, "acc1", chats, pacing)
 }
 
 /// Gaps (seconds) between consecutive sends of acc1, as the gateway saw them, over
@@ -145,27 +63,12 @@ async fn gaps(jitter: Jitter, cycles: usize) -> Vec<f64> {
         )
         .unwrap(),
     );
-    let planner = Planner::new(
-        vec![AccountSpec {
-            name: "acc1".into(),
-            delay_between_chats: DELAY,
-            jitter,
-        }],
-        vec![
-            broadcaster("b2b", 100, jitter),
-            broadcaster("b2c", 100, jitter),
-        ],
-        PlannerSettings {
-            once: false,
-            seed: 3,
-            ..Default::default()
-        },
-        start,
-    )
-    .unwrap();
+    let setup = PlannerSetup::forever().account("acc1", DELAY, jitter);
+    let setup = broadcaster(setup, "b2b", 100, jitter);
+    let planner = broadcaster(setup, "b2c", 100, jitter).build(start).unwrap();
     let driver = Driver::restore(
         planner,
-        Arc::new(SlowJournal::default()),
+        Arc::new(Hooked::new(MemoryStore::default(), slow_pending)),
         sim.clone(),
         clock.clone(),
         Arc::new(NullSink),

@@ -551,19 +551,9 @@ pub(crate) fn chat_of(world: &World, peer: &tl::enums::InputPeer) -> Result<i64,
                 _ => Err(err("PEER_ID_INVALID")),
             }
         }
-        tl::enums::InputPeer::Channel(c) => {
-            let id = -(1_000_000_000_000 + c.channel_id);
-            match world.chats.get(&id) {
-                Some(rec) if rec.spec.kind != ChatKind::Group => {
-                    if rec.access_hash == c.access_hash {
-                        Ok(id)
-                    } else {
-                        Err(err("CHANNEL_INVALID"))
-                    }
-                }
-                _ => Err(err("CHANNEL_INVALID")),
-            }
-        }
+        tl::enums::InputPeer::Channel(c) => world
+            .channel(c.channel_id, c.access_hash)
+            .ok_or_else(|| err("CHANNEL_INVALID")),
         _ => Err(err("PEER_ID_INVALID")),
     }
 }

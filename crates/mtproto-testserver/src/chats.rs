@@ -12,8 +12,6 @@ use crate::api::{Reply, chat_of, err};
 use crate::fixture::ChatKind;
 use crate::world::World;
 
-const CHANNEL_ID_BASE: i64 = 1_000_000_000_000;
-
 fn notify_settings() -> tl::enums::PeerNotifySettings {
     tl::types::PeerNotifySettings {
         show_previews: None,
@@ -34,17 +32,9 @@ fn notify_settings() -> tl::enums::PeerNotifySettings {
 /// The bot-API id of the channel or supergroup an InputChannel names (access hash checked).
 fn channel_of(world: &World, channel: &tl::enums::InputChannel) -> Result<i64, (i32, String)> {
     match channel {
-        tl::enums::InputChannel::Channel(c) => {
-            let id = -(CHANNEL_ID_BASE + c.channel_id);
-            match world.chats.get(&id) {
-                Some(rec)
-                    if rec.spec.kind != ChatKind::Group && rec.access_hash == c.access_hash =>
-                {
-                    Ok(id)
-                }
-                _ => Err(err("CHANNEL_INVALID")),
-            }
-        }
+        tl::enums::InputChannel::Channel(c) => world
+            .channel(c.channel_id, c.access_hash)
+            .ok_or_else(|| err("CHANNEL_INVALID")),
         _ => Err(err("CHANNEL_INVALID")),
     }
 }

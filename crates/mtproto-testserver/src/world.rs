@@ -256,6 +256,17 @@ pub(crate) fn to_hex(bytes: &[u8]) -> String {
 }
 
 impl World {
+    /// The bot-API id of the channel or supergroup Telegram calls `channel_id`, if it exists
+    /// and `access_hash` is its hash; `None` otherwise (a basic group included), which Telegram
+    /// answers with CHANNEL_INVALID.
+    pub(crate) fn channel(&self, channel_id: i64, access_hash: i64) -> Option<i64> {
+        let id = -(CHANNEL_ID_BASE + channel_id);
+        self.chats
+            .get(&id)
+            .filter(|rec| rec.spec.kind != ChatKind::Group && rec.access_hash == access_hash)
+            .map(|_| id)
+    }
+
     pub fn new(fixture: Fixture) -> Result<Self, FixtureError> {
         fixture.validate()?;
         let now = now_unix();

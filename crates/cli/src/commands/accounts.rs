@@ -139,10 +139,10 @@ async fn login(settings: &Settings, args: &LoginArgs) -> anyhow::Result<ExitCode
         Err(e) => return Err(e.into()),
     };
     if session.is_authorized().await? {
-        println!(
+        outln!(
             "{name} is already logged in; `sendmessagebot accounts check` tests it, \
              `sendmessagebot accounts login {name} --force` starts a new session"
-        );
+        )?;
         return Ok(ExitCode::SUCCESS);
     }
 
@@ -160,7 +160,7 @@ async fn login(settings: &Settings, args: &LoginArgs) -> anyhow::Result<ExitCode
         user_login(settings, args, &session, name).await?
     };
     let path = sessions.path(name)?;
-    println!(
+    outln!(
         "✓ {name} logged in as {}{}, DC {}; session saved to {}{}",
         describe(&info),
         if info.bot { " [bot]" } else { "" },
@@ -171,7 +171,7 @@ async fn login(settings: &Settings, args: &LoginArgs) -> anyhow::Result<ExitCode
         } else {
             ""
         }
-    );
+    )?;
     clear_session_stop(settings, name).await?;
     Ok(ExitCode::SUCCESS)
 }
@@ -282,9 +282,9 @@ async fn clear_session_stop(settings: &Settings, name: &str) -> anyhow::Result<(
         .and_then(|a| a.stopped_reason.clone());
     if let Some(reason) = reason.filter(AccountStop::fixed_by_login) {
         store.clear_account_stop(name, Timestamp::now()).await?;
-        println!(
+        outln!(
             "  {name} was stopped ({reason}); it sends again from the next `sendmessagebot run`"
-        );
+        )?;
     }
     Ok(())
 }
@@ -344,16 +344,20 @@ fn list(settings: &Settings, json: bool) -> anyhow::Result<ExitCode> {
         }));
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        outln!("{}", serde_json::to_string_pretty(&rows)?)?;
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
+    outln!(
         "{:<10} {:<6} {:<11} {:<28} {:<3} PROXY",
-        "ACCOUNT", "KIND", "AUTHORIZED", "TELEGRAM", "DC"
-    );
+        "ACCOUNT",
+        "KIND",
+        "AUTHORIZED",
+        "TELEGRAM",
+        "DC"
+    )?;
     let s = |v: &serde_json::Value| v.as_str().unwrap_or("-").to_owned();
     for r in &rows {
-        println!(
+        outln!(
             "{:<10} {:<6} {:<11} {:<28} {:<3} {}",
             s(&r["name"]),
             s(&r["kind"]),
@@ -361,16 +365,16 @@ fn list(settings: &Settings, json: bool) -> anyhow::Result<ExitCode> {
             s(&r["telegram"]),
             r["dc"].as_i64().map_or("-".to_owned(), |d| d.to_string()),
             s(&r["proxy"])
-        );
+        )?;
     }
     for r in rows.iter().filter(|r| r["error"].is_string()) {
-        println!("  {}: {}", s(&r["name"]), s(&r["error"]));
+        outln!("  {}: {}", s(&r["name"]), s(&r["error"]))?;
     }
     if rows
         .iter()
         .any(|r| r["authorized"] != "yes" && r["kind"] != "(not configured)")
     {
-        println!("log an account in with `sendmessagebot accounts login NAME`");
+        outln!("log an account in with `sendmessagebot accounts login NAME`")?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -384,16 +388,16 @@ fn unreadable(e: &SessionError) -> &'static str {
 
 async fn check(settings: &Settings) -> anyhow::Result<ExitCode> {
     if settings.account_info.is_empty() {
-        println!(
+        outln!(
             "✗ no accounts configured: add an [accounts.NAME] table to {}",
             settings.source
-        );
+        )?;
         return Ok(ExitCode::from(1));
     }
     let api = match telegram::api(settings) {
         Ok(a) => a,
         Err(e) => {
-            println!("✗ {e:#}");
+            outln!("✗ {e:#}")?;
             return Ok(ExitCode::from(1));
         }
     };
@@ -403,13 +407,13 @@ async fn check(settings: &Settings) -> anyhow::Result<ExitCode> {
         let proxy = match telegram::proxy(settings, a) {
             Ok(p) => p,
             Err(e) => {
-                println!("✗ {}: {e:#}", a.name);
+                outln!("✗ {}: {e:#}", a.name)?;
                 bad += 1;
                 continue;
             }
         };
         let health = check_account(&api, &sessions, &a.name, proxy.as_ref()).await;
-        report_health(&a.name, &health, &mut bad);
+        report_health(&a.name, &health, &mut bad)?;
     }
     Ok(if bad == 0 {
         ExitCode::SUCCESS
@@ -418,23 +422,24 @@ async fn check(settings: &Settings) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn report_health(name: &str, health: &AccountHealth, bad: &mut usize) {
+fn report_health(name: &str, health: &AccountHealth, bad: &mut usize) -> std::io::Result<()> {
     match health {
         AccountHealth::Ok(info) => {
-            println!(
+            outln!(
                 "✓ {name}: {}{}, DC {}",
                 describe(info),
                 if info.bot { " [bot]" } else { "" },
                 info.dc
-            );
+            )?;
         }
         // The session works; Telegram only asks for a pause.
-        AccountHealth::FloodWait(_) => println!("! {name}: {}", health.advice(name)),
+        AccountHealth::FloodWait(_) => outln!("! {name}: {}", health.advice(name))?,
         _ => {
             *bad += 1;
-            println!("✗ {name}: {}", health.advice(name));
+            outln!("✗ {name}: {}", health.advice(name))?;
         }
     }
+    Ok(())
 }
 
 async fn logout_account(settings: &Settings, name: &str) -> anyhow::Result<ExitCode> {
@@ -460,9 +465,9 @@ async fn logout_account(settings: &Settings, name: &str) -> anyhow::Result<ExitC
         eprintln!("warning: cannot delete {}: {e}", peers.display());
     }
     if had {
-        println!("✓ {name} logged out; its session file is deleted");
+        outln!("✓ {name} logged out; its session file is deleted")?;
     } else {
-        println!("{name} had no session");
+        outln!("{name} had no session")?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -59,14 +59,21 @@ pub async fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<ExitCode> {
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        outln!("{}", serde_json::to_string_pretty(&v)?)?;
     } else {
-        println!(
+        outln!(
             "{:<12} {:<8} {:<14} {:>7} {:<10} {:>9} {:>8} {:>7}  MODE",
-            "BROADCASTER", "ACCOUNT", "TARGETS", "CHATS", "MESSAGES", "ROTATION", "DELAY", "CYCLE"
-        );
+            "BROADCASTER",
+            "ACCOUNT",
+            "TARGETS",
+            "CHATS",
+            "MESSAGES",
+            "ROTATION",
+            "DELAY",
+            "CYCLE"
+        )?;
         for b in &s.broadcasters {
-            println!(
+            outln!(
                 "{:<12} {:<8} {:<14} {:>7} {:<10} {:>9} {:>7}s {:>6}s  {}",
                 b.spec.name,
                 b.spec.account,
@@ -77,7 +84,7 @@ pub async fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<ExitCode> {
                 b.spec.pacing.delay_between_chats.as_secs_f64(),
                 b.spec.pacing.cycle_delay.as_secs_f64(),
                 crate::switch::mode_of(b).as_str()
-            );
+            )?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -46,6 +46,9 @@ pub struct Report {
     pub problems: usize,
     pub lines: Vec<String>,
     quiet: bool,
+    /// The first failed write to stdout (a reader that went away): printing stops there and
+    /// `run` returns it once the checks are done.
+    write_error: Option<std::io::Error>,
 }
 
 impl Report {
@@ -58,8 +61,8 @@ impl Report {
     }
     fn line(&mut self, mark: &str, line: &str) {
         let line = format!("{mark} {line}");
-        if !self.quiet {
-            println!("{line}");
+        if !self.quiet && self.write_error.is_none() {
+            self.write_error = outln!("{line}").err();
         }
         self.lines.push(line);
     }
@@ -152,8 +155,11 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
         Some(s) => notifications(&mut r, s, args.online).await,
         None => r.warn("reports and notifications: not checked (the configuration does not load)"),
     }
+    if let Some(e) = r.write_error.take() {
+        return Err(e.into());
+    }
     if r.problems > 0 {
-        println!("{} problem(s) found", r.problems);
+        outln!("{} problem(s) found", r.problems)?;
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)

@@ -3,6 +3,7 @@
 //! bash: `sendmessagebot completions bash > ~/.local/share/bash-completion/completions/sendmessagebot`;
 //! zsh: into a directory of `$fpath` as `_sendmessagebot`; fish: `~/.config/fish/completions/sendmessagebot.fish`.
 
+use std::io::Write as _;
 use std::process::ExitCode;
 
 use clap::CommandFactory as _;
@@ -16,11 +17,10 @@ pub struct Args {
 
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let mut cmd = crate::Cli::command();
-    clap_complete::generate(
-        args.shell,
-        &mut cmd,
-        "sendmessagebot",
-        &mut std::io::stdout(),
-    );
+    // `generate` panics when its writer fails; a buffer cannot, and the one write to stdout
+    // gives its error (a closed pipe) back instead.
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut cmd, "sendmessagebot", &mut script);
+    std::io::stdout().lock().write_all(&script)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -81,12 +81,12 @@ pub async fn run(cli: &Cli, command: &Command) -> anyhow::Result<ExitCode> {
             let bytes = maintenance::backup(&db, &to)
                 .await
                 .with_context(|| format!("backing up {}", db.display()))?;
-            println!(
+            outln!(
                 "backed up {} to {} ({} KiB)",
                 db.display(),
                 to.display(),
                 bytes.div_ceil(1024)
-            );
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Restore {
@@ -110,17 +110,17 @@ pub async fn run(cli: &Cli, command: &Command) -> anyhow::Result<ExitCode> {
             let done = maintenance::restore(path, &db, Timestamp::now())
                 .await
                 .with_context(|| format!("restoring {} from {}", db.display(), path.display()))?;
-            println!(
+            outln!(
                 "restored {} from {} ({} KiB; integrity checked)",
                 db.display(),
                 path.display(),
                 done.bytes.div_ceil(1024)
-            );
+            )?;
             if let Some(aside) = done.kept_aside {
-                println!(
+                outln!(
                     "the replaced database is kept as {} (delete it once all is well)",
                     aside.display()
-                );
+                )?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -165,15 +165,15 @@ async fn refuse_other_mode(backup: &Path, db: &Path, sandbox: bool) -> anyhow::R
 async fn check(db: &Path) -> anyhow::Result<ExitCode> {
     let problems = maintenance::integrity_problems(db, Thoroughness::Full).await?;
     if problems.is_empty() {
-        println!("✓ database {}: integrity check passed", db.display());
+        outln!("✓ database {}: integrity check passed", db.display())?;
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
+    outln!(
         "✗ database {} is damaged ({}); {}",
         db.display(),
         problems.join("; "),
         crate::hint::in_mode(RESTORE_HINT)
-    );
+    )?;
     Ok(ExitCode::from(1))
 }
 

@@ -31,14 +31,14 @@ pub fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("writing {}", cli.config.display()))?;
     std::fs::write(&args.env_example, EXAMPLE_ENV)
         .with_context(|| format!("writing {}", args.env_example.display()))?;
-    println!(
+    outln!(
         "wrote {} and {}",
         cli.config.display(),
         args.env_example.display()
-    );
-    println!(
+    )?;
+    outln!(
         "next: `sendmessagebot check`, then `sendmessagebot run --sandbox` to rehearse without Telegram"
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 

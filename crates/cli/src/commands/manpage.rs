@@ -22,7 +22,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("cannot create {}", dir.display()))?;
             clap_mangen::generate_to(cmd, dir)
                 .with_context(|| format!("cannot write the pages into {}", dir.display()))?;
-            println!("man pages written to {}", dir.display());
+            outln!("man pages written to {}", dir.display())?;
         }
         None => clap_mangen::Man::new(cmd)
             .render(&mut std::io::stdout())

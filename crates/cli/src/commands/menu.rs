@@ -226,11 +226,11 @@ impl Menu<'_> {
     async fn start(&self, test_mode: bool) -> anyhow::Result<()> {
         let paths = self.paths()?;
         if let Ok(v) = control::request(&paths.socket, Cmd::Status).await {
-            println!(
+            outln!(
                 "{} {}",
                 self.t("already running: pid", "уже работает: pid"),
                 v["pid"]
-            );
+            )?;
             return Ok(());
         }
         let mut argv = self.global_args();
@@ -242,25 +242,25 @@ impl Menu<'_> {
             argv.push("--test-mode".into());
         }
         let pid = detach::spawn(&paths, &argv, None).await?;
-        println!(
+        outln!(
             "{} {pid} ({} {})",
             self.t("started in the background: pid", "запущено в фоне: pid"),
             self.t("output:", "вывод:"),
             paths.output.display()
-        );
+        )?;
         Ok(())
     }
 
     async fn restart(&self) -> anyhow::Result<()> {
         let paths = self.paths()?;
         if control::request(&paths.socket, Cmd::Status).await.is_err() {
-            println!(
+            outln!(
                 "{}",
                 self.t(
                     "not running; item 1 starts it",
                     "не запущен; пункт 1 запускает его"
                 )
-            );
+            )?;
             return Ok(());
         }
         let settings = context::settings(self.cli, &Overrides::default(), true)?;
@@ -460,10 +460,10 @@ impl Menu<'_> {
             cmd.arg("--sandbox");
         }
         let status = cmd.status().await?;
-        println!(
+        outln!(
             "{} ({status})",
             self.t("night test finished", "ночной тест завершён")
-        );
+        )?;
         Ok(())
     }
 
@@ -522,8 +522,8 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
     };
     let all = items(lang);
     loop {
-        println!();
-        println!(
+        outln!()?;
+        outln!(
             "SendMessageBot — {} · {}: {}",
             if sandbox {
                 lang.t("sandbox", "песочница")
@@ -532,7 +532,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
             },
             lang.t("daemon", "демон"),
             menu.daemon_line().await
-        );
+        )?;
         let scorer = &score;
         let picked = Select::new(
             lang.t(
@@ -552,9 +552,9 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
         if item.number == 0 {
             break;
         }
-        println!("— {item}");
+        outln!("— {item}")?;
         if let Err(e) = menu.item(item.number).await {
-            println!("{}: {e:#}", lang.t("error", "ошибка"));
+            outln!("{}: {e:#}", lang.t("error", "ошибка"))?;
         }
     }
     Ok(ExitCode::SUCCESS)

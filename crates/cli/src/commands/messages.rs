@@ -117,10 +117,10 @@ pub fn fetcher(cli: &Cli, settings: &Settings) -> anyhow::Result<Fetcher> {
 async fn update(cli: &Cli, settings: &Settings, a: &UpdateArgs) -> anyhow::Result<ExitCode> {
     let sets = set_sources(settings, a.set.as_deref())?;
     if sets.is_empty() {
-        println!(
+        outln!(
             "no message set has a source: add `source = \"…\"` to a [messages.NAME] table, or set \
              BUY_SELL_PRICE_B2B_SHEET_URL (B2C, AAA, GUS) in .env"
-        );
+        )?;
         return Ok(ExitCode::SUCCESS);
     }
     let fetcher = fetcher(cli, settings)?;
@@ -176,7 +176,7 @@ async fn update(cli: &Cli, settings: &Settings, a: &UpdateArgs) -> anyhow::Resul
                 b.println(&line);
                 b.inc(1);
             }
-            None => println!("{line}"),
+            None => outln!("{line}")?,
         }
     }
     if let Some(b) = bar {
@@ -189,7 +189,7 @@ async fn update(cli: &Cli, settings: &Settings, a: &UpdateArgs) -> anyhow::Resul
         );
         return Ok(ExitCode::from(1));
     }
-    println!("a running daemon uses new versions from each broadcaster's next cycle");
+    outln!("a running daemon uses new versions from each broadcaster's next cycle")?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -238,22 +238,22 @@ async fn list(settings: &Settings, a: &NameArgs) -> anyhow::Result<ExitCode> {
             )
         }
     };
-    println!("{header}");
-    println!("{:>3}  {:<8} {:>4}  text", "#", "status", "prio");
+    outln!("{header}")?;
+    outln!("{:>3}  {:<8} {:>4}  text", "#", "status", "prio")?;
     for (i, m) in messages.iter().enumerate() {
-        println!(
+        outln!(
             "{:>3}  {:<8} {:>4}  {}",
             i + 1,
             if m.active { "active" } else { "inactive" },
             m.priority,
             first_line(&m.text, 70)
-        );
+        )?;
     }
     let active = messages.iter().filter(|m| m.active).count();
-    println!(
+    outln!(
         "{} messages, {active} active (rotation: priority high first, then sheet order)",
         messages.len()
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -261,15 +261,16 @@ async fn history(settings: &Settings, a: &NameArgs) -> anyhow::Result<ExitCode> 
     let store = context::open_store(settings, a.sandbox).await?;
     let versions = store.message_set_history(&a.name).await?;
     if versions.is_empty() {
-        println!(
+        outln!(
             "message set `{}` has no stored versions yet: `sendmessagebot messages update --type {}`",
-            a.name, a.name
-        );
+            a.name,
+            a.name
+        )?;
         return Ok(ExitCode::SUCCESS);
     }
     let tz = settings.timezone.clone();
     for v in &versions {
-        println!(
+        outln!(
             "{:>4}  {}  {}  ({})",
             format!("v{}", v.version),
             v.created_at
@@ -277,7 +278,7 @@ async fn history(settings: &Settings, a: &NameArgs) -> anyhow::Result<ExitCode> 
                 .strftime("%Y-%m-%d %H:%M:%S"),
             v.summary,
             v.source
-        );
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -288,15 +289,17 @@ async fn restore(settings: &Settings, a: &RestoreArgs) -> anyhow::Result<ExitCod
         .restore_message_set(&a.name, a.number, Timestamp::now())
         .await?
     {
-        Some(v) => println!(
+        Some(v) => outln!(
             "`{}`: version {} restored as version {v}; a running daemon uses it from the next cycle after its next refresh.\n\
              note: if the set has a source that still differs, the next `messages update` replaces it again",
-            a.name, a.number
-        ),
-        None => println!(
+            a.name,
+            a.number
+        )?,
+        None => outln!(
             "`{}`: version {} is already the current content",
-            a.name, a.number
-        ),
+            a.name,
+            a.number
+        )?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -38,50 +38,50 @@ pub async fn run(cli: &Cli, a: &Args) -> anyhow::Result<ExitCode> {
     let toml = imp.render_toml(&now);
     let env = imp.render_env(&now);
 
-    println!("imported from {}:", a.dir.display());
+    outln!("imported from {}:", a.dir.display())?;
     for line in imp.summary() {
-        println!("  {line}");
+        outln!("  {line}")?;
     }
     if !imp.sessions.is_empty() {
         let names: Vec<&str> = imp.sessions.iter().map(|s| s.account.as_str()).collect();
-        println!(
+        outln!(
             "  Telethon sessions read (logins and {} cached peers): {}",
             imp.sessions
                 .iter()
                 .map(|s| s.session.peers.len())
                 .sum::<usize>(),
             names.join(", ")
-        );
+        )?;
     }
     if !imp.issues.is_empty() {
-        println!("not imported ({}):", imp.issues.len());
+        outln!("not imported ({}):", imp.issues.len())?;
         for i in &imp.issues {
-            println!("  {i}");
+            outln!("  {i}")?;
         }
     }
     let plans: Vec<SessionPlan> = imp.sessions.iter().map(SessionPlan::new).collect();
     if a.dry_run {
-        println!("\n--- would write {} ---\n{toml}", cli.config.display());
-        println!(
+        outln!("\n--- would write {} ---\n{toml}", cli.config.display())?;
+        outln!(
             "--- would write {} ({} variables; values not shown) ---",
             cli.env_file.display(),
             imp.env.len()
-        );
+        )?;
         let (dir, sealed) = planned_sessions_dir(&imp);
         for p in &plans {
             match &p.login {
-                Ok(_) => println!(
+                Ok(_) => outln!(
                     "--- would write {}/{}.session{} and {}.peers.json ({}) ---",
                     dir.display(),
                     p.account,
                     if sealed { " (encrypted)" } else { "" },
                     p.account,
                     p.peers_note()
-                ),
-                Err(why) => println!("--- session {}: {why} ---", p.account),
+                )?,
+                Err(why) => outln!("--- session {}: {why} ---", p.account)?,
             }
         }
-        println!("dry run: nothing written");
+        outln!("dry run: nothing written")?;
         return Ok(ExitCode::SUCCESS);
     }
     for path in [&cli.config, &cli.env_file] {
@@ -96,11 +96,11 @@ pub async fn run(cli: &Cli, a: &Args) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("writing {}", cli.config.display()))?;
     crate::envfile::write_private(&cli.env_file, &env)
         .with_context(|| format!("writing {}", cli.env_file.display()))?;
-    println!(
+    outln!(
         "wrote {} and {}",
         cli.config.display(),
         cli.env_file.display()
-    );
+    )?;
     if !plans.is_empty() {
         // The store `run` and `accounts login` will use: SESSIONS_DIR, SESSION_PASSPHRASE and
         // file names from the configuration just written (and the environment).
@@ -110,20 +110,20 @@ pub async fn run(cli: &Cli, a: &Args) -> anyhow::Result<ExitCode> {
         let mut not_migrated = Vec::new();
         for p in &plans {
             match write_session(&store, p, a.force) {
-                Ok(line) => println!("{line}"),
+                Ok(line) => outln!("{line}")?,
                 Err(why) => not_migrated.push(format!("session {}: {why}", p.account)),
             }
         }
         if !not_migrated.is_empty() {
-            println!("sessions not migrated ({}):", not_migrated.len());
+            outln!("sessions not migrated ({}):", not_migrated.len())?;
             for line in &not_migrated {
-                println!("  {line}");
+                outln!("  {line}")?;
             }
         }
     }
-    println!(
+    outln!(
         "next: `sendmessagebot check`, then `sendmessagebot messages update` for the sets with a Google Sheet"
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -32,10 +32,10 @@ pub async fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<ExitCode> {
             let mut failed = false;
             for (channel, result) in results {
                 match result {
-                    Ok(()) => println!("{channel}: ok"),
+                    Ok(()) => outln!("{channel}: ok")?,
                     Err(e) => {
                         failed = true;
-                        println!("{channel}: FAILED: {e}");
+                        outln!("{channel}: FAILED: {e}")?;
                     }
                 }
             }

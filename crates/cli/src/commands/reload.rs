@@ -21,26 +21,26 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
     let paths = daemon::client_paths(cli, args.sandbox)?;
     match control::request(&paths.socket, Cmd::Reload).await {
         Ok(v) => {
-            println!("{}", v["message"].as_str().unwrap_or("reloaded"));
+            outln!("{}", v["message"].as_str().unwrap_or("reloaded"))?;
             Ok(ExitCode::SUCCESS)
         }
         Err(ClientError::NotRunning(_)) => {
-            println!(
+            outln!(
                 "not running (no daemon on {}); nothing to reload",
                 paths.dir.display()
-            );
+            )?;
             Ok(ExitCode::from(3))
         }
         Err(ClientError::Refused(reason)) => {
-            println!("reload refused: {reason}");
-            println!("the daemon goes on with its old configuration");
+            outln!("reload refused: {reason}")?;
+            outln!("the daemon goes on with its old configuration")?;
             Ok(ExitCode::from(1))
         }
         Err(e) => {
-            println!(
+            outln!(
                 "reload failed: {e}; `sendmessagebot status{}` shows whether the daemon runs",
                 if args.sandbox { " --sandbox" } else { "" }
-            );
+            )?;
             Ok(ExitCode::from(1))
         }
     }

@@ -50,7 +50,7 @@ pub async fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<ExitCode> {
                 .await
                 .map_err(|e| anyhow::anyhow!("collecting the report: {e}"))?;
             let text = render_report(&data, &notify.reports.timezone);
-            println!("{}", if *html { text } else { html_to_plain(&text) });
+            outln!("{}", if *html { text } else { html_to_plain(&text) })?;
         }
         Command::Send { sandbox } => {
             let reporter = Reporter::from_settings(&notify)?;
@@ -62,7 +62,7 @@ pub async fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<ExitCode> {
                 .await
                 .context("posting the report")?;
             let channel = notify.reports.channel_id.as_deref().unwrap_or_default();
-            println!("report posted to {channel} (message {message_id})");
+            outln!("report posted to {channel} (message {message_id})")?;
         }
         Command::Settings(_) => {}
     }

@@ -59,10 +59,10 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
             bail!("{e}; nothing was changed in {}", cli.env_file.display());
         }
         envfile::update(&cli.env_file, &changes)?;
-        println!(
+        outln!(
             "saved in {}; a running daemon uses it after `sendmessagebot reload`",
             cli.env_file.display()
-        );
+        )?;
     }
     show(cli)
 }
@@ -71,26 +71,26 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
 pub fn show(cli: &Cli) -> anyhow::Result<ExitCode> {
     let settings = context::settings(cli, &Overrides::default(), true)?;
     let n = settings.sections.notify.clone();
-    println!("reports:  {}", if n.reports.enabled { "on" } else { "off" });
-    println!("interval: every {} h", n.reports.interval_hours);
-    println!(
+    outln!("reports:  {}", if n.reports.enabled { "on" } else { "off" })?;
+    outln!("interval: every {} h", n.reports.interval_hours)?;
+    outln!(
         "channel:  {}",
         n.reports
             .channel_id
             .as_deref()
             .unwrap_or("(not set: REPORTS_CHANNEL_ID)")
-    );
-    println!(
+    )?;
+    outln!(
         "bot:      {}",
         if n.bot.token.is_some() {
             "REPORTS_BOT_TOKEN is set"
         } else {
             "(not set: REPORTS_BOT_TOKEN)"
         }
-    );
-    println!(
+    )?;
+    outln!(
         "time zone: {}",
         n.reports.timezone.iana_name().unwrap_or("UTC")
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }

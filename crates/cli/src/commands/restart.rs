@@ -36,7 +36,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
                 .filter(|c| !c.is_empty())
                 .map(PathBuf::from);
             if let Some(pid) = daemon::stop(&paths).await? {
-                println!("stopped (pid {pid})");
+                outln!("stopped (pid {pid})")?;
             }
             (argv, cwd)
         }
@@ -51,15 +51,15 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
             if args.sandbox {
                 argv.push("--sandbox".into());
             }
-            println!("not running; starting it");
+            outln!("not running; starting it")?;
             (argv, None)
         }
         Err(e) => return Err(e.into()),
     };
     let pid = detach::spawn(&paths, &argv, cwd.as_deref()).await?;
-    println!(
+    outln!(
         "started in the background: pid {pid} (output: {})",
         paths.output.display()
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }

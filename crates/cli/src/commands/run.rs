@@ -61,10 +61,10 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
         let paths = DaemonPaths::for_settings(&settings, args.sandbox);
         let pid =
             crate::daemon::detach::spawn(&paths, &crate::daemon::detach::own_args(), None).await?;
-        println!(
+        outln!(
             "started in the background: pid {pid} (output: {})",
             paths.output.display()
-        );
+        )?;
         return Ok(ExitCode::SUCCESS);
     }
     crate::daemon::detach::enter_own_session();
@@ -331,7 +331,7 @@ async fn dry_run(
     let now = Timestamp::now();
     let mut planner = running.planner(true, now)?;
     restore_planner(&mut planner, store.as_ref(), now).await?;
-    print_plan(planner, now, &running.settings);
+    print_plan(planner, now, &running.settings)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -580,21 +580,26 @@ async fn stop_on_signal(shutdown: CancellationToken) {
 
 /// Prints what the planner would send for one cycle of each broadcaster, every send
 /// succeeding (the engine's virtual-clock simulation, [`smb_engine::planned_sends`]).
-fn print_plan(mut planner: Planner, start: Timestamp, settings: &Settings) {
+fn print_plan(mut planner: Planner, start: Timestamp, settings: &Settings) -> std::io::Result<()> {
     let tz = settings.timezone.clone();
     let mut lines = 0usize;
-    println!(
+    outln!(
         "plan of the next cycle (times in {}):",
         tz.iana_name().unwrap_or("UTC")
-    );
+    )?;
+    // The simulation cannot stop early: after a failed write, only keep the error.
+    let mut written = Ok(());
     smb_engine::planned_sends(&mut planner, start, |at, d| {
+        if written.is_err() {
+            return;
+        }
         let text: String = d.text.chars().take(60).collect();
         let more = if d.text.chars().count() > 60 {
             "…"
         } else {
             ""
         };
-        println!(
+        written = outln!(
             "{}  {:<10} {:<8} {:<28} {}{}",
             at.to_zoned(tz.clone()).strftime("%Y-%m-%d %H:%M:%S"),
             d.broadcaster_name,
@@ -605,6 +610,7 @@ fn print_plan(mut planner: Planner, start: Timestamp, settings: &Settings) {
         );
         lines += 1;
     });
+    written?;
     // A set with a source but no stored version yet has no texts here; `run` fetches it at
     // start, so the plan would otherwise promise less than `run` does.
     let mut unfetched: Vec<&str> = settings
@@ -616,12 +622,13 @@ fn print_plan(mut planner: Planner, start: Timestamp, settings: &Settings) {
     unfetched.sort_unstable();
     unfetched.dedup();
     if !unfetched.is_empty() {
-        println!(
+        outln!(
             "(not in this plan: message set(s) {} not fetched yet; `run` fetches them at start, {} now)",
             unfetched.join(", "),
             crate::hint::command("messages update")
-        );
+        )?;
     } else if lines == 0 {
-        println!("(nothing to send: every broadcaster is paused, stopped or has no active target)");
+        outln!("(nothing to send: every broadcaster is paused, stopped or has no active target)")?;
     }
+    Ok(())
 }

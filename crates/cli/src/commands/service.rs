@@ -166,7 +166,7 @@ pub fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<ExitCode> {
             let cwd = std::env::current_dir().context("cannot read the current directory")?;
             let text = unit(cli, args, &binary, &cwd);
             if args.dry_run {
-                print!("{text}");
+                out!("{text}")?;
                 return Ok(ExitCode::SUCCESS);
             }
             let dir = args.target.dir()?;
@@ -179,37 +179,37 @@ pub fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<ExitCode> {
             std::fs::write(&path, &text)
                 .with_context(|| format!("cannot write {}", path.display()))?;
             let sc = args.target.systemctl();
-            println!("wrote {}", path.display());
-            println!(
+            outln!("wrote {}", path.display())?;
+            outln!(
                 "start it now and at every boot:\n  {sc} daemon-reload\n  {sc} enable --now {}",
                 args.target.name
-            );
+            )?;
             if !args.target.system {
-                println!("keep it running after you log out:\n  loginctl enable-linger $USER");
+                outln!("keep it running after you log out:\n  loginctl enable-linger $USER")?;
             }
-            println!(
+            outln!(
                 "its log: journalctl {}-u {} -f",
                 if args.target.system { "" } else { "--user " },
                 args.target.name
-            );
+            )?;
         }
         Command::Uninstall(target) => {
             let path = target.dir()?.join(format!("{}.service", target.name));
             let sc = target.systemctl();
             match std::fs::remove_file(&path) {
                 Ok(()) => {
-                    println!("removed {}", path.display());
-                    println!(
+                    outln!("removed {}", path.display())?;
+                    outln!(
                         "if it was running:\n  {sc} disable --now {}\n  {sc} daemon-reload",
                         target.name
-                    );
+                    )?;
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    println!(
+                    outln!(
                         "{} is not installed ({} does not exist)",
                         target.name,
                         path.display()
-                    );
+                    )?;
                 }
                 Err(e) => {
                     return Err(e).with_context(|| format!("cannot remove {}", path.display()));

@@ -31,34 +31,34 @@ pub async fn run(cli: &Cli, command: &Command) -> anyhow::Result<ExitCode> {
     let settings = context::settings(cli, &Overrides::default(), false)?;
     let sets = set_sources(&settings, a.set.as_deref())?;
     if sets.is_empty() {
-        println!(
+        outln!(
             "no message set has a source: set BUY_SELL_PRICE_B2B_SHEET_URL (B2C, AAA, GUS) in .env or add `source = \"…\"`"
-        );
+        )?;
         return Ok(ExitCode::SUCCESS);
     }
     let fetcher = fetcher(cli, &settings)?;
     match fetcher.client_email().await {
-        Ok(Some(email)) => println!("service account: {email} (share each sheet with it, Viewer)"),
-        Ok(None) => println!(
+        Ok(Some(email)) => outln!("service account: {email} (share each sheet with it, Viewer)")?,
+        Ok(None) => outln!(
             "no GOOGLE_CREDENTIALS_FILE: sheets are read through their CSV export (shared \"Anyone with the link\")"
-        ),
-        Err(e) => println!("error: {e}"),
+        )?,
+        Err(e) => outln!("error: {e}")?,
     }
     let mut failed = 0usize;
     for s in &sets {
-        println!("\n[{}] {}", s.set, s.source.describe());
+        outln!("\n[{}] {}", s.set, s.source.describe())?;
         let fetched = match fetcher.fetch(&s.source).await {
             Ok(f) => f,
             Err(e) => {
                 failed += 1;
-                println!("  error: {e}");
+                outln!("  error: {e}")?;
                 continue;
             }
         };
         let active = fetched.rows.iter().filter(|r| r.message.active).count();
-        println!("  {} messages, {active} active", fetched.rows.len());
+        outln!("  {} messages, {active} active", fetched.rows.len())?;
         for note in &fetched.notes {
-            println!("  note: {note}");
+            outln!("  note: {note}")?;
         }
         for r in fetched.rows.iter().take(a.rows) {
             let text: String = r
@@ -70,7 +70,7 @@ pub async fn run(cli: &Cli, command: &Command) -> anyhow::Result<ExitCode> {
                 .chars()
                 .take(60)
                 .collect();
-            println!(
+            outln!(
                 "  {} {:>4}  {:<8} {:>2}  {}{}",
                 fetched.unit,
                 r.row,
@@ -85,13 +85,13 @@ pub async fn run(cli: &Cli, command: &Command) -> anyhow::Result<ExitCode> {
                     .as_deref()
                     .map(|u| format!("  (updated {u})"))
                     .unwrap_or_default()
-            );
+            )?;
         }
         match check_rows(&fetched.origin, fetched.unit, &fetched.rows, s.rules, false) {
-            Ok(()) => println!("  ok: `messages update` would accept it"),
+            Ok(()) => outln!("  ok: `messages update` would accept it")?,
             Err(e) => {
                 failed += 1;
-                println!("  would be refused: {e}");
+                outln!("  would be refused: {e}")?;
             }
         }
     }

@@ -112,14 +112,14 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
     let extras = extras(&running, &store, since, now).await?;
     let settings = running.settings;
     if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&to_json(&settings, &st, &extras)?)?
-        );
+        )?;
     } else if args.csv {
-        print!("{}", to_csv(&settings, &st, &extras));
+        out!("{}", to_csv(&settings, &st, &extras))?;
     } else {
-        print_text(&settings, &st, &extras);
+        print_text(&settings, &st, &extras)?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -423,8 +423,8 @@ fn reason_in_words(reason: &str) -> String {
     }
 }
 
-fn print_text(settings: &Settings, st: &Stats, x: &Extras) {
-    println!(
+fn print_text(settings: &Settings, st: &Stats, x: &Extras) -> std::io::Result<()> {
+    outln!(
         "total: {} sent, {} failed, {} deferred, {} pending{}",
         st.totals.sent,
         st.totals.failed,
@@ -434,16 +434,22 @@ fn print_text(settings: &Settings, st: &Stats, x: &Extras) {
             .as_ref()
             .map(|s| format!(" (since {})", local(settings, s)))
             .unwrap_or_default()
-    );
-    println!(
+    )?;
+    outln!(
         "times in {}",
         settings.timezone.iana_name().unwrap_or("UTC")
-    );
-    println!();
-    println!(
+    )?;
+    outln!()?;
+    outln!(
         "{:<12} {:>6} {:>6} {:>6} {:>6} {:>9} {:>8}  FAILURES",
-        "BROADCASTER", "SENT", "FAILED", "DEFER", "/HOUR", "CYCLE", "DONE"
-    );
+        "BROADCASTER",
+        "SENT",
+        "FAILED",
+        "DEFER",
+        "/HOUR",
+        "CYCLE",
+        "DONE"
+    )?;
     for name in broadcaster_names(settings, st) {
         let s = st.broadcasters.get(&name).cloned().unwrap_or_default();
         let size = configured(settings, &name).map(|b| b.spec.targets.len());
@@ -464,7 +470,7 @@ fn print_text(settings: &Settings, st: &Stats, x: &Extras) {
             .iter()
             .map(|(k, v)| format!("{k}×{v}"))
             .collect();
-        println!(
+        outln!(
             "{:<12} {:>6} {:>6} {:>6} {:>6} {:>9} {:>8}  {}",
             name,
             s.counts.sent,
@@ -474,7 +480,7 @@ fn print_text(settings: &Settings, st: &Stats, x: &Extras) {
             cycle,
             done,
             failures.join(", ")
-        );
+        )?;
     }
     let lists: Vec<String> = settings
         .broadcasters
@@ -489,19 +495,24 @@ fn print_text(settings: &Settings, st: &Stats, x: &Extras) {
         })
         .collect();
     if !lists.is_empty() {
-        println!("target lists: {}", lists.join(", "));
+        outln!("target lists: {}", lists.join(", "))?;
     }
     let now = Timestamp::now();
     for b in &settings.broadcasters {
         if let Some(w) = crate::quiet::waiting(&b.spec.schedule, now) {
-            println!("waiting — {}: {w}", b.spec.name);
+            outln!("waiting — {}: {w}", b.spec.name)?;
         }
     }
-    println!();
-    println!(
+    outln!()?;
+    outln!(
         "{:<10} {:>6} {:>6} {:>12} {:>9} {:<20}  STATE",
-        "ACCOUNT", "SENT", "FAILED", "FLOOD WAITS", "SLOWMODE", "NEXT SEND"
-    );
+        "ACCOUNT",
+        "SENT",
+        "FAILED",
+        "FLOOD WAITS",
+        "SLOWMODE",
+        "NEXT SEND"
+    )?;
     for name in account_names(settings, st) {
         let s = st.accounts.get(&name).cloned().unwrap_or_default();
         let state = if let Some(r) = &s.stopped_reason {
@@ -522,7 +533,7 @@ fn print_text(settings: &Settings, st: &Stats, x: &Extras) {
             .last_error
             .map(|e| format!("; last error {}", local_error(settings, &e)))
             .unwrap_or_default();
-        println!(
+        outln!(
             "{:<10} {:>6} {:>6} {:>5} ({:>4}s) {:>9} {:<20}  {state}{last}",
             name,
             s.counts.sent,
@@ -531,20 +542,21 @@ fn print_text(settings: &Settings, st: &Stats, x: &Extras) {
             s.flood_wait_seconds,
             s.slowmode_waits,
             next
-        );
+        )?;
     }
     if !st.disabled_targets.is_empty() {
-        println!();
-        println!("disabled targets:");
+        outln!()?;
+        outln!("disabled targets:")?;
         for t in &st.disabled_targets {
-            println!(
+            outln!(
                 "  {:<28} since {}  {}",
                 t.target,
                 local(settings, &t.since),
                 reason_in_words(t.reason.as_deref().unwrap_or_default())
-            );
+            )?;
         }
     }
+    Ok(())
 }
 
 #[cfg(test)]

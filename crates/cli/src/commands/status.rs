@@ -23,11 +23,11 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
     match control::request(&paths.socket, Cmd::Status).await {
         Ok(v) => {
             if args.json {
-                println!("{}", serde_json::to_string_pretty(&v)?);
+                outln!("{}", serde_json::to_string_pretty(&v)?)?;
                 return Ok(ExitCode::SUCCESS);
             }
             let s = |k: &str| v[k].as_str().unwrap_or_default().to_owned();
-            println!(
+            outln!(
                 "running: pid {} ({}{}), since {}, config {}, {} reload(s)",
                 v["pid"],
                 if v["sandbox"] == true {
@@ -43,20 +43,25 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
                 s("started_at"),
                 s("config"),
                 v["reloads"]
-            );
+            )?;
             if v["journal"]["up"] == false {
-                println!(
+                outln!(
                     "SENDING STOPPED for every account since {}: the delivery journal does not take writes ({}); \
                      it resumes by itself once a write succeeds ({} probe(s) so far)",
                     v["journal"]["since"].as_str().unwrap_or("?"),
                     v["journal"]["reason"].as_str().unwrap_or("?"),
                     v["journal"]["probes"]
-                );
+                )?;
             }
-            println!(
+            outln!(
                 "{:<12} {:<8} {:<10} {:<10} {:>6} {:>9}",
-                "BROADCASTER", "ACCOUNT", "TARGETS", "STATE", "CYCLE", "DONE"
-            );
+                "BROADCASTER",
+                "ACCOUNT",
+                "TARGETS",
+                "STATE",
+                "CYCLE",
+                "DONE"
+            )?;
             let mut waits = Vec::new();
             for b in v["broadcasters"].as_array().into_iter().flatten() {
                 let t = |k: &str| b[k].as_str().unwrap_or("-").to_owned();
@@ -70,7 +75,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
                     Some(0) | None => ("-".to_owned(), "-".to_owned()),
                     Some(c) => (c.to_string(), format!("{}/{}", b["done"], b["total"])),
                 };
-                println!(
+                outln!(
                     "{:<12} {:<8} {:<10} {:<10} {:>6} {:>9}",
                     t("name"),
                     t("account"),
@@ -78,31 +83,31 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
                     state,
                     cycle,
                     done
-                );
+                )?;
                 if let Some(w) = waiting {
                     waits.push(format!("{}: {w}", t("name")));
                 }
             }
             for w in waits {
-                println!("waiting — {w}");
+                outln!("waiting — {w}")?;
             }
             Ok(ExitCode::SUCCESS)
         }
         Err(ClientError::NotRunning(_)) => match lock::holder(&paths.lock) {
             Some(pid) => {
-                println!(
+                outln!(
                     "pid {pid} holds {} but does not answer on {} (starting, stopping or stuck)",
                     paths.lock.display(),
                     paths.socket.display()
-                );
+                )?;
                 Ok(ExitCode::from(1))
             }
             None => {
-                println!(
+                outln!(
                     "not running (no daemon on {}); {} starts one",
                     paths.dir.display(),
                     crate::hint::command("run --detach")
-                );
+                )?;
                 Ok(ExitCode::from(3))
             }
         },

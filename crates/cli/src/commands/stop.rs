@@ -19,21 +19,21 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
     let paths = daemon::client_paths(cli, args.sandbox)?;
     match daemon::stop(&paths).await? {
         Some(pid) => {
-            println!("stopped (pid {pid})");
+            outln!("stopped (pid {pid})")?;
             Ok(ExitCode::SUCCESS)
         }
         None => {
-            println!("not running (no daemon on {})", paths.dir.display());
+            outln!("not running (no daemon on {})", paths.dir.display())?;
             // The other mode's daemon may be the one meant.
             if let Ok(other) = daemon::client_paths(cli, !args.sandbox)
                 && let Some(pid) = daemon::lock::holder(&other.lock)
             {
-                println!(
+                outln!(
                     "the {} daemon (pid {pid}) runs on {}: `sendmessagebot stop{}` stops it",
                     if args.sandbox { "real" } else { "sandbox" },
                     other.dir.display(),
                     if args.sandbox { "" } else { " --sandbox" }
-                );
+                )?;
             }
             Ok(ExitCode::from(3))
         }

@@ -105,17 +105,17 @@ pub async fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<ExitCode> {
                 }
             }
             if *json {
-                println!("{}", serde_json::to_string_pretty(&rows)?);
+                outln!("{}", serde_json::to_string_pretty(&rows)?)?;
             } else {
-                println!("{:<8} {:<28} {:<9} REASON", "LIST", "TARGET", "STATUS");
+                outln!("{:<8} {:<28} {:<9} REASON", "LIST", "TARGET", "STATUS")?;
                 for r in &rows {
-                    println!(
+                    outln!(
                         "{:<8} {:<28} {:<9} {}",
                         r["list"].as_str().unwrap_or_default(),
                         r["target"].as_str().unwrap_or_default(),
                         r["status"].as_str().unwrap_or_default(),
                         r["reason"].as_str().unwrap_or_default()
-                    );
+                    )?;
                 }
             }
         }
@@ -141,22 +141,22 @@ pub async fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<ExitCode> {
             };
             store.set_target_status(&t.key(), &status).await?;
             store.flush().await?;
-            println!(
+            outln!(
                 "{t}: {}",
                 if matches!(status, TargetStatus::Active) {
                     "enabled"
                 } else {
                     "disabled"
                 }
-            );
+            )?;
             // Said as it is: a daemon running now keeps its own view until a reload or restart.
             let paths = crate::daemon::DaemonPaths::for_settings(&settings, *sandbox);
             match crate::daemon::lock::holder(&paths.lock) {
-                Some(pid) => println!(
+                Some(pid) => outln!(
                     "the running daemon (pid {pid}) applies it after {} or at its next start",
                     crate::hint::command("reload")
-                ),
-                None => println!("no daemon runs now; `run` applies it at start"),
+                )?,
+                None => outln!("no daemon runs now; `run` applies it at start")?,
             }
         }
     }
@@ -193,28 +193,28 @@ pub async fn switch_targets(
         .await?
         .settings;
     for b in &now.broadcasters {
-        println!(
+        outln!(
             "{:<12} {:<5} ({}, {} chats)",
             b.spec.name,
             crate::switch::mode_of(b).as_str(),
             b.target_list,
             b.spec.targets.len()
-        );
+        )?;
     }
     let paths = crate::daemon::DaemonPaths::for_settings(settings, a.sandbox);
     match crate::daemon::control::request(&paths.socket, crate::daemon::control::Cmd::Reload).await
     {
-        Ok(v) => println!(
+        Ok(v) => outln!(
             "the running daemon applied it ({})",
             v["message"].as_str().unwrap_or("reloaded")
-        ),
+        )?,
         Err(crate::daemon::control::ClientError::NotRunning(_)) => {
-            println!("saved; `run` applies it at start");
+            outln!("saved; `run` applies it at start")?;
         }
-        Err(e) => println!(
+        Err(e) => outln!(
             "saved, but the running daemon did not reload: {e}; run {}",
             crate::hint::command("reload")
-        ),
+        )?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -190,7 +190,7 @@ fn short(s: &str, n: usize) -> String {
     }
 }
 
-fn print_table(rows: &[Row], settings: &Settings) {
+fn print_table(rows: &[Row], settings: &Settings) -> std::io::Result<()> {
     let tw = rows
         .iter()
         .map(|r| r.target.chars().count())
@@ -203,10 +203,17 @@ fn print_table(rows: &[Row], settings: &Settings) {
         .max()
         .unwrap_or(7)
         .max(7);
-    println!(
+    outln!(
         "{:<aw$}  {:<tw$}  {:<6}  {:<5}  {:<5}  {:<5}  {:<13}  {:<24}  LAST POST",
-        "ACCOUNT", "TARGET", "MEMBER", "WRITE", "MEDIA", "SLOW", "FORUM/TOPIC", "TITLE"
-    );
+        "ACCOUNT",
+        "TARGET",
+        "MEMBER",
+        "WRITE",
+        "MEDIA",
+        "SLOW",
+        "FORUM/TOPIC",
+        "TITLE"
+    )?;
     for r in rows {
         let forum = match (r.forum, r.topic) {
             (_, Some(t)) => format!("topic {t}"),
@@ -224,7 +231,7 @@ fn print_table(rows: &[Row], settings: &Settings) {
             })
             .unwrap_or_else(|| "never".to_owned());
         if r.checked {
-            println!(
+            outln!(
                 "{:<aw$}  {:<tw$}  {:<6}  {:<5}  {:<5}  {:<5}  {:<13}  {:<24}  {last}",
                 r.account,
                 r.target,
@@ -236,20 +243,27 @@ fn print_table(rows: &[Row], settings: &Settings) {
                     .unwrap_or_else(|| "off".into()),
                 forum,
                 short(r.title.as_deref().unwrap_or("-"), 24),
-            );
+            )?;
         } else {
-            println!(
+            outln!(
                 "{:<aw$}  {:<tw$}  {:<6}  {:<5}  {:<5}  {:<5}  {:<13}  {:<24}  {last}",
-                r.account, r.target, "?", "?", "?", "?", "?", "-"
-            );
+                r.account,
+                r.target,
+                "?",
+                "?",
+                "?",
+                "?",
+                "?",
+                "-"
+            )?;
         }
         for n in r.notes() {
-            println!("    {n}");
+            outln!("    {n}")?;
         }
     }
     let blocked = rows.iter().filter(|r| r.blocks()).count();
     let general = rows.iter().filter(|r| r.posts_to_general).count();
-    println!(
+    outln!(
         "{} checked: {} can be posted to, {} cannot{}",
         rows.len(),
         rows.len() - blocked,
@@ -259,7 +273,8 @@ fn print_table(rows: &[Row], settings: &Settings) {
         } else {
             String::new()
         }
-    );
+    )?;
+    Ok(())
 }
 
 /// The grammers gateway for the accounts being checked (sessions are read, never written).
@@ -378,11 +393,11 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
     bar.finish_and_clear();
 
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        outln!("{}", serde_json::to_string_pretty(&rows)?)?;
     } else if rows.is_empty() {
-        println!("no broadcaster has targets to check");
+        outln!("no broadcaster has targets to check")?;
     } else {
-        print_table(&rows, &settings);
+        print_table(&rows, &settings)?;
     }
     Ok(if rows.iter().any(Row::blocks) {
         ExitCode::from(1)

@@ -130,21 +130,21 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
             // reported with why, not sent to fail chat by chat.
             Err(e @ TestRefusal::CannotSend { .. }) => {
                 failed += subject.test_list.map_or(0, |(_, t)| t.len());
-                println!("{name}: not sent: {e}");
+                outln!("{name}: not sent: {e}")?;
                 continue;
             }
             Err(e) => {
-                println!("{name}: skipped: {e}");
+                outln!("{name}: skipped: {e}")?;
                 continue;
             }
         };
         let (list, targets) = (&plan.test_list, plan.send.targets.len());
         match &bar {
             Some(bar) => bar.set_message(format!("{name} → {list}")),
-            None => println!(
+            None => outln!(
                 "{name}: sending to test list `{list}` ({targets} chats) as {}",
                 b.spec.account
-            ),
+            )?,
         }
         let result = handle.test_send(plan.send).await;
         match result {
@@ -175,7 +175,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
                             bar.println(&line);
                             bar.inc(1);
                         }
-                        None => println!("{line}"),
+                        None => outln!("{line}")?,
                     }
                 }
                 if results.len() < targets {
@@ -186,13 +186,13 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
                     failed += targets - results.len();
                     match &bar {
                         Some(bar) => bar.println(&line),
-                        None => println!("{line}"),
+                        None => outln!("{line}")?,
                     }
                 }
             }
             Err(e) => {
                 failed += targets;
-                println!("{name}: not sent: {e}");
+                outln!("{name}: not sent: {e}")?;
             }
         }
     }
@@ -203,7 +203,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
     if let Some(t) = &telegram {
         crate::telegram::save_sessions(t);
     }
-    println!("test send: {sent} sent, {failed} not sent");
+    outln!("test send: {sent} sent, {failed} not sent")?;
     Ok(if failed == 0 {
         ExitCode::SUCCESS
     } else {

@@ -1,7 +1,10 @@
-//! Shared by the end-to-end tests (crash, telegram_e2e, mtproxy_e2e, migrate_e2e): the binary
-//! in an isolated environment, running it under a time limit, and the ledger-against-journal
+//! Shared by the end-to-end tests (crash, telegram_e2e, mtproxy_e2e, migrate_e2e,
+//! targets_check_e2e): the binary in an isolated environment, the MTProto test server's world
+//! ([`server`]), running it under a time limit, and the ledger-against-journal
 //! check of the crash tests. Each test file is its own crate and uses only part of this.
 #![allow(dead_code)]
+
+pub mod server;
 
 use std::collections::{HashMap, HashSet};
 use std::fmt::Debug;
