@@ -298,11 +298,6 @@ fn placeholders(r: &mut Report, env: &std::collections::HashMap<String, String>)
     }
 }
 
-/// What `run` refuses (or warns about) once its settings load, in run's own words: a log file
-/// it cannot write, notifier settings its reporter refuses, a `/metrics` address another
-/// program holds (run stops) and a taken dashboard address (run serves no dashboard). The
-/// addresses are bound for a moment and let go; those of a daemon running on this data
-/// directory are its own, and not probed.
 /// Below this gap between two chats, real accounts risk Telegram's flood limits.
 const SAFE_GAP: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -315,7 +310,8 @@ fn risky_choices(r: &mut Report, s: &Settings, sandbox: bool) {
             let gap = b.spec.pacing.delay_between_chats;
             if gap < SAFE_GAP {
                 r.warn(format!(
-                    "broadcaster {}: {}s between chats (DELAY_BETWEEN_CHATS / delay_between_chats) risks Telegram's flood limits                      (FLOOD_WAIT, PEER_FLOOD) and a ban of account {}; 15s or more is safer",
+                    "broadcaster {}: {}s between chats (DELAY_BETWEEN_CHATS / delay_between_chats) risks Telegram's flood limits \
+                     (FLOOD_WAIT, PEER_FLOOD) and a ban of account {}; 15s or more is safer",
                     b.spec.name,
                     gap.as_secs_f64(),
                     b.spec.account
@@ -344,6 +340,11 @@ fn risky_choices(r: &mut Report, s: &Settings, sandbox: bool) {
     }
 }
 
+/// What `run` refuses (or warns about) once its settings load, in run's own words: a log file
+/// it cannot write, notifier settings its reporter refuses, a `/metrics` address another
+/// program holds (run stops) and a taken dashboard address (run serves no dashboard). The
+/// addresses are bound for a moment and let go; those of a daemon running on this data
+/// directory are its own, and not probed.
 fn startup(r: &mut Report, s: &Settings, args: &Args) {
     if let Err(e) = crate::logging::check_file(&s.sections.log) {
         r.bad(format!("{e:#}"));
