@@ -16,6 +16,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+use common::server::FAST;
 use common::{API_HASH, text};
 
 use rand::{Rng, RngCore};
@@ -141,14 +142,7 @@ impl World {
         std::fs::write(
             self.path().join("sendmessagebot.toml"),
             format!(
-                r#"
-[settings]
-delay_between_chats = "20ms"
-cycle_delay = "1h"
-retry_delay = "300ms"
-jitter = "0%"
-enable_scheduling = false
-enable_quiet_hours = false
+                r#"{FAST}
 [accounts.acc1]
 phone = "+15550001"
 {proxy}

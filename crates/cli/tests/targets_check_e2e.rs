@@ -5,14 +5,11 @@
 
 mod common;
 
-use std::net::SocketAddrV4;
-use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
-use common::{API_HASH, text};
-use smb_mtproto_testserver::{ChatKind, ChatSpec, DC_ID, Fixture, TestServer, UserSpec};
-use smb_telegram::grammers::{KdfParams, SessionStore, StoredSession};
+use common::text;
+use smb_mtproto_testserver::{ChatKind, ChatSpec, Fixture, UserSpec};
 
 const ACC1: i64 = 1001;
 const ACC2: i64 = 1002;

@@ -13,18 +13,13 @@
 mod common;
 
 use std::collections::HashMap;
-use std::net::SocketAddrV4;
-use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::server::FAST;
 use common::{API_HASH, hex, text};
 use rand::{Rng, SeedableRng};
-use smb_mtproto_testserver::{
-    ChatKind, ChatSpec, DC_ID, FaultRule, Fixture, LedgerEntry, TestServer, UserSpec,
-};
-use smb_telegram::grammers::{KdfParams, SecretString, SessionStore, StoredSession};
+use smb_mtproto_testserver::{ChatKind, ChatSpec, FaultRule, Fixture, LedgerEntry, UserSpec};
 use sqlx::Row;
 const ACC1: i64 = 1001;
 const ACC2: i64 = 1002;

@@ -365,7 +365,15 @@ impl FromStr for RunState {
 /// Compares with the shown text (`stopped`, `stopped: PEER_FLOOD`).
 impl PartialEq<&str> for RunState {
     fn eq(&self, other: &&str) -> bool {
-        self.to_string() == *other
+        match self {
+            RunState::AccountStopped(reason) => {
+                other.strip_prefix(ACCOUNT_STOPPED).is_some_and(|rest| {
+                    let shown = reason.to_string();
+                    shown == rest
+                })
+            }
+            state => state.word() == *other,
+        }
     }
 }
 

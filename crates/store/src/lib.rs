@@ -7,6 +7,14 @@
 //! second process (`sendmessagebot stats` while the daemon runs).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+// Off in the workspace (Cargo.toml says why); on here, where every SQLite integer is an `i64`:
+// reads go through `row::count` (a checked conversion naming the column), and the one cast
+// left (`sqlite::sql_cycle`) says why it cannot wrap.
+#![warn(
+    clippy::cast_sign_loss,
+    clippy::cast_possible_wrap,
+    clippy::cast_possible_truncation
+)]
 
 pub mod maintenance;
 mod messages;

@@ -27,6 +27,29 @@ where
         .map_err(|e| decode_err(&column.to_string(), e))
 }
 
+/// The integer in `column` as a count, cycle number or other unsigned or narrower type
+/// (`u64`, `u32`): SQLite keeps every integer as `i64`, and a negative or too large value is a
+/// [`StoreError::Decode`] naming the column, never a wrapped number.
+pub(crate) fn count<'r, T, I>(row: &'r SqliteRow, column: I) -> Result<T, StoreError>
+where
+    T: TryFrom<i64, Error = std::num::TryFromIntError>,
+    I: sqlx::ColumnIndex<SqliteRow> + std::fmt::Display + Copy,
+{
+    let n: i64 = col(row, column)?;
+    T::try_from(n).map_err(|e| decode_err(&column.to_string(), e))
+}
+
+/// [`count`] of a nullable `column`.
+pub(crate) fn opt_count<'r, T, I>(row: &'r SqliteRow, column: I) -> Result<Option<T>, StoreError>
+where
+    T: TryFrom<i64, Error = std::num::TryFromIntError>,
+    I: sqlx::ColumnIndex<SqliteRow> + std::fmt::Display + Copy,
+{
+    let n: Option<i64> = col(row, column)?;
+    n.map(|n| T::try_from(n).map_err(|e| decode_err(&column.to_string(), e)))
+        .transpose()
+}
+
 /// The word in `column`, read as its enum.
 pub(crate) fn word<T>(row: &SqliteRow, column: &str) -> Result<T, StoreError>
 where
@@ -53,6 +76,30 @@ mod tests {
     use sqlx::Connection;
 
     #[tokio::test]
+    async fn a_negative_or_too_large_count_is_an_error_that_names_it() {
+        let mut conn = sqlx::SqliteConnection::connect("sqlite::memory:")
+            .await
+            .unwrap();
+        let row = sqlx::query("SELECT -1 AS n, 4294967296 AS attempts")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        let e = count::<u64, _>(&row, "n").unwrap_err();
+        assert!(
+            matches!(&e, StoreError::Decode { column, .. } if column == "n"),
+            "{e:?}"
+        );
+        let e = count::<u32, _>(&row, "attempts").unwrap_err();
+        assert!(
+            matches!(&e, StoreError::Decode { column, .. } if column == "attempts"),
+            "{e:?}"
+        );
+        assert_eq!(count::<u64, _>(&row, "attempts").unwrap(), 4_294_967_296);
+        let e = opt_count::<u64, _>(&row, "n").unwrap_err();
+        assert!(matches!(&e, StoreError::Decode { .. }), "{e:?}");
+    }
+
+    #[tokio::test]
     async fn a_bad_column_is_an_error_that_names_it() {
         let mut conn = sqlx::SqliteConnection::connect("sqlite::memory:")
             .await
@@ -67,6 +114,8 @@ mod tests {
         );
         assert_eq!(opt_word::<DeliveryStatus>(&row, "none").unwrap(), None);
         assert_eq!(col::<i64, _>(&row, "n").unwrap(), 7);
+        assert_eq!(count::<u64, _>(&row, "n").unwrap(), 7);
+        assert_eq!(opt_count::<u64, _>(&row, "none").unwrap(), None);
 
         let e = word::<DeliveryStatus>(&row, "odd").unwrap_err();
         assert!(

@@ -8,7 +8,7 @@ use serde::Serialize;
 use smb_domain::DeliveryStatus;
 use smb_engine::StoreError;
 
-use crate::row::{col, word};
+use crate::row::{col, count, opt_count, word};
 use crate::sqlite::{SqliteStore, ms};
 
 /// What one broadcaster did in a period.
@@ -74,7 +74,7 @@ impl SqliteStore {
         const MINUTE: i64 = 60_000;
         let minutes = minutes.max(1);
         let last = ms(now).div_euclid(MINUTE);
-        let first = last - (minutes as i64 - 1);
+        let first = last - (i64::try_from(minutes).unwrap_or(i64::MAX) - 1);
         let rows = sqlx::query(
             "SELECT broadcaster, updated_at / 60000 AS minute, COUNT(*) AS n FROM deliveries
              WHERE status = 'sent' AND updated_at >= ? AND updated_at < ?
@@ -95,7 +95,7 @@ impl SqliteStore {
                 .entry(col(&r, "broadcaster")?)
                 .or_insert_with(|| vec![0; minutes]);
             if let Some(slot) = series.get_mut(i) {
-                *slot += col::<i64, _>(&r, "n")? as u64;
+                *slot += count::<u64, _>(&r, "n")?;
             }
         }
         Ok(out)
@@ -119,7 +119,7 @@ impl SqliteStore {
         let mut out: BTreeMap<String, TargetCounts> = BTreeMap::new();
         for r in rows {
             let t = out.entry(col(&r, "target")?).or_default();
-            let n = col::<i64, _>(&r, "n")? as u64;
+            let n = count::<u64, _>(&r, "n")?;
             match word(&r, "status")? {
                 DeliveryStatus::Sent => t.sent += n,
                 DeliveryStatus::Failed => t.failed += n,
@@ -163,7 +163,7 @@ impl SqliteStore {
         .await
         .map_err(db_err)?;
         for r in rows {
-            let n = col::<i64, _>(&r, "n")? as u64;
+            let n = count::<u64, _>(&r, "n")?;
             let status: DeliveryStatus = word(&r, "status")?;
             let b = out.broadcasters.entry(col(&r, "broadcaster")?).or_default();
             let a = out.accounts.entry(col(&r, "account")?).or_default();
@@ -191,7 +191,7 @@ impl SqliteStore {
             out.broadcasters
                 .entry(col(&r, "broadcaster")?)
                 .or_default()
-                .cycles_completed = col::<i64, _>(&r, "n")? as u64;
+                .cycles_completed = count::<u64, _>(&r, "n")?;
         }
         let rows = sqlx::query(
             "SELECT account, COUNT(*) AS n, SUM(seconds) AS s FROM pauses
@@ -204,8 +204,8 @@ impl SqliteStore {
         .map_err(db_err)?;
         for r in rows {
             let a = out.accounts.entry(col(&r, "account")?).or_default();
-            a.flood_waits = col::<i64, _>(&r, "n")? as u64;
-            a.flood_wait_seconds = col::<Option<i64>, _>(&r, "s")?.unwrap_or(0) as u64;
+            a.flood_waits = count::<u64, _>(&r, "n")?;
+            a.flood_wait_seconds = opt_count::<u64, _>(&r, "s")?.unwrap_or(0);
         }
         Ok(out)
     }

@@ -27,7 +27,7 @@ use sqlx::sqlite::{
 use sqlx::{Connection, QueryBuilder, Sqlite, SqliteConnection};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::row::{col, opt_word, word};
+use crate::row::{col, count, opt_word, word};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -599,7 +599,7 @@ async fn insert_pending(
     );
     q.push_values(rows, |mut b, d| {
         b.push_bind(d.key.broadcaster.as_str())
-            .push_bind(d.key.cycle as i64)
+            .push_bind(sql_cycle(d.key.cycle))
             .push_bind(d.key.target.key())
             .push_bind(d.account.as_str())
             .push_bind(d.random_id)
@@ -633,7 +633,7 @@ async fn update_outcomes(
     q.push_values(rows, |mut b, (key, outcome, at)| {
         let (message_id, class, code, text, retry_at) = outcome_columns(outcome);
         b.push_bind(key.broadcaster.as_str())
-            .push_bind(key.cycle as i64)
+            .push_bind(sql_cycle(key.cycle))
             .push_bind(key.target.key())
             .push_bind(outcome.status().as_str())
             .push_bind(message_id)
@@ -811,7 +811,8 @@ impl Store for SqliteStore {
         .await
         .map_err(db_err)?;
         let Some(row) = row else { return Ok(None) };
-        let cycle: i64 = col(&row, "cycle")?;
+        let stored_cycle: i64 = col(&row, "cycle")?;
+        let cycle: u64 = count(&row, "cycle")?;
         let completed_at: Option<i64> = col(&row, "completed_at")?;
         let mut deliveries = Vec::new();
         if completed_at.is_none() {
@@ -820,7 +821,7 @@ impl Store for SqliteStore {
                  WHERE broadcaster = ? AND cycle = ?",
             )
             .bind(broadcaster)
-            .bind(cycle)
+            .bind(stored_cycle)
             .fetch_all(&self.read)
             .await
             .map_err(db_err)?;
@@ -831,14 +832,14 @@ impl Store for SqliteStore {
                         target: col(r, "target")?,
                         status: word(r, "status")?,
                         random_id: col(r, "random_id")?,
-                        attempts: col::<i64, _>(r, "attempts")? as u32,
+                        attempts: count::<u32, _>(r, "attempts")?,
                         retry_at: col::<Option<i64>, _>(r, "retry_at")?.map(ts),
                     })
                 })
                 .collect::<Result<_, StoreError>>()?;
         }
         Ok(Some(StoredCycle {
-            cycle: cycle as u64,
+            cycle,
             message: col(&row, "message")?,
             started_at: ts(col(&row, "started_at")?),
             completed_at: completed_at.map(ts),
@@ -898,7 +899,7 @@ impl Store for SqliteStore {
     ) -> Result<(), StoreError> {
         self.submit(Op::StartCycle {
             broadcaster: broadcaster.into(),
-            cycle: cycle as i64,
+            cycle: sql_cycle(cycle),
             message: message.into(),
             at: ms(at),
         })
@@ -931,7 +932,7 @@ impl Store for SqliteStore {
     ) -> Result<(), StoreError> {
         self.submit(Op::CompleteCycle {
             broadcaster: broadcaster.into(),
-            cycle: cycle as i64,
+            cycle: sql_cycle(cycle),
             at: ms(at),
         })
         .await
@@ -962,7 +963,8 @@ impl Store for SqliteStore {
             account: account.into(),
             target: target.map(str::to_owned),
             kind,
-            seconds: seconds.as_secs() as i64,
+            // Telegram's waits are hours at most; an absurd one is kept as the longest.
+            seconds: i64::try_from(seconds.as_secs()).unwrap_or(i64::MAX),
             until: ms(until),
             at: ms(at),
         })
@@ -1018,4 +1020,13 @@ impl Store for SqliteStore {
             .map(|r| Ok((col(r, "broadcaster")?, word(r, "state")?)))
             .collect()
     }
+}
+
+/// A cycle number as SQLite keeps it (`INTEGER`, an `i64`).
+#[expect(
+    clippy::cast_possible_wrap,
+    reason = "cycles count up by one from 1: 2^63 of them is out of reach"
+)]
+fn sql_cycle(cycle: u64) -> i64 {
+    cycle as i64
 }

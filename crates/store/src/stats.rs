@@ -7,7 +7,7 @@ use serde::Serialize;
 use smb_domain::{AccountStop, DeliveryStatus, PauseKind, TargetState};
 use smb_engine::StoreError;
 
-use crate::row::{col, opt_word, word};
+use crate::row::{col, count, opt_count, opt_word, word};
 use crate::sqlite::{SqliteStore, ms, ts};
 
 /// Delivery counts by status.
@@ -129,7 +129,7 @@ impl SqliteStore {
         .map_err(err)?;
         for r in rows {
             let status: DeliveryStatus = word(&r, "status")?;
-            let n = col::<i64, _>(&r, "n")? as u64;
+            let n = count::<u64, _>(&r, "n")?;
             st.totals.add(status, n);
             let b = st.broadcasters.entry(col(&r, "broadcaster")?).or_default();
             b.counts.add(status, n);
@@ -161,7 +161,7 @@ impl SqliteStore {
                 .failed_by_code
                 .insert(
                     code.unwrap_or_else(|| "UNKNOWN".into()),
-                    col::<i64, _>(&r, "n")? as u64,
+                    count::<u64, _>(&r, "n")?,
                 );
         }
         let rows = sqlx::query(
@@ -179,10 +179,10 @@ impl SqliteStore {
         .map_err(err)?;
         for r in rows {
             let b = st.broadcasters.entry(col(&r, "broadcaster")?).or_default();
-            b.current_cycle = Some(col::<i64, _>(&r, "cycle")? as u64);
+            b.current_cycle = Some(count::<u64, _>(&r, "cycle")?);
             b.cycle_completed = col::<Option<i64>, _>(&r, "completed_at")?.is_some();
-            b.cycle_done = col::<i64, _>(&r, "done")? as u64;
-            b.cycles_completed = col::<i64, _>(&r, "completed")? as u64;
+            b.cycle_done = count::<u64, _>(&r, "done")?;
+            b.cycles_completed = count::<u64, _>(&r, "completed")?;
         }
         let rows = sqlx::query(
             "SELECT account, kind, COUNT(*) AS n, SUM(seconds) AS s FROM pauses WHERE at >= ? GROUP BY account, kind",
@@ -193,11 +193,11 @@ impl SqliteStore {
         .map_err(err)?;
         for r in rows {
             let a = st.accounts.entry(col(&r, "account")?).or_default();
-            let n = col::<i64, _>(&r, "n")? as u64;
+            let n = count::<u64, _>(&r, "n")?;
             match word(&r, "kind")? {
                 PauseKind::FloodWait => {
                     a.flood_waits += n;
-                    a.flood_wait_seconds += col::<Option<i64>, _>(&r, "s")?.unwrap_or(0) as u64;
+                    a.flood_wait_seconds += opt_count::<u64, _>(&r, "s")?.unwrap_or(0);
                 }
                 PauseKind::SlowMode => a.slowmode_waits += n,
             }

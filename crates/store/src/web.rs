@@ -135,7 +135,7 @@ impl SqliteStore {
             .map_err(db_err)
             .and_then(|r| col(&r, "n"))?;
         let rows = self.delivery_rows(filter, limit, offset).await?;
-        Ok((total.max(0) as u64, rows))
+        Ok((u64::try_from(total).unwrap_or(0), rows))
     }
 
     /// The rows of [`deliveries`](Self::deliveries) without counting every match (an export,
@@ -229,7 +229,7 @@ mod tests {
             .iter()
             .enumerate()
         {
-            let at = t0 + jiff::SignedDuration::from_secs(60 * i as i64);
+            let at = t0 + jiff::SignedDuration::from_secs(60 * i64::try_from(i).unwrap());
             let key = DeliveryKey {
                 broadcaster: (*b).into(),
                 cycle: 1,
@@ -238,7 +238,7 @@ mod tests {
             let pending = PendingDelivery {
                 key: key.clone(),
                 account: "acc1".into(),
-                random_id: 100 + i as i64,
+                random_id: 100 + i64::try_from(i).unwrap(),
                 message: "m".into(),
                 attempt: 0,
                 at,
@@ -249,7 +249,7 @@ mod tests {
                     .record_outcome(
                         &key,
                         &Outcome::Sent {
-                            message_id: Some(i as i64),
+                            message_id: Some(i64::try_from(i).unwrap()),
                         },
                         at,
                     )
