@@ -450,4 +450,7 @@ impl Store for TimedStore {
     ) -> Result<std::collections::HashMap<String, smb_domain::OperatorState>, StoreError> {
         self.inner.broadcaster_states().await
     }
+    async fn last_sent_at(&self, target: &str) -> Result<Option<jiff::Timestamp>, StoreError> {
+        self.inner.last_sent_at(target).await
+    }
 }

@@ -378,6 +378,10 @@ pub trait Store: Send + Sync {
 
     /// The states set by [`Store::set_broadcaster_state`].
     async fn broadcaster_states(&self) -> Result<HashMap<String, OperatorState>, StoreError>;
+
+    /// When the journal last recorded a `sent` delivery into `target` (its key; any
+    /// broadcaster, any account): "last posted" of the pre-flight check.
+    async fn last_sent_at(&self, target: &str) -> Result<Option<Timestamp>, StoreError>;
 }
 
 /// Wall-clock time for the engine. The driver sleeps with tokio, so tests on a paused tokio

@@ -108,4 +108,8 @@ impl Store for MemoryStore {
     async fn broadcaster_states(&self) -> Result<HashMap<String, OperatorState>, StoreError> {
         Ok(HashMap::new())
     }
+    /// Keeps no times: never.
+    async fn last_sent_at(&self, _: &str) -> Result<Option<Timestamp>, StoreError> {
+        Ok(None)
+    }
 }

@@ -127,6 +127,9 @@ impl Store for Flaky {
     async fn broadcaster_states(&self) -> Result<HashMap<String, OperatorState>, StoreError> {
         self.inner.broadcaster_states().await
     }
+    async fn last_sent_at(&self, target: &str) -> Result<Option<Timestamp>, StoreError> {
+        self.inner.last_sent_at(target).await
+    }
 }
 
 struct Sink {

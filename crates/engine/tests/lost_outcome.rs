@@ -143,6 +143,9 @@ impl Store for PowerLoss {
     async fn broadcaster_states(&self) -> Result<HashMap<String, OperatorState>, StoreError> {
         self.inner.broadcaster_states().await
     }
+    async fn last_sent_at(&self, target: &str) -> Result<Option<Timestamp>, StoreError> {
+        self.inner.last_sent_at(target).await
+    }
 }
 
 const CHATS: [&str; 3] = ["@shop_one", "@shop_two", "@shop_three"];

@@ -101,6 +101,9 @@ impl Store for SlowJournal {
     async fn broadcaster_states(&self) -> Result<HashMap<String, OperatorState>, StoreError> {
         self.0.broadcaster_states().await
     }
+    async fn last_sent_at(&self, target: &str) -> Result<Option<Timestamp>, StoreError> {
+        self.0.last_sent_at(target).await
+    }
 }
 
 const DELAY: Duration = Duration::from_secs(1);

@@ -956,4 +956,13 @@ impl Store for SqliteStore {
             .map(|r| Ok((col(r, "broadcaster")?, word(r, "state")?)))
             .collect()
     }
+    async fn last_sent_at(&self, target: &str) -> Result<Option<Timestamp>, StoreError> {
+        let filter = crate::DeliveryFilter {
+            target: Some(target.to_owned()),
+            outcome: Some(DeliveryStatus::Sent),
+            ..crate::DeliveryFilter::default()
+        };
+        let rows = self.delivery_rows(&filter, 1, 0).await?;
+        Ok(rows.first().map(|r| r.updated_at))
+    }
 }

@@ -1,0 +1,288 @@
+//! The pre-flight check: for each (account, target) a broadcaster posts to, what Telegram says
+//! about the chat ([`Gateway::inspect`]: member, may write, may send media, slow mode, forum
+//! and topic, title, migration) and when we last posted there ([`Store::last_sent_at`]),
+//! with a verdict. Nothing is posted and nothing is written.
+//!
+//! One function for every caller: `targets check`, the dashboard's check page and the
+//! daemon's check at start and daily all call [`check_targets`], so they agree on what
+//! "cannot post here" means.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use smb_domain::{ErrorClass, TargetRef};
+
+use crate::planner::BroadcasterSpec;
+use crate::ports::{ChatInfo, Gateway, Store, StoreError, TopicState};
+
+/// What the check concluded about one (account, target).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Text and media would be accepted; nothing to say.
+    Ok,
+    /// Text would be accepted, with something to know: media refused, a forum target
+    /// posting to General, a topic on a chat that is not a forum, an upgraded group.
+    Warning,
+    /// A text post would be refused (not a member, banned, read-only, topic closed, …).
+    Blocked,
+    /// Telegram could not be asked (flood wait, dead session, network): facts unknown.
+    Unchecked,
+}
+
+impl Verdict {
+    /// `ok`, `warning`, `blocked`, `unchecked`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Ok => "ok",
+            Verdict::Warning => "warning",
+            Verdict::Blocked => "blocked",
+            Verdict::Unchecked => "unchecked",
+        }
+    }
+
+    /// Posting text is refused or unknown (`targets check` exits 1 on these).
+    pub fn blocks(self) -> bool {
+        matches!(self, Verdict::Blocked | Verdict::Unchecked)
+    }
+}
+
+/// One row of the check. When `checked` is false the chat facts are defaults (unknown) and
+/// `error` says why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckRow {
+    /// The account that would post.
+    pub account: String,
+    /// The target as configured.
+    pub target: TargetRef,
+    /// False when Telegram could not be asked (see `error`).
+    pub checked: bool,
+    /// The account is in the chat.
+    pub member: bool,
+    /// A text post would be accepted now.
+    pub can_write: bool,
+    /// Photos and documents would be accepted too.
+    pub can_send_media: bool,
+    /// Slow mode in seconds; `None`: off.
+    pub slow_mode_seconds: Option<u32>,
+    /// The chat is a forum.
+    pub forum: bool,
+    /// The state of the target's topic; `None` for a target without one.
+    pub topic: Option<TopicState>,
+    /// A forum target without a topic: posts go to the General topic.
+    pub posts_to_general: bool,
+    /// The chat's title, when the account can see it.
+    pub title: Option<String>,
+    /// A basic group upgraded to a supergroup: the new `-100…` id.
+    pub migrated_to: Option<i64>,
+    /// The Telegram error a send would get now.
+    pub refusal: Option<String>,
+    /// The refusal (or the upgrade) in words, with what to do.
+    pub problem: Option<String>,
+    /// Why Telegram could not be asked.
+    pub error: Option<String>,
+    /// Our last confirmed post into this target (any broadcaster, any account).
+    pub last_posted_at: Option<Timestamp>,
+}
+
+/// How [`check_targets`] runs.
+#[derive(Debug, Clone, Default)]
+pub struct CheckOptions {
+    /// Pause between two Telegram look-ups (each is two or three calls; Telegram answers fast
+    /// look-ups with FLOOD_WAIT). Zero for the sandbox.
+    pub pause: Duration,
+    /// Accounts known beforehand to be unusable (no session, refused at connect), with the
+    /// reason: their pairs are `Unchecked` without asking.
+    pub unavailable: BTreeMap<String, String>,
+}
+
+/// The forum-General note.
+pub const GENERAL_NOTE: &str =
+    "a forum: posts go to its General topic (name a topic as @name/TOPIC or t.me/name/TOPIC)";
+/// The not-a-forum-topic note.
+pub const NOT_A_FORUM_NOTE: &str =
+    "not a forum: the topic number is sent as a reply to that message";
+
+impl CheckRow {
+    /// A row for `target` before anything is known.
+    pub fn new(account: &str, target: &TargetRef) -> Self {
+        CheckRow {
+            account: account.to_owned(),
+            target: target.clone(),
+            checked: false,
+            member: false,
+            can_write: false,
+            can_send_media: false,
+            slow_mode_seconds: None,
+            forum: false,
+            topic: None,
+            posts_to_general: false,
+            title: None,
+            migrated_to: None,
+            refusal: None,
+            problem: None,
+            error: None,
+            last_posted_at: None,
+        }
+    }
+
+    /// Takes in what [`Gateway::inspect`] found.
+    pub fn fill(&mut self, info: ChatInfo) {
+        self.checked = true;
+        self.member = info.member;
+        self.can_write = info.can_write;
+        self.can_send_media = info.can_send_media;
+        self.slow_mode_seconds = info.slow_mode_seconds;
+        self.forum = info.forum;
+        self.topic = info.topic;
+        self.posts_to_general = info.forum && self.target.topic.is_none();
+        self.problem = match info.migrated_to {
+            Some(to) => Some(format!(
+                "this basic group was upgraded to a supergroup: posts follow it to {to}; replace {} with it in the configuration{}",
+                self.target.key(),
+                info.problem()
+                    .map(|p| format!("; there: {p}"))
+                    .unwrap_or_default()
+            )),
+            None => info.problem(),
+        };
+        self.title = info.title;
+        self.migrated_to = info.migrated_to;
+        self.refusal = info.refusal;
+    }
+
+    /// The verdict from the facts.
+    pub fn verdict(&self) -> Verdict {
+        if !self.checked {
+            Verdict::Unchecked
+        } else if !self.can_write {
+            Verdict::Blocked
+        } else if self.problem.is_some()
+            || self.posts_to_general
+            || self.topic == Some(TopicState::NotForum)
+            || !self.can_send_media
+        {
+            Verdict::Warning
+        } else {
+            Verdict::Ok
+        }
+    }
+
+    /// The reason for the verdict in words (`None` for `Ok`): why it was not checked, the
+    /// problem, else the General or not-a-forum note, else "media refused".
+    pub fn reason(&self) -> Option<String> {
+        if let Some(e) = &self.error {
+            return Some(e.clone());
+        }
+        if let Some(p) = &self.problem {
+            return Some(p.clone());
+        }
+        if !self.checked {
+            return Some("not checked".to_owned());
+        }
+        if self.posts_to_general {
+            return Some(GENERAL_NOTE.to_owned());
+        }
+        if self.topic == Some(TopicState::NotForum) {
+            return Some(NOT_A_FORUM_NOTE.to_owned());
+        }
+        if !self.can_send_media {
+            return Some("media (photos, documents) would be refused".to_owned());
+        }
+        None
+    }
+}
+
+/// The (account, target) pairs of `broadcasters`, once each: by account (stable), then in
+/// the order of the broadcasters' target lists. `account` keeps only that account's pairs.
+pub fn pairs<'a>(
+    broadcasters: impl IntoIterator<Item = &'a BroadcasterSpec>,
+    account: Option<&str>,
+) -> Vec<(String, TargetRef)> {
+    pairs_of(
+        broadcasters
+            .into_iter()
+            .map(|b| (b.account.as_str(), b.targets.as_slice())),
+        account,
+    )
+}
+
+/// [`pairs`] over (account, targets) lists, for callers that do not hold specs.
+pub fn pairs_of<'a>(
+    lists: impl IntoIterator<Item = (&'a str, &'a [TargetRef])>,
+    account: Option<&str>,
+) -> Vec<(String, TargetRef)> {
+    let mut out: Vec<(String, TargetRef)> = Vec::new();
+    for (acc, targets) in lists {
+        if account.is_some_and(|a| a != acc) {
+            continue;
+        }
+        for t in targets {
+            if !out.iter().any(|(a, x)| a == acc && x == t) {
+                out.push((acc.to_owned(), t.clone()));
+            }
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// Why an account could not be asked, in words with what to do.
+fn not_asked(account: &str, e: &smb_domain::SendError) -> String {
+    match (e.class(), e.retry_after()) {
+        (ErrorClass::AccountPause, Some(d)) => format!(
+            "Telegram asks account {account} to wait {} s; check again later",
+            d.as_secs()
+        ),
+        (ErrorClass::AccountDead, _) => format!(
+            "Telegram refuses the session of {account} ({}): run `sendmessagebot accounts login {account}`",
+            e.code()
+        ),
+        _ => e.to_string(),
+    }
+}
+
+/// Checks every pair in order. An account Telegram will not answer now (flood wait, dead
+/// session) is not asked again in this run: its other pairs get the same reason. `progress`
+/// is called after each row with (rows done, total, the row).
+///
+/// Errors: only the store's (reading "last posted"); Telegram's end up in the rows.
+pub async fn check_targets(
+    gateway: &dyn Gateway,
+    store: &dyn Store,
+    pairs: &[(String, TargetRef)],
+    options: &CheckOptions,
+    mut progress: impl FnMut(usize, usize, &CheckRow) + Send,
+) -> Result<Vec<CheckRow>, StoreError> {
+    let mut stopped = options.unavailable.clone();
+    let mut rows = Vec::with_capacity(pairs.len());
+    let mut asked = false;
+    for (account, target) in pairs {
+        let mut row = CheckRow::new(account, target);
+        if let Some(why) = stopped.get(account) {
+            row.error = Some(why.clone());
+        } else {
+            if asked && !options.pause.is_zero() {
+                tokio::time::sleep(options.pause).await;
+            }
+            asked = true;
+            match gateway.inspect(account, target).await {
+                Ok(info) => row.fill(info),
+                Err(e) => {
+                    let why = not_asked(account, &e);
+                    if matches!(
+                        e.class(),
+                        ErrorClass::AccountPause | ErrorClass::AccountDead
+                    ) {
+                        stopped.insert(account.clone(), why.clone());
+                    }
+                    row.error = Some(why);
+                }
+            }
+        }
+        row.last_posted_at = store.last_sent_at(&target.key()).await?;
+        progress(rows.len() + 1, pairs.len(), &row);
+        rows.push(row);
+    }
+    Ok(rows)
+}
