@@ -286,3 +286,168 @@ pub async fn check_targets(
     }
     Ok(rows)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use async_trait::async_trait;
+    use smb_domain::SendError;
+
+    use super::*;
+    use crate::ports::{SendRequest, SentMessage};
+    use crate::testing::MemoryStore;
+
+    /// Answers `inspect` from a table; records what it was asked.
+    struct Table {
+        asked: Mutex<Vec<(String, String)>>,
+    }
+
+    #[async_trait]
+    impl Gateway for Table {
+        async fn send(&self, _: SendRequest<'_>) -> Result<SentMessage, SendError> {
+            unreachable!("the check never sends")
+        }
+        async fn refresh_peer(&self, _: &str, _: &TargetRef) -> Result<(), SendError> {
+            Ok(())
+        }
+        async fn inspect(&self, account: &str, target: &TargetRef) -> Result<ChatInfo, SendError> {
+            self.asked
+                .lock()
+                .unwrap()
+                .push((account.to_owned(), target.key()));
+            let open = ChatInfo {
+                title: Some("Chat".into()),
+                member: true,
+                can_write: true,
+                can_send_media: true,
+                ..ChatInfo::default()
+            };
+            match (account, target.key().as_str()) {
+                ("flooded", _) => Err(SendError::from_telegram("FLOOD_WAIT_300")),
+                (_, "@banned") => Ok(ChatInfo::unreachable("USER_BANNED_IN_CHANNEL")),
+                (_, "@forum") => Ok(ChatInfo {
+                    forum: true,
+                    ..open
+                }),
+                (_, "@nomedia") => Ok(ChatInfo {
+                    can_send_media: false,
+                    refusal: Some("CHAT_SEND_MEDIA_FORBIDDEN".into()),
+                    ..open
+                }),
+                (_, "-4001") => Ok(ChatInfo {
+                    migrated_to: Some(-1_001_000_000_200),
+                    ..open
+                }),
+                _ => Ok(open),
+            }
+        }
+    }
+
+    fn t(s: &str) -> TargetRef {
+        TargetRef::parse(s).unwrap()
+    }
+
+    #[tokio::test]
+    async fn rows_carry_facts_verdicts_and_a_stopped_account_is_asked_once() {
+        let gw = Table {
+            asked: Mutex::default(),
+        };
+        let store = MemoryStore::default();
+        let pairs = pairs_of(
+            [
+                ("zeta", &[t("@ok"), t("@banned")][..]),
+                ("flooded", &[t("@ok"), t("@forum")][..]),
+                (
+                    "alpha",
+                    &[t("@forum"), t("@nomedia"), t("-4001"), t("@ok")][..],
+                ),
+                ("zeta", &[t("@ok")][..]),
+            ],
+            None,
+        );
+        let keys: Vec<(&str, String)> = pairs.iter().map(|(a, x)| (a.as_str(), x.key())).collect();
+        assert_eq!(
+            keys,
+            [
+                ("alpha", "@forum".to_owned()),
+                ("alpha", "@nomedia".to_owned()),
+                ("alpha", "-4001".to_owned()),
+                ("alpha", "@ok".to_owned()),
+                ("flooded", "@ok".to_owned()),
+                ("flooded", "@forum".to_owned()),
+                ("zeta", "@ok".to_owned()),
+                ("zeta", "@banned".to_owned()),
+            ],
+            "by account, list order, once each"
+        );
+        let options = CheckOptions {
+            unavailable: BTreeMap::from([("zeta".to_owned(), "no session".to_owned())]),
+            ..CheckOptions::default()
+        };
+        let mut seen = Vec::new();
+        let rows = check_targets(&gw, &store, &pairs, &options, |done, total, r| {
+            seen.push((done, total, r.target.key()));
+        })
+        .await
+        .unwrap();
+        assert_eq!(seen.len(), 8);
+        assert_eq!(seen[7], (8, 8, "@banned".to_owned()));
+        let verdicts: Vec<Verdict> = rows.iter().map(CheckRow::verdict).collect();
+        assert_eq!(
+            verdicts,
+            [
+                Verdict::Warning,
+                Verdict::Warning,
+                Verdict::Warning,
+                Verdict::Ok,
+                Verdict::Unchecked,
+                Verdict::Unchecked,
+                Verdict::Unchecked,
+                Verdict::Unchecked,
+            ]
+        );
+        assert_eq!(rows[0].reason().as_deref(), Some(GENERAL_NOTE));
+        assert!(rows[0].posts_to_general);
+        assert!(
+            rows[1]
+                .reason()
+                .is_some_and(|r| r.starts_with("CHAT_SEND_MEDIA_FORBIDDEN")),
+            "{:?}",
+            rows[1].reason()
+        );
+        assert_eq!(rows[2].migrated_to, Some(-1_001_000_000_200));
+        assert_eq!(
+            rows[2].problem.as_deref(),
+            Some(
+                "this basic group was upgraded to a supergroup: posts follow it to -1001000000200; replace -4001 with it in the configuration"
+            )
+        );
+        assert_eq!(rows[3].reason(), None);
+        assert_eq!(
+            rows[4].error.as_deref(),
+            Some("Telegram asks account flooded to wait 300 s; check again later")
+        );
+        assert_eq!(rows[5].error, rows[4].error, "not asked again");
+        assert_eq!(rows[6].error.as_deref(), Some("no session"));
+        assert!(rows.iter().all(|r| r.last_posted_at.is_none()));
+        // The flooded account was asked once; the unavailable one never.
+        let asked = gw.asked.lock().unwrap().clone();
+        assert_eq!(asked.iter().filter(|(a, _)| a == "flooded").count(), 1);
+        assert!(asked.iter().all(|(a, _)| a != "zeta"));
+    }
+
+    #[test]
+    fn a_refusing_chat_is_blocked_with_the_refusal_in_words() {
+        let mut row = CheckRow::new("acc1", &t("@banned"));
+        row.fill(ChatInfo::unreachable("USER_BANNED_IN_CHANNEL"));
+        assert_eq!(row.verdict(), Verdict::Blocked);
+        assert!(row.verdict().blocks());
+        assert!(
+            row.reason()
+                .is_some_and(|r| r.starts_with("USER_BANNED_IN_CHANNEL")),
+            "{:?}",
+            row.reason()
+        );
+    }
+}

@@ -108,6 +108,15 @@ impl Store for MemoryStore {
     async fn broadcaster_states(&self) -> Result<HashMap<String, OperatorState>, StoreError> {
         Ok(HashMap::new())
     }
+    async fn record_migration(
+        &self,
+        _: &str,
+        _: &str,
+        _: &str,
+        _: Timestamp,
+    ) -> Result<bool, StoreError> {
+        Ok(true)
+    }
     /// Keeps no times: never.
     async fn last_sent_at(&self, _: &str) -> Result<Option<Timestamp>, StoreError> {
         Ok(None)

@@ -106,7 +106,7 @@ pub struct SqliteStore {
     watch: Arc<FileWatch>,
 }
 
-fn db_err(e: sqlx::Error) -> StoreError {
+pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
     StoreError::database(e)
 }
 
@@ -964,5 +964,15 @@ impl Store for SqliteStore {
         };
         let rows = self.delivery_rows(&filter, 1, 0).await?;
         Ok(rows.first().map(|r| r.updated_at))
+    }
+
+    async fn record_migration(
+        &self,
+        old: &str,
+        new: &str,
+        account: &str,
+        at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.insert_migration(old, new, account, at).await
     }
 }
