@@ -325,12 +325,12 @@ mod tests {
             };
             match (account, target.key().as_str()) {
                 ("flooded", _) => Err(SendError::from_telegram("FLOOD_WAIT_300")),
-                (_, "@banned") => Ok(ChatInfo::unreachable("USER_BANNED_IN_CHANNEL")),
-                (_, "@forum") => Ok(ChatInfo {
+                (_, "@banned_chat") => Ok(ChatInfo::unreachable("USER_BANNED_IN_CHANNEL")),
+                (_, "@forum_chat") => Ok(ChatInfo {
                     forum: true,
                     ..open
                 }),
-                (_, "@nomedia") => Ok(ChatInfo {
+                (_, "@nomedia_chat") => Ok(ChatInfo {
                     can_send_media: false,
                     refusal: Some("CHAT_SEND_MEDIA_FORBIDDEN".into()),
                     ..open
@@ -356,13 +356,13 @@ mod tests {
         let store = MemoryStore::default();
         let pairs = pairs_of(
             [
-                ("zeta", &[t("@ok"), t("@banned")][..]),
-                ("flooded", &[t("@ok"), t("@forum")][..]),
+                ("zeta", &[t("@ok_chat"), t("@banned_chat")][..]),
+                ("flooded", &[t("@ok_chat"), t("@forum_chat")][..]),
                 (
                     "alpha",
-                    &[t("@forum"), t("@nomedia"), t("-4001"), t("@ok")][..],
+                    &[t("@forum_chat"), t("@nomedia_chat"), t("-4001"), t("@ok_chat")][..],
                 ),
-                ("zeta", &[t("@ok")][..]),
+                ("zeta", &[t("@ok_chat")][..]),
             ],
             None,
         );
@@ -370,14 +370,14 @@ mod tests {
         assert_eq!(
             keys,
             [
-                ("alpha", "@forum".to_owned()),
-                ("alpha", "@nomedia".to_owned()),
+                ("alpha", "@forum_chat".to_owned()),
+                ("alpha", "@nomedia_chat".to_owned()),
                 ("alpha", "-4001".to_owned()),
-                ("alpha", "@ok".to_owned()),
-                ("flooded", "@ok".to_owned()),
-                ("flooded", "@forum".to_owned()),
-                ("zeta", "@ok".to_owned()),
-                ("zeta", "@banned".to_owned()),
+                ("alpha", "@ok_chat".to_owned()),
+                ("flooded", "@ok_chat".to_owned()),
+                ("flooded", "@forum_chat".to_owned()),
+                ("zeta", "@ok_chat".to_owned()),
+                ("zeta", "@banned_chat".to_owned()),
             ],
             "by account, list order, once each"
         );
@@ -392,7 +392,7 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(seen.len(), 8);
-        assert_eq!(seen[7], (8, 8, "@banned".to_owned()));
+        assert_eq!(seen[7], (8, 8, "@banned_chat".to_owned()));
         let verdicts: Vec<Verdict> = rows.iter().map(CheckRow::verdict).collect();
         assert_eq!(
             verdicts,
@@ -439,7 +439,7 @@ mod tests {
 
     #[test]
     fn a_refusing_chat_is_blocked_with_the_refusal_in_words() {
-        let mut row = CheckRow::new("acc1", &t("@banned"));
+        let mut row = CheckRow::new("acc1", &t("@banned_chat"));
         row.fill(ChatInfo::unreachable("USER_BANNED_IN_CHANNEL"));
         assert_eq!(row.verdict(), Verdict::Blocked);
         assert!(row.verdict().blocks());
