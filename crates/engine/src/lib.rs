@@ -14,7 +14,8 @@ pub use driver::{
     restore_planner,
 };
 pub use planner::{
-    AccountSpec, BroadcasterSpec, BroadcasterView, Content, Control,
-    DEFAULT_DISABLE_AFTER_FAILURES, Delivery, Effect, Event, Planner, PlannerSettings,
+    AccountSpec, BroadcasterSpec, BroadcasterView, ChatHoldView, ChatInfo, ChatSetup, Content,
+    Control, DEFAULT_BACKUP_AFTER, DEFAULT_DISABLE_AFTER_FAILURES, Delivery, Effect, Event,
+    Planner, PlannerSettings,
 };
 pub use ports::*;
