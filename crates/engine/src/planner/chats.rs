@@ -48,8 +48,7 @@ impl Planner {
                         account: acc,
                     });
                 };
-                if a == self.broadcasters[b].account || self.broadcasters[b].backups.contains(&a)
-                {
+                if a == self.broadcasters[b].account || self.broadcasters[b].backups.contains(&a) {
                     continue;
                 }
                 self.broadcasters[b].backups.push(a);
@@ -333,7 +332,9 @@ impl Planner {
         let acc = &self.accounts[self.broadcasters[b].account];
         acc.stopped.is_some()
             || acc.paused_until.is_some_and(|p| {
-                p > now && p.duration_since(now) > SignedDuration::try_from(self.backup_after).unwrap_or(SignedDuration::MAX)
+                p > now
+                    && p.duration_since(now)
+                        > SignedDuration::try_from(self.backup_after).unwrap_or(SignedDuration::MAX)
             })
     }
 

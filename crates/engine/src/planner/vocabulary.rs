@@ -307,9 +307,7 @@ pub enum PlannerError {
         broadcaster: String,
         account: String,
     },
-    #[error(
-        "broadcaster `{broadcaster}` lists backup account `{account}`, which is not declared"
-    )]
+    #[error("broadcaster `{broadcaster}` lists backup account `{account}`, which is not declared")]
     UnknownBackup {
         broadcaster: String,
         account: String,
