@@ -9,8 +9,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use jiff::Timestamp;
 use smb_engine::{
-    DeliveryKey, Outcome, PendingDelivery, Store, StoreError, StoredAccount, StoredCycle,
-    StoredDelivery, TargetStatus,
+    DeliveryKey, JournalPost, Outcome, PendingDelivery, Store, StoreError, StoredAccount,
+    StoredCycle, StoredDelivery, TargetStatus,
 };
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -76,6 +76,12 @@ enum Op {
     BroadcasterState {
         broadcaster: String,
         state: String,
+        at: i64,
+    },
+    Hold {
+        target: String,
+        reason: String,
+        until: i64,
         at: i64,
     },
     Flush,
@@ -687,6 +693,24 @@ async fn apply_op(conn: &mut SqliteConnection, op: &Op) -> Result<(), StoreError
             .execute(&mut *conn)
             .await
         }
+        Op::Hold {
+            target,
+            reason,
+            until,
+            at,
+        } => {
+            sqlx::query(
+                "INSERT INTO chat_holds (target, reason, until, at) VALUES (?, ?, ?, ?)
+                 ON CONFLICT (target) DO UPDATE SET reason = excluded.reason,
+                     until = excluded.until, at = excluded.at",
+            )
+            .bind(target)
+            .bind(reason)
+            .bind(until)
+            .bind(at)
+            .execute(&mut *conn)
+            .await
+        }
         Op::Flush => return Ok(()),
         Op::Probe => {
             let row = sqlx::query("PRAGMA user_version")
@@ -890,6 +914,44 @@ impl Store for SqliteStore {
 
     async fn flush(&self) -> Result<(), StoreError> {
         self.submit(Op::Flush).await
+    }
+
+    async fn recent_deliveries(&self, since: Timestamp) -> Result<Vec<JournalPost>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT broadcaster, cycle, target, account, status, updated_at FROM deliveries
+             WHERE (status = 'sent' AND updated_at >= ?) OR status IN ('pending', 'deferred')",
+        )
+        .bind(ms(since))
+        .fetch_all(&self.read)
+        .await
+        .map_err(db_err)?;
+        Ok(rows
+            .iter()
+            .map(|r| JournalPost {
+                broadcaster: r.get("broadcaster"),
+                cycle: r.get::<i64, _>("cycle") as u64,
+                target: r.get("target"),
+                account: r.get("account"),
+                status: r.get("status"),
+                at: ts(r.get("updated_at")),
+            })
+            .collect())
+    }
+
+    async fn record_chat_hold(
+        &self,
+        target: &str,
+        reason: &str,
+        until: Timestamp,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.submit(Op::Hold {
+            target: target.into(),
+            reason: reason.into(),
+            until: ms(until),
+            at: ms(at),
+        })
+        .await
     }
 
     async fn watch(&self) -> Result<(), StoreError> {

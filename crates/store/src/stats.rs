@@ -61,6 +61,15 @@ pub struct TargetRow {
     pub recheck_at: Option<String>,
 }
 
+/// A target its chat's rules or slow mode hold back, and until when.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct HeldTarget {
+    pub target: String,
+    pub reason: String,
+    /// The next moment a post is allowed there.
+    pub until: String,
+}
+
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct Stats {
     pub since: Option<String>,
@@ -69,6 +78,8 @@ pub struct Stats {
     pub broadcasters: BTreeMap<String, BroadcasterStats>,
     pub accounts: BTreeMap<String, AccountStats>,
     pub disabled_targets: Vec<TargetRow>,
+    /// Targets held back now by their chat's rules or slow mode (skipped for this cycle).
+    pub held_targets: Vec<HeldTarget>,
 }
 
 impl SqliteStore {
@@ -193,6 +204,21 @@ impl SqliteStore {
             let code: String = r.get("error_code");
             a.last_error = Some(format!("{code} at {}", ts(r.get("updated_at"))));
         }
+        let rows = sqlx::query(
+            "SELECT target, reason, until FROM chat_holds WHERE until > ? ORDER BY target",
+        )
+        .bind(ms(now))
+        .fetch_all(&self.read)
+        .await
+        .map_err(err)?;
+        st.held_targets = rows
+            .iter()
+            .map(|r| HeldTarget {
+                target: r.get("target"),
+                reason: r.get("reason"),
+                until: ts(r.get("until")).to_string(),
+            })
+            .collect();
         st.disabled_targets = self
             .target_rows()
             .await?
