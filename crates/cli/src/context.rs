@@ -13,7 +13,42 @@ use crate::logging::{self, LogGuard};
 /// file falls back to the built-in example (the sandbox needs no setup).
 pub fn settings(cli: &Cli, overrides: &Overrides, allow_example: bool) -> anyhow::Result<Settings> {
     let env = EnvVars::load(&cli.env_file)?;
-    let path: Option<&Path> = if !cli.config.exists() && allow_example {
+    Ok(config::load(
+        config_path(cli, allow_example),
+        &env,
+        overrides,
+    )?)
+}
+
+/// `run`'s settings: [`settings`], and what `run` refuses in them before anything starts
+/// ([`run_settings_from`]).
+pub fn run_settings(
+    cli: &Cli,
+    overrides: &Overrides,
+    allow_example: bool,
+    no_web: bool,
+) -> anyhow::Result<Settings> {
+    let env = EnvVars::load(&cli.env_file)?;
+    run_settings_from(&env, config_path(cli, allow_example), overrides, no_web)
+}
+
+/// The file at `path` (the built-in example for `None`) with `env`, and then what `run`
+/// refuses once the settings are read: the dashboard's settings (a bind off loopback without
+/// `WEB_TOKEN`) unless `no_web`. `check` reports these errors with the same message
+/// (`commands::check::configuration`; `tests/check_agrees.rs` compares the two).
+pub fn run_settings_from(
+    env: &EnvVars,
+    path: Option<&Path>,
+    overrides: &Overrides,
+    no_web: bool,
+) -> anyhow::Result<Settings> {
+    let settings = config::load(path, env, overrides)?;
+    crate::web::web_settings(&settings, no_web)?;
+    Ok(settings)
+}
+
+fn config_path(cli: &Cli, allow_example: bool) -> Option<&Path> {
+    if !cli.config.exists() && allow_example {
         eprintln!(
             "note: {} not found; using the built-in example configuration (write it with `sendmessagebot init`)",
             cli.config.display()
@@ -21,8 +56,7 @@ pub fn settings(cli: &Cli, overrides: &Overrides, allow_example: bool) -> anyhow
         None
     } else {
         Some(&cli.config)
-    };
-    Ok(config::load(path, &env, overrides)?)
+    }
 }
 
 /// Installs the logger from the LOG_* settings (see `logging`); `default_console` stands in for

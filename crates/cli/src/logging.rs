@@ -11,7 +11,7 @@
 //! | `LOG_FORMAT` | `text` | `json`: one JSON object per line |
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
 use tracing_subscriber::layer::SubscriberExt as _;
@@ -130,12 +130,60 @@ pub struct LogGuard {
 /// process, and the first one's logger serves them all.
 static INSTALLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
+/// Whether `LOG_FILE` can be written, found without writing anything: an existing file must be
+/// a writable file, a new one needs its nearest existing ancestor to be a writable directory
+/// (the directories between are created). [`init`] asks this before it opens the file and
+/// `check` reports it, so both refuse a file with one message.
+pub fn check_file(settings: &LogSettings) -> anyhow::Result<()> {
+    let Some(path) = &settings.file else {
+        return Ok(());
+    };
+    match file_problem(path) {
+        None => Ok(()),
+        Some(problem) => bail!(
+            "cannot log to {} (LOG_FILE): {problem}; set LOG_FILE to a writable path (empty: no file)",
+            path.display()
+        ),
+    }
+}
+
+fn file_problem(path: &Path) -> Option<String> {
+    let writable = |p: &Path| rustix::fs::access(p, rustix::fs::Access::WRITE_OK).is_ok();
+    if path.is_dir() {
+        return Some("it is a directory".to_owned());
+    }
+    if path.exists() {
+        return (!writable(path)).then(|| "the file is not writable".to_owned());
+    }
+    let mut dir = path.parent();
+    while let Some(d) = dir {
+        let d = if d.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            d
+        };
+        if d.exists() {
+            return if !d.is_dir() {
+                Some(format!("{} is not a directory", d.display()))
+            } else if !writable(d) {
+                Some(format!("the directory {} is not writable", d.display()))
+            } else {
+                None
+            };
+        }
+        dir = d.parent();
+    }
+    None
+}
+
 /// Installs the global tracing subscriber; a second call in the same process keeps the first
-/// one (and returns an empty guard). Fails if someone else installed one.
+/// one (and returns an empty guard). Fails if someone else installed one, or (with run's and
+/// `check`'s message, [`check_file`]) if `LOG_FILE` cannot be written.
 pub fn init(settings: &LogSettings) -> anyhow::Result<LogGuard> {
     if INSTALLED.load(std::sync::atomic::Ordering::SeqCst) {
         return Ok(LogGuard { _file: None });
     }
+    check_file(settings)?;
     let filter = EnvFilter::try_new(&settings.level)
         .with_context(|| format!("invalid log filter {:?}", settings.level))?;
     let mut layers: Vec<Box<dyn Layer<Registry> + Send + Sync>> = Vec::new();

@@ -4,9 +4,9 @@
 //! the same values, with the same message naming the variable.
 //!
 //! Every variable is listed in [`ENV_SECTIONS`]. The list is not documentation only: the
-//! settings parser (`config.rs` and each section here) sees the listed names and nothing else,
+//! settings parser (`config` and each section here) sees the listed names and nothing else,
 //! so a setting parsed but missing from the list does not work at all, and the agreement tests
-//! (`config_agreement.rs`) enumerate this same list. ([`crate::config::Settings::env`] keeps
+//! (`config/agreement.rs`) enumerate this same list. ([`crate::config::Settings::env`] keeps
 //! every variable, for names the user chooses such as `accounts login --password-env NAME`.)
 
 use std::collections::HashMap;
@@ -19,7 +19,7 @@ use smb_web::WebSettings;
 use crate::config::{AccountInfo, ConfigError, EnvVars};
 use crate::logging::LogSettings;
 
-/// The schedule and store settings `config.rs` reads itself (the seed's names).
+/// The schedule and store settings `config` reads itself (the seed's names).
 pub const SCHEDULE_VARS: &[&str] = &[
     "DELAY_BETWEEN_CHATS",
     "CYCLE_DELAY",
@@ -117,7 +117,7 @@ pub const TELEGRAM_VARS: &[&str] = &[
 /// Read by `check` only (not by `run`).
 pub const CHECK_VARS: &[&str] = &["SMB_CHECK_MIN_FREE_MB"];
 
-/// Every variable, by section: what [`parse`] and `config.rs` read, and all they may read.
+/// Every variable, by section: what [`parse`] and `config` read, and all they may read.
 pub const ENV_SECTIONS: &[(&str, &[&str])] = &[
     ("schedule", SCHEDULE_VARS),
     ("web", WEB_VARS),
@@ -137,7 +137,7 @@ pub fn is_known(name: &str) -> bool {
 /// Where `/metrics` is served unless `METRICS_BIND` says otherwise.
 pub const DEFAULT_METRICS_BIND: &str = "127.0.0.1:9898";
 
-/// The typed sections of the settings (everything but the schedule, which `config.rs` owns).
+/// The typed sections of the settings (everything but the schedule, which `config` owns).
 #[derive(Debug, Clone)]
 pub struct Sections {
     /// `WEB_BIND`, `WEB_TOKEN`, `LANG`, parsed. Whether a bind off loopback has its token is

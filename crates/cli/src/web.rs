@@ -107,7 +107,7 @@ fn catalog(settings: &Settings, sandbox: bool) -> Catalog {
                 kind: if sandbox {
                     "sandbox".into()
                 } else {
-                    a.kind.clone()
+                    a.kind.to_string()
                 },
                 // The sandbox needs no login; a real account's state shows in `accounts list`.
                 authorized: sandbox.then_some(true),

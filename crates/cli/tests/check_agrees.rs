@@ -1,7 +1,10 @@
-//! `check` refuses exactly what `run` refuses, through the binary: for every setting of the
-//! table in `settings_cases` (which `src/config_agreement.rs` proves complete against the
-//! code), a refused value makes `check` print ✗ with the very message `run` stops with, and
-//! exit 1 like `run`. Plus the issue's own examples as a user meets them.
+//! `check` refuses exactly what `run` refuses: for every setting of the table in
+//! `settings_cases` (which `src/config/agreement.rs` proves complete against the code), a
+//! refused value makes `check` report ✗ with the very message `run` stops with — through the
+//! library for every case (`run`'s start, `context::run_settings_from`, against `check`'s
+//! report of the configuration), and through the binary (exit 1 for both, what the user reads)
+//! for a sample, the issue's own examples and what `run` meets only after reading the settings
+//! (the log file, a taken `/metrics` address).
 
 #[path = "settings_cases/mod.rs"]
 mod cases;
@@ -13,6 +16,9 @@ use std::time::Duration;
 
 use cases::{BASE_TOML, ENV_CASES, TOML_CASES, toml_with};
 use common::{command, run_with, text};
+use sendmessagebot::commands::check::{Report, configuration};
+use sendmessagebot::config::{EnvVars, Overrides};
+use sendmessagebot::context::run_settings_from;
 
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -37,8 +43,18 @@ fn run_error(out: &Output) -> String {
     }
 }
 
-/// Both commands on `toml` + `env`: run fails, and check fails with run's message.
+/// Both commands on `toml` + `env`: run fails, and check fails with run's message; nothing
+/// was written.
 fn both_refuse(what: &str, toml: &str, env: &[(&str, &str)], names: &str) {
+    let dir = refused_by_both(what, toml, env, names);
+    assert!(
+        !dir.path().join("data").exists(),
+        "{what}: nothing was started or written"
+    );
+}
+
+/// [`both_refuse`] for what `run` finds only after it opened the journal.
+fn refused_by_both(what: &str, toml: &str, env: &[(&str, &str)], names: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("sendmessagebot.toml"), toml).expect("toml");
     let run = spawn(dir.path(), &["run", "--sandbox", "--once"], env);
@@ -61,20 +77,60 @@ fn both_refuse(what: &str, toml: &str, env: &[(&str, &str)], names: &str) {
         "{what}: check must refuse with run's message `{message}`:\n{}",
         text(&check)
     );
+    dir
+}
+
+/// [`both_refuse`] as library calls, with only `env` set: `run`'s start fails, and `check`'s
+/// report of the configuration has a problem, the ✗ line with run's message.
+fn both_refuse_in_library(what: &str, toml: &str, env: &[(&str, &str)], names: &str) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("sendmessagebot.toml");
+    std::fs::write(&path, toml).expect("toml");
+    let env = EnvVars::from_pairs(env);
+    let overrides = Overrides::default();
+    let message = match run_settings_from(&env, Some(&path), &overrides, false) {
+        Ok(_) => panic!("{what}: run accepts it"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(
+        message.contains(names),
+        "{what}: run's message names {names}: {message}"
+    );
+    let mut check = Report::quiet();
+    configuration(&mut check, &env, &path, &overrides);
+    assert!(check.problems > 0, "{what}: check\n{:?}", check.lines);
+    assert!(
+        check.lines.contains(&format!("✗ {message}")),
+        "{what}: check must refuse with run's message `{message}`:\n{:?}",
+        check.lines
+    );
     assert!(
         !dir.path().join("data").exists(),
         "{what}: nothing was started or written"
     );
 }
 
+/// A case's description, its variables, and the name its message must have.
+type Refused = (String, Vec<(&'static str, &'static str)>, &'static str);
+
+/// Every variable case with its refused value.
+fn refused_variables() -> Vec<Refused> {
+    ENV_CASES
+        .iter()
+        .filter_map(|c| {
+            let bad = c.bad?;
+            let mut env: Vec<(&str, &str)> = c.with.to_vec();
+            env.push((c.name, bad));
+            Some((format!("{}={bad:?}", c.name), env, c.name))
+        })
+        .collect()
+}
+
 #[test]
 fn every_refused_variable_is_refused_by_both_with_one_message() {
     let mut tried = 0;
-    for c in ENV_CASES {
-        let Some(bad) = c.bad else { continue };
-        let mut env: Vec<(&str, &str)> = c.with.to_vec();
-        env.push((c.name, bad));
-        both_refuse(&format!("{}={bad:?}", c.name), BASE_TOML, &env, c.name);
+    for (what, env, name) in refused_variables() {
+        both_refuse_in_library(&what, BASE_TOML, &env, name);
         tried += 1;
     }
     assert!(tried > 40, "{tried} variables");
@@ -84,13 +140,27 @@ fn every_refused_variable_is_refused_by_both_with_one_message() {
 fn every_refused_key_is_refused_by_both_with_one_message() {
     for c in TOML_CASES {
         let toml = toml_with(c.table, c.key, c.bad);
-        both_refuse(
+        both_refuse_in_library(
             &format!("[{}] {} = {}", c.table, c.key, c.bad),
             &toml,
             &[],
             "sendmessagebot.toml",
         );
     }
+}
+
+#[test]
+fn a_refused_variable_and_key_are_refused_by_both_binaries() {
+    // A sample of the two tests above through the binary: exit codes and printed lines.
+    let (what, env, name) = refused_variables().swap_remove(0);
+    both_refuse(&what, BASE_TOML, &env, name);
+    let c = &TOML_CASES[0];
+    both_refuse(
+        &format!("[{}] {} = {}", c.table, c.key, c.bad),
+        &toml_with(c.table, c.key, c.bad),
+        &[],
+        "sendmessagebot.toml",
+    );
 }
 
 #[test]
@@ -173,4 +243,29 @@ fn a_file_source_whose_only_message_update_refuses_is_refused_by_check() {
         })
         .unwrap_or_else(|| panic!("{update_out}"));
     assert!(line.contains(&reason), "{line}\nvs update: {reason}");
+}
+
+#[test]
+fn a_log_file_run_cannot_create_is_refused_by_both() {
+    // Under a regular file: check used to say ✓ and run stopped.
+    both_refuse(
+        "LOG_FILE under a file",
+        BASE_TOML,
+        &[("LOG_FILE", "sendmessagebot.toml/bot.log")],
+        "LOG_FILE",
+    );
+}
+
+#[test]
+fn a_metrics_address_another_program_holds_is_refused_by_both() {
+    // check used to say ✓ and run stopped when it bound /metrics.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("address").to_string();
+    refused_by_both(
+        "METRICS_BIND in use",
+        BASE_TOML,
+        &[("METRICS_BIND", &addr)],
+        "METRICS_BIND",
+    );
+    drop(taken);
 }

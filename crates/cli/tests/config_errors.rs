@@ -1,7 +1,11 @@
 //! Malformed configurations: each gives its own message naming the file, line or variable
-//! and what to do, with exit code 1 and no panic.
+//! and what to do, with exit code 1 and no panic. The cases go through the parser `run` and
+//! `check` share (`sendmessagebot::config::parse`, a library call each); a few go through the
+//! binary's `check` too, for the exit code and what the user sees.
 
 use std::process::Command;
+
+use sendmessagebot::config::{EnvVars, Overrides, parse};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sendmessagebot");
 
@@ -40,11 +44,29 @@ fn case(name: &'static str, toml: impl Into<String>, expect: &[&'static str]) ->
     }
 }
 
+/// The parser on `toml` with only `env` set: exit code 1 and the error as `check` would print
+/// it, or 0.
+fn parsed(toml: &str, env: &[(&str, &str)]) -> (i32, String) {
+    match parse(
+        "sendmessagebot.toml",
+        toml,
+        &EnvVars::from_pairs(env),
+        &Overrides::default(),
+    ) {
+        Ok(_) => (0, "accepted".to_owned()),
+        Err(e) => (1, e.to_string()),
+    }
+}
+
+/// The binary's `check` in a directory holding `toml`.
 fn check(toml: &str, env: &[(&str, &str)]) -> (i32, String) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("sendmessagebot.toml"), toml).unwrap();
     let mut cmd = Command::new(BIN);
-    cmd.arg("check").current_dir(dir.path());
+    // Not the host's default /metrics port: `check` probes it.
+    cmd.arg("check")
+        .current_dir(dir.path())
+        .env("METRICS_BIND", "127.0.0.1:0");
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -64,10 +86,9 @@ fn the_good_config_passes() {
     assert!(out.contains("✓ broadcaster b2b"), "{out}");
 }
 
-#[test]
-fn every_malformed_input_gets_its_own_message() {
+fn malformed_cases() -> Vec<Case> {
     let long = "x".repeat(4097);
-    let cases = vec![
+    vec![
         case(
             "unknown section",
             format!("{GOOD}\n[settingz]\na = 1\n"),
@@ -217,11 +238,51 @@ fn every_malformed_input_gets_its_own_message() {
             env: vec![("TEST_MODE", "true")],
             expect: vec!["broadcasters.b2b.test_targets", "TEST_MODE is on"],
         },
-    ];
+        case(
+            "a duration of another type",
+            GOOD.replace("delay_between_chats = 15", "delay_between_chats = true"),
+            &[
+                "sendmessagebot.toml:2: settings.delay_between_chats: invalid type: boolean `true`",
+                "expected a duration: seconds (15) or text such as \"15s\"",
+            ],
+        ),
+        case(
+            "a flag of another type in a broadcaster",
+            GOOD.replace(
+                "messages = \"b2b\"\n",
+                "messages = \"b2b\"\nenabled = \"maybe\"\n",
+            ),
+            &[
+                "sendmessagebot.toml:18: broadcasters.b2b.enabled: invalid type: string \"maybe\", expected a boolean",
+            ],
+        ),
+        case(
+            "unknown account kind",
+            GOOD.replace("[accounts.acc1]", "[accounts.acc1]\nkind = \"robot\""),
+            &[
+                "sendmessagebot.toml:5: accounts.acc1.kind: `robot` is not an account kind; use \"user\" or \"bot\"",
+            ],
+        ),
+        case(
+            "bad format lists the formats",
+            GOOD.replace(
+                "texts = [\"hello\"]",
+                "texts = [\"hello\"]\nformat = \"md\"",
+            ),
+            &[
+                "sendmessagebot.toml:12: messages.b2b.format: `md` is not a format; use \"plain\", \"markdown\" or \"html\"",
+            ],
+        ),
+    ]
+}
+
+#[test]
+fn every_malformed_input_gets_its_own_message() {
+    let cases = malformed_cases();
     assert!(cases.len() >= 10);
     let mut failures = Vec::new();
     for c in &cases {
-        let (code, out) = check(&c.toml, &c.env);
+        let (code, out) = parsed(&c.toml, &c.env);
         if code != 1 || out.contains("panicked") || !c.expect.iter().all(|e| out.contains(e)) {
             failures.push(format!(
                 "{}: exit {code}, expected {:?}, got:\n{out}",
@@ -230,6 +291,28 @@ fn every_malformed_input_gets_its_own_message() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn the_binary_exits_1_with_the_message_for_a_file_and_a_variable() {
+    let cases = malformed_cases();
+    let through_binary: Vec<&Case> = cases
+        .iter()
+        .filter(|c| ["unknown account", "bad env number"].contains(&c.name))
+        .collect();
+    assert_eq!(through_binary.len(), 2);
+    for c in through_binary {
+        let (code, out) = check(&c.toml, &c.env);
+        assert_eq!(code, 1, "{}: {out}", c.name);
+        assert!(!out.contains("panicked"), "{}: {out}", c.name);
+        for e in &c.expect {
+            assert!(
+                out.contains("✗ ") && out.contains(e),
+                "{}: {e}\n{out}",
+                c.name
+            );
+        }
+    }
 }
 
 #[test]
@@ -260,6 +343,7 @@ fn init_writes_a_config_that_checks_and_a_dry_run_that_plans() {
             .args(args)
             .current_dir(dir.path())
             .env("LOG_LEVEL", "warn")
+            .env("METRICS_BIND", "127.0.0.1:0")
             .output()
             .unwrap();
         (

@@ -3,13 +3,12 @@
 //!
 //! Start reading at [`update::update_set`]: fetch ([`fetch::Fetcher`]) → rows
 //! ([`rows`], the seed's A–E columns) → checks ([`validate`]) → a new version in the store only
-//! when the content changed. [`legacy`] imports the Python original's layout as data.
+//! when the content changed. (The import of the Python original is the `smb-migrate` crate.)
 #![forbid(unsafe_code)]
 
 pub mod dotenv;
 pub mod error;
 pub mod fetch;
-pub mod legacy;
 pub mod rows;
 pub mod source;
 pub mod update;

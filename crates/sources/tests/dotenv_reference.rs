@@ -76,23 +76,4 @@ proptest::proptest! {
             .collect();
         proptest::prop_assert_eq!(got, vec![("K".to_string(), value), ("NEXT".to_string(), next)]);
     }
-
-    /// `migrate` writes the original's variables through `render_env`.
-    #[test]
-    fn what_migrate_writes_reads_back(a in AWKWARD, b in AWKWARD) {
-        let imp = smb_sources::legacy::LegacyImport {
-            env: vec![("WEBHOOK_SECRET".into(), a.clone()), ("SESSION_PASSPHRASE".into(), b.clone())],
-            ..Default::default()
-        };
-        let text = imp.render_env("now");
-        let got: Vec<(String, String)> = dotenv::read(text.as_bytes(), |_| None)
-            .expect("reads back")
-            .into_iter()
-            .map(|(k, v, _)| (k, v))
-            .collect();
-        proptest::prop_assert_eq!(
-            got,
-            vec![("WEBHOOK_SECRET".to_string(), a), ("SESSION_PASSPHRASE".to_string(), b)]
-        );
-    }
 }

@@ -145,7 +145,7 @@ async fn login(settings: &Settings, args: &LoginArgs) -> anyhow::Result<ExitCode
         return Ok(ExitCode::SUCCESS);
     }
 
-    let bot = account.kind == "bot" || args.bot_token_env.is_some();
+    let bot = account.kind == crate::config::AccountKind::Bot || args.bot_token_env.is_some();
     let info = if bot {
         let token = match &args.bot_token_env {
             Some(var) => secret_from_env(settings, var, "--bot-token-env")?,

@@ -17,6 +17,7 @@ use smb_telegram::grammers::{AccountHealth, check_account};
 
 use crate::Cli;
 use crate::config::{self, EnvVars, Overrides, Settings};
+use crate::daemon::{Bound, METRICS_FIX, WEB_FIX};
 
 #[derive(Debug, Default, clap::Args)]
 pub struct Args {
@@ -29,27 +30,48 @@ pub struct Args {
     /// Check for the sandbox (its database; accounts and sessions are not needed).
     #[arg(long)]
     pub sandbox: bool,
+    /// Check for `run --no-metrics`: the METRICS_BIND address is not probed.
+    #[arg(long)]
+    pub no_metrics: bool,
 }
 
 /// Free space below this (MiB) on the database's file system is a problem
 /// (`SMB_CHECK_MIN_FREE_MB` changes it).
 const MIN_FREE_MB: u64 = 100;
 
-#[derive(Default)]
-struct Report {
-    problems: usize,
+/// `check`'s lines: `✓` fine, `✗` a problem (exit 1), `!` what only matters later. Printed as
+/// they come (`check` itself), or only kept (tests of [`configuration`]).
+#[derive(Debug, Default)]
+pub struct Report {
+    pub problems: usize,
+    pub lines: Vec<String>,
+    quiet: bool,
 }
 
 impl Report {
+    /// A report that keeps its lines without printing them.
+    pub fn quiet() -> Report {
+        Report {
+            quiet: true,
+            ..Report::default()
+        }
+    }
+    fn line(&mut self, mark: &str, line: &str) {
+        let line = format!("{mark} {line}");
+        if !self.quiet {
+            println!("{line}");
+        }
+        self.lines.push(line);
+    }
     fn ok(&mut self, line: impl AsRef<str>) {
-        println!("✓ {}", line.as_ref());
+        self.line("✓", line.as_ref());
     }
     fn bad(&mut self, line: impl AsRef<str>) {
         self.problems += 1;
-        println!("✗ {}", line.as_ref());
+        self.line("✗", line.as_ref());
     }
     fn warn(&mut self, line: impl AsRef<str>) {
-        println!("! {}", line.as_ref());
+        self.line("!", line.as_ref());
     }
 }
 
@@ -76,44 +98,13 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
         test_mode: args.test_mode,
         ..Overrides::default()
     };
-    let settings = match env
-        .as_ref()
-        .map(|env| config::load(Some(&cli.config), env, &overrides))
-    {
-        Some(Ok(s)) => {
-            r.ok(format!(
-                "{}: {} accounts, {} target lists, {} broadcasters",
-                s.source,
-                s.accounts.len(),
-                s.target_lists.len(),
-                s.broadcasters.len()
-            ));
-            for b in &s.broadcasters {
-                let p = &b.spec.pacing;
-                r.ok(format!(
-                    "broadcaster {}: account {}, {} targets ({}), {} messages, every {}s between chats, {}s between cycles",
-                    b.spec.name,
-                    b.spec.account,
-                    b.spec.targets.len(),
-                    b.target_list,
-                    b.spec.messages.rotation_order().len(),
-                    p.delay_between_chats.as_secs_f64(),
-                    p.cycle_delay.as_secs_f64()
-                ));
-            }
-            // What `run` refuses once the settings are read (the dashboard off loopback
-            // without WEB_TOKEN), with run's own message; `run --no-web` skips it.
-            if let Err(e) = crate::web::web_settings(&s, false) {
-                r.bad(format!("{e:#}"));
-            }
-            Some(s)
-        }
-        Some(Err(e)) => {
-            r.bad(e.to_string());
-            None
-        }
+    let settings = match &env {
+        Some(env) => configuration(&mut r, env, &cli.config, &overrides),
         None => None,
     };
+    if let Some(s) = &settings {
+        startup(&mut r, s, args);
+    }
     let env_map = env.as_ref().map(EnvVars::map).unwrap_or_default();
     if let Some(s) = &settings {
         if !args.sandbox {
@@ -154,6 +145,86 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The configuration as `check` reports it: the file and variables (`config::load`), a line
+/// per broadcaster, and the dashboard's settings — the first two steps of `run`
+/// (`context::run_settings_from`), refused with the same messages. The settings, when they load.
+pub fn configuration(
+    r: &mut Report,
+    env: &EnvVars,
+    path: &Path,
+    overrides: &Overrides,
+) -> Option<Settings> {
+    match config::load(Some(path), env, overrides) {
+        Ok(s) => {
+            r.ok(format!(
+                "{}: {} accounts, {} target lists, {} broadcasters",
+                s.source,
+                s.accounts.len(),
+                s.target_lists.len(),
+                s.broadcasters.len()
+            ));
+            for b in &s.broadcasters {
+                let p = &b.spec.pacing;
+                r.ok(format!(
+                    "broadcaster {}: account {}, {} targets ({}), {} messages, every {}s between chats, {}s between cycles",
+                    b.spec.name,
+                    b.spec.account,
+                    b.spec.targets.len(),
+                    b.target_list,
+                    b.spec.messages.rotation_order().len(),
+                    p.delay_between_chats.as_secs_f64(),
+                    p.cycle_delay.as_secs_f64()
+                ));
+            }
+            // What `run` refuses once the settings are read (the dashboard off loopback
+            // without WEB_TOKEN), with run's own message (`context::run_settings_from`);
+            // `run --no-web` skips it.
+            if let Err(e) = crate::web::web_settings(&s, false) {
+                r.bad(format!("{e:#}"));
+            }
+            Some(s)
+        }
+        Err(e) => {
+            r.bad(e.to_string());
+            None
+        }
+    }
+}
+
+/// What `run` refuses (or warns about) once its settings load, in run's own words: a log file
+/// it cannot write, notifier settings its reporter refuses, a `/metrics` address another
+/// program holds (run stops) and a taken dashboard address (run serves no dashboard). The
+/// addresses are bound for a moment and let go; those of a daemon running on this data
+/// directory are its own, and not probed.
+fn startup(r: &mut Report, s: &Settings, args: &Args) {
+    if let Err(e) = crate::logging::check_file(&s.sections.log) {
+        r.bad(format!("{e:#}"));
+    }
+    if let Err(e) = crate::observe::Observers::check(s) {
+        r.bad(format!("{e:#}"));
+    }
+    let paths = crate::daemon::DaemonPaths::for_settings(s, args.sandbox);
+    if let Some(pid) = crate::daemon::lock::holder(&paths.lock) {
+        r.ok(format!(
+            "/metrics and the dashboard: the daemon (pid {pid}) serves them; addresses not probed"
+        ));
+        return;
+    }
+    let metrics = s.sections.metrics_bind;
+    if metrics.port() != 0 && !args.no_metrics {
+        match Bound::bind(metrics, "/metrics", METRICS_FIX) {
+            Ok(_) => r.ok(format!("/metrics: {metrics} is free")),
+            Err(e) => r.bad(format!("{e:#}")),
+        }
+    }
+    if let Ok(Some(web)) = crate::web::web_settings(s, false)
+        && web.bind.port() != 0
+        && let Err(e) = Bound::bind(web.bind, "the dashboard", WEB_FIX)
+    {
+        r.warn(format!("warning: the dashboard is off: {e:#}"));
+    }
 }
 
 async fn sessions(r: &mut Report, s: &Settings, online: bool) {

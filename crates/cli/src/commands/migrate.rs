@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
-use smb_sources::legacy::{self, LegacyImport, LegacySession};
+use smb_migrate::{self as legacy, LegacyImport, LegacySession};
 use smb_telegram::grammers::{
     CachedChat, Identity, JsonPeerCacheStore, PeerCache, PeerCacheStore as _, SessionStore,
     StoredSession,
@@ -249,11 +249,11 @@ fn write_session(store: &SessionStore, p: &SessionPlan, force: bool) -> Result<S
 mod tests {
     use crate::config::{self, EnvVars, Overrides};
 
-    fn legacy(addr: &str) -> smb_sources::legacy::LegacySession {
-        smb_sources::legacy::LegacySession {
+    fn legacy(addr: &str) -> smb_migrate::LegacySession {
+        smb_migrate::LegacySession {
             account: "acc1".into(),
             file: "sessions/acc1.session".into(),
-            session: smb_sources::legacy::TelethonSession {
+            session: smb_migrate::TelethonSession {
                 dc_id: 2,
                 addr: addr.into(),
                 port: 443,
@@ -310,7 +310,7 @@ mod tests {
              SMB_T_LINES=\"Прайс\nна сегодня\"\nSMB_T_LITERAL='${:-$}{NOT_A_REF}'\nSMB_T_EMPTY=\n",
         )
         .unwrap();
-        let imp = smb_sources::legacy::import(d).await.unwrap();
+        let imp = smb_migrate::import(d).await.unwrap();
         let toml = imp.render_toml("now");
         let env_path = d.join("new.env");
         std::fs::write(&env_path, imp.render_env("now")).unwrap();

@@ -72,9 +72,9 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
         test_mode: args.test_mode,
         ignore_quiet_hours: args.ignore_quiet_hours,
     };
-    let mut settings = context::settings(cli, &overrides, args.sandbox)?;
-    // A dashboard reachable from the network without WEB_TOKEN: refuse before anything starts.
-    crate::web::web_settings(&settings, args.no_web || args.dry_run)?;
+    // A dashboard reachable from the network without WEB_TOKEN: refused before anything starts.
+    let mut settings =
+        context::run_settings(cli, &overrides, args.sandbox, args.no_web || args.dry_run)?;
     if args.detach {
         let paths = DaemonPaths::for_settings(&settings, args.sandbox);
         let pid =
@@ -233,8 +233,7 @@ fn prepare_reload(
     })
 }
 
-const WEB_FIX: &str = "set WEB_BIND to a free address, or run with --no-web";
-const METRICS_FIX: &str = "set METRICS_BIND to a free address, or run with --no-metrics";
+use crate::daemon::{METRICS_FIX, WEB_FIX};
 
 /// The addresses `settings` asks the dashboard and `/metrics` to serve on.
 fn asked(settings: &Settings, no_web: bool, no_metrics: bool) -> anyhow::Result<Asked> {

@@ -31,6 +31,11 @@ use crate::config::Settings;
 use control::ControlServer;
 use lock::DaemonLock;
 
+/// What to do about a taken dashboard address (`run` and `check` say the same).
+pub const WEB_FIX: &str = "set WEB_BIND to a free address, or run with --no-web";
+/// What to do about a taken `/metrics` address (`run` and `check` say the same).
+pub const METRICS_FIX: &str = "set METRICS_BIND to a free address, or run with --no-metrics";
+
 /// The environment variable a detached child is started with (see `detach`).
 pub const DETACHED_ENV: &str = "SMB_DETACHED";
 

@@ -1,5 +1,5 @@
 //! Every setting `run` reads, with a value it refuses and one it accepts: the table both the
-//! parser's own test (`src/config_agreement.rs`, which proves the table is complete against
+//! parser's own test (`src/config/agreement.rs`, which proves the table is complete against
 //! the code) and the binary's (`tests/check_agrees.rs`, `check` against `run`) go through.
 //! Plain data, shared by `#[path]`.
 

@@ -1,7 +1,9 @@
 //! Import of the Python original's layout (`config/targets.py`, `config/messages*.py`,
 //! `data/chat_ids.txt`, `.env`, `sessions/*.session`) as data: nothing is executed and the
 //! originals are only read. [`LegacyImport::render_toml`] and [`LegacyImport::render_env`]
-//! reproduce its broadcasters (B2B and AAA on acc1, B2C and GUS on acc2).
+//! reproduce its broadcasters (B2B and AAA on acc1, B2C and GUS on acc2). Used by
+//! `sendmessagebot migrate` (`crates/cli/src/commands/migrate.rs`); not a message source.
+#![forbid(unsafe_code)]
 
 pub mod python;
 pub mod telethon;
@@ -15,7 +17,7 @@ use smb_domain::TargetRef;
 pub use python::{Item, PyList, PyModule, parse_module};
 pub use telethon::{TelethonError, TelethonSession, read_session};
 
-use crate::source::seed_env_var;
+use smb_sources::seed_env_var;
 
 /// Something that was not imported, with where it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -411,7 +413,7 @@ pub async fn import(dir: &Path) -> Result<LegacyImport, LegacyError> {
     Ok(out)
 }
 
-/// `.env` as the original's python-dotenv read it ([`crate::dotenv`]): `${NAME}` references
+/// `.env` as the original's python-dotenv read it ([`smb_sources::dotenv`]): `${NAME}` references
 /// are replaced now (from `environ`, then the file), so the new `.env` holds the values the
 /// original used; lines python-dotenv skipped are skipped and listed.
 fn parse_env(
@@ -424,7 +426,7 @@ fn parse_env(
         line: Some(line),
         message,
     };
-    let text = match crate::dotenv::decode(bytes) {
+    let text = match smb_sources::dotenv::decode(bytes) {
         Ok(t) => t,
         Err(e) => {
             issues.push(issue(
@@ -434,7 +436,7 @@ fn parse_env(
             return Vec::new();
         }
     };
-    let (entries, errors) = crate::dotenv::parse(&text);
+    let (entries, errors) = smb_sources::dotenv::parse(&text);
     for e in errors {
         issues.push(issue(
             e.line,
@@ -453,7 +455,7 @@ fn parse_env(
         }
     }
     let mut out: Vec<(String, String)> = Vec::new();
-    for (k, v, _) in crate::dotenv::resolve(&entries, environ) {
+    for (k, v, _) in smb_sources::dotenv::resolve(&entries, environ) {
         match out.iter_mut().find(|(name, _)| *name == k) {
             Some(slot) => slot.1 = v,
             None => out.push((k, v)),
@@ -605,7 +607,7 @@ impl LegacyImport {
             } else {
                 v.clone()
             };
-            let _ = writeln!(s, "{k}={}", crate::dotenv::quote(&v));
+            let _ = writeln!(s, "{k}={}", smb_sources::dotenv::quote(&v));
         }
         s
     }

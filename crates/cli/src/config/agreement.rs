@@ -9,12 +9,13 @@ use std::collections::BTreeSet;
 
 use serde::de::DeserializeOwned;
 
-use super::{
-    AccountSection, BroadcasterSection, DatabaseSection, EnvVars, FileConfig, GlobalSection,
-    MessageItem, MessageSection, Overrides, SandboxSection, parse,
+use super::schema::{
+    AccountSection, BroadcasterSection, DatabaseSection, FileConfig, GlobalSection, MessageItem,
+    MessageSection, SandboxSection,
 };
+use super::{EnvVars, Overrides, parse};
 
-#[path = "../tests/settings_cases/mod.rs"]
+#[path = "../../tests/settings_cases/mod.rs"]
 mod cases;
 
 use cases::{BASE_TOML, ENV_CASES, TOML_CASES, toml_with};

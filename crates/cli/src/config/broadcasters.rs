@@ -1,0 +1,166 @@
+//! `[broadcasters.NAME]`: an account, a target list (its test list under TEST_MODE), a message
+//! set, and the global tunables overridden for this broadcaster. Every name it refers to must
+//! be declared; a schedule that never opens is refused.
+
+use std::collections::BTreeMap;
+
+use smb_domain::{QuietHours, Schedule, TargetRef};
+use smb_engine::planner::{BroadcasterSpec, Content};
+use toml::Spanned;
+
+use super::globals::{Globals, apply_tunables};
+use super::located::Ctx;
+use super::messages::Sets;
+use super::schema::{AccountSection, BroadcasterSection};
+use super::{BroadcasterInfo, ConfigError, Overrides};
+
+/// What a broadcaster refers to, declared elsewhere in the file.
+pub(super) struct Declared<'a> {
+    pub(super) accounts: &'a BTreeMap<String, AccountSection>,
+    pub(super) target_lists: &'a BTreeMap<String, Vec<TargetRef>>,
+    pub(super) sets: &'a Sets,
+}
+
+/// The enabled broadcasters, by name.
+pub(super) fn section(
+    ctx: &Ctx,
+    sections: &BTreeMap<String, BroadcasterSection>,
+    declared: &Declared,
+    g: &Globals,
+    test_mode: bool,
+    cli: &Overrides,
+) -> Result<Vec<BroadcasterInfo>, ConfigError> {
+    sections
+        .iter()
+        .filter(|(_, b)| b.enabled)
+        .map(|(name, b)| one(ctx, name, b, declared, g, test_mode, cli))
+        .collect()
+}
+
+fn one(
+    ctx: &Ctx,
+    bname: &str,
+    b: &BroadcasterSection,
+    declared: &Declared,
+    g: &Globals,
+    test_mode: bool,
+    cli: &Overrides,
+) -> Result<BroadcasterInfo, ConfigError> {
+    let key = |k: &str| format!("broadcasters.{bname}.{k}");
+    let account = b.account.get_ref();
+    if !declared.accounts.contains_key(account) {
+        return Err(ctx.at(
+            &b.account,
+            key("account"),
+            format!("unknown account `{account}`; declare it as [accounts.{account}]"),
+        ));
+    }
+    let list_ref = if test_mode {
+        b.test_targets.as_ref().ok_or_else(|| {
+            ctx.at(
+                &b.targets,
+                key("test_targets"),
+                "TEST_MODE is on but this broadcaster has no `test_targets` list; add one",
+            )
+        })?
+    } else {
+        &b.targets
+    };
+    for l in std::iter::once(&b.targets).chain(b.test_targets.iter()) {
+        known_list(ctx, declared, l, &key("targets"))?;
+    }
+    let Some((set, content)) = declared.sets.get(b.messages.get_ref()) else {
+        let known: Vec<&str> = declared.sets.keys().map(String::as_str).collect();
+        return Err(ctx.at(
+            &b.messages,
+            key("messages"),
+            format!(
+                "unknown message set `{}` (known: {}); declare it as [messages.{}]",
+                b.messages.get_ref(),
+                known.join(", "),
+                b.messages.get_ref()
+            ),
+        ));
+    };
+    let mut local = g.clone();
+    apply_tunables(ctx, &b.tunables(), &key(""), &mut local)?;
+    let schedule = schedule(ctx, bname, &local, cli)?;
+    let targets = declared
+        .target_lists
+        .get(list_ref.get_ref())
+        .cloned()
+        .unwrap_or_default();
+    Ok(BroadcasterInfo {
+        spec: BroadcasterSpec {
+            name: bname.to_owned(),
+            account: account.clone(),
+            targets,
+            messages: set.clone(),
+            rotation: b.rotation.unwrap_or_default(),
+            pacing: local.pacing,
+            schedule,
+            content: Content {
+                text_without_media: b.send_text_without_media.unwrap_or(false),
+                disable_after_failures: local.disable_after_failures,
+                ..content.clone()
+            },
+        },
+        target_list: list_ref.get_ref().clone(),
+        test_list: b.test_targets.as_ref().map(|t| t.get_ref().clone()),
+        prod_list: b.targets.get_ref().clone(),
+    })
+}
+
+fn known_list(
+    ctx: &Ctx,
+    declared: &Declared,
+    list: &Spanned<String>,
+    key: &str,
+) -> Result<(), ConfigError> {
+    if declared.target_lists.contains_key(list.get_ref()) {
+        return Ok(());
+    }
+    let known: Vec<&str> = declared.target_lists.keys().map(String::as_str).collect();
+    Err(ctx.at(
+        list,
+        key,
+        format!(
+            "unknown target list `{}` (known: {}); declare it under [targets]",
+            list.get_ref(),
+            known.join(", ")
+        ),
+    ))
+}
+
+/// The broadcaster's schedule (none with `--ignore-quiet-hours`); one that leaves no hour to
+/// send in is refused.
+fn schedule(
+    ctx: &Ctx,
+    bname: &str,
+    local: &Globals,
+    cli: &Overrides,
+) -> Result<Schedule, ConfigError> {
+    if cli.ignore_quiet_hours {
+        return Ok(Schedule {
+            tz: local.tz.clone(),
+            start_hour: None,
+            quiet: None,
+        });
+    }
+    let (start, end) = local.quiet;
+    let schedule = Schedule {
+        tz: local.tz.clone(),
+        start_hour: local.scheduling.then_some(local.start_hour),
+        quiet: (local.quiet_enabled && start != end).then_some(QuietHours { start, end }),
+    };
+    if schedule.never_allows() {
+        return Err(ctx.key(
+            format!("broadcasters.{bname}"),
+            format!(
+                "start hour {} and quiet hours {start}–{end} leave no hour to send in; change START_TIME_HOUR or QUIET_HOUR_START/END",
+                local.start_hour
+            ),
+        ));
+    }
+    Ok(schedule)
+}

@@ -1,0 +1,279 @@
+//! Configuration: `sendmessagebot.toml`, `.env` and the environment, merged and validated into
+//! one [`Settings`] — the value `run` (and its reload) and `check` both start from, so one
+//! refuses exactly what the other does.
+//!
+//! Precedence: defaults < TOML file < `.env` < process environment < CLI flags; values in a
+//! `[broadcasters.NAME]` table override the global ones for that broadcaster. Every error
+//! names the file and line (or the variable) and says what to write instead.
+//!
+//! Where things are: `schema` (the file's serde structs), `env` (`.env` + environment),
+//! `duration`, `located` (lines and keys of errors), and one module per table: `globals`
+//! (`[settings]` and the schedule variables), `targets`, `messages`, `accounts`,
+//! `broadcasters`, `storage` (`[database]`, `[sandbox]`); the other crates' variables are
+//! parsed by [`crate::sections`].
+
+mod accounts;
+mod broadcasters;
+mod duration;
+mod env;
+mod globals;
+mod located;
+mod messages;
+mod schema;
+mod storage;
+mod targets;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use jiff::tz::TimeZone;
+use smb_domain::TargetRef;
+use smb_engine::TextFormat;
+use smb_engine::planner::{AccountSpec, BroadcasterSpec};
+use smb_telegram::SimSettings;
+
+pub use duration::parse_duration;
+pub use env::EnvVars;
+pub use schema::AccountKind;
+
+use located::Ctx;
+use schema::FileConfig;
+
+pub const EXAMPLE_TOML: &str = include_str!("../example.toml");
+pub const EXAMPLE_ENV: &str = include_str!("../env.example");
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(
+        "{path}: cannot read: {source}\n  hint: run `sendmessagebot init` to write a starting configuration"
+    )]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Toml { path: String, message: String },
+    #[error("{path}:{line}: {key}: {message}")]
+    At {
+        path: String,
+        line: usize,
+        key: String,
+        message: String,
+    },
+    #[error("{path}: {key}: {message}")]
+    Key {
+        path: String,
+        key: String,
+        message: String,
+    },
+    #[error("{source_name}: {var}={value}: {message}")]
+    Env {
+        source_name: String,
+        var: String,
+        value: String,
+        message: String,
+    },
+    /// A setting of another crate's section (see `sections`); the message names the variable.
+    #[error("{origin}: {message}")]
+    Setting { origin: String, message: String },
+}
+
+/// What the command line adds on top.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub test_mode: bool,
+    pub ignore_quiet_hours: bool,
+}
+
+/// A broadcaster with the names it was configured with (for listings).
+#[derive(Debug, Clone)]
+pub struct BroadcasterInfo {
+    pub spec: BroadcasterSpec,
+    pub target_list: String,
+    pub test_list: Option<String>,
+    /// The production list (`targets = …`), whichever list is in use.
+    pub prod_list: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct AccountInfo {
+    pub name: String,
+    pub kind: AccountKind,
+    pub phone: Option<String>,
+    pub session: Option<PathBuf>,
+    pub proxy: Option<String>,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub source: String,
+    pub database_url: String,
+    pub sandbox_database_url: String,
+    pub sandbox: SimSettings,
+    pub accounts: Vec<AccountSpec>,
+    pub account_info: Vec<AccountInfo>,
+    pub broadcasters: Vec<BroadcasterInfo>,
+    pub target_lists: BTreeMap<String, Vec<TargetRef>>,
+    pub test_mode: bool,
+    pub timezone: TimeZone,
+    /// The merged `.env` + environment, for settings other crates own (logging, reports…).
+    pub env: HashMap<String, String>,
+    /// Message sets with a `source` (or the seed's BUY_SELL_PRICE_…_SHEET_URL), by name.
+    pub message_sources: BTreeMap<String, MessageSourceInfo>,
+    /// The typed sections of the other crates (web, metrics, logging, notifications, …).
+    pub sections: crate::sections::Sections,
+}
+
+/// Where a message set is fetched from, and how its texts will be sent (for validation).
+#[derive(Debug, Clone)]
+pub struct MessageSourceInfo {
+    pub source: smb_sources::Source,
+    pub format: TextFormat,
+    pub media: bool,
+}
+
+/// Loads the file at `path` (or the built-in example when `path` is `None`).
+pub fn load(path: Option<&Path>, env: &EnvVars, cli: &Overrides) -> Result<Settings, ConfigError> {
+    let (name, src) = match path {
+        Some(p) => {
+            let src = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                path: p.display().to_string(),
+                source,
+            })?;
+            (p.display().to_string(), src)
+        }
+        None => ("(built-in example)".to_string(), EXAMPLE_TOML.to_string()),
+    };
+    parse(&name, &src, env, cli)
+}
+
+/// Parses the configuration `src` (named `name` in errors) with `env` and the command line's
+/// `cli` on top: the file, then each table in turn (see the module doc), then the other
+/// crates' sections. The first problem is the error.
+pub fn parse(
+    name: &str,
+    src: &str,
+    env: &EnvVars,
+    cli: &Overrides,
+) -> Result<Settings, ConfigError> {
+    let ctx = Ctx { path: name, src };
+    // `Settings::env` keeps every variable: commands read names the user chose
+    // (`accounts login --password-env NAME`).
+    let all_vars = env.map();
+    // Every variable the settings read is listed in `sections::ENV_SECTIONS`; the parser sees
+    // nothing else, so a setting cannot be parsed without being listed (and tested).
+    let env = &env.restricted(crate::sections::is_known);
+    let file: FileConfig = toml::from_str(src).map_err(|e| ctx.toml_error(&e))?;
+    let (g, test_mode) = globals::section(&ctx, &file.settings, env, cli.test_mode)?;
+    let target_lists = targets::section(&ctx, &file.targets)?;
+    let (sets, message_sources) = messages::section(&ctx, &file.messages, env)?;
+    let (accounts, account_info) = accounts::section(&ctx, &file.accounts, &g)?;
+    let declared = broadcasters::Declared {
+        accounts: &file.accounts,
+        target_lists: &target_lists,
+        sets: &sets,
+    };
+    let broadcasters =
+        broadcasters::section(&ctx, &file.broadcasters, &declared, &g, test_mode, cli)?;
+    let storage = storage::section(&ctx, file.database, file.sandbox, env)?;
+    let sections = crate::sections::parse(name, env, &account_info)?;
+    Ok(Settings {
+        source: name.to_string(),
+        database_url: storage.database_url,
+        sandbox_database_url: storage.sandbox_database_url,
+        sandbox: storage.sandbox,
+        accounts,
+        account_info,
+        broadcasters,
+        target_lists,
+        test_mode,
+        timezone: g.tz,
+        env: all_vars,
+        message_sources,
+        sections,
+    })
+}
+
+#[cfg(test)]
+mod refusal_settings_tests {
+    use super::*;
+
+    const TOML: &str = r#"
+[settings]
+disable_after_failures = 5
+[accounts.acc1]
+[targets]
+t = ["t.me/c/1234567890/45", "https://telegram.me/shop_chat/123/"]
+[messages.m]
+texts = ["hi"]
+[broadcasters.a]
+account = "acc1"
+targets = "t"
+messages = "m"
+[broadcasters.b]
+account = "acc1"
+targets = "t"
+messages = "m"
+send_text_without_media = true
+disable_after_failures = 0
+"#;
+
+    fn content(env: &[(&str, &str)]) -> Vec<(String, bool, u32)> {
+        let s = parse(
+            "sendmessagebot.toml",
+            TOML,
+            &EnvVars::from_pairs(env),
+            &Overrides::default(),
+        )
+        .expect("valid");
+        s.broadcasters
+            .iter()
+            .map(|b| {
+                (
+                    b.spec.name.clone(),
+                    b.spec.content.text_without_media,
+                    b.spec.content.disable_after_failures,
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn disable_after_failures_and_text_without_media_reach_the_broadcasters() {
+        assert_eq!(
+            content(&[]),
+            [("a".to_string(), false, 5), ("b".to_string(), true, 0)]
+        );
+        // The variable overrides [settings]; a broadcaster's own value overrides both.
+        assert_eq!(
+            content(&[("DISABLE_AFTER_FAILURES", "7")]),
+            [("a".to_string(), false, 7), ("b".to_string(), true, 0)]
+        );
+        let err = parse(
+            "sendmessagebot.toml",
+            TOML,
+            &EnvVars::from_pairs(&[("DISABLE_AFTER_FAILURES", "three")]),
+            &Overrides::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("DISABLE_AFTER_FAILURES"), "{err}");
+    }
+
+    #[test]
+    fn link_targets_keep_their_chat_and_topic() {
+        let s = parse(
+            "sendmessagebot.toml",
+            TOML,
+            &EnvVars::from_pairs(&[]),
+            &Overrides::default(),
+        )
+        .expect("valid");
+        let keys: Vec<String> = s.target_lists["t"].iter().map(TargetRef::key).collect();
+        assert_eq!(keys, ["-1001234567890", "@shop_chat/123"]);
+    }
+}
+
+#[cfg(test)]
+mod agreement;
