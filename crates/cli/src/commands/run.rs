@@ -51,7 +51,7 @@ pub struct Args {
 }
 
 pub fn planner_for(settings: &Settings, once: bool, now: Timestamp) -> anyhow::Result<Planner> {
-    Ok(Planner::new(
+    let mut planner = Planner::new(
         settings.accounts.clone(),
         settings
             .broadcasters
@@ -64,7 +64,17 @@ pub fn planner_for(settings: &Settings, once: bool, now: Timestamp) -> anyhow::R
             recheck_after: Duration::from_secs(24 * 3600),
         },
         now,
-    )?)
+    )?;
+    planner.set_chats(smb_engine::ChatSetup {
+        rules: settings.chat_rules.clone(),
+        backups: settings
+            .broadcasters
+            .iter()
+            .map(|b| (b.spec.name.clone(), b.backup_accounts.clone()))
+            .collect(),
+        backup_after: settings.backup_after,
+    })?;
+    Ok(planner)
 }
 
 pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
