@@ -18,7 +18,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
-use jiff::Timestamp;
+use Timestamp;
 use smb_engine::{
     DeliveryKey, EventSink, FanoutSink, LogSink, Outcome, PendingDelivery, Store, StoreError,
     StoredAccount, StoredCycle, SystemClock, TargetStatus,
@@ -443,6 +443,22 @@ impl Store for TimedStore {
         at: Timestamp,
     ) -> Result<(), StoreError> {
         self.time(self.inner.set_broadcaster_state(broadcaster, state, at))
+            .await
+    }
+    async fn recent_deliveries(
+        &self,
+        since: Timestamp,
+    ) -> Result<Vec<smb_engine::JournalPost>, StoreError> {
+        self.inner.recent_deliveries(since).await
+    }
+    async fn record_chat_hold(
+        &self,
+        target: &str,
+        reason: &str,
+        until: Timestamp,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.time(self.inner.record_chat_hold(target, reason, until, at))
             .await
     }
     async fn broadcaster_states(

@@ -177,6 +177,12 @@ enum Write {
         state: OperatorState,
         at: Timestamp,
     },
+    Hold {
+        target: String,
+        reason: String,
+        until: Timestamp,
+        at: Timestamp,
+    },
 }
 
 impl Write {
@@ -224,6 +230,12 @@ impl Write {
                 state,
                 at,
             } => store.set_broadcaster_state(broadcaster, *state, *at).await,
+            Write::Hold {
+                target,
+                reason,
+                until,
+                at,
+            } => store.record_chat_hold(target, reason, *until, *at).await,
         }
     }
 }
@@ -381,6 +393,11 @@ pub async fn restore_planner(
         );
     }
     planner.restore_states(&store.broadcaster_states().await?);
+    // Our posts of the last days (per-chat rules, slow mode) and who attempted what.
+    let since = now
+        .checked_sub(SignedDuration::from_hours(8 * 24))
+        .unwrap_or(Timestamp::MIN);
+    planner.restore_journal(&store.recent_deliveries(since).await?, now);
     Ok(())
 }
 
@@ -393,6 +410,24 @@ impl DriverHandle {
     /// Whether the journal takes writes; while `Down`, no account sends.
     pub fn journal(&self) -> JournalState {
         self.shared.journal.state.borrow().clone()
+    }
+
+    /// Targets held back by their chat's rules or slow mode now, with why and until when.
+    pub fn chat_holds(&self) -> Vec<crate::planner::ChatHoldView> {
+        let (planner, now) = self.shared.lock_now();
+        planner.chat_holds(now)
+    }
+
+    /// Feeds a pre-flight check's findings (slow mode, membership) to the planner; every
+    /// account looks again (a backup may now post somewhere).
+    pub fn chat_info(&self, info: crate::planner::ChatFacts) {
+        {
+            let (mut planner, now) = self.shared.lock_now();
+            planner.handle(Event::ChatInfo(info), now);
+        }
+        for w in &self.shared.wakers {
+            w.notify_one();
+        }
     }
 
     /// Applies an operator command (pause, resume, stop …) to the planner and carries out its effects now.
@@ -1039,6 +1074,10 @@ async fn apply(shared: &Shared, effect: Effect, now: Timestamp) {
             seconds,
             code,
         } => {
+            // Its broadcasters' backup accounts may take over now.
+            for w in &shared.wakers {
+                w.notify_one();
+            }
             sink.emit(&EngineEvent::AccountPaused {
                 account: account.to_string(),
                 until,
@@ -1075,7 +1114,34 @@ async fn apply(shared: &Shared, effect: Effect, now: Timestamp) {
                 at: now,
             }
         }
+        Effect::ChatHeld {
+            broadcaster,
+            account,
+            target,
+            reason,
+            until,
+            skipped,
+        } => {
+            sink.emit(&EngineEvent::ChatHeld {
+                broadcaster: broadcaster.to_string(),
+                account: account.to_string(),
+                target: target.to_string(),
+                reason: reason.clone(),
+                until,
+                skipped,
+            });
+            Write::Hold {
+                target: target.key(),
+                reason,
+                until,
+                at: now,
+            }
+        }
         Effect::StopAccount { account, reason } => {
+            // Its broadcasters' backup accounts may take over now.
+            for w in &shared.wakers {
+                w.notify_one();
+            }
             sink.emit(&EngineEvent::AccountStopped {
                 account: account.to_string(),
                 reason: reason.clone(),

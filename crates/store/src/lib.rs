@@ -20,7 +20,7 @@ mod web;
 pub use messages::MessageSetVersion;
 pub use series::{PeriodAccount, PeriodBroadcaster, PeriodSummary, TargetCounts};
 pub use sqlite::{SqliteSettings, SqliteStore};
-pub use stats::{Stats, TargetRow};
+pub use stats::{HeldTarget, Stats, TargetRow};
 pub use switch::{ALL_BROADCASTERS, TargetMode, TargetSwitches};
 pub use web::{AddedTarget, DeliveryFilter, DeliveryRow};
 

@@ -3,5 +3,6 @@
 // covers only `#[test]` functions and `#[cfg(test)]` modules.
 #![allow(clippy::unwrap_used)]
 
+mod chat_holds;
 mod journal_faults;
 mod store_story;
