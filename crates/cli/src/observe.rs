@@ -18,7 +18,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
-use Timestamp;
+use jiff::Timestamp;
 use smb_engine::{
     DeliveryKey, EventSink, FanoutSink, LogSink, Outcome, PendingDelivery, Store, StoreError,
     StoredAccount, StoredCycle, SystemClock, TargetStatus,
