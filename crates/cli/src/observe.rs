@@ -466,4 +466,16 @@ impl Store for TimedStore {
     ) -> Result<std::collections::HashMap<String, smb_domain::OperatorState>, StoreError> {
         self.inner.broadcaster_states().await
     }
+    async fn record_migration(
+        &self,
+        old: &str,
+        new: &str,
+        account: &str,
+        at: jiff::Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.inner.record_migration(old, new, account, at).await
+    }
+    async fn last_sent_at(&self, target: &str) -> Result<Option<jiff::Timestamp>, StoreError> {
+        self.inner.last_sent_at(target).await
+    }
 }

@@ -414,3 +414,125 @@ fn run_once_posts_into_the_topic_and_general_and_check_shows_the_last_post() {
         );
     }
 }
+
+/// A webhook receiver on 127.0.0.1: records each POST body, answers 200.
+fn start_hook(
+    rt: &tokio::runtime::Runtime,
+) -> (
+    String,
+    std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+) {
+    use axum::routing::post;
+    let bodies: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>> = Default::default();
+    let store = bodies.clone();
+    let router = axum::Router::new().route(
+        "/hook",
+        post(move |body: axum::body::Bytes| {
+            let store = store.clone();
+            async move {
+                if let Ok(v) = serde_json::from_slice(&body) {
+                    store.lock().expect("hook lock").push(v);
+                }
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .expect("bind the hook");
+    let addr = listener.local_addr().expect("hook address");
+    rt.spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    (format!("http://{addr}/hook"), bodies)
+}
+
+#[test]
+fn an_upgraded_group_keeps_its_posts_under_the_new_id_across_a_restart_and_is_told_once() {
+    let w = World::start();
+    w.server
+        .migrate_group(
+            GROUP,
+            ChatSpec::new(UPGRADED, "Friends", ChatKind::Supergroup),
+        )
+        .expect("migrates");
+    let (hook, bodies) = start_hook(&w._rt);
+    let run_once = || {
+        let mut c = w.command(&["run", "--once", "--no-metrics", "--no-web"]);
+        c.env("ENABLE_WEBHOOK_NOTIFICATIONS", "true")
+            .env("WEBHOOK_URL", &hook)
+            .env("WEBHOOK_SECRET", "hook-secret")
+            .env("NOTIFY_COLLAPSE_HOURS", "0");
+        let out = common::run_with(c, None, LIMIT)
+            .unwrap_or_else(|out| panic!("run --once did not finish: {}", text(&out)));
+        assert!(out.status.success(), "{}", text(&out));
+    };
+    let into_group = || -> Vec<String> {
+        w.server
+            .ledger()
+            .iter()
+            .filter(|e| e.chat == GROUP.to_string() || e.chat == UPGRADED.to_string())
+            .map(|e| e.chat.clone())
+            .collect()
+    };
+    let migrated = || -> Vec<serde_json::Value> {
+        bodies
+            .lock()
+            .expect("hook lock")
+            .iter()
+            .filter(|b| b["event"] == "chat_migrated")
+            .cloned()
+            .collect()
+    };
+
+    // First run: PEER_ID_INVALID on the old id, the gateway follows the upgrade (one
+    // messages.getFullChat), the post lands in the supergroup, the operator is told.
+    run_once();
+    assert_eq!(into_group(), [UPGRADED.to_string()]);
+    let looked_up = w.server.calls("messages.getFullChat");
+    assert_eq!(looked_up, 1);
+    let told = migrated();
+    assert_eq!(told.len(), 1, "{:#?}", bodies.lock().expect("hook lock"));
+    let body = told[0].to_string();
+    assert!(
+        body.contains("-4001") && body.contains("-1001000000200"),
+        "{body}"
+    );
+
+    // A restart: the next post goes straight to the new id (no PEER_ID_INVALID, so no new
+    // look-up), and the operator is not told again.
+    run_once();
+    assert_eq!(into_group(), [UPGRADED.to_string(), UPGRADED.to_string()]);
+    assert_eq!(w.server.calls("messages.getFullChat"), looked_up);
+    assert_eq!(migrated().len(), 1);
+
+    // Stats: the new id, the old one as its alias, both posts counted under it.
+    let out = w.run(&["stats", "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stats: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("JSON ({e}): {}", text(&out)));
+    let m = &stats["migrated_targets"][0];
+    assert_eq!(
+        (&m["target"], &m["alias"], &m["counts"]["sent"]),
+        (&"-1001000000200".into(), &"-4001".into(), &2.into()),
+        "{stats:#}"
+    );
+    let t = &stats["targets"]["-1001000000200"];
+    assert_eq!(
+        (&t["alias"], &t["counts"]["sent"]),
+        (&"-4001".into(), &2.into())
+    );
+    assert!(stats["targets"].get("-4001").is_none(), "{stats:#}");
+
+    // The targets list shows it under the new id too.
+    let out = w.run(&["targets", "list", "--json"]);
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("JSON ({e}): {}", text(&out)));
+    let row = list
+        .as_array()
+        .expect("array")
+        .iter()
+        .find(|r| r["alias"] == "-4001")
+        .unwrap_or_else(|| panic!("{list:#}"));
+    assert_eq!(row["target"], "-1001000000200");
+}

@@ -714,7 +714,12 @@ async fn send_once(shared: &Shared, request: SendRequest<'_>) -> Result<SentMess
     let send = std::panic::AssertUnwindSafe(shared.gateway.send(request)).catch_unwind();
     match tokio::time::timeout(shared.settings.send_timeout, send).await {
         Err(_) => Err(SendError::Transient("send timed out".into())),
-        Ok(Ok(result)) => result,
+        Ok(Ok(result)) => {
+            if result.is_ok() && target.is_basic_group() {
+                note_migration(shared, account, target).await;
+            }
+            result
+        }
         Ok(Err(panic)) => {
             let what = panic
                 .downcast_ref::<&str>()
@@ -723,6 +728,31 @@ async fn send_once(shared: &Shared, request: SendRequest<'_>) -> Result<SentMess
                 .unwrap_or_default();
             tracing::error!(account, target = %target, panic = %what, "the send panicked; this delivery fails as bad content");
             Err(SendError::rpc(smb_domain::SEND_PANICKED, None))
+        }
+    }
+}
+
+/// After a send into a basic group: when the gateway followed the group's upgrade to a
+/// supergroup, the store keeps old → new and the operator is told, once per group. A store
+/// error only costs the record (the post went out; the next send tries again).
+async fn note_migration(shared: &Shared, account: &str, target: &TargetRef) {
+    let Some(new_id) = shared.gateway.migrated_to(account, target).await else {
+        return;
+    };
+    let old = target.key();
+    match shared
+        .store
+        .record_migration(&old, &new_id.to_string(), account, shared.now())
+        .await
+    {
+        Ok(true) => shared.sink.emit(&EngineEvent::ChatMigrated {
+            account: account.to_owned(),
+            target: old,
+            new_id,
+        }),
+        Ok(false) => {}
+        Err(e) => {
+            tracing::warn!(account, target = %target, new_id, error = %e, "the group's upgrade could not be recorded")
         }
     }
 }

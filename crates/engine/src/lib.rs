@@ -16,6 +16,7 @@ pub mod planner;
     reason = "issue 13: 105 items of the Store/Gateway surface, being retyped (status enums, no default writes); document them there"
 )]
 pub mod ports;
+pub mod preflight;
 pub mod simulation;
 pub mod test_send;
 pub mod testing;

@@ -56,6 +56,16 @@ pub trait Gateway: Send + Sync {
         let _ = (account, target);
         Err(SendError::rpc("INSPECT_NOT_SUPPORTED", None))
     }
+
+    /// The supergroup (bot-API id `-100…`) that `account`'s posts into the basic group
+    /// `target` now go to, when the gateway learned that the group was upgraded (Telegram
+    /// answers the old id with PEER_ID_INVALID; the gateway follows `migrated_to`). Asked by
+    /// the driver after a successful send into a basic group; no Telegram call. `None`: not
+    /// upgraded, or a gateway that does not follow upgrades.
+    async fn migrated_to(&self, account: &str, target: &TargetRef) -> Option<i64> {
+        let _ = (account, target);
+        None
+    }
 }
 
 /// A forum topic, as Telegram reports it (messages.getForumTopicsByID).
@@ -409,6 +419,21 @@ pub trait Store: Send + Sync {
 
     /// The states set by [`Store::set_broadcaster_state`].
     async fn broadcaster_states(&self) -> Result<HashMap<String, OperatorState>, StoreError>;
+
+    /// When the journal last recorded a `sent` delivery into `target` (its key; any
+    /// broadcaster, any account): "last posted" of the pre-flight check.
+    async fn last_sent_at(&self, target: &str) -> Result<Option<Timestamp>, StoreError>;
+
+    /// Remembers that the basic group `old` (target key `-N`) was upgraded to the supergroup
+    /// `new` (`-100…`), as `account` found when posting. `Ok(true)` the first time (the
+    /// operator is told once), `Ok(false)` when it was known.
+    async fn record_migration(
+        &self,
+        old: &str,
+        new: &str,
+        account: &str,
+        at: Timestamp,
+    ) -> Result<bool, StoreError>;
 }
 
 /// Wall-clock time for the engine. The driver sleeps with tokio, so tests on a paused tokio
@@ -538,6 +563,13 @@ pub enum EngineEvent {
     JournalUp {
         down_for: Duration,
     },
+    /// A basic group we post to was upgraded to a supergroup: posts into `target` (`-N`) go
+    /// to `new_id` (`-100…`) from now on. Emitted once per group (the store remembers it).
+    ChatMigrated {
+        account: String,
+        target: String,
+        new_id: i64,
+    },
     /// The wall clock jumped against the monotonic one by `seconds` (negative: set back).
     /// Pacing kept its remaining waits; schedules follow the new wall time.
     ClockStepped {
@@ -559,6 +591,7 @@ impl EngineEvent {
             | EngineEvent::TargetDisabled { .. }
             | EngineEvent::BadContent { .. }
             | EngineEvent::JournalUp { .. }
+            | EngineEvent::ChatMigrated { .. }
             | EngineEvent::ClockStepped { .. } => 2,
             EngineEvent::AccountStopped { .. }
             | EngineEvent::StoreFailed { .. }

@@ -121,4 +121,17 @@ impl Store for MemoryStore {
     ) -> Result<(), StoreError> {
         Ok(())
     }
+    async fn record_migration(
+        &self,
+        _: &str,
+        _: &str,
+        _: &str,
+        _: Timestamp,
+    ) -> Result<bool, StoreError> {
+        Ok(true)
+    }
+    /// Keeps no times: never.
+    async fn last_sent_at(&self, _: &str) -> Result<Option<Timestamp>, StoreError> {
+        Ok(None)
+    }
 }

@@ -142,6 +142,18 @@ impl Store for Flaky {
     async fn broadcaster_states(&self) -> Result<HashMap<String, OperatorState>, StoreError> {
         self.inner.broadcaster_states().await
     }
+    async fn record_migration(
+        &self,
+        old: &str,
+        new: &str,
+        account: &str,
+        at: jiff::Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.inner.record_migration(old, new, account, at).await
+    }
+    async fn last_sent_at(&self, target: &str) -> Result<Option<Timestamp>, StoreError> {
+        self.inner.last_sent_at(target).await
+    }
 }
 
 struct Sink {

@@ -158,6 +158,18 @@ impl Store for PowerLoss {
     async fn broadcaster_states(&self) -> Result<HashMap<String, OperatorState>, StoreError> {
         self.inner.broadcaster_states().await
     }
+    async fn record_migration(
+        &self,
+        old: &str,
+        new: &str,
+        account: &str,
+        at: jiff::Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.inner.record_migration(old, new, account, at).await
+    }
+    async fn last_sent_at(&self, target: &str) -> Result<Option<Timestamp>, StoreError> {
+        self.inner.last_sent_at(target).await
+    }
 }
 
 const CHATS: [&str; 3] = ["@shop_one", "@shop_two", "@shop_three"];

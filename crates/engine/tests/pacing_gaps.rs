@@ -116,6 +116,18 @@ impl Store for SlowJournal {
     async fn broadcaster_states(&self) -> Result<HashMap<String, OperatorState>, StoreError> {
         self.0.broadcaster_states().await
     }
+    async fn record_migration(
+        &self,
+        old: &str,
+        new: &str,
+        account: &str,
+        at: jiff::Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.0.record_migration(old, new, account, at).await
+    }
+    async fn last_sent_at(&self, target: &str) -> Result<Option<Timestamp>, StoreError> {
+        self.0.last_sent_at(target).await
+    }
 }
 
 const DELAY: Duration = Duration::from_secs(1);

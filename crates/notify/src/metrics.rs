@@ -256,6 +256,7 @@ impl EventSink for Metrics {
                 metrics::counter!("clock_steps_total").increment(1);
             }),
             EngineEvent::Stopped
+            | EngineEvent::ChatMigrated { .. }
             | EngineEvent::CycleStarted { .. }
             | EngineEvent::BadContent { .. }
             | EngineEvent::StoreFailed { .. } => {}

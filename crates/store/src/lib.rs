@@ -10,6 +10,7 @@
 
 pub mod maintenance;
 mod messages;
+mod migrated;
 mod row;
 mod series;
 mod sqlite;
@@ -18,6 +19,7 @@ mod switch;
 mod web;
 
 pub use messages::MessageSetVersion;
+pub use migrated::ChatMigration;
 pub use series::{PeriodAccount, PeriodBroadcaster, PeriodSummary, TargetCounts};
 pub use sqlite::{SqliteSettings, SqliteStore};
 pub use stats::{HeldTarget, Stats, TargetRow};

@@ -112,7 +112,7 @@ pub struct SqliteStore {
     watch: Arc<FileWatch>,
 }
 
-fn db_err(e: sqlx::Error) -> StoreError {
+pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
     StoreError::database(e)
 }
 
@@ -1018,5 +1018,24 @@ impl Store for SqliteStore {
         rows.iter()
             .map(|r| Ok((col(r, "broadcaster")?, word(r, "state")?)))
             .collect()
+    }
+    async fn last_sent_at(&self, target: &str) -> Result<Option<Timestamp>, StoreError> {
+        let filter = crate::DeliveryFilter {
+            target: Some(target.to_owned()),
+            outcome: Some(DeliveryStatus::Sent),
+            ..crate::DeliveryFilter::default()
+        };
+        let rows = self.delivery_rows(&filter, 1, 0).await?;
+        Ok(rows.first().map(|r| r.updated_at))
+    }
+
+    async fn record_migration(
+        &self,
+        old: &str,
+        new: &str,
+        account: &str,
+        at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.insert_migration(old, new, account, at).await
     }
 }

@@ -116,6 +116,23 @@ pub struct Stats {
     pub disabled_targets: Vec<TargetRow>,
     /// Targets held back now by their chat's rules or slow mode (skipped for this cycle).
     pub held_targets: Vec<HeldTarget>,
+    /// Basic groups upgraded to supergroups (absent from JSON when there are none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub migrated_targets: Vec<MigratedTarget>,
+}
+
+/// An upgraded group in `stats`: the new id, the old one as its alias, and the deliveries
+/// into either (since `since`), counted together.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct MigratedTarget {
+    /// The supergroup's target key (`-100…`).
+    pub target: String,
+    /// The basic group's key (`-N`) it had before; its deliveries count here.
+    pub alias: String,
+    /// When the upgrade was found (RFC 3339, UTC).
+    pub since: String,
+    /// Deliveries into the old and the new id.
+    pub counts: Counts,
 }
 
 impl SqliteStore {
@@ -263,6 +280,28 @@ impl SqliteStore {
             .into_iter()
             .filter(|t| t.status == TargetState::Disabled)
             .collect();
+        for m in self.chat_migrations().await? {
+            let rows = sqlx::query(
+                "SELECT status, COUNT(*) AS n FROM deliveries
+                 WHERE target IN (?, ?) AND updated_at >= ? GROUP BY status",
+            )
+            .bind(&m.old)
+            .bind(&m.new)
+            .bind(from)
+            .fetch_all(&self.read)
+            .await
+            .map_err(err)?;
+            let mut counts = Counts::default();
+            for r in rows {
+                counts.add(word(&r, "status")?, col::<i64, _>(&r, "n")? as u64);
+            }
+            st.migrated_targets.push(MigratedTarget {
+                target: m.new,
+                alias: m.old,
+                since: m.at,
+                counts,
+            });
+        }
         Ok(st)
     }
 }

@@ -464,7 +464,7 @@ async fn start_round(
     let restored = Driver::restore(
         planner,
         observers.timed(store.clone()),
-        gateway,
+        gateway.clone(),
         Arc::new(SystemClock),
         observers.sink(),
         DriverSettings::default(),
@@ -488,6 +488,7 @@ async fn start_round(
                 driver.handle(),
                 observers.metrics_router(),
                 args.sandbox,
+                gateway,
             );
             match app {
                 Ok(app) => {

@@ -4,5 +4,6 @@
 #![allow(clippy::unwrap_used)]
 
 mod chat_holds;
+mod chat_migrations;
 mod journal_faults;
 mod store_story;
