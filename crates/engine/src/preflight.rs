@@ -360,7 +360,12 @@ mod tests {
                 ("flooded", &[t("@ok_chat"), t("@forum_chat")][..]),
                 (
                     "alpha",
-                    &[t("@forum_chat"), t("@nomedia_chat"), t("-4001"), t("@ok_chat")][..],
+                    &[
+                        t("@forum_chat"),
+                        t("@nomedia_chat"),
+                        t("-4001"),
+                        t("@ok_chat"),
+                    ][..],
                 ),
                 ("zeta", &[t("@ok_chat")][..]),
             ],

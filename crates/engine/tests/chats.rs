@@ -12,8 +12,8 @@ use smb_domain::{
     Rotation, Schedule, SendError, TargetRef, Weekdays,
 };
 use smb_engine::planner::{
-    AccountSpec, BroadcasterSpec, ChatFacts, ChatSetup, Content, Delivery, Effect, Event, Planner,
-    PlannerSettings,
+    AccountSpec, BroadcasterSpec, CHECK_REASON, ChatFacts, ChatSetup, Content, Delivery, Effect,
+    Event, Planner, PlannerSettings, TargetCheck,
 };
 use smb_engine::{JournalPost, SentMessage, StoredAccount, StoredCycle, StoredDelivery};
 
@@ -749,4 +749,184 @@ fn a_restart_remembers_the_last_post_in_a_ruled_chat() {
     let holds = p.chat_holds(ts("2026-05-05T12:00:00Z"));
     assert_eq!(holds.len(), 1, "{holds:?}");
     assert!(holds[0].until >= posts[0].0 + SignedDuration::from_hours(24));
+}
+
+fn sends(fx: &[Effect]) -> Vec<String> {
+    fx.iter()
+        .filter_map(|e| match e {
+            Effect::Send(d) => Some(d.target.key()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn check(account: &str, t: &str, text: Option<&str>, media: Option<&str>) -> TargetCheck {
+    TargetCheck {
+        account: account.into(),
+        target: target(t),
+        text_refused: text.map(str::to_owned),
+        media_refused: media.map(str::to_owned),
+    }
+}
+
+#[test]
+fn a_checked_closed_topic_is_disabled_before_the_cycle_reaches_it_and_enabled_when_it_opens() {
+    let t0 = ts("2026-03-02T08:00:00Z");
+    let mut p = planner(
+        &["acc1", "acc2", "acc3"],
+        vec![
+            spec(
+                "b2b",
+                "acc1",
+                &["@forum/5", "@market", "@photos"],
+                600,
+                "UTC",
+            ),
+            // Another account posts into @market too: one writable poster keeps it on.
+            spec("retail", "acc2", &["@market"], 600, "UTC"),
+        ],
+        ChatSetup {
+            backups: HashMap::from([("b2b".to_string(), vec!["acc3".to_string()])]),
+            ..ChatSetup::default()
+        },
+        t0,
+    );
+    // The plan covers every poster and the backup, once each, by account.
+    let plan = p.check_plan(t0);
+    let pairs: Vec<(String, String)> = plan
+        .pairs
+        .iter()
+        .map(|(a, t)| (a.clone(), t.key()))
+        .collect();
+    assert_eq!(
+        pairs,
+        [
+            ("acc1", "@forum/5"),
+            ("acc1", "@market"),
+            ("acc1", "@photos"),
+            ("acc2", "@market"),
+            ("acc3", "@forum/5"),
+            ("acc3", "@market"),
+            ("acc3", "@photos"),
+        ]
+        .map(|(a, t)| (a.to_string(), t.to_string()))
+    );
+    assert!(plan.unavailable.is_empty());
+    let recheck = t0 + SignedDuration::from_hours(24);
+    let fx = p.handle(
+        Event::Checked {
+            rows: vec![
+                check("acc1", "@forum/5", Some("topic 5 is closed"), None),
+                check("acc1", "@market", Some("not a member"), None),
+                check("acc2", "@market", None, None),
+                // Text goes: a media ban does not disable a text-only message.
+                check("acc1", "@photos", None, Some("media refused")),
+            ],
+            recheck_at: recheck,
+        },
+        t0,
+    );
+    assert_eq!(
+        fx,
+        vec![Effect::DisableTarget {
+            target: target("@forum/5"),
+            reason: format!("{CHECK_REASON}topic 5 is closed"),
+            recheck_at: Some(recheck),
+        }]
+    );
+    // The whole first cycle of b2b: never @forum/5.
+    let mut sent = Vec::new();
+    let mut now = t0;
+    for _ in 0..20 {
+        let fx = p.handle(Event::Poll { account: 0 }, now);
+        for e in &fx {
+            if let Effect::Send(d) = e {
+                p.handle(
+                    Event::Outcome {
+                        delivery: d.clone(),
+                        result: Ok(SentMessage {
+                            message_id: Some(1),
+                        }),
+                    },
+                    now,
+                );
+            }
+        }
+        sent.extend(sends(&fx));
+        now += SignedDuration::from_secs(30);
+    }
+    assert!(!sent.contains(&"@forum/5".to_string()), "{sent:?}");
+    assert!(sent.contains(&"@market".to_string()), "{sent:?}");
+    // Reopened: the next check enables it, and the next cycle posts there.
+    let fx = p.handle(
+        Event::Checked {
+            rows: vec![check("acc1", "@forum/5", None, None)],
+            recheck_at: now + SignedDuration::from_hours(24),
+        },
+        now,
+    );
+    assert_eq!(
+        fx,
+        vec![Effect::EnableTarget {
+            target: target("@forum/5")
+        }]
+    );
+    let mut later = Vec::new();
+    for _ in 0..60 {
+        let fx = p.handle(Event::Poll { account: 0 }, now);
+        for e in &fx {
+            if let Effect::Send(d) = e {
+                p.handle(
+                    Event::Outcome {
+                        delivery: d.clone(),
+                        result: Ok(SentMessage {
+                            message_id: Some(1),
+                        }),
+                    },
+                    now,
+                );
+            }
+        }
+        later.extend(sends(&fx));
+        now += SignedDuration::from_secs(30);
+    }
+    assert!(later.contains(&"@forum/5".to_string()), "{later:?}");
+    // An operator's disable is never undone by a check.
+    p.handle(
+        Event::Control(smb_engine::planner::Control::DisableTarget(
+            target("@photos"),
+            "operator".into(),
+        )),
+        now,
+    );
+    let fx = p.handle(
+        Event::Checked {
+            rows: vec![check("acc1", "@photos", None, None)],
+            recheck_at: now,
+        },
+        now,
+    );
+    assert!(fx.is_empty(), "{fx:?}");
+}
+
+#[test]
+fn media_refused_disables_a_target_only_for_a_message_with_media() {
+    let t0 = ts("2026-03-02T08:00:00Z");
+    let mut b = spec("b2b", "acc1", &["@photos"], 600, "UTC");
+    b.content = Content {
+        media: Some("price.jpg".into()),
+        ..Content::default()
+    };
+    let mut p = planner(&["acc1"], vec![b], ChatSetup::default(), t0);
+    let fx = p.handle(
+        Event::Checked {
+            rows: vec![check("acc1", "@photos", None, Some("media refused"))],
+            recheck_at: t0,
+        },
+        t0,
+    );
+    assert!(
+        matches!(&fx[..], [Effect::DisableTarget { reason, .. }] if reason.contains("media refused")),
+        "{fx:?}"
+    );
 }

@@ -123,6 +123,9 @@ pub struct Settings {
     pub chat_rules: HashMap<smb_domain::Chat, smb_domain::ChatRules>,
     /// `[settings] backup_after` (default 10 min).
     pub backup_after: std::time::Duration,
+    /// `[settings] preflight_every`: `None` when not set (24 h with Telegram, off in the
+    /// sandbox); `Some(0)`: never.
+    pub preflight_every: Option<std::time::Duration>,
     pub test_mode: bool,
     pub timezone: TimeZone,
     /// The merged `.env` + environment, for settings other crates own (logging, reports…).
@@ -180,6 +183,12 @@ pub fn parse(
         Some(v) => globals::duration_at(&ctx, v, "settings.backup_after")?,
         None => smb_engine::DEFAULT_BACKUP_AFTER,
     };
+    let preflight_every = file
+        .settings
+        .preflight_every
+        .as_ref()
+        .map(|v| globals::duration_at(&ctx, v, "settings.preflight_every"))
+        .transpose()?;
     let (sets, message_sources) = messages::section(&ctx, &file.messages, env)?;
     let (accounts, account_info) = accounts::section(&ctx, &file.accounts, &g)?;
     let declared = broadcasters::Declared {
@@ -202,6 +211,7 @@ pub fn parse(
         target_lists,
         chat_rules,
         backup_after,
+        preflight_every,
         test_mode,
         timezone: g.tz,
         env: all_vars,

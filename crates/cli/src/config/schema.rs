@@ -165,6 +165,10 @@ with_tunables! {
         /// account (issue 14). Default 10 min.
         #[serde(default)]
         backup_after: Option<Spanned<DurationValue>>,
+        /// The daemon's pre-flight check runs at start and then every this long (issue 14).
+        /// Default 24 h with Telegram; with `--sandbox` only when set. `"0s"`: never.
+        #[serde(default)]
+        preflight_every: Option<Spanned<DurationValue>>,
     }
 }
 

@@ -359,6 +359,7 @@ pub const TOML_CASES: &[TomlCase] = &[
     t("settings", "max_retries", "-1", "4"),
     t("settings", "disable_after_failures", "-1", "5"),
     t("settings", "backup_after", "\"later\"", "\"15m\""),
+    t("settings", "preflight_every", "\"often\"", "\"12h\""),
     t("settings", "retry_delay", "\"soon\"", "\"2m\""),
     t("settings", "jitter", "\"lots\"", "\"10%\""),
     t("settings", "enable_scheduling", "\"maybe\"", "true"),

@@ -5,6 +5,7 @@
 //! It never does IO and never reads a clock; the driver feeds it events with the time.
 
 mod chats;
+mod checked;
 mod control;
 mod outcome;
 mod restore;
@@ -20,11 +21,13 @@ use std::time::Duration;
 use jiff::Timestamp;
 use smb_domain::{Chat, TargetRef, mix64};
 
+pub use checked::CHECK_REASON;
 use state::{AccountSlot, BroadcasterSlot, ChatSlot, CycleState, RunState, hash_str};
 pub use vocabulary::{
     AccountId, AccountSpec, BroadcasterId, BroadcasterSpec, BroadcasterView, ChatFacts,
-    ChatHoldView, ChatSetup, Content, Control, DEFAULT_BACKUP_AFTER,
+    ChatHoldView, ChatSetup, CheckPlan, Content, Control, DEFAULT_BACKUP_AFTER,
     DEFAULT_DISABLE_AFTER_FAILURES, Delivery, Effect, Event, Hold, PlannerError, PlannerSettings,
+    TargetCheck,
 };
 
 #[derive(Debug, Clone)]
@@ -188,6 +191,7 @@ impl Planner {
             Event::Outcome { delivery, result } => self.outcome(delivery, result, now, &mut fx),
             Event::Control(c) => self.control(c, now, &mut fx),
             Event::ChatInfo(info) => self.chat_info(info),
+            Event::Checked { rows, recheck_at } => self.targets_checked(&rows, recheck_at, &mut fx),
         }
         fx
     }

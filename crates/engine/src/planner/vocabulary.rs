@@ -201,6 +201,36 @@ pub enum Event {
     Control(Control),
     /// A pre-flight check's findings about a chat (slow mode, membership).
     ChatInfo(ChatFacts),
+    /// A finished pre-flight check: per (account, target) whether a post would be refused.
+    /// Disables a target no posting account can write to (re-checked at `recheck_at`, the
+    /// next check), enables one a check or a refused send disabled once it passes.
+    Checked {
+        rows: Vec<TargetCheck>,
+        recheck_at: Timestamp,
+    },
+}
+
+/// One (account, target) of a finished pre-flight check (see [`Event::Checked`]); only pairs
+/// Telegram answered for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetCheck {
+    /// The account that looked.
+    pub account: Arc<str>,
+    /// The target as configured.
+    pub target: TargetRef,
+    /// A text post would be refused: why, in words (not a member, banned, topic closed, …).
+    pub text_refused: Option<String>,
+    /// Photos and documents would be refused (text is fine): why.
+    pub media_refused: Option<String>,
+}
+
+/// What a pre-flight check should look at (see [`Planner::check_plan`](super::Planner::check_plan)).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CheckPlan {
+    /// (account, target) pairs, once each, by account then list order.
+    pub pairs: Vec<(String, TargetRef)>,
+    /// Accounts not to ask now (stopped, paused), with why.
+    pub unavailable: std::collections::BTreeMap<String, String>,
 }
 
 /// What the planner asks the driver to do, in the order given. All but `Send` and `Wait` are

@@ -32,9 +32,15 @@ async fn sent(s: &SqliteStore, cycle: u64, target: &str, at: Timestamp) {
     })
     .await
     .unwrap();
-    s.record_outcome(&key, &Outcome::Sent { message_id: Some(1) }, at)
-        .await
-        .unwrap();
+    s.record_outcome(
+        &key,
+        &Outcome::Sent {
+            message_id: Some(1),
+        },
+        at,
+    )
+    .await
+    .unwrap();
     s.flush().await.unwrap();
 }
 
