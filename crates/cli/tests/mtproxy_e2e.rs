@@ -143,6 +143,8 @@ impl World {
             format!(
                 r#"
 [settings]
+# The send path meets the refusals itself: no pre-flight check.
+preflight_every = "0s"
 delay_between_chats = "20ms"
 cycle_delay = "1h"
 retry_delay = "300ms"

@@ -21,6 +21,9 @@ const SLOW: i64 = -1_001_000_000_101;
 const STRICT: i64 = -1_001_000_000_104;
 const GROUP: i64 = -4001;
 const UPGRADED: i64 = -1_001_000_000_200;
+/// Slow-mode chats for the measurement (2 s and 3 s: a day's cycles in seconds).
+const SLOW2: i64 = -1_001_000_000_105;
+const SLOW3: i64 = -1_001_000_000_106;
 const LIMIT: Duration = Duration::from_secs(60);
 
 fn fixture() -> Fixture {
@@ -46,6 +49,16 @@ fn fixture() -> Fixture {
                 .banned(&[ACC1]),
         )
         .chat(ChatSpec::new(GROUP, "Friends", ChatKind::Group).members(&[ACC1]))
+        .chat(
+            ChatSpec::new(SLOW2, "Slow two", ChatKind::Supergroup)
+                .members(&[ACC1, ACC2])
+                .slow_mode(2),
+        )
+        .chat(
+            ChatSpec::new(SLOW3, "Slow three", ChatKind::Supergroup)
+                .members(&[ACC1])
+                .slow_mode(3),
+        )
         .chat(
             ChatSpec::new(-1_001_000_000_102, "Open market", ChatKind::Supergroup)
                 .username("open_market"),
@@ -550,4 +563,210 @@ fn an_upgraded_group_keeps_its_posts_under_the_new_id_across_a_restart_and_is_to
         .find(|r| r["alias"] == "-4001")
         .unwrap_or_else(|| panic!("{list:#}"));
     assert_eq!(row["target"], "-1001000000200");
+}
+
+/// The daemon's pre-flight check: `preflight_every` shortened to 2 s (24 h by default).
+const DAEMON_CONFIG: &str = r#"
+[settings]
+delay_between_chats = "20ms"
+cycle_delay = "2s"
+retry_delay = "300ms"
+jitter = "0%"
+enable_scheduling = false
+enable_quiet_hours = false
+preflight_every = "2s"
+
+[accounts.acc1]
+[accounts.acc2]
+
+[targets]
+shops = ["https://t.me/gadgets_forum/123"]
+archive = ["t.me/gadgets_forum/9"]
+
+[messages.m]
+texts = ["Price list"]
+
+[broadcasters.shops]
+account = "acc1"
+targets = "shops"
+messages = "m"
+
+[broadcasters.archive]
+account = "acc2"
+targets = "archive"
+messages = "m"
+"#;
+
+/// Kills the daemon if a test fails before stopping it.
+struct Daemon(std::process::Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Waits (up to `LIMIT`) until `done` holds, polling every 100 ms.
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !done() {
+        assert!(start.elapsed() < LIMIT, "gave up waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn disabled_reason(w: &World, target: &str) -> Option<String> {
+    let out = w.run(&["stats", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    v["disabled_targets"]
+        .as_array()?
+        .iter()
+        .find(|t| t["target"] == target)
+        .and_then(|t| t["reason"].as_str().map(str::to_owned))
+}
+
+#[test]
+fn the_daemon_disables_a_closed_topic_before_sending_and_enables_it_when_reopened() {
+    let w = World::start();
+    std::fs::write(w.path().join("sendmessagebot.toml"), DAEMON_CONFIG).expect("config");
+    let mut daemon = Daemon(
+        w.command(&["run", "--no-metrics", "--no-web"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start the daemon"),
+    );
+    // The open topic gets posts; the closed one is disabled with the check's reason.
+    wait_for("a post into topic 123", || {
+        w.server.ledger().iter().any(|e| e.topic == Some(123))
+    });
+    let reason = disabled_reason(&w, "@gadgets_forum/9").expect("topic 9 disabled");
+    assert!(
+        reason.starts_with("pre-flight check: TOPIC_CLOSED"),
+        "{reason}"
+    );
+    // No send was attempted there: the journal has no delivery for it (a pending row is
+    // written before every send).
+    let db = w.path().join("data/sendmessagebot.db");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let (deliveries, _) = common::read_journal(&rt, &db);
+    assert!(
+        deliveries.iter().all(|d| d.2 != "@gadgets_forum/9"),
+        "{deliveries:?}"
+    );
+    assert!(deliveries.iter().any(|d| d.2 == "@gadgets_forum/123"));
+    // `targets list` and `stats` in words say why too.
+    let out = w.run(&["stats"]);
+    assert!(text(&out).contains("TOPIC_CLOSED"), "{}", text(&out));
+
+    // Reopened: a later check enables it and the archive broadcaster posts there.
+    assert!(w.server.set_topic_closed(FORUM, 9, false));
+    wait_for("a post into topic 9", || {
+        w.server
+            .ledger()
+            .iter()
+            .any(|e| e.topic == Some(9) && e.account == ACC2)
+    });
+    assert_eq!(disabled_reason(&w, "@gadgets_forum/9"), None);
+
+    let pid = daemon.0.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill")
+            .success()
+    );
+    let status = daemon.0.wait().expect("wait");
+    assert!(status.success(), "{status:?}");
+}
+
+/// Slow-mode chats over a day shortened to seconds: cycles every 300 ms against slow modes of
+/// 2 s and 3 s, two broadcasters on two accounts in one chat. `preflight` is the setting.
+/// Returns (SLOWMODE_WAITs in SLOW2, in SLOW3, posts into SLOW2, posts into SLOW3).
+fn slow_mode_day(preflight: &str) -> (u64, u64, usize, usize) {
+    let w = World::start();
+    let config = format!(
+        r#"
+[settings]
+delay_between_chats = "20ms"
+cycle_delay = "300ms"
+retry_delay = "300ms"
+jitter = "0%"
+enable_scheduling = false
+enable_quiet_hours = false
+preflight_every = "{preflight}"
+
+[accounts.acc1]
+[accounts.acc2]
+
+[targets]
+both = ["{SLOW2}", "{SLOW3}"]
+one = ["{SLOW2}"]
+
+[messages.m]
+texts = ["Price list"]
+
+[broadcasters.wholesale]
+account = "acc1"
+targets = "both"
+messages = "m"
+
+[broadcasters.retail]
+account = "acc2"
+targets = "one"
+messages = "m"
+"#
+    );
+    std::fs::write(w.path().join("sendmessagebot.toml"), config).expect("config");
+    let mut daemon = Daemon(
+        w.command(&["run", "--no-metrics", "--no-web"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start the daemon"),
+    );
+    let posts = |chat: i64, account: i64| {
+        w.server
+            .ledger()
+            .iter()
+            .filter(|e| e.chat == chat.to_string() && e.account == account)
+            .count()
+    };
+    // Four slow-mode periods of the slower chat: each chat has seen several posts per account.
+    wait_for("four posts per account into the slow chats", || {
+        posts(SLOW2, ACC1) >= 4 && posts(SLOW2, ACC2) >= 4 && posts(SLOW3, ACC1) >= 4
+    });
+    let pid = daemon.0.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill")
+            .success()
+    );
+    let status = daemon.0.wait().expect("wait");
+    assert!(status.success(), "{status:?}");
+    (
+        w.server.slowmode_waits(SLOW2),
+        w.server.slowmode_waits(SLOW3),
+        posts(SLOW2, ACC1) + posts(SLOW2, ACC2),
+        posts(SLOW3, ACC1),
+    )
+}
+
+#[test]
+fn slow_mode_known_in_advance_gives_at_most_one_slowmode_wait_per_chat_per_day() {
+    let (w2, w3, p2, p3) = slow_mode_day("1h");
+    eprintln!(
+        "with the pre-flight check: SLOWMODE_WAIT {w2} in the 2 s chat ({p2} posts), {w3} in the 3 s chat ({p3} posts)"
+    );
+    assert!(w2 <= 1 && w3 <= 1, "SLOWMODE_WAIT: {w2}, {w3}");
+    // The control: without the check slow mode is learnt from SLOWMODE_WAIT, in each chat.
+    let (c2, c3, q2, q3) = slow_mode_day("0s");
+    eprintln!(
+        "without it: SLOWMODE_WAIT {c2} in the 2 s chat ({q2} posts), {c3} in the 3 s chat ({q3} posts)"
+    );
+    assert!(c2 >= 1 && c3 >= 1, "SLOWMODE_WAIT: {c2}, {c3}");
 }

@@ -257,6 +257,8 @@ fn of(ledger: &[LedgerEntry], user: i64) -> Vec<LedgerEntry> {
 
 const FAST: &str = r#"
 [settings]
+# The send path meets the refusals itself: no pre-flight check.
+preflight_every = "0s"
 delay_between_chats = "20ms"
 cycle_delay = "1h"
 retry_delay = "300ms"
@@ -744,6 +746,8 @@ fn kill_9_at_random_moments_never_duplicates_or_skips_through_the_real_path() {
     w.config(&format!(
         r#"
 [settings]
+# The send path meets the refusals itself: no pre-flight check.
+preflight_every = "0s"
 delay_between_chats = "15ms"
 cycle_delay = "30ms"
 jitter = "0%"

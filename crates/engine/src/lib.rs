@@ -26,8 +26,9 @@ pub use driver::{
     restore_planner,
 };
 pub use planner::{
-    AccountSpec, BroadcasterSpec, BroadcasterView, Content, Control,
-    DEFAULT_DISABLE_AFTER_FAILURES, Delivery, Effect, Event, Planner, PlannerSettings,
+    AccountSpec, BroadcasterSpec, BroadcasterView, ChatFacts, ChatHoldView, ChatSetup, Content,
+    Control, DEFAULT_BACKUP_AFTER, DEFAULT_DISABLE_AFTER_FAILURES, Delivery, Effect, Event,
+    Planner, PlannerSettings,
 };
 pub use ports::*;
 pub use simulation::{Step, next_sends, planned_sends, simulate};

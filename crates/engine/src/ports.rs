@@ -205,6 +205,22 @@ pub struct StoredCycle {
     pub deliveries: Vec<StoredDelivery>,
 }
 
+/// One of our deliveries as the journal remembers it (see [`Store::recent_deliveries`]): what
+/// a restart needs for per-chat rules and slow mode (when we last posted where, from which
+/// account) and to keep an unfinished delivery on the account that attempted it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournalPost {
+    pub broadcaster: String,
+    pub cycle: u64,
+    /// Target key (`@name`, `@name/7`, `-100…`).
+    pub target: String,
+    pub account: String,
+    /// `Sent`, `Pending` or `Deferred` (the store returns no other).
+    pub status: DeliveryStatus,
+    /// When the row was last written (for `sent`: when the send was confirmed).
+    pub at: Timestamp,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct StoredAccount {
     pub paused_until: Option<Timestamp>,
@@ -386,6 +402,21 @@ pub trait Store: Send + Sync {
         at: Timestamp,
     ) -> Result<(), StoreError>;
 
+    /// Sent deliveries written since `since`, and every `pending` or `deferred` one (any
+    /// age), for [`crate::planner::Planner::restore_journal`]. A store that keeps no journal
+    /// returns nothing.
+    async fn recent_deliveries(&self, since: Timestamp) -> Result<Vec<JournalPost>, StoreError>;
+
+    /// Remembers why a target is held back by its chat's rules or slow mode, and until when,
+    /// for `stats` and the dashboard. Informational: a store may ignore it.
+    async fn record_chat_hold(
+        &self,
+        target: &str,
+        reason: &str,
+        until: Timestamp,
+        at: Timestamp,
+    ) -> Result<(), StoreError>;
+
     /// The states set by [`Store::set_broadcaster_state`].
     async fn broadcaster_states(&self) -> Result<HashMap<String, OperatorState>, StoreError>;
 
@@ -502,6 +533,16 @@ pub enum EngineEvent {
         account: String,
         reason: AccountStop,
     },
+    /// A chat's rules (`skipped`: left out of this cycle) or slow mode (waits in the cycle)
+    /// held a delivery back until `until`.
+    ChatHeld {
+        broadcaster: String,
+        account: String,
+        target: String,
+        reason: String,
+        until: Timestamp,
+        skipped: bool,
+    },
     TargetDisabled {
         target: String,
         reason: String,
@@ -544,7 +585,8 @@ impl EngineEvent {
             EngineEvent::Started { .. }
             | EngineEvent::Stopped
             | EngineEvent::CycleCompleted { .. }
-            | EngineEvent::ChatPaused { .. } => 1,
+            | EngineEvent::ChatPaused { .. }
+            | EngineEvent::ChatHeld { .. } => 1,
             EngineEvent::AccountPaused { .. }
             | EngineEvent::TargetDisabled { .. }
             | EngineEvent::BadContent { .. }

@@ -124,6 +124,21 @@ impl Store for Flaky {
         self.gate()?;
         self.inner.set_broadcaster_state(b, state, at).await
     }
+    async fn recent_deliveries(
+        &self,
+        since: jiff::Timestamp,
+    ) -> Result<Vec<smb_engine::JournalPost>, StoreError> {
+        self.inner.recent_deliveries(since).await
+    }
+    async fn record_chat_hold(
+        &self,
+        target: &str,
+        reason: &str,
+        until: jiff::Timestamp,
+        at: jiff::Timestamp,
+    ) -> Result<(), StoreError> {
+        self.inner.record_chat_hold(target, reason, until, at).await
+    }
     async fn broadcaster_states(&self) -> Result<HashMap<String, OperatorState>, StoreError> {
         self.inner.broadcaster_states().await
     }

@@ -98,6 +98,21 @@ impl Store for SlowJournal {
     ) -> Result<(), StoreError> {
         self.0.set_broadcaster_state(b, state, at).await
     }
+    async fn recent_deliveries(
+        &self,
+        since: jiff::Timestamp,
+    ) -> Result<Vec<smb_engine::JournalPost>, StoreError> {
+        self.0.recent_deliveries(since).await
+    }
+    async fn record_chat_hold(
+        &self,
+        target: &str,
+        reason: &str,
+        until: jiff::Timestamp,
+        at: jiff::Timestamp,
+    ) -> Result<(), StoreError> {
+        self.0.record_chat_hold(target, reason, until, at).await
+    }
     async fn broadcaster_states(&self) -> Result<HashMap<String, OperatorState>, StoreError> {
         self.0.broadcaster_states().await
     }

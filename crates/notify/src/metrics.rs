@@ -231,6 +231,7 @@ impl EventSink for Metrics {
                 metrics::counter!("slowmode_wait_seconds_total", "account" => account.clone())
                     .increment(*seconds);
             }),
+            EngineEvent::ChatHeld { .. } => {}
             EngineEvent::AccountStopped { account, .. } => self.record(|| {
                 metrics::gauge!("account_stopped", "account" => account.clone()).set(1.0);
             }),

@@ -127,7 +127,8 @@ pub fn event_level(event: &EngineEvent, flood_wait_threshold: Duration) -> Notif
     match event {
         EngineEvent::Delivered { .. }
         | EngineEvent::CycleStarted { .. }
-        | EngineEvent::ChatPaused { .. } => NotifyLevel::Debug,
+        | EngineEvent::ChatPaused { .. }
+        | EngineEvent::ChatHeld { .. } => NotifyLevel::Debug,
         EngineEvent::Started { .. } | EngineEvent::Stopped | EngineEvent::CycleCompleted { .. } => {
             NotifyLevel::Info
         }
@@ -211,6 +212,13 @@ pub fn from_event(event: &EngineEvent, level: NotifyLevel, now: Timestamp) -> No
         .field("account", account.as_str())
         .field("seconds", *seconds)
         .field("code", code.as_str())
+        .field("until", until.to_string()),
+        EngineEvent::ChatHeld { target, reason, until, .. } => Notification::new(
+            "chat_held",
+            level,
+            format!("Чат {target} пропущен по его правилам: {reason}."),
+        )
+        .field("target", target.as_str())
         .field("until", until.to_string()),
         EngineEvent::ChatPaused { account, target, until, seconds } => Notification::new(
             "chat_paused",

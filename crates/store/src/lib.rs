@@ -22,7 +22,7 @@ pub use messages::MessageSetVersion;
 pub use migrated::ChatMigration;
 pub use series::{PeriodAccount, PeriodBroadcaster, PeriodSummary, TargetCounts};
 pub use sqlite::{SqliteSettings, SqliteStore};
-pub use stats::{Stats, TargetRow};
+pub use stats::{HeldTarget, Stats, TargetRow};
 pub use switch::{ALL_BROADCASTERS, TargetMode, TargetSwitches};
 pub use web::{AddedTarget, DeliveryFilter, DeliveryRow};
 

@@ -237,6 +237,7 @@ fn to_json(settings: &Settings, st: &Stats, x: &Extras) -> anyhow::Result<Value>
         "message_sets": message_sets_json(settings, st, x),
         "targets": targets_json(settings, st, x),
         "disabled_targets": st.disabled_targets,
+        "held_targets": st.held_targets,
     });
     // Only when a group was upgraded, so the usual document keeps its shape.
     if !st.migrated_targets.is_empty() {
@@ -539,6 +540,13 @@ fn print_text(settings: &Settings, st: &Stats, x: &Extras) {
                 t.since,
                 t.reason.clone().unwrap_or_default()
             );
+        }
+    }
+    if !st.held_targets.is_empty() {
+        println!();
+        println!("held by their chat's rules or slow mode:");
+        for t in &st.held_targets {
+            println!("  {:<28} until {}  {}", t.target, t.until, t.reason);
         }
     }
 }
