@@ -122,6 +122,9 @@ labels! {
     blocked: "blocked", "нельзя";
     unchecked: "not checked", "не проверено";
     was: "was", "было";
+    held: "Held back by the chat's rules now", "Сейчас придержано правилами чата";
+    rule: "Rule", "Правило";
+    next_allowed: "Next allowed", "Можно снова";
     cannot_post: "cannot be posted to", "нельзя отправить";
     journal_down: "Sending is stopped for every account: the delivery journal does not take writes. It resumes by itself once a write succeeds again. Cause", "Отправка остановлена для всех аккаунтов: журнал доставок не принимает записи. Она возобновится сама, когда запись снова удастся. Причина";
 }

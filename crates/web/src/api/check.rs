@@ -101,6 +101,33 @@ pub struct CheckRun {
     /// How many rows cannot be posted to (`blocked` or `unchecked`).
     pub blocked: usize,
     pub rows: Vec<CheckedTarget>,
+    /// Targets the running planner holds back now by their chat's rules or slow mode (read
+    /// at each request, not part of the check).
+    pub held: Vec<HeldTarget>,
+}
+
+/// A target held back by its chat's rules (`min_gap`, `days`, `hours`, `max_per_day`) or
+/// slow mode: which rule, and the next moment a post is allowed.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct HeldTarget {
+    pub target: String,
+    /// The rule that holds it (e.g. `hours 9-21`, `min_gap 24h`, `slow mode 600 s`).
+    pub reason: String,
+    /// RFC 3339.
+    pub until: String,
+}
+
+/// What the planner holds back now (`DriverHandle::chat_holds`).
+pub(crate) fn held(s: &AppState) -> Vec<HeldTarget> {
+    s.driver
+        .chat_holds()
+        .into_iter()
+        .map(|h| HeldTarget {
+            target: h.target,
+            reason: h.reason,
+            until: h.until.to_string(),
+        })
+        .collect()
 }
 
 impl CheckRun {
@@ -131,7 +158,9 @@ pub(crate) fn pairs(s: &AppState) -> Vec<(String, TargetRef)> {
 
 /// The current state (a copy).
 pub(crate) fn current(s: &AppState) -> CheckRun {
-    s.check.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    let mut run = s.check.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    run.held = held(s);
+    run
 }
 
 fn stamp(t: Timestamp) -> String {

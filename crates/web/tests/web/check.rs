@@ -80,6 +80,7 @@ async fn the_check_runs_through_the_api_and_the_page_shows_each_pair() {
     assert_eq!(before["running"], false);
     assert_eq!(before["started_at"], serde_json::Value::Null);
     assert_eq!(before["rows"], json!([]));
+    assert_eq!(before["held"], json!([]), "no chat rules: nothing held");
     let page = get(r, "/targets/check?lang=en").await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.contains("Not checked yet."), "{}", page.body);
