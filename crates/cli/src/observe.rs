@@ -445,9 +445,37 @@ impl Store for TimedStore {
         self.time(self.inner.set_broadcaster_state(broadcaster, state, at))
             .await
     }
+    async fn recent_deliveries(
+        &self,
+        since: Timestamp,
+    ) -> Result<Vec<smb_engine::JournalPost>, StoreError> {
+        self.inner.recent_deliveries(since).await
+    }
+    async fn record_chat_hold(
+        &self,
+        target: &str,
+        reason: &str,
+        until: Timestamp,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.time(self.inner.record_chat_hold(target, reason, until, at))
+            .await
+    }
     async fn broadcaster_states(
         &self,
     ) -> Result<std::collections::HashMap<String, smb_domain::OperatorState>, StoreError> {
         self.inner.broadcaster_states().await
+    }
+    async fn record_migration(
+        &self,
+        old: &str,
+        new: &str,
+        account: &str,
+        at: jiff::Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.inner.record_migration(old, new, account, at).await
+    }
+    async fn last_sent_at(&self, target: &str) -> Result<Option<jiff::Timestamp>, StoreError> {
+        self.inner.last_sent_at(target).await
     }
 }

@@ -48,8 +48,10 @@ impl Running {
 
 /// A planner for `settings` as they are (a reload checks the new configuration with it before
 /// the store's additions are applied). A random seed: jitter and random rotation differ per run.
+/// The chats' rules and the broadcasters' backup accounts are set here, so every command that
+/// plans (stats, the dashboard, a test send) holds them as the daemon does.
 pub fn planner_for(settings: &Settings, once: bool, now: Timestamp) -> anyhow::Result<Planner> {
-    Ok(Planner::new(
+    let mut planner = Planner::new(
         settings.accounts.clone(),
         settings
             .broadcasters
@@ -62,5 +64,15 @@ pub fn planner_for(settings: &Settings, once: bool, now: Timestamp) -> anyhow::R
             recheck_after: Duration::from_secs(24 * 3600),
         },
         now,
-    )?)
+    )?;
+    planner.set_chats(smb_engine::ChatSetup {
+        rules: settings.chat_rules.clone(),
+        backups: settings
+            .broadcasters
+            .iter()
+            .map(|b| (b.spec.name.clone(), b.backup_accounts.clone()))
+            .collect(),
+        backup_after: settings.backup_after,
+    })?;
+    Ok(planner)
 }

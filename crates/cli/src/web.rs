@@ -162,6 +162,7 @@ pub fn app(
     driver: DriverHandle,
     metrics: axum::Router,
     sandbox: bool,
+    gateway: Arc<dyn smb_engine::Gateway>,
 ) -> anyhow::Result<axum::Router> {
     let sets = crate::commands::messages::set_sources(settings, None)?;
     let sources: Option<Arc<dyn SourceUpdater>> = match sets.is_empty() {
@@ -178,6 +179,15 @@ pub fn app(
         catalog: catalog(settings, sandbox),
         sources,
         clock: Arc::new(SystemClock),
+        // The same pause between chats as `targets check` (Telegram answers fast look-ups
+        // with FLOOD_WAIT); none in the sandbox.
+        preflight: Some(smb_web::Preflight {
+            gateway,
+            pause: match sandbox {
+                true => std::time::Duration::ZERO,
+                false => std::time::Duration::from_millis(500),
+            },
+        }),
     };
     Ok(smb_web::router(ctx, web, metrics))
 }

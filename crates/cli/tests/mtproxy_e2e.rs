@@ -16,7 +16,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use common::server::FAST;
+use common::server::FAST_NO_PREFLIGHT as FAST;
 use common::{API_HASH, text};
 
 use rand::{Rng, RngCore};

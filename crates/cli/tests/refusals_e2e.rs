@@ -310,6 +310,8 @@ fn refusing_chats_are_disabled_after_the_right_number_of_cycles_listed_and_notif
         format!(
             r#"
 [settings]
+# The send path meets the refusals itself: no pre-flight check.
+preflight_every = "0s"
 delay_between_chats = "20ms"
 cycle_delay = "300ms"
 jitter = "0%"

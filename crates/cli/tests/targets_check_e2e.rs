@@ -18,6 +18,9 @@ const SLOW: i64 = -1_001_000_000_101;
 const STRICT: i64 = -1_001_000_000_104;
 const GROUP: i64 = -4001;
 const UPGRADED: i64 = -1_001_000_000_200;
+/// Slow-mode chats for the measurement (2 s and 3 s: a day's cycles in seconds).
+const SLOW2: i64 = -1_001_000_000_105;
+const SLOW3: i64 = -1_001_000_000_106;
 const LIMIT: Duration = Duration::from_secs(60);
 
 fn fixture() -> Fixture {
@@ -43,6 +46,16 @@ fn fixture() -> Fixture {
                 .banned(&[ACC1]),
         )
         .chat(ChatSpec::new(GROUP, "Friends", ChatKind::Group).members(&[ACC1]))
+        .chat(
+            ChatSpec::new(SLOW2, "Slow two", ChatKind::Supergroup)
+                .members(&[ACC1, ACC2])
+                .slow_mode(2),
+        )
+        .chat(
+            ChatSpec::new(SLOW3, "Slow three", ChatKind::Supergroup)
+                .members(&[ACC1])
+                .slow_mode(3),
+        )
         .chat(
             ChatSpec::new(-1_001_000_000_102, "Open market", ChatKind::Supergroup)
                 .username("open_market"),
@@ -357,4 +370,357 @@ fn run_once_posts_into_the_topic_and_general_and_check_shows_the_last_post() {
             "{target}"
         );
     }
+}
+
+/// A webhook receiver on 127.0.0.1: records each POST body, answers 200.
+fn start_hook(
+    rt: &tokio::runtime::Runtime,
+) -> (
+    String,
+    std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+) {
+    use axum::routing::post;
+    let bodies: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>> = Default::default();
+    let store = bodies.clone();
+    let router = axum::Router::new().route(
+        "/hook",
+        post(move |body: axum::body::Bytes| {
+            let store = store.clone();
+            async move {
+                if let Ok(v) = serde_json::from_slice(&body) {
+                    store.lock().expect("hook lock").push(v);
+                }
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .expect("bind the hook");
+    let addr = listener.local_addr().expect("hook address");
+    rt.spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    (format!("http://{addr}/hook"), bodies)
+}
+
+#[test]
+fn an_upgraded_group_keeps_its_posts_under_the_new_id_across_a_restart_and_is_told_once() {
+    let w = World::start();
+    w.server
+        .migrate_group(
+            GROUP,
+            ChatSpec::new(UPGRADED, "Friends", ChatKind::Supergroup),
+        )
+        .expect("migrates");
+    // Only chats that take a post every run (the slow-mode chat would hold `--once` for its
+    // 10 minutes on the second run).
+    std::fs::write(
+        w.path().join("sendmessagebot.toml"),
+        CONFIG
+            .replace(
+                r#""-1001000000101", "-1001000000104", "-4001", "@open_market""#,
+                r#""-4001""#,
+            )
+            .replace(
+                "archive = [\"t.me/gadgets_forum/9\"]",
+                "archive = [\"t.me/gadgets_forum/123\"]",
+            ),
+    )
+    .expect("config");
+    let (hook, bodies) = start_hook(&w._rt);
+    let run_once = || {
+        let mut c = w.command(&["run", "--once", "--no-metrics", "--no-web"]);
+        c.env("ENABLE_WEBHOOK_NOTIFICATIONS", "true")
+            .env("WEBHOOK_URL", &hook)
+            .env("WEBHOOK_SECRET", "hook-secret")
+            .env("NOTIFY_COLLAPSE_HOURS", "0");
+        let out = common::run_with(c, None, LIMIT)
+            .unwrap_or_else(|out| panic!("run --once did not finish: {}", text(&out)));
+        assert!(out.status.success(), "{}", text(&out));
+    };
+    let into_group = || -> Vec<String> {
+        w.server
+            .ledger()
+            .iter()
+            .filter(|e| e.chat == GROUP.to_string() || e.chat == UPGRADED.to_string())
+            .map(|e| e.chat.clone())
+            .collect()
+    };
+    let migrated = || -> Vec<serde_json::Value> {
+        bodies
+            .lock()
+            .expect("hook lock")
+            .iter()
+            .filter(|b| b["event"] == "chat_migrated")
+            .cloned()
+            .collect()
+    };
+
+    // First run: PEER_ID_INVALID on the old id, the gateway follows the upgrade, the post
+    // lands in the supergroup, the operator is told.
+    // Every chat of this configuration takes text: a send call that did not land in the
+    // ledger was refused (the daemon's start check asks getFullChat too, so sends are counted).
+    let refused = || w.server.calls("messages.sendMessage") - w.server.ledger().len() as u64;
+    run_once();
+    assert_eq!(into_group(), [UPGRADED.to_string()]);
+    assert_eq!(
+        refused(),
+        1,
+        "one PEER_ID_INVALID on the old id, then the same post followed"
+    );
+    let told = migrated();
+    assert_eq!(told.len(), 1, "{:#?}", bodies.lock().expect("hook lock"));
+    let body = told[0].to_string();
+    assert!(
+        body.contains("-4001") && body.contains("-1001000000200"),
+        "{body}"
+    );
+
+    // A restart: the next post goes straight to the new id, and the operator is not told
+    // again.
+    run_once();
+    assert_eq!(into_group(), [UPGRADED.to_string(), UPGRADED.to_string()]);
+    assert_eq!(
+        refused(),
+        1,
+        "after the restart no send was refused: no PEER_ID_INVALID"
+    );
+    assert_eq!(migrated().len(), 1);
+
+    // Stats: the new id, the old one as its alias, both posts counted under it.
+    let out = w.run(&["stats", "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stats: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("JSON ({e}): {}", text(&out)));
+    let m = &stats["migrated_targets"][0];
+    assert_eq!(
+        (&m["target"], &m["alias"], &m["counts"]["sent"]),
+        (&"-1001000000200".into(), &"-4001".into(), &2.into()),
+        "{stats:#}"
+    );
+    let t = &stats["targets"]["-1001000000200"];
+    assert_eq!(
+        (&t["alias"], &t["counts"]["sent"]),
+        (&"-4001".into(), &2.into())
+    );
+    assert!(stats["targets"].get("-4001").is_none(), "{stats:#}");
+
+    // The targets list shows it under the new id too.
+    let out = w.run(&["targets", "list", "--json"]);
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("JSON ({e}): {}", text(&out)));
+    let row = list
+        .as_array()
+        .expect("array")
+        .iter()
+        .find(|r| r["alias"] == "-4001")
+        .unwrap_or_else(|| panic!("{list:#}"));
+    assert_eq!(row["target"], "-1001000000200");
+}
+
+/// The daemon's pre-flight check: `preflight_every` shortened to 2 s (24 h by default).
+const DAEMON_CONFIG: &str = r#"
+[settings]
+delay_between_chats = "20ms"
+cycle_delay = "2s"
+retry_delay = "300ms"
+jitter = "0%"
+enable_scheduling = false
+enable_quiet_hours = false
+preflight_every = "2s"
+
+[accounts.acc1]
+[accounts.acc2]
+
+[targets]
+shops = ["https://t.me/gadgets_forum/123"]
+archive = ["t.me/gadgets_forum/9"]
+
+[messages.m]
+texts = ["Price list"]
+
+[broadcasters.shops]
+account = "acc1"
+targets = "shops"
+messages = "m"
+
+[broadcasters.archive]
+account = "acc2"
+targets = "archive"
+messages = "m"
+"#;
+
+/// Kills the daemon if a test fails before stopping it.
+struct Daemon(std::process::Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Waits (up to `LIMIT`) until `done` holds, polling every 100 ms.
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !done() {
+        assert!(start.elapsed() < LIMIT, "gave up waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn disabled_reason(w: &World, target: &str) -> Option<String> {
+    let out = w.run(&["stats", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    v["disabled_targets"]
+        .as_array()?
+        .iter()
+        .find(|t| t["target"] == target)
+        .and_then(|t| t["reason"].as_str().map(str::to_owned))
+}
+
+#[test]
+fn the_daemon_disables_a_closed_topic_before_sending_and_enables_it_when_reopened() {
+    let w = World::start();
+    std::fs::write(w.path().join("sendmessagebot.toml"), DAEMON_CONFIG).expect("config");
+    let mut daemon = Daemon(
+        w.command(&["run", "--no-metrics", "--no-web"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start the daemon"),
+    );
+    // The open topic gets posts; the closed one is disabled with the check's reason.
+    wait_for("a post into topic 123", || {
+        w.server.ledger().iter().any(|e| e.topic == Some(123))
+    });
+    let reason = disabled_reason(&w, "@gadgets_forum/9").expect("topic 9 disabled");
+    assert!(
+        reason.starts_with("pre-flight check: TOPIC_CLOSED"),
+        "{reason}"
+    );
+    // No send was attempted there: the journal has no delivery for it (a pending row is
+    // written before every send).
+    let db = w.path().join("data/sendmessagebot.db");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let (deliveries, _) = common::read_journal(&rt, &db);
+    assert!(
+        deliveries.iter().all(|d| d.2 != "@gadgets_forum/9"),
+        "{deliveries:?}"
+    );
+    assert!(deliveries.iter().any(|d| d.2 == "@gadgets_forum/123"));
+    // `targets list` and `stats` in words say why too.
+    let out = w.run(&["stats"]);
+    assert!(text(&out).contains("TOPIC_CLOSED"), "{}", text(&out));
+
+    // Reopened: a later check enables it and the archive broadcaster posts there.
+    assert!(w.server.set_topic_closed(FORUM, 9, false));
+    wait_for("a post into topic 9", || {
+        w.server
+            .ledger()
+            .iter()
+            .any(|e| e.topic == Some(9) && e.account == ACC2)
+    });
+    assert_eq!(disabled_reason(&w, "@gadgets_forum/9"), None);
+
+    let pid = daemon.0.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill")
+            .success()
+    );
+    let status = daemon.0.wait().expect("wait");
+    assert!(status.success(), "{status:?}");
+}
+
+/// Slow-mode chats over a day shortened to seconds: cycles every 300 ms against slow modes of
+/// 2 s and 3 s, two broadcasters on two accounts in one chat. `preflight` is the setting.
+/// Returns (SLOWMODE_WAITs in SLOW2, in SLOW3, posts into SLOW2, posts into SLOW3).
+fn slow_mode_day(preflight: &str) -> (u64, u64, usize, usize) {
+    let w = World::start();
+    let config = format!(
+        r#"
+[settings]
+delay_between_chats = "20ms"
+cycle_delay = "300ms"
+retry_delay = "300ms"
+jitter = "0%"
+enable_scheduling = false
+enable_quiet_hours = false
+preflight_every = "{preflight}"
+
+[accounts.acc1]
+[accounts.acc2]
+
+[targets]
+both = ["{SLOW2}", "{SLOW3}"]
+one = ["{SLOW2}"]
+
+[messages.m]
+texts = ["Price list"]
+
+[broadcasters.wholesale]
+account = "acc1"
+targets = "both"
+messages = "m"
+
+[broadcasters.retail]
+account = "acc2"
+targets = "one"
+messages = "m"
+"#
+    );
+    std::fs::write(w.path().join("sendmessagebot.toml"), config).expect("config");
+    let mut daemon = Daemon(
+        w.command(&["run", "--no-metrics", "--no-web"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start the daemon"),
+    );
+    let posts = |chat: i64, account: i64| {
+        w.server
+            .ledger()
+            .iter()
+            .filter(|e| e.chat == chat.to_string() && e.account == account)
+            .count()
+    };
+    // Four slow-mode periods of the slower chat: each chat has seen several posts per account.
+    wait_for("four posts per account into the slow chats", || {
+        posts(SLOW2, ACC1) >= 4 && posts(SLOW2, ACC2) >= 4 && posts(SLOW3, ACC1) >= 4
+    });
+    let pid = daemon.0.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill")
+            .success()
+    );
+    let status = daemon.0.wait().expect("wait");
+    assert!(status.success(), "{status:?}");
+    (
+        w.server.slowmode_waits(SLOW2),
+        w.server.slowmode_waits(SLOW3),
+        posts(SLOW2, ACC1) + posts(SLOW2, ACC2),
+        posts(SLOW3, ACC1),
+    )
+}
+
+#[test]
+fn slow_mode_known_in_advance_gives_at_most_one_slowmode_wait_per_chat_per_day() {
+    let (w2, w3, p2, p3) = slow_mode_day("1h");
+    eprintln!(
+        "with the pre-flight check: SLOWMODE_WAIT {w2} in the 2 s chat ({p2} posts), {w3} in the 3 s chat ({p3} posts)"
+    );
+    assert!(w2 <= 1 && w3 <= 1, "SLOWMODE_WAIT: {w2}, {w3}");
+    // The control: without the check slow mode is learnt from SLOWMODE_WAIT, in each chat.
+    let (c2, c3, q2, q3) = slow_mode_day("0s");
+    eprintln!(
+        "without it: SLOWMODE_WAIT {c2} in the 2 s chat ({q2} posts), {c3} in the 3 s chat ({q3} posts)"
+    );
+    assert!(c2 >= 1 && c3 >= 1, "SLOWMODE_WAIT: {c2}, {c3}");
 }

@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::server::FAST;
+use common::server::FAST_NO_PREFLIGHT as FAST;
 use common::{API_HASH, hex, text};
 use rand::{Rng, SeedableRng};
 use smb_mtproto_testserver::{ChatKind, ChatSpec, FaultRule, Fixture, LedgerEntry, UserSpec};
@@ -646,6 +646,8 @@ fn kill_9_at_random_moments_never_duplicates_or_skips_through_the_real_path() {
     w.config(&format!(
         r#"
 [settings]
+# The send path meets the refusals itself: no pre-flight check.
+preflight_every = "0s"
 delay_between_chats = "15ms"
 cycle_delay = "30ms"
 jitter = "0%"

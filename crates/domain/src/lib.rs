@@ -11,6 +11,7 @@ pub mod format;
 pub mod message;
 pub mod pacing;
 pub mod redact;
+pub mod rules;
 pub mod schedule;
 pub mod status;
 pub mod target;
@@ -22,6 +23,7 @@ pub use format::{
 };
 pub use message::{MAX_CAPTION_CHARS, MAX_TEXT_CHARS, Message, MessageError, MessageSet, Rotation};
 pub use pacing::{Jitter, Pacing, mix64, unit_fraction};
+pub use rules::{ChatRules, HourWindow, RuleHold, Weekdays};
 pub use schedule::{QuietHours, Schedule};
 pub use status::{
     AccountStop, DeliveryStatus, OperatorState, PauseKind, RunState, SessionProblem, TargetState,

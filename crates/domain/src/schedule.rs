@@ -77,26 +77,26 @@ impl Schedule {
             if self.allows(t) {
                 return Some(t);
             }
-            t = self.next_local_hour(t);
+            t = next_local_hour(&self.tz, t);
         }
         None
     }
+}
 
-    /// The start of the next local hour after `t`. A local hour skipped by a DST jump
-    /// resolves to the moment after the gap; a repeated one to its first occurrence.
-    fn next_local_hour(&self, t: Timestamp) -> Timestamp {
-        let z = t.to_zoned(self.tz.clone());
-        let dt = z.datetime();
-        let hour_start = DateTime::new(dt.year(), dt.month(), dt.day(), dt.hour(), 0, 0, 0)
-            .expect("a valid datetime truncated to its hour is valid");
-        let next_civil = hour_start.checked_add(1.hour()).unwrap_or(hour_start);
-        let next = self
-            .tz
-            .to_ambiguous_zoned(next_civil)
-            .disambiguate(Disambiguation::Compatible)
-            .map_or(t, |z| z.timestamp());
-        if next > t { next } else { t + 1.hour() }
-    }
+/// The start of the next local hour after `t` in `tz`. A local hour skipped by a DST jump
+/// resolves to the moment after the gap; a repeated one to its first occurrence.
+pub(crate) fn next_local_hour(tz: &TimeZone, t: Timestamp) -> Timestamp {
+    let z = t.to_zoned(tz.clone());
+    let dt = z.datetime();
+    let Ok(hour_start) = DateTime::new(dt.year(), dt.month(), dt.day(), dt.hour(), 0, 0, 0) else {
+        return t + 1.hour();
+    };
+    let next_civil = hour_start.checked_add(1.hour()).unwrap_or(hour_start);
+    let next = tz
+        .to_ambiguous_zoned(next_civil)
+        .disambiguate(Disambiguation::Compatible)
+        .map_or(t, |z| z.timestamp());
+    if next > t { next } else { t + 1.hour() }
 }
 
 #[cfg(test)]

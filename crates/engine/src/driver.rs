@@ -46,6 +46,12 @@ pub struct DriverSettings {
     /// A test send waits for a Telegram pause of its account up to this long; a longer one
     /// refuses it, with the time the pause ends.
     pub test_send_max_pause: Duration,
+    /// Run the pre-flight check (see [`crate::preflight`]) before the first send and then
+    /// every this long; `None` (the default): never. The daemon's `preflight_every` setting.
+    pub preflight_every: Option<Duration>,
+    /// Pause between two Telegram look-ups of that check (Telegram answers a burst of
+    /// look-ups with FLOOD_WAIT).
+    pub preflight_pause: Duration,
 }
 
 impl Default for DriverSettings {
@@ -54,6 +60,8 @@ impl Default for DriverSettings {
             shutdown_grace: Duration::from_secs(3),
             send_timeout: Duration::from_secs(60),
             test_send_max_pause: Duration::from_secs(60),
+            preflight_every: None,
+            preflight_pause: Duration::from_millis(500),
         }
     }
 }
@@ -177,6 +185,12 @@ enum Write {
         state: OperatorState,
         at: Timestamp,
     },
+    Hold {
+        target: String,
+        reason: String,
+        until: Timestamp,
+        at: Timestamp,
+    },
 }
 
 impl Write {
@@ -224,6 +238,12 @@ impl Write {
                 state,
                 at,
             } => store.set_broadcaster_state(broadcaster, *state, *at).await,
+            Write::Hold {
+                target,
+                reason,
+                until,
+                at,
+            } => store.record_chat_hold(target, reason, *until, *at).await,
         }
     }
 }
@@ -327,6 +347,14 @@ impl Driver {
             broadcasters,
             accounts,
         });
+        // The first check ends before any send: a chat we cannot write to is disabled before
+        // the cycle reaches it.
+        if let Some(every) = self.shared.settings.preflight_every {
+            tokio::select! {
+                () = shutdown.cancelled() => {}
+                () = preflight_round(&self.shared, every) => {}
+            }
+        }
         let mut tasks = tokio::task::JoinSet::new();
         for account in 0..accounts {
             let shared = self.shared.clone();
@@ -335,6 +363,13 @@ impl Driver {
         }
         let watching = CancellationToken::new();
         let watcher = tokio::spawn(watch_journal(self.shared.clone(), watching.clone()));
+        let checker = self.shared.settings.preflight_every.map(|every| {
+            tokio::spawn(preflight_daily(
+                self.shared.clone(),
+                every,
+                watching.clone(),
+            ))
+        });
         while let Some(res) = tasks.join_next().await {
             if let Err(e) = res {
                 tracing::error!(error = %e, "an account task ended abnormally");
@@ -342,6 +377,9 @@ impl Driver {
         }
         watching.cancel();
         let _ = watcher.await;
+        if let Some(checker) = checker {
+            let _ = checker.await;
+        }
         let flushed = self.shared.store.flush().await;
         self.shared.sink.emit(&EngineEvent::Stopped);
         let state = self.shared.journal.state.borrow().clone();
@@ -381,6 +419,11 @@ pub async fn restore_planner(
         );
     }
     planner.restore_states(&store.broadcaster_states().await?);
+    // Our posts of the last days (per-chat rules, slow mode) and who attempted what.
+    let since = now
+        .checked_sub(SignedDuration::from_hours(8 * 24))
+        .unwrap_or(Timestamp::MIN);
+    planner.restore_journal(&store.recent_deliveries(since).await?, now);
     Ok(())
 }
 
@@ -393,6 +436,24 @@ impl DriverHandle {
     /// Whether the journal takes writes; while `Down`, no account sends.
     pub fn journal(&self) -> JournalState {
         self.shared.journal.state.borrow().clone()
+    }
+
+    /// Targets held back by their chat's rules or slow mode now, with why and until when.
+    pub fn chat_holds(&self) -> Vec<crate::planner::ChatHoldView> {
+        let (planner, now) = self.shared.lock_now();
+        planner.chat_holds(now)
+    }
+
+    /// Feeds a pre-flight check's findings (slow mode, membership) to the planner; every
+    /// account looks again (a backup may now post somewhere).
+    pub fn chat_info(&self, info: crate::planner::ChatFacts) {
+        {
+            let (mut planner, now) = self.shared.lock_now();
+            planner.handle(Event::ChatInfo(info), now);
+        }
+        for w in &self.shared.wakers {
+            w.notify_one();
+        }
     }
 
     /// Applies an operator command (pause, resume, stop …) to the planner and carries out its effects now.
@@ -679,7 +740,12 @@ async fn send_once(shared: &Shared, request: SendRequest<'_>) -> Result<SentMess
     let send = std::panic::AssertUnwindSafe(shared.gateway.send(request)).catch_unwind();
     match tokio::time::timeout(shared.settings.send_timeout, send).await {
         Err(_) => Err(SendError::Transient("send timed out".into())),
-        Ok(Ok(result)) => result,
+        Ok(Ok(result)) => {
+            if result.is_ok() && target.is_basic_group() {
+                note_migration(shared, account, target).await;
+            }
+            result
+        }
         Ok(Err(panic)) => {
             let what = panic
                 .downcast_ref::<&str>()
@@ -688,6 +754,31 @@ async fn send_once(shared: &Shared, request: SendRequest<'_>) -> Result<SentMess
                 .unwrap_or_default();
             tracing::error!(account, target = %target, panic = %what, "the send panicked; this delivery fails as bad content");
             Err(SendError::rpc(smb_domain::SEND_PANICKED, None))
+        }
+    }
+}
+
+/// After a send into a basic group: when the gateway followed the group's upgrade to a
+/// supergroup, the store keeps old → new and the operator is told, once per group. A store
+/// error only costs the record (the post went out; the next send tries again).
+async fn note_migration(shared: &Shared, account: &str, target: &TargetRef) {
+    let Some(new_id) = shared.gateway.migrated_to(account, target).await else {
+        return;
+    };
+    let old = target.key();
+    match shared
+        .store
+        .record_migration(&old, &new_id.to_string(), account, shared.now())
+        .await
+    {
+        Ok(true) => shared.sink.emit(&EngineEvent::ChatMigrated {
+            account: account.to_owned(),
+            target: old,
+            new_id,
+        }),
+        Ok(false) => {}
+        Err(e) => {
+            tracing::warn!(account, target = %target, new_id, error = %e, "the group's upgrade could not be recorded")
         }
     }
 }
@@ -755,6 +846,101 @@ async fn journal_open(shared: &Shared, shutdown: &CancellationToken) -> bool {
 
 /// Watches the database file while the journal is up; while it is down, probes it with
 /// backoff, replays the queued writes and opens the gate again.
+/// The pre-flight check every `every` after the first (see [`preflight_round`]).
+async fn preflight_daily(shared: Arc<Shared>, every: Duration, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(every) => {}
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = preflight_round(&shared, every) => {}
+        }
+    }
+}
+
+/// One pre-flight check over the planner's (account, target) pairs: its slow mode and
+/// membership facts go to the planner ([`Event::ChatInfo`]), then its verdicts
+/// ([`Event::Checked`]): a target no posting account can write to is disabled with the reason
+/// until the next check, one that passes again is enabled. Every account looks again after.
+async fn preflight_round(shared: &Arc<Shared>, every: Duration) {
+    let plan = {
+        let (planner, now) = shared.lock_now();
+        planner.check_plan(now)
+    };
+    let options = crate::preflight::CheckOptions {
+        pause: shared.settings.preflight_pause,
+        unavailable: plan.unavailable,
+    };
+    let rows = match crate::preflight::check_targets(
+        shared.gateway.as_ref(),
+        shared.store.as_ref(),
+        &plan.pairs,
+        &options,
+        |_, _, _| {},
+    )
+    .await
+    {
+        Ok(rows) => rows,
+        Err(e) => {
+            tracing::warn!(error = %e, "pre-flight check: the journal could not be read; targets left as they are");
+            return;
+        }
+    };
+    let checked: Vec<_> = rows.iter().filter(|r| r.checked).collect();
+    tracing::info!(
+        pairs = rows.len(),
+        checked = checked.len(),
+        blocked = checked.iter().filter(|r| !r.can_write).count(),
+        "pre-flight check done"
+    );
+    let (fx, now) = {
+        let (mut planner, now) = shared.lock_now();
+        for r in &checked {
+            planner.handle(
+                Event::ChatInfo(crate::planner::ChatFacts {
+                    account: r.account.clone(),
+                    chat: r.target.chat.clone(),
+                    member: Some(r.member),
+                    slowmode_seconds: Some(r.slow_mode_seconds.unwrap_or(0)),
+                }),
+                now,
+            );
+        }
+        let checks = checked
+            .iter()
+            .map(|r| crate::planner::TargetCheck {
+                account: r.account.as_str().into(),
+                target: r.target.clone(),
+                text_refused: (!r.can_write).then(|| {
+                    r.reason()
+                        .unwrap_or_else(|| "a text post would be refused".to_owned())
+                }),
+                media_refused: (!r.can_send_media)
+                    .then(|| "media (photos, documents) would be refused".to_owned()),
+            })
+            .collect();
+        let recheck_at = add(now, every);
+        (
+            planner.handle(
+                Event::Checked {
+                    rows: checks,
+                    recheck_at,
+                },
+                now,
+            ),
+            now,
+        )
+    };
+    for e in fx {
+        apply(shared, e, now).await;
+    }
+    for w in &shared.wakers {
+        w.notify_one();
+    }
+}
+
 async fn watch_journal(shared: Arc<Shared>, stop: CancellationToken) {
     let mut rx = shared.journal.state.subscribe();
     let mut backoff = PROBE_FIRST;
@@ -1039,6 +1225,10 @@ async fn apply(shared: &Shared, effect: Effect, now: Timestamp) {
             seconds,
             code,
         } => {
+            // Its broadcasters' backup accounts may take over now.
+            for w in &shared.wakers {
+                w.notify_one();
+            }
             sink.emit(&EngineEvent::AccountPaused {
                 account: account.to_string(),
                 until,
@@ -1075,7 +1265,34 @@ async fn apply(shared: &Shared, effect: Effect, now: Timestamp) {
                 at: now,
             }
         }
+        Effect::ChatHeld {
+            broadcaster,
+            account,
+            target,
+            reason,
+            until,
+            skipped,
+        } => {
+            sink.emit(&EngineEvent::ChatHeld {
+                broadcaster: broadcaster.to_string(),
+                account: account.to_string(),
+                target: target.to_string(),
+                reason: reason.clone(),
+                until,
+                skipped,
+            });
+            Write::Hold {
+                target: target.key(),
+                reason,
+                until,
+                at: now,
+            }
+        }
         Effect::StopAccount { account, reason } => {
+            // Its broadcasters' backup accounts may take over now.
+            for w in &shared.wakers {
+                w.notify_one();
+            }
             sink.emit(&EngineEvent::AccountStopped {
                 account: account.to_string(),
                 reason: reason.clone(),

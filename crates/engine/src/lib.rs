@@ -16,6 +16,7 @@ pub mod planner;
     reason = "issue 13: 105 items of the Store/Gateway surface, being retyped (status enums, no default writes); document them there"
 )]
 pub mod ports;
+pub mod preflight;
 pub mod simulation;
 pub mod test_send;
 pub mod testing;
@@ -25,8 +26,9 @@ pub use driver::{
     restore_planner,
 };
 pub use planner::{
-    AccountSpec, BroadcasterSpec, BroadcasterView, Content, Control,
-    DEFAULT_DISABLE_AFTER_FAILURES, Delivery, Effect, Event, Planner, PlannerSettings,
+    AccountSpec, BroadcasterSpec, BroadcasterView, ChatFacts, ChatHoldView, ChatSetup, Content,
+    Control, DEFAULT_BACKUP_AFTER, DEFAULT_DISABLE_AFTER_FAILURES, Delivery, Effect, Event,
+    Planner, PlannerSettings,
 };
 pub use ports::*;
 pub use simulation::{Step, next_sends, planned_sends, simulate};

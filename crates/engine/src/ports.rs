@@ -56,6 +56,16 @@ pub trait Gateway: Send + Sync {
         let _ = (account, target);
         Err(SendError::rpc("INSPECT_NOT_SUPPORTED", None))
     }
+
+    /// The supergroup (bot-API id `-100…`) that `account`'s posts into the basic group
+    /// `target` now go to, when the gateway learned that the group was upgraded (Telegram
+    /// answers the old id with PEER_ID_INVALID; the gateway follows `migrated_to`). Asked by
+    /// the driver after a successful send into a basic group; no Telegram call. `None`: not
+    /// upgraded, or a gateway that does not follow upgrades.
+    async fn migrated_to(&self, account: &str, target: &TargetRef) -> Option<i64> {
+        let _ = (account, target);
+        None
+    }
 }
 
 /// A forum topic, as Telegram reports it (messages.getForumTopicsByID).
@@ -193,6 +203,22 @@ pub struct StoredCycle {
     pub completed_at: Option<Timestamp>,
     /// Deliveries of this cycle (empty when completed: not needed then).
     pub deliveries: Vec<StoredDelivery>,
+}
+
+/// One of our deliveries as the journal remembers it (see [`Store::recent_deliveries`]): what
+/// a restart needs for per-chat rules and slow mode (when we last posted where, from which
+/// account) and to keep an unfinished delivery on the account that attempted it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournalPost {
+    pub broadcaster: String,
+    pub cycle: u64,
+    /// Target key (`@name`, `@name/7`, `-100…`).
+    pub target: String,
+    pub account: String,
+    /// `Sent`, `Pending` or `Deferred` (the store returns no other).
+    pub status: DeliveryStatus,
+    /// When the row was last written (for `sent`: when the send was confirmed).
+    pub at: Timestamp,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -376,8 +402,38 @@ pub trait Store: Send + Sync {
         at: Timestamp,
     ) -> Result<(), StoreError>;
 
+    /// Sent deliveries written since `since`, and every `pending` or `deferred` one (any
+    /// age), for [`crate::planner::Planner::restore_journal`]. A store that keeps no journal
+    /// returns nothing.
+    async fn recent_deliveries(&self, since: Timestamp) -> Result<Vec<JournalPost>, StoreError>;
+
+    /// Remembers why a target is held back by its chat's rules or slow mode, and until when,
+    /// for `stats` and the dashboard. Informational: a store may ignore it.
+    async fn record_chat_hold(
+        &self,
+        target: &str,
+        reason: &str,
+        until: Timestamp,
+        at: Timestamp,
+    ) -> Result<(), StoreError>;
+
     /// The states set by [`Store::set_broadcaster_state`].
     async fn broadcaster_states(&self) -> Result<HashMap<String, OperatorState>, StoreError>;
+
+    /// When the journal last recorded a `sent` delivery into `target` (its key; any
+    /// broadcaster, any account): "last posted" of the pre-flight check.
+    async fn last_sent_at(&self, target: &str) -> Result<Option<Timestamp>, StoreError>;
+
+    /// Remembers that the basic group `old` (target key `-N`) was upgraded to the supergroup
+    /// `new` (`-100…`), as `account` found when posting. `Ok(true)` the first time (the
+    /// operator is told once), `Ok(false)` when it was known.
+    async fn record_migration(
+        &self,
+        old: &str,
+        new: &str,
+        account: &str,
+        at: Timestamp,
+    ) -> Result<bool, StoreError>;
 }
 
 /// Wall-clock time for the engine. The driver sleeps with tokio, so tests on a paused tokio
@@ -477,6 +533,16 @@ pub enum EngineEvent {
         account: String,
         reason: AccountStop,
     },
+    /// A chat's rules (`skipped`: left out of this cycle) or slow mode (waits in the cycle)
+    /// held a delivery back until `until`.
+    ChatHeld {
+        broadcaster: String,
+        account: String,
+        target: String,
+        reason: String,
+        until: Timestamp,
+        skipped: bool,
+    },
     TargetDisabled {
         target: String,
         reason: String,
@@ -497,6 +563,13 @@ pub enum EngineEvent {
     JournalUp {
         down_for: Duration,
     },
+    /// A basic group we post to was upgraded to a supergroup: posts into `target` (`-N`) go
+    /// to `new_id` (`-100…`) from now on. Emitted once per group (the store remembers it).
+    ChatMigrated {
+        account: String,
+        target: String,
+        new_id: i64,
+    },
     /// The wall clock jumped against the monotonic one by `seconds` (negative: set back).
     /// Pacing kept its remaining waits; schedules follow the new wall time.
     ClockStepped {
@@ -512,11 +585,13 @@ impl EngineEvent {
             EngineEvent::Started { .. }
             | EngineEvent::Stopped
             | EngineEvent::CycleCompleted { .. }
-            | EngineEvent::ChatPaused { .. } => 1,
+            | EngineEvent::ChatPaused { .. }
+            | EngineEvent::ChatHeld { .. } => 1,
             EngineEvent::AccountPaused { .. }
             | EngineEvent::TargetDisabled { .. }
             | EngineEvent::BadContent { .. }
             | EngineEvent::JournalUp { .. }
+            | EngineEvent::ChatMigrated { .. }
             | EngineEvent::ClockStepped { .. } => 2,
             EngineEvent::AccountStopped { .. }
             | EngineEvent::StoreFailed { .. }

@@ -23,8 +23,8 @@ use crate::planner::{
 };
 
 use crate::ports::{
-    DeliveryKey, Outcome, PendingDelivery, Store, StoreError, StoredAccount, StoredCycle,
-    TargetStatus,
+    DeliveryKey, JournalPost, Outcome, PendingDelivery, Store, StoreError, StoredAccount,
+    StoredCycle, TargetStatus,
 };
 
 /// (broadcaster, cycle, target key) → (status as the journal writes it, random_id)
@@ -117,6 +117,32 @@ impl Store for MemoryStore {
     }
     async fn broadcaster_states(&self) -> Result<HashMap<String, OperatorState>, StoreError> {
         Ok(HashMap::new())
+    }
+    /// Nothing: this journal keeps no times or accounts (a fresh start remembers no posts).
+    async fn recent_deliveries(&self, _: Timestamp) -> Result<Vec<JournalPost>, StoreError> {
+        Ok(Vec::new())
+    }
+    async fn record_chat_hold(
+        &self,
+        _: &str,
+        _: &str,
+        _: Timestamp,
+        _: Timestamp,
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
+    async fn record_migration(
+        &self,
+        _: &str,
+        _: &str,
+        _: &str,
+        _: Timestamp,
+    ) -> Result<bool, StoreError> {
+        Ok(true)
+    }
+    /// Keeps no times: never.
+    async fn last_sent_at(&self, _: &str) -> Result<Option<Timestamp>, StoreError> {
+        Ok(None)
     }
 }
 

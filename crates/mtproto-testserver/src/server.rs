@@ -124,6 +124,11 @@ impl TestServer {
         self.world().calls.get(method).copied().unwrap_or(0)
     }
 
+    /// How many sends into `chat` (bot-API id) were refused with SLOWMODE_WAIT_X.
+    pub fn slowmode_waits(&self, chat: i64) -> u64 {
+        self.world().slowmode_waits.get(&chat).copied().unwrap_or(0)
+    }
+
     /// Opens or closes topic `topic` of forum `chat`; false when there is no such topic.
     pub fn set_topic_closed(&self, chat: i64, topic: i32, closed: bool) -> bool {
         self.world().set_topic_closed(chat, topic, closed)

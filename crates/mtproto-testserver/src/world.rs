@@ -164,6 +164,8 @@ pub(crate) struct World {
     faults: Vec<FaultState>,
     pub latency: Duration,
     pub calls: HashMap<String, u64>,
+    /// SLOWMODE_WAIT refusals per chat (bot-API id).
+    pub slowmode_waits: HashMap<i64, u64>,
     pub login_code: String,
     next_media_id: i64,
 }
@@ -328,6 +330,7 @@ impl World {
             faults: Vec::new(),
             latency: Duration::from_millis(fixture.latency_ms),
             calls: HashMap::new(),
+            slowmode_waits: HashMap::new(),
             login_code: fixture.login_code,
             next_media_id: 5_000_000_000,
         };
@@ -517,6 +520,7 @@ impl World {
             let period = Duration::from_secs(u64::from(slow));
             if elapsed < period {
                 let left = (period - elapsed).as_secs_f64().ceil().max(1.0) as u64;
+                *self.slowmode_waits.entry(chat).or_default() += 1;
                 return Err(format!("SLOWMODE_WAIT_{left}"));
             }
         }

@@ -231,6 +231,7 @@ impl EventSink for Metrics {
                 metrics::counter!("slowmode_wait_seconds_total", "account" => account.clone())
                     .increment(*seconds);
             }),
+            EngineEvent::ChatHeld { .. } => {}
             EngineEvent::AccountStopped { account, .. } => self.record(|| {
                 metrics::gauge!("account_stopped", "account" => account.clone()).set(1.0);
             }),
@@ -255,6 +256,7 @@ impl EventSink for Metrics {
                 metrics::counter!("clock_steps_total").increment(1);
             }),
             EngineEvent::Stopped
+            | EngineEvent::ChatMigrated { .. }
             | EngineEvent::CycleStarted { .. }
             | EngineEvent::BadContent { .. }
             | EngineEvent::StoreFailed { .. } => {}

@@ -127,7 +127,8 @@ pub fn event_level(event: &EngineEvent, flood_wait_threshold: Duration) -> Notif
     match event {
         EngineEvent::Delivered { .. }
         | EngineEvent::CycleStarted { .. }
-        | EngineEvent::ChatPaused { .. } => NotifyLevel::Debug,
+        | EngineEvent::ChatPaused { .. }
+        | EngineEvent::ChatHeld { .. } => NotifyLevel::Debug,
         EngineEvent::Started { .. } | EngineEvent::Stopped | EngineEvent::CycleCompleted { .. } => {
             NotifyLevel::Info
         }
@@ -139,6 +140,7 @@ pub fn event_level(event: &EngineEvent, flood_wait_threshold: Duration) -> Notif
             }
         }
         EngineEvent::TargetDisabled { .. }
+        | EngineEvent::ChatMigrated { .. }
         | EngineEvent::BadContent { .. }
         | EngineEvent::ClockStepped { .. } => NotifyLevel::Warning,
         EngineEvent::StoreFailed { .. } => NotifyLevel::Error,
@@ -211,6 +213,13 @@ pub fn from_event(event: &EngineEvent, level: NotifyLevel, now: Timestamp) -> No
         .field("seconds", *seconds)
         .field("code", code.as_str())
         .field("until", until.to_string()),
+        EngineEvent::ChatHeld { target, reason, until, .. } => Notification::new(
+            "chat_held",
+            level,
+            format!("Чат {target} пропущен по его правилам: {reason}."),
+        )
+        .field("target", target.as_str())
+        .field("until", until.to_string()),
         EngineEvent::ChatPaused { account, target, until, seconds } => Notification::new(
             "chat_paused",
             level,
@@ -236,6 +245,16 @@ pub fn from_event(event: &EngineEvent, level: NotifyLevel, now: Timestamp) -> No
         )
         .field("target", target.as_str())
         .field("reason", reason.as_str()),
+        EngineEvent::ChatMigrated { account, target, new_id } => Notification::new(
+            "chat_migrated",
+            level,
+            format!(
+                "Группа {target} преобразована в супергруппу {new_id}: посты идут туда (аккаунт {account}). Замените {target} на {new_id} в конфигурации; статистика старого id считается под новым. / The group {target} was upgraded to the supergroup {new_id}: posts go there now. Replace {target} with {new_id} in the configuration."
+            ),
+        )
+        .field("account", account.as_str())
+        .field("target", target.as_str())
+        .field("new_id", *new_id),
         EngineEvent::BadContent { broadcaster, code } => Notification::new(
             "bad_content",
             level,

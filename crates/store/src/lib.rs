@@ -18,6 +18,7 @@
 
 pub mod maintenance;
 mod messages;
+mod migrated;
 mod row;
 mod series;
 mod sqlite;
@@ -26,9 +27,10 @@ mod switch;
 mod web;
 
 pub use messages::MessageSetVersion;
+pub use migrated::ChatMigration;
 pub use series::{PeriodAccount, PeriodBroadcaster, PeriodSummary, TargetCounts};
 pub use sqlite::{SqliteSettings, SqliteStore};
-pub use stats::{Stats, TargetRow};
+pub use stats::{HeldTarget, Stats, TargetRow};
 pub use switch::{ALL_BROADCASTERS, TargetMode, TargetSwitches};
 pub use web::{AddedTarget, DeliveryFilter, DeliveryRow};
 

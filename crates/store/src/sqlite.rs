@@ -18,8 +18,8 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 use smb_domain::{AccountStop, DeliveryStatus, OperatorState, PauseKind, TargetState};
 use smb_engine::{
-    DeliveryKey, Outcome, PendingDelivery, Store, StoreError, StoredAccount, StoredCycle,
-    StoredDelivery, TargetStatus,
+    DeliveryKey, JournalPost, Outcome, PendingDelivery, Store, StoreError, StoredAccount,
+    StoredCycle, StoredDelivery, TargetStatus,
 };
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -95,6 +95,12 @@ enum Op {
         state: OperatorState,
         at: i64,
     },
+    Hold {
+        target: String,
+        reason: String,
+        until: i64,
+        at: i64,
+    },
     Flush,
     /// A small real write (the database header's `user_version`, set to what it is), so that
     /// a full disk or a read-only file fails it like any journal write.
@@ -113,7 +119,7 @@ pub struct SqliteStore {
     opts: SqliteConnectOptions,
 }
 
-fn db_err(e: sqlx::Error) -> StoreError {
+pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
     StoreError::database(e)
 }
 
@@ -782,6 +788,24 @@ async fn apply_op(conn: &mut SqliteConnection, op: &Op) -> Result<(), StoreError
             .execute(&mut *conn)
             .await
         }
+        Op::Hold {
+            target,
+            reason,
+            until,
+            at,
+        } => {
+            sqlx::query(
+                "INSERT INTO chat_holds (target, reason, until, at) VALUES (?, ?, ?, ?)
+                 ON CONFLICT (target) DO UPDATE SET reason = excluded.reason,
+                     until = excluded.until, at = excluded.at",
+            )
+            .bind(target)
+            .bind(reason)
+            .bind(until)
+            .bind(at)
+            .execute(&mut *conn)
+            .await
+        }
         Op::Flush => return Ok(()),
         Op::Probe => {
             let row = sqlx::query("PRAGMA user_version")
@@ -989,6 +1013,45 @@ impl Store for SqliteStore {
         self.submit(Op::Flush).await
     }
 
+    async fn recent_deliveries(&self, since: Timestamp) -> Result<Vec<JournalPost>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT broadcaster, cycle, target, account, status, updated_at FROM deliveries
+             WHERE (status = 'sent' AND updated_at >= ?) OR status IN ('pending', 'deferred')",
+        )
+        .bind(ms(since))
+        .fetch_all(&self.read)
+        .await
+        .map_err(db_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(JournalPost {
+                    broadcaster: col(r, "broadcaster")?,
+                    cycle: u64::try_from(col::<i64, _>(r, "cycle")?).unwrap_or(0),
+                    target: col(r, "target")?,
+                    account: col(r, "account")?,
+                    status: word(r, "status")?,
+                    at: ts(col(r, "updated_at")?),
+                })
+            })
+            .collect()
+    }
+
+    async fn record_chat_hold(
+        &self,
+        target: &str,
+        reason: &str,
+        until: Timestamp,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.submit(Op::Hold {
+            target: target.into(),
+            reason: reason.into(),
+            until: ms(until),
+            at: ms(at),
+        })
+        .await
+    }
+
     async fn watch(&self) -> Result<(), StoreError> {
         self.check_file()
     }
@@ -1019,6 +1082,25 @@ impl Store for SqliteStore {
         rows.iter()
             .map(|r| Ok((col(r, "broadcaster")?, word(r, "state")?)))
             .collect()
+    }
+    async fn last_sent_at(&self, target: &str) -> Result<Option<Timestamp>, StoreError> {
+        let filter = crate::DeliveryFilter {
+            target: Some(target.to_owned()),
+            outcome: Some(DeliveryStatus::Sent),
+            ..crate::DeliveryFilter::default()
+        };
+        let rows = self.delivery_rows(&filter, 1, 0).await?;
+        Ok(rows.first().map(|r| r.updated_at))
+    }
+
+    async fn record_migration(
+        &self,
+        old: &str,
+        new: &str,
+        account: &str,
+        at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.insert_migration(old, new, account, at).await
     }
 }
 

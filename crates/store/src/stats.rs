@@ -88,6 +88,17 @@ pub struct TargetRow {
     pub recheck_at: Option<String>,
 }
 
+/// A target its chat's rules or slow mode hold back, and until when.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct HeldTarget {
+    /// The target as configured (its journal key).
+    pub target: String,
+    /// Which rule holds it, in words (`min_gap 24h`, `hours 9-21`, `slow mode 600 s`, …).
+    pub reason: String,
+    /// The next moment a post is allowed there (RFC 3339, UTC).
+    pub until: String,
+}
+
 /// Everything `stats` shows, as one serialisable value (also `stats --json`).
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct Stats {
@@ -103,6 +114,25 @@ pub struct Stats {
     pub accounts: BTreeMap<String, AccountStats>,
     /// Disabled targets.
     pub disabled_targets: Vec<TargetRow>,
+    /// Targets held back now by their chat's rules or slow mode (skipped for this cycle).
+    pub held_targets: Vec<HeldTarget>,
+    /// Basic groups upgraded to supergroups (absent from JSON when there are none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub migrated_targets: Vec<MigratedTarget>,
+}
+
+/// An upgraded group in `stats`: the new id, the old one as its alias, and the deliveries
+/// into either (since `since`), counted together.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct MigratedTarget {
+    /// The supergroup's target key (`-100…`).
+    pub target: String,
+    /// The basic group's key (`-N`) it had before; its deliveries count here.
+    pub alias: String,
+    /// When the upgrade was found (RFC 3339, UTC).
+    pub since: String,
+    /// Deliveries into the old and the new id.
+    pub counts: Counts,
 }
 
 impl SqliteStore {
@@ -227,12 +257,51 @@ impl SqliteStore {
             let code: String = col(&r, "error_code")?;
             a.last_error = Some(format!("{code} at {}", ts(col(&r, "updated_at")?)));
         }
+        let rows = sqlx::query(
+            "SELECT target, reason, until FROM chat_holds WHERE until > ? ORDER BY target",
+        )
+        .bind(ms(now))
+        .fetch_all(&self.read)
+        .await
+        .map_err(err)?;
+        st.held_targets = rows
+            .iter()
+            .map(|r| {
+                Ok(HeldTarget {
+                    target: col(r, "target")?,
+                    reason: col(r, "reason")?,
+                    until: ts(col(r, "until")?).to_string(),
+                })
+            })
+            .collect::<Result<_, StoreError>>()?;
         st.disabled_targets = self
             .target_rows()
             .await?
             .into_iter()
             .filter(|t| t.status == TargetState::Disabled)
             .collect();
+        for m in self.chat_migrations().await? {
+            let rows = sqlx::query(
+                "SELECT status, COUNT(*) AS n FROM deliveries
+                 WHERE target IN (?, ?) AND updated_at >= ? GROUP BY status",
+            )
+            .bind(&m.old)
+            .bind(&m.new)
+            .bind(from)
+            .fetch_all(&self.read)
+            .await
+            .map_err(err)?;
+            let mut counts = Counts::default();
+            for r in rows {
+                counts.add(word(&r, "status")?, col::<i64, _>(&r, "n")? as u64);
+            }
+            st.migrated_targets.push(MigratedTarget {
+                target: m.new,
+                alias: m.old,
+                since: m.at,
+                counts,
+            });
+        }
         Ok(st)
     }
 }

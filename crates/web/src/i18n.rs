@@ -96,6 +96,36 @@ labels! {
     disabled: "disabled", "отключён";
     remaining: "left", "осталось";
     need_login: "Log in to make changes", "Войдите, чтобы вносить изменения";
+    check: "Target check", "Проверка чатов";
+    check_hint: "Asks Telegram about every chat of the running broadcasters, as each account sees it, without posting: member, may write, may send media, slow mode, forum topic.", "Спрашивает Telegram о каждом чате запущенных рассыльщиков — так, как его видит аккаунт, — ничего не отправляя: участник ли, можно ли писать и слать медиа, медленный режим, тема форума.";
+    run_check: "Run the check", "Проверить";
+    checking: "Checking", "Идёт проверка";
+    checked_at: "Last check", "Последняя проверка";
+    not_checked_yet: "Not checked yet.", "Проверки ещё не было.";
+    member: "Member", "Участник";
+    write: "Write", "Писать";
+    media: "Media", "Медиа";
+    slow_mode: "Slow mode", "Медленный режим";
+    forum_topic: "Forum / topic", "Форум / тема";
+    chat_title: "Title", "Название";
+    last_posted: "Last post", "Последний пост";
+    verdict: "Verdict", "Итог";
+    never: "never", "никогда";
+    off: "off", "выкл.";
+    general: "General", "General (общая тема)";
+    topic_open: "topic open", "тема открыта";
+    topic_closed: "topic closed", "тема закрыта";
+    topic_missing: "topic missing", "темы нет";
+    not_a_forum: "not a forum", "не форум";
+    ok: "ok", "можно";
+    warning: "ok, but", "можно, но";
+    blocked: "blocked", "нельзя";
+    unchecked: "not checked", "не проверено";
+    was: "was", "было";
+    held: "Held back by the chat's rules now", "Сейчас придержано правилами чата";
+    rule: "Rule", "Правило";
+    next_allowed: "Next allowed", "Можно снова";
+    cannot_post: "cannot be posted to", "нельзя отправить";
     journal_down: "Sending is stopped for every account: the delivery journal does not take writes. It resumes by itself once a write succeeds again. Cause", "Отправка остановлена для всех аккаунтов: журнал доставок не принимает записи. Она возобновится сама, когда запись снова удастся. Причина";
 }
 
@@ -109,6 +139,21 @@ impl Lang {
 }
 
 impl Labels {
+    /// A topic state (`open`, `closed`, `missing`, `not_a_forum`) or a check verdict (`ok`,
+    /// `warning`, `blocked`, `unchecked`) in words.
+    pub fn check_word(&self, word: &str) -> &'static str {
+        match word {
+            "open" => self.topic_open,
+            "closed" => self.topic_closed,
+            "missing" => self.topic_missing,
+            "not_a_forum" => self.not_a_forum,
+            "ok" => self.ok,
+            "warning" => self.warning,
+            "blocked" => self.blocked,
+            _ => self.unchecked,
+        }
+    }
+
     /// A broadcaster's or target's state word (`stopped: REASON` keeps its reason).
     pub fn state(&self, state: &str) -> String {
         let (word, rest) = state

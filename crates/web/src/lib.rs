@@ -23,6 +23,7 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use utoipa_swagger_ui::SwaggerUi;
 
+pub use api::check::Preflight;
 pub use error::{ApiError, ErrorBody};
 pub use server::{LimitError, ServerLimits};
 pub use settings::{DEFAULT_WEB_BIND, Lang, WebSettings, WebSettingsError, WebToken};
@@ -44,6 +45,7 @@ pub fn router(ctx: WebContext, settings: &WebSettings, extra: Router) -> Router 
         .route("/", get(pages::overview))
         .route("/broadcasters", get(pages::broadcasters_page))
         .route("/targets", get(pages::targets_page))
+        .route("/targets/check", get(pages::check_page))
         .route("/deliveries", get(pages::deliveries_page))
         .route("/messages", get(pages::messages_page))
         .route("/accounts", get(pages::accounts_page))

@@ -13,7 +13,7 @@ use smb_domain::DeliveryStatus;
 use smb_store::DeliveryFilter;
 use smb_store::stats::Counts;
 
-use crate::api::{accounts, broadcasters, deliveries, messages, stats, targets};
+use crate::api::{accounts, broadcasters, check, deliveries, messages, stats, targets};
 use crate::auth;
 use crate::error::ApiResult;
 use crate::i18n::Labels;
@@ -75,6 +75,7 @@ fn layout(s: &AppState, headers: &HeaderMap, q: &LangQuery, page: &'static str) 
     let title = match page {
         "broadcasters" => t.broadcasters,
         "targets" => t.targets,
+        "check" => t.check,
         "deliveries" => t.deliveries,
         "messages" => t.message_sets,
         "accounts" => t.accounts,
@@ -509,4 +510,48 @@ pub(crate) async fn login(
     );
     *r.status_mut() = axum::http::StatusCode::UNAUTHORIZED;
     r
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "check.html")]
+pub(crate) struct CheckPage {
+    layout: Layout,
+    run: check::CheckRun,
+    /// Pairs a run would check now.
+    pairs: usize,
+    /// The daemon can run the check (it has a gateway).
+    available: bool,
+}
+
+impl CheckPage {
+    /// Slow mode as `10m`, `1h`, `30s`, or "off".
+    fn slow(&self, s: &Option<u32>) -> String {
+        match *s {
+            None => self.layout.t.off.to_owned(),
+            Some(s) if s >= 3600 && s % 3600 == 0 => format!("{}h", s / 3600),
+            Some(s) if s >= 60 && s % 60 == 0 => format!("{}m", s / 60),
+            Some(s) => format!("{s}s"),
+        }
+    }
+
+    fn mark(&self, b: &bool) -> &'static str {
+        if *b { "✓" } else { "✗" }
+    }
+}
+
+/// "Target check": the button that starts the pre-flight check and the table of its rows.
+pub(crate) async fn check_page(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<LangQuery>,
+) -> ApiResult<Response> {
+    let layout = layout(&s, &headers, &q, "check");
+    let cookie = layout.set_cookie;
+    let page = CheckPage {
+        layout,
+        run: check::current(&s),
+        pairs: check::pairs(&s).len(),
+        available: s.preflight.is_some(),
+    };
+    Ok(respond(page, cookie))
 }

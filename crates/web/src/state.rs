@@ -68,6 +68,8 @@ pub struct WebContext {
     pub catalog: Catalog,
     pub sources: Option<Arc<dyn SourceUpdater>>,
     pub clock: Arc<dyn Clock>,
+    /// The gateway the dashboard's pre-flight check asks (`None`: the check answers 503).
+    pub preflight: Option<crate::api::check::Preflight>,
 }
 
 /// The shared part of [`AppState`] (its fields are the crate's own).
@@ -79,6 +81,10 @@ pub struct Inner {
     catalog: RwLock<Catalog>,
     pub(crate) sources: Option<Arc<dyn SourceUpdater>>,
     pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) preflight: Option<crate::api::check::Preflight>,
+    /// The dashboard's pre-flight check: running or the last result (std's Mutex, never
+    /// held across an await).
+    pub(crate) check: std::sync::Mutex<crate::api::check::CheckRun>,
     pub(crate) token: Option<WebToken>,
     pub(crate) token_for_everything: bool,
     pub(crate) lang: Lang,
@@ -101,6 +107,8 @@ impl AppState {
             catalog: RwLock::new(ctx.catalog),
             sources: ctx.sources,
             clock: ctx.clock,
+            preflight: ctx.preflight,
+            check: std::sync::Mutex::default(),
             token,
             token_for_everything,
             lang,

@@ -49,6 +49,20 @@ pub struct Args {
     pub detach: bool,
 }
 
+/// The driver's settings: the pre-flight check every `preflight_every` (24 h by default with
+/// Telegram; in the sandbox only when set, so fault rules still meet their sends; 0: never).
+fn driver_settings(settings: &Settings, sandbox: bool) -> DriverSettings {
+    let every = match settings.preflight_every {
+        Some(d) => Some(d),
+        None if sandbox => None,
+        None => Some(std::time::Duration::from_secs(24 * 3600)),
+    };
+    DriverSettings {
+        preflight_every: every.filter(|d| !d.is_zero()),
+        ..DriverSettings::default()
+    }
+}
+
 pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
     let overrides = Overrides {
         test_mode: args.test_mode,
@@ -500,10 +514,10 @@ async fn start_round(
     let restored = Driver::restore(
         planner,
         observers.timed(store.clone()),
-        gateway,
+        gateway.clone(),
         Arc::new(SystemClock),
         observers.sink(),
-        DriverSettings::default(),
+        driver_settings(settings, args.sandbox),
     )
     .await;
     let driver = match restored {
@@ -524,6 +538,7 @@ async fn start_round(
                 driver.handle(),
                 observers.metrics_router(),
                 args.sandbox,
+                gateway,
             );
             match app {
                 Ok(app) => {

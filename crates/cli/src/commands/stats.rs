@@ -227,7 +227,7 @@ fn to_json(settings: &Settings, st: &Stats, x: &Extras) -> anyhow::Result<Value>
         v["next_broadcaster"] = json!(next.map(|(_, b)| b.clone()));
         accounts.insert(name, v);
     }
-    Ok(json!({
+    let mut out = json!({
         "schema": JSON_SCHEMA,
         "since": st.since,
         "generated_at": st.generated_at,
@@ -237,7 +237,13 @@ fn to_json(settings: &Settings, st: &Stats, x: &Extras) -> anyhow::Result<Value>
         "message_sets": message_sets_json(settings, st, x),
         "targets": targets_json(settings, st, x),
         "disabled_targets": st.disabled_targets,
-    }))
+        "held_targets": st.held_targets,
+    });
+    // Only when a group was upgraded, so the usual document keeps its shape.
+    if !st.migrated_targets.is_empty() {
+        out["migrated_targets"] = json!(st.migrated_targets);
+    }
+    Ok(out)
 }
 
 fn add_counts(sum: &mut Counts, c: &Counts) {
@@ -285,10 +291,31 @@ fn targets_json(settings: &Settings, st: &Stats, x: &Extras) -> Value {
     for t in x.targets.keys() {
         lists.entry(t.clone()).or_default();
     }
+    // An upgraded group is shown under its new id, the old one as its alias, with the
+    // deliveries into both counted together.
+    for m in &st.migrated_targets {
+        let old = lists.remove(&m.alias).unwrap_or_default();
+        let entry = lists.entry(m.target.clone()).or_default();
+        for l in old {
+            if !entry.contains(&l) {
+                entry.push(l);
+            }
+        }
+    }
     lists
         .into_iter()
         .map(|(target, lists)| {
-            let c = x.targets.get(&target).cloned().unwrap_or_default();
+            let migrated = st.migrated_targets.iter().find(|m| m.target == target);
+            let mut c = x.targets.get(&target).cloned().unwrap_or_default();
+            if let Some(old) = migrated.and_then(|m| x.targets.get(&m.alias)) {
+                c.sent += old.sent;
+                c.failed += old.failed;
+                c.deferred += old.deferred;
+                c.pending += old.pending;
+                if c.last_error.is_none() {
+                    c.last_error = old.last_error.clone();
+                }
+            }
             let disabled = st.disabled_targets.iter().find(|d| d.target == target);
             let v = json!({
                 "lists": lists,
@@ -297,6 +324,10 @@ fn targets_json(settings: &Settings, st: &Stats, x: &Extras) -> Value {
                 "counts": {"sent": c.sent, "failed": c.failed, "deferred": c.deferred, "pending": c.pending},
                 "last_error": c.last_error,
             });
+            let mut v = v;
+            if let Some(m) = migrated {
+                v["alias"] = json!(m.alias);
+            }
             (target, v)
         })
         .collect::<serde_json::Map<String, Value>>()
@@ -544,6 +575,22 @@ fn print_text(settings: &Settings, st: &Stats, x: &Extras) -> std::io::Result<()
             next
         )?;
     }
+    if !st.migrated_targets.is_empty() {
+        outln!()?;
+        outln!(
+            "upgraded groups (posts follow the new id; replace the old one in the configuration):"
+        )?;
+        for m in &st.migrated_targets {
+            outln!(
+                "  {:<16} was {:<14} since {}  sent {}, failed {}",
+                m.target,
+                m.alias,
+                local(settings, &m.since),
+                m.counts.sent,
+                m.counts.failed
+            )?;
+        }
+    }
     if !st.disabled_targets.is_empty() {
         outln!()?;
         outln!("disabled targets:")?;
@@ -553,6 +600,18 @@ fn print_text(settings: &Settings, st: &Stats, x: &Extras) -> std::io::Result<()
                 t.target,
                 local(settings, &t.since),
                 reason_in_words(t.reason.as_deref().unwrap_or_default())
+            )?;
+        }
+    }
+    if !st.held_targets.is_empty() {
+        outln!()?;
+        outln!("held by their chat's rules or slow mode:")?;
+        for t in &st.held_targets {
+            outln!(
+                "  {:<28} until {}  {}",
+                t.target,
+                local(settings, &t.until),
+                t.reason
             )?;
         }
     }

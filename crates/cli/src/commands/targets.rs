@@ -87,6 +87,13 @@ pub async fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<ExitCode> {
             }
             let store = context::open_store(&settings, *sandbox).await?;
             let statuses = store.target_statuses().await?;
+            // An upgraded group is listed under its new id, the configured one as its alias.
+            let migrated: std::collections::BTreeMap<String, String> = store
+                .chat_migrations()
+                .await?
+                .into_iter()
+                .map(|m| (m.old, m.new))
+                .collect();
             let mut rows = Vec::new();
             for (name, targets) in &settings.target_lists {
                 if list.as_ref().is_some_and(|l| l != name) {
@@ -99,8 +106,13 @@ pub async fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<ExitCode> {
                         }
                         _ => ("active", None, None),
                     };
+                    let (target, alias) = match migrated.get(&t.key()) {
+                        Some(new) => (new.clone(), Some(t.key())),
+                        None => (t.key(), None),
+                    };
                     rows.push(serde_json::json!({
-                        "list": name, "target": t.key(), "status": status, "reason": reason, "since": since,
+                        "list": name, "target": target, "status": status, "reason": reason, "since": since,
+                        "alias": alias,
                     }));
                 }
             }
@@ -109,10 +121,16 @@ pub async fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<ExitCode> {
             } else {
                 outln!("{:<8} {:<28} {:<9} REASON", "LIST", "TARGET", "STATUS")?;
                 for r in &rows {
+                    let target = match r["alias"].as_str() {
+                        Some(old) => {
+                            format!("{} (was {old})", r["target"].as_str().unwrap_or_default())
+                        }
+                        None => r["target"].as_str().unwrap_or_default().to_owned(),
+                    };
                     outln!(
                         "{:<8} {:<28} {:<9} {}",
                         r["list"].as_str().unwrap_or_default(),
-                        r["target"].as_str().unwrap_or_default(),
+                        target,
                         r["status"].as_str().unwrap_or_default(),
                         r["reason"].as_str().unwrap_or_default()
                     )?;

@@ -16,8 +16,9 @@ use anyhow::{Context as _, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use jiff::Timestamp;
 use serde::Serialize;
-use smb_domain::{ErrorClass, TargetRef};
-use smb_engine::{ChatInfo, Gateway};
+use smb_domain::TargetRef;
+use smb_engine::Gateway;
+use smb_engine::preflight::{self, CheckOptions, CheckRow};
 use smb_telegram::SimGateway;
 use smb_telegram::grammers::{AccountConfig, GrammersGateway, JsonPeerCacheStore};
 
@@ -75,52 +76,30 @@ pub struct Row {
     pub last_posted_at: Option<String>,
 }
 
-impl Row {
-    fn new(account: &str, target: &TargetRef) -> Self {
+impl From<CheckRow> for Row {
+    fn from(r: CheckRow) -> Self {
         Row {
-            account: account.to_owned(),
-            target: target.key(),
-            checked: false,
-            member: false,
-            can_write: false,
-            can_send_media: false,
-            slow_mode_seconds: None,
-            forum: false,
-            topic: None,
-            posts_to_general: false,
-            title: None,
-            migrated_to: None,
-            refusal: None,
-            problem: None,
-            error: None,
-            last_posted_at: None,
+            account: r.account,
+            target: r.target.key(),
+            checked: r.checked,
+            member: r.member,
+            can_write: r.can_write,
+            can_send_media: r.can_send_media,
+            slow_mode_seconds: r.slow_mode_seconds,
+            forum: r.forum,
+            topic: r.topic.map(|t| t.as_str()),
+            posts_to_general: r.posts_to_general,
+            title: r.title,
+            migrated_to: r.migrated_to,
+            refusal: r.refusal,
+            problem: r.problem,
+            error: r.error,
+            last_posted_at: r.last_posted_at.map(|t| t.to_string()),
         }
     }
+}
 
-    fn fill(&mut self, target: &TargetRef, info: ChatInfo) {
-        self.checked = true;
-        self.member = info.member;
-        self.can_write = info.can_write;
-        self.can_send_media = info.can_send_media;
-        self.slow_mode_seconds = info.slow_mode_seconds;
-        self.forum = info.forum;
-        self.topic = info.topic.map(|t| t.as_str());
-        self.posts_to_general = info.forum && target.topic.is_none();
-        self.problem = match info.migrated_to {
-            Some(to) => Some(format!(
-                "this basic group was upgraded to a supergroup: posts follow it to {to}; replace {} with it in the configuration{}",
-                target.key(),
-                info.problem()
-                    .map(|p| format!("; there: {p}"))
-                    .unwrap_or_default()
-            )),
-            None => info.problem(),
-        };
-        self.title = info.title;
-        self.migrated_to = info.migrated_to;
-        self.refusal = info.refusal;
-    }
-
+impl Row {
     /// A problem that stops posting text (exit 1).
     fn blocks(&self) -> bool {
         !self.checked || !self.can_write
@@ -136,15 +115,10 @@ impl Row {
             out.push(format!("{} {p}", if self.blocks() { "✗" } else { "!" }));
         }
         if self.posts_to_general {
-            out.push(
-                "! a forum: posts go to its General topic (name a topic as @name/TOPIC or t.me/name/TOPIC)"
-                    .to_owned(),
-            );
+            out.push(format!("! {}", preflight::GENERAL_NOTE));
         }
         if self.topic == Some("not_a_forum") {
-            out.push(
-                "! not a forum: the topic number is sent as a reply to that message".to_owned(),
-            );
+            out.push(format!("! {}", preflight::NOT_A_FORUM_NOTE));
         }
         out
     }
@@ -153,19 +127,7 @@ impl Row {
 /// The (account, target) pairs of every broadcaster, once each: by account, then in the
 /// order of the broadcasters' target lists.
 fn pairs(settings: &Settings, account: Option<&str>) -> Vec<(String, TargetRef)> {
-    let mut out: Vec<(String, TargetRef)> = Vec::new();
-    for b in &settings.broadcasters {
-        if account.is_some_and(|a| a != b.spec.account) {
-            continue;
-        }
-        for t in b.spec.targets.iter() {
-            if !out.iter().any(|(a, x)| *a == b.spec.account && x == t) {
-                out.push((b.spec.account.clone(), t.clone()));
-            }
-        }
-    }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    out
+    preflight::pairs(settings.broadcasters.iter().map(|b| &b.spec), account)
 }
 
 fn seconds(s: u32) -> String {
@@ -345,51 +307,20 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
     } else {
         ProgressBar::hidden()
     };
-    // An account Telegram will not answer now (flood wait, dead session): its other chats are
-    // not asked, with the same reason.
-    let mut stopped: BTreeMap<String, String> = unusable;
-    let mut rows = Vec::with_capacity(pairs.len());
-    let mut asked = false;
-    for (account, target) in &pairs {
-        bar.set_message(target.key());
-        let mut row = Row::new(account, target);
-        if let Some(why) = stopped.get(account) {
-            row.error = Some(why.clone());
+    let options = CheckOptions {
+        pause: if args.sandbox {
+            Duration::ZERO
         } else {
-            if asked && !args.sandbox && args.pause_ms > 0 {
-                tokio::time::sleep(Duration::from_millis(args.pause_ms)).await;
-            }
-            asked = true;
-            match gateway.inspect(account, target).await {
-                Ok(info) => row.fill(target, info),
-                Err(e) => {
-                    let why = match (e.class(), e.retry_after()) {
-                        (ErrorClass::AccountPause, Some(d)) => {
-                            format!(
-                                "Telegram asks account {account} to wait {} s; check again later",
-                                d.as_secs()
-                            )
-                        }
-                        (ErrorClass::AccountDead, _) => format!(
-                            "Telegram refuses the session of {account} ({}): run `sendmessagebot accounts login {account}`",
-                            e.code()
-                        ),
-                        _ => e.to_string(),
-                    };
-                    if matches!(
-                        e.class(),
-                        ErrorClass::AccountPause | ErrorClass::AccountDead
-                    ) {
-                        stopped.insert(account.clone(), why.clone());
-                    }
-                    row.error = Some(why);
-                }
-            }
-        }
-        row.last_posted_at = last_posted(&store, target).await?;
-        rows.push(row);
+            Duration::from_millis(args.pause_ms)
+        },
+        unavailable: unusable,
+    };
+    let rows = preflight::check_targets(gateway.as_ref(), &store, &pairs, &options, |_, _, r| {
+        bar.set_message(r.target.key());
         bar.inc(1);
-    }
+    })
+    .await?;
+    let rows: Vec<Row> = rows.into_iter().map(Row::from).collect();
     bar.finish_and_clear();
 
     if args.json {
@@ -404,18 +335,4 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
-}
-
-/// When the journal last recorded a sent delivery into `target` (any broadcaster, any account).
-async fn last_posted(
-    store: &smb_store::SqliteStore,
-    target: &TargetRef,
-) -> anyhow::Result<Option<String>> {
-    let filter = smb_store::DeliveryFilter {
-        target: Some(target.key()),
-        outcome: Some(smb_domain::DeliveryStatus::Sent),
-        ..smb_store::DeliveryFilter::default()
-    };
-    let rows = store.delivery_rows(&filter, 1, 0).await?;
-    Ok(rows.first().map(|r| r.updated_at.to_string()))
 }

@@ -82,6 +82,21 @@ fn one(
             ),
         ));
     };
+    let mut backup_accounts = Vec::new();
+    if let Some(list) = &b.backup_accounts {
+        for name in list.get_ref() {
+            if !declared.accounts.contains_key(name) {
+                return Err(ctx.at(
+                    list,
+                    key("backup_accounts"),
+                    format!("unknown account `{name}`; declare it as [accounts.{name}]"),
+                ));
+            }
+            if name != account && !backup_accounts.contains(name) {
+                backup_accounts.push(name.clone());
+            }
+        }
+    }
     let mut local = g.clone();
     apply_tunables(ctx, &b.tunables(), &key(""), &mut local)?;
     let schedule = schedule(ctx, bname, &local, cli)?;
@@ -108,6 +123,7 @@ fn one(
         target_list: list_ref.get_ref().clone(),
         test_list: b.test_targets.as_ref().map(|t| t.get_ref().clone()),
         prod_list: b.targets.get_ref().clone(),
+        backup_accounts,
     })
 }
 

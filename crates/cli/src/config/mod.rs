@@ -95,6 +95,9 @@ pub struct BroadcasterInfo {
     pub test_list: Option<String>,
     /// The production list (`targets = …`), whichever list is in use.
     pub prod_list: String,
+    /// `backup_accounts`: accounts that post for it while its own cannot, only where they
+    /// are members.
+    pub backup_accounts: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -117,6 +120,13 @@ pub struct Settings {
     pub account_info: Vec<AccountInfo>,
     pub broadcasters: Vec<BroadcasterInfo>,
     pub target_lists: BTreeMap<String, Vec<TargetRef>>,
+    /// Per-chat rules from `[targets]` table entries (all topics of a chat share them).
+    pub chat_rules: HashMap<smb_domain::Chat, smb_domain::ChatRules>,
+    /// `[settings] backup_after` (default 10 min).
+    pub backup_after: std::time::Duration,
+    /// `[settings] preflight_every`: `None` when not set (24 h with Telegram, off in the
+    /// sandbox); `Some(0)`: never.
+    pub preflight_every: Option<std::time::Duration>,
     pub test_mode: bool,
     pub timezone: TimeZone,
     /// The merged `.env` + environment, for settings other crates own (logging, reports…).
@@ -169,7 +179,17 @@ pub fn parse(
     let file: FileConfig = toml::from_str(src).map_err(|e| ctx.toml_error(&e))?;
     names::check(&ctx, &file)?;
     let (g, test_mode) = globals::section(&ctx, &file.settings, env, cli.test_mode)?;
-    let target_lists = targets::section(&ctx, &file.targets)?;
+    let (target_lists, chat_rules) = targets::section(&ctx, &file.targets)?;
+    let backup_after = match &file.settings.backup_after {
+        Some(v) => globals::duration_at(&ctx, v, "settings.backup_after")?,
+        None => smb_engine::DEFAULT_BACKUP_AFTER,
+    };
+    let preflight_every = file
+        .settings
+        .preflight_every
+        .as_ref()
+        .map(|v| globals::duration_at(&ctx, v, "settings.preflight_every"))
+        .transpose()?;
     let (sets, message_sources) = messages::section(&ctx, &file.messages, env)?;
     let (accounts, account_info) = accounts::section(&ctx, &file.accounts, &g)?;
     let declared = broadcasters::Declared {
@@ -190,6 +210,9 @@ pub fn parse(
         account_info,
         broadcasters,
         target_lists,
+        chat_rules,
+        backup_after,
+        preflight_every,
         test_mode,
         timezone: g.tz,
         env: all_vars,

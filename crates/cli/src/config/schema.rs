@@ -161,6 +161,14 @@ with_tunables! {
     struct GlobalSection {
         #[serde(default)]
         test_mode: Option<bool>,
+        /// A flood wait longer than this hands not-yet-attempted deliveries to a backup
+        /// account (issue 14). Default 10 min.
+        #[serde(default)]
+        backup_after: Option<Spanned<DurationValue>>,
+        /// The daemon's pre-flight check runs at start and then every this long (issue 14).
+        /// Default 24 h with Telegram; with `--sandbox` only when set. `"0s"`: never.
+        #[serde(default)]
+        preflight_every: Option<Spanned<DurationValue>>,
     }
 }
 
@@ -236,7 +244,37 @@ with_tunables! {
         /// In a chat that forbids media, send the text alone (issue 11).
         #[serde(default)]
         send_text_without_media: Option<bool>,
+        /// Accounts that post for this broadcaster while its own is stopped or in a long
+        /// flood wait, only into chats they are already members of (issue 14).
+        #[serde(default)]
+        backup_accounts: Option<Spanned<Vec<String>>>,
     }
+}
+
+/// One entry of a `[targets]` list: a chat as text, or a table with the chat's rules.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(super) enum TargetEntry {
+    Plain(String),
+    Ruled(RuledTarget),
+}
+
+/// `{ chat = "@wholesale_spb", topic = 7, min_gap = "24h", days = "mon-sat", hours = "9-21",
+/// max_per_day = 1 }`: the rules hold for the chat, whichever topic or broadcaster posts.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RuledTarget {
+    pub(super) chat: String,
+    #[serde(default)]
+    pub(super) topic: Option<i64>,
+    #[serde(default)]
+    pub(super) min_gap: Option<DurationValue>,
+    #[serde(default)]
+    pub(super) days: Option<String>,
+    #[serde(default)]
+    pub(super) hours: Option<String>,
+    #[serde(default)]
+    pub(super) max_per_day: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -251,7 +289,7 @@ pub(super) struct FileConfig {
     #[serde(default)]
     pub(super) accounts: BTreeMap<String, AccountSection>,
     #[serde(default)]
-    pub(super) targets: BTreeMap<String, Vec<Spanned<String>>>,
+    pub(super) targets: BTreeMap<String, Vec<Spanned<TargetEntry>>>,
     #[serde(default)]
     pub(super) messages: BTreeMap<String, MessageSection>,
     #[serde(default)]

@@ -24,6 +24,19 @@ enable_scheduling = false
 enable_quiet_hours = false
 "#;
 
+/// [`FAST`] without the daemon's pre-flight check, for tests of how the send path meets refusals.
+pub const FAST_NO_PREFLIGHT: &str = r#"
+[settings]
+# The send path meets the refusals itself: no pre-flight check.
+preflight_every = "0s"
+delay_between_chats = "20ms"
+cycle_delay = "1h"
+retry_delay = "300ms"
+jitter = "0%"
+enable_scheduling = false
+enable_quiet_hours = false
+"#;
+
 pub struct ServerWorld {
     pub server: TestServer,
     pub dir: tempfile::TempDir,

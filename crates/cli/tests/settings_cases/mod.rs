@@ -358,6 +358,8 @@ pub const TOML_CASES: &[TomlCase] = &[
     t("settings", "cycle_delay", "-3", "1800"),
     t("settings", "max_retries", "-1", "4"),
     t("settings", "disable_after_failures", "-1", "5"),
+    t("settings", "backup_after", "\"later\"", "\"15m\""),
+    t("settings", "preflight_every", "\"often\"", "\"12h\""),
     t("settings", "retry_delay", "\"soon\"", "\"2m\""),
     t("settings", "jitter", "\"lots\"", "\"10%\""),
     t("settings", "enable_scheduling", "\"maybe\"", "true"),
@@ -409,6 +411,13 @@ pub const TOML_CASES: &[TomlCase] = &[
     ),
     t("accounts", "delay_between_chats", "\"x\"", "30"),
     t("targets", "prod", "[\"not a chat!\"]", "[\"@other_chat\"]"),
+    // A chat with rules (issue 14): an hour window past 24 is refused.
+    t(
+        "targets",
+        "prod",
+        "[{ chat = \"@other_chat\", hours = \"9-25\" }]",
+        "[{ chat = \"@other_chat\", topic = 7, min_gap = \"24h\", days = \"mon-sat\", hours = \"9-21\", max_per_day = 1 }]",
+    ),
     t("messages", "texts", "[\" \"]", "[\"hello\", \"again\"]"),
     t("messages", "items", "5", "[]"),
     t("messages", "format", "\"rtf\"", "\"html\""),
@@ -441,5 +450,11 @@ pub const TOML_CASES: &[TomlCase] = &[
         "send_text_without_media",
         "\"maybe\"",
         "true",
+    ),
+    t(
+        "broadcasters",
+        "backup_accounts",
+        "[\"nobody\"]",
+        "[\"acc1\"]",
     ),
 ];

@@ -4,6 +4,8 @@
 //! target) an account sends next and when, when a cycle starts and ends, what an error does.
 //! It never does IO and never reads a clock; the driver feeds it events with the time.
 
+mod chats;
+mod checked;
 mod control;
 mod outcome;
 mod restore;
@@ -17,12 +19,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
-use smb_domain::{TargetRef, mix64};
+use smb_domain::{Chat, TargetRef, mix64};
 
-use state::{AccountSlot, BroadcasterSlot, CycleState, RunState, hash_str};
+pub use checked::CHECK_REASON;
+use state::{AccountSlot, BroadcasterSlot, ChatSlot, CycleState, RunState, hash_str};
 pub use vocabulary::{
-    AccountId, AccountSpec, BroadcasterId, BroadcasterSpec, BroadcasterView, Content, Control,
+    AccountId, AccountSpec, BroadcasterId, BroadcasterSpec, BroadcasterView, ChatFacts,
+    ChatHoldView, ChatSetup, CheckPlan, Content, Control, DEFAULT_BACKUP_AFTER,
     DEFAULT_DISABLE_AFTER_FAILURES, Delivery, Effect, Event, Hold, PlannerError, PlannerSettings,
+    TargetCheck,
 };
 
 #[derive(Debug, Clone)]
@@ -38,6 +43,10 @@ pub struct Planner {
     /// Targets that refused media, where a broadcaster with `send_text_without_media` sends
     /// the text alone (until restart: the first media send after it finds out again).
     text_only: HashSet<TargetRef>,
+    /// Per chat (all its topics): rules, our recent posts, slow mode, membership.
+    chats: HashMap<Chat, ChatSlot>,
+    /// See [`ChatSetup::backup_after`].
+    backup_after: Duration,
     rng: u64,
 }
 
@@ -61,6 +70,7 @@ impl Planner {
                 paused_until: None,
                 stopped: None,
                 broadcasters: Vec::new(),
+                backup_for: Vec::new(),
                 rr: 0,
             });
         }
@@ -92,6 +102,7 @@ impl Planner {
                 },
                 next_send_at: now,
                 last_gap: Duration::ZERO,
+                backups: Vec::new(),
             });
         }
         Ok(Planner {
@@ -103,6 +114,8 @@ impl Planner {
             disabled: HashMap::new(),
             failures: HashMap::new(),
             text_only: HashSet::new(),
+            chats: HashMap::new(),
+            backup_after: DEFAULT_BACKUP_AFTER,
         })
     }
 
@@ -177,6 +190,8 @@ impl Planner {
             Event::Poll { account } => self.poll(account, now, &mut fx),
             Event::Outcome { delivery, result } => self.outcome(delivery, result, now, &mut fx),
             Event::Control(c) => self.control(c, now, &mut fx),
+            Event::ChatInfo(info) => self.chat_info(info),
+            Event::Checked { rows, recheck_at } => self.targets_checked(&rows, recheck_at, &mut fx),
         }
         fx
     }

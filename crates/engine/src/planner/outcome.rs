@@ -20,6 +20,7 @@ impl Planner {
         fx: &mut Vec<Effect>,
     ) {
         let recheck_after = self.settings.recheck_after;
+        self.post_finished(&d, result.is_ok(), now);
         let Some(slot) = self.broadcasters.get_mut(d.broadcaster) else {
             return;
         };
@@ -31,7 +32,8 @@ impl Planner {
         }
         ac.in_flight = None;
         let stale_retried = ac.in_flight_stale_retried;
-        let account = slot.account;
+        // The account that sent it (the broadcaster's own, or a backup).
+        let account = d.account;
         let err = match result {
             Ok(sent) => {
                 ac.sent += 1;
@@ -50,12 +52,15 @@ impl Planner {
         };
         let class = err.class();
         let code = err.code().to_owned();
+        // Attempted: only this account retries it (its random_id de-duplicates only there).
         let retry = |not_before: Timestamp, attempt: u32, stale_retried: bool| Retry {
             index: d.target_index,
             not_before,
             attempt,
             random_id: d.random_id,
             stale_retried,
+            account: Some(account),
+            unknown: false,
         };
         let failed = |detail: String| Outcome::Failed {
             class,

@@ -109,6 +109,9 @@ impl Planner {
                                 attempt: d.attempts,
                                 random_id: d.random_id,
                                 stale_retried: false,
+                                // Until `restore_journal` says which account attempted it.
+                                account: Some(b.account),
+                                unknown: d.status == DeliveryStatus::Pending,
                             }),
                         }
                     }

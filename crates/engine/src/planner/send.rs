@@ -12,13 +12,13 @@ use super::state::{ActiveCycle, CycleState, Pick, RunState, add};
 use super::vocabulary::{AccountId, BroadcasterId, Content, Delivery, Effect};
 
 impl Planner {
-    fn next_random_id(&mut self) -> i64 {
+    pub(super) fn next_random_id(&mut self) -> i64 {
         self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let v = mix64(self.rng) as i64;
         if v == 0 { 1 } else { v }
     }
 
-    fn is_disabled(&self, t: &TargetRef, now: Timestamp) -> bool {
+    pub(super) fn is_disabled(&self, t: &TargetRef, now: Timestamp) -> bool {
         match self.disabled.get(t) {
             None => false,
             Some(None) => true,
@@ -79,10 +79,12 @@ impl Planner {
                 if ac.in_flight.is_some() {
                     return None;
                 }
+                // A delivery a backup attempted stays with the backup.
                 let retry = ac
                     .retries
                     .iter()
                     .enumerate()
+                    .filter(|(_, r)| r.account.is_none_or(|a| a == slot.account))
                     .min_by_key(|(_, r)| r.not_before)
                     .map(|(i, r)| (r.not_before.max(slot.next_send_at), i));
                 let cursor = (ac.cursor < slot.targets.len()).then_some(slot.next_send_at);
@@ -113,50 +115,112 @@ impl Planner {
             fx.push(Effect::Wait { until: Some(p) });
             return;
         }
+        // A chat's hold moves its target out of the way (skipped, or waiting past `now`);
+        // then the account picks again. Each round makes progress, so this bound is never
+        // reached in practice; reaching it only means "poll again at once".
+        for _ in 0..10_000 {
+            if self.poll_once(account, now, fx) {
+                return;
+            }
+        }
+        fx.push(Effect::Wait { until: Some(now) });
+    }
+
+    /// One pick of [`Planner::poll`]; `false` when a chat's hold changed the cycle and the
+    /// account should pick again.
+    fn poll_once(&mut self, account: AccountId, now: Timestamp, fx: &mut Vec<Effect>) -> bool {
         // Indexing instead of iterating `acc.broadcasters`: settle() needs `&mut self`, and
         // a copy of the list on every poll would be an allocation on the send path.
-        let n = acc.broadcasters.len();
+        let n = self.accounts[account].broadcasters.len();
         for k in 0..n {
             let b = self.accounts[account].broadcasters[k];
             self.settle(b, now, fx);
         }
+        let nb = self.accounts[account].backup_for.len();
+        for k in 0..nb {
+            let b = self.accounts[account].backup_for[k];
+            self.settle(b, now, fx);
+        }
         let acc = &self.accounts[account];
-        let mut best: Option<(Timestamp, usize, BroadcasterId, Pick)> = None;
+        let mut best: Option<(Timestamp, Option<usize>, BroadcasterId, Pick)> = None;
         for k in 0..n {
             let pos = (acc.rr + k) % n;
             let b = acc.broadcasters[pos];
             if let Some((due, pick)) = self.candidate(b, now)
                 && best.as_ref().is_none_or(|(t, ..)| due < *t)
             {
-                best = Some((due, pos, b, pick));
+                best = Some((due, Some(pos), b, pick));
+            }
+        }
+        // Backup work comes after the account's own at the same moment.
+        for &b in &acc.backup_for {
+            if let Some((due, pick)) = self.backup_candidate(b, account, now)
+                && best.as_ref().is_none_or(|(t, ..)| due < *t)
+            {
+                best = Some((due, None, b, pick));
             }
         }
         let Some((due, pos, b, pick)) = best else {
             fx.push(Effect::Wait { until: None });
-            return;
+            return true;
         };
         let due = due.max(acc.next_send_at);
         if due > now {
             fx.push(Effect::Wait { until: Some(due) });
-            return;
+            return true;
         }
-        self.accounts[account].rr = (pos + 1) % n;
+        if let Some(pos) = pos {
+            self.accounts[account].rr = (pos + 1) % n;
+        }
         match pick {
             Pick::StartCycle => {
                 self.start_cycle(b, now, fx);
                 // The first send of the new cycle goes out in the same poll when it can.
                 self.settle(b, now, fx);
-                if let Some((due, pick)) = self.candidate(b, now)
+                let next = if pos.is_some() {
+                    self.candidate(b, now)
+                } else {
+                    self.backup_candidate(b, account, now)
+                };
+                if let Some((due, pick)) = next
                     && due <= now
                     && !matches!(pick, Pick::StartCycle)
                 {
-                    self.emit_send(b, pick, now, fx);
+                    self.send_or_hold(b, pick, account, now, fx)
                 } else {
                     fx.push(Effect::Wait { until: Some(now) });
+                    true
                 }
             }
-            pick => self.emit_send(b, pick, now, fx),
+            pick => self.send_or_hold(b, pick, account, now, fx),
         }
+    }
+
+    /// Sends `pick` unless its chat holds it back (then applies the hold: `false`).
+    fn send_or_hold(
+        &mut self,
+        b: BroadcasterId,
+        pick: Pick,
+        account: AccountId,
+        now: Timestamp,
+        fx: &mut Vec<Effect>,
+    ) -> bool {
+        let CycleState::Active(ac) = &self.broadcasters[b].cycle else {
+            return true;
+        };
+        let (index, unknown) = match pick {
+            Pick::Cursor => (ac.cursor, false),
+            Pick::Index(i) => (i, false),
+            Pick::Retry(r) => (ac.retries[r].index, ac.retries[r].unknown),
+            Pick::StartCycle => return true,
+        };
+        // A delivery that may already be in the chat is finished as it is.
+        if !unknown && let Some(hold) = self.chat_hold(b, index, account, now) {
+            self.apply_hold(b, pick, account, hold, fx);
+            return false;
+        }
+        self.emit_send(b, pick, account, now, fx);
+        true
     }
 
     fn start_cycle(&mut self, b: BroadcasterId, now: Timestamp, fx: &mut Vec<Effect>) {
@@ -200,7 +264,14 @@ impl Planner {
         });
     }
 
-    fn emit_send(&mut self, b: BroadcasterId, pick: Pick, now: Timestamp, fx: &mut Vec<Effect>) {
+    fn emit_send(
+        &mut self,
+        b: BroadcasterId,
+        pick: Pick,
+        account: AccountId,
+        now: Timestamp,
+        fx: &mut Vec<Effect>,
+    ) {
         let fresh_id = self.next_random_id();
         let slot = &mut self.broadcasters[b];
         let CycleState::Active(ac) = &mut slot.cycle else {
@@ -215,6 +286,11 @@ impl Planner {
             Pick::Cursor => {
                 let i = ac.cursor;
                 ac.cursor += 1;
+                ac.in_flight_stale_retried = false;
+                (i, fresh_id, 0)
+            }
+            Pick::Index(i) => {
+                ac.handled.insert(i);
                 ac.in_flight_stale_retried = false;
                 (i, fresh_id, 0)
             }
@@ -243,13 +319,14 @@ impl Planner {
             .jitter
             .extra(slot.pacing.delay_between_chats, key);
         slot.next_send_at = add(now, slot.last_gap);
-        let acc = &mut self.accounts[slot.account];
+        let acc = &mut self.accounts[account];
         acc.last_gap = acc.jitter.extra(acc.gap, key ^ 0xACC);
         acc.next_send_at = add(now, acc.last_gap);
+        let chat_target = target.clone();
         fx.push(Effect::Send(Delivery {
             broadcaster: b,
             broadcaster_name: slot.name.clone(),
-            account: slot.account,
+            account,
             account_name: acc.name.clone(),
             cycle: ac.cycle,
             target_index: index,
@@ -259,5 +336,6 @@ impl Planner {
             random_id,
             attempt,
         }));
+        self.post_started(&chat_target, account, (b, index), now);
     }
 }

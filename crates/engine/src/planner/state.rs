@@ -1,12 +1,14 @@
 //! The planner's private state: per-account and per-broadcaster slots, the active cycle, and
 //! the small time helpers every transition uses.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
-use smb_domain::{AccountStop, Jitter, MessageSet, Pacing, Rotation, Schedule, SendError};
+use smb_domain::{
+    AccountStop, ChatRules, Jitter, MessageSet, Pacing, Rotation, Schedule, SendError,
+};
 
 use smb_domain::TargetRef;
 
@@ -23,6 +25,13 @@ pub(super) struct Retry {
     pub(super) attempt: u32,
     pub(super) random_id: i64,
     pub(super) stale_retried: bool,
+    /// The account that attempted it: a delivery tried once is only ever retried by that
+    /// account (its `random_id` de-duplicates only there). `None`: never attempted (held by a
+    /// chat's slow mode before sending), any account serving the broadcaster may take it.
+    pub(super) account: Option<AccountId>,
+    /// Restored `pending`: it may already be in the chat, so it is re-sent as it is (same
+    /// account, same `random_id`), never held back by a chat's rules.
+    pub(super) unknown: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -61,6 +70,8 @@ pub(super) struct AccountSlot {
     pub(super) paused_until: Option<Timestamp>,
     pub(super) stopped: Option<AccountStop>,
     pub(super) broadcasters: Vec<BroadcasterId>,
+    /// Broadcasters this account is a backup of (their `backup_accounts`).
+    pub(super) backup_for: Vec<BroadcasterId>,
     pub(super) rr: usize,
 }
 
@@ -80,12 +91,43 @@ pub(super) struct BroadcasterSlot {
     pub(super) cycle: CycleState,
     pub(super) next_send_at: Timestamp,
     pub(super) last_gap: Duration,
+    /// `backup_accounts`, in order of preference.
+    pub(super) backups: Vec<AccountId>,
 }
 
+/// What the planner knows about one chat, whichever target (topic) of it is posted into.
+#[derive(Debug, Clone, Default)]
+pub(super) struct ChatSlot {
+    pub(super) rules: ChatRules,
+    /// Our posts here (sent, or sending now), oldest first, trimmed to [`POST_MEMORY`].
+    pub(super) posts: Vec<Post>,
+    /// Slow mode from the last pre-flight check.
+    pub(super) slowmode: Option<Duration>,
+    /// Membership per account from the pre-flight check.
+    pub(super) members: HashMap<AccountId, bool>,
+    /// The last hold per target key, for views (reason, next allowed moment).
+    pub(super) holds: HashMap<String, (String, Timestamp)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Post {
+    pub(super) at: Timestamp,
+    pub(super) account: AccountId,
+    /// Sending now: (broadcaster, target index); dropped again if the send fails.
+    pub(super) in_flight: Option<(BroadcasterId, usize)>,
+}
+
+/// How far back posts matter: a week for `days`/`max_per_day`, plus a day of margin; a
+/// `min_gap` longer than that is measured against what is kept.
+pub(super) const POST_MEMORY: Duration = Duration::from_secs(8 * 24 * 3600);
+
+#[derive(Debug, Clone, Copy)]
 pub(super) enum Pick {
     StartCycle,
     Retry(usize),
     Cursor,
+    /// A target taken out of order by a backup account (not yet attempted).
+    Index(usize),
 }
 
 /// Pauses an account for the wait Telegram asked for: never shorter (jitter only adds), and

@@ -117,5 +117,6 @@ impl Planner {
         for recheck in self.disabled.values_mut().flatten() {
             shift(recheck);
         }
+        self.shift_posts(by);
     }
 }

@@ -3,14 +3,15 @@
 //!
 //! Only data lives here; the transitions are in the sibling modules.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
 use smb_domain::{
-    AccountStop, Jitter, MessageSet, OperatorState, Pacing, Rotation, RunState, Schedule,
-    SendError, TargetRef,
+    AccountStop, Chat, ChatRules, Jitter, MessageSet, OperatorState, Pacing, Rotation, RunState,
+    Schedule, SendError, TargetRef,
 };
 
 use crate::ports::{DeliveryKey, Outcome, SentMessage, TextFormat};
@@ -92,6 +93,47 @@ impl Default for PlannerSettings {
     }
 }
 
+/// What holds for chats across broadcasters and accounts, given to [`Planner::set_chats`]
+/// after [`Planner::new`].
+#[derive(Debug, Clone)]
+pub struct ChatSetup {
+    /// Each chat's rules (`[targets]` entries with `min_gap`, `days`, `hours`, `max_per_day`);
+    /// they hold for the chat as a whole, topics included, whoever posts.
+    pub rules: HashMap<Chat, ChatRules>,
+    /// Per broadcaster name: its `backup_accounts`, in order of preference.
+    pub backups: HashMap<String, Vec<String>>,
+    /// `backup_after`: a flood wait on a broadcaster's account with more than this left hands
+    /// its not-yet-attempted deliveries to a backup account. Default 10 min.
+    pub backup_after: Duration,
+}
+
+/// The default of [`ChatSetup::backup_after`].
+pub const DEFAULT_BACKUP_AFTER: Duration = Duration::from_secs(600);
+
+impl Default for ChatSetup {
+    fn default() -> Self {
+        ChatSetup {
+            rules: HashMap::new(),
+            backups: HashMap::new(),
+            backup_after: DEFAULT_BACKUP_AFTER,
+        }
+    }
+}
+
+/// What a pre-flight check learned about one chat for one account (the gateway's chat
+/// inspection; `None`: not known). Fed with [`Event::ChatInfo`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatFacts {
+    /// The account that looked (as configured).
+    pub account: String,
+    /// The chat looked at (every topic of it shares these facts).
+    pub chat: Chat,
+    /// The account is a member of the chat (a backup posts only where this is `Some(true)`).
+    pub member: Option<bool>,
+    /// The chat's slow mode (`slowmode_seconds` of its full info); `Some(0)`: none.
+    pub slowmode_seconds: Option<u32>,
+}
+
 /// One send the driver must carry out: write it pending, send it, report the outcome.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Delivery {
@@ -157,6 +199,38 @@ pub enum Event {
     },
     /// An operator command (CLI, control socket, dashboard, API).
     Control(Control),
+    /// A pre-flight check's findings about a chat (slow mode, membership).
+    ChatInfo(ChatFacts),
+    /// A finished pre-flight check: per (account, target) whether a post would be refused.
+    /// Disables a target no posting account can write to (re-checked at `recheck_at`, the
+    /// next check), enables one a check or a refused send disabled once it passes.
+    Checked {
+        rows: Vec<TargetCheck>,
+        recheck_at: Timestamp,
+    },
+}
+
+/// One (account, target) of a finished pre-flight check (see [`Event::Checked`]); only pairs
+/// Telegram answered for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetCheck {
+    /// The account that looked.
+    pub account: Arc<str>,
+    /// The target as configured.
+    pub target: TargetRef,
+    /// A text post would be refused: why, in words (not a member, banned, topic closed, …).
+    pub text_refused: Option<String>,
+    /// Photos and documents would be refused (text is fine): why.
+    pub media_refused: Option<String>,
+}
+
+/// What a pre-flight check should look at (see [`Planner::check_plan`](super::Planner::check_plan)).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CheckPlan {
+    /// (account, target) pairs, once each, by account then list order.
+    pub pairs: Vec<(String, TargetRef)>,
+    /// Accounts not to ask now (stopped, paused), with why.
+    pub unavailable: std::collections::BTreeMap<String, String>,
 }
 
 /// What the planner asks the driver to do, in the order given. All but `Send` and `Wait` are
@@ -241,6 +315,16 @@ pub enum Effect {
         broadcaster: Arc<str>,
         state: OperatorState,
     },
+    /// A chat's rules or slow mode hold a delivery back: `skipped` (rules) means it is left
+    /// out of this cycle; otherwise (slow mode) it waits in the cycle until `until`.
+    ChatHeld {
+        broadcaster: Arc<str>,
+        account: Arc<str>,
+        target: TargetRef,
+        reason: String,
+        until: Timestamp,
+        skipped: bool,
+    },
     /// Answer to a poll: nothing is due before `until` (`None`: nothing until a control event).
     Wait { until: Option<Timestamp> },
 }
@@ -268,6 +352,16 @@ pub struct BroadcasterView {
     pub total: usize,
 }
 
+/// Why a chat is held back, for `stats` and the dashboard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatHoldView {
+    /// The target as configured (`@name`, `@name/7`, `-100…`).
+    pub target: String,
+    pub reason: String,
+    /// The next moment a post is allowed there.
+    pub until: Timestamp,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum PlannerError {
     #[error("broadcaster `{broadcaster}` uses account `{account}`, which is not declared")]
@@ -275,4 +369,11 @@ pub enum PlannerError {
         broadcaster: String,
         account: String,
     },
+    #[error("broadcaster `{broadcaster}` lists backup account `{account}`, which is not declared")]
+    UnknownBackup {
+        broadcaster: String,
+        account: String,
+    },
+    #[error("`backup_accounts` names broadcaster `{0}`, which is not declared")]
+    UnknownBroadcaster(String),
 }

@@ -3,5 +3,7 @@
 // covers only `#[test]` functions and `#[cfg(test)]` modules.
 #![allow(clippy::unwrap_used)]
 
+mod chat_holds;
+mod chat_migrations;
 mod journal_faults;
 mod store_story;

@@ -653,6 +653,20 @@ impl Gateway for GrammersGateway {
     async fn inspect(&self, account: &str, target: &TargetRef) -> Result<ChatInfo, SendError> {
         self.inspect_target(account, target).await
     }
+
+    /// From the peer cache (`PeerCache.migrated`, kept with the session): the supergroup
+    /// `follow_migration` found for this basic group.
+    async fn migrated_to(&self, account: &str, target: &TargetRef) -> Option<i64> {
+        let Chat::Id(old) = target.chat else {
+            return None;
+        };
+        if !target.is_basic_group() {
+            return None;
+        }
+        let a = self.account(account).ok()?;
+        let state = a.peers.lock().await;
+        state.cache.migrated.get(&old).copied()
+    }
 }
 
 impl GrammersGateway {

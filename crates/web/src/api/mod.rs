@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod broadcasters;
+pub mod check;
 pub mod deliveries;
 pub mod messages;
 pub mod stats;
@@ -71,6 +72,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(targets::list_targets))
         .routes(routes!(targets::enable_target))
         .routes(routes!(targets::disable_target))
+        .routes(routes!(check::get_check))
+        .routes(routes!(check::start_check))
         .routes(routes!(targets::list_target_lists))
         .routes(routes!(targets::add_target))
         .routes(routes!(messages::list_message_sets))

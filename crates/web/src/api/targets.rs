@@ -35,6 +35,10 @@ pub struct Target {
     pub sent: u64,
     pub failed: u64,
     pub last_error: Option<String>,
+    /// A basic group upgraded to a supergroup: the new `-100…` id its posts go to.
+    pub migrated_to: Option<String>,
+    /// An upgraded group's old id (`-N`); its deliveries count in `sent` / `failed` here.
+    pub alias: Option<String>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -78,6 +82,7 @@ pub struct TargetAdded {
 pub(crate) async fn all(s: &AppState) -> ApiResult<Vec<Target>> {
     let rows = s.store.target_rows().await?;
     let counts = s.store.target_counts(None).await?;
+    let migrations = s.store.chat_migrations().await?;
     let added: Vec<(String, String)> = s
         .store
         .added_targets()
@@ -108,6 +113,8 @@ pub(crate) async fn all(s: &AppState) -> ApiResult<Vec<Target>> {
                 sent: 0,
                 failed: 0,
                 last_error: None,
+                migrated_to: None,
+                alias: None,
             });
             e.lists.push(list.clone());
             e.added |= added.iter().any(|(l, k)| l == list && *k == key);
@@ -126,11 +133,23 @@ pub(crate) async fn all(s: &AppState) -> ApiResult<Vec<Target>> {
             e.recheck_at = r.recheck_at;
         }
     }
-    for (key, c) in counts {
-        if let Some(e) = by_key.get_mut(&key) {
+    for (key, c) in &counts {
+        if let Some(e) = by_key.get_mut(key) {
             e.sent = c.sent;
             e.failed = c.failed;
-            e.last_error = c.last_error;
+            e.last_error = c.last_error.clone();
+        }
+    }
+    for m in migrations {
+        if let Some(e) = by_key.get_mut(&m.old) {
+            e.migrated_to = Some(m.new.clone());
+        }
+        if let Some(e) = by_key.get_mut(&m.new) {
+            if let Some(c) = counts.get(&m.old) {
+                e.sent += c.sent;
+                e.failed += c.failed;
+            }
+            e.alias = Some(m.old);
         }
     }
     Ok(by_key.into_values().collect())

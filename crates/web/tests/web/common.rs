@@ -46,6 +46,17 @@ pub async fn app_at(
     bind: &str,
     sources: Option<Arc<dyn SourceUpdater>>,
 ) -> App {
+    app_with_faults(dir, token, bind, sources, Vec::new()).await
+}
+
+/// [`app_at`] with the sandbox's fault rules (what its sends and the pre-flight check see).
+pub async fn app_with_faults(
+    dir: tempfile::TempDir,
+    token: Option<&str>,
+    bind: &str,
+    sources: Option<Arc<dyn SourceUpdater>>,
+    faults: Vec<smb_telegram::FaultRule>,
+) -> App {
     let store = SqliteStore::open(&db_url(&dir), SqliteSettings::default())
         .await
         .unwrap();
@@ -84,6 +95,7 @@ pub async fn app_at(
     let gateway = Arc::new(
         SimGateway::new(SimSettings {
             keep_in_memory: true,
+            faults,
             ..Default::default()
         })
         .unwrap(),
@@ -92,7 +104,7 @@ pub async fn app_at(
     let driver = Driver::restore(
         planner,
         store_arc,
-        gateway,
+        gateway.clone(),
         Arc::new(SystemClock),
         Arc::new(LogSink),
         DriverSettings::default(),
@@ -133,6 +145,10 @@ pub async fn app_at(
         catalog,
         sources,
         clock: Arc::new(SystemClock),
+        preflight: Some(smb_web::Preflight {
+            gateway,
+            pause: Duration::ZERO,
+        }),
     };
     let settings = WebSettings {
         bind: bind.parse().unwrap(),

@@ -5,5 +5,6 @@
 #![allow(clippy::unwrap_used)]
 
 mod api;
+mod check;
 mod common;
 mod openapi;

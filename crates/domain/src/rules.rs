@@ -1,0 +1,281 @@
+//! Per-chat rules: what a chat's admins allow us (minimum gap between our posts, days, hours,
+//! posts per day), and when the next post may go out given the posts we already made there.
+//!
+//! A rule holds for the chat, whichever broadcaster or account posts: the planner passes the
+//! times of all our recent posts in that chat. Days, hours and "per day" are local to a time
+//! zone (the schedule's) and DST-correct: a day is a local calendar day (23 or 25 hours on a
+//! change day), an hour window `9-21` means 09:00 to 21:00 local wall time on every day.
+
+use std::fmt;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+
+use crate::schedule::next_local_hour;
+
+const DAY_NAMES: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+
+/// Allowed days of the week (bit 0 = Monday … bit 6 = Sunday); never empty.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Weekdays(u8);
+
+impl Weekdays {
+    /// Parses `mon-sat`, `mon,wed,fri`, `sat-sun`, `fri-mon` (a range may wrap past Sunday),
+    /// `sat`; names are the first three letters of English day names (any case) or the full
+    /// names. Errors say what to write.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let hint = || {
+            format!(
+                "`{s}` is not a list of days; write e.g. \"mon-sat\", \"mon,wed,fri\" or \"sat-sun\" (days: mon tue wed thu fri sat sun)"
+            )
+        };
+        let day = |w: &str| -> Result<u8, String> {
+            let w = w.trim().to_ascii_lowercase();
+            DAY_NAMES
+                .iter()
+                .position(|d| w.len() >= 3 && (w == *d || full_name(d) == w))
+                .map(|i| i as u8)
+                .ok_or_else(hint)
+        };
+        let mut bits = 0u8;
+        for part in s.split(',') {
+            match part.split_once('-') {
+                Some((a, b)) => {
+                    let (a, b) = (day(a)?, day(b)?);
+                    let mut d = a;
+                    loop {
+                        bits |= 1 << d;
+                        if d == b {
+                            break;
+                        }
+                        d = (d + 1) % 7;
+                    }
+                }
+                None => bits |= 1 << day(part)?,
+            }
+        }
+        if bits == 0 {
+            return Err(hint());
+        }
+        Ok(Weekdays(bits))
+    }
+
+    /// `monday_based`: 0 = Monday … 6 = Sunday.
+    pub fn contains(self, monday_based: u8) -> bool {
+        monday_based < 7 && self.0 & (1 << monday_based) != 0
+    }
+}
+
+fn full_name(short: &str) -> &'static str {
+    match short {
+        "mon" => "monday",
+        "tue" => "tuesday",
+        "wed" => "wednesday",
+        "thu" => "thursday",
+        "fri" => "friday",
+        "sat" => "saturday",
+        _ => "sunday",
+    }
+}
+
+impl fmt::Display for Weekdays {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let days: Vec<&str> = (0..7)
+            .filter(|d| self.contains(*d))
+            .map(|d| DAY_NAMES[d as usize])
+            .collect();
+        f.write_str(&days.join(","))
+    }
+}
+
+impl fmt::Debug for Weekdays {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Weekdays({self})")
+    }
+}
+
+/// Allowed local hours `[start, end)`: `9-21` is 09:00 up to 21:00; `22-6` crosses midnight;
+/// `end` may be 24.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct HourWindow {
+    /// First allowed local hour, 0–23.
+    pub start: u8,
+    /// The hour the window closes at (exclusive), 0–24; below `start`: across midnight.
+    pub end: u8,
+}
+
+impl HourWindow {
+    /// Parses `START-END` with whole hours 0–24 (`9-21`, `22-6`, `0-24`).
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let hint = || {
+            format!(
+                "`{s}` is not an hour window; write \"START-END\" in whole local hours, e.g. \"9-21\" (09:00 to 21:00) or \"22-6\" (across midnight)"
+            )
+        };
+        let (a, b) = s.split_once('-').ok_or_else(hint)?;
+        let start: u8 = a.trim().parse().map_err(|_| hint())?;
+        let end: u8 = b.trim().parse().map_err(|_| hint())?;
+        if start > 23 || end > 24 || start == end {
+            return Err(hint());
+        }
+        Ok(HourWindow { start, end })
+    }
+
+    /// Whether local hour `hour` (0–23) lies in the window.
+    pub fn contains(self, hour: u8) -> bool {
+        if self.start < self.end {
+            hour >= self.start && hour < self.end
+        } else {
+            hour >= self.start || hour < self.end
+        }
+    }
+}
+
+impl fmt::Display for HourWindow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.start, self.end)
+    }
+}
+
+/// One chat's rules, as written in a `[targets]` entry. `Default` is "no rule".
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChatRules {
+    /// `min_gap`: two of our posts in the chat are never closer than this.
+    pub min_gap: Option<Duration>,
+    /// `days`: local days of the week when we may post.
+    pub days: Option<Weekdays>,
+    /// `hours`: local hours when we may post.
+    pub hours: Option<HourWindow>,
+    /// `max_per_day`: at most this many of our posts per local calendar day (≥ 1).
+    pub max_per_day: Option<u32>,
+}
+
+/// Which rule holds a post back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RuleHold {
+    /// The last post is closer than `min_gap`.
+    Gap(Duration),
+    /// Today is not one of the allowed days.
+    Day(Weekdays),
+    /// The local hour is outside the window.
+    Hours(HourWindow),
+    /// `max_per_day` posts were already made today.
+    DailyLimit(u32),
+}
+
+impl fmt::Display for RuleHold {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RuleHold::Gap(g) => write!(f, "min_gap {}", human(*g)),
+            RuleHold::Day(d) => write!(f, "days {d}: not today"),
+            RuleHold::Hours(h) => write!(f, "hours {h}: outside the window"),
+            RuleHold::DailyLimit(n) => write!(f, "max_per_day {n}: reached today"),
+        }
+    }
+}
+
+fn human(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        s if s % 3600 == 0 && s > 0 => format!("{}h", s / 3600),
+        s if s % 60 == 0 && s > 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
+impl ChatRules {
+    /// No rule set: the chat allows a post at any time.
+    pub fn is_empty(&self) -> bool {
+        *self == ChatRules::default()
+    }
+
+    /// The first moment at or after `at` when a post is allowed, and, when that is later than
+    /// `at`, the rule that holds it back at `at`. `posts` are the times of our earlier posts in
+    /// the chat (any order; those older than a week and a day do not matter). `None` only when
+    /// no moment within the next 400 days is allowed (cannot happen with parsed rules).
+    pub fn next_allowed(
+        &self,
+        at: Timestamp,
+        tz: &TimeZone,
+        posts: &[Timestamp],
+    ) -> Option<(Timestamp, Option<RuleHold>)> {
+        let mut t = at;
+        let mut first: Option<RuleHold> = None;
+        // Each step moves t forward by at least to the next local hour or day, or past a gap;
+        // 400 days of hours bound the search.
+        for _ in 0..(400 * 25) {
+            match self.check(t, tz, posts) {
+                None => return Some((t, first)),
+                Some((hold, next)) => {
+                    if first.is_none() {
+                        first = Some(hold);
+                    }
+                    if next <= t {
+                        return None;
+                    }
+                    t = next;
+                }
+            }
+        }
+        None
+    }
+
+    /// The first rule broken at `t`, with a moment after `t` worth checking next.
+    fn check(
+        &self,
+        t: Timestamp,
+        tz: &TimeZone,
+        posts: &[Timestamp],
+    ) -> Option<(RuleHold, Timestamp)> {
+        if let Some(gap) = self.min_gap
+            && let Some(last) = posts.iter().filter(|p| **p <= t).max()
+        {
+            let until = add(*last, gap);
+            if until > t {
+                return Some((RuleHold::Gap(gap), until));
+            }
+        }
+        let z = t.to_zoned(tz.clone());
+        let next_day = || {
+            z.date()
+                .tomorrow()
+                .ok()
+                .and_then(|d| d.to_zoned(tz.clone()).ok())
+                .map(|z| z.timestamp())
+                .unwrap_or(Timestamp::MAX)
+        };
+        if let Some(days) = self.days {
+            let wd = z.weekday().to_monday_zero_offset() as u8;
+            if !days.contains(wd) {
+                return Some((RuleHold::Day(days), next_day()));
+            }
+        }
+        if let Some(hours) = self.hours
+            && !hours.contains(z.hour() as u8)
+        {
+            return Some((RuleHold::Hours(hours), next_local_hour(tz, t)));
+        }
+        if let Some(max) = self.max_per_day {
+            let today = z.date();
+            let n = posts
+                .iter()
+                .filter(|p| **p <= t && p.to_zoned(tz.clone()).date() == today)
+                .count();
+            if n as u64 >= u64::from(max) {
+                return Some((RuleHold::DailyLimit(max), next_day()));
+            }
+        }
+        None
+    }
+}
+
+fn add(t: Timestamp, d: Duration) -> Timestamp {
+    jiff::SignedDuration::try_from(d)
+        .ok()
+        .and_then(|d| t.checked_add(d).ok())
+        .unwrap_or(Timestamp::MAX)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,418 @@
+//! Chats as a whole: per-chat rules and slow mode across every broadcaster and account that
+//! posts there, and backup accounts.
+//!
+//! The planner remembers our recent posts per chat (sent, or being sent) and decides before
+//! each send whether the chat allows it now: a chat's rules outside their window skip the
+//! target for this cycle; a chat's slow mode (known from a pre-flight check) keeps the
+//! delivery in the cycle until it has passed, so `SLOWMODE_WAIT` is an exception, not the way
+//! we learn. A broadcaster whose account is stopped or in a long flood wait hands its
+//! not-yet-attempted deliveries to a backup account that is a member of the chat.
+
+use std::collections::HashMap;
+
+use jiff::{SignedDuration, Timestamp};
+use smb_domain::{DeliveryStatus, ErrorClass, TargetRef};
+
+use super::Planner;
+use super::state::{CycleState, POST_MEMORY, Pick, Post, Retry, RunState, add};
+use super::vocabulary::{
+    AccountId, BroadcasterId, ChatFacts, ChatHoldView, ChatSetup, Delivery, Effect, PlannerError,
+};
+use crate::ports::{JournalPost, Outcome};
+
+/// Why a delivery may not go out now.
+pub(super) struct ChatHold {
+    pub(super) until: Timestamp,
+    pub(super) reason: String,
+    /// Rules skip the target for this cycle; slow mode only delays it.
+    pub(super) skip: bool,
+}
+
+impl Planner {
+    /// Sets per-chat rules and backup accounts (call after [`Planner::new`], before
+    /// [`Planner::restore_journal`]). Errors name a backup account or broadcaster that is not
+    /// declared.
+    pub fn set_chats(&mut self, setup: ChatSetup) -> Result<(), PlannerError> {
+        for (chat, rules) in setup.rules {
+            self.chats.entry(chat).or_default().rules = rules;
+        }
+        self.backup_after = setup.backup_after;
+        for (name, backups) in setup.backups {
+            let Some(b) = self.broadcasters.iter().position(|s| *s.name == *name) else {
+                return Err(PlannerError::UnknownBroadcaster(name));
+            };
+            for acc in backups {
+                let Some(&a) = self.by_account_name.get(&acc) else {
+                    return Err(PlannerError::UnknownBackup {
+                        broadcaster: name.clone(),
+                        account: acc,
+                    });
+                };
+                if a == self.broadcasters[b].account || self.broadcasters[b].backups.contains(&a) {
+                    continue;
+                }
+                self.broadcasters[b].backups.push(a);
+                self.accounts[a].backup_for.push(b);
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies what the journal remembers about chats after [`Planner::restore`]: our recent
+    /// posts (a restart does not forget a 24 h gap or a slow mode), and which account
+    /// attempted each unfinished delivery (it is retried by that account only).
+    pub fn restore_journal(&mut self, rows: &[JournalPost], now: Timestamp) {
+        let mut attempted: HashMap<(&str, u64, &str), AccountId> = HashMap::new();
+        for r in rows {
+            let Some(&account) = self.by_account_name.get(&r.account) else {
+                continue;
+            };
+            if matches!(r.status, DeliveryStatus::Deferred | DeliveryStatus::Pending) {
+                attempted.insert((&r.broadcaster, r.cycle, &r.target), account);
+            }
+            // A pending delivery may be in the chat: it counts as a post.
+            if !matches!(r.status, DeliveryStatus::Sent | DeliveryStatus::Pending) {
+                continue;
+            }
+            let Ok(target) = TargetRef::parse(&r.target) else {
+                continue;
+            };
+            let at = r.at.min(now);
+            if at < sub(now, POST_MEMORY) {
+                continue;
+            }
+            self.chats.entry(target.chat).or_default().posts.push(Post {
+                at,
+                account,
+                in_flight: None,
+            });
+        }
+        for chat in self.chats.values_mut() {
+            chat.posts.sort_by_key(|p| p.at);
+        }
+        for b in &mut self.broadcasters {
+            let CycleState::Active(ac) = &mut b.cycle else {
+                continue;
+            };
+            for r in &mut ac.retries {
+                let key = b.targets[r.index].key();
+                if let Some(&a) = attempted.get(&(&*b.name, ac.cycle, key.as_str())) {
+                    r.account = Some(a);
+                }
+            }
+        }
+    }
+
+    /// What a pre-flight check found: slow mode and membership.
+    pub(super) fn chat_info(&mut self, info: ChatFacts) {
+        let account = self.by_account_name.get(&info.account).copied();
+        let chat = self.chats.entry(info.chat).or_default();
+        if let Some(s) = info.slowmode_seconds {
+            chat.slowmode = (s > 0).then(|| std::time::Duration::from_secs(u64::from(s)));
+        }
+        if let (Some(a), Some(m)) = (account, info.member) {
+            chat.members.insert(a, m);
+        }
+    }
+
+    /// Targets held back by their chat's rules or slow mode at `now`, with the reason and the
+    /// next allowed moment (for `stats`, the dashboard and dry runs).
+    pub fn chat_holds(&self, now: Timestamp) -> Vec<ChatHoldView> {
+        let mut out: Vec<ChatHoldView> = self
+            .chats
+            .values()
+            .flat_map(|c| c.holds.iter())
+            .filter(|(_, (_, until))| *until > now)
+            .map(|(target, (reason, until))| ChatHoldView {
+                target: target.clone(),
+                reason: reason.clone(),
+                until: *until,
+            })
+            .collect();
+        out.sort_by(|a, b| a.target.cmp(&b.target));
+        out
+    }
+
+    /// Whether target `index` of broadcaster `b` may be posted by `account` at `now`.
+    pub(super) fn chat_hold(
+        &self,
+        b: BroadcasterId,
+        index: usize,
+        account: AccountId,
+        now: Timestamp,
+    ) -> Option<ChatHold> {
+        let slot = &self.broadcasters[b];
+        let chat = self.chats.get(&slot.targets.get(index)?.chat)?;
+        // Telegram counts slow mode per member: our last post from this account.
+        if let Some(slowmode) = chat.slowmode
+            && let Some(last) = chat
+                .posts
+                .iter()
+                .filter(|p| p.account == account)
+                .map(|p| p.at)
+                .max()
+        {
+            // One second of margin, as after a SLOWMODE_WAIT: Telegram rounds.
+            let until = add(last, slowmode + std::time::Duration::from_secs(1));
+            if until > now {
+                return Some(ChatHold {
+                    until,
+                    reason: format!(
+                        "slow mode {} s: last post from {} at {last}",
+                        slowmode.as_secs(),
+                        self.accounts[account].name
+                    ),
+                    skip: false,
+                });
+            }
+        }
+        if chat.rules.is_empty() {
+            return None;
+        }
+        let times: Vec<Timestamp> = chat.posts.iter().map(|p| p.at).collect();
+        match chat.rules.next_allowed(now, &slot.schedule.tz, &times) {
+            Some((at, Some(why))) if at > now => Some(ChatHold {
+                until: at,
+                reason: format!("chat rule {why}; next allowed {at}"),
+                skip: true,
+            }),
+            Some(_) => None,
+            None => Some(ChatHold {
+                until: Timestamp::MAX,
+                reason: "chat rules allow no moment in the next 400 days".into(),
+                skip: true,
+            }),
+        }
+    }
+
+    /// Applies a hold to the pick it stopped: a rule skips the target for this cycle, slow
+    /// mode keeps it waiting in the cycle. Each application makes progress (the target leaves
+    /// the cursor, or its retry moves past `now`), so the poll loop ends.
+    pub(super) fn apply_hold(
+        &mut self,
+        b: BroadcasterId,
+        pick: Pick,
+        account: AccountId,
+        hold: ChatHold,
+        fx: &mut Vec<Effect>,
+    ) {
+        let fresh_id = self.next_random_id();
+        let account_name = self.accounts[account].name.clone();
+        let slot = &mut self.broadcasters[b];
+        let CycleState::Active(ac) = &mut slot.cycle else {
+            return;
+        };
+        let index = match pick {
+            Pick::Cursor => {
+                let i = ac.cursor;
+                ac.cursor += 1;
+                if !hold.skip {
+                    ac.retries.push(Retry {
+                        index: i,
+                        not_before: hold.until,
+                        attempt: 0,
+                        random_id: fresh_id,
+                        stale_retried: false,
+                        account: None,
+                        unknown: false,
+                    });
+                }
+                i
+            }
+            Pick::Index(i) => {
+                ac.handled.insert(i);
+                if !hold.skip {
+                    ac.retries.push(Retry {
+                        index: i,
+                        not_before: hold.until,
+                        attempt: 0,
+                        random_id: fresh_id,
+                        stale_retried: false,
+                        account: None,
+                        unknown: false,
+                    });
+                }
+                i
+            }
+            Pick::Retry(r) => {
+                if !hold.skip {
+                    ac.retries[r].not_before = hold.until;
+                    ac.retries[r].index
+                } else {
+                    let retry = ac.retries.swap_remove(r);
+                    if let Some(attempted_by) = retry.account {
+                        // It has a journal row (deferred): close it with the reason.
+                        ac.failed += 1;
+                        let delivery = Delivery {
+                            broadcaster: b,
+                            broadcaster_name: slot.name.clone(),
+                            account: attempted_by,
+                            account_name: self.accounts[attempted_by].name.clone(),
+                            cycle: ac.cycle,
+                            target_index: retry.index,
+                            target: slot.targets[retry.index].clone(),
+                            text: ac.message.clone(),
+                            content: slot.content.clone(),
+                            random_id: retry.random_id,
+                            attempt: retry.attempt,
+                        };
+                        fx.push(Effect::Record {
+                            delivery,
+                            outcome: Outcome::Failed {
+                                // A per-chat hold, as SLOWMODE_WAIT is; the code says which.
+                                class: ErrorClass::ChatPause,
+                                code: "CHAT_RULES".into(),
+                                detail: hold.reason.clone(),
+                            },
+                        });
+                    }
+                    retry.index
+                }
+            }
+            Pick::StartCycle => return,
+        };
+        let target = slot.targets[index].clone();
+        let name = slot.name.clone();
+        self.chats
+            .entry(target.chat.clone())
+            .or_default()
+            .holds
+            .insert(target.key(), (hold.reason.clone(), hold.until));
+        fx.push(Effect::ChatHeld {
+            broadcaster: name,
+            account: account_name,
+            target,
+            reason: hold.reason,
+            until: hold.until,
+            skipped: hold.skip,
+        });
+    }
+
+    /// A send into `target` starts: it counts as a post there from now on (two broadcasters
+    /// on two accounts must not both pass a rule in the same minute).
+    pub(super) fn post_started(
+        &mut self,
+        target: &TargetRef,
+        account: AccountId,
+        at_send: (BroadcasterId, usize),
+        now: Timestamp,
+    ) {
+        let chat = self.chats.entry(target.chat.clone()).or_default();
+        let oldest = sub(now, POST_MEMORY);
+        chat.posts
+            .retain(|p| p.in_flight.is_some() || p.at >= oldest);
+        chat.posts.push(Post {
+            at: now,
+            account,
+            in_flight: Some(at_send),
+        });
+        chat.holds.remove(&target.key());
+    }
+
+    /// The outcome of a send that [`Planner::post_started`] counted: a success dates the post
+    /// to `now` (no earlier than it reached Telegram); anything else removes it.
+    pub(super) fn post_finished(&mut self, d: &Delivery, sent: bool, now: Timestamp) {
+        let Some(chat) = self.chats.get_mut(&d.target.chat) else {
+            return;
+        };
+        let key = Some((d.broadcaster, d.target_index));
+        if sent {
+            for p in chat.posts.iter_mut().filter(|p| p.in_flight == key) {
+                p.in_flight = None;
+                p.at = p.at.max(now);
+            }
+            chat.posts.sort_by_key(|p| p.at);
+        } else {
+            chat.posts.retain(|p| p.in_flight != key);
+        }
+    }
+
+    /// The broadcaster's own account cannot send for a while: stopped, or in a flood wait
+    /// with more than `backup_after` left.
+    pub(super) fn primary_unavailable(&self, b: BroadcasterId, now: Timestamp) -> bool {
+        let acc = &self.accounts[self.broadcasters[b].account];
+        acc.stopped.is_some()
+            || acc.paused_until.is_some_and(|p| {
+                p > now
+                    && p.duration_since(now)
+                        > SignedDuration::try_from(self.backup_after).unwrap_or(SignedDuration::MAX)
+            })
+    }
+
+    fn is_member(&self, account: AccountId, target: &TargetRef) -> bool {
+        self.chats
+            .get(&target.chat)
+            .and_then(|c| c.members.get(&account))
+            .copied()
+            .unwrap_or(false)
+    }
+
+    /// When backup `account` could next send for broadcaster `b`, and what: only while `b`'s
+    /// own account is unavailable, only targets never attempted (or held back by slow mode
+    /// before any attempt, or attempted by this backup), only in chats it is a member of.
+    pub(super) fn backup_candidate(
+        &self,
+        b: BroadcasterId,
+        account: AccountId,
+        now: Timestamp,
+    ) -> Option<(Timestamp, Pick)> {
+        let slot = &self.broadcasters[b];
+        if !matches!(slot.run, RunState::Running | RunState::AccountStopped(_))
+            || !self.primary_unavailable(b, now)
+        {
+            return None;
+        }
+        let (due, pick) = match &slot.cycle {
+            CycleState::Idle { starts_at, .. } => (*starts_at, Pick::StartCycle),
+            CycleState::Active(ac) => {
+                if ac.in_flight.is_some() {
+                    return None;
+                }
+                let retry = ac
+                    .retries
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, r)| match r.account {
+                        Some(a) => a == account,
+                        None => self.is_member(account, &slot.targets[r.index]),
+                    })
+                    .min_by_key(|(_, r)| r.not_before)
+                    .map(|(i, r)| (r.not_before.max(slot.next_send_at), i));
+                let fresh = (ac.cursor..slot.targets.len())
+                    .find(|&j| {
+                        !ac.handled.contains(&j)
+                            && !self.is_disabled(&slot.targets[j], now)
+                            && self.is_member(account, &slot.targets[j])
+                    })
+                    .map(|j| (slot.next_send_at, j));
+                match (retry, fresh) {
+                    (Some((rt, i)), Some((ft, _))) if rt <= ft => (rt, Pick::Retry(i)),
+                    (_, Some((ft, j))) => (ft, Pick::Index(j)),
+                    (Some((rt, i)), None) => (rt, Pick::Retry(i)),
+                    (None, None) => return None,
+                }
+            }
+        };
+        let due = slot.schedule.next_allowed(due.max(now))?;
+        Some((due, pick))
+    }
+
+    /// Moves the remembered post times by a wall-clock step (see [`Planner::shift_timers`]).
+    pub(super) fn shift_posts(&mut self, by: SignedDuration) {
+        for c in self.chats.values_mut() {
+            for p in &mut c.posts {
+                p.at = p.at.checked_add(by).unwrap_or(p.at);
+            }
+            for (_, until) in c.holds.values_mut() {
+                *until = until.checked_add(by).unwrap_or(*until);
+            }
+        }
+    }
+}
+
+fn sub(t: Timestamp, d: std::time::Duration) -> Timestamp {
+    SignedDuration::try_from(d)
+        .ok()
+        .and_then(|d| t.checked_sub(d).ok())
+        .unwrap_or(Timestamp::MIN)
+}

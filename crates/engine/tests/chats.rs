@@ -1,0 +1,932 @@
+//! Chats as a whole, on the planner's virtual clock: per-chat rules held across broadcasters
+//! and accounts over multi-day runs (DST included), slow mode known before sending, and
+//! backup accounts that take only deliveries never attempted, only where they are members.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp};
+use smb_domain::{
+    AccountStop, Chat, ChatRules, DeliveryStatus, HourWindow, Jitter, Message, MessageSet, Pacing,
+    Rotation, Schedule, SendError, TargetRef, Weekdays,
+};
+use smb_engine::planner::{
+    AccountSpec, BroadcasterSpec, CHECK_REASON, ChatFacts, ChatSetup, Content, Delivery, Effect,
+    Event, Planner, PlannerSettings, TargetCheck,
+};
+use smb_engine::{JournalPost, SentMessage, StoredAccount, StoredCycle, StoredDelivery};
+
+fn ts(s: &str) -> Timestamp {
+    s.parse().expect("timestamp")
+}
+
+fn target(s: &str) -> TargetRef {
+    TargetRef::parse(s).expect("target")
+}
+
+fn schedule(tz: &str) -> Schedule {
+    Schedule {
+        tz: TimeZone::get(tz).expect("tz"),
+        start_hour: None,
+        quiet: None,
+    }
+}
+
+fn spec(name: &str, account: &str, targets: &[&str], cycle: u64, tz: &str) -> BroadcasterSpec {
+    BroadcasterSpec {
+        name: name.into(),
+        account: account.into(),
+        targets: targets.iter().map(|t| target(t)).collect(),
+        messages: MessageSet::new(name, vec![Message::new(format!("{name} price list"))]),
+        rotation: Rotation::Sequential,
+        pacing: Pacing {
+            delay_between_chats: Duration::from_secs(20),
+            cycle_delay: Duration::from_secs(cycle),
+            jitter: Jitter(0.0),
+            max_retries: 3,
+            retry_delay: Duration::from_secs(60),
+        },
+        schedule: schedule(tz),
+        content: Content::default(),
+    }
+}
+
+fn account(name: &str) -> AccountSpec {
+    AccountSpec {
+        name: name.into(),
+        delay_between_chats: Duration::from_secs(15),
+        jitter: Jitter(0.0),
+    }
+}
+
+fn planner(
+    accounts: &[&str],
+    bs: Vec<BroadcasterSpec>,
+    setup: ChatSetup,
+    now: Timestamp,
+) -> Planner {
+    let mut p = Planner::new(
+        accounts.iter().map(|a| account(a)).collect(),
+        bs,
+        PlannerSettings {
+            once: false,
+            seed: 11,
+            ..PlannerSettings::default()
+        },
+        now,
+    )
+    .expect("planner");
+    p.set_chats(setup).expect("chat setup");
+    p
+}
+
+fn rules(
+    min_gap_h: Option<u64>,
+    days: Option<&str>,
+    hours: Option<&str>,
+    max: Option<u32>,
+) -> ChatRules {
+    ChatRules {
+        min_gap: min_gap_h.map(|h| Duration::from_secs(h * 3600)),
+        days: days.map(|d| Weekdays::parse(d).expect("days")),
+        hours: hours.map(|h| HourWindow::parse(h).expect("hours")),
+        max_per_day: max,
+    }
+}
+
+fn chat(s: &str) -> Chat {
+    target(s).chat
+}
+
+/// One send as Telegram saw it: when the request reached it, the delivery, the answer.
+struct Sent {
+    at: Timestamp,
+    d: Delivery,
+    result: Result<SentMessage, SendError>,
+}
+
+#[derive(Default)]
+struct Trace {
+    sends: Vec<Sent>,
+    effects: Vec<(Timestamp, Effect)>,
+}
+
+impl Trace {
+    /// Successful posts per chat: (time, account, broadcaster).
+    fn posts_by_chat(&self) -> BTreeMap<String, Vec<(Timestamp, String, String)>> {
+        let mut out: BTreeMap<String, Vec<(Timestamp, String, String)>> = BTreeMap::new();
+        for s in self.sends.iter().filter(|s| s.result.is_ok()) {
+            out.entry(s.d.target.chat_only().key()).or_default().push((
+                s.at,
+                s.d.account_name.to_string(),
+                s.d.broadcaster_name.to_string(),
+            ));
+        }
+        out
+    }
+
+    fn errors(&self, code: &str) -> usize {
+        self.sends
+            .iter()
+            .filter(|s| matches!(&s.result, Err(e) if e.code() == code))
+            .count()
+    }
+
+    fn held(&self) -> Vec<(Timestamp, TargetRef, String, Timestamp, bool)> {
+        self.effects
+            .iter()
+            .filter_map(|(at, e)| match e {
+                Effect::ChatHeld {
+                    target,
+                    reason,
+                    until,
+                    skipped,
+                    ..
+                } => Some((*at, target.clone(), reason.clone(), *until, *skipped)),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// Drives `p` until `until`. A send's answer arrives `latency` after the request, so other
+/// accounts poll while it is in flight; after anything happens every account polls again, as
+/// the driver wakes them. `telegram` answers each send.
+fn simulate(
+    p: &mut Planner,
+    start: Timestamp,
+    until: Timestamp,
+    latency: Duration,
+    mut telegram: impl FnMut(&Delivery, Timestamp) -> Result<SentMessage, SendError>,
+) -> Trace {
+    let mut trace = Trace::default();
+    let n = p.account_count();
+    let mut wake: Vec<Option<Timestamp>> = vec![Some(start); n];
+    let mut in_flight: Vec<Option<(Timestamp, Delivery, Result<SentMessage, SendError>)>> =
+        vec![None; n];
+    let lat = SignedDuration::try_from(latency).expect("latency");
+    for _ in 0..2_000_000 {
+        // Outcomes first at equal times.
+        let next_outcome = in_flight
+            .iter()
+            .enumerate()
+            .filter_map(|(i, f)| f.as_ref().map(|(t, ..)| (*t, i)))
+            .min();
+        let next_poll = wake
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| in_flight[*i].is_none())
+            .filter_map(|(i, w)| w.map(|t| (t, i)))
+            .min();
+        let (now, a, is_outcome) = match (next_outcome, next_poll) {
+            (Some((to, i)), Some((tp, _))) if to <= tp => (to, i, true),
+            (_, Some((tp, j))) => (tp, j, false),
+            (Some((to, i)), None) => (to, i, true),
+            (None, None) => break,
+        };
+        if now > until {
+            break;
+        }
+        if is_outcome {
+            let Some((_, d, result)) = in_flight[a].take() else {
+                unreachable!()
+            };
+            for e in p.handle(
+                Event::Outcome {
+                    delivery: d,
+                    result,
+                },
+                now,
+            ) {
+                trace.effects.push((now, e));
+            }
+            for w in &mut wake {
+                *w = Some(w.map_or(now, |t| t.min(now)));
+            }
+            continue;
+        }
+        wake[a] = None;
+        for e in p.handle(Event::Poll { account: a }, now) {
+            match e {
+                Effect::Wait { until } => wake[a] = until,
+                Effect::Send(d) => {
+                    let result = telegram(&d, now);
+                    trace.sends.push(Sent {
+                        at: now,
+                        d: d.clone(),
+                        result: result.clone(),
+                    });
+                    in_flight[a] = Some((now + lat, d, result));
+                    wake[a] = Some(now + lat);
+                }
+                other => {
+                    trace.effects.push((now, other));
+                }
+            }
+        }
+    }
+    trace
+}
+
+fn ok(_: &Delivery, _: Timestamp) -> Result<SentMessage, SendError> {
+    Ok(SentMessage {
+        message_id: Some(1),
+    })
+}
+
+fn local(t: Timestamp, tz: &str) -> jiff::Zoned {
+    t.to_zoned(TimeZone::get(tz).expect("tz"))
+}
+
+#[test]
+fn rules_hold_over_ten_days_across_two_broadcasters_on_two_accounts() {
+    let tz = "Europe/Moscow";
+    let t0 = ts("2026-03-09T00:00:00Z"); // Monday 03:00 MSK
+    let setup = ChatSetup {
+        rules: HashMap::from([
+            (
+                chat("@wholesale_spb"),
+                rules(Some(24), Some("mon-sat"), Some("9-21"), Some(1)),
+            ),
+            (
+                chat("@market_msk"),
+                rules(Some(2), None, Some("10-18"), Some(3)),
+            ),
+        ]),
+        ..ChatSetup::default()
+    };
+    // Both broadcasters post into both rule chats (b2c into another topic of the wholesale
+    // forum: the rule is the chat's) and each into a chat without rules.
+    let mut p = planner(
+        &["acc1", "acc2"],
+        vec![
+            spec(
+                "b2b",
+                "acc1",
+                &["@wholesale_spb/7", "@market_msk", "@free_b2b"],
+                1800,
+                tz,
+            ),
+            spec(
+                "b2c",
+                "acc2",
+                &["@market_msk", "@wholesale_spb", "@free_b2c"],
+                1800,
+                tz,
+            ),
+        ],
+        setup,
+        t0,
+    );
+    let end = ts("2026-03-19T00:00:00Z");
+    let trace = simulate(&mut p, t0, end, Duration::from_secs(3), ok);
+    let posts = trace.posts_by_chat();
+
+    let wholesale = &posts["@wholesale_spb"];
+    for w in wholesale.windows(2) {
+        assert!(
+            w[1].0.duration_since(w[0].0) >= SignedDuration::from_hours(24),
+            "two posts in @wholesale_spb closer than 24 h: {w:?}"
+        );
+    }
+    let mut per_day: BTreeMap<jiff::civil::Date, u32> = BTreeMap::new();
+    for (at, _, _) in wholesale {
+        let z = local(*at, tz);
+        assert_ne!(
+            z.weekday(),
+            jiff::civil::Weekday::Sunday,
+            "posted on Sunday: {z}"
+        );
+        assert!((9..21).contains(&z.hour()), "posted outside 9-21: {z}");
+        *per_day.entry(z.date()).or_default() += 1;
+    }
+    assert!(per_day.values().all(|n| *n <= 1), "{per_day:?}");
+    // 24 h apart and never on Sunday: 8 of the 10 days (Sunday 15th lost, and the gap
+    // forbids catching up). Both broadcasters and both accounts took part.
+    assert!(
+        wholesale.len() >= 7,
+        "only {} posts: {wholesale:?}",
+        wholesale.len()
+    );
+    let accounts: std::collections::BTreeSet<&str> =
+        wholesale.iter().map(|(_, a, _)| a.as_str()).collect();
+    assert_eq!(accounts.len(), 2, "{wholesale:?}");
+
+    let market = &posts["@market_msk"];
+    let mut per_day: BTreeMap<jiff::civil::Date, u32> = BTreeMap::new();
+    for w in market.windows(2) {
+        assert!(
+            w[1].0.duration_since(w[0].0) >= SignedDuration::from_hours(2),
+            "two posts in @market_msk closer than 2 h: {w:?}"
+        );
+    }
+    for (at, _, _) in market {
+        let z = local(*at, tz);
+        assert!((10..18).contains(&z.hour()), "posted outside 10-18: {z}");
+        *per_day.entry(z.date()).or_default() += 1;
+    }
+    assert!(per_day.values().all(|n| *n <= 3), "{per_day:?}");
+    assert_eq!(
+        per_day.values().filter(|n| **n == 3).count(),
+        10,
+        "{per_day:?}"
+    );
+
+    // Chats without rules are not touched: a post every cycle.
+    assert!(
+        posts["@free_b2b"].len() > 300,
+        "{}",
+        posts["@free_b2b"].len()
+    );
+    // Skips say why, with the next allowed time, and that time is right.
+    let held = trace.held();
+    assert!(
+        held.iter().all(|h| h.4),
+        "rules skip; they never wait in a cycle"
+    );
+    let (at, t, reason, until, _) = held
+        .iter()
+        .find(|h| h.1.chat == chat("@wholesale_spb") && h.2.contains("min_gap 24h"))
+        .expect("a min_gap skip");
+    assert!(reason.contains("next allowed"), "{reason}");
+    let next_post = wholesale
+        .iter()
+        .map(|p| p.0)
+        .find(|p| p > at)
+        .expect("a later post");
+    assert!(
+        next_post >= *until,
+        "{t}: posted at {next_post} before {until}"
+    );
+}
+
+#[test]
+fn a_one_hour_window_stays_at_local_nine_across_the_dst_change() {
+    let tz = "Europe/Berlin";
+    let t0 = ts("2026-10-21T00:00:00Z");
+    let setup = ChatSetup {
+        rules: HashMap::from([(
+            chat("@berlin_market"),
+            rules(None, None, Some("9-10"), Some(1)),
+        )]),
+        ..ChatSetup::default()
+    };
+    let mut p = planner(
+        &["acc1"],
+        vec![spec("b", "acc1", &["@berlin_market"], 600, tz)],
+        setup,
+        t0,
+    );
+    let trace = simulate(
+        &mut p,
+        t0,
+        ts("2026-10-29T00:00:00Z"),
+        Duration::from_secs(2),
+        ok,
+    );
+    let posts = &trace.posts_by_chat()["@berlin_market"];
+    let days: Vec<(jiff::civil::Date, i8, i8)> = posts
+        .iter()
+        .map(|(at, _, _)| {
+            let z = local(*at, tz);
+            (z.date(), z.hour(), at.to_zoned(TimeZone::UTC).hour())
+        })
+        .collect();
+    // One post a day, every day 21st–28th, at 09:xx local: 07:xx UTC in summer time, 08:xx
+    // UTC after the 25th (winter time). The 25th itself has 25 hours.
+    assert_eq!(days.len(), 8, "{days:?}");
+    for (i, (date, hour, utc_hour)) in days.iter().enumerate() {
+        assert_eq!(date.day() as usize, 21 + i, "{days:?}");
+        assert_eq!(*hour, 9, "{days:?}");
+        assert_eq!(*utc_hour, if date.day() < 25 { 7 } else { 8 }, "{days:?}");
+    }
+}
+
+/// Telegram's slow mode in `@slow_forum`: one message per member every `seconds`.
+fn slow_telegram(
+    seconds: i64,
+) -> impl FnMut(&Delivery, Timestamp) -> Result<SentMessage, SendError> {
+    let mut last: HashMap<(String, Chat), Timestamp> = HashMap::new();
+    move |d, now| {
+        if d.target.chat != chat("@slow_forum") {
+            return Ok(SentMessage {
+                message_id: Some(1),
+            });
+        }
+        let key = (d.account_name.to_string(), d.target.chat.clone());
+        if let Some(t) = last.get(&key) {
+            let left = seconds - now.duration_since(*t).as_secs();
+            if left > 0 {
+                return Err(SendError::rpc("SLOWMODE_WAIT", Some(left as u32)));
+            }
+        }
+        last.insert(key, now);
+        Ok(SentMessage {
+            message_id: Some(1),
+        })
+    }
+}
+
+fn slow_run(known: bool) -> Trace {
+    let tz = "UTC";
+    let t0 = ts("2026-05-04T00:00:00Z");
+    // Two broadcasters of one account post into the same slow chat (two topics of it) every
+    // 5 minutes; the chat allows one message per 10 minutes.
+    let mut p = planner(
+        &["acc1"],
+        vec![
+            spec("b2b", "acc1", &["@slow_forum/3", "@other_a"], 300, tz),
+            spec("b2c", "acc1", &["@slow_forum/4", "@other_b"], 300, tz),
+        ],
+        ChatSetup::default(),
+        t0,
+    );
+    if known {
+        p.handle(
+            Event::ChatInfo(ChatFacts {
+                account: "acc1".into(),
+                chat: chat("@slow_forum"),
+                member: Some(true),
+                slowmode_seconds: Some(600),
+            }),
+            t0,
+        );
+    }
+    simulate(
+        &mut p,
+        t0,
+        ts("2026-05-05T00:00:00Z"),
+        Duration::from_secs(1),
+        slow_telegram(600),
+    )
+}
+
+#[test]
+fn a_known_slow_mode_is_waited_out_before_sending() {
+    let trace = slow_run(true);
+    assert_eq!(trace.errors("SLOWMODE_WAIT"), 0);
+    let posts = &trace.posts_by_chat()["@slow_forum"];
+    // 10-minute slow mode over a day: about one post per 10 minutes, never closer.
+    for w in posts.windows(2) {
+        assert!(
+            w[1].0.duration_since(w[0].0) >= SignedDuration::from_mins(10),
+            "{w:?}"
+        );
+    }
+    assert!(posts.len() >= 130, "{}", posts.len());
+    // The wait is shown, and is a wait, not a skip.
+    let held = trace.held();
+    assert!(!held.is_empty());
+    assert!(held.iter().all(|h| !h.4 && h.2.contains("slow mode 600 s")));
+    // Both topics keep being served.
+    let topics: std::collections::BTreeSet<Option<i32>> = trace
+        .sends
+        .iter()
+        .filter(|s| s.d.target.chat == chat("@slow_forum"))
+        .map(|s| s.d.target.topic)
+        .collect();
+    assert_eq!(topics.len(), 2);
+}
+
+#[test]
+fn an_unknown_slow_mode_is_learned_from_errors_the_old_way() {
+    // The same run without the chat's info: Telegram answers SLOWMODE_WAIT many times. This
+    // is what the pre-flight information removes (and shows the test above can fail).
+    assert!(slow_run(false).errors("SLOWMODE_WAIT") > 50);
+}
+
+/// acc1 posts for "b2b", acc3 is its backup and a member of A and B only (not of C; unknown
+/// for D). Telegram puts acc1 in a flood wait of `flood` seconds at its second send.
+fn backup_run(flood: u32) -> Trace {
+    let t0 = ts("2026-05-04T10:00:00Z");
+    let mut p = planner(
+        &["acc1", "acc3"],
+        vec![spec(
+            "b2b",
+            "acc1",
+            &[
+                "@chat_s", "@chat_w", "@chat_a", "@chat_b", "@chat_c", "@chat_d",
+            ],
+            24 * 3600,
+            "UTC",
+        )],
+        ChatSetup {
+            backups: HashMap::from([("b2b".to_string(), vec!["acc3".to_string()])]),
+            ..ChatSetup::default()
+        },
+        t0,
+    );
+    for (c, member) in [("@chat_a", true), ("@chat_b", true), ("@chat_c", false)] {
+        p.handle(
+            Event::ChatInfo(ChatFacts {
+                account: "acc3".into(),
+                chat: chat(c),
+                member: Some(member),
+                slowmode_seconds: None,
+            }),
+            t0,
+        );
+    }
+    let mut acc1_sends = 0;
+    simulate(
+        &mut p,
+        t0,
+        ts("2026-05-04T20:00:00Z"),
+        Duration::from_secs(1),
+        move |d, _| {
+            if &*d.account_name == "acc1" {
+                acc1_sends += 1;
+                if acc1_sends == 2 {
+                    return Err(SendError::rpc("FLOOD_WAIT", Some(flood)));
+                }
+            }
+            Ok(SentMessage {
+                message_id: Some(1),
+            })
+        },
+    )
+}
+
+#[test]
+fn a_backup_takes_only_unattempted_deliveries_in_chats_it_is_a_member_of() {
+    let trace = backup_run(3600);
+    let by: Vec<(String, String)> = trace
+        .sends
+        .iter()
+        .filter(|s| s.result.is_ok())
+        .map(|s| (s.d.target.key(), s.d.account_name.to_string()))
+        .collect();
+    let sent_by = |t: &str| -> Vec<&str> {
+        by.iter()
+            .filter(|(k, _)| k == t)
+            .map(|(_, a)| a.as_str())
+            .collect()
+    };
+    // @chat_w met the flood wait on acc1: attempted, so it waits for acc1 (same random_id).
+    assert_eq!(sent_by("@chat_w"), ["acc1"]);
+    let w_sends: Vec<&Sent> = trace
+        .sends
+        .iter()
+        .filter(|s| s.d.target.key() == "@chat_w")
+        .collect();
+    assert_eq!(w_sends.len(), 2);
+    assert_eq!(w_sends[0].d.random_id, w_sends[1].d.random_id);
+    assert!(w_sends[1].at >= w_sends[0].at + SignedDuration::from_hours(1));
+    // A and B went through the backup during the wait; C (not a member) and D (unknown)
+    // waited for acc1. Every chat got exactly one post.
+    assert_eq!(sent_by("@chat_s"), ["acc1"]);
+    assert_eq!(sent_by("@chat_a"), ["acc3"]);
+    assert_eq!(sent_by("@chat_b"), ["acc3"]);
+    assert_eq!(sent_by("@chat_c"), ["acc1"]);
+    assert_eq!(sent_by("@chat_d"), ["acc1"]);
+    let backup_sends: Vec<&Sent> = trace
+        .sends
+        .iter()
+        .filter(|s| &*s.d.account_name == "acc3")
+        .collect();
+    assert!(
+        backup_sends
+            .iter()
+            .all(|s| s.at < w_sends[1].at && s.d.attempt == 0)
+    );
+    // The backup's own pacing budget: 15 s between its sends.
+    assert!(backup_sends[1].at.duration_since(backup_sends[0].at) >= SignedDuration::from_secs(15));
+}
+
+#[test]
+fn a_short_flood_wait_keeps_every_delivery_on_its_account() {
+    let trace = backup_run(60);
+    assert!(
+        trace.sends.iter().all(|s| &*s.d.account_name == "acc1"),
+        "a 60 s wait is under backup_after (10 min)"
+    );
+    assert_eq!(trace.sends.iter().filter(|s| s.result.is_ok()).count(), 6);
+}
+
+#[test]
+fn a_pending_delivery_never_moves_to_the_backup() {
+    let t0 = ts("2026-05-04T10:00:00Z");
+    let mut p = planner(
+        &["acc1", "acc3"],
+        vec![spec(
+            "b2b",
+            "acc1",
+            &["@chat_a", "@chat_b"],
+            24 * 3600,
+            "UTC",
+        )],
+        ChatSetup {
+            backups: HashMap::from([("b2b".to_string(), vec!["acc3".to_string()])]),
+            ..ChatSetup::default()
+        },
+        t0,
+    );
+    // The journal: cycle 1 was sending to @chat_a from acc1 when the daemon stopped (pending:
+    // it may be in the chat), and acc1 is stopped since.
+    let accounts = HashMap::from([(
+        "acc1".to_string(),
+        StoredAccount {
+            paused_until: None,
+            stopped_reason: Some(AccountStop::Telegram("AUTH_KEY_UNREGISTERED".into())),
+            last_send_at: Some(t0),
+        },
+    )]);
+    let cycles = HashMap::from([(
+        "b2b".to_string(),
+        StoredCycle {
+            cycle: 1,
+            message: "b2b price list".into(),
+            started_at: t0,
+            completed_at: None,
+            deliveries: vec![StoredDelivery {
+                target: "@chat_a".into(),
+                status: DeliveryStatus::Pending,
+                random_id: 4242,
+                attempts: 0,
+                retry_at: None,
+            }],
+        },
+    )]);
+    p.restore(&accounts, &HashMap::new(), &cycles, t0);
+    p.restore_journal(
+        &[JournalPost {
+            broadcaster: "b2b".into(),
+            cycle: 1,
+            target: "@chat_a".into(),
+            account: "acc1".into(),
+            status: DeliveryStatus::Pending,
+            at: t0,
+        }],
+        t0,
+    );
+    for c in ["@chat_a", "@chat_b"] {
+        p.handle(
+            Event::ChatInfo(ChatFacts {
+                account: "acc3".into(),
+                chat: chat(c),
+                member: Some(true),
+                slowmode_seconds: None,
+            }),
+            t0,
+        );
+    }
+    let trace = simulate(
+        &mut p,
+        t0,
+        ts("2026-05-05T10:00:00Z"),
+        Duration::from_secs(1),
+        ok,
+    );
+    let sends: Vec<(String, String)> = trace
+        .sends
+        .iter()
+        .map(|s| (s.d.target.key(), s.d.account_name.to_string()))
+        .collect();
+    assert_eq!(sends, [("@chat_b".to_string(), "acc3".to_string())]);
+}
+
+#[test]
+fn a_restart_remembers_the_last_post_in_a_ruled_chat() {
+    let t0 = ts("2026-05-04T12:00:00Z");
+    let mut p = planner(
+        &["acc1"],
+        vec![spec(
+            "b2b",
+            "acc1",
+            &["@wholesale_spb/7", "@free"],
+            3600,
+            "UTC",
+        )],
+        ChatSetup {
+            rules: HashMap::from([(chat("@wholesale_spb"), rules(Some(24), None, None, None))]),
+            ..ChatSetup::default()
+        },
+        t0,
+    );
+    // Another broadcaster posted into another topic of the chat two hours before the start.
+    p.restore_journal(
+        &[JournalPost {
+            broadcaster: "b2c".into(),
+            cycle: 9,
+            target: "@wholesale_spb/3".into(),
+            account: "acc1".into(),
+            status: DeliveryStatus::Sent,
+            at: ts("2026-05-04T10:00:00Z"),
+        }],
+        t0,
+    );
+    let first = simulate(
+        &mut p,
+        t0,
+        ts("2026-05-04T13:00:00Z"),
+        Duration::from_secs(1),
+        ok,
+    );
+    assert_eq!(first.held()[0].3, ts("2026-05-05T10:00:00Z"));
+    // What `stats` and the dashboard show meanwhile.
+    let holds = p.chat_holds(ts("2026-05-04T13:00:00Z"));
+    assert_eq!(holds.len(), 1, "{holds:?}");
+    assert_eq!(holds[0].target, "@wholesale_spb/7");
+    assert_eq!(holds[0].until, ts("2026-05-05T10:00:00Z"));
+    assert!(
+        holds[0].reason.contains("min_gap 24h"),
+        "{}",
+        holds[0].reason
+    );
+    let rest = simulate(
+        &mut p,
+        ts("2026-05-04T13:00:00Z"),
+        ts("2026-05-05T12:00:00Z"),
+        Duration::from_secs(1),
+        ok,
+    );
+    let posts = &rest.posts_by_chat()["@wholesale_spb"];
+    assert_eq!(posts.len(), 1, "{posts:?}");
+    assert!(posts[0].0 >= ts("2026-05-05T10:00:00Z"), "{posts:?}");
+    assert!(first.posts_by_chat().get("@wholesale_spb").is_none());
+    // The next cycle is held by the new post's gap.
+    let holds = p.chat_holds(ts("2026-05-05T12:00:00Z"));
+    assert_eq!(holds.len(), 1, "{holds:?}");
+    assert!(holds[0].until >= posts[0].0 + SignedDuration::from_hours(24));
+}
+
+fn sends(fx: &[Effect]) -> Vec<String> {
+    fx.iter()
+        .filter_map(|e| match e {
+            Effect::Send(d) => Some(d.target.key()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn check(account: &str, t: &str, text: Option<&str>, media: Option<&str>) -> TargetCheck {
+    TargetCheck {
+        account: account.into(),
+        target: target(t),
+        text_refused: text.map(str::to_owned),
+        media_refused: media.map(str::to_owned),
+    }
+}
+
+#[test]
+fn a_checked_closed_topic_is_disabled_before_the_cycle_reaches_it_and_enabled_when_it_opens() {
+    let t0 = ts("2026-03-02T08:00:00Z");
+    let mut p = planner(
+        &["acc1", "acc2", "acc3"],
+        vec![
+            spec(
+                "b2b",
+                "acc1",
+                &["@forum/5", "@market", "@photos"],
+                600,
+                "UTC",
+            ),
+            // Another account posts into @market too: one writable poster keeps it on.
+            spec("retail", "acc2", &["@market"], 600, "UTC"),
+        ],
+        ChatSetup {
+            backups: HashMap::from([("b2b".to_string(), vec!["acc3".to_string()])]),
+            ..ChatSetup::default()
+        },
+        t0,
+    );
+    // The plan covers every poster and the backup, once each, by account.
+    let plan = p.check_plan(t0);
+    let pairs: Vec<(String, String)> = plan
+        .pairs
+        .iter()
+        .map(|(a, t)| (a.clone(), t.key()))
+        .collect();
+    assert_eq!(
+        pairs,
+        [
+            ("acc1", "@forum/5"),
+            ("acc1", "@market"),
+            ("acc1", "@photos"),
+            ("acc2", "@market"),
+            ("acc3", "@forum/5"),
+            ("acc3", "@market"),
+            ("acc3", "@photos"),
+        ]
+        .map(|(a, t)| (a.to_string(), t.to_string()))
+    );
+    assert!(plan.unavailable.is_empty());
+    let recheck = t0 + SignedDuration::from_hours(24);
+    let fx = p.handle(
+        Event::Checked {
+            rows: vec![
+                check("acc1", "@forum/5", Some("topic 5 is closed"), None),
+                check("acc1", "@market", Some("not a member"), None),
+                check("acc2", "@market", None, None),
+                // Text goes: a media ban does not disable a text-only message.
+                check("acc1", "@photos", None, Some("media refused")),
+            ],
+            recheck_at: recheck,
+        },
+        t0,
+    );
+    assert_eq!(
+        fx,
+        vec![Effect::DisableTarget {
+            target: target("@forum/5"),
+            reason: format!("{CHECK_REASON}topic 5 is closed"),
+            recheck_at: Some(recheck),
+        }]
+    );
+    // The whole first cycle of b2b: never @forum/5.
+    let mut sent = Vec::new();
+    let mut now = t0;
+    for _ in 0..20 {
+        let fx = p.handle(Event::Poll { account: 0 }, now);
+        for e in &fx {
+            if let Effect::Send(d) = e {
+                p.handle(
+                    Event::Outcome {
+                        delivery: d.clone(),
+                        result: Ok(SentMessage {
+                            message_id: Some(1),
+                        }),
+                    },
+                    now,
+                );
+            }
+        }
+        sent.extend(sends(&fx));
+        now += SignedDuration::from_secs(30);
+    }
+    assert!(!sent.contains(&"@forum/5".to_string()), "{sent:?}");
+    assert!(sent.contains(&"@market".to_string()), "{sent:?}");
+    // Reopened: the next check enables it, and the next cycle posts there.
+    let fx = p.handle(
+        Event::Checked {
+            rows: vec![check("acc1", "@forum/5", None, None)],
+            recheck_at: now + SignedDuration::from_hours(24),
+        },
+        now,
+    );
+    assert_eq!(
+        fx,
+        vec![Effect::EnableTarget {
+            target: target("@forum/5")
+        }]
+    );
+    let mut later = Vec::new();
+    for _ in 0..60 {
+        let fx = p.handle(Event::Poll { account: 0 }, now);
+        for e in &fx {
+            if let Effect::Send(d) = e {
+                p.handle(
+                    Event::Outcome {
+                        delivery: d.clone(),
+                        result: Ok(SentMessage {
+                            message_id: Some(1),
+                        }),
+                    },
+                    now,
+                );
+            }
+        }
+        later.extend(sends(&fx));
+        now += SignedDuration::from_secs(30);
+    }
+    assert!(later.contains(&"@forum/5".to_string()), "{later:?}");
+    // An operator's disable is never undone by a check.
+    p.handle(
+        Event::Control(smb_engine::planner::Control::DisableTarget(
+            target("@photos"),
+            "operator".into(),
+        )),
+        now,
+    );
+    let fx = p.handle(
+        Event::Checked {
+            rows: vec![check("acc1", "@photos", None, None)],
+            recheck_at: now,
+        },
+        now,
+    );
+    assert!(fx.is_empty(), "{fx:?}");
+}
+
+#[test]
+fn media_refused_disables_a_target_only_for_a_message_with_media() {
+    let t0 = ts("2026-03-02T08:00:00Z");
+    let mut b = spec("b2b", "acc1", &["@photos"], 600, "UTC");
+    b.content = Content {
+        media: Some("price.jpg".into()),
+        ..Content::default()
+    };
+    let mut p = planner(&["acc1"], vec![b], ChatSetup::default(), t0);
+    let fx = p.handle(
+        Event::Checked {
+            rows: vec![check("acc1", "@photos", None, Some("media refused"))],
+            recheck_at: t0,
+        },
+        t0,
+    );
+    assert!(
+        matches!(&fx[..], [Effect::DisableTarget { reason, .. }] if reason.contains("media refused")),
+        "{fx:?}"
+    );
+}

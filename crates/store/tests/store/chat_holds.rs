@@ -1,0 +1,95 @@
+//! What a restart needs for per-chat rules (recent posts, who attempted what) and what `stats`
+//! shows of a chat's holds.
+
+use jiff::Timestamp;
+use smb_domain::TargetRef;
+use smb_engine::{DeliveryKey, Outcome, PendingDelivery, Store};
+use smb_store::{SqliteSettings, SqliteStore};
+
+fn ts(s: &str) -> Timestamp {
+    s.parse().unwrap()
+}
+
+fn pending(cycle: u64, target: &str, account: &str, at: Timestamp) -> PendingDelivery {
+    PendingDelivery {
+        key: DeliveryKey {
+            broadcaster: "b2b".into(),
+            cycle,
+            target: TargetRef::parse(target).unwrap(),
+        },
+        account: account.into(),
+        random_id: 7,
+        message: "price list".into(),
+        attempt: 0,
+        at,
+    }
+}
+
+#[tokio::test]
+async fn recent_posts_and_holds_survive_in_the_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(
+        &format!("sqlite://{}/smb.db", dir.path().display()),
+        SqliteSettings::default(),
+    )
+    .await
+    .unwrap();
+    let old = ts("2026-05-01T10:00:00Z");
+    let recent = ts("2026-05-04T10:00:00Z");
+    for (cycle, target, account, at, sent) in [
+        (1, "@old_chat", "acc1", old, true),
+        (2, "@wholesale/7", "acc3", recent, true),
+        (2, "@waiting", "acc3", recent, false),
+    ] {
+        let p = pending(cycle, target, account, at);
+        store.write_pending(&p).await.unwrap();
+        if sent {
+            store
+                .record_outcome(
+                    &p.key,
+                    &Outcome::Sent {
+                        message_id: Some(1),
+                    },
+                    at,
+                )
+                .await
+                .unwrap();
+        }
+    }
+    store
+        .record_chat_hold(
+            "@wholesale/7",
+            "chat rule min_gap 24h",
+            ts("2026-05-05T10:00:00Z"),
+            recent,
+        )
+        .await
+        .unwrap();
+    store.flush().await.unwrap();
+
+    let mut rows = store
+        .recent_deliveries(ts("2026-05-03T00:00:00Z"))
+        .await
+        .unwrap();
+    rows.sort_by(|a, b| a.target.cmp(&b.target));
+    let got: Vec<(&str, &str, &str)> = rows
+        .iter()
+        .map(|r| (r.target.as_str(), r.account.as_str(), r.status.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("@waiting", "acc3", "pending"),
+            ("@wholesale/7", "acc3", "sent")
+        ]
+    );
+    assert_eq!(rows[1].at, recent);
+
+    let st = store.stats(None, ts("2026-05-04T12:00:00Z")).await.unwrap();
+    assert_eq!(st.held_targets.len(), 1);
+    assert_eq!(st.held_targets[0].target, "@wholesale/7");
+    assert_eq!(st.held_targets[0].until, "2026-05-05T10:00:00Z");
+    // Past its time, a hold is no longer shown.
+    let later = store.stats(None, ts("2026-05-05T10:00:01Z")).await.unwrap();
+    assert!(later.held_targets.is_empty());
+}

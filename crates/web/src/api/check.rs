@@ -1,0 +1,237 @@
+//! The pre-flight check from the dashboard: `POST /api/v1/targets/check` starts
+//! [`smb_engine::preflight::check_targets`] over the running daemon's (account, target) pairs
+//! in the background (the same function as `targets check` and the daemon's own check);
+//! `GET /api/v1/targets/check` answers with its progress and the rows of the last run.
+//!
+//! One run at a time; the last result is kept in memory until the next run (a restart
+//! forgets it: the check asks Telegram, it is not history).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use jiff::Timestamp;
+use serde::Serialize;
+use smb_domain::TargetRef;
+use smb_engine::Gateway;
+use smb_engine::preflight::{self, CheckOptions, CheckRow};
+use utoipa::ToSchema;
+
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::state::AppState;
+
+/// What the daemon gives the dashboard to run the check with.
+#[derive(Clone)]
+pub struct Preflight {
+    /// The daemon's gateway (grammers, or the sandbox).
+    pub gateway: Arc<dyn Gateway>,
+    /// Pause between two chats (500 ms against Telegram, zero in the sandbox).
+    pub pause: Duration,
+}
+
+/// One (account, target) of the check.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CheckedTarget {
+    pub account: String,
+    /// The target's key (`@name`, `-100…`, `@name/TOPIC`).
+    pub target: String,
+    /// False when Telegram could not be asked (the reason says why); the facts are unknown.
+    pub checked: bool,
+    pub member: bool,
+    pub can_write: bool,
+    pub can_send_media: bool,
+    /// Seconds; null: slow mode off.
+    pub slow_mode_seconds: Option<u32>,
+    pub forum: bool,
+    /// `open`, `closed`, `missing`, `not_a_forum`; null for a target without a topic.
+    pub topic: Option<&'static str>,
+    /// A forum target without a topic: posts go to the General topic.
+    pub posts_to_general: bool,
+    pub title: Option<String>,
+    /// A basic group upgraded to a supergroup: its new `-100…` id.
+    pub migrated_to: Option<i64>,
+    /// The Telegram error a send would get now.
+    pub refusal: Option<String>,
+    /// `ok`, `warning` (text accepted, something to know), `blocked` (text refused),
+    /// `unchecked`.
+    pub verdict: &'static str,
+    /// The verdict's reason in words, with what to do; null for `ok`.
+    pub reason: Option<String>,
+    /// Our last confirmed post into this target (RFC 3339), from the journal.
+    pub last_posted_at: Option<String>,
+}
+
+impl From<&CheckRow> for CheckedTarget {
+    fn from(r: &CheckRow) -> Self {
+        CheckedTarget {
+            account: r.account.clone(),
+            target: r.target.key(),
+            checked: r.checked,
+            member: r.member,
+            can_write: r.can_write,
+            can_send_media: r.can_send_media,
+            slow_mode_seconds: r.slow_mode_seconds,
+            forum: r.forum,
+            topic: r.topic.map(|t| t.as_str()),
+            posts_to_general: r.posts_to_general,
+            title: r.title.clone(),
+            migrated_to: r.migrated_to,
+            refusal: r.refusal.clone(),
+            verdict: r.verdict().as_str(),
+            reason: r.reason(),
+            last_posted_at: r.last_posted_at.map(|t| t.to_string()),
+        }
+    }
+}
+
+/// The check's state: running or not, progress, the rows so far (or of the last run).
+#[derive(Debug, Clone, Default, Serialize, ToSchema)]
+pub struct CheckRun {
+    pub running: bool,
+    /// Pairs checked so far.
+    pub done: usize,
+    /// Pairs in this run.
+    pub total: usize,
+    /// RFC 3339; null before the first run.
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    /// Why the run ended early (the journal could not be read).
+    pub error: Option<String>,
+    /// How many rows cannot be posted to (`blocked` or `unchecked`).
+    pub blocked: usize,
+    pub rows: Vec<CheckedTarget>,
+    /// Targets the running planner holds back now by their chat's rules or slow mode (read
+    /// at each request, not part of the check).
+    pub held: Vec<HeldTarget>,
+}
+
+/// A target held back by its chat's rules (`min_gap`, `days`, `hours`, `max_per_day`) or
+/// slow mode: which rule, and the next moment a post is allowed.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct HeldTarget {
+    pub target: String,
+    /// The rule that holds it (e.g. `hours 9-21`, `min_gap 24h`, `slow mode 600 s`).
+    pub reason: String,
+    /// RFC 3339.
+    pub until: String,
+}
+
+/// What the planner holds back now (`DriverHandle::chat_holds`).
+pub(crate) fn held(s: &AppState) -> Vec<HeldTarget> {
+    s.driver
+        .chat_holds()
+        .into_iter()
+        .map(|h| HeldTarget {
+            target: h.target,
+            reason: h.reason,
+            until: h.until.to_string(),
+        })
+        .collect()
+}
+
+impl CheckRun {
+    fn push(&mut self, row: CheckedTarget) {
+        if row.verdict == "blocked" || row.verdict == "unchecked" {
+            self.blocked += 1;
+        }
+        self.done += 1;
+        self.rows.push(row);
+    }
+}
+
+/// The pairs of the running daemon's broadcasters: each one's account with its target list
+/// (targets added from the dashboard included), by account.
+pub(crate) fn pairs(s: &AppState) -> Vec<(String, TargetRef)> {
+    let catalog = s.catalog();
+    let empty: Vec<TargetRef> = Vec::new();
+    let lists: Vec<(&str, &[TargetRef])> = catalog
+        .broadcasters
+        .iter()
+        .map(|b| {
+            let targets = catalog.target_lists.get(&b.target_list).unwrap_or(&empty);
+            (b.account.as_str(), targets.as_slice())
+        })
+        .collect();
+    preflight::pairs_of(lists, None)
+}
+
+/// The current state (a copy).
+pub(crate) fn current(s: &AppState) -> CheckRun {
+    let mut run = s.check.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    run.held = held(s);
+    run
+}
+
+fn stamp(t: Timestamp) -> String {
+    t.to_string()
+}
+
+/// Progress and rows of the running check, or of the last one.
+#[utoipa::path(get, path = "/api/v1/targets/check", tag = "targets",
+    responses((status = 200, body = CheckRun)))]
+pub async fn get_check(State(s): State<AppState>) -> Json<CheckRun> {
+    Json(current(&s))
+}
+
+/// Starts the pre-flight check of every (account, target) of the running broadcasters: asks
+/// Telegram about each chat (member, rights, slow mode, topic) without posting. Answers at
+/// once with the run's state; poll `GET /api/v1/targets/check`. 409 while a run is
+/// going; 503 when the daemon has no gateway to ask.
+#[utoipa::path(post, path = "/api/v1/targets/check", tag = "targets", security(("bearer" = [])),
+    responses((status = 200, body = CheckRun), (status = 401, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn start_check(State(s): State<AppState>) -> ApiResult<Json<CheckRun>> {
+    let Some(pf) = s.preflight.clone() else {
+        return Err(ApiError::Unavailable(
+            "this daemon has no Telegram gateway to ask; run the check with `sendmessagebot targets check`".into(),
+        ));
+    };
+    let pairs = pairs(&s);
+    let started = {
+        let mut run = s.check.lock().unwrap_or_else(|p| p.into_inner());
+        if run.running {
+            return Err(ApiError::Conflict(format!(
+                "a check is running ({} of {} done); wait for it",
+                run.done, run.total
+            )));
+        }
+        *run = CheckRun {
+            running: true,
+            total: pairs.len(),
+            started_at: Some(stamp(s.clock.now())),
+            ..CheckRun::default()
+        };
+        run.clone()
+    };
+    let state = s.clone();
+    tokio::spawn(async move {
+        let options = CheckOptions {
+            pause: pf.pause,
+            ..CheckOptions::default()
+        };
+        let progress_state = state.clone();
+        let result = preflight::check_targets(
+            pf.gateway.as_ref(),
+            &state.store,
+            &pairs,
+            &options,
+            move |_, _, row| {
+                progress_state
+                    .check
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(CheckedTarget::from(row));
+            },
+        )
+        .await;
+        let mut run = state.check.lock().unwrap_or_else(|p| p.into_inner());
+        run.running = false;
+        run.finished_at = Some(stamp(state.clock.now()));
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "the pre-flight check stopped");
+            run.error = Some(format!("the check stopped: {e}"));
+        }
+    });
+    Ok(Json(started))
+}
