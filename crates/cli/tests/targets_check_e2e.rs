@@ -67,6 +67,8 @@ fn fixture() -> Fixture {
 
 const CONFIG: &str = r#"
 [settings]
+# These tests follow the send path (a refused or upgraded chat met by a send): no pre-flight check.
+preflight_every = "0s"
 delay_between_chats = "20ms"
 cycle_delay = "1h"
 retry_delay = "300ms"
