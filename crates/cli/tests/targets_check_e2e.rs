@@ -62,6 +62,8 @@ fn fixture() -> Fixture {
         )
 }
 
+// These tests follow the send path (a refused or upgraded chat met by a send): no pre-flight
+// check, see `world`.
 const CONFIG: &str = r#"
 [accounts.acc1]
 [accounts.acc2]
@@ -88,8 +90,14 @@ type World = common::server::ServerWorld;
 
 /// The fixture's world with CONFIG and both accounts logged in.
 fn world() -> World {
+    let w = logged_in();
+    w.config(&format!("{}\n{CONFIG}", common::server::FAST_NO_PREFLIGHT));
+    w
+}
+
+/// The fixture's world with both accounts logged in and no configuration yet.
+fn logged_in() -> World {
     let w = World::start(fixture());
-    w.config(&format!("{}\n{CONFIG}", common::server::FAST));
     w.seed_logged_in("acc1", ACC1);
     w.seed_logged_in("acc2", ACC2);
     w
@@ -406,7 +414,7 @@ fn start_hook(
 
 #[test]
 fn an_upgraded_group_keeps_its_posts_under_the_new_id_across_a_restart_and_is_told_once() {
-    let w = World::start();
+    let w = logged_in();
     w.server
         .migrate_group(
             GROUP,
@@ -417,7 +425,7 @@ fn an_upgraded_group_keeps_its_posts_under_the_new_id_across_a_restart_and_is_to
     // 10 minutes on the second run).
     std::fs::write(
         w.path().join("sendmessagebot.toml"),
-        CONFIG
+        format!("{}\n{CONFIG}", common::server::FAST_NO_PREFLIGHT)
             .replace(
                 r#""-1001000000101", "-1001000000104", "-4001", "@open_market""#,
                 r#""-4001""#,
@@ -582,7 +590,7 @@ fn disabled_reason(w: &World, target: &str) -> Option<String> {
 
 #[test]
 fn the_daemon_disables_a_closed_topic_before_sending_and_enables_it_when_reopened() {
-    let w = World::start();
+    let w = logged_in();
     std::fs::write(w.path().join("sendmessagebot.toml"), DAEMON_CONFIG).expect("config");
     let mut daemon = Daemon(
         w.command(&["run", "--no-metrics", "--no-web"])
@@ -640,7 +648,7 @@ fn the_daemon_disables_a_closed_topic_before_sending_and_enables_it_when_reopene
 /// 2 s and 3 s, two broadcasters on two accounts in one chat. `preflight` is the setting.
 /// Returns (SLOWMODE_WAITs in SLOW2, in SLOW3, posts into SLOW2, posts into SLOW3).
 fn slow_mode_day(preflight: &str) -> (u64, u64, usize, usize) {
-    let w = World::start();
+    let w = logged_in();
     let config = format!(
         r#"
 [settings]

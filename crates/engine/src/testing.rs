@@ -192,6 +192,16 @@ pub enum Write<'a> {
         /// The broadcaster's name.
         broadcaster: &'a str,
     },
+    /// [`Store::record_chat_hold`].
+    ChatHold {
+        /// The held target's key.
+        target: &'a str,
+    },
+    /// [`Store::record_migration`].
+    Migration {
+        /// The basic group's old target key.
+        old: &'a str,
+    },
     /// [`Store::flush`].
     Flush,
     /// [`Store::probe`]: the test write the driver makes before it sends again after a failed one.
@@ -342,6 +352,41 @@ impl<S: Store, H: Hook> Store for Hooked<S, H> {
     }
     async fn broadcaster_states(&self) -> Result<HashMap<String, OperatorState>, StoreError> {
         self.inner.broadcaster_states().await
+    }
+    async fn recent_deliveries(&self, since: Timestamp) -> Result<Vec<JournalPost>, StoreError> {
+        self.inner.recent_deliveries(since).await
+    }
+    async fn record_chat_hold(
+        &self,
+        target: &str,
+        reason: &str,
+        until: Timestamp,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let write = Write::ChatHold { target };
+        self.gate(write, self.inner.record_chat_hold(target, reason, until, at))
+            .await
+    }
+    async fn last_sent_at(&self, target: &str) -> Result<Option<Timestamp>, StoreError> {
+        self.inner.last_sent_at(target).await
+    }
+    /// A dropped write answers "first time" (`true`), as a store that forgot it would.
+    async fn record_migration(
+        &self,
+        old: &str,
+        new: &str,
+        account: &str,
+        at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        match self.hook.before(Write::Migration { old }) {
+            Verdict::Forward => self.inner.record_migration(old, new, account, at).await,
+            Verdict::Drop => Ok(true),
+            Verdict::Fail(e) => Err(e),
+            Verdict::Delay(d) => {
+                tokio::time::sleep(d).await;
+                self.inner.record_migration(old, new, account, at).await
+            }
+        }
     }
 }
 
