@@ -114,6 +114,11 @@ impl TestServer {
         self.world().ledger.clone()
     }
 
+    /// How many messages were accepted (without copying the ledger).
+    pub fn ledger_len(&self) -> usize {
+        self.world().ledger.len()
+    }
+
     /// Sends refused as RANDOM_ID_DUPLICATE.
     pub fn duplicates(&self) -> u64 {
         self.world().duplicates
