@@ -97,6 +97,10 @@ enum Cmd {
         /// Chats per account.
         #[arg(long, default_value_t = 30)]
         chats: usize,
+        /// No second broadcaster on any account (by default every third account has one
+        /// into the same chats).
+        #[arg(long)]
+        no_pairs: bool,
         /// Keep the world (config, journal, daemon logs, ledger) in this directory.
         #[arg(long)]
         keep: Option<PathBuf>,
@@ -758,6 +762,7 @@ async fn main() -> anyhow::Result<()> {
             seed,
             accounts,
             chats,
+            no_pairs,
             keep,
         } => {
             let seed = seed.unwrap_or_else(rand::random);
@@ -768,6 +773,7 @@ async fn main() -> anyhow::Result<()> {
                 accounts,
                 chats,
                 keep,
+                pairs: !no_pairs,
                 ..smb_bench::soak::Options::full(bin, seed)
             };
             // The soak runs its own runtime for the test server and blocks on child processes.

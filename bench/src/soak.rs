@@ -61,6 +61,9 @@ pub struct Options {
     pub accounts: usize,
     /// Chats per account (one of them read-only, some in slow mode).
     pub chats: usize,
+    /// Every third account also runs a second broadcaster into the same chats (two posts
+    /// per cycle into each slow-mode chat from one account).
+    pub pairs: bool,
     /// Keep the world here (config, sessions, journal, daemon logs, ledger) instead of a
     /// temporary directory that is removed.
     pub keep: Option<PathBuf>,
@@ -76,6 +79,7 @@ impl Options {
             seed,
             accounts: 10,
             chats: 30,
+            pairs: true,
             keep: None,
         }
     }
@@ -267,7 +271,7 @@ impl World {
             lists.insert(format!("b{a}"), list.clone());
             // Every third account has a second broadcaster into the same chats: two posts
             // per cycle into slow-mode chats.
-            if a % 3 == 0 {
+            if o.pairs && a % 3 == 0 {
                 broadcasters.push_str(&format!(
                     "[broadcasters.x{a}]\naccount = \"acc{a}\"\ntargets = \"t{a}\"\nmessages = \"x\"\n"
                 ));
