@@ -777,8 +777,8 @@ async fn main() -> anyhow::Result<()> {
                 ..smb_bench::soak::Options::full(bin, seed)
             };
             // The soak runs its own runtime for the test server and blocks on child processes.
-            let report = tokio::task::spawn_blocking(move || smb_bench::soak::run(&options))
-                .await??;
+            let report =
+                tokio::task::spawn_blocking(move || smb_bench::soak::run(&options)).await??;
             println!("{report}");
             if !report.clean() {
                 bail!("the soak found problems (seed {seed})");

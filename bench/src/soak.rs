@@ -670,11 +670,10 @@ fn check(w: &World, rt: &tokio::runtime::Runtime, r: &mut Report) -> anyhow::Res
             .find(|a| user_of(*a) == v.account)
             .map(|a| format!("acc{a}"))
             .unwrap_or_default();
-        let at_ms = v
-            .at
-            .parse::<jiff::Timestamp>()
-            .map(|t| t.as_millisecond())
-            .unwrap_or(0);
+        let at_ms =
+            v.at.parse::<jiff::Timestamp>()
+                .map(|t| t.as_millisecond())
+                .unwrap_or(0);
         let (kind, target) = match v.kind {
             WaitKind::FloodWait => ("flood_wait", None),
             WaitKind::SlowMode => ("slowmode", Some(v.chat.to_string())),
