@@ -304,7 +304,7 @@ impl World {
         Ok(World {
             server,
             dir,
-            temp: temp,
+            temp,
             lists,
             refusing,
             accounts: o.accounts,
@@ -409,7 +409,7 @@ pub fn run(o: &Options) -> anyhow::Result<Report> {
     let mut points: Vec<(usize, u64)> = (0..o.kills)
         .map(|_| (rng.random_range(0..o.deliveries), rng.random_range(0..400)))
         .collect();
-    points.sort();
+    points.sort_unstable();
     let mut epoch = 0u64;
     let log_of = |epoch: u64| w.dir.join(format!("soak-logs/run-{epoch:03}.log"));
     let spawn = |epoch: u64, args: &[&str]| -> anyhow::Result<Child> {
@@ -672,8 +672,7 @@ fn check(w: &World, rt: &tokio::runtime::Runtime, r: &mut Report) -> anyhow::Res
             .unwrap_or_default();
         let at_ms =
             v.at.parse::<jiff::Timestamp>()
-                .map(|t| t.as_millisecond())
-                .unwrap_or(0);
+                .map_or(0, |t| t.as_millisecond());
         let (kind, target) = match v.kind {
             WaitKind::FloodWait => ("flood_wait", None),
             WaitKind::SlowMode => ("slowmode", Some(v.chat.to_string())),
