@@ -17,9 +17,6 @@ fn chaos_soak_posts_once_skips_nothing_and_sends_inside_no_pause() {
         kills: 5,
         accounts: 3,
         chats: 10,
-        // No second broadcaster on an account until the planner holds a slow-mode wait for
-        // the whole account in that chat (crates/engine/tests/slow_mode_account.rs).
-        pairs: false,
         ..smb_bench::soak::Options::full(env!("CARGO_BIN_EXE_sendmessagebot").into(), seed)
     };
     let report = smb_bench::soak::run(&options).expect("the soak ran");
