@@ -9,6 +9,9 @@
 //! - `memory`: RSS over time while sending, metrics on (nobody scrapes) and off.
 //! - `vs-telethon`: CPU per 1,000 deliveries, peak RSS and RSS per connected account of ours,
 //!   the seed's Telethon loop and a bare grammers client, alternating runs.
+//! - `soak`: the chaos soak (issue 19, [`smb_bench::soak`]): deliveries under dropped
+//!   connections, latency spikes, flood-wait storms and slow mode while the daemon is
+//!   `kill -9`ed and restarted; prints the counts, exits 1 unless all are clean.
 //! - `bare`: (internal) the bare grammers client `vs-telethon` runs as a child.
 
 use std::collections::HashMap;
@@ -80,6 +83,27 @@ enum Cmd {
         accounts: usize,
         #[arg(long, default_value_t = 200)]
         chats: usize,
+    },
+    Soak {
+        #[arg(long, default_value_t = 10_000)]
+        deliveries: usize,
+        #[arg(long, default_value_t = 100)]
+        kills: usize,
+        /// Decides the world, the chaos and the kill schedule (random when absent; printed).
+        #[arg(long)]
+        seed: Option<u64>,
+        #[arg(long, default_value_t = 10)]
+        accounts: usize,
+        /// Chats per account.
+        #[arg(long, default_value_t = 30)]
+        chats: usize,
+        /// No second broadcaster on any account (by default every third account has one
+        /// into the same chats).
+        #[arg(long)]
+        no_pairs: bool,
+        /// Keep the world (config, journal, daemon logs, ledger) in this directory.
+        #[arg(long)]
+        keep: Option<PathBuf>,
     },
     #[command(hide = true)]
     Bare {
@@ -732,6 +756,35 @@ async fn main() -> anyhow::Result<()> {
             accounts,
             chats,
         } => vs_telethon(&bin, &python, runs, accounts, chats).await,
+        Cmd::Soak {
+            deliveries,
+            kills,
+            seed,
+            accounts,
+            chats,
+            no_pairs,
+            keep,
+        } => {
+            let seed = seed.unwrap_or_else(rand::random);
+            println!("soak seed {seed} (replay: bench/soak.sh --seed {seed})");
+            let options = smb_bench::soak::Options {
+                deliveries,
+                kills,
+                accounts,
+                chats,
+                keep,
+                pairs: !no_pairs,
+                ..smb_bench::soak::Options::full(bin, seed)
+            };
+            // The soak runs its own runtime for the test server and blocks on child processes.
+            let report =
+                tokio::task::spawn_blocking(move || smb_bench::soak::run(&options)).await??;
+            println!("{report}");
+            if !report.clean() {
+                bail!("the soak found problems (seed {seed})");
+            }
+            Ok(())
+        }
         Cmd::Bare { job } => bare(&job).await,
     }
 }

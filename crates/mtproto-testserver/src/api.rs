@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use grammers_tl_types::{self as tl, Identifiable, Serializable, functions as f};
 
+use crate::chaos::Imposed;
 use crate::fixture::ChatKind;
 use crate::wire::{RawQuery, decode};
 use crate::world::{
@@ -47,6 +48,9 @@ pub(crate) struct Handled {
     pub answer: Answer,
     pub delay: Duration,
     pub drop: DropConnection,
+    /// The wait this answer tells the client (a send's FLOOD_WAIT_X / SLOWMODE_WAIT_X); it
+    /// counts once the answer is written (crate::chaos).
+    pub imposes: Option<Imposed>,
 }
 
 pub(crate) type Reply = Result<Vec<u8>, (i32, String)>;
@@ -88,6 +92,8 @@ struct Ctx<'w> {
     user: Option<i64>,
     /// Set by the fault plan once a request has been matched against it.
     hit: Option<FaultHit>,
+    /// (user, chat) of a send, once its chat is known.
+    send: Option<(i64, i64)>,
 }
 
 /// A send's `reply_to` as (reply_to_msg_id, top_msg_id): a forum topic is addressed by
@@ -126,6 +132,7 @@ pub(crate) fn handle(world: &mut World, key_id: [u8; 8], msg_id: i64, body: &[u8
         key_id,
         user,
         hit: None,
+        send: None,
     };
     let mut body = body.to_vec();
     // Unwrap the generic wrappers around the real query.
@@ -149,6 +156,7 @@ pub(crate) fn handle(world: &mut World, key_id: [u8; 8], msg_id: i64, body: &[u8
                     answer: Answer::Error(400, format!("INPUT_REQUEST_INVALID: {e}")),
                     delay: Duration::ZERO,
                     drop: DropConnection::No,
+                    imposes: None,
                 };
             }
         }
@@ -164,6 +172,7 @@ pub(crate) fn handle(world: &mut World, key_id: [u8; 8], msg_id: i64, body: &[u8
                 answer: Answer::Nothing,
                 delay: Duration::ZERO,
                 drop: DropConnection::No,
+                imposes: None,
             };
         }
         f::PingDelayDisconnect::CONSTRUCTOR_ID | f::Ping::CONSTRUCTOR_ID => {
@@ -178,9 +187,20 @@ pub(crate) fn handle(world: &mut World, key_id: [u8; 8], msg_id: i64, body: &[u8
                 answer: Answer::Raw(pong),
                 delay: Duration::ZERO,
                 drop: DropConnection::No,
+                imposes: None,
             };
         }
         _ => {}
+    }
+
+    let chaos = ctx.world.chaos.on_request();
+    if chaos.drop_before {
+        return Handled {
+            answer: Answer::Nothing,
+            delay: Duration::ZERO,
+            drop: DropConnection::Before,
+            imposes: None,
+        };
     }
 
     let is_send = matches!(
@@ -216,7 +236,14 @@ pub(crate) fn handle(world: &mut World, key_id: [u8; 8], msg_id: i64, body: &[u8
             r
         }
     };
-    let delay = ctx.hit.map_or(ctx.world.latency, |h| h.delay);
+    if chaos.drop_after && drop == DropConnection::No {
+        drop = DropConnection::After;
+    }
+    let delay = ctx.hit.map_or(ctx.world.latency, |h| h.delay) + chaos.spike;
+    let imposes = match (&reply, ctx.send) {
+        (Err((_, name)), Some((user, chat))) => Imposed::of_error(user, chat, name),
+        _ => None,
+    };
     let answer = match reply {
         Ok(bytes) => Answer::Result(bytes),
         Err((code, name)) => Answer::Error(code, name),
@@ -225,6 +252,7 @@ pub(crate) fn handle(world: &mut World, key_id: [u8; 8], msg_id: i64, body: &[u8
         answer,
         delay,
         drop,
+        imposes,
     }
 }
 
@@ -683,6 +711,9 @@ fn pre_send(
 ) -> Result<(i64, i64), (i32, String)> {
     let me = ctx.me()?;
     let chat = chat_of(ctx.world, peer)?;
+    ctx.send = Some((me, chat));
+    // Told waits first: a send inside one is a violation whatever else it would meet.
+    ctx.world.chaos.on_send(me, chat).map_err(|e| err(&e))?;
     may_post(ctx.world, me, chat)?;
     may_post_into(ctx.world, me, chat, reply_to.and_then(|(_, top)| top))?;
     if method == "messages.sendMedia"

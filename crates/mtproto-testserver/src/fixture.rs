@@ -24,6 +24,9 @@ pub struct Fixture {
     /// Where accepted messages are appended as JSON lines (also settable at runtime).
     #[serde(default)]
     pub ledger: Option<std::path::PathBuf>,
+    /// Seeded random trouble for soak runs (also settable at runtime).
+    #[serde(default)]
+    pub chaos: Option<crate::chaos::Chaos>,
 }
 
 fn default_login_code() -> String {

@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 mod api;
+pub mod chaos;
 mod chats;
 pub mod crypto;
 pub mod fixture;
@@ -22,6 +23,7 @@ mod server;
 pub mod wire;
 mod world;
 
+pub use chaos::{Chaos, ChaosReport, Violation, WaitKind};
 pub use fixture::{ChatKind, ChatSpec, FaultRule, Fixture, FixtureError, TopicSpec, UserSpec};
 pub use server::{ServerError, TestServer};
 pub use world::{DC_ID, EntityRecord, LedgerEntry, LedgerError, MediaRecord};

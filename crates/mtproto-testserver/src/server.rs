@@ -16,6 +16,7 @@ use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
 use crate::api::{self, Answer, DropConnection};
+use crate::chaos::{Chaos, ChaosReport, Imposed};
 use crate::crypto::{self, AuthKey};
 use crate::fixture::{ChatSpec, FaultRule, Fixture, FixtureError};
 use crate::wire::{self, Message};
@@ -113,6 +114,11 @@ impl TestServer {
         self.world().ledger.clone()
     }
 
+    /// How many messages were accepted (without copying the ledger).
+    pub fn ledger_len(&self) -> usize {
+        self.world().ledger.len()
+    }
+
     /// Sends refused as RANDOM_ID_DUPLICATE.
     pub fn duplicates(&self) -> u64 {
         self.world().duplicates
@@ -163,6 +169,22 @@ impl TestServer {
         self.world().set_ledger_file(path)
     }
 
+    /// Replaces the chaos plan (`None`: no chaos from now on; told waits are kept).
+    pub fn set_chaos(&self, chaos: Option<Chaos>) {
+        self.world().chaos.set_plan(chaos);
+    }
+
+    /// What chaos did so far, and every send that came inside a wait the server had told.
+    pub fn chaos_report(&self) -> ChaosReport {
+        self.world().chaos.report.clone()
+    }
+
+    /// Sets the epoch violations are stamped with (a soak bumps it at each client restart,
+    /// to tell a wait ignored by the process that heard it from one lost with a kill).
+    pub fn set_epoch(&self, epoch: u64) {
+        self.world().chaos.epoch = epoch;
+    }
+
     /// Closes every open connection now, as a network failure would.
     pub fn drop_connections(&self) {
         self.kill.send_modify(|v| *v += 1);
@@ -190,6 +212,8 @@ struct Outgoing {
     key: Arc<AuthKey>,
     session_id: i64,
     body: Vec<u8>,
+    /// The wait this answer tells; recorded once it is written.
+    imposes: Option<Imposed>,
 }
 
 struct Session {
@@ -200,7 +224,7 @@ struct Session {
 async fn serve(stream: TcpStream, world: Arc<Mutex<World>>, mut kill: watch::Receiver<u64>) {
     let (mut reader, writer) = stream.into_split();
     let (tx, rx) = mpsc::unbounded_channel::<Outgoing>();
-    let mut write_task = tokio::spawn(write_loop(writer, rx));
+    let mut write_task = tokio::spawn(write_loop(writer, rx, Arc::clone(&world)));
     let mut transport = Full::new();
     let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
     let mut chunk = vec![0u8; 64 * 1024];
@@ -298,6 +322,7 @@ fn on_packet(
                 key: Arc::clone(&session.key),
                 session_id: session.session_id,
                 body,
+                imposes: handled.imposes,
             };
             if handled.delay.is_zero() {
                 let _ = tx.send(msg);
@@ -313,7 +338,11 @@ fn on_packet(
     Ok(())
 }
 
-async fn write_loop(mut writer: OwnedWriteHalf, mut rx: mpsc::UnboundedReceiver<Outgoing>) {
+async fn write_loop(
+    mut writer: OwnedWriteHalf,
+    mut rx: mpsc::UnboundedReceiver<Outgoing>,
+    world: Arc<Mutex<World>>,
+) {
     let mut transport = Full::new();
     let mut last_msg_id: i64 = 0;
     let mut seq: i32 = 0;
@@ -321,6 +350,7 @@ async fn write_loop(mut writer: OwnedWriteHalf, mut rx: mpsc::UnboundedReceiver<
         key,
         session_id,
         body,
+        imposes,
     }) = rx.recv().await
     {
         let now = jiff::Timestamp::now();
@@ -349,6 +379,10 @@ async fn write_loop(mut writer: OwnedWriteHalf, mut rx: mpsc::UnboundedReceiver<
         transport.pack(&mut framed);
         if writer.write_all(framed.as_ref()).await.is_err() {
             break;
+        }
+        if let Some(wait) = imposes {
+            let mut w = world.lock().unwrap_or_else(|e| e.into_inner());
+            w.chaos.told(wait);
         }
     }
     let _ = writer.shutdown().await;

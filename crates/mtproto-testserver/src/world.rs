@@ -13,6 +13,7 @@ use std::time::Duration;
 use grammers_tl_types as tl;
 use serde::{Deserialize, Serialize};
 
+use crate::chaos::ChaosState;
 use crate::crypto::AuthKey;
 use crate::fixture::{ChatKind, ChatSpec, FaultRule, Fixture, FixtureError, UserSpec};
 
@@ -168,6 +169,8 @@ pub(crate) struct World {
     pub slowmode_waits: HashMap<i64, u64>,
     pub login_code: String,
     next_media_id: i64,
+    /// The chaos plan and the waits told to clients (crate::chaos).
+    pub chaos: ChaosState,
 }
 
 /// Telegram's banned-rights flags for what the fixture forbids (`None`: nothing).
@@ -333,6 +336,7 @@ impl World {
             slowmode_waits: HashMap::new(),
             login_code: fixture.login_code,
             next_media_id: 5_000_000_000,
+            chaos: ChaosState::new(fixture.chaos),
         };
         for rule in fixture.faults {
             world.add_fault(rule);
