@@ -143,6 +143,19 @@ impl Planner {
     ) -> Option<ChatHold> {
         let slot = &self.broadcasters[b];
         let chat = self.chats.get(&slot.targets.get(index)?.chat)?;
+        // A wait Telegram told this account here holds every broadcaster it serves.
+        if let Some(&until) = chat.told.get(&account)
+            && until > now
+        {
+            return Some(ChatHold {
+                until,
+                reason: format!(
+                    "slow mode: Telegram told {} to wait until {until}",
+                    self.accounts[account].name
+                ),
+                skip: false,
+            });
+        }
         // Telegram counts slow mode per member: our last post from this account.
         if let Some(slowmode) = chat.slowmode
             && let Some(last) = chat

@@ -21,6 +21,11 @@ impl Planner {
     ) {
         let recheck_after = self.settings.recheck_after;
         self.post_finished(&d, result.is_ok(), now);
+        let chat = self
+            .broadcasters
+            .get(d.broadcaster)
+            .and_then(|s| s.targets.get(d.target_index))
+            .map(|t| t.chat.clone());
         let Some(slot) = self.broadcasters.get_mut(d.broadcaster) else {
             return;
         };
@@ -84,6 +89,9 @@ impl Planner {
             ErrorClass::ChatPause => {
                 let wait = err.retry_after().unwrap_or(Duration::ZERO);
                 let until = add(now, wait + Duration::from_secs(1));
+                if let Some(chat) = chat {
+                    self.chats.entry(chat).or_default().told.insert(account, until);
+                }
                 defer(
                     ac,
                     fx,

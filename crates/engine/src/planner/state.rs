@@ -105,6 +105,10 @@ pub(super) struct ChatSlot {
     pub(super) slowmode: Option<Duration>,
     /// Membership per account from the pre-flight check.
     pub(super) members: HashMap<AccountId, bool>,
+    /// Until when Telegram told each account to wait here (`SLOWMODE_WAIT_X`): slow mode binds
+    /// the account in the chat, so every broadcaster of that account waits, not only the
+    /// refused delivery.
+    pub(super) told: HashMap<AccountId, Timestamp>,
     /// The last hold per target key, for views (reason, next allowed moment).
     pub(super) holds: HashMap<String, (String, Timestamp)>,
 }
