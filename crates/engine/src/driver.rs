@@ -260,6 +260,14 @@ impl Shared {
         let engine = add(anchor.wall, mono.duration_since(anchor.mono));
         let step = wall.duration_since(engine);
         if step.abs() <= CLOCK_STEP {
+            if step > SignedDuration::ZERO {
+                // Drift, not a step: the monotonic clock fell behind the wall clock that
+                // Telegram's waits are measured by. Catch up (no timer shift, no event), so a
+                // wait stored as a wall time is never short when a restarted process reads it
+                // (found by the chaos soak: pauses 10–600 ms early after a restart).
+                *anchor = Anchor { wall, mono };
+                return (planner, wall);
+            }
             return (planner, engine);
         }
         planner.shift_timers(step);

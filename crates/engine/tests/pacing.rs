@@ -297,6 +297,50 @@ async fn a_test_send_waits_out_a_short_flood_wait_and_is_refused_during_a_long_o
     rig.stop().await;
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_flood_wait_is_counted_on_the_wall_clock_when_the_monotonic_clock_lags_behind() {
+    // The second send meets FLOOD_WAIT_10; before it, the wall clock has run 500 ms ahead of
+    // the monotonic one (drift, below a step). Found by the chaos soak: a pause stored from
+    // the lagging time was short by the drift for the process started after a kill.
+    let flood = FaultRule {
+        account: Some("acc1".into()),
+        chat: None,
+        error: "FLOOD_WAIT_10".into(),
+        after: 1,
+        times: Some(1),
+        probability: None,
+    };
+    let rig = Rig::start(
+        at(START),
+        vec![account("acc1", 10)],
+        vec![spec("b2b", "acc1", chats("wholesale", 3), 10)],
+        vec![flood],
+        true,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    rig.wall.step(SignedDuration::from_millis(500));
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let until = rig
+        .events
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .find_map(|e| match e {
+            EngineEvent::AccountPaused { until, .. } => Some(*until),
+            _ => None,
+        })
+        .expect("acc1 paused by FLOOD_WAIT_10");
+    // Told at 10 s of monotonic time, when the wall clock read 10.5 s.
+    assert!(
+        secs(at(START), until) >= 20.5,
+        "paused until {until}: short of the wall clock's 10.5 s + 10 s"
+    );
+    assert!(steps(&rig.events).is_empty(), "drift is not a step");
+    rig.stop().await;
+}
+
 fn steps(events: &Events) -> Vec<i64> {
     events
         .0
