@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use jiff::Timestamp;
-use smb_domain::Jitter;
+use smb_domain::{Jitter, TargetRef};
 use smb_engine::planner::PlannerSettings;
 use smb_engine::testing::{MemoryStore, PlannerSetup, pacing};
 use smb_engine::{Clock, Driver, DriverSettings, EngineEvent, EventSink, TokioClock};
