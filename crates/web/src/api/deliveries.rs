@@ -62,25 +62,89 @@ impl From<DeliveryRow> for Delivery {
     }
 }
 
-/// Filters of the log (all optional).
+/// The values the `outcome` filter takes; empty means no filter (what the dashboard's form
+/// sends for "any").
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum OutcomeFilter {
+    #[serde(rename = "")]
+    Any,
+    Pending,
+    Sent,
+    Failed,
+    Deferred,
+}
+
+/// The largest `page`: the document says int32, so the API keeps to it.
+pub const MAX_PAGE: u32 = i32::MAX as u32;
+
+/// Filters of the log (all optional) and the page.
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct DeliveryQuery {
     pub broadcaster: Option<String>,
     /// A target in any accepted form.
     pub target: Option<String>,
-    /// `pending`, `sent`, `failed` or `deferred`.
+    /// `pending`, `sent`, `failed` or `deferred`; empty: any.
+    #[param(value_type = Option<OutcomeFilter>)]
     pub outcome: Option<String>,
     /// RFC 3339 time: last change at or after it.
+    #[param(value_type = Option<String>, format = DateTime)]
     pub from: Option<String>,
-    /// RFC 3339 time: last change before it.
+    /// RFC 3339 time: last change before it (nothing matches when it is not after `from`).
+    #[param(value_type = Option<String>, format = DateTime)]
     pub to: Option<String>,
     /// 1-based page (default 1).
+    #[param(minimum = 1, maximum = 2147483647)]
     pub page: Option<u32>,
     /// Rows per page, 1–500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub per_page: Option<u32>,
-    /// Export only: `csv` (default) or `json`.
+}
+
+/// Filters of the export (all optional) and its format; no pages (at most 100 000 rows).
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ExportQuery {
+    pub broadcaster: Option<String>,
+    /// A target in any accepted form.
+    pub target: Option<String>,
+    /// `pending`, `sent`, `failed` or `deferred`; empty: any.
+    #[param(value_type = Option<OutcomeFilter>)]
+    pub outcome: Option<String>,
+    /// RFC 3339 time: last change at or after it.
+    #[param(value_type = Option<String>, format = DateTime)]
+    pub from: Option<String>,
+    /// RFC 3339 time: last change before it (nothing matches when it is not after `from`).
+    #[param(value_type = Option<String>, format = DateTime)]
+    pub to: Option<String>,
+    /// `csv` (default) or `json`; empty: csv.
+    #[param(value_type = Option<ExportFormat>)]
     pub format: Option<String>,
+}
+
+/// The formats of the export; empty means the default, `csv`.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ExportFormat {
+    #[serde(rename = "")]
+    Default,
+    Csv,
+    Json,
+}
+
+impl ExportQuery {
+    fn filters(&self) -> DeliveryQuery {
+        DeliveryQuery {
+            broadcaster: self.broadcaster.clone(),
+            target: self.target.clone(),
+            outcome: self.outcome.clone(),
+            from: self.from.clone(),
+            to: self.to.clone(),
+            page: None,
+            per_page: None,
+        }
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -124,12 +188,9 @@ pub(crate) fn filter(q: &DeliveryQuery) -> ApiResult<DeliveryFilter> {
             })
         })
         .transpose()?;
+    // `from` at or after `to` is an empty range (nothing matches), not an error: both are
+    // valid times, and the document cannot say that one must come first.
     let (from, to) = (time("from", &q.from)?, time("to", &q.to)?);
-    if let (Some(f), Some(t)) = (from, to)
-        && f >= t
-    {
-        return Err(ApiError::Invalid("`from` must be before `to`".into()));
-    }
     Ok(DeliveryFilter {
         broadcaster: blank(&q.broadcaster).map(str::to_string),
         target,
@@ -143,8 +204,8 @@ pub(crate) async fn page(s: &AppState, q: &DeliveryQuery) -> ApiResult<DeliveryP
     let f = filter(q)?;
     let page = q.page.unwrap_or(1);
     let per_page = q.per_page.unwrap_or(50);
-    if page == 0 {
-        return Err(ApiError::Invalid("page starts at 1".into()));
+    if !(1..=MAX_PAGE).contains(&page) {
+        return Err(ApiError::Invalid(format!("page must be 1–{MAX_PAGE}")));
     }
     if !(1..=500).contains(&per_page) {
         return Err(ApiError::Invalid("per_page must be 1–500".into()));
@@ -170,15 +231,15 @@ pub async fn list_deliveries(
 }
 
 /// The filtered log as a file: CSV (default) or JSON, at most 100 000 rows.
-#[utoipa::path(get, path = "/api/v1/deliveries/export", tag = "deliveries", params(DeliveryQuery),
+#[utoipa::path(get, path = "/api/v1/deliveries/export", tag = "deliveries", params(ExportQuery),
     responses((status = 200, description = "an attachment: CSV (default) or JSON",
             content((String = "text/csv"), ([Delivery] = "application/json"))),
         (status = 422, body = ErrorBody)))]
 pub async fn export_deliveries(
     State(s): State<AppState>,
-    Query(q): Query<DeliveryQuery>,
+    Query(q): Query<ExportQuery>,
 ) -> ApiResult<Response> {
-    let f = filter(&q)?;
+    let f = filter(&q.filters())?;
     let format = blank(&q.format).unwrap_or("csv");
     if format != "csv" && format != "json" {
         return Err(ApiError::Invalid(format!(

@@ -172,7 +172,8 @@ pub async fn list_versions(
 #[utoipa::path(post, path = "/api/v1/message-sets/{name}/update", tag = "message-sets", security(("bearer" = [])),
     params(("name" = String, Path, description = "message set name")),
     responses((status = 200, body = MessageSetChange), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 501, description = "the set has no source, or sources are not available in this daemon", body = ErrorBody),
+        (status = 409, description = "the set has no source: its texts come from the configuration", body = ErrorBody),
+        (status = 501, description = "sources are not available in this daemon", body = ErrorBody),
         (status = 503, description = "the source failed; the current version is kept", body = ErrorBody)))]
 pub async fn update_message_set(
     State(s): State<AppState>,
@@ -185,7 +186,13 @@ pub async fn update_message_set(
         ))
     };
     let updater = s.sources.clone().ok_or_else(no_source)?;
-    let res = updater.update(&name).await.ok_or_else(no_source)?;
+    // With sources available, a set without one is the set's state, not a missing feature:
+    // 409, not a 5xx (which is for the server's own failures).
+    let res = updater.update(&name).await.ok_or_else(|| {
+        ApiError::Conflict(format!(
+            "message set `{name}` has no source (Google Sheet, CSV URL or file); its texts come from the configuration"
+        ))
+    })?;
     let u = res.map_err(ApiError::Unavailable)?;
     if u.changed {
         s.driver.control(Control::ReplaceMessages(u.messages)).await;

@@ -15,7 +15,8 @@ use crate::state::AppState;
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct StatsQuery {
-    /// RFC 3339 time: count only what changed since then (all time when absent).
+    /// RFC 3339 time: count only what changed since then (all time when absent or empty).
+    #[param(value_type = Option<String>, format = DateTime)]
     pub since: Option<String>,
 }
 
@@ -44,6 +45,7 @@ pub async fn get_stats(
 #[into_params(parameter_in = Query)]
 pub struct RateQuery {
     /// How many whole minutes, ending now: 1–1440 (default 1440, 24 h).
+    #[param(minimum = 1, maximum = 1440)]
     pub minutes: Option<usize>,
 }
 

@@ -18,6 +18,7 @@ pub struct TestSendRequest {
     /// The broadcaster whose account, message set and test list are used.
     pub broadcaster: String,
     /// 1-based position in the set's current texts (default: the first active one).
+    #[schema(minimum = 1)]
     pub message: Option<usize>,
 }
 

@@ -7,3 +7,4 @@
 mod api;
 mod common;
 mod openapi;
+mod spec_agrees;
