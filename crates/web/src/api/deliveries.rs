@@ -9,6 +9,8 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use smb_domain::{DeliveryStatus, TargetRef};
 use smb_store::{DeliveryFilter, DeliveryRow};
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::openapi::RefOr;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
@@ -62,17 +64,40 @@ impl From<DeliveryRow> for Delivery {
     }
 }
 
-/// The values the `outcome` filter takes; empty means no filter (what the dashboard's form
-/// sends for "any").
-#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum OutcomeFilter {
-    #[serde(rename = "")]
-    Any,
-    Pending,
-    Sent,
-    Failed,
-    Deferred,
+/// The values the `outcome` filter takes: `""` (no filter: what the dashboard's form sends for
+/// "any"), `pending`, `sent`, `failed`, `deferred`. Only a schema: the handler reads a string.
+#[derive(Debug, Clone, Copy)]
+pub struct OutcomeFilter;
+
+impl utoipa::PartialSchema for OutcomeFilter {
+    fn schema() -> RefOr<Schema> {
+        string_enum(&["", "pending", "sent", "failed", "deferred"])
+    }
+}
+
+impl ToSchema for OutcomeFilter {}
+
+/// The values the export's `format` takes: `""` (the default, csv), `csv`, `json`.
+#[derive(Debug, Clone, Copy)]
+pub struct ExportFormat;
+
+impl utoipa::PartialSchema for ExportFormat {
+    fn schema() -> RefOr<Schema> {
+        string_enum(&["", "csv", "json"])
+    }
+}
+
+impl ToSchema for ExportFormat {}
+
+/// A string schema with these values. utoipa's derive drops a `#[serde(rename = "")]`, and the
+/// empty value is one the API takes (an empty form field).
+pub(crate) fn string_enum(values: &[&str]) -> RefOr<Schema> {
+    RefOr::T(Schema::Object(
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(values.iter().copied()))
+            .build(),
+    ))
 }
 
 /// The largest `page`: the document says int32, so the API keeps to it.
@@ -121,16 +146,6 @@ pub struct ExportQuery {
     /// `csv` (default) or `json`; empty: csv.
     #[param(value_type = Option<ExportFormat>)]
     pub format: Option<String>,
-}
-
-/// The formats of the export; empty means the default, `csv`.
-#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum ExportFormat {
-    #[serde(rename = "")]
-    Default,
-    Csv,
-    Json,
 }
 
 impl ExportQuery {

@@ -31,7 +31,14 @@ use crate::state::AppState;
             `{\"code\", \"message\"}`."
     ),
     modifiers(&BearerAuth),
-    components(schemas(ErrorBody)),
+    // The enums of query parameters (`value_type`) are referenced, not collected from the
+    // handlers: registered here, or the `$ref`s would point nowhere.
+    components(schemas(
+        ErrorBody,
+        deliveries::OutcomeFilter,
+        deliveries::ExportFormat,
+        targets::TargetStatusFilter
+    )),
     tags(
         (name = "stats", description = "figures, as `stats --json`"),
         (name = "broadcasters", description = "state, cycle progress, pause / resume / start / stop, test send"),

@@ -35,21 +35,31 @@ fn has_param(spec: &Value, path: &str, name: &str) -> bool {
 }
 
 /// The schema of a parameter, with a `$ref` to a component followed.
-fn schema_of(spec: &Value, p: &Value) -> Value {
-    let s = &p["schema"];
-    let r = s["$ref"]
-        .as_str()
-        .or_else(|| {
-            s["oneOf"]
-                .as_array()
-                .and_then(|a| a.iter().find_map(|x| x["$ref"].as_str()))
-        })
-        .map(str::to_string);
-    match r {
-        Some(r) => spec["components"]["schemas"][r.trim_start_matches("#/components/schemas/")]
-            .clone(),
-        None => s.clone(),
+fn schema_of(_spec: &Value, p: &Value) -> Value {
+    p["schema"].clone()
+}
+
+/// The `enum` a schema allows, through `$ref`s and `oneOf`/`anyOf`/`allOf` (an optional value
+/// is `oneOf: [null, $ref]`).
+fn enum_of(spec: &Value, s: &Value) -> Value {
+    if let Some(e) = s.get("enum") {
+        return e.clone();
     }
+    if let Some(r) = s["$ref"].as_str() {
+        let name = r.trim_start_matches("#/components/schemas/");
+        return enum_of(spec, &spec["components"]["schemas"][name]);
+    }
+    for k in ["oneOf", "anyOf", "allOf"] {
+        if let Some(a) = s[k].as_array() {
+            for x in a {
+                let e = enum_of(spec, x);
+                if !e.is_null() {
+                    return e;
+                }
+            }
+        }
+    }
+    Value::Null
 }
 
 #[test]
@@ -137,20 +147,21 @@ fn ignored_format_and_pages_are_documented_only_where_they_are_used() {
     assert!(!has_param(&v, "/api/v1/deliveries", "format"));
     assert!(!has_param(&v, "/api/v1/deliveries/export", "page"));
     assert!(!has_param(&v, "/api/v1/deliveries/export", "per_page"));
-    let format = schema_of(&v, param(&v, "/api/v1/deliveries/export", "format"));
-    assert_eq!(format["enum"], json!(["", "csv", "json"]));
+    let format = param(&v, "/api/v1/deliveries/export", "format");
+    assert_eq!(enum_of(&v, &format["schema"]), json!(["", "csv", "json"]), "{format}");
 }
 
 #[tokio::test]
 async fn enums_missing_from_the_document_are_there_and_each_value_is_served() {
     let v = spec();
-    let outcome = schema_of(&v, param(&v, "/api/v1/deliveries", "outcome"));
+    let outcome = param(&v, "/api/v1/deliveries", "outcome");
     assert_eq!(
-        outcome["enum"],
-        json!(["", "pending", "sent", "failed", "deferred"])
+        enum_of(&v, &outcome["schema"]),
+        json!(["", "pending", "sent", "failed", "deferred"]),
+        "{outcome}"
     );
-    let status = schema_of(&v, param(&v, "/api/v1/targets", "status"));
-    assert_eq!(status["enum"], json!(["active", "disabled"]));
+    let status = param(&v, "/api/v1/targets", "status");
+    assert_eq!(enum_of(&v, &status["schema"]), json!(["active", "disabled"]), "{status}");
     for p in ["from", "to"] {
         assert_eq!(param(&v, "/api/v1/deliveries", p)["schema"]["format"], "date-time");
     }
@@ -284,4 +295,29 @@ async fn uri_too_long_headers_too_large_and_bad_http_answer_json_not_an_empty_bo
 
     stop.cancel();
     let _ = server.await;
+}
+
+/// Every `$ref` in the document points at a component (the enums of query parameters were
+/// referenced but not registered).
+#[test]
+fn every_reference_in_the_document_resolves() {
+    fn walk(v: &Value, spec: &Value, bad: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                if let Some(Value::String(r)) = m.get("$ref") {
+                    let name = r.trim_start_matches("#/components/schemas/");
+                    if spec["components"]["schemas"][name].is_null() {
+                        bad.push(r.clone());
+                    }
+                }
+                m.values().for_each(|x| walk(x, spec, bad));
+            }
+            Value::Array(a) => a.iter().for_each(|x| walk(x, spec, bad)),
+            _ => {}
+        }
+    }
+    let v = spec();
+    let mut bad = Vec::new();
+    walk(&v, &v, &mut bad);
+    assert!(bad.is_empty(), "{bad:?}");
 }
