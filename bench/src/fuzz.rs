@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+#[path = "fuzz/targets.rs"]
 mod targets;
 
 /// Counts live heap bytes and the peak since the last reset, so a run that allocates without

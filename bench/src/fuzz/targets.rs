@@ -285,7 +285,7 @@ pub fn all() -> Vec<Target> {
             name: "telethon_session",
             run: telethon,
             seeds: vec![telethon_seed(), b"SQLite format 3\0".to_vec(), Vec::new()],
-            dict: &["SQLite format 3\0", "\0\0\0\0", "\xff\xff\xff\xff", "sessions", "entities", "version"],
+            dict: &["SQLite format 3\0", "\0\0\0\0", "\x7f\x7f\x7f\x7f", "sessions", "entities", "version"],
         },
         Target {
             name: "api_json",

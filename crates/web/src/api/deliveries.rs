@@ -89,6 +89,30 @@ impl utoipa::PartialSchema for ExportFormat {
 
 impl ToSchema for ExportFormat {}
 
+/// An RFC 3339 time, or `""` for none (what an empty form field sends).
+#[derive(Debug, Clone, Copy)]
+pub struct TimeFilter;
+
+impl utoipa::PartialSchema for TimeFilter {
+    fn schema() -> RefOr<Schema> {
+        RefOr::T(Schema::OneOf(
+            utoipa::openapi::schema::OneOfBuilder::new()
+                .item(
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                            utoipa::openapi::KnownFormat::DateTime,
+                        )))
+                        .build(),
+                )
+                .item(string_enum(&[""]))
+                .build(),
+        ))
+    }
+}
+
+impl ToSchema for TimeFilter {}
+
 /// A string schema with these values. utoipa's derive drops a `#[serde(rename = "")]`, and the
 /// empty value is one the API takes (an empty form field).
 pub(crate) fn string_enum(values: &[&str]) -> RefOr<Schema> {
@@ -114,10 +138,10 @@ pub struct DeliveryQuery {
     #[param(value_type = Option<OutcomeFilter>)]
     pub outcome: Option<String>,
     /// RFC 3339 time: last change at or after it.
-    #[param(value_type = Option<String>, format = DateTime)]
+    #[param(value_type = Option<TimeFilter>)]
     pub from: Option<String>,
     /// RFC 3339 time: last change before it (nothing matches when it is not after `from`).
-    #[param(value_type = Option<String>, format = DateTime)]
+    #[param(value_type = Option<TimeFilter>)]
     pub to: Option<String>,
     /// 1-based page (default 1).
     #[param(minimum = 1, maximum = 2147483647)]
@@ -138,10 +162,10 @@ pub struct ExportQuery {
     #[param(value_type = Option<OutcomeFilter>)]
     pub outcome: Option<String>,
     /// RFC 3339 time: last change at or after it.
-    #[param(value_type = Option<String>, format = DateTime)]
+    #[param(value_type = Option<TimeFilter>)]
     pub from: Option<String>,
     /// RFC 3339 time: last change before it (nothing matches when it is not after `from`).
-    #[param(value_type = Option<String>, format = DateTime)]
+    #[param(value_type = Option<TimeFilter>)]
     pub to: Option<String>,
     /// `csv` (default) or `json`; empty: csv.
     #[param(value_type = Option<ExportFormat>)]
@@ -175,8 +199,11 @@ fn blank(v: &Option<String>) -> Option<&str> {
     v.as_deref().map(str::trim).filter(|v| !v.is_empty())
 }
 
-fn time(name: &str, v: &Option<String>) -> ApiResult<Option<Timestamp>> {
-    blank(v)
+/// An RFC 3339 time, or `""` for none (an empty form field). Only the exact empty string
+/// means none: the document says date-time or `""`, so `" "` is refused like any non-time.
+pub(crate) fn time(name: &str, v: &Option<String>) -> ApiResult<Option<Timestamp>> {
+    v.as_deref()
+        .filter(|v| !v.is_empty())
         .map(|raw| {
             raw.parse::<Timestamp>().map_err(|_| {
                 ApiError::Invalid(format!(

@@ -37,6 +37,7 @@ use crate::state::AppState;
         ErrorBody,
         deliveries::OutcomeFilter,
         deliveries::ExportFormat,
+        deliveries::TimeFilter,
         targets::TargetStatusFilter
     )),
     tags(

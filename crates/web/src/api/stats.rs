@@ -16,7 +16,7 @@ use crate::state::AppState;
 #[into_params(parameter_in = Query)]
 pub struct StatsQuery {
     /// RFC 3339 time: count only what changed since then (all time when absent or empty).
-    #[param(value_type = Option<String>, format = DateTime)]
+    #[param(value_type = Option<crate::api::deliveries::TimeFilter>)]
     pub since: Option<String>,
 }
 
@@ -28,16 +28,7 @@ pub async fn get_stats(
     State(s): State<AppState>,
     Query(q): Query<StatsQuery>,
 ) -> ApiResult<Json<smb_store::Stats>> {
-    let since = q
-        .since
-        .as_deref()
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .map(|v| {
-            v.parse::<Timestamp>()
-                .map_err(|_| ApiError::Invalid(format!("since={v:?}: expected an RFC 3339 time")))
-        })
-        .transpose()?;
+    let since = crate::api::deliveries::time("since", &q.since)?;
     Ok(Json(s.store.stats(since, s.clock.now()).await?))
 }
 

@@ -162,10 +162,20 @@ async fn enums_missing_from_the_document_are_there_and_each_value_is_served() {
     );
     let status = param(&v, "/api/v1/targets", "status");
     assert_eq!(enum_of(&v, &status["schema"]), json!(["active", "disabled"]), "{status}");
+    // Times: an RFC 3339 date-time or "" (an empty form field), nothing else.
+    let time = &v["components"]["schemas"]["TimeFilter"]["oneOf"];
+    assert_eq!(time[0]["format"], "date-time", "{time}");
+    assert_eq!(time[1]["enum"], json!([""]), "{time}");
     for p in ["from", "to"] {
-        assert_eq!(param(&v, "/api/v1/deliveries", p)["schema"]["format"], "date-time");
+        assert_eq!(
+            param(&v, "/api/v1/deliveries", p)["schema"]["$ref"],
+            "#/components/schemas/TimeFilter"
+        );
     }
-    assert_eq!(param(&v, "/api/v1/stats", "since")["schema"]["format"], "date-time");
+    assert_eq!(
+        param(&v, "/api/v1/stats", "since")["schema"]["$ref"],
+        "#/components/schemas/TimeFilter"
+    );
 
     let a = app(Some(TOKEN), "127.0.0.1:0", None).await;
     let r = &a.router;
@@ -187,6 +197,13 @@ async fn enums_missing_from_the_document_are_there_and_each_value_is_served() {
     get(r, "/api/v1/targets?list=")
         .await
         .error(StatusCode::NOT_FOUND, "not_found");
+    // A blank that is not "" is not a time (it was taken as "no filter").
+    for q in ["/api/v1/stats?since=%20", "/api/v1/deliveries?to=%20", "/api/v1/deliveries/export?from=%20"] {
+        get(r, q).await.error(StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    }
+    for q in ["/api/v1/stats?since=", "/api/v1/deliveries?to=&from="] {
+        assert_eq!(get(r, q).await.status, StatusCode::OK, "{q}");
+    }
     // A date-time the document allows (lower-case separators, an offset) is taken.
     let reply = get(r, "/api/v1/stats?since=2026-01-01t10:00:00%2B03:00").await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
@@ -320,4 +337,19 @@ fn every_reference_in_the_document_resolves() {
     let mut bad = Vec::new();
     walk(&v, &v, &mut bad);
     assert!(bad.is_empty(), "{bad:?}");
+}
+
+/// JSON Schema's `integer` takes `2.0`; the test send's `message` was refused with 422.
+#[test]
+fn a_whole_number_written_with_a_fraction_is_a_valid_message_index() {
+    use smb_web::api::test_send::TestSendRequest;
+    let r: TestSendRequest =
+        serde_json::from_str(r#"{"broadcaster": "b2b", "message": 2.0}"#).unwrap();
+    assert_eq!(r.message, Some(2));
+    let r: TestSendRequest = serde_json::from_str(r#"{"broadcaster": "b2b"}"#).unwrap();
+    assert_eq!(r.message, None);
+    for bad in ["2.5", "-1", "\"2\"", "1e300"] {
+        let body = format!(r#"{{"broadcaster": "b2b", "message": {bad}}}"#);
+        assert!(serde_json::from_str::<TestSendRequest>(&body).is_err(), "{bad}");
+    }
 }
