@@ -62,9 +62,8 @@ unsafe impl GlobalAlloc for Counting {
         let p = unsafe { System.realloc(ptr, layout, new_size) };
         if !p.is_null() {
             if new_size >= layout.size() {
-                let now =
-                    LIVE.fetch_add(new_size - layout.size(), Ordering::Relaxed) + new_size
-                        - layout.size();
+                let now = LIVE.fetch_add(new_size - layout.size(), Ordering::Relaxed) + new_size
+                    - layout.size();
                 PEAK.fetch_max(now, Ordering::Relaxed);
             } else {
                 LIVE.fetch_sub(layout.size() - new_size, Ordering::Relaxed);
@@ -150,7 +149,12 @@ impl Mutator {
                     let piece = d[a..b].to_vec();
                     let times = [2, 10, 100, 1000][r.random_range(0..4)];
                     let at = r.random_range(0..=len);
-                    let rep: Vec<u8> = piece.iter().copied().cycle().take(piece.len() * times).collect();
+                    let rep: Vec<u8> = piece
+                        .iter()
+                        .copied()
+                        .cycle()
+                        .take(piece.len() * times)
+                        .collect();
                     d.splice(at..at, rep);
                 }
                 5 | 6 if !dict.is_empty() => {
@@ -257,7 +261,11 @@ pub fn fuzz(
         }
         if took >= SLOW {
             rep.slow += 1;
-            finding("slow", format!("{} ms for {} bytes", took.as_millis(), input.len()), &mut rep);
+            finding(
+                "slow",
+                format!("{} ms for {} bytes", took.as_millis(), input.len()),
+                &mut rep,
+            );
         }
         if heap >= MAX_HEAP {
             rep.big += 1;
@@ -273,9 +281,9 @@ pub fn fuzz(
 }
 
 fn save(out: &Path, target: &str, kind: &str, input: &[u8]) -> PathBuf {
-    let hash = input
-        .iter()
-        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3));
+    let hash = input.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3)
+    });
     let dir = out.join(target);
     let _ = std::fs::create_dir_all(&dir);
     let path = dir.join(format!("{kind}-{hash:016x}"));
@@ -358,8 +366,12 @@ fn main() {
     let done = Arc::new(AtomicBool::new(false));
     {
         // The hang watchdog: the same run for HANG seconds saves its input and stops the process.
-        let (current, progress, done, out) =
-            (current.clone(), progress.clone(), done.clone(), a.out.clone());
+        let (current, progress, done, out) = (
+            current.clone(),
+            progress.clone(),
+            done.clone(),
+            a.out.clone(),
+        );
         std::thread::spawn(move || {
             let mut last = (usize::MAX, Instant::now());
             while !done.load(Ordering::Relaxed) {
@@ -388,7 +400,14 @@ fn main() {
             continue;
         }
         let deadline = Instant::now() + Duration::from_secs_f64(a.seconds);
-        let rep = fuzz(t, a.seed.wrapping_add(i as u64), deadline, u64::MAX, &current, &progress);
+        let rep = fuzz(
+            t,
+            a.seed.wrapping_add(i as u64),
+            deadline,
+            u64::MAX,
+            &current,
+            &progress,
+        );
         println!(
             "{:<18} {:>9} {:>7} {:>5} {:>5} {:>7} {:>10} {:>9}",
             t.name,

@@ -41,14 +41,18 @@ fn target(data: &[u8]) -> String {
 /// Markdown and HTML into text + entities: every entity inside the text, never empty.
 fn formatter(data: &[u8]) -> String {
     let (mode, rest) = data.split_first().unwrap_or((&0, &[]));
-    let format = [TextFormat::Plain, TextFormat::Markdown, TextFormat::Html][usize::from(*mode % 3)];
+    let format =
+        [TextFormat::Plain, TextFormat::Markdown, TextFormat::Html][usize::from(*mode % 3)];
     let t = text(rest);
     let r = format_text(&t, format);
     if let Ok(f) = &r {
         let len = utf16_len(&f.text);
         for e in &f.entities {
             assert!(e.length > 0, "an empty entity {e:?} from {t:?}");
-            assert!(e.end() <= len, "entity {e:?} beyond the text ({len} units) from {t:?}");
+            assert!(
+                e.end() <= len,
+                "entity {e:?} beyond the text ({len} units) from {t:?}"
+            );
         }
     }
     answer(&r)
@@ -70,7 +74,10 @@ fn mtproxy(data: &[u8]) -> String {
         let hex = s.to_hex();
         let again = MtproxySecret::parse(&hex)
             .unwrap_or_else(|e| panic!("the hex of secret {t:?} does not parse: {e}"));
-        assert!(again.to_hex() == hex, "secret {t:?} changes on a round trip");
+        assert!(
+            again.to_hex() == hex,
+            "secret {t:?} changes on a round trip"
+        );
     }
     format!("{} / {}", answer(&link), answer(&secret))
 }
@@ -87,18 +94,32 @@ fn dotenv(data: &[u8]) -> String {
         if let Some(v) = &e.value {
             let line = format!("K={}\n", dotenv::quote(v));
             let (back, errs) = dotenv::parse(&line);
-            assert!(errs.is_empty(), "quote({v:?}) = {line:?} does not parse: {errs:?}");
+            assert!(
+                errs.is_empty(),
+                "quote({v:?}) = {line:?} does not parse: {errs:?}"
+            );
             assert_eq!(back.len(), 1, "quote({v:?}) = {line:?}");
-            assert_eq!(back[0].value.as_deref(), Some(v.as_str()), "quote({v:?}) = {line:?}");
+            assert_eq!(
+                back[0].value.as_deref(),
+                Some(v.as_str()),
+                "quote({v:?}) = {line:?}"
+            );
         }
     }
-    format!("{} entries, {}", entries.len(), errors.first().map(|e| e.message.as_str()).unwrap_or(""))
+    format!(
+        "{} entries, {}",
+        entries.len(),
+        errors.first().map(|e| e.message.as_str()).unwrap_or("")
+    )
 }
 
 /// `sendmessagebot.toml`: the whole configuration, as `run` and `check` read it.
 fn config(data: &[u8]) -> String {
     let t = text(data);
-    let env = sendmessagebot::config::EnvVars::from_pairs(&[("API_ID", "12345"), ("API_HASH", "0123456789abcdef0123456789abcdef")]);
+    let env = sendmessagebot::config::EnvVars::from_pairs(&[
+        ("API_ID", "12345"),
+        ("API_HASH", "0123456789abcdef0123456789abcdef"),
+    ]);
     let r = sendmessagebot::config::parse(
         "fuzz.toml",
         &t,
@@ -116,7 +137,10 @@ fn sheet_rows(data: &[u8]) -> String {
             Ok((grid, _)) => answer(&smb_sources::rows::read_grid("fuzz.csv", 1, &grid)),
             Err(e) => e.to_string(),
         },
-        _ => format!("{} rows", smb_sources::rows::rows_from_text(&text(rest)).len()),
+        _ => format!(
+            "{} rows",
+            smb_sources::rows::rows_from_text(&text(rest)).len()
+        ),
     }
 }
 
@@ -126,7 +150,10 @@ fn python(data: &[u8]) -> String {
     format!(
         "{} lists, {}",
         m.lists.len(),
-        m.issues.first().map(|i| format!("{i:?}")).unwrap_or_default()
+        m.issues
+            .first()
+            .map(|i| format!("{i:?}"))
+            .unwrap_or_default()
     )
 }
 

@@ -68,8 +68,10 @@ fn undocumented_400_415_413_414_431_401_are_documented_everywhere_they_can_happe
     for (path, item) in v["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
             let r = &op["responses"];
-            let has = |s: &str| r[s]["content"]["application/json"]["schema"]["$ref"]
-                == "#/components/schemas/ErrorBody";
+            let has = |s: &str| {
+                r[s]["content"]["application/json"]["schema"]["$ref"]
+                    == "#/components/schemas/ErrorBody"
+            };
             for s in ["401", "414", "431"] {
                 assert!(has(s), "{method} {path} lacks {s}");
             }
@@ -106,9 +108,7 @@ async fn undocumented_400_and_415_still_answer_json_with_their_status() {
         .header("content-type", "application/json")
         .body(Body::from("\0"))
         .unwrap();
-    send(r, req)
-        .await
-        .error(StatusCode::BAD_REQUEST, "invalid");
+    send(r, req).await.error(StatusCode::BAD_REQUEST, "invalid");
     let big = format!("{{\"target\": \"{}\"}}", "x".repeat(3 * 1024 * 1024));
     let req = Request::post("/api/v1/target-lists/prod/targets")
         .header("authorization", format!("Bearer {TOKEN}"))
@@ -127,16 +127,24 @@ async fn page_beyond_int32_is_refused_and_the_document_says_so() {
     assert_eq!(page["minimum"], 1);
     assert_eq!(page["maximum"], 2_147_483_647);
     let per_page = schema_of(&v, param(&v, "/api/v1/deliveries", "per_page"));
-    assert_eq!((per_page["minimum"].clone(), per_page["maximum"].clone()), (json!(1), json!(500)));
+    assert_eq!(
+        (per_page["minimum"].clone(), per_page["maximum"].clone()),
+        (json!(1), json!(500))
+    );
     let minutes = schema_of(&v, param(&v, "/api/v1/stats/rate", "minutes"));
-    assert_eq!((minutes["minimum"].clone(), minutes["maximum"].clone()), (json!(1), json!(1440)));
+    assert_eq!(
+        (minutes["minimum"].clone(), minutes["maximum"].clone()),
+        (json!(1), json!(1440))
+    );
 
     let a = app(Some(TOKEN), "127.0.0.1:0", None).await;
     let r = &a.router;
     get(r, "/api/v1/deliveries?page=2147483648")
         .await
         .error(StatusCode::UNPROCESSABLE_ENTITY, "invalid");
-    let last = get(r, "/api/v1/deliveries?page=2147483647&per_page=500").await.json();
+    let last = get(r, "/api/v1/deliveries?page=2147483647&per_page=500")
+        .await
+        .json();
     assert_eq!(last["page"], 2_147_483_647);
     assert_eq!(last["items"], json!([]));
 }
@@ -148,7 +156,11 @@ fn ignored_format_and_pages_are_documented_only_where_they_are_used() {
     assert!(!has_param(&v, "/api/v1/deliveries/export", "page"));
     assert!(!has_param(&v, "/api/v1/deliveries/export", "per_page"));
     let format = param(&v, "/api/v1/deliveries/export", "format");
-    assert_eq!(enum_of(&v, &format["schema"]), json!(["", "csv", "json"]), "{format}");
+    assert_eq!(
+        enum_of(&v, &format["schema"]),
+        json!(["", "csv", "json"]),
+        "{format}"
+    );
 }
 
 #[tokio::test]
@@ -161,7 +173,11 @@ async fn enums_missing_from_the_document_are_there_and_each_value_is_served() {
         "{outcome}"
     );
     let status = param(&v, "/api/v1/targets", "status");
-    assert_eq!(enum_of(&v, &status["schema"]), json!(["active", "disabled"]), "{status}");
+    assert_eq!(
+        enum_of(&v, &status["schema"]),
+        json!(["active", "disabled"]),
+        "{status}"
+    );
     // Times: an RFC 3339 date-time or "" (an empty form field), nothing else.
     let time = &v["components"]["schemas"]["TimeFilter"]["oneOf"];
     assert_eq!(time[0]["format"], "date-time", "{time}");
@@ -198,8 +214,14 @@ async fn enums_missing_from_the_document_are_there_and_each_value_is_served() {
         .await
         .error(StatusCode::NOT_FOUND, "not_found");
     // A blank that is not "" is not a time (it was taken as "no filter").
-    for q in ["/api/v1/stats?since=%20", "/api/v1/deliveries?to=%20", "/api/v1/deliveries/export?from=%20"] {
-        get(r, q).await.error(StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    for q in [
+        "/api/v1/stats?since=%20",
+        "/api/v1/deliveries?to=%20",
+        "/api/v1/deliveries/export?from=%20",
+    ] {
+        get(r, q)
+            .await
+            .error(StatusCode::UNPROCESSABLE_ENTITY, "invalid");
     }
     for q in ["/api/v1/stats?since=", "/api/v1/deliveries?to=&from="] {
         assert_eq!(get(r, q).await.status, StatusCode::OK, "{q}");
@@ -213,9 +235,14 @@ async fn enums_missing_from_the_document_are_there_and_each_value_is_served() {
 async fn disable_with_a_null_body_is_the_documented_optional_reason() {
     let a = app(Some(TOKEN), "127.0.0.1:0", None).await;
     let r = &a.router;
-    let t = post(r, "/api/v1/targets/@shop_one/disable", Some(TOKEN), Some(Value::Null))
-        .await
-        .json();
+    let t = post(
+        r,
+        "/api/v1/targets/@shop_one/disable",
+        Some(TOKEN),
+        Some(Value::Null),
+    )
+    .await
+    .json();
     assert_eq!(t["status"], "disabled");
     assert_eq!(t["reason"], "disabled by the operator");
     let v = spec();
@@ -243,7 +270,9 @@ async fn a_set_without_a_source_is_a_conflict_not_a_server_error() {
         .await
         .error(StatusCode::SERVICE_UNAVAILABLE, "unavailable");
     let v = spec();
-    assert!(v["paths"]["/api/v1/message-sets/{name}/update"]["post"]["responses"]["409"].is_object());
+    assert!(
+        v["paths"]["/api/v1/message-sets/{name}/update"]["post"]["responses"]["409"].is_object()
+    );
 }
 
 /// One raw request to a real server; the whole answer (the server closes after an error).
@@ -254,13 +283,19 @@ async fn raw(addr: std::net::SocketAddr, request: &[u8]) -> (u16, Value) {
     let mut out = Vec::new();
     let _ = s.read_to_end(&mut out).await;
     let text = String::from_utf8_lossy(&out).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or_else(|| panic!("{text}"));
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("{text}"));
     let status: u16 = head[9..12].parse().unwrap();
     assert!(
-        head.to_ascii_lowercase().contains("content-type: application/json"),
+        head.to_ascii_lowercase()
+            .contains("content-type: application/json"),
         "{head}"
     );
-    (status, serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {text}")))
+    (
+        status,
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {text}")),
+    )
 }
 
 #[tokio::test]
@@ -282,7 +317,11 @@ async fn uri_too_long_headers_too_large_and_bad_http_answer_json_not_an_empty_bo
         "b".repeat(70_000)
     );
     let (status, body) = raw(addr, long.as_bytes()).await;
-    assert_eq!((status, body["code"].clone()), (414, json!("uri_too_long")), "{body}");
+    assert_eq!(
+        (status, body["code"].clone()),
+        (414, json!("uri_too_long")),
+        "{body}"
+    );
     assert!(body["message"].as_str().unwrap().contains("request line"));
 
     let mut many = String::from("GET /healthz HTTP/1.1\r\nhost: x\r\n");
@@ -291,14 +330,29 @@ async fn uri_too_long_headers_too_large_and_bad_http_answer_json_not_an_empty_bo
     }
     many.push_str("\r\n");
     let (status, body) = raw(addr, many.as_bytes()).await;
-    assert_eq!((status, body["code"].clone()), (431, json!("headers_too_large")), "{body}");
+    assert_eq!(
+        (status, body["code"].clone()),
+        (431, json!("headers_too_large")),
+        "{body}"
+    );
 
-    let huge = format!("GET /healthz HTTP/1.1\r\nhost: x\r\nx-big: {}\r\n\r\n", "v".repeat(500_000));
+    let huge = format!(
+        "GET /healthz HTTP/1.1\r\nhost: x\r\nx-big: {}\r\n\r\n",
+        "v".repeat(500_000)
+    );
     let (status, body) = raw(addr, huge.as_bytes()).await;
-    assert_eq!((status, body["code"].clone()), (431, json!("headers_too_large")), "{body}");
+    assert_eq!(
+        (status, body["code"].clone()),
+        (431, json!("headers_too_large")),
+        "{body}"
+    );
 
     let (status, body) = raw(addr, b"NOT HTTP AT ALL\r\n\r\n").await;
-    assert_eq!((status, body["code"].clone()), (400, json!("invalid")), "{body}");
+    assert_eq!(
+        (status, body["code"].clone()),
+        (400, json!("invalid")),
+        "{body}"
+    );
 
     // An ordinary request on the same server is untouched.
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -350,6 +404,9 @@ fn a_whole_number_written_with_a_fraction_is_a_valid_message_index() {
     assert_eq!(r.message, None);
     for bad in ["2.5", "-1", "\"2\"", "1e300"] {
         let body = format!(r#"{{"broadcaster": "b2b", "message": {bad}}}"#);
-        assert!(serde_json::from_str::<TestSendRequest>(&body).is_err(), "{bad}");
+        assert!(
+            serde_json::from_str::<TestSendRequest>(&body).is_err(),
+            "{bad}"
+        );
     }
 }
