@@ -90,21 +90,18 @@ fn dotenv(data: &[u8]) -> String {
         Err(e) => return e.message,
     };
     let (entries, errors) = dotenv::parse(&text);
-    for e in &entries {
-        if let Some(v) = &e.value {
-            let line = format!("K={}\n", dotenv::quote(v));
-            let (back, errs) = dotenv::parse(&line);
-            assert!(
-                errs.is_empty(),
-                "quote({v:?}) = {line:?} does not parse: {errs:?}"
-            );
-            assert_eq!(back.len(), 1, "quote({v:?}) = {line:?}");
-            assert_eq!(
-                back[0].value.as_deref(),
-                Some(v.as_str()),
-                "quote({v:?}) = {line:?}"
-            );
-        }
+    // What a program sees is the resolved value (`${NAME}` interpolated): `quote` must write
+    // it so that it reads back as itself.
+    for (_, v, _) in dotenv::resolve(&entries, |_| None) {
+        let line = format!("K={}\n", dotenv::quote(&v));
+        let (back, errs) = dotenv::parse(&line);
+        assert!(
+            errs.is_empty(),
+            "quote({v:?}) = {line:?} does not parse: {errs:?}"
+        );
+        let back = dotenv::resolve(&back, |_| None);
+        assert_eq!(back.len(), 1, "quote({v:?}) = {line:?}");
+        assert_eq!(back[0].1, v, "quote({v:?}) = {line:?}");
     }
     format!(
         "{} entries, {}",
