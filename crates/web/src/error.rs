@@ -13,7 +13,8 @@ use utoipa::ToSchema;
 pub struct ErrorBody {
     /// Stable, machine-readable: `not_found`, `invalid`, `unauthorized`, `conflict`,
     /// `not_implemented`, `unavailable`, `internal`, `method_not_allowed`,
-    /// `unsupported_media_type`.
+    /// `unsupported_media_type`, `payload_too_large` (413), `uri_too_long` (414),
+    /// `headers_too_large` (431).
     pub code: &'static str,
     /// What went wrong, for a person, and what to do next.
     pub message: String,

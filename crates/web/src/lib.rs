@@ -40,7 +40,8 @@ pub fn router(ctx: WebContext, settings: &WebSettings, extra: Router) -> Router 
         settings.token_for_everything(),
         settings.lang,
     );
-    let (api, spec) = api::router().split_for_parts();
+    let (api, mut spec) = api::router().split_for_parts();
+    api::document_common_responses(&mut spec);
     let pages = Router::new()
         .route("/", get(pages::overview))
         .route("/broadcasters", get(pages::broadcasters_page))
@@ -84,6 +85,7 @@ async fn plain_errors_as_json(resp: axum::response::Response) -> axum::response:
         StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
         StatusCode::NOT_FOUND => "not_found",
         StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
         _ => "invalid",
     };
     let message = if detail.is_empty() {

@@ -265,6 +265,7 @@ impl Server {
         let io = TokioIo::new(Watched {
             io: stream,
             conn: conn.clone(),
+            rewrite: None,
         });
         let in_service = conn.clone();
         let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
@@ -402,10 +403,80 @@ impl Drop for Busy {
     }
 }
 
-/// The socket, telling its connection when bytes arrive.
+/// The socket, telling its connection when bytes arrive, and giving hyper's own error answers
+/// a body.
+///
+/// hyper answers a request it cannot parse by itself, before any service runs: 400 (not
+/// HTTP/1.1), 414 (a request line over 65 534 bytes) or 431 (a head over about 400 KiB or with
+/// more than 100 headers), each with an empty body. The API promises `{code, message}` for every
+/// error, so such a head, recognised as it is written, is replaced by the same status with that
+/// body. Only hyper writes an empty 4xx without a `content-type`: the app's errors always carry
+/// JSON ([`crate::router`] rewrites axum's plain ones).
 struct Watched {
     io: TcpStream,
     conn: Arc<Conn>,
+    /// A replacement being written: its bytes, how many are out, and how many bytes of hyper's
+    /// own answer it stands for (reported written once the replacement is).
+    rewrite: Option<(Vec<u8>, usize, usize)>,
+}
+
+/// hyper's automatic answer to an unparsable request, as JSON: `None` for anything else.
+fn error_answer(head: &[u8]) -> Option<Vec<u8>> {
+    let rest = head.strip_prefix(b"HTTP/1.1 ")?;
+    let (code, message) = match rest.get(..3)? {
+        b"400" => (
+            "invalid",
+            "the request is not valid HTTP/1.1 (request line or a header does not parse)",
+        ),
+        b"414" => (
+            "uri_too_long",
+            "the request line is longer than the server takes (65 534 bytes): send fewer or shorter query parameters",
+        ),
+        b"431" => (
+            "headers_too_large",
+            "the request head is larger than the server takes (about 400 KiB, at most 100 headers): send fewer or shorter headers",
+        ),
+        _ => return None,
+    };
+    if !head.ends_with(b"\r\n\r\n") || head.len() > 1024 {
+        return None;
+    }
+    let lower = head.to_ascii_lowercase();
+    let has = |needle: &[u8]| lower.windows(needle.len()).any(|w| w == needle);
+    if !has(b"\r\ncontent-length: 0\r\n") || has(b"\r\ncontent-type:") {
+        return None;
+    }
+    let status_line = head.split(|b| *b == b'\n').next()?;
+    let body = serde_json::json!({ "code": code, "message": message }).to_string();
+    let mut out = Vec::with_capacity(status_line.len() + body.len() + 128);
+    out.extend_from_slice(status_line);
+    out.extend_from_slice(b"\ncontent-type: application/json\r\n");
+    out.extend_from_slice(format!("content-length: {}\r\n", body.len()).as_bytes());
+    out.extend_from_slice(b"connection: close\r\n\r\n");
+    out.extend_from_slice(body.as_bytes());
+    Some(out)
+}
+
+impl Watched {
+    /// Writes the pending replacement; `Ready(Ok(n))` with the size of what it replaced once done.
+    fn poll_rewrite(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        loop {
+            let Some((bytes, out, stands_for)) = &mut self.rewrite else {
+                return Poll::Ready(Ok(0));
+            };
+            if *out >= bytes.len() {
+                let n = *stands_for;
+                self.rewrite = None;
+                return Poll::Ready(Ok(n));
+            }
+            match Pin::new(&mut self.io).poll_write(cx, &bytes[*out..]) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(n)) => *out += n,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
 }
 
 impl AsyncRead for Watched {
@@ -430,7 +501,16 @@ impl AsyncWrite for Watched {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+        let this = self.get_mut();
+        if this.rewrite.is_none()
+            && let Some(answer) = error_answer(buf)
+        {
+            this.rewrite = Some((answer, 0, buf.len()));
+        }
+        if this.rewrite.is_some() {
+            return this.poll_rewrite(cx);
+        }
+        Pin::new(&mut this.io).poll_write(cx, buf)
     }
 
     fn poll_write_vectored(
@@ -438,7 +518,20 @@ impl AsyncWrite for Watched {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
+        let this = self.get_mut();
+        if this.rewrite.is_none() {
+            let total: usize = bufs.iter().map(|b| b.len()).sum();
+            if total <= 1024 && bufs.first().is_some_and(|b| b.starts_with(b"HTTP/1.1 4")) {
+                let joined: Vec<u8> = bufs.iter().flat_map(|b| b.iter().copied()).collect();
+                if let Some(answer) = error_answer(&joined) {
+                    this.rewrite = Some((answer, 0, total));
+                }
+            }
+        }
+        if this.rewrite.is_some() {
+            return this.poll_rewrite(cx);
+        }
+        Pin::new(&mut this.io).poll_write_vectored(cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {

@@ -17,6 +17,10 @@ pub enum LinkError {
     Missing { what: &'static str },
     #[error("the proxy port `{0}` is not a number from 1 to 65535")]
     Port(String),
+    #[error(
+        "the proxy host `{0}` is not a host name or an IP address (letters, digits, `.`, `-`; `:` only in an IPv6 address)"
+    )]
+    Host(String),
     #[error(transparent)]
     Secret(#[from] SecretError),
 }
@@ -102,6 +106,15 @@ impl MtproxySettings {
             return Err(LinkError::Missing {
                 what: "host (PROXY_ADDR)",
             });
+        }
+        // A host with `/`, `?`, `@`, spaces… cannot be written back into a link (bench/fuzz
+        // found `server=p.exhttps://t.me/proxy` accepted, and its link not parsing back).
+        let ipv6 = host.contains(':') && host.parse::<std::net::Ipv6Addr>().is_ok();
+        let name_like = host
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '.' || c == '-' || c == '_');
+        if !(ipv6 || name_like) {
+            return Err(LinkError::Host(host.chars().take(64).collect()));
         }
         let port = port
             .trim()
@@ -203,6 +216,36 @@ fn percent_decode(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn fuzz_found_a_host_with_a_link_inside_accepted_and_not_written_back() {
+        let link = "https://t.me/proxy?server=p.exhttps://t.me/proxy?ample&port=8443&secret=ee0123456789abcdef0123456789abcdef6578616d506c652e636f6d";
+        let e = MtproxySettings::parse_link(link).unwrap_err();
+        assert!(
+            matches!(e, LinkError::Host(ref h) if h == "p.exhttps://t.me/proxy"),
+            "{e}"
+        );
+        for bad in ["a b", "x/y", "h?x", "u@h", "::1:8080x"] {
+            assert!(
+                MtproxySettings::new(bad, "443", "0123456789abcdef0123456789abcdef").is_err(),
+                "{bad}"
+            );
+        }
+        for good in [
+            "proxy.example.org",
+            "1.2.3.4",
+            "[2001:db8::1]",
+            "2001:db8::1",
+            "прокси.рф",
+        ] {
+            let s = MtproxySettings::new(good, "443", "0123456789abcdef0123456789abcdef").unwrap();
+            assert_eq!(
+                MtproxySettings::parse_link(&s.to_link()).unwrap(),
+                s,
+                "{good}"
+            );
+        }
+    }
+
     use super::*;
     use crate::mtproxy::SecretKind;
 

@@ -9,6 +9,8 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use smb_domain::{DeliveryStatus, TargetRef};
 use smb_store::{DeliveryFilter, DeliveryRow};
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
@@ -62,27 +64,128 @@ impl From<DeliveryRow> for Delivery {
     }
 }
 
-/// Filters of the log (all optional).
+/// The values the `outcome` filter takes: `""` (no filter: what the dashboard's form sends for
+/// "any"), `pending`, `sent`, `failed`, `deferred`. Only a schema: the handler reads a string.
+#[derive(Debug, Clone, Copy)]
+pub struct OutcomeFilter;
+
+impl utoipa::PartialSchema for OutcomeFilter {
+    fn schema() -> RefOr<Schema> {
+        string_enum(&["", "pending", "sent", "failed", "deferred"])
+    }
+}
+
+impl ToSchema for OutcomeFilter {}
+
+/// The values the export's `format` takes: `""` (the default, csv), `csv`, `csv-excel`, `json`.
+#[derive(Debug, Clone, Copy)]
+pub struct ExportFormat;
+
+impl utoipa::PartialSchema for ExportFormat {
+    fn schema() -> RefOr<Schema> {
+        string_enum(&["", "csv", "csv-excel", "json"])
+    }
+}
+
+impl ToSchema for ExportFormat {}
+
+/// An RFC 3339 time, or `""` for none (what an empty form field sends).
+#[derive(Debug, Clone, Copy)]
+pub struct TimeFilter;
+
+impl utoipa::PartialSchema for TimeFilter {
+    fn schema() -> RefOr<Schema> {
+        RefOr::T(Schema::OneOf(
+            utoipa::openapi::schema::OneOfBuilder::new()
+                .item(
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                            utoipa::openapi::KnownFormat::DateTime,
+                        )))
+                        .build(),
+                )
+                .item(string_enum(&[""]))
+                .build(),
+        ))
+    }
+}
+
+impl ToSchema for TimeFilter {}
+
+/// A string schema with these values. utoipa's derive drops a `#[serde(rename = "")]`, and the
+/// empty value is one the API takes (an empty form field).
+pub(crate) fn string_enum(values: &[&str]) -> RefOr<Schema> {
+    RefOr::T(Schema::Object(
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(values.iter().copied()))
+            .build(),
+    ))
+}
+
+/// The largest `page`: the document says int32, so the API keeps to it.
+pub const MAX_PAGE: u32 = i32::MAX as u32;
+
+/// Filters of the log (all optional) and the page.
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct DeliveryQuery {
     pub broadcaster: Option<String>,
     /// A target in any accepted form.
     pub target: Option<String>,
-    /// `pending`, `sent`, `failed` or `deferred`.
+    /// `pending`, `sent`, `failed` or `deferred`; empty: any.
+    #[param(value_type = Option<OutcomeFilter>)]
     pub outcome: Option<String>,
     /// RFC 3339 time: last change at or after it.
+    #[param(value_type = Option<TimeFilter>)]
     pub from: Option<String>,
-    /// RFC 3339 time: last change before it.
+    /// RFC 3339 time: last change before it (nothing matches when it is not after `from`).
+    #[param(value_type = Option<TimeFilter>)]
     pub to: Option<String>,
     /// 1-based page (default 1).
+    #[param(minimum = 1, maximum = 2147483647)]
     pub page: Option<u32>,
     /// Rows per page, 1–500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub per_page: Option<u32>,
-    /// Export only: `csv` (default: comma-separated UTF-8), `csv-excel` (`;`-separated UTF-8
-    /// with a byte-order mark, which Excel in a comma-decimal locale such as Russian opens as
-    /// columns by a double click) or `json`.
+}
+
+/// Filters of the export (all optional) and its format; no pages (at most 100 000 rows).
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ExportQuery {
+    pub broadcaster: Option<String>,
+    /// A target in any accepted form.
+    pub target: Option<String>,
+    /// `pending`, `sent`, `failed` or `deferred`; empty: any.
+    #[param(value_type = Option<OutcomeFilter>)]
+    pub outcome: Option<String>,
+    /// RFC 3339 time: last change at or after it.
+    #[param(value_type = Option<TimeFilter>)]
+    pub from: Option<String>,
+    /// RFC 3339 time: last change before it (nothing matches when it is not after `from`).
+    #[param(value_type = Option<TimeFilter>)]
+    pub to: Option<String>,
+    /// `csv` (default: comma-separated UTF-8), `csv-excel` (`;`-separated UTF-8 with a
+    /// byte-order mark, which Excel in a comma-decimal locale such as Russian opens as columns
+    /// by a double click) or `json`; empty: csv.
+    #[param(value_type = Option<ExportFormat>)]
     pub format: Option<String>,
+}
+
+impl ExportQuery {
+    fn filters(&self) -> DeliveryQuery {
+        DeliveryQuery {
+            broadcaster: self.broadcaster.clone(),
+            target: self.target.clone(),
+            outcome: self.outcome.clone(),
+            from: self.from.clone(),
+            to: self.to.clone(),
+            page: None,
+            per_page: None,
+        }
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -98,8 +201,11 @@ fn blank(v: &Option<String>) -> Option<&str> {
     v.as_deref().map(str::trim).filter(|v| !v.is_empty())
 }
 
-fn time(name: &str, v: &Option<String>) -> ApiResult<Option<Timestamp>> {
-    blank(v)
+/// An RFC 3339 time, or `""` for none (an empty form field). Only the exact empty string
+/// means none: the document says date-time or `""`, so `" "` is refused like any non-time.
+pub(crate) fn time(name: &str, v: &Option<String>) -> ApiResult<Option<Timestamp>> {
+    v.as_deref()
+        .filter(|v| !v.is_empty())
         .map(|raw| {
             raw.parse::<Timestamp>().map_err(|_| {
                 ApiError::Invalid(format!(
@@ -126,12 +232,9 @@ pub(crate) fn filter(q: &DeliveryQuery) -> ApiResult<DeliveryFilter> {
             })
         })
         .transpose()?;
+    // `from` at or after `to` is an empty range (nothing matches), not an error: both are
+    // valid times, and the document cannot say that one must come first.
     let (from, to) = (time("from", &q.from)?, time("to", &q.to)?);
-    if let (Some(f), Some(t)) = (from, to)
-        && f >= t
-    {
-        return Err(ApiError::Invalid("`from` must be before `to`".into()));
-    }
     Ok(DeliveryFilter {
         broadcaster: blank(&q.broadcaster).map(str::to_string),
         target,
@@ -145,8 +248,8 @@ pub(crate) async fn page(s: &AppState, q: &DeliveryQuery) -> ApiResult<DeliveryP
     let f = filter(q)?;
     let page = q.page.unwrap_or(1);
     let per_page = q.per_page.unwrap_or(50);
-    if page == 0 {
-        return Err(ApiError::Invalid("page starts at 1".into()));
+    if !(1..=MAX_PAGE).contains(&page) {
+        return Err(ApiError::Invalid(format!("page must be 1–{MAX_PAGE}")));
     }
     if !(1..=500).contains(&per_page) {
         return Err(ApiError::Invalid("per_page must be 1–500".into()));
@@ -172,15 +275,15 @@ pub async fn list_deliveries(
 }
 
 /// The filtered log as a file: CSV (default) or JSON, at most 100 000 rows.
-#[utoipa::path(get, path = "/api/v1/deliveries/export", tag = "deliveries", params(DeliveryQuery),
+#[utoipa::path(get, path = "/api/v1/deliveries/export", tag = "deliveries", params(ExportQuery),
     responses((status = 200, description = "an attachment: CSV (default) or JSON",
             content((String = "text/csv"), ([Delivery] = "application/json"))),
         (status = 422, body = ErrorBody)))]
 pub async fn export_deliveries(
     State(s): State<AppState>,
-    Query(q): Query<DeliveryQuery>,
+    Query(q): Query<ExportQuery>,
 ) -> ApiResult<Response> {
-    let f = filter(&q)?;
+    let f = filter(&q.filters())?;
     let format = blank(&q.format).unwrap_or("csv");
     if !matches!(format, "csv" | "csv-excel" | "json") {
         return Err(ApiError::Invalid(format!(

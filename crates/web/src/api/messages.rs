@@ -172,20 +172,25 @@ pub async fn list_versions(
 #[utoipa::path(post, path = "/api/v1/message-sets/{name}/update", tag = "message-sets", security(("bearer" = [])),
     params(("name" = String, Path, description = "message set name")),
     responses((status = 200, body = MessageSetChange), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 501, description = "the set has no source, or sources are not available in this daemon", body = ErrorBody),
+        (status = 409, description = "the set has no source: its texts come from the configuration", body = ErrorBody),
         (status = 503, description = "the source failed; the current version is kept", body = ErrorBody)))]
 pub async fn update_message_set(
     State(s): State<AppState>,
     Path(name): Path<String>,
 ) -> ApiResult<Json<MessageSetChange>> {
     known(&s, &name)?;
+    // A set without a source is the set's state, not the server's failure: 409, not a 5xx
+    // (issue 19: schemathesis counts every 5xx as a server error). A daemon without any
+    // sources has a set with none.
     let no_source = || {
-        ApiError::NotImplemented(format!(
-            "message set `{name}` has no source this daemon can fetch (Google Sheet, CSV URL or file); its texts come from the configuration"
+        ApiError::Conflict(format!(
+            "message set `{name}` has no source (Google Sheet, CSV URL or file); its texts come from the configuration"
         ))
     };
-    let updater = s.sources.clone().ok_or_else(no_source)?;
-    let res = updater.update(&name).await.ok_or_else(no_source)?;
+    let res = match s.sources.clone() {
+        Some(updater) => updater.update(&name).await.ok_or_else(no_source)?,
+        None => return Err(no_source()),
+    };
     let u = res.map_err(ApiError::Unavailable)?;
     if u.changed {
         s.driver.control(Control::ReplaceMessages(u.messages)).await;

@@ -32,7 +32,15 @@ use crate::state::AppState;
             `{\"code\", \"message\"}`."
     ),
     modifiers(&BearerAuth),
-    components(schemas(ErrorBody)),
+    // The enums of query parameters (`value_type`) are referenced, not collected from the
+    // handlers: registered here, or the `$ref`s would point nowhere.
+    components(schemas(
+        ErrorBody,
+        deliveries::OutcomeFilter,
+        deliveries::ExportFormat,
+        deliveries::TimeFilter,
+        targets::TargetStatusFilter
+    )),
     tags(
         (name = "stats", description = "figures, as `stats --json`"),
         (name = "broadcasters", description = "state, cycle progress, pause / resume / start / stop, test send"),
@@ -90,7 +98,89 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// The OpenAPI document, without a running daemon (for docs and tests).
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    router().into_openapi()
+    let mut doc = router().into_openapi();
+    document_common_responses(&mut doc);
+    doc
+}
+
+/// Adds to every operation the error answers that come from the layers around the handlers
+/// rather than from the handler itself, so the document lists every status a client can get
+/// (schemathesis checks it; issue 19):
+/// - 401 from the token check (off loopback every request needs the token);
+/// - 400 when a query string, path parameter or JSON body does not parse into its type;
+/// - 404 for an operation with path parameters (nothing under that name);
+/// - 413 / 415 for an operation with a body (over axum's 2 MB limit, not `application/json`);
+/// - 414 / 431 from the HTTP server (a request line or head over its limits, see [`crate::server`]).
+///
+/// An operation that documents a status itself keeps its own description.
+pub fn document_common_responses(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{Content, Ref, RefOr};
+    let error = |what: &str| {
+        RefOr::T(
+            utoipa::openapi::ResponseBuilder::new()
+                .description(what)
+                .content(
+                    "application/json",
+                    Content::new(Some(Ref::from_schema_name("ErrorBody"))),
+                )
+                .build(),
+        )
+    };
+    for item in doc.paths.paths.values_mut() {
+        for op in [
+            item.get.as_mut(),
+            item.post.as_mut(),
+            item.put.as_mut(),
+            item.delete.as_mut(),
+            item.patch.as_mut(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let params = op.parameters.as_ref().is_some_and(|p| !p.is_empty());
+            let path_params = op.parameters.as_ref().is_some_and(|ps| {
+                ps.iter().any(|p| {
+                    matches!(p, RefOr::T(p)
+                        if matches!(p.parameter_in, utoipa::openapi::path::ParameterIn::Path))
+                })
+            });
+            let body = op.request_body.is_some();
+            let mut add = |status: &str, what: &str| {
+                op.responses
+                    .responses
+                    .entry(status.to_string())
+                    .or_insert_with(|| error(what));
+            };
+            add(
+                "401",
+                "no or a wrong `Authorization: Bearer WEB_TOKEN` (changes always need it; off loopback every request does)",
+            );
+            if params || body {
+                add(
+                    "400",
+                    "a query string, path parameter or JSON body that does not parse into its type",
+                );
+            }
+            if path_params {
+                add("404", "nothing under that name");
+            }
+            if body {
+                add("413", "the body is larger than 2 MB");
+                add(
+                    "415",
+                    "the body is not sent as `Content-Type: application/json`",
+                );
+            }
+            add(
+                "414",
+                "the request line (path and query) is longer than the server takes",
+            );
+            add(
+                "431",
+                "the request head (headers) is larger than the server takes",
+            );
+        }
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -15,7 +15,8 @@ use crate::state::AppState;
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct StatsQuery {
-    /// RFC 3339 time: count only what changed since then (all time when absent).
+    /// RFC 3339 time: count only what changed since then (all time when absent or empty).
+    #[param(value_type = Option<crate::api::deliveries::TimeFilter>)]
     pub since: Option<String>,
 }
 
@@ -27,16 +28,7 @@ pub async fn get_stats(
     State(s): State<AppState>,
     Query(q): Query<StatsQuery>,
 ) -> ApiResult<Json<smb_store::Stats>> {
-    let since = q
-        .since
-        .as_deref()
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .map(|v| {
-            v.parse::<Timestamp>()
-                .map_err(|_| ApiError::Invalid(format!("since={v:?}: expected an RFC 3339 time")))
-        })
-        .transpose()?;
+    let since = crate::api::deliveries::time("since", &q.since)?;
     Ok(Json(s.store.stats(since, s.clock.now()).await?))
 }
 
@@ -44,6 +36,7 @@ pub async fn get_stats(
 #[into_params(parameter_in = Query)]
 pub struct RateQuery {
     /// How many whole minutes, ending now: 1–1440 (default 1440, 24 h).
+    #[param(minimum = 1, maximum = 1440)]
     pub minutes: Option<usize>,
 }
 

@@ -44,10 +44,19 @@ pub struct Target {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct TargetQuery {
-    /// Only targets of this list.
+    /// Only targets of this list (404 when there is no such list).
     pub list: Option<String>,
     /// `active` or `disabled`.
+    #[param(value_type = Option<TargetStatusFilter>)]
     pub status: Option<String>,
+}
+
+/// The values the `status` filter takes.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TargetStatusFilter {
+    Active,
+    Disabled,
 }
 
 /// A target list: its targets and the broadcasters that post to it.
@@ -61,7 +70,9 @@ pub struct TargetList {
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct DisableBody {
-    /// Shown beside the target; "disabled by the operator" when absent.
+    /// Shown beside the target, at most 500 characters; "disabled by the operator" when
+    /// absent or blank.
+    #[schema(max_length = 500)]
     pub reason: Option<String>,
 }
 
@@ -185,7 +196,8 @@ async fn one(s: &AppState, t: &TargetRef) -> ApiResult<Target> {
 
 /// Every target of every list, with its status, reason and delivery counts.
 #[utoipa::path(get, path = "/api/v1/targets", tag = "targets", params(TargetQuery),
-    responses((status = 200, body = [Target]), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = [Target]), (status = 404, description = "no target list of that name", body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
 pub async fn list_targets(
     State(s): State<AppState>,
     Query(q): Query<TargetQuery>,
@@ -235,12 +247,15 @@ pub async fn enable_target(
 pub async fn disable_target(
     State(s): State<AppState>,
     Path(raw): Path<String>,
-    body: Option<Json<DisableBody>>,
+    // No body, `null` and `{}` all mean "no reason given" (the document says the body may be
+    // absent or null).
+    body: Option<Json<Option<DisableBody>>>,
 ) -> ApiResult<Json<Target>> {
     let t = parse(&raw)?;
     listed(&s, &t)?;
     let reason = body
-        .and_then(|Json(b)| b.reason)
+        .and_then(|Json(b)| b)
+        .and_then(|b| b.reason)
         .map(|r| r.trim().to_string())
         .filter(|r| !r.is_empty())
         .unwrap_or_else(|| "disabled by the operator".into());

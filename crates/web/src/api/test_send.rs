@@ -18,7 +18,28 @@ pub struct TestSendRequest {
     /// The broadcaster whose account, message set and test list are used.
     pub broadcaster: String,
     /// 1-based position in the set's current texts (default: the first active one).
+    #[schema(minimum = 1)]
+    #[serde(default, deserialize_with = "whole_number")]
     pub message: Option<usize>,
+}
+
+/// A JSON integer, also when written `2.0` (JSON Schema's `integer` takes it; serde's `usize`
+/// alone does not).
+fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
+    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    if let Some(u) = n.as_u64() {
+        return usize::try_from(u)
+            .map(Some)
+            .map_err(|_| serde::de::Error::custom(format!("message {n} is too large")));
+    }
+    match n.as_f64() {
+        Some(f) if f.fract() == 0.0 && (0.0..=1e15).contains(&f) => Ok(Some(f as usize)),
+        _ => Err(serde::de::Error::custom(format!(
+            "message {n}: expected a whole number from 1"
+        ))),
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -8,3 +8,4 @@ mod api;
 mod check;
 mod common;
 mod openapi;
+mod spec_agrees;
