@@ -538,7 +538,10 @@ fn a_missing_media_file_fails_check_and_the_sandbox_naming_file_set_and_line() {
     std::fs::create_dir_all(dir.path().join("pics/price.png")).unwrap();
     let (code, out) = binary_in(dir.path(), &["check", "--sandbox"], &[]);
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains(want) && out.contains("it is a directory"), "{out}");
+    assert!(
+        out.contains(want) && out.contains("it is a directory"),
+        "{out}"
+    );
     std::fs::remove_dir(dir.path().join("pics/price.png")).unwrap();
     std::fs::write(dir.path().join("pics/price.png"), b"\x89PNG\r\n\x1a\n").unwrap();
     let (code, out) = binary_in(dir.path(), &["check", "--sandbox"], &[]);
@@ -574,7 +577,10 @@ fn a_bad_proxy_secret_gives_its_reason_once() {
     let (code, out) = binary_in(dir.path(), &["check"], &[]);
     assert_eq!(code, 1, "{out}");
     let reason = "the proxy secret is 3 bytes long";
-    assert!(out.contains("accounts.acc1.proxy: MTProto proxy: "), "{out}");
+    assert!(
+        out.contains("accounts.acc1.proxy: MTProto proxy: "),
+        "{out}"
+    );
     assert_eq!(out.matches(reason).count(), 1, "{out}");
     assert!(!out.contains("zz12"), "{out}");
 }
@@ -584,7 +590,10 @@ fn dotenv_errors_give_the_line_and_never_the_value() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("sendmessagebot.toml"), GOOD).unwrap();
     for (env, line) in [
-        ("API_ID=1\n\nAPI_HASH=\"s3cretHashValue\nLOG_LEVEL=INFO\n", 3),
+        (
+            "API_ID=1\n\nAPI_HASH=\"s3cretHashValue\nLOG_LEVEL=INFO\n",
+            3,
+        ),
         ("API_ID=1\nWEB_TOKEN s3cretHashValue\n", 2),
     ] {
         std::fs::write(dir.path().join(".env"), env).unwrap();

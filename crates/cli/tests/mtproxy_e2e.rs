@@ -504,7 +504,10 @@ fn a_wrong_fake_tls_secret_is_named_as_the_secret_not_the_address() {
             "silent={silent} run: {t}"
         );
         assert!(!t.contains(&wrong.to_hex()), "the secret in {t}");
-        assert!(t.contains("PROXY_SECRET_REFUSED"), "silent={silent} run: {t}");
+        assert!(
+            t.contains("PROXY_SECRET_REFUSED"),
+            "silent={silent} run: {t}"
+        );
         let attempts = w.proxy.refused() - before;
         assert!(
             (1..=6).contains(&attempts),

@@ -303,7 +303,11 @@ mod tests {
 
     #[test]
     fn an_ftp_source_says_the_scheme_is_not_supported_not_a_missing_file() {
-        for text in ["ftp://example.com/prices.csv", "SFTP://host/x", "s3://bucket/key.csv"] {
+        for text in [
+            "ftp://example.com/prices.csv",
+            "SFTP://host/x",
+            "s3://bucket/key.csv",
+        ] {
             let err = Source::parse(text).unwrap_err().to_string();
             assert!(
                 err.contains("is not a scheme SendMessageBot can read")

@@ -193,9 +193,7 @@ pub fn check_media(name: &str, media: &[MediaFile]) -> Result<(), ConfigError> {
             Ok(_) => std::fs::File::open(&m.path)
                 .err()
                 .map(|e| format!("cannot open it: {e}")),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                Some("no such file".to_owned())
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some("no such file".to_owned()),
             Err(e) => Some(format!("cannot read it: {e}")),
         };
         if let Some(problem) = problem {

@@ -200,7 +200,11 @@ async fn a_database_opened_read_only_is_read_with_its_wal_and_never_written() {
         .await
         .unwrap_err();
     assert!(matches!(err, smb_engine::StoreError::Closed), "{err:?}");
-    assert_eq!(std::fs::read(&db).unwrap(), before, "the database file was written");
+    assert_eq!(
+        std::fs::read(&db).unwrap(),
+        before,
+        "the database file was written"
+    );
     drop(writer);
 }
 
