@@ -88,23 +88,30 @@ pub async fn open_store(settings: &Settings, sandbox: bool) -> anyhow::Result<Sq
     .with_context(|| format!("opening the database {url}"))
 }
 
-/// [`open_store`] for commands that only read (`stats`, …): a missing database is said to be
-/// missing, never replaced by a new empty one.
+/// [`open_store`] for commands that only read (`stats`, …): opened read-only (a database in a
+/// read-only directory can be read), and a missing database is said to be missing, never
+/// replaced by a new empty one.
 pub async fn open_existing_store(
     settings: &Settings,
     sandbox: bool,
 ) -> anyhow::Result<SqliteStore> {
     let url = database_url(settings, sandbox);
-    SqliteStore::open_existing(
-        url,
-        SqliteSettings {
-            sandbox,
-            ..SqliteSettings::default()
-        },
-    )
-    .await
-    .map_err(damage_hint)
-    .with_context(|| format!("opening the database {url}"))
+    // Read-only first: it works in a read-only directory and never writes (issue 19); a
+    // database of an older version is migrated by the ordinary open.
+    match SqliteStore::open_read_only(url).await {
+        Ok(Some(store)) => Ok(store),
+        Ok(None) => SqliteStore::open_existing(
+            url,
+            SqliteSettings {
+                sandbox,
+                ..SqliteSettings::default()
+            },
+        )
+            .await
+            .map_err(damage_hint)
+            .with_context(|| format!("opening the database {url}")),
+        Err(e) => Err(damage_hint(e)).with_context(|| format!("opening the database {url}")),
+    }
 }
 
 fn database_url(settings: &Settings, sandbox: bool) -> &str {

@@ -203,7 +203,12 @@ pub fn init(settings: &LogSettings) -> anyhow::Result<LogGuard> {
             settings.max_size,
             settings.backup_count,
         )
-        .with_context(|| format!("cannot log to {} (LOG_FILE)", path.display()))?;
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot log to {} (LOG_FILE): {e}; set LOG_FILE to a writable path (empty: no file)",
+                path.display()
+            )
+        })?;
         guard = Some(file_guard);
         let layer = fmt::layer().with_writer(writer).with_ansi(false);
         layers.push(if settings.json {

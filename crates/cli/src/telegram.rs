@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
 use jiff::Timestamp;
+use smb_domain::AccountStop;
 use smb_engine::Store;
 use smb_telegram::grammers::{
     AccountConfig, ApiSettings, GrammersGateway, JsonPeerCacheStore, ProxyUrl, SecretString,
@@ -235,8 +236,13 @@ pub async fn start_gateway(
                     .await?;
             }
             None => {
-                if let Some(reason) = was.filter(|r| r.is_session_problem()) {
-                    tracing::info!(account = %c.name, previous = %reason, "the session is usable again");
+                // A refused proxy secret is cleared too: the settings may have been fixed
+                // since, and if not, the first send stops the account again.
+                if let Some(reason) = was.filter(|r| {
+                    r.is_session_problem()
+                        || matches!(r, AccountStop::Telegram(c) if c == smb_domain::PROXY_SECRET_REFUSED)
+                }) {
+                    tracing::info!(account = %c.name, previous = %reason, "the account may send again");
                     store.set_account_stopped(&c.name, None, now).await?;
                 }
             }

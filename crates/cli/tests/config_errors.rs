@@ -374,3 +374,233 @@ fn init_writes_a_config_that_checks_and_a_dry_run_that_plans() {
     );
     assert!(!dir.path().join("data/sandbox/ledger.jsonl").exists());
 }
+
+/// The binary with `args` in `dir` (holding the configuration already), `env` set: exit code
+/// and everything it printed.
+fn binary_in(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
+        .current_dir(dir)
+        .env("METRICS_BIND", "127.0.0.1:0")
+        .env("WEB_BIND", "127.0.0.1:0")
+        .env_remove("LOG_FILE")
+        .env_remove("SMB_CONFIG");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+/// Issue 19 findings that were refused already but had no test of their own.
+#[test]
+fn a_config_with_no_broadcasters_is_refused() {
+    let toml = GOOD.split("[broadcasters.b2b]").next().unwrap();
+    let (code, out) = parsed(toml, &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("broadcasters: no [broadcasters.NAME] table")
+            && out.contains("nothing would be sent"),
+        "{out}"
+    );
+}
+
+#[test]
+fn an_empty_target_list_is_refused() {
+    let (code, out) = parsed(&GOOD.replace("test = [\"@test_chat\"]", "test = []"), &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("targets.test: the list is empty") && out.contains("add a chat"),
+        "{out}"
+    );
+}
+
+#[test]
+fn sandbox_faults_with_an_unknown_error_or_a_probability_of_2_are_refused() {
+    let fault = |body: &str| format!("{GOOD}\n[[sandbox.faults]]\nchat = \"@shop_chat\"\n{body}\n");
+    let (code, out) = parsed(&fault("error = \"BOGUS_THING\"\ntimes = 1"), &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("sandbox.faults[1].error")
+            && out.contains("`BOGUS_THING` is not a Telegram error the sandbox knows")
+            && out.contains("FLOOD_WAIT_300"),
+        "{out}"
+    );
+    let (code, out) = parsed(&fault("error = \"FLOOD_WAIT_5\"\nprobability = 2.0"), &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("sandbox.faults[1].probability")
+            && out.contains("2 is not a probability")
+            && out.contains("0.0 to 1.0"),
+        "{out}"
+    );
+    let (code, out) = parsed(&fault("error = \"FLOOD_WAIT_5\"\nprobability = 0.5"), &[]);
+    assert_eq!(code, 0, "{out}");
+}
+
+#[test]
+fn chat_id_i64_min_and_usernames_ending_in_underscore_are_refused() {
+    let (code, out) = parsed(
+        &GOOD.replace("\"@shop_chat\"", "\"-9223372036854775808\""),
+        &[],
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("sendmessagebot.toml:7: targets.prod[2]")
+            && out.contains("outside Telegram's chat ids"),
+        "{out}"
+    );
+    let (code, out) = parsed(&GOOD.replace("\"@shop_chat\"", "\"@shop_chat_\""), &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("sendmessagebot.toml:7: targets.prod[2]") && out.contains("ends with `_`"),
+        "{out}"
+    );
+}
+
+#[test]
+fn log_max_size_minus_one_is_refused_naming_the_variable() {
+    let (code, out) = check(GOOD, &[("LOG_MAX_SIZE", "-1")]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("✗ ") && out.contains("LOG_MAX_SIZE=\"-1\" is not valid"),
+        "{out}"
+    );
+}
+
+#[test]
+fn log_file_at_root_a_directory_or_under_a_file_is_refused_naming_log_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("sendmessagebot.toml"), GOOD).unwrap();
+    std::fs::write(dir.path().join("plain.txt"), "x").unwrap();
+    let sub = dir.path().join("logs");
+    std::fs::create_dir(&sub).unwrap();
+    let sub = sub.display().to_string();
+    for (value, why) in [
+        ("/", "it is a directory"),
+        (sub.as_str(), "it is a directory"),
+        ("plain.txt/bot.log", "plain.txt is not a directory"),
+    ] {
+        let (code, out) = binary_in(dir.path(), &["check"], &[("LOG_FILE", value)]);
+        assert_eq!(code, 1, "{value}: {out}");
+        assert!(
+            out.contains(&format!("✗ cannot log to {value} (LOG_FILE): {why}"))
+                && out.contains("set LOG_FILE to a writable path"),
+            "{value}: {out}"
+        );
+        let (code, out) = binary_in(
+            dir.path(),
+            &["run", "--sandbox", "--once", "--no-metrics", "--no-web"],
+            &[("LOG_FILE", value)],
+        );
+        assert_ne!(code, 0, "{value}: {out}");
+        assert!(
+            out.contains(&format!("cannot log to {value} (LOG_FILE)"))
+                && out.contains("set LOG_FILE to a writable path")
+                && !out.contains("panicked"),
+            "{value}: {out}"
+        );
+    }
+}
+
+#[test]
+fn a_missing_media_file_fails_check_and_the_sandbox_naming_file_set_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let toml = GOOD.replace(
+        "texts = [\"hello\"]",
+        "texts = [\"hello\"]\nmedia = \"pics/price.png\"",
+    );
+    std::fs::write(dir.path().join("sendmessagebot.toml"), &toml).unwrap();
+    let want = "sendmessagebot.toml:12: messages.b2b.media: `pics/price.png`";
+    let (code, out) = binary_in(dir.path(), &["check", "--sandbox"], &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(&format!("✗ {want}"))
+            && out.contains("no such file")
+            && out.contains("put the file there or correct the path"),
+        "{out}"
+    );
+    let (code, out) = binary_in(
+        dir.path(),
+        &["run", "--sandbox", "--once", "--no-metrics", "--no-web"],
+        &[],
+    );
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains(want) && out.contains("no such file"), "{out}");
+    assert!(!dir.path().join("data/sandbox/ledger.jsonl").exists());
+
+    // A directory is not a file either; the file itself passes.
+    std::fs::create_dir_all(dir.path().join("pics/price.png")).unwrap();
+    let (code, out) = binary_in(dir.path(), &["check", "--sandbox"], &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(want) && out.contains("it is a directory"),
+        "{out}"
+    );
+    std::fs::remove_dir(dir.path().join("pics/price.png")).unwrap();
+    std::fs::write(dir.path().join("pics/price.png"), b"\x89PNG\r\n\x1a\n").unwrap();
+    let (code, out) = binary_in(dir.path(), &["check", "--sandbox"], &[]);
+    assert_eq!(code, 0, "{out}");
+}
+
+#[test]
+fn invalid_utf8_in_the_config_gives_the_line_and_column_of_the_bad_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = GOOD.as_bytes().to_vec();
+    // Line 11 is `texts = ["hello"]`; a CP1251 "é" (0xE9) after `texts = ["h` (column 12).
+    let at = GOOD.find("hello").unwrap() + 1;
+    bytes.insert(at, 0xE9);
+    std::fs::write(dir.path().join("sendmessagebot.toml"), &bytes).unwrap();
+    let (code, out) = binary_in(dir.path(), &["check"], &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("✗ sendmessagebot.toml:11:12: byte 0xE9 is not UTF-8 text")
+            && out.contains("save the file as UTF-8")
+            && !out.contains("sendmessagebot init"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_bad_proxy_secret_gives_its_reason_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let toml = GOOD.replace(
+        "[accounts.acc1]",
+        "[accounts.acc1]\nproxy = \"tg://proxy?server=127.0.0.1&port=1&secret=zz12\"",
+    );
+    std::fs::write(dir.path().join("sendmessagebot.toml"), toml).unwrap();
+    let (code, out) = binary_in(dir.path(), &["check"], &[]);
+    assert_eq!(code, 1, "{out}");
+    let reason = "the proxy secret is 3 bytes long";
+    assert!(
+        out.contains("accounts.acc1.proxy: MTProto proxy: "),
+        "{out}"
+    );
+    assert_eq!(out.matches(reason).count(), 1, "{out}");
+    assert!(!out.contains("zz12"), "{out}");
+}
+
+#[test]
+fn dotenv_errors_give_the_line_and_never_the_value() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("sendmessagebot.toml"), GOOD).unwrap();
+    for (env, line) in [
+        (
+            "API_ID=1\n\nAPI_HASH=\"s3cretHashValue\nLOG_LEVEL=INFO\n",
+            3,
+        ),
+        ("API_ID=1\nWEB_TOKEN s3cretHashValue\n", 2),
+    ] {
+        std::fs::write(dir.path().join(".env"), env).unwrap();
+        let (code, out) = binary_in(dir.path(), &["check"], &[]);
+        assert_eq!(code, 1, "{out}");
+        assert!(out.contains(&format!("✗ .env:{line}: ")), "{out}");
+        assert!(!out.contains("s3cretHashValue"), "{out}");
+        assert!(!out.contains("entry"), "{out}");
+    }
+}

@@ -458,3 +458,56 @@ fn a_login_moved_to_another_dc_goes_through_the_proxy() {
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(w.server.ledger().len(), 4);
 }
+
+/// Issue 19: a wrong fake-TLS (`ee`) secret. The TCP connection succeeds, so the cause is the
+/// secret, never "check PROXY_ADDR and PROXY_PORT" — both when the proxy answers a ServerHello
+/// we cannot verify and when it answers nothing at all. `run --once` names the cause in its
+/// deliveries (not a bare NETWORK) and gives up after a bounded number of connections.
+#[test]
+fn a_wrong_fake_tls_secret_is_named_as_the_secret_not_the_address() {
+    let secret = MtproxySecret::fake_tls(KEY, DOMAIN).expect("ee");
+    let w = World::start(&secret);
+    let mut wrong = KEY;
+    wrong[0] ^= 1;
+    let wrong = MtproxySecret::fake_tls(wrong, DOMAIN).expect("ee");
+    w.config(&format!(
+        "proxy = \"mtproxy://127.0.0.1:{}?secret={}\"",
+        w.port(),
+        wrong.to_hex()
+    ));
+    w.seed_logged_in();
+    for silent in [false, true] {
+        if silent {
+            w.proxy.stay_silent_on_wrong_tls();
+        }
+        for args in [&["check", "--online"][..], &["accounts", "check"][..]] {
+            let out = w.run_with(w.command(args), None);
+            let t = text(&out);
+            assert_eq!(out.status.code(), Some(1), "silent={silent} {args:?}: {t}");
+            assert!(
+                t.contains("check PROXY_SECRET") && !t.contains("PROXY_ADDR and PROXY_PORT"),
+                "silent={silent} {args:?}: {t}"
+            );
+            assert!(!t.contains(&wrong.to_hex()), "the secret in {t}");
+        }
+        let before = w.proxy.refused();
+        let out = w.run_with(w.command(&["run", "--once", "--no-metrics"]), None);
+        let t = text(&out);
+        assert!(
+            t.contains("check PROXY_SECRET") && !t.contains("PROXY_ADDR and PROXY_PORT"),
+            "silent={silent} run: {t}"
+        );
+        assert!(!t.contains(&wrong.to_hex()), "the secret in {t}");
+        assert!(
+            t.contains("PROXY_SECRET_REFUSED"),
+            "silent={silent} run: {t}"
+        );
+        let attempts = w.proxy.refused() - before;
+        assert!(
+            (1..=6).contains(&attempts),
+            "silent={silent}: run --once made {attempts} connections through a proxy that refuses the secret: {t}"
+        );
+        assert!(w.server.ledger().is_empty());
+    }
+    let _ = &w.rt;
+}

@@ -109,6 +109,11 @@ pub const FORMAT_INVALID: &str = "MESSAGE_FORMAT_INVALID";
 /// Our own code for a send that panicked (a bug in formatting or a gateway): that delivery
 /// fails as bad content instead of the account's loop dying.
 pub const SEND_PANICKED: &str = "SEND_PANICKED";
+/// Our own code for an account whose MTProto proxy refused its secret (it took the TCP
+/// connection, then did not answer the handshake or answered one made with another key):
+/// every send of the account would fail the same way until PROXY_SECRET is fixed, so the
+/// account stops instead of retrying for minutes (issue 19). Cleared at the next start.
+pub const PROXY_SECRET_REFUSED: &str = "PROXY_SECRET_REFUSED";
 
 /// An error from sending one message, as a gateway reports it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -197,7 +202,8 @@ impl SendError {
             | "AUTH_KEY_PERM_EMPTY"
             | "AUTH_KEY_DUPLICATED"
             | "USER_RESTRICTED"
-            | "FROZEN_METHOD_INVALID" => return ErrorClass::AccountDead,
+            | "FROZEN_METHOD_INVALID"
+            | PROXY_SECRET_REFUSED => return ErrorClass::AccountDead,
             "RPC_CALL_FAIL"
             | "RPC_MCGET_FAIL"
             | "TIMEOUT"
@@ -298,6 +304,7 @@ mod tests {
             ("ENTITY_BOUNDS_INVALID", ErrorClass::BadContent),
             ("MESSAGE_FORMAT_INVALID", ErrorClass::BadContent),
             ("SEND_PANICKED", ErrorClass::BadContent),
+            ("PROXY_SECRET_REFUSED", ErrorClass::AccountDead),
             ("AUTH_KEY_UNREGISTERED", ErrorClass::AccountDead),
             ("SESSION_REVOKED", ErrorClass::AccountDead),
             ("USER_DEACTIVATED", ErrorClass::AccountDead),

@@ -57,7 +57,8 @@ pub struct Pacing {
     pub delay_between_chats: Duration,
     /// Gap between the end of one cycle over the targets and the start of the next (CYCLE_DELAY).
     pub cycle_delay: Duration,
-    /// Random share added to or removed from both gaps.
+    /// Random share: only added to `delay_between_chats` (and Telegram waits), added to or
+    /// removed from `cycle_delay` and retry waits.
     pub jitter: Jitter,
     /// Retries of a failed send that may succeed later, before it is recorded as failed (MAX_RETRIES).
     pub max_retries: u32,

@@ -6,7 +6,7 @@
 //! Like real proxies, it never answers a client whose handshake does not decrypt with its
 //! secret (it reads and discards until the client gives up), and for a fake-TLS hello with a
 //! wrong HMAC it answers a ServerHello that the client cannot verify (as the masking host
-//! would). Its answers are padded (`dd`) and cut into TLS records of random sizes (`ee`).
+//! would) — or, after `stay_silent_on_wrong_tls`, nothing at all. Its answers are padded (`dd`) and cut into TLS records of random sizes (`ee`).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -41,6 +41,9 @@ struct Stats {
     dcs: Vec<i32>,
     /// Handshakes that did not decrypt with the secret.
     refused: u64,
+    /// Answer a fake-TLS hello with a wrong HMAC with nothing at all (as a proxy whose masking
+    /// host does not answer), instead of a ServerHello the client cannot verify.
+    silent_on_wrong_tls: bool,
 }
 
 /// A running test MTProxy. Dropping it stops it and closes its connections.
@@ -106,6 +109,12 @@ impl TestMtproxy {
     /// Handshakes that did not decrypt with the secret.
     pub fn refused(&self) -> u64 {
         self.stats().refused
+    }
+
+    /// From now on, a fake-TLS hello made with another secret gets no answer at all: the
+    /// proxy reads and discards until the client gives up (a masking host that stays silent).
+    pub fn stay_silent_on_wrong_tls(&self) {
+        self.stats().silent_on_wrong_tls = true;
     }
 
     /// Closes every open connection now, as a network failure would.
@@ -193,8 +202,16 @@ async fn serve(mut stream: TcpStream, config: &Config, stats: &Mutex<Stats>) -> 
     let mut tls = false;
     if let ProxyMode::FakeTls { domain } = &config.mode {
         tls = true;
-        if !tls_handshake(&mut stream, &config.key, domain).await? {
+        let silent = stats
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .silent_on_wrong_tls;
+        if !tls_handshake(&mut stream, &config.key, domain, silent).await? {
             stats.lock().unwrap_or_else(PoisonError::into_inner).refused += 1;
+            if silent {
+                let mut sink = [0u8; 4096];
+                while stream.read(&mut sink).await? > 0 {}
+            }
             return Ok(());
         }
     }
@@ -321,8 +338,14 @@ async fn write_out<W: AsyncWrite + Unpin>(tx: &mut W, data: &[u8], tls: bool) ->
     Ok(())
 }
 
-/// Reads the ClientHello and answers; `false` if its HMAC was not made with our secret.
-async fn tls_handshake(stream: &mut TcpStream, key: &[u8; 16], _domain: &str) -> IoResult<bool> {
+/// Reads the ClientHello and answers (unless it is not genuine and `silent_if_wrong`); `false`
+/// if its HMAC was not made with our secret.
+async fn tls_handshake(
+    stream: &mut TcpStream,
+    key: &[u8; 16],
+    _domain: &str,
+    silent_if_wrong: bool,
+) -> IoResult<bool> {
     let mut head = [0u8; 5];
     stream.read_exact(&mut head).await?;
     if head[..3] != [0x16, 0x03, 0x01] {
@@ -345,6 +368,9 @@ async fn tls_handshake(stream: &mut TcpStream, key: &[u8; 16], _domain: &str) ->
     let ts: [u8; 4] = std::array::from_fn(|i| mac[28 + i] ^ client_random[28 + i]);
     let skew = (jiff::Timestamp::now().as_second() - i64::from(u32::from_le_bytes(ts))).abs();
     let genuine = mac[..28] == client_random[..28] && skew < 120;
+    if !genuine && silent_if_wrong {
+        return Ok(false);
+    }
 
     let mut server_hello = vec![0x03, 0x03];
     server_hello.extend_from_slice(&[0u8; 32]);

@@ -8,8 +8,9 @@ pub use tracing_appender::non_blocking::{NonBlocking, WorkerGuard};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LogFileError {
-    #[error("cannot create the log directory {dir}: {source}")]
-    Dir { dir: String, source: std::io::Error },
+    /// The reason is in the message, not a `source` too: `{:#}` would print it twice.
+    #[error("cannot create the log directory {dir}: {error}")]
+    Dir { dir: String, error: std::io::Error },
     #[error("cannot open the log file {path}: {detail}")]
     Open { path: String, detail: String },
 }
@@ -28,7 +29,7 @@ pub fn rotating_file(
     };
     std::fs::create_dir_all(&dir).map_err(|source| LogFileError::Dir {
         dir: dir.display().to_string(),
-        source,
+        error: source,
     })?;
     let file_name = path
         .file_name()

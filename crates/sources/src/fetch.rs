@@ -168,7 +168,28 @@ pub struct Fetcher {
     settings: SourcesSettings,
     http: reqwest::Client,
     auth: Mutex<Option<Arc<GoogleAuth>>>,
+    on_wait: Option<WaitHook>,
 }
+
+/// A wait before the next attempt of a fetch (a 429, a 5xx, the network), as told to the hook
+/// of [`Fetcher::on_wait`] before the wait begins: a long `Retry-After` is minutes of nothing
+/// otherwise (issue 19).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryWait {
+    /// What failed, naming the source (never a URL's query): "CSV https://host/p.csv: still
+    /// rate limited (429) …".
+    pub reason: String,
+    /// How long until the next attempt (the server's `Retry-After` or the backoff, at most
+    /// SourcesSettings::max_backoff).
+    pub wait: Duration,
+    /// Whether `wait` is what the server asked for (`Retry-After`).
+    pub asked_by_server: bool,
+    /// The attempt that failed (1-based), and the most there will be.
+    pub attempt: u32,
+    pub max_attempts: u32,
+}
+
+type WaitHook = Arc<dyn Fn(&RetryWait) + Send + Sync>;
 
 #[derive(Deserialize)]
 struct ValueRange {
@@ -246,7 +267,15 @@ impl Fetcher {
             settings,
             http,
             auth: Mutex::new(None),
+            on_wait: None,
         })
+    }
+
+    /// Calls `hook` before each wait between two attempts (`messages update` shows it).
+    #[must_use]
+    pub fn on_wait(mut self, hook: impl Fn(&RetryWait) + Send + Sync + 'static) -> Self {
+        self.on_wait = Some(Arc::new(hook));
+        self
     }
 
     pub fn settings(&self) -> &SourcesSettings {
@@ -637,8 +666,24 @@ impl Fetcher {
             });
         }
         let backoff = s.backoff.saturating_mul(1u32 << (attempt - 1).min(16));
+        let asked_by_server = wait.is_some();
         let wait = wait.unwrap_or(backoff).min(s.max_backoff);
         tracing::warn!(error = %last, attempt, wait_ms = wait.as_millis() as u64, "source fetch will be retried");
+        if let Some(hook) = &self.on_wait {
+            let reason = match &last {
+                SourceError::RateLimited { origin, .. } => {
+                    format!("{origin}: rate limited (HTTP 429)")
+                }
+                other => other.to_string(),
+            };
+            hook(&RetryWait {
+                reason,
+                wait,
+                asked_by_server,
+                attempt,
+                max_attempts: s.max_attempts.max(1),
+            });
+        }
         tokio::time::sleep(wait).await;
         Ok(())
     }

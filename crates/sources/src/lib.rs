@@ -15,7 +15,7 @@ pub mod update;
 pub mod validate;
 
 pub use error::SourceError;
-pub use fetch::{Fetched, Fetcher, SourcesSettings, install_crypto_provider};
+pub use fetch::{Fetched, Fetcher, RetryWait, SourcesSettings, install_crypto_provider};
 pub use rows::SheetRow;
 pub use source::{SheetRef, Source, seed_env_var, seed_sources};
 pub use update::{

@@ -68,6 +68,12 @@ impl Source {
             return Ok(Source::File(PathBuf::from(path.trim_start_matches("//"))));
         }
         let lower = t.to_ascii_lowercase();
+        if let Some(scheme) = unsupported_scheme(&lower) {
+            return Err(bad(&format!(
+                "`{scheme}://` is not a scheme SendMessageBot can read: give a file path, a \
+                 Google Sheet URL or an http(s):// CSV URL (download the file first for {scheme})"
+            )));
+        }
         if !(lower.starts_with("http://") || lower.starts_with("https://")) {
             return Ok(Source::File(PathBuf::from(t)));
         }
@@ -177,6 +183,19 @@ pub fn seed_sources(
         .collect()
 }
 
+/// The scheme of a URL-looking text (`ftp://…`, `s3://…`) other than http(s): such a text is
+/// not a file name, and reading it as one would say "no such file". Letters, digits, `+`, `-`
+/// and `.` (RFC 3986 §3.1), at least two characters so `C://x` stays a path.
+fn unsupported_scheme(lower: &str) -> Option<&str> {
+    let (scheme, _) = lower.split_once("://")?;
+    let valid = scheme.len() >= 2
+        && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    (valid && scheme != "http" && scheme != "https").then_some(scheme)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -280,5 +299,35 @@ mod tests {
         );
         assert_eq!(seed_env_var("GUS"), Some("BUY_SELL_PRICE_GUS_SHEET_URL"));
         assert_eq!(seed_env_var("new"), None);
+    }
+
+    #[test]
+    fn an_ftp_source_says_the_scheme_is_not_supported_not_a_missing_file() {
+        for text in [
+            "ftp://example.com/prices.csv",
+            "SFTP://host/x",
+            "s3://bucket/key.csv",
+        ] {
+            let err = Source::parse(text).unwrap_err().to_string();
+            assert!(
+                err.contains("is not a scheme SendMessageBot can read")
+                    && err.contains("http(s):// CSV URL")
+                    && !err.contains("No such file"),
+                "{text}: {err}"
+            );
+        }
+        // Paths and http(s) URLs are what they were.
+        assert_eq!(
+            Source::parse("prices.txt").unwrap(),
+            Source::File(PathBuf::from("prices.txt"))
+        );
+        assert_eq!(
+            Source::parse("file:///srv/p.txt").unwrap(),
+            Source::File(PathBuf::from("/srv/p.txt"))
+        );
+        assert!(matches!(
+            Source::parse("https://example.com/p.csv").unwrap(),
+            Source::Csv(_)
+        ));
     }
 }

@@ -401,6 +401,33 @@ async fn a_429_is_retried_after_the_wait_google_asked_for() {
     assert_eq!(statuses, [429, 429, 200]);
 }
 
+/// Issue 19: a long Retry-After made `messages update` silent for minutes. The hook hears of
+/// each wait, with its length and cause, before the wait begins.
+#[tokio::test(start_paused = true)]
+async fn a_429_with_retry_after_tells_the_wait_before_waiting() {
+    let g = google(3600).await;
+    let heard = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&heard);
+    let fetcher = Fetcher::new(g.settings.clone())
+        .unwrap()
+        .on_wait(move |w| sink.lock().unwrap().push(w.clone()));
+    fetcher.fetch(&sheet("SHEET_429_000", None)).await.unwrap();
+    let heard = heard.lock().unwrap();
+    let shape: Vec<(u32, u32, Duration, bool)> = heard
+        .iter()
+        .map(|w| (w.attempt, w.max_attempts, w.wait, w.asked_by_server))
+        .collect();
+    let max = g.settings.max_attempts;
+    assert_eq!(
+        shape,
+        [
+            (1, max, Duration::from_secs(7), true),
+            (2, max, Duration::from_secs(7), true)
+        ]
+    );
+    assert!(heard.iter().all(|w| w.reason.contains("429")), "{heard:?}");
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_429_that_lasts_gives_up_and_is_transient() {
     let mut g = google(3600).await;

@@ -244,6 +244,59 @@ impl SqliteStore {
         Self::open(url, settings).await
     }
 
+    /// For commands that only read (`stats`): the existing database, opened read-only — no
+    /// data directory created, no migration, no write — so a database in a read-only
+    /// directory or a read-only file can still be read (issue 19). `Ok(None)` when the file's
+    /// schema is older than this version's (it needs [`SqliteStore::open_existing`], which
+    /// migrates). Writes through the returned store fail with [`StoreError::Closed`].
+    pub async fn open_read_only(url: &str) -> Result<Option<Self>, StoreError> {
+        let opts = SqliteConnectOptions::from_str(url).map_err(|e| {
+            StoreError::Invalid(format!("DATABASE_URL `{url}` is not a SQLite URL: {e}"))
+        })?;
+        let path = opts.get_filename().to_owned();
+        if url.contains(":memory:") || path.as_os_str().is_empty() || !path.exists() {
+            return Self::open_existing(url, SqliteSettings::default())
+                .await
+                .map(Some);
+        }
+        let read = SqlitePoolOptions::new()
+            .max_connections(2)
+            .connect_with(
+                opts.read_only(true)
+                    .create_if_missing(false)
+                    .busy_timeout(Duration::from_secs(10)),
+            )
+            .await
+            .map_err(|e| {
+                StoreError::database_in(
+                    format!("cannot open the database {} to read it", path.display()),
+                    e,
+                )
+            })?;
+        let applied: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+                .fetch_one(&read)
+                .await
+                .ok()
+                .flatten();
+        let latest = MIGRATOR.iter().map(|m| m.version).max();
+        if applied < latest {
+            read.close().await;
+            return Ok(None);
+        }
+        let db = file_id(&path).map_err(|e| {
+            StoreError::database_in(format!("cannot read the database {}", path.display()), e)
+        })?;
+        let watch = Arc::new(FileWatch {
+            path,
+            db,
+            wal: Mutex::new(None),
+        });
+        // No writer task: the receiver is dropped, so every write answers `Closed`.
+        let (tx, _) = mpsc::channel::<Job>(1);
+        Ok(Some(SqliteStore { tx, read, watch }))
+    }
+
     /// Cheap (two `stat`s): `Err` when the database file this store opened was deleted or
     /// replaced since, so that writes would be lost.
     pub fn check_file(&self) -> Result<(), StoreError> {

@@ -1,6 +1,7 @@
 //! Who may do what: every change (a non-GET request) needs the bearer token, and when the
-//! server listens beyond loopback every request does, except `/healthz`, `/readyz` and the
-//! login page. The dashboard logs in once through `/login`, which keeps the token in an
+//! server listens beyond loopback every request does, except `/healthz`, `/readyz`, the
+//! login page and its stylesheet and script (static files built into the binary, the same for
+//! everyone: nothing in them is secret, and without them the login page is unstyled). The dashboard logs in once through `/login`, which keeps the token in an
 //! HttpOnly, SameSite=Strict cookie; a change made with that cookie must also carry the
 //! `X-SMB-Dashboard` header, which a cross-site form cannot send (CORS stays off), so the
 //! cookie alone cannot be used to forge a change.
@@ -18,9 +19,12 @@ pub const COOKIE: &str = "smb_token";
 /// The header the dashboard's script adds to its changes.
 pub const DASHBOARD_HEADER: &str = "x-smb-dashboard";
 
-/// Paths that never need the token.
+/// Paths that never need the token. The assets are `include_str!` files with no data in them.
 fn open_path(path: &str) -> bool {
-    matches!(path, "/healthz" | "/readyz" | "/login")
+    matches!(
+        path,
+        "/healthz" | "/readyz" | "/login" | "/assets/app.css" | "/assets/app.js"
+    )
 }
 
 pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {

@@ -123,7 +123,6 @@ async fn update(cli: &Cli, settings: &Settings, a: &UpdateArgs) -> anyhow::Resul
         )?;
         return Ok(ExitCode::SUCCESS);
     }
-    let fetcher = fetcher(cli, settings)?;
     let store = Arc::new(context::open_store(settings, a.sandbox).await?);
     let bar = std::io::stderr().is_terminal().then(|| {
         let bar = indicatif::ProgressBar::new(sets.len() as u64);
@@ -134,6 +133,20 @@ async fn update(cli: &Cli, settings: &Settings, a: &UpdateArgs) -> anyhow::Resul
         bar.set_style(style);
         bar.enable_steady_tick(std::time::Duration::from_millis(120));
         bar
+    });
+    // A source answering 429 with a long Retry-After (or failing and backing off) is a wait of
+    // up to minutes: say so before it starts instead of going silent (issue 19). The spinner
+    // keeps turning meanwhile; without a terminal the line alone is printed.
+    let told = bar.clone();
+    let fetcher = fetcher(cli, settings)?.on_wait(move |w| {
+        let line = waiting_line(w);
+        match &told {
+            Some(b) => {
+                b.println(&line);
+                b.set_message(format!("waiting {}s before retrying", w.wait.as_secs()));
+            }
+            None => eprintln!("{line}"),
+        }
     });
     let mut failed = 0usize;
     for s in &sets {
@@ -191,6 +204,23 @@ async fn update(cli: &Cli, settings: &Settings, a: &UpdateArgs) -> anyhow::Resul
     }
     outln!("a running daemon uses new versions from each broadcaster's next cycle")?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// "waiting 120s (the server's Retry-After) before attempt 2 of 5: CSV https://host/p.csv:
+/// rate limited (HTTP 429)".
+fn waiting_line(w: &smb_sources::RetryWait) -> String {
+    format!(
+        "waiting {}s{} before attempt {} of {}: {} (Ctrl-C stops; the current version stays in use)",
+        w.wait.as_secs_f64().ceil(),
+        if w.asked_by_server {
+            " (the server's Retry-After)"
+        } else {
+            ""
+        },
+        w.attempt + 1,
+        w.max_attempts,
+        w.reason
+    )
 }
 
 fn first_line(text: &str, width: usize) -> String {

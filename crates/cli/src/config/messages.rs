@@ -104,7 +104,7 @@ fn one_set(
     }
     let content = Content {
         format,
-        media: m.media.clone(),
+        media: m.media.as_ref().map(|p| p.get_ref().clone()),
         link_preview: m.link_preview.unwrap_or(false),
         ..Content::default()
     };

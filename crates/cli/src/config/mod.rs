@@ -135,6 +135,19 @@ pub struct Settings {
     pub message_sources: BTreeMap<String, MessageSourceInfo>,
     /// The typed sections of the other crates (web, metrics, logging, notifications, …).
     pub sections: crate::sections::Sections,
+    /// Every `media = "…"` of the file, where it is written (checked by [`load`]).
+    pub media_files: Vec<MediaFile>,
+}
+
+/// A message set's `media` file as written in the configuration.
+#[derive(Debug, Clone)]
+pub struct MediaFile {
+    /// The message set (`messages.NAME`).
+    pub set: String,
+    /// As written: relative paths start at the working directory, as when it is sent.
+    pub path: PathBuf,
+    /// The 1-based line of `media = …` in the file.
+    pub line: usize,
 }
 
 /// Where a message set is fetched from, and how its texts will be sent (for validation).
@@ -146,18 +159,74 @@ pub struct MessageSourceInfo {
 }
 
 /// Loads the file at `path` (or the built-in example when `path` is `None`).
+/// A file's settings also need its `media` files to be readable ([`check_media`]): `check`
+/// and `run` (the sandbox too) refuse a missing one before anything is sent.
 pub fn load(path: Option<&Path>, env: &EnvVars, cli: &Overrides) -> Result<Settings, ConfigError> {
-    let (name, src) = match path {
-        Some(p) => {
-            let src = std::fs::read_to_string(p).map_err(|error| ConfigError::Read {
-                path: p.display().to_string(),
-                error,
-            })?;
-            (p.display().to_string(), src)
-        }
-        None => ("(built-in example)".to_string(), EXAMPLE_TOML.to_string()),
+    let Some(p) = path else {
+        return parse("(built-in example)", EXAMPLE_TOML, env, cli);
     };
-    parse(&name, &src, env, cli)
+    let name = p.display().to_string();
+    let bytes = std::fs::read(p).map_err(|error| ConfigError::Read {
+        path: name.clone(),
+        error,
+    })?;
+    let src = utf8(&name, bytes)?;
+    let settings = parse(&name, &src, env, cli)?;
+    check_media(&name, &settings.media_files)?;
+    Ok(settings)
+}
+
+/// The file's text, or where its first byte that is not UTF-8 is (line and column, counted in
+/// characters) — TOML files are UTF-8 (TOML 1.0, "a TOML file must be a valid UTF-8 document").
+fn utf8(name: &str, bytes: Vec<u8>) -> Result<String, ConfigError> {
+    String::from_utf8(bytes).map_err(|e| {
+        let valid = e.utf8_error().valid_up_to();
+        let bytes = e.as_bytes();
+        let before = String::from_utf8_lossy(&bytes[..valid]);
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        ConfigError::Toml {
+            path: format!("{name}:{line}:{column}"),
+            message: format!(
+                "byte 0x{:02X} is not UTF-8 text: save the file as UTF-8 (an editor's \"Save with encoding\", or `iconv -f CP1251 -t UTF-8`)",
+                bytes.get(valid).copied().unwrap_or(0)
+            ),
+        }
+    })
+}
+
+/// Every `media` file is a readable file: a missing one would fail each send at run time.
+/// Relative paths start at the working directory (where they are opened when sent).
+pub fn check_media(name: &str, media: &[MediaFile]) -> Result<(), ConfigError> {
+    for m in media {
+        let problem = match std::fs::metadata(&m.path) {
+            Ok(meta) if meta.is_dir() => Some("it is a directory".to_owned()),
+            Ok(_) => std::fs::File::open(&m.path)
+                .err()
+                .map(|e| format!("cannot open it: {e}")),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some("no such file".to_owned()),
+            Err(e) => Some(format!("cannot read it: {e}")),
+        };
+        if let Some(problem) = problem {
+            let base = if m.path.is_relative() {
+                std::env::current_dir()
+                    .map(|d| format!(" (relative to {})", d.display()))
+                    .unwrap_or_default()
+            } else {
+                String::new()
+            };
+            return Err(ConfigError::At {
+                path: name.to_owned(),
+                line: m.line,
+                key: format!("messages.{}.media", m.set),
+                message: format!(
+                    "`{}`{base}: {problem}; put the file there or correct the path",
+                    m.path.display()
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Parses the configuration `src` (named `name` in errors) with `env` and the command line's
@@ -201,6 +270,17 @@ pub fn parse(
         broadcasters::section(&ctx, &file.broadcasters, &declared, &g, test_mode, cli)?;
     let storage = storage::section(&ctx, file.database, file.sandbox, env)?;
     let sections = crate::sections::parse(name, env, &account_info)?;
+    let media_files = file
+        .messages
+        .iter()
+        .filter_map(|(set, m)| {
+            m.media.as_ref().map(|p| MediaFile {
+                set: set.clone(),
+                path: p.get_ref().clone(),
+                line: located::line_of(src, p.span().start),
+            })
+        })
+        .collect();
     Ok(Settings {
         source: name.to_string(),
         database_url: storage.database_url,
@@ -218,6 +298,7 @@ pub fn parse(
         env: all_vars,
         message_sources,
         sections,
+        media_files,
     })
 }
 

@@ -224,7 +224,7 @@ pub(super) struct MessageSection {
     #[serde(default)]
     pub(super) items: Vec<MessageItem>,
     pub(super) format: Option<FormatWord>,
-    pub(super) media: Option<PathBuf>,
+    pub(super) media: Option<Spanned<PathBuf>>,
     pub(super) link_preview: Option<bool>,
     /// A file, Google Sheet or CSV URL the texts are fetched from (`messages update`).
     pub(super) source: Option<Spanned<String>>,

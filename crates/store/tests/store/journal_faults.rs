@@ -170,6 +170,44 @@ async fn open_existing_never_creates_a_database() {
     assert!(!db.exists());
 }
 
+/// Issue 19: `stats` could not read a database in a read-only directory (it opened it for
+/// writing: a new `-wal`, migrations). The read-only open reads every row, including those
+/// still only in the `-wal` of a store that is open, and writes nothing: the database file
+/// keeps its bytes and a write through it is refused.
+#[tokio::test]
+async fn a_database_opened_read_only_is_read_with_its_wal_and_never_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("journal.db");
+    let url = format!("sqlite://{}", db.display());
+    let writer = SqliteStore::open(&url, SqliteSettings::default())
+        .await
+        .unwrap();
+    let (ok, _) = write_many(&writer, 1, 20).await;
+    assert_eq!(ok.len(), 20);
+    // The writer stays open: its rows are (at least partly) in the -wal, not the main file.
+    assert!(dir.path().join("journal.db-wal").exists());
+    let before = std::fs::read(&db).unwrap();
+
+    let reader = SqliteStore::open_read_only(&url)
+        .await
+        .unwrap()
+        .expect("a current schema is read as it is");
+    let now = Timestamp::now();
+    let stats = reader.stats(None, now).await.unwrap();
+    assert_eq!(stats.totals.pending, 20);
+    let err = reader
+        .write_pending(&pending(9, 0, &Arc::from("x")))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, smb_engine::StoreError::Closed), "{err:?}");
+    assert_eq!(
+        std::fs::read(&db).unwrap(),
+        before,
+        "the database file was written"
+    );
+    drop(writer);
+}
+
 /// Overwrites the end of the file's last page with bytes that are not a b-tree page.
 fn damage(db: &std::path::Path) {
     let len = std::fs::metadata(db).unwrap().len();

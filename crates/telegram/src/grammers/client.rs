@@ -106,8 +106,9 @@ pub fn connection_params(api: &ApiSettings, proxy_url: Option<String>) -> Connec
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProxyError {
     /// An MTProto proxy link or the seed's PROXY_* settings for one (bad secret, no port, …).
+    /// The reason is in the message and not a `source` too: `{:#}` would print it twice.
     #[error("MTProto proxy: {0}")]
-    Mtproxy(#[from] LinkError),
+    Mtproxy(LinkError),
     #[error(
         "proxy scheme `{0}` is not supported; use `socks5://user:pass@host:port` or \
          `mtproxy://host:port?secret=SECRET`"
@@ -115,6 +116,12 @@ pub enum ProxyError {
     UnsupportedScheme(String),
     #[error("proxy address is not `socks5://[user:pass@]host:port`")]
     Invalid,
+}
+
+impl From<LinkError> for ProxyError {
+    fn from(e: LinkError) -> Self {
+        ProxyError::Mtproxy(e)
+    }
 }
 
 /// An account's proxy: SOCKS5 (handed to grammers as is) or an MTProto proxy (reached through
@@ -509,6 +516,23 @@ impl AccountClient {
         self.route.proxy_fault().map(|e| self.scrub(e.to_string()))
     }
 
+    /// Why the MTProto proxy refused this account's secret on the last connection (it took
+    /// the connection, then stayed silent or failed the fake-TLS handshake), if it did. A
+    /// refused secret is refused again: sends stop on it instead of being retried.
+    pub fn secret_refused(&self) -> Option<String> {
+        self.route
+            .proxy_fault()
+            .filter(|e| {
+                matches!(
+                    e,
+                    MtproxyError::Silent { .. }
+                        | MtproxyError::TlsRefused { .. }
+                        | MtproxyError::TlsSilent { .. }
+                )
+            })
+            .map(|e| self.scrub(e.to_string()))
+    }
+
     /// One call with the timeout. A call that fails because the connection was lost (or
     /// that the pool dropped unsent, as grammers does with the first request after a lost
     /// connection) is sent once more on a fresh connection: every call we make is idempotent,
@@ -538,7 +562,11 @@ impl AccountClient {
             // A proxy that ignores the secret will ignore it again: no second attempt.
             let secret_refused = matches!(
                 self.route.proxy_fault(),
-                Some(MtproxyError::Silent { .. } | MtproxyError::TlsRefused { .. })
+                Some(
+                    MtproxyError::Silent { .. }
+                        | MtproxyError::TlsRefused { .. }
+                        | MtproxyError::TlsSilent { .. }
+                )
             );
             if connection_lost && !retried && !secret_refused {
                 tracing::debug!(account = %self.name, error = %self.scrub(err.to_string()), "connection lost; sending again");

@@ -600,7 +600,54 @@ fn sent_id(updates: &tl::enums::Updates, random_id: i64) -> Option<i64> {
 
 #[async_trait]
 impl Gateway for GrammersGateway {
+    /// A send that failed because the account's MTProto proxy refused its secret is
+    /// PROXY_SECRET_REFUSED (the account stops) rather than a network error retried for
+    /// minutes; the proxy's own words ("… check PROXY_SECRET") are logged with it.
     async fn send(&self, req: SendRequest<'_>) -> Result<SentMessage, SendError> {
+        let (account, target) = (req.account, req.target);
+        match self.send_once(req).await {
+            Err(SendError::Transient(detail)) => {
+                match self
+                    .account(account)
+                    .ok()
+                    .and_then(|a| a.client.secret_refused())
+                {
+                    Some(cause) => {
+                        warn!(account, target = %target, "{cause}; the account stops ({}) until the proxy settings are fixed and the daemon restarted", smb_domain::PROXY_SECRET_REFUSED);
+                        Err(rpc(smb_domain::PROXY_SECRET_REFUSED))
+                    }
+                    None => Err(SendError::Transient(detail)),
+                }
+            }
+            other => other,
+        }
+    }
+
+    async fn refresh_peer(&self, account: &str, target: &TargetRef) -> Result<(), SendError> {
+        self.refresh_peer_once(account, target).await
+    }
+
+    async fn inspect(&self, account: &str, target: &TargetRef) -> Result<ChatInfo, SendError> {
+        self.inspect_target(account, target).await
+    }
+
+    /// From the peer cache (`PeerCache.migrated`, kept with the session): the supergroup
+    /// `follow_migration` found for this basic group.
+    async fn migrated_to(&self, account: &str, target: &TargetRef) -> Option<i64> {
+        let Chat::Id(old) = target.chat else {
+            return None;
+        };
+        if !target.is_basic_group() {
+            return None;
+        }
+        let a = self.account(account).ok()?;
+        let state = a.peers.lock().await;
+        state.cache.migrated.get(&old).copied()
+    }
+}
+
+impl GrammersGateway {
+    async fn send_once(&self, req: SendRequest<'_>) -> Result<SentMessage, SendError> {
         let (text, entities) = format_text(req.text, req.format).map_err(|e| {
             warn!(account = req.account, target = %req.target, error = %e, "the text cannot be sent");
             rpc(smb_domain::FORMAT_INVALID)
@@ -638,7 +685,7 @@ impl Gateway for GrammersGateway {
         }
     }
 
-    async fn refresh_peer(&self, account: &str, target: &TargetRef) -> Result<(), SendError> {
+    async fn refresh_peer_once(&self, account: &str, target: &TargetRef) -> Result<(), SendError> {
         let a = self.account(account)?;
         self.forget(account, a, target).await;
         if let Chat::Id(_) = target.chat
@@ -650,26 +697,6 @@ impl Gateway for GrammersGateway {
         self.peer(account, a, target).await.map(|_| ())
     }
 
-    async fn inspect(&self, account: &str, target: &TargetRef) -> Result<ChatInfo, SendError> {
-        self.inspect_target(account, target).await
-    }
-
-    /// From the peer cache (`PeerCache.migrated`, kept with the session): the supergroup
-    /// `follow_migration` found for this basic group.
-    async fn migrated_to(&self, account: &str, target: &TargetRef) -> Option<i64> {
-        let Chat::Id(old) = target.chat else {
-            return None;
-        };
-        if !target.is_basic_group() {
-            return None;
-        }
-        let a = self.account(account).ok()?;
-        let state = a.peers.lock().await;
-        state.cache.migrated.get(&old).copied()
-    }
-}
-
-impl GrammersGateway {
     /// One messages.sendMessage / sendMedia of `req` to `peer`: Telegram's answer, or (outer
     /// `Err`) a media file that cannot be read or uploaded, before anything is sent.
     async fn deliver(

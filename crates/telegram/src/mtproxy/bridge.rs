@@ -23,10 +23,11 @@ use super::secret::SecretKind;
 /// How long to wait for the proxy.
 #[derive(Debug, Clone, Copy)]
 pub struct ProxyTimeouts {
-    /// TCP connect plus, for `ee` secrets, the fake-TLS answer.
+    /// The TCP connect.
     pub connect: Duration,
-    /// From the first packet sent to the first byte back. Many proxies silently accept a wrong
-    /// secret and never answer; this turns that into "check PROXY_SECRET".
+    /// From the first packet sent to the first byte back, and for `ee` secrets from the
+    /// fake-TLS hello to the proxy's answer. Many proxies silently accept a wrong secret and
+    /// never answer; this turns that into "check PROXY_SECRET".
     pub first_reply: Duration,
 }
 
@@ -303,7 +304,7 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 
 async fn serve(mut client: TcpStream, shared: &Shared) -> Result<(), MtproxyError> {
     let dc = socks_accept(&mut client, shared).await?;
-    let proxy = match ProxyConn::open(&shared.settings, dc, shared.timeouts.connect).await {
+    let proxy = match ProxyConn::open(&shared.settings, dc, shared.timeouts).await {
         Ok(p) => p,
         Err(e) => {
             let _ = socks_reply(&mut client, SOCKS_REFUSED).await;
@@ -512,82 +513,87 @@ impl ProxyReader {
 }
 
 impl ProxyConn {
-    /// Connects (resolving a host name), does the fake-TLS exchange for `ee` secrets and
-    /// sends the obfuscated2 init for DC `dc`.
+    /// Connects (resolving a host name) within `timeouts.connect`, does the fake-TLS exchange
+    /// for `ee` secrets (the answer within `timeouts.first_reply`) and sends the obfuscated2
+    /// init for DC `dc`. Only a failed or timed-out TCP connect is [`MtproxyError::Connect`]
+    /// ("check PROXY_ADDR and PROXY_PORT"): once the proxy accepted the connection, a missing
+    /// or wrong answer is about the secret.
     pub(crate) async fn open(
         settings: &MtproxySettings,
         dc: i32,
-        timeout: Duration,
+        timeouts: ProxyTimeouts,
     ) -> Result<Self, MtproxyError> {
         let proxy = settings.to_string();
         let dc16 = i16::try_from(dc).map_err(|_| MtproxyError::UnknownDc {
             target: format!("DC {dc}"),
         })?;
-        let connect = async {
-            let stream = TcpStream::connect((settings.host.as_str(), settings.port))
-                .await
-                .map_err(|e| MtproxyError::Connect {
-                    proxy: proxy.clone(),
-                    reason: e.to_string(),
-                })?;
-            let _ = stream.set_nodelay(true);
-            let (mut rx, mut tx) = stream.into_split();
-            let key = settings.secret.key();
-            let (tag, tls) = match settings.secret.kind() {
-                SecretKind::Plain => (TAG_INTERMEDIATE, None),
-                SecretKind::Padded => (TAG_PADDED, None),
-                SecretKind::FakeTls { domain } => (TAG_PADDED, Some(domain.as_str())),
-            };
-            let (init, cipher) = obfs::client_init(key, tag, dc16, &mut rand::rng());
-            let io = |e: std::io::Error| MtproxyError::Connect {
-                proxy: proxy.clone(),
-                reason: e.to_string(),
-            };
-            if let Some(domain) = tls {
-                let now = u32::try_from(jiff::Timestamp::now().as_second()).unwrap_or(0);
-                let (hello, random) = obfs::client_hello(key, domain, now, &mut rand::rng());
-                tx.write_all(&hello).await.map_err(io)?;
-                let answer =
-                    read_server_hello(&mut rx)
-                        .await
-                        .map_err(|_| MtproxyError::TlsRefused {
-                            proxy: proxy.clone(),
-                        })?;
-                if !obfs::server_hello_ok(key, &random, &answer) {
-                    return Err(MtproxyError::TlsRefused {
-                        proxy: proxy.clone(),
-                    });
-                }
-                // As clients do: ChangeCipherSpec, then the init in the first data record.
-                let mut first = vec![0x14, 0x03, 0x03, 0x00, 0x01, 0x01];
-                first.extend_from_slice(&[0x17, 0x03, 0x03, 0x00, 0x40]);
-                first.extend_from_slice(&init);
-                tx.write_all(&first).await.map_err(io)?;
-            } else {
-                tx.write_all(&init).await.map_err(io)?;
-            }
-            Ok(ProxyConn {
-                reader: ProxyReader {
-                    half: rx,
-                    dec: cipher.dec,
-                    tls: tls.is_some(),
-                },
-                writer: ProxyWriter {
-                    half: tx,
-                    enc: cipher.enc,
-                    tls: tls.is_some(),
-                    padded: tag == TAG_PADDED,
-                },
-            })
+        let connect = timeouts.connect;
+        let stream = tokio::time::timeout(
+            connect,
+            TcpStream::connect((settings.host.as_str(), settings.port)),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            Err(std::io::Error::other(format!(
+                "no connection within {connect:?}"
+            )))
+        })
+        .map_err(|e| MtproxyError::Connect {
+            proxy: proxy.clone(),
+            reason: e.to_string(),
+        })?;
+        let _ = stream.set_nodelay(true);
+        let (mut rx, mut tx) = stream.into_split();
+        let key = settings.secret.key();
+        let (tag, tls) = match settings.secret.kind() {
+            SecretKind::Plain => (TAG_INTERMEDIATE, None),
+            SecretKind::Padded => (TAG_PADDED, None),
+            SecretKind::FakeTls { domain } => (TAG_PADDED, Some(domain.as_str())),
         };
-        tokio::time::timeout(timeout, connect)
-            .await
-            .unwrap_or_else(|_| {
-                Err(MtproxyError::Connect {
-                    proxy: settings.to_string(),
-                    reason: format!("no connection within {timeout:?}"),
-                })
-            })
+        let (init, cipher) = obfs::client_init(key, tag, dc16, &mut rand::rng());
+        // The proxy took the connection and then dropped it before our first bytes.
+        let io = |_: std::io::Error| MtproxyError::Closed {
+            proxy: proxy.clone(),
+        };
+        if let Some(domain) = tls {
+            let now = u32::try_from(jiff::Timestamp::now().as_second()).unwrap_or(0);
+            let (hello, random) = obfs::client_hello(key, domain, now, &mut rand::rng());
+            tx.write_all(&hello).await.map_err(io)?;
+            let answer = tokio::time::timeout(timeouts.first_reply, read_server_hello(&mut rx))
+                .await
+                .map_err(|_| MtproxyError::TlsSilent {
+                    proxy: proxy.clone(),
+                    after: timeouts.first_reply,
+                })?
+                .map_err(|_| MtproxyError::TlsRefused {
+                    proxy: proxy.clone(),
+                })?;
+            if !obfs::server_hello_ok(key, &random, &answer) {
+                return Err(MtproxyError::TlsRefused {
+                    proxy: proxy.clone(),
+                });
+            }
+            // As clients do: ChangeCipherSpec, then the init in the first data record.
+            let mut first = vec![0x14, 0x03, 0x03, 0x00, 0x01, 0x01];
+            first.extend_from_slice(&[0x17, 0x03, 0x03, 0x00, 0x40]);
+            first.extend_from_slice(&init);
+            tx.write_all(&first).await.map_err(io)?;
+        } else {
+            tx.write_all(&init).await.map_err(io)?;
+        }
+        Ok(ProxyConn {
+            reader: ProxyReader {
+                half: rx,
+                dec: cipher.dec,
+                tls: tls.is_some(),
+            },
+            writer: ProxyWriter {
+                half: tx,
+                enc: cipher.enc,
+                tls: tls.is_some(),
+                padded: tag == TAG_PADDED,
+            },
+        })
     }
 }
 
@@ -627,7 +633,7 @@ pub async fn check_proxy(
     timeouts: ProxyTimeouts,
 ) -> Result<ProxyCheck, MtproxyError> {
     let started = Instant::now();
-    let conn = ProxyConn::open(settings, dc_id, timeouts.connect).await?;
+    let conn = ProxyConn::open(settings, dc_id, timeouts).await?;
     let (mut reader, mut writer) = (conn.reader, conn.writer);
     let mut nonce = [0u8; 16];
     rand::rng().fill_bytes(&mut nonce);

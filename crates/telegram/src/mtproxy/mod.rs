@@ -48,6 +48,13 @@ pub enum MtproxyError {
          PROXY_SECRET (its key and domain) and that this machine's clock is right"
     )]
     TlsRefused { proxy: String },
+    /// The TCP connection succeeded but the fake-TLS hello got no answer: a proxy (or its
+    /// masking host) that does not know the secret often stays silent (issue 19).
+    #[error(
+        "the MTProto proxy {proxy} accepted the connection but did not answer the fake-TLS \
+         handshake within {after:?} — check PROXY_SECRET (its key and domain)"
+    )]
+    TlsSilent { proxy: String, after: Duration },
     #[error("MTProxy connection failed: {0}")]
     Io(String),
 }
@@ -62,6 +69,7 @@ impl MtproxyError {
                 | MtproxyError::Silent { .. }
                 | MtproxyError::Closed { .. }
                 | MtproxyError::TlsRefused { .. }
+                | MtproxyError::TlsSilent { .. }
         )
     }
 }

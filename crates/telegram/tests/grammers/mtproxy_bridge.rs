@@ -468,6 +468,46 @@ async fn check_proxy_tells_a_right_secret_from_a_wrong_one() {
     }
 }
 
+/// Issue 19: a fake-TLS proxy that takes the connection and never answers the hello (what a
+/// proxy does with a secret it does not know, when its masking host is silent) was reported
+/// as "check PROXY_ADDR and PROXY_PORT" after the whole connect timeout. The connection
+/// succeeded: the cause is the secret, said after the first-reply timeout.
+#[tokio::test]
+async fn a_silent_fake_tls_proxy_is_a_refused_secret_not_an_unreachable_address() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let held = tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.expect("accept");
+        let mut sink = [0u8; 1024];
+        while stream.read(&mut sink).await.unwrap_or(0) > 0 {}
+    });
+    let secret = MtproxySecret::fake_tls(KEY, DOMAIN).expect("ee");
+    let settings =
+        MtproxySettings::new("127.0.0.1", &port.to_string(), &secret.to_hex()).expect("settings");
+    let err = check_proxy(
+        &settings,
+        2,
+        ProxyTimeouts {
+            connect: Duration::from_secs(30),
+            first_reply: Duration::from_millis(300),
+        },
+    )
+    .await
+    .expect_err("no answer");
+    assert!(matches!(err, MtproxyError::TlsSilent { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(
+        text.contains("accepted the connection")
+            && text.contains("check PROXY_SECRET")
+            && !text.contains("PROXY_ADDR"),
+        "{text}"
+    );
+    assert!(err.is_proxy_fault());
+    held.abort();
+}
+
 #[tokio::test]
 async fn check_proxy_says_when_nothing_listens() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");

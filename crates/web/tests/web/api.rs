@@ -113,6 +113,27 @@ async fn without_web_token_changes_are_refused_and_reads_are_open() {
     assert_eq!(get(&a.router, "/").await.status, StatusCode::OK);
 }
 
+/// Issue 19: off loopback the login page was unstyled, its stylesheet and script being behind
+/// the token it asks for. They are served to anyone; the pages and the API still are not.
+#[tokio::test]
+async fn off_loopback_the_login_page_gets_its_css_and_js_without_a_token() {
+    let a = app(Some(TOKEN), "0.0.0.0:8080", None).await;
+    let r = &a.router;
+    let login = get(r, "/login").await;
+    assert_eq!(login.status, StatusCode::OK);
+    for asset in ["/assets/app.css", "/assets/app.js"] {
+        assert!(login.body.contains(asset), "the login page links {asset}");
+        let got = get(r, asset).await;
+        assert_eq!(got.status, StatusCode::OK, "{asset}");
+        assert!(!got.body.is_empty(), "{asset}");
+        assert!(!got.body.contains(TOKEN), "{asset}");
+    }
+    assert_eq!(get(r, "/").await.status, StatusCode::SEE_OTHER);
+    get(r, "/api/v1/broadcasters")
+        .await
+        .error(StatusCode::UNAUTHORIZED, "unauthorized");
+}
+
 #[tokio::test]
 async fn off_loopback_everything_needs_the_token_and_the_cookie_needs_the_dashboard_header() {
     let a = app(Some(TOKEN), "0.0.0.0:8080", None).await;
