@@ -107,9 +107,9 @@ pub async fn open_existing_store(
                 ..SqliteSettings::default()
             },
         )
-            .await
-            .map_err(damage_hint)
-            .with_context(|| format!("opening the database {url}")),
+        .await
+        .map_err(damage_hint)
+        .with_context(|| format!("opening the database {url}")),
         Err(e) => Err(damage_hint(e)).with_context(|| format!("opening the database {url}")),
     }
 }

@@ -436,7 +436,7 @@ fn an_upgraded_group_keeps_its_posts_under_the_new_id_across_a_restart_and_is_to
             ),
     )
     .expect("config");
-    let (hook, bodies) = start_hook(&w._rt);
+    let (hook, bodies) = start_hook(&w.rt);
     let run_once = || {
         let mut c = w.command(&["run", "--once", "--no-metrics", "--no-web"]);
         c.env("ENABLE_WEBHOOK_NOTIFICATIONS", "true")
@@ -634,7 +634,7 @@ fn the_daemon_disables_a_closed_topic_before_sending_and_enables_it_when_reopene
 
     let pid = daemon.0.id().to_string();
     assert!(
-        Command::new("kill")
+        std::process::Command::new("kill")
             .args(["-TERM", &pid])
             .status()
             .expect("kill")
@@ -702,7 +702,7 @@ messages = "m"
     });
     let pid = daemon.0.id().to_string();
     assert!(
-        Command::new("kill")
+        std::process::Command::new("kill")
             .args(["-TERM", &pid])
             .status()
             .expect("kill")

@@ -364,8 +364,11 @@ impl<S: Store, H: Hook> Store for Hooked<S, H> {
         at: Timestamp,
     ) -> Result<(), StoreError> {
         let write = Write::ChatHold { target };
-        self.gate(write, self.inner.record_chat_hold(target, reason, until, at))
-            .await
+        self.gate(
+            write,
+            self.inner.record_chat_hold(target, reason, until, at),
+        )
+        .await
     }
     async fn last_sent_at(&self, target: &str) -> Result<Option<Timestamp>, StoreError> {
         self.inner.last_sent_at(target).await

@@ -42,18 +42,6 @@ impl Hook for Flaky {
             Verdict::Forward
         }
     }
-    async fn record_migration(
-        &self,
-        old: &str,
-        new: &str,
-        account: &str,
-        at: jiff::Timestamp,
-    ) -> Result<bool, StoreError> {
-        self.inner.record_migration(old, new, account, at).await
-    }
-    async fn last_sent_at(&self, target: &str) -> Result<Option<Timestamp>, StoreError> {
-        self.inner.last_sent_at(target).await
-    }
 }
 
 type Journal = Hooked<MemoryStore, Flaky>;

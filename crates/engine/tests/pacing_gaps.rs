@@ -28,18 +28,6 @@ fn slow_pending(write: Write<'_>) -> Verdict {
         )),
         _ => Verdict::Forward,
     }
-    async fn record_migration(
-        &self,
-        old: &str,
-        new: &str,
-        account: &str,
-        at: jiff::Timestamp,
-    ) -> Result<bool, StoreError> {
-        self.0.record_migration(old, new, account, at).await
-    }
-    async fn last_sent_at(&self, target: &str) -> Result<Option<Timestamp>, StoreError> {
-        self.0.last_sent_at(target).await
-    }
 }
 
 const DELAY: Duration = Duration::from_secs(1);

@@ -259,13 +259,13 @@ impl SqliteStore {
                 .await
                 .map(Some);
         }
+        let opts = opts
+            .read_only(true)
+            .create_if_missing(false)
+            .busy_timeout(Duration::from_secs(10));
         let read = SqlitePoolOptions::new()
             .max_connections(2)
-            .connect_with(
-                opts.read_only(true)
-                    .create_if_missing(false)
-                    .busy_timeout(Duration::from_secs(10)),
-            )
+            .connect_with(opts.clone())
             .await
             .map_err(|e| {
                 StoreError::database_in(
@@ -288,13 +288,21 @@ impl SqliteStore {
             StoreError::database_in(format!("cannot read the database {}", path.display()), e)
         })?;
         let watch = Arc::new(FileWatch {
+            // Never writes, so its errors name no command to repair a journal.
+            flag: "",
             path,
             db,
             wal: Mutex::new(None),
         });
-        // No writer task: the receiver is dropped, so every write answers `Closed`.
+        // No writer task: the receiver is dropped, so every write answers `Closed` (and so
+        // does `close`, before it would open a connection).
         let (tx, _) = mpsc::channel::<Job>(1);
-        Ok(Some(SqliteStore { tx, read, watch }))
+        Ok(Some(SqliteStore {
+            tx,
+            read,
+            watch,
+            opts,
+        }))
     }
 
     /// Cheap (two `stat`s): `Err` when the database file this store opened was deleted or

@@ -67,7 +67,9 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
                 let t = |k: &str| b[k].as_str().unwrap_or("-").to_owned();
                 let waiting = b["waiting"].as_str();
                 let state = match waiting {
-                    Some(_) if t("state") == "running" => "waiting".to_owned(),
+                    Some(_) if matches!(t("state").parse(), Ok(smb_domain::RunState::Running)) => {
+                        "waiting".to_owned()
+                    }
                     _ => t("state"),
                 };
                 // Cycle 0 is "no cycle yet": its counts say nothing about sends.

@@ -90,7 +90,11 @@ impl Planner {
                 let wait = err.retry_after().unwrap_or(Duration::ZERO);
                 let until = add(now, wait + Duration::from_secs(1));
                 if let Some(chat) = chat {
-                    self.chats.entry(chat).or_default().told.insert(account, until);
+                    self.chats
+                        .entry(chat)
+                        .or_default()
+                        .told
+                        .insert(account, until);
                 }
                 defer(
                     ac,
