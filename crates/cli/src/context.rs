@@ -158,3 +158,17 @@ pub async fn check_integrity(settings: &Settings, sandbox: bool) -> anyhow::Resu
     }
     Ok(())
 }
+
+/// The journal's URL when the configuration does not load (commands that must work anyway:
+/// `db`, `status`, `stop`): the sandbox's, or `DATABASE_URL` when it is a SQLite URL, else the
+/// default. A URL of another scheme (`postgres://user:password@…`) is never used as a path, so
+/// its password is never printed as a directory.
+pub fn fallback_database_url(sandbox: bool) -> String {
+    if sandbox {
+        return "sqlite://data/sandbox/sendmessagebot.db".to_owned();
+    }
+    std::env::var("DATABASE_URL")
+        .ok()
+        .filter(|u| u.trim_start().starts_with("sqlite:"))
+        .unwrap_or_else(|| smb_store::DEFAULT_DATABASE_URL.to_owned())
+}

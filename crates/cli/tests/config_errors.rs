@@ -411,6 +411,21 @@ fn a_config_with_no_broadcasters_is_refused() {
 }
 
 #[test]
+fn a_typo_in_a_chat_rule_is_named_at_its_key_not_as_an_untagged_enum() {
+    let (code, out) = parsed(
+        &GOOD.replace(
+            "test = [\"@test_chat\"]",
+            "test = [\n  \"@test_chat\",\n  { chat = \"@wholesale_spb\", mingap = \"24h\" },\n]",
+        ),
+        &[],
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("unknown field `mingap`"), "{out}");
+    assert!(out.contains("min_gap"), "the valid keys are listed: {out}");
+    assert!(!out.contains("untagged"), "{out}");
+}
+
+#[test]
 fn an_empty_target_list_is_refused() {
     let (code, out) = parsed(&GOOD.replace("test = [\"@test_chat\"]", "test = []"), &[]);
     assert_eq!(code, 1, "{out}");

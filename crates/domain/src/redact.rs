@@ -2,7 +2,8 @@
 //! (`postgres://user:PASSWORD@host/db`) and the `secret=` parameter of an MTProxy link
 //! (`t.me/proxy?server=…&secret=…`). SECURITY.md: errors never show a secret.
 
-/// `text` with every URL password and every `secret=` value replaced by `***`.
+/// `text` with every URL password and every `secret=` or `password=` query value replaced by
+/// `***`.
 ///
 /// `postgres://u:pw@h/db` → `postgres://u:***@h/db`;
 /// `https://t.me/proxy?server=1.2.3.4&port=443&secret=ee00` → `…&secret=***`.
@@ -28,7 +29,7 @@ pub fn redact(text: &str) -> String {
         }
     }
     out.push_str(rest);
-    mask_param(&out, "secret=")
+    mask_param(&mask_param(&out, "secret="), "password=")
 }
 
 /// Every `NAME=value` of a query string (`?` or `&` before it) with its value as `***`.
@@ -59,6 +60,14 @@ fn mask_param(text: &str, name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::redact;
+
+    #[test]
+    fn a_password_given_as_a_query_parameter_is_masked() {
+        assert_eq!(
+            redact("postgres://shop@127.0.0.1/smb?sslmode=require&password=Other55: refused"),
+            "postgres://shop@127.0.0.1/smb?sslmode=require&password=***: refused"
+        );
+    }
 
     #[test]
     fn f6_url_passwords_and_proxy_secrets_are_masked() {

@@ -803,7 +803,7 @@ impl CsvRead {
         if self.from_cp1251 {
             notes.push(
                 "the file is not UTF-8: read as Windows-1251 (Excel's \"CSV\" in a Russian locale); \
-                 check the Cyrillic in `messages show`, or export as \"CSV UTF-8\" to be sure"
+                 check the Cyrillic in `messages list`, or export as \"CSV UTF-8\" to be sure"
                     .into(),
             );
         }

@@ -282,7 +282,7 @@ fn placeholders(r: &mut Report, env: &std::collections::HashMap<String, String>)
         && !(hash.len() == 32 && hash.bytes().all(|b| b.is_ascii_hexdigit()))
     {
         r.bad(
-            "API_HASH is not 32 hexadecimal characters (a placeholder such as your_api_hash?): \
+            "API_HASH is not 32 hexadecimal characters (still the example's placeholder?): \
              copy it from https://my.telegram.org → API development tools",
         );
     }
@@ -291,8 +291,8 @@ fn placeholders(r: &mut Report, env: &std::collections::HashMap<String, String>)
         let plain: String = digits.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
         if !(7..=15).contains(&plain.len()) || !plain.bytes().all(|b| b.is_ascii_digit()) {
             r.bad(
-                "PHONE is not an international number such as +79991234567 (a placeholder such \
-                 as your_phone_number?): write it with + and the country code",
+                "PHONE is not an international number such as +79991234567 (still the \
+                 example's placeholder?): write it with + and the country code",
             );
         }
     }

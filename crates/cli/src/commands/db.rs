@@ -54,15 +54,11 @@ fn database(cli: &Cli, sandbox: bool) -> PathBuf {
         Ok(s) if sandbox => s.sandbox_database_url,
         Ok(s) => s.database_url,
         Err(e) => {
-            let url = if sandbox {
-                "sqlite://data/sandbox/sendmessagebot.db".to_owned()
-            } else {
-                std::env::var("DATABASE_URL")
-                    .ok()
-                    .filter(|u| !u.trim().is_empty())
-                    .unwrap_or_else(|| smb_store::DEFAULT_DATABASE_URL.to_owned())
-            };
-            eprintln!("note: the configuration does not load ({e:#}); using {url}");
+            let url = crate::context::fallback_database_url(sandbox);
+            eprintln!(
+                "note: the configuration does not load ({}); using {url}",
+                smb_domain::redact::redact(&format!("{e:#}"))
+            );
             url
         }
     };

@@ -252,11 +252,38 @@ with_tunables! {
 }
 
 /// One entry of a `[targets]` list: a chat as text, or a table with the chat's rules.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug)]
 pub(super) enum TargetEntry {
     Plain(String),
     Ruled(RuledTarget),
+}
+
+/// By hand rather than `#[serde(untagged)]`: a table's own error (an unknown key such as
+/// `mingap`, a wrong type) reaches the user at its key, instead of "data did not match any
+/// variant of untagged enum" at the list's first line.
+impl<'de> Deserialize<'de> for TargetEntry {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Entry;
+        impl<'de> serde::de::Visitor<'de> for Entry {
+            type Value = TargetEntry;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(
+                    "a chat such as \"@shop_chat\" or a table such as { chat = \"@shop_chat\", min_gap = \"24h\" }",
+                )
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<TargetEntry, E> {
+                Ok(TargetEntry::Plain(v.to_owned()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<TargetEntry, A::Error> {
+                RuledTarget::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(TargetEntry::Ruled)
+            }
+        }
+        d.deserialize_any(Entry)
+    }
 }
 
 /// `{ chat = "@wholesale_spb", topic = 7, min_gap = "24h", days = "mon-sat", hours = "9-21",

@@ -87,18 +87,16 @@ pub(super) fn section(
                 format!("{p} is not a probability; write a number from 0.0 to 1.0"),
             ));
         }
-        // Any name Telegram could send is accepted, so that an unknown error (counted towards
-        // disable_after_failures) can be rehearsed too; only a malformed name is refused.
+        // Only errors the sandbox knows how Telegram means them (issue 19: an unknown name used
+        // to pass and then behaved as nothing in particular).
         let name = f.error.trim();
-        let well_formed = name.starts_with(|c: char| c.is_ascii_uppercase())
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
-        if !well_formed && !name.eq_ignore_ascii_case("NETWORK") {
+        let known = name.eq_ignore_ascii_case("NETWORK")
+            || smb_domain::SendError::from_telegram(name).class() != smb_domain::ErrorClass::Other;
+        if !known {
             return Err(err(
                 "error",
                 format!(
-                    "`{name}` is not a Telegram error name; write one in capitals such as FLOOD_WAIT_300, SLOWMODE_WAIT_30, CHAT_WRITE_FORBIDDEN, AUTH_KEY_UNREGISTERED, NETWORK, or any other name to rehearse an unknown error"
+                    "`{name}` is not a Telegram error the sandbox knows; write one in capitals such as FLOOD_WAIT_300, SLOWMODE_WAIT_30, CHAT_WRITE_FORBIDDEN, AUTH_KEY_UNREGISTERED or NETWORK"
                 ),
             ));
         }

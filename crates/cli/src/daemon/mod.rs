@@ -438,15 +438,10 @@ pub fn client_paths(cli: &crate::Cli, sandbox: bool) -> anyhow::Result<DaemonPat
     match crate::context::settings(cli, &crate::config::Overrides::default(), true) {
         Ok(settings) => Ok(DaemonPaths::for_settings(&settings, sandbox)),
         Err(e) => {
-            let url = match sandbox {
-                true => "sqlite://data/sandbox/sendmessagebot.db".to_owned(),
-                false => std::env::var("DATABASE_URL")
-                    .ok()
-                    .filter(|u| !u.trim().is_empty())
-                    .unwrap_or_else(|| smb_store::DEFAULT_DATABASE_URL.to_owned()),
-            };
+            let url = crate::context::fallback_database_url(sandbox);
             eprintln!(
-                "note: the configuration does not load ({e:#}); looking for the daemon under {}",
+                "note: the configuration does not load ({}); looking for the daemon under {}",
+                smb_domain::redact::redact(&format!("{e:#}")),
                 database_dir(&url).display()
             );
             Ok(DaemonPaths::in_dir(&database_dir(&url)))

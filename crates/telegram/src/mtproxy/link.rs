@@ -221,7 +221,7 @@ mod tests {
         let link = "https://t.me/proxy?server=p.exhttps://t.me/proxy?ample&port=8443&secret=ee0123456789abcdef0123456789abcdef6578616d506c652e636f6d";
         let e = MtproxySettings::parse_link(link).unwrap_err();
         assert!(
-            matches!(e, LinkError::Host(ref h) if h == "p.exhttps://t.me/proxy"),
+            matches!(e, LinkError::Host(ref h) if h.starts_with("p.exhttps://t.me/proxy")),
             "{e}"
         );
         for bad in ["a b", "x/y", "h?x", "u@h", "::1:8080x"] {

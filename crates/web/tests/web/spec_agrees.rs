@@ -158,7 +158,7 @@ fn ignored_format_and_pages_are_documented_only_where_they_are_used() {
     let format = param(&v, "/api/v1/deliveries/export", "format");
     assert_eq!(
         enum_of(&v, &format["schema"]),
-        json!(["", "csv", "json"]),
+        json!(["", "csv", "csv-excel", "json"]),
         "{format}"
     );
 }
