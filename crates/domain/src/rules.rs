@@ -242,8 +242,7 @@ impl ChatRules {
                 .tomorrow()
                 .ok()
                 .and_then(|d| d.to_zoned(tz.clone()).ok())
-                .map(|z| z.timestamp())
-                .unwrap_or(Timestamp::MAX)
+                .map_or(Timestamp::MAX, |z| z.timestamp())
         };
         if let Some(days) = self.days {
             let wd = z.weekday().to_monday_zero_offset() as u8;
