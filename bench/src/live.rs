@@ -467,7 +467,7 @@ async fn memory(
         }
         println!(
             "  after warm-up ({:.0} s): RSS min {min:.1} MB, max {max:.1} MB, spread {:.1} MB",
-            samples.get(warm).map(|s| s.0).unwrap_or(0.0),
+            samples.get(warm).map_or(0.0, |s| s.0),
             max - min
         );
     }

@@ -106,7 +106,7 @@ fn dotenv(data: &[u8]) -> String {
     format!(
         "{} entries, {}",
         entries.len(),
-        errors.first().map(|e| e.message.as_str()).unwrap_or("")
+        errors.first().map_or("", |e| e.message.as_str())
     )
 }
 

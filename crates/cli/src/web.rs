@@ -154,6 +154,10 @@ impl SourceUpdater for Sources {
 /// The dashboard's application: API, pages and `metrics`, over the catalog of `settings`.
 /// Everything that can fail before serving fails here, so a reload that fails here keeps the
 /// running socket.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "each is a separate handle the app is built from; a struct would only rename them"
+)]
 pub fn app(
     cli: &Cli,
     settings: &Settings,

@@ -320,8 +320,7 @@ fn migrate_writes_env_sessions_and_peers_private() {
     assert!(out.status.success(), "{}", text(&out));
     let mode = |p: &str| {
         std::fs::metadata(w.join(p))
-            .map(|m| m.permissions().mode() & 0o777)
-            .unwrap_or_else(|e| panic!("{p}: {e}"))
+            .map_or_else(|e| panic!("{p}: {e}"), |m| m.permissions().mode() & 0o777)
     };
     assert_eq!(mode(".env"), 0o600, ".env holds API_HASH");
     assert_eq!(mode("sessions"), 0o700);

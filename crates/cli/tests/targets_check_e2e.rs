@@ -181,7 +181,7 @@ fn targets_check_says_what_each_account_may_do_in_each_chat() {
         "error",
         "last_posted_at",
     ];
-    want_fields.sort();
+    want_fields.sort_unstable();
     assert_eq!(fields, want_fields);
     assert!(
         rows.iter()

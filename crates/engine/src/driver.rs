@@ -786,7 +786,7 @@ async fn note_migration(shared: &Shared, account: &str, target: &TargetRef) {
         }),
         Ok(false) => {}
         Err(e) => {
-            tracing::warn!(account, target = %target, new_id, error = %e, "the group's upgrade could not be recorded")
+            tracing::warn!(account, target = %target, new_id, error = %e, "the group's upgrade could not be recorded");
         }
     }
 }

@@ -1,6 +1,9 @@
 //! Chats as a whole, on the planner's virtual clock: per-chat rules held across broadcasters
 //! and accounts over multi-day runs (DST included), slow mode known before sending, and
 //! backup accounts that take only deliveries never attempted, only where they are members.
+// Test helpers outside `#[test]` functions unwrap too; clippy.toml's allow-unwrap-in-tests
+// covers only `#[test]` functions and `#[cfg(test)]` modules.
+#![allow(clippy::unwrap_used)]
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -150,6 +153,9 @@ impl Trace {
     }
 }
 
+/// A send on its way: when its answer comes, the delivery, and the answer.
+type InFlight = (Timestamp, Delivery, Result<SentMessage, SendError>);
+
 /// Drives `p` until `until`. A send's answer arrives `latency` after the request, so other
 /// accounts poll while it is in flight; after anything happens every account polls again, as
 /// the driver wakes them. `telegram` answers each send.
@@ -163,8 +169,7 @@ fn simulate(
     let mut trace = Trace::default();
     let n = p.account_count();
     let mut wake: Vec<Option<Timestamp>> = vec![Some(start); n];
-    let mut in_flight: Vec<Option<(Timestamp, Delivery, Result<SentMessage, SendError>)>> =
-        vec![None; n];
+    let mut in_flight: Vec<Option<InFlight>> = vec![None; n];
     let lat = SignedDuration::try_from(latency).expect("latency");
     for _ in 0..2_000_000 {
         // Outcomes first at equal times.
@@ -744,7 +749,7 @@ fn a_restart_remembers_the_last_post_in_a_ruled_chat() {
     let posts = &rest.posts_by_chat()["@wholesale_spb"];
     assert_eq!(posts.len(), 1, "{posts:?}");
     assert!(posts[0].0 >= ts("2026-05-05T10:00:00Z"), "{posts:?}");
-    assert!(first.posts_by_chat().get("@wholesale_spb").is_none());
+    assert!(!first.posts_by_chat().contains_key("@wholesale_spb"));
     // The next cycle is held by the new post's gap.
     let holds = p.chat_holds(ts("2026-05-05T12:00:00Z"));
     assert_eq!(holds.len(), 1, "{holds:?}");

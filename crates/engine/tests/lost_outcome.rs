@@ -3,6 +3,9 @@
 //! outcomes written since the last pending write. Their deliveries are then `pending` in the
 //! journal; the next start re-sends them with the same random_id and Telegram (here the
 //! sandbox, which de-duplicates random_ids like Telegram) drops the copy.
+// Test helpers outside `#[test]` functions unwrap too; clippy.toml's allow-unwrap-in-tests
+// covers only `#[test]` functions and `#[cfg(test)]` modules.
+#![allow(clippy::unwrap_used)]
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -36,9 +36,9 @@ fn db_err(e: sqlx::Error) -> StoreError {
 }
 
 fn decode(row: &sqlx::sqlite::SqliteRow) -> Result<MessageSetVersion, StoreError> {
-    let set: String = col(&row, "set_name")?;
-    let version: i64 = col(&row, "version")?;
-    let texts: String = col(&row, "texts")?;
+    let set: String = col(row, "set_name")?;
+    let version: i64 = col(row, "version")?;
+    let texts: String = col(row, "texts")?;
     let messages: Vec<Message> = serde_json::from_str(&texts).map_err(|e| StoreError::Decode {
         column: format!("texts of version {version} of message set `{set}`"),
         source: std::sync::Arc::new(e),
@@ -47,9 +47,9 @@ fn decode(row: &sqlx::sqlite::SqliteRow) -> Result<MessageSetVersion, StoreError
         set,
         version,
         messages,
-        created_at: ts(col(&row, "created_at")?),
-        summary: col(&row, "summary")?,
-        source: col(&row, "source")?,
+        created_at: ts(col(row, "created_at")?),
+        summary: col(row, "summary")?,
+        source: col(row, "source")?,
     })
 }
 
@@ -93,14 +93,14 @@ impl SqliteStore {
         .map_err(db_err)?;
         let next = match &current {
             Some(row) => {
-                let stored: String = col(&row, "texts")?;
+                let stored: String = col(row, "texts")?;
                 let same =
                     serde_json::from_str::<Vec<Message>>(&stored).is_ok_and(|m| m == messages);
                 if same {
                     tx.rollback().await.map_err(db_err)?;
                     return Ok(None);
                 }
-                col::<i64, _>(&row, "version")? + 1
+                col::<i64, _>(row, "version")? + 1
             }
             None => 1,
         };

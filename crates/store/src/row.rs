@@ -30,7 +30,7 @@ where
 /// The integer in `column` as a count, cycle number or other unsigned or narrower type
 /// (`u64`, `u32`): SQLite keeps every integer as `i64`, and a negative or too large value is a
 /// [`StoreError::Decode`] naming the column, never a wrapped number.
-pub(crate) fn count<'r, T, I>(row: &'r SqliteRow, column: I) -> Result<T, StoreError>
+pub(crate) fn count<T, I>(row: &SqliteRow, column: I) -> Result<T, StoreError>
 where
     T: TryFrom<i64, Error = std::num::TryFromIntError>,
     I: sqlx::ColumnIndex<SqliteRow> + std::fmt::Display + Copy,
@@ -40,7 +40,7 @@ where
 }
 
 /// [`count`] of a nullable `column`.
-pub(crate) fn opt_count<'r, T, I>(row: &'r SqliteRow, column: I) -> Result<Option<T>, StoreError>
+pub(crate) fn opt_count<T, I>(row: &SqliteRow, column: I) -> Result<Option<T>, StoreError>
 where
     T: TryFrom<i64, Error = std::num::TryFromIntError>,
     I: sqlx::ColumnIndex<SqliteRow> + std::fmt::Display + Copy,

@@ -142,7 +142,7 @@ impl SqliteStore {
         since: Option<Timestamp>,
         now: Timestamp,
     ) -> Result<Stats, StoreError> {
-        let from = since.map(ms).unwrap_or(i64::MIN);
+        let from = since.map_or(i64::MIN, ms);
         let err = StoreError::database;
         let mut st = Stats {
             since: since.map(|t| t.to_string()),
@@ -293,7 +293,7 @@ impl SqliteStore {
             .map_err(err)?;
             let mut counts = Counts::default();
             for r in rows {
-                counts.add(word(&r, "status")?, col::<i64, _>(&r, "n")? as u64);
+                counts.add(word(&r, "status")?, count::<u64, _>(&r, "n")?);
             }
             st.migrated_targets.push(MigratedTarget {
                 target: m.new,

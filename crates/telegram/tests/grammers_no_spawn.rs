@@ -5,6 +5,9 @@
 //!
 //! Its own test binary with one test: `PATH` is pointed at fake `lsb_release`, `getconf` and
 //! `uname` that leave a mark when run, so a launch by name is seen.
+// Test helpers outside `#[test]` functions unwrap too; clippy.toml's allow-unwrap-in-tests
+// covers only `#[test]` functions and `#[cfg(test)]` modules.
+#![allow(clippy::unwrap_used)]
 // `std::env::set_var` is unsafe in edition 2024; this binary has one test and sets `PATH`
 // before any other thread reads the environment.
 #![allow(unsafe_code)]

@@ -707,7 +707,7 @@ async fn notifications(r: &mut Report, s: &Settings, online: bool) {
         }
         // Its form was checked with the other settings (`sections`).
         Some(_) if !online => {
-            r.ok("REPORTS_BOT_TOKEN: well-formed (`check --online` asks Telegram)")
+            r.ok("REPORTS_BOT_TOKEN: well-formed (`check --online` asks Telegram)");
         }
         Some(_) => match smb_notify::BotApi::new(&n.bot) {
             Ok(api) => match api.get_me().await {

@@ -186,12 +186,14 @@ fn print_table(rows: &[Row], settings: &Settings) -> std::io::Result<()> {
             .last_posted_at
             .as_deref()
             .and_then(|t| t.parse::<Timestamp>().ok())
-            .map(|t| {
-                t.to_zoned(settings.timezone.clone())
-                    .strftime("%Y-%m-%d %H:%M")
-                    .to_string()
-            })
-            .unwrap_or_else(|| "never".to_owned());
+            .map_or_else(
+                || "never".to_owned(),
+                |t| {
+                    t.to_zoned(settings.timezone.clone())
+                        .strftime("%Y-%m-%d %H:%M")
+                        .to_string()
+                },
+            );
         if r.checked {
             outln!(
                 "{:<aw$}  {:<tw$}  {:<6}  {:<5}  {:<5}  {:<5}  {:<13}  {:<24}  {last}",
@@ -200,9 +202,7 @@ fn print_table(rows: &[Row], settings: &Settings) -> std::io::Result<()> {
                 yes(r.member),
                 yes(r.can_write),
                 yes(r.can_send_media),
-                r.slow_mode_seconds
-                    .map(seconds)
-                    .unwrap_or_else(|| "off".into()),
+                r.slow_mode_seconds.map_or_else(|| "off".into(), seconds),
                 forum,
                 short(r.title.as_deref().unwrap_or("-"), 24),
             )?;
@@ -275,7 +275,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
             .iter()
             .map(|b| b.spec.account.as_str())
             .collect();
-        known.sort();
+        known.sort_unstable();
         known.dedup();
         bail!(
             "no broadcaster posts from account `{a}` (accounts in use: {})",
@@ -287,7 +287,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
     crate::web::merge_added_targets(&mut settings, &store).await?;
     let pairs = pairs(&settings, args.account.as_deref());
     let mut accounts: Vec<&str> = pairs.iter().map(|(a, _)| a.as_str()).collect();
-    accounts.sort();
+    accounts.sort_unstable();
     accounts.dedup();
     let (gateway, unusable): (Arc<dyn Gateway>, BTreeMap<String, String>) = if args.sandbox {
         let sim = SimGateway::new(settings.sandbox.clone()).context("starting the sandbox")?;

@@ -12,12 +12,15 @@ use super::ConfigError;
 use super::located::Ctx;
 use super::schema::{RuledTarget, TargetEntry};
 
+/// The target lists by name.
+type TargetLists = BTreeMap<String, Vec<TargetRef>>;
+
 /// The lists by name, and the rules per chat. An entry that is not a target, a bad rule, or
 /// one listed twice in its list, is the error `targets.LIST[N]` at its line.
 pub(super) fn section(
     ctx: &Ctx,
     lists: &BTreeMap<String, Vec<Spanned<TargetEntry>>>,
-) -> Result<(BTreeMap<String, Vec<TargetRef>>, HashMap<Chat, ChatRules>), ConfigError> {
+) -> Result<(TargetLists, HashMap<Chat, ChatRules>), ConfigError> {
     let mut target_lists = BTreeMap::new();
     let mut rules: HashMap<Chat, ChatRules> = HashMap::new();
     for (list, entries) in lists {

@@ -12,10 +12,10 @@ impl Planner {
     pub(super) fn control(&mut self, c: Control, now: Timestamp, fx: &mut Vec<Effect>) {
         match c {
             Control::Pause(name) => {
-                self.set_run(&name, &[RunState::Running], OperatorState::Paused, fx)
+                self.set_run(&name, &[RunState::Running], OperatorState::Paused, fx);
             }
             Control::Resume(name) => {
-                self.set_run(&name, &[RunState::Paused], OperatorState::Running, fx)
+                self.set_run(&name, &[RunState::Paused], OperatorState::Running, fx);
             }
             Control::Stop(name) => self.set_run(
                 &name,
