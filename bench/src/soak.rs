@@ -234,9 +234,9 @@ impl World {
         let mut lists = HashMap::new();
         let mut refusing = HashSet::new();
         let mut config = String::from(
-            // No pre-flight check: it would learn slow mode in advance, and the soak is about
-            // how the send path obeys the waits Telegram tells (flood waits and slow mode).
-            "[settings]\npreflight_every = \"0s\"\ndelay_between_chats = \"10ms\"\ncycle_delay = \"50ms\"\n\
+            // The default pre-flight check is on: slow mode is learnt in advance, so a told
+            // SLOWMODE_WAIT is the exception; flood-wait storms still tell waits.
+            "[settings]\ndelay_between_chats = \"10ms\"\ncycle_delay = \"50ms\"\n\
              retry_delay = \"200ms\"\njitter = \"10%\"\nenable_scheduling = false\n\
              enable_quiet_hours = false\n\
              [messages.m0]\ntexts = [\"Price list A1\", \"Price list A2\", \"Price list A3\"]\n\

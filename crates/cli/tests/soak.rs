@@ -23,9 +23,11 @@ fn chaos_soak_posts_once_skips_nothing_and_sends_inside_no_pause() {
     eprintln!("{report}");
     assert_eq!(report.kills, 5, "{report}");
     assert!(report.posts >= 300, "{report}");
+    // Slow mode is learnt by the pre-flight check before sending (issue 14), so the waits the
+    // soak must see told are the flood-wait storms'.
     assert!(
-        report.flood_waits_told > 0 && report.slow_mode_waits_told > 0,
-        "the chaos told flood waits and slow mode: {report}"
+        report.flood_waits_told > 0,
+        "the chaos told flood waits: {report}"
     );
     assert_eq!(report.duplicate_posts, 0, "{report}");
     assert_eq!(report.unjournalled_posts, 0, "{report}");
