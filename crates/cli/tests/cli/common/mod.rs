@@ -1,7 +1,7 @@
 //! Shared by the end-to-end tests (crash, telegram_e2e, mtproxy_e2e, migrate_e2e,
 //! targets_check_e2e): the binary in an isolated environment, the MTProto test server's world
 //! ([`server`]), running it under a time limit, and the ledger-against-journal
-//! check of the crash tests. Each test file is its own crate and uses only part of this.
+//! check of the crash tests. Each test module uses only part of this.
 #![allow(dead_code)]
 
 pub mod server;
@@ -11,6 +11,7 @@ use std::fmt::Debug;
 use std::io::Write as _;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use smb_telegram::grammers::Identity;
@@ -200,4 +201,42 @@ pub fn check_ledger_against_journal<'t>(
         }
     }
     completed
+}
+
+/// A webhook receiver on 127.0.0.1: records each POST body, answers 200.
+pub struct Hook {
+    /// Where to post: `http://127.0.0.1:PORT/hook`.
+    pub url: String,
+    /// The JSON bodies received, in order.
+    pub bodies: Arc<Mutex<Vec<serde_json::Value>>>,
+}
+
+/// Starts a [`Hook`] on `rt`; it runs as long as `rt` does.
+pub fn start_hook(rt: &tokio::runtime::Runtime) -> Hook {
+    use axum::routing::post;
+    let bodies: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
+    let store = bodies.clone();
+    let router = axum::Router::new().route(
+        "/hook",
+        post(move |body: axum::body::Bytes| {
+            let store = store.clone();
+            async move {
+                if let Ok(v) = serde_json::from_slice(&body) {
+                    store.lock().expect("hook lock").push(v);
+                }
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .expect("bind the hook");
+    let addr = listener.local_addr().expect("hook address");
+    rt.spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    Hook {
+        url: format!("http://{addr}/hook"),
+        bodies,
+    }
 }

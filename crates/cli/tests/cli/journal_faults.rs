@@ -7,9 +7,9 @@
 // covers only `#[test]` functions and `#[cfg(test)]` modules.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
-#[path = "../../store/tests/support/smallfs.rs"]
+#[path = "../../../store/tests/support/smallfs.rs"]
 mod smallfs;
 
 use std::path::{Path, PathBuf};

@@ -6,7 +6,7 @@
 // covers only `#[test]` functions and `#[cfg(test)]` modules.
 #![allow(clippy::unwrap_used)]
 
-mod console_support;
+use crate::console_support;
 
 use console_support::Project;
 

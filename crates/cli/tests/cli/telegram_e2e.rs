@@ -10,7 +10,7 @@
 // covers only `#[test]` functions and `#[cfg(test)]` modules.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::process::{Child, Command, Output, Stdio};
@@ -122,10 +122,6 @@ impl World {
     /// Runs the binary to completion (at most COMMAND_LIMIT), with `stdin` as its input.
     fn run_with(&self, cmd: Command, stdin: Option<&str>) -> Output {
         self.run_within(cmd, stdin, COMMAND_LIMIT)
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.run_with(self.command(args), None)
     }
 
     /// Runs and requires exit 0; returns stdout.

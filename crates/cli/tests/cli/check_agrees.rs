@@ -9,9 +9,9 @@
 // covers only `#[test]` functions and `#[cfg(test)]` modules.
 #![allow(clippy::unwrap_used)]
 
-#[path = "settings_cases/mod.rs"]
+#[path = "../settings_cases/mod.rs"]
 mod cases;
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Output;

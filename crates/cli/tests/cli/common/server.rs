@@ -119,6 +119,12 @@ impl ServerWorld {
         c
     }
 
+    /// Runs the binary with `args` to completion; panics with what it printed when it did
+    /// not finish within a minute.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.run_within(self.command(args), None, Duration::from_secs(60))
+    }
+
     /// Runs `cmd` to completion with `stdin` as its input; panics with what it printed when
     /// it did not finish within `limit`.
     pub fn run_within(&self, cmd: Command, stdin: Option<&str>, limit: Duration) -> Output {

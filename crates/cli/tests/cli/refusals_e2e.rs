@@ -8,15 +8,14 @@
 // covers only `#[test]` functions and `#[cfg(test)]` modules.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::net::SocketAddrV4;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{API_HASH, text};
+use common::{API_HASH, start_hook, text};
 use smb_mtproto_testserver::{
     ChatKind, ChatSpec, DC_ID, FaultRule, Fixture, LedgerEntry, TestServer, UserSpec,
 };
@@ -196,41 +195,6 @@ fn super_id(i: i64) -> i64 {
 /// What `t.me/c/…` calls a supergroup: its id without the `-100` prefix.
 fn bare(id: i64) -> i64 {
     -id - CHANNEL_ID_BASE
-}
-
-/// A webhook receiver on 127.0.0.1: records each POST body, answers 200.
-struct Hook {
-    url: String,
-    bodies: Arc<Mutex<Vec<serde_json::Value>>>,
-}
-
-fn start_hook(rt: &tokio::runtime::Runtime) -> Hook {
-    use axum::routing::post;
-    let bodies: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
-    let store = bodies.clone();
-    let router = axum::Router::new().route(
-        "/hook",
-        post(move |body: axum::body::Bytes| {
-            let store = store.clone();
-            async move {
-                if let Ok(v) = serde_json::from_slice(&body) {
-                    store.lock().expect("hook lock").push(v);
-                }
-                axum::http::StatusCode::OK
-            }
-        }),
-    );
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .expect("bind the hook");
-    let addr = listener.local_addr().expect("hook address");
-    rt.spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
-    Hook {
-        url: format!("http://{addr}/hook"),
-        bodies,
-    }
 }
 
 fn wait_for<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {

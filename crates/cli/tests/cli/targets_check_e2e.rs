@@ -3,9 +3,8 @@
 //! the journal's last post, a forum target without a topic said to post to General, an
 //! upgraded group named with its new id; and `run --once` posting into the right topic.
 
-mod common;
+use crate::common;
 
-use std::process::Output;
 use std::time::Duration;
 
 use common::text;
@@ -104,10 +103,6 @@ fn logged_in() -> World {
 }
 
 impl World {
-    fn run(&self, args: &[&str]) -> Output {
-        self.run_within(self.command(args), None, LIMIT)
-    }
-
     fn check_json(&self, extra: &[&str]) -> (Option<i32>, Vec<serde_json::Value>) {
         let mut args = vec!["targets", "check", "--json", "--pause-ms", "0"];
         args.extend_from_slice(extra);
@@ -380,38 +375,6 @@ fn run_once_posts_into_the_topic_and_general_and_check_shows_the_last_post() {
     }
 }
 
-/// A webhook receiver on 127.0.0.1: records each POST body, answers 200.
-fn start_hook(
-    rt: &tokio::runtime::Runtime,
-) -> (
-    String,
-    std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
-) {
-    use axum::routing::post;
-    let bodies: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>> = Default::default();
-    let store = bodies.clone();
-    let router = axum::Router::new().route(
-        "/hook",
-        post(move |body: axum::body::Bytes| {
-            let store = store.clone();
-            async move {
-                if let Ok(v) = serde_json::from_slice(&body) {
-                    store.lock().expect("hook lock").push(v);
-                }
-                axum::http::StatusCode::OK
-            }
-        }),
-    );
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .expect("bind the hook");
-    let addr = listener.local_addr().expect("hook address");
-    rt.spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
-    (format!("http://{addr}/hook"), bodies)
-}
-
 #[test]
 fn an_upgraded_group_keeps_its_posts_under_the_new_id_across_a_restart_and_is_told_once() {
     let w = logged_in();
@@ -436,7 +399,7 @@ fn an_upgraded_group_keeps_its_posts_under_the_new_id_across_a_restart_and_is_to
             ),
     )
     .expect("config");
-    let (hook, bodies) = start_hook(&w.rt);
+    let common::Hook { url: hook, bodies } = common::start_hook(&w.rt);
     let run_once = || {
         let mut c = w.command(&["run", "--once", "--no-metrics", "--no-web"]);
         c.env("ENABLE_WEBHOOK_NOTIFICATIONS", "true")

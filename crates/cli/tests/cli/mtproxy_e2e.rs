@@ -9,7 +9,7 @@
 // covers only `#[test]` functions and `#[cfg(test)]` modules.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::path::Path;
