@@ -12,6 +12,11 @@ use super::vocabulary::{Delivery, Effect};
 use crate::ports::{Outcome, SentMessage};
 
 impl Planner {
+    /// A gateway answer for delivery `d`: a sent message counts and clears the target's
+    /// failure streak; an error is handled by its [`ErrorClass`] (see [`Planner::failed`]).
+    /// An answer for a delivery that is no longer in flight (another cycle, or the slot was
+    /// reset) changes nothing but the chat's post bookkeeping. Either way the cycle is then
+    /// settled (next turn, or completion).
     pub(super) fn outcome(
         &mut self,
         d: Delivery,
@@ -19,100 +24,65 @@ impl Planner {
         now: Timestamp,
         fx: &mut Vec<Effect>,
     ) {
-        let recheck_after = self.settings.recheck_after;
         self.post_finished(&d, result.is_ok(), now);
-        let chat = self
-            .broadcasters
-            .get(d.broadcaster)
-            .and_then(|s| s.targets.get(d.target_index))
-            .map(|t| t.chat.clone());
-        let Some(slot) = self.broadcasters.get_mut(d.broadcaster) else {
+        let Some(stale_retried) = self.land(&d) else {
             return;
         };
+        let b = d.broadcaster;
+        match result {
+            Ok(sent) => self.sent(d, &sent, fx),
+            Err(err) => self.failed(&d, &err, stale_retried, now, fx),
+        }
+        self.settle(b, now, fx);
+    }
+
+    /// The answer lands only on the delivery in flight of the same cycle: clears it and
+    /// gives whether its stale peer was already refreshed once; `None` for a late answer.
+    fn land(&mut self, d: &Delivery) -> Option<bool> {
+        let slot = self.broadcasters.get_mut(d.broadcaster)?;
         let CycleState::Active(ac) = &mut slot.cycle else {
-            return;
+            return None;
         };
         if ac.cycle != d.cycle || ac.in_flight != Some(d.target_index) {
-            return;
+            return None;
         }
         ac.in_flight = None;
-        let stale_retried = ac.in_flight_stale_retried;
-        // The account that sent it (the broadcaster's own, or a backup).
-        let account = d.account;
-        let err = match result {
-            Ok(sent) => {
-                ac.sent += 1;
-                let b = d.broadcaster;
-                self.failures.remove(&d.target);
-                fx.push(Effect::Record {
-                    delivery: d,
-                    outcome: Outcome::Sent {
-                        message_id: sent.message_id,
-                    },
-                });
-                self.settle(b, now, fx);
-                return;
-            }
-            Err(e) => e,
-        };
-        let class = err.class();
-        let code = err.code().to_owned();
-        // Attempted: only this account retries it (its random_id de-duplicates only there).
-        let retry = |not_before: Timestamp, attempt: u32, stale_retried: bool| Retry {
-            index: d.target_index,
-            not_before,
-            attempt,
-            random_id: d.random_id,
-            stale_retried,
-            account: Some(account),
-            unknown: false,
-        };
-        let failed = |detail: String| Outcome::Failed {
-            class,
-            code: code.clone(),
-            detail,
-        };
-        match class {
-            ErrorClass::AccountPause => {
-                let (until, paused) =
-                    pause(&mut self.accounts[account], &err, d.random_id as u64, now);
-                defer(
-                    ac,
-                    fx,
-                    &d,
-                    retry(until, d.attempt, stale_retried),
-                    class,
-                    code,
-                );
-                fx.push(paused);
-            }
-            ErrorClass::ChatPause => {
-                let wait = err.retry_after().unwrap_or(Duration::ZERO);
-                let until = add(now, wait + Duration::from_secs(1));
-                if let Some(chat) = chat {
-                    self.chats
-                        .entry(chat)
-                        .or_default()
-                        .told
-                        .insert(account, until);
-                }
-                defer(
-                    ac,
-                    fx,
-                    &d,
-                    retry(until, d.attempt, stale_retried),
-                    class,
-                    code,
-                );
-                fx.push(Effect::PauseChat {
-                    account: d.account_name.clone(),
-                    target: d.target.clone(),
-                    until,
-                    seconds: wait.as_secs(),
-                });
-            }
+        Some(ac.in_flight_stale_retried)
+    }
+
+    /// Sent: counted, the target's run of unknown errors ends, recorded with its message id.
+    fn sent(&mut self, d: Delivery, sent: &SentMessage, fx: &mut Vec<Effect>) {
+        if let CycleState::Active(ac) = &mut self.broadcasters[d.broadcaster].cycle {
+            ac.sent += 1;
+        }
+        self.failures.remove(&d.target);
+        fx.push(Effect::Record {
+            delivery: d,
+            outcome: Outcome::Sent {
+                message_id: sent.message_id,
+            },
+        });
+    }
+
+    /// DESIGN's error table: a wait Telegram told (account or chat) defers the delivery to
+    /// its end; a stale peer is refreshed and retried once; a chat that refuses media gets
+    /// the text alone when the content allows it; a refused target is disabled until its
+    /// recheck; bad content is reported; an unknown error disables the target after
+    /// `disable_after_failures` in a row; a dead account stops with its broadcasters; a
+    /// transient error is retried with backoff up to `max_retries`.
+    fn failed(
+        &mut self,
+        d: &Delivery,
+        err: &SendError,
+        stale_retried: bool,
+        now: Timestamp,
+        fx: &mut Vec<Effect>,
+    ) {
+        match err.class() {
+            ErrorClass::AccountPause => self.wait_account(d, err, stale_retried, now, fx),
+            ErrorClass::ChatPause => self.wait_chat(d, err, stale_retried, now, fx),
             ErrorClass::StalePeer if !stale_retried => {
-                defer(ac, fx, &d, retry(now, d.attempt, true), class, code);
+                self.defer(d, retry(d, now, d.attempt, true), err, fx);
                 fx.push(Effect::RefreshPeer {
                     account: d.account_name.clone(),
                     target: d.target.clone(),
@@ -126,120 +96,204 @@ impl Planner {
                 // The chat allows text: send this delivery (same random_id: nothing was
                 // posted) and the next ones there without the attachment.
                 self.text_only.insert(d.target.clone());
-                defer(
-                    ac,
-                    fx,
-                    &d,
-                    retry(now, d.attempt, stale_retried),
-                    class,
-                    code,
-                );
+                self.defer(d, retry(d, now, d.attempt, stale_retried), err, fx);
             }
-            ErrorClass::TargetDead | ErrorClass::StalePeer => {
-                ac.failed += 1;
-                let recheck_at = add(now, recheck_after);
-                let why = err.refusal_reason().unwrap_or_else(|| code.clone());
-                let reason = format!("{why} (account {})", d.account_name);
-                self.disabled.insert(d.target.clone(), Some(recheck_at));
-                fx.push(Effect::Record {
-                    delivery: d.clone(),
-                    outcome: failed(err.to_string()),
-                });
-                fx.push(Effect::DisableTarget {
-                    target: d.target.clone(),
-                    reason,
-                    recheck_at: Some(recheck_at),
-                });
-            }
+            ErrorClass::TargetDead | ErrorClass::StalePeer => self.refused(d, err, now, fx),
             ErrorClass::BadContent => {
-                ac.failed += 1;
-                fx.push(Effect::Record {
-                    delivery: d.clone(),
-                    outcome: failed(err.to_string()),
-                });
+                self.count_failed(d, failed(err, err.to_string()), fx);
                 fx.push(Effect::BadContent {
                     broadcaster: d.broadcaster_name.clone(),
-                    code,
+                    code: err.code().to_owned(),
                 });
             }
-            ErrorClass::Other => {
-                ac.failed += 1;
-                fx.push(Effect::Record {
-                    delivery: d.clone(),
-                    outcome: failed(err.to_string()),
-                });
-                let limit = d.content.disable_after_failures;
-                let count = self.failures.entry(d.target.clone()).or_insert(0);
-                *count += 1;
-                if limit > 0 && *count >= limit {
-                    let n = *count;
-                    self.failures.remove(&d.target);
-                    let recheck_at = add(now, recheck_after);
-                    self.disabled.insert(d.target.clone(), Some(recheck_at));
-                    let raw = match &err {
-                        SendError::Rpc { value: Some(v), .. } => format!("{code}_{v}"),
-                        _ => code,
-                    };
-                    fx.push(Effect::DisableTarget {
-                        target: d.target.clone(),
-                        reason: format!(
-                            "{raw}: failed {n} times in a row with this error, which SendMessageBot does not know (account {})",
-                            d.account_name
-                        ),
-                        recheck_at: Some(recheck_at),
-                    });
-                }
-            }
-            ErrorClass::AccountDead => {
-                // The message was not sent; keep it deferred so a re-activated account
-                // resumes the cycle where it stopped.
-                defer(
-                    ac,
-                    fx,
-                    &d,
-                    retry(now, d.attempt, stale_retried),
-                    class,
-                    code.clone(),
-                );
-                let reason = AccountStop::Telegram(code);
-                self.accounts[account].stopped = Some(reason.clone());
-                for &b in &self.accounts[account].broadcasters {
-                    self.broadcasters[b].run = RunState::AccountStopped(reason.clone());
-                }
-                fx.push(Effect::StopAccount {
-                    account: d.account_name.clone(),
-                    reason,
-                });
-            }
-            ErrorClass::Transient => {
-                let attempt = d.attempt + 1;
-                let slot = &mut self.broadcasters[d.broadcaster];
-                let CycleState::Active(ac) = &mut slot.cycle else {
-                    return;
-                };
-                if attempt > slot.pacing.max_retries {
-                    ac.failed += 1;
-                    fx.push(Effect::Record {
-                        delivery: d.clone(),
-                        outcome: failed(format!(
-                            "{err}; gave up after {} retries",
-                            slot.pacing.max_retries
-                        )),
-                    });
-                } else {
-                    let until = add(now, slot.pacing.retry_backoff(attempt, d.random_id as u64));
-                    defer(
-                        ac,
-                        fx,
-                        &d,
-                        retry(until, attempt, stale_retried),
-                        class,
-                        code,
-                    );
-                }
-            }
+            ErrorClass::Other => self.unknown_error(d, err, now, fx),
+            ErrorClass::AccountDead => self.stop_account(d, err, stale_retried, now, fx),
+            ErrorClass::Transient => self.transient(d, err, stale_retried, now, fx),
         }
-        self.settle(d.broadcaster, now, fx);
+    }
+
+    /// Telegram told the account to wait: the account pauses until then and the delivery
+    /// waits for it (same account, same `random_id`).
+    fn wait_account(
+        &mut self,
+        d: &Delivery,
+        err: &SendError,
+        stale_retried: bool,
+        now: Timestamp,
+        fx: &mut Vec<Effect>,
+    ) {
+        let (until, paused) = pause(&mut self.accounts[d.account], err, d.random_id as u64, now);
+        self.defer(d, retry(d, until, d.attempt, stale_retried), err, fx);
+        fx.push(paused);
+    }
+
+    /// Telegram told this account to wait in this chat (slow mode): remembered for the chat
+    /// (one second added), the delivery waits for it, the operator is told.
+    fn wait_chat(
+        &mut self,
+        d: &Delivery,
+        err: &SendError,
+        stale_retried: bool,
+        now: Timestamp,
+        fx: &mut Vec<Effect>,
+    ) {
+        let chat = self
+            .broadcasters
+            .get(d.broadcaster)
+            .and_then(|s| s.targets.get(d.target_index))
+            .map(|t| t.chat.clone());
+        let wait = err.retry_after().unwrap_or(Duration::ZERO);
+        let until = add(now, wait + Duration::from_secs(1));
+        if let Some(chat) = chat {
+            self.chats
+                .entry(chat)
+                .or_default()
+                .told
+                .insert(d.account, until);
+        }
+        self.defer(d, retry(d, until, d.attempt, stale_retried), err, fx);
+        fx.push(Effect::PauseChat {
+            account: d.account_name.clone(),
+            target: d.target.clone(),
+            until,
+            seconds: wait.as_secs(),
+        });
+    }
+
+    /// The target refused the account (or its peer stays stale after a refresh): failed,
+    /// and the target is disabled until `recheck_after` from now, with Telegram's reason.
+    fn refused(&mut self, d: &Delivery, err: &SendError, now: Timestamp, fx: &mut Vec<Effect>) {
+        let code = err.code().to_owned();
+        let recheck_at = add(now, self.settings.recheck_after);
+        let why = err.refusal_reason().unwrap_or_else(|| code.clone());
+        let reason = format!("{why} (account {})", d.account_name);
+        self.disabled.insert(d.target.clone(), Some(recheck_at));
+        self.count_failed(d, failed(err, err.to_string()), fx);
+        fx.push(Effect::DisableTarget {
+            target: d.target.clone(),
+            reason,
+            recheck_at: Some(recheck_at),
+        });
+    }
+
+    /// An error SendMessageBot does not know: failed; after `disable_after_failures` of them
+    /// in a row (0: never) the target is disabled until its recheck and the count restarts.
+    fn unknown_error(
+        &mut self,
+        d: &Delivery,
+        err: &SendError,
+        now: Timestamp,
+        fx: &mut Vec<Effect>,
+    ) {
+        let code = err.code().to_owned();
+        self.count_failed(d, failed(err, err.to_string()), fx);
+        let limit = d.content.disable_after_failures;
+        let count = self.failures.entry(d.target.clone()).or_insert(0);
+        *count += 1;
+        if limit > 0 && *count >= limit {
+            let n = *count;
+            self.failures.remove(&d.target);
+            let recheck_at = add(now, self.settings.recheck_after);
+            self.disabled.insert(d.target.clone(), Some(recheck_at));
+            let raw = match err {
+                SendError::Rpc { value: Some(v), .. } => format!("{code}_{v}"),
+                _ => code,
+            };
+            fx.push(Effect::DisableTarget {
+                target: d.target.clone(),
+                reason: format!(
+                    "{raw}: failed {n} times in a row with this error, which SendMessageBot does not know (account {})",
+                    d.account_name
+                ),
+                recheck_at: Some(recheck_at),
+            });
+        }
+    }
+
+    /// Telegram stopped the account: the message was not sent, so it stays deferred and a
+    /// re-activated account resumes the cycle where it stopped; the account and every
+    /// broadcaster on it stop with Telegram's code.
+    fn stop_account(
+        &mut self,
+        d: &Delivery,
+        err: &SendError,
+        stale_retried: bool,
+        now: Timestamp,
+        fx: &mut Vec<Effect>,
+    ) {
+        self.defer(d, retry(d, now, d.attempt, stale_retried), err, fx);
+        let reason = AccountStop::Telegram(err.code().to_owned());
+        self.accounts[d.account].stopped = Some(reason.clone());
+        for &b in &self.accounts[d.account].broadcasters {
+            self.broadcasters[b].run = RunState::AccountStopped(reason.clone());
+        }
+        fx.push(Effect::StopAccount {
+            account: d.account_name.clone(),
+            reason,
+        });
+    }
+
+    /// A transient error: retried after the pacing's backoff for this attempt, up to
+    /// `max_retries`; then failed with "gave up after N retries".
+    fn transient(
+        &mut self,
+        d: &Delivery,
+        err: &SendError,
+        stale_retried: bool,
+        now: Timestamp,
+        fx: &mut Vec<Effect>,
+    ) {
+        let attempt = d.attempt + 1;
+        let pacing = &self.broadcasters[d.broadcaster].pacing;
+        let max_retries = pacing.max_retries;
+        if attempt > max_retries {
+            let detail = format!("{err}; gave up after {max_retries} retries");
+            self.count_failed(d, failed(err, detail), fx);
+        } else {
+            let until = add(now, pacing.retry_backoff(attempt, d.random_id as u64));
+            self.defer(d, retry(d, until, attempt, stale_retried), err, fx);
+        }
+    }
+
+    /// Counts a failed delivery in its cycle and records `outcome` for it.
+    fn count_failed(&mut self, d: &Delivery, outcome: Outcome, fx: &mut Vec<Effect>) {
+        if let CycleState::Active(ac) = &mut self.broadcasters[d.broadcaster].cycle {
+            ac.failed += 1;
+        }
+        fx.push(Effect::Record {
+            delivery: d.clone(),
+            outcome,
+        });
+    }
+
+    /// [`defer`] in the delivery's active cycle, with the error's class and code.
+    fn defer(&mut self, d: &Delivery, retry: Retry, err: &SendError, fx: &mut Vec<Effect>) {
+        if let CycleState::Active(ac) = &mut self.broadcasters[d.broadcaster].cycle {
+            defer(ac, fx, d, retry, err.class(), err.code().to_owned());
+        }
+    }
+}
+
+/// Another try of `d` at `not_before`: attempted, so only the account that sent it retries
+/// it (its `random_id` de-duplicates only there).
+fn retry(d: &Delivery, not_before: Timestamp, attempt: u32, stale_retried: bool) -> Retry {
+    Retry {
+        index: d.target_index,
+        not_before,
+        attempt,
+        random_id: d.random_id,
+        stale_retried,
+        account: Some(d.account),
+        unknown: false,
+    }
+}
+
+/// The `Failed` outcome of `err`, with `detail` for the operator.
+fn failed(err: &SendError, detail: String) -> Outcome {
+    Outcome::Failed {
+        class: err.class(),
+        code: err.code().to_owned(),
+        detail,
     }
 }
 
