@@ -593,6 +593,12 @@ fn until_wait(until: Timestamp, now: Timestamp) -> Duration {
 
 impl DriverHandle {
     /// Sends [`TestSend`]'s text to each of its targets in turn, paced (see there).
+    ///
+    /// The rules: nothing is sent while the journal does not take writes, or for an account
+    /// that is not configured; the test queues behind the account's other tests and takes the
+    /// account's turns like its broadcasters (a refusal of the first turn leaves no trace;
+    /// of a later one, it cuts the test short); the sends are journalled as one cycle of
+    /// `t.label` (the next after its last), completed however far the test got.
     pub async fn test_send(&self, t: TestSend) -> Result<Vec<TestSendResult>, TestSendError> {
         if let JournalState::Down { reason, .. } = self.journal() {
             return Err(TestSendError::Blocked(format!(
@@ -608,123 +614,31 @@ impl DriverHandle {
         };
         let _queued = Queued::join(shared, account);
         let _turn = shared.tests[account].turn.lock().await;
-        let new_id = || loop {
-            let v: i64 = rand::random();
-            if v != 0 {
-                break v;
-            }
-        };
         // The first turn is taken before anything is journalled: a refusal leaves no trace.
-        let mut random_id = new_id();
+        let mut random_id = nonzero_random_id();
         take_turn(shared, account, random_id as u64)
             .await
             .map_err(TestSendError::Blocked)?;
-        let cycle = shared
-            .store
-            .last_cycle(&t.label)
-            .await?
-            .map_or(1, |c| c.cycle + 1);
-        if let Err(e) = shared
-            .store
-            .start_cycle(&t.label, cycle, &t.text, shared.now())
-            .await
-        {
-            journal_down(shared, &e);
-            return Err(e.into());
-        }
+        let cycle = start_test_cycle(shared, &t).await?;
         let text: Arc<str> = t.text.as_str().into();
         let mut out = Vec::with_capacity(t.targets.len());
         for (i, target) in t.targets.iter().enumerate() {
             if i > 0 {
-                random_id = new_id();
+                random_id = nonzero_random_id();
                 if let Err(why) = take_turn(shared, account, random_id as u64).await {
                     tracing::warn!(label = %t.label, sent = i, of = t.targets.len(), "test send cut short: {why}");
                     break;
                 }
+            }
+            if !shared.journal.state.borrow().is_up() {
+                break;
             }
             let key = DeliveryKey {
                 broadcaster: t.label.clone(),
                 cycle,
                 target: target.clone(),
             };
-            let pending = PendingDelivery {
-                key: key.clone(),
-                account: t.account.clone(),
-                random_id,
-                message: text.clone(),
-                attempt: 0,
-                at: shared.now(),
-            };
-            if !shared.journal.state.borrow().is_up() {
-                break;
-            }
-            if let Err(e) = shared.store.write_pending(&pending).await {
-                journal_down(shared, &e);
-                return Err(e.into());
-            }
-            let request = SendRequest {
-                account: &t.account,
-                target,
-                text: &t.text,
-                format: t.content.format,
-                media: t.content.media.as_deref(),
-                link_preview: t.content.link_preview,
-                random_id,
-            };
-            {
-                let (mut planner, now) = shared.lock_now();
-                planner.send_started(account, None, now);
-            }
-            let started = Instant::now();
-            let res = send_once(shared, request).await;
-            let now = {
-                // Counted from the answer too: see `deliver`.
-                let (mut planner, now) = shared.lock_now();
-                planner.send_started(account, None, now);
-                now
-            };
-            let outcome = match &res {
-                Ok(sent) => Outcome::Sent {
-                    message_id: sent.message_id,
-                },
-                Err(e) => Outcome::Failed {
-                    class: e.class(),
-                    code: e.code().to_owned(),
-                    detail: e.to_string(),
-                },
-            };
-            record(
-                shared,
-                Write::Outcome {
-                    key: key.clone(),
-                    outcome: outcome.clone(),
-                    at: now,
-                },
-            )
-            .await;
-            shared.sink.emit(&EngineEvent::Delivered {
-                broadcaster: t.label.clone(),
-                account: t.account.clone(),
-                target: target.to_string(),
-                random_id,
-                outcome: outcome.clone(),
-                latency: started.elapsed(),
-            });
-            out.push(TestSendResult {
-                target: target.clone(),
-                random_id,
-                outcome,
-            });
-            if let Err(e) = &res
-                && e.class() == ErrorClass::AccountPause
-            {
-                // Telegram's wait binds the account's broadcasters too, and the next target
-                // of this test send (which waits it out, or stops here when it is long).
-                let pause = lock(shared).pause_account(&t.account, e, random_id as u64, now);
-                if let Some(effect) = pause {
-                    apply(shared, effect, now).await;
-                }
-            }
+            out.push(test_one(shared, &t, account, key, random_id, &text).await?);
         }
         record(
             shared,
@@ -737,6 +651,134 @@ impl DriverHandle {
         .await;
         Ok(out)
     }
+}
+
+/// A `random_id` for Telegram: random, never 0.
+fn nonzero_random_id() -> i64 {
+    loop {
+        let v: i64 = rand::random();
+        if v != 0 {
+            break v;
+        }
+    }
+}
+
+/// Journals the cycle a test send runs as: the one after `t.label`'s last (1 for the first).
+/// A failed write takes the journal down.
+async fn start_test_cycle(shared: &Shared, t: &TestSend) -> Result<u64, TestSendError> {
+    let cycle = shared
+        .store
+        .last_cycle(&t.label)
+        .await?
+        .map_or(1, |c| c.cycle + 1);
+    if let Err(e) = shared
+        .store
+        .start_cycle(&t.label, cycle, &t.text, shared.now())
+        .await
+    {
+        journal_down(shared, &e);
+        return Err(e.into());
+    }
+    Ok(cycle)
+}
+
+/// One target of a test send, like a broadcaster's delivery: journalled pending before the
+/// call, its outcome recorded and told to the sink. A wait Telegram tells binds the account's
+/// broadcasters too, and the next target of this test send (which waits it out, or stops
+/// there when it is long). A pending write that fails takes the journal down.
+async fn test_one(
+    shared: &Shared,
+    t: &TestSend,
+    account: usize,
+    key: DeliveryKey,
+    random_id: i64,
+    text: &Arc<str>,
+) -> Result<TestSendResult, TestSendError> {
+    let pending = PendingDelivery {
+        key: key.clone(),
+        account: t.account.clone(),
+        random_id,
+        message: text.clone(),
+        attempt: 0,
+        at: shared.now(),
+    };
+    if let Err(e) = shared.store.write_pending(&pending).await {
+        journal_down(shared, &e);
+        return Err(e.into());
+    }
+    let (res, now, latency) = send_test(shared, t, account, &key.target, random_id).await;
+    let outcome = match &res {
+        Ok(sent) => Outcome::Sent {
+            message_id: sent.message_id,
+        },
+        Err(e) => Outcome::Failed {
+            class: e.class(),
+            code: e.code().to_owned(),
+            detail: e.to_string(),
+        },
+    };
+    record(
+        shared,
+        Write::Outcome {
+            key: key.clone(),
+            outcome: outcome.clone(),
+            at: now,
+        },
+    )
+    .await;
+    shared.sink.emit(&EngineEvent::Delivered {
+        broadcaster: t.label.clone(),
+        account: t.account.clone(),
+        target: key.target.to_string(),
+        random_id,
+        outcome: outcome.clone(),
+        latency,
+    });
+    if let Err(e) = &res
+        && e.class() == ErrorClass::AccountPause
+    {
+        let pause = lock(shared).pause_account(&t.account, e, random_id as u64, now);
+        if let Some(effect) = pause {
+            apply(shared, effect, now).await;
+        }
+    }
+    Ok(TestSendResult {
+        target: key.target,
+        random_id,
+        outcome,
+    })
+}
+
+/// The gateway call of one test send, counted as the account's send when it starts and
+/// again when it is answered (see `deliver`); gives the answer, the engine time then and
+/// how long the call took.
+async fn send_test(
+    shared: &Shared,
+    t: &TestSend,
+    account: usize,
+    target: &TargetRef,
+    random_id: i64,
+) -> (Result<SentMessage, SendError>, Timestamp, Duration) {
+    let request = SendRequest {
+        account: &t.account,
+        target,
+        text: &t.text,
+        format: t.content.format,
+        media: t.content.media.as_deref(),
+        link_preview: t.content.link_preview,
+        random_id,
+    };
+    {
+        let (mut planner, now) = shared.lock_now();
+        planner.send_started(account, None, now);
+    }
+    let started = Instant::now();
+    let res = send_once(shared, request).await;
+    let latency = started.elapsed();
+    // Counted from the answer too: see `deliver`.
+    let (mut planner, now) = shared.lock_now();
+    planner.send_started(account, None, now);
+    (res, now, latency)
 }
 
 /// One gateway call, bounded by the send timeout (a timeout is a transient error). A panic in
@@ -1177,9 +1219,51 @@ async fn deliver(shared: &Shared, d: Delivery, shutdown: &CancellationToken) {
     }
 }
 
+/// Carries out one planner effect besides sends and waits: each is told to the event sink
+/// and written to the store through [`record`], except a peer refresh (a gateway call whose
+/// failure is only logged) and bad content (told, nothing stored). An account's pause or stop
+/// first wakes every account loop: its broadcasters' backup accounts may take over now.
 async fn apply(shared: &Shared, effect: Effect, now: Timestamp) {
-    let sink = &shared.sink;
+    let sink = &*shared.sink;
     let write = match effect {
+        Effect::StartCycle { .. }
+        | Effect::Record { .. }
+        | Effect::CompleteCycle { .. }
+        | Effect::BroadcasterState { .. } => cycle_write(sink, effect, now),
+        Effect::PauseAccount { .. } | Effect::StopAccount { .. } => {
+            for w in &shared.wakers {
+                w.notify_one();
+            }
+            account_write(sink, effect, now)
+        }
+        Effect::PauseChat { .. } | Effect::ChatHeld { .. } => chat_write(sink, effect, now),
+        Effect::DisableTarget { .. } | Effect::EnableTarget { .. } => {
+            target_write(sink, effect, now)
+        }
+        Effect::RefreshPeer { account, target } => {
+            if let Err(e) = shared.gateway.refresh_peer(&account, &target).await {
+                tracing::warn!(account = %account, target = %target, error = %e, "peer refresh failed");
+            }
+            return;
+        }
+        Effect::BadContent { broadcaster, code } => {
+            sink.emit(&EngineEvent::BadContent {
+                broadcaster: broadcaster.to_string(),
+                code,
+            });
+            return;
+        }
+        Effect::Send(_) | Effect::Wait { .. } => return,
+    };
+    if let Some(write) = write {
+        record(shared, write).await;
+    }
+}
+
+/// A cycle's start and completion (told and written), a delivery's outcome and a
+/// broadcaster's state (written); `None` for any other effect.
+fn cycle_write(sink: &dyn EventSink, effect: Effect, now: Timestamp) -> Option<Write> {
+    Some(match effect {
         Effect::StartCycle {
             broadcaster,
             cycle,
@@ -1203,12 +1287,6 @@ async fn apply(shared: &Shared, effect: Effect, now: Timestamp) {
             outcome,
             at: now,
         },
-        Effect::RefreshPeer { account, target } => {
-            if let Err(e) = shared.gateway.refresh_peer(&account, &target).await {
-                tracing::warn!(account = %account, target = %target, error = %e, "peer refresh failed");
-            }
-            return;
-        }
         Effect::CompleteCycle {
             broadcaster,
             cycle,
@@ -1227,16 +1305,25 @@ async fn apply(shared: &Shared, effect: Effect, now: Timestamp) {
                 at: now,
             }
         }
+        Effect::BroadcasterState { broadcaster, state } => Write::State {
+            broadcaster,
+            state,
+            at: now,
+        },
+        _ => return None,
+    })
+}
+
+/// An account's flood wait (a pause of kind `FloodWait`) or its stop by Telegram, told and
+/// written; `None` for any other effect.
+fn account_write(sink: &dyn EventSink, effect: Effect, now: Timestamp) -> Option<Write> {
+    Some(match effect {
         Effect::PauseAccount {
             account,
             until,
             seconds,
             code,
         } => {
-            // Its broadcasters' backup accounts may take over now.
-            for w in &shared.wakers {
-                w.notify_one();
-            }
             sink.emit(&EngineEvent::AccountPaused {
                 account: account.to_string(),
                 until,
@@ -1252,6 +1339,25 @@ async fn apply(shared: &Shared, effect: Effect, now: Timestamp) {
                 at: now,
             }
         }
+        Effect::StopAccount { account, reason } => {
+            sink.emit(&EngineEvent::AccountStopped {
+                account: account.to_string(),
+                reason: reason.clone(),
+            });
+            Write::Stopped {
+                account,
+                reason,
+                at: now,
+            }
+        }
+        _ => return None,
+    })
+}
+
+/// A chat's slow mode for one account (a pause of kind `SlowMode`) or a chat held before
+/// sending, told and written; `None` for any other effect.
+fn chat_write(sink: &dyn EventSink, effect: Effect, now: Timestamp) -> Option<Write> {
+    Some(match effect {
         Effect::PauseChat {
             account,
             target,
@@ -1296,21 +1402,14 @@ async fn apply(shared: &Shared, effect: Effect, now: Timestamp) {
                 at: now,
             }
         }
-        Effect::StopAccount { account, reason } => {
-            // Its broadcasters' backup accounts may take over now.
-            for w in &shared.wakers {
-                w.notify_one();
-            }
-            sink.emit(&EngineEvent::AccountStopped {
-                account: account.to_string(),
-                reason: reason.clone(),
-            });
-            Write::Stopped {
-                account,
-                reason,
-                at: now,
-            }
-        }
+        _ => return None,
+    })
+}
+
+/// A target disabled (told and written, since `now`, with its recheck time) or enabled again
+/// (written); `None` for any other effect.
+fn target_write(sink: &dyn EventSink, effect: Effect, now: Timestamp) -> Option<Write> {
+    Some(match effect {
         Effect::DisableTarget {
             target,
             reason,
@@ -1333,21 +1432,8 @@ async fn apply(shared: &Shared, effect: Effect, now: Timestamp) {
             target: target.key(),
             status: TargetStatus::Active,
         },
-        Effect::BadContent { broadcaster, code } => {
-            sink.emit(&EngineEvent::BadContent {
-                broadcaster: broadcaster.to_string(),
-                code,
-            });
-            return;
-        }
-        Effect::BroadcasterState { broadcaster, state } => Write::State {
-            broadcaster,
-            state,
-            at: now,
-        },
-        Effect::Send(_) | Effect::Wait { .. } => return,
-    };
-    record(shared, write).await;
+        _ => return None,
+    })
 }
 
 /// `t` + `d`, saturating at the end of time.
