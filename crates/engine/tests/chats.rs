@@ -765,6 +765,31 @@ fn sends(fx: &[Effect]) -> Vec<String> {
         .collect()
 }
 
+/// Polls account 0 `polls` times, 30 s apart from `now` (which moves on), answering each
+/// send as sent; gives the targets sent to, in order.
+fn poll_sending(p: &mut Planner, now: &mut Timestamp, polls: usize) -> Vec<String> {
+    let mut sent = Vec::new();
+    for _ in 0..polls {
+        let fx = p.handle(Event::Poll { account: 0 }, *now);
+        for e in &fx {
+            if let Effect::Send(d) = e {
+                p.handle(
+                    Event::Outcome {
+                        delivery: d.clone(),
+                        result: Ok(SentMessage {
+                            message_id: Some(1),
+                        }),
+                    },
+                    *now,
+                );
+            }
+        }
+        sent.extend(sends(&fx));
+        *now += SignedDuration::from_secs(30);
+    }
+    sent
+}
+
 fn check(account: &str, t: &str, text: Option<&str>, media: Option<&str>) -> TargetCheck {
     TargetCheck {
         account: account.into(),
@@ -840,26 +865,8 @@ fn a_checked_closed_topic_is_disabled_before_the_cycle_reaches_it_and_enabled_wh
         }]
     );
     // The whole first cycle of b2b: never @forum/5.
-    let mut sent = Vec::new();
     let mut now = t0;
-    for _ in 0..20 {
-        let fx = p.handle(Event::Poll { account: 0 }, now);
-        for e in &fx {
-            if let Effect::Send(d) = e {
-                p.handle(
-                    Event::Outcome {
-                        delivery: d.clone(),
-                        result: Ok(SentMessage {
-                            message_id: Some(1),
-                        }),
-                    },
-                    now,
-                );
-            }
-        }
-        sent.extend(sends(&fx));
-        now += SignedDuration::from_secs(30);
-    }
+    let sent = poll_sending(&mut p, &mut now, 20);
     assert!(!sent.contains(&"@forum/5".to_string()), "{sent:?}");
     assert!(sent.contains(&"@market".to_string()), "{sent:?}");
     // Reopened: the next check enables it, and the next cycle posts there.
@@ -876,25 +883,7 @@ fn a_checked_closed_topic_is_disabled_before_the_cycle_reaches_it_and_enabled_wh
             target: target("@forum/5")
         }]
     );
-    let mut later = Vec::new();
-    for _ in 0..60 {
-        let fx = p.handle(Event::Poll { account: 0 }, now);
-        for e in &fx {
-            if let Effect::Send(d) = e {
-                p.handle(
-                    Event::Outcome {
-                        delivery: d.clone(),
-                        result: Ok(SentMessage {
-                            message_id: Some(1),
-                        }),
-                    },
-                    now,
-                );
-            }
-        }
-        later.extend(sends(&fx));
-        now += SignedDuration::from_secs(30);
-    }
+    let later = poll_sending(&mut p, &mut now, 60);
     assert!(later.contains(&"@forum/5".to_string()), "{later:?}");
     // An operator's disable is never undone by a check.
     p.handle(
