@@ -64,7 +64,7 @@ impl Planner {
         });
     }
 
-    /// DESIGN's error table: a wait Telegram told (account or chat) defers the delivery to
+    /// The error table, by class: a wait Telegram told (account or chat) defers the delivery to
     /// its end; a stale peer is refreshed and retried once; a chat that refuses media gets
     /// the text alone when the content allows it; a refused target is disabled until its
     /// recheck; bad content is reported; an unknown error disables the target after
