@@ -1236,7 +1236,9 @@ async fn apply(shared: &Shared, effect: Effect, now: Timestamp) {
             }
             account_write(sink, effect, now)
         }
-        Effect::PauseChat { .. } | Effect::ChatHeld { .. } => chat_write(sink, effect, now),
+        Effect::PauseChat { .. } | Effect::ChatHeld { .. } | Effect::RefusedHere { .. } => {
+            chat_write(sink, effect, now)
+        }
         Effect::DisableTarget { .. } | Effect::EnableTarget { .. } => {
             target_write(sink, effect, now)
         }
@@ -1402,6 +1404,25 @@ fn chat_write(sink: &dyn EventSink, effect: Effect, now: Timestamp) -> Option<Wr
                 at: now,
             }
         }
+        Effect::RefusedHere {
+            account,
+            target,
+            reason,
+            until,
+        } => {
+            sink.emit(&EngineEvent::AccountRefusedHere {
+                account: account.to_string(),
+                target: target.to_string(),
+                reason: reason.clone(),
+                until,
+            });
+            Write::Hold {
+                target: target.key(),
+                reason,
+                until,
+                at: now,
+            }
+        }
         _ => return None,
     })
 }
@@ -1428,10 +1449,15 @@ fn target_write(sink: &dyn EventSink, effect: Effect, now: Timestamp) -> Option<
                 },
             }
         }
-        Effect::EnableTarget { target } => Write::Target {
-            target: target.key(),
-            status: TargetStatus::Active,
-        },
+        Effect::EnableTarget { target } => {
+            sink.emit(&EngineEvent::TargetEnabled {
+                target: target.to_string(),
+            });
+            Write::Target {
+                target: target.key(),
+                status: TargetStatus::Active,
+            }
+        }
         _ => return None,
     })
 }

@@ -547,6 +547,20 @@ pub enum EngineEvent {
         target: String,
         reason: String,
     },
+    /// A disabled target is on again: a pre-flight check found it writable, its re-check
+    /// came, or the operator enabled it.
+    TargetEnabled {
+        target: String,
+    },
+    /// `target` refused `account` (a send or a pre-flight check: CHAT_WRITE_FORBIDDEN,
+    /// USER_BANNED_IN_CHANNEL, …) while another account posting there can still write: only
+    /// that account's broadcasters skip it until `until`; the target stays on for the others.
+    AccountRefusedHere {
+        account: String,
+        target: String,
+        reason: String,
+        until: Timestamp,
+    },
     BadContent {
         broadcaster: String,
         code: String,
@@ -585,10 +599,12 @@ impl EngineEvent {
             EngineEvent::Started { .. }
             | EngineEvent::Stopped
             | EngineEvent::CycleCompleted { .. }
+            | EngineEvent::TargetEnabled { .. }
             | EngineEvent::ChatPaused { .. }
             | EngineEvent::ChatHeld { .. } => 1,
             EngineEvent::AccountPaused { .. }
             | EngineEvent::TargetDisabled { .. }
+            | EngineEvent::AccountRefusedHere { .. }
             | EngineEvent::BadContent { .. }
             | EngineEvent::JournalUp { .. }
             | EngineEvent::ChatMigrated { .. }

@@ -856,19 +856,32 @@ fn a_checked_closed_topic_is_disabled_before_the_cycle_reaches_it_and_enabled_wh
         },
         t0,
     );
+    // acc1 may not write into @market but acc2 may: only acc1 skips it (QA: it used to
+    // post there anyway, be refused, and disable the chat for acc2 too).
     assert_eq!(
         fx,
-        vec![Effect::DisableTarget {
-            target: target("@forum/5"),
-            reason: format!("{CHECK_REASON}topic 5 is closed"),
-            recheck_at: Some(recheck),
-        }]
+        vec![
+            Effect::RefusedHere {
+                account: "acc1".into(),
+                target: target("@market"),
+                reason: format!(
+                    "{CHECK_REASON}not a member (account acc1; other accounts go on posting here)"
+                ),
+                until: recheck,
+            },
+            Effect::DisableTarget {
+                target: target("@forum/5"),
+                reason: format!("{CHECK_REASON}topic 5 is closed"),
+                recheck_at: Some(recheck),
+            }
+        ]
     );
-    // The whole first cycle of b2b: never @forum/5.
+    // The whole first cycle of b2b: never @forum/5, and not @market from acc1.
     let mut now = t0;
     let sent = poll_sending(&mut p, &mut now, 20);
     assert!(!sent.contains(&"@forum/5".to_string()), "{sent:?}");
-    assert!(sent.contains(&"@market".to_string()), "{sent:?}");
+    assert!(!sent.contains(&"@market".to_string()), "{sent:?}");
+    assert!(sent.contains(&"@photos".to_string()), "{sent:?}");
     // Reopened: the next check enables it, and the next cycle posts there.
     let fx = p.handle(
         Event::Checked {
@@ -922,5 +935,199 @@ fn media_refused_disables_a_target_only_for_a_message_with_media() {
     assert!(
         matches!(&fx[..], [Effect::DisableTarget { reason, .. }] if reason.contains("media refused")),
         "{fx:?}"
+    );
+}
+
+/// aaa (acc1) and b2c (acc2) both post into @shared; Telegram refuses acc1 there
+/// (CHAT_WRITE_FORBIDDEN) from the first try. From QA: one account's ban used to disable the
+/// chat for every account.
+#[test]
+fn one_account_refused_in_a_shared_chat_skips_it_while_the_other_account_goes_on() {
+    let t0 = ts("2026-03-02T08:00:00Z");
+    let mut p = planner(
+        &["acc1", "acc2"],
+        vec![
+            spec("aaa", "acc1", &["@shared", "@solo"], 600, "UTC"),
+            spec("b2c", "acc2", &["@shared"], 600, "UTC"),
+        ],
+        ChatSetup::default(),
+        t0,
+    );
+    let trace = simulate(
+        &mut p,
+        t0,
+        t0 + SignedDuration::from_hours(1),
+        Duration::from_secs(1),
+        |d, _| {
+            if &*d.account_name == "acc1" && d.target.key() == "@shared" {
+                return Err(SendError::rpc("CHAT_WRITE_FORBIDDEN", None));
+            }
+            ok(d, t0)
+        },
+    );
+    let attempts = |account: &str, t: &str| {
+        trace
+            .sends
+            .iter()
+            .filter(|s| &*s.d.account_name == account && s.d.target.key() == t)
+            .count()
+    };
+    // acc1 tried once and then skipped @shared; acc2 posted there every cycle of the hour.
+    assert_eq!(attempts("acc1", "@shared"), 1);
+    assert!(
+        attempts("acc2", "@shared") >= 5,
+        "{}",
+        attempts("acc2", "@shared")
+    );
+    assert!(attempts("acc1", "@solo") >= 5);
+    assert!(
+        !trace
+            .effects
+            .iter()
+            .any(|(_, e)| matches!(e, Effect::DisableTarget { .. })),
+        "the target stays on for acc2"
+    );
+    let refused: Vec<&Effect> = trace
+        .effects
+        .iter()
+        .filter_map(|(_, e)| matches!(e, Effect::RefusedHere { .. }).then_some(e))
+        .collect();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    let Effect::RefusedHere {
+        account,
+        target: t,
+        until,
+        ..
+    } = refused[0]
+    else {
+        unreachable!()
+    };
+    assert_eq!((&**account, t.key().as_str()), ("acc1", "@shared"));
+    assert!(*until >= t0 + SignedDuration::from_hours(24));
+}
+
+/// When the only account posting into a chat is refused there, the chat is disabled as
+/// before (until its recheck), with the account in the reason.
+#[test]
+fn the_only_poster_refused_disables_the_target() {
+    let t0 = ts("2026-03-02T08:00:00Z");
+    let mut p = planner(
+        &["acc1"],
+        vec![spec("aaa", "acc1", &["@shared", "@solo"], 600, "UTC")],
+        ChatSetup::default(),
+        t0,
+    );
+    let trace = simulate(
+        &mut p,
+        t0,
+        t0 + SignedDuration::from_hours(1),
+        Duration::from_secs(1),
+        |d, _| {
+            if d.target.key() == "@shared" {
+                return Err(SendError::rpc("CHAT_WRITE_FORBIDDEN", None));
+            }
+            ok(d, t0)
+        },
+    );
+    let disabled: Vec<String> = trace
+        .effects
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Effect::DisableTarget { target, reason, .. } => Some(format!("{target}: {reason}")),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(disabled.len(), 1, "{disabled:?}");
+    assert!(disabled[0].starts_with("@shared: "), "{disabled:?}");
+    assert!(disabled[0].contains("(account acc1)"), "{disabled:?}");
+    assert_eq!(
+        trace
+            .sends
+            .iter()
+            .filter(|s| s.d.target.key() == "@shared")
+            .count(),
+        1
+    );
+}
+
+/// From QA: b2b's backup acc3 is a member of @chat_b but the pre-flight check found it may
+/// not write there; acc1 then gets a long flood wait. The backup posts into @chat_a only;
+/// @chat_b waits for acc1, and nothing disables it.
+#[test]
+fn a_backup_never_posts_where_the_check_found_it_may_not_write() {
+    let t0 = ts("2026-05-04T10:00:00Z");
+    let mut p = planner(
+        &["acc1", "acc3"],
+        vec![spec(
+            "b2b",
+            "acc1",
+            &["@chat_s", "@chat_w", "@chat_a", "@chat_b"],
+            24 * 3600,
+            "UTC",
+        )],
+        ChatSetup {
+            backups: HashMap::from([("b2b".to_string(), vec!["acc3".to_string()])]),
+            ..ChatSetup::default()
+        },
+        t0,
+    );
+    for c in ["@chat_a", "@chat_b"] {
+        p.handle(
+            Event::ChatInfo(ChatFacts {
+                account: "acc3".into(),
+                chat: chat(c),
+                member: Some(true),
+                slowmode_seconds: None,
+            }),
+            t0,
+        );
+    }
+    let fx = p.handle(
+        Event::Checked {
+            rows: vec![
+                check("acc1", "@chat_b", None, None),
+                check("acc3", "@chat_a", None, None),
+                check("acc3", "@chat_b", Some("CHAT_WRITE_FORBIDDEN"), None),
+            ],
+            recheck_at: t0 + SignedDuration::from_hours(24),
+        },
+        t0,
+    );
+    assert!(
+        fx.iter()
+            .all(|e| matches!(e, Effect::RefusedHere { account, .. } if &**account == "acc3")),
+        "{fx:?}"
+    );
+    let mut acc1_sends = 0;
+    let trace = simulate(
+        &mut p,
+        t0,
+        ts("2026-05-04T20:00:00Z"),
+        Duration::from_secs(1),
+        move |d, _| {
+            if &*d.account_name == "acc1" {
+                acc1_sends += 1;
+                if acc1_sends == 2 {
+                    return Err(SendError::rpc("FLOOD_WAIT", Some(3600)));
+                }
+            }
+            ok(d, t0)
+        },
+    );
+    let by = |t: &str| -> Vec<String> {
+        trace
+            .sends
+            .iter()
+            .filter(|s| s.d.target.key() == t && s.result.is_ok())
+            .map(|s| s.d.account_name.to_string())
+            .collect()
+    };
+    assert_eq!(by("@chat_a"), ["acc3"]);
+    assert_eq!(by("@chat_b"), ["acc1"]);
+    assert!(
+        !trace
+            .sends
+            .iter()
+            .any(|s| &*s.d.account_name == "acc3" && s.d.target.key() == "@chat_b")
     );
 }

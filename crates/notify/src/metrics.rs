@@ -238,6 +238,11 @@ impl EventSink for Metrics {
             EngineEvent::TargetDisabled { .. } => self.record(|| {
                 metrics::counter!("targets_disabled_total").increment(1);
             }),
+            EngineEvent::AccountRefusedHere { account, .. } => self.record(|| {
+                metrics::counter!("account_refused_here_total", "account" => account.clone())
+                    .increment(1);
+            }),
+            EngineEvent::TargetEnabled { .. } => {}
             EngineEvent::CycleCompleted { broadcaster, .. } => self.record(|| {
                 metrics::counter!("cycles_completed_total", "broadcaster" => broadcaster.clone())
                     .increment(1);

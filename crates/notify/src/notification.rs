@@ -129,9 +129,10 @@ pub fn event_level(event: &EngineEvent, flood_wait_threshold: Duration) -> Notif
         | EngineEvent::CycleStarted { .. }
         | EngineEvent::ChatPaused { .. }
         | EngineEvent::ChatHeld { .. } => NotifyLevel::Debug,
-        EngineEvent::Started { .. } | EngineEvent::Stopped | EngineEvent::CycleCompleted { .. } => {
-            NotifyLevel::Info
-        }
+        EngineEvent::Started { .. }
+        | EngineEvent::Stopped
+        | EngineEvent::CycleCompleted { .. }
+        | EngineEvent::TargetEnabled { .. } => NotifyLevel::Info,
         EngineEvent::AccountPaused { seconds, .. } => {
             if Duration::from_secs(*seconds) >= flood_wait_threshold {
                 NotifyLevel::Warning
@@ -140,6 +141,7 @@ pub fn event_level(event: &EngineEvent, flood_wait_threshold: Duration) -> Notif
             }
         }
         EngineEvent::TargetDisabled { .. }
+        | EngineEvent::AccountRefusedHere { .. }
         | EngineEvent::ChatMigrated { .. }
         | EngineEvent::BadContent { .. }
         | EngineEvent::ClockStepped { .. } => NotifyLevel::Warning,
@@ -245,6 +247,28 @@ pub fn from_event(event: &EngineEvent, level: NotifyLevel, now: Timestamp) -> No
         )
         .field("target", target.as_str())
         .field("reason", reason.as_str()),
+        EngineEvent::TargetEnabled { target } => Notification::new(
+            "target_enabled",
+            level,
+            format!("Чат {target} снова включён. / The chat {target} is on again."),
+        )
+        .field("target", target.as_str()),
+        EngineEvent::AccountRefusedHere {
+            account,
+            target,
+            reason,
+            until,
+        } => Notification::new(
+            "account_refused_here",
+            level,
+            format!(
+                "Аккаунт {account} не может писать в {target}: {reason}. Остальные аккаунты пишут туда дальше; {account} пропускает этот чат до {until}. / Account {account} may not post in {target}; the other accounts go on, {account} skips it until {until}."
+            ),
+        )
+        .field("account", account.as_str())
+        .field("target", target.as_str())
+        .field("reason", reason.as_str())
+        .field("until", until.to_string()),
         EngineEvent::ChatMigrated { account, target, new_id } => Notification::new(
             "chat_migrated",
             level,

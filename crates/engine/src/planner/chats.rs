@@ -26,6 +26,9 @@ pub(super) struct ChatHold {
     pub(super) reason: String,
     /// Rules skip the target for this cycle; slow mode only delays it.
     pub(super) skip: bool,
+    /// The code a skipped retry is closed with in the journal (`CHAT_RULES`, or the
+    /// Telegram error that refused this account there).
+    pub(super) code: String,
 }
 
 impl Planner {
@@ -142,7 +145,19 @@ impl Planner {
         now: Timestamp,
     ) -> Option<ChatHold> {
         let slot = &self.broadcasters[b];
-        let chat = self.chats.get(&slot.targets.get(index)?.chat)?;
+        let target = slot.targets.get(index)?;
+        let chat = self.chats.get(&target.chat)?;
+        // The target refused this account while others may still post there.
+        if let Some((until, code, reason)) = chat.refused.get(&(account, target.key()))
+            && *until > now
+        {
+            return Some(ChatHold {
+                until: *until,
+                reason: reason.clone(),
+                skip: true,
+                code: code.clone(),
+            });
+        }
         // A wait Telegram told this account here holds every broadcaster it serves.
         if let Some(&until) = chat.told.get(&account)
             && until > now
@@ -154,6 +169,7 @@ impl Planner {
                     self.accounts[account].name
                 ),
                 skip: false,
+                code: "SLOWMODE_WAIT".into(),
             });
         }
         // Telegram counts slow mode per member: our last post from this account.
@@ -176,6 +192,7 @@ impl Planner {
                         self.accounts[account].name
                     ),
                     skip: false,
+                    code: "SLOWMODE_WAIT".into(),
                 });
             }
         }
@@ -188,12 +205,14 @@ impl Planner {
                 until: at,
                 reason: format!("chat rule {why}; next allowed {at}"),
                 skip: true,
+                code: "CHAT_RULES".into(),
             }),
             Some(_) => None,
             None => Some(ChatHold {
                 until: Timestamp::MAX,
                 reason: "chat rules allow no moment in the next 400 days".into(),
                 skip: true,
+                code: "CHAT_RULES".into(),
             }),
         }
     }
@@ -274,7 +293,7 @@ impl Planner {
                             outcome: Outcome::Failed {
                                 // A per-chat hold, as SLOWMODE_WAIT is; the code says which.
                                 class: ErrorClass::ChatPause,
-                                code: "CHAT_RULES".into(),
+                                code: hold.code.clone(),
                                 detail: hold.reason.clone(),
                             },
                         });
@@ -352,12 +371,65 @@ impl Planner {
             })
     }
 
+    /// A backup posts only where the pre-flight check found it a member that may write
+    /// (not refused there since).
     fn is_member(&self, account: AccountId, target: &TargetRef) -> bool {
+        self.chats.get(&target.chat).is_some_and(|c| {
+            c.members.get(&account).copied().unwrap_or(false)
+                && !c.refused.contains_key(&(account, target.key()))
+        })
+    }
+
+    /// Whether an account other than `account` is set to post into `target` (a
+    /// broadcaster's own account, not a backup) and has not been refused there: then a
+    /// refusal of `account` holds only that account there, not the target.
+    pub(super) fn another_poster(
+        &self,
+        target: &TargetRef,
+        account: AccountId,
+        now: Timestamp,
+    ) -> bool {
+        let key = target.key();
+        let refused = |a: AccountId| {
+            self.chats
+                .get(&target.chat)
+                .and_then(|c| c.refused.get(&(a, key.clone())))
+                .is_some_and(|(until, _, _)| *until > now)
+        };
+        self.broadcasters.iter().any(|b| {
+            b.account != account && b.targets.iter().any(|t| t.key() == key) && !refused(b.account)
+        })
+    }
+
+    /// Holds `account` out of `target` until `until`: it refused this account (a send or a
+    /// pre-flight check) while another account may still post there.
+    pub(super) fn refuse_here(
+        &mut self,
+        target: &TargetRef,
+        account: AccountId,
+        until: Timestamp,
+        code: String,
+        reason: String,
+    ) {
+        self.chats
+            .entry(target.chat.clone())
+            .or_default()
+            .refused
+            .insert((account, target.key()), (until, code, reason));
+    }
+
+    /// Whether `target` holds `account` out (see [`Planner::refuse_here`]), at any time.
+    pub(super) fn refused_here(&self, target: &TargetRef, account: AccountId) -> bool {
         self.chats
             .get(&target.chat)
-            .and_then(|c| c.members.get(&account))
-            .copied()
-            .unwrap_or(false)
+            .is_some_and(|c| c.refused.contains_key(&(account, target.key())))
+    }
+
+    /// A pre-flight check found `account` may write into `target` again.
+    pub(super) fn allow_here(&mut self, target: &TargetRef, account: AccountId) {
+        if let Some(c) = self.chats.get_mut(&target.chat) {
+            c.refused.remove(&(account, target.key()));
+        }
     }
 
     /// When backup `account` could next send for broadcaster `b`, and what: only while `b`'s
@@ -417,6 +489,9 @@ impl Planner {
                 p.at = p.at.checked_add(by).unwrap_or(p.at);
             }
             for (_, until) in c.holds.values_mut() {
+                *until = until.checked_add(by).unwrap_or(*until);
+            }
+            for (until, _, _) in c.refused.values_mut() {
                 *until = until.checked_add(by).unwrap_or(*until);
             }
         }

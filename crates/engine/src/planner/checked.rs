@@ -9,7 +9,7 @@ use jiff::Timestamp;
 use smb_domain::TargetRef;
 
 use super::Planner;
-use super::vocabulary::{CheckPlan, Effect, TargetCheck};
+use super::vocabulary::{AccountId, CheckPlan, Effect, TargetCheck};
 
 /// Prefix of the reason of a target the pre-flight check disabled.
 pub const CHECK_REASON: &str = "pre-flight check: ";
@@ -42,8 +42,10 @@ impl Planner {
     /// posting there found it refused for its own account (text refused, or media refused
     /// while its message has media and `send_text_without_media` is off), with re-check at
     /// `recheck_at` (the next check); a target this check (or a refused send) disabled with a
-    /// re-check time is enabled again when the check finds it writable. Pairs not checked
-    /// change nothing.
+    /// re-check time is enabled again when the check finds it writable. A target that stays
+    /// on but refused one account (a broadcaster's own or a backup) is skipped by that
+    /// account alone until `recheck_at`; a pair found writable again is released. Pairs not
+    /// checked change nothing.
     pub(super) fn targets_checked(
         &mut self,
         rows: &[TargetCheck],
@@ -55,24 +57,67 @@ impl Planner {
                 .find(|r| &*r.account == account && &r.target == target)
         };
         let mut verdicts: BTreeMap<String, (TargetRef, Option<String>)> = BTreeMap::new();
+        // (account, target, refusal) for every checked pair of a poster or a backup.
+        let mut pairs: Vec<(AccountId, TargetRef, Option<String>)> = Vec::new();
         for b in &self.broadcasters {
-            let account = &self.accounts[b.account].name;
             let media = b.content.media.is_some() && !b.content.text_without_media;
-            for t in &b.targets {
-                let Some(row) = find(account, t) else {
-                    continue;
-                };
-                let refused = row
-                    .text_refused
-                    .clone()
-                    .or_else(|| media.then(|| row.media_refused.clone()).flatten());
-                let entry = verdicts
-                    .entry(t.key())
-                    .or_insert_with(|| (t.clone(), refused.clone()));
-                // One writable poster keeps the target on.
-                if refused.is_none() {
-                    entry.1 = None;
+            let accounts =
+                std::iter::once((b.account, true)).chain(b.backups.iter().map(|&a| (a, false)));
+            for (a, own) in accounts {
+                let account = &self.accounts[a].name;
+                for t in &b.targets {
+                    let Some(row) = find(account, t) else {
+                        continue;
+                    };
+                    let refused = row
+                        .text_refused
+                        .clone()
+                        .or_else(|| media.then(|| row.media_refused.clone()).flatten());
+                    pairs.push((a, t.clone(), refused.clone()));
+                    if !own {
+                        continue;
+                    }
+                    let entry = verdicts
+                        .entry(t.key())
+                        .or_insert_with(|| (t.clone(), refused.clone()));
+                    // One writable poster keeps the target on.
+                    if refused.is_none() {
+                        entry.1 = None;
+                    }
                 }
+            }
+        }
+        for (a, target, refused) in pairs {
+            let stays_on = verdicts
+                .get(&target.key())
+                .is_some_and(|(_, refused)| refused.is_none());
+            match refused {
+                // A target no poster can write to is disabled below, as a whole.
+                Some(_) if !stays_on => {}
+                Some(why) => {
+                    let account = self.accounts[a].name.clone();
+                    let reason = format!(
+                        "{CHECK_REASON}{why} (account {account}; other accounts go on posting here)"
+                    );
+                    let known = self.refused_here(&target, a);
+                    self.refuse_here(
+                        &target,
+                        a,
+                        recheck_at,
+                        "PRE_FLIGHT_CHECK".into(),
+                        reason.clone(),
+                    );
+                    // Told once, not again at every daily check that finds the same.
+                    if !known {
+                        fx.push(Effect::RefusedHere {
+                            account,
+                            target,
+                            reason,
+                            until: recheck_at,
+                        });
+                    }
+                }
+                None => self.allow_here(&target, a),
             }
         }
         for (_, (target, refused)) in verdicts {

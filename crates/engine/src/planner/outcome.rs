@@ -160,15 +160,36 @@ impl Planner {
         });
     }
 
-    /// The target refused the account (or its peer stays stale after a refresh): failed,
-    /// and the target is disabled until `recheck_after` from now, with Telegram's reason.
+    /// The target refused the account (or its peer stays stale after a refresh): failed.
+    /// When another account posting there has not been refused, only this account skips the
+    /// target until `recheck_after` from now (a ban of one account must not silence the
+    /// others); otherwise the target is disabled until then, with Telegram's reason.
     fn refused(&mut self, d: &Delivery, err: &SendError, now: Timestamp, fx: &mut Vec<Effect>) {
         let code = err.code().to_owned();
         let recheck_at = add(now, self.settings.recheck_after);
         let why = err.refusal_reason().unwrap_or_else(|| code.clone());
+        self.count_failed(d, failed(err, err.to_string()), fx);
+        if self.another_poster(&d.target, d.account, now) {
+            let reason = format!(
+                "{why} (account {}; other accounts go on posting here)",
+                d.account_name
+            );
+            self.refuse_here(&d.target, d.account, recheck_at, code, reason.clone());
+            self.chats
+                .entry(d.target.chat.clone())
+                .or_default()
+                .holds
+                .insert(d.target.key(), (reason.clone(), recheck_at));
+            fx.push(Effect::RefusedHere {
+                account: d.account_name.clone(),
+                target: d.target.clone(),
+                reason,
+                until: recheck_at,
+            });
+            return;
+        }
         let reason = format!("{why} (account {})", d.account_name);
         self.disabled.insert(d.target.clone(), Some(recheck_at));
-        self.count_failed(d, failed(err, err.to_string()), fx);
         fx.push(Effect::DisableTarget {
             target: d.target.clone(),
             reason,

@@ -325,6 +325,15 @@ pub enum Effect {
         until: Timestamp,
         skipped: bool,
     },
+    /// `target` refused `account` while another account posting there can still write:
+    /// only `account`'s broadcasters skip it until `until` (a send's refusal, or a pre-flight
+    /// check's).
+    RefusedHere {
+        account: Arc<str>,
+        target: TargetRef,
+        reason: String,
+        until: Timestamp,
+    },
     /// Answer to a poll: nothing is due before `until` (`None`: nothing until a control event).
     Wait { until: Option<Timestamp> },
 }

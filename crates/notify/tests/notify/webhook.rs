@@ -250,7 +250,8 @@ async fn a_hanging_receiver_never_blocks_emit_and_only_info_is_dropped() {
     });
     got.recv().await.unwrap();
 
-    let started = std::time::Instant::now();
+    // emit never waits for the hung worker: if it did, this loop would never end (no wall-clock
+    // bound here; speed lives in benchmarks).
     let mut warnings = 0;
     for i in 0..10_000u64 {
         if i % 100 == 99 {
@@ -272,8 +273,6 @@ async fn a_hanging_receiver_never_blocks_emit_and_only_info_is_dropped() {
             targets: 3,
         });
     }
-    let took = started.elapsed();
-    assert!(took < Duration::from_secs(1), "20 000 emits took {took:?}");
 
     let stats = handle.stats();
     assert_eq!(stats[0].queued, 100);
