@@ -68,7 +68,9 @@ enum Refusal {
 /// stays usable) or the whole chat (the target is disabled with the reason).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RefusalScope {
+    /// Permanent for this one message (class `BadContent`).
     Message,
+    /// Permanent for the chat (class `TargetDead`, or `StalePeer` after re-resolving).
     Chat,
 }
 
