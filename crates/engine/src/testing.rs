@@ -518,3 +518,58 @@ impl PlannerSetup {
         )?)
     }
 }
+
+/// The follow-up methods of [`crate::Gateway`] (edit, delete, pin, unpin, send_album, alive)
+/// for a test double whose test does not use them: each answers [`crate::not_used`]. Put it
+/// inside the double's `#[async_trait] impl Gateway for …` block.
+#[macro_export]
+macro_rules! follow_ups_not_used {
+    () => {
+        async fn edit(
+            &self,
+            _: $crate::EditRequest<'_>,
+        ) -> ::std::result::Result<$crate::Edited, ::smb_domain::SendError> {
+            Err($crate::not_used("edit"))
+        }
+        async fn delete(
+            &self,
+            _: &str,
+            _: &::smb_domain::TargetRef,
+            _: &[i64],
+        ) -> ::std::result::Result<u32, ::smb_domain::SendError> {
+            Err($crate::not_used("delete"))
+        }
+        async fn pin(
+            &self,
+            _: &str,
+            _: &::smb_domain::TargetRef,
+            _: i64,
+            _: bool,
+        ) -> ::std::result::Result<$crate::PinChange, ::smb_domain::SendError> {
+            Err($crate::not_used("pin"))
+        }
+        async fn unpin(
+            &self,
+            _: &str,
+            _: &::smb_domain::TargetRef,
+            _: i64,
+        ) -> ::std::result::Result<$crate::PinChange, ::smb_domain::SendError> {
+            Err($crate::not_used("unpin"))
+        }
+        async fn send_album(
+            &self,
+            _: $crate::AlbumRequest<'_>,
+        ) -> ::std::result::Result<$crate::SentAlbum, ::smb_domain::SendError> {
+            Err($crate::not_used("send_album"))
+        }
+        async fn alive(
+            &self,
+            _: &str,
+            _: &::smb_domain::TargetRef,
+            _: &[i64],
+        ) -> ::std::result::Result<::std::vec::Vec<(i64, $crate::PostState)>, ::smb_domain::SendError>
+        {
+            Err($crate::not_used("alive"))
+        }
+    };
+}
