@@ -1176,4 +1176,276 @@ mod tests {
         // A rule that hits once is a fault, not the chat's state.
         assert_eq!(look("@flaky_chat", "acc1").await.refusal, None);
     }
+
+    mod follow_ups {
+        use super::*;
+        use smb_engine::AlbumItem;
+
+        /// A clock a test moves by hand.
+        struct Manual(Mutex<jiff::Timestamp>);
+
+        impl Clock for Manual {
+            fn now(&self) -> jiff::Timestamp {
+                *self.0.lock().unwrap()
+            }
+        }
+
+        async fn album(
+            sim: &SimGateway,
+            target: &TargetRef,
+            items: &[AlbumItem<'_>],
+            caption: &str,
+        ) -> Result<SentAlbum, SendError> {
+            sim.send_album(AlbumRequest {
+                account: "acc1",
+                target,
+                caption,
+                format: TextFormat::Plain,
+                items,
+            })
+            .await
+        }
+
+        fn edit_req<'a>(target: &'a TargetRef, id: i64, text: &'a str) -> EditRequest<'a> {
+            EditRequest {
+                account: "acc1",
+                target,
+                message_id: id,
+                text,
+                format: TextFormat::Markdown,
+                caption: false,
+                link_preview: false,
+            }
+        }
+
+        #[tokio::test]
+        async fn edits_deletes_and_pins_are_shown_in_the_ledger_and_survive_a_restart() {
+            let dir = tempfile::tempdir().unwrap();
+            let ledger = dir.path().join("ledger.jsonl");
+            let settings = SimSettings {
+                ledger: Some(ledger.clone()),
+                ..SimGateway::default_settings()
+            };
+            let t = TargetRef::parse("@market_one").unwrap();
+            let sim = SimGateway::new(settings.clone()).unwrap();
+            let old = sim
+                .send(req("acc1", &t, 1))
+                .await
+                .unwrap()
+                .message_id
+                .unwrap();
+            let new = sim
+                .send(req("acc1", &t, 2))
+                .await
+                .unwrap()
+                .message_id
+                .unwrap();
+
+            assert_eq!(
+                sim.edit(edit_req(&t, new, "**new** price")).await.unwrap(),
+                Edited::Changed
+            );
+            assert_eq!(
+                sim.edit(edit_req(&t, new, "**new** price")).await.unwrap(),
+                Edited::Unchanged
+            );
+            assert_eq!(
+                sim.pin("acc1", &t, new, true).await.unwrap(),
+                PinChange::Changed
+            );
+            assert_eq!(
+                sim.pin("acc1", &t, new, true).await.unwrap(),
+                PinChange::Unchanged
+            );
+            assert_eq!(sim.delete("acc1", &t, &[old]).await.unwrap(), 1);
+            assert_eq!(sim.delete("acc1", &t, &[old]).await.unwrap(), 0);
+            let e = sim.edit(edit_req(&t, old, "x")).await.unwrap_err();
+            assert_eq!(e.code(), "MESSAGE_ID_INVALID");
+            // Another chat's id is not this chat's post.
+            let other = TargetRef::parse("@market_two").unwrap();
+            assert_eq!(
+                sim.alive("acc1", &other, &[new]).await.unwrap(),
+                vec![(new, PostState::Gone)]
+            );
+
+            // What Telegram would have received, in the ledger: the two sends (with their
+            // message ids), then one line per follow-up that changed something.
+            let actions = read_actions(&ledger).unwrap();
+            let shown: Vec<(&str, Vec<i64>)> = actions
+                .iter()
+                .map(|a| (a.action.as_str(), a.message_ids.clone()))
+                .collect();
+            assert_eq!(
+                shown,
+                vec![
+                    ("edit", vec![new]),
+                    ("pin", vec![new]),
+                    ("delete", vec![old])
+                ]
+            );
+            assert_eq!(actions[0].text.as_deref(), Some("new price"));
+            assert_eq!(actions[0].entities.len(), 1);
+            assert!(actions[1].silent);
+            assert!(actions.iter().all(|a| a.chat == "@market_one"));
+            let sends = read_ledger(&ledger).unwrap();
+            assert_eq!(sends.len(), 2, "follow-ups are not counted as sends");
+            assert_eq!(sends[1].message_id, Some(new));
+            assert_eq!(sim.actions().len(), 3);
+
+            // A restart reads the state back: what is gone stays gone, ids go on.
+            drop(sim);
+            let sim = SimGateway::new(settings).unwrap();
+            assert_eq!(
+                sim.alive("acc1", &t, &[old, new]).await.unwrap(),
+                vec![
+                    (old, PostState::Gone),
+                    (
+                        new,
+                        PostState::Live {
+                            edited: true,
+                            pinned: true
+                        }
+                    )
+                ]
+            );
+            assert_eq!(sim.send(req("acc1", &t, 2)).await.unwrap().message_id, None);
+            let third = sim
+                .send(req("acc1", &t, 3))
+                .await
+                .unwrap()
+                .message_id
+                .unwrap();
+            assert!(third > new);
+            assert_eq!(
+                sim.unpin("acc1", &t, new).await.unwrap(),
+                PinChange::Changed
+            );
+            // An admin of the chat removes our post.
+            assert_eq!(sim.delete_as_admin("@market_one", &[new]).unwrap(), 1);
+            assert_eq!(
+                sim.alive("acc1", &t, &[new, third]).await.unwrap(),
+                vec![
+                    (new, PostState::Gone),
+                    (
+                        third,
+                        PostState::Live {
+                            edited: false,
+                            pinned: false
+                        }
+                    )
+                ]
+            );
+            let last = read_actions(&ledger).unwrap();
+            assert_eq!(last.last().unwrap().action, "admin_delete");
+        }
+
+        #[tokio::test]
+        async fn an_edit_after_48_hours_is_refused_like_telegram() {
+            let start: jiff::Timestamp = "2026-05-01T10:00:00Z".parse().unwrap();
+            let clock = Arc::new(Manual(Mutex::new(start)));
+            let sim =
+                SimGateway::with_clock(SimGateway::default_settings(), clock.clone()).unwrap();
+            let advance = |by: Duration| {
+                let mut now = clock.0.lock().unwrap();
+                *now = *now + jiff::SignedDuration::try_from(by).unwrap();
+            };
+            let t = TargetRef::parse("@market_one").unwrap();
+            let id = sim
+                .send(req("acc1", &t, 1))
+                .await
+                .unwrap()
+                .message_id
+                .unwrap();
+            advance(EDIT_WINDOW - Duration::from_secs(1));
+            assert_eq!(
+                sim.edit(edit_req(&t, id, "in time")).await.unwrap(),
+                Edited::Changed
+            );
+            advance(Duration::from_secs(1));
+            let e = sim.edit(edit_req(&t, id, "too late")).await.unwrap_err();
+            assert_eq!(e.code(), "MESSAGE_EDIT_TIME_EXPIRED");
+        }
+
+        #[tokio::test]
+        async fn an_album_is_one_grouped_post_per_item_and_a_resend_is_dropped() {
+            let sim = SimGateway::new(SimGateway::default_settings()).unwrap();
+            let t = TargetRef::parse("@market_one").unwrap();
+            let paths: Vec<PathBuf> = ["a.jpg", "b.jpg", "c.jpg"]
+                .iter()
+                .map(PathBuf::from)
+                .collect();
+            let items: Vec<AlbumItem<'_>> = paths
+                .iter()
+                .enumerate()
+                .map(|(i, p)| AlbumItem {
+                    media: p,
+                    random_id: 10 + i as i64,
+                })
+                .collect();
+            let sent = album(&sim, &t, &items, "Catalogue").await.unwrap();
+            let ids = sent.message_ids.unwrap();
+            assert_eq!(ids.len(), 3);
+            let accepted = sim.accepted();
+            assert_eq!(accepted.len(), 3);
+            for (n, (_, e)) in accepted.iter().enumerate() {
+                assert_eq!(e.grouped_id, sent.grouped_id);
+                assert_eq!(e.message_id, Some(ids[n]));
+                assert_eq!(e.random_id, 10 + n as i64);
+                assert_eq!(e.media.as_deref(), Some(["a.jpg", "b.jpg", "c.jpg"][n]));
+            }
+            assert_eq!(accepted[0].1.text, "Catalogue");
+            assert!(accepted[1].1.text.is_empty());
+
+            let again = album(&sim, &t, &items, "Catalogue").await.unwrap();
+            assert_eq!(again.message_ids, None);
+            assert_eq!(sim.duplicates(), 1);
+            assert_eq!(sim.accepted_count(), 3);
+
+            let e = album(&sim, &t, &items[..1], "one").await.unwrap_err();
+            assert_eq!(e.code(), "MEDIA_INVALID");
+            let doc = PathBuf::from("list.pdf");
+            let mixed = [
+                items[0],
+                AlbumItem {
+                    media: &doc,
+                    random_id: 99,
+                },
+            ];
+            assert_eq!(
+                album(&sim, &t, &mixed, "").await.unwrap_err().code(),
+                "MEDIA_INVALID"
+            );
+            let many: Vec<AlbumItem<'_>> = (0..11)
+                .map(|i| AlbumItem {
+                    media: &paths[0],
+                    random_id: 100 + i,
+                })
+                .collect();
+            assert_eq!(
+                album(&sim, &t, &many, "").await.unwrap_err().code(),
+                "MULTI_MEDIA_TOO_LONG"
+            );
+            let long = "z".repeat(1025);
+            let fresh: Vec<AlbumItem<'_>> = paths
+                .iter()
+                .enumerate()
+                .map(|(i, p)| AlbumItem {
+                    media: p,
+                    random_id: 200 + i as i64,
+                })
+                .collect();
+            assert_eq!(
+                album(&sim, &t, &fresh, &long).await.unwrap_err().code(),
+                "MEDIA_CAPTION_TOO_LONG"
+            );
+            // Without a caption it goes.
+            assert!(
+                album(&sim, &t, &fresh, "")
+                    .await
+                    .unwrap()
+                    .message_ids
+                    .is_some()
+            );
+        }
+    }
 }
