@@ -327,3 +327,55 @@ pub(crate) fn get_channel(
         .to_bytes(),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixture::{ChatSpec, Fixture, UserSpec};
+
+    const SUPER: i64 = -1_001_000_000_001;
+
+    fn world() -> World {
+        let fixture: Fixture = serde_json::from_str(&format!(
+            r#"{{"edit_window_secs": 60,
+                "users": [{{"id": 1, "first_name": "A"}}, {{"id": 2, "first_name": "B"}},
+                          {{"id": 3, "first_name": "Admin"}}],
+                "chats": [{{"id": {SUPER}, "title": "S", "members": [1, 2], "admins": [3],
+                            "members_may_pin": true}}]}}"#
+        ))
+        .unwrap();
+        World::new(fixture).unwrap()
+    }
+
+    #[test]
+    fn the_fixture_sets_the_edit_window_and_the_pin_right() {
+        let w = world();
+        assert_eq!(w.edit_window, 60);
+        assert!(w.chats[&SUPER].spec.members_may_pin);
+        let default = World::new(
+            Fixture::default()
+                .user(UserSpec::new(1, "A"))
+                .chat(ChatSpec::new(SUPER, "S", ChatKind::Supergroup).members(&[1])),
+        )
+        .unwrap();
+        assert_eq!(default.edit_window, crate::DEFAULT_EDIT_WINDOW_SECS);
+        assert!(!default.chats[&SUPER].spec.members_may_pin);
+    }
+
+    #[test]
+    fn only_the_sender_or_an_admin_deletes_and_a_delete_is_all_or_nothing() {
+        let mut w = world();
+        let a = w.accept(1, SUPER, 10, "a", Vec::new(), None, None).unwrap();
+        let b = w.accept(2, SUPER, 11, "b", Vec::new(), None, None).unwrap();
+        assert_eq!(
+            w.delete_messages(1, SUPER, &[a, b]),
+            Err("MESSAGE_DELETE_FORBIDDEN".to_owned())
+        );
+        assert!(w.posts[&(SUPER, a)].is_live() && w.posts[&(SUPER, b)].is_live());
+        assert_eq!(w.delete_messages(1, SUPER, &[a, 999]), Ok(1));
+        assert_eq!(w.delete_messages(1, SUPER, &[a]), Ok(0));
+        assert_eq!(w.delete_messages(3, SUPER, &[b]), Ok(1));
+        assert_eq!(w.posts[&(SUPER, b)].deleted_by, Some(3));
+        assert!(w.post_tl(SUPER, b, 1).is_none());
+    }
+}
