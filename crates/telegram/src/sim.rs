@@ -1347,7 +1347,7 @@ mod tests {
                 SimGateway::with_clock(SimGateway::default_settings(), clock.clone()).unwrap();
             let advance = |by: Duration| {
                 let mut now = clock.0.lock().unwrap();
-                *now = *now + jiff::SignedDuration::try_from(by).unwrap();
+                *now += jiff::SignedDuration::try_from(by).unwrap();
             };
             let t = TargetRef::parse("@market_one").unwrap();
             let id = sim
