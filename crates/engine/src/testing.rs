@@ -521,55 +521,102 @@ impl PlannerSetup {
 
 /// The follow-up methods of [`crate::Gateway`] (edit, delete, pin, unpin, send_album, alive)
 /// for a test double whose test does not use them: each answers [`crate::not_used`]. Put it
-/// inside the double's `#[async_trait] impl Gateway for …` block.
+/// inside the double's `#[async_trait] impl Gateway for …` block. The methods are written as
+/// `async_trait` expands them (boxed futures), because the attribute does not see inside a
+/// macro call.
 #[macro_export]
 macro_rules! follow_ups_not_used {
     () => {
-        async fn edit(
-            &self,
-            _: $crate::EditRequest<'_>,
-        ) -> ::std::result::Result<$crate::Edited, ::smb_domain::SendError> {
-            Err($crate::not_used("edit"))
+        fn edit<'life0, 'life1, 'async_trait>(
+            &'life0 self,
+            _: $crate::EditRequest<'life1>,
+        ) -> $crate::testing::Boxed<'async_trait, $crate::Edited>
+        where
+            'life0: 'async_trait,
+            'life1: 'async_trait,
+            Self: 'async_trait,
+        {
+            ::std::boxed::Box::pin(async { Err($crate::not_used("edit")) })
         }
-        async fn delete(
-            &self,
-            _: &str,
-            _: &::smb_domain::TargetRef,
-            _: &[i64],
-        ) -> ::std::result::Result<u32, ::smb_domain::SendError> {
-            Err($crate::not_used("delete"))
+        fn delete<'life0, 'life1, 'life2, 'life3, 'async_trait>(
+            &'life0 self,
+            _: &'life1 str,
+            _: &'life2 ::smb_domain::TargetRef,
+            _: &'life3 [i64],
+        ) -> $crate::testing::Boxed<'async_trait, u32>
+        where
+            'life0: 'async_trait,
+            'life1: 'async_trait,
+            'life2: 'async_trait,
+            'life3: 'async_trait,
+            Self: 'async_trait,
+        {
+            ::std::boxed::Box::pin(async { Err($crate::not_used("delete")) })
         }
-        async fn pin(
-            &self,
-            _: &str,
-            _: &::smb_domain::TargetRef,
+        fn pin<'life0, 'life1, 'life2, 'async_trait>(
+            &'life0 self,
+            _: &'life1 str,
+            _: &'life2 ::smb_domain::TargetRef,
             _: i64,
             _: bool,
-        ) -> ::std::result::Result<$crate::PinChange, ::smb_domain::SendError> {
-            Err($crate::not_used("pin"))
-        }
-        async fn unpin(
-            &self,
-            _: &str,
-            _: &::smb_domain::TargetRef,
-            _: i64,
-        ) -> ::std::result::Result<$crate::PinChange, ::smb_domain::SendError> {
-            Err($crate::not_used("unpin"))
-        }
-        async fn send_album(
-            &self,
-            _: $crate::AlbumRequest<'_>,
-        ) -> ::std::result::Result<$crate::SentAlbum, ::smb_domain::SendError> {
-            Err($crate::not_used("send_album"))
-        }
-        async fn alive(
-            &self,
-            _: &str,
-            _: &::smb_domain::TargetRef,
-            _: &[i64],
-        ) -> ::std::result::Result<::std::vec::Vec<(i64, $crate::PostState)>, ::smb_domain::SendError>
+        ) -> $crate::testing::Boxed<'async_trait, $crate::PinChange>
+        where
+            'life0: 'async_trait,
+            'life1: 'async_trait,
+            'life2: 'async_trait,
+            Self: 'async_trait,
         {
-            Err($crate::not_used("alive"))
+            ::std::boxed::Box::pin(async { Err($crate::not_used("pin")) })
+        }
+        fn unpin<'life0, 'life1, 'life2, 'async_trait>(
+            &'life0 self,
+            _: &'life1 str,
+            _: &'life2 ::smb_domain::TargetRef,
+            _: i64,
+        ) -> $crate::testing::Boxed<'async_trait, $crate::PinChange>
+        where
+            'life0: 'async_trait,
+            'life1: 'async_trait,
+            'life2: 'async_trait,
+            Self: 'async_trait,
+        {
+            ::std::boxed::Box::pin(async { Err($crate::not_used("unpin")) })
+        }
+        fn send_album<'life0, 'life1, 'async_trait>(
+            &'life0 self,
+            _: $crate::AlbumRequest<'life1>,
+        ) -> $crate::testing::Boxed<'async_trait, $crate::SentAlbum>
+        where
+            'life0: 'async_trait,
+            'life1: 'async_trait,
+            Self: 'async_trait,
+        {
+            ::std::boxed::Box::pin(async { Err($crate::not_used("send_album")) })
+        }
+        fn alive<'life0, 'life1, 'life2, 'life3, 'async_trait>(
+            &'life0 self,
+            _: &'life1 str,
+            _: &'life2 ::smb_domain::TargetRef,
+            _: &'life3 [i64],
+        ) -> $crate::testing::Boxed<'async_trait, ::std::vec::Vec<(i64, $crate::PostState)>>
+        where
+            'life0: 'async_trait,
+            'life1: 'async_trait,
+            'life2: 'async_trait,
+            'life3: 'async_trait,
+            Self: 'async_trait,
+        {
+            ::std::boxed::Box::pin(async { Err($crate::not_used("alive")) })
         }
     };
 }
+
+/// The future a gateway method returns once `async_trait` expanded it (for
+/// [`follow_ups_not_used!`]).
+pub type Boxed<'a, T> = ::std::pin::Pin<
+    Box<
+        dyn ::std::future::Future<Output = Result<T, smb_domain::SendError>>
+            + ::std::marker::Send
+            + 'a,
+    >,
+>;
