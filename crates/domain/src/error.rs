@@ -43,6 +43,35 @@ enum Refusal {
     Restricted,
     /// The chat cannot be found for this account.
     Gone,
+    /// Our earlier post is gone: deleted (by us or the chat's admins) or never there
+    /// (MESSAGE_ID_INVALID; for messages.editMessage, messages.updatePinnedMessage,
+    /// channels.deleteMessages).
+    PostGone,
+    /// The edit window of our post passed (MESSAGE_EDIT_TIME_EXPIRED: messages.editMessage;
+    /// Telegram's `edit_time_limit`, 172800 s = 48 h for non-admins in groups).
+    EditExpired,
+    /// The edit or pin changes nothing (MESSAGE_NOT_MODIFIED: messages.editMessage;
+    /// CHAT_NOT_MODIFIED: messages.updatePinnedMessage): it was already done.
+    NotModified,
+    /// Telegram will not delete or edit this message for the account (MESSAGE_DELETE_FORBIDDEN:
+    /// messages.deleteMessages / channels.deleteMessages; MESSAGE_AUTHOR_REQUIRED:
+    /// messages.editMessage of a message that is not ours).
+    PostLocked,
+    /// The account may not pin in this chat (PIN_RESTRICTED: messages.updatePinnedMessage).
+    PinForbidden,
+    /// An album Telegram refuses (messages.sendMultiMedia: MULTI_MEDIA_TOO_LONG for more than
+    /// 10 items, MEDIA_INVALID for an item it cannot take or a mix of documents and photos).
+    Album,
+}
+
+/// Whom a refusal concerns: one message (retrying that message can never succeed; the chat
+/// stays usable) or the whole chat (the target is disabled with the reason).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefusalScope {
+    /// Permanent for this one message (class `BadContent`).
+    Message,
+    /// Permanent for the chat (class `TargetDead`, or `StalePeer` after re-resolving).
+    Chat,
 }
 
 const MEDIA_KINDS: &[&str] = &[
@@ -72,6 +101,12 @@ fn refusal(name: &str) -> Option<Refusal> {
         return Some(Refusal::Topic);
     }
     Some(match name {
+        "MESSAGE_ID_INVALID" => Refusal::PostGone,
+        "MESSAGE_EDIT_TIME_EXPIRED" => Refusal::EditExpired,
+        "MESSAGE_NOT_MODIFIED" | "CHAT_NOT_MODIFIED" => Refusal::NotModified,
+        "MESSAGE_DELETE_FORBIDDEN" | "MESSAGE_AUTHOR_REQUIRED" => Refusal::PostLocked,
+        "PIN_RESTRICTED" => Refusal::PinForbidden,
+        "MULTI_MEDIA_TOO_LONG" | "MEDIA_INVALID" | "GROUPED_MEDIA_INVALID" => Refusal::Album,
         "REPLY_MESSAGE_ID_INVALID" | "REPLY_TO_INVALID" | "MSG_ID_INVALID" => Refusal::Topic,
         "ALLOW_PAYMENT_REQUIRED"
         | "PAYMENT_REQUIRED"
@@ -188,6 +223,19 @@ impl SendError {
             | "PHOTO_EXT_INVALID"
             | "PHOTO_SAVE_FILE_INVALID"
             | "FILE_PARTS_INVALID"
+            // Issue 15's follow-ups to one of our posts (edit, delete, pin, albums): permanent
+            // for that message, the chat stays usable. Telegram's lists for
+            // messages.editMessage, messages.deleteMessages, channels.deleteMessages,
+            // messages.updatePinnedMessage and messages.sendMultiMedia (layer 230).
+            | "MESSAGE_ID_INVALID"
+            | "MESSAGE_EDIT_TIME_EXPIRED"
+            | "MESSAGE_NOT_MODIFIED"
+            | "CHAT_NOT_MODIFIED"
+            | "MESSAGE_DELETE_FORBIDDEN"
+            | "MESSAGE_AUTHOR_REQUIRED"
+            | "MESSAGE_IDS_EMPTY"
+            | "MULTI_MEDIA_TOO_LONG"
+            | "GROUPED_MEDIA_INVALID"
             | FORMAT_INVALID
             | SEND_PANICKED => return ErrorClass::BadContent,
             // USER_RESTRICTED ("you were reported for spam and can't do this") and the other
@@ -230,9 +278,35 @@ impl SendError {
         matches!(refusal(self.code()), Some(Refusal::Media))
     }
 
-    /// Why a chat refuses us, in words, for the target's disabled reason: the raw error
-    /// first, then what it means and what to do. `None` for errors that are not a per-chat
-    /// refusal.
+    /// Whom this error concerns, for the follow-ups of issue 15 (edit, delete, pin, albums)
+    /// as for sends: [`RefusalScope::Message`] for errors that are permanent for one message
+    /// only (class `BadContent`: the edit window passed, the post is gone, an album Telegram
+    /// refuses …), [`RefusalScope::Chat`] for per-chat refusals (`TargetDead`, and
+    /// `StalePeer` once re-resolving did not help). `None` for waits, account-level and
+    /// transient errors and unknown names.
+    pub fn scope(&self) -> Option<RefusalScope> {
+        match self.class() {
+            ErrorClass::BadContent => Some(RefusalScope::Message),
+            ErrorClass::TargetDead | ErrorClass::StalePeer => Some(RefusalScope::Chat),
+            _ => None,
+        }
+    }
+
+    /// True when the message an edit, pin or delete was about no longer exists
+    /// (MESSAGE_ID_INVALID): an admin removed it, or it was deleted already.
+    pub fn is_post_gone(&self) -> bool {
+        matches!(refusal(self.code()), Some(Refusal::PostGone))
+    }
+
+    /// True when the edit or pin was already in place (MESSAGE_NOT_MODIFIED,
+    /// CHAT_NOT_MODIFIED): a repeat after a crash, done before.
+    pub fn is_not_modified(&self) -> bool {
+        matches!(refusal(self.code()), Some(Refusal::NotModified))
+    }
+
+    /// Why a chat refuses us, in words, for the target's disabled reason (and why a
+    /// follow-up to one of our posts was refused, for stats): the raw error first, then what
+    /// it means and what to do. `None` for errors that are not a refusal.
     pub fn refusal_reason(&self) -> Option<String> {
         let code = self.code();
         let what = match refusal(code)? {
@@ -253,6 +327,22 @@ impl SendError {
             }
             Refusal::Gone => {
                 "the chat does not exist for this account (wrong name or id, or private)"
+            }
+            Refusal::PostGone => {
+                "our earlier post is gone (deleted by the chat's admins, or already deleted)"
+            }
+            Refusal::EditExpired => {
+                "the post can no longer be edited (Telegram allows 48 hours to non-admins in groups); it is posted anew instead"
+            }
+            Refusal::NotModified => "nothing to change: the post already is as asked",
+            Refusal::PostLocked => {
+                "Telegram does not let the account change or delete this message (not ours, or a service message)"
+            }
+            Refusal::PinForbidden => {
+                "the account may not pin messages in this chat: give it the pin right or set `pin = false`"
+            }
+            Refusal::Album => {
+                "Telegram refused the album: it takes 2–10 photos, or 2–10 documents, each readable"
             }
         };
         Some(match self {
@@ -448,5 +538,91 @@ mod tests {
             None
         );
         assert_eq!(SendError::Transient("x".into()).refusal_reason(), None);
+    }
+
+    #[test]
+    fn follow_up_errors_of_issue_15_are_scoped_and_explained() {
+        use ErrorClass::*;
+        // (name, class, scope, start of the reason)
+        let cases = [
+            (
+                "MESSAGE_ID_INVALID",
+                BadContent,
+                RefusalScope::Message,
+                "MESSAGE_ID_INVALID: our earlier post is gone",
+            ),
+            (
+                "MESSAGE_EDIT_TIME_EXPIRED",
+                BadContent,
+                RefusalScope::Message,
+                "MESSAGE_EDIT_TIME_EXPIRED: the post can no longer be edited",
+            ),
+            (
+                "MESSAGE_NOT_MODIFIED",
+                BadContent,
+                RefusalScope::Message,
+                "MESSAGE_NOT_MODIFIED: nothing to change",
+            ),
+            (
+                "CHAT_NOT_MODIFIED",
+                BadContent,
+                RefusalScope::Message,
+                "CHAT_NOT_MODIFIED: nothing to change",
+            ),
+            (
+                "MESSAGE_DELETE_FORBIDDEN",
+                BadContent,
+                RefusalScope::Message,
+                "MESSAGE_DELETE_FORBIDDEN: Telegram does not let the account",
+            ),
+            (
+                "MESSAGE_AUTHOR_REQUIRED",
+                BadContent,
+                RefusalScope::Message,
+                "MESSAGE_AUTHOR_REQUIRED: Telegram does not let the account",
+            ),
+            (
+                "MULTI_MEDIA_TOO_LONG",
+                BadContent,
+                RefusalScope::Message,
+                "MULTI_MEDIA_TOO_LONG: Telegram refused the album",
+            ),
+            (
+                "MEDIA_INVALID",
+                BadContent,
+                RefusalScope::Message,
+                "MEDIA_INVALID: Telegram refused the album",
+            ),
+            (
+                "PIN_RESTRICTED",
+                TargetDead,
+                RefusalScope::Chat,
+                "PIN_RESTRICTED: the account may not pin",
+            ),
+            (
+                "CHAT_ADMIN_REQUIRED",
+                TargetDead,
+                RefusalScope::Chat,
+                "CHAT_ADMIN_REQUIRED: the account may not post here",
+            ),
+        ];
+        for (raw, class, scope, reason) in cases {
+            let e = SendError::from_telegram(raw);
+            assert_eq!(e.class(), class, "{raw}");
+            assert_eq!(e.scope(), Some(scope), "{raw}");
+            assert!(e.is_permanent(), "{raw}");
+            let r = e.refusal_reason().unwrap();
+            assert!(r.starts_with(reason), "{raw}: {r}");
+        }
+        assert!(SendError::from_telegram("MESSAGE_ID_INVALID").is_post_gone());
+        assert!(!SendError::from_telegram("MSG_ID_INVALID").is_post_gone());
+        assert!(SendError::from_telegram("MESSAGE_NOT_MODIFIED").is_not_modified());
+        assert!(SendError::from_telegram("CHAT_NOT_MODIFIED").is_not_modified());
+        assert!(!SendError::from_telegram("MESSAGE_ID_INVALID").is_not_modified());
+        assert_eq!(SendError::from_telegram("FLOOD_WAIT_5").scope(), None);
+        assert_eq!(
+            SendError::from_telegram("PEER_ID_INVALID").scope(),
+            Some(RefusalScope::Chat)
+        );
     }
 }

@@ -16,7 +16,9 @@ pub mod schedule;
 pub mod status;
 pub mod target;
 
-pub use error::{ErrorClass, FORMAT_INVALID, PROXY_SECRET_REFUSED, SEND_PANICKED, SendError};
+pub use error::{
+    ErrorClass, FORMAT_INVALID, PROXY_SECRET_REFUSED, RefusalScope, SEND_PANICKED, SendError,
+};
 pub use format::{
     ContentError, Entity, EntityKind, FormatError, FormattedText, TextFormat, check_length,
     format_text, max_len, prepare, utf16_len,

@@ -37,7 +37,99 @@ pub struct SentMessage {
     pub message_id: Option<i64>,
 }
 
+/// The fewest items of an album (messages.sendMultiMedia); one item is a plain send.
+pub const ALBUM_MIN_ITEMS: usize = 2;
+/// The most items of an album (Telegram: MULTI_MEDIA_TOO_LONG above 10).
+pub const ALBUM_MAX_ITEMS: usize = 10;
+/// How long a non-admin may edit a post in a group (Telegram's `edit_time_limit` in
+/// help.getConfig: 172800 s; MESSAGE_EDIT_TIME_EXPIRED after). Admins of the chat, and
+/// channels' posts, have no limit.
+pub const EDIT_WINDOW: Duration = Duration::from_secs(48 * 3600);
+
+/// What a gateway is asked to edit: one of our posts, in place (messages.editMessage).
+#[derive(Debug, Clone)]
+pub struct EditRequest<'a> {
+    pub account: &'a str,
+    /// The chat the post is in (its topic does not matter: ids are per chat).
+    pub target: &'a TargetRef,
+    /// Telegram's id of the post ([`SentMessage::message_id`]).
+    pub message_id: i64,
+    /// The new text, formatted like a send (`smb_domain::format_text`): at most 4096 UTF-16
+    /// units, or 1024 when `caption` (MESSAGE_TOO_LONG / MEDIA_CAPTION_TOO_LONG).
+    pub text: &'a str,
+    pub format: TextFormat,
+    /// The post carries a photo or document: the text is its caption (the media stays).
+    pub caption: bool,
+    pub link_preview: bool,
+}
+
+/// What became of an edit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Edited {
+    /// Telegram changed the post.
+    Changed,
+    /// The post already read so (Telegram's MESSAGE_NOT_MODIFIED): an edit repeated after a
+    /// crash, done before. Not an error.
+    Unchanged,
+}
+
+/// Whether a pin or unpin changed anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PinChange {
+    Changed,
+    /// Already so (Telegram's CHAT_NOT_MODIFIED): a repeat after a crash. Not an error.
+    Unchanged,
+}
+
+/// One item of an album: a file and the random_id the journal gave this item.
+#[derive(Debug, Clone, Copy)]
+pub struct AlbumItem<'a> {
+    /// A photo (`.jpg`, `.jpeg`, `.png`, `.webp`) or a document (anything else). Telegram
+    /// takes photos together or documents together, not a mix (MEDIA_INVALID).
+    pub media: &'a std::path::Path,
+    /// Telegram drops an item whose random_id it has seen (the whole album then answers
+    /// RANDOM_ID_DUPLICATE): what makes a re-send after a crash safe.
+    pub random_id: i64,
+}
+
+/// An album: 2–10 items ([`ALBUM_MIN_ITEMS`]..=[`ALBUM_MAX_ITEMS`]) sent as one grouped post
+/// (messages.sendMultiMedia), the caption on the first item.
+#[derive(Debug, Clone)]
+pub struct AlbumRequest<'a> {
+    pub account: &'a str,
+    pub target: &'a TargetRef,
+    /// The caption: at most 1024 UTF-16 units after formatting (MEDIA_CAPTION_TOO_LONG);
+    /// may be empty.
+    pub caption: &'a str,
+    pub format: TextFormat,
+    pub items: &'a [AlbumItem<'a>],
+}
+
+/// What Telegram made of an album.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentAlbum {
+    /// The posts' ids, in the items' order; `None` when Telegram reported
+    /// RANDOM_ID_DUPLICATE (already sent).
+    pub message_ids: Option<Vec<i64>>,
+    /// Telegram's `grouped_id` that binds the items into one album, when it said.
+    pub grouped_id: Option<i64>,
+}
+
+/// What [`Gateway::alive`] found about one of our posts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PostState {
+    /// The post exists; `edited` once it was edited, `pinned` while pinned.
+    Live { edited: bool, pinned: bool },
+    /// Deleted (by the chat's admins, or by us) or never there: Telegram answers
+    /// `messageEmpty`.
+    Gone,
+}
+
 /// Telegram, as the engine sees it.
+///
+/// Besides sending, a gateway carries out the follow-ups to our own posts of issue 15
+/// (edit, delete, pin, albums, survival). Those have no default bodies: a new gateway cannot
+/// silently skip them (a test double answers them with [`not_used`]).
 #[async_trait]
 pub trait Gateway: Send + Sync {
     /// Sends one message. `RANDOM_ID_DUPLICATE` must come back as `Ok` with `message_id: None`.
@@ -66,6 +158,71 @@ pub trait Gateway: Send + Sync {
         let _ = (account, target);
         None
     }
+
+    /// Edits one of our posts in place (messages.editMessage). MESSAGE_NOT_MODIFIED comes
+    /// back as `Ok(Edited::Unchanged)`. Errors: MESSAGE_EDIT_TIME_EXPIRED (the window,
+    /// [`EDIT_WINDOW`], passed: post anew), MESSAGE_ID_INVALID (the post is gone),
+    /// MESSAGE_AUTHOR_REQUIRED (not ours), the send's content and chat errors.
+    async fn edit(&self, request: EditRequest<'_>) -> Result<Edited, SendError>;
+
+    /// Deletes our posts `message_ids` in `target`'s chat for everyone (messages.deleteMessages
+    /// with `revoke` for a basic group, channels.deleteMessages otherwise): one call, at most
+    /// 100 ids (Telegram's limit per call). Answers how many Telegram deleted now; ids already
+    /// gone count 0 and are not an error, so a delete repeated after a crash is harmless.
+    /// Errors: MESSAGE_DELETE_FORBIDDEN, the chat errors.
+    async fn delete(
+        &self,
+        account: &str,
+        target: &TargetRef,
+        message_ids: &[i64],
+    ) -> Result<u32, SendError>;
+
+    /// Pins our post `message_id` (messages.updatePinnedMessage), silently when `silent` (no
+    /// notification to the members). CHAT_NOT_MODIFIED (already pinned) comes back as
+    /// `Ok(PinChange::Unchanged)`. Errors: CHAT_ADMIN_REQUIRED (no pin right here),
+    /// PIN_RESTRICTED, MESSAGE_ID_INVALID (the post is gone).
+    async fn pin(
+        &self,
+        account: &str,
+        target: &TargetRef,
+        message_id: i64,
+        silent: bool,
+    ) -> Result<PinChange, SendError>;
+
+    /// Unpins our post `message_id` (messages.updatePinnedMessage with `unpin`); not pinned
+    /// (CHAT_NOT_MODIFIED) is `Ok(PinChange::Unchanged)`. Errors as [`Gateway::pin`].
+    async fn unpin(
+        &self,
+        account: &str,
+        target: &TargetRef,
+        message_id: i64,
+    ) -> Result<PinChange, SendError>;
+
+    /// Sends an album (messages.sendMultiMedia): 2–10 items, each with its own random_id,
+    /// the caption on the first. RANDOM_ID_DUPLICATE comes back as `Ok` with
+    /// `message_ids: None`. Errors: MULTI_MEDIA_TOO_LONG, MEDIA_INVALID,
+    /// MEDIA_CAPTION_TOO_LONG, the send's chat errors.
+    async fn send_album(&self, request: AlbumRequest<'_>) -> Result<SentAlbum, SendError>;
+
+    /// Which of our posts `message_ids` in `target`'s chat still exist: ONE batched call per
+    /// chat (messages.getMessages for a basic group, channels.getMessages otherwise; at most
+    /// 100 ids). The answer has one entry per id, in the order asked.
+    async fn alive(
+        &self,
+        account: &str,
+        target: &TargetRef,
+        message_ids: &[i64],
+    ) -> Result<Vec<(i64, PostState)>, SendError>;
+}
+
+/// The answer of a test double to a gateway method its test does not use: a clear error
+/// (`NOT_USED_IN_THIS_TEST`, class `other`) naming the method, never a panic.
+pub fn not_used(method: &str) -> SendError {
+    tracing::error!(
+        method,
+        "a test double was asked for a gateway method its test does not use"
+    );
+    SendError::rpc("NOT_USED_IN_THIS_TEST", None)
 }
 
 /// A forum topic, as Telegram reports it (messages.getForumTopicsByID).

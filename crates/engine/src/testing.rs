@@ -518,3 +518,105 @@ impl PlannerSetup {
         )?)
     }
 }
+
+/// The follow-up methods of [`crate::Gateway`] (edit, delete, pin, unpin, send_album, alive)
+/// for a test double whose test does not use them: each answers [`crate::not_used`]. Put it
+/// inside the double's `#[async_trait] impl Gateway for …` block. The methods are written as
+/// `async_trait` expands them (boxed futures), because the attribute does not see inside a
+/// macro call.
+#[macro_export]
+macro_rules! follow_ups_not_used {
+    () => {
+        fn edit<'life0, 'life1, 'async_trait>(
+            &'life0 self,
+            _: $crate::EditRequest<'life1>,
+        ) -> $crate::testing::Boxed<'async_trait, $crate::Edited>
+        where
+            'life0: 'async_trait,
+            'life1: 'async_trait,
+            Self: 'async_trait,
+        {
+            ::std::boxed::Box::pin(async { Err($crate::not_used("edit")) })
+        }
+        fn delete<'life0, 'life1, 'life2, 'life3, 'async_trait>(
+            &'life0 self,
+            _: &'life1 str,
+            _: &'life2 ::smb_domain::TargetRef,
+            _: &'life3 [i64],
+        ) -> $crate::testing::Boxed<'async_trait, u32>
+        where
+            'life0: 'async_trait,
+            'life1: 'async_trait,
+            'life2: 'async_trait,
+            'life3: 'async_trait,
+            Self: 'async_trait,
+        {
+            ::std::boxed::Box::pin(async { Err($crate::not_used("delete")) })
+        }
+        fn pin<'life0, 'life1, 'life2, 'async_trait>(
+            &'life0 self,
+            _: &'life1 str,
+            _: &'life2 ::smb_domain::TargetRef,
+            _: i64,
+            _: bool,
+        ) -> $crate::testing::Boxed<'async_trait, $crate::PinChange>
+        where
+            'life0: 'async_trait,
+            'life1: 'async_trait,
+            'life2: 'async_trait,
+            Self: 'async_trait,
+        {
+            ::std::boxed::Box::pin(async { Err($crate::not_used("pin")) })
+        }
+        fn unpin<'life0, 'life1, 'life2, 'async_trait>(
+            &'life0 self,
+            _: &'life1 str,
+            _: &'life2 ::smb_domain::TargetRef,
+            _: i64,
+        ) -> $crate::testing::Boxed<'async_trait, $crate::PinChange>
+        where
+            'life0: 'async_trait,
+            'life1: 'async_trait,
+            'life2: 'async_trait,
+            Self: 'async_trait,
+        {
+            ::std::boxed::Box::pin(async { Err($crate::not_used("unpin")) })
+        }
+        fn send_album<'life0, 'life1, 'async_trait>(
+            &'life0 self,
+            _: $crate::AlbumRequest<'life1>,
+        ) -> $crate::testing::Boxed<'async_trait, $crate::SentAlbum>
+        where
+            'life0: 'async_trait,
+            'life1: 'async_trait,
+            Self: 'async_trait,
+        {
+            ::std::boxed::Box::pin(async { Err($crate::not_used("send_album")) })
+        }
+        fn alive<'life0, 'life1, 'life2, 'life3, 'async_trait>(
+            &'life0 self,
+            _: &'life1 str,
+            _: &'life2 ::smb_domain::TargetRef,
+            _: &'life3 [i64],
+        ) -> $crate::testing::Boxed<'async_trait, ::std::vec::Vec<(i64, $crate::PostState)>>
+        where
+            'life0: 'async_trait,
+            'life1: 'async_trait,
+            'life2: 'async_trait,
+            'life3: 'async_trait,
+            Self: 'async_trait,
+        {
+            ::std::boxed::Box::pin(async { Err($crate::not_used("alive")) })
+        }
+    };
+}
+
+/// The future a gateway method returns once `async_trait` expanded it (for
+/// [`follow_ups_not_used!`]).
+pub type Boxed<'a, T> = ::std::pin::Pin<
+    Box<
+        dyn ::std::future::Future<Output = Result<T, smb_domain::SendError>>
+            + ::std::marker::Send
+            + 'a,
+    >,
+>;

@@ -4,6 +4,7 @@
 //! `deserialize` does not read its constructor id, so dispatch reads it first. Answers are
 //! serialized through `tl::enums::*` so they carry their constructor ids.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use grammers_tl_types::{self as tl, Identifiable, Serializable, functions as f};
@@ -15,8 +16,10 @@ use crate::world::{
     DC_ID, EntityRecord, FaultHit, MediaRecord, StoredMedia, World, access_hash_for, now_unix,
 };
 
-const MAX_TEXT: usize = 4096;
-const MAX_CAPTION: usize = 1024;
+pub(crate) const MAX_TEXT: usize = 4096;
+pub(crate) const MAX_CAPTION: usize = 1024;
+/// The most items of an album (messages.sendMultiMedia: MULTI_MEDIA_TOO_LONG above).
+const MAX_ALBUM: usize = 10;
 /// Telegram's published 2048-bit safe prime for SRP (g = 3); grammers checks it.
 const SRP_P: &str = "c71caeb9c6b1c9048e6c522f70f13f73980d40238e3e21c14934d037563d930f48198a0aa7c14058229493d22530f4dbfa336f6e0ac925139543aed44cce7c3720fd51f69458705ac68cd4fe6b6b13abdc9746512969328454f18faf8c595f642477fe96bb2a941d5bcd1d4ac8cc49880708fa9b378e3c4f3a9060bee67cf9a4a4a695811051907e162753b56b0f6b410dba74d8a84b2a14b3144e0ef1284754fd17ed950d5965b4b9dd46582db1178d169c6bc465b0d6ff9ca3928fef5b9ae4e418fc15e83ebea0f87fa9ff5eed70050ded2849f47bf959d956850ce929851f0d8115f635b105ee2e4e15d04b2454bf6f4fadf034b10403119cd8e3b92fcc5b";
 
@@ -205,7 +208,9 @@ pub(crate) fn handle(world: &mut World, key_id: [u8; 8], msg_id: i64, body: &[u8
 
     let is_send = matches!(
         id,
-        f::messages::SendMessage::CONSTRUCTOR_ID | f::messages::SendMedia::CONSTRUCTOR_ID
+        f::messages::SendMessage::CONSTRUCTOR_ID
+            | f::messages::SendMedia::CONSTRUCTOR_ID
+            | f::messages::SendMultiMedia::CONSTRUCTOR_ID
     );
     let mut fault_error = None;
     if !is_send {
@@ -320,6 +325,52 @@ fn dispatch(ctx: &mut Ctx, id: u32, body: &[u8]) -> Reply {
         f::messages::SendMessage::CONSTRUCTOR_ID => {
             let req = decode::<f::messages::SendMessage>(body).map_err(bad)?;
             send_message(ctx, req)
+        }
+        f::messages::SendMultiMedia::CONSTRUCTOR_ID => {
+            let req = decode::<f::messages::SendMultiMedia>(body).map_err(bad)?;
+            send_multi_media(ctx, req)
+        }
+        f::messages::UploadMedia::CONSTRUCTOR_ID => {
+            ctx.me()?;
+            let req = decode::<f::messages::UploadMedia>(body).map_err(bad)?;
+            if !matches!(req.peer, tl::enums::InputPeer::PeerSelf) {
+                chat_of(ctx.world, &req.peer)?;
+            }
+            let (media_id, _) = input_media(ctx.world, &req.media)?;
+            ctx.world
+                .media_tl(media_id)
+                .map(|m| m.to_bytes())
+                .ok_or_else(|| err("MEDIA_INVALID"))
+        }
+        f::messages::EditMessage::CONSTRUCTOR_ID => {
+            let me = ctx.me()?;
+            let req = decode::<f::messages::EditMessage>(body).map_err(bad)?;
+            crate::posts::edit(ctx.world, me, &req)
+        }
+        f::messages::DeleteMessages::CONSTRUCTOR_ID => {
+            let me = ctx.me()?;
+            let req = decode::<f::messages::DeleteMessages>(body).map_err(bad)?;
+            crate::posts::delete_basic(ctx.world, me, &req.id)
+        }
+        f::channels::DeleteMessages::CONSTRUCTOR_ID => {
+            let me = ctx.me()?;
+            let req = decode::<f::channels::DeleteMessages>(body).map_err(bad)?;
+            crate::posts::delete_channel(ctx.world, me, &req.channel, &req.id)
+        }
+        f::messages::UpdatePinnedMessage::CONSTRUCTOR_ID => {
+            let me = ctx.me()?;
+            let req = decode::<f::messages::UpdatePinnedMessage>(body).map_err(bad)?;
+            crate::posts::pin(ctx.world, me, &req)
+        }
+        f::messages::GetMessages::CONSTRUCTOR_ID => {
+            let me = ctx.me()?;
+            let req = decode::<f::messages::GetMessages>(body).map_err(bad)?;
+            Ok(crate::posts::get_basic(ctx.world, me, &req.id))
+        }
+        f::channels::GetMessages::CONSTRUCTOR_ID => {
+            let me = ctx.me()?;
+            let req = decode::<f::channels::GetMessages>(body).map_err(bad)?;
+            crate::posts::get_channel(ctx.world, me, &req.channel, &req.id)
         }
         f::channels::GetFullChannel::CONSTRUCTOR_ID => {
             let me = ctx.me()?;
@@ -587,7 +638,7 @@ pub(crate) fn chat_of(world: &World, peer: &tl::enums::InputPeer) -> Result<i64,
 }
 
 /// The membership and permission checks Telegram makes before accepting a post.
-fn may_post(world: &World, me: i64, chat: i64) -> Result<(), (i32, String)> {
+pub(crate) fn may_post(world: &World, me: i64, chat: i64) -> Result<(), (i32, String)> {
     let rec = world
         .chats
         .get(&chat)
@@ -640,11 +691,11 @@ fn may_post_into(
     }
 }
 
-fn utf16_len(s: &str) -> usize {
+pub(crate) fn utf16_len(s: &str) -> usize {
     s.encode_utf16().count()
 }
 
-fn entity_records(
+pub(crate) fn entity_records(
     text: &str,
     entities: &Option<Vec<tl::enums::MessageEntity>>,
 ) -> Result<Vec<EntityRecord>, (i32, String)> {
@@ -716,7 +767,7 @@ fn pre_send(
     ctx.world.chaos.on_send(me, chat).map_err(|e| err(&e))?;
     may_post(ctx.world, me, chat)?;
     may_post_into(ctx.world, me, chat, reply_to.and_then(|(_, top)| top))?;
-    if method == "messages.sendMedia"
+    if method != "messages.sendMessage"
         && let Some(rec) = ctx.world.chats.get(&chat)
         && rec.spec.media_banned
         && !rec.spec.admins.contains(&me)
@@ -778,95 +829,7 @@ fn send_media(ctx: &mut Ctx, req: f::messages::SendMedia) -> Reply {
         return Err(err("MEDIA_CAPTION_TOO_LONG"));
     }
     let entities = entity_records(&req.message, &req.entities)?;
-    let uploaded =
-        |world: &World, file: &tl::enums::InputFile| -> Result<(i64, String, i64), (i32, String)> {
-            let (id, name) = match file {
-                tl::enums::InputFile::File(f) => (f.id, f.name.clone()),
-                tl::enums::InputFile::Big(f) => (f.id, f.name.clone()),
-                tl::enums::InputFile::StoryDocument(_) => return Err(err("MEDIA_INVALID")),
-            };
-            let size = world
-                .uploads
-                .get(&id)
-                .copied()
-                .ok_or_else(|| err("FILE_PARTS_INVALID"))?;
-            Ok((id, name, size as i64))
-        };
-    let (media_id, record) = match &req.media {
-        tl::enums::InputMedia::UploadedPhoto(p) => {
-            let (file_id, name, size) = uploaded(ctx.world, &p.file)?;
-            let id = ctx.world.store_media(StoredMedia {
-                access_hash: access_hash_for(file_id),
-                file_reference: file_id.to_le_bytes().to_vec(),
-                document: false,
-                mime_type: "image/jpeg".to_owned(),
-                name,
-                size,
-            });
-            (
-                id,
-                MediaRecord {
-                    kind: "photo".to_owned(),
-                    file_id: id,
-                    reused: false,
-                },
-            )
-        }
-        tl::enums::InputMedia::UploadedDocument(d) => {
-            let (file_id, name, size) = uploaded(ctx.world, &d.file)?;
-            let id = ctx.world.store_media(StoredMedia {
-                access_hash: access_hash_for(file_id),
-                file_reference: file_id.to_le_bytes().to_vec(),
-                document: true,
-                mime_type: d.mime_type.clone(),
-                name,
-                size,
-            });
-            (
-                id,
-                MediaRecord {
-                    kind: "document".to_owned(),
-                    file_id: id,
-                    reused: false,
-                },
-            )
-        }
-        tl::enums::InputMedia::Photo(p) => {
-            let tl::enums::InputPhoto::Photo(p) = &p.id else {
-                return Err(err("MEDIA_INVALID"));
-            };
-            match ctx.world.media.get(&p.id) {
-                Some(m) if !m.document && m.access_hash == p.access_hash => {}
-                _ => return Err(err("MEDIA_INVALID")),
-            }
-            (
-                p.id,
-                MediaRecord {
-                    kind: "photo".to_owned(),
-                    file_id: p.id,
-                    reused: true,
-                },
-            )
-        }
-        tl::enums::InputMedia::Document(d) => {
-            let tl::enums::InputDocument::Document(d) = &d.id else {
-                return Err(err("MEDIA_INVALID"));
-            };
-            match ctx.world.media.get(&d.id) {
-                Some(m) if m.document && m.access_hash == d.access_hash => {}
-                _ => return Err(err("MEDIA_INVALID")),
-            }
-            (
-                d.id,
-                MediaRecord {
-                    kind: "document".to_owned(),
-                    file_id: d.id,
-                    reused: true,
-                },
-            )
-        }
-        _ => return Err(err("MEDIA_INVALID")),
-    };
+    let (media_id, record) = input_media(ctx.world, &req.media)?;
     let id = ctx
         .world
         .accept(
@@ -918,6 +881,202 @@ fn send_media(ctx: &mut Ctx, req: f::messages::SendMedia) -> Reply {
             }),
             new,
         ],
+        users: w.user_tl(me, me).into_iter().collect(),
+        chats: w.chat_tl(chat, me).into_iter().collect(),
+        date: now_unix(),
+        seq: 0,
+    })
+    .to_bytes())
+}
+
+/// The media of a send, an upload or an album item: an upload is stored as new media, a
+/// reference must name stored media of its kind (MEDIA_INVALID otherwise). Answers the
+/// stored media's id and the ledger's record of it.
+fn input_media(
+    world: &mut World,
+    media: &tl::enums::InputMedia,
+) -> Result<(i64, MediaRecord), (i32, String)> {
+    let uploaded =
+        |world: &World, file: &tl::enums::InputFile| -> Result<(i64, String, i64), (i32, String)> {
+            let (id, name) = match file {
+                tl::enums::InputFile::File(f) => (f.id, f.name.clone()),
+                tl::enums::InputFile::Big(f) => (f.id, f.name.clone()),
+                tl::enums::InputFile::StoryDocument(_) => return Err(err("MEDIA_INVALID")),
+            };
+            let size = world
+                .uploads
+                .get(&id)
+                .copied()
+                .ok_or_else(|| err("FILE_PARTS_INVALID"))?;
+            Ok((id, name, size as i64))
+        };
+    Ok(match media {
+        tl::enums::InputMedia::UploadedPhoto(p) => {
+            let (file_id, name, size) = uploaded(world, &p.file)?;
+            let id = world.store_media(StoredMedia {
+                access_hash: access_hash_for(file_id),
+                file_reference: file_id.to_le_bytes().to_vec(),
+                document: false,
+                mime_type: "image/jpeg".to_owned(),
+                name,
+                size,
+            });
+            (
+                id,
+                MediaRecord {
+                    kind: "photo".to_owned(),
+                    file_id: id,
+                    reused: false,
+                },
+            )
+        }
+        tl::enums::InputMedia::UploadedDocument(d) => {
+            let (file_id, name, size) = uploaded(world, &d.file)?;
+            let id = world.store_media(StoredMedia {
+                access_hash: access_hash_for(file_id),
+                file_reference: file_id.to_le_bytes().to_vec(),
+                document: true,
+                mime_type: d.mime_type.clone(),
+                name,
+                size,
+            });
+            (
+                id,
+                MediaRecord {
+                    kind: "document".to_owned(),
+                    file_id: id,
+                    reused: false,
+                },
+            )
+        }
+        tl::enums::InputMedia::Photo(p) => {
+            let tl::enums::InputPhoto::Photo(p) = &p.id else {
+                return Err(err("MEDIA_INVALID"));
+            };
+            match world.media.get(&p.id) {
+                Some(m) if !m.document && m.access_hash == p.access_hash => {}
+                _ => return Err(err("MEDIA_INVALID")),
+            }
+            (
+                p.id,
+                MediaRecord {
+                    kind: "photo".to_owned(),
+                    file_id: p.id,
+                    reused: true,
+                },
+            )
+        }
+        tl::enums::InputMedia::Document(d) => {
+            let tl::enums::InputDocument::Document(d) = &d.id else {
+                return Err(err("MEDIA_INVALID"));
+            };
+            match world.media.get(&d.id) {
+                Some(m) if m.document && m.access_hash == d.access_hash => {}
+                _ => return Err(err("MEDIA_INVALID")),
+            }
+            (
+                d.id,
+                MediaRecord {
+                    kind: "document".to_owned(),
+                    file_id: d.id,
+                    reused: true,
+                },
+            )
+        }
+        _ => return Err(err("MEDIA_INVALID")),
+    })
+}
+
+fn send_multi_media(ctx: &mut Ctx, req: f::messages::SendMultiMedia) -> Reply {
+    let reply_to = reply_of(&req.reply_to);
+    let (me, chat) = pre_send(ctx, "messages.sendMultiMedia", &req.peer, reply_to)?;
+    if req.multi_media.len() > MAX_ALBUM {
+        return Err(err("MULTI_MEDIA_TOO_LONG"));
+    }
+    if req.multi_media.len() < 2 {
+        // One item is a plain messages.sendMedia.
+        return Err(err("MEDIA_INVALID"));
+    }
+    let mut items = Vec::new();
+    let mut documents = None;
+    for item in &req.multi_media {
+        let tl::enums::InputSingleMedia::Media(item) = item;
+        // Telegram wants an album's media uploaded first (messages.uploadMedia): references.
+        let document = match &item.media {
+            tl::enums::InputMedia::Photo(_) => false,
+            tl::enums::InputMedia::Document(_) => true,
+            _ => return Err(err("MEDIA_INVALID")),
+        };
+        if *documents.get_or_insert(document) != document {
+            // Documents go with documents only.
+            return Err(err("MEDIA_INVALID"));
+        }
+        if utf16_len(&item.message) > MAX_CAPTION {
+            return Err(err("MEDIA_CAPTION_TOO_LONG"));
+        }
+        let entities = entity_records(&item.message, &item.entities)?;
+        let (_, record) = input_media(ctx.world, &item.media)?;
+        items.push((item, entities, record));
+    }
+    let mut ids = HashSet::new();
+    if !items.iter().all(|(i, ..)| ids.insert(i.random_id)) {
+        return Err(err("RANDOM_ID_INVALID"));
+    }
+    if items.iter().any(|(i, ..)| ctx.world.seen(me, i.random_id)) {
+        ctx.world.count_duplicate();
+        return Err(err("RANDOM_ID_DUPLICATE"));
+    }
+    ctx.world
+        .admit(me, chat, items[0].0.random_id)
+        .map_err(|e| err(&e))?;
+    let group = ctx.world.new_group_id();
+    let mut updates = Vec::new();
+    let mut news = Vec::new();
+    for (item, entities, record) in items {
+        let id = ctx
+            .world
+            .record(
+                me,
+                chat,
+                item.random_id,
+                &item.message,
+                entities,
+                Some(record),
+                reply_to,
+                Some(group),
+            )
+            .map_err(|e| err(&e))?;
+        updates.push(tl::enums::Update::MessageId(tl::types::UpdateMessageId {
+            id,
+            random_id: item.random_id,
+        }));
+        news.push(id);
+    }
+    let w = &*ctx.world;
+    let is_channel = w
+        .chats
+        .get(&chat)
+        .is_some_and(|c| c.spec.kind != ChatKind::Group);
+    for id in news {
+        let message = w
+            .post_tl(chat, id, me)
+            .ok_or_else(|| err("PEER_ID_INVALID"))?;
+        updates.push(if is_channel {
+            tl::enums::Update::NewChannelMessage(tl::types::UpdateNewChannelMessage {
+                message,
+                pts: w.pts,
+                pts_count: 1,
+            })
+        } else {
+            tl::enums::Update::NewMessage(tl::types::UpdateNewMessage {
+                message,
+                pts: w.pts,
+                pts_count: 1,
+            })
+        });
+    }
+    Ok(tl::enums::Updates::Updates(tl::types::Updates {
+        updates,
         users: w.user_tl(me, me).into_iter().collect(),
         chats: w.chat_tl(chat, me).into_iter().collect(),
         date: now_unix(),

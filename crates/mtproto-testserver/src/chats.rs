@@ -30,7 +30,10 @@ fn notify_settings() -> tl::enums::PeerNotifySettings {
 }
 
 /// The bot-API id of the channel or supergroup an InputChannel names (access hash checked).
-fn channel_of(world: &World, channel: &tl::enums::InputChannel) -> Result<i64, (i32, String)> {
+pub(crate) fn channel_of(
+    world: &World,
+    channel: &tl::enums::InputChannel,
+) -> Result<i64, (i32, String)> {
     match channel {
         tl::enums::InputChannel::Channel(c) => world
             .channel(c.channel_id, c.access_hash)

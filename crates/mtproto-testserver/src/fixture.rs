@@ -27,6 +27,11 @@ pub struct Fixture {
     /// Seeded random trouble for soak runs (also settable at runtime).
     #[serde(default)]
     pub chaos: Option<crate::chaos::Chaos>,
+    /// Seconds a non-admin may edit a post in a group or supergroup (messages.editMessage
+    /// answers MESSAGE_EDIT_TIME_EXPIRED after; 0: never). Absent: Telegram's 172800 (48 h).
+    /// Admins, and posts in channels, have no limit. Also settable at runtime.
+    #[serde(default)]
+    pub edit_window_secs: Option<u32>,
 }
 
 fn default_login_code() -> String {
@@ -154,6 +159,10 @@ pub struct ChatSpec {
     /// to it answers PEER_ID_INVALID.
     #[serde(default)]
     pub migrated_to: Option<i64>,
+    /// Members may pin messages (the default rights' `pin_messages`); without, only admins
+    /// pin and messages.updatePinnedMessage answers the others CHAT_ADMIN_REQUIRED.
+    #[serde(default)]
+    pub members_may_pin: bool,
 }
 
 /// One forum topic: its id is the id of its first message (what `t.me/name/ID` links carry).
@@ -240,6 +249,12 @@ impl ChatSpec {
         self
     }
 
+    /// Members may pin messages, not only admins.
+    pub fn members_may_pin(mut self) -> Self {
+        self.members_may_pin = true;
+        self
+    }
+
     /// A basic group upgraded to supergroup `to` (`-100…`, also in the fixture).
     pub fn migrated_to(mut self, to: i64) -> Self {
         self.migrated_to = Some(to);
@@ -260,8 +275,10 @@ pub struct FaultRule {
     /// Only sends into this forum topic (their `reply_to.top_msg_id`); any when absent.
     #[serde(default)]
     pub topic: Option<i32>,
-    /// Only this TL method (`messages.sendMessage`, …, or `*` for every request). When absent:
-    /// the two send methods, `messages.sendMessage` and `messages.sendMedia`.
+    /// Only this TL method (`messages.sendMessage`, `messages.editMessage`, …, or `*` for
+    /// every request). When absent: the send methods, `messages.sendMessage`,
+    /// `messages.sendMedia` and `messages.sendMultiMedia`. `chat` and `topic` match sends
+    /// only (the other methods are matched without their chat).
     #[serde(default)]
     pub method: Option<String>,
     /// What the request gets:

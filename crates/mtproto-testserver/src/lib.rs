@@ -1,5 +1,6 @@
 //! A loopback MTProto 2.0 server that speaks enough of Telegram's API for grammers (and
-//! Telethon) to log in, list dialogs, resolve usernames, upload and send messages, so the real
+//! Telethon) to log in, list dialogs, resolve usernames, upload and send messages (and albums),
+//! edit, delete, pin and look up our messages, so the real
 //! client path can be tested and benchmarked without Telegram.
 //!
 //! How it avoids what it cannot do (it does not hold Telegram's RSA key, so no key exchange):
@@ -19,6 +20,7 @@ mod chats;
 pub mod crypto;
 pub mod fixture;
 pub mod mtproxy;
+mod posts;
 mod server;
 pub mod wire;
 mod world;
@@ -26,4 +28,7 @@ mod world;
 pub use chaos::{Chaos, ChaosReport, Violation, WaitKind};
 pub use fixture::{ChatKind, ChatSpec, FaultRule, Fixture, FixtureError, TopicSpec, UserSpec};
 pub use server::{ServerError, TestServer};
-pub use world::{DC_ID, EntityRecord, LedgerEntry, LedgerError, MediaRecord};
+pub use world::{
+    DC_ID, DEFAULT_EDIT_WINDOW_SECS, EntityRecord, LedgerEntry, LedgerError, MediaRecord,
+    MessageState,
+};

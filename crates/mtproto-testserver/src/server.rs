@@ -20,7 +20,7 @@ use crate::chaos::{Chaos, ChaosReport, Imposed};
 use crate::crypto::{self, AuthKey};
 use crate::fixture::{ChatSpec, FaultRule, Fixture, FixtureError};
 use crate::wire::{self, Message};
-use crate::world::{LedgerEntry, LedgerError, World};
+use crate::world::{LedgerEntry, LedgerError, MessageState, World};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -117,6 +117,55 @@ impl TestServer {
     /// How many messages were accepted (without copying the ledger).
     pub fn ledger_len(&self) -> usize {
         self.world().ledger.len()
+    }
+
+    /// Message `id` of `chat` (bot-API id) as the chat shows it now: text after edits,
+    /// deleted (by whom), pinned, album. `None`: never sent.
+    pub fn message(&self, chat: i64, id: i32) -> Option<MessageState> {
+        self.world().posts.get(&(chat, id)).cloned()
+    }
+
+    /// Every message sent into `chat`, deleted ones included, in id order.
+    pub fn messages(&self, chat: i64) -> Vec<MessageState> {
+        self.world()
+            .posts
+            .range((chat, i32::MIN)..=(chat, i32::MAX))
+            .map(|(_, m)| m.clone())
+            .collect()
+    }
+
+    /// The ids of `user`'s live (not deleted) messages in `chat`: "exactly one live post of
+    /// ours per chat" is `live_posts(chat, us).len() == 1` (an album counts once per item).
+    pub fn live_posts(&self, chat: i64, user: i64) -> Vec<i32> {
+        self.messages(chat)
+            .into_iter()
+            .filter(|m| m.is_live() && m.account == user)
+            .map(|m| m.id)
+            .collect()
+    }
+
+    /// An admin of `chat` deletes messages `ids` there (as channels.deleteMessages from the
+    /// admin's own client would): how many were live. `Err` when `admin` is not an admin of
+    /// the chat (MESSAGE_DELETE_FORBIDDEN for someone else's message) or there is no chat.
+    pub fn delete_as_admin(&self, chat: i64, admin: i64, ids: &[i32]) -> Result<i32, String> {
+        let mut w = self.world();
+        let is_admin = w
+            .chats
+            .get(&chat)
+            .ok_or_else(|| format!("no chat {chat}"))?
+            .spec
+            .admins
+            .contains(&admin);
+        if !is_admin {
+            return Err(format!("user {admin} is not an admin of chat {chat}"));
+        }
+        w.delete_messages(admin, chat, ids)
+    }
+
+    /// Sets the edit window of non-admins in groups, in seconds (0: every edit is
+    /// MESSAGE_EDIT_TIME_EXPIRED).
+    pub fn set_edit_window(&self, seconds: u32) {
+        self.world().edit_window = seconds;
     }
 
     /// Sends refused as RANDOM_ID_DUPLICATE.

@@ -1,5 +1,6 @@
 //! The server's state: users, chats, authorization keys, logins in progress, uploads, the
-//! fault plan and the ledger of accepted messages.
+//! fault plan, the ledger of accepted messages and each message's state since (edited,
+//! deleted, pinned, its album: [`MessageState`]).
 //!
 //! Everything here is synchronous; the connection tasks lock it for one request at a time and
 //! never across an await.
@@ -73,7 +74,46 @@ pub struct LedgerEntry {
     pub entities: Vec<EntityRecord>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub media: Option<MediaRecord>,
+    /// The album it belongs to (messages.sendMultiMedia), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grouped_id: Option<i64>,
 }
+
+/// One message as the chat shows it now (its ledger entry is what was sent): what tests
+/// assert "exactly one live post of ours per chat" on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageState {
+    /// The chat's bot-API id.
+    pub chat: i64,
+    pub id: i32,
+    /// The sending user.
+    pub account: i64,
+    /// The text (caption) now, after edits.
+    pub text: String,
+    pub entities: Vec<EntityRecord>,
+    /// Unix seconds it was sent.
+    pub date: i32,
+    /// Unix seconds of the last edit.
+    pub edit_date: Option<i32>,
+    /// Who deleted it (its sender, or an admin of the chat); `None` while it is live.
+    pub deleted_by: Option<i64>,
+    pub pinned: bool,
+    /// The last pin was silent (no notification).
+    pub pinned_silently: bool,
+    /// The album it belongs to.
+    pub grouped_id: Option<i64>,
+    /// The stored photo or document it carries.
+    pub media: Option<i64>,
+}
+
+impl MessageState {
+    pub fn is_live(&self) -> bool {
+        self.deleted_by.is_none()
+    }
+}
+
+/// Telegram's `edit_time_limit` (help.getConfig): 48 h for non-admins in groups.
+pub const DEFAULT_EDIT_WINDOW_SECS: u32 = 172_800;
 
 pub(crate) struct UserRec {
     pub spec: UserSpec,
@@ -157,6 +197,14 @@ pub(crate) struct World {
     pub uploads: HashMap<i64, u64>,
     pub media: HashMap<i64, StoredMedia>,
     pub ledger: Vec<LedgerEntry>,
+    /// Every accepted message's state now, by (chat, message id).
+    pub posts: BTreeMap<(i64, i32), MessageState>,
+    /// Seconds a non-admin may edit a post in a group (MESSAGE_EDIT_TIME_EXPIRED after).
+    pub edit_window: u32,
+    /// Basic groups share one message-id sequence (Telegram numbers a user's non-channel
+    /// messages in one box: messages.deleteMessages and messages.getMessages take bare ids).
+    next_basic_id: i32,
+    next_group_id: i64,
     ledger_file: Option<(PathBuf, File)>,
     seen: HashSet<(i64, i64)>,
     pub duplicates: u64,
@@ -325,6 +373,10 @@ impl World {
             uploads: HashMap::new(),
             media: HashMap::new(),
             ledger: Vec::new(),
+            posts: BTreeMap::new(),
+            edit_window: fixture.edit_window_secs.unwrap_or(DEFAULT_EDIT_WINDOW_SECS),
+            next_basic_id: 2,
+            next_group_id: 7_000_000_000_000,
             ledger_file: None,
             seen: HashSet::new(),
             duplicates: 0,
@@ -465,7 +517,10 @@ impl World {
             .map(|f| {
                 let r = &f.rule;
                 let method_ok = match r.method.as_deref() {
-                    None => matches!(method, "messages.sendMessage" | "messages.sendMedia"),
+                    None => matches!(
+                        method,
+                        "messages.sendMessage" | "messages.sendMedia" | "messages.sendMultiMedia"
+                    ),
                     Some("*") => true,
                     Some(m) => m == method,
                 };
@@ -511,6 +566,12 @@ impl World {
         media: Option<MediaRecord>,
         reply_to: Option<(i32, Option<i32>)>,
     ) -> Result<i32, String> {
+        self.admit(user, chat, random_id)?;
+        self.record(user, chat, random_id, text, entities, media, reply_to, None)
+    }
+
+    /// A send's duplicate and slow-mode checks (an album's are made once, for its first item).
+    pub fn admit(&mut self, user: i64, chat: i64, random_id: i64) -> Result<(), String> {
         if self.seen.contains(&(user, random_id)) {
             self.duplicates += 1;
             return Err("RANDOM_ID_DUPLICATE".to_owned());
@@ -528,14 +589,72 @@ impl World {
                 return Err(format!("SLOWMODE_WAIT_{left}"));
             }
         }
+        Ok(())
+    }
+
+    /// True when `user` already sent `random_id` (the send is then RANDOM_ID_DUPLICATE).
+    pub fn seen(&self, user: i64, random_id: i64) -> bool {
+        self.seen.contains(&(user, random_id))
+    }
+
+    /// Counts a send refused as RANDOM_ID_DUPLICATE outside [`World::admit`].
+    pub fn count_duplicate(&mut self) {
+        self.duplicates += 1;
+    }
+
+    /// A new album id (messages.sendMultiMedia's `grouped_id`).
+    pub fn new_group_id(&mut self) -> i64 {
+        self.next_group_id += 1;
+        self.next_group_id
+    }
+
+    /// Records an admitted message: a new id, the ledger, its state.
+    #[allow(clippy::too_many_arguments)]
+    pub fn record(
+        &mut self,
+        user: i64,
+        chat: i64,
+        random_id: i64,
+        text: &str,
+        entities: Vec<EntityRecord>,
+        media: Option<MediaRecord>,
+        reply_to: Option<(i32, Option<i32>)>,
+        grouped_id: Option<i64>,
+    ) -> Result<i32, String> {
+        let now = tokio::time::Instant::now();
         let Some(rec) = self.chats.get_mut(&chat) else {
             return Err("PEER_ID_INVALID".to_owned());
         };
-        let message_id = rec.next_message_id;
-        rec.next_message_id += 1;
+        let message_id = if rec.spec.kind == ChatKind::Group {
+            let id = self.next_basic_id;
+            self.next_basic_id += 1;
+            rec.next_message_id = id + 1;
+            id
+        } else {
+            let id = rec.next_message_id;
+            rec.next_message_id += 1;
+            id
+        };
         self.pts += 1;
         self.seen.insert((user, random_id));
         self.last_post.insert((user, chat), now);
+        self.posts.insert(
+            (chat, message_id),
+            MessageState {
+                chat,
+                id: message_id,
+                account: user,
+                text: text.to_owned(),
+                entities: entities.clone(),
+                date: now_unix(),
+                edit_date: None,
+                deleted_by: None,
+                pinned: false,
+                pinned_silently: false,
+                grouped_id,
+                media: media.as_ref().map(|m| m.file_id),
+            },
+        );
         let entry = LedgerEntry {
             chat: chat.to_string(),
             random_id,
@@ -547,6 +666,7 @@ impl World {
             reply_to: reply_to.map(|(r, _)| r),
             entities,
             media,
+            grouped_id,
         };
         if let Some((path, f)) = &mut self.ledger_file {
             let line = serde_json::to_string(&entry).unwrap_or_default();
@@ -556,6 +676,68 @@ impl World {
         }
         self.ledger.push(entry);
         Ok(message_id)
+    }
+
+    /// Deletes messages `ids` of `chat` as `user` (an admin of the chat, or their sender):
+    /// how many were live. MESSAGE_DELETE_FORBIDDEN, and nothing deleted, when one of them
+    /// is someone else's and `user` is not an admin; unknown or deleted ids are skipped, as
+    /// Telegram does.
+    pub fn delete_messages(&mut self, user: i64, chat: i64, ids: &[i32]) -> Result<i32, String> {
+        let admin = self
+            .chats
+            .get(&chat)
+            .is_some_and(|c| c.spec.admins.contains(&user));
+        let live: Vec<i32> = ids
+            .iter()
+            .copied()
+            .filter(|id| {
+                self.posts
+                    .get(&(chat, *id))
+                    .is_some_and(MessageState::is_live)
+            })
+            .collect();
+        if !admin
+            && live.iter().any(|id| {
+                self.posts
+                    .get(&(chat, *id))
+                    .is_some_and(|p| p.account != user)
+            })
+        {
+            return Err("MESSAGE_DELETE_FORBIDDEN".to_owned());
+        }
+        for id in &live {
+            if let Some(p) = self.posts.get_mut(&(chat, *id)) {
+                p.deleted_by = Some(user);
+                p.pinned = false;
+            }
+        }
+        if !live.is_empty() {
+            self.pts += 1;
+        }
+        Ok(live.len() as i32)
+    }
+
+    /// The live message `id` of `chat` as Telegram shows it to `viewer` (edit date, pinned,
+    /// album, media; entities are not repeated).
+    pub fn post_tl(&self, chat: i64, id: i32, viewer: i64) -> Option<tl::enums::Message> {
+        let p = self.posts.get(&(chat, id)).filter(|p| p.is_live())?;
+        let media = p.media.and_then(|m| self.media_tl(m));
+        let mut m = self.message_tl(
+            id,
+            chat,
+            Some(p.account),
+            p.account == viewer,
+            p.date,
+            &p.text,
+            media,
+            None,
+        )?;
+        if let tl::enums::Message::Message(x) = &mut m {
+            x.edit_date = p.edit_date;
+            x.pinned = p.pinned;
+            x.grouped_id = p.grouped_id;
+        }
+        Some(m)
     }
 
     /// Opens or closes a forum topic.

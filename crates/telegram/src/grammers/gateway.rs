@@ -11,7 +11,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use grammers_tl_types as tl;
 use smb_domain::{Chat, Entity, EntityKind, FormatError, SendError, TargetRef};
-use smb_engine::{ChatInfo, Gateway, SendRequest, SentMessage, TextFormat};
+use smb_engine::{
+    AlbumRequest, ChatInfo, EditRequest, Edited, Gateway, PinChange, PostState, SendRequest,
+    SentAlbum, SentMessage, TextFormat,
+};
 use tokio::sync::Mutex;
 use tracing::{debug, info, warn};
 
@@ -20,6 +23,7 @@ use super::peers::{CachedChat, PeerCache, PeerCacheStore, channel_chat_id};
 use super::session::{SessionError, SessionStore};
 
 mod inspect;
+mod posts;
 
 /// Dialog pages scanned at most (100 dialogs each).
 const MAX_DIALOG_PAGES: usize = 50;
@@ -436,45 +440,51 @@ impl GrammersGateway {
             }),
             _ => None,
         };
-        let input = match media {
-            Some(tl::enums::MessageMedia::Photo(tl::types::MessageMediaPhoto {
-                photo: Some(tl::enums::Photo::Photo(p)),
-                ..
-            })) => Some(tl::enums::InputMedia::Photo(tl::types::InputMediaPhoto {
-                spoiler: false,
-                live_photo: false,
-                id: tl::types::InputPhoto {
-                    id: p.id,
-                    access_hash: p.access_hash,
-                    file_reference: p.file_reference.clone(),
-                }
-                .into(),
-                ttl_seconds: None,
-                video: None,
-            })),
-            Some(tl::enums::MessageMedia::Document(tl::types::MessageMediaDocument {
-                document: Some(tl::enums::Document::Document(d)),
-                ..
-            })) => Some(tl::enums::InputMedia::Document(
-                tl::types::InputMediaDocument {
-                    spoiler: false,
-                    id: tl::types::InputDocument {
-                        id: d.id,
-                        access_hash: d.access_hash,
-                        file_reference: d.file_reference.clone(),
-                    }
-                    .into(),
-                    video_cover: None,
-                    video_timestamp: None,
-                    ttl_seconds: None,
-                    query: None,
-                },
-            )),
-            _ => None,
-        };
+        let input = media.and_then(reference_to);
         if let Some(input) = input {
             a.media.lock().await.insert(path.to_owned(), input);
         }
+    }
+}
+
+/// The reference to media Telegram stored (a sent message's, or messages.uploadMedia's
+/// answer) as a send or an album item takes it: no upload again.
+fn reference_to(media: &tl::enums::MessageMedia) -> Option<tl::enums::InputMedia> {
+    match media {
+        tl::enums::MessageMedia::Photo(tl::types::MessageMediaPhoto {
+            photo: Some(tl::enums::Photo::Photo(p)),
+            ..
+        }) => Some(tl::enums::InputMedia::Photo(tl::types::InputMediaPhoto {
+            spoiler: false,
+            live_photo: false,
+            id: tl::types::InputPhoto {
+                id: p.id,
+                access_hash: p.access_hash,
+                file_reference: p.file_reference.clone(),
+            }
+            .into(),
+            ttl_seconds: None,
+            video: None,
+        })),
+        tl::enums::MessageMedia::Document(tl::types::MessageMediaDocument {
+            document: Some(tl::enums::Document::Document(d)),
+            ..
+        }) => Some(tl::enums::InputMedia::Document(
+            tl::types::InputMediaDocument {
+                spoiler: false,
+                id: tl::types::InputDocument {
+                    id: d.id,
+                    access_hash: d.access_hash,
+                    file_reference: d.file_reference.clone(),
+                }
+                .into(),
+                video_cover: None,
+                video_timestamp: None,
+                ttl_seconds: None,
+                query: None,
+            },
+        )),
+        _ => None,
     }
 }
 
@@ -643,6 +653,53 @@ impl Gateway for GrammersGateway {
         let a = self.account(account).ok()?;
         let state = a.peers.lock().await;
         state.cache.migrated.get(&old).copied()
+    }
+
+    async fn edit(&self, request: EditRequest<'_>) -> Result<Edited, SendError> {
+        self.edit_post(request).await
+    }
+
+    async fn delete(
+        &self,
+        account: &str,
+        target: &TargetRef,
+        message_ids: &[i64],
+    ) -> Result<u32, SendError> {
+        self.delete_posts(account, target, message_ids).await
+    }
+
+    async fn pin(
+        &self,
+        account: &str,
+        target: &TargetRef,
+        message_id: i64,
+        silent: bool,
+    ) -> Result<PinChange, SendError> {
+        self.set_pinned(account, target, message_id, true, silent)
+            .await
+    }
+
+    async fn unpin(
+        &self,
+        account: &str,
+        target: &TargetRef,
+        message_id: i64,
+    ) -> Result<PinChange, SendError> {
+        self.set_pinned(account, target, message_id, false, true)
+            .await
+    }
+
+    async fn send_album(&self, request: AlbumRequest<'_>) -> Result<SentAlbum, SendError> {
+        self.album(request).await
+    }
+
+    async fn alive(
+        &self,
+        account: &str,
+        target: &TargetRef,
+        message_ids: &[i64],
+    ) -> Result<Vec<(i64, PostState)>, SendError> {
+        self.survival(account, target, message_ids).await
     }
 }
 

@@ -9,5 +9,6 @@ mod gateway;
 mod inspect;
 mod login;
 mod mtproxy_bridge;
+mod posts;
 mod secrets;
 mod session;

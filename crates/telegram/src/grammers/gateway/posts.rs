@@ -1,0 +1,384 @@
+//! The follow-ups to our own posts (issue 15) on real Telegram: edit (messages.editMessage),
+//! delete (messages.deleteMessages with `revoke` in a basic group, channels.deleteMessages
+//! elsewhere), pin and unpin (messages.updatePinnedMessage), albums (messages.uploadMedia per
+//! new file, then messages.sendMultiMedia) and survival (messages.getMessages /
+//! channels.getMessages, one call per chat). grammers' high-level client lacks most of them,
+//! so each is the raw TL function through [`AccountClient::invoke`]; peers come from the
+//! gateway's cache like a send's.
+
+use grammers_tl_types as tl;
+use smb_domain::{SendError, TargetRef};
+use smb_engine::{AlbumRequest, EditRequest, Edited, PinChange, PostState, SentAlbum};
+use tracing::{debug, info, warn};
+
+use super::{Account, GrammersGateway, format_text, reference_to, rpc, sent_id, topic_reply};
+
+/// Telegram takes at most this many ids per delete or getMessages call.
+const IDS_PER_CALL: usize = 100;
+
+/// A message id as Telegram's TL carries it (int32); one that does not fit was never
+/// Telegram's: MESSAGE_ID_INVALID, as Telegram answers an id it does not know.
+fn tl_id(id: i64) -> Result<i32, SendError> {
+    i32::try_from(id).map_err(|_| rpc("MESSAGE_ID_INVALID"))
+}
+
+fn tl_ids(ids: &[i64]) -> Result<Vec<i32>, SendError> {
+    ids.iter().map(|id| tl_id(*id)).collect()
+}
+
+fn input_channel(peer: &tl::enums::InputPeer) -> Option<tl::enums::InputChannel> {
+    match peer {
+        tl::enums::InputPeer::Channel(c) => Some(
+            tl::types::InputChannel {
+                channel_id: c.channel_id,
+                access_hash: c.access_hash,
+            }
+            .into(),
+        ),
+        _ => None,
+    }
+}
+
+/// The `grouped_id` of the first new message in a send's answer.
+fn grouped_id(updates: &tl::enums::Updates) -> Option<i64> {
+    let list = match updates {
+        tl::enums::Updates::Updates(u) => &u.updates,
+        tl::enums::Updates::Combined(u) => &u.updates,
+        _ => return None,
+    };
+    list.iter().find_map(|u| {
+        let m = match u {
+            tl::enums::Update::NewMessage(m) => &m.message,
+            tl::enums::Update::NewChannelMessage(m) => &m.message,
+            _ => return None,
+        };
+        match m {
+            tl::enums::Message::Message(m) => m.grouped_id,
+            _ => None,
+        }
+    })
+}
+
+impl GrammersGateway {
+    async fn prepared(
+        &self,
+        account: &str,
+        target: &TargetRef,
+    ) -> Result<(&Account, tl::enums::InputPeer), SendError> {
+        let a = self.account(account)?;
+        a.client.before_call()?;
+        let peer = self.peer(account, a, target).await?;
+        Ok((a, peer))
+    }
+
+    /// A chat error after a follow-up: forget the cached peer, as a send does.
+    async fn after_error(&self, account: &str, a: &Account, target: &TargetRef, e: &SendError) {
+        if e.code() == "PEER_ID_INVALID" || e.code() == "CHANNEL_INVALID" {
+            self.forget(account, a, target).await;
+        }
+    }
+
+    pub(super) async fn edit_post(&self, req: EditRequest<'_>) -> Result<Edited, SendError> {
+        let (text, entities) = format_text(req.text, req.format).map_err(|e| {
+            warn!(account = req.account, target = %req.target, error = %e, "the text cannot be sent");
+            rpc(smb_domain::FORMAT_INVALID)
+        })?;
+        let id = tl_id(req.message_id)?;
+        let (a, peer) = self.prepared(req.account, req.target).await?;
+        let r = a
+            .client
+            .invoke(&tl::functions::messages::EditMessage {
+                no_webpage: !req.link_preview,
+                invert_media: false,
+                peer,
+                id,
+                message: Some(text),
+                media: None,
+                reply_markup: None,
+                entities,
+                schedule_date: None,
+                schedule_repeat_period: None,
+                quick_reply_shortcut_id: None,
+                rich_message: None,
+            })
+            .await;
+        match r {
+            Ok(_) => {
+                debug!(account = req.account, target = %req.target, message_id = id, "edited");
+                Ok(Edited::Changed)
+            }
+            Err(e) if e.is("MESSAGE_NOT_MODIFIED") => {
+                info!(account = req.account, target = %req.target, message_id = id, "already so (MESSAGE_NOT_MODIFIED)");
+                Ok(Edited::Unchanged)
+            }
+            Err(e) => {
+                let e = SendError::from(e);
+                self.after_error(req.account, a, req.target, &e).await;
+                Err(e)
+            }
+        }
+    }
+
+    pub(super) async fn delete_posts(
+        &self,
+        account: &str,
+        target: &TargetRef,
+        message_ids: &[i64],
+    ) -> Result<u32, SendError> {
+        let ids = tl_ids(message_ids)?;
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let (a, peer) = self.prepared(account, target).await?;
+        let mut deleted = 0u32;
+        for chunk in ids.chunks(IDS_PER_CALL) {
+            let r = match input_channel(&peer) {
+                Some(channel) => {
+                    a.client
+                        .invoke(&tl::functions::channels::DeleteMessages {
+                            channel,
+                            id: chunk.to_vec(),
+                        })
+                        .await
+                }
+                None => {
+                    a.client
+                        .invoke(&tl::functions::messages::DeleteMessages {
+                            revoke: true,
+                            id: chunk.to_vec(),
+                        })
+                        .await
+                }
+            };
+            match r {
+                Ok(tl::enums::messages::AffectedMessages::Messages(m)) => {
+                    deleted += u32::try_from(m.pts_count).unwrap_or(0);
+                }
+                Err(e) => {
+                    let e = SendError::from(e);
+                    self.after_error(account, a, target, &e).await;
+                    return Err(e);
+                }
+            }
+        }
+        debug!(account, target = %target, asked = ids.len(), deleted, "deleted");
+        Ok(deleted)
+    }
+
+    pub(super) async fn set_pinned(
+        &self,
+        account: &str,
+        target: &TargetRef,
+        message_id: i64,
+        pin: bool,
+        silent: bool,
+    ) -> Result<PinChange, SendError> {
+        let id = tl_id(message_id)?;
+        let (a, peer) = self.prepared(account, target).await?;
+        let r = a
+            .client
+            .invoke(&tl::functions::messages::UpdatePinnedMessage {
+                silent,
+                unpin: !pin,
+                pm_oneside: false,
+                peer,
+                id,
+            })
+            .await;
+        match r {
+            Ok(_) => Ok(PinChange::Changed),
+            Err(e) if e.is("CHAT_NOT_MODIFIED") => Ok(PinChange::Unchanged),
+            Err(e) => {
+                let e = SendError::from(e);
+                self.after_error(account, a, target, &e).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// The album item's media as a reference Telegram stored: from the account's cache, or
+    /// uploaded and turned into one by messages.uploadMedia (an album takes references only).
+    async fn album_media(
+        &self,
+        a: &Account,
+        peer: &tl::enums::InputPeer,
+        path: &std::path::Path,
+    ) -> Result<tl::enums::InputMedia, SendError> {
+        let media = self.media_for(a, path).await?;
+        if !matches!(
+            media,
+            tl::enums::InputMedia::UploadedPhoto(_) | tl::enums::InputMedia::UploadedDocument(_)
+        ) {
+            return Ok(media);
+        }
+        let stored = a
+            .client
+            .invoke(&tl::functions::messages::UploadMedia {
+                business_connection_id: None,
+                peer: peer.clone(),
+                media,
+            })
+            .await?;
+        let reference = reference_to(&stored).ok_or_else(|| rpc("MEDIA_INVALID"))?;
+        a.media
+            .lock()
+            .await
+            .insert(path.to_owned(), reference.clone());
+        Ok(reference)
+    }
+
+    pub(super) async fn album(&self, req: AlbumRequest<'_>) -> Result<SentAlbum, SendError> {
+        let (caption, entities) = format_text(req.caption, req.format).map_err(|e| {
+            warn!(account = req.account, target = %req.target, error = %e, "the caption cannot be sent");
+            rpc(smb_domain::FORMAT_INVALID)
+        })?;
+        let (a, peer) = self.prepared(req.account, req.target).await?;
+        let mut multi_media = Vec::with_capacity(req.items.len());
+        for (i, item) in req.items.iter().enumerate() {
+            let media = self.album_media(a, &peer, item.media).await?;
+            let first = i == 0;
+            multi_media.push(
+                tl::types::InputSingleMedia {
+                    media,
+                    random_id: item.random_id,
+                    message: if first {
+                        caption.clone()
+                    } else {
+                        String::new()
+                    },
+                    entities: if first { entities.clone() } else { None },
+                }
+                .into(),
+            );
+        }
+        let r = a
+            .client
+            .invoke(&tl::functions::messages::SendMultiMedia {
+                silent: false,
+                background: false,
+                clear_draft: false,
+                noforwards: false,
+                update_stickersets_order: false,
+                invert_media: false,
+                allow_paid_floodskip: false,
+                peer,
+                reply_to: topic_reply(req.target),
+                multi_media,
+                schedule_date: None,
+                send_as: None,
+                quick_reply_shortcut: None,
+                effect: None,
+                allow_paid_stars: None,
+            })
+            .await;
+        match r {
+            Ok(updates) => {
+                let ids: Vec<i64> = req
+                    .items
+                    .iter()
+                    .filter_map(|i| sent_id(&updates, i.random_id))
+                    .collect();
+                let grouped = grouped_id(&updates);
+                debug!(account = req.account, target = %req.target, items = ids.len(), grouped_id = ?grouped, "album sent");
+                Ok(SentAlbum {
+                    message_ids: Some(ids),
+                    grouped_id: grouped,
+                })
+            }
+            Err(e) if e.is("RANDOM_ID_DUPLICATE") => {
+                info!(account = req.account, target = %req.target, "album already sent (RANDOM_ID_DUPLICATE)");
+                Ok(SentAlbum {
+                    message_ids: None,
+                    grouped_id: None,
+                })
+            }
+            Err(e) => {
+                if e.is("FILE_REFERENCE_EXPIRED") || e.is("MEDIA_INVALID") {
+                    // A stored reference may have gone stale: upload again next time.
+                    let mut cache = a.media.lock().await;
+                    for item in req.items {
+                        cache.remove(item.media);
+                    }
+                }
+                let e = SendError::from(e);
+                self.after_error(req.account, a, req.target, &e).await;
+                Err(e)
+            }
+        }
+    }
+
+    pub(super) async fn survival(
+        &self,
+        account: &str,
+        target: &TargetRef,
+        message_ids: &[i64],
+    ) -> Result<Vec<(i64, PostState)>, SendError> {
+        let ids = tl_ids(message_ids)?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (a, peer) = self.prepared(account, target).await?;
+        let mut live = std::collections::HashMap::new();
+        for chunk in ids.chunks(IDS_PER_CALL) {
+            let id: Vec<tl::enums::InputMessage> = chunk
+                .iter()
+                .map(|id| tl::types::InputMessageId { id: *id }.into())
+                .collect();
+            let r = match input_channel(&peer) {
+                Some(channel) => {
+                    a.client
+                        .invoke(&tl::functions::channels::GetMessages { channel, id })
+                        .await
+                }
+                None => {
+                    a.client
+                        .invoke(&tl::functions::messages::GetMessages { id })
+                        .await
+                }
+            };
+            let messages = match r {
+                Ok(tl::enums::messages::Messages::Messages(m)) => m.messages,
+                Ok(tl::enums::messages::Messages::Slice(m)) => m.messages,
+                Ok(tl::enums::messages::Messages::ChannelMessages(m)) => m.messages,
+                Ok(tl::enums::messages::Messages::NotModified(_)) => Vec::new(),
+                Err(e) => {
+                    let e = SendError::from(e);
+                    self.after_error(account, a, target, &e).await;
+                    return Err(e);
+                }
+            };
+            for m in messages {
+                match m {
+                    tl::enums::Message::Message(m) => {
+                        live.insert(
+                            m.id,
+                            PostState::Live {
+                                edited: m.edit_date.is_some(),
+                                pinned: m.pinned,
+                            },
+                        );
+                    }
+                    tl::enums::Message::Service(m) => {
+                        live.insert(
+                            m.id,
+                            PostState::Live {
+                                edited: false,
+                                pinned: false,
+                            },
+                        );
+                    }
+                    tl::enums::Message::Empty(_) => {}
+                }
+            }
+        }
+        Ok(ids
+            .iter()
+            .map(|id| {
+                (
+                    i64::from(*id),
+                    live.get(id).copied().unwrap_or(PostState::Gone),
+                )
+            })
+            .collect())
+    }
+}
