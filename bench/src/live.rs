@@ -32,6 +32,9 @@ use smb_telegram::grammers::{
 
 const API_ID: i32 = 12345;
 const API_HASH: &str = "0123456789abcdef0123456789abcdef";
+/// `--preflight-every`, written into every generated configuration.
+static PREFLIGHT_EVERY: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+
 const TEXT: &str = "Wholesale price list for today: 120 items, delivery in 24 h";
 
 #[derive(Parser)]
@@ -39,6 +42,10 @@ struct Args {
     /// The sendmessagebot binary (default: target/release/sendmessagebot next to this one).
     #[arg(long, global = true)]
     bin: Option<PathBuf>,
+    /// `[settings] preflight_every` in the generated configuration (e.g. `0s`: no pre-flight
+    /// check; unset: the daemon's default, a check of every chat before the first send).
+    #[arg(long, global = true)]
+    preflight_every: Option<String>,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -184,8 +191,12 @@ impl World {
         let mut t = format!(
             "[settings]\ndelay_between_chats = \"{delay}\"\ncycle_delay = \"{cycle}\"\n\
              jitter = \"{jitter}\"\nretry_delay = \"1s\"\nenable_scheduling = false\n\
-             enable_quiet_hours = false\n[messages.m]\ntexts = [\"{TEXT}\"]\n"
+             enable_quiet_hours = false\n"
         );
+        if let Some(Some(every)) = PREFLIGHT_EVERY.get() {
+            t.push_str(&format!("preflight_every = \"{every}\"\n"));
+        }
+        t.push_str(&format!("[messages.m]\ntexts = [\"{TEXT}\"]\n"));
         for a in 0..self.accounts.len() {
             t.push_str(&format!("[accounts.acc{a}]\n"));
         }
@@ -726,6 +737,7 @@ async fn bare(job: &Path) -> anyhow::Result<()> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    let _ = PREFLIGHT_EVERY.set(args.preflight_every.clone());
     let bin = args.bin.clone().unwrap_or_else(default_bin);
     if !matches!(args.cmd, Cmd::Bare { .. }) && !bin.exists() {
         bail!(
