@@ -12,6 +12,8 @@
 //! - `soak`: the chaos soak (issue 19, [`smb_bench::soak`]): deliveries under dropped
 //!   connections, latency spikes, flood-wait storms and slow mode while the daemon is
 //!   `kill -9`ed and restarted; prints the counts, exits 1 unless all are clean.
+//! - `idle`: idle RSS of ours with N accounts, split into anonymous memory and mapped files,
+//!   with its thread count (where the idle footprint goes).
 //! - `bare`: (internal) the bare grammers client `vs-telethon` runs as a child.
 
 use std::collections::HashMap;
@@ -111,6 +113,15 @@ enum Cmd {
         /// Keep the world (config, journal, daemon logs, ledger) in this directory.
         #[arg(long)]
         keep: Option<PathBuf>,
+    },
+    /// Idle RSS of ours with N connected accounts (each sent one message), split into
+    /// anonymous memory and mapped files, with the thread count; `--hold` keeps it running
+    /// that many seconds more to look at it (`/proc/PID/smaps`, `perf`).
+    Idle {
+        #[arg(long, default_value_t = 1)]
+        accounts: usize,
+        #[arg(long, default_value_t = 0)]
+        hold: u64,
     },
     #[command(hide = true)]
     Bare {
@@ -306,6 +317,49 @@ fn status_kb(pid: u32, field: &str) -> Option<u64> {
         .nth(1)?
         .parse()
         .ok()
+}
+
+/// A `kB` field of `/proc/PID/smaps_rollup` (`Rss:`, `Anonymous:`…).
+fn rollup_kb(pid: u32, field: &str) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
+    s.lines()
+        .find(|l| l.starts_with(field))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+async fn idle(bin: &Path, accounts: usize, hold: u64) -> anyhow::Result<()> {
+    let world = World::build(accounts, 1).await?;
+    world.config("0s", "1h", "0%")?;
+    let mut child = world
+        .ours(bin, &["run", "--no-web", "--no-metrics"], false)
+        .spawn()?;
+    let started = Instant::now();
+    while world.ledger().len() < accounts {
+        if started.elapsed() > Duration::from_secs(120) {
+            terminate(&mut child);
+            bail!("{accounts} accounts did not all send within 120 s");
+        }
+        if let Ok(Some(s)) = child.try_wait() {
+            bail!("ended early: {s}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let pid = child.id();
+    let mb = |kb: Option<u64>| kb.unwrap_or(0) as f64 / 1024.0;
+    println!(
+        "idle, {accounts} accounts: RSS {:.1} MB = anonymous {:.1} MB + files {:.1} MB; {} threads (pid {pid})",
+        mb(status_kb(pid, "VmRSS:")),
+        mb(rollup_kb(pid, "Anonymous:")),
+        mb(status_kb(pid, "RssFile:")),
+        status_kb(pid, "Threads:").unwrap_or(0),
+    );
+    tokio::time::sleep(Duration::from_secs(hold)).await;
+    terminate(&mut child);
+    Ok(())
 }
 
 fn terminate(child: &mut Child) {
@@ -797,6 +851,7 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Cmd::Idle { accounts, hold } => idle(&bin, accounts, hold).await,
         Cmd::Bare { job } => bare(&job).await,
     }
 }

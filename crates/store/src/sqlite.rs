@@ -31,6 +31,9 @@ use crate::row::{col, count, opt_word, word};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
+/// A reading connection unused this long is closed.
+const READER_IDLE: Duration = Duration::from_secs(60);
+
 /// `PRAGMA wal_autocheckpoint` (pages of 4 KB): SQLite's default is 1000.
 const WAL_AUTOCHECKPOINT_PAGES: u32 = 4096;
 
@@ -200,8 +203,11 @@ impl SqliteStore {
             wal: Mutex::new(None),
         });
         watch.learn_wal();
+        // Readers are busy at start (restore, pre-flight) and when the dashboard or `stats`
+        // asks; an idle daemon keeps none open (each holds a thread and its page cache).
         let read = SqlitePoolOptions::new()
             .max_connections(4)
+            .idle_timeout(READER_IDLE)
             .connect_with(opts.clone().read_only(true))
             .await
             .map_err(db_err)?;
