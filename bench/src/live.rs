@@ -12,6 +12,8 @@
 //! - `soak`: the chaos soak (issue 19, [`smb_bench::soak`]): deliveries under dropped
 //!   connections, latency spikes, flood-wait storms and slow mode while the daemon is
 //!   `kill -9`ed and restarted; prints the counts, exits 1 unless all are clean.
+//! - `idle`: idle RSS of ours with N accounts, split into anonymous memory and mapped files,
+//!   with its thread count (where the idle footprint goes).
 //! - `bare`: (internal) the bare grammers client `vs-telethon` runs as a child.
 
 use std::collections::HashMap;
@@ -32,6 +34,9 @@ use smb_telegram::grammers::{
 
 const API_ID: i32 = 12345;
 const API_HASH: &str = "0123456789abcdef0123456789abcdef";
+/// `--preflight-every`, written into every generated configuration.
+static PREFLIGHT_EVERY: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+
 const TEXT: &str = "Wholesale price list for today: 120 items, delivery in 24 h";
 
 #[derive(Parser)]
@@ -39,6 +44,10 @@ struct Args {
     /// The sendmessagebot binary (default: target/release/sendmessagebot next to this one).
     #[arg(long, global = true)]
     bin: Option<PathBuf>,
+    /// `[settings] preflight_every` in the generated configuration (e.g. `0s`: no pre-flight
+    /// check; unset: the daemon's default, a check of every chat before the first send).
+    #[arg(long, global = true)]
+    preflight_every: Option<String>,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -104,6 +113,15 @@ enum Cmd {
         /// Keep the world (config, journal, daemon logs, ledger) in this directory.
         #[arg(long)]
         keep: Option<PathBuf>,
+    },
+    /// Idle RSS of ours with N connected accounts (each sent one message), split into
+    /// anonymous memory and mapped files, with the thread count; `--hold` keeps it running
+    /// that many seconds more to look at it (`/proc/PID/smaps`, `perf`).
+    Idle {
+        #[arg(long, default_value_t = 1)]
+        accounts: usize,
+        #[arg(long, default_value_t = 0)]
+        hold: u64,
     },
     #[command(hide = true)]
     Bare {
@@ -184,8 +202,12 @@ impl World {
         let mut t = format!(
             "[settings]\ndelay_between_chats = \"{delay}\"\ncycle_delay = \"{cycle}\"\n\
              jitter = \"{jitter}\"\nretry_delay = \"1s\"\nenable_scheduling = false\n\
-             enable_quiet_hours = false\n[messages.m]\ntexts = [\"{TEXT}\"]\n"
+             enable_quiet_hours = false\n"
         );
+        if let Some(Some(every)) = PREFLIGHT_EVERY.get() {
+            t.push_str(&format!("preflight_every = \"{every}\"\n"));
+        }
+        t.push_str(&format!("[messages.m]\ntexts = [\"{TEXT}\"]\n"));
         for a in 0..self.accounts.len() {
             t.push_str(&format!("[accounts.acc{a}]\n"));
         }
@@ -295,6 +317,49 @@ fn status_kb(pid: u32, field: &str) -> Option<u64> {
         .nth(1)?
         .parse()
         .ok()
+}
+
+/// A `kB` field of `/proc/PID/smaps_rollup` (`Rss:`, `Anonymous:`…).
+fn rollup_kb(pid: u32, field: &str) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
+    s.lines()
+        .find(|l| l.starts_with(field))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+async fn idle(bin: &Path, accounts: usize, hold: u64) -> anyhow::Result<()> {
+    let world = World::build(accounts, 1).await?;
+    world.config("0s", "1h", "0%")?;
+    let mut child = world
+        .ours(bin, &["run", "--no-web", "--no-metrics"], false)
+        .spawn()?;
+    let started = Instant::now();
+    while world.ledger().len() < accounts {
+        if started.elapsed() > Duration::from_secs(120) {
+            terminate(&mut child);
+            bail!("{accounts} accounts did not all send within 120 s");
+        }
+        if let Ok(Some(s)) = child.try_wait() {
+            bail!("ended early: {s}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let pid = child.id();
+    let mb = |kb: Option<u64>| kb.unwrap_or(0) as f64 / 1024.0;
+    println!(
+        "idle, {accounts} accounts: RSS {:.1} MB = anonymous {:.1} MB + files {:.1} MB; {} threads (pid {pid})",
+        mb(status_kb(pid, "VmRSS:")),
+        mb(rollup_kb(pid, "Anonymous:")),
+        mb(status_kb(pid, "RssFile:")),
+        status_kb(pid, "Threads:").unwrap_or(0),
+    );
+    tokio::time::sleep(Duration::from_secs(hold)).await;
+    terminate(&mut child);
+    Ok(())
 }
 
 fn terminate(child: &mut Child) {
@@ -726,6 +791,7 @@ async fn bare(job: &Path) -> anyhow::Result<()> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    let _ = PREFLIGHT_EVERY.set(args.preflight_every.clone());
     let bin = args.bin.clone().unwrap_or_else(default_bin);
     if !matches!(args.cmd, Cmd::Bare { .. }) && !bin.exists() {
         bail!(
@@ -785,6 +851,7 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Cmd::Idle { accounts, hold } => idle(&bin, accounts, hold).await,
         Cmd::Bare { job } => bare(&job).await,
     }
 }

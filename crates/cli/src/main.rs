@@ -20,10 +20,12 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(2);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.enable_all();
+    if std::env::var_os("TOKIO_WORKER_THREADS").is_none() {
+        builder.worker_threads(worker_threads());
+    }
+    let runtime = match builder.build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -44,3 +46,16 @@ fn main() -> ExitCode {
         }
     }
 }
+
+/// Async worker threads: one per core, at most [`MAX_WORKERS`]. The daemon waits on the network
+/// and the journal's fsync; a delivery costs well under a millisecond of CPU, so more workers
+/// on a large machine add only idle memory (a stack and a malloc arena each). The environment
+/// variable `TOKIO_WORKER_THREADS` overrides it.
+fn worker_threads() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, std::num::NonZero::get)
+        .clamp(1, MAX_WORKERS)
+}
+
+/// See [`worker_threads`].
+const MAX_WORKERS: usize = 2;

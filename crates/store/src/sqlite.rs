@@ -31,6 +31,12 @@ use crate::row::{col, count, opt_word, word};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
+/// A reading connection unused this long is closed.
+const READER_IDLE: Duration = Duration::from_secs(60);
+
+/// `PRAGMA wal_autocheckpoint` (pages of 4 KB): SQLite's default is 1000.
+const WAL_AUTOCHECKPOINT_PAGES: u32 = 4096;
+
 /// Tuning of [`SqliteStore`]; `Default` is durable (FULL sync).
 #[derive(Debug, Clone)]
 pub struct SqliteSettings {
@@ -163,7 +169,13 @@ impl SqliteStore {
                 SqliteSynchronous::Normal
             })
             .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true);
+            .foreign_keys(true)
+            // Statement journals and the outcome update's join stay in memory: with the
+            // default (a file) each multi-row write opened and removed a temp file (issue 18).
+            .pragma("temp_store", "MEMORY")
+            // Fold the WAL back into the file every ~16 MB (4096 pages) instead of every 4 MB:
+            // fewer checkpoints under a send burst, and `close` truncates it at exit anyway.
+            .pragma("wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES.to_string());
         let mut writer = SqliteConnection::connect_with(&opts.clone().create_if_missing(true))
             .await
             .map_err(|e| {
@@ -191,8 +203,11 @@ impl SqliteStore {
             wal: Mutex::new(None),
         });
         watch.learn_wal();
+        // Readers are busy at start (restore, pre-flight) and when the dashboard or `stats`
+        // asks; an idle daemon keeps none open (each holds a thread and its page cache).
         let read = SqlitePoolOptions::new()
             .max_connections(4)
+            .idle_timeout(READER_IDLE)
             .connect_with(opts.clone().read_only(true))
             .await
             .map_err(db_err)?;
@@ -616,8 +631,21 @@ async fn writer_loop(mut writer: Writer, mut rx: mpsc::Receiver<Job>, max_batch:
     }
 }
 
-/// Rows per multi-row statement (9–10 binds a row, far under SQLite's bind limit).
-const ROWS_PER_STATEMENT: usize = 128;
+/// Rows per multi-row statement (9–10 binds a row, far under SQLite's bind limit), largest
+/// first. A batch is cut into chunks of these sizes only, so that at most this many distinct
+/// statements exist per kind of write and each stays prepared in the connection's statement
+/// cache (with any size from 1 to 128 the cache of 100 kept evicting and re-preparing them).
+const CHUNKS: [usize; 6] = [128, 32, 8, 4, 2, 1];
+
+/// `rows` cut into chunks whose lengths are all in [`CHUNKS`], in order.
+fn chunks<T>(mut rows: &[T]) -> impl Iterator<Item = &[T]> {
+    std::iter::from_fn(move || {
+        let size = CHUNKS.iter().copied().find(|&n| n <= rows.len())?;
+        let (head, rest) = rows.split_at(size);
+        rows = rest;
+        Some(head)
+    })
+}
 
 /// The statements of one batch inside `BEGIN IMMEDIATE` (the caller commits or rolls back).
 /// Pending writes and outcomes, the bulk of the journal, go as multi-row statements;
@@ -635,7 +663,7 @@ async fn write_batch(conn: &mut SqliteConnection, batch: &[Job]) -> Result<(), S
             _ => None,
         })
         .collect();
-    for chunk in pendings.chunks(ROWS_PER_STATEMENT) {
+    for chunk in chunks(&pendings) {
         insert_pending(conn, chunk).await?;
     }
     let outcomes: Vec<(&DeliveryKey, &Outcome, i64)> = batch
@@ -645,7 +673,7 @@ async fn write_batch(conn: &mut SqliteConnection, batch: &[Job]) -> Result<(), S
             _ => None,
         })
         .collect();
-    for chunk in outcomes.chunks(ROWS_PER_STATEMENT) {
+    for chunk in chunks(&outcomes) {
         update_outcomes(conn, chunk).await?;
     }
     for (op, _) in batch {
@@ -1172,4 +1200,26 @@ impl Store for SqliteStore {
 )]
 fn sql_cycle(cycle: u64) -> i64 {
     cycle as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_are_cut_into_the_fixed_statement_sizes() {
+        let sizes = |n: usize| -> Vec<usize> {
+            let rows: Vec<usize> = (0..n).collect();
+            chunks(&rows).map(<[usize]>::len).collect()
+        };
+        assert_eq!(sizes(0), Vec::<usize>::new());
+        assert_eq!(sizes(1), vec![1]);
+        assert_eq!(sizes(7), vec![4, 2, 1]);
+        assert_eq!(sizes(45), vec![32, 8, 4, 1]);
+        assert_eq!(sizes(300), vec![128, 128, 32, 8, 4]);
+        // Every row once, in order.
+        let rows: Vec<usize> = (0..300).collect();
+        let back: Vec<usize> = chunks(&rows).flatten().copied().collect();
+        assert_eq!(back, rows);
+    }
 }
