@@ -1291,7 +1291,7 @@ async fn apply(shared: &Shared, effect: Effect, now: Timestamp) {
             });
             Write::Hold {
                 target: target.key(),
-                reason,
+                reason: reason.encode(),
                 until,
                 at: now,
             }

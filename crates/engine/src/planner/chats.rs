@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 
 use jiff::{SignedDuration, Timestamp};
-use smb_domain::{DeliveryStatus, ErrorClass, TargetRef};
+use smb_domain::{DeliveryStatus, ErrorClass, HoldReason, TargetRef};
 
 use super::Planner;
 use super::state::{CycleState, POST_MEMORY, Pick, Post, Retry, RunState, add};
@@ -23,7 +23,7 @@ use crate::ports::{JournalPost, Outcome};
 /// Why a delivery may not go out now.
 pub(super) struct ChatHold {
     pub(super) until: Timestamp,
-    pub(super) reason: String,
+    pub(super) reason: HoldReason,
     /// Rules skip the target for this cycle; slow mode only delays it.
     pub(super) skip: bool,
 }
@@ -149,10 +149,9 @@ impl Planner {
         {
             return Some(ChatHold {
                 until,
-                reason: format!(
-                    "slow mode: Telegram told {} to wait until {until}",
-                    self.accounts[account].name
-                ),
+                reason: HoldReason::Told {
+                    account: self.accounts[account].name.to_string(),
+                },
                 skip: false,
             });
         }
@@ -170,11 +169,11 @@ impl Planner {
             if until > now {
                 return Some(ChatHold {
                     until,
-                    reason: format!(
-                        "slow mode {} s: last post from {} at {last}",
-                        slowmode.as_secs(),
-                        self.accounts[account].name
-                    ),
+                    reason: HoldReason::SlowMode {
+                        seconds: slowmode.as_secs(),
+                        account: self.accounts[account].name.to_string(),
+                        last,
+                    },
                     skip: false,
                 });
             }
@@ -186,13 +185,13 @@ impl Planner {
         match chat.rules.next_allowed(now, &slot.schedule.tz, &times) {
             Some((at, Some(why))) if at > now => Some(ChatHold {
                 until: at,
-                reason: format!("chat rule {why}; next allowed {at}"),
+                reason: HoldReason::Rule(why),
                 skip: true,
             }),
             Some(_) => None,
             None => Some(ChatHold {
                 until: Timestamp::MAX,
-                reason: "chat rules allow no moment in the next 400 days".into(),
+                reason: HoldReason::Never,
                 skip: true,
             }),
         }
@@ -275,7 +274,11 @@ impl Planner {
                                 // A per-chat hold, as SLOWMODE_WAIT is; the code says which.
                                 class: ErrorClass::ChatPause,
                                 code: "CHAT_RULES".into(),
-                                detail: hold.reason.clone(),
+                                detail: format!(
+                                    "{}; next allowed {}",
+                                    hold.reason,
+                                    smb_domain::local_minute(hold.until, &jiff::tz::TimeZone::UTC)
+                                ),
                             },
                         });
                     }

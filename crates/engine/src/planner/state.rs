@@ -110,7 +110,7 @@ pub(super) struct ChatSlot {
     /// refused delivery.
     pub(super) told: HashMap<AccountId, Timestamp>,
     /// The last hold per target key, for views (reason, next allowed moment).
-    pub(super) holds: HashMap<String, (String, Timestamp)>,
+    pub(super) holds: HashMap<String, (smb_domain::HoldReason, Timestamp)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

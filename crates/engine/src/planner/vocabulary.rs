@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use smb_domain::{
+    HoldReason,
     AccountStop, Chat, ChatRules, Jitter, MessageSet, OperatorState, Pacing, Rotation, RunState,
     Schedule, SendError, TargetRef,
 };
@@ -321,7 +322,7 @@ pub enum Effect {
         broadcaster: Arc<str>,
         account: Arc<str>,
         target: TargetRef,
-        reason: String,
+        reason: HoldReason,
         until: Timestamp,
         skipped: bool,
     },
@@ -357,7 +358,8 @@ pub struct BroadcasterView {
 pub struct ChatHoldView {
     /// The target as configured (`@name`, `@name/7`, `-100…`).
     pub target: String,
-    pub reason: String,
+    /// Which rule (or slow mode); words at the edge ([`HoldReason::words`]).
+    pub reason: HoldReason,
     /// The next moment a post is allowed there.
     pub until: Timestamp,
 }
