@@ -68,9 +68,12 @@ pub fn local_minute(at: Timestamp, tz: &TimeZone) -> String {
     format!("{} {label}", z.strftime("%Y-%m-%d %H:%M"))
 }
 
-/// A moment for JSON: RFC 3339 to the second, without fractions (`2026-12-01T06:00:00Z`).
+/// A moment for JSON: RFC 3339 to the second (fractions cut), UTC: `2026-12-01T06:00:00Z`.
 pub fn rfc3339_seconds(at: Timestamp) -> String {
-    at.round(jiff::Unit::Second).unwrap_or(at).to_string()
+    let cut = jiff::TimestampRound::new()
+        .smallest(jiff::Unit::Second)
+        .mode(jiff::RoundMode::Trunc);
+    at.round(cut).unwrap_or(at).to_string()
 }
 
 #[cfg(test)]

@@ -138,6 +138,7 @@ pub async fn app_with_faults(
             },
         ],
         message_sets: BTreeMap::from([("b2b".to_string(), b2b), ("gus".to_string(), gus)]),
+        timezone: Some(jiff::tz::TimeZone::get("Europe/Moscow").unwrap()),
     };
     let ctx = WebContext {
         store: store.clone(),
@@ -149,6 +150,7 @@ pub async fn app_with_faults(
             gateway,
             pause: Duration::ZERO,
         }),
+        check: smb_web::CheckMemory::default(),
     };
     let settings = WebSettings {
         bind: bind.parse().unwrap(),
