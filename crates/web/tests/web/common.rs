@@ -24,6 +24,8 @@ pub const TOKEN: &str = "test-token-0123456789";
 pub struct App {
     pub router: Router,
     pub store: SqliteStore,
+    /// The dashboard's check memory (a daemon hands it to the app of its next round).
+    pub check: smb_web::CheckMemory,
     pub _dir: tempfile::TempDir,
 }
 
@@ -56,6 +58,18 @@ pub async fn app_with_faults(
     bind: &str,
     sources: Option<Arc<dyn SourceUpdater>>,
     faults: Vec<smb_telegram::FaultRule>,
+) -> App {
+    app_with_check(dir, token, bind, sources, faults, smb_web::CheckMemory::default()).await
+}
+
+/// [`app_with_faults`] with the check memory of an earlier app (a reload).
+pub async fn app_with_check(
+    dir: tempfile::TempDir,
+    token: Option<&str>,
+    bind: &str,
+    sources: Option<Arc<dyn SourceUpdater>>,
+    faults: Vec<smb_telegram::FaultRule>,
+    check: smb_web::CheckMemory,
 ) -> App {
     let store = SqliteStore::open(&db_url(&dir), SqliteSettings::default())
         .await
@@ -150,7 +164,7 @@ pub async fn app_with_faults(
             gateway,
             pause: Duration::ZERO,
         }),
-        check: smb_web::CheckMemory::default(),
+        check: check.clone(),
     };
     let settings = WebSettings {
         bind: bind.parse().unwrap(),
@@ -161,6 +175,7 @@ pub async fn app_with_faults(
     App {
         router: smb_web::router(ctx, &settings, Router::new()),
         store,
+        check,
         _dir: dir,
     }
 }
