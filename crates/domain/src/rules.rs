@@ -40,20 +40,31 @@ impl Weekdays {
                 .ok_or_else(hint)
         };
         let mut bits = 0u8;
+        // A day named twice (`mon,mon`, `mon-fri,wed`) is a slip, not a wider rule: refused.
+        let mut add = |d: u8| -> Result<(), String> {
+            if bits & (1 << d) != 0 {
+                return Err(format!(
+                    "`{s}` names {} twice; name each day once, e.g. \"mon-sat\" or \"mon,wed,fri\"",
+                    DAY_NAMES[d as usize]
+                ));
+            }
+            bits |= 1 << d;
+            Ok(())
+        };
         for part in s.split(',') {
             match part.split_once('-') {
                 Some((a, b)) => {
                     let (a, b) = (day(a)?, day(b)?);
                     let mut d = a;
                     loop {
-                        bits |= 1 << d;
+                        add(d)?;
                         if d == b {
                             break;
                         }
                         d = (d + 1) % 7;
                     }
                 }
-                None => bits |= 1 << day(part)?,
+                None => add(day(part)?)?,
             }
         }
         if bits == 0 {
@@ -117,8 +128,13 @@ impl HourWindow {
         let (a, b) = s.split_once('-').ok_or_else(hint)?;
         let start: u8 = a.trim().parse().map_err(|_| hint())?;
         let end: u8 = b.trim().parse().map_err(|_| hint())?;
-        if start > 23 || end > 24 || start == end {
+        if start > 23 || end > 24 {
             return Err(hint());
+        }
+        if start == end {
+            return Err(format!(
+                "`{s}` is an empty window (it opens and closes at {start}:00): no post could ever go out; write e.g. \"9-21\", or \"0-24\" for the whole day, or remove `hours`"
+            ));
         }
         Ok(HourWindow { start, end })
     }
