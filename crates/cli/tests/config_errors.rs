@@ -655,7 +655,10 @@ fn qa_chat_rules_and_backup_accounts_that_mean_nothing_are_refused_at_their_line
         let (code, out) = parsed(&rule(entry), &[]);
         assert_eq!(code, 1, "{entry}: {out}");
         assert!(out.contains(want), "{entry}: {out}");
-        assert!(out.contains("sendmessagebot.toml:10: targets.test[2]"), "{entry}: the line: {out}");
+        assert!(
+            out.contains("sendmessagebot.toml:10: targets.test[2]"),
+            "{entry}: the line: {out}"
+        );
     }
     // Still accepted: a whole day, a wrapping range.
     let (code, out) = parsed(
@@ -678,10 +681,16 @@ fn qa_chat_rules_and_backup_accounts_that_mean_nothing_are_refused_at_their_line
             && out.contains("remove `acc1` from backup_accounts"),
         "{out}"
     );
-    assert!(out.contains("sendmessagebot.toml:") && out.contains("backup_accounts"), "{out}");
+    assert!(
+        out.contains("sendmessagebot.toml:") && out.contains("backup_accounts"),
+        "{out}"
+    );
     let (code, out) = parsed(&backups(r#"["acc3", "acc3"]"#), &[]);
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("`acc3` is listed twice; list each backup account once"), "{out}");
+    assert!(
+        out.contains("`acc3` is listed twice; list each backup account once"),
+        "{out}"
+    );
     let (code, out) = parsed(&backups(r#"["acc3"]"#), &[]);
     assert_eq!(code, 0, "{out}");
 }

@@ -198,7 +198,10 @@ impl RuleHold {
         match (lang, self) {
             (Lang::En, _) => self.to_string(),
             (Lang::Ru, RuleHold::Gap(g)) => {
-                format!("min_gap {}: не прошёл минимальный промежуток между постами", human(*g))
+                format!(
+                    "min_gap {}: не прошёл минимальный промежуток между постами",
+                    human(*g)
+                )
             }
             (Lang::Ru, RuleHold::Day(d)) => format!("days {d}: сегодня не разрешённый день"),
             (Lang::Ru, RuleHold::Hours(h)) => format!("hours {h}: вне разрешённых часов"),
@@ -300,21 +303,31 @@ impl HoldReason {
     pub fn words(&self, lang: Lang, tz: &TimeZone) -> String {
         match (lang, self) {
             (_, HoldReason::Rule(r)) => {
-                format!("{} {}", lang.pick("chat rule", "правило чата"), r.words(lang))
+                format!(
+                    "{} {}",
+                    lang.pick("chat rule", "правило чата"),
+                    r.words(lang)
+                )
             }
-            (Lang::En, HoldReason::SlowMode {
-                seconds,
-                account,
-                last,
-            }) => format!(
+            (
+                Lang::En,
+                HoldReason::SlowMode {
+                    seconds,
+                    account,
+                    last,
+                },
+            ) => format!(
                 "slow mode {seconds} s: last post from {account} at {}",
                 local_minute(*last, tz)
             ),
-            (Lang::Ru, HoldReason::SlowMode {
-                seconds,
-                account,
-                last,
-            }) => format!(
+            (
+                Lang::Ru,
+                HoldReason::SlowMode {
+                    seconds,
+                    account,
+                    last,
+                },
+            ) => format!(
                 "медленный режим {seconds} с: последний пост с {account} в {}",
                 local_minute(*last, tz)
             ),

@@ -636,7 +636,10 @@ mod tests {
         let mut banned = CheckRow::new("acc1", &t("@banned_chat"));
         banned.fill(ChatInfo::unreachable("USER_BANNED_IN_CHANNEL"));
         let row = CheckedTarget::from(&banned);
-        assert_eq!(row.why, Some(Reason::Refused("USER_BANNED_IN_CHANNEL".into())));
+        assert_eq!(
+            row.why,
+            Some(Reason::Refused("USER_BANNED_IN_CHANNEL".into()))
+        );
         assert_eq!(row.verdict, "blocked");
         assert!(row.blocks());
         assert_eq!(
@@ -645,7 +648,11 @@ mod tests {
                 "USER_BANNED_IN_CHANNEL: аккаунту нельзя писать здесь (ограничен, забанен, не участник или нет прав)"
             )
         );
-        assert_eq!(row.reason, banned.reason(), "the API's reason is the English one");
+        assert_eq!(
+            row.reason,
+            banned.reason(),
+            "the API's reason is the English one"
+        );
         let flood = Reason::FloodWait {
             account: "acc2".into(),
             seconds: 300,
@@ -669,7 +676,11 @@ mod tests {
         forum.last_posted_at = Some("2026-11-30T09:15:00.123456789Z".parse().unwrap());
         let row = CheckedTarget::from(&forum);
         assert_eq!(row.why, Some(Reason::General));
-        assert!(row.reason_in(Lang::Ru).unwrap().starts_with("форум: посты идут в общую тему"));
+        assert!(
+            row.reason_in(Lang::Ru)
+                .unwrap()
+                .starts_with("форум: посты идут в общую тему")
+        );
         assert_eq!(row.reason.as_deref(), Some(GENERAL_NOTE));
         // JSON: RFC 3339 to the second; the typed fields are not serialised.
         assert_eq!(row.last_posted_at.as_deref(), Some("2026-11-30T09:15:00Z"));

@@ -10,9 +10,8 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use smb_domain::{
-    HoldReason,
-    AccountStop, Chat, ChatRules, Jitter, MessageSet, OperatorState, Pacing, Rotation, RunState,
-    Schedule, SendError, TargetRef,
+    AccountStop, Chat, ChatRules, HoldReason, Jitter, MessageSet, OperatorState, Pacing, Rotation,
+    RunState, Schedule, SendError, TargetRef,
 };
 
 use crate::ports::{DeliveryKey, Outcome, SentMessage, TextFormat};

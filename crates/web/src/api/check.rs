@@ -13,9 +13,9 @@ use axum::Json;
 use axum::extract::State;
 use jiff::Timestamp;
 use serde::Serialize;
+use smb_domain::HoldReason;
 use smb_domain::TargetRef;
 use smb_engine::Gateway;
-use smb_domain::HoldReason;
 use smb_engine::preflight::{self, CheckOptions};
 use utoipa::ToSchema;
 

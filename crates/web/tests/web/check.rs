@@ -171,7 +171,10 @@ async fn checked_app(check: smb_web::CheckMemory, dir: tempfile::TempDir) -> cra
         cycle: 1,
         target: TargetRef::parse("@shop_one").unwrap(),
     };
-    a.store.start_cycle("b2b", 1, "b2b first", at).await.unwrap();
+    a.store
+        .start_cycle("b2b", 1, "b2b first", at)
+        .await
+        .unwrap();
     a.store
         .write_pending(&PendingDelivery {
             key: key.clone(),
@@ -184,7 +187,13 @@ async fn checked_app(check: smb_web::CheckMemory, dir: tempfile::TempDir) -> cra
         .await
         .unwrap();
     a.store
-        .record_outcome(&key, &Outcome::Sent { message_id: Some(7) }, at)
+        .record_outcome(
+            &key,
+            &Outcome::Sent {
+                message_id: Some(7),
+            },
+            at,
+        )
         .await
         .unwrap();
     a.store.flush().await.unwrap();
@@ -195,7 +204,11 @@ async fn checked_app(check: smb_web::CheckMemory, dir: tempfile::TempDir) -> cra
 /// were raw UTC with fractions.
 #[tokio::test]
 async fn qa_the_russian_page_says_check_reasons_in_russian_and_times_in_the_schedule_zone() {
-    let a = checked_app(smb_web::CheckMemory::default(), tempfile::tempdir().unwrap()).await;
+    let a = checked_app(
+        smb_web::CheckMemory::default(),
+        tempfile::tempdir().unwrap(),
+    )
+    .await;
     let r = &a.router;
     post(r, "/api/v1/targets/check", Some(TOKEN), None).await;
     let run = finished(r).await;
@@ -220,7 +233,10 @@ async fn qa_the_russian_page_says_check_reasons_in_russian_and_times_in_the_sche
     assert!(!ru.contains("the account may not post here"), "{ru}");
     assert!(ru.contains(">2026-11-30 12:15 MSK</time>"), "{ru}");
     let en = get(r, "/targets/check?lang=en").await.body;
-    assert!(en.contains("CHAT_WRITE_FORBIDDEN: the account may not post here"), "{en}");
+    assert!(
+        en.contains("CHAT_WRITE_FORBIDDEN: the account may not post here"),
+        "{en}"
+    );
     assert!(en.contains(">2026-11-30 12:15 MSK</time>"), "{en}");
 }
 
@@ -228,7 +244,11 @@ async fn qa_the_russian_page_says_check_reasons_in_russian_and_times_in_the_sche
 /// listed the held targets; both read the journal now, and say why in the page's language.
 #[tokio::test]
 async fn qa_the_held_list_is_the_journals_as_in_stats_right_after_a_start() {
-    let a = checked_app(smb_web::CheckMemory::default(), tempfile::tempdir().unwrap()).await;
+    let a = checked_app(
+        smb_web::CheckMemory::default(),
+        tempfile::tempdir().unwrap(),
+    )
+    .await;
     let now = jiff::Timestamp::now();
     let until = now + jiff::SignedDuration::from_hours(5);
     let hours = smb_domain::HoldReason::Rule(smb_domain::RuleHold::Hours(
@@ -240,11 +260,21 @@ async fn qa_the_held_list_is_the_journals_as_in_stats_right_after_a_start() {
         .unwrap();
     // A row an older version wrote in words, and one that is over.
     a.store
-        .record_chat_hold("@shop_two", "chat rule max_per_day 1: reached today", until, now)
+        .record_chat_hold(
+            "@shop_two",
+            "chat rule max_per_day 1: reached today",
+            until,
+            now,
+        )
         .await
         .unwrap();
     a.store
-        .record_chat_hold("-1001000000001", &hours.encode(), now - jiff::SignedDuration::from_hours(1), now)
+        .record_chat_hold(
+            "-1001000000001",
+            &hours.encode(),
+            now - jiff::SignedDuration::from_hours(1),
+            now,
+        )
         .await
         .unwrap();
     a.store.flush().await.unwrap();
@@ -252,16 +282,26 @@ async fn qa_the_held_list_is_the_journals_as_in_stats_right_after_a_start() {
     let run = get(&a.router, "/api/v1/targets/check").await.json();
     let held = run["held"].as_array().unwrap();
     let stats = a.store.stats(None, now).await.unwrap();
-    let from_stats: Vec<&str> = stats.held_targets.iter().map(|h| h.target.as_str()).collect();
+    let from_stats: Vec<&str> = stats
+        .held_targets
+        .iter()
+        .map(|h| h.target.as_str())
+        .collect();
     let from_page: Vec<&str> = held.iter().map(|h| h["target"].as_str().unwrap()).collect();
     assert_eq!(from_page, ["@shop_one", "@shop_two"]);
     assert_eq!(from_page, from_stats, "the same source");
-    assert_eq!(held[0]["reason"], "chat rule hours 9-21: outside the window");
+    assert_eq!(
+        held[0]["reason"],
+        "chat rule hours 9-21: outside the window"
+    );
     assert_eq!(held[0]["until"], smb_domain::rfc3339_seconds(until));
     assert_eq!(held[1]["reason"], "chat rule max_per_day 1: reached today");
 
     let ru = get(&a.router, "/targets/check?lang=ru").await.body;
-    assert!(ru.contains("правило чата hours 9-21: вне разрешённых часов"), "{ru}");
+    assert!(
+        ru.contains("правило чата hours 9-21: вне разрешённых часов"),
+        "{ru}"
+    );
     let msk = jiff::tz::TimeZone::get("Europe/Moscow").unwrap();
     assert!(ru.contains(&smb_domain::local_minute(until, &msk)), "{ru}");
 }

@@ -59,7 +59,15 @@ pub async fn app_with_faults(
     sources: Option<Arc<dyn SourceUpdater>>,
     faults: Vec<smb_telegram::FaultRule>,
 ) -> App {
-    app_with_check(dir, token, bind, sources, faults, smb_web::CheckMemory::default()).await
+    app_with_check(
+        dir,
+        token,
+        bind,
+        sources,
+        faults,
+        smb_web::CheckMemory::default(),
+    )
+    .await
 }
 
 /// [`app_with_faults`] with the check memory of an earlier app (a reload).
