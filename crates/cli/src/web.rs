@@ -114,6 +114,7 @@ fn catalog(settings: &Settings, sandbox: bool) -> Catalog {
             })
             .collect(),
         message_sets,
+        timezone: Some(settings.timezone.clone()),
     }
 }
 
@@ -167,6 +168,7 @@ pub fn app(
     metrics: axum::Router,
     sandbox: bool,
     gateway: Arc<dyn smb_engine::Gateway>,
+    check: smb_web::CheckMemory,
 ) -> anyhow::Result<axum::Router> {
     let sets = crate::commands::messages::set_sources(settings, None)?;
     let sources: Option<Arc<dyn SourceUpdater>> = match sets.is_empty() {
@@ -192,6 +194,7 @@ pub fn app(
                 false => std::time::Duration::from_millis(500),
             },
         }),
+        check,
     };
     Ok(smb_web::router(ctx, web, metrics))
 }

@@ -351,6 +351,34 @@ impl SendError {
         })
     }
 
+    /// [`SendError::refusal_reason`] in `lang` (the error's name stays as Telegram wrote it).
+    pub fn refusal_words(&self, lang: crate::Lang) -> Option<String> {
+        if lang == crate::Lang::En {
+            return self.refusal_reason();
+        }
+        let code = self.code();
+        let what = match refusal(code)? {
+            Refusal::Media => {
+                "чат не принимает медиа; текст разрешён — поставьте `send_text_without_media = true` у рассыльщика, чтобы слать только текст"
+            }
+            Refusal::Content => "чат не принимает такой вид сообщений (права участников)",
+            Refusal::Topic => {
+                "тема форума закрыта, удалена или не существует: откройте её или укажите другую"
+            }
+            Refusal::Payment => {
+                "чат берёт Telegram Stars за каждое сообщение; SendMessageBot за сообщения не платит"
+            }
+            Refusal::Restricted => {
+                "аккаунту нельзя писать здесь (ограничен, забанен, не участник или нет прав)"
+            }
+            Refusal::Gone => "чата для этого аккаунта нет (неверное имя или id, либо он закрытый)",
+        };
+        Some(match self {
+            SendError::Rpc { value: Some(v), .. } => format!("{code} ({v}): {what}"),
+            _ => format!("{code}: {what}"),
+        })
+    }
+
     /// The wait Telegram asked for, for account and chat pauses.
     pub fn retry_after(&self) -> Option<Duration> {
         match (self.class(), self) {

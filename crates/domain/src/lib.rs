@@ -8,6 +8,7 @@
 
 pub mod error;
 pub mod format;
+pub mod lang;
 pub mod message;
 pub mod pacing;
 pub mod redact;
@@ -23,9 +24,10 @@ pub use format::{
     ContentError, Entity, EntityKind, FormatError, FormattedText, TextFormat, check_length,
     format_text, max_len, prepare, utf16_len,
 };
+pub use lang::{Lang, local_minute, rfc3339_seconds};
 pub use message::{MAX_CAPTION_CHARS, MAX_TEXT_CHARS, Message, MessageError, MessageSet, Rotation};
 pub use pacing::{Jitter, Pacing, mix64, unit_fraction};
-pub use rules::{ChatRules, HourWindow, RuleHold, Weekdays};
+pub use rules::{ChatRules, HoldReason, HourWindow, RuleHold, Weekdays};
 pub use schedule::{QuietHours, Schedule};
 pub use status::{
     AccountStop, DeliveryStatus, OperatorState, PauseKind, RunState, SessionProblem, TargetState,

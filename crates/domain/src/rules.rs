@@ -12,6 +12,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
+use crate::lang::{Lang, local_minute};
 use crate::schedule::next_local_hour;
 
 const DAY_NAMES: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
@@ -39,20 +40,31 @@ impl Weekdays {
                 .ok_or_else(hint)
         };
         let mut bits = 0u8;
+        // A day named twice (`mon,mon`, `mon-fri,wed`) is a slip, not a wider rule: refused.
+        let mut add = |d: u8| -> Result<(), String> {
+            if bits & (1 << d) != 0 {
+                return Err(format!(
+                    "`{s}` names {} twice; name each day once, e.g. \"mon-sat\" or \"mon,wed,fri\"",
+                    DAY_NAMES[d as usize]
+                ));
+            }
+            bits |= 1 << d;
+            Ok(())
+        };
         for part in s.split(',') {
             match part.split_once('-') {
                 Some((a, b)) => {
                     let (a, b) = (day(a)?, day(b)?);
                     let mut d = a;
                     loop {
-                        bits |= 1 << d;
+                        add(d)?;
                         if d == b {
                             break;
                         }
                         d = (d + 1) % 7;
                     }
                 }
-                None => bits |= 1 << day(part)?,
+                None => add(day(part)?)?,
             }
         }
         if bits == 0 {
@@ -116,8 +128,13 @@ impl HourWindow {
         let (a, b) = s.split_once('-').ok_or_else(hint)?;
         let start: u8 = a.trim().parse().map_err(|_| hint())?;
         let end: u8 = b.trim().parse().map_err(|_| hint())?;
-        if start > 23 || end > 24 || start == end {
+        if start > 23 || end > 24 {
             return Err(hint());
+        }
+        if start == end {
+            return Err(format!(
+                "`{s}` is an empty window (it opens and closes at {start}:00): no post could ever go out; write e.g. \"9-21\", or \"0-24\" for the whole day, or remove `hours`"
+            ));
         }
         Ok(HourWindow { start, end })
     }
@@ -172,6 +189,197 @@ impl fmt::Display for RuleHold {
             RuleHold::Hours(h) => write!(f, "hours {h}: outside the window"),
             RuleHold::DailyLimit(n) => write!(f, "max_per_day {n}: reached today"),
         }
+    }
+}
+
+impl RuleHold {
+    /// The rule in `lang`, e.g. `min_gap 24h` / `min_gap 24h: пауза между постами`.
+    pub fn words(&self, lang: Lang) -> String {
+        match (lang, self) {
+            (Lang::En, _) => self.to_string(),
+            (Lang::Ru, RuleHold::Gap(g)) => {
+                format!(
+                    "min_gap {}: не прошёл минимальный промежуток между постами",
+                    human(*g)
+                )
+            }
+            (Lang::Ru, RuleHold::Day(d)) => format!("days {d}: сегодня не разрешённый день"),
+            (Lang::Ru, RuleHold::Hours(h)) => format!("hours {h}: вне разрешённых часов"),
+            (Lang::Ru, RuleHold::DailyLimit(n)) => {
+                format!("max_per_day {n}: дневной лимит постов исчерпан")
+            }
+        }
+    }
+}
+
+/// Why a target is held back now, typed so every edge (stats, dashboard, dry run) says it in
+/// its reader's language and time zone. Stored in the journal as [`HoldReason::encode`]'s
+/// text; a row written by an older version (plain words) reads back as [`HoldReason::Text`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HoldReason {
+    /// A chat rule holds it (skipped for this cycle).
+    Rule(RuleHold),
+    /// Slow mode: our last post from `account` was at `last`; Telegram counts per member.
+    SlowMode {
+        /// The chat's slow mode in seconds.
+        seconds: u64,
+        /// The account whose last post starts the wait.
+        account: String,
+        /// That post.
+        last: Timestamp,
+    },
+    /// Telegram told `account` to wait here (`SLOWMODE_WAIT`).
+    Told {
+        /// The account told to wait.
+        account: String,
+    },
+    /// The chat's rules allow no moment in the next 400 days.
+    Never,
+    /// The target refused `account` (a send or a pre-flight check) while another account
+    /// posting there can still write: only `account` skips it (skipped for the cycle).
+    Refused {
+        /// The refused account.
+        account: String,
+        /// Why, in English words (Telegram's refusal as `SendError::refusal_reason` says it,
+        /// or the check's reason).
+        why: String,
+    },
+    /// Words stored by an older version.
+    Text(String),
+}
+
+impl HoldReason {
+    /// The journal's form: `rule:min_gap:SECONDS`, `rule:days:mon,tue`, `rule:hours:9-21`,
+    /// `rule:max_per_day:N`, `slowmode:SECONDS:RFC3339:ACCOUNT`, `told:ACCOUNT`, `never`,
+    /// `refused:ACCOUNT:WHY`; `Text` as it is.
+    pub fn encode(&self) -> String {
+        match self {
+            HoldReason::Rule(RuleHold::Gap(g)) => format!("rule:min_gap:{}", g.as_secs()),
+            HoldReason::Rule(RuleHold::Day(d)) => format!("rule:days:{d}"),
+            HoldReason::Rule(RuleHold::Hours(h)) => format!("rule:hours:{h}"),
+            HoldReason::Rule(RuleHold::DailyLimit(n)) => format!("rule:max_per_day:{n}"),
+            HoldReason::SlowMode {
+                seconds,
+                account,
+                last,
+            } => format!("slowmode:{seconds}:{last}:{account}"),
+            HoldReason::Told { account } => format!("told:{account}"),
+            HoldReason::Never => "never".to_owned(),
+            HoldReason::Refused { account, why } => format!("refused:{account}:{why}"),
+            HoldReason::Text(t) => t.clone(),
+        }
+    }
+
+    /// Reads [`HoldReason::encode`]'s form back; anything else is `Text` (never an error: the
+    /// words of an older version are shown as they are).
+    pub fn decode(s: &str) -> HoldReason {
+        let typed = || -> Option<HoldReason> {
+            if s == "never" {
+                return Some(HoldReason::Never);
+            }
+            if let Some((account, why)) = s
+                .strip_prefix("refused:")
+                .and_then(|rest| rest.split_once(':'))
+            {
+                return Some(HoldReason::Refused {
+                    account: account.to_owned(),
+                    why: why.to_owned(),
+                });
+            }
+            if let Some(account) = s.strip_prefix("told:") {
+                return Some(HoldReason::Told {
+                    account: account.to_owned(),
+                });
+            }
+            if let Some(rest) = s.strip_prefix("slowmode:") {
+                let (seconds, rest) = rest.split_once(':')?;
+                // RFC 3339 has colons: the account follows the last one.
+                let (last, account) = rest.rsplit_once(':')?;
+                return Some(HoldReason::SlowMode {
+                    seconds: seconds.parse().ok()?,
+                    account: account.to_owned(),
+                    last: last.parse().ok()?,
+                });
+            }
+            let (rule, value) = s.strip_prefix("rule:")?.split_once(':')?;
+            Some(HoldReason::Rule(match rule {
+                "min_gap" => RuleHold::Gap(Duration::from_secs(value.parse().ok()?)),
+                "days" => RuleHold::Day(Weekdays::parse(value).ok()?),
+                "hours" => RuleHold::Hours(HourWindow::parse(value).ok()?),
+                "max_per_day" => RuleHold::DailyLimit(value.parse().ok()?),
+                _ => return None,
+            }))
+        };
+        typed().unwrap_or_else(|| HoldReason::Text(s.to_owned()))
+    }
+
+    /// Rules skip the target for the cycle; slow mode only delays it.
+    pub fn skips(&self) -> bool {
+        matches!(
+            self,
+            HoldReason::Rule(_) | HoldReason::Never | HoldReason::Refused { .. }
+        )
+    }
+
+    /// The reason in `lang`, times local to `tz` (to the minute, with the zone).
+    pub fn words(&self, lang: Lang, tz: &TimeZone) -> String {
+        match (lang, self) {
+            (_, HoldReason::Rule(r)) => {
+                format!(
+                    "{} {}",
+                    lang.pick("chat rule", "правило чата"),
+                    r.words(lang)
+                )
+            }
+            (
+                Lang::En,
+                HoldReason::SlowMode {
+                    seconds,
+                    account,
+                    last,
+                },
+            ) => format!(
+                "slow mode {seconds} s: last post from {account} at {}",
+                local_minute(*last, tz)
+            ),
+            (
+                Lang::Ru,
+                HoldReason::SlowMode {
+                    seconds,
+                    account,
+                    last,
+                },
+            ) => format!(
+                "медленный режим {seconds} с: последний пост с {account} в {}",
+                local_minute(*last, tz)
+            ),
+            (Lang::En, HoldReason::Told { account }) => {
+                format!("slow mode: Telegram told {account} to wait")
+            }
+            (Lang::Ru, HoldReason::Told { account }) => {
+                format!("медленный режим: Telegram велел {account} подождать")
+            }
+            (Lang::En, HoldReason::Never) => {
+                "chat rules allow no moment in the next 400 days".to_owned()
+            }
+            (Lang::Ru, HoldReason::Never) => {
+                "правила чата не разрешают ни одного момента в ближайшие 400 дней".to_owned()
+            }
+            (Lang::En, HoldReason::Refused { account, why }) => {
+                format!("{why} (account {account}; other accounts go on posting here)")
+            }
+            (Lang::Ru, HoldReason::Refused { account, why }) => format!(
+                "аккаунту {account} сюда писать нельзя ({why}); остальные аккаунты пишут сюда дальше"
+            ),
+            (_, HoldReason::Text(t)) => t.clone(),
+        }
+    }
+}
+
+/// English, times in UTC (logs and the journal's failure detail).
+impl fmt::Display for HoldReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.words(Lang::En, &TimeZone::UTC))
     }
 }
 

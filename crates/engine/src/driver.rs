@@ -1399,7 +1399,7 @@ fn chat_write(sink: &dyn EventSink, effect: Effect, now: Timestamp) -> Option<Wr
             });
             Write::Hold {
                 target: target.key(),
-                reason,
+                reason: reason.encode(),
                 until,
                 at: now,
             }
@@ -1413,12 +1413,12 @@ fn chat_write(sink: &dyn EventSink, effect: Effect, now: Timestamp) -> Option<Wr
             sink.emit(&EngineEvent::AccountRefusedHere {
                 account: account.to_string(),
                 target: target.to_string(),
-                reason: reason.clone(),
+                reason: reason.to_string(),
                 until,
             });
             Write::Hold {
                 target: target.key(),
-                reason,
+                reason: reason.encode(),
                 until,
                 at: now,
             }

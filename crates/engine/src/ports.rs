@@ -696,7 +696,7 @@ pub enum EngineEvent {
         broadcaster: String,
         account: String,
         target: String,
-        reason: String,
+        reason: smb_domain::HoldReason,
         until: Timestamp,
         skipped: bool,
     },

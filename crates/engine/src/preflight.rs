@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use jiff::Timestamp;
-use smb_domain::{ErrorClass, TargetRef};
+use smb_domain::{ErrorClass, Lang, TargetRef};
 
 use crate::planner::BroadcasterSpec;
 use crate::ports::{ChatInfo, Gateway, Store, StoreError, TopicState};
@@ -47,6 +47,98 @@ impl Verdict {
     }
 }
 
+/// Why a row has the verdict it has, typed: the words are chosen where it is shown
+/// ([`Reason::words`], English or Russian), never stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reason {
+    /// Telegram asked `account` to wait `seconds` before more look-ups.
+    #[allow(missing_docs)]
+    FloodWait { account: String, seconds: u64 },
+    /// Telegram refuses the session of `account` with `code`.
+    #[allow(missing_docs)]
+    SessionRefused { account: String, code: String },
+    /// The account could not be used (no session, refused at connect): the caller's words.
+    Unavailable(String),
+    /// Asking failed otherwise (network): the error.
+    AskFailed(String),
+    /// A send would be refused with Telegram's error `code` (`USER_BANNED_IN_CHANNEL`, …).
+    Refused(String),
+    /// A basic group upgraded to a supergroup (`to`); `refused`: the new chat's refusal.
+    Migrated {
+        /// The target as configured (the old id).
+        from: String,
+        /// The supergroup's `-100…` id.
+        to: i64,
+        /// The Telegram error a send would get there.
+        refused: Option<String>,
+    },
+    /// A forum target without a topic: posts go to General.
+    General,
+    /// A topic number on a chat that is not a forum.
+    NotAForum,
+    /// Media would be refused (text is fine).
+    MediaRefused,
+    /// Not asked, with nothing more known.
+    NotChecked,
+}
+
+impl Reason {
+    /// The reason in `lang`, with what to do.
+    pub fn words(&self, lang: Lang) -> String {
+        let refusal = |code: &str| {
+            smb_domain::SendError::from_telegram(code)
+                .refusal_words(lang)
+                .unwrap_or_else(|| code.to_owned())
+        };
+        match (lang, self) {
+            (Lang::En, Reason::FloodWait { account, seconds }) => {
+                format!("Telegram asks account {account} to wait {seconds} s; check again later")
+            }
+            (Lang::Ru, Reason::FloodWait { account, seconds }) => format!(
+                "Telegram просит аккаунт {account} подождать {seconds} с; проверьте позже"
+            ),
+            (Lang::En, Reason::SessionRefused { account, code }) => format!(
+                "Telegram refuses the session of {account} ({code}): run `sendmessagebot accounts login {account}`"
+            ),
+            (Lang::Ru, Reason::SessionRefused { account, code }) => format!(
+                "Telegram не принимает сессию {account} ({code}): выполните `sendmessagebot accounts login {account}`"
+            ),
+            (_, Reason::Unavailable(why) | Reason::AskFailed(why)) => why.clone(),
+            (_, Reason::Refused(code)) => refusal(code),
+            (Lang::En, Reason::Migrated { from, to, refused }) => format!(
+                "this basic group was upgraded to a supergroup: posts follow it to {to}; replace {from} with it in the configuration{}",
+                refused
+                    .as_deref()
+                    .map(|c| format!("; there: {}", refusal(c)))
+                    .unwrap_or_default()
+            ),
+            (Lang::Ru, Reason::Migrated { from, to, refused }) => format!(
+                "эта группа преобразована в супергруппу: посты идут в {to}; замените {from} на него в конфигурации{}",
+                refused
+                    .as_deref()
+                    .map(|c| format!("; там: {}", refusal(c)))
+                    .unwrap_or_default()
+            ),
+            (Lang::En, Reason::General) => GENERAL_NOTE.to_owned(),
+            (Lang::Ru, Reason::General) => {
+                "форум: посты идут в общую тему General (укажите тему как @name/ТЕМА или t.me/name/ТЕМА)".to_owned()
+            }
+            (Lang::En, Reason::NotAForum) => NOT_A_FORUM_NOTE.to_owned(),
+            (Lang::Ru, Reason::NotAForum) => {
+                "не форум: номер темы отправляется как ответ на это сообщение".to_owned()
+            }
+            (Lang::En, Reason::MediaRefused) => {
+                "media (photos, documents) would be refused".to_owned()
+            }
+            (Lang::Ru, Reason::MediaRefused) => {
+                "медиа (фото, документы) будут отклонены".to_owned()
+            }
+            (Lang::En, Reason::NotChecked) => "not checked".to_owned(),
+            (Lang::Ru, Reason::NotChecked) => "не проверено".to_owned(),
+        }
+    }
+}
+
 /// One row of the check. When `checked` is false the chat facts are defaults (unknown) and
 /// `error` says why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,10 +169,8 @@ pub struct CheckRow {
     pub migrated_to: Option<i64>,
     /// The Telegram error a send would get now.
     pub refusal: Option<String>,
-    /// The refusal (or the upgrade) in words, with what to do.
-    pub problem: Option<String>,
     /// Why Telegram could not be asked.
-    pub error: Option<String>,
+    pub error: Option<Reason>,
     /// Our last confirmed post into this target (any broadcaster, any account).
     pub last_posted_at: Option<Timestamp>,
 }
@@ -120,7 +210,6 @@ impl CheckRow {
             title: None,
             migrated_to: None,
             refusal: None,
-            problem: None,
             error: None,
             last_posted_at: None,
         }
@@ -136,19 +225,21 @@ impl CheckRow {
         self.forum = info.forum;
         self.topic = info.topic;
         self.posts_to_general = info.forum && self.target.topic.is_none();
-        self.problem = match info.migrated_to {
-            Some(to) => Some(format!(
-                "this basic group was upgraded to a supergroup: posts follow it to {to}; replace {} with it in the configuration{}",
-                self.target.key(),
-                info.problem()
-                    .map(|p| format!("; there: {p}"))
-                    .unwrap_or_default()
-            )),
-            None => info.problem(),
-        };
         self.title = info.title;
         self.migrated_to = info.migrated_to;
         self.refusal = info.refusal;
+    }
+
+    /// The refusal or the upgrade, typed (`None` when neither).
+    pub fn problem(&self) -> Option<Reason> {
+        match self.migrated_to {
+            Some(to) => Some(Reason::Migrated {
+                from: self.target.key(),
+                to,
+                refused: self.refusal.clone(),
+            }),
+            None => self.refusal.clone().map(Reason::Refused),
+        }
     }
 
     /// The verdict from the facts.
@@ -157,7 +248,7 @@ impl CheckRow {
             Verdict::Unchecked
         } else if !self.can_write {
             Verdict::Blocked
-        } else if self.problem.is_some()
+        } else if self.problem().is_some()
             || self.posts_to_general
             || self.topic == Some(TopicState::NotForum)
             || !self.can_send_media
@@ -168,28 +259,121 @@ impl CheckRow {
         }
     }
 
-    /// The reason for the verdict in words (`None` for `Ok`): why it was not checked, the
+    /// The reason for the verdict, typed (`None` for `Ok`): why it was not checked, the
     /// problem, else the General or not-a-forum note, else "media refused".
-    pub fn reason(&self) -> Option<String> {
+    pub fn why(&self) -> Option<Reason> {
         if let Some(e) = &self.error {
             return Some(e.clone());
         }
-        if let Some(p) = &self.problem {
-            return Some(p.clone());
+        if let Some(p) = self.problem() {
+            return Some(p);
         }
         if !self.checked {
-            return Some("not checked".to_owned());
+            return Some(Reason::NotChecked);
         }
         if self.posts_to_general {
-            return Some(GENERAL_NOTE.to_owned());
+            return Some(Reason::General);
         }
         if self.topic == Some(TopicState::NotForum) {
-            return Some(NOT_A_FORUM_NOTE.to_owned());
+            return Some(Reason::NotAForum);
         }
         if !self.can_send_media {
-            return Some("media (photos, documents) would be refused".to_owned());
+            return Some(Reason::MediaRefused);
         }
         None
+    }
+
+    /// [`CheckRow::why`] in English (the daemon's disabled reason, the API).
+    pub fn reason(&self) -> Option<String> {
+        self.why().map(|w| w.words(Lang::En))
+    }
+}
+
+/// One (account, target) of the check as the API (`GET /api/v1/targets/check`) and
+/// `targets check --json` give it: every field always present, in this order. `reason` is in
+/// English; `why` keeps it typed for pages that show it in another language.
+#[derive(Debug, Clone, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CheckedTarget {
+    /// The account that would post.
+    pub account: String,
+    /// The target's key (`@name`, `-100…`, `@name/TOPIC`).
+    pub target: String,
+    /// False when Telegram could not be asked (the reason says why); the facts are unknown.
+    pub checked: bool,
+    /// The account is in the chat.
+    pub member: bool,
+    /// A text post would be accepted now.
+    pub can_write: bool,
+    /// Photos and documents would be accepted too.
+    pub can_send_media: bool,
+    /// Seconds; null: slow mode off.
+    pub slow_mode_seconds: Option<u32>,
+    /// The chat is a forum.
+    pub forum: bool,
+    /// `open`, `closed`, `missing`, `not_a_forum`; null for a target without a topic.
+    pub topic: Option<&'static str>,
+    /// A forum target without a topic: posts go to the General topic.
+    pub posts_to_general: bool,
+    /// The chat's title, when the account can see it.
+    pub title: Option<String>,
+    /// A basic group upgraded to a supergroup: its new `-100…` id.
+    pub migrated_to: Option<i64>,
+    /// The Telegram error a send would get now.
+    pub refusal: Option<String>,
+    /// `ok`, `warning` (text accepted, something to know), `blocked` (text refused),
+    /// `unchecked`.
+    pub verdict: &'static str,
+    /// The verdict's reason in words (English), with what to do; null for `ok`.
+    pub reason: Option<String>,
+    /// Our last confirmed post into this target (RFC 3339 to the second, UTC), from the
+    /// journal.
+    pub last_posted_at: Option<String>,
+    /// The reason, typed (not serialised).
+    #[serde(skip)]
+    #[cfg_attr(feature = "openapi", schema(ignore))]
+    pub why: Option<Reason>,
+    /// The last post as a moment (not serialised; pages show it in their time zone).
+    #[serde(skip)]
+    #[cfg_attr(feature = "openapi", schema(ignore))]
+    pub last_posted: Option<Timestamp>,
+}
+
+impl From<&CheckRow> for CheckedTarget {
+    fn from(r: &CheckRow) -> Self {
+        let why = r.why();
+        CheckedTarget {
+            account: r.account.clone(),
+            target: r.target.key(),
+            checked: r.checked,
+            member: r.member,
+            can_write: r.can_write,
+            can_send_media: r.can_send_media,
+            slow_mode_seconds: r.slow_mode_seconds,
+            forum: r.forum,
+            topic: r.topic.map(|t| t.as_str()),
+            posts_to_general: r.posts_to_general,
+            title: r.title.clone(),
+            migrated_to: r.migrated_to,
+            refusal: r.refusal.clone(),
+            verdict: r.verdict().as_str(),
+            reason: why.as_ref().map(|w| w.words(Lang::En)),
+            last_posted_at: r.last_posted_at.map(smb_domain::rfc3339_seconds),
+            why,
+            last_posted: r.last_posted_at,
+        }
+    }
+}
+
+impl CheckedTarget {
+    /// Posting text is refused or unknown (`blocked`, `unchecked`).
+    pub fn blocks(&self) -> bool {
+        matches!(self.verdict, "blocked" | "unchecked")
+    }
+
+    /// The reason in `lang` (`None` for `ok`).
+    pub fn reason_in(&self, lang: Lang) -> Option<String> {
+        self.why.as_ref().map(|w| w.words(lang))
     }
 }
 
@@ -227,18 +411,18 @@ pub fn pairs_of<'a>(
     out
 }
 
-/// Why an account could not be asked, in words with what to do.
-fn not_asked(account: &str, e: &smb_domain::SendError) -> String {
+/// Why an account could not be asked.
+fn not_asked(account: &str, e: &smb_domain::SendError) -> Reason {
     match (e.class(), e.retry_after()) {
-        (ErrorClass::AccountPause, Some(d)) => format!(
-            "Telegram asks account {account} to wait {} s; check again later",
-            d.as_secs()
-        ),
-        (ErrorClass::AccountDead, _) => format!(
-            "Telegram refuses the session of {account} ({}): run `sendmessagebot accounts login {account}`",
-            e.code()
-        ),
-        _ => e.to_string(),
+        (ErrorClass::AccountPause, Some(d)) => Reason::FloodWait {
+            account: account.to_owned(),
+            seconds: d.as_secs(),
+        },
+        (ErrorClass::AccountDead, _) => Reason::SessionRefused {
+            account: account.to_owned(),
+            code: e.code().to_owned(),
+        },
+        _ => Reason::AskFailed(e.to_string()),
     }
 }
 
@@ -254,7 +438,11 @@ pub async fn check_targets(
     options: &CheckOptions,
     mut progress: impl FnMut(usize, usize, &CheckRow) + Send,
 ) -> Result<Vec<CheckRow>, StoreError> {
-    let mut stopped = options.unavailable.clone();
+    let mut stopped: BTreeMap<String, Reason> = options
+        .unavailable
+        .iter()
+        .map(|(a, why)| (a.clone(), Reason::Unavailable(why.clone())))
+        .collect();
     let mut rows = Vec::with_capacity(pairs.len());
     let mut asked = false;
     for (account, target) in pairs {
@@ -424,23 +612,91 @@ mod tests {
         );
         assert_eq!(rows[2].migrated_to, Some(-1_001_000_000_200));
         assert_eq!(
-            rows[2].problem.as_deref(),
+            rows[2].reason().as_deref(),
             Some(
                 "this basic group was upgraded to a supergroup: posts follow it to -1001000000200; replace -4001 with it in the configuration"
             )
         );
         assert_eq!(rows[3].reason(), None);
         assert_eq!(
-            rows[4].error.as_deref(),
+            rows[4].reason().as_deref(),
             Some("Telegram asks account flooded to wait 300 s; check again later")
         );
         assert_eq!(rows[5].error, rows[4].error, "not asked again");
-        assert_eq!(rows[6].error.as_deref(), Some("no session"));
+        assert_eq!(rows[6].reason().as_deref(), Some("no session"));
         assert!(rows.iter().all(|r| r.last_posted_at.is_none()));
         // The flooded account was asked once; the unavailable one never.
         let asked = gw.asked.lock().unwrap().clone();
         assert_eq!(asked.iter().filter(|(a, _)| a == "flooded").count(), 1);
         assert!(asked.iter().all(|(a, _)| a != "zeta"));
+    }
+
+    /// QA finding (issue 14): the Russian dashboard showed the check's reasons in English.
+    #[test]
+    fn reasons_are_typed_and_said_in_russian_and_english() {
+        let mut banned = CheckRow::new("acc1", &t("@banned_chat"));
+        banned.fill(ChatInfo::unreachable("USER_BANNED_IN_CHANNEL"));
+        let row = CheckedTarget::from(&banned);
+        assert_eq!(
+            row.why,
+            Some(Reason::Refused("USER_BANNED_IN_CHANNEL".into()))
+        );
+        assert_eq!(row.verdict, "blocked");
+        assert!(row.blocks());
+        assert_eq!(
+            row.reason_in(Lang::Ru).as_deref(),
+            Some(
+                "USER_BANNED_IN_CHANNEL: аккаунту нельзя писать здесь (ограничен, забанен, не участник или нет прав)"
+            )
+        );
+        assert_eq!(
+            row.reason,
+            banned.reason(),
+            "the API's reason is the English one"
+        );
+        let flood = Reason::FloodWait {
+            account: "acc2".into(),
+            seconds: 300,
+        };
+        assert_eq!(
+            flood.words(Lang::Ru),
+            "Telegram просит аккаунт acc2 подождать 300 с; проверьте позже"
+        );
+        assert_eq!(
+            flood.words(Lang::En),
+            "Telegram asks account acc2 to wait 300 s; check again later"
+        );
+        let mut forum = CheckRow::new("acc1", &t("@forum_chat"));
+        forum.fill(ChatInfo {
+            member: true,
+            can_write: true,
+            can_send_media: true,
+            forum: true,
+            ..ChatInfo::default()
+        });
+        forum.last_posted_at = Some("2026-11-30T09:15:00.123456789Z".parse().unwrap());
+        let row = CheckedTarget::from(&forum);
+        assert_eq!(row.why, Some(Reason::General));
+        assert!(
+            row.reason_in(Lang::Ru)
+                .unwrap()
+                .starts_with("форум: посты идут в общую тему")
+        );
+        assert_eq!(row.reason.as_deref(), Some(GENERAL_NOTE));
+        // JSON: RFC 3339 to the second; the typed fields are not serialised.
+        assert_eq!(row.last_posted_at.as_deref(), Some("2026-11-30T09:15:00Z"));
+        let json = serde_json::to_value(&row).unwrap();
+        assert_eq!(json.as_object().unwrap().len(), 16);
+        assert!(json.get("why").is_none() && json.get("last_posted").is_none());
+        let migrated = Reason::Migrated {
+            from: "-4001".into(),
+            to: -1_001_000_000_200,
+            refused: None,
+        };
+        assert_eq!(
+            migrated.words(Lang::Ru),
+            "эта группа преобразована в супергруппу: посты идут в -1001000000200; замените -4001 на него в конфигурации"
+        );
     }
 
     #[test]

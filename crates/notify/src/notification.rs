@@ -218,7 +218,10 @@ pub fn from_event(event: &EngineEvent, level: NotifyLevel, now: Timestamp) -> No
         EngineEvent::ChatHeld { target, reason, until, .. } => Notification::new(
             "chat_held",
             level,
-            format!("Чат {target} пропущен по его правилам: {reason}."),
+            format!(
+                "Чат {target} пропущен по его правилам: {}.",
+                reason.words(smb_domain::Lang::Ru, &jiff::tz::TimeZone::UTC)
+            ),
         )
         .field("target", target.as_str())
         .field("until", until.to_string()),

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use jiff::Timestamp;
 use serde::Serialize;
-use smb_domain::{AccountStop, DeliveryStatus, PauseKind, TargetState};
+use smb_domain::{AccountStop, DeliveryStatus, HoldReason, PauseKind, TargetState};
 use smb_engine::StoreError;
 
 use crate::row::{col, count, opt_count, opt_word, word};
@@ -93,10 +93,29 @@ pub struct TargetRow {
 pub struct HeldTarget {
     /// The target as configured (its journal key).
     pub target: String,
-    /// Which rule holds it, in words (`min_gap 24h`, `hours 9-21`, `slow mode 600 s`, …).
+    /// Which rule holds it, in English words (`chat rule min_gap 24h`, `chat rule hours 9-21:
+    /// outside the window`, `slow mode 600 s: …`); times in UTC.
     pub reason: String,
-    /// The next moment a post is allowed there (RFC 3339, UTC).
+    /// The next moment a post is allowed there (RFC 3339 to the second, UTC).
     pub until: String,
+    /// The reason, typed, for words in another language or time zone (not serialised).
+    #[serde(skip)]
+    pub why: HoldReason,
+    /// `until` as a moment (not serialised).
+    #[serde(skip)]
+    pub until_at: Timestamp,
+}
+
+impl HeldTarget {
+    fn new(target: String, why: HoldReason, until: Timestamp) -> Self {
+        HeldTarget {
+            target,
+            reason: why.to_string(),
+            until: smb_domain::rfc3339_seconds(until),
+            why,
+            until_at: until,
+        }
+    }
 }
 
 /// Everything `stats` shows, as one serialisable value (also `stats --json`).
@@ -136,6 +155,29 @@ pub struct MigratedTarget {
 }
 
 impl SqliteStore {
+    /// Targets held back at `now` by their chat's rules or slow mode, by target: what the
+    /// daemon recorded last (`Store::record_chat_hold`), so `stats` and the dashboard show the
+    /// same list, also right after a restart before the planner met those targets again.
+    pub async fn held_targets(&self, now: Timestamp) -> Result<Vec<HeldTarget>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT target, reason, until FROM chat_holds WHERE until > ? ORDER BY target",
+        )
+        .bind(ms(now))
+        .fetch_all(&self.read)
+        .await
+        .map_err(StoreError::database)?;
+        rows.iter()
+            .map(|r| {
+                let reason: String = col(r, "reason")?;
+                Ok(HeldTarget::new(
+                    col(r, "target")?,
+                    HoldReason::decode(&reason),
+                    ts(col(r, "until")?),
+                ))
+            })
+            .collect()
+    }
+
     /// Figures since `since` (all time when `None`).
     pub async fn stats(
         &self,
@@ -257,23 +299,7 @@ impl SqliteStore {
             let code: String = col(&r, "error_code")?;
             a.last_error = Some(format!("{code} at {}", ts(col(&r, "updated_at")?)));
         }
-        let rows = sqlx::query(
-            "SELECT target, reason, until FROM chat_holds WHERE until > ? ORDER BY target",
-        )
-        .bind(ms(now))
-        .fetch_all(&self.read)
-        .await
-        .map_err(err)?;
-        st.held_targets = rows
-            .iter()
-            .map(|r| {
-                Ok(HeldTarget {
-                    target: col(r, "target")?,
-                    reason: col(r, "reason")?,
-                    until: ts(col(r, "until")?).to_string(),
-                })
-            })
-            .collect::<Result<_, StoreError>>()?;
+        st.held_targets = self.held_targets(now).await?;
         st.disabled_targets = self
             .target_rows()
             .await?

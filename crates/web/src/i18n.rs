@@ -129,12 +129,11 @@ labels! {
     journal_down: "Sending is stopped for every account: the delivery journal does not take writes. It resumes by itself once a write succeeds again. Cause", "Отправка остановлена для всех аккаунтов: журнал доставок не принимает записи. Она возобновится сама, когда запись снова удастся. Причина";
 }
 
-impl Lang {
-    pub fn labels(self) -> &'static Labels {
-        match self {
-            Lang::En => &EN,
-            Lang::Ru => &RU,
-        }
+/// The labels of `lang`.
+pub fn labels(lang: Lang) -> &'static Labels {
+    match lang {
+        Lang::En => &EN,
+        Lang::Ru => &RU,
     }
 }
 

@@ -23,7 +23,7 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use utoipa_swagger_ui::SwaggerUi;
 
-pub use api::check::Preflight;
+pub use api::check::{CheckMemory, Preflight};
 pub use error::{ApiError, ErrorBody};
 pub use server::{LimitError, ServerLimits};
 pub use settings::{DEFAULT_WEB_BIND, Lang, WebSettings, WebSettingsError, WebToken};

@@ -46,6 +46,8 @@ pub(crate) struct LangQuery {
 /// What every page's frame needs.
 pub(crate) struct Layout {
     t: &'static Labels,
+    /// The page's language (reasons are said in it).
+    language: Lang,
     lang: &'static str,
     page: &'static str,
     title: &'static str,
@@ -71,7 +73,7 @@ fn layout(s: &AppState, headers: &HeaderMap, q: &LangQuery, page: &'static str) 
         Lang::Ru => "smb_lang=ru; Path=/; SameSite=Lax; Max-Age=31536000",
         Lang::En => "smb_lang=en; Path=/; SameSite=Lax; Max-Age=31536000",
     });
-    let t = lang.labels();
+    let t = crate::i18n::labels(lang);
     let title = match page {
         "broadcasters" => t.broadcasters,
         "targets" => t.targets,
@@ -84,6 +86,7 @@ fn layout(s: &AppState, headers: &HeaderMap, q: &LangQuery, page: &'static str) 
     };
     Layout {
         t,
+        language: lang,
         lang: lang.code(),
         page,
         title,
@@ -521,6 +524,8 @@ pub(crate) struct CheckPage {
     pairs: usize,
     /// The daemon can run the check (it has a gateway).
     available: bool,
+    /// The schedule's time zone: times are shown in it.
+    zone: jiff::tz::TimeZone,
 }
 
 impl CheckPage {
@@ -537,6 +542,27 @@ impl CheckPage {
     fn mark(&self, b: &bool) -> &'static str {
         if *b { "✓" } else { "✗" }
     }
+
+    /// A moment in the schedule's zone, to the minute, with the zone (`2026-12-01 09:00 MSK`).
+    fn when(&self, at: &jiff::Timestamp) -> String {
+        smb_domain::local_minute(*at, &self.zone)
+    }
+
+    /// A row's reason in the page's language ("" for `ok`).
+    fn reason(&self, r: &check::CheckedTarget) -> String {
+        r.reason_in(self.layout.language).unwrap_or_default()
+    }
+
+    /// A hold's reason in the page's language, times in the schedule's zone.
+    fn hold(&self, h: &check::HeldTarget) -> String {
+        h.why.words(self.layout.language, &self.zone)
+    }
+
+    /// An RFC 3339 stamp of the run (started, finished) in the schedule's zone.
+    fn stamp(&self, at: &str) -> String {
+        at.parse::<jiff::Timestamp>()
+            .map_or_else(|_| at.to_owned(), |t| self.when(&t))
+    }
 }
 
 /// "Target check": the button that starts the pre-flight check and the table of its rows.
@@ -549,9 +575,10 @@ pub(crate) async fn check_page(
     let cookie = layout.set_cookie;
     let page = CheckPage {
         layout,
-        run: check::current(&s),
+        run: check::current(&s).await,
         pairs: check::pairs(&s).len(),
         available: s.preflight.is_some(),
+        zone: s.catalog().zone(),
     };
     Ok(respond(page, cookie))
 }

@@ -80,31 +80,8 @@ impl fmt::Debug for WebToken {
     }
 }
 
-/// Dashboard language.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Lang {
-    #[default]
-    En,
-    Ru,
-}
-
-impl Lang {
-    /// `ru`, `ru_RU.UTF-8`, `RU` → Russian; anything else → English.
-    pub fn from_locale(value: &str) -> Lang {
-        if value.trim().to_ascii_lowercase().starts_with("ru") {
-            Lang::Ru
-        } else {
-            Lang::En
-        }
-    }
-
-    pub fn code(self) -> &'static str {
-        match self {
-            Lang::En => "en",
-            Lang::Ru => "ru",
-        }
-    }
-}
+/// Dashboard language (the one type of `smb_domain`, so reasons are said in it too).
+pub use smb_domain::Lang;
 
 /// Settings of the web server.
 #[derive(Debug, Clone)]

@@ -40,6 +40,15 @@ pub struct Catalog {
     pub accounts: Vec<AccountEntry>,
     /// Each set's content as configured (the store's newest version, when there is one, wins).
     pub message_sets: BTreeMap<String, MessageSet>,
+    /// The schedule's time zone: times on the pages are shown in it (`None`: UTC).
+    pub timezone: Option<jiff::tz::TimeZone>,
+}
+
+impl Catalog {
+    /// The time zone pages show times in.
+    pub fn zone(&self) -> jiff::tz::TimeZone {
+        self.timezone.clone().unwrap_or(jiff::tz::TimeZone::UTC)
+    }
 }
 
 /// What an update of a message set from its source did.
@@ -70,6 +79,9 @@ pub struct WebContext {
     pub clock: Arc<dyn Clock>,
     /// The gateway the dashboard's pre-flight check asks (`None`: the check answers 503).
     pub preflight: Option<crate::api::check::Preflight>,
+    /// The dashboard's last check, kept by the daemon across reloads (a reload builds a new
+    /// app; the last result stays until a new check finishes).
+    pub check: crate::api::check::CheckMemory,
 }
 
 /// The shared part of [`AppState`] (its fields are the crate's own).
@@ -84,7 +96,7 @@ pub struct Inner {
     pub(crate) preflight: Option<crate::api::check::Preflight>,
     /// The dashboard's pre-flight check: running or the last result (std's Mutex, never
     /// held across an await).
-    pub(crate) check: std::sync::Mutex<crate::api::check::CheckRun>,
+    pub(crate) check: crate::api::check::CheckMemory,
     pub(crate) token: Option<WebToken>,
     pub(crate) token_for_everything: bool,
     pub(crate) lang: Lang,
@@ -108,7 +120,7 @@ impl AppState {
             sources: ctx.sources,
             clock: ctx.clock,
             preflight: ctx.preflight,
-            check: std::sync::Mutex::default(),
+            check: ctx.check,
             token,
             token_for_everything,
             lang,

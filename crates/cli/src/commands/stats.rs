@@ -605,13 +605,21 @@ fn print_text(settings: &Settings, st: &Stats, x: &Extras) -> std::io::Result<()
     }
     if !st.held_targets.is_empty() {
         outln!()?;
-        outln!("held by their chat's rules or slow mode:")?;
+        let lang = smb_domain::Lang::from_env();
+        outln!(
+            "{}",
+            lang.pick(
+                "held by their chat's rules or slow mode:",
+                "придержаны правилами чата или медленным режимом:"
+            )
+        )?;
         for t in &st.held_targets {
             outln!(
-                "  {:<28} until {}  {}",
+                "  {:<28} {} {}  {}",
                 t.target,
-                local(settings, &t.until),
-                t.reason
+                lang.pick("next allowed", "можно с"),
+                smb_domain::local_minute(t.until_at, &settings.timezone),
+                t.why.words(lang, &settings.timezone)
             )?;
         }
     }

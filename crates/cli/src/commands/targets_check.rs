@@ -14,11 +14,9 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use indicatif::{ProgressBar, ProgressStyle};
-use jiff::Timestamp;
-use serde::Serialize;
-use smb_domain::TargetRef;
+use smb_domain::{Lang, TargetRef};
 use smb_engine::Gateway;
-use smb_engine::preflight::{self, CheckOptions, CheckRow};
+use smb_engine::preflight::{self, CheckOptions, CheckedTarget, Reason};
 use smb_telegram::SimGateway;
 use smb_telegram::grammers::{AccountConfig, GrammersGateway, JsonPeerCacheStore};
 
@@ -34,7 +32,8 @@ pub struct Args {
     /// Only the targets of broadcasters that post from this account.
     #[arg(long, value_name = "NAME")]
     pub account: Option<String>,
-    /// One JSON array, one object per (account, target), fields always present.
+    /// One JSON array, one object per (account, target), fields always present: the shape of
+    /// the API's `GET /api/v1/targets/check` rows (`verdict`, `reason`).
     #[arg(long)]
     pub json: bool,
     /// Check against the sandbox (its fault plan) instead of Telegram.
@@ -46,82 +45,28 @@ pub struct Args {
     pub pause_ms: u64,
 }
 
-/// One row of the check; the `--json` shape (every field always present, in this order).
-#[derive(Debug, Clone, Serialize)]
-pub struct Row {
-    pub account: String,
-    /// The target's key (`@name`, `-100…`, `@name/TOPIC`).
-    pub target: String,
-    /// False when Telegram could not be asked (see `error`); the other facts are then unknown.
-    pub checked: bool,
-    pub member: bool,
-    pub can_write: bool,
-    pub can_send_media: bool,
-    pub slow_mode_seconds: Option<u32>,
-    pub forum: bool,
-    /// `open`, `closed`, `missing`, `not_a_forum`; null for a target without a topic.
-    pub topic: Option<&'static str>,
-    /// A forum target without a topic: posts go to the General topic.
-    pub posts_to_general: bool,
-    pub title: Option<String>,
-    /// A basic group upgraded to a supergroup: the new `-100…` id.
-    pub migrated_to: Option<i64>,
-    /// The Telegram error a send would get now.
-    pub refusal: Option<String>,
-    /// The refusal (or the reason it could not be checked) in words, with what to do.
-    pub problem: Option<String>,
-    /// Why Telegram could not be asked (flood wait, network, no session).
-    pub error: Option<String>,
-    /// Our last post into this chat (this target, any account), RFC 3339; from the journal.
-    pub last_posted_at: Option<String>,
-}
-
-impl From<CheckRow> for Row {
-    fn from(r: CheckRow) -> Self {
-        Row {
-            account: r.account,
-            target: r.target.key(),
-            checked: r.checked,
-            member: r.member,
-            can_write: r.can_write,
-            can_send_media: r.can_send_media,
-            slow_mode_seconds: r.slow_mode_seconds,
-            forum: r.forum,
-            topic: r.topic.map(|t| t.as_str()),
-            posts_to_general: r.posts_to_general,
-            title: r.title,
-            migrated_to: r.migrated_to,
-            refusal: r.refusal,
-            problem: r.problem,
-            error: r.error,
-            last_posted_at: r.last_posted_at.map(|t| t.to_string()),
+/// The lines under a row: the reason in `lang`, marked ✗ (text refused or not checked) or !
+/// (something to know).
+fn notes(r: &CheckedTarget, lang: Lang) -> Vec<String> {
+    let Some(reason) = r.reason_in(lang) else {
+        return Vec::new();
+    };
+    let mark = if r.blocks() { "✗" } else { "!" };
+    if !r.checked {
+        let not_checked = lang.pick("not checked", "не проверено");
+        return vec![format!("{mark} {not_checked}: {reason}")];
+    }
+    let mut out = vec![format!("{mark} {reason}")];
+    // A refusal comes first; where to a forum target posts is worth its own line.
+    for (on, note) in [
+        (r.posts_to_general, Reason::General),
+        (r.topic == Some("not_a_forum"), Reason::NotAForum),
+    ] {
+        if on && r.why.as_ref() != Some(&note) {
+            out.push(format!("! {}", note.words(lang)));
         }
     }
-}
-
-impl Row {
-    /// A problem that stops posting text (exit 1).
-    fn blocks(&self) -> bool {
-        !self.checked || !self.can_write
-    }
-
-    /// The lines under the row: the problem, General, the not-a-forum topic.
-    fn notes(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        if let Some(e) = &self.error {
-            out.push(format!("✗ not checked: {e}"));
-        }
-        if let Some(p) = &self.problem {
-            out.push(format!("{} {p}", if self.blocks() { "✗" } else { "!" }));
-        }
-        if self.posts_to_general {
-            out.push(format!("! {}", preflight::GENERAL_NOTE));
-        }
-        if self.topic == Some("not_a_forum") {
-            out.push(format!("! {}", preflight::NOT_A_FORUM_NOTE));
-        }
-        out
-    }
+    out
 }
 
 /// The (account, target) pairs of every broadcaster, once each: by account, then in the
@@ -152,7 +97,7 @@ fn short(s: &str, n: usize) -> String {
     }
 }
 
-fn print_table(rows: &[Row], settings: &Settings) -> std::io::Result<()> {
+fn print_table(rows: &[CheckedTarget], settings: &Settings, lang: Lang) -> std::io::Result<()> {
     let tw = rows
         .iter()
         .map(|r| r.target.chars().count())
@@ -182,18 +127,10 @@ fn print_table(rows: &[Row], settings: &Settings) -> std::io::Result<()> {
             (true, None) => "General".to_owned(),
             (false, None) => "-".to_owned(),
         };
-        let last = r
-            .last_posted_at
-            .as_deref()
-            .and_then(|t| t.parse::<Timestamp>().ok())
-            .map_or_else(
-                || "never".to_owned(),
-                |t| {
-                    t.to_zoned(settings.timezone.clone())
-                        .strftime("%Y-%m-%d %H:%M")
-                        .to_string()
-                },
-            );
+        let last = r.last_posted.map_or_else(
+            || lang.pick("never", "никогда").to_owned(),
+            |t| smb_domain::local_minute(t, &settings.timezone),
+        );
         if r.checked {
             outln!(
                 "{:<aw$}  {:<tw$}  {:<6}  {:<5}  {:<5}  {:<5}  {:<13}  {:<24}  {last}",
@@ -219,7 +156,7 @@ fn print_table(rows: &[Row], settings: &Settings) -> std::io::Result<()> {
                 "-"
             )?;
         }
-        for n in r.notes() {
+        for n in notes(r, lang) {
             outln!("    {n}")?;
         }
     }
@@ -320,7 +257,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
         bar.inc(1);
     })
     .await?;
-    let rows: Vec<Row> = rows.into_iter().map(Row::from).collect();
+    let rows: Vec<CheckedTarget> = rows.iter().map(CheckedTarget::from).collect();
     bar.finish_and_clear();
 
     if args.json {
@@ -328,9 +265,9 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
     } else if rows.is_empty() {
         outln!("no broadcaster has targets to check")?;
     } else {
-        print_table(&rows, &settings)?;
+        print_table(&rows, &settings, Lang::from_env())?;
     }
-    Ok(if rows.iter().any(Row::blocks) {
+    Ok(if rows.iter().any(CheckedTarget::blocks) {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS

@@ -92,9 +92,23 @@ fn one(
                     format!("unknown account `{name}`; declare it as [accounts.{name}]"),
                 ));
             }
-            if name != account && !backup_accounts.contains(name) {
-                backup_accounts.push(name.clone());
+            if name == account {
+                return Err(ctx.at(
+                    list,
+                    key("backup_accounts"),
+                    format!(
+                        "`{name}` is this broadcaster's own account; a backup is another account — remove `{name}` from backup_accounts"
+                    ),
+                ));
             }
+            if backup_accounts.contains(name) {
+                return Err(ctx.at(
+                    list,
+                    key("backup_accounts"),
+                    format!("`{name}` is listed twice; list each backup account once"),
+                ));
+            }
+            backup_accounts.push(name.clone());
         }
     }
     let mut local = g.clone();

@@ -85,7 +85,16 @@ fn ruled(r: &RuledTarget) -> Result<(TargetRef, ChatRules), String> {
         t = t.in_topic(Some(topic));
     }
     let min_gap = match &r.min_gap {
-        Some(v) => Some(v.get().map_err(|m| format!("min_gap: {m}"))?),
+        Some(v) => {
+            let gap = v.get().map_err(|m| format!("min_gap: {m}"))?;
+            if gap.is_zero() {
+                return Err(
+                    "min_gap: a gap of 0 holds nothing; give one such as \"24h\" or \"90m\", or remove `min_gap`"
+                        .into(),
+                );
+            }
+            Some(gap)
+        }
         None => None,
     };
     let days = match &r.days {

@@ -619,3 +619,78 @@ fn dotenv_errors_give_the_line_and_never_the_value() {
         assert!(!out.contains("entry"), "{out}");
     }
 }
+
+/// QA findings (issue 14): chat rules and backup accounts that cannot mean what was written are
+/// refused at their line, with the fix.
+#[test]
+fn qa_chat_rules_and_backup_accounts_that_mean_nothing_are_refused_at_their_line() {
+    let rule = |entry: &str| {
+        GOOD.replace(
+            "test = [\"@test_chat\"]",
+            &format!("test = [\n  \"@test_chat\",\n  {entry},\n]"),
+        )
+    };
+    for (entry, want) in [
+        (
+            r#"{ chat = "@wholesale_spb", min_gap = 0 }"#,
+            "min_gap: a gap of 0 holds nothing",
+        ),
+        (
+            r#"{ chat = "@wholesale_spb", min_gap = "0s" }"#,
+            "min_gap: a gap of 0 holds nothing",
+        ),
+        (
+            r#"{ chat = "@wholesale_spb", days = "mon,mon" }"#,
+            "days: `mon,mon` names mon twice; name each day once",
+        ),
+        (
+            r#"{ chat = "@wholesale_spb", days = "mon-fri,wed" }"#,
+            "names wed twice",
+        ),
+        (
+            r#"{ chat = "@wholesale_spb", hours = "9-9" }"#,
+            "hours: `9-9` is an empty window",
+        ),
+    ] {
+        let (code, out) = parsed(&rule(entry), &[]);
+        assert_eq!(code, 1, "{entry}: {out}");
+        assert!(out.contains(want), "{entry}: {out}");
+        assert!(
+            out.contains("sendmessagebot.toml:10: targets.test[2]"),
+            "{entry}: the line: {out}"
+        );
+    }
+    // Still accepted: a whole day, a wrapping range.
+    let (code, out) = parsed(
+        &rule(r#"{ chat = "@wholesale_spb", days = "fri-mon", hours = "0-24", min_gap = "1s" }"#),
+        &[],
+    );
+    assert_eq!(code, 0, "{out}");
+
+    let backups = |list: &str| {
+        GOOD.replace("[accounts.acc1]", "[accounts.acc1]\n[accounts.acc3]")
+            .replace(
+                "messages = \"b2b\"\n",
+                &format!("messages = \"b2b\"\nbackup_accounts = {list}\n"),
+            )
+    };
+    let (code, out) = parsed(&backups(r#"["acc3", "acc1"]"#), &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("`acc1` is this broadcaster's own account")
+            && out.contains("remove `acc1` from backup_accounts"),
+        "{out}"
+    );
+    assert!(
+        out.contains("sendmessagebot.toml:") && out.contains("backup_accounts"),
+        "{out}"
+    );
+    let (code, out) = parsed(&backups(r#"["acc3", "acc3"]"#), &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("`acc3` is listed twice; list each backup account once"),
+        "{out}"
+    );
+    let (code, out) = parsed(&backups(r#"["acc3"]"#), &[]);
+    assert_eq!(code, 0, "{out}");
+}

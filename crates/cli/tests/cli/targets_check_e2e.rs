@@ -172,8 +172,8 @@ fn targets_check_says_what_each_account_may_do_in_each_chat() {
         "title",
         "migrated_to",
         "refusal",
-        "problem",
-        "error",
+        "verdict",
+        "reason",
         "last_posted_at",
     ];
     want_fields.sort_unstable();
@@ -238,7 +238,7 @@ fn targets_check_says_what_each_account_may_do_in_each_chat() {
         )
     );
     assert!(
-        strict["problem"]
+        strict["reason"]
             .as_str()
             .is_some_and(|p| p.starts_with("USER_BANNED_IN_CHANNEL: the account may not post here")),
         "{strict}"
@@ -308,7 +308,7 @@ fn targets_check_says_what_each_account_may_do_in_each_chat() {
         (&UPGRADED.into(), &true.into(), &serde_json::Value::Null)
     );
     assert_eq!(
-        group["problem"],
+        group["reason"],
         "this basic group was upgraded to a supergroup: posts follow it to -1001000000200; replace -4001 with it in the configuration"
     );
     // Posting follows it too: `run --once` puts the group's post under the new id.

@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 
 use jiff::{SignedDuration, Timestamp};
-use smb_domain::{DeliveryStatus, ErrorClass, TargetRef};
+use smb_domain::{DeliveryStatus, ErrorClass, HoldReason, TargetRef};
 
 use super::Planner;
 use super::state::{CycleState, POST_MEMORY, Pick, Post, Retry, RunState, add};
@@ -23,7 +23,7 @@ use crate::ports::{JournalPost, Outcome};
 /// Why a delivery may not go out now.
 pub(super) struct ChatHold {
     pub(super) until: Timestamp,
-    pub(super) reason: String,
+    pub(super) reason: HoldReason,
     /// Rules skip the target for this cycle; slow mode only delays it.
     pub(super) skip: bool,
     /// The code a skipped retry is closed with in the journal (`CHAT_RULES`, or the
@@ -153,7 +153,10 @@ impl Planner {
         {
             return Some(ChatHold {
                 until: *until,
-                reason: reason.clone(),
+                reason: HoldReason::Refused {
+                    account: self.accounts[account].name.to_string(),
+                    why: reason.clone(),
+                },
                 skip: true,
                 code: code.clone(),
             });
@@ -164,10 +167,9 @@ impl Planner {
         {
             return Some(ChatHold {
                 until,
-                reason: format!(
-                    "slow mode: Telegram told {} to wait until {until}",
-                    self.accounts[account].name
-                ),
+                reason: HoldReason::Told {
+                    account: self.accounts[account].name.to_string(),
+                },
                 skip: false,
                 code: "SLOWMODE_WAIT".into(),
             });
@@ -186,11 +188,11 @@ impl Planner {
             if until > now {
                 return Some(ChatHold {
                     until,
-                    reason: format!(
-                        "slow mode {} s: last post from {} at {last}",
-                        slowmode.as_secs(),
-                        self.accounts[account].name
-                    ),
+                    reason: HoldReason::SlowMode {
+                        seconds: slowmode.as_secs(),
+                        account: self.accounts[account].name.to_string(),
+                        last,
+                    },
                     skip: false,
                     code: "SLOWMODE_WAIT".into(),
                 });
@@ -203,14 +205,14 @@ impl Planner {
         match chat.rules.next_allowed(now, &slot.schedule.tz, &times) {
             Some((at, Some(why))) if at > now => Some(ChatHold {
                 until: at,
-                reason: format!("chat rule {why}; next allowed {at}"),
+                reason: HoldReason::Rule(why),
                 skip: true,
                 code: "CHAT_RULES".into(),
             }),
             Some(_) => None,
             None => Some(ChatHold {
                 until: Timestamp::MAX,
-                reason: "chat rules allow no moment in the next 400 days".into(),
+                reason: HoldReason::Never,
                 skip: true,
                 code: "CHAT_RULES".into(),
             }),
@@ -294,7 +296,11 @@ impl Planner {
                                 // A per-chat hold, as SLOWMODE_WAIT is; the code says which.
                                 class: ErrorClass::ChatPause,
                                 code: hold.code.clone(),
-                                detail: hold.reason.clone(),
+                                detail: format!(
+                                    "{}; next allowed {}",
+                                    hold.reason,
+                                    smb_domain::local_minute(hold.until, &jiff::tz::TimeZone::UTC)
+                                ),
                             },
                         });
                     }

@@ -96,17 +96,19 @@ impl Planner {
                 Some(_) if !stays_on => {}
                 Some(why) => {
                     let account = self.accounts[a].name.clone();
-                    let reason = format!(
-                        "{CHECK_REASON}{why} (account {account}; other accounts go on posting here)"
-                    );
+                    let why = format!("{CHECK_REASON}{why}");
                     let known = self.refused_here(&target, a);
                     self.refuse_here(
                         &target,
                         a,
                         recheck_at,
                         "PRE_FLIGHT_CHECK".into(),
-                        reason.clone(),
+                        why.clone(),
                     );
+                    let reason = smb_domain::HoldReason::Refused {
+                        account: account.to_string(),
+                        why,
+                    };
                     // Told once, not again at every daily check that finds the same.
                     if !known {
                         fx.push(Effect::RefusedHere {

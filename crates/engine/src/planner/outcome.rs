@@ -170,11 +170,11 @@ impl Planner {
         let why = err.refusal_reason().unwrap_or_else(|| code.clone());
         self.count_failed(d, failed(err, err.to_string()), fx);
         if self.another_poster(&d.target, d.account, now) {
-            let reason = format!(
-                "{why} (account {}; other accounts go on posting here)",
-                d.account_name
-            );
-            self.refuse_here(&d.target, d.account, recheck_at, code, reason.clone());
+            self.refuse_here(&d.target, d.account, recheck_at, code, why.clone());
+            let reason = smb_domain::HoldReason::Refused {
+                account: d.account_name.to_string(),
+                why,
+            };
             self.chats
                 .entry(d.target.chat.clone())
                 .or_default()

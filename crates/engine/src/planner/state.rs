@@ -110,11 +110,11 @@ pub(super) struct ChatSlot {
     /// refused delivery.
     pub(super) told: HashMap<AccountId, Timestamp>,
     /// The last hold per target key, for views (reason, next allowed moment).
-    pub(super) holds: HashMap<String, (String, Timestamp)>,
+    pub(super) holds: HashMap<String, (smb_domain::HoldReason, Timestamp)>,
     /// Targets here that refused one account (CHAT_WRITE_FORBIDDEN, USER_BANNED_IN_CHANNEL,
     /// … from a send or a pre-flight check) while another account posting there can still
-    /// write: (account, target key) → (until, Telegram's code, reason). Only that account's broadcasters skip
-    /// the target until its recheck; the target stays on for the others.
+    /// write: (account, target key) → (until, Telegram's code, why in words). Only that
+    /// account's broadcasters skip the target until its recheck; the others go on.
     pub(super) refused: HashMap<(AccountId, String), (Timestamp, String, String)>,
 }
 

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use smb_domain::{
-    AccountStop, Chat, ChatRules, Jitter, MessageSet, OperatorState, Pacing, Rotation, RunState,
-    Schedule, SendError, TargetRef,
+    AccountStop, Chat, ChatRules, HoldReason, Jitter, MessageSet, OperatorState, Pacing, Rotation,
+    RunState, Schedule, SendError, TargetRef,
 };
 
 use crate::ports::{DeliveryKey, Outcome, SentMessage, TextFormat};
@@ -321,7 +321,7 @@ pub enum Effect {
         broadcaster: Arc<str>,
         account: Arc<str>,
         target: TargetRef,
-        reason: String,
+        reason: HoldReason,
         until: Timestamp,
         skipped: bool,
     },
@@ -331,7 +331,7 @@ pub enum Effect {
     RefusedHere {
         account: Arc<str>,
         target: TargetRef,
-        reason: String,
+        reason: smb_domain::HoldReason,
         until: Timestamp,
     },
     /// Answer to a poll: nothing is due before `until` (`None`: nothing until a control event).
@@ -366,7 +366,8 @@ pub struct BroadcasterView {
 pub struct ChatHoldView {
     /// The target as configured (`@name`, `@name/7`, `-100…`).
     pub target: String,
-    pub reason: String,
+    /// Which rule (or slow mode); words at the edge ([`HoldReason::words`]).
+    pub reason: HoldReason,
     /// The next moment a post is allowed there.
     pub until: Timestamp,
 }

@@ -13,9 +13,10 @@ use axum::Json;
 use axum::extract::State;
 use jiff::Timestamp;
 use serde::Serialize;
+use smb_domain::HoldReason;
 use smb_domain::TargetRef;
 use smb_engine::Gateway;
-use smb_engine::preflight::{self, CheckOptions, CheckRow};
+use smb_engine::preflight::{self, CheckOptions};
 use utoipa::ToSchema;
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
@@ -30,58 +31,17 @@ pub struct Preflight {
     pub pause: Duration,
 }
 
-/// One (account, target) of the check.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct CheckedTarget {
-    pub account: String,
-    /// The target's key (`@name`, `-100…`, `@name/TOPIC`).
-    pub target: String,
-    /// False when Telegram could not be asked (the reason says why); the facts are unknown.
-    pub checked: bool,
-    pub member: bool,
-    pub can_write: bool,
-    pub can_send_media: bool,
-    /// Seconds; null: slow mode off.
-    pub slow_mode_seconds: Option<u32>,
-    pub forum: bool,
-    /// `open`, `closed`, `missing`, `not_a_forum`; null for a target without a topic.
-    pub topic: Option<&'static str>,
-    /// A forum target without a topic: posts go to the General topic.
-    pub posts_to_general: bool,
-    pub title: Option<String>,
-    /// A basic group upgraded to a supergroup: its new `-100…` id.
-    pub migrated_to: Option<i64>,
-    /// The Telegram error a send would get now.
-    pub refusal: Option<String>,
-    /// `ok`, `warning` (text accepted, something to know), `blocked` (text refused),
-    /// `unchecked`.
-    pub verdict: &'static str,
-    /// The verdict's reason in words, with what to do; null for `ok`.
-    pub reason: Option<String>,
-    /// Our last confirmed post into this target (RFC 3339), from the journal.
-    pub last_posted_at: Option<String>,
-}
+/// One (account, target) of the check: the one row type of `targets check --json` too.
+pub use smb_engine::preflight::CheckedTarget;
 
-impl From<&CheckRow> for CheckedTarget {
-    fn from(r: &CheckRow) -> Self {
-        CheckedTarget {
-            account: r.account.clone(),
-            target: r.target.key(),
-            checked: r.checked,
-            member: r.member,
-            can_write: r.can_write,
-            can_send_media: r.can_send_media,
-            slow_mode_seconds: r.slow_mode_seconds,
-            forum: r.forum,
-            topic: r.topic.map(|t| t.as_str()),
-            posts_to_general: r.posts_to_general,
-            title: r.title.clone(),
-            migrated_to: r.migrated_to,
-            refusal: r.refusal.clone(),
-            verdict: r.verdict().as_str(),
-            reason: r.reason(),
-            last_posted_at: r.last_posted_at.map(|t| t.to_string()),
-        }
+/// The dashboard's check, running or the last result; shared by every app the daemon builds
+/// (a reload keeps it). std's Mutex, never held across an await.
+#[derive(Clone, Default)]
+pub struct CheckMemory(Arc<std::sync::Mutex<CheckRun>>);
+
+impl CheckMemory {
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, CheckRun> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -111,28 +71,46 @@ pub struct CheckRun {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct HeldTarget {
     pub target: String,
-    /// The rule that holds it (e.g. `hours 9-21`, `min_gap 24h`, `slow mode 600 s`).
+    /// The rule that holds it, in English (e.g. `chat rule hours 9-21: outside the window`,
+    /// `chat rule min_gap 24h`, `slow mode 600 s: …`).
     pub reason: String,
-    /// RFC 3339.
+    /// RFC 3339 to the second.
     pub until: String,
+    /// The reason, typed, for the page's language (not serialised).
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub why: HoldReason,
+    /// `until` as a moment (not serialised).
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub until_at: Timestamp,
 }
 
-/// What the planner holds back now (`DriverHandle::chat_holds`).
-pub(crate) fn held(s: &AppState) -> Vec<HeldTarget> {
-    s.driver
-        .chat_holds()
-        .into_iter()
-        .map(|h| HeldTarget {
-            target: h.target,
-            reason: h.reason,
-            until: h.until.to_string(),
-        })
-        .collect()
+/// What is held back now: the journal's record of the daemon's holds, the list `stats` shows
+/// (also right after a start, before the planner met those targets again). A journal that
+/// cannot be read gives an empty list (logged): the page still shows the check.
+pub(crate) async fn held(s: &AppState) -> Vec<HeldTarget> {
+    match s.store.held_targets(s.clock.now()).await {
+        Ok(rows) => rows
+            .into_iter()
+            .map(|h| HeldTarget {
+                target: h.target,
+                reason: h.reason,
+                until: h.until,
+                why: h.why,
+                until_at: h.until_at,
+            })
+            .collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "the held targets could not be read");
+            Vec::new()
+        }
+    }
 }
 
 impl CheckRun {
     fn push(&mut self, row: CheckedTarget) {
-        if row.verdict == "blocked" || row.verdict == "unchecked" {
+        if row.blocks() {
             self.blocked += 1;
         }
         self.done += 1;
@@ -157,21 +135,21 @@ pub(crate) fn pairs(s: &AppState) -> Vec<(String, TargetRef)> {
 }
 
 /// The current state (a copy).
-pub(crate) fn current(s: &AppState) -> CheckRun {
-    let mut run = s.check.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    run.held = held(s);
+pub(crate) async fn current(s: &AppState) -> CheckRun {
+    let mut run = s.check.lock().clone();
+    run.held = held(s).await;
     run
 }
 
 fn stamp(t: Timestamp) -> String {
-    t.to_string()
+    smb_domain::rfc3339_seconds(t)
 }
 
 /// Progress and rows of the running check, or of the last one.
 #[utoipa::path(get, path = "/api/v1/targets/check", tag = "targets",
     responses((status = 200, body = CheckRun)))]
 pub async fn get_check(State(s): State<AppState>) -> Json<CheckRun> {
-    Json(current(&s))
+    Json(current(&s).await)
 }
 
 /// Starts the pre-flight check of every (account, target) of the running broadcasters: asks
@@ -189,7 +167,7 @@ pub async fn start_check(State(s): State<AppState>) -> ApiResult<Json<CheckRun>>
     };
     let pairs = pairs(&s);
     let started = {
-        let mut run = s.check.lock().unwrap_or_else(|p| p.into_inner());
+        let mut run = s.check.lock();
         if run.running {
             return Err(ApiError::Conflict(format!(
                 "a check is running ({} of {} done); wait for it",
@@ -217,15 +195,11 @@ pub async fn start_check(State(s): State<AppState>) -> ApiResult<Json<CheckRun>>
             &pairs,
             &options,
             move |_, _, row| {
-                progress_state
-                    .check
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push(CheckedTarget::from(row));
+                progress_state.check.lock().push(CheckedTarget::from(row));
             },
         )
         .await;
-        let mut run = state.check.lock().unwrap_or_else(|p| p.into_inner());
+        let mut run = state.check.lock();
         run.running = false;
         run.finished_at = Some(stamp(state.clock.now()));
         if let Err(e) = result {

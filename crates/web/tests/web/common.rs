@@ -24,6 +24,8 @@ pub const TOKEN: &str = "test-token-0123456789";
 pub struct App {
     pub router: Router,
     pub store: SqliteStore,
+    /// The dashboard's check memory (a daemon hands it to the app of its next round).
+    pub check: smb_web::CheckMemory,
     pub _dir: tempfile::TempDir,
 }
 
@@ -56,6 +58,26 @@ pub async fn app_with_faults(
     bind: &str,
     sources: Option<Arc<dyn SourceUpdater>>,
     faults: Vec<smb_telegram::FaultRule>,
+) -> App {
+    app_with_check(
+        dir,
+        token,
+        bind,
+        sources,
+        faults,
+        smb_web::CheckMemory::default(),
+    )
+    .await
+}
+
+/// [`app_with_faults`] with the check memory of an earlier app (a reload).
+pub async fn app_with_check(
+    dir: tempfile::TempDir,
+    token: Option<&str>,
+    bind: &str,
+    sources: Option<Arc<dyn SourceUpdater>>,
+    faults: Vec<smb_telegram::FaultRule>,
+    check: smb_web::CheckMemory,
 ) -> App {
     let store = SqliteStore::open(&db_url(&dir), SqliteSettings::default())
         .await
@@ -138,6 +160,7 @@ pub async fn app_with_faults(
             },
         ],
         message_sets: BTreeMap::from([("b2b".to_string(), b2b), ("gus".to_string(), gus)]),
+        timezone: Some(jiff::tz::TimeZone::get("Europe/Moscow").unwrap()),
     };
     let ctx = WebContext {
         store: store.clone(),
@@ -149,6 +172,7 @@ pub async fn app_with_faults(
             gateway,
             pause: Duration::ZERO,
         }),
+        check: check.clone(),
     };
     let settings = WebSettings {
         bind: bind.parse().unwrap(),
@@ -159,6 +183,7 @@ pub async fn app_with_faults(
     App {
         router: smb_web::router(ctx, &settings, Router::new()),
         store,
+        check,
         _dir: dir,
     }
 }
