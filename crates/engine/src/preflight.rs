@@ -242,9 +242,12 @@ fn not_asked(account: &str, e: &smb_domain::SendError) -> String {
     }
 }
 
-/// Checks every pair in order. An account Telegram will not answer now (flood wait, dead
-/// session) is not asked again in this run: its other pairs get the same reason. `progress`
-/// is called after each row with (rows done, total, the row).
+/// Checks every pair: accounts at the same time (Telegram's limits are per account), each
+/// account's pairs one after another in the given order with `options.pause` between two
+/// look-ups. An account Telegram will not answer now (flood wait, dead session) is not asked
+/// again in this run: its other pairs get the same reason. `progress` is called after each
+/// row with (rows done, total, the row), rows of different accounts interleaved as they come;
+/// the returned rows are in the order of `pairs`.
 ///
 /// Errors: only the store's (reading "last posted"); Telegram's end up in the rows.
 pub async fn check_targets(
@@ -252,14 +255,64 @@ pub async fn check_targets(
     store: &dyn Store,
     pairs: &[(String, TargetRef)],
     options: &CheckOptions,
-    mut progress: impl FnMut(usize, usize, &CheckRow) + Send,
+    progress: impl FnMut(usize, usize, &CheckRow) + Send,
 ) -> Result<Vec<CheckRow>, StoreError> {
-    let mut stopped = options.unavailable.clone();
-    let mut rows = Vec::with_capacity(pairs.len());
+    // Each account's pairs, by their index in `pairs`.
+    let mut by_account: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, (account, _)) in pairs.iter().enumerate() {
+        by_account.entry(account.as_str()).or_default().push(i);
+    }
+    let total = pairs.len();
+    // Shared by the accounts' futures, which run in this one task; never held across an await.
+    let done = std::sync::Mutex::new((0usize, progress));
+    let slots: Vec<std::sync::Mutex<Option<CheckRow>>> =
+        pairs.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    let per_account = by_account.into_values().map(|indices| {
+        let done = &done;
+        let slots = &slots;
+        async move {
+            let own: Vec<(String, TargetRef)> = indices.iter().map(|&i| pairs[i].clone()).collect();
+            check_account(gateway, store, &own, options, |k, row| {
+                let mut d = done.lock().unwrap_or_else(|p| p.into_inner());
+                d.0 += 1;
+                let n = d.0;
+                (d.1)(n, total, &row);
+                *slots[indices[k]].lock().unwrap_or_else(|p| p.into_inner()) = Some(row);
+            })
+            .await
+        }
+    });
+    for r in futures_util::future::join_all(per_account).await {
+        r?;
+    }
+    Ok(slots
+        .into_iter()
+        .filter_map(|s| s.into_inner().unwrap_or_else(|p| p.into_inner()))
+        .collect())
+}
+
+/// One account's part of [`check_targets`]: `pairs` (all of one account, or of accounts that
+/// may be asked one after another) in order, `options.pause` between two look-ups; `row` gets
+/// each row with its index in `pairs` as soon as it is known. The daemon calls this per
+/// account so that each account starts sending as soon as its own check is done.
+///
+/// Errors: only the store's.
+pub async fn check_account(
+    gateway: &dyn Gateway,
+    store: &dyn Store,
+    pairs: &[(String, TargetRef)],
+    options: &CheckOptions,
+    mut row_done: impl FnMut(usize, CheckRow) + Send,
+) -> Result<(), StoreError> {
+    let mut stopped: BTreeMap<String, String> = BTreeMap::new();
     let mut asked = false;
-    for (account, target) in pairs {
+    for (i, (account, target)) in pairs.iter().enumerate() {
         let mut row = CheckRow::new(account, target);
-        if let Some(why) = stopped.get(account) {
+        if let Some(why) = options
+            .unavailable
+            .get(account)
+            .or_else(|| stopped.get(account))
+        {
             row.error = Some(why.clone());
         } else {
             if asked && !options.pause.is_zero() {
@@ -281,10 +334,9 @@ pub async fn check_targets(
             }
         }
         row.last_posted_at = store.last_sent_at(&target.key()).await?;
-        progress(rows.len() + 1, pairs.len(), &row);
-        rows.push(row);
+        row_done(i, row);
     }
-    Ok(rows)
+    Ok(())
 }
 
 #[cfg(test)]

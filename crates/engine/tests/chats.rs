@@ -828,6 +828,7 @@ fn a_checked_closed_topic_is_disabled_before_the_cycle_reaches_it_and_enabled_wh
                 check("acc1", "@photos", None, Some("media refused")),
             ],
             recheck_at: recheck,
+            waiting: Vec::new(),
         },
         t0,
     );
@@ -867,6 +868,7 @@ fn a_checked_closed_topic_is_disabled_before_the_cycle_reaches_it_and_enabled_wh
         Event::Checked {
             rows: vec![check("acc1", "@forum/5", None, None)],
             recheck_at: now + SignedDuration::from_hours(24),
+            waiting: Vec::new(),
         },
         now,
     );
@@ -908,6 +910,7 @@ fn a_checked_closed_topic_is_disabled_before_the_cycle_reaches_it_and_enabled_wh
         Event::Checked {
             rows: vec![check("acc1", "@photos", None, None)],
             recheck_at: now,
+            waiting: Vec::new(),
         },
         now,
     );
@@ -927,6 +930,7 @@ fn media_refused_disables_a_target_only_for_a_message_with_media() {
         Event::Checked {
             rows: vec![check("acc1", "@photos", None, Some("media refused"))],
             recheck_at: t0,
+            waiting: Vec::new(),
         },
         t0,
     );

@@ -3,7 +3,8 @@
 //! disabled with the reason before the cycle reaches it, and re-enabled when a later check
 //! passes. An operator's disable is never touched.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use jiff::Timestamp;
 use smb_domain::TargetRef;
@@ -43,38 +44,60 @@ impl Planner {
     /// while its message has media and `send_text_without_media` is off), with re-check at
     /// `recheck_at` (the next check); a target this check (or a refused send) disabled with a
     /// re-check time is enabled again when the check finds it writable. Pairs not checked
-    /// change nothing.
+    /// change nothing; a target refused so far that an account in `waiting` (still checking)
+    /// posts to is left as it is until that account's rows come.
     pub(super) fn targets_checked(
         &mut self,
         rows: &[TargetCheck],
         recheck_at: Timestamp,
+        waiting: &[Arc<str>],
         fx: &mut Vec<Effect>,
     ) {
-        let find = |account: &str, target: &TargetRef| {
-            rows.iter()
-                .find(|r| &*r.account == account && &r.target == target)
-        };
-        let mut verdicts: BTreeMap<String, (TargetRef, Option<String>)> = BTreeMap::new();
+        let found: HashMap<(&str, &TargetRef), &TargetCheck> =
+            rows.iter().map(|r| ((&*r.account, &r.target), r)).collect();
+        let mut verdicts: BTreeMap<String, Verdict> = BTreeMap::new();
         for b in &self.broadcasters {
             let account = &self.accounts[b.account].name;
+            let pending = waiting.iter().any(|w| w == account);
             let media = b.content.media.is_some() && !b.content.text_without_media;
             for t in &b.targets {
-                let Some(row) = find(account, t) else {
+                let row = found.get(&(&**account, t));
+                if row.is_none() && !pending {
+                    continue;
+                }
+                let v = verdicts.entry(t.key()).or_insert_with(|| Verdict {
+                    target: t.clone(),
+                    writable: false,
+                    refused: None,
+                    pending: false,
+                });
+                let Some(row) = row else {
+                    v.pending = true;
                     continue;
                 };
                 let refused = row
                     .text_refused
                     .clone()
                     .or_else(|| media.then(|| row.media_refused.clone()).flatten());
-                let entry = verdicts
-                    .entry(t.key())
-                    .or_insert_with(|| (t.clone(), refused.clone()));
-                // One writable poster keeps the target on.
-                if refused.is_none() {
-                    entry.1 = None;
+                match refused {
+                    // One writable poster keeps the target on.
+                    None => v.writable = true,
+                    Some(why) => {
+                        v.refused.get_or_insert(why);
+                    }
                 }
             }
         }
+        let verdicts = verdicts.into_iter().filter_map(|(key, v)| {
+            if v.writable {
+                Some((key, (v.target, None)))
+            } else if v.pending {
+                // Refused so far, but an account still checking may find it writable.
+                None
+            } else {
+                v.refused.map(|why| (key, (v.target, Some(why))))
+            }
+        });
         for (_, (target, refused)) in verdicts {
             match (refused, self.disabled.get(&target)) {
                 (Some(why), None) => {
@@ -97,4 +120,15 @@ impl Planner {
             }
         }
     }
+}
+
+/// What a check says about one target so far (see [`Planner::targets_checked`]).
+struct Verdict {
+    target: TargetRef,
+    /// A posting account found it writable: it stays (or becomes) enabled.
+    writable: bool,
+    /// The first refusal found.
+    refused: Option<String>,
+    /// An account still checking posts here.
+    pending: bool,
 }
