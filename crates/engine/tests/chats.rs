@@ -939,3 +939,84 @@ fn media_refused_disables_a_target_only_for_a_message_with_media() {
         "{fx:?}"
     );
 }
+
+/// The daemon checks accounts concurrently and tells the planner as each finishes: a target
+/// refused by the finished accounts waits for the others that post there, so one writable
+/// poster still keeps it on and nothing is disabled and re-enabled in between.
+#[test]
+fn a_target_refused_so_far_waits_for_the_accounts_still_checking() {
+    let t0 = ts("2026-03-02T08:00:00Z");
+    let spec_both = || {
+        vec![
+            spec("b2b", "acc1", &["@market", "@solo"], 600, "UTC"),
+            spec("retail", "acc2", &["@market"], 600, "UTC"),
+        ]
+    };
+    let recheck = t0 + SignedDuration::from_hours(24);
+    let acc1_rows = vec![
+        check("acc1", "@market", Some("not a member"), None),
+        check("acc1", "@solo", Some("banned"), None),
+    ];
+    // acc1 done, acc2 still checking: @solo (only acc1 posts there) is disabled now;
+    // @market waits for acc2.
+    let mut p = planner(&["acc1", "acc2"], spec_both(), ChatSetup::default(), t0);
+    let fx = p.handle(
+        Event::Checked {
+            rows: acc1_rows.clone(),
+            recheck_at: recheck,
+            waiting: vec!["acc2".into()],
+        },
+        t0,
+    );
+    assert_eq!(
+        fx,
+        vec![Effect::DisableTarget {
+            target: target("@solo"),
+            reason: format!("{CHECK_REASON}banned"),
+            recheck_at: Some(recheck),
+        }]
+    );
+    // acc2 finds @market writable: it stays on, never disabled.
+    let mut rows = acc1_rows.clone();
+    rows.push(check("acc2", "@market", None, None));
+    let fx = p.handle(
+        Event::Checked {
+            rows,
+            recheck_at: recheck,
+            waiting: Vec::new(),
+        },
+        t0,
+    );
+    assert_eq!(fx, Vec::new(), "@solo already disabled, @market writable");
+
+    // The same, but acc2 is refused too: @market is disabled once acc2 is done, with the
+    // first refusal found.
+    let mut p = planner(&["acc1", "acc2"], spec_both(), ChatSetup::default(), t0);
+    let fx = p.handle(
+        Event::Checked {
+            rows: acc1_rows.clone(),
+            recheck_at: recheck,
+            waiting: vec!["acc2".into()],
+        },
+        t0,
+    );
+    assert_eq!(fx.len(), 1, "only @solo: {fx:?}");
+    let mut rows = acc1_rows;
+    rows.push(check("acc2", "@market", Some("read-only"), None));
+    let fx = p.handle(
+        Event::Checked {
+            rows,
+            recheck_at: recheck,
+            waiting: Vec::new(),
+        },
+        t0,
+    );
+    assert_eq!(
+        fx,
+        vec![Effect::DisableTarget {
+            target: target("@market"),
+            reason: format!("{CHECK_REASON}not a member"),
+            recheck_at: Some(recheck),
+        }]
+    );
+}
