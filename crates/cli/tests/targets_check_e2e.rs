@@ -928,9 +928,11 @@ messages = "m"
 
     w.server.set_epoch(1);
     let daemon = spawn_daemon(&w, &args, "two.log");
-    poll_until(Duration::from_secs(90), "a post into the slow chat after the wait", || {
-        (into(SLOWX).len() >= 2).then_some(())
-    });
+    poll_until(
+        Duration::from_secs(90),
+        "a post into the slow chat after the wait",
+        || (into(SLOWX).len() >= 2).then_some(()),
+    );
     stop_daemon(&w, daemon, "two.log");
     let log = std::fs::read_to_string(w.path().join("two.log")).unwrap_or_default();
     let report = w.server.chaos_report();
@@ -944,5 +946,8 @@ messages = "m"
         "the restarted daemon posted (elsewhere) inside the wait: {restarted:?}, wait ends {wait_ends}"
     );
     let second: jiff::Timestamp = into(SLOWX)[1].at.parse().expect("ledger time");
-    assert!(second >= wait_ends, "{second} inside the wait ending {wait_ends}\n{log}");
+    assert!(
+        second >= wait_ends,
+        "{second} inside the wait ending {wait_ends}\n{log}"
+    );
 }

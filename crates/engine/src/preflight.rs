@@ -494,6 +494,43 @@ mod tests {
         assert!(asked.iter().all(|(a, _)| a != "zeta"));
     }
 
+    /// Accounts are asked at the same time, each at its own pace: two accounts of three chats
+    /// with 500 ms between look-ups take 1 s, not 2.5 s; progress counts 1..=6 of 6 and the
+    /// rows keep the order of the pairs.
+    #[tokio::test(start_paused = true)]
+    async fn accounts_are_checked_concurrently_each_at_its_own_pace() {
+        let gw = Table {
+            asked: Mutex::default(),
+        };
+        let store = MemoryStore::default();
+        let chats = [t("@a_chat"), t("@b_chat"), t("@c_chat")];
+        let pairs = pairs_of([("one", &chats[..]), ("two", &chats[..])], None);
+        let options = CheckOptions {
+            pause: Duration::from_millis(500),
+            ..CheckOptions::default()
+        };
+        let started = tokio::time::Instant::now();
+        let mut seen = Vec::new();
+        let rows = check_targets(&gw, &store, &pairs, &options, |done, total, r| {
+            seen.push((done, total, r.account.clone(), started.elapsed()));
+        })
+        .await
+        .unwrap();
+        assert_eq!(started.elapsed(), Duration::from_secs(1));
+        let counts: Vec<(usize, usize)> = seen.iter().map(|s| (s.0, s.1)).collect();
+        assert_eq!(counts, (1..=6).map(|d| (d, 6)).collect::<Vec<_>>());
+        // Interleaved: each account's first row at 0, its last at 1 s.
+        let two_first = seen.iter().find(|s| s.2 == "two").unwrap().3;
+        assert_eq!(two_first, Duration::ZERO);
+        let order: Vec<(String, String)> = rows
+            .iter()
+            .map(|r| (r.account.clone(), r.target.key()))
+            .collect();
+        let expected: Vec<(String, String)> =
+            pairs.iter().map(|(a, t)| (a.clone(), t.key())).collect();
+        assert_eq!(order, expected);
+    }
+
     #[test]
     fn a_refusing_chat_is_blocked_with_the_refusal_in_words() {
         let mut row = CheckRow::new("acc1", &t("@banned_chat"));

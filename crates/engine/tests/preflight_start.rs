@@ -56,12 +56,12 @@ impl Gateway for Scripted {
             .lock()
             .unwrap()
             .push((key.0.clone(), key.1.clone(), now));
-        if let Some(&secs) = self.slow_mode.get(&key.1) {
-            let mut told = self.told.lock().unwrap();
-            if !told.contains_key(&key) {
-                told.insert(key, now + Duration::from_secs(secs));
-                return Err(SendError::from_telegram(&format!("SLOWMODE_WAIT_{secs}")));
-            }
+        if let Some(&secs) = self.slow_mode.get(&key.1)
+            && let std::collections::btree_map::Entry::Vacant(e) =
+                self.told.lock().unwrap().entry(key)
+        {
+            e.insert(now + Duration::from_secs(secs));
+            return Err(SendError::from_telegram(&format!("SLOWMODE_WAIT_{secs}")));
         }
         Ok(SentMessage {
             message_id: Some(1),
