@@ -475,6 +475,12 @@ impl Store for TimedStore {
     ) -> Result<bool, StoreError> {
         self.inner.record_migration(old, new, account, at).await
     }
+    async fn chat_pauses(
+        &self,
+        after: jiff::Timestamp,
+    ) -> Result<Vec<smb_engine::StoredChatPause>, StoreError> {
+        self.inner.chat_pauses(after).await
+    }
     async fn last_sent_at(&self, target: &str) -> Result<Option<jiff::Timestamp>, StoreError> {
         self.inner.last_sent_at(target).await
     }

@@ -106,6 +106,9 @@ struct Shared {
     journal: Journal,
     anchor: Mutex<Anchor>,
     tests: Vec<TestQueue>,
+    /// Per account: its part of the first pre-flight check is done (always true without a
+    /// check). An account sends nothing before; the others do not wait for it.
+    ready: Vec<std::sync::atomic::AtomicBool>,
 }
 
 /// Whether the journal takes writes (see the module docs).
@@ -315,6 +318,10 @@ impl Driver {
         let tests = (0..planner.account_count())
             .map(|_| TestQueue::default())
             .collect();
+        let checking = settings.preflight_every.is_some();
+        let ready = (0..planner.account_count())
+            .map(|_| std::sync::atomic::AtomicBool::new(!checking))
+            .collect();
         Ok(Driver {
             shared: Arc::new(Shared {
                 planner: Mutex::new(planner),
@@ -333,6 +340,7 @@ impl Driver {
                     mono: Instant::now(),
                 }),
                 tests,
+                ready,
             }),
         })
     }
@@ -355,14 +363,21 @@ impl Driver {
             broadcasters,
             accounts,
         });
-        // The first check ends before any send: a chat we cannot write to is disabled before
-        // the cycle reaches it.
-        if let Some(every) = self.shared.settings.preflight_every {
-            tokio::select! {
-                () = shutdown.cancelled() => {}
-                () = preflight_round(&self.shared, every) => {}
-            }
-        }
+        // The first check runs while accounts send: each account's own part of it ends before
+        // that account's first send (a chat it cannot write to is disabled before its cycle
+        // reaches it); the other accounts do not wait for it.
+        let first = self.shared.settings.preflight_every.map(|every| {
+            let shared = self.shared.clone();
+            let shutdown = shutdown.clone();
+            tokio::spawn(async move {
+                tokio::select! {
+                    () = shutdown.cancelled() => {}
+                    () = preflight_round(&shared, every) => {}
+                }
+                // Stopped early, or an account the check did not reach: nobody waits on.
+                release_all(&shared);
+            })
+        });
         let mut tasks = tokio::task::JoinSet::new();
         for account in 0..accounts {
             let shared = self.shared.clone();
@@ -376,6 +391,7 @@ impl Driver {
                 self.shared.clone(),
                 every,
                 watching.clone(),
+                first,
             ))
         });
         while let Some(res) = tasks.join_next().await {
@@ -432,6 +448,8 @@ pub async fn restore_planner(
         .checked_sub(SignedDuration::from_hours(8 * 24))
         .unwrap_or(Timestamp::MIN);
     planner.restore_journal(&store.recent_deliveries(since).await?, now);
+    // Slow-mode waits Telegram told before the restart hold as they did (issue 19).
+    planner.restore_chat_pauses(&store.chat_pauses(now).await?, now);
     Ok(())
 }
 
@@ -896,8 +914,23 @@ async fn journal_open(shared: &Shared, shutdown: &CancellationToken) -> bool {
 
 /// Watches the database file while the journal is up; while it is down, probes it with
 /// backoff, replays the queued writes and opens the gate again.
-/// The pre-flight check every `every` after the first (see [`preflight_round`]).
-async fn preflight_daily(shared: Arc<Shared>, every: Duration, stop: CancellationToken) {
+/// The pre-flight check every `every` after the first (see [`preflight_round`]), which runs
+/// as `first`.
+async fn preflight_daily(
+    shared: Arc<Shared>,
+    every: Duration,
+    stop: CancellationToken,
+    first: Option<tokio::task::JoinHandle<()>>,
+) {
+    if let Some(mut first) = first {
+        tokio::select! {
+            () = stop.cancelled() => {
+                first.abort();
+                return;
+            }
+            _ = &mut first => {}
+        }
+    }
     loop {
         tokio::select! {
             () = stop.cancelled() => return,
@@ -910,10 +943,35 @@ async fn preflight_daily(shared: Arc<Shared>, every: Duration, stop: Cancellatio
     }
 }
 
-/// One pre-flight check over the planner's (account, target) pairs: its slow mode and
-/// membership facts go to the planner ([`Event::ChatInfo`]), then its verdicts
-/// ([`Event::Checked`]): a target no posting account can write to is disabled with the reason
-/// until the next check, one that passes again is enabled. Every account looks again after.
+/// Lets every account send (the first check is over, or was stopped).
+fn release_all(shared: &Shared) {
+    for (ready, waker) in shared.ready.iter().zip(&shared.wakers) {
+        if !ready.swap(true, Ordering::SeqCst) {
+            waker.notify_one();
+        }
+    }
+}
+
+/// Waits until `account`'s part of the first pre-flight check is done; `false` when shut
+/// down first.
+async fn own_check_done(shared: &Shared, account: usize, shutdown: &CancellationToken) -> bool {
+    while !shared.ready[account].load(Ordering::SeqCst) {
+        tokio::select! {
+            _ = shared.wakers[account].notified() => {}
+            _ = shutdown.cancelled() => return false,
+        }
+    }
+    true
+}
+
+/// One pre-flight check over the planner's (account, target) pairs, all accounts at the same
+/// time (Telegram's limits are per account; each account keeps its own pause between
+/// look-ups). As each account finishes, its slow mode and membership facts go to the planner
+/// ([`Event::ChatInfo`]), then the verdicts of the round so far ([`Event::Checked`]): a
+/// target no posting account can write to is disabled with the reason until the next check
+/// (decided once every account posting there is done), one that passes again is enabled.
+/// That account may send from then on (the first check gates each account on its own part
+/// only) and every account looks again.
 async fn preflight_round(shared: &Arc<Shared>, every: Duration) {
     let plan = {
         let (planner, now) = shared.lock_now();
@@ -923,29 +981,97 @@ async fn preflight_round(shared: &Arc<Shared>, every: Duration) {
         pause: shared.settings.preflight_pause,
         unavailable: plan.unavailable,
     };
-    let rows = match crate::preflight::check_targets(
-        shared.gateway.as_ref(),
-        shared.store.as_ref(),
-        &plan.pairs,
-        &options,
-        |_, _, _| {},
-    )
-    .await
+    let mut by_account: std::collections::BTreeMap<String, Vec<(String, TargetRef)>> =
+        std::collections::BTreeMap::new();
+    for pair in plan.pairs {
+        by_account.entry(pair.0.clone()).or_default().push(pair);
+    }
+    // Accounts with nothing to check send right away.
     {
-        Ok(rows) => rows,
-        Err(e) => {
-            tracing::warn!(error = %e, "pre-flight check: the journal could not be read; targets left as they are");
-            return;
+        let planner = lock(shared);
+        for (i, ready) in shared.ready.iter().enumerate() {
+            let name = planner.account_name(i);
+            if !by_account.contains_key(name) && !ready.swap(true, Ordering::SeqCst) {
+                shared.wakers[i].notify_one();
+            }
         }
-    };
-    let checked: Vec<_> = rows.iter().filter(|r| r.checked).collect();
+    }
+    let round = Mutex::new(Round {
+        waiting: by_account.keys().map(|a| Arc::from(a.as_str())).collect(),
+        rows: Vec::new(),
+        pairs: 0,
+        checked: 0,
+        blocked: 0,
+    });
+    let accounts = by_account.iter().map(|(account, pairs)| {
+        let round = &round;
+        let options = &options;
+        async move {
+            let mut rows = Vec::with_capacity(pairs.len());
+            let read = crate::preflight::check_account(
+                shared.gateway.as_ref(),
+                shared.store.as_ref(),
+                pairs,
+                options,
+                |_, r| rows.push(r),
+            )
+            .await;
+            if let Err(e) = read {
+                tracing::warn!(error = %e, account = %account, "pre-flight check: the journal could not be read; this account's targets left as they are");
+                rows.clear();
+            }
+            account_checked(shared, account, &rows, round, every).await;
+        }
+    });
+    futures_util::future::join_all(accounts).await;
+    let round = round.into_inner().unwrap_or_else(|p| p.into_inner());
     tracing::info!(
-        pairs = rows.len(),
-        checked = checked.len(),
-        blocked = checked.iter().filter(|r| !r.can_write).count(),
+        pairs = round.pairs,
+        checked = round.checked,
+        blocked = round.blocked,
         "pre-flight check done"
     );
+}
+
+/// A pre-flight round's findings so far (see [`preflight_round`]).
+struct Round {
+    /// Accounts still checking.
+    waiting: Vec<Arc<str>>,
+    /// Every answered row of the finished accounts.
+    rows: Vec<crate::planner::TargetCheck>,
+    pairs: usize,
+    checked: usize,
+    blocked: usize,
+}
+
+/// `account`'s part of a round is done: its facts and the round's verdicts so far go to the
+/// planner, their effects are carried out, and the account may send.
+async fn account_checked(
+    shared: &Shared,
+    account: &str,
+    rows: &[crate::preflight::CheckRow],
+    round: &Mutex<Round>,
+    every: Duration,
+) {
     let (fx, now) = {
+        let mut round = round.lock().unwrap_or_else(|p| p.into_inner());
+        round.waiting.retain(|w| &**w != account);
+        round.pairs += rows.len();
+        let checked: Vec<_> = rows.iter().filter(|r| r.checked).collect();
+        round.checked += checked.len();
+        round.blocked += checked.iter().filter(|r| !r.can_write).count();
+        round.rows.extend(
+            checked.iter().map(|r| crate::planner::TargetCheck {
+                account: r.account.as_str().into(),
+                target: r.target.clone(),
+                text_refused: (!r.can_write).then(|| {
+                    r.reason()
+                        .unwrap_or_else(|| "a text post would be refused".to_owned())
+                }),
+                media_refused: (!r.can_send_media)
+                    .then(|| "media (photos, documents) would be refused".to_owned()),
+            }),
+        );
         let (mut planner, now) = shared.lock_now();
         for r in &checked {
             planner.handle(
@@ -958,25 +1084,13 @@ async fn preflight_round(shared: &Arc<Shared>, every: Duration) {
                 now,
             );
         }
-        let checks = checked
-            .iter()
-            .map(|r| crate::planner::TargetCheck {
-                account: r.account.as_str().into(),
-                target: r.target.clone(),
-                text_refused: (!r.can_write).then(|| {
-                    r.reason()
-                        .unwrap_or_else(|| "a text post would be refused".to_owned())
-                }),
-                media_refused: (!r.can_send_media)
-                    .then(|| "media (photos, documents) would be refused".to_owned()),
-            })
-            .collect();
         let recheck_at = add(now, every);
         (
             planner.handle(
                 Event::Checked {
-                    rows: checks,
+                    rows: round.rows.clone(),
                     recheck_at,
+                    waiting: round.waiting.clone(),
                 },
                 now,
             ),
@@ -985,6 +1099,9 @@ async fn preflight_round(shared: &Arc<Shared>, every: Duration) {
     };
     for e in fx {
         apply(shared, e, now).await;
+    }
+    if let Some(i) = lock(shared).account_id(account) {
+        shared.ready[i].store(true, Ordering::SeqCst);
     }
     for w in &shared.wakers {
         w.notify_one();
@@ -1082,6 +1199,10 @@ async fn recover(shared: &Shared) -> Result<(), StoreError> {
 async fn account_loop(shared: Arc<Shared>, account: usize, shutdown: CancellationToken) {
     loop {
         if shutdown.is_cancelled() {
+            return;
+        }
+        // The account's own part of the first pre-flight check comes before its first send.
+        if !own_check_done(&shared, account, &shutdown).await {
             return;
         }
         // Never send blind: no account asks for a send while the journal is down.

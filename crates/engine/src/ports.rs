@@ -386,6 +386,18 @@ pub struct StoredAccount {
     pub last_send_at: Option<Timestamp>,
 }
 
+/// A wait Telegram told one account in one chat (`SLOWMODE_WAIT_X`), as the journal's
+/// `pauses` keeps it (see [`Store::chat_pauses`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredChatPause {
+    /// The account told to wait.
+    pub account: String,
+    /// The target's key (`@name`, `-100…`, `@name/123`) it was told about.
+    pub target: String,
+    /// When the wait ends (the latest, when several were told).
+    pub until: Timestamp,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TargetStatus {
     Active,
@@ -573,6 +585,11 @@ pub trait Store: Send + Sync {
         until: Timestamp,
         at: Timestamp,
     ) -> Result<(), StoreError>;
+
+    /// The chat pauses recorded by [`Store::record_pause`] (those with a target) that end
+    /// after `after`: per (account, target) the latest `until`. A restart restores them into
+    /// the planner, so a slow-mode wait Telegram told survives the process (issue 19).
+    async fn chat_pauses(&self, after: Timestamp) -> Result<Vec<StoredChatPause>, StoreError>;
 
     /// The states set by [`Store::set_broadcaster_state`].
     async fn broadcaster_states(&self) -> Result<HashMap<String, OperatorState>, StoreError>;

@@ -24,7 +24,7 @@ use crate::planner::{
 
 use crate::ports::{
     DeliveryKey, JournalPost, Outcome, PendingDelivery, Store, StoreError, StoredAccount,
-    StoredCycle, TargetStatus,
+    StoredChatPause, StoredCycle, TargetStatus,
 };
 
 /// (broadcaster, cycle, target key) → (status as the journal writes it, random_id)
@@ -35,6 +35,9 @@ pub type Journal = HashMap<(String, u64, String), (String, i64)>;
 pub struct MemoryStore {
     /// Every delivery written, by (broadcaster, cycle, target key).
     pub deliveries: Mutex<Journal>,
+    /// Every chat pause recorded (a pause with a target), in order: kept so a test can
+    /// restart a driver on the same store.
+    pub chat_pauses: Mutex<Vec<StoredChatPause>>,
 }
 
 impl MemoryStore {
@@ -84,14 +87,49 @@ impl Store for MemoryStore {
     }
     async fn record_pause(
         &self,
-        _: &str,
-        _: Option<&str>,
+        account: &str,
+        target: Option<&str>,
         _: PauseKind,
         _: Duration,
-        _: Timestamp,
+        until: Timestamp,
         _: Timestamp,
     ) -> Result<(), StoreError> {
+        if let Some(target) = target {
+            self.chat_pauses
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(StoredChatPause {
+                    account: account.to_owned(),
+                    target: target.to_owned(),
+                    until,
+                });
+        }
         Ok(())
+    }
+    async fn chat_pauses(&self, after: Timestamp) -> Result<Vec<StoredChatPause>, StoreError> {
+        let mut latest: HashMap<(String, String), Timestamp> = HashMap::new();
+        for p in self
+            .chat_pauses
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|p| p.until > after)
+        {
+            let until = latest
+                .entry((p.account.clone(), p.target.clone()))
+                .or_insert(p.until);
+            *until = (*until).max(p.until);
+        }
+        let mut out: Vec<StoredChatPause> = latest
+            .into_iter()
+            .map(|((account, target), until)| StoredChatPause {
+                account,
+                target,
+                until,
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.account, &a.target).cmp(&(&b.account, &b.target)));
+        Ok(out)
     }
     async fn set_account_stopped(
         &self,
@@ -369,6 +407,10 @@ impl<S: Store, H: Hook> Store for Hooked<S, H> {
             self.inner.record_chat_hold(target, reason, until, at),
         )
         .await
+    }
+    /// A read: passed on.
+    async fn chat_pauses(&self, after: Timestamp) -> Result<Vec<StoredChatPause>, StoreError> {
+        self.inner.chat_pauses(after).await
     }
     async fn last_sent_at(&self, target: &str) -> Result<Option<Timestamp>, StoreError> {
         self.inner.last_sent_at(target).await

@@ -11,7 +11,7 @@ use std::time::Duration;
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 use smb_domain::{
-    AccountStop, Chat, ChatRules, DeliveryStatus, HourWindow, Jitter, Message, MessageSet, Pacing,
+    AccountStop, Chat, ChatRules, HoldReason, DeliveryStatus, HourWindow, Jitter, Message, MessageSet, Pacing,
     Rotation, Schedule, SendError, TargetRef, Weekdays,
 };
 use smb_engine::planner::{
@@ -854,6 +854,7 @@ fn a_checked_closed_topic_is_disabled_before_the_cycle_reaches_it_and_enabled_wh
                 check("acc1", "@photos", None, Some("media refused")),
             ],
             recheck_at: recheck,
+            waiting: Vec::new(),
         },
         t0,
     );
@@ -865,9 +866,10 @@ fn a_checked_closed_topic_is_disabled_before_the_cycle_reaches_it_and_enabled_wh
             Effect::RefusedHere {
                 account: "acc1".into(),
                 target: target("@market"),
-                reason: format!(
-                    "{CHECK_REASON}not a member (account acc1; other accounts go on posting here)"
-                ),
+                reason: HoldReason::Refused {
+                    account: "acc1".into(),
+                    why: format!("{CHECK_REASON}not a member"),
+                },
                 until: recheck,
             },
             Effect::DisableTarget {
@@ -888,6 +890,7 @@ fn a_checked_closed_topic_is_disabled_before_the_cycle_reaches_it_and_enabled_wh
         Event::Checked {
             rows: vec![check("acc1", "@forum/5", None, None)],
             recheck_at: now + SignedDuration::from_hours(24),
+            waiting: Vec::new(),
         },
         now,
     );
@@ -911,6 +914,7 @@ fn a_checked_closed_topic_is_disabled_before_the_cycle_reaches_it_and_enabled_wh
         Event::Checked {
             rows: vec![check("acc1", "@photos", None, None)],
             recheck_at: now,
+            waiting: Vec::new(),
         },
         now,
     );
@@ -930,6 +934,7 @@ fn media_refused_disables_a_target_only_for_a_message_with_media() {
         Event::Checked {
             rows: vec![check("acc1", "@photos", None, Some("media refused"))],
             recheck_at: t0,
+            waiting: Vec::new(),
         },
         t0,
     );
@@ -1091,6 +1096,7 @@ fn a_backup_never_posts_where_the_check_found_it_may_not_write() {
                 check("acc3", "@chat_b", Some("CHAT_WRITE_FORBIDDEN"), None),
             ],
             recheck_at: t0 + SignedDuration::from_hours(24),
+            waiting: Vec::new(),
         },
         t0,
     );
@@ -1130,5 +1136,99 @@ fn a_backup_never_posts_where_the_check_found_it_may_not_write() {
             .sends
             .iter()
             .any(|s| &*s.d.account_name == "acc3" && s.d.target.key() == "@chat_b")
+    );
+}
+
+/// The daemon checks accounts concurrently and tells the planner as each finishes: a target
+/// refused by the finished accounts waits for the others that post there, so one writable
+/// poster still keeps it on and nothing is disabled and re-enabled in between.
+#[test]
+fn a_target_refused_so_far_waits_for_the_accounts_still_checking() {
+    let t0 = ts("2026-03-02T08:00:00Z");
+    let spec_both = || {
+        vec![
+            spec("b2b", "acc1", &["@market", "@solo"], 600, "UTC"),
+            spec("retail", "acc2", &["@market"], 600, "UTC"),
+        ]
+    };
+    let recheck = t0 + SignedDuration::from_hours(24);
+    let acc1_rows = vec![
+        check("acc1", "@market", Some("not a member"), None),
+        check("acc1", "@solo", Some("banned"), None),
+    ];
+    // acc1 done, acc2 still checking: @solo (only acc1 posts there) is disabled now;
+    // @market waits for acc2, and only acc1 skips it meanwhile.
+    let acc1_out = Effect::RefusedHere {
+        account: "acc1".into(),
+        target: target("@market"),
+        reason: HoldReason::Refused {
+            account: "acc1".into(),
+            why: format!("{CHECK_REASON}not a member"),
+        },
+        until: recheck,
+    };
+    let mut p = planner(&["acc1", "acc2"], spec_both(), ChatSetup::default(), t0);
+    let fx = p.handle(
+        Event::Checked {
+            rows: acc1_rows.clone(),
+            recheck_at: recheck,
+            waiting: vec!["acc2".into()],
+        },
+        t0,
+    );
+    assert_eq!(
+        fx,
+        vec![
+            acc1_out.clone(),
+            Effect::DisableTarget {
+                target: target("@solo"),
+                reason: format!("{CHECK_REASON}banned"),
+                recheck_at: Some(recheck),
+            }
+        ]
+    );
+    // acc2 finds @market writable: it stays on, never disabled.
+    let mut rows = acc1_rows.clone();
+    rows.push(check("acc2", "@market", None, None));
+    let fx = p.handle(
+        Event::Checked {
+            rows,
+            recheck_at: recheck,
+            waiting: Vec::new(),
+        },
+        t0,
+    );
+    assert_eq!(fx, Vec::new(), "@solo already disabled, @market writable");
+
+    // The same, but acc2 is refused too: @market is disabled once acc2 is done, with the
+    // first refusal found.
+    let mut p = planner(&["acc1", "acc2"], spec_both(), ChatSetup::default(), t0);
+    let fx = p.handle(
+        Event::Checked {
+            rows: acc1_rows.clone(),
+            recheck_at: recheck,
+            waiting: vec!["acc2".into()],
+        },
+        t0,
+    );
+    assert_eq!(fx.len(), 2, "acc1 out of @market, and @solo: {fx:?}");
+    assert_eq!(fx[0], acc1_out);
+    let mut rows = acc1_rows;
+    rows.push(check("acc2", "@market", Some("read-only"), None));
+    let fx = p.handle(
+        Event::Checked {
+            rows,
+            recheck_at: recheck,
+            waiting: Vec::new(),
+        },
+        t0,
+    );
+    assert_eq!(
+        fx,
+        vec![Effect::DisableTarget {
+            target: target("@market"),
+            reason: format!("{CHECK_REASON}not a member"),
+            recheck_at: Some(recheck),
+        }]
     );
 }

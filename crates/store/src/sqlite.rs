@@ -19,7 +19,7 @@ use jiff::Timestamp;
 use smb_domain::{AccountStop, DeliveryStatus, OperatorState, PauseKind, TargetState};
 use smb_engine::{
     DeliveryKey, JournalPost, Outcome, PendingDelivery, Store, StoreError, StoredAccount,
-    StoredCycle, StoredDelivery, TargetStatus,
+    StoredChatPause, StoredCycle, StoredDelivery, TargetStatus,
 };
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -1172,6 +1172,27 @@ impl Store for SqliteStore {
             .map(|r| Ok((col(r, "broadcaster")?, word(r, "state")?)))
             .collect()
     }
+    async fn chat_pauses(&self, after: Timestamp) -> Result<Vec<StoredChatPause>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT account, target, MAX(until) AS until FROM pauses
+             WHERE target IS NOT NULL AND until > ? GROUP BY account, target
+             ORDER BY account, target",
+        )
+        .bind(ms(after))
+        .fetch_all(&self.read)
+        .await
+        .map_err(db_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(StoredChatPause {
+                    account: col(r, "account")?,
+                    target: col(r, "target")?,
+                    until: ts(col(r, "until")?),
+                })
+            })
+            .collect()
+    }
+
     async fn last_sent_at(&self, target: &str) -> Result<Option<Timestamp>, StoreError> {
         let filter = crate::DeliveryFilter {
             target: Some(target.to_owned()),

@@ -39,8 +39,9 @@ pub struct Args {
     /// Check against the sandbox (its fault plan) instead of Telegram.
     #[arg(long)]
     pub sandbox: bool,
-    /// Pause between two chats, in milliseconds (each check is two or three Telegram calls;
-    /// Telegram answers fast lookups with FLOOD_WAIT).
+    /// Pause between two chats of one account, in milliseconds (each check is two or three
+    /// Telegram calls; Telegram answers fast lookups with FLOOD_WAIT). Accounts are checked at
+    /// the same time, each at this pace.
     #[arg(long, value_name = "MS", default_value_t = 500)]
     pub pause_ms: u64,
 }

@@ -695,3 +695,222 @@ fn slow_mode_known_in_advance_gives_at_most_one_slowmode_wait_per_chat_per_day()
     );
     assert!(c2 >= 1 && c3 >= 1, "SLOWMODE_WAIT: {c2}, {c3}");
 }
+
+/// Starts the daemon in the world's directory, its output into `log` (a file, so a chatty
+/// daemon never blocks on a full pipe).
+fn spawn_daemon(w: &World, args: &[&str], log: &str) -> std::process::Child {
+    let out = std::fs::File::create(w.path().join(log)).expect("log file");
+    let err = out.try_clone().expect("log file");
+    let mut c = w.command(args);
+    c.stdout(out).stderr(err);
+    c.spawn().expect("start sendmessagebot")
+}
+
+/// Polls `what` every 20 ms up to `limit`; panics naming it when it never held.
+fn poll_until<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(started.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// SIGTERM (the shell's own `kill`), then waits for a clean exit.
+fn stop_daemon(w: &World, mut child: std::process::Child, log: &str) {
+    let sent = std::process::Command::new("sh")
+        .args(["-c", &format!("kill -TERM {}", child.id())])
+        .status()
+        .expect("kill");
+    assert!(sent.success());
+    let status = poll_until(LIMIT, "the daemon to stop", || {
+        child.try_wait().expect("wait")
+    });
+    assert!(
+        status.success(),
+        "{status}\n{}",
+        std::fs::read_to_string(w.path().join(log)).unwrap_or_default()
+    );
+}
+
+/// Issue 14's start-up regression: the daemon's first pre-flight check ran over every
+/// (account, target) before any send, 500 ms apart. Now accounts are checked at the same
+/// time and each sends once its own part is done: with acc1 on 2 chats and acc2 on 30, the
+/// first post (acc1's) lands while acc2 is still being checked, by the server's own counts.
+#[test]
+fn the_first_post_does_not_wait_for_the_whole_check_round() {
+    const MANY: i64 = 30;
+    let chat = |i: i64| -1_001_000_001_000 - i;
+    let mut fixture = Fixture::default()
+        .user(UserSpec::new(ACC1, "Seller One").phone("+15550001"))
+        .user(UserSpec::new(ACC2, "Seller Two").phone("+15550002"));
+    for i in 0..2 {
+        fixture = fixture.chat(
+            ChatSpec::new(chat(i), &format!("Few {i}"), ChatKind::Supergroup).members(&[ACC1]),
+        );
+    }
+    for i in 2..2 + MANY {
+        fixture = fixture.chat(
+            ChatSpec::new(chat(i), &format!("Many {i}"), ChatKind::Supergroup).members(&[ACC2]),
+        );
+    }
+    let w = World::start(fixture);
+    w.seed_logged_in("acc1", ACC1);
+    w.seed_logged_in("acc2", ACC2);
+    let list = |r: std::ops::Range<i64>| {
+        r.map(|i| format!("\"{}\"", chat(i)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    // FAST keeps the daemon's pre-flight check on (its default 500 ms between look-ups).
+    w.config(&format!(
+        r#"{}
+[accounts.acc1]
+[accounts.acc2]
+
+[targets]
+few = [{}]
+many = [{}]
+
+[messages.m]
+texts = ["Price list"]
+
+[broadcasters.few]
+account = "acc1"
+targets = "few"
+messages = "m"
+
+[broadcasters.many]
+account = "acc2"
+targets = "many"
+messages = "m"
+"#,
+        common::server::FAST,
+        list(0..2),
+        list(2..2 + MANY)
+    ));
+    let pairs = 2 + MANY as u64;
+    let daemon = spawn_daemon(
+        &w,
+        &["run", "--once", "--no-web", "--no-metrics"],
+        "first.log",
+    );
+    let (first, looked_at) = poll_until(LIMIT, "the first post", || {
+        let first = w.server.ledger().into_iter().next()?;
+        Some((first, w.server.calls("channels.getFullChannel")))
+    });
+    assert_eq!(first.account, ACC1, "the account with 2 chats posts first");
+    assert!(
+        looked_at < pairs,
+        "the first post came after {looked_at} of the {pairs} look-ups: it waited for the whole round"
+    );
+    let mut daemon = daemon;
+    let status = poll_until(Duration::from_secs(120), "run --once to finish", || {
+        daemon.try_wait().expect("wait")
+    });
+    let log = std::fs::read_to_string(w.path().join("first.log")).unwrap_or_default();
+    assert!(status.success(), "{status}\n{log}");
+    let ledger = w.server.ledger();
+    assert_eq!(ledger.len() as u64, pairs, "every chat posted once\n{log}");
+    assert!(
+        w.server.calls("channels.getFullChannel") >= pairs,
+        "every pair was looked at"
+    );
+    // acc2 posted only after its own check: its first post is later than acc1's.
+    let acc2_first = ledger
+        .iter()
+        .position(|e| e.account == ACC2)
+        .expect("acc2 posted");
+    assert!(acc2_first >= 1);
+}
+
+/// Issue 19: a `SLOWMODE_WAIT` told before a restart holds after it, with the pre-flight
+/// check off (slow mode not known in advance). Two broadcasters of acc1 post into a chat
+/// with 20 s slow mode: the second is told to wait; the daemon is stopped and started again
+/// within the wait; the restarted daemon posts elsewhere meanwhile and into that chat only
+/// after the wait (the test server records any send inside a wait it told).
+#[test]
+fn a_told_slow_mode_wait_holds_across_a_restart() {
+    const SLOWX: i64 = -1_001_000_002_001;
+    const OPEN: i64 = -1_001_000_002_002;
+    let w = World::start(
+        Fixture::default()
+            .user(UserSpec::new(ACC1, "Seller One").phone("+15550001"))
+            .chat(
+                ChatSpec::new(SLOWX, "Slow market", ChatKind::Supergroup)
+                    .members(&[ACC1])
+                    .slow_mode(20),
+            )
+            .chat(ChatSpec::new(OPEN, "Open market", ChatKind::Supergroup).members(&[ACC1])),
+    );
+    w.seed_logged_in("acc1", ACC1);
+    w.config(&format!(
+        r#"{}
+[accounts.acc1]
+
+[targets]
+both = ["{SLOWX}", "{OPEN}"]
+slow = ["{SLOWX}"]
+
+[messages.m]
+texts = ["Price list"]
+
+[broadcasters.first]
+account = "acc1"
+targets = "both"
+messages = "m"
+
+[broadcasters.second]
+account = "acc1"
+targets = "slow"
+messages = "m"
+"#,
+        common::server::FAST_NO_PREFLIGHT.replace(r#"cycle_delay = "1h""#, r#"cycle_delay = "1s""#)
+    ));
+    let into = |chat: i64| {
+        w.server
+            .ledger()
+            .into_iter()
+            .filter(|e| e.chat == chat.to_string())
+            .collect::<Vec<_>>()
+    };
+    let args = ["run", "--no-web", "--no-metrics"];
+    let daemon = spawn_daemon(&w, &args, "one.log");
+    poll_until(LIMIT, "a SLOWMODE_WAIT told", || {
+        (w.server.chaos_report().slow_mode_waits_told >= 1).then_some(())
+    });
+    stop_daemon(&w, daemon, "one.log");
+    let slow_posts = into(SLOWX);
+    assert_eq!(slow_posts.len(), 1, "one post, then the wait");
+    let first_at: jiff::Timestamp = slow_posts[0].at.parse().expect("ledger time");
+    // Slow mode counts from that post: the told wait ends by then.
+    let wait_ends = first_at + jiff::SignedDuration::from_secs(20);
+    let before_restart = w.server.ledger().len();
+
+    w.server.set_epoch(1);
+    let daemon = spawn_daemon(&w, &args, "two.log");
+    poll_until(
+        Duration::from_secs(90),
+        "a post into the slow chat after the wait",
+        || (into(SLOWX).len() >= 2).then_some(()),
+    );
+    stop_daemon(&w, daemon, "two.log");
+    let log = std::fs::read_to_string(w.path().join("two.log")).unwrap_or_default();
+    let report = w.server.chaos_report();
+    assert_eq!(report.violations, [], "sends inside a told wait\n{log}");
+    let restarted: Vec<jiff::Timestamp> = w.server.ledger()[before_restart..]
+        .iter()
+        .map(|e| e.at.parse().expect("ledger time"))
+        .collect();
+    assert!(
+        restarted.iter().any(|at| *at < wait_ends),
+        "the restarted daemon posted (elsewhere) inside the wait: {restarted:?}, wait ends {wait_ends}"
+    );
+    let second: jiff::Timestamp = into(SLOWX)[1].at.parse().expect("ledger time");
+    assert!(
+        second >= wait_ends,
+        "{second} inside the wait ending {wait_ends}\n{log}"
+    );
+}

@@ -18,7 +18,7 @@ use super::state::{CycleState, POST_MEMORY, Pick, Post, Retry, RunState, add};
 use super::vocabulary::{
     AccountId, BroadcasterId, ChatFacts, ChatHoldView, ChatSetup, Delivery, Effect, PlannerError,
 };
-use crate::ports::{JournalPost, Outcome};
+use crate::ports::{JournalPost, Outcome, StoredChatPause};
 
 /// Why a delivery may not go out now.
 pub(super) struct ChatHold {
@@ -103,6 +103,30 @@ impl Planner {
                     r.account = Some(a);
                 }
             }
+        }
+    }
+
+    /// Applies the slow-mode waits Telegram told our accounts before a restart
+    /// ([`Store::chat_pauses`](crate::ports::Store::chat_pauses)): each holds every
+    /// broadcaster of that account in that chat until it ends, as when it was told, whether
+    /// or not the chat's slow mode is known. Waits that ended by `now`, and accounts or
+    /// targets no longer configured, are left out.
+    pub fn restore_chat_pauses(&mut self, pauses: &[StoredChatPause], now: Timestamp) {
+        for p in pauses.iter().filter(|p| p.until > now) {
+            let (Some(&account), Ok(target)) = (
+                self.by_account_name.get(&p.account),
+                TargetRef::parse(&p.target),
+            ) else {
+                continue;
+            };
+            let told = self
+                .chats
+                .entry(target.chat)
+                .or_default()
+                .told
+                .entry(account);
+            let until = told.or_insert(p.until);
+            *until = (*until).max(p.until);
         }
     }
 

@@ -3,7 +3,8 @@
 //! disabled with the reason before the cycle reaches it, and re-enabled when a later check
 //! passes. An operator's disable is never touched.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use jiff::Timestamp;
 use smb_domain::TargetRef;
@@ -43,20 +44,21 @@ impl Planner {
     /// while its message has media and `send_text_without_media` is off), with re-check at
     /// `recheck_at` (the next check); a target this check (or a refused send) disabled with a
     /// re-check time is enabled again when the check finds it writable. A target that stays
-    /// on but refused one account (a broadcaster's own or a backup) is skipped by that
-    /// account alone until `recheck_at`; a pair found writable again is released. Pairs not
-    /// checked change nothing.
+    /// on (or may: an account in `waiting` is still checking) but refused one account — a
+    /// broadcaster's own or a backup — is skipped by that account alone until `recheck_at`;
+    /// a pair found writable again is released. Pairs not checked change nothing; a target
+    /// refused so far that an account in `waiting` posts to is left as it is until that
+    /// account's rows come.
     pub(super) fn targets_checked(
         &mut self,
         rows: &[TargetCheck],
         recheck_at: Timestamp,
+        waiting: &[Arc<str>],
         fx: &mut Vec<Effect>,
     ) {
-        let find = |account: &str, target: &TargetRef| {
-            rows.iter()
-                .find(|r| &*r.account == account && &r.target == target)
-        };
-        let mut verdicts: BTreeMap<String, (TargetRef, Option<String>)> = BTreeMap::new();
+        let found: HashMap<(&str, &TargetRef), &TargetCheck> =
+            rows.iter().map(|r| ((&*r.account, &r.target), r)).collect();
+        let mut verdicts: BTreeMap<String, Verdict> = BTreeMap::new();
         // (account, target, refusal) for every checked pair of a poster or a backup.
         let mut pairs: Vec<(AccountId, TargetRef, Option<String>)> = Vec::new();
         for b in &self.broadcasters {
@@ -65,24 +67,36 @@ impl Planner {
                 std::iter::once((b.account, true)).chain(b.backups.iter().map(|&a| (a, false)));
             for (a, own) in accounts {
                 let account = &self.accounts[a].name;
+                let pending = own && waiting.iter().any(|w| w == account);
                 for t in &b.targets {
-                    let Some(row) = find(account, t) else {
-                        continue;
-                    };
-                    let refused = row
-                        .text_refused
-                        .clone()
-                        .or_else(|| media.then(|| row.media_refused.clone()).flatten());
-                    pairs.push((a, t.clone(), refused.clone()));
-                    if !own {
+                    let row = found.get(&(&**account, t));
+                    let refused = row.and_then(|row| {
+                        row.text_refused
+                            .clone()
+                            .or_else(|| media.then(|| row.media_refused.clone()).flatten())
+                    });
+                    if row.is_some() {
+                        pairs.push((a, t.clone(), refused.clone()));
+                    }
+                    if !own || (row.is_none() && !pending) {
                         continue;
                     }
-                    let entry = verdicts
-                        .entry(t.key())
-                        .or_insert_with(|| (t.clone(), refused.clone()));
-                    // One writable poster keeps the target on.
-                    if refused.is_none() {
-                        entry.1 = None;
+                    let v = verdicts.entry(t.key()).or_insert_with(|| Verdict {
+                        target: t.clone(),
+                        writable: false,
+                        refused: None,
+                        pending: false,
+                    });
+                    if row.is_none() {
+                        v.pending = true;
+                        continue;
+                    }
+                    match refused {
+                        // One writable poster keeps the target on.
+                        None => v.writable = true,
+                        Some(why) => {
+                            v.refused.get_or_insert(why);
+                        }
                     }
                 }
             }
@@ -90,38 +104,24 @@ impl Planner {
         for (a, target, refused) in pairs {
             let stays_on = verdicts
                 .get(&target.key())
-                .is_some_and(|(_, refused)| refused.is_none());
+                .is_some_and(|v| v.writable || v.pending);
             match refused {
                 // A target no poster can write to is disabled below, as a whole.
                 Some(_) if !stays_on => {}
-                Some(why) => {
-                    let account = self.accounts[a].name.clone();
-                    let why = format!("{CHECK_REASON}{why}");
-                    let known = self.refused_here(&target, a);
-                    self.refuse_here(
-                        &target,
-                        a,
-                        recheck_at,
-                        "PRE_FLIGHT_CHECK".into(),
-                        why.clone(),
-                    );
-                    let reason = smb_domain::HoldReason::Refused {
-                        account: account.to_string(),
-                        why,
-                    };
-                    // Told once, not again at every daily check that finds the same.
-                    if !known {
-                        fx.push(Effect::RefusedHere {
-                            account,
-                            target,
-                            reason,
-                            until: recheck_at,
-                        });
-                    }
-                }
+                Some(why) => self.refuse_checked_pair(&target, a, why, recheck_at, fx),
                 None => self.allow_here(&target, a),
             }
         }
+        let verdicts = verdicts.into_iter().filter_map(|(key, v)| {
+            if v.writable {
+                Some((key, (v.target, None)))
+            } else if v.pending {
+                // Refused so far, but an account still checking may find it writable.
+                None
+            } else {
+                v.refused.map(|why| (key, (v.target, Some(why))))
+            }
+        });
         for (_, (target, refused)) in verdicts {
             match (refused, self.disabled.get(&target)) {
                 (Some(why), None) => {
@@ -144,4 +144,43 @@ impl Planner {
             }
         }
     }
+
+    /// The check found `account` may not write into `target`, which stays on for others:
+    /// only that account skips it until `recheck_at`; the operator is told once, not again at
+    /// every check that finds the same.
+    fn refuse_checked_pair(
+        &mut self,
+        target: &TargetRef,
+        a: AccountId,
+        why: String,
+        recheck_at: Timestamp,
+        fx: &mut Vec<Effect>,
+    ) {
+        let account = self.accounts[a].name.clone();
+        let why = format!("{CHECK_REASON}{why}");
+        let known = self.refused_here(target, a);
+        self.refuse_here(target, a, recheck_at, "PRE_FLIGHT_CHECK".into(), why.clone());
+        if !known {
+            fx.push(Effect::RefusedHere {
+                account: account.clone(),
+                target: target.clone(),
+                reason: smb_domain::HoldReason::Refused {
+                    account: account.to_string(),
+                    why,
+                },
+                until: recheck_at,
+            });
+        }
+    }
+}
+
+/// What a check says about one target so far (see [`Planner::targets_checked`]).
+struct Verdict {
+    target: TargetRef,
+    /// A posting account found it writable: it stays (or becomes) enabled.
+    writable: bool,
+    /// The first refusal found.
+    refused: Option<String>,
+    /// An account still checking posts here.
+    pending: bool,
 }

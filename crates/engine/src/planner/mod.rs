@@ -191,7 +191,11 @@ impl Planner {
             Event::Outcome { delivery, result } => self.outcome(delivery, result, now, &mut fx),
             Event::Control(c) => self.control(c, now, &mut fx),
             Event::ChatInfo(info) => self.chat_info(info),
-            Event::Checked { rows, recheck_at } => self.targets_checked(&rows, recheck_at, &mut fx),
+            Event::Checked {
+                rows,
+                recheck_at,
+                waiting,
+            } => self.targets_checked(&rows, recheck_at, &waiting, &mut fx),
         }
         fx
     }

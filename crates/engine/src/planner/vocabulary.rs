@@ -201,12 +201,17 @@ pub enum Event {
     Control(Control),
     /// A pre-flight check's findings about a chat (slow mode, membership).
     ChatInfo(ChatFacts),
-    /// A finished pre-flight check: per (account, target) whether a post would be refused.
-    /// Disables a target no posting account can write to (re-checked at `recheck_at`, the
-    /// next check), enables one a check or a refused send disabled once it passes.
+    /// A pre-flight check's findings so far: per (account, target) whether a post would be
+    /// refused. Disables a target no posting account can write to (re-checked at
+    /// `recheck_at`, the next check), enables one a check or a refused send disabled once it
+    /// passes. The daemon checks accounts concurrently and sends this as each account
+    /// finishes, with every row of the round so far: `waiting` names the accounts still
+    /// checking, and a target one of them posts to stays as it is until they are done,
+    /// unless a finished account already found it writable.
     Checked {
         rows: Vec<TargetCheck>,
         recheck_at: Timestamp,
+        waiting: Vec<Arc<str>>,
     },
 }
 

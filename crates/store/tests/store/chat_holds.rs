@@ -93,3 +93,45 @@ async fn recent_posts_and_holds_survive_in_the_journal() {
     let later = store.stats(None, ts("2026-05-05T10:00:01Z")).await.unwrap();
     assert!(later.held_targets.is_empty());
 }
+
+/// Issue 19: a slow-mode wait Telegram told (a pause with a target) is read back after a
+/// restart while it runs, the latest per (account, target); account pauses and waits over
+/// are not.
+#[tokio::test]
+async fn told_chat_pauses_are_read_back_while_they_run() {
+    use smb_domain::PauseKind;
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/smb.db", dir.path().display());
+    let store = SqliteStore::open(&url, SqliteSettings::default())
+        .await
+        .unwrap();
+    let at = ts("2026-05-04T10:00:00Z");
+    let s = |n: i64| at + jiff::SignedDuration::from_secs(n);
+    for (account, target, kind, until) in [
+        ("acc1", Some("@slow"), PauseKind::SlowMode, s(30)),
+        ("acc1", Some("@slow"), PauseKind::SlowMode, s(600)),
+        ("acc1", Some("@over"), PauseKind::SlowMode, s(5)),
+        ("acc2", Some("@forum/7"), PauseKind::SlowMode, s(120)),
+        ("acc1", None, PauseKind::FloodWait, s(900)),
+    ] {
+        store
+            .record_pause(account, target, kind, Duration::from_secs(1), until, at)
+            .await
+            .unwrap();
+    }
+    store.flush().await.unwrap();
+    store.close().await.unwrap();
+    let store = SqliteStore::open(&url, SqliteSettings::default())
+        .await
+        .unwrap();
+    let pauses = store.chat_pauses(s(10)).await.unwrap();
+    let got: Vec<(&str, &str, Timestamp)> = pauses
+        .iter()
+        .map(|p| (p.account.as_str(), p.target.as_str(), p.until))
+        .collect();
+    assert_eq!(
+        got,
+        [("acc1", "@slow", s(600)), ("acc2", "@forum/7", s(120))]
+    );
+}

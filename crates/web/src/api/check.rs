@@ -27,7 +27,8 @@ use crate::state::AppState;
 pub struct Preflight {
     /// The daemon's gateway (grammers, or the sandbox).
     pub gateway: Arc<dyn Gateway>,
-    /// Pause between two chats (500 ms against Telegram, zero in the sandbox).
+    /// Pause between two chats of one account (500 ms against Telegram, zero in the sandbox);
+    /// accounts are checked at the same time.
     pub pause: Duration,
 }
 
