@@ -524,9 +524,16 @@ pub enum TestSendError {
     /// unknown); the message says until when or what to do.
     #[error("{0}")]
     Blocked(String),
-    /// The journal could not be written: nothing (more) was sent.
+    /// The journal could not be written: nothing (more) was sent. The store's reason is in
+    /// the message and is not a `source` too: `{:#}` would print it twice.
     #[error("the delivery journal could not be written, nothing was sent: {0}")]
-    Store(#[from] StoreError),
+    Store(StoreError),
+}
+
+impl From<StoreError> for TestSendError {
+    fn from(e: StoreError) -> Self {
+        TestSendError::Store(e)
+    }
 }
 
 /// A test send's place in its account's queue; leaving it (done, failed, or the request

@@ -94,7 +94,7 @@ async fn a_failed_or_invalid_fetch_keeps_the_current_version() {
         matches!(
             err,
             UpdateError::Source {
-                source: SourceError::File { .. },
+                error: SourceError::File { .. },
                 ..
             }
         ),
@@ -125,7 +125,7 @@ async fn an_empty_set_is_refused_unless_allowed() {
         matches!(
             err,
             UpdateError::Source {
-                source: SourceError::NoActive { .. },
+                error: SourceError::NoActive { .. },
                 ..
             }
         ),

@@ -144,10 +144,11 @@ impl PeerCache {
 
 #[derive(Debug, thiserror::Error)]
 pub enum PeerCacheError {
-    #[error("peer cache {path}: {source}")]
+    /// The reason is in the message and is not a `source` too: `{:#}` would print it twice.
+    #[error("peer cache {path}: {error}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("peer cache {path} does not parse ({detail}); it will be rebuilt from the dialogs")]
     Parse { path: PathBuf, detail: String },
@@ -186,7 +187,10 @@ impl PeerCacheStore for JsonPeerCacheStore {
                 detail: e.to_string(),
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(PeerCache::default()),
-            Err(source) => Err(PeerCacheError::Io { path, source }),
+            Err(source) => Err(PeerCacheError::Io {
+                path,
+                error: source,
+            }),
         }
     }
 
@@ -194,7 +198,7 @@ impl PeerCacheStore for JsonPeerCacheStore {
         let path = self.path(account);
         let io = |source| PeerCacheError::Io {
             path: path.clone(),
-            source,
+            error: source,
         };
         // It sits in the sessions directory: created 0700 like it, the file 0600 (it names
         // every chat the account writes to).
