@@ -238,6 +238,37 @@ impl PeerCacheStore for NoPeerCacheStore {
 mod tests {
     use super::*;
 
+    /// The message and every `source()` below it, as `{:#}` of anyhow prints them.
+    fn chain(e: &dyn std::error::Error) -> String {
+        let mut out = e.to_string();
+        let mut next = e.source();
+        while let Some(s) = next {
+            out.push_str(&format!(": {s}"));
+            next = s.source();
+        }
+        out
+    }
+
+    #[test]
+    fn peer_cache_and_session_file_errors_printed_their_reason_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        // Directories where the files should be: reading them fails with "Is a directory".
+        std::fs::create_dir(dir.path().join("acc1.peers.json")).unwrap();
+        std::fs::create_dir(dir.path().join("acc1.session")).unwrap();
+        let peers = JsonPeerCacheStore::new(dir.path())
+            .load("acc1")
+            .unwrap_err();
+        let full = chain(&peers);
+        assert!(full.starts_with("peer cache "), "{full}");
+        assert_eq!(full.matches("Is a directory").count(), 1, "{full}");
+
+        let store = super::super::session::SessionStore::new(dir.path(), None);
+        let session = store.load("acc1").unwrap_err();
+        let full = chain(&session);
+        assert!(full.starts_with("session file "), "{full}");
+        assert_eq!(full.matches("Is a directory").count(), 1, "{full}");
+    }
+
     #[test]
     fn telethon_marked_ids_map_to_bot_api_chats() {
         let c = CachedChat::from_marked(-1_001_234_567_890, 77, Some("Market")).unwrap();
