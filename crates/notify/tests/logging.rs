@@ -157,7 +157,8 @@ fn log_directories_were_created_anywhere_now_only_one_missing_level() {
     let deep = dir.path().join("a/b/bot.log");
     let err = smb_notify::logfile::rotating_file(&deep, 1000, 3).unwrap_err();
     assert!(
-        err.to_string().starts_with("cannot create the log directory "),
+        err.to_string()
+            .starts_with("cannot create the log directory "),
         "{err}"
     );
     assert!(!dir.path().join("a").exists());
