@@ -130,10 +130,17 @@ pub struct LogGuard {
 /// process, and the first one's logger serves them all.
 static INSTALLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-/// Whether `LOG_FILE` can be written, found without writing anything: an existing file must be
-/// a writable file, a new one needs its nearest existing ancestor to be a writable directory
-/// (the directories between are created). [`init`] asks this before it opens the file and
-/// `check` reports it, so both refuse a file with one message.
+/// Whether `LOG_FILE` can be written, found by doing what `run` does and undoing it: an
+/// existing file is opened for appending (nothing written), a new one is created and removed.
+/// `access(2)` is not asked: as root it says yes to `/proc` and to read-only mounts.
+///
+/// The directory rule: `run` creates the file's directory only when it is the one missing
+/// level under an existing directory other than `/` (as `logs/` of the default
+/// `logs/bot.log`); a deeper missing path, or a new directory at the root, is refused with the
+/// `mkdir -p` that makes it, so a typo never builds a tree somewhere unexpected.
+///
+/// [`init`] asks this before it opens the file and `check` reports it, so both refuse the
+/// same files with one message naming LOG_FILE and the fix.
 pub fn check_file(settings: &LogSettings) -> anyhow::Result<()> {
     let Some(path) = &settings.file else {
         return Ok(());
@@ -148,32 +155,80 @@ pub fn check_file(settings: &LogSettings) -> anyhow::Result<()> {
 }
 
 fn file_problem(path: &Path) -> Option<String> {
-    let writable = |p: &Path| rustix::fs::access(p, rustix::fs::Access::WRITE_OK).is_ok();
     if path.is_dir() {
         return Some("it is a directory".to_owned());
     }
+    if path.file_name().is_none() {
+        return Some("it names no file".to_owned());
+    }
     if path.exists() {
-        return (!writable(path)).then(|| "the file is not writable".to_owned());
+        return append(path)
+            .err()
+            .map(|e| format!("the file cannot be opened for writing: {e}"));
     }
-    let mut dir = path.parent();
-    while let Some(d) = dir {
-        let d = if d.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            d
-        };
-        if d.exists() {
-            return if !d.is_dir() {
-                Some(format!("{} is not a directory", d.display()))
-            } else if !writable(d) {
-                Some(format!("the directory {} is not writable", d.display()))
-            } else {
-                None
-            };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if dir.exists() {
+        if !dir.is_dir() {
+            return Some(format!("{} is not a directory", dir.display()));
         }
-        dir = d.parent();
+        return probe_new_file(path)
+            .err()
+            .map(|e| format!("cannot create a file in {}: {e}", dir.display()));
     }
-    None
+    let above = match dir.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mkdir = format!("create it with `mkdir -p {}`", dir.display());
+    if !above.is_dir() {
+        return Some(if above.exists() {
+            format!("{} is not a directory", above.display())
+        } else {
+            format!(
+                "the directory {} does not exist and neither does {} (only one missing directory is created); {mkdir}",
+                dir.display(),
+                above.display()
+            )
+        });
+    }
+    if above.parent().is_none() {
+        return Some(format!(
+            "the directory {} does not exist (none is created at the root); {mkdir}",
+            dir.display()
+        ));
+    }
+    if let Err(e) = std::fs::create_dir(dir) {
+        return Some(format!(
+            "cannot create the directory {}: {e}",
+            dir.display()
+        ));
+    }
+    let file = probe_new_file(path);
+    let _ = std::fs::remove_dir(dir);
+    file.err()
+        .map(|e| format!("cannot create a file in {}: {e}", dir.display()))
+}
+
+/// Opens an existing file to append, as the log writer does; non-blocking, so a FIFO
+/// without a reader is an answer rather than a hang.
+fn append(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    std::fs::OpenOptions::new()
+        .append(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)
+}
+
+/// Creates `path` (which did not exist) and removes it again.
+fn probe_new_file(path: &Path) -> std::io::Result<()> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)?;
+    std::fs::remove_file(path)
 }
 
 /// Colours on the console only for a person at a terminal: not when stderr goes to a file, a

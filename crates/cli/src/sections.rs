@@ -129,6 +129,63 @@ pub const ENV_SECTIONS: &[(&str, &[&str])] = &[
     ("check", CHECK_VARS),
 ];
 
+/// Names the command line reads from the process environment (clap's `env`, and `NO_COLOR`),
+/// not settings: known, so a `.env` line naming one is not taken for a misspelling.
+pub const CLI_VARS: &[&str] = &[
+    "SMB_CONFIG",
+    "SMB_SANDBOX",
+    "SMB_SYSTEMD_UNIT_DIR",
+    "NO_COLOR",
+];
+
+/// Every name SendMessageBot reads: [`ENV_SECTIONS`] and [`CLI_VARS`]. README's environment
+/// table lists each one (`tests::readme_lists_every_known_name`).
+pub fn known_names() -> impl Iterator<Item = &'static str> {
+    ENV_SECTIONS
+        .iter()
+        .flat_map(|(_, vars)| vars.iter().copied())
+        .chain(CLI_VARS.iter().copied())
+}
+
+/// Names only SendMessageBot uses: an unknown `.env` name with one of these prefixes is ours,
+/// misspelt or made up, even when no known name is close.
+const OWN_PREFIXES: &[&str] = &["SMB_", "BUY_SELL_PRICE_"];
+
+/// The known name an unknown `name` was probably meant to be: the same letters in another
+/// case, or (Damerau–Levenshtein, on upper case) at most 2 edits from a known name of 8 or
+/// more characters, 1 edit from one of 5–7. Names of 4 or fewer characters (`LANG`) only
+/// match by case, and short names get fewer edits, because other programs' short names
+/// (`HOME`, `PATH`, `USER`) sit a couple of edits from ours (`HOME` → `PHONE` is 2).
+pub fn misspelling_of(name: &str) -> Option<&'static str> {
+    if known_names().any(|k| k == name) {
+        return None;
+    }
+    let upper = name.to_ascii_uppercase();
+    known_names()
+        .filter_map(|k| {
+            let d = strsim::damerau_levenshtein(&upper, k);
+            let allowed = match k.len() {
+                8.. => 2,
+                5..=7 => 1,
+                _ => 0,
+            };
+            (d <= allowed).then_some((d, k))
+        })
+        .min()
+        .map(|(_, k)| k)
+}
+
+/// What to tell about a `.env` name SendMessageBot does not read, or `None` when it is not
+/// ours to judge (another program's variable): the name meant ([`misspelling_of`]), or for an
+/// unknown name with our own prefix ([`OWN_PREFIXES`]) where the settings are listed.
+pub fn unknown_name_hint(name: &str) -> Option<String> {
+    if let Some(known) = misspelling_of(name) {
+        return Some(format!("did you mean {known}?"));
+    }
+    (!known_names().any(|k| k == name) && OWN_PREFIXES.iter().any(|p| name.starts_with(p)))
+        .then(|| "the settings are listed in README, Environment".to_owned())
+}
+
 /// True when `name` is in [`ENV_SECTIONS`].
 pub fn is_known(name: &str) -> bool {
     ENV_SECTIONS.iter().any(|(_, vars)| vars.contains(&name))
@@ -255,4 +312,82 @@ fn telegram_settings(
         crate::telegram::proxy_of(env, a).map_err(|e| format!("{e:#}"))?;
     }
     Ok(timeout)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_misspelt_name_is_matched_to_ours_and_other_programs_names_are_not() {
+        for (typo, meant) in [
+            ("DELAY_BETWEN_CHATS", "DELAY_BETWEEN_CHATS"),
+            ("DELAY_BEWTEEN_CHATS", "DELAY_BETWEEN_CHATS"),
+            ("delay_between_chats", "DELAY_BETWEEN_CHATS"),
+            ("LOG_LEVL", "LOG_LEVEL"),
+            ("WEBTOKEN", "WEB_TOKEN"),
+            ("PROXY_SECRT", "PROXY_SECRET"),
+            ("PHONES", "PHONE"),
+            ("lang", "LANG"),
+        ] {
+            assert_eq!(misspelling_of(typo), Some(meant), "{typo}");
+            assert_eq!(
+                unknown_name_hint(typo),
+                Some(format!("did you mean {meant}?")),
+                "{typo}"
+            );
+        }
+        for other in [
+            "PATH",
+            "HOME",
+            "USER",
+            "TERM",
+            "SHELL",
+            "PWD",
+            "LANGUAGE",
+            "LC_ALL",
+            "TZ",
+            "EDITOR",
+            "GOOGLE_APPLICATION_CREDENTIALS",
+            "DEBUG",
+            "NODE_ENV",
+            "HOSTNAME",
+            "API_KEY",
+        ] {
+            assert_eq!(unknown_name_hint(other), None, "{other}");
+        }
+        // Our own names are never "unknown", and our prefix is ours even far from any name.
+        assert!(known_names().all(|k| unknown_name_hint(k).is_none()));
+        assert_eq!(
+            unknown_name_hint("SMB_FROBNICATE").as_deref(),
+            Some("the settings are listed in README, Environment")
+        );
+    }
+
+    /// README's environment table is the documentation of [`known_names`]: each name is written
+    /// there whole, or as a pattern (`BUY_SELL_PRICE_{B2B,B2C,AAA,GUS}_SHEET_URL`, `NOTIFY_*`).
+    #[test]
+    fn readme_lists_every_known_name() {
+        let readme = include_str!("../../../README.md");
+        let mut written: Vec<String> = Vec::new();
+        for piece in readme.split('`') {
+            if let Some((head, rest)) = piece.split_once('{')
+                && let Some((alts, tail)) = rest.split_once('}')
+            {
+                written.extend(alts.split(',').map(|a| format!("{head}{a}{tail}")));
+            } else {
+                written.push(piece.to_owned());
+            }
+        }
+        let missing: Vec<&str> = known_names()
+            .filter(|k| {
+                !written.iter().any(|w| {
+                    w == k
+                        || w.strip_suffix('*')
+                            .is_some_and(|p| !p.is_empty() && k.starts_with(p))
+                })
+            })
+            .collect();
+        assert!(missing.is_empty(), "not in README: {missing:?}");
+    }
 }

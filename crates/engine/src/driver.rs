@@ -536,15 +536,41 @@ pub struct TestSendResult {
 }
 
 /// Why a test send was refused or cut short.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug)]
 pub enum TestSendError {
     /// The account may not send now (stopped, paused for longer than a test send waits,
     /// unknown); the message says until when or what to do.
-    #[error("{0}")]
     Blocked(String),
-    /// The journal could not be written: nothing (more) was sent.
-    #[error("the delivery journal could not be written, nothing was sent: {0}")]
-    Store(#[from] StoreError),
+    /// The journal could not be written: nothing (more) was sent. The message includes the
+    /// store's; `source()` is the store's own cause, so `{:#}` prints each reason once.
+    Store(StoreError),
+}
+
+impl std::fmt::Display for TestSendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TestSendError::Blocked(why) => f.write_str(why),
+            TestSendError::Store(e) => write!(
+                f,
+                "the delivery journal could not be written, nothing was sent: {e}"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for TestSendError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            TestSendError::Blocked(_) => None,
+            TestSendError::Store(e) => std::error::Error::source(e),
+        }
+    }
+}
+
+impl From<StoreError> for TestSendError {
+    fn from(e: StoreError) -> Self {
+        TestSendError::Store(e)
+    }
 }
 
 /// A test send's place in its account's queue; leaving it (done, failed, or the request
@@ -1587,4 +1613,38 @@ fn target_write(sink: &dyn EventSink, effect: Effect, now: Timestamp) -> Option<
 fn add(t: Timestamp, d: Duration) -> Timestamp {
     let d = SignedDuration::try_from(d).unwrap_or(SignedDuration::MAX);
     t.checked_add(d).unwrap_or(Timestamp::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_test_send_store_error_printed_its_reason_twice() {
+        let chain = |err: &TestSendError| {
+            let mut full = err.to_string();
+            let mut next = std::error::Error::source(err);
+            while let Some(s) = next {
+                full.push_str(&format!(": {s}"));
+                next = s.source();
+            }
+            full
+        };
+        let full = chain(&TestSendError::from(StoreError::Invalid(
+            "the disk is full".into(),
+        )));
+        assert_eq!(
+            full,
+            "the delivery journal could not be written, nothing was sent: the disk is full"
+        );
+        // A database error with a context and a cause: each said once, the cause kept.
+        let full = chain(&TestSendError::from(StoreError::Database {
+            context: Some("writing a delivery".into()),
+            source: Some(std::sync::Arc::new(std::io::Error::other("disk I/O error"))),
+        }));
+        assert_eq!(
+            full,
+            "the delivery journal could not be written, nothing was sent: database error: writing a delivery: disk I/O error"
+        );
+    }
 }

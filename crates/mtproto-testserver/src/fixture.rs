@@ -346,15 +346,12 @@ impl FaultRule {
 
 #[derive(Debug, thiserror::Error)]
 pub enum FixtureError {
-    #[error("cannot read fixture {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("fixture {path} is not valid JSON for a test-server fixture: {source}")]
+    #[error("cannot read fixture {path}: {error}")]
+    Read { path: String, error: std::io::Error },
+    #[error("fixture {path} is not valid JSON for a test-server fixture: {error}")]
     Parse {
         path: String,
-        source: serde_json::Error,
+        error: serde_json::Error,
     },
     #[error("fixture: {0}")]
     Invalid(String),
@@ -364,11 +361,11 @@ impl Fixture {
     pub fn from_file(path: &Path) -> Result<Self, FixtureError> {
         let text = std::fs::read_to_string(path).map_err(|source| FixtureError::Read {
             path: path.display().to_string(),
-            source,
+            error: source,
         })?;
         serde_json::from_str(&text).map_err(|source| FixtureError::Parse {
             path: path.display().to_string(),
-            source,
+            error: source,
         })
     }
 

@@ -26,10 +26,10 @@ use crate::world::{LedgerEntry, LedgerError, MessageState, World};
 pub enum ServerError {
     #[error(transparent)]
     Fixture(#[from] FixtureError),
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}: {error}")]
     Bind {
         addr: SocketAddr,
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -59,10 +59,14 @@ impl TestServer {
         let world = Arc::new(Mutex::new(World::new(fixture)?));
         let listener = TcpListener::bind(addr)
             .await
-            .map_err(|source| ServerError::Bind { addr, source })?;
-        let addr = listener
-            .local_addr()
-            .map_err(|source| ServerError::Bind { addr, source })?;
+            .map_err(|source| ServerError::Bind {
+                addr,
+                error: source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| ServerError::Bind {
+            addr,
+            error: source,
+        })?;
         let (kill, _) = watch::channel(0u64);
         let accept = tokio::spawn(accept_loop(listener, Arc::clone(&world), kill.clone()));
         info!(%addr, "MTProto test server listening");

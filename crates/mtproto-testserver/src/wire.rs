@@ -17,12 +17,19 @@ pub const GZIP_REPLY_THRESHOLD: usize = 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WireError {
+    /// The reason is in the message and is not a `source` too: `{:#}` would print it twice.
     #[error("truncated or malformed TL: {0}")]
-    Tl(#[from] tl::deserialize::Error),
+    Tl(tl::deserialize::Error),
     #[error("gzip_packed payload does not inflate")]
     Gzip,
     #[error("message length {0} is out of range")]
     BadLength(i32),
+}
+
+impl From<tl::deserialize::Error> for WireError {
+    fn from(e: tl::deserialize::Error) -> Self {
+        WireError::Tl(e)
+    }
 }
 
 /// `message msg_id:long seqno:int bytes:int body:Object`.

@@ -181,10 +181,10 @@ pub(crate) struct FaultHit {
 
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
-    #[error("ledger {path}: {source}")]
+    #[error("ledger {path}: {error}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -417,7 +417,7 @@ impl World {
     pub fn set_ledger_file(&mut self, path: &Path) -> Result<(), LedgerError> {
         let io = |source| LedgerError::Io {
             path: path.to_owned(),
-            source,
+            error: source,
         };
         let mut f = OpenOptions::new()
             .create(true)

@@ -15,7 +15,8 @@ pub enum LogFileError {
     Open { path: String, detail: String },
 }
 
-/// Opens `path` for appending; once it would grow past `max_size` bytes it is renamed to
+/// Opens `path` for appending (creating its directory when that is the one missing level);
+/// once it would grow past `max_size` bytes it is renamed to
 /// `path.1` (older backups shift to `.2`, …) and only `backup_count` backups are kept.
 /// `max_size == 0` never rotates (as in Python's `RotatingFileHandler`).
 pub fn rotating_file(
@@ -27,10 +28,14 @@ pub fn rotating_file(
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => Path::new(".").to_path_buf(),
     };
-    std::fs::create_dir_all(&dir).map_err(|source| LogFileError::Dir {
-        dir: dir.display().to_string(),
-        error: source,
-    })?;
+    // One missing level only (the CLI's LOG_FILE rule, `check_file`): a typo in the path
+    // must not build a directory tree.
+    if !dir.is_dir() {
+        std::fs::create_dir(&dir).map_err(|source| LogFileError::Dir {
+            dir: dir.display().to_string(),
+            error: source,
+        })?;
+    }
     let file_name = path
         .file_name()
         .map(Path::new)

@@ -149,3 +149,23 @@ fn the_subscriber_writes_json_lines_into_the_rotated_file() {
         "older lines rotated away, newest kept: {lines}"
     );
 }
+
+#[test]
+fn log_directories_were_created_anywhere_now_only_one_missing_level() {
+    let dir = tempfile::tempdir().unwrap();
+    // Two missing levels: refused, nothing created.
+    let deep = dir.path().join("a/b/bot.log");
+    let Err(err) = smb_notify::logfile::rotating_file(&deep, 1000, 3) else {
+        panic!("two missing directory levels were created");
+    };
+    assert!(
+        err.to_string()
+            .starts_with("cannot create the log directory "),
+        "{err}"
+    );
+    assert!(!dir.path().join("a").exists());
+    // One missing level (the default `logs/bot.log`): created.
+    let one = dir.path().join("logs/bot.log");
+    smb_notify::logfile::rotating_file(&one, 1000, 3).unwrap();
+    assert!(dir.path().join("logs").is_dir());
+}

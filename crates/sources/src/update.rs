@@ -88,16 +88,17 @@ pub struct UpdateReport {
 
 #[derive(Debug, thiserror::Error)]
 pub enum UpdateError {
-    #[error("message set `{set}`: {source}\n  (the current version is kept)")]
-    Source { set: String, source: SourceError },
-    #[error("message set `{set}`: the store failed: {source}")]
-    Store { set: String, source: StoreError },
+    // The reason is in each message and is not a `source` too: `{:#}` would print it twice.
+    #[error("message set `{set}`: {error}\n  (the current version is kept)")]
+    Source { set: String, error: SourceError },
+    #[error("message set `{set}`: the store failed: {error}")]
+    Store { set: String, error: StoreError },
 }
 
 impl UpdateError {
     pub fn is_transient(&self) -> bool {
         match self {
-            UpdateError::Source { source, .. } => source.is_transient(),
+            UpdateError::Source { error: source, .. } => source.is_transient(),
             UpdateError::Store { .. } => true,
         }
     }
@@ -113,11 +114,11 @@ pub async fn update_set(
 ) -> Result<UpdateReport, UpdateError> {
     let src_err = |source| UpdateError::Source {
         set: s.set.clone(),
-        source,
+        error: source,
     };
     let store_err = |source| UpdateError::Store {
         set: s.set.clone(),
-        source,
+        error: source,
     };
     let fetched = fetch_checked(fetcher, s, allow_empty)
         .await

@@ -94,7 +94,7 @@ async fn a_failed_or_invalid_fetch_keeps_the_current_version() {
         matches!(
             err,
             UpdateError::Source {
-                source: SourceError::File { .. },
+                error: SourceError::File { .. },
                 ..
             }
         ),
@@ -125,7 +125,7 @@ async fn an_empty_set_is_refused_unless_allowed() {
         matches!(
             err,
             UpdateError::Source {
-                source: SourceError::NoActive { .. },
+                error: SourceError::NoActive { .. },
                 ..
             }
         ),
@@ -457,4 +457,35 @@ async fn a_sheet_still_calculating_is_tried_again_after_a_minute() {
         (60.0..120.0).contains(&after),
         "v2 was fetched {after} s after the failed refresh; the interval is an hour"
     );
+}
+
+/// The message and every `source()` below it, as `{:#}` of anyhow prints them.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut next = e.source();
+    while let Some(s) = next {
+        out.push_str(&format!(": {s}"));
+        next = s.source();
+    }
+    out
+}
+
+#[tokio::test]
+async fn an_update_error_printed_its_reason_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite(dir.path()).await;
+    let f = fetcher(dir.path());
+    // A directory where the file should be: the reading error is the reason.
+    std::fs::create_dir(dir.path().join("b2b.txt")).unwrap();
+    let set = file_set("b2b", "b2b.txt", TextFormat::Plain);
+    let err = update_set(&f, &store, &set, false, at(0))
+        .await
+        .unwrap_err();
+    let UpdateError::Source { error, .. } = &err else {
+        panic!("{err:?}");
+    };
+    let reason = error.to_string();
+    let full = chain(&err);
+    assert!(full.starts_with("message set `b2b`: "), "{full}");
+    assert_eq!(full.matches(&reason).count(), 1, "{full}");
 }

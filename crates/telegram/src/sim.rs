@@ -139,10 +139,11 @@ pub enum SimError {
         chat: String,
         reason: String,
     },
-    #[error("sandbox ledger {path}: {source}")]
+    /// The reason is in the message and is not a `source` too: `{:#}` would print it twice.
+    #[error("sandbox ledger {path}: {error}")]
     Ledger {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -354,7 +355,7 @@ impl SimGateway {
         if let Some(path) = &settings.ledger {
             let lerr = |source| SimError::Ledger {
                 path: path.clone(),
-                source,
+                error: source,
             };
             if let Some(dir) = path.parent()
                 && !dir.as_os_str().is_empty()

@@ -84,6 +84,9 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
         Ok(e) => {
             if cli.env_file.exists() {
                 r.ok(format!("{}: readable", cli.env_file.display()));
+                for w in crate::config::unknown_env_names(&cli.env_file) {
+                    r.warn(w);
+                }
             } else {
                 r.warn(format!(
                     "{} not found: only the environment and the configuration are used (`cp .env.example .env` to start one)",

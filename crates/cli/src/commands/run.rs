@@ -83,6 +83,11 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
     }
     crate::daemon::detach::enter_own_session();
     let _log = context::init_logging(&settings, !crate::daemon::detached())?;
+    // A misspelt `.env` name is otherwise ignored without a word (its default is used).
+    for w in crate::config::unknown_env_names(&cli.env_file) {
+        tracing::warn!("{w}");
+        eprintln!("warning: {w}");
+    }
     if !args.sandbox {
         // Session keys others can read: said at every start, with the fix (SECURITY.md).
         for loose in crate::perms::of_settings(&settings) {

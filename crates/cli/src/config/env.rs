@@ -26,14 +26,14 @@ impl EnvVars {
                 path: name.clone(),
                 message: format!("cannot read: {e}"),
             })?;
-            let entries =
-                smb_sources::dotenv::read(&bytes, |k| std::env::var(k).ok()).map_err(|e| {
-                    ConfigError::Toml {
-                        path: format!("{name}:{}", e.line),
-                        message: format!("{}; see README, Configuration (.env)", e.message),
-                    }
-                })?;
-            for (k, v, _line) in entries {
+            let text = smb_sources::dotenv::decode(&bytes)
+                .map_err(|e| lines_error(&name, std::slice::from_ref(&e)))?;
+            let (entries, errors) = smb_sources::dotenv::parse(&text);
+            if !errors.is_empty() {
+                // Every unreadable line at once: fixing one must not reveal the next.
+                return Err(lines_error(&name, &errors));
+            }
+            for (k, v, _line) in smb_sources::dotenv::resolve(&entries, |k| std::env::var(k).ok()) {
                 vars.insert(k, (v, name.clone()));
             }
         }
@@ -140,6 +140,58 @@ impl EnvVars {
             .map(|(k, (v, _))| (k.clone(), v.clone()))
             .collect()
     }
+}
+
+/// The unreadable lines of `.env` as one error: the first line's place, then each other line
+/// as `FILE:LINE: why` (never the line's text: it may hold a secret).
+fn lines_error(file: &str, errors: &[smb_sources::dotenv::LineError]) -> ConfigError {
+    let Some((first, rest)) = errors.split_first() else {
+        return ConfigError::Toml {
+            path: file.to_owned(),
+            message: "cannot be read".to_owned(),
+        };
+    };
+    let mut message = first.message.clone();
+    for e in rest {
+        message.push_str(&format!("\n  {file}:{}: {}", e.line, e.message));
+    }
+    if rest.is_empty() {
+        message.push_str("; see README, Configuration (.env)");
+    } else {
+        message.push_str(&format!(
+            "\n  ({} lines cannot be read; see README, Configuration (.env))",
+            errors.len()
+        ));
+    }
+    ConfigError::Toml {
+        path: format!("{file}:{}", first.line),
+        message,
+    }
+}
+
+/// The names `.env` sets that SendMessageBot does not read but that look like its own
+/// (`crate::sections::misspelling_of`: close to a known name, or our `SMB_` prefix), each as
+/// a warning naming the file, the line and the name meant — never the value. A file that
+/// cannot be read gives none here: [`EnvVars::load`] reports it.
+pub fn unknown_names(env_file: &Path) -> Vec<String> {
+    let Ok(bytes) = std::fs::read(env_file) else {
+        return Vec::new();
+    };
+    let Ok(text) = smb_sources::dotenv::decode(&bytes) else {
+        return Vec::new();
+    };
+    let file = env_file.display();
+    smb_sources::dotenv::parse(&text)
+        .0
+        .iter()
+        .filter_map(|e| {
+            let hint = crate::sections::unknown_name_hint(&e.key)?;
+            Some(format!(
+                "{file}:{}: {} is not a SendMessageBot setting and is ignored; {hint}",
+                e.line, e.key
+            ))
+        })
+        .collect()
 }
 
 /// A variable whose value is a secret (SECURITY.md): never quoted back in an error.

@@ -34,7 +34,7 @@ use smb_engine::planner::{AccountSpec, BroadcasterSpec};
 use smb_telegram::SimSettings;
 
 pub use duration::parse_duration;
-pub use env::EnvVars;
+pub use env::{EnvVars, unknown_names as unknown_env_names};
 pub use schema::AccountKind;
 
 use located::Ctx;

@@ -16,10 +16,11 @@ pub enum LockError {
          `sendmessagebot status` shows it, `sendmessagebot stop` stops it"
     )]
     Held { pid: String, path: PathBuf },
-    #[error("cannot use the lock file {path}: {source}")]
+    /// The reason is in the message and is not a `source` too: `{:#}` would print it twice.
+    #[error("cannot use the lock file {path}: {error}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -37,7 +38,7 @@ fn open(path: &Path) -> Result<File, LockError> {
     {
         std::fs::create_dir_all(dir).map_err(|source| LockError::Io {
             path: path.into(),
-            source,
+            error: source,
         })?;
     }
     OpenOptions::new()
@@ -48,7 +49,7 @@ fn open(path: &Path) -> Result<File, LockError> {
         .open(path)
         .map_err(|source| LockError::Io {
             path: path.into(),
-            source,
+            error: source,
         })
 }
 
@@ -80,7 +81,7 @@ impl DaemonLock {
             Err(TryLockError::Error(source)) => {
                 return Err(LockError::Io {
                     path: path.into(),
-                    source,
+                    error: source,
                 });
             }
         }
@@ -88,7 +89,7 @@ impl DaemonLock {
         let took_over = (previous != "unknown").then_some(previous);
         let io = |source| LockError::Io {
             path: path.into(),
-            source,
+            error: source,
         };
         file.set_len(0).map_err(io)?;
         file.seek(SeekFrom::Start(0)).map_err(io)?;

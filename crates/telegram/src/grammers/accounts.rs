@@ -35,7 +35,7 @@ pub fn list_accounts(store: &SessionStore) -> Result<Vec<AccountSummary>, Sessio
                 })
                 .ok_or_else(|| SessionError::Io {
                     path: store.dir().join(format!("{name}.session")),
-                    source: std::io::ErrorKind::NotFound.into(),
+                    error: std::io::ErrorKind::NotFound.into(),
                 })
             });
             AccountSummary { name, session }

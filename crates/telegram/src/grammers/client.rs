@@ -601,7 +601,7 @@ impl AccountClient {
             Err(super::session::LiveSessionError::Store(e)) => Err(e),
             Err(e) => Err(SessionError::Io {
                 path: std::path::PathBuf::from(&self.name),
-                source: std::io::Error::other(e.to_string()),
+                error: std::io::Error::other(e.to_string()),
             }),
         }
     }

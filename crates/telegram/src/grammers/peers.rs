@@ -144,10 +144,11 @@ impl PeerCache {
 
 #[derive(Debug, thiserror::Error)]
 pub enum PeerCacheError {
-    #[error("peer cache {path}: {source}")]
+    /// The reason is in the message and is not a `source` too: `{:#}` would print it twice.
+    #[error("peer cache {path}: {error}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("peer cache {path} does not parse ({detail}); it will be rebuilt from the dialogs")]
     Parse { path: PathBuf, detail: String },
@@ -186,7 +187,10 @@ impl PeerCacheStore for JsonPeerCacheStore {
                 detail: e.to_string(),
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(PeerCache::default()),
-            Err(source) => Err(PeerCacheError::Io { path, source }),
+            Err(source) => Err(PeerCacheError::Io {
+                path,
+                error: source,
+            }),
         }
     }
 
@@ -194,7 +198,7 @@ impl PeerCacheStore for JsonPeerCacheStore {
         let path = self.path(account);
         let io = |source| PeerCacheError::Io {
             path: path.clone(),
-            source,
+            error: source,
         };
         // It sits in the sessions directory: created 0700 like it, the file 0600 (it names
         // every chat the account writes to).
@@ -233,6 +237,37 @@ impl PeerCacheStore for NoPeerCacheStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The message and every `source()` below it, as `{:#}` of anyhow prints them.
+    fn chain(e: &dyn std::error::Error) -> String {
+        let mut out = e.to_string();
+        let mut next = e.source();
+        while let Some(s) = next {
+            out.push_str(&format!(": {s}"));
+            next = s.source();
+        }
+        out
+    }
+
+    #[test]
+    fn peer_cache_and_session_file_errors_printed_their_reason_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        // Directories where the files should be: reading them fails with "Is a directory".
+        std::fs::create_dir(dir.path().join("acc1.peers.json")).unwrap();
+        std::fs::create_dir(dir.path().join("acc1.session")).unwrap();
+        let peers = JsonPeerCacheStore::new(dir.path())
+            .load("acc1")
+            .unwrap_err();
+        let full = chain(&peers);
+        assert!(full.starts_with("peer cache "), "{full}");
+        assert_eq!(full.matches("Is a directory").count(), 1, "{full}");
+
+        let store = super::super::session::SessionStore::new(dir.path(), None);
+        let session = store.load("acc1").unwrap_err();
+        let full = chain(&session);
+        assert!(full.starts_with("session file "), "{full}");
+        assert_eq!(full.matches("Is a directory").count(), 1, "{full}");
+    }
 
     #[test]
     fn telethon_marked_ids_map_to_bot_api_chats() {

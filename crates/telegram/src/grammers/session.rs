@@ -42,10 +42,11 @@ pub enum SessionError {
         "account name `{0}` is not usable as a session file name: use letters, digits, `_`, `-` or `.` (at most 64)"
     )]
     BadName(String),
-    #[error("session file {path}: {source}")]
+    /// The reason is in the message and is not a `source` too: `{:#}` would print it twice.
+    #[error("session file {path}: {error}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error(
         "the session file of account `{account}` ({path}) is damaged or truncated ({detail}); run `sendmessagebot accounts login {account}` to log in again"
@@ -314,7 +315,7 @@ impl SessionStore {
     pub fn accounts(&self) -> Result<Vec<String>, SessionError> {
         let io = |source| SessionError::Io {
             path: self.dir.clone(),
-            source,
+            error: source,
         };
         let entries = match fs::read_dir(&self.dir) {
             Ok(e) => e,
@@ -347,7 +348,12 @@ impl SessionStore {
         let bytes = match fs::read(&path) {
             Ok(b) => Zeroizing::new(b),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => return Err(SessionError::Io { path, source }),
+            Err(source) => {
+                return Err(SessionError::Io {
+                    path,
+                    error: source,
+                });
+            }
         };
         let corrupted = |detail: &str| SessionError::Corrupted {
             account: account.to_owned(),
@@ -430,7 +436,7 @@ impl SessionStore {
         let path = self.path(account)?;
         let json = Zeroizing::new(serde_json::to_vec(session).map_err(|e| SessionError::Io {
             path: path.clone(),
-            source: std::io::Error::other(e),
+            error: std::io::Error::other(e),
         })?);
         let mut out = Zeroizing::new(Vec::with_capacity(json.len() + SEALED_HEADER + TAG_LEN));
         out.extend_from_slice(MAGIC);
@@ -473,7 +479,10 @@ impl SessionStore {
         match fs::remove_file(&path) {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-            Err(source) => Err(SessionError::Io { path, source }),
+            Err(source) => Err(SessionError::Io {
+                path,
+                error: source,
+            }),
         }
     }
 }
@@ -507,7 +516,7 @@ fn key_check(key: &[u8; 32]) -> [u8; 8] {
 fn write_private(dir: &Path, path: &Path, bytes: &[u8]) -> Result<(), SessionError> {
     let io = |source| SessionError::Io {
         path: path.to_owned(),
-        source,
+        error: source,
     };
     if !dir.as_os_str().is_empty() {
         let mut builder = fs::DirBuilder::new();
