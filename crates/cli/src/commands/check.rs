@@ -439,6 +439,21 @@ async fn sources(r: &mut Report, cli: &Cli, s: &Settings, online: bool) {
             return;
         }
     };
+    // The key file is read offline (no token is asked for): a missing, unreadable or non-JSON
+    // key would fail every sheet at run time (QA finding F7).
+    if fetcher.uses_service_account()
+        && sets
+            .iter()
+            .any(|s| matches!(s.source, Source::GoogleSheet(_)))
+    {
+        match fetcher.client_email().await {
+            Ok(email) => r.ok(format!(
+                "GOOGLE_CREDENTIALS_FILE: a service account key ({}); share the sheets with it",
+                email.unwrap_or_default()
+            )),
+            Err(e) => r.bad(e.to_string()),
+        }
+    }
     for source in &sets {
         let set = &source.set;
         let local = matches!(source.source, Source::File(_));
