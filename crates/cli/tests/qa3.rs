@@ -192,3 +192,70 @@ fn f7_check_reports_a_missing_or_broken_google_credentials_file() {
         assert!(line.contains(why), "{file}: {line}");
     }
 }
+
+#[test]
+fn f15_once_says_what_is_planned_and_where_the_log_goes() {
+    let p = Project::new();
+    let (code, plan) = p.run(&["run", "--sandbox", "--dry-run"]);
+    assert_eq!(code, 0, "{plan}");
+    let planned = plan.lines().filter(|l| l.starts_with("20")).count();
+    assert!(planned > 0, "{plan}");
+    let out = p
+        .cmd(&["run", "--sandbox", "--once", "--no-web", "--no-metrics"])
+        .env("LOG_FILE", "logs/bot.log")
+        .env("LOG_CONSOLE", "false")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // Not a terminal: one stable line, no progress bar.
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("planned: "))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert!(
+        line.starts_with(&format!("planned: {planned} deliveries, about ")),
+        "{line}\n{plan}"
+    );
+    assert!(line.ends_with("; log: logs/bot.log"), "{line}");
+    assert!(!stderr.contains('\r'), "no bar redraws off a terminal: {stderr:?}");
+    // With the log on the console, the log is not pointed at.
+    let out = p
+        .cmd(&["run", "--sandbox", "--once", "--no-web", "--no-metrics"])
+        .env("LOG_FILE", "logs/bot.log")
+        .env("LOG_CONSOLE", "true")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let line = stderr.lines().find(|l| l.starts_with("planned: ")).unwrap();
+    assert!(!line.contains("log:"), "{line}");
+}
+
+#[test]
+fn f12_a_taken_metrics_port_is_a_warning_in_the_sandbox() {
+    let p = Project::new();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = p
+        .cmd(&["run", "--sandbox", "--once", "--no-web"])
+        .env("METRICS_BIND", &addr)
+        .output()
+        .unwrap();
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    assert!(all.contains("warning: /metrics is off (sandbox)"), "{all}");
+    assert!(all.contains(&addr), "{all}");
+    assert!(p.file("data/sandbox/ledger.jsonl").exists(), "it sent: {all}");
+    let out = p
+        .cmd(&["check", "--sandbox"])
+        .env("METRICS_BIND", &addr)
+        .output()
+        .unwrap();
+    let all = text(&out);
+    let line = all
+        .lines()
+        .find(|l| l.contains("/metrics"))
+        .unwrap_or_else(|| panic!("{all}"));
+    assert!(line.starts_with("! warning: /metrics is off (sandbox)"), "{line}");
+    drop(taken);
+}

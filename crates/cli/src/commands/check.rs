@@ -363,6 +363,8 @@ fn startup(r: &mut Report, s: &Settings, args: &Args) {
     if metrics.port() != 0 && !args.no_metrics {
         match Bound::bind(metrics, "/metrics", METRICS_FIX) {
             Ok(_) => r.ok(format!("/metrics: {metrics} is free")),
+            // `run --sandbox` goes on without /metrics, as it does without the dashboard.
+            Err(e) if args.sandbox => r.warn(format!("warning: /metrics is off (sandbox): {e:#}")),
             Err(e) => r.bad(format!("{e:#}")),
         }
     }
