@@ -84,7 +84,8 @@ fn f20_a_saved_html_page_in_a_csv_source_is_refused() {
     assert_ne!(code, 0, "{out}");
     assert!(out.contains("file saved_page.csv"), "{out}");
     assert!(out.contains("the file is an HTML page"), "{out}");
-    assert!(!out.contains("version"), "nothing is stored: {out}");
+    assert!(out.contains("the current version is kept"), "{out}");
+    assert!(!out.contains("stored"), "nothing is stored: {out}");
     let (_, list) = p.run(&["messages", "list", "b2b", "--sandbox"]);
     assert!(!list.contains("<!doctype"), "{list}");
 }
@@ -163,7 +164,7 @@ fn f16_targets_added_on_the_dashboard_are_listed_and_can_be_disabled() {
 fn f7_check_reports_a_missing_or_broken_google_credentials_file() {
     let p = Project::new();
     let env = std::fs::read_to_string(p.file(".env")).unwrap();
-    let sheet = "BUY_SELL_PRICE_B2B_SHEET_URL=https://docs.google.com/spreadsheets/d/ID/edit\n";
+    let sheet = "BUY_SELL_PRICE_B2B_SHEET_URL=https://docs.google.com/spreadsheets/d/1AbCdEfGhIjKlMnOpQrStUvWxYz0123456789abcd/edit\n";
     for (file, content, why) in [
         ("nonexistent.json", None, "cannot read"),
         ("notjson.json", Some("this is not json"), "not a JSON key file"),

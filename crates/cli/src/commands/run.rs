@@ -456,8 +456,14 @@ async fn once_progress(
     let (count, last) = planned;
     let secs = last.duration_since(now).as_secs().max(0).unsigned_abs();
     let log = &settings.sections.log;
+    // As `context::init_logging` decides: an unset LOG_CONSOLE logs to the terminal too.
+    let console = log.console
+        || settings
+            .env
+            .get("LOG_CONSOLE")
+            .is_none_or(|v| v.trim().is_empty());
     let log_note = match &log.file {
-        Some(path) if !log.console => format!("; log: {}", path.display()),
+        Some(path) if !console => format!("; log: {}", path.display()),
         _ => String::new(),
     };
     let line = format!(
