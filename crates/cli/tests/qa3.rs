@@ -167,7 +167,11 @@ fn f7_check_reports_a_missing_or_broken_google_credentials_file() {
     let sheet = "BUY_SELL_PRICE_B2B_SHEET_URL=https://docs.google.com/spreadsheets/d/1AbCdEfGhIjKlMnOpQrStUvWxYz0123456789abcd/edit\n";
     for (file, content, why) in [
         ("nonexistent.json", None, "cannot read"),
-        ("notjson.json", Some("this is not json"), "not a JSON key file"),
+        (
+            "notjson.json",
+            Some("this is not json"),
+            "not a JSON key file",
+        ),
         (
             "oauth.json",
             Some(r#"{"installed": {"client_id": "x"}}"#),
@@ -219,7 +223,10 @@ fn f15_once_says_what_is_planned_and_where_the_log_goes() {
         "{line}\n{plan}"
     );
     assert!(line.ends_with("; log: logs/bot.log"), "{line}");
-    assert!(!stderr.contains('\r'), "no bar redraws off a terminal: {stderr:?}");
+    assert!(
+        !stderr.contains('\r'),
+        "no bar redraws off a terminal: {stderr:?}"
+    );
     // With the log on the console, the log is not pointed at.
     let out = p
         .cmd(&["run", "--sandbox", "--once", "--no-web", "--no-metrics"])
@@ -246,7 +253,10 @@ fn f12_a_taken_metrics_port_is_a_warning_in_the_sandbox() {
     assert_eq!(out.status.code(), Some(0), "{all}");
     assert!(all.contains("warning: /metrics is off (sandbox)"), "{all}");
     assert!(all.contains(&addr), "{all}");
-    assert!(p.file("data/sandbox/ledger.jsonl").exists(), "it sent: {all}");
+    assert!(
+        p.file("data/sandbox/ledger.jsonl").exists(),
+        "it sent: {all}"
+    );
     let out = p
         .cmd(&["check", "--sandbox"])
         .env("METRICS_BIND", &addr)
@@ -257,6 +267,9 @@ fn f12_a_taken_metrics_port_is_a_warning_in_the_sandbox() {
         .lines()
         .find(|l| l.contains("/metrics"))
         .unwrap_or_else(|| panic!("{all}"));
-    assert!(line.starts_with("! warning: /metrics is off (sandbox)"), "{line}");
+    assert!(
+        line.starts_with("! warning: /metrics is off (sandbox)"),
+        "{line}"
+    );
     drop(taken);
 }

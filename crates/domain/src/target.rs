@@ -526,7 +526,9 @@ fn chat_id(s: &str, original: &str) -> Result<Chat, TargetParseError> {
 fn username(name: &str, original: &str) -> Result<Chat, TargetParseError> {
     let bad = |why| Err(TargetParseError::BadUsername(original.to_owned(), why));
     if name.chars().any(|c| c.is_alphabetic() && !c.is_ascii()) {
-        return bad("only Latin letters a–z, digits and `_`: Cyrillic and other alphabets are not allowed");
+        return bad(
+            "only Latin letters a–z, digits and `_`: Cyrillic and other alphabets are not allowed",
+        );
     }
     if name.len() < 4 {
         return bad("shorter than 4 characters");

@@ -1065,7 +1065,8 @@ mod tests {
             assert!(is_html_page(page.as_bytes()), "{page}");
             let err = read_csv("CSV http://h/p.csv", page.as_bytes()).unwrap_err();
             assert!(
-                err.to_string().contains("the URL gives an HTML page, not CSV"),
+                err.to_string()
+                    .contains("the URL gives an HTML page, not CSV"),
                 "{err}"
             );
         }

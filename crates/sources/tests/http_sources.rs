@@ -717,7 +717,10 @@ async fn f20_an_html_page_labelled_csv_is_refused() {
         .unwrap_err();
     assert!(matches!(err, SourceError::Malformed { .. }), "{err:?}");
     let msg = err.to_string();
-    assert!(msg.contains(&format!("CSV http://{addr}/login2.csv")), "{msg}");
+    assert!(
+        msg.contains(&format!("CSV http://{addr}/login2.csv")),
+        "{msg}"
+    );
     assert!(msg.contains("the URL gives an HTML page, not CSV"), "{msg}");
     assert!(msg.contains("Publish to web"), "{msg}");
     // A Google export answering a sign-in page as text/csv: not shared.

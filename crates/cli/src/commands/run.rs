@@ -447,7 +447,9 @@ async fn once_progress(
     let now = Timestamp::now();
     let mut planned = (0u64, now);
     if let Ok(mut planner) = crate::running::planner_for(settings, true, now)
-        && restore_planner(&mut planner, store.as_ref(), now).await.is_ok()
+        && restore_planner(&mut planner, store.as_ref(), now)
+            .await
+            .is_ok()
     {
         smb_engine::planned_sends(&mut planner, now, |at, _| {
             planned = (planned.0 + 1, planned.1.max(at));

@@ -317,13 +317,19 @@ fn f17_pastes_get_reasons_that_name_the_problem() {
     let e = TargetRef::parse("\u{2212}1001234567890").unwrap_err();
     assert!(matches!(e, E::NotAsciiMinus(_, '\u{2212}', _)), "{e:?}");
     let msg = e.to_string();
-    assert!(msg.contains("U+2212") && msg.contains("not the ASCII minus `-`"), "{msg}");
+    assert!(
+        msg.contains("U+2212") && msg.contains("not the ASCII minus `-`"),
+        "{msg}"
+    );
     assert!(matches!(
         TargetRef::parse("\u{2013}1001234567890").unwrap_err(),
         E::NotAsciiMinus(_, '\u{2013}', _)
     ));
     let msg = TargetRef::parse("@имя_чата").unwrap_err().to_string();
-    assert!(msg.contains("only Latin letters a–z, digits and `_`"), "{msg}");
+    assert!(
+        msg.contains("only Latin letters a–z, digits and `_`"),
+        "{msg}"
+    );
     let msg = TargetRef::parse("t.me/Магазин").unwrap_err().to_string();
     assert!(msg.contains("only Latin letters"), "{msg}");
     let e = TargetRef::parse("+79161234567").unwrap_err();
@@ -335,7 +341,10 @@ fn f17_pastes_get_reasons_that_name_the_problem() {
         ("https://web.telegram.org/a/#@SomeChat", "@somechat"),
         ("web.telegram.org/a/#-1001234567890", "-1001234567890"),
         ("https://web.telegram.org/a/#-123456", "-123456"),
-        ("https://web.telegram.org/k/#-1001234567890", "-1001234567890"),
+        (
+            "https://web.telegram.org/k/#-1001234567890",
+            "-1001234567890",
+        ),
     ] {
         assert_eq!(
             TargetRef::parse(input).map(|t| t.key()),
