@@ -96,7 +96,35 @@ pub enum TargetParseError {
     )]
     /// None of the accepted forms.
     Unrecognised(String),
+    /// An id starting with a dash that is not ASCII `-` (the second field names it, e.g.
+    /// `U+2212`), as word processors and web pages turn it.
+    #[error(
+        "`{0}` starts with `{1}` ({2}), not the ASCII minus `-`: type the minus again on the keyboard (`-1001234567890`)"
+    )]
+    NotAsciiMinus(String, char, String),
+    /// `+` and digits: a phone number, i.e. a user.
+    #[error(
+        "`{0}` is a phone number: that is a user, not a chat; give the chat's @name, its `-100…` id or its t.me link"
+    )]
+    PhoneNumber(String),
+    /// A Telegram Web K address with a numeric chat, whose ids lack the `-100` of channels.
+    #[error(
+        "`{0}`: Telegram Web K shows chat ids without the `-100` of channels and supergroups; give the chat's @name, its t.me link, or its address in Telegram Web A (web.telegram.org/a/#-100…)"
+    )]
+    WebKId(String),
 }
+
+/// Dashes that look like `-` and come from pasting (word processors, web pages).
+const LOOKALIKE_MINUS: &[(char, &str)] = &[
+    ('\u{2212}', "U+2212 MINUS SIGN"),
+    ('\u{2010}', "U+2010 HYPHEN"),
+    ('\u{2011}', "U+2011 NON-BREAKING HYPHEN"),
+    ('\u{2012}', "U+2012 FIGURE DASH"),
+    ('\u{2013}', "U+2013 EN DASH"),
+    ('\u{2014}', "U+2014 EM DASH"),
+    ('\u{FE63}', "U+FE63 SMALL HYPHEN-MINUS"),
+    ('\u{FF0D}', "U+FF0D FULLWIDTH HYPHEN-MINUS"),
+];
 
 /// First path segments of `t.me` links that are Telegram features, not chats, with what they
 /// are (core.telegram.org/api/links and its list of reserved `<name>.t.me` subdomains).
@@ -198,6 +226,19 @@ impl TargetRef {
         if let Some(sub) = host.strip_suffix(".t.me") {
             // `name.t.me/…` is `t.me/name/…` (core.telegram.org/api/links).
             return parse_link_path(&shown, &format!("/{sub}{path}"));
+        }
+        if host == "web.telegram.org" {
+            return parse_web_address(s, path);
+        }
+        if let Some(first) = s.chars().next()
+            && let Some((_, name)) = LOOKALIKE_MINUS.iter().find(|(c, _)| *c == first)
+            && s[first.len_utf8()..].starts_with(|c: char| c.is_ascii_digit())
+        {
+            return Err(TargetParseError::NotAsciiMinus(
+                s.to_owned(),
+                first,
+                (*name).to_owned(),
+            ));
         }
         if without_scheme.is_some() || host.contains('.') || s.contains([':', ' ']) {
             return Err(TargetParseError::Unrecognised(s.to_owned()));
@@ -317,6 +358,37 @@ fn parse_link_path(original: &str, path: &str) -> Result<TargetRef, TargetParseE
     }
 }
 
+/// A Telegram Web address bar (`web.telegram.org/k/#@name`, `web.telegram.org/a/#-100…`):
+/// the chat is the `#fragment`. Web A's numeric fragments are bot-API ids; Web K's lack the
+/// `-100` of channels, so only those that can only be bot-API ids (`-100…` in the channel
+/// range) are taken, the others refused with the form to paste. `original` is as written
+/// (not lower-cased), `path` lower-cased from the first `/`.
+fn parse_web_address(original: &str, path: &str) -> Result<TargetRef, TargetParseError> {
+    let unrecognised = || TargetParseError::Unrecognised(original.to_owned());
+    let (client, fragment) = path.split_once('#').ok_or_else(unrecognised)?;
+    let client = client.trim_matches('/');
+    if !matches!(client, "a" | "k" | "z" | "") {
+        return Err(unrecognised());
+    }
+    let fragment = fragment.trim();
+    if fragment.is_empty() {
+        return Err(unrecognised());
+    }
+    let chat = if let Some(name) = fragment.strip_prefix('@') {
+        username(name, original)?
+    } else if fragment.starts_with(['-', '+']) || fragment.bytes().all(|b| b.is_ascii_digit()) {
+        let chat = chat_id(fragment, original)?;
+        let channel = matches!(chat, Chat::Id(id) if id <= -CHANNEL_ID_BASE);
+        if client == "k" && !channel {
+            return Err(TargetParseError::WebKId(original.to_owned()));
+        }
+        chat
+    } else {
+        username(fragment, original)?
+    };
+    Ok(TargetRef { chat, topic: None })
+}
+
 /// `tg:` links: `resolve?domain=name[&post=…][&thread=T]`, `privatepost?channel=ID[&thread=T]`;
 /// `join` is an invite, everything else is not a chat. `rest` is lower-cased, after `tg:` and
 /// its slashes.
@@ -422,7 +494,13 @@ fn chat_id(s: &str, original: &str) -> Result<Chat, TargetParseError> {
         return Err(TargetParseError::BadId(original.to_owned()));
     }
     if !negative {
-        return Err(TargetParseError::PositiveId(original.to_owned()));
+        // `+79161234567`: how phone numbers are written (E.164, 7 digits and more); a bare
+        // positive number is a user id.
+        return Err(if s.starts_with('+') && digits.len() >= 7 {
+            TargetParseError::PhoneNumber(original.to_owned())
+        } else {
+            TargetParseError::PositiveId(original.to_owned())
+        });
     }
     let Ok(magnitude) = digits.parse::<i64>() else {
         return Err(TargetParseError::IdOutOfRange(original.to_owned()));
@@ -447,6 +525,11 @@ fn chat_id(s: &str, original: &str) -> Result<Chat, TargetParseError> {
 /// on Fragment and are valid chat usernames; shorter ones are only ever bots.
 fn username(name: &str, original: &str) -> Result<Chat, TargetParseError> {
     let bad = |why| Err(TargetParseError::BadUsername(original.to_owned(), why));
+    if name.chars().any(|c| c.is_alphabetic() && !c.is_ascii()) {
+        return bad(
+            "only Latin letters a–z, digits and `_`: Cyrillic and other alphabets are not allowed",
+        );
+    }
     if name.len() < 4 {
         return bad("shorter than 4 characters");
     }

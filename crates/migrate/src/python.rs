@@ -518,22 +518,39 @@ impl Parser {
                         return None;
                     }
                     let item_line = self.line();
-                    match self.item() {
-                        Some(it) => items.push((it, item_line)),
-                        None => {
-                            self.skipped += 1;
-                            self.skip_item(close);
-                        }
+                    let read = self.item();
+                    if read.is_none() {
+                        self.skipped += 1;
+                        self.skip_item(close);
                     }
                     match self.tok(0) {
-                        Tok::Op(",") => self.pos += 1,
-                        Tok::Op(c) if *c == close => {}
+                        Tok::Op(",") => {
+                            self.pos += 1;
+                            items.extend(read.map(|it| (it, item_line)));
+                        }
+                        Tok::Op(c) if *c == close => {
+                            items.extend(read.map(|it| (it, item_line)));
+                        }
                         Tok::Newline => {} // reported as unclosed above
                         _ => {
-                            self.issue(
-                                self.line(),
-                                "expected `,` between list items (the rest of the item is skipped)",
-                            );
+                            // The literal read so far is only the start of the item
+                            // (`"Цена: " + PRICE`, `"{}".format(x)`): importing it would
+                            // broadcast a shortened text, so the whole item is dropped.
+                            if read.is_some() {
+                                self.skipped += 1;
+                                self.issue(
+                                    self.line(),
+                                    "the item goes on with an expression this import does not read \
+                                     (`+` with a name or an f-string, `%`, `.format(…)`, a call): \
+                                     the whole item is skipped, never imported shortened; \
+                                     write it as one string literal",
+                                );
+                            } else {
+                                self.issue(
+                                    self.line(),
+                                    "expected `,` between list items (the whole item is skipped)",
+                                );
+                            }
                             self.skip_item(close);
                             if *self.tok(0) == Tok::Op(",") {
                                 self.pos += 1;
@@ -763,5 +780,24 @@ mod tests {
         assert!(m.get("X").is_none());
         assert_eq!(m.issues.len(), 1, "{:?}", m.issues);
         assert_eq!(m.issues[0].line, 1);
+    }
+
+    /// QA finding F8: `["GUS " + f"{x}"]` imported `GUS`. An item that goes on past its
+    /// literal is dropped whole and reported; its neighbours stay.
+    #[test]
+    fn an_item_continued_by_an_expression_is_skipped_whole() {
+        let m = parse_module(
+            "M = [\"GUS \" + f\"{x}\", \"a\", 'Цена: ' + PRICE + ' ₽', '{}'.format(1), \"b\" % 2, 'c']\n",
+        );
+        assert_eq!(strs(&m, "M"), ["a", "c"]);
+        assert_eq!(m.get("M").unwrap().skipped, 4);
+        assert_eq!(m.issues.len(), 4, "{:?}", m.issues);
+        assert!(
+            m.issues
+                .iter()
+                .all(|i| i.line == 1 && i.message.contains("the whole item is skipped")),
+            "{:?}",
+            m.issues
+        );
     }
 }

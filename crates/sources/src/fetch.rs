@@ -598,6 +598,14 @@ impl Fetcher {
             });
         }
         let bytes = self.body(origin, resp).await?;
+        // The label is not trusted (QA finding F20: a server labelling a sign-in page
+        // text/csv): the body itself is looked at too.
+        if google && is_html_page(&bytes) {
+            return Err(SourceError::NotPublic {
+                origin: origin.into(),
+                detail: "Google answered with a sign-in page".into(),
+            });
+        }
         read_csv(origin, &bytes)
     }
 
@@ -912,6 +920,19 @@ fn sniff_separator(origin: &str, text: &str) -> Result<u8, SourceError> {
 /// Excel's plain "CSV" in a Russian locale (every byte is a character there, so this never
 /// fails; [`CsvRead::notes`] says it was done).
 pub fn read_csv(origin: &str, bytes: &[u8]) -> Result<(Vec<Vec<String>>, CsvRead), SourceError> {
+    if is_html_page(bytes) {
+        let detail = if origin.starts_with("file ") {
+            "the file is an HTML page (a saved web page or sign-in page), not CSV: download the \
+             sheet as CSV (File → Download → CSV) or set `source` to the sheet's link"
+        } else {
+            "the URL gives an HTML page, not CSV: publish the sheet as CSV (File → Share → \
+             Publish to web, CSV) or set `source` to the sheet's share link"
+        };
+        return Err(SourceError::Malformed {
+            origin: origin.to_string(),
+            detail: detail.into(),
+        });
+    }
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let converted;
     let (text, from_cp1251) = match std::str::from_utf8(bytes) {
@@ -938,6 +959,24 @@ pub fn read_csv(origin: &str, bytes: &[u8]) -> Result<(Vec<Vec<String>>, CsvRead
         csv_records(origin, text, sep, usize::MAX)?,
         CsvRead { sep, from_cp1251 },
     ))
+}
+
+/// Whether `bytes` are an HTML document rather than CSV, whatever the label or file name says:
+/// after a BOM and whitespace it starts with `<!doctype html` or `<html`, or its first 64 KiB
+/// hold both a `<head` and a `<body` tag. Message texts use Telegram's HTML subset, which
+/// has neither, so a real CSV of messages is never taken for a page.
+pub fn is_html_page(bytes: &[u8]) -> bool {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let start = bytes
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(bytes.len());
+    let head = &bytes[start..bytes.len().min(start + 64 * 1024)];
+    let lower = head.to_ascii_lowercase();
+    let has = |needle: &[u8]| lower.windows(needle.len()).any(|w| w == needle);
+    lower.starts_with(b"<!doctype html")
+        || lower.starts_with(b"<html")
+        || (has(b"<head") && has(b"<body"))
 }
 
 /// The line where a quoted cell opens that never closes (RFC 4180: a cell is quoted when it
@@ -1012,6 +1051,32 @@ mod tests {
         assert!(notes[0].contains("read as Windows-1251"), "{notes:?}");
         let (_, how) = read_csv("u.csv", "Текст;Статус\nПрайс;да\n".as_bytes()).unwrap();
         assert!(!how.from_cp1251);
+    }
+
+    /// QA finding F20: pages are told from CSV by their body; message texts with Telegram
+    /// HTML tags are CSV.
+    #[test]
+    fn f20_html_pages_are_told_from_csv_by_their_body() {
+        for page in [
+            "<!DOCTYPE html><html><body>x</body></html>",
+            "\u{feff}\r\n  <html lang=\"ru\">",
+            "<meta charset=utf-8>\n<HEAD><title>t</title></HEAD>\n<BODY>sign in</BODY>",
+        ] {
+            assert!(is_html_page(page.as_bytes()), "{page}");
+            let err = read_csv("CSV http://h/p.csv", page.as_bytes()).unwrap_err();
+            assert!(
+                err.to_string()
+                    .contains("the URL gives an HTML page, not CSV"),
+                "{err}"
+            );
+        }
+        for csv in [
+            "Текст;Статус\n<b>Цена</b> 100 ₽;да\n",
+            "text,status\n\"<a href=\"\"https://x\"\">html</a> page\",yes\n",
+            "",
+        ] {
+            assert!(!is_html_page(csv.as_bytes()), "{csv}");
+        }
     }
 
     #[test]

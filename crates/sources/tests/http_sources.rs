@@ -577,6 +577,8 @@ async fn csv_double() -> (SocketAddr, Arc<Mutex<CsvState>>) {
                     ));
                     if id.starts_with("PRIVATE") {
                         Redirect::temporary("/ServiceLogin").into_response()
+                    } else if id.starts_with("LABELLED") {
+                        ([(header::CONTENT_TYPE, "text/csv")], LOGIN_PAGE).into_response()
                     } else {
                         ([(header::CONTENT_TYPE, "text/csv")], "a,да,2\nb,нет\n").into_response()
                     }
@@ -607,9 +609,16 @@ async fn csv_double() -> (SocketAddr, Arc<Mutex<CsvState>>) {
             "/page.csv",
             get(|| async { ([(header::CONTENT_TYPE, "text/html")], "<html></html>") }),
         )
+        .route(
+            "/login2.csv",
+            get(|| async { ([(header::CONTENT_TYPE, "text/csv")], LOGIN_PAGE) }),
+        )
         .with_state(state.clone());
     (serve(router).await, state)
 }
+
+/// A saved Google sign-in page, as a user saved it (QA finding F20): 6 lines of HTML.
+const LOGIN_PAGE: &str = "\u{feff}  <!doctype html><html lang=\"ru\"><head><meta charset=\"utf-8\">\n<title>Google</title>\n</head><body>\n<div id=\"initialView\">Войдите в аккаунт Google</div>\n</body>\n</html>\n";
 
 fn csv_settings(addr: SocketAddr) -> SourcesSettings {
     SourcesSettings {
@@ -694,6 +703,49 @@ async fn a_csv_server_error_is_retried_and_html_is_not_csv() {
         .unwrap_err();
     assert!(matches!(err, SourceError::Malformed { .. }), "{err:?}");
     assert!(!err.to_string().contains("SECRET"), "{err}");
+}
+
+/// QA finding F20: an HTML page labelled text/csv (or saved as `.csv`) became messages.
+/// The body is looked at whatever the label says.
+#[tokio::test]
+async fn f20_an_html_page_labelled_csv_is_refused() {
+    let (addr, _) = csv_double().await;
+    let fetcher = Fetcher::new(csv_settings(addr)).unwrap();
+    let err = fetcher
+        .fetch(&Source::Csv(format!("http://{addr}/login2.csv")))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SourceError::Malformed { .. }), "{err:?}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&format!("CSV http://{addr}/login2.csv")),
+        "{msg}"
+    );
+    assert!(msg.contains("the URL gives an HTML page, not CSV"), "{msg}");
+    assert!(msg.contains("Publish to web"), "{msg}");
+    // A Google export answering a sign-in page as text/csv: not shared.
+    let err = fetcher
+        .fetch(&sheet("LABELLED_SHEET_1", None))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SourceError::NotPublic { .. }), "{err:?}");
+    assert!(err.to_string().contains("Anyone with the link"), "{err}");
+    // A saved page in a `.csv` file.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("saved_page.csv"), LOGIN_PAGE).unwrap();
+    let fetcher = Fetcher::new(SourcesSettings {
+        base_dir: PathBuf::from(dir.path()),
+        ..SourcesSettings::default()
+    })
+    .unwrap();
+    let err = fetcher
+        .fetch(&Source::parse("saved_page.csv").unwrap())
+        .await
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("file saved_page.csv"), "{msg}");
+    assert!(msg.contains("the file is an HTML page"), "{msg}");
+    assert!(msg.contains("download the sheet as CSV"), "{msg}");
 }
 
 #[tokio::test]

@@ -366,6 +366,8 @@ fn startup(r: &mut Report, s: &Settings, args: &Args) {
     if metrics.port() != 0 && !args.no_metrics {
         match Bound::bind(metrics, "/metrics", METRICS_FIX) {
             Ok(_) => r.ok(format!("/metrics: {metrics} is free")),
+            // `run --sandbox` goes on without /metrics, as it does without the dashboard.
+            Err(e) if args.sandbox => r.warn(format!("warning: /metrics is off (sandbox): {e:#}")),
             Err(e) => r.bad(format!("{e:#}")),
         }
     }
@@ -442,6 +444,21 @@ async fn sources(r: &mut Report, cli: &Cli, s: &Settings, online: bool) {
             return;
         }
     };
+    // The key file is read offline (no token is asked for): a missing, unreadable or non-JSON
+    // key would fail every sheet at run time (QA finding F7).
+    if fetcher.uses_service_account()
+        && sets
+            .iter()
+            .any(|s| matches!(s.source, Source::GoogleSheet(_)))
+    {
+        match fetcher.client_email().await {
+            Ok(email) => r.ok(format!(
+                "GOOGLE_CREDENTIALS_FILE: a service account key ({}); share the sheets with it",
+                email.unwrap_or_default()
+            )),
+            Err(e) => r.bad(e.to_string()),
+        }
+    }
     for source in &sets {
         let set = &source.set;
         let local = matches!(source.source, Source::File(_));

@@ -286,7 +286,13 @@ impl Sockets {
     fn fill(&mut self, settings: &Settings, args: &Args) -> anyhow::Result<()> {
         let asked = asked(settings, args.no_web, args.no_metrics)?;
         if let (None, Some(m)) = (&self.metrics, asked.metrics) {
-            self.metrics = Some(Bound::bind(m, "/metrics", METRICS_FIX)?);
+            match Bound::bind(m, "/metrics", METRICS_FIX) {
+                Ok(b) => self.metrics = Some(b),
+                // A sandbox rehearsal beside a running daemon (QA finding F12): the port is
+                // the daemon's, and a rehearsal's metrics are not scraped.
+                Err(e) if args.sandbox => eprintln!("warning: /metrics is off (sandbox): {e:#}"),
+                Err(e) => return Err(e),
+            }
         }
         if let (None, Some(w)) = (&self.web, asked.web) {
             match Bound::bind(w, "the dashboard", WEB_FIX) {
@@ -404,6 +410,7 @@ async fn start(
         driver,
         web,
         shutdown,
+        progress: None,
     };
     if !args.once {
         // Checked by start_round (check_sources), so this does not fail on settings.
@@ -429,7 +436,112 @@ async fn start(
         }
     );
     say_waiting(&settings, args, Timestamp::now());
+    let mut round = round;
+    if args.once {
+        round.progress = once_progress(&settings, store, &round.driver).await;
+    }
     Ok(round)
+}
+
+/// `run --once` says what it is about to do (QA finding F15: with LOG_CONSOLE=false the quick
+/// start was silent for minutes): on a terminal a progress bar of deliveries done / planned;
+/// otherwise one line with the planned deliveries, the expected duration from the plan and
+/// where the log goes. A failure to plan only drops the line.
+async fn once_progress(
+    settings: &Settings,
+    store: &Arc<SqliteStore>,
+    driver: &Driver,
+) -> Option<Progress> {
+    let now = Timestamp::now();
+    let mut planned = (0u64, now);
+    if let Ok(mut planner) = crate::running::planner_for(settings, true, now)
+        && restore_planner(&mut planner, store.as_ref(), now)
+            .await
+            .is_ok()
+    {
+        smb_engine::planned_sends(&mut planner, now, |at, _| {
+            planned = (planned.0 + 1, planned.1.max(at));
+        });
+    }
+    let (count, last) = planned;
+    let secs = last.duration_since(now).as_secs().max(0).unsigned_abs();
+    let log = &settings.sections.log;
+    // As `context::init_logging` decides: an unset LOG_CONSOLE logs to the terminal too.
+    let console = log.console
+        || settings
+            .env
+            .get("LOG_CONSOLE")
+            .is_none_or(|v| v.trim().is_empty());
+    let log_note = match &log.file {
+        Some(path) if !console => format!("; log: {}", path.display()),
+        _ => String::new(),
+    };
+    let line = format!(
+        "planned: {count} deliveries, about {}{log_note}",
+        duration_words(secs)
+    );
+    use std::io::IsTerminal as _;
+    if !std::io::stderr().is_terminal() {
+        eprintln!("{line}");
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(count);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} [{bar:24}] {pos}/{len} deliveries, {elapsed} (about {msg})",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    bar.set_message(duration_words(secs));
+    if !log_note.is_empty() {
+        bar.println(log_note.trim_start_matches("; "));
+    }
+    let handle = driver.handle();
+    let done = CancellationToken::new();
+    let stop = done.clone();
+    let task = tokio::spawn(async move {
+        loop {
+            // A broadcaster that completed its cycle counts as its whole round.
+            let sent: usize = handle
+                .views()
+                .iter()
+                .map(|v| {
+                    if v.state == smb_domain::RunState::Done {
+                        v.total
+                    } else {
+                        v.done
+                    }
+                })
+                .sum();
+            let sent = sent as u64;
+            if sent > bar.length().unwrap_or(0) {
+                bar.set_length(sent);
+            }
+            bar.set_position(sent);
+            tokio::select! {
+                () = stop.cancelled() => break,
+                () = tokio::time::sleep(std::time::Duration::from_millis(250)) => {}
+            }
+        }
+        bar.finish_and_clear();
+    });
+    Some(Progress { done, task })
+}
+
+/// `143` → `2m 23s`; `3700` → `1h 1m`; `5` → `5s`.
+fn duration_words(secs: u64) -> String {
+    match secs {
+        s if s >= 3600 => format!("{}h {}m", s / 3600, s % 3600 / 60),
+        s if s >= 60 => format!("{}m {}s", s / 60, s % 60),
+        s => format!("{s}s"),
+    }
+}
+
+/// The progress bar of `run --once` on a terminal: cancel `done` to clear it.
+struct Progress {
+    done: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
 }
 
 /// A started round: its driver and what serves beside it.
@@ -439,6 +551,7 @@ struct Round {
     driver: Driver,
     web: Option<crate::web::HttpServer>,
     shutdown: CancellationToken,
+    progress: Option<Progress>,
 }
 
 impl Round {
@@ -451,6 +564,10 @@ impl Round {
         sockets: &mut Sockets,
     ) -> anyhow::Result<ExitCode> {
         let ran = self.driver.run(self.shutdown).await;
+        if let Some(p) = self.progress {
+            p.done.cancel();
+            let _ = p.task.await;
+        }
         if let Some(web) = self.web {
             sockets.web = web.stop().await;
         }

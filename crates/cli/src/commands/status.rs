@@ -53,6 +53,9 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
                     v["journal"]["probes"]
                 )?;
             }
+            if let Some(failure) = v["log_file_failure"].as_str() {
+                outln!("LOG FILE NOT WRITTEN: {failure}")?;
+            }
             outln!(
                 "{:<12} {:<8} {:<10} {:<10} {:>6} {:>9}",
                 "BROADCASTER",

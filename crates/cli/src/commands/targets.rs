@@ -86,6 +86,11 @@ pub async fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<ExitCode> {
                 bail!("no target list `{l}` (known: {})", known.join(", "));
             }
             let store = context::open_store(&settings, *sandbox).await?;
+            // The lists as `run` sends to them: the configuration plus the targets added on
+            // the dashboard or through the API (QA finding F16: those were invisible here).
+            let running = crate::running::load(settings.clone(), &store, false)
+                .await?
+                .settings;
             let statuses = store.target_statuses().await?;
             // An upgraded group is listed under its new id, the configured one as its alias.
             let migrated: std::collections::BTreeMap<String, String> = store
@@ -95,11 +100,13 @@ pub async fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<ExitCode> {
                 .map(|m| (m.old, m.new))
                 .collect();
             let mut rows = Vec::new();
-            for (name, targets) in &settings.target_lists {
+            for (name, targets) in &running.target_lists {
                 if list.as_ref().is_some_and(|l| l != name) {
                     continue;
                 }
+                let configured = settings.target_lists.get(name);
                 for t in targets {
+                    let added = !configured.is_some_and(|c| c.contains(t));
                     let (status, reason, since) = match statuses.get(&t.key()) {
                         Some(TargetStatus::Disabled { reason, since, .. }) => {
                             ("disabled", Some(reason.clone()), Some(since.to_string()))
@@ -112,7 +119,7 @@ pub async fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<ExitCode> {
                     };
                     rows.push(serde_json::json!({
                         "list": name, "target": target, "status": status, "reason": reason, "since": since,
-                        "alias": alias,
+                        "alias": alias, "added": added,
                     }));
                 }
             }
@@ -121,12 +128,15 @@ pub async fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<ExitCode> {
             } else {
                 outln!("{:<8} {:<28} {:<9} REASON", "LIST", "TARGET", "STATUS")?;
                 for r in &rows {
-                    let target = match r["alias"].as_str() {
+                    let mut target = match r["alias"].as_str() {
                         Some(old) => {
                             format!("{} (was {old})", r["target"].as_str().unwrap_or_default())
                         }
                         None => r["target"].as_str().unwrap_or_default().to_owned(),
                     };
+                    if r["added"].as_bool() == Some(true) {
+                        target.push_str(" (added on the dashboard)");
+                    }
                     outln!(
                         "{:<8} {:<28} {:<9} {}",
                         r["list"].as_str().unwrap_or_default(),
@@ -142,13 +152,18 @@ pub async fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<ExitCode> {
             target, sandbox, ..
         } => {
             let t = TargetRef::parse(target).with_context(|| format!("target `{target}`"))?;
-            if !settings.target_lists.values().any(|l| l.contains(&t)) {
+            let store = context::open_store(&settings, *sandbox).await?;
+            // The targets `run` sends to: the configured ones and those added on the dashboard
+            // or through the API.
+            let running = crate::running::load(settings.clone(), &store, false)
+                .await?
+                .settings;
+            if !running.target_lists.values().any(|l| l.contains(&t)) {
                 bail!(
-                    "{t} is in no target list of {}; add it under [targets] first",
+                    "{t} is in no target list of {} and was not added on the dashboard; add it under [targets] first",
                     settings.source
                 );
             }
-            let store = context::open_store(&settings, *sandbox).await?;
             let status = match cmd {
                 Command::Disable { reason, .. } => TargetStatus::Disabled {
                     reason: reason.clone(),

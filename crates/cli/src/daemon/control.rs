@@ -356,6 +356,7 @@ mod tests {
                     probes: 2,
                 }),
             },
+            log_file_failure: None,
         };
         let v = serde_json::to_value(Reply::Status(Box::new(status))).unwrap();
         assert_eq!(v["ok"], true);

@@ -190,6 +190,9 @@ pub struct StatusReply {
     pub running_since: Option<String>,
     pub broadcasters: Vec<BroadcasterStatus>,
     pub journal: JournalStatus,
+    /// The first failed write of the log file (a full disk), when one failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_file_failure: Option<String>,
 }
 
 /// One broadcaster in [`StatusReply`].
@@ -293,6 +296,7 @@ impl DaemonState {
             running_since: round.as_ref().map(|r| r.started_at.to_string()),
             broadcasters,
             journal,
+            log_file_failure: smb_notify::logfile::write_failure().map(str::to_owned),
         }
     }
 

@@ -308,3 +308,60 @@ mod props {
         }
     }
 }
+
+/// QA finding F17: common pastes get a message that says what is wrong with them, and the
+/// Telegram Web address bar is understood.
+#[test]
+fn f17_pastes_get_reasons_that_name_the_problem() {
+    use TargetParseError as E;
+    let e = TargetRef::parse("\u{2212}1001234567890").unwrap_err();
+    assert!(matches!(e, E::NotAsciiMinus(_, '\u{2212}', _)), "{e:?}");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("U+2212") && msg.contains("not the ASCII minus `-`"),
+        "{msg}"
+    );
+    assert!(matches!(
+        TargetRef::parse("\u{2013}1001234567890").unwrap_err(),
+        E::NotAsciiMinus(_, '\u{2013}', _)
+    ));
+    let msg = TargetRef::parse("@имя_чата").unwrap_err().to_string();
+    assert!(
+        msg.contains("only Latin letters a–z, digits and `_`"),
+        "{msg}"
+    );
+    let msg = TargetRef::parse("t.me/Магазин").unwrap_err().to_string();
+    assert!(msg.contains("only Latin letters"), "{msg}");
+    let e = TargetRef::parse("+79161234567").unwrap_err();
+    assert!(matches!(e, E::PhoneNumber(_)), "{e:?}");
+    assert!(e.to_string().contains("is a phone number"), "{e}");
+    // Telegram Web's address bar.
+    for (input, key) in [
+        ("https://web.telegram.org/k/#@somechat", "@somechat"),
+        ("https://web.telegram.org/a/#@SomeChat", "@somechat"),
+        ("web.telegram.org/a/#-1001234567890", "-1001234567890"),
+        ("https://web.telegram.org/a/#-123456", "-123456"),
+        (
+            "https://web.telegram.org/k/#-1001234567890",
+            "-1001234567890",
+        ),
+    ] {
+        assert_eq!(
+            TargetRef::parse(input).map(|t| t.key()),
+            Ok(key.to_owned()),
+            "{input}"
+        );
+    }
+    // Web K's ids of channels lack `-100`: refused with the forms to paste.
+    let e = TargetRef::parse("https://web.telegram.org/k/#-1234567890").unwrap_err();
+    assert!(matches!(e, E::WebKId(_)), "{e:?}");
+    assert!(e.to_string().contains("web.telegram.org/a/#-100"), "{e}");
+    assert!(matches!(
+        TargetRef::parse("https://web.telegram.org/a/#12345").unwrap_err(),
+        E::PositiveId(_)
+    ));
+    assert!(matches!(
+        TargetRef::parse("https://web.telegram.org/k/").unwrap_err(),
+        E::Unrecognised(_)
+    ));
+}
