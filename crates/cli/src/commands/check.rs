@@ -139,7 +139,17 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
             .cloned()
             .unwrap_or_else(|| smb_store::DEFAULT_DATABASE_URL.to_owned()),
     };
-    let db_ok = database(&mut r, &url) && integrity(&mut r, &url).await;
+    let elsewhere = settings
+        .as_ref()
+        .and_then(|s| crate::context::journal_elsewhere(s, args.sandbox));
+    let db_ok = match elsewhere {
+        // As `run` refuses it (a new journal would forget the one beside the configuration).
+        Some(problem) => {
+            r.bad(format!("database: {problem}"));
+            false
+        }
+        None => database(&mut r, &url) && integrity(&mut r, &url).await,
+    };
     disk_space(&mut r, &url, &env_map);
     clock(
         &mut r,
