@@ -89,7 +89,11 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
     let _log = context::init_logging(&settings, !crate::daemon::detached())?;
     if !args.sandbox {
         // Session keys others can read: said at every start, with the fix (SECURITY.md).
-        for loose in crate::perms::of_settings(&settings) {
+        let env_file = crate::perms::env_file(&cli.env_file);
+        for loose in crate::perms::of_settings(&settings)
+            .into_iter()
+            .chain(env_file)
+        {
             tracing::warn!("{}", loose.message);
             eprintln!("warning: {}", loose.message);
         }
