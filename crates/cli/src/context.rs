@@ -75,6 +75,9 @@ pub fn init_logging(settings: &Settings, default_console: bool) -> anyhow::Resul
 }
 
 pub async fn open_store(settings: &Settings, sandbox: bool) -> anyhow::Result<SqliteStore> {
+    if let Some(problem) = journal_elsewhere(settings, sandbox) {
+        anyhow::bail!("{problem}");
+    }
     let url = database_url(settings, sandbox);
     SqliteStore::open(
         url,
@@ -95,6 +98,9 @@ pub async fn open_existing_store(
     settings: &Settings,
     sandbox: bool,
 ) -> anyhow::Result<SqliteStore> {
+    if let Some(problem) = journal_elsewhere(settings, sandbox) {
+        anyhow::bail!("{problem}");
+    }
     let url = database_url(settings, sandbox);
     // Read-only first: it works in a read-only directory and never writes (issue 19); a
     // database of an older version is migrated by the ordinary open.
@@ -112,6 +118,59 @@ pub async fn open_existing_store(
         .with_context(|| format!("opening the database {url}")),
         Err(e) => Err(damage_hint(e)).with_context(|| format!("opening the database {url}")),
     }
+}
+
+/// A relative database path is read from the working directory (docs/console.md, "Paths"; the
+/// original's `.env` meant it so). When that file does not exist but one does at the same
+/// relative path beside the configuration file (`--config other/dir/sendmessagebot.toml` run
+/// from elsewhere), a new journal here would forget that one's deliveries — posts a chat
+/// already had today, chat rules' history — so every command that opens the journal refuses,
+/// and `check` marks it ✗. The refusal, with both paths and the fix; `None` when the path is
+/// absolute, exists here, the configuration is in the working directory, or nothing is beside it.
+pub fn journal_elsewhere(settings: &Settings, sandbox: bool) -> Option<String> {
+    let url = database_url(settings, sandbox);
+    if !url.starts_with("sqlite:") || url.contains(":memory:") {
+        return None;
+    }
+    let path = crate::daemon::database_path(url);
+    if path.as_os_str().is_empty() || path.is_absolute() || path.exists() {
+        return None;
+    }
+    let config = Path::new(&settings.source);
+    if !config.is_file() {
+        return None; // the built-in example: no directory of its own
+    }
+    let dir = match config.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let cwd = std::env::current_dir().ok()?;
+    let dir = dir.canonicalize().ok()?;
+    if dir == cwd.canonicalize().ok()? {
+        return None;
+    }
+    let beside = dir.join(&path);
+    if !beside.is_file() {
+        return None;
+    }
+    let fix = if sandbox {
+        format!(
+            "run in the directory of the configuration (`cd {}`)",
+            dir.display()
+        )
+    } else {
+        format!(
+            "run in the directory of the configuration (`cd {}`), or give DATABASE_URL an absolute path",
+            dir.display()
+        )
+    };
+    Some(format!(
+        "no journal at {} (relative paths are read from the working directory {}), but the configuration's directory holds {}: \
+         a new journal here would forget its deliveries and post again what chats already had; {fix}",
+        cwd.join(&path).display(),
+        cwd.display(),
+        beside.display()
+    ))
 }
 
 fn database_url(settings: &Settings, sandbox: bool) -> &str {

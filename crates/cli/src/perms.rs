@@ -1,5 +1,5 @@
-//! File modes of what holds a secret: the sessions directory (0700) and its session and
-//! peer-cache files (0600). `check` reports a loose one as a ✗ with the `chmod` that fixes
+//! File modes of what holds a secret: the sessions directory (0700), its session and
+//! peer-cache files (0600), and a `.env` holding secrets (0600). `check` reports a loose one as a ✗ with the `chmod` that fixes
 //! it; `accounts list` and `run` print the same words as a warning (SECURITY.md).
 
 use std::path::Path;
@@ -75,6 +75,55 @@ pub fn sessions_dir(dir: &Path) -> Vec<Loose> {
     }
 }
 
+/// The `.env` at `path` when other users may read it (any group/other bit) and it holds a
+/// secret: a non-empty `API_HASH`, a token, secret, password or passphrase (`WEB_TOKEN`,
+/// `REPORTS_BOT_TOKEN`, `WEBHOOK_SECRET`, `SESSION_PASSPHRASE`, …) or a URL with a password
+/// (`DATABASE_URL=postgres://u:pw@…`). SECURITY.md: ✗ in `check`, with the `chmod`. The
+/// message names the variables, never their values. `None` when the file is absent, does
+/// not parse (`check` reports that itself), holds no secret, or off Unix.
+pub fn env_file(path: &Path) -> Option<Loose> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+        if mode & 0o077 == 0 {
+            return None;
+        }
+        let bytes = std::fs::read(path).ok()?;
+        let entries = smb_sources::dotenv::read(&bytes, |_| None).ok()?;
+        let mut names: Vec<String> = entries
+            .into_iter()
+            .filter(|(k, v, _)| {
+                let v = v.trim();
+                !v.is_empty()
+                    && (["HASH", "TOKEN", "SECRET", "PASSWORD", "PASSPHRASE"]
+                        .iter()
+                        .any(|w| k.contains(w))
+                        || smb_domain::redact::redact(v) != v)
+            })
+            .map(|(k, _, _)| k)
+            .collect();
+        names.sort();
+        names.dedup();
+        if names.is_empty() {
+            return None;
+        }
+        let shown = path.display();
+        Some(Loose {
+            message: format!(
+                "{shown} is {mode:04o} and holds {}: other users can read them; run `chmod 600 {shown}`",
+                names.join(", ")
+            ),
+            severe: true,
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
+}
+
 /// [`sessions_dir`] of the configured store (SESSIONS_DIR).
 pub fn of_settings(s: &crate::config::Settings) -> Vec<Loose> {
     match crate::telegram::session_store(s) {
@@ -133,5 +182,40 @@ mod tests {
             "a listable directory of 0600 files is a warning"
         );
         assert_eq!(sessions_dir(&tmp.path().join("absent")), []);
+    }
+
+    #[test]
+    fn an_env_file_others_can_read_is_loose_only_when_it_holds_a_secret() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let env = tmp.path().join(".env");
+        // As `cp .env.example .env` leaves it: empty secrets, nothing to expose.
+        std::fs::write(&env, "API_ID=\nAPI_HASH=\nDELAY_BETWEEN_CHATS=15\n").expect("write");
+        chmod(&env, 0o644);
+        assert_eq!(env_file(&env), None);
+        std::fs::write(
+            &env,
+            "API_HASH=0123456789abcdef0123456789abcdef\nWEB_TOKEN=s3cret-web\n\
+             DATABASE_URL=postgres://bot:pw9@db/x\nLOG_LEVEL=INFO\n",
+        )
+        .expect("write");
+        let e = env.display();
+        let loose = env_file(&env).expect("loose");
+        assert_eq!(
+            loose.message,
+            format!(
+                "{e} is 0644 and holds API_HASH, DATABASE_URL, WEB_TOKEN: other users can read them; run `chmod 600 {e}`"
+            )
+        );
+        assert!(loose.severe);
+        assert!(!loose.message.contains("s3cret") && !loose.message.contains("pw9"));
+        chmod(&env, 0o640);
+        assert!(env_file(&env).is_some(), "the group can read it too");
+        chmod(&env, 0o600);
+        assert_eq!(env_file(&env), None);
+        // A database URL without a password is no secret.
+        std::fs::write(&env, "DATABASE_URL=sqlite://data/x.db\n").expect("write");
+        chmod(&env, 0o644);
+        assert_eq!(env_file(&env), None);
+        assert_eq!(env_file(&tmp.path().join("absent")), None);
     }
 }

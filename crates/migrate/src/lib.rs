@@ -477,11 +477,14 @@ impl LegacyImport {
             .filter(|v| !v.trim().is_empty())
     }
 
-    /// The broadcasters the import can reproduce: (set, account), for sets that exist.
-    pub fn broadcasters(&self) -> Vec<(&'static str, &'static str)> {
+    /// The broadcasters the import can reproduce: (set, account), for sets that exist. On
+    /// the original's accounts (B2B and AAA on acc1, B2C and GUS on acc2), except when it ran
+    /// with one account: then every broadcaster posts from that account ([`Self::single_account`]).
+    pub fn broadcasters(&self) -> Vec<(&'static str, &str)> {
         if !self.target_lists.contains_key("prod") {
             return Vec::new();
         }
+        let single = self.single_account();
         SEED_BROADCASTERS
             .iter()
             .copied()
@@ -490,7 +493,21 @@ impl LegacyImport {
                     .get(*set)
                     .is_some_and(|s| !s.texts.is_empty() || s.sheet_url.is_some())
             })
+            .map(|(set, acc)| (set, single.unwrap_or(acc)))
             .collect()
+    }
+
+    /// The original's single-account layout (`SESSION_NAME=session`, `sessions/session.session`):
+    /// exactly one session imported, under a name that is none of the seed's accounts (acc1,
+    /// acc2). Its name; `None` for the multi-account layout (an `acc1` alone is that layout
+    /// with `acc2` not logged in yet, and keeps its mapping).
+    pub fn single_account(&self) -> Option<&str> {
+        match self.sessions.as_slice() {
+            [only] if !SEED_BROADCASTERS.iter().any(|(_, a)| *a == only.account) => {
+                Some(only.account.as_str())
+            }
+            _ => None,
+        }
     }
 
     /// Accounts to declare: those with a session file and those a broadcaster needs.
@@ -498,7 +515,7 @@ impl LegacyImport {
         let mut names: Vec<String> = self.sessions.iter().map(|s| s.account.clone()).collect();
         for (_, acc) in self.broadcasters() {
             if !names.iter().any(|n| n == acc) {
-                names.push(acc.to_string());
+                names.push(acc.to_owned());
             }
         }
         names.sort();
@@ -518,10 +535,20 @@ impl LegacyImport {
             "# by `sendmessagebot migrate`. Pacing, schedule and reports come from .env (the original's"
         );
         let _ = writeln!(s, "# names); values set here would override them.\n");
-        let _ = writeln!(
-            s,
-            "# The original's accounts: acc1 wholesale (B2B, AAA), acc2 retail (B2C, GUS)."
-        );
+        match self.single_account() {
+            Some(acc) => {
+                let _ = writeln!(
+                    s,
+                    "# The original ran on one account ({acc}): every broadcaster posts from it."
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    s,
+                    "# The original's accounts: acc1 wholesale (B2B, AAA), acc2 retail (B2C, GUS)."
+                );
+            }
+        }
         for acc in self.accounts() {
             let _ = writeln!(s, "[accounts.{acc}]");
         }

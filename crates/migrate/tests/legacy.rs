@@ -356,3 +356,61 @@ async fn a_session_that_never_logged_in_is_reported() {
         imp.issues
     );
 }
+
+/// QA3 finding F9: the original's single-account layout (`SESSION_NAME=session`,
+/// `sessions/session.session`) puts every broadcaster on that account, not on acc1/acc2 that
+/// have no session.
+#[tokio::test]
+async fn f9_a_single_account_original_puts_every_broadcaster_on_its_account() {
+    let dir = legacy_dir().await;
+    let d = dir.path();
+    for f in ["acc1.session", "acc2.session", "broken.session"] {
+        std::fs::remove_file(d.join("sessions").join(f)).unwrap();
+    }
+    std::fs::write(d.join(".env"), format!("{ENV}SESSION_NAME=session\n")).unwrap();
+    telethon_session(
+        &d.join("sessions/session.session"),
+        2,
+        "149.154.167.51",
+        443,
+        &key(3),
+        &[],
+    )
+    .await;
+    let imp = legacy::import(d).await.unwrap();
+    assert_eq!(imp.single_account(), Some("session"));
+    assert_eq!(
+        imp.broadcasters(),
+        [
+            ("b2b", "session"),
+            ("aaa", "session"),
+            ("b2c", "session"),
+            ("gus", "session")
+        ]
+    );
+    assert_eq!(imp.accounts(), ["session"]);
+    let toml = imp.render_toml("2026-01-01");
+    assert!(
+        toml.contains("[accounts.session]")
+            && !toml.contains("[accounts.acc1]")
+            && !toml.contains("[accounts.acc2]")
+            && toml.matches("account = \"session\"").count() == 4,
+        "{toml}"
+    );
+    let summary = imp.summary().join("\n");
+    assert!(!summary.contains("has no session file"), "{summary}");
+    assert!(
+        summary.contains("b2b on session, aaa on session, b2c on session, gus on session"),
+        "{summary}"
+    );
+
+    // One of the original's own accounts alone keeps the two-account mapping.
+    std::fs::rename(
+        d.join("sessions/session.session"),
+        d.join("sessions/acc1.session"),
+    )
+    .unwrap();
+    let imp = legacy::import(d).await.unwrap();
+    assert_eq!(imp.single_account(), None);
+    assert_eq!(imp.broadcasters()[2], ("b2c", "acc2"));
+}

@@ -818,7 +818,11 @@ impl CsvRead {
         match self.sep {
             b';' => notes.push("columns separated by `;` (a comma-decimal locale's CSV)".into()),
             b'\t' => notes.push("columns separated by tabs".into()),
-            _ => {}
+            b',' => {}
+            other => notes.push(format!(
+                "columns separated by `{}` (the file's `sep=` line)",
+                char::from(other)
+            )),
         }
         notes
     }
@@ -944,11 +948,16 @@ pub fn read_csv(origin: &str, bytes: &[u8]) -> Result<(Vec<Vec<String>>, CsvRead
             (converted.as_ref(), true)
         }
     };
-    let sep = sniff_separator(origin, text)?;
+    // Excel's `sep=;` first line names the separator and is not a row (Excel hides it too,
+    // so row numbers in errors are the spreadsheet's); otherwise the separator is told.
+    let (sep, text, skipped) = match sep_line(text) {
+        Some((sep, rest)) => (sep, rest, 1),
+        None => (sniff_separator(origin, text)?, text, 0),
+    };
     if let Some(line) = unclosed_quote(text, sep) {
         return Err(SourceError::Row {
             origin: origin.to_string(),
-            location: format!("line {line}"),
+            location: format!("line {}", line + skipped),
             message: "a cell opened with `\"` here is never closed, so everything after it would \
                       become one message: close the quote (write `\"\"` for a quote inside a \
                       quoted cell) or remove it"
@@ -977,6 +986,29 @@ pub fn is_html_page(bytes: &[u8]) -> bool {
     lower.starts_with(b"<!doctype html")
         || lower.starts_with(b"<html")
         || (has(b"<head") && has(b"<body"))
+}
+
+/// Excel's separator hint: a first line `sep=X` (any case, optionally in double quotes, as
+/// some "CSV for Excel" exporters write it) where `X` is one ASCII character other than a
+/// quote. The separator and the text after that line; `None` when the first line is not one.
+fn sep_line(text: &str) -> Option<(u8, &str)> {
+    let (first, rest) = match text.find('\n') {
+        Some(i) => (&text[..i], &text[i + 1..]),
+        None => (text, ""),
+    };
+    let first = first.strip_suffix('\r').unwrap_or(first);
+    let first = first
+        .strip_prefix('"')
+        .and_then(|f| f.strip_suffix('"'))
+        .unwrap_or(first);
+    let value = first
+        .get(..4)
+        .filter(|p| p.eq_ignore_ascii_case("sep="))
+        .and_then(|_| first.get(4..))?;
+    match value.as_bytes() {
+        [b] if b.is_ascii() && !matches!(b, b'"' | b'\r' | b'\n') => Some((*b, rest)),
+        _ => None,
+    }
 }
 
 /// The line where a quoted cell opens that never closes (RFC 4180: a cell is quoted when it
@@ -1077,6 +1109,46 @@ mod tests {
         ] {
             assert!(!is_html_page(csv.as_bytes()), "{csv}");
         }
+    }
+
+    /// QA3 finding F31: Excel's `sep=;` first line sets the separator and is not a row, in a
+    /// Windows-1251 file as Excel writes it in a Russian locale.
+    #[test]
+    fn f31_an_excel_sep_line_sets_the_separator_and_is_skipped() {
+        let text = "sep=;\r\nСообщение;Статус;Приоритет\r\nПрайс А 71 000,50 руб.;да;8\r\nПрайс Б;нет;5\r\n";
+        let (bytes, _, lossy) = encoding_rs::WINDOWS_1251.encode(text);
+        assert!(!lossy);
+        let (grid, how) = read_csv("sep.csv", &bytes).unwrap();
+        assert_eq!(
+            how,
+            CsvRead {
+                sep: b';',
+                from_cp1251: true
+            }
+        );
+        assert_eq!(
+            grid,
+            [
+                ["Сообщение", "Статус", "Приоритет"],
+                ["Прайс А 71 000,50 руб.", "да", "8"],
+                ["Прайс Б", "нет", "5"],
+            ]
+        );
+        // Quoted, upper case, another separator; an unclosed quote is named by its file line.
+        let (grid, how) = read_csv("p.csv", b"\"SEP=|\"\nText|Status\na,b|yes\n").unwrap();
+        assert_eq!(grid, [["Text", "Status"], ["a,b", "yes"]]);
+        assert!(
+            how.notes().iter().any(|n| n.contains("`|`")),
+            "{:?}",
+            how.notes()
+        );
+        let err = read_csv("p.csv", "sep=;\nСообщение;Статус\n\"Прайс;да\n".as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 3"), "{err}");
+        // A first cell that only starts like it is a row.
+        assert_eq!(sep_line("sep=;;\nx"), None);
+        assert_eq!(sep_line("separator;x\n"), None);
     }
 
     #[test]

@@ -14,7 +14,7 @@ use smb_domain::AccountStop;
 use smb_engine::Store as _;
 use smb_telegram::grammers::{
     AccountHealth, AccountInfo, JsonPeerCacheStore, Login, LoginError, SecretString, SessionError,
-    SignIn, check_account, list_accounts, logout,
+    SessionStore, SignIn, check_account, list_accounts, logout,
 };
 
 use crate::Cli;
@@ -37,6 +37,9 @@ pub enum Command {
     Check,
     /// Log an account out on Telegram and delete its session file.
     Logout { name: String },
+    /// Encrypt plain session files with SESSION_PASSPHRASE (set after they were written);
+    /// every account's, or NAME's. The file is rewritten 0600 through a temporary file.
+    Seal { name: Option<String> },
 }
 
 #[derive(Debug, clap::Args)]
@@ -68,7 +71,69 @@ pub async fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<ExitCode> {
         Command::List { json } => list(&settings, *json),
         Command::Check => check(&settings).await,
         Command::Logout { name } => logout_account(&settings, name).await,
+        Command::Seal { name } => seal(&settings, name.as_deref()),
     }
+}
+
+/// The warning for a plain session file while SESSION_PASSPHRASE is set (`check` and
+/// `accounts list`), with the command that seals it; `None` otherwise.
+pub fn unsealed_warning(sessions: &SessionStore, name: &str) -> Option<String> {
+    if !sessions.is_encrypted() || sessions.is_sealed(name).ok()? != Some(false) {
+        return None;
+    }
+    let path = sessions.path(name).ok()?;
+    Some(format!(
+        "account {name}: the session file {} is not encrypted although SESSION_PASSPHRASE is set; encrypt it with `sendmessagebot accounts seal {name}`",
+        path.display()
+    ))
+}
+
+/// `accounts seal [NAME]`: each plain session sealed with SESSION_PASSPHRASE.
+fn seal(settings: &Settings, name: Option<&str>) -> anyhow::Result<ExitCode> {
+    let sessions = telegram::session_store(settings)?;
+    if !sessions.is_encrypted() {
+        bail!(
+            "SESSION_PASSPHRASE is not set: nothing to encrypt the sessions with; set it in .env (SECURITY.md), then run this again"
+        );
+    }
+    let names = match name {
+        Some(n) => vec![n.to_owned()],
+        None => sessions.accounts()?,
+    };
+    if names.is_empty() {
+        outln!("no session files in {}", sessions.dir().display())?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut failed = false;
+    for n in &names {
+        let path = sessions.path(n)?;
+        match sessions.is_sealed(n) {
+            Ok(None) => {
+                outln!("{n}: no session file ({})", path.display())?;
+                failed |= name.is_some();
+            }
+            Ok(Some(true)) => outln!("{n}: already encrypted ({})", path.display())?,
+            Ok(Some(false)) => match sessions.seal(n) {
+                Ok(_) => outln!(
+                    "{n}: encrypted with SESSION_PASSPHRASE ({})",
+                    path.display()
+                )?,
+                Err(e) => {
+                    outln!("{n}: not encrypted: {e} (the file is unchanged)")?;
+                    failed = true;
+                }
+            },
+            Err(e) => {
+                outln!("{n}: {e}")?;
+                failed = true;
+            }
+        }
+    }
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn interactive() -> bool {
@@ -295,6 +360,11 @@ fn list(settings: &Settings, json: bool) -> anyhow::Result<ExitCode> {
         eprintln!("warning: {}", loose.message);
     }
     let files = list_accounts(&sessions)?;
+    for f in &files {
+        if let Some(w) = unsealed_warning(&sessions, &f.name) {
+            eprintln!("warning: {w}");
+        }
+    }
     let mut rows = Vec::new();
     let mut names: Vec<&str> = settings
         .account_info

@@ -82,7 +82,9 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
     let mut r = Report::default();
     let env = match EnvVars::load(&cli.env_file) {
         Ok(e) => {
-            if cli.env_file.exists() {
+            if let Some(loose) = crate::perms::env_file(&cli.env_file) {
+                r.bad(loose.message);
+            } else if cli.env_file.exists() {
                 r.ok(format!("{}: readable", cli.env_file.display()));
                 for w in crate::config::unknown_env_names(&cli.env_file) {
                     r.warn(w);
@@ -118,6 +120,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
     };
     if let Some(s) = &settings {
         risky_choices(&mut r, s, args.sandbox);
+        windows_never_open(&mut r, s);
         startup(&mut r, s, args);
     }
     let env_map = env.as_ref().map(EnvVars::map).unwrap_or_default();
@@ -142,7 +145,17 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
             .cloned()
             .unwrap_or_else(|| smb_store::DEFAULT_DATABASE_URL.to_owned()),
     };
-    let db_ok = database(&mut r, &url) && integrity(&mut r, &url).await;
+    let elsewhere = settings
+        .as_ref()
+        .and_then(|s| crate::context::journal_elsewhere(s, args.sandbox));
+    let db_ok = match elsewhere {
+        // As `run` refuses it (a new journal would forget the one beside the configuration).
+        Some(problem) => {
+            r.bad(format!("database: {problem}"));
+            false
+        }
+        None => database(&mut r, &url) && integrity(&mut r, &url).await,
+    };
     disk_space(&mut r, &url, &env_map);
     clock(
         &mut r,
@@ -343,6 +356,98 @@ fn risky_choices(r: &mut Report, s: &Settings, sandbox: bool) {
     }
 }
 
+/// A chat whose `hours` window lies wholly in the hours a broadcaster posting there may not
+/// send (quiet hours, before START_TIME_HOUR) is never posted to by it: a `!` naming the
+/// entry's line, the window and the sending hours (qa3 F34). Both are read in the
+/// broadcaster's time zone, as the planner reads them.
+fn windows_never_open(r: &mut Report, s: &Settings) {
+    let lines = rule_lines(s);
+    let mut chats: Vec<(&smb_domain::Chat, &smb_domain::HourWindow)> = s
+        .chat_rules
+        .iter()
+        .filter_map(|(c, rules)| rules.hours.as_ref().map(|h| (c, h)))
+        .collect();
+    chats.sort_by_key(|(c, _)| lines.get(*c).copied().unwrap_or(usize::MAX));
+    for (chat, window) in chats {
+        let posting: Vec<&config::BroadcasterInfo> = s
+            .broadcasters
+            .iter()
+            .filter(|b| {
+                s.target_lists
+                    .get(&b.target_list)
+                    .is_some_and(|l| l.iter().any(|t| t.chat == *chat))
+            })
+            .collect();
+        let closed: Vec<&config::BroadcasterInfo> = posting
+            .iter()
+            .copied()
+            .filter(|b| !(0..24).any(|h| window.contains(h) && b.spec.schedule.allows_hour(h)))
+            .collect();
+        let Some(first) = closed.first() else {
+            continue;
+        };
+        let sched = &first.spec.schedule;
+        let mut hours = Vec::new();
+        if let Some(q) = sched.quiet {
+            hours.push(format!("quiet hours {}-{}", q.start, q.end));
+        }
+        if let Some(h) = sched.start_hour {
+            hours.push(format!("sending starts at {h}:00 (START_TIME_HOUR)"));
+        }
+        let names: Vec<&str> = closed.iter().map(|b| b.spec.name.as_str()).collect();
+        let whom = if closed.len() == posting.len() {
+            "the chat is never posted to".to_owned()
+        } else {
+            format!("broadcaster(s) {} never post there", names.join(", "))
+        };
+        let at = match lines.get(chat) {
+            Some(line) => format!("{}:{line}: ", s.source),
+            None => String::new(),
+        };
+        let target = smb_domain::TargetRef {
+            chat: chat.clone(),
+            topic: None,
+        };
+        r.warn(format!(
+            "{at}{target}: its window hours = \"{window}\" lies wholly inside the hours {} may not send ({}): {whom}; \
+             widen the window or change the quiet hours (QUIET_HOUR_START/QUIET_HOUR_END, START_TIME_HOUR)",
+            names.join(", "),
+            hours.join(", ")
+        ));
+    }
+}
+
+/// The line of each chat's ruled `[targets]` entry (`{ chat = …, hours = … }`) in the
+/// configuration file, read again for its positions; empty for the built-in example or a
+/// file that does not read (it loaded a moment ago, so that is a race, not an error).
+fn rule_lines(s: &Settings) -> std::collections::HashMap<smb_domain::Chat, usize> {
+    #[derive(serde::Deserialize)]
+    struct File {
+        #[serde(default)]
+        targets: std::collections::BTreeMap<String, Vec<toml::Spanned<toml::Value>>>,
+    }
+    let mut out = std::collections::HashMap::new();
+    let Ok(src) = std::fs::read_to_string(&s.source) else {
+        return out;
+    };
+    let Ok(file) = toml::from_str::<File>(&src) else {
+        return out;
+    };
+    for entry in file.targets.values().flatten() {
+        let Some(chat) = entry.get_ref().get("chat").and_then(|c| c.as_str()) else {
+            continue;
+        };
+        if let Ok(t) = smb_domain::TargetRef::parse(chat) {
+            let line = src[..entry.span().start.min(src.len())]
+                .matches('\n')
+                .count()
+                + 1;
+            out.entry(t.chat).or_insert(line);
+        }
+    }
+    out
+}
+
 /// What `run` refuses (or warns about) once its settings load, in run's own words: a log file
 /// it cannot write, notifier settings its reporter refuses, a `/metrics` address another
 /// program holds (run stops) and a taken dashboard address (run serves no dashboard). The
@@ -402,6 +507,9 @@ async fn sessions(r: &mut Report, s: &Settings, online: bool) {
         let name = &a.name;
         let login = format!("`sendmessagebot accounts login {name}`");
         let login_force = format!("`sendmessagebot accounts login {name} --force`");
+        if let Some(w) = crate::commands::accounts::unsealed_warning(&store, name) {
+            r.warn(w);
+        }
         match store.load(name) {
             Ok(None) => r.warn(format!("account {name}: no session yet; log in with {login} before `run` without --sandbox")),
             Ok(Some(st)) if st.identity.is_none() => {
@@ -660,6 +768,13 @@ async fn clock(
         r.bad(format!(
             "clock: the journal has a send at {last}, after the system time {now}; the clock went back — \
              set it right (enable NTP: `timedatectl set-ntp true`) or pacing and quiet hours are wrong"
+        ));
+        return;
+    }
+    if online && sandbox {
+        // The sandbox promises nothing leaves the machine for Telegram (qa3 F32).
+        r.ok(format!(
+            "clock: {now} (not compared with Telegram's time: --sandbox contacts no Telegram server)"
         ));
         return;
     }

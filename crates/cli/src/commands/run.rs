@@ -71,6 +71,10 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
     // A dashboard reachable from the network without WEB_TOKEN: refused before anything starts.
     let mut settings =
         context::run_settings(cli, &overrides, args.sandbox, args.no_web || args.dry_run)?;
+    // A journal beside the configuration but none here: refused before anything is created.
+    if let Some(problem) = context::journal_elsewhere(&settings, args.sandbox) {
+        anyhow::bail!("{problem}");
+    }
     if args.detach {
         let paths = DaemonPaths::for_settings(&settings, args.sandbox);
         let pid =
@@ -90,7 +94,11 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
     }
     if !args.sandbox {
         // Session keys others can read: said at every start, with the fix (SECURITY.md).
-        for loose in crate::perms::of_settings(&settings) {
+        let env_file = crate::perms::env_file(&cli.env_file);
+        for loose in crate::perms::of_settings(&settings)
+            .into_iter()
+            .chain(env_file)
+        {
             tracing::warn!("{}", loose.message);
             eprintln!("warning: {}", loose.message);
         }
@@ -123,10 +131,10 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
     };
     tokio::spawn(stop_on_signal(shutdown.clone()));
     context::check_integrity(&settings, args.sandbox).await?;
-    let store = Arc::new(context::open_store(&settings, args.sandbox).await?);
     if args.dry_run {
-        return dry_run(args, settings, &store).await;
+        return dry_run(args, settings).await;
     }
+    let store = Arc::new(context::open_store(&settings, args.sandbox).await?);
     let mut sockets = Sockets::default();
     let mut reload: Option<ReloadRequest> = None;
     let daemon = daemon.as_ref();
@@ -349,18 +357,68 @@ fn say_waiting(settings: &Settings, args: &Args, now: Timestamp) {
     }
 }
 
-/// `run --dry-run`: the plan of the next cycle, nothing sent.
-async fn dry_run(
-    args: &Args,
-    settings: Settings,
-    store: &Arc<SqliteStore>,
-) -> anyhow::Result<ExitCode> {
-    let running = crate::running::load(settings, store.as_ref(), args.test_mode).await?;
+/// `run --dry-run`: the plan of the next cycle, nothing sent and nothing written (README). An
+/// existing journal is read (read-only when its schema is current); without one the plan starts
+/// from an empty journal in a scratch directory, removed afterwards — no database is created
+/// where `run` would keep it.
+async fn dry_run(args: &Args, settings: Settings) -> anyhow::Result<ExitCode> {
+    let url = if args.sandbox {
+        &settings.sandbox_database_url
+    } else {
+        &settings.database_url
+    };
+    let (store, _scratch) = if crate::daemon::database_path(url).exists() {
+        (
+            context::open_existing_store(&settings, args.sandbox).await?,
+            None,
+        )
+    } else {
+        let scratch = Scratch::new()?;
+        let url = format!("sqlite://{}", scratch.0.join("journal.db").display());
+        let store = SqliteStore::open(
+            &url,
+            smb_store::SqliteSettings {
+                sandbox: args.sandbox,
+                ..smb_store::SqliteSettings::default()
+            },
+        )
+        .await?;
+        (store, Some(scratch))
+    };
+    let running = crate::running::load(settings, &store, args.test_mode).await?;
     let now = Timestamp::now();
     let mut planner = running.planner(true, now)?;
-    restore_planner(&mut planner, store.as_ref(), now).await?;
+    restore_planner(&mut planner, &store, now).await?;
     print_plan(planner, now, &running.settings)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// A private directory under the system's temporary directory, removed on drop: the dry run's
+/// empty journal when none exists yet.
+struct Scratch(std::path::PathBuf);
+
+impl Scratch {
+    fn new() -> anyhow::Result<Self> {
+        use std::os::unix::fs::DirBuilderExt as _;
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let dir = std::env::temp_dir().join(format!(
+            "sendmessagebot-dry-run-{}-{nanos}",
+            std::process::id()
+        ));
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&dir)
+            .with_context(|| format!("cannot create a scratch directory {}", dir.display()))?;
+        Ok(Scratch(dir))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// Starts a round of the daemon: the planner built from `settings` and restored from the

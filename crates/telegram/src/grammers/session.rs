@@ -386,6 +386,57 @@ impl SessionStore {
         })
     }
 
+    /// Whether `account`'s session file is sealed (encrypted with a passphrase): `Ok(None)`
+    /// when it has no file. Reads the header only; a file that is not a session of this
+    /// program is an error as in [`SessionStore::load`].
+    pub fn is_sealed(&self, account: &str) -> Result<Option<bool>, SessionError> {
+        let path = self.path(account)?;
+        let bytes = match fs::read(&path) {
+            Ok(b) => Zeroizing::new(b),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(SessionError::Io { path, source }),
+        };
+        if bytes.len() < 10 || &bytes[..8] != MAGIC {
+            return Err(SessionError::Corrupted {
+                account: account.to_owned(),
+                path,
+                detail: "not a SendMessageBot session file".to_owned(),
+            });
+        }
+        Ok(Some(bytes[9] == MODE_SEALED))
+    }
+
+    /// Seals `account`'s plain session file with the store's passphrase (SECURITY.md: a
+    /// passphrase set after the login leaves the file plain until it is written again).
+    /// `Ok(true)` when it was sealed now, `Ok(false)` when it already was. The session is
+    /// read first and written through [`SessionStore::save`] (a 0600 temporary file renamed
+    /// over it), so a failure leaves the old file as it was. Errors: no passphrase set
+    /// ([`SessionError::PassphraseRequired`]), no session ([`SessionError::Io`], not found),
+    /// or what `load` and `save` give.
+    pub fn seal(&self, account: &str) -> Result<bool, SessionError> {
+        if self.passphrase.is_none() {
+            return Err(SessionError::PassphraseRequired {
+                account: account.to_owned(),
+            });
+        }
+        match self.is_sealed(account)? {
+            Some(true) => return Ok(false),
+            Some(false) => {}
+            None => {
+                return Err(SessionError::Io {
+                    path: self.path(account)?,
+                    source: std::io::ErrorKind::NotFound.into(),
+                });
+            }
+        }
+        let session = self.load(account)?.ok_or_else(|| SessionError::Io {
+            path: self.dir.join(account),
+            source: std::io::ErrorKind::NotFound.into(),
+        })?;
+        self.save(account, &session)?;
+        Ok(true)
+    }
+
     fn open_sealed(
         &self,
         account: &str,

@@ -174,3 +174,40 @@ fn a_renamed_file_still_answers_to_its_account() {
         Err(SessionError::BadName(_))
     ));
 }
+
+/// QA3 finding F28: a passphrase set after the login leaves the file plain until it is
+/// sealed; sealing keeps the session and writes it 0600.
+#[test]
+fn f28_a_plain_session_is_sealed_in_place_without_losing_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plain = store(dir.path(), None);
+    plain.save("acc1", &sample()).expect("saved");
+    assert_eq!(plain.is_sealed("acc1").expect("reads"), Some(false));
+    assert_eq!(plain.is_sealed("acc2").expect("no file"), None);
+    assert!(matches!(
+        plain.seal("acc1"),
+        Err(SessionError::PassphraseRequired { .. })
+    ));
+    let sealed = store(dir.path(), Some("later passphrase"));
+    assert!(sealed.seal("acc1").expect("sealed now"));
+    assert_eq!(sealed.is_sealed("acc1").expect("reads"), Some(true));
+    assert!(!sealed.seal("acc1").expect("already sealed"));
+    assert_same(
+        &sealed.load("acc1").expect("loads").expect("exists"),
+        &sample(),
+    );
+    assert!(matches!(
+        plain.load("acc1"),
+        Err(SessionError::PassphraseRequired { .. })
+    ));
+    #[cfg(unix)]
+    assert_eq!(mode(&sealed.path("acc1").expect("path")), 0o600);
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("dir")
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    assert!(sealed.seal("acc2").is_err(), "no session to seal");
+}
