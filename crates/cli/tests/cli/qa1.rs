@@ -1,4 +1,4 @@
-//! Regressions of the first fresh-user QA pass (/work/qa/qa1.md): each test is named after
+//! Regressions of the first fresh-user QA pass: each test is named after
 //! its finding (`f17_…` is finding 17) and drives the real binary in sandbox mode.
 // Test helpers outside `#[test]` functions unwrap too; clippy.toml's allow-unwrap-in-tests
 // covers only `#[test]` functions and `#[cfg(test)]` modules.

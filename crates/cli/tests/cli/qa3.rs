@@ -1,11 +1,11 @@
-//! Regressions of the third fresh-user QA pass (/work/notes/qa3.md): each test is named after
+//! Regressions of the third fresh-user QA pass: each test is named after
 //! its finding (`f8_…` is finding 8) and drives the real binary where the finding was seen
 //! through it.
 // Test helpers outside `#[test]` functions unwrap too; clippy.toml's allow-unwrap-in-tests
 // covers only `#[test]` functions and `#[cfg(test)]` modules.
 #![allow(clippy::unwrap_used)]
 
-mod console_support;
+use crate::console_support;
 
 use std::process::Command;
 

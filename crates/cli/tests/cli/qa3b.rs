@@ -1,11 +1,10 @@
-//! Regressions of the third fresh-user QA pass (/work/notes/qa3.md), the findings of helper
-//! qa3b: each test is named after its finding (`f30_…` is finding F30) and drives the real
+//! Regressions of the third fresh-user QA pass (its second half of findings): each test is named after its finding (`f30_…` is finding F30) and drives the real
 //! binary where the finding was seen through it.
 // Test helpers outside `#[test]` functions unwrap too; clippy.toml's allow-unwrap-in-tests
 // covers only `#[test]` functions and `#[cfg(test)]` modules.
 #![allow(clippy::unwrap_used)]
 
-mod console_support;
+use crate::console_support;
 
 use console_support::{Project, text};
 
