@@ -394,7 +394,7 @@ impl SessionStore {
         let bytes = match fs::read(&path) {
             Ok(b) => Zeroizing::new(b),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => return Err(SessionError::Io { path, source }),
+            Err(error) => return Err(SessionError::Io { path, error }),
         };
         if bytes.len() < 10 || &bytes[..8] != MAGIC {
             return Err(SessionError::Corrupted {
@@ -425,13 +425,13 @@ impl SessionStore {
             None => {
                 return Err(SessionError::Io {
                     path: self.path(account)?,
-                    source: std::io::ErrorKind::NotFound.into(),
+                    error: std::io::ErrorKind::NotFound.into(),
                 });
             }
         }
         let session = self.load(account)?.ok_or_else(|| SessionError::Io {
             path: self.dir.join(account),
-            source: std::io::ErrorKind::NotFound.into(),
+            error: std::io::ErrorKind::NotFound.into(),
         })?;
         self.save(account, &session)?;
         Ok(true)
