@@ -44,6 +44,12 @@ impl Running {
     pub fn planner(&self, once: bool, now: Timestamp) -> anyhow::Result<Planner> {
         planner_for(&self.settings, once, now)
     }
+
+    /// The planner of `run --dry-run`: one cycle of each broadcaster, each starting when the
+    /// daemon would start it (after `cycle_delay` from a completed cycle), not at once.
+    pub fn plan_planner(&self, now: Timestamp) -> anyhow::Result<Planner> {
+        planner_with(&self.settings, true, true, now)
+    }
 }
 
 /// A planner for `settings` as they are (a reload checks the new configuration with it before
@@ -51,6 +57,15 @@ impl Running {
 /// The chats' rules and the broadcasters' backup accounts are set here, so every command that
 /// plans (stats, the dashboard, a test send) holds them as the daemon does.
 pub fn planner_for(settings: &Settings, once: bool, now: Timestamp) -> anyhow::Result<Planner> {
+    planner_with(settings, once, false, now)
+}
+
+fn planner_with(
+    settings: &Settings,
+    once: bool,
+    once_after_cycle_delay: bool,
+    now: Timestamp,
+) -> anyhow::Result<Planner> {
     let mut planner = Planner::new(
         settings.accounts.clone(),
         settings
@@ -62,6 +77,7 @@ pub fn planner_for(settings: &Settings, once: bool, now: Timestamp) -> anyhow::R
             once,
             seed: rand::random(),
             recheck_after: Duration::from_secs(24 * 3600),
+            once_after_cycle_delay,
         },
         now,
     )?;

@@ -11,8 +11,8 @@ use std::time::Duration;
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 use smb_domain::{
-    AccountStop, Chat, ChatRules, HoldReason, DeliveryStatus, HourWindow, Jitter, Message, MessageSet, Pacing,
-    Rotation, Schedule, SendError, TargetRef, Weekdays,
+    AccountStop, Chat, ChatRules, DeliveryStatus, HoldReason, HourWindow, Jitter, Message,
+    MessageSet, Pacing, Rotation, Schedule, SendError, TargetRef, Weekdays,
 };
 use smb_engine::planner::{
     AccountSpec, BroadcasterSpec, CHECK_REASON, ChatFacts, ChatSetup, Content, Delivery, Effect,

@@ -1166,3 +1166,47 @@ fn planned_sends_with_once_are_one_cycle_of_each_broadcaster_in_time_order() {
     );
     assert!(p.finished(), "every broadcaster completed its cycle");
 }
+
+/// QA finding F21: after a completed cycle `run --dry-run` planned the next one at once, while
+/// the daemon waits `cycle_delay` (600 s here) from the cycle's end; `run --once` does start at
+/// once.
+#[test]
+fn the_dry_run_plan_starts_the_next_cycle_after_the_cycle_delay_as_the_daemon_does() {
+    let t0 = ts("2026-05-01T10:00:00Z");
+    let done = t0 - SignedDuration::from_secs(120);
+    let first_send = |after_delay: bool| {
+        let mut p = Planner::new(
+            vec![account("acc1", 10)],
+            vec![spec("b2b", "acc1", 3, 10)],
+            PlannerSettings {
+                once: true,
+                seed: 7,
+                once_after_cycle_delay: after_delay,
+                ..PlannerSettings::default()
+            },
+            t0,
+        )
+        .expect("planner");
+        let stored = StoredCycle {
+            cycle: 2,
+            message: "b2b one".into(),
+            started_at: done - SignedDuration::from_secs(30),
+            completed_at: Some(done),
+            deliveries: Vec::new(),
+        };
+        p.restore(
+            &HashMap::new(),
+            &HashMap::new(),
+            &HashMap::from([("b2b".to_string(), stored)]),
+            t0,
+        );
+        let mut at = Vec::new();
+        smb_engine::planned_sends(&mut p, t0, |t, d| at.push((t, d.cycle)));
+        at
+    };
+    let planned = first_send(true);
+    assert_eq!(planned.len(), 3, "{planned:?}");
+    assert_eq!(planned[0], (done + SignedDuration::from_secs(600), 3));
+    let once = first_send(false);
+    assert_eq!(once[0], (t0, 3));
+}

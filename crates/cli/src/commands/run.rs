@@ -387,7 +387,7 @@ async fn dry_run(args: &Args, settings: Settings) -> anyhow::Result<ExitCode> {
     };
     let running = crate::running::load(settings, &store, args.test_mode).await?;
     let now = Timestamp::now();
-    let mut planner = running.planner(true, now)?;
+    let mut planner = running.plan_planner(now)?;
     restore_planner(&mut planner, &store, now).await?;
     print_plan(planner, now, &running.settings)?;
     Ok(ExitCode::SUCCESS)

@@ -455,6 +455,7 @@ pub const TOML_CASES: &[TomlCase] = &[
         "broadcasters",
         "backup_accounts",
         "[\"nobody\"]",
-        "[\"acc1\"]",
+        // The broadcaster's own account (acc1, the only one here) is no backup: refused.
+        "[]",
     ),
 ];

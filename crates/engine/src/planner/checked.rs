@@ -159,7 +159,13 @@ impl Planner {
         let account = self.accounts[a].name.clone();
         let why = format!("{CHECK_REASON}{why}");
         let known = self.refused_here(target, a);
-        self.refuse_here(target, a, recheck_at, "PRE_FLIGHT_CHECK".into(), why.clone());
+        self.refuse_here(
+            target,
+            a,
+            recheck_at,
+            "PRE_FLIGHT_CHECK".into(),
+            why.clone(),
+        );
         if !known {
             fx.push(Effect::RefusedHere {
                 account: account.clone(),

@@ -56,7 +56,7 @@ impl Planner {
             match c.completed_at {
                 Some(done) => {
                     let done = seen(done);
-                    let starts_at = if self.settings.once {
+                    let starts_at = if self.settings.once && !self.settings.once_after_cycle_delay {
                         now
                     } else {
                         add(

@@ -81,6 +81,9 @@ pub struct PlannerSettings {
     pub seed: u64,
     /// When a target disabled by an error is tried again.
     pub recheck_after: Duration,
+    /// With `once`: a broadcaster whose last cycle completed starts the next one after its
+    /// `cycle_delay`, as the daemon would (`run --dry-run`'s plan), not at once (`run --once`).
+    pub once_after_cycle_delay: bool,
 }
 
 impl Default for PlannerSettings {
@@ -89,6 +92,7 @@ impl Default for PlannerSettings {
             once: false,
             seed: 0,
             recheck_after: Duration::from_secs(24 * 3600),
+            once_after_cycle_delay: false,
         }
     }
 }

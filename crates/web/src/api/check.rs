@@ -203,9 +203,14 @@ pub async fn start_check(State(s): State<AppState>) -> ApiResult<Json<CheckRun>>
         let mut run = state.check.lock();
         run.running = false;
         run.finished_at = Some(stamp(state.clock.now()));
-        if let Err(e) = result {
-            tracing::warn!(error = %e, "the pre-flight check stopped");
-            run.error = Some(format!("the check stopped: {e}"));
+        match result {
+            // Accounts are checked at the same time, so rows came in as each was answered;
+            // the finished list is in the pairs' order (by account, then list order).
+            Ok(rows) => run.rows = rows.iter().map(CheckedTarget::from).collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "the pre-flight check stopped");
+                run.error = Some(format!("the check stopped: {e}"));
+            }
         }
     });
     Ok(Json(started))
