@@ -10,9 +10,9 @@ use std::process::Command;
 
 use sendmessagebot::config::{EnvVars, Overrides, parse};
 
-const BIN: &str = env!("CARGO_BIN_EXE_sendmessagebot");
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_sendmessagebot");
 
-const GOOD: &str = r#"[settings]
+pub(crate) const GOOD: &str = r#"[settings]
 delay_between_chats = 15
 
 [accounts.acc1]

@@ -8,26 +8,8 @@
 use std::path::Path;
 use std::process::Command;
 
-const BIN: &str = env!("CARGO_BIN_EXE_sendmessagebot");
-
-const GOOD: &str = r#"[settings]
-delay_between_chats = 15
-
-[accounts.acc1]
-
-[targets]
-prod = ["-1001234567890", "@shop_chat"]
-test = ["@test_chat"]
-
-[messages.b2b]
-texts = ["hello"]
-
-[broadcasters.b2b]
-account = "acc1"
-targets = "prod"
-test_targets = "test"
-messages = "b2b"
-"#;
+// The valid configuration `config_errors` starts from.
+use crate::config_errors::{BIN, GOOD};
 
 const RUN_ONCE: &[&str] = &["run", "--sandbox", "--once", "--no-metrics", "--no-web"];
 
