@@ -1,6 +1,6 @@
 """Writes dotenv_reference.json: .env texts and what python-dotenv reads from them.
 
-The reference for crates/sources/src/dotenv.rs (tests/dotenv_reference.rs). Run with an empty
+The reference for crates/sources/src/dotenv.rs (tests/sources/dotenv_reference.rs). Run with an empty
 environment so `${NAME}` falls back to the file and the defaults, as the test does:
 
     env -i "$(command -v python3)" crates/sources/tests/data/dotenv_reference.py

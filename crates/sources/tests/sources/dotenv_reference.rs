@@ -7,7 +7,7 @@ use smb_sources::dotenv;
 
 #[test]
 fn every_reference_text_reads_as_python_dotenv_reads_it() {
-    let raw = include_str!("data/dotenv_reference.json");
+    let raw = include_str!("../data/dotenv_reference.json");
     let doc: serde_json::Value = serde_json::from_str(raw).expect("reference JSON");
     let cases = doc["cases"].as_array().expect("cases");
     assert_eq!(cases.len(), 620);
