@@ -123,7 +123,7 @@ impl Planner {
         fx: &mut Vec<Effect>,
     ) {
         let (until, paused) = pause(&mut self.accounts[d.account], err, d.random_id as u64, now);
-        self.defer(d, retry(d, until, d.attempt, stale_retried), err, fx);
+        self.defer(d, refused_retry(d, until, stale_retried), err, fx);
         fx.push(paused);
     }
 
@@ -242,7 +242,7 @@ impl Planner {
         now: Timestamp,
         fx: &mut Vec<Effect>,
     ) {
-        self.defer(d, retry(d, now, d.attempt, stale_retried), err, fx);
+        self.defer(d, refused_retry(d, now, stale_retried), err, fx);
         let reason = AccountStop::Telegram(err.code().to_owned());
         self.accounts[d.account].stopped = Some(reason.clone());
         for &b in &self.accounts[d.account].broadcasters {
@@ -306,6 +306,19 @@ fn retry(d: &Delivery, not_before: Timestamp, attempt: u32, stale_retried: bool)
         stale_retried,
         account: Some(d.account),
         unknown: false,
+    }
+}
+
+/// A retry of a delivery Telegram refused for the whole account (a flood wait, a stopped
+/// account): nothing was posted, so it is not tied to that account — the account sends it
+/// after its wait, or a backup takes it meanwhile (QA: a backup could never finish the cycle,
+/// and the broadcaster stood still while its account was stopped). A delivery whose fate is
+/// unknown (network) stays with the account that tried it: only there does its `random_id`
+/// de-duplicate. Tied again after a restart (the journal's row names the account).
+fn refused_retry(d: &Delivery, not_before: Timestamp, stale_retried: bool) -> Retry {
+    Retry {
+        account: None,
+        ..retry(d, not_before, d.attempt, stale_retried)
     }
 }
 

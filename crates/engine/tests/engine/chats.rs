@@ -1232,3 +1232,74 @@ fn a_target_refused_so_far_waits_for_the_accounts_still_checking() {
         }]
     );
 }
+
+/// QA finding (qa4 F3): acc1's session is revoked at its second send (AUTH_KEY_UNREGISTERED:
+/// nothing posted). Its backup acc3, a member of every chat, used to finish only the
+/// never-tried deliveries: the refused one stayed tied to the stopped acc1, so the cycle never
+/// completed and the broadcaster stood still. Now acc3 sends it too, and the next cycles go on.
+#[test]
+fn a_backup_keeps_the_broadcaster_going_while_its_account_is_stopped() {
+    let t0 = ts("2026-05-04T10:00:00Z");
+    let chats = ["@chat_a", "@chat_b", "@chat_c"];
+    let mut p = planner(
+        &["acc1", "acc3"],
+        vec![spec("b2b", "acc1", &chats, 600, "UTC")],
+        ChatSetup {
+            backups: HashMap::from([("b2b".to_string(), vec!["acc3".to_string()])]),
+            ..ChatSetup::default()
+        },
+        t0,
+    );
+    for c in chats {
+        p.handle(
+            Event::ChatInfo(ChatFacts {
+                account: "acc3".into(),
+                chat: chat(c),
+                member: Some(true),
+                slowmode_seconds: None,
+            }),
+            t0,
+        );
+    }
+    let mut acc1_sends = 0;
+    let trace = simulate(
+        &mut p,
+        t0,
+        t0 + SignedDuration::from_hours(1),
+        Duration::from_secs(1),
+        move |d, _| {
+            if &*d.account_name == "acc1" {
+                acc1_sends += 1;
+                if acc1_sends >= 2 {
+                    return Err(SendError::rpc("AUTH_KEY_UNREGISTERED", None));
+                }
+            }
+            ok(d, t0)
+        },
+    );
+    let sent: Vec<(u64, String, String)> = trace
+        .sends
+        .iter()
+        .filter(|s| s.result.is_ok())
+        .map(|s| (s.d.cycle, s.d.target.key(), s.d.account_name.to_string()))
+        .collect();
+    // Cycle 1: A by acc1, then B (refused on acc1) and C by acc3; each chat once.
+    let first: Vec<&(u64, String, String)> = sent.iter().filter(|s| s.0 == 1).collect();
+    assert_eq!(first.len(), 3, "{sent:?}");
+    assert!(
+        first.iter().any(|s| s.1 == "@chat_b" && s.2 == "acc3"),
+        "{sent:?}"
+    );
+    // Later cycles run on acc3 alone: the broadcaster does not stand still.
+    assert!(sent.iter().filter(|s| s.0 >= 2).count() >= 3, "{sent:?}");
+    assert!(sent.iter().filter(|s| s.0 >= 2).all(|s| s.2 == "acc3"));
+    // acc1 was asked twice: once sent, once refused; never again while stopped.
+    assert_eq!(
+        trace
+            .sends
+            .iter()
+            .filter(|s| &*s.d.account_name == "acc1")
+            .count(),
+        2
+    );
+}
