@@ -86,6 +86,10 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
                 r.bad(loose.message);
             } else if cli.env_file.exists() {
                 r.ok(format!("{}: readable", cli.env_file.display()));
+            }
+            // Misspelt names are said whatever else the file has (qa4 F5: a loose mode hid
+            // them, and the user ran with the value silently ignored).
+            if cli.env_file.exists() {
                 for w in crate::config::unknown_env_names(&cli.env_file) {
                     r.warn(w);
                 }

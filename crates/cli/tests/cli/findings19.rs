@@ -193,3 +193,26 @@ fn one_malformed_env_line_hid_the_others_every_one_is_reported() {
         assert!(!out.contains("s3cret"), "{out}");
     }
 }
+
+/// QA (qa4 F5): a `.env` others may read that holds a secret is a ✗, and that ✗ used to hide
+/// the misspelt names in the same file.
+#[test]
+fn a_misspelt_env_name_is_named_even_when_the_file_is_also_too_open() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = project();
+    let env = dir.path().join(".env");
+    std::fs::write(
+        &env,
+        "DELAY_BETWEN_CHATS=5\nAPI_HASH=0123456789abcdef0123456789abcdef\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&env, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (code, out) = binary_in(dir.path(), &["check", "--sandbox"], &[("LOG_FILE", "")]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("chmod 600"), "{out}");
+    assert!(
+        out.contains("! .env:1: DELAY_BETWEN_CHATS is not a SendMessageBot setting and is ignored; did you mean DELAY_BETWEEN_CHATS?"),
+        "{out}"
+    );
+    assert!(!out.contains("0123456789abcdef"), "{out}");
+}
