@@ -46,8 +46,10 @@ pub enum Step<'a> {
 }
 
 /// Drives `planner` on a virtual clock from `start`: each account is polled when its last
-/// `Wait` said (the earliest first, the lower account id on a tie), each `Send` is answered at
-/// once by `telegram`, and every step goes to `visit`.
+/// `Wait` said (the earliest first; on a tie the account polled fewer times, then the lower
+/// id, so an account that sends with no gap at all — `delay_between_chats` and `cycle_delay`
+/// both 0 — cannot keep the others from their turn at that instant), each `Send` is answered
+/// at once by `telegram`, and every step goes to `visit`.
 ///
 /// Ends when the planner is finished (`--once`), when no account has anything left to wait
 /// for, at the first wake-up after `until`, after [`MAX_POLLS`] polls, or when `visit` breaks.
@@ -60,6 +62,7 @@ pub fn simulate(
     mut visit: impl FnMut(Step<'_>) -> ControlFlow<()>,
 ) {
     let mut wake: Vec<Option<Timestamp>> = vec![Some(start); planner.account_count()];
+    let mut polls: Vec<u64> = vec![0; planner.account_count()];
     for _ in 0..MAX_POLLS {
         if planner.finished() {
             return;
@@ -68,7 +71,7 @@ pub fn simulate(
             .iter()
             .enumerate()
             .filter_map(|(i, w)| w.map(|t| (i, t)))
-            .min_by_key(|(_, t)| *t)
+            .min_by_key(|&(i, t)| (t, polls[i], i))
         else {
             return;
         };
@@ -76,6 +79,7 @@ pub fn simulate(
             return;
         }
         wake[account] = None;
+        polls[account] += 1;
         for effect in planner.handle(Event::Poll { account }, now) {
             let flow = match effect {
                 Effect::Wait { until } => {

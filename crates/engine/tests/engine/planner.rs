@@ -1210,3 +1210,25 @@ fn the_dry_run_plan_starts_the_next_cycle_after_the_cycle_delay_as_the_daemon_do
     let once = first_send(false);
     assert_eq!(once[0], (t0, 3));
 }
+
+/// QA finding (qa4): `stats` never answered with `DELAY_BETWEEN_CHATS=0` and `CYCLE_DELAY=0`:
+/// the first account sent again and again at one virtual instant and the second was never
+/// polled, so its next send was never found. Each account now gets its turn at that instant.
+#[test]
+fn next_sends_answers_for_every_account_when_nothing_ever_waits() {
+    let t0 = ts("2026-05-01T10:00:00Z");
+    let mut a = spec("b2b", "acc1", 2, 0);
+    a.pacing.cycle_delay = Duration::ZERO;
+    let mut b = spec("b2c", "acc2", 2, 0);
+    b.pacing.cycle_delay = Duration::ZERO;
+    let mut p = planner(vec![account("acc1", 0), account("acc2", 0)], vec![a, b], false, t0);
+    let next = smb_engine::next_sends(&mut p, t0);
+    let names: Vec<Option<(Timestamp, String)>> = next
+        .into_iter()
+        .map(|n| n.map(|(t, b)| (t, b.to_string())))
+        .collect();
+    assert_eq!(
+        names,
+        [Some((t0, "b2b".to_string())), Some((t0, "b2c".to_string()))]
+    );
+}
