@@ -1221,7 +1221,12 @@ fn next_sends_answers_for_every_account_when_nothing_ever_waits() {
     a.pacing.cycle_delay = Duration::ZERO;
     let mut b = spec("b2c", "acc2", 2, 0);
     b.pacing.cycle_delay = Duration::ZERO;
-    let mut p = planner(vec![account("acc1", 0), account("acc2", 0)], vec![a, b], false, t0);
+    let mut p = planner(
+        vec![account("acc1", 0), account("acc2", 0)],
+        vec![a, b],
+        false,
+        t0,
+    );
     let next = smb_engine::next_sends(&mut p, t0);
     let names: Vec<Option<(Timestamp, String)>> = next
         .into_iter()
