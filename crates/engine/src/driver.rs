@@ -1034,18 +1034,10 @@ async fn preflight_round(shared: &Arc<Shared>, every: Duration) {
         let options = &options;
         async move {
             let mut rows = Vec::with_capacity(pairs.len());
-            let read = crate::preflight::check_account(
-                shared.gateway.as_ref(),
-                shared.store.as_ref(),
-                pairs,
-                options,
-                |_, r| rows.push(r),
-            )
+            crate::preflight::check_account(shared.gateway.as_ref(), pairs, options, |_, r| {
+                rows.push(r);
+            })
             .await;
-            if let Err(e) = read {
-                tracing::warn!(error = %e, account = %account, "pre-flight check: the journal could not be read; this account's targets left as they are");
-                rows.clear();
-            }
             account_checked(shared, account, &rows, round, every).await;
         }
     });

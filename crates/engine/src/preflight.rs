@@ -7,7 +7,7 @@
 //! daemon's check at start and daily all call [`check_targets`], so they agree on what
 //! "cannot post here" means.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -447,6 +447,15 @@ pub async fn check_targets(
         by_account.entry(account.as_str()).or_default().push(i);
     }
     let total = pairs.len();
+    // "Last posted" once per target, not once per (account, target).
+    let mut last_posted: HashMap<String, Option<Timestamp>> = HashMap::new();
+    for (_, target) in pairs {
+        if let std::collections::hash_map::Entry::Vacant(slot) = last_posted.entry(target.key()) {
+            let at = store.last_sent_at(slot.key()).await?;
+            slot.insert(at);
+        }
+    }
+    let last_posted = &last_posted;
     // Shared by the accounts' futures, which run in this one task; never held across an await.
     let done = std::sync::Mutex::new((0usize, progress));
     let slots: Vec<std::sync::Mutex<Option<CheckRow>>> =
@@ -456,19 +465,18 @@ pub async fn check_targets(
         let slots = &slots;
         async move {
             let own: Vec<(String, TargetRef)> = indices.iter().map(|&i| pairs[i].clone()).collect();
-            check_account(gateway, store, &own, options, |k, row| {
+            check_account(gateway, &own, options, |k, mut row| {
+                row.last_posted_at = last_posted.get(&row.target.key()).copied().flatten();
                 let mut d = done.lock().unwrap_or_else(|p| p.into_inner());
                 d.0 += 1;
                 let n = d.0;
                 (d.1)(n, total, &row);
                 *slots[indices[k]].lock().unwrap_or_else(|p| p.into_inner()) = Some(row);
             })
-            .await
+            .await;
         }
     });
-    for r in futures_util::future::join_all(per_account).await {
-        r?;
-    }
+    futures_util::future::join_all(per_account).await;
     Ok(slots
         .into_iter()
         .filter_map(|s| s.into_inner().unwrap_or_else(|p| p.into_inner()))
@@ -478,16 +486,15 @@ pub async fn check_targets(
 /// One account's part of [`check_targets`]: `pairs` (all of one account, or of accounts that
 /// may be asked one after another) in order, `options.pause` between two look-ups; `row` gets
 /// each row with its index in `pairs` as soon as it is known. The daemon calls this per
-/// account so that each account starts sending as soon as its own check is done.
-///
-/// Errors: only the store's.
+/// account so that each account starts sending as soon as its own check is done. Rows carry
+/// no `last_posted_at` (the daemon does not use it; [`check_targets`] reads it once per
+/// target). Telegram's errors end up in the rows.
 pub async fn check_account(
     gateway: &dyn Gateway,
-    store: &dyn Store,
     pairs: &[(String, TargetRef)],
     options: &CheckOptions,
     mut row_done: impl FnMut(usize, CheckRow) + Send,
-) -> Result<(), StoreError> {
+) {
     let mut stopped: BTreeMap<String, Reason> = options
         .unavailable
         .iter()
@@ -517,10 +524,8 @@ pub async fn check_account(
                 }
             }
         }
-        row.last_posted_at = store.last_sent_at(&target.key()).await?;
         row_done(i, row);
     }
-    Ok(())
 }
 
 #[cfg(test)]

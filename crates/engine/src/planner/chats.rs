@@ -172,9 +172,7 @@ impl Planner {
         let target = slot.targets.get(index)?;
         let chat = self.chats.get(&target.chat)?;
         // The target refused this account while others may still post there.
-        if let Some((until, code, reason)) = chat.refused.get(&(account, target.key()))
-            && *until > now
-        {
+        if let Some((until, code, reason)) = self.refusal(account, target, now) {
             return Some(ChatHold {
                 until: *until,
                 reason: HoldReason::Refused {
@@ -403,11 +401,29 @@ impl Planner {
 
     /// A backup posts only where the pre-flight check found it a member that may write
     /// (not refused there since).
-    fn is_member(&self, account: AccountId, target: &TargetRef) -> bool {
-        self.chats.get(&target.chat).is_some_and(|c| {
-            c.members.get(&account).copied().unwrap_or(false)
-                && !c.refused.contains_key(&(account, target.key()))
-        })
+    fn is_member(&self, account: AccountId, target: &TargetRef, now: Timestamp) -> bool {
+        self.chats
+            .get(&target.chat)
+            .is_some_and(|c| c.members.get(&account).copied().unwrap_or(false))
+            && self.refusal(account, target, now).is_none()
+    }
+
+    /// The refusal holding `account` out of `target` at `now` (see [`Planner::refuse_here`]):
+    /// (until, Telegram's code, why). No key is built for a chat without refusals, which is
+    /// every chat on the send path but a few.
+    fn refusal(
+        &self,
+        account: AccountId,
+        target: &TargetRef,
+        now: Timestamp,
+    ) -> Option<&(Timestamp, String, String)> {
+        let chat = self.chats.get(&target.chat)?;
+        if chat.refused.is_empty() {
+            return None;
+        }
+        chat.refused
+            .get(&(account, target.key()))
+            .filter(|(until, _, _)| *until > now)
     }
 
     /// Whether an account other than `account` is set to post into `target` (a
@@ -420,14 +436,10 @@ impl Planner {
         now: Timestamp,
     ) -> bool {
         let key = target.key();
-        let refused = |a: AccountId| {
-            self.chats
-                .get(&target.chat)
-                .and_then(|c| c.refused.get(&(a, key.clone())))
-                .is_some_and(|(until, _, _)| *until > now)
-        };
         self.broadcasters.iter().any(|b| {
-            b.account != account && b.targets.iter().any(|t| t.key() == key) && !refused(b.account)
+            b.account != account
+                && b.targets.iter().any(|t| t.key() == key)
+                && self.refusal(b.account, target, now).is_none()
         })
     }
 
@@ -489,7 +501,7 @@ impl Planner {
                     .enumerate()
                     .filter(|(_, r)| match r.account {
                         Some(a) => a == account,
-                        None => self.is_member(account, &slot.targets[r.index]),
+                        None => self.is_member(account, &slot.targets[r.index], now),
                     })
                     .min_by_key(|(_, r)| r.not_before)
                     .map(|(i, r)| (r.not_before.max(slot.next_send_at), i));
@@ -497,7 +509,7 @@ impl Planner {
                     .find(|&j| {
                         !ac.handled.contains(&j)
                             && !self.is_disabled(&slot.targets[j], now)
-                            && self.is_member(account, &slot.targets[j])
+                            && self.is_member(account, &slot.targets[j], now)
                     })
                     .map(|j| (slot.next_send_at, j));
                 match (retry, fresh) {
