@@ -704,11 +704,13 @@ async fn insert_pending(
             .push_bind(ms(d.at))
             .push_bind(ms(d.at));
     });
-    // On conflict the stored random_id is kept: a delivery has one id for its life.
+    // On conflict the stored random_id is kept: a delivery has one id for its life. The
+    // account is the one trying now: a backup that takes a delivery refused on the stopped
+    // account is the account that posts it (issue 14: shown per delivery).
     q.push(
         " ON CONFLICT (broadcaster, cycle, target) DO UPDATE SET \
-         status = 'pending', attempts = excluded.attempts, retry_at = NULL, \
-         updated_at = excluded.updated_at",
+         status = 'pending', account = excluded.account, attempts = excluded.attempts, \
+         retry_at = NULL, updated_at = excluded.updated_at",
     );
     q.build()
         .execute(&mut *conn)

@@ -349,12 +349,20 @@ fn risky_choices(r: &mut Report, s: &Settings, sandbox: bool) {
             }
         }
         for (chat, all) in chats.into_iter().filter(|(_, all)| all.len() > 1) {
+            // With rules the chat's limits bind its topics together: "N posts per cycle"
+            // would be false (max_per_day = 1 lets one topic a day through).
+            let per_cycle = if s.chat_rules.get(&chat.chat).is_some_and(|r| !r.is_empty()) {
+                "the chat's rules (min_gap, days, hours, max_per_day) hold for them together, \
+                 so they share that chat's posts"
+                    .to_owned()
+            } else {
+                format!("so that chat gets {} posts per cycle, one per topic", all.len())
+            };
             r.warn(format!(
                 "target list {list}: {} are {} targets in one chat ({chat}: its forum topics); each is a separate target, \
-                 so that chat gets {} posts per cycle, one per topic",
+                 {per_cycle}",
                 all.join(", "),
                 all.len(),
-                all.len()
             ));
         }
     }

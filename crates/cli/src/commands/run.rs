@@ -828,11 +828,15 @@ fn print_plan(mut planner: Planner, start: Timestamp, settings: &Settings) -> st
         )?;
         for h in &held {
             outln!(
-                "  {:<28} {} {}  {}",
-                h.target,
-                lang.pick("next allowed", "можно с"),
-                smb_domain::local_minute(h.until, &tz),
-                h.reason.words(lang, &tz)
+                "{}",
+                super::stats::held_line(
+                    &h.target,
+                    Some((&h.broadcaster, &h.account)),
+                    h.until,
+                    &h.reason,
+                    lang,
+                    &tz
+                )
             )?;
         }
     }

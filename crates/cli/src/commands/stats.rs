@@ -615,15 +615,42 @@ fn print_text(settings: &Settings, st: &Stats, x: &Extras) -> std::io::Result<()
         )?;
         for t in &st.held_targets {
             outln!(
-                "  {:<28} {} {}  {}",
-                t.target,
-                lang.pick("next allowed", "можно с"),
-                smb_domain::local_minute(t.until_at, &settings.timezone),
-                t.why.words(lang, &settings.timezone)
+                "{}",
+                held_line(
+                    &t.target,
+                    None,
+                    t.until_at,
+                    &t.why,
+                    lang,
+                    &settings.timezone
+                )
             )?;
         }
     }
     Ok(())
+}
+
+/// One line of a held list (`stats`, `run --dry-run`, `targets check`): the target, whose
+/// send is held when known (`broadcaster`, `account`: another broadcaster may post into the
+/// same target meanwhile), the next allowed local minute and the rule in words.
+pub(crate) fn held_line(
+    target: &str,
+    who: Option<(&str, &str)>,
+    until: jiff::Timestamp,
+    why: &smb_domain::HoldReason,
+    lang: smb_domain::Lang,
+    tz: &jiff::tz::TimeZone,
+) -> String {
+    let who = who.map_or_else(String::new, |(b, a)| {
+        format!(" {} {b} ({a})", lang.pick("for", "для"))
+    });
+    format!(
+        "  {:<28}{who} {} {}  {}",
+        target,
+        lang.pick("next allowed", "можно с"),
+        smb_domain::local_minute(until, tz),
+        why.words(lang, tz)
+    )
 }
 
 #[cfg(test)]

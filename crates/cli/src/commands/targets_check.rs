@@ -17,6 +17,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use smb_domain::{Lang, TargetRef};
 use smb_engine::Gateway;
 use smb_engine::preflight::{self, CheckOptions, CheckedTarget, Reason};
+use smb_store::HeldTarget;
 use smb_telegram::SimGateway;
 use smb_telegram::grammers::{AccountConfig, GrammersGateway, JsonPeerCacheStore};
 
@@ -33,7 +34,9 @@ pub struct Args {
     #[arg(long, value_name = "NAME")]
     pub account: Option<String>,
     /// One JSON array, one object per (account, target), fields always present: the shape of
-    /// the API's `GET /api/v1/targets/check` rows (`verdict`, `reason`).
+    /// the API's `GET /api/v1/targets/check` rows (`verdict`, `reason`), plus `held`: the
+    /// chat rule or slow mode holding the target now (`{reason, until}`, the API's `held`
+    /// list), or null.
     #[arg(long)]
     pub json: bool,
     /// Check against the sandbox (its fault plan) instead of Telegram.
@@ -177,6 +180,51 @@ fn print_table(rows: &[CheckedTarget], settings: &Settings, lang: Lang) -> std::
     Ok(())
 }
 
+/// The rows as JSON, each with `held`: `{reason, until}` of the chat rule or slow mode that
+/// holds its target now (the API's `held` list, per row), or null.
+fn json_rows(rows: &[CheckedTarget], held: &[HeldTarget]) -> anyhow::Result<serde_json::Value> {
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        let mut v = serde_json::to_value(r)?;
+        let h = held.iter().find(|h| h.target == r.target).map(
+            |h| serde_json::json!({ "reason": h.reason, "until": h.until }),
+        );
+        if let Some(obj) = v.as_object_mut() {
+            obj.insert("held".into(), h.unwrap_or(serde_json::Value::Null));
+        }
+        out.push(v);
+    }
+    Ok(serde_json::Value::Array(out))
+}
+
+/// Under the table: the targets held back now, as `stats` lists them.
+fn print_held(held: &[HeldTarget], settings: &Settings, lang: Lang) -> std::io::Result<()> {
+    if held.is_empty() {
+        return Ok(());
+    }
+    outln!(
+        "{}",
+        lang.pick(
+            "held by their chat's rules or slow mode:",
+            "придержаны правилами чата или медленным режимом:"
+        )
+    )?;
+    for h in held {
+        outln!(
+            "{}",
+            super::stats::held_line(
+                &h.target,
+                None,
+                h.until_at,
+                &h.why,
+                lang,
+                &settings.timezone
+            )
+        )?;
+    }
+    Ok(())
+}
+
 /// The grammers gateway for the accounts being checked (sessions are read, never written).
 fn real_gateway(
     settings: &Settings,
@@ -261,12 +309,25 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
     let rows: Vec<CheckedTarget> = rows.iter().map(CheckedTarget::from).collect();
     bar.finish_and_clear();
 
+    // Targets the daemon holds back now by their chat's rules or slow mode (the journal's
+    // record, as `stats` and the dashboard's check page show them): not part of what Telegram
+    // says, but why a chat that may be written to gets no post now.
+    let held: Vec<HeldTarget> = store
+        .held_targets(jiff::Timestamp::now())
+        .await
+        .context("reading the held targets from the journal")?
+        .into_iter()
+        .filter(|h| rows.iter().any(|r| r.target == h.target))
+        .collect();
+
     if args.json {
-        outln!("{}", serde_json::to_string_pretty(&rows)?)?;
+        outln!("{}", serde_json::to_string_pretty(&json_rows(&rows, &held)?)?)?;
     } else if rows.is_empty() {
         outln!("no broadcaster has targets to check")?;
     } else {
-        print_table(&rows, &settings, Lang::from_env())?;
+        let lang = Lang::from_env();
+        print_table(&rows, &settings, lang)?;
+        print_held(&held, &settings, lang)?;
     }
     Ok(if rows.iter().any(CheckedTarget::blocks) {
         ExitCode::from(1)

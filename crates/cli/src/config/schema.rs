@@ -292,16 +292,19 @@ impl<'de> Deserialize<'de> for TargetEntry {
 #[serde(deny_unknown_fields)]
 pub(super) struct RuledTarget {
     pub(super) chat: String,
+    /// Any TOML value: a wrong type (`"7"`, `7.5`) is refused by [`super::targets`] with the
+    /// entry's key path, not by serde at the line alone.
     #[serde(default)]
-    pub(super) topic: Option<i64>,
+    pub(super) topic: Option<toml::Value>,
     #[serde(default)]
     pub(super) min_gap: Option<DurationValue>,
     #[serde(default)]
     pub(super) days: Option<String>,
     #[serde(default)]
     pub(super) hours: Option<String>,
+    /// Any TOML value, checked with the key path (see `topic`).
     #[serde(default)]
-    pub(super) max_per_day: Option<i64>,
+    pub(super) max_per_day: Option<toml::Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]

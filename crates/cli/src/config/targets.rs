@@ -22,51 +22,111 @@ pub(super) fn section(
     lists: &BTreeMap<String, Vec<Spanned<TargetEntry>>>,
 ) -> Result<(TargetLists, HashMap<Chat, ChatRules>), ConfigError> {
     let mut target_lists = BTreeMap::new();
-    let mut rules: HashMap<Chat, ChatRules> = HashMap::new();
+    // Every entry with its rules (a plain one has none), to compare the entries of one chat.
+    let mut entries_of: Vec<(&Spanned<TargetEntry>, String, TargetRef, ChatRules)> = Vec::new();
     for (list, entries) in lists {
         let mut parsed: Vec<TargetRef> = Vec::with_capacity(entries.len());
         for (i, e) in entries.iter().enumerate() {
-            let key = || format!("targets.{list}[{}]", i + 1);
-            let t = match e.get_ref() {
-                TargetEntry::Plain(s) => {
-                    TargetRef::parse(s).map_err(|err| ctx.at(e, key(), err.to_string()))?
-                }
-                TargetEntry::Ruled(r) => {
-                    let (t, r) = ruled(r).map_err(|m| ctx.at(e, key(), m))?;
-                    if !r.is_empty() {
-                        match rules.get(&t.chat) {
-                            Some(old) if *old != r => {
-                                return Err(ctx.at(
-                                    e,
-                                    key(),
-                                    format!(
-                                        "{} already has other rules in another entry; a chat's rules hold for all its topics: write them once, the same in every entry",
-                                        t.chat_only()
-                                    ),
-                                ));
-                            }
-                            _ => {
-                                rules.insert(t.chat.clone(), r);
-                            }
-                        }
-                    }
-                    t
-                }
+            let key = format!("targets.{list}[{}]", i + 1);
+            let (t, r) = match e.get_ref() {
+                TargetEntry::Plain(s) => (
+                    TargetRef::parse(s).map_err(|err| ctx.at(e, key.clone(), err.to_string()))?,
+                    ChatRules::default(),
+                ),
+                TargetEntry::Ruled(r) => ruled(r).map_err(|m| ctx.at(e, key.clone(), m))?,
             };
             if parsed.contains(&t) {
-                return Err(ctx.at(e, key(), format!("{t} is listed twice; remove one")));
+                return Err(ctx.at(e, key, format!("{t} is listed twice; remove one")));
             }
-            parsed.push(t);
+            parsed.push(t.clone());
+            entries_of.push((e, key, t, r));
         }
         target_lists.insert(list.clone(), parsed);
     }
+    // A chat's rules hold for all its topics and lists: every entry of one chat carries the
+    // same rules (a plain entry none), else the later one in the file is refused, so no
+    // entry silently inherits rules written elsewhere (qa e14).
+    entries_of.sort_by_key(|(e, ..)| e.span().start);
+    let mut rules: HashMap<Chat, ChatRules> = HashMap::new();
+    let mut first: HashMap<Chat, (String, ChatRules)> = HashMap::new();
+    for (e, key, t, r) in entries_of {
+        match first.get(&t.chat) {
+            Some((first_key, old)) if *old != r => {
+                let chat = t.chat_only();
+                let fix = if old.is_empty() {
+                    format!(
+                        "remove the rules here or write them in {first_key} too; a chat's rules hold for all its topics and lists"
+                    )
+                } else {
+                    format!(
+                        "write the same rules here as there, e.g. {}; a chat's rules hold for all its topics and lists",
+                        entry_text(&t, old)
+                    )
+                };
+                return Err(ctx.at(
+                    e,
+                    key,
+                    format!("{chat} has other rules in {first_key}: {fix}"),
+                ));
+            }
+            Some(_) => {}
+            None => {
+                if !r.is_empty() {
+                    rules.insert(t.chat.clone(), r.clone());
+                }
+                first.insert(t.chat.clone(), (key, r));
+            }
+        }
+    }
     Ok((target_lists, rules))
+}
+
+/// `{ chat = "…", topic = 9, min_gap = "24h", … }`: the entry `t` would be with `rules`.
+fn entry_text(t: &TargetRef, rules: &ChatRules) -> String {
+    let mut parts = vec![format!("chat = \"{}\"", t.chat_only())];
+    if let Some(topic) = t.topic {
+        parts.push(format!("topic = {topic}"));
+    }
+    if let Some(g) = rules.min_gap {
+        let s = g.as_secs();
+        let g = match s {
+            _ if g.subsec_nanos() != 0 => format!("{}ms", g.as_millis()),
+            s if s >= 3600 && s % 3600 == 0 => format!("{}h", s / 3600),
+            s if s >= 60 && s % 60 == 0 => format!("{}m", s / 60),
+            s => format!("{s}s"),
+        };
+        parts.push(format!("min_gap = \"{g}\""));
+    }
+    if let Some(d) = rules.days {
+        parts.push(format!("days = \"{d}\""));
+    }
+    if let Some(h) = rules.hours {
+        parts.push(format!("hours = \"{h}\""));
+    }
+    if let Some(n) = rules.max_per_day {
+        parts.push(format!("max_per_day = {n}"));
+    }
+    format!("{{ {} }}", parts.join(", "))
+}
+
+/// A whole number from a TOML value, or what is wrong with it (for `key`).
+fn whole(key: &str, v: &toml::Value, example: &str) -> Result<i64, String> {
+    match v {
+        toml::Value::Integer(n) => Ok(*n),
+        toml::Value::String(s) => Err(format!(
+            "{key}: \"{s}\" is text; write a whole number without quotes, e.g. {key} = {example}"
+        )),
+        other => Err(format!(
+            "{key}: `{other}` is not a whole number; write e.g. {key} = {example}"
+        )),
+    }
 }
 
 /// One table entry: its target and rules, or what is wrong in words.
 fn ruled(r: &RuledTarget) -> Result<(TargetRef, ChatRules), String> {
     let mut t = TargetRef::parse(&r.chat).map_err(|e| format!("chat: {e}"))?;
-    if let Some(topic) = r.topic {
+    if let Some(topic) = &r.topic {
+        let topic = whole("topic", topic, "7")?;
         let topic = i32::try_from(topic)
             .ok()
             .filter(|n| *n > 0)
@@ -106,10 +166,13 @@ fn ruled(r: &RuledTarget) -> Result<(TargetRef, ChatRules), String> {
         None => None,
     };
     let max_per_day =
-        match r.max_per_day {
-            Some(n) => Some(u32::try_from(n).ok().filter(|n| *n >= 1).ok_or_else(|| {
-                format!("max_per_day: `{n}` must be a whole number of 1 or more")
-            })?),
+        match &r.max_per_day {
+            Some(v) => {
+                let n = whole("max_per_day", v, "2")?;
+                Some(u32::try_from(n).ok().filter(|n| *n >= 1).ok_or_else(|| {
+                    format!("max_per_day: `{n}` must be a whole number of 1 or more")
+                })?)
+            }
             None => None,
         };
     Ok((

@@ -694,3 +694,82 @@ fn qa_chat_rules_and_backup_accounts_that_mean_nothing_are_refused_at_their_line
     let (code, out) = parsed(&backups(r#"["acc3"]"#), &[]);
     assert_eq!(code, 0, "{out}");
 }
+
+/// QA (e14): every entry of one chat carries the same rules — a plain entry next to a ruled
+/// one of the same chat (another topic, another list) no longer inherits the rules silently;
+/// the later entry in the file is refused at its line with the fix. A wrong type of `topic` or
+/// `max_per_day` names the entry's key path like every other rule error.
+#[test]
+fn qa_entries_of_one_chat_carry_the_same_rules_and_rule_types_name_their_key() {
+    let list = |entries: &[&str]| {
+        GOOD.replace(
+            "test = [\"@test_chat\"]",
+            &format!("test = [\n  \"@test_chat\",\n  {},\n]", entries.join(",\n  ")),
+        )
+    };
+    let ruled = r#"{ chat = "@forum_chat", topic = 7, max_per_day = 1 }"#;
+
+    // A plain topic after the ruled one (line 11).
+    let (code, out) = parsed(&list(&[ruled, r#""t.me/forum_chat/9""#]), &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("sendmessagebot.toml:11: targets.test[3]")
+            && out.contains("@forum_chat has other rules in targets.test[2]")
+            && out.contains(r#"{ chat = "@forum_chat", topic = 9, max_per_day = 1 }"#),
+        "{out}"
+    );
+    // The ruled one after a plain one (line 11 again): the fix names the plain entry.
+    let (code, out) = parsed(&list(&[r#""t.me/forum_chat/9""#, ruled]), &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("sendmessagebot.toml:11: targets.test[3]")
+            && out.contains("@forum_chat has other rules in targets.test[2]")
+            && out.contains("remove the rules here or write them in targets.test[2] too"),
+        "{out}"
+    );
+    // Across lists: the plain entry in `prod` (line 7) and the ruled one in `test` (line 10).
+    let across = list(&[ruled]).replace(
+        "prod = [\"-1001234567890\", \"@shop_chat\"]",
+        "prod = [\"-1001234567890\", \"@forum_chat\"]",
+    );
+    let (code, out) = parsed(&across, &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("sendmessagebot.toml:10: targets.test[2]")
+            && out.contains("@forum_chat has other rules in targets.prod[2]"),
+        "{out}"
+    );
+    // Two topics with the same rules, and plain entries of a chat without rules: accepted.
+    let (code, out) = parsed(
+        &list(&[
+            ruled,
+            r#"{ chat = "t.me/forum_chat/9", max_per_day = 1 }"#,
+            r#""t.me/other_forum/1""#,
+            r#""t.me/other_forum/2""#,
+        ]),
+        &[],
+    );
+    assert_eq!(code, 0, "{out}");
+
+    for (entry, want) in [
+        (
+            r#"{ chat = "@forum_chat", max_per_day = "2" }"#,
+            r#"targets.test[2]: max_per_day: "2" is text; write a whole number without quotes, e.g. max_per_day = 2"#,
+        ),
+        (
+            r#"{ chat = "@forum_chat", max_per_day = 1.5 }"#,
+            "targets.test[2]: max_per_day: `1.5` is not a whole number; write e.g. max_per_day = 2",
+        ),
+        (
+            r#"{ chat = "@forum_chat", topic = "7" }"#,
+            r#"targets.test[2]: topic: "7" is text; write a whole number without quotes, e.g. topic = 7"#,
+        ),
+    ] {
+        let (code, out) = parsed(&list(&[entry]), &[]);
+        assert_eq!(code, 1, "{entry}: {out}");
+        assert!(
+            out.contains(&format!("sendmessagebot.toml:10: {want}")),
+            "{entry}: {out}"
+        );
+    }
+}

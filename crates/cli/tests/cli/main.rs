@@ -26,6 +26,7 @@ mod crash;
 mod findings19;
 mod first_version;
 mod formatting;
+mod issue14_e2e;
 mod journal_faults;
 mod migrate_e2e;
 mod mtproxy_e2e;

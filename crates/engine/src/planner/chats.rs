@@ -149,14 +149,16 @@ impl Planner {
             .chats
             .values()
             .flat_map(|c| c.holds.iter())
-            .filter(|(_, (_, until))| *until > now)
-            .map(|(target, (reason, until))| ChatHoldView {
+            .filter(|(_, (_, until, _))| *until > now)
+            .map(|((target, broadcaster), (reason, until, account))| ChatHoldView {
                 target: target.clone(),
+                broadcaster: broadcaster.clone(),
+                account: account.clone(),
                 reason: reason.clone(),
                 until: *until,
             })
             .collect();
-        out.sort_by(|a, b| a.target.cmp(&b.target));
+        out.sort_by(|a, b| (&a.target, &a.broadcaster).cmp(&(&b.target, &b.broadcaster)));
         out
     }
 
@@ -337,7 +339,10 @@ impl Planner {
             .entry(target.chat.clone())
             .or_default()
             .holds
-            .insert(target.key(), (hold.reason.clone(), hold.until));
+            .insert(
+                (target.key(), name.to_string()),
+                (hold.reason.clone(), hold.until, account_name.to_string()),
+            );
         fx.push(Effect::ChatHeld {
             broadcaster: name,
             account: account_name,
@@ -366,7 +371,8 @@ impl Planner {
             account,
             in_flight: Some(at_send),
         });
-        chat.holds.remove(&target.key());
+        let key = target.key();
+        chat.holds.retain(|(t, _), _| *t != key);
     }
 
     /// The outcome of a send that [`Planner::post_started`] counted: a success dates the post
@@ -401,7 +407,7 @@ impl Planner {
 
     /// A backup posts only where the pre-flight check found it a member that may write
     /// (not refused there since).
-    fn is_member(&self, account: AccountId, target: &TargetRef, now: Timestamp) -> bool {
+    pub(super) fn is_member(&self, account: AccountId, target: &TargetRef, now: Timestamp) -> bool {
         self.chats
             .get(&target.chat)
             .is_some_and(|c| c.members.get(&account).copied().unwrap_or(false))
@@ -530,7 +536,7 @@ impl Planner {
             for p in &mut c.posts {
                 p.at = p.at.checked_add(by).unwrap_or(p.at);
             }
-            for (_, until) in c.holds.values_mut() {
+            for (_, until, _) in c.holds.values_mut() {
                 *until = until.checked_add(by).unwrap_or(*until);
             }
             for (until, _, _) in c.refused.values_mut() {

@@ -179,7 +179,10 @@ impl Planner {
                 .entry(d.target.chat.clone())
                 .or_default()
                 .holds
-                .insert(d.target.key(), (reason.clone(), recheck_at));
+                .insert(
+                    (d.target.key(), d.broadcaster_name.to_string()),
+                    (reason.clone(), recheck_at, d.account_name.to_string()),
+                );
             fx.push(Effect::RefusedHere {
                 account: d.account_name.clone(),
                 target: d.target.clone(),
@@ -315,9 +318,14 @@ fn retry(d: &Delivery, not_before: Timestamp, attempt: u32, stale_retried: bool)
 /// and the broadcaster stood still while its account was stopped). A delivery whose fate is
 /// unknown (network) stays with the account that tried it: only there does its `random_id`
 /// de-duplicate. Tied again after a restart (the journal's row names the account).
+///
+/// A delivery tried before (`attempt > 0`: an earlier try ended in a network or server error,
+/// its fate unknown — it may be in the chat) stays tied to its account even when this try was
+/// refused: a backup would post a second copy under its own de-duplication (e14: the retry of
+/// an answer lost on the wire met AUTH_KEY_UNREGISTERED and moved to the backup).
 fn refused_retry(d: &Delivery, not_before: Timestamp, stale_retried: bool) -> Retry {
     Retry {
-        account: None,
+        account: (d.attempt > 0).then_some(d.account),
         ..retry(d, not_before, d.attempt, stale_retried)
     }
 }

@@ -5,11 +5,12 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use jiff::Timestamp;
-use smb_domain::{TargetRef, mix64};
+use smb_domain::{HoldReason, TargetRef, mix64};
 
 use super::Planner;
-use super::state::{ActiveCycle, CycleState, Pick, RunState, add};
+use super::state::{ActiveCycle, CycleState, Pick, Retry, RunState, add};
 use super::vocabulary::{AccountId, BroadcasterId, Content, Delivery, Effect};
+use crate::ports::Outcome;
 
 impl Planner {
     pub(super) fn next_random_id(&mut self) -> i64 {
@@ -30,6 +31,7 @@ impl Planner {
     /// when nothing is left.
     pub(super) fn settle(&mut self, b: BroadcasterId, now: Timestamp, fx: &mut Vec<Effect>) {
         let once = self.settings.once;
+        self.skip_where_no_backup(b, now, fx);
         let slot = &self.broadcasters[b];
         let CycleState::Active(ac) = &slot.cycle else {
             return;
@@ -64,6 +66,105 @@ impl Planner {
             if once && slot.run == RunState::Running {
                 slot.run = RunState::Done;
             }
+        }
+    }
+
+    /// While a broadcaster's own account is stopped (revoked, banned: only the operator brings
+    /// it back), the targets of its active cycle that no backup may post into (not a member,
+    /// refused there, or the backup is stopped too) are skipped for this cycle, so the cycle
+    /// completes with what the backups posted and the next ones go on (e14: a backup that is a
+    /// member of only some chats left the cycle open for ever). Never-attempted targets only,
+    /// and refused retries not tied to an account; a delivery whose fate is unknown stays with
+    /// its account (see `refused_retry`). A flood wait is waited out instead: the account
+    /// comes back by itself.
+    fn skip_where_no_backup(&mut self, b: BroadcasterId, now: Timestamp, fx: &mut Vec<Effect>) {
+        let slot = &self.broadcasters[b];
+        let primary = slot.account;
+        if slot.backups.is_empty() || self.accounts[primary].stopped.is_none() {
+            return;
+        }
+        let CycleState::Active(ac) = &slot.cycle else {
+            return;
+        };
+        if ac.in_flight.is_some() {
+            return;
+        }
+        let reachable = |t: &TargetRef| {
+            slot.backups
+                .iter()
+                .any(|&a| self.accounts[a].stopped.is_none() && self.is_member(a, t, now))
+        };
+        let fresh: Vec<usize> = (ac.cursor..slot.targets.len())
+            .filter(|j| {
+                !ac.handled.contains(j)
+                    && !self.is_disabled(&slot.targets[*j], now)
+                    && !reachable(&slot.targets[*j])
+            })
+            .collect();
+        let refused: Vec<usize> = ac
+            .retries
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.account.is_none() && !reachable(&slot.targets[r.index]))
+            .map(|(i, _)| i)
+            .collect();
+        if fresh.is_empty() && refused.is_empty() {
+            return;
+        }
+        let why = format!(
+            "account {} is stopped and no backup account may post here (not a member)",
+            self.accounts[primary].name
+        );
+        let account_name = self.accounts[primary].name.clone();
+        let slot = &mut self.broadcasters[b];
+        let CycleState::Active(ac) = &mut slot.cycle else {
+            return;
+        };
+        let mut skipped: Vec<(usize, Option<Retry>)> =
+            fresh.into_iter().map(|j| (j, None)).collect();
+        // Highest index first, so each swap_remove leaves the lower ones in place.
+        for i in refused.into_iter().rev() {
+            let r = ac.retries.swap_remove(i);
+            skipped.push((r.index, Some(r)));
+        }
+        for (j, retry) in skipped {
+            ac.handled.insert(j);
+            let target = slot.targets[j].clone();
+            if let Some(r) = retry {
+                // Refused on the stopped account: its journal row (deferred) is closed.
+                ac.failed += 1;
+                fx.push(Effect::Record {
+                    delivery: Delivery {
+                        broadcaster: b,
+                        broadcaster_name: slot.name.clone(),
+                        account: primary,
+                        account_name: account_name.clone(),
+                        cycle: ac.cycle,
+                        target_index: j,
+                        target: target.clone(),
+                        text: ac.message.clone(),
+                        content: slot.content.clone(),
+                        random_id: r.random_id,
+                        attempt: r.attempt,
+                    },
+                    outcome: Outcome::Failed {
+                        class: smb_domain::ErrorClass::AccountDead,
+                        code: "NO_BACKUP_MEMBER".into(),
+                        detail: why.clone(),
+                    },
+                });
+            }
+            fx.push(Effect::ChatHeld {
+                broadcaster: slot.name.clone(),
+                account: account_name.clone(),
+                target,
+                reason: HoldReason::Refused {
+                    account: account_name.to_string(),
+                    why: why.clone(),
+                },
+                until: now,
+                skipped: true,
+            });
         }
     }
 

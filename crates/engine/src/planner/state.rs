@@ -109,8 +109,10 @@ pub(super) struct ChatSlot {
     /// the account in the chat, so every broadcaster of that account waits, not only the
     /// refused delivery.
     pub(super) told: HashMap<AccountId, Timestamp>,
-    /// The last hold per target key, for views (reason, next allowed moment).
-    pub(super) holds: HashMap<String, (smb_domain::HoldReason, Timestamp)>,
+    /// The last hold per (target key, broadcaster name), for views: (reason, next allowed
+    /// moment, the account it held). Per broadcaster, so a view can say whose send is held
+    /// when another broadcaster's send into the same target went ahead (qa e14).
+    pub(super) holds: HashMap<(String, String), (smb_domain::HoldReason, Timestamp, String)>,
     /// Targets here that refused one account (CHAT_WRITE_FORBIDDEN, USER_BANNED_IN_CHANNEL,
     /// … from a send or a pre-flight check) while another account posting there can still
     /// write: (account, target key) → (until, Telegram's code, why in words). Only that

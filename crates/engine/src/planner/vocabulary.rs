@@ -375,6 +375,10 @@ pub struct BroadcasterView {
 pub struct ChatHoldView {
     /// The target as configured (`@name`, `@name/7`, `-100…`).
     pub target: String,
+    /// The broadcaster whose send was held (another broadcaster may post there meanwhile).
+    pub broadcaster: String,
+    /// The account that send would have gone from.
+    pub account: String,
     /// Which rule (or slow mode); words at the edge ([`HoldReason::words`]).
     pub reason: HoldReason,
     /// The next moment a post is allowed there.

@@ -1303,3 +1303,108 @@ fn a_backup_keeps_the_broadcaster_going_while_its_account_is_stopped() {
         2
     );
 }
+
+/// The backup's planner of the e14 tests: b2b on acc1 into chat_a and chat_b, backup acc3 a
+/// member of chat_a only.
+fn backup_member_of_a(t0: Timestamp) -> Planner {
+    let chats = ["@chat_a", "@chat_b"];
+    let mut p = planner(
+        &["acc1", "acc3"],
+        vec![spec("b2b", "acc1", &chats, 600, "UTC")],
+        ChatSetup {
+            backups: HashMap::from([("b2b".to_string(), vec!["acc3".to_string()])]),
+            ..ChatSetup::default()
+        },
+        t0,
+    );
+    for (c, member) in [("@chat_a", true), ("@chat_b", false)] {
+        p.handle(
+            Event::ChatInfo(ChatFacts {
+                account: "acc3".into(),
+                chat: chat(c),
+                member: Some(member),
+                slowmode_seconds: None,
+            }),
+            t0,
+        );
+    }
+    p
+}
+
+/// e14: the backup is a member of chat_a only. acc1 is stopped at its third send (cycle 2,
+/// chat_a; nothing posted). acc3 posts that delivery and the later cycles into chat_a; chat_b,
+/// where no backup may post, is skipped for the cycle instead of keeping it open for ever.
+#[test]
+fn a_backup_in_only_some_chats_keeps_the_cycles_going() {
+    let t0 = ts("2026-05-04T10:00:00Z");
+    let mut p = backup_member_of_a(t0);
+    let mut acc1_sends = 0;
+    let trace = simulate(
+        &mut p,
+        t0,
+        t0 + SignedDuration::from_hours(2),
+        Duration::from_secs(1),
+        move |d, _| {
+            if &*d.account_name == "acc1" {
+                acc1_sends += 1;
+                if acc1_sends >= 3 {
+                    return Err(SendError::rpc("AUTH_KEY_UNREGISTERED", None));
+                }
+            }
+            ok(d, t0)
+        },
+    );
+    let sent: Vec<(u64, String, String)> = trace
+        .sends
+        .iter()
+        .filter(|s| s.result.is_ok())
+        .map(|s| (s.d.cycle, s.d.target.key(), s.d.account_name.to_string()))
+        .collect();
+    let of_acc3: Vec<&(u64, String, String)> = sent.iter().filter(|s| s.2 == "acc3").collect();
+    assert!(of_acc3.iter().all(|s| s.1 == "@chat_a"), "{sent:?}");
+    assert!(of_acc3.iter().any(|s| s.0 == 2), "{sent:?}");
+    assert!(
+        of_acc3.iter().filter(|s| s.0 > 2).count() >= 5,
+        "the cycles go on: {sent:?}"
+    );
+    // One post per (cycle, chat).
+    let mut seen = std::collections::HashSet::new();
+    assert!(sent.iter().all(|s| seen.insert((s.0, s.1.clone()))), "{sent:?}");
+}
+
+/// e14: acc1's first send into chat_a ends in a network error (its fate unknown: it may be in
+/// the chat); the retry meets AUTH_KEY_UNREGISTERED. That delivery stays with acc1: the
+/// backup, a member of chat_a, never posts it (a second copy Telegram cannot drop).
+#[test]
+fn a_delivery_of_unknown_fate_stays_with_the_stopped_account() {
+    let t0 = ts("2026-05-04T10:00:00Z");
+    let mut p = backup_member_of_a(t0);
+    let mut acc1_sends = 0;
+    let trace = simulate(
+        &mut p,
+        t0,
+        t0 + SignedDuration::from_hours(1),
+        Duration::from_secs(1),
+        move |d, _| {
+            if &*d.account_name == "acc1" {
+                acc1_sends += 1;
+                return Err(if acc1_sends == 1 {
+                    SendError::Transient("connection reset".into())
+                } else {
+                    SendError::rpc("AUTH_KEY_UNREGISTERED", None)
+                });
+            }
+            ok(d, t0)
+        },
+    );
+    let by_acc3: Vec<(u64, String)> = trace
+        .sends
+        .iter()
+        .filter(|s| &*s.d.account_name == "acc3")
+        .map(|s| (s.d.cycle, s.d.target.key()))
+        .collect();
+    assert!(
+        !by_acc3.contains(&(1, "@chat_a".to_string())),
+        "the backup re-sent a delivery of unknown fate: {by_acc3:?}"
+    );
+}

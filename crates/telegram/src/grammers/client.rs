@@ -539,6 +539,26 @@ impl AccountClient {
     /// sends included (Telegram drops a second message with the same random_id). No waiting
     /// happens here; waits are the engine's.
     pub async fn invoke<R: RemoteCall>(&self, request: &R) -> Result<R::Return, CallError> {
+        self.invoke_as(request, false).await
+    }
+
+    /// [`AccountClient::invoke`] for a message send. When the connection was lost and the send went
+    /// out again, a refusal of the second try (AUTH_KEY_UNREGISTERED, FLOOD_WAIT, …) does not
+    /// mean nothing was posted: the first try may have reached the chat before the connection
+    /// dropped. Such a refusal comes back as [`CallError::Transient`], so the engine treats
+    /// the delivery's fate as unknown and only this account ever retries it (its `random_id`
+    /// de-duplicates only here; a backup account would post a second copy — e14). The retry
+    /// then meets the refusal again and acts on it. RANDOM_ID_DUPLICATE passes as it is: it
+    /// says the first try landed.
+    pub async fn invoke_send<R: RemoteCall>(&self, request: &R) -> Result<R::Return, CallError> {
+        self.invoke_as(request, true).await
+    }
+
+    async fn invoke_as<R: RemoteCall>(
+        &self,
+        request: &R,
+        send: bool,
+    ) -> Result<R::Return, CallError> {
         let mut retried = false;
         loop {
             self.before_call()?;
@@ -572,6 +592,16 @@ impl AccountClient {
                 tracing::debug!(account = %self.name, error = %self.scrub(err.to_string()), "connection lost; sending again");
                 retried = true;
                 continue;
+            }
+            if send
+                && retried
+                && let InvocationError::Rpc(r) = &err
+                && r.name != "RANDOM_ID_DUPLICATE"
+            {
+                return Err(CallError::Transient(format!(
+                    "the connection was lost after the send went out (it may be in the chat), and the second try got {}",
+                    r.name
+                )));
             }
             return Err(self.map(err));
         }

@@ -768,7 +768,7 @@ impl GrammersGateway {
         Ok(match req.media {
             None => {
                 a.client
-                    .invoke(&tl::functions::messages::SendMessage {
+                    .invoke_send(&tl::functions::messages::SendMessage {
                         no_webpage: !req.link_preview,
                         silent: false,
                         background: false,
@@ -803,7 +803,7 @@ impl GrammersGateway {
                 );
                 let r = a
                     .client
-                    .invoke(&tl::functions::messages::SendMedia {
+                    .invoke_send(&tl::functions::messages::SendMedia {
                         silent: false,
                         background: false,
                         clear_draft: false,
