@@ -200,7 +200,9 @@ pub fn account<'a>(settings: &'a Settings, name: &str) -> anyhow::Result<&'a Acc
         })
 }
 
-/// Opens the gateway for the accounts the broadcasters use. An account without a usable
+/// Opens the gateway for the accounts the broadcasters use, their backup accounts included
+/// (e14: a backup-only account was never connected, so no backup ever posted through the
+/// real binary). An account without a usable
 /// session is recorded as stopped with the fix as its reason (the others start); an account
 /// stopped that way before and usable now is started again. Fails only when no account can send.
 pub async fn start_gateway(
@@ -214,7 +216,7 @@ pub async fn start_gateway(
         if settings
             .broadcasters
             .iter()
-            .any(|b| b.spec.account == a.name)
+            .any(|b| b.spec.account == a.name || b.backup_accounts.contains(&a.name))
         {
             configs.push(AccountConfig {
                 name: a.name.clone(),

@@ -202,10 +202,10 @@ messages = "m"
         into(&ledger, FREE1).len(),
         into(&ledger, FREE2).len()
     );
-    assert!(
-        per_day.values().all(|n| *n == 3),
-        "max_per_day 3, and it was reached: {per_day:?}"
-    );
+    // At most 3 a day; the day the test ends (the only one, unless it crossed midnight UTC)
+    // reached its 3.
+    assert!(per_day.values().all(|n| *n <= 3), "max_per_day 3: {per_day:?}");
+    assert_eq!(per_day.values().last(), Some(&3), "{per_day:?}");
     for pair in ruled.windows(2) {
         let gap = at(pair[1]).duration_since(at(pair[0]));
         assert!(
