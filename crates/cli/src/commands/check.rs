@@ -356,7 +356,10 @@ fn risky_choices(r: &mut Report, s: &Settings, sandbox: bool) {
                  so they share that chat's posts"
                     .to_owned()
             } else {
-                format!("so that chat gets {} posts per cycle, one per topic", all.len())
+                format!(
+                    "so that chat gets {} posts per cycle, one per topic",
+                    all.len()
+                )
             };
             r.warn(format!(
                 "target list {list}: {} are {} targets in one chat ({chat}: its forum topics); each is a separate target, \

@@ -186,9 +186,10 @@ fn json_rows(rows: &[CheckedTarget], held: &[HeldTarget]) -> anyhow::Result<serd
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
         let mut v = serde_json::to_value(r)?;
-        let h = held.iter().find(|h| h.target == r.target).map(
-            |h| serde_json::json!({ "reason": h.reason, "until": h.until }),
-        );
+        let h = held
+            .iter()
+            .find(|h| h.target == r.target)
+            .map(|h| serde_json::json!({ "reason": h.reason, "until": h.until }));
         if let Some(obj) = v.as_object_mut() {
             obj.insert("held".into(), h.unwrap_or(serde_json::Value::Null));
         }
@@ -321,7 +322,10 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
         .collect();
 
     if args.json {
-        outln!("{}", serde_json::to_string_pretty(&json_rows(&rows, &held)?)?)?;
+        outln!(
+            "{}",
+            serde_json::to_string_pretty(&json_rows(&rows, &held)?)?
+        )?;
     } else if rows.is_empty() {
         outln!("no broadcaster has targets to check")?;
     } else {

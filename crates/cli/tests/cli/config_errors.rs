@@ -704,7 +704,10 @@ fn qa_entries_of_one_chat_carry_the_same_rules_and_rule_types_name_their_key() {
     let list = |entries: &[&str]| {
         GOOD.replace(
             "test = [\"@test_chat\"]",
-            &format!("test = [\n  \"@test_chat\",\n  {},\n]", entries.join(",\n  ")),
+            &format!(
+                "test = [\n  \"@test_chat\",\n  {},\n]",
+                entries.join(",\n  ")
+            ),
         )
     };
     let ruled = r#"{ chat = "@forum_chat", topic = 7, max_per_day = 1 }"#;

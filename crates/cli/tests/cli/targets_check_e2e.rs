@@ -175,6 +175,8 @@ fn targets_check_says_what_each_account_may_do_in_each_chat() {
         "verdict",
         "reason",
         "last_posted_at",
+        // CLI only (e14 QA): the chat rule holding the target now, or null.
+        "held",
     ];
     want_fields.sort_unstable();
     assert_eq!(fields, want_fields);

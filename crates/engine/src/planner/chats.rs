@@ -150,13 +150,15 @@ impl Planner {
             .values()
             .flat_map(|c| c.holds.iter())
             .filter(|(_, (_, until, _))| *until > now)
-            .map(|((target, broadcaster), (reason, until, account))| ChatHoldView {
-                target: target.clone(),
-                broadcaster: broadcaster.clone(),
-                account: account.clone(),
-                reason: reason.clone(),
-                until: *until,
-            })
+            .map(
+                |((target, broadcaster), (reason, until, account))| ChatHoldView {
+                    target: target.clone(),
+                    broadcaster: broadcaster.clone(),
+                    account: account.clone(),
+                    reason: reason.clone(),
+                    until: *until,
+                },
+            )
             .collect();
         out.sort_by(|a, b| (&a.target, &a.broadcaster).cmp(&(&b.target, &b.broadcaster)));
         out

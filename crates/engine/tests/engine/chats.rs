@@ -1369,7 +1369,10 @@ fn a_backup_in_only_some_chats_keeps_the_cycles_going() {
     );
     // One post per (cycle, chat).
     let mut seen = std::collections::HashSet::new();
-    assert!(sent.iter().all(|s| seen.insert((s.0, s.1.clone()))), "{sent:?}");
+    assert!(
+        sent.iter().all(|s| seen.insert((s.0, s.1.clone()))),
+        "{sent:?}"
+    );
 }
 
 /// e14: acc1's first send into chat_a ends in a network error (its fate unknown: it may be in
