@@ -182,7 +182,7 @@ fn targets_check_says_what_each_account_may_do_in_each_chat() {
     assert_eq!(fields, want_fields);
     assert!(
         rows.iter()
-            .all(|r| r.as_object().map(|o| o.len()) == Some(16))
+            .all(|r| r.as_object().map(|o| o.len()) == Some(17))
     );
 
     let topic = row(&rows, "acc1", "@gadgets_forum/123");
