@@ -153,7 +153,13 @@ pub fn event_level(event: &EngineEvent, flood_wait_threshold: Duration) -> Notif
 }
 
 /// The notification for an engine event, at `level` (from [`event_level`]).
-pub fn from_event(event: &EngineEvent, level: NotifyLevel, now: Timestamp) -> Notification {
+/// Times in the texts are local to `tz` (the fields stay UTC).
+pub fn from_event(
+    event: &EngineEvent,
+    level: NotifyLevel,
+    now: Timestamp,
+    tz: &jiff::tz::TimeZone,
+) -> Notification {
     let n = match event {
         EngineEvent::Started { broadcasters, accounts } => Notification::new(
             "daemon_started",
@@ -260,18 +266,26 @@ pub fn from_event(event: &EngineEvent, level: NotifyLevel, now: Timestamp) -> No
             account,
             target,
             reason,
+            code,
             until,
-        } => Notification::new(
-            "account_refused_here",
-            level,
-            format!(
-                "Аккаунт {account} не может писать в {target}: {reason}. Остальные аккаунты пишут туда дальше; {account} пропускает этот чат до {until}. / Account {account} may not post in {target}; the other accounts go on, {account} skips it until {until}."
-            ),
-        )
-        .field("account", account.as_str())
-        .field("target", target.as_str())
-        .field("reason", reason.as_str())
-        .field("until", until.to_string()),
+        } => {
+            // Local time with the zone (QA F2: it was raw UTC with nanoseconds); the Russian
+            // half says the reason in Russian, from Telegram's code.
+            let at = smb_domain::local_minute(*until, tz);
+            let ru = smb_domain::account_refusal_words(code, reason, smb_domain::Lang::Ru);
+            Notification::new(
+                "account_refused_here",
+                level,
+                format!(
+                    "Аккаунт {account} не может писать в {target}: {ru}. Остальные аккаунты пишут туда дальше; {account} пропускает этот чат до {at}. / Account {account} may not post in {target}: {reason}. The other accounts go on; {account} skips it until {at}."
+                ),
+            )
+            .field("account", account.as_str())
+            .field("target", target.as_str())
+            .field("reason", reason.as_str())
+            .field("code", code.as_str())
+            .field("until", smb_domain::rfc3339_seconds(*until))
+        }
         EngineEvent::ChatMigrated { account, target, new_id } => Notification::new(
             "chat_migrated",
             level,
