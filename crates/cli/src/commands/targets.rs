@@ -170,13 +170,14 @@ pub async fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<ExitCode> {
                         true => (format!("{status} ({reason})"), ""),
                         false => (status.to_owned(), reason),
                     };
-                    outln!(
+                    let line = format!(
                         "{:<8} {:<28} {:<9} {}",
                         r["list"].as_str().unwrap_or_default(),
                         target,
                         status,
                         reason
-                    )?;
+                    );
+                    outln!("{}", line.trim_end())?;
                 }
             }
         }
