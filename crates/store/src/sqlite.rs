@@ -1268,7 +1268,10 @@ impl Store for SqliteStore {
 
 impl SqliteStore {
     /// [`Store::refusals`] as an inherent method (the dashboard's handlers await it).
-    pub async fn account_refusals(&self, after: Timestamp) -> Result<Vec<StoredRefusal>, StoreError> {
+    pub async fn account_refusals(
+        &self,
+        after: Timestamp,
+    ) -> Result<Vec<StoredRefusal>, StoreError> {
         let rows = sqlx::query(
             "SELECT account, target, code, reason, until, at FROM account_refusals
              WHERE until > ? ORDER BY account, target",

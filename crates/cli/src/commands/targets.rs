@@ -94,8 +94,10 @@ pub async fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<ExitCode> {
             let statuses = store.target_statuses().await?;
             // Refused for one account while the others post there (QA F2: listed "active"
             // with no reason).
-            let refused =
-                crate::refusals::of_active_targets(store.refusals(Timestamp::now()).await?, &statuses);
+            let refused = crate::refusals::of_active_targets(
+                store.refusals(Timestamp::now()).await?,
+                &statuses,
+            );
             let lang = smb_domain::Lang::from_env();
             // An upgraded group is listed under its new id, the configured one as its alias.
             let migrated: std::collections::BTreeMap<String, String> = store

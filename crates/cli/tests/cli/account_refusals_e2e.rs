@@ -96,7 +96,8 @@ fn a_chat_refusing_one_account_is_shown_as_such_everywhere() {
     assert_eq!(shared.len(), 2, "{list}");
     for l in &shared {
         assert!(
-            l.contains("active (acc1 refused: CHAT_WRITE_FORBIDDEN, re-check ") && l.ends_with(" MSK)"),
+            l.contains("active (acc1 refused: CHAT_WRITE_FORBIDDEN, re-check ")
+                && l.ends_with(" MSK)"),
             "{list}"
         );
     }
@@ -113,10 +114,12 @@ fn a_chat_refusing_one_account_is_shown_as_such_everywhere() {
     assert_eq!(row["status"], "active");
     assert_eq!(row["refused_accounts"][0]["account"], "acc1");
     assert_eq!(row["refused_accounts"][0]["code"], "CHAT_WRITE_FORBIDDEN");
-    assert!(row["refused_accounts"][0]["recheck_at"]
-        .as_str()
-        .unwrap()
-        .ends_with('Z'));
+    assert!(
+        row["refused_accounts"][0]["recheck_at"]
+            .as_str()
+            .unwrap()
+            .ends_with('Z')
+    );
 
     // stats: its own section, not "held by their chat's rules" (F2, F2b).
     let stats = ok(d, &["stats", "--sandbox"], "C");
@@ -135,7 +138,10 @@ fn a_chat_refusing_one_account_is_shown_as_such_everywhere() {
     assert_eq!(v["refused_accounts"][0]["target"], "@shared");
     assert_eq!(v["held_targets"], serde_json::json!([]));
     assert_eq!(v["targets"]["@shared"]["status"], "active");
-    assert_eq!(v["targets"]["@shared"]["refused_accounts"][0]["account"], "acc1");
+    assert_eq!(
+        v["targets"]["@shared"]["refused_accounts"][0]["account"],
+        "acc1"
+    );
 
     // Russian (F1b): the headers, the section and the reason, without the English words.
     let ru = ok(d, &["stats", "--sandbox"], "ru_RU.UTF-8");
@@ -175,10 +181,17 @@ fn a_chat_refusing_one_account_is_shown_as_such_everywhere() {
     let out = smb(d, &["targets", "check", "--sandbox"], "ru_RU.UTF-8");
     let ru_table = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(ru_table.starts_with("АККАУНТ"), "{ru_table}");
-    assert!(ru_table.contains(" да ") && ru_table.contains(" нет "), "{ru_table}");
+    assert!(
+        ru_table.contains(" да ") && ru_table.contains(" нет "),
+        "{ru_table}"
+    );
     assert!(ru_table.contains("выкл"), "{ru_table}");
     assert!(ru_table.contains("никогда"), "{ru_table}");
-    let out = smb(d, &["targets", "check", "--sandbox", "--json"], "ru_RU.UTF-8");
+    let out = smb(
+        d,
+        &["targets", "check", "--sandbox", "--json"],
+        "ru_RU.UTF-8",
+    );
     let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
     let refused = rows
         .as_array()

@@ -497,7 +497,11 @@ impl Planner {
     }
 
     /// Until when `target` holds `account` out (see [`Planner::refuse_here`]), over or not.
-    pub(super) fn refused_until(&self, target: &TargetRef, account: AccountId) -> Option<Timestamp> {
+    pub(super) fn refused_until(
+        &self,
+        target: &TargetRef,
+        account: AccountId,
+    ) -> Option<Timestamp> {
         self.chats
             .get(&target.chat)
             .and_then(|c| c.refused.get(&(account, target.key())))
@@ -506,7 +510,12 @@ impl Planner {
 
     /// A pre-flight check found `account` may write into `target` again: a refusal there is
     /// over (told, so the store forgets it).
-    pub(super) fn allow_here(&mut self, target: &TargetRef, account: AccountId, fx: &mut Vec<Effect>) {
+    pub(super) fn allow_here(
+        &mut self,
+        target: &TargetRef,
+        account: AccountId,
+        fx: &mut Vec<Effect>,
+    ) {
         let gone = self
             .chats
             .get_mut(&target.chat)

@@ -350,7 +350,10 @@ pub enum Effect {
     },
     /// A pre-flight check found `account` may write into `target` again: its refusal there
     /// (see [`Effect::RefusedHere`]) is over. Stored (the refusal's row goes).
-    AllowedHere { account: Arc<str>, target: TargetRef },
+    AllowedHere {
+        account: Arc<str>,
+        target: TargetRef,
+    },
     /// Answer to a poll: nothing is due before `until` (`None`: nothing until a control event).
     Wait { until: Option<Timestamp> },
 }

@@ -128,7 +128,8 @@ fn a_refused_send_is_a_refusal_with_its_code_not_a_chat_hold() {
     // Later cycles skip @shared for acc1 (a ChatHeld effect each), but no chat hold is
     // listed for stats, the dashboard or the dry run.
     assert!(
-        fx.iter().any(|e| matches!(e, Effect::ChatHeld { account, .. } if &**account == "acc1")),
+        fx.iter()
+            .any(|e| matches!(e, Effect::ChatHeld { account, .. } if &**account == "acc1")),
         "{fx:?}"
     );
     let now = t0 + SignedDuration::from_hours(2);
@@ -202,11 +203,7 @@ async fn a_stored_refusal_holds_the_account_out_after_a_restart() {
         },
         |step| {
             if let Step::Send { at, delivery, .. } = step {
-                sends.push((
-                    at,
-                    delivery.account_name.to_string(),
-                    delivery.target.key(),
-                ));
+                sends.push((at, delivery.account_name.to_string(), delivery.target.key()));
             }
             ControlFlow::Continue(())
         },
@@ -216,7 +213,10 @@ async fn a_stored_refusal_holds_the_account_out_after_a_restart() {
         .filter(|(_, a, t)| a == "acc1" && t == "@shared")
         .map(|(at, _, _)| *at)
         .collect();
-    assert!(!acc1_shared.is_empty(), "acc1 posts there after the re-check");
+    assert!(
+        !acc1_shared.is_empty(),
+        "acc1 posts there after the re-check"
+    );
     assert!(
         acc1_shared
             .iter()
@@ -224,9 +224,9 @@ async fn a_stored_refusal_holds_the_account_out_after_a_restart() {
         "{acc1_shared:?}"
     );
     assert!(
-        sends
-            .iter()
-            .any(|(at, a, t)| a == "acc2" && t == "@shared" && *at < t0 + SignedDuration::from_hours(1)),
+        sends.iter().any(|(at, a, t)| a == "acc2"
+            && t == "@shared"
+            && *at < t0 + SignedDuration::from_hours(1)),
         "acc2 goes on posting there"
     );
 }

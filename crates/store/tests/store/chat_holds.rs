@@ -175,7 +175,13 @@ async fn last_posts_are_per_account_and_old_refusal_holds_are_not_listed() {
     assert_eq!(last.len(), 2, "{last:?}");
     assert_eq!(last["acc1"], t1, "acc1's own post, not acc2's later one");
     assert_eq!(last["acc2"], t2);
-    assert!(store.last_sent_by_account("@none").await.unwrap().is_empty());
+    assert!(
+        store
+            .last_sent_by_account("@none")
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     let until = ts("2026-05-05T10:00:00Z");
     store

@@ -888,7 +888,11 @@ async fn a_target_refused_for_one_account_lists_it() {
         .unwrap();
     assert_eq!(other["refused_accounts"], json!([]));
     let page = get(&a.router, "/targets?lang=en").await;
-    assert!(page.body.contains("Refused for one account"), "{}", page.body);
+    assert!(
+        page.body.contains("Refused for one account"),
+        "{}",
+        page.body
+    );
     assert!(
         page.body.contains("<b>acc1</b>: CHAT_WRITE_FORBIDDEN"),
         "{}",
