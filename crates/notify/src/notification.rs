@@ -339,3 +339,31 @@ pub fn from_event(
     };
     n.at(now)
 }
+
+#[cfg(test)]
+mod refused_here_tests {
+    use super::*;
+
+    /// QA F2: the re-check was raw UTC with nanoseconds inside the sentence, and the Russian
+    /// half embedded the English reason.
+    #[test]
+    fn a_refusal_for_one_account_says_the_recheck_in_local_time_and_russian_in_russian() {
+        let event = EngineEvent::AccountRefusedHere {
+            account: "acc1".into(),
+            target: "@shared".into(),
+            reason: "CHAT_WRITE_FORBIDDEN: the account may not post here (restricted, banned, not a member or no rights)".into(),
+            code: "CHAT_WRITE_FORBIDDEN".into(),
+            until: "2026-12-01T16:36:00.123456789Z".parse().unwrap(),
+        };
+        let tz = jiff::tz::TimeZone::get("Europe/Moscow").unwrap();
+        let n = from_event(&event, NotifyLevel::Warning, Timestamp::UNIX_EPOCH, &tz);
+        assert!(n.text.contains("до 2026-12-01 19:36 MSK"), "{}", n.text);
+        assert!(!n.text.contains("16:36:00"), "{}", n.text);
+        let (ru, en) = n.text.split_once(" / ").unwrap();
+        assert!(!ru.contains("may not post"), "{ru}");
+        assert!(ru.contains("аккаунту нельзя писать здесь"), "{ru}");
+        assert!(en.contains("may not post here"), "{en}");
+        assert_eq!(n.fields["until"], json!("2026-12-01T16:36:00Z"));
+        assert_eq!(n.fields["code"], json!("CHAT_WRITE_FORBIDDEN"));
+    }
+}

@@ -265,14 +265,24 @@ fn to_json(settings: &Settings, st: &Stats, x: &Extras) -> anyhow::Result<Value>
         "targets": targets_json(settings, st, x),
         "disabled_targets": st.disabled_targets,
         "held_targets": st.held_targets,
-        "refused_accounts": x.refused.iter().map(|r| json!({
-            "target": r.target,
-            "account": r.account,
-            "code": r.code,
-            "reason": r.reason,
-            "recheck_at": smb_domain::rfc3339_seconds(r.until),
-        })).collect::<Vec<_>>(),
     });
+    // Only when a target refused one account, so the usual document keeps its shape.
+    if !x.refused.is_empty() {
+        out["refused_accounts"] = x
+            .refused
+            .iter()
+            .map(|r| {
+                json!({
+                    "target": r.target,
+                    "account": r.account,
+                    "code": r.code,
+                    "reason": r.reason,
+                    "recheck_at": smb_domain::rfc3339_seconds(r.until),
+                })
+            })
+            .collect::<Vec<_>>()
+            .into();
+    }
     // Only when a group was upgraded, so the usual document keeps its shape.
     if !st.migrated_targets.is_empty() {
         out["migrated_targets"] = json!(st.migrated_targets);
@@ -355,13 +365,16 @@ fn targets_json(settings: &Settings, st: &Stats, x: &Extras) -> Value {
                 "lists": lists,
                 "status": if disabled.is_some() { "disabled" } else { "active" },
                 "reason": disabled.and_then(|d| d.reason.clone()),
-                "refused_accounts": crate::refusals::json(&x.refused, &target),
                 "counts": {"sent": c.sent, "failed": c.failed, "deferred": c.deferred, "pending": c.pending},
                 "last_error": c.last_error,
             });
             let mut v = v;
             if let Some(m) = migrated {
                 v["alias"] = json!(m.alias);
+            }
+            // Only when it refused an account, as `alias` only for an upgraded group.
+            if x.refused.iter().any(|r| r.target == target) {
+                v["refused_accounts"] = crate::refusals::json(&x.refused, &target);
             }
             (target, v)
         })

@@ -132,11 +132,15 @@ pub async fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<ExitCode> {
                         Some(new) => (new.clone(), Some(t.key())),
                         None => (t.key(), None),
                     };
-                    rows.push(serde_json::json!({
+                    let mut row = serde_json::json!({
                         "list": name, "target": target, "status": status, "reason": reason, "since": since,
                         "alias": alias, "added": added,
-                        "refused_accounts": crate::refusals::json(&refused, &t.key()),
-                    }));
+                    });
+                    // Only when the target refused an account: the usual rows keep their shape.
+                    if !mine.is_empty() {
+                        row["refused_accounts"] = crate::refusals::json(&refused, &t.key());
+                    }
+                    rows.push(row);
                 }
             }
             if *json {
