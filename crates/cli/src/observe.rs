@@ -90,6 +90,7 @@ impl Observers {
             false => None,
         };
         let (notifier, handle) = Notifier::spawn(&notify).context("starting notifications")?;
+        notifier.set_timezone(settings.timezone.clone());
         let metrics = Arc::new(Metrics::new(Arc::new(SystemClock)));
         let stop = CancellationToken::new();
         let mut tasks = Vec::new();
@@ -481,7 +482,22 @@ impl Store for TimedStore {
     ) -> Result<Vec<smb_engine::StoredChatPause>, StoreError> {
         self.inner.chat_pauses(after).await
     }
-    async fn last_sent_at(&self, target: &str) -> Result<Option<jiff::Timestamp>, StoreError> {
-        self.inner.last_sent_at(target).await
+    async fn last_sent_by_account(
+        &self,
+        target: &str,
+    ) -> Result<std::collections::HashMap<String, jiff::Timestamp>, StoreError> {
+        self.inner.last_sent_by_account(target).await
+    }
+    async fn record_refusal(&self, r: &smb_engine::StoredRefusal) -> Result<(), StoreError> {
+        self.time(self.inner.record_refusal(r)).await
+    }
+    async fn clear_refusal(&self, account: &str, target: &str) -> Result<(), StoreError> {
+        self.time(self.inner.clear_refusal(account, target)).await
+    }
+    async fn refusals(
+        &self,
+        after: jiff::Timestamp,
+    ) -> Result<Vec<smb_engine::StoredRefusal>, StoreError> {
+        self.inner.refusals(after).await
     }
 }

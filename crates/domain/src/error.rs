@@ -415,6 +415,24 @@ impl SendError {
     }
 }
 
+/// Why a target refused one account (see `StoredRefusal` in the engine), in `lang`: English
+/// is the stored reason as it is; Russian never embeds it — Telegram's refusal in Russian
+/// (`code` is its name; the name stays as Telegram wrote it), or, for a refusal the
+/// pre-flight check found (`code` `PRE_FLIGHT_CHECK`), the check's verdict in Russian.
+pub fn account_refusal_words(code: &str, reason: &str, lang: crate::Lang) -> String {
+    if lang == crate::Lang::En {
+        return reason.to_owned();
+    }
+    if code == "PRE_FLIGHT_CHECK" {
+        return "предварительная проверка: аккаунту нельзя писать в этот чат (не участник, \
+                ограничен или нет прав; подробности — `sendmessagebot targets check`)"
+            .to_owned();
+    }
+    SendError::from_telegram(code)
+        .refusal_words(lang)
+        .unwrap_or_else(|| format!("{code}: Telegram отказал этому аккаунту в этом чате"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

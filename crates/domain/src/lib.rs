@@ -19,6 +19,7 @@ pub mod target;
 
 pub use error::{
     ErrorClass, FORMAT_INVALID, PROXY_SECRET_REFUSED, RefusalScope, SEND_PANICKED, SendError,
+    account_refusal_words,
 };
 pub use format::{
     ContentError, Entity, EntityKind, FormatError, FormattedText, TextFormat, check_length,

@@ -399,7 +399,8 @@ impl ChatRules {
     }
 
     /// The first moment at or after `at` when a post is allowed, and, when that is later than
-    /// `at`, the rule that holds it back at `at`. `posts` are the times of our earlier posts in
+    /// `at`, the rule that decides that moment (of those broken on the way, the one whose own
+    /// wait ends latest). `posts` are the times of our earlier posts in
     /// the chat (any order; those older than a week and a day do not matter). `None` only when
     /// no moment within the next 400 days is allowed (cannot happen with parsed rules).
     pub fn next_allowed(
@@ -409,15 +410,15 @@ impl ChatRules {
         posts: &[Timestamp],
     ) -> Option<(Timestamp, Option<RuleHold>)> {
         let mut t = at;
-        let mut first: Option<RuleHold> = None;
+        let mut met: Vec<RuleHold> = Vec::new();
         // Each step moves t forward by at least to the next local hour or day, or past a gap;
         // 400 days of hours bound the search.
         for _ in 0..(400 * 25) {
             match self.check(t, tz, posts) {
-                None => return Some((t, first)),
+                None => return Some((t, self.deciding(at, tz, posts, met))),
                 Some((hold, next)) => {
-                    if first.is_none() {
-                        first = Some(hold);
+                    if !met.contains(&hold) {
+                        met.push(hold);
                     }
                     if next <= t {
                         return None;
@@ -427,6 +428,45 @@ impl ChatRules {
             }
         }
         None
+    }
+
+    /// Of the rules `met` on the way from `at`, the one that decides the time: the one whose
+    /// own wait, alone, ends latest (QA F10: with `min_gap = "12h"` and `max_per_day = 1` the
+    /// day's limit, not the gap met first, says why the post waits for tomorrow); on a tie the
+    /// one met first.
+    fn deciding(
+        &self,
+        at: Timestamp,
+        tz: &TimeZone,
+        posts: &[Timestamp],
+        mut met: Vec<RuleHold>,
+    ) -> Option<RuleHold> {
+        if met.len() <= 1 {
+            return met.pop();
+        }
+        let mut best: Option<(Timestamp, RuleHold)> = None;
+        for rule in met {
+            let alone = self.only(&rule);
+            let until = alone
+                .next_allowed(at, tz, posts)
+                .map_or(Timestamp::MAX, |(t, _)| t);
+            if best.as_ref().is_none_or(|(b, _)| until > *b) {
+                best = Some((until, rule));
+            }
+        }
+        best.map(|(_, rule)| rule)
+    }
+
+    /// These rules with only the one `rule` is about.
+    fn only(&self, rule: &RuleHold) -> ChatRules {
+        let mut alone = ChatRules::default();
+        match rule {
+            RuleHold::Gap(_) => alone.min_gap = self.min_gap,
+            RuleHold::Day(_) => alone.days = self.days,
+            RuleHold::Hours(_) => alone.hours = self.hours,
+            RuleHold::DailyLimit(_) => alone.max_per_day = self.max_per_day,
+        }
+        alone
     }
 
     /// The first rule broken at `t`, with a moment after `t` worth checking next.

@@ -194,6 +194,11 @@ enum Write {
         until: Timestamp,
         at: Timestamp,
     },
+    Refusal(crate::ports::StoredRefusal),
+    ClearRefusal {
+        account: Arc<str>,
+        target: String,
+    },
 }
 
 impl Write {
@@ -247,6 +252,8 @@ impl Write {
                 until,
                 at,
             } => store.record_chat_hold(target, reason, *until, *at).await,
+            Write::Refusal(r) => store.record_refusal(r).await,
+            Write::ClearRefusal { account, target } => store.clear_refusal(account, target).await,
         }
     }
 }
@@ -450,6 +457,8 @@ pub async fn restore_planner(
     planner.restore_journal(&store.recent_deliveries(since).await?, now);
     // Slow-mode waits Telegram told before the restart hold as they did (issue 19).
     planner.restore_chat_pauses(&store.chat_pauses(now).await?, now);
+    // Targets that refused one account keep it out until their re-check (QA F2).
+    planner.restore_refusals(&store.refusals(now).await?, now);
     Ok(())
 }
 
@@ -1375,9 +1384,10 @@ async fn apply(shared: &Shared, effect: Effect, now: Timestamp) {
             }
             account_write(sink, effect, now)
         }
-        Effect::PauseChat { .. } | Effect::ChatHeld { .. } | Effect::RefusedHere { .. } => {
-            chat_write(sink, effect, now)
-        }
+        Effect::PauseChat { .. }
+        | Effect::ChatHeld { .. }
+        | Effect::RefusedHere { .. }
+        | Effect::AllowedHere { .. } => chat_write(sink, effect, now),
         Effect::DisableTarget { .. } | Effect::EnableTarget { .. } => {
             target_write(sink, effect, now)
         }
@@ -1536,6 +1546,11 @@ fn chat_write(sink: &dyn EventSink, effect: Effect, now: Timestamp) -> Option<Wr
                 until,
                 skipped,
             });
+            // One account's refusal has its own row (written when it was found), not a
+            // chat hold's.
+            if matches!(reason, smb_domain::HoldReason::Refused { .. }) {
+                return None;
+            }
             Write::Hold {
                 target: target.key(),
                 reason: reason.encode(),
@@ -1547,21 +1562,36 @@ fn chat_write(sink: &dyn EventSink, effect: Effect, now: Timestamp) -> Option<Wr
             account,
             target,
             reason,
+            code,
             until,
+            renewed,
         } => {
-            sink.emit(&EngineEvent::AccountRefusedHere {
+            let why = match reason {
+                smb_domain::HoldReason::Refused { why, .. } => why,
+                other => other.to_string(),
+            };
+            if !renewed {
+                sink.emit(&EngineEvent::AccountRefusedHere {
+                    account: account.to_string(),
+                    target: target.to_string(),
+                    reason: why.clone(),
+                    code: code.clone(),
+                    until,
+                });
+            }
+            Write::Refusal(crate::ports::StoredRefusal {
                 account: account.to_string(),
-                target: target.to_string(),
-                reason: reason.to_string(),
-                until,
-            });
-            Write::Hold {
                 target: target.key(),
-                reason: reason.encode(),
+                code,
+                reason: why,
                 until,
                 at: now,
-            }
+            })
         }
+        Effect::AllowedHere { account, target } => Write::ClearRefusal {
+            account,
+            target: target.key(),
+        },
         _ => return None,
     })
 }

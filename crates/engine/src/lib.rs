@@ -31,5 +31,5 @@ pub use planner::{
     Planner, PlannerSettings,
 };
 pub use ports::*;
-pub use simulation::{Step, next_sends, planned_sends, simulate};
+pub use simulation::{Step, next_sends, planned_sends, rule_holds, simulate};
 pub use test_send::{TestPlan, TestRefusal, TestSubject, plan_test_send, test_label};

@@ -398,6 +398,27 @@ pub struct StoredChatPause {
     pub until: Timestamp,
 }
 
+/// A target that refused one account while other accounts keep posting there, as the
+/// store keeps it (see [`Store::record_refusal`]): that account skips the target until
+/// `until`, when it is looked at again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRefusal {
+    /// The refused account.
+    pub account: String,
+    /// The target's key (`@name`, `-100…`, `@name/123`).
+    pub target: String,
+    /// Telegram's error name (`CHAT_WRITE_FORBIDDEN`, `USER_BANNED_IN_CHANNEL`, …), or
+    /// `PRE_FLIGHT_CHECK` when the daemon's check found it.
+    pub code: String,
+    /// Why, in English words (`SendError::refusal_reason`, or the check's reason); the
+    /// edges say it in their reader's language from `code` ([`smb_domain::account_refusal_words`]).
+    pub reason: String,
+    /// When the account looks at the target again (the re-check).
+    pub until: Timestamp,
+    /// When the refusal was found.
+    pub at: Timestamp,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TargetStatus {
     Active,
@@ -591,12 +612,29 @@ pub trait Store: Send + Sync {
     /// the planner, so a slow-mode wait Telegram told survives the process (issue 19).
     async fn chat_pauses(&self, after: Timestamp) -> Result<Vec<StoredChatPause>, StoreError>;
 
+    /// Remembers that `refusal.target` refused `refusal.account` (one row per pair, the latest
+    /// kept), so a restart holds the account out as before and `stats`, `targets list`, the
+    /// API and the dashboard show it.
+    async fn record_refusal(&self, refusal: &StoredRefusal) -> Result<(), StoreError>;
+
+    /// Forgets the refusal of `account` in `target` (a check found it may write again).
+    async fn clear_refusal(&self, account: &str, target: &str) -> Result<(), StoreError>;
+
+    /// The refusals recorded by [`Store::record_refusal`] whose re-check comes after
+    /// `after`, by account then target.
+    async fn refusals(&self, after: Timestamp) -> Result<Vec<StoredRefusal>, StoreError>;
+
     /// The states set by [`Store::set_broadcaster_state`].
     async fn broadcaster_states(&self) -> Result<HashMap<String, OperatorState>, StoreError>;
 
     /// When the journal last recorded a `sent` delivery into `target` (its key; any
-    /// broadcaster, any account): "last posted" of the pre-flight check.
-    async fn last_sent_at(&self, target: &str) -> Result<Option<Timestamp>, StoreError>;
+    /// broadcaster), per account: "last posted" of the pre-flight check, whose rows are per
+    /// (account, target) (QA F9: one account's row showed another's post). One read per
+    /// target; accounts that never posted there are absent.
+    async fn last_sent_by_account(
+        &self,
+        target: &str,
+    ) -> Result<HashMap<String, Timestamp>, StoreError>;
 
     /// Remembers that the basic group `old` (target key `-N`) was upgraded to the supergroup
     /// `new` (`-100…`), as `account` found when posting. `Ok(true)` the first time (the
@@ -732,7 +770,11 @@ pub enum EngineEvent {
     AccountRefusedHere {
         account: String,
         target: String,
+        /// Why, in English words.
         reason: String,
+        /// Telegram's error name, or `PRE_FLIGHT_CHECK` (the words in other languages come
+        /// from it: [`smb_domain::account_refusal_words`]).
+        code: String,
         until: Timestamp,
     },
     BadContent {

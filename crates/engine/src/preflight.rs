@@ -1,6 +1,6 @@
 //! The pre-flight check: for each (account, target) a broadcaster posts to, what Telegram says
 //! about the chat ([`Gateway::inspect`]: member, may write, may send media, slow mode, forum
-//! and topic, title, migration) and when we last posted there ([`Store::last_sent_at`]),
+//! and topic, title, migration) and when we last posted there ([`Store::last_sent_by_account`]),
 //! with a verdict. Nothing is posted and nothing is written.
 //!
 //! One function for every caller: `targets check`, the dashboard's check page and the
@@ -171,7 +171,7 @@ pub struct CheckRow {
     pub refusal: Option<String>,
     /// Why Telegram could not be asked.
     pub error: Option<Reason>,
-    /// Our last confirmed post into this target (any broadcaster, any account).
+    /// This account's last confirmed post into this target (any broadcaster).
     pub last_posted_at: Option<Timestamp>,
 }
 
@@ -447,11 +447,11 @@ pub async fn check_targets(
         by_account.entry(account.as_str()).or_default().push(i);
     }
     let total = pairs.len();
-    // "Last posted" once per target, not once per (account, target).
-    let mut last_posted: HashMap<String, Option<Timestamp>> = HashMap::new();
+    // "Last posted" read once per target (per account in it), not once per pair.
+    let mut last_posted: HashMap<String, HashMap<String, Timestamp>> = HashMap::new();
     for (_, target) in pairs {
         if let std::collections::hash_map::Entry::Vacant(slot) = last_posted.entry(target.key()) {
-            let at = store.last_sent_at(slot.key()).await?;
+            let at = store.last_sent_by_account(slot.key()).await?;
             slot.insert(at);
         }
     }
@@ -466,7 +466,11 @@ pub async fn check_targets(
         async move {
             let own: Vec<(String, TargetRef)> = indices.iter().map(|&i| pairs[i].clone()).collect();
             check_account(gateway, &own, options, |k, mut row| {
-                row.last_posted_at = last_posted.get(&row.target.key()).copied().flatten();
+                // This account's last post there, not any account's (QA F9).
+                row.last_posted_at = last_posted
+                    .get(&row.target.key())
+                    .and_then(|by| by.get(&row.account))
+                    .copied();
                 let mut d = done.lock().unwrap_or_else(|p| p.into_inner());
                 d.0 += 1;
                 let n = d.0;

@@ -139,6 +139,19 @@ pub fn planned_sends(
     );
 }
 
+/// The targets the chats' rules leave out of the plan [`planned_sends`] made on `planner`
+/// (call it first), by target: with the rule that decides and the next allowed moment.
+/// `run --dry-run` lists them under its plan and `stats` as its held targets — one answer
+/// from the journal and the current configuration (slow mode only delays a send, which the
+/// plan shows; one account's refusal is listed apart).
+pub fn rule_holds(planner: &Planner, start: Timestamp) -> Vec<crate::planner::ChatHoldView> {
+    planner
+        .chat_holds(start)
+        .into_iter()
+        .filter(|h| h.reason.skips())
+        .collect()
+}
+
 /// Each account's next send, by account id: when it is due (`start` at the earliest) and for
 /// which broadcaster; `None` for an account with nothing to send until an operator command
 /// (stopped, every broadcaster paused or stopped, no active target). What `stats` shows.

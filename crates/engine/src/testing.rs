@@ -24,7 +24,7 @@ use crate::planner::{
 
 use crate::ports::{
     DeliveryKey, JournalPost, Outcome, PendingDelivery, Store, StoreError, StoredAccount,
-    StoredChatPause, StoredCycle, TargetStatus,
+    StoredChatPause, StoredCycle, StoredRefusal, TargetStatus,
 };
 
 /// (broadcaster, cycle, target key) → (status as the journal writes it, random_id)
@@ -38,6 +38,8 @@ pub struct MemoryStore {
     /// Every chat pause recorded (a pause with a target), in order: kept so a test can
     /// restart a driver on the same store.
     pub chat_pauses: Mutex<Vec<StoredChatPause>>,
+    /// Per-account refusals, by (account, target): the latest of each.
+    pub refusals: Mutex<HashMap<(String, String), StoredRefusal>>,
 }
 
 impl MemoryStore {
@@ -131,6 +133,32 @@ impl Store for MemoryStore {
         out.sort_by(|a, b| (&a.account, &a.target).cmp(&(&b.account, &b.target)));
         Ok(out)
     }
+    async fn record_refusal(&self, r: &StoredRefusal) -> Result<(), StoreError> {
+        self.refusals
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert((r.account.clone(), r.target.clone()), r.clone());
+        Ok(())
+    }
+    async fn clear_refusal(&self, account: &str, target: &str) -> Result<(), StoreError> {
+        self.refusals
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&(account.to_owned(), target.to_owned()));
+        Ok(())
+    }
+    async fn refusals(&self, after: Timestamp) -> Result<Vec<StoredRefusal>, StoreError> {
+        let mut out: Vec<StoredRefusal> = self
+            .refusals
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .filter(|r| r.until > after)
+            .cloned()
+            .collect();
+        out.sort_by(|a, b| (&a.account, &a.target).cmp(&(&b.account, &b.target)));
+        Ok(out)
+    }
     async fn set_account_stopped(
         &self,
         _: &str,
@@ -179,8 +207,11 @@ impl Store for MemoryStore {
         Ok(true)
     }
     /// Keeps no times: never.
-    async fn last_sent_at(&self, _: &str) -> Result<Option<Timestamp>, StoreError> {
-        Ok(None)
+    async fn last_sent_by_account(
+        &self,
+        _: &str,
+    ) -> Result<HashMap<String, Timestamp>, StoreError> {
+        Ok(HashMap::new())
     }
 }
 
@@ -233,6 +264,13 @@ pub enum Write<'a> {
     /// [`Store::record_chat_hold`].
     ChatHold {
         /// The held target's key.
+        target: &'a str,
+    },
+    /// [`Store::record_refusal`] and [`Store::clear_refusal`].
+    Refusal {
+        /// The refused account.
+        account: &'a str,
+        /// The target's key.
         target: &'a str,
     },
     /// [`Store::record_migration`].
@@ -412,8 +450,27 @@ impl<S: Store, H: Hook> Store for Hooked<S, H> {
     async fn chat_pauses(&self, after: Timestamp) -> Result<Vec<StoredChatPause>, StoreError> {
         self.inner.chat_pauses(after).await
     }
-    async fn last_sent_at(&self, target: &str) -> Result<Option<Timestamp>, StoreError> {
-        self.inner.last_sent_at(target).await
+    async fn record_refusal(&self, r: &StoredRefusal) -> Result<(), StoreError> {
+        let write = Write::Refusal {
+            account: &r.account,
+            target: &r.target,
+        };
+        self.gate(write, self.inner.record_refusal(r)).await
+    }
+    async fn clear_refusal(&self, account: &str, target: &str) -> Result<(), StoreError> {
+        let write = Write::Refusal { account, target };
+        self.gate(write, self.inner.clear_refusal(account, target))
+            .await
+    }
+    /// A read: passed on.
+    async fn refusals(&self, after: Timestamp) -> Result<Vec<StoredRefusal>, StoreError> {
+        self.inner.refusals(after).await
+    }
+    async fn last_sent_by_account(
+        &self,
+        target: &str,
+    ) -> Result<HashMap<String, Timestamp>, StoreError> {
+        self.inner.last_sent_by_account(target).await
     }
     /// A dropped write answers "first time" (`true`), as a store that forgot it would.
     async fn record_migration(

@@ -153,7 +153,13 @@ pub fn event_level(event: &EngineEvent, flood_wait_threshold: Duration) -> Notif
 }
 
 /// The notification for an engine event, at `level` (from [`event_level`]).
-pub fn from_event(event: &EngineEvent, level: NotifyLevel, now: Timestamp) -> Notification {
+/// Times in the texts are local to `tz` (the fields stay UTC).
+pub fn from_event(
+    event: &EngineEvent,
+    level: NotifyLevel,
+    now: Timestamp,
+    tz: &jiff::tz::TimeZone,
+) -> Notification {
     let n = match event {
         EngineEvent::Started { broadcasters, accounts } => Notification::new(
             "daemon_started",
@@ -260,18 +266,26 @@ pub fn from_event(event: &EngineEvent, level: NotifyLevel, now: Timestamp) -> No
             account,
             target,
             reason,
+            code,
             until,
-        } => Notification::new(
-            "account_refused_here",
-            level,
-            format!(
-                "Аккаунт {account} не может писать в {target}: {reason}. Остальные аккаунты пишут туда дальше; {account} пропускает этот чат до {until}. / Account {account} may not post in {target}; the other accounts go on, {account} skips it until {until}."
-            ),
-        )
-        .field("account", account.as_str())
-        .field("target", target.as_str())
-        .field("reason", reason.as_str())
-        .field("until", until.to_string()),
+        } => {
+            // Local time with the zone (QA F2: it was raw UTC with nanoseconds); the Russian
+            // half says the reason in Russian, from Telegram's code.
+            let at = smb_domain::local_minute(*until, tz);
+            let ru = smb_domain::account_refusal_words(code, reason, smb_domain::Lang::Ru);
+            Notification::new(
+                "account_refused_here",
+                level,
+                format!(
+                    "Аккаунт {account} не может писать в {target}: {ru}. Остальные аккаунты пишут туда дальше; {account} пропускает этот чат до {at}. / Account {account} may not post in {target}: {reason}. The other accounts go on; {account} skips it until {at}."
+                ),
+            )
+            .field("account", account.as_str())
+            .field("target", target.as_str())
+            .field("reason", reason.as_str())
+            .field("code", code.as_str())
+            .field("until", smb_domain::rfc3339_seconds(*until))
+        }
         EngineEvent::ChatMigrated { account, target, new_id } => Notification::new(
             "chat_migrated",
             level,
@@ -324,4 +338,32 @@ pub fn from_event(event: &EngineEvent, level: NotifyLevel, now: Timestamp) -> No
         .field("seconds", *seconds),
     };
     n.at(now)
+}
+
+#[cfg(test)]
+mod refused_here_tests {
+    use super::*;
+
+    /// QA F2: the re-check was raw UTC with nanoseconds inside the sentence, and the Russian
+    /// half embedded the English reason.
+    #[test]
+    fn a_refusal_for_one_account_says_the_recheck_in_local_time_and_russian_in_russian() {
+        let event = EngineEvent::AccountRefusedHere {
+            account: "acc1".into(),
+            target: "@shared".into(),
+            reason: "CHAT_WRITE_FORBIDDEN: the account may not post here (restricted, banned, not a member or no rights)".into(),
+            code: "CHAT_WRITE_FORBIDDEN".into(),
+            until: "2026-12-01T16:36:00.123456789Z".parse().unwrap(),
+        };
+        let tz = jiff::tz::TimeZone::get("Europe/Moscow").unwrap();
+        let n = from_event(&event, NotifyLevel::Warning, Timestamp::UNIX_EPOCH, &tz);
+        assert!(n.text.contains("до 2026-12-01 19:36 MSK"), "{}", n.text);
+        assert!(!n.text.contains("16:36:00"), "{}", n.text);
+        let (ru, en) = n.text.split_once(" / ").unwrap();
+        assert!(!ru.contains("may not post"), "{ru}");
+        assert!(ru.contains("аккаунту нельзя писать здесь"), "{ru}");
+        assert!(en.contains("may not post here"), "{en}");
+        assert_eq!(n.fields["until"], json!("2026-12-01T16:36:00Z"));
+        assert_eq!(n.fields["code"], json!("CHAT_WRITE_FORBIDDEN"));
+    }
 }

@@ -213,6 +213,9 @@ struct Collapsed {
 struct Shared {
     options: NotifierOptions,
     clock: Arc<dyn Clock>,
+    /// The zone times in notification texts are shown in ([`Notifier::set_timezone`]; UTC
+    /// until set).
+    timezone: std::sync::RwLock<jiff::tz::TimeZone>,
     queues: Vec<Arc<ChannelQueue>>,
     // std's mutex: a short map lookup inside the sync `emit`.
     collapse: Mutex<HashMap<String, Collapsed>>,
@@ -275,6 +278,7 @@ impl Notifier {
         let shared = Arc::new(Shared {
             options,
             clock,
+            timezone: std::sync::RwLock::new(jiff::tz::TimeZone::UTC),
             queues,
             collapse: Mutex::new(HashMap::new()),
         });
@@ -289,6 +293,16 @@ impl Notifier {
             },
             NotifierHandle { shared, workers },
         )
+    }
+
+    /// Shows the times of notification texts in `tz` (the configuration's `TIMEZONE`), to
+    /// the minute with the zone's abbreviation; the JSON fields stay RFC 3339 UTC.
+    pub fn set_timezone(&self, tz: jiff::tz::TimeZone) {
+        *self
+            .shared
+            .timezone
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = tz;
     }
 
     /// Queues a notification that is not an engine event (message-set update failed, …).
@@ -359,7 +373,13 @@ impl EventSink for Notifier {
         if level < self.shared.options.level || self.shared.queues.is_empty() {
             return;
         }
-        self.notify(from_event(event, level, self.shared.clock.now()));
+        let tz = self
+            .shared
+            .timezone
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        self.notify(from_event(event, level, self.shared.clock.now(), &tz));
     }
 }
 

@@ -19,7 +19,7 @@ use jiff::Timestamp;
 use smb_domain::{AccountStop, DeliveryStatus, OperatorState, PauseKind, TargetState};
 use smb_engine::{
     DeliveryKey, JournalPost, Outcome, PendingDelivery, Store, StoreError, StoredAccount,
-    StoredChatPause, StoredCycle, StoredDelivery, TargetStatus,
+    StoredChatPause, StoredCycle, StoredDelivery, StoredRefusal, TargetStatus,
 };
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -106,6 +106,11 @@ enum Op {
         reason: String,
         until: i64,
         at: i64,
+    },
+    Refusal(StoredRefusal),
+    ClearRefusal {
+        account: String,
+        target: String,
     },
     Flush,
     /// A small real write (the database header's `user_version`, set to what it is), so that
@@ -897,6 +902,29 @@ async fn apply_op(conn: &mut SqliteConnection, op: &Op) -> Result<(), StoreError
             .execute(&mut *conn)
             .await
         }
+        Op::Refusal(r) => {
+            sqlx::query(
+                "INSERT INTO account_refusals (account, target, code, reason, until, at)
+                 VALUES (?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (account, target) DO UPDATE SET code = excluded.code,
+                     reason = excluded.reason, until = excluded.until, at = excluded.at",
+            )
+            .bind(&r.account)
+            .bind(&r.target)
+            .bind(&r.code)
+            .bind(&r.reason)
+            .bind(ms(r.until))
+            .bind(ms(r.at))
+            .execute(&mut *conn)
+            .await
+        }
+        Op::ClearRefusal { account, target } => {
+            sqlx::query("DELETE FROM account_refusals WHERE account = ? AND target = ?")
+                .bind(account)
+                .bind(target)
+                .execute(&mut *conn)
+                .await
+        }
         Op::Flush => return Ok(()),
         Op::Probe => {
             let row = sqlx::query("PRAGMA user_version")
@@ -1195,14 +1223,38 @@ impl Store for SqliteStore {
             .collect()
     }
 
-    async fn last_sent_at(&self, target: &str) -> Result<Option<Timestamp>, StoreError> {
-        let filter = crate::DeliveryFilter {
-            target: Some(target.to_owned()),
-            outcome: Some(DeliveryStatus::Sent),
-            ..crate::DeliveryFilter::default()
-        };
-        let rows = self.delivery_rows(&filter, 1, 0).await?;
-        Ok(rows.first().map(|r| r.updated_at))
+    async fn record_refusal(&self, refusal: &StoredRefusal) -> Result<(), StoreError> {
+        self.submit(Op::Refusal(refusal.clone())).await
+    }
+
+    async fn clear_refusal(&self, account: &str, target: &str) -> Result<(), StoreError> {
+        self.submit(Op::ClearRefusal {
+            account: account.into(),
+            target: target.into(),
+        })
+        .await
+    }
+
+    async fn refusals(&self, after: Timestamp) -> Result<Vec<StoredRefusal>, StoreError> {
+        self.account_refusals(after).await
+    }
+
+    async fn last_sent_by_account(
+        &self,
+        target: &str,
+    ) -> Result<HashMap<String, Timestamp>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT account, MAX(updated_at) AS at FROM deliveries
+             WHERE target = ? AND status = ? GROUP BY account",
+        )
+        .bind(target)
+        .bind(DeliveryStatus::Sent.as_str())
+        .fetch_all(&self.read)
+        .await
+        .map_err(db_err)?;
+        rows.iter()
+            .map(|r| Ok((col(r, "account")?, ts(col(r, "at")?))))
+            .collect()
     }
 
     async fn record_migration(
@@ -1213,6 +1265,35 @@ impl Store for SqliteStore {
         at: Timestamp,
     ) -> Result<bool, StoreError> {
         self.insert_migration(old, new, account, at).await
+    }
+}
+
+impl SqliteStore {
+    /// [`Store::refusals`] as an inherent method (the dashboard's handlers await it).
+    pub async fn account_refusals(
+        &self,
+        after: Timestamp,
+    ) -> Result<Vec<StoredRefusal>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT account, target, code, reason, until, at FROM account_refusals
+             WHERE until > ? ORDER BY account, target",
+        )
+        .bind(ms(after))
+        .fetch_all(&self.read)
+        .await
+        .map_err(db_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(StoredRefusal {
+                    account: col(r, "account")?,
+                    target: col(r, "target")?,
+                    code: col(r, "code")?,
+                    reason: col(r, "reason")?,
+                    until: ts(col(r, "until")?),
+                    at: ts(col(r, "at")?),
+                })
+            })
+            .collect()
     }
 }
 

@@ -107,7 +107,8 @@ pub struct HeldTarget {
 }
 
 impl HeldTarget {
-    fn new(target: String, why: HoldReason, until: Timestamp) -> Self {
+    /// A held target from its typed reason (English words and RFC 3339 time filled in).
+    pub fn new(target: String, why: HoldReason, until: Timestamp) -> Self {
         HeldTarget {
             target,
             reason: why.to_string(),
@@ -160,7 +161,10 @@ impl SqliteStore {
     /// same list, also right after a restart before the planner met those targets again.
     pub async fn held_targets(&self, now: Timestamp) -> Result<Vec<HeldTarget>, StoreError> {
         let rows = sqlx::query(
-            "SELECT target, reason, until FROM chat_holds WHERE until > ? ORDER BY target",
+            // One account's refusal is not a hold of the chat (QA F2b): rows an older version
+            // wrote for it are left out; refusals have their own table.
+            "SELECT target, reason, until FROM chat_holds
+             WHERE until > ? AND reason NOT LIKE 'refused:%' ORDER BY target",
         )
         .bind(ms(now))
         .fetch_all(&self.read)

@@ -46,6 +46,7 @@ labels! {
     status: "Status", "Статус";
     reason: "Reason", "Причина";
     recheck: "Re-check", "Перепроверка";
+    refused_accounts: "Refused for one account", "Отказ одному аккаунту";
     enable: "Enable", "Включить";
     disable: "Disable", "Отключить";
     add_target: "Add a target to a list", "Добавить чат в список";

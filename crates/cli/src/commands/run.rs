@@ -781,9 +781,15 @@ async fn stop_on_signal(shutdown: CancellationToken) {
 /// succeeding (the engine's virtual-clock simulation, [`smb_engine::planned_sends`]).
 fn print_plan(mut planner: Planner, start: Timestamp, settings: &Settings) -> std::io::Result<()> {
     let tz = settings.timezone.clone();
+    let lang = smb_domain::Lang::from_env();
     let mut lines = 0usize;
+    // QA F1b: the header follows the locale as the held list does.
     outln!(
-        "plan of the next cycle (times in {}):",
+        "{} {}):",
+        lang.pick(
+            "plan of the next cycle (times in",
+            "план следующего цикла (время в зоне"
+        ),
         tz.iana_name().unwrap_or("UTC")
     )?;
     // The simulation cannot stop early: after a failed write, only keep the error.
@@ -812,12 +818,7 @@ fn print_plan(mut planner: Planner, start: Timestamp, settings: &Settings) -> st
     written?;
     // Targets the chats' rules leave out of this cycle are missing above: say which, why and
     // when they may be posted to next (slow mode only delays a send, which the plan shows).
-    let lang = smb_domain::Lang::from_env();
-    let held: Vec<_> = planner
-        .chat_holds(start)
-        .into_iter()
-        .filter(|h| h.reason.skips())
-        .collect();
+    let held = smb_engine::rule_holds(&planner, start);
     if !held.is_empty() {
         outln!(
             "{}",

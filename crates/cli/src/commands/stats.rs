@@ -72,6 +72,8 @@ struct Extras {
     next_send: BTreeMap<String, (Timestamp, String)>,
     /// Deliveries per target in the window.
     targets: BTreeMap<String, TargetCounts>,
+    /// Active targets that refused one account while the others post there (QA F2).
+    refused: Vec<smb_engine::StoredRefusal>,
 }
 
 impl Extras {
@@ -108,8 +110,12 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
         return crate::watch::run(&running.settings, &store, since).await;
     }
     let since = since.map(|d| now - d);
-    let st = store.stats(since, now).await?;
+    let mut st = store.stats(since, now).await?;
     let extras = extras(&running, &store, since, now).await?;
+    // Held targets as `run --dry-run` plans them now, from the journal and the current
+    // configuration (QA F10: the list the daemon last recorded went stale after a
+    // configuration or zone change).
+    st.held_targets = held_now(&running, &store, now).await?;
     let settings = running.settings;
     if args.json {
         outln!(
@@ -149,6 +155,10 @@ async fn extras(
             .collect(),
         next_send: BTreeMap::new(),
         targets: store.target_counts(since).await?,
+        refused: crate::refusals::of_active_targets(
+            smb_engine::Store::refusals(store, now).await?,
+            &smb_engine::Store::target_statuses(store).await?,
+        ),
     };
     // A throwaway planner restored from the store answers "what would the daemon do next"
     // without sending anything: the engine's virtual-clock simulation, up to each account's
@@ -167,6 +177,23 @@ async fn extras(
         }
     }
     Ok(x)
+}
+
+/// Targets the chats' rules hold out of the next cycle, with the rule that decides and the
+/// next allowed moment: the planner of `run --dry-run`, restored from the store, through the
+/// same simulation and [`smb_engine::rule_holds`] as the dry run's list.
+async fn held_now(
+    running: &Running,
+    store: &SqliteStore,
+    now: Timestamp,
+) -> anyhow::Result<Vec<smb_store::HeldTarget>> {
+    let mut planner = running.plan_planner(now)?;
+    restore_planner(&mut planner, store, now).await?;
+    smb_engine::planned_sends(&mut planner, now, |_, _| {});
+    Ok(smb_engine::rule_holds(&planner, now)
+        .into_iter()
+        .map(|h| smb_store::HeldTarget::new(h.target, h.reason, h.until))
+        .collect())
 }
 
 /// A planned time to the second: the jitter makes anything finer noise.
@@ -239,6 +266,23 @@ fn to_json(settings: &Settings, st: &Stats, x: &Extras) -> anyhow::Result<Value>
         "disabled_targets": st.disabled_targets,
         "held_targets": st.held_targets,
     });
+    // Only when a target refused one account, so the usual document keeps its shape.
+    if !x.refused.is_empty() {
+        out["refused_accounts"] = x
+            .refused
+            .iter()
+            .map(|r| {
+                json!({
+                    "target": r.target,
+                    "account": r.account,
+                    "code": r.code,
+                    "reason": r.reason,
+                    "recheck_at": smb_domain::rfc3339_seconds(r.until),
+                })
+            })
+            .collect::<Vec<_>>()
+            .into();
+    }
     // Only when a group was upgraded, so the usual document keeps its shape.
     if !st.migrated_targets.is_empty() {
         out["migrated_targets"] = json!(st.migrated_targets);
@@ -327,6 +371,10 @@ fn targets_json(settings: &Settings, st: &Stats, x: &Extras) -> Value {
             let mut v = v;
             if let Some(m) = migrated {
                 v["alias"] = json!(m.alias);
+            }
+            // Only when it refused an account, as `alias` only for an upgraded group.
+            if x.refused.iter().any(|r| r.target == target) {
+                v["refused_accounts"] = crate::refusals::json(&x.refused, &target);
             }
             (target, v)
         })
@@ -455,31 +503,45 @@ fn reason_in_words(reason: &str) -> String {
 }
 
 fn print_text(settings: &Settings, st: &Stats, x: &Extras) -> std::io::Result<()> {
+    // QA F1b: the headers and table words follow the locale, as the reasons do.
+    let lang = smb_domain::Lang::from_env();
+    let since = st
+        .since
+        .as_ref()
+        .map(|s| format!(" ({} {})", lang.pick("since", "с"), local(settings, s)))
+        .unwrap_or_default();
+    match lang {
+        smb_domain::Lang::En => outln!(
+            "total: {} sent, {} failed, {} deferred, {} pending{since}",
+            st.totals.sent,
+            st.totals.failed,
+            st.totals.deferred,
+            st.totals.pending,
+        )?,
+        smb_domain::Lang::Ru => outln!(
+            "всего: отправлено {}, ошибок {}, отложено {}, в процессе {}{since}",
+            st.totals.sent,
+            st.totals.failed,
+            st.totals.deferred,
+            st.totals.pending,
+        )?,
+    }
     outln!(
-        "total: {} sent, {} failed, {} deferred, {} pending{}",
-        st.totals.sent,
-        st.totals.failed,
-        st.totals.deferred,
-        st.totals.pending,
-        st.since
-            .as_ref()
-            .map(|s| format!(" (since {})", local(settings, s)))
-            .unwrap_or_default()
-    )?;
-    outln!(
-        "times in {}",
+        "{} {}",
+        lang.pick("times in", "время в зоне"),
         settings.timezone.iana_name().unwrap_or("UTC")
     )?;
     outln!()?;
     outln!(
-        "{:<12} {:>6} {:>6} {:>6} {:>6} {:>9} {:>8}  FAILURES",
-        "BROADCASTER",
-        "SENT",
-        "FAILED",
-        "DEFER",
-        "/HOUR",
-        "CYCLE",
-        "DONE"
+        "{:<12} {:>6} {:>6} {:>6} {:>6} {:>9} {:>8}  {}",
+        lang.pick("BROADCASTER", "РАССЫЛКА"),
+        lang.pick("SENT", "ОТПР"),
+        lang.pick("FAILED", "ОШИБ"),
+        lang.pick("DEFER", "ОТЛОЖ"),
+        lang.pick("/HOUR", "/ЧАС"),
+        lang.pick("CYCLE", "ЦИКЛ"),
+        lang.pick("DONE", "ГОТОВО"),
+        lang.pick("FAILURES", "ОШИБКИ")
     )?;
     for name in broadcaster_names(settings, st) {
         let s = st.broadcasters.get(&name).cloned().unwrap_or_default();
@@ -488,7 +550,7 @@ fn print_text(settings: &Settings, st: &Stats, x: &Extras) -> std::io::Result<()
             .current_cycle
             .map_or_else(|| "-".into(), |c| c.to_string());
         let done = if s.cycle_completed {
-            "complete".to_string()
+            lang.pick("complete", "завершён").to_string()
         } else {
             format!(
                 "{}/{}",
@@ -526,30 +588,39 @@ fn print_text(settings: &Settings, st: &Stats, x: &Extras) -> std::io::Result<()
         })
         .collect();
     if !lists.is_empty() {
-        outln!("target lists: {}", lists.join(", "))?;
+        outln!(
+            "{} {}",
+            lang.pick("target lists:", "списки чатов:"),
+            lists.join(", ")
+        )?;
     }
     let now = Timestamp::now();
     for b in &settings.broadcasters {
         if let Some(w) = crate::quiet::waiting(&b.spec.schedule, now) {
-            outln!("waiting — {}: {w}", b.spec.name)?;
+            outln!("{} — {}: {w}", lang.pick("waiting", "ждёт"), b.spec.name)?;
         }
     }
     outln!()?;
     outln!(
-        "{:<10} {:>6} {:>6} {:>12} {:>9} {:<20}  STATE",
-        "ACCOUNT",
-        "SENT",
-        "FAILED",
-        "FLOOD WAITS",
-        "SLOWMODE",
-        "NEXT SEND"
+        "{:<10} {:>6} {:>6} {:>12} {:>9} {:<20}  {}",
+        lang.pick("ACCOUNT", "АККАУНТ"),
+        lang.pick("SENT", "ОТПР"),
+        lang.pick("FAILED", "ОШИБ"),
+        lang.pick("FLOOD WAITS", "FLOOD WAIT"),
+        lang.pick("SLOWMODE", "МЕДЛ.РЕЖ"),
+        lang.pick("NEXT SEND", "СЛЕДУЮЩАЯ"),
+        lang.pick("STATE", "СОСТОЯНИЕ")
     )?;
     for name in account_names(settings, st) {
         let s = st.accounts.get(&name).cloned().unwrap_or_default();
         let state = if let Some(r) = &s.stopped_reason {
-            format!("STOPPED: {r}")
+            format!("{}: {r}", lang.pick("STOPPED", "ОСТАНОВЛЕН"))
         } else if let Some(p) = &s.paused_until {
-            format!("paused until {}", local(settings, p))
+            format!(
+                "{} {}",
+                lang.pick("paused until", "пауза до"),
+                local(settings, p)
+            )
         } else {
             "ok".to_string()
         };
@@ -562,7 +633,13 @@ fn print_text(settings: &Settings, st: &Stats, x: &Extras) -> std::io::Result<()
         };
         let last = s
             .last_error
-            .map(|e| format!("; last error {}", local_error(settings, &e)))
+            .map(|e| {
+                format!(
+                    "; {} {}",
+                    lang.pick("last error", "последняя ошибка"),
+                    local_error(settings, &e)
+                )
+            })
             .unwrap_or_default();
         outln!(
             "{:<10} {:>6} {:>6} {:>5} ({:>4}s) {:>9} {:<20}  {state}{last}",
@@ -593,7 +670,7 @@ fn print_text(settings: &Settings, st: &Stats, x: &Extras) -> std::io::Result<()
     }
     if !st.disabled_targets.is_empty() {
         outln!()?;
-        outln!("disabled targets:")?;
+        outln!("{}", lang.pick("disabled targets:", "отключённые чаты:"))?;
         for t in &st.disabled_targets {
             outln!(
                 "  {:<28} since {}  {}",
@@ -603,14 +680,35 @@ fn print_text(settings: &Settings, st: &Stats, x: &Extras) -> std::io::Result<()
             )?;
         }
     }
-    if !st.held_targets.is_empty() {
+    if !x.refused.is_empty() {
+        // One account refused while the others post there: the same section whether a send
+        // or the pre-flight check found it (QA F2, F2b).
         outln!()?;
-        let lang = smb_domain::Lang::from_env();
         outln!(
             "{}",
             lang.pick(
-                "held by their chat's rules or slow mode:",
-                "придержаны правилами чата или медленным режимом:"
+                "refused for one account (the other accounts go on posting there):",
+                "отказ одному аккаунту (остальные аккаунты пишут туда дальше):"
+            )
+        )?;
+        for r in &x.refused {
+            outln!(
+                "  {:<28} {:<10} {} {}  {}",
+                r.target,
+                r.account,
+                lang.pick("re-check", "перепроверка"),
+                smb_domain::local_minute(r.until, &settings.timezone),
+                crate::refusals::words(r, lang)
+            )?;
+        }
+    }
+    if !st.held_targets.is_empty() {
+        outln!()?;
+        outln!(
+            "{}",
+            lang.pick(
+                "held by their chat's rules (as `run --dry-run` plans the next cycle):",
+                "придержаны правилами чата (как в плане `run --dry-run`):"
             )
         )?;
         for t in &st.held_targets {

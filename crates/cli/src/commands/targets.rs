@@ -92,6 +92,13 @@ pub async fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<ExitCode> {
                 .await?
                 .settings;
             let statuses = store.target_statuses().await?;
+            // Refused for one account while the others post there (QA F2: listed "active"
+            // with no reason).
+            let refused = crate::refusals::of_active_targets(
+                store.refusals(Timestamp::now()).await?,
+                &statuses,
+            );
+            let lang = smb_domain::Lang::from_env();
             // An upgraded group is listed under its new id, the configured one as its alias.
             let migrated: std::collections::BTreeMap<String, String> = store
                 .chat_migrations()
@@ -107,26 +114,45 @@ pub async fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<ExitCode> {
                 let configured = settings.target_lists.get(name);
                 for t in targets {
                     let added = !configured.is_some_and(|c| c.contains(t));
-                    let (status, reason, since) = match statuses.get(&t.key()) {
+                    let (status, mut reason, since) = match statuses.get(&t.key()) {
                         Some(TargetStatus::Disabled { reason, since, .. }) => {
                             ("disabled", Some(reason.clone()), Some(since.to_string()))
                         }
                         _ => ("active", None, None),
                     };
+                    let mine: Vec<String> = refused
+                        .iter()
+                        .filter(|r| r.target == t.key())
+                        .map(|r| crate::refusals::short(r, lang, &settings.timezone))
+                        .collect();
+                    if !mine.is_empty() {
+                        reason = Some(mine.join("; "));
+                    }
                     let (target, alias) = match migrated.get(&t.key()) {
                         Some(new) => (new.clone(), Some(t.key())),
                         None => (t.key(), None),
                     };
-                    rows.push(serde_json::json!({
+                    let mut row = serde_json::json!({
                         "list": name, "target": target, "status": status, "reason": reason, "since": since,
                         "alias": alias, "added": added,
-                    }));
+                    });
+                    // Only when the target refused an account: the usual rows keep their shape.
+                    if !mine.is_empty() {
+                        row["refused_accounts"] = crate::refusals::json(&refused, &t.key());
+                    }
+                    rows.push(row);
                 }
             }
             if *json {
                 outln!("{}", serde_json::to_string_pretty(&rows)?)?;
             } else {
-                outln!("{:<8} {:<28} {:<9} REASON", "LIST", "TARGET", "STATUS")?;
+                outln!(
+                    "{:<8} {:<28} {:<9} {}",
+                    lang.pick("LIST", "СПИСОК"),
+                    lang.pick("TARGET", "ЧАТ"),
+                    lang.pick("STATUS", "СТАТУС"),
+                    lang.pick("REASON", "ПРИЧИНА")
+                )?;
                 for r in &rows {
                     let mut target = match r["alias"].as_str() {
                         Some(old) => {
@@ -137,13 +163,27 @@ pub async fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<ExitCode> {
                     if r["added"].as_bool() == Some(true) {
                         target.push_str(" (added on the dashboard)");
                     }
-                    outln!(
+                    let status = match r["status"].as_str().unwrap_or_default() {
+                        "disabled" => lang.pick("disabled", "отключён"),
+                        _ => lang.pick("active", "активен"),
+                    };
+                    let reason = r["reason"].as_str().unwrap_or_default();
+                    // "active (acc1 refused: CODE, re-check 19:36 MSK)"
+                    let refused = r["refused_accounts"]
+                        .as_array()
+                        .is_some_and(|a| !a.is_empty());
+                    let (status, reason) = match refused {
+                        true => (format!("{status} ({reason})"), ""),
+                        false => (status.to_owned(), reason),
+                    };
+                    let line = format!(
                         "{:<8} {:<28} {:<9} {}",
                         r["list"].as_str().unwrap_or_default(),
                         target,
-                        r["status"].as_str().unwrap_or_default(),
-                        r["reason"].as_str().unwrap_or_default()
-                    )?;
+                        status,
+                        reason
+                    );
+                    outln!("{}", line.trim_end())?;
                 }
             }
         }

@@ -177,3 +177,28 @@ fn all_rules_together_find_a_moment_that_satisfies_each() {
     assert!(matches!(why, Some(RuleHold::Gap(_))));
     assert!(r.check(at, &utc, &posts).is_none());
 }
+
+/// QA F10: with `min_gap = "12h"` and `max_per_day = 1`, a post at 08:00 holds the next one
+/// until midnight: the gap (met first, over at 20:00) is not why; the day's limit is.
+#[test]
+fn the_rule_that_decides_the_time_is_the_reason() {
+    let r = ChatRules {
+        min_gap: Some(Duration::from_secs(12 * 3600)),
+        max_per_day: Some(1),
+        ..ChatRules::default()
+    };
+    let utc = TimeZone::UTC;
+    let posts = [ts("2026-03-10T08:00:00Z")];
+    let (at, why) = r
+        .next_allowed(ts("2026-03-10T10:00:00Z"), &utc, &posts)
+        .unwrap();
+    assert_eq!(at, ts("2026-03-11T00:00:00Z"));
+    assert_eq!(why, Some(RuleHold::DailyLimit(1)));
+    // A post at 20:00: the gap ends at 08:00 the next day, after midnight: the gap decides.
+    let posts = [ts("2026-03-10T20:00:00Z")];
+    let (at, why) = r
+        .next_allowed(ts("2026-03-10T21:00:00Z"), &utc, &posts)
+        .unwrap();
+    assert_eq!(at, ts("2026-03-11T08:00:00Z"));
+    assert_eq!(why, Some(RuleHold::Gap(Duration::from_secs(12 * 3600))));
+}

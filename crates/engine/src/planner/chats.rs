@@ -18,7 +18,7 @@ use super::state::{CycleState, POST_MEMORY, Pick, Post, Retry, RunState, add};
 use super::vocabulary::{
     AccountId, BroadcasterId, ChatFacts, ChatHoldView, ChatSetup, Delivery, Effect, PlannerError,
 };
-use crate::ports::{JournalPost, Outcome, StoredChatPause};
+use crate::ports::{JournalPost, Outcome, StoredChatPause, StoredRefusal};
 
 /// Why a delivery may not go out now.
 pub(super) struct ChatHold {
@@ -130,6 +130,39 @@ impl Planner {
         }
     }
 
+    /// Applies the per-account refusals the store kept
+    /// ([`Store::refusals`](crate::ports::Store::refusals)): each account skips its target
+    /// until the re-check, as before the restart. Refusals over by `now`, and accounts no
+    /// longer configured, are left out.
+    pub fn restore_refusals(&mut self, refusals: &[StoredRefusal], now: Timestamp) {
+        for r in refusals.iter().filter(|r| r.until > now) {
+            let (Some(&account), Ok(target)) = (
+                self.by_account_name.get(&*r.account),
+                TargetRef::parse(&r.target),
+            ) else {
+                continue;
+            };
+            self.refuse_here(&target, account, r.until, r.code.clone(), r.reason.clone());
+        }
+    }
+
+    /// The accounts `target` refuses at `now` (see [`Planner::refuse_here`]), by name.
+    pub(super) fn refused_accounts(
+        &self,
+        target: &TargetRef,
+        now: Timestamp,
+    ) -> Vec<std::sync::Arc<str>> {
+        let Some(chat) = self.chats.get(&target.chat) else {
+            return Vec::new();
+        };
+        let key = target.key();
+        chat.refused
+            .iter()
+            .filter(|((_, k), (until, _, _))| *k == key && *until > now)
+            .map(|((a, _), _)| self.accounts[*a].name.clone())
+            .collect()
+    }
+
     /// What a pre-flight check found: slow mode and membership.
     pub(super) fn chat_info(&mut self, info: ChatFacts) {
         let account = self.by_account_name.get(&info.account).copied();
@@ -149,7 +182,7 @@ impl Planner {
             .chats
             .values()
             .flat_map(|c| c.holds.iter())
-            .filter(|(_, (_, until, _))| *until > now)
+            .filter(|(_, (reason, until, _))| *until > now && !is_refusal(reason))
             .map(
                 |((target, broadcaster), (reason, until, account))| ChatHoldView {
                     target: target.clone(),
@@ -337,14 +370,17 @@ impl Planner {
         };
         let target = slot.targets[index].clone();
         let name = slot.name.clone();
-        self.chats
-            .entry(target.chat.clone())
-            .or_default()
-            .holds
-            .insert(
-                (target.key(), name.to_string()),
-                (hold.reason.clone(), hold.until, account_name.to_string()),
-            );
+        // A refusal of one account is kept apart (`refused`), not as a hold of the chat.
+        if !is_refusal(&hold.reason) {
+            self.chats
+                .entry(target.chat.clone())
+                .or_default()
+                .holds
+                .insert(
+                    (target.key(), name.to_string()),
+                    (hold.reason.clone(), hold.until, account_name.to_string()),
+                );
+        }
         fx.push(Effect::ChatHeld {
             broadcaster: name,
             account: account_name,
@@ -468,17 +504,35 @@ impl Planner {
             .insert((account, target.key()), (until, code, reason));
     }
 
-    /// Whether `target` holds `account` out (see [`Planner::refuse_here`]), at any time.
-    pub(super) fn refused_here(&self, target: &TargetRef, account: AccountId) -> bool {
+    /// Until when `target` holds `account` out (see [`Planner::refuse_here`]), over or not.
+    pub(super) fn refused_until(
+        &self,
+        target: &TargetRef,
+        account: AccountId,
+    ) -> Option<Timestamp> {
         self.chats
             .get(&target.chat)
-            .is_some_and(|c| c.refused.contains_key(&(account, target.key())))
+            .and_then(|c| c.refused.get(&(account, target.key())))
+            .map(|(until, _, _)| *until)
     }
 
-    /// A pre-flight check found `account` may write into `target` again.
-    pub(super) fn allow_here(&mut self, target: &TargetRef, account: AccountId) {
-        if let Some(c) = self.chats.get_mut(&target.chat) {
-            c.refused.remove(&(account, target.key()));
+    /// A pre-flight check found `account` may write into `target` again: a refusal there is
+    /// over (told, so the store forgets it).
+    pub(super) fn allow_here(
+        &mut self,
+        target: &TargetRef,
+        account: AccountId,
+        fx: &mut Vec<Effect>,
+    ) {
+        let gone = self
+            .chats
+            .get_mut(&target.chat)
+            .and_then(|c| c.refused.remove(&(account, target.key())));
+        if gone.is_some() {
+            fx.push(Effect::AllowedHere {
+                account: self.accounts[account].name.clone(),
+                target: target.clone(),
+            });
         }
     }
 
@@ -553,4 +607,9 @@ fn sub(t: Timestamp, d: std::time::Duration) -> Timestamp {
         .ok()
         .and_then(|d| t.checked_sub(d).ok())
         .unwrap_or(Timestamp::MIN)
+}
+
+/// A hold that is one account's refusal (kept in `refused`, shown apart from chat holds).
+fn is_refusal(reason: &HoldReason) -> bool {
+    matches!(reason, HoldReason::Refused { .. })
 }

@@ -109,7 +109,7 @@ impl Planner {
                 // A target no poster can write to is disabled below, as a whole.
                 Some(_) if !stays_on => {}
                 Some(why) => self.refuse_checked_pair(&target, a, why, recheck_at, fx),
-                None => self.allow_here(&target, a),
+                None => self.allow_here(&target, a, fx),
             }
         }
         let verdicts = verdicts.into_iter().filter_map(|(key, v)| {
@@ -147,7 +147,7 @@ impl Planner {
 
     /// The check found `account` may not write into `target`, which stays on for others:
     /// only that account skips it until `recheck_at`; the operator is told once, not again at
-    /// every check that finds the same.
+    /// every check that finds the same (those only move the stored re-check time).
     fn refuse_checked_pair(
         &mut self,
         target: &TargetRef,
@@ -158,7 +158,10 @@ impl Planner {
     ) {
         let account = self.accounts[a].name.clone();
         let why = format!("{CHECK_REASON}{why}");
-        let known = self.refused_here(target, a);
+        let known = self.refused_until(target, a);
+        if known == Some(recheck_at) {
+            return;
+        }
         self.refuse_here(
             target,
             a,
@@ -166,17 +169,17 @@ impl Planner {
             "PRE_FLIGHT_CHECK".into(),
             why.clone(),
         );
-        if !known {
-            fx.push(Effect::RefusedHere {
-                account: account.clone(),
-                target: target.clone(),
-                reason: smb_domain::HoldReason::Refused {
-                    account: account.to_string(),
-                    why,
-                },
-                until: recheck_at,
-            });
-        }
+        fx.push(Effect::RefusedHere {
+            account: account.clone(),
+            target: target.clone(),
+            reason: smb_domain::HoldReason::Refused {
+                account: account.to_string(),
+                why,
+            },
+            code: "PRE_FLIGHT_CHECK".into(),
+            until: recheck_at,
+            renewed: known.is_some(),
+        });
     }
 }
 

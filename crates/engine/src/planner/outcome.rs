@@ -170,28 +170,33 @@ impl Planner {
         let why = err.refusal_reason().unwrap_or_else(|| code.clone());
         self.count_failed(d, failed(err, err.to_string()), fx);
         if self.another_poster(&d.target, d.account, now) {
-            self.refuse_here(&d.target, d.account, recheck_at, code, why.clone());
+            self.refuse_here(&d.target, d.account, recheck_at, code.clone(), why.clone());
+            // Not a chat hold: the refusal is its own record (stats' "refused for one
+            // account"), the same whether a send or a pre-flight check found it (QA F2b).
             let reason = smb_domain::HoldReason::Refused {
                 account: d.account_name.to_string(),
                 why,
             };
-            self.chats
-                .entry(d.target.chat.clone())
-                .or_default()
-                .holds
-                .insert(
-                    (d.target.key(), d.broadcaster_name.to_string()),
-                    (reason.clone(), recheck_at, d.account_name.to_string()),
-                );
             fx.push(Effect::RefusedHere {
                 account: d.account_name.clone(),
                 target: d.target.clone(),
                 reason,
+                code,
                 until: recheck_at,
+                renewed: false,
             });
             return;
         }
-        let reason = format!("{why} (account {})", d.account_name);
+        // Every posting account is refused now: one reason naming them all (QA F8).
+        let mut accounts = self.refused_accounts(&d.target, now);
+        if !accounts.iter().any(|a| **a == *d.account_name) {
+            accounts.push(d.account_name.clone());
+        }
+        accounts.sort();
+        let reason = match accounts.as_slice() {
+            [one] => format!("{why} (account {one})"),
+            many => format!("{why} (accounts {})", many.join(", ")),
+        };
         self.disabled.insert(d.target.clone(), Some(recheck_at));
         fx.push(Effect::DisableTarget {
             target: d.target.clone(),

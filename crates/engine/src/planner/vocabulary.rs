@@ -341,7 +341,18 @@ pub enum Effect {
         account: Arc<str>,
         target: TargetRef,
         reason: smb_domain::HoldReason,
+        /// Telegram's error name, or `PRE_FLIGHT_CHECK`.
+        code: String,
         until: Timestamp,
+        /// A later check found the same again: only the re-check time moves (stored), the
+        /// operator was told before.
+        renewed: bool,
+    },
+    /// A pre-flight check found `account` may write into `target` again: its refusal there
+    /// (see [`Effect::RefusedHere`]) is over. Stored (the refusal's row goes).
+    AllowedHere {
+        account: Arc<str>,
+        target: TargetRef,
     },
     /// Answer to a poll: nothing is due before `until` (`None`: nothing until a control event).
     Wait { until: Option<Timestamp> },

@@ -870,7 +870,9 @@ fn a_checked_closed_topic_is_disabled_before_the_cycle_reaches_it_and_enabled_wh
                     account: "acc1".into(),
                     why: format!("{CHECK_REASON}not a member"),
                 },
+                code: "PRE_FLIGHT_CHECK".into(),
                 until: recheck,
+                renewed: false,
             },
             Effect::DisableTarget {
                 target: target("@forum/5"),
@@ -1165,7 +1167,9 @@ fn a_target_refused_so_far_waits_for_the_accounts_still_checking() {
             account: "acc1".into(),
             why: format!("{CHECK_REASON}not a member"),
         },
+        code: "PRE_FLIGHT_CHECK".into(),
         until: recheck,
+        renewed: false,
     };
     let mut p = planner(&["acc1", "acc2"], spec_both(), ChatSetup::default(), t0);
     let fx = p.handle(

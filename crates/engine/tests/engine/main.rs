@@ -11,4 +11,5 @@ mod pacing;
 mod pacing_gaps;
 mod planner;
 mod preflight_start;
+mod refusals;
 mod slow_mode_account;

@@ -135,3 +135,65 @@ async fn told_chat_pauses_are_read_back_while_they_run() {
         [("acc1", "@slow", s(600)), ("acc2", "@forum/7", s(120))]
     );
 }
+
+/// QA F9: "last post" of the pre-flight check is per account (one read per target); QA F2b:
+/// a refusal row an older version wrote as a chat hold is not listed as held.
+#[tokio::test]
+async fn last_posts_are_per_account_and_old_refusal_holds_are_not_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(
+        &format!("sqlite://{}/smb.db", dir.path().display()),
+        SqliteSettings::default(),
+    )
+    .await
+    .unwrap();
+    let t1 = ts("2026-05-01T10:00:00Z");
+    let t2 = ts("2026-05-02T10:00:00Z");
+    let t3 = ts("2026-05-03T10:00:00Z");
+    for (cycle, account, at, sent) in [
+        (1, "acc1", t1, true),
+        (2, "acc2", t2, true),
+        (3, "acc1", t3, false),
+    ] {
+        let p = pending(cycle, "@shared", account, at);
+        store.write_pending(&p).await.unwrap();
+        if sent {
+            store
+                .record_outcome(
+                    &p.key,
+                    &Outcome::Sent {
+                        message_id: Some(1),
+                    },
+                    at,
+                )
+                .await
+                .unwrap();
+        }
+    }
+    store.flush().await.unwrap();
+    let last = store.last_sent_by_account("@shared").await.unwrap();
+    assert_eq!(last.len(), 2, "{last:?}");
+    assert_eq!(last["acc1"], t1, "acc1's own post, not acc2's later one");
+    assert_eq!(last["acc2"], t2);
+    assert!(
+        store
+            .last_sent_by_account("@none")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let until = ts("2026-05-05T10:00:00Z");
+    store
+        .record_chat_hold("@shared", "refused:acc1:CHAT_WRITE_FORBIDDEN", until, t3)
+        .await
+        .unwrap();
+    store
+        .record_chat_hold("@ruled", "rule:max_per_day:1", until, t3)
+        .await
+        .unwrap();
+    store.flush().await.unwrap();
+    let held = store.held_targets(t3).await.unwrap();
+    let targets: Vec<&str> = held.iter().map(|h| h.target.as_str()).collect();
+    assert_eq!(targets, vec!["@ruled"]);
+}

@@ -187,6 +187,44 @@ async fn story(store: &dyn Store) {
     let states = store.broadcaster_states().await.unwrap();
     assert_eq!(states.get("b2b").map(|s| s.as_str()), Some("running"));
     assert_eq!(states.get("b2c").map(|s| s.as_str()), Some("stopped"));
+    // A target refused one account (QA F2): one row per (account, target), the latest kept,
+    // read back while its re-check is ahead, gone when cleared.
+    let refusal = |account: &str, target: &str, code: &str, hours: i64| smb_engine::StoredRefusal {
+        account: account.into(),
+        target: target.into(),
+        code: code.into(),
+        reason: format!("{code}: may not post"),
+        until: t0 + jiff::SignedDuration::from_hours(hours),
+        at: t0,
+    };
+    store
+        .record_refusal(&refusal("acc1", "@shared", "CHAT_WRITE_FORBIDDEN", 1))
+        .await
+        .unwrap();
+    store
+        .record_refusal(&refusal("acc1", "@shared", "USER_BANNED_IN_CHANNEL", 24))
+        .await
+        .unwrap();
+    store
+        .record_refusal(&refusal("acc2", "@shared", "PRE_FLIGHT_CHECK", 24))
+        .await
+        .unwrap();
+    store
+        .record_refusal(&refusal("acc2", "@other", "CHAT_WRITE_FORBIDDEN", -1))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.refusals(t0).await.unwrap(),
+        vec![
+            refusal("acc1", "@shared", "USER_BANNED_IN_CHANNEL", 24),
+            refusal("acc2", "@shared", "PRE_FLIGHT_CHECK", 24),
+        ]
+    );
+    store.clear_refusal("acc2", "@shared").await.unwrap();
+    assert_eq!(
+        store.refusals(t0).await.unwrap(),
+        vec![refusal("acc1", "@shared", "USER_BANNED_IN_CHANNEL", 24)]
+    );
     store.flush().await.unwrap();
 }
 

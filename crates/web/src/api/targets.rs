@@ -39,6 +39,22 @@ pub struct Target {
     pub migrated_to: Option<String>,
     /// An upgraded group's old id (`-N`); its deliveries count in `sent` / `failed` here.
     pub alias: Option<String>,
+    /// Accounts this (active) target refused while the others go on posting there: each
+    /// skips it until `recheck_at`. Empty when none (and for a disabled target, whose
+    /// `reason` names the accounts).
+    pub refused_accounts: Vec<RefusedAccount>,
+}
+
+/// One account a target refused (a send's Telegram error, or the daemon's pre-flight check).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RefusedAccount {
+    pub account: String,
+    /// Telegram's error name (`CHAT_WRITE_FORBIDDEN`, …), or `PRE_FLIGHT_CHECK`.
+    pub code: String,
+    /// Why, in English words.
+    pub reason: String,
+    /// When the account looks at the target again (RFC 3339, UTC, to the second).
+    pub recheck_at: String,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -94,6 +110,8 @@ pub(crate) async fn all(s: &AppState) -> ApiResult<Vec<Target>> {
     let rows = s.store.target_rows().await?;
     let counts = s.store.target_counts(None).await?;
     let migrations = s.store.chat_migrations().await?;
+    // Read before the catalog is taken: its guard is not held across an await.
+    let refusals = s.store.account_refusals(jiff::Timestamp::now()).await?;
     let added: Vec<(String, String)> = s
         .store
         .added_targets()
@@ -126,6 +144,7 @@ pub(crate) async fn all(s: &AppState) -> ApiResult<Vec<Target>> {
                 last_error: None,
                 migrated_to: None,
                 alias: None,
+                refused_accounts: Vec::new(),
             });
             e.lists.push(list.clone());
             e.added |= added.iter().any(|(l, k)| l == list && *k == key);
@@ -142,6 +161,20 @@ pub(crate) async fn all(s: &AppState) -> ApiResult<Vec<Target>> {
             e.reason = r.reason;
             e.since = Some(r.since);
             e.recheck_at = r.recheck_at;
+        }
+    }
+    // Per-account refusals (QA F2: they were invisible here); a disabled target's reason
+    // already says who was refused.
+    for r in refusals {
+        if let Some(e) = by_key.get_mut(&r.target)
+            && e.status == TargetState::Active
+        {
+            e.refused_accounts.push(RefusedAccount {
+                account: r.account,
+                code: r.code,
+                reason: r.reason,
+                recheck_at: smb_domain::rfc3339_seconds(r.until),
+            });
         }
     }
     for (key, c) in &counts {

@@ -840,3 +840,62 @@ async fn every_page_renders_in_both_languages() {
             .contains("--accent")
     );
 }
+
+/// QA F2: a target refused for one account was "active" with no reason; now the API lists the
+/// account, Telegram's code and the re-check, and the dashboard's Targets page shows it too.
+#[tokio::test]
+async fn a_target_refused_for_one_account_lists_it() {
+    use smb_engine::Store;
+    let a = app(Some(TOKEN), LOOPBACK, None).await;
+    let until = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24);
+    a.store
+        .record_refusal(&smb_engine::StoredRefusal {
+            account: "acc1".into(),
+            target: "@shop_one".into(),
+            code: "CHAT_WRITE_FORBIDDEN".into(),
+            reason: "CHAT_WRITE_FORBIDDEN: the account may not post here".into(),
+            until,
+            at: jiff::Timestamp::now(),
+        })
+        .await
+        .unwrap();
+    a.store.flush().await.unwrap();
+    let list = get(&a.router, "/api/v1/targets").await.json();
+    let find = |key: &str| {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["target"] == key)
+            .unwrap()
+            .clone()
+    };
+    let shop = find("@shop_one");
+    assert_eq!(shop["status"], "active");
+    assert_eq!(
+        shop["refused_accounts"],
+        json!([{
+            "account": "acc1",
+            "code": "CHAT_WRITE_FORBIDDEN",
+            "reason": "CHAT_WRITE_FORBIDDEN: the account may not post here",
+            "recheck_at": smb_domain::rfc3339_seconds(until),
+        }])
+    );
+    let other = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["target"] != "@shop_one")
+        .unwrap();
+    assert_eq!(other["refused_accounts"], json!([]));
+    let page = get(&a.router, "/targets?lang=en").await;
+    assert!(
+        page.body.contains("Refused for one account"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("<b>acc1</b>: CHAT_WRITE_FORBIDDEN"),
+        "{}",
+        page.body
+    );
+}
