@@ -216,8 +216,9 @@ fn word_miss_of(upper: &str) -> Option<&'static str> {
         }
         None
     };
-    let mut found: Vec<(usize, &'static str)> =
-        known_names().filter_map(|k| rank(k).map(|r| (r, k))).collect();
+    let mut found: Vec<(usize, &'static str)> = known_names()
+        .filter_map(|k| rank(k).map(|r| (r, k)))
+        .collect();
     found.sort();
     found.dedup();
     match found.as_slice() {

@@ -770,7 +770,9 @@ mod tests {
         assert_eq!(issues.len(), 0, "{issues:?}");
         assert_eq!(changed.len(), 1);
         assert!(
-            changed[0].message.starts_with("D: its ${…} reference was replaced by today's value"),
+            changed[0]
+                .message
+                .starts_with("D: its ${…} reference was replaced by today's value"),
             "{changed:?}"
         );
     }

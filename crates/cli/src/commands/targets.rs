@@ -132,10 +132,9 @@ pub async fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<ExitCode> {
                     .iter()
                     .map(|r| {
                         let mut target = match r["alias"].as_str() {
-                            Some(old) => format!(
-                                "{} (was {old})",
-                                r["target"].as_str().unwrap_or_default()
-                            ),
+                            Some(old) => {
+                                format!("{} (was {old})", r["target"].as_str().unwrap_or_default())
+                            }
                             None => r["target"].as_str().unwrap_or_default().to_owned(),
                         };
                         if r["added"].as_bool() == Some(true) {
@@ -205,13 +204,19 @@ pub async fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<ExitCode> {
                 target: Some(t.key()),
                 reason: reason.clone(),
             };
-            let done = if reason.is_some() { "disabled" } else { "enabled" };
+            let done = if reason.is_some() {
+                "disabled"
+            } else {
+                "enabled"
+            };
             match crate::daemon::control::send(&paths.socket, &req).await {
                 Ok(_) => {
                     if reason.is_none() {
                         // The daemon writes "active" only for a target it had disabled; one
                         // disabled in the store behind its back is made active here too.
-                        store.set_target_status(&t.key(), &TargetStatus::Active).await?;
+                        store
+                            .set_target_status(&t.key(), &TargetStatus::Active)
+                            .await?;
                         store.flush().await?;
                     }
                     outln!("{t}: {done}")?;

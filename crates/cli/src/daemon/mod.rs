@@ -309,13 +309,19 @@ impl DaemonState {
         disable: Option<String>,
     ) -> anyhow::Result<String> {
         use anyhow::Context as _;
-        let raw = target.context("`target` is missing: send {\"cmd\":\"disable_target\",\"target\":\"@chat\"}")?;
+        let raw = target.context(
+            "`target` is missing: send {\"cmd\":\"disable_target\",\"target\":\"@chat\"}",
+        )?;
         let t = smb_domain::TargetRef::parse(raw).with_context(|| format!("target `{raw}`"))?;
         let handle = locked(&self.round)
             .as_ref()
             .map(|r| r.handle.clone())
             .context("a reload is in progress; try again in a few seconds")?;
-        let done = if disable.is_some() { "disabled" } else { "enabled" };
+        let done = if disable.is_some() {
+            "disabled"
+        } else {
+            "enabled"
+        };
         let control = match disable {
             Some(reason) => smb_engine::Control::DisableTarget(t.clone(), reason),
             None => smb_engine::Control::EnableTarget(t.clone()),

@@ -38,7 +38,10 @@ fn targets_disable_and_enable_reach_the_running_daemon_at_once() {
     let (code, out) = p.run(&["targets", "disable", chat, "--sandbox"]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("@price_chat_one: disabled"), "{out}");
-    assert!(out.contains("the running daemon applied it at once"), "{out}");
+    assert!(
+        out.contains("the running daemon applied it at once"),
+        "{out}"
+    );
     assert!(!out.contains("reload"), "no reload is needed: {out}");
     let (code, out) = p.run(&["targets", "list", "--sandbox", "--json"]);
     assert_eq!(code, 0, "{out}");
@@ -132,7 +135,10 @@ fn a_log_file_under_tilde_is_refused_by_run_and_check() {
     assert_ne!(code, 0, "run refuses: {out}");
     assert!(out.contains(&want), "{out}");
     assert!(!p.file("~").exists(), "no directory named ~ is made");
-    assert!(!home.join("bot.log").exists(), "nothing is written at the real path either");
+    assert!(
+        !home.join("bot.log").exists(),
+        "nothing is written at the real path either"
+    );
 }
 
 #[test]

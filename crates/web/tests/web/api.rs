@@ -392,15 +392,27 @@ async fn a_target_with_rules_is_refused_in_words_and_a_bare_table_is_taken() {
             && !m.contains("invalid type"),
         "{m}"
     );
-    assert!(a.store.added_targets().await.unwrap().is_empty(), "nothing stored");
+    assert!(
+        a.store.added_targets().await.unwrap().is_empty(),
+        "nothing stored"
+    );
     let bad = post(r, uri, Some(TOKEN), Some(json!({"target": 42}))).await;
     bad.error(StatusCode::UNPROCESSABLE_ENTITY, "invalid");
     assert!(
-        bad.json()["message"].as_str().unwrap().contains("`target` is a string"),
+        bad.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("`target` is a string"),
         "{}",
         bad.body
     );
-    let bare = post(r, uri, Some(TOKEN), Some(json!({"target": {"chat": "@bare_chat"}}))).await;
+    let bare = post(
+        r,
+        uri,
+        Some(TOKEN),
+        Some(json!({"target": {"chat": "@bare_chat"}})),
+    )
+    .await;
     assert_eq!(bare.status, StatusCode::CREATED, "{}", bare.body);
     assert_eq!(bare.json()["target"], "@bare_chat");
 }
