@@ -219,7 +219,7 @@ fn word_miss_of(upper: &str) -> Option<&'static str> {
     let mut found: Vec<(usize, &'static str)> = known_names()
         .filter_map(|k| rank(k).map(|r| (r, k)))
         .collect();
-    found.sort();
+    found.sort_unstable();
     found.dedup();
     match found.as_slice() {
         [] => None,

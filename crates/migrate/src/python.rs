@@ -630,7 +630,7 @@ impl Parser {
                 return self.plus_literals(first);
             }
             Tok::Op("(") if matches!(self.tok(1), Tok::Str(_)) => {
-                if let Some(first) = self.parenthesized_strings() {
+                if let Ok(first) = self.parenthesized_strings() {
                     return self.plus_literals(first);
                 }
             }
@@ -648,20 +648,21 @@ impl Parser {
         None
     }
 
-    /// `("a" "b")`: the strings inside one pair of parentheses. `None` (position kept) when
-    /// the parentheses hold more than strings.
-    fn parenthesized_strings(&mut self) -> Option<Option<Item>> {
+    /// `("a" "b")`: the strings inside one pair of parentheses (`Ok(None)`: one of them was
+    /// reported as unreadable). `Err` (position kept) when the parentheses hold more than
+    /// strings.
+    fn parenthesized_strings(&mut self) -> Result<Option<Item>, NotStrings> {
         let start = self.pos;
         let issues = self.module.issues.len();
         self.pos += 1;
         let s = self.strings();
         if *self.tok(0) == Tok::Op(")") {
             self.pos += 1;
-            return Some(s);
+            return Ok(s);
         }
         self.pos = start;
         self.module.issues.truncate(issues);
-        None
+        Err(NotStrings)
     }
 
     /// `"a" + "b" + ("c" "d")`: a `+` of string literals is read as the one string Python
@@ -682,8 +683,8 @@ impl Parser {
                     let plus = self.pos;
                     self.pos += 1;
                     match self.parenthesized_strings() {
-                        Some(s) => s,
-                        None => {
+                        Ok(s) => s,
+                        Err(NotStrings) => {
                             self.pos = plus;
                             break;
                         }
@@ -720,6 +721,9 @@ impl Parser {
         if bad { None } else { Some(Item::Str(s)) }
     }
 }
+
+/// Parentheses that hold more than string literals (see `parenthesized_strings`).
+struct NotStrings;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
