@@ -145,6 +145,13 @@ pub fn check_file(settings: &LogSettings) -> anyhow::Result<()> {
     let Some(path) = &settings.file else {
         return Ok(());
     };
+    if let Some(fix) = tilde_fix(path, std::env::var_os("HOME").as_deref()) {
+        // QA finding F6: `LOG_FILE=~/bot.log` made a directory named `~` where `run` started.
+        bail!(
+            "LOG_FILE={}: `~` is not expanded (python-dotenv does not expand it either); {fix}",
+            path.display()
+        );
+    }
     match file_problem(path) {
         None => Ok(()),
         Some(problem) => bail!(
@@ -152,6 +159,28 @@ pub fn check_file(settings: &LogSettings) -> anyhow::Result<()> {
             path.display()
         ),
     }
+}
+
+/// What to write instead of a path that starts with `~` (`~/x` or `~user/x`), which neither
+/// we nor python-dotenv expand: `~/x` becomes `$HOME/x` when `home` is known. `None` for any
+/// other path (a `~` later in the path is an ordinary character).
+fn tilde_fix(path: &Path, home: Option<&std::ffi::OsStr>) -> Option<String> {
+    let mut parts = path.components();
+    let first = parts.next()?;
+    let std::path::Component::Normal(first) = first else {
+        return None;
+    };
+    let first = first.to_string_lossy();
+    if !first.starts_with('~') {
+        return None;
+    }
+    let rest = parts.as_path();
+    Some(match home.filter(|h| !h.is_empty()) {
+        Some(home) if first == "~" => {
+            format!("write {}", Path::new(home).join(rest).display())
+        }
+        _ => "write the full path (e.g. /home/NAME/bot.log)".to_owned(),
+    })
 }
 
 fn file_problem(path: &Path) -> Option<String> {
@@ -290,4 +319,47 @@ pub fn init(settings: &LogSettings) -> anyhow::Result<LogGuard> {
         .context("a logger is already installed")?;
     INSTALLED.store(true, std::sync::atomic::Ordering::SeqCst);
     Ok(LogGuard { _file: guard })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_leading_tilde_is_named_with_the_path_to_write() {
+        let home = Some(std::ffi::OsStr::new("/root"));
+        assert_eq!(
+            tilde_fix(Path::new("~/bot.log"), home).as_deref(),
+            Some("write /root/bot.log")
+        );
+        assert_eq!(
+            tilde_fix(Path::new("~/logs/bot.log"), home).as_deref(),
+            Some("write /root/logs/bot.log")
+        );
+        assert_eq!(
+            tilde_fix(Path::new("~alice/bot.log"), home).as_deref(),
+            Some("write the full path (e.g. /home/NAME/bot.log)")
+        );
+        assert_eq!(
+            tilde_fix(Path::new("~/bot.log"), None).as_deref(),
+            Some("write the full path (e.g. /home/NAME/bot.log)")
+        );
+        assert_eq!(tilde_fix(Path::new("logs/~bot.log"), home), None);
+        assert_eq!(tilde_fix(Path::new("/var/log/bot.log"), home), None);
+        assert_eq!(tilde_fix(Path::new("logs/bot.log"), home), None);
+    }
+
+    #[test]
+    fn check_file_refuses_a_tilde_without_creating_anything() {
+        let s = LogSettings {
+            file: Some(PathBuf::from("~/q4m-never-created/bot.log")),
+            ..LogSettings::default()
+        };
+        let e = check_file(&s).expect_err("refused").to_string();
+        assert!(
+            e.contains("`~` is not expanded (python-dotenv does not expand it either); write "),
+            "{e}"
+        );
+        assert!(!Path::new("~").exists(), "no directory named ~ is made");
+    }
 }

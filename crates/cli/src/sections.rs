@@ -156,6 +156,8 @@ const OWN_PREFIXES: &[&str] = &["SMB_", "BUY_SELL_PRICE_"];
 /// more characters, 1 edit from one of 5–7. Names of 4 or fewer characters (`LANG`) only
 /// match by case, and short names get fewer edits, because other programs' short names
 /// (`HOME`, `PATH`, `USER`) sit a couple of edits from ours (`HOME` → `PHONE` is 2).
+/// Failing that, a name with a word dropped or the underscores changed ([`word_miss_of`]:
+/// `START_HOUR` → `START_TIME_HOUR`, `CYCLE` → `CYCLE_DELAY`).
 pub fn misspelling_of(name: &str) -> Option<&'static str> {
     if known_names().any(|k| k == name) {
         return None;
@@ -173,6 +175,57 @@ pub fn misspelling_of(name: &str) -> Option<&'static str> {
         })
         .min()
         .map(|(_, k)| k)
+        .or_else(|| word_miss_of(&upper))
+}
+
+/// The known name `upper` (an unknown name in upper case) is made of, with words dropped or
+/// the underscores changed — what edit distance misses, since a dropped word is many edits
+/// (QA: `START_HOUR=8` was not flagged). Tried in this order, the first rank with exactly one
+/// known name wins (two or more: `None`, not a guess):
+/// 1. the same letters without regard to `_` and `-` (`APIID`, `START-TIME-HOUR`);
+/// 2. its words in order inside a known name with one or two more words, a one-word name
+///    only as the known name's first word (`START_HOUR` → `START_TIME_HOUR`,
+///    `QUIET_START` → `QUIET_HOUR_START`, `DELAY` → `DELAY_BETWEEN_CHATS`,
+///    `CYCLE` → `CYCLE_DELAY`; never `PORT` → `PROXY_PORT`, another program's variable);
+/// 3. two or more words, all in a known name with one more word, in another order
+///    (`END_HOUR` → `QUIET_HOUR_END`).
+fn word_miss_of(upper: &str) -> Option<&'static str> {
+    let compact = |s: &str| -> String { s.chars().filter(|c| !matches!(c, '_' | '-')).collect() };
+    let words: Vec<&str> = upper.split(['_', '-']).filter(|w| !w.is_empty()).collect();
+    if words.is_empty() {
+        return None;
+    }
+    let in_order = |known: &[&str]| -> bool {
+        let mut rest = known.iter();
+        words.iter().all(|w| rest.any(|k| k == w))
+    };
+    let rank = |k: &str| -> Option<usize> {
+        if compact(upper) == compact(k) {
+            return Some(0);
+        }
+        let known: Vec<&str> = k.split('_').collect();
+        let extra = known.len().checked_sub(words.len())?;
+        if (1..=2).contains(&extra)
+            && in_order(&known)
+            && (words.len() > 1 || known.first() == words.first())
+        {
+            return Some(1);
+        }
+        if extra == 1 && words.len() > 1 && words.iter().all(|w| known.contains(w)) {
+            return Some(2);
+        }
+        None
+    };
+    let mut found: Vec<(usize, &'static str)> = known_names()
+        .filter_map(|k| rank(k).map(|r| (r, k)))
+        .collect();
+    found.sort_unstable();
+    found.dedup();
+    match found.as_slice() {
+        [] => None,
+        [(_, k)] => Some(k),
+        [(r0, k), (r1, _), ..] => (r0 < r1).then_some(*k),
+    }
 }
 
 /// What to tell about a `.env` name SendMessageBot does not read, or `None` when it is not
@@ -329,6 +382,24 @@ mod tests {
             ("PROXY_SECRT", "PROXY_SECRET"),
             ("PHONES", "PHONE"),
             ("lang", "LANG"),
+            // A word dropped, or the underscores changed (QA: START_HOUR was not flagged).
+            ("START_HOUR", "START_TIME_HOUR"),
+            ("start_hour", "START_TIME_HOUR"),
+            ("END_HOUR", "QUIET_HOUR_END"),
+            ("QUIET_START", "QUIET_HOUR_START"),
+            ("QUIET_END", "QUIET_HOUR_END"),
+            ("DELAY", "DELAY_BETWEEN_CHATS"),
+            ("CHATS_DELAY", "DELAY_BETWEEN_CHATS"),
+            ("CYCLE", "CYCLE_DELAY"),
+            ("APIID", "API_ID"),
+            ("APIHASH", "API_HASH"),
+            ("API-ID", "API_ID"),
+            ("STARTTIMEHOUR", "START_TIME_HOUR"),
+            ("BOT_TOKEN", "REPORTS_BOT_TOKEN"),
+            ("ADMIN_ID", "ADMIN_TELEGRAM_ID"),
+            ("CHANNEL_ID", "REPORTS_CHANNEL_ID"),
+            ("CREDENTIALS_FILE", "GOOGLE_CREDENTIALS_FILE"),
+            ("UPDATE_INTERVAL", "GOOGLE_UPDATE_INTERVAL"),
         ] {
             assert_eq!(misspelling_of(typo), Some(meant), "{typo}");
             assert_eq!(
@@ -353,6 +424,19 @@ mod tests {
             "NODE_ENV",
             "HOSTNAME",
             "API_KEY",
+            // Generic words: another program's, or more than one of ours (no guess).
+            "PORT",
+            "TOKEN",
+            "SECRET",
+            "PROXY",
+            "TIMEOUT",
+            "HOUR",
+            "SHEET_URL",
+            "DB_URL",
+            "HTTP_PROXY",
+            "NO_PROXY",
+            "XDG_RUNTIME_DIR",
+            "SSH_AUTH_SOCK",
         ] {
             assert_eq!(unknown_name_hint(other), None, "{other}");
         }

@@ -79,7 +79,12 @@ pub struct LegacyImport {
     /// `.env` as `(name, value)` in file order.
     pub env: Vec<(String, String)>,
     pub sessions: Vec<LegacySession>,
+    /// What was not imported (skipped), with why.
     pub issues: Vec<LegacyIssue>,
+    /// What was imported, but not as the original had it: a `${…}` of `.env` replaced by
+    /// today's value, a list added to a set of the same name (QA finding F7: these were listed
+    /// as "not imported").
+    pub changed: Vec<LegacyIssue>,
 }
 
 impl std::fmt::Debug for LegacyImport {
@@ -94,6 +99,7 @@ impl std::fmt::Debug for LegacyImport {
             )
             .field("sessions", &self.sessions)
             .field("issues", &self.issues)
+            .field("changed", &self.changed)
             .finish()
     }
 }
@@ -216,7 +222,12 @@ pub async fn import(dir: &Path) -> Result<LegacyImport, LegacyError> {
     // .env first: the sheet URLs belong to the message sets read below.
     if let Some(bytes) = read_bytes(&dir.join(".env"))? {
         found_any = true;
-        out.env = parse_env(&bytes, |k| std::env::var(k).ok(), &mut out.issues);
+        out.env = parse_env(
+            &bytes,
+            |k| std::env::var(k).ok(),
+            &mut out.issues,
+            &mut out.changed,
+        );
     }
 
     if let Some(text) = read_text(&dir.join("config/targets.py"))? {
@@ -327,7 +338,7 @@ pub async fn import(dir: &Path) -> Result<LegacyImport, LegacyError> {
             let origin = format!("{file} {var}");
             match out.message_sets.get_mut(&name) {
                 Some(existing) => {
-                    out.issues.push(LegacyIssue {
+                    out.changed.push(LegacyIssue {
                         file: file.clone(),
                         line: Some(list.line),
                         message: format!(
@@ -420,6 +431,7 @@ fn parse_env(
     bytes: &[u8],
     environ: impl Fn(&str) -> Option<String>,
     issues: &mut Vec<LegacyIssue>,
+    changed: &mut Vec<LegacyIssue>,
 ) -> Vec<(String, String)> {
     let issue = |line: usize, message: String| LegacyIssue {
         file: ".env".into(),
@@ -445,7 +457,7 @@ fn parse_env(
     }
     for e in &entries {
         if e.value.as_deref().is_some_and(|v| v.contains("${")) {
-            issues.push(issue(
+            changed.push(issue(
                 e.line,
                 format!(
                     "{}: its ${{…}} reference was replaced by today's value; edit .env if it should follow the environment",
@@ -723,11 +735,12 @@ mod tests {
 
     #[test]
     fn env_lines() {
-        let mut issues = Vec::new();
+        let (mut issues, mut changed) = (Vec::new(), Vec::new());
         let env = parse_env(
             b"\xef\xbb\xbf# c\nAPI_ID=123\nexport API_HASH=\"ab cd\"\nDELAY=15  # seconds\nbroken line\nX='y # z'\nAPI_ID=456\nWEBHOOK_SECRET=Pr1ce$ecret2024\n",
             |_| None,
             &mut issues,
+            &mut changed,
         );
         assert_eq!(
             env,
@@ -742,7 +755,7 @@ mod tests {
         assert_eq!(issues.len(), 1);
         assert_eq!(issues[0].line, Some(5));
         let mut issues = Vec::new();
-        assert!(parse_env(b"A=1\nB=\xcf\xf0\n", |_| None, &mut issues).is_empty());
+        assert!(parse_env(b"A=1\nB=\xcf\xf0\n", |_| None, &mut issues, &mut changed).is_empty());
         assert_eq!(issues[0].line, Some(2));
         assert!(issues[0].message.contains("UTF-8"), "{}", issues[0].message);
         let mut issues = Vec::new();
@@ -750,8 +763,17 @@ mod tests {
             b"D=${HOME_X}/data\n",
             |k| (k == "HOME_X").then(|| "/srv".into()),
             &mut issues,
+            &mut changed,
         );
         assert_eq!(env, [("D".to_string(), "/srv/data".to_string())]);
-        assert_eq!(issues.len(), 1);
+        // Imported, so not among what was not: listed as changed on import.
+        assert_eq!(issues.len(), 0, "{issues:?}");
+        assert_eq!(changed.len(), 1);
+        assert!(
+            changed[0]
+                .message
+                .starts_with("D: its ${…} reference was replaced by today's value"),
+            "{changed:?}"
+        );
     }
 }

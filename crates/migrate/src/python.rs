@@ -625,13 +625,13 @@ impl Parser {
                 self.pos += 1;
                 return Some(Item::Int(n));
             }
-            Tok::Str(_) => return self.strings(),
+            Tok::Str(_) => {
+                let first = self.strings();
+                return self.plus_literals(first);
+            }
             Tok::Op("(") if matches!(self.tok(1), Tok::Str(_)) => {
-                self.pos += 1;
-                let s = self.strings();
-                if *self.tok(0) == Tok::Op(")") {
-                    self.pos += 1;
-                    return s;
+                if let Ok(first) = self.parenthesized_strings() {
+                    return self.plus_literals(first);
                 }
             }
             Tok::Unsupported(why) => {
@@ -646,6 +646,58 @@ impl Parser {
             "a list item that is not a number or a string literal (skipped)",
         );
         None
+    }
+
+    /// `("a" "b")`: the strings inside one pair of parentheses (`Ok(None)`: one of them was
+    /// reported as unreadable). `Err` (position kept) when the parentheses hold more than
+    /// strings.
+    fn parenthesized_strings(&mut self) -> Result<Option<Item>, NotStrings> {
+        let start = self.pos;
+        let issues = self.module.issues.len();
+        self.pos += 1;
+        let s = self.strings();
+        if *self.tok(0) == Tok::Op(")") {
+            self.pos += 1;
+            return Ok(s);
+        }
+        self.pos = start;
+        self.module.issues.truncate(issues);
+        Err(NotStrings)
+    }
+
+    /// `"a" + "b" + ("c" "d")`: a `+` of string literals is read as the one string Python
+    /// computes (QA finding F7). The first `+` followed by anything else (a name, a call, an
+    /// f-string) is left where it is, so the list reader drops the whole item as before.
+    fn plus_literals(&mut self, first: Option<Item>) -> Option<Item> {
+        let mut out = match first? {
+            Item::Str(s) => s,
+            other => return Some(other),
+        };
+        while *self.tok(0) == Tok::Op("+") {
+            let next = match (self.tok(1), self.tok(2)) {
+                (Tok::Str(_), _) => {
+                    self.pos += 1;
+                    self.strings()
+                }
+                (Tok::Op("("), Tok::Str(_)) => {
+                    let plus = self.pos;
+                    self.pos += 1;
+                    match self.parenthesized_strings() {
+                        Ok(s) => s,
+                        Err(NotStrings) => {
+                            self.pos = plus;
+                            break;
+                        }
+                    }
+                }
+                _ => break,
+            };
+            match next? {
+                Item::Str(s) => out.push_str(&s),
+                Item::Int(_) => return None,
+            }
+        }
+        Some(Item::Str(out))
     }
 
     fn strings(&mut self) -> Option<Item> {
@@ -669,6 +721,9 @@ impl Parser {
         if bad { None } else { Some(Item::Str(s)) }
     }
 }
+
+/// Parentheses that hold more than string literals (see `parenthesized_strings`).
+struct NotStrings;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
@@ -796,6 +851,29 @@ mod tests {
             m.issues
                 .iter()
                 .all(|i| i.line == 1 && i.message.contains("the whole item is skipped")),
+            "{:?}",
+            m.issues
+        );
+    }
+
+    /// QA finding F7: a `+` of string literals has a value known without running Python; it
+    /// is read. A `+` that reaches a name, a call or an f-string still drops the whole item.
+    #[test]
+    fn literal_plus_literal_is_read_and_anything_else_still_skipped() {
+        let m = parse_module(concat!(
+            "MESSAGES_GUS = [\"Гусь: \" + \"новинки\", \"Гусь простой\"]\n",
+            "M = ['a' + 'b' + (\"c\" 'd'), 'e' 'f' + 'g', ('h') + 'i',\n",
+            "     'x' + 'y' + NAME, 'p' + f'{q}', 'r' + 's'.upper(), 't' + ('u' + V), 'ok']\n",
+        ));
+        assert_eq!(strs(&m, "MESSAGES_GUS"), ["Гусь: новинки", "Гусь простой"]);
+        assert_eq!(m.get("MESSAGES_GUS").unwrap().skipped, 0);
+        assert_eq!(strs(&m, "M"), ["abcd", "efg", "hi", "ok"]);
+        assert_eq!(m.get("M").unwrap().skipped, 4, "{:?}", m.issues);
+        assert_eq!(m.issues.len(), 4, "{:?}", m.issues);
+        assert!(
+            m.issues
+                .iter()
+                .all(|i| i.line == 3 && i.message.contains("the whole item is skipped")),
             "{:?}",
             m.issues
         );

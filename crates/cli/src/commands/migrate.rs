@@ -53,6 +53,12 @@ pub async fn run(cli: &Cli, a: &Args) -> anyhow::Result<ExitCode> {
             names.join(", ")
         )?;
     }
+    if !imp.changed.is_empty() {
+        outln!("changed on import ({}):", imp.changed.len())?;
+        for i in &imp.changed {
+            outln!("  {i}")?;
+        }
+    }
     if !imp.issues.is_empty() {
         outln!("not imported ({}):", imp.issues.len())?;
         for i in &imp.issues {

@@ -146,43 +146,65 @@ pub async fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<ExitCode> {
             if *json {
                 outln!("{}", serde_json::to_string_pretty(&rows)?)?;
             } else {
-                outln!(
-                    "{:<8} {:<28} {:<9} {}",
+                // Each column as wide as its longest cell (as `targets check` does): a long
+                // target with "(added on the dashboard)" broke a fixed width of 28.
+                let cells: Vec<[String; 4]> = rows
+                    .iter()
+                    .map(|r| {
+                        let mut target = match r["alias"].as_str() {
+                            Some(old) => {
+                                format!("{} (was {old})", r["target"].as_str().unwrap_or_default())
+                            }
+                            None => r["target"].as_str().unwrap_or_default().to_owned(),
+                        };
+                        if r["added"].as_bool() == Some(true) {
+                            target.push_str(" (added on the dashboard)");
+                        }
+                        let status = match r["status"].as_str().unwrap_or_default() {
+                            "disabled" => lang.pick("disabled", "отключён"),
+                            _ => lang.pick("active", "активен"),
+                        };
+                        let reason = r["reason"].as_str().unwrap_or_default();
+                        // "active (acc1 refused: CODE, re-check 19:36 MSK)"
+                        let refused = r["refused_accounts"]
+                            .as_array()
+                            .is_some_and(|a| !a.is_empty());
+                        let (status, reason) = match refused {
+                            true => (format!("{status} ({reason})"), String::new()),
+                            false => (status.to_owned(), reason.to_owned()),
+                        };
+                        [
+                            r["list"].as_str().unwrap_or_default().to_owned(),
+                            target,
+                            status,
+                            reason,
+                        ]
+                    })
+                    .collect();
+                let heads = [
                     lang.pick("LIST", "СПИСОК"),
                     lang.pick("TARGET", "ЧАТ"),
                     lang.pick("STATUS", "СТАТУС"),
-                    lang.pick("REASON", "ПРИЧИНА")
+                    lang.pick("REASON", "ПРИЧИНА"),
+                ];
+                let width = |i: usize| {
+                    cells
+                        .iter()
+                        .map(|c| c[i].chars().count())
+                        .chain([heads[i].chars().count()])
+                        .max()
+                        .unwrap_or_default()
+                };
+                let (lw, tw, sw) = (width(0), width(1), width(2));
+                outln!(
+                    "{:<lw$}  {:<tw$}  {:<sw$}  {}",
+                    heads[0],
+                    heads[1],
+                    heads[2],
+                    heads[3]
                 )?;
-                for r in &rows {
-                    let mut target = match r["alias"].as_str() {
-                        Some(old) => {
-                            format!("{} (was {old})", r["target"].as_str().unwrap_or_default())
-                        }
-                        None => r["target"].as_str().unwrap_or_default().to_owned(),
-                    };
-                    if r["added"].as_bool() == Some(true) {
-                        target.push_str(" (added on the dashboard)");
-                    }
-                    let status = match r["status"].as_str().unwrap_or_default() {
-                        "disabled" => lang.pick("disabled", "отключён"),
-                        _ => lang.pick("active", "активен"),
-                    };
-                    let reason = r["reason"].as_str().unwrap_or_default();
-                    // "active (acc1 refused: CODE, re-check 19:36 MSK)"
-                    let refused = r["refused_accounts"]
-                        .as_array()
-                        .is_some_and(|a| !a.is_empty());
-                    let (status, reason) = match refused {
-                        true => (format!("{status} ({reason})"), ""),
-                        false => (status.to_owned(), reason),
-                    };
-                    let line = format!(
-                        "{:<8} {:<28} {:<9} {}",
-                        r["list"].as_str().unwrap_or_default(),
-                        target,
-                        status,
-                        reason
-                    );
+                for [list, target, status, reason] in &cells {
+                    let line = format!("{list:<lw$}  {target:<tw$}  {status:<sw$}  {reason}");
                     outln!("{}", line.trim_end())?;
                 }
             }
@@ -204,32 +226,66 @@ pub async fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<ExitCode> {
                     settings.source
                 );
             }
-            let status = match cmd {
-                Command::Disable { reason, .. } => TargetStatus::Disabled {
-                    reason: reason.clone(),
-                    since: Timestamp::now(),
-                    recheck_at: None,
-                },
-                _ => TargetStatus::Active,
+            let reason = match cmd {
+                Command::Disable { reason, .. } => Some(reason.clone()),
+                _ => None,
             };
-            store.set_target_status(&t.key(), &status).await?;
-            store.flush().await?;
-            outln!(
-                "{t}: {}",
-                if matches!(status, TargetStatus::Active) {
-                    "enabled"
-                } else {
-                    "disabled"
-                }
-            )?;
-            // Said as it is: a daemon running now keeps its own view until a reload or restart.
+            // A running daemon is told directly, as the dashboard's buttons tell it: it stops
+            // (or starts again) posting there at once and stores the status itself (QA finding
+            // F11: the stored switch alone left the daemon posting until a reload). Only when
+            // no daemon runs is the stored status written here.
             let paths = crate::daemon::DaemonPaths::for_settings(&settings, *sandbox);
-            match crate::daemon::lock::holder(&paths.lock) {
-                Some(pid) => outln!(
-                    "the running daemon (pid {pid}) applies it after {} or at its next start",
-                    crate::hint::command("reload")
-                )?,
-                None => outln!("no daemon runs now; `run` applies it at start")?,
+            let req = crate::daemon::control::Request {
+                cmd: if reason.is_some() {
+                    crate::daemon::control::Cmd::DisableTarget
+                } else {
+                    crate::daemon::control::Cmd::EnableTarget
+                },
+                target: Some(t.key()),
+                reason: reason.clone(),
+            };
+            let done = if reason.is_some() {
+                "disabled"
+            } else {
+                "enabled"
+            };
+            match crate::daemon::control::send(&paths.socket, &req).await {
+                Ok(_) => {
+                    if reason.is_none() {
+                        // The daemon writes "active" only for a target it had disabled; one
+                        // disabled in the store behind its back is made active here too.
+                        store
+                            .set_target_status(&t.key(), &TargetStatus::Active)
+                            .await?;
+                        store.flush().await?;
+                    }
+                    outln!("{t}: {done}")?;
+                    outln!("the running daemon applied it at once")?;
+                }
+                Err(crate::daemon::control::ClientError::Refused(why)) => {
+                    bail!("the running daemon refused: {why}; nothing was changed");
+                }
+                Err(e) => {
+                    let status = match &reason {
+                        Some(reason) => TargetStatus::Disabled {
+                            reason: reason.clone(),
+                            since: Timestamp::now(),
+                            recheck_at: None,
+                        },
+                        None => TargetStatus::Active,
+                    };
+                    store.set_target_status(&t.key(), &status).await?;
+                    store.flush().await?;
+                    outln!("{t}: {done}")?;
+                    match crate::daemon::lock::holder(&paths.lock) {
+                        // A daemon holds the lock but did not answer: said as it is.
+                        Some(pid) => outln!(
+                            "saved, but the running daemon (pid {pid}) did not take it ({e}); it applies it after {} or at its next start",
+                            crate::hint::command("reload")
+                        )?,
+                        None => outln!("no daemon runs now; `run` applies it at start")?,
+                    }
+                }
             }
         }
     }

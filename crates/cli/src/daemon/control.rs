@@ -5,7 +5,13 @@
 //! → {"cmd":"status"}   ← {"ok":true,"pid":…,"started_at":…,"broadcasters":[…],…}
 //! → {"cmd":"reload"}   ← {"ok":true,"message":"reloaded: 4 broadcasters"}  (or "ok":false,"error")
 //! → {"cmd":"stop"}     ← {"ok":true,"message":"stopping"}  (then the process exits)
+//! → {"cmd":"disable_target","target":"@chat","reason":"…"}  ← {"ok":true,"message":"@chat: disabled"}
+//! → {"cmd":"enable_target","target":"@chat"}                ← {"ok":true,"message":"@chat: enabled"}
 //! ```
+//!
+//! `disable_target` / `enable_target` are what the dashboard's buttons do (`Control::DisableTarget`
+//! / `EnableTarget` on the running driver: the planner stops picking the target at once, and the
+//! driver stores the status), so `targets disable` of the CLI needs no reload (QA finding F11).
 //!
 //! The socket is only for its owner, but a stuck client must not lock the owner out either:
 //! at most [`MAX_CONNECTIONS`] are answered at once (more are told so and closed), and a
@@ -37,16 +43,37 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 pub const MAX_REQUEST: u64 = 4096;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum Cmd {
     Status,
     Reload,
     Stop,
+    /// Needs `target`; `reason` is optional ("disabled by the operator").
+    DisableTarget,
+    /// Needs `target`.
+    EnableTarget,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Request {
     pub cmd: Cmd,
+    /// The target of `disable_target` / `enable_target`, in any form `TargetRef::parse` takes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// Why a target is disabled (shown beside it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl Request {
+    /// A command without arguments.
+    pub fn new(cmd: Cmd) -> Request {
+        Request {
+            cmd,
+            target: None,
+            reason: None,
+        }
+    }
 }
 
 /// One answer line. Written as a JSON object with `"ok"` first-class: `{"ok":true,…}` for
@@ -205,8 +232,28 @@ async fn answer(stream: UnixStream, state: &DaemonState) -> anyhow::Result<()> {
         Err(e) => Reply::Refused {
             error: format!("bad request: {e}; send {{\"cmd\":\"status\"}}"),
         },
-        Ok(Request { cmd: Cmd::Status }) => Reply::Status(Box::new(state.status())),
-        Ok(Request { cmd: Cmd::Stop }) => {
+        Ok(Request {
+            cmd: Cmd::Status, ..
+        }) => Reply::Status(Box::new(state.status())),
+        Ok(Request {
+            cmd: cmd @ (Cmd::DisableTarget | Cmd::EnableTarget),
+            target,
+            reason,
+        }) => {
+            let disable = (cmd == Cmd::DisableTarget).then(|| {
+                reason
+                    .map(|r| r.trim().to_owned())
+                    .filter(|r| !r.is_empty())
+                    .unwrap_or_else(|| "disabled by the operator".to_owned())
+            });
+            match state.set_target(target.as_deref(), disable).await {
+                Ok(message) => Reply::Done { message, pid: None },
+                Err(e) => Reply::Refused {
+                    error: format!("{e:#}"),
+                },
+            }
+        }
+        Ok(Request { cmd: Cmd::Stop, .. }) => {
             tracing::info!("stop asked for on the control socket: finishing the send in flight");
             state.shutdown.cancel();
             Reply::Done {
@@ -214,7 +261,9 @@ async fn answer(stream: UnixStream, state: &DaemonState) -> anyhow::Result<()> {
                 pid: Some(std::process::id()),
             }
         }
-        Ok(Request { cmd: Cmd::Reload }) => match state.reload().await {
+        Ok(Request {
+            cmd: Cmd::Reload, ..
+        }) => match state.reload().await {
             Ok(message) => Reply::Done { message, pid: None },
             Err(e) => Reply::Refused {
                 error: format!("{e:#}"),
@@ -241,8 +290,14 @@ pub enum ClientError {
     Other(anyhow::Error),
 }
 
-/// Sends one request and returns the answer (`"ok": false` answers become errors).
+/// Sends one request without arguments and returns the answer (`"ok": false` answers become
+/// errors).
 pub async fn request(socket: &Path, cmd: Cmd) -> Result<Value, ClientError> {
+    send(socket, &Request::new(cmd)).await
+}
+
+/// Sends `req` and returns the answer (`"ok": false` answers become errors).
+pub async fn send(socket: &Path, req: &Request) -> Result<Value, ClientError> {
     let stream = match UnixStream::connect(socket).await {
         Ok(s) => s,
         Err(e)
@@ -259,7 +314,7 @@ pub async fn request(socket: &Path, cmd: Cmd) -> Result<Value, ClientError> {
             ));
         }
     };
-    let v = exchange(stream, cmd).await.map_err(ClientError::Other)?;
+    let v = exchange(stream, req).await.map_err(ClientError::Other)?;
     let outcome = Outcome::deserialize(&v).map_err(|e| {
         ClientError::Other(anyhow::Error::new(e).context("the daemon's answer has no `ok`"))
     })?;
@@ -273,9 +328,9 @@ pub async fn request(socket: &Path, cmd: Cmd) -> Result<Value, ClientError> {
     Ok(v)
 }
 
-async fn exchange(stream: UnixStream, cmd: Cmd) -> anyhow::Result<Value> {
+async fn exchange(stream: UnixStream, req: &Request) -> anyhow::Result<Value> {
     let (read, mut write) = stream.into_split();
-    let mut line = serde_json::to_string(&Request { cmd })?;
+    let mut line = serde_json::to_string(req)?;
     line.push('\n');
     write.write_all(line.as_bytes()).await?;
     let mut answer = String::new();

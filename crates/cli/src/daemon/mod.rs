@@ -300,6 +300,37 @@ impl DaemonState {
         }
     }
 
+    /// Disables (`disable`: the reason) or enables a target on the running round, as the
+    /// dashboard does: the planner stops (or starts again) picking it at once and the driver
+    /// stores the status. Refused between rounds (a reload in progress).
+    async fn set_target(
+        &self,
+        target: Option<&str>,
+        disable: Option<String>,
+    ) -> anyhow::Result<String> {
+        use anyhow::Context as _;
+        let raw = target.context(
+            "`target` is missing: send {\"cmd\":\"disable_target\",\"target\":\"@chat\"}",
+        )?;
+        let t = smb_domain::TargetRef::parse(raw).with_context(|| format!("target `{raw}`"))?;
+        let handle = locked(&self.round)
+            .as_ref()
+            .map(|r| r.handle.clone())
+            .context("a reload is in progress; try again in a few seconds")?;
+        let done = if disable.is_some() {
+            "disabled"
+        } else {
+            "enabled"
+        };
+        let control = match disable {
+            Some(reason) => smb_engine::Control::DisableTarget(t.clone(), reason),
+            None => smb_engine::Control::EnableTarget(t.clone()),
+        };
+        tracing::info!(chat = %t, "{done} on the control socket");
+        handle.control(control).await;
+        Ok(format!("{t}: {done}"))
+    }
+
     async fn reload(&self) -> anyhow::Result<String> {
         let (done, wait) = oneshot::channel();
         {

@@ -36,6 +36,7 @@ mod pacing_e2e;
 mod qa1;
 mod qa3;
 mod qa3b;
+mod qa4m;
 mod refusals_e2e;
 mod soak;
 mod targets_check_e2e;

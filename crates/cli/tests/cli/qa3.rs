@@ -91,7 +91,7 @@ fn f20_a_saved_html_page_in_a_csv_source_is_refused() {
 }
 
 /// Adds `target` to `list` as the dashboard's "add target" does (the store's `web_targets`).
-fn add_on_dashboard(p: &Project, list: &str, target: &str) {
+pub(crate) fn add_on_dashboard(p: &Project, list: &str, target: &str) {
     use sqlx::Connection as _;
     let db = p.file("data/sandbox/sendmessagebot.db");
     let rt = tokio::runtime::Builder::new_current_thread()

@@ -95,7 +95,50 @@ pub struct DisableBody {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct AddTargetBody {
     /// `-1001234567890`, `-123456`, `@name`, `name`, `https://t.me/name` or `t.me/name`.
-    pub target: String,
+    /// Per-chat rules (`min_gap`, `days`, `hours`, `max_per_day`, `topic`) are not taken
+    /// here: they are written in `[targets]` of the configuration (docs/chats.md).
+    // A JSON value, so that a table with rules (`{"chat": …, "min_gap": …}`) is answered in
+    // words rather than with serde's "invalid type: map" (QA finding F13).
+    #[schema(value_type = String)]
+    pub target: serde_json::Value,
+}
+
+/// The keys of a configuration table target (docs/chats.md) besides `chat`.
+const RULE_KEYS: &[&str] = &["topic", "min_gap", "days", "hours", "max_per_day"];
+
+/// The target text of an add request: a string, or a table that names only its `chat` (a
+/// table as `[targets]` writes it, without rules). Rules are refused with where they go.
+fn target_text(v: &serde_json::Value) -> ApiResult<String> {
+    use serde_json::Value;
+    match v {
+        Value::String(s) => Ok(s.clone()),
+        Value::Object(m) => {
+            let rules: Vec<&str> = m
+                .keys()
+                .filter(|k| k.as_str() != "chat")
+                .map(String::as_str)
+                .collect();
+            match (m.get("chat"), rules.is_empty()) {
+                (Some(Value::String(chat)), true) => Ok(chat.clone()),
+                (_, false) => Err(ApiError::Invalid(format!(
+                    "`target` takes a chat only (\"@name\", \"-100…\", a t.me link), not {}: per-chat rules                      ({}) are set in [targets] of the configuration file — {{ chat = \"@name\", min_gap = \"24h\" }},                      see docs/chats.md — and applied with `sendmessagebot reload`; add the chat here without                      rules, or write it there with them",
+                    rules
+                        .iter()
+                        .map(|k| format!("`{k}`"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    RULE_KEYS.join(", ")
+                ))),
+                (_, true) => Err(ApiError::Invalid(
+                    "`target`: a table needs `chat` as a string (\"@name\", \"-100…\", a t.me link)"
+                        .into(),
+                )),
+            }
+        }
+        _ => Err(ApiError::Invalid(
+            "`target` is a string: \"@name\", \"-100…\" or a t.me link".into(),
+        )),
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -342,7 +385,8 @@ pub async fn add_target(
     Path(list): Path<String>,
     Json(body): Json<AddTargetBody>,
 ) -> ApiResult<(StatusCode, Json<TargetAdded>)> {
-    let t = parse(&body.target)?;
+    let raw = target_text(&body.target)?;
+    let t = parse(&raw)?;
     let key = t.key();
     let broadcasters: Vec<String> = {
         let c = s.catalog();
@@ -363,7 +407,7 @@ pub async fn add_target(
             .collect()
     };
     s.store
-        .add_list_target(&list, &key, body.target.trim(), s.clock.now())
+        .add_list_target(&list, &key, raw.trim(), s.clock.now())
         .await?;
     {
         let mut c = s.catalog_mut();

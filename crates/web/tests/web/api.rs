@@ -367,6 +367,56 @@ async fn a_target_added_to_a_list_is_validated_stored_and_given_to_the_planner()
     );
 }
 
+/// QA finding F13: a target with per-chat rules (as `[targets]` writes it) was answered with
+/// serde's "invalid type: map"; now in words, with where rules go. A table naming only its
+/// chat is taken as that chat.
+#[tokio::test]
+async fn a_target_with_rules_is_refused_in_words_and_a_bare_table_is_taken() {
+    let a = app(Some(TOKEN), LOOPBACK, None).await;
+    let r = &a.router;
+    let uri = "/api/v1/target-lists/prod/targets";
+    let bad = post(
+        r,
+        uri,
+        Some(TOKEN),
+        Some(json!({"target": {"chat": "@ruled_chat", "min_gap": "1h"}})),
+    )
+    .await;
+    bad.error(StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    let m = bad.json()["message"].as_str().unwrap().to_owned();
+    assert!(
+        m.contains("not `min_gap`")
+            && m.contains("[targets] of the configuration file")
+            && m.contains("docs/chats.md")
+            && m.contains("sendmessagebot reload")
+            && !m.contains("invalid type"),
+        "{m}"
+    );
+    assert!(
+        a.store.added_targets().await.unwrap().is_empty(),
+        "nothing stored"
+    );
+    let bad = post(r, uri, Some(TOKEN), Some(json!({"target": 42}))).await;
+    bad.error(StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    assert!(
+        bad.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("`target` is a string"),
+        "{}",
+        bad.body
+    );
+    let bare = post(
+        r,
+        uri,
+        Some(TOKEN),
+        Some(json!({"target": {"chat": "@bare_chat"}})),
+    )
+    .await;
+    assert_eq!(bare.status, StatusCode::CREATED, "{}", bare.body);
+    assert_eq!(bare.json()["target"], "@bare_chat");
+}
+
 struct FakeSources;
 
 #[async_trait]
