@@ -706,3 +706,73 @@ fn a_restart_keeps_the_jittered_gap_after_the_last_send() {
         vec![Effect::Wait { until: Some(next) }]
     );
 }
+
+#[test]
+fn a_restarted_daemon_never_resumes_a_flood_wait_before_telegrams_window_ends() {
+    // Telegram answered FLOOD_WAIT_30 at `told`; the daemon read the answer 40 ms later
+    // (`read`), journalled the pause and was killed. Telegram's window ends at most 30 s after
+    // `read`; the restarted process sends nothing until then, and resumes after.
+    let now = at(START);
+    let mut daemon = seeded_planner(Jitter(0.0), 1, now, 3);
+    let fx = daemon.handle(Event::Poll { account: 0 }, now);
+    let Some(Effect::Send(d)) = fx.into_iter().find(|e| matches!(e, Effect::Send(_))) else {
+        panic!("the first chat is sent at once");
+    };
+    let target = d.target.key();
+    let random_id = d.random_id;
+    let read = now + SignedDuration::from_millis(40);
+    let fx = daemon.handle(
+        Event::Outcome {
+            delivery: d,
+            result: Err(smb_domain::SendError::from_telegram("FLOOD_WAIT_30")),
+        },
+        read,
+    );
+    let until = fx
+        .iter()
+        .find_map(|e| match e {
+            Effect::PauseAccount { until, .. } => Some(*until),
+            _ => None,
+        })
+        .expect("the account pauses");
+    assert!(until >= read + SignedDuration::from_secs(30), "{until}");
+
+    let mut restarted = seeded_planner(Jitter(0.0), 2, now, 3);
+    let accounts = HashMap::from([(
+        "acc1".to_string(),
+        StoredAccount {
+            paused_until: Some(until),
+            last_send_at: Some(read),
+            ..Default::default()
+        },
+    )]);
+    let cycles = HashMap::from([(
+        "b2b".to_string(),
+        StoredCycle {
+            cycle: 1,
+            message: "b2b price list".into(),
+            started_at: now,
+            completed_at: None,
+            deliveries: vec![StoredDelivery {
+                target,
+                status: smb_domain::DeliveryStatus::Deferred,
+                random_id,
+                attempts: 0,
+                retry_at: Some(until),
+            }],
+        },
+    )]);
+    let start = read + SignedDuration::from_secs(1);
+    restarted.restore(&accounts, &HashMap::new(), &cycles, start);
+    let window_end = read + SignedDuration::from_secs(30);
+    let fx = restarted.handle(Event::Poll { account: 0 }, window_end);
+    assert!(
+        !fx.iter().any(|e| matches!(e, Effect::Send(_))),
+        "sent at the last moment of Telegram's window: {fx:?}"
+    );
+    let fx = restarted.handle(Event::Poll { account: 0 }, until);
+    assert!(
+        fx.iter().any(|e| matches!(e, Effect::Send(_))),
+        "resumed when the pause ends: {fx:?}"
+    );
+}
