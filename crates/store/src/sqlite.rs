@@ -1194,13 +1194,18 @@ impl Store for SqliteStore {
     }
 
     async fn last_sent_at(&self, target: &str) -> Result<Option<Timestamp>, StoreError> {
-        let filter = crate::DeliveryFilter {
-            target: Some(target.to_owned()),
-            outcome: Some(DeliveryStatus::Sent),
-            ..crate::DeliveryFilter::default()
-        };
-        let rows = self.delivery_rows(&filter, 1, 0).await?;
-        Ok(rows.first().map(|r| r.updated_at))
+        // Its own query, not the log's filter: `(?2 IS NULL OR target = ?2)` cannot use an
+        // index and walked `deliveries_updated` from the newest row. EXPLAIN QUERY PLAN:
+        // `SEARCH deliveries USING INDEX deliveries_target (target=?)`, one target's rows only.
+        // No index on (target, updated_at): it would be rewritten by every outcome (0008).
+        let row = sqlx::query(
+            "SELECT MAX(updated_at) AS last FROM deliveries WHERE target = ? AND status = 'sent'",
+        )
+        .bind(target)
+        .fetch_one(&self.read)
+        .await
+        .map_err(db_err)?;
+        Ok(col::<Option<i64>, _>(&row, "last")?.map(ts))
     }
 
     async fn record_migration(
