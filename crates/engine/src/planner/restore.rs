@@ -140,8 +140,11 @@ impl Planner {
                 }
             }
         }
+        // Parsed once and compared as values: no key string built per target of a 10,000-chat
+        // list at start-up.
         let key_of = |b: &BroadcasterSlot, r: &JournalPost| {
-            let index = b.targets.iter().position(|t| t.key() == r.target)?;
+            let target = TargetRef::parse(&r.target).ok()?;
+            let index = b.targets.iter().position(|t| *t == target)?;
             Some(send_key(b.seed, r.cycle, index))
         };
         for b in &mut self.broadcasters {
