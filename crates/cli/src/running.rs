@@ -53,7 +53,8 @@ impl Running {
 }
 
 /// A planner for `settings` as they are (a reload checks the new configuration with it before
-/// the store's additions are applied). A random seed: jitter and random rotation differ per run.
+/// the store's additions are applied). A random seed for new random ids; jitter and random rotation
+/// come from the broadcasters' names, so the dry run, `stats` and the daemon agree.
 /// The chats' rules and the broadcasters' backup accounts are set here, so every command that
 /// plans (stats, the dashboard, a test send) holds them as the daemon does.
 pub fn planner_for(settings: &Settings, once: bool, now: Timestamp) -> anyhow::Result<Planner> {

@@ -93,6 +93,7 @@ impl Planner {
         for chat in self.chats.values_mut() {
             chat.posts.sort_by_key(|p| p.at);
         }
+        self.restore_gaps(rows, now);
         for b in &mut self.broadcasters {
             let CycleState::Active(ac) = &mut b.cycle else {
                 continue;

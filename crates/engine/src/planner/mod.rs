@@ -83,7 +83,10 @@ impl Planner {
                 });
             };
             account_slots[account].broadcasters.push(i);
-            let seed = mix64(settings.seed ^ hash_str(&b.name));
+            // From the name alone, not the run's seed: the jitter of every gap and cycle delay
+            // and the random rotation's order are the same in every process, so `run --dry-run`
+            // and `stats` show what the daemon does, and a restart mid-round keeps the round.
+            let seed = mix64(hash_str(&b.name));
             slots.push(BroadcasterSlot {
                 name: b.name.into(),
                 account,

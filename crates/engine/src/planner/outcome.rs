@@ -7,7 +7,7 @@ use jiff::Timestamp;
 use smb_domain::{AccountStop, ErrorClass, SendError};
 
 use super::Planner;
-use super::state::{ActiveCycle, CycleState, Retry, RunState, add, pause};
+use super::state::{ActiveCycle, CycleState, Retry, RunState, WAIT_MARGIN, add, pause};
 use super::vocabulary::{Delivery, Effect};
 use crate::ports::{Outcome, SentMessage};
 
@@ -143,7 +143,7 @@ impl Planner {
             .and_then(|s| s.targets.get(d.target_index))
             .map(|t| t.chat.clone());
         let wait = err.retry_after().unwrap_or(Duration::ZERO);
-        let until = add(now, wait + Duration::from_secs(1));
+        let until = add(now, wait + WAIT_MARGIN);
         if let Some(chat) = chat {
             self.chats
                 .entry(chat)

@@ -7,8 +7,9 @@ use jiff::{SignedDuration, Timestamp};
 use smb_domain::{DeliveryStatus, OperatorState, TargetRef};
 
 use super::Planner;
-use super::state::{ActiveCycle, CycleState, Retry, RunState, add};
-use crate::ports::{StoredAccount, StoredCycle, TargetStatus};
+use super::send::{account_key, send_key};
+use super::state::{ActiveCycle, BroadcasterSlot, CycleState, Retry, RunState, add};
+use crate::ports::{JournalPost, StoredAccount, StoredCycle, TargetStatus};
 
 impl Planner {
     /// Applies what the store remembers: account pauses and stops, disabled targets, and each
@@ -120,6 +121,53 @@ impl Planner {
             }
         }
         (ahead > SignedDuration::ZERO).then_some(ahead)
+    }
+
+    /// The jittered gap after each account's and broadcaster's last journalled send, as the
+    /// daemon that made it drew it (the key comes from the send: broadcaster, cycle, target),
+    /// so the first send after a restart, and `stats`' "next send", keep it. Only lengthens
+    /// what [`Planner::restore`] set (the plain gap after the account's last write).
+    pub(super) fn restore_gaps(&mut self, rows: &[JournalPost], now: Timestamp) {
+        let mut last: HashMap<&str, &JournalPost> = HashMap::new();
+        let mut last_of_account: HashMap<&str, &JournalPost> = HashMap::new();
+        for r in rows {
+            for (map, name) in [
+                (&mut last, &*r.broadcaster),
+                (&mut last_of_account, &*r.account),
+            ] {
+                if map.get(name).is_none_or(|l| l.at < r.at) {
+                    map.insert(name, r);
+                }
+            }
+        }
+        // Parsed once and compared as values: no key string built per target of a 10,000-chat
+        // list at start-up.
+        let key_of = |b: &BroadcasterSlot, r: &JournalPost| {
+            let target = TargetRef::parse(&r.target).ok()?;
+            let index = b.targets.iter().position(|t| *t == target)?;
+            Some(send_key(b.seed, r.cycle, index))
+        };
+        for b in &mut self.broadcasters {
+            let Some(r) = last.get(&*b.name) else {
+                continue;
+            };
+            if let Some(key) = key_of(b, r) {
+                let gap = b.pacing.jitter.extra(b.pacing.delay_between_chats, key);
+                b.next_send_at = b.next_send_at.max(add(r.at.min(now), gap));
+            }
+        }
+        for a in &mut self.accounts {
+            let Some(r) = last_of_account.get(&*a.name) else {
+                continue;
+            };
+            let Some(b) = self.broadcasters.iter().find(|b| *b.name == *r.broadcaster) else {
+                continue;
+            };
+            if let Some(key) = key_of(b, r) {
+                let gap = a.jitter.extra(a.gap, account_key(key));
+                a.next_send_at = a.next_send_at.max(add(r.at.min(now), gap));
+            }
+        }
     }
 
     /// Applies states an operator set before a restart (paused, stopped); a broadcaster

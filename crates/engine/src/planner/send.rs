@@ -413,7 +413,7 @@ impl Planner {
                 target: target.clone(),
             });
         }
-        let key = slot.seed ^ ac.cycle.rotate_left(20) ^ index as u64;
+        let key = send_key(slot.seed, ac.cycle, index);
         // Jitter only lengthens a gap between chats: the configured delay is the minimum.
         slot.last_gap = slot
             .pacing
@@ -421,7 +421,7 @@ impl Planner {
             .extra(slot.pacing.delay_between_chats, key);
         slot.next_send_at = add(now, slot.last_gap);
         let acc = &mut self.accounts[account];
-        acc.last_gap = acc.jitter.extra(acc.gap, key ^ 0xACC);
+        acc.last_gap = acc.jitter.extra(acc.gap, account_key(key));
         acc.next_send_at = add(now, acc.last_gap);
         let chat_target = target.clone();
         fx.push(Effect::Send(Delivery {
@@ -439,4 +439,15 @@ impl Planner {
         }));
         self.post_started(&chat_target, account, (b, index), now);
     }
+}
+
+/// The jitter key of a broadcaster's send of target `index` in `cycle`: derived from the
+/// send alone, so a restarted daemon, `stats` and `run --dry-run` draw the same gap for it.
+pub(super) fn send_key(seed: u64, cycle: u64, index: usize) -> u64 {
+    seed ^ cycle.rotate_left(20) ^ index as u64
+}
+
+/// The jitter key of the account's gap after the send with key `key`.
+pub(super) fn account_key(key: u64) -> u64 {
+    key ^ 0xACC
 }

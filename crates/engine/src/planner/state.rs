@@ -141,8 +141,14 @@ pub(super) enum Pick {
     Index(usize),
 }
 
-/// Pauses an account for the wait Telegram asked for: never shorter (jitter only adds), and
-/// never ending before a pause already running. Returns when it ends and its effect.
+/// Added to every wait Telegram tells an account, as to a chat's slow mode: Telegram rounds the
+/// seconds it tells, and a wait journalled a few ms before its answer was read would otherwise
+/// let a restarted daemon resume it early (the chaos soak saw 10–40 ms).
+pub(super) const WAIT_MARGIN: Duration = Duration::from_secs(1);
+
+/// Pauses an account for the wait Telegram asked for plus [`WAIT_MARGIN`]: never shorter
+/// (jitter only adds), and never ending before a pause already running. Returns when it ends
+/// and its effect.
 pub(super) fn pause(
     acc: &mut AccountSlot,
     err: &SendError,
@@ -150,7 +156,7 @@ pub(super) fn pause(
     now: Timestamp,
 ) -> (Timestamp, Effect) {
     let wait = err.retry_after().unwrap_or(Duration::ZERO);
-    let until = add(now, acc.jitter.extra(wait, key).max(wait));
+    let until = add(now, acc.jitter.extra(wait, key).max(wait) + WAIT_MARGIN);
     let until = acc.paused_until.map_or(until, |p| p.max(until));
     acc.paused_until = Some(until);
     let effect = Effect::PauseAccount {

@@ -77,7 +77,9 @@ pub struct BroadcasterSpec {
 pub struct PlannerSettings {
     /// `run --once`: each broadcaster completes one cycle (starting at once), then is done.
     pub once: bool,
-    /// Seeds random ids, random rotation and jitter.
+    /// Seeds the random ids of new deliveries (a random number per process, so a restart never
+    /// reuses an id Telegram may still remember). Jitter and random rotation do not use it:
+    /// they come from each broadcaster's name, so every process plans the same times and texts.
     pub seed: u64,
     /// When a target disabled by an error is tried again.
     pub recheck_after: Duration,

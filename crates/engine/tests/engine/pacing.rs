@@ -20,8 +20,8 @@ use smb_engine::planner::{
 };
 use smb_engine::testing::MemoryStore;
 use smb_engine::{
-    Driver, DriverHandle, DriverSettings, EngineEvent, EventSink, Outcome, SentMessage,
-    StoredAccount, StoredCycle, StoredDelivery, TestSend, TestSendError, TokioClock,
+    Driver, DriverHandle, DriverSettings, EngineEvent, EventSink, JournalPost, Outcome,
+    SentMessage, StoredAccount, StoredCycle, StoredDelivery, TestSend, TestSendError, TokioClock,
 };
 use smb_telegram::{FaultRule, SimGateway, SimSettings};
 use tokio_util::sync::CancellationToken;
@@ -558,4 +558,221 @@ async fn a_test_send_given_up_while_it_waits_lets_the_broadcaster_go_on() {
         v.iter().map(|(t, _)| secs(at(START), *t)).collect()
     };
     assert_eq!(sends, vec![0.0, 10.0, 20.0, 30.0, 40.0, 50.0]);
+}
+
+/// A planner of `acc1` over `n` chats, 15 s between chats with `jitter` (which also spreads
+/// the 600 s cycle delay), seeded with `seed` as each process seeds its own.
+fn seeded_planner(jitter: Jitter, seed: u64, now: Timestamp, n: usize) -> Planner {
+    Planner::new(
+        vec![AccountSpec {
+            name: "acc1".into(),
+            delay_between_chats: Duration::from_secs(15),
+            jitter,
+        }],
+        vec![BroadcasterSpec {
+            pacing: Pacing {
+                delay_between_chats: Duration::from_secs(15),
+                jitter,
+                ..spec("b2b", "acc1", vec![], 15).pacing
+            },
+            ..spec("b2b", "acc1", chats("wholesale", n), 15)
+        }],
+        PlannerSettings {
+            seed,
+            ..Default::default()
+        },
+        now,
+    )
+    .unwrap()
+}
+
+/// Sends (time, target, random_id) of `p` from `now` until `count` sends, each answered at once.
+fn run_sends(p: &mut Planner, mut now: Timestamp, count: usize) -> Vec<(Timestamp, String, i64)> {
+    let mut sends = Vec::new();
+    for _ in 0..10 * count {
+        let mut next = None;
+        for e in p.handle(Event::Poll { account: 0 }, now) {
+            match e {
+                Effect::Send(d) => {
+                    sends.push((now, d.target.key(), d.random_id));
+                    p.handle(
+                        Event::Outcome {
+                            delivery: d,
+                            result: Ok(SentMessage {
+                                message_id: Some(1),
+                            }),
+                        },
+                        now,
+                    );
+                }
+                Effect::Wait { until: Some(t) } => next = Some(t),
+                _ => {}
+            }
+        }
+        if sends.len() >= count {
+            break;
+        }
+        if let Some(t) = next {
+            now = now.max(t);
+        }
+    }
+    sends
+}
+
+#[test]
+fn every_process_draws_the_same_jitter_but_new_random_ids() {
+    // QA F1: `run --dry-run` and `stats` drew the jitter again on every call. Two processes
+    // (two seeds) now plan the same times, over a cycle end (the ±jitter of cycle_delay) too.
+    let now = at(START);
+    let mut one = seeded_planner(Jitter(0.3), 1, now, 4);
+    let mut two = seeded_planner(Jitter(0.3), 2, now, 4);
+    let a = run_sends(&mut one, now, 10);
+    let b = run_sends(&mut two, now, 10);
+    assert_eq!(a.len(), 10);
+    let plan = |v: &[(Timestamp, String, i64)]| {
+        v.iter()
+            .map(|(t, target, _)| (*t, target.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(plan(&a), plan(&b));
+    let gaps: Vec<f64> = a.windows(2).map(|w| secs(w[0].0, w[1].0)).collect();
+    assert!(gaps.iter().all(|&g| g >= 15.0), "{gaps:?}");
+    assert!(gaps.iter().any(|&g| g > 15.5), "jitter is drawn: {gaps:?}");
+    // Random ids stay per process: a restart never reuses one Telegram may remember.
+    assert!(a.iter().zip(&b).all(|(x, y)| x.2 != y.2));
+}
+
+#[test]
+fn a_restart_keeps_the_jittered_gap_after_the_last_send() {
+    // The daemon sent three chats with jitter 50 %; a new process (a restart, or `stats`)
+    // reads the journal and waits for the same moment the daemon would have.
+    let now = at(START);
+    let mut daemon = seeded_planner(Jitter(0.5), 1, now, 5);
+    let sent = run_sends(&mut daemon, now, 3);
+    let last = sent[2].0;
+    let Effect::Wait { until: Some(next) } = daemon.handle(Event::Poll { account: 0 }, last)[0]
+    else {
+        panic!("the daemon waits for its gap");
+    };
+    assert!(
+        secs(last, next) > 15.5,
+        "jitter drawn: {}",
+        secs(last, next)
+    );
+
+    let mut restarted = seeded_planner(Jitter(0.5), 99, now, 5);
+    let accounts = HashMap::from([(
+        "acc1".to_string(),
+        StoredAccount {
+            last_send_at: Some(last),
+            ..Default::default()
+        },
+    )]);
+    let deliveries = sent
+        .iter()
+        .map(|(_, target, random_id)| StoredDelivery {
+            target: target.clone(),
+            status: smb_domain::DeliveryStatus::Sent,
+            random_id: *random_id,
+            attempts: 0,
+            retry_at: None,
+        })
+        .collect();
+    let cycles = HashMap::from([(
+        "b2b".to_string(),
+        StoredCycle {
+            cycle: 1,
+            message: "b2b price list".into(),
+            started_at: now,
+            completed_at: None,
+            deliveries,
+        },
+    )]);
+    restarted.restore(&accounts, &HashMap::new(), &cycles, last);
+    let rows: Vec<JournalPost> = sent
+        .iter()
+        .map(|(t, target, _)| JournalPost {
+            broadcaster: "b2b".into(),
+            cycle: 1,
+            target: target.clone(),
+            account: "acc1".into(),
+            status: smb_domain::DeliveryStatus::Sent,
+            at: *t,
+        })
+        .collect();
+    restarted.restore_journal(&rows, last);
+    assert_eq!(
+        restarted.handle(Event::Poll { account: 0 }, last),
+        vec![Effect::Wait { until: Some(next) }]
+    );
+}
+
+#[test]
+fn a_restarted_daemon_never_resumes_a_flood_wait_before_telegrams_window_ends() {
+    // Telegram answered FLOOD_WAIT_30 at `told`; the daemon read the answer 40 ms later
+    // (`read`), journalled the pause and was killed. Telegram's window ends at most 30 s after
+    // `read`; the restarted process sends nothing until then, and resumes after.
+    let now = at(START);
+    let mut daemon = seeded_planner(Jitter(0.0), 1, now, 3);
+    let fx = daemon.handle(Event::Poll { account: 0 }, now);
+    let Some(Effect::Send(d)) = fx.into_iter().find(|e| matches!(e, Effect::Send(_))) else {
+        panic!("the first chat is sent at once");
+    };
+    let target = d.target.key();
+    let random_id = d.random_id;
+    let read = now + SignedDuration::from_millis(40);
+    let fx = daemon.handle(
+        Event::Outcome {
+            delivery: d,
+            result: Err(smb_domain::SendError::from_telegram("FLOOD_WAIT_30")),
+        },
+        read,
+    );
+    let until = fx
+        .iter()
+        .find_map(|e| match e {
+            Effect::PauseAccount { until, .. } => Some(*until),
+            _ => None,
+        })
+        .expect("the account pauses");
+    assert!(until >= read + SignedDuration::from_secs(30), "{until}");
+
+    let mut restarted = seeded_planner(Jitter(0.0), 2, now, 3);
+    let accounts = HashMap::from([(
+        "acc1".to_string(),
+        StoredAccount {
+            paused_until: Some(until),
+            last_send_at: Some(read),
+            ..Default::default()
+        },
+    )]);
+    let cycles = HashMap::from([(
+        "b2b".to_string(),
+        StoredCycle {
+            cycle: 1,
+            message: "b2b price list".into(),
+            started_at: now,
+            completed_at: None,
+            deliveries: vec![StoredDelivery {
+                target,
+                status: smb_domain::DeliveryStatus::Deferred,
+                random_id,
+                attempts: 0,
+                retry_at: Some(until),
+            }],
+        },
+    )]);
+    let start = read + SignedDuration::from_secs(1);
+    restarted.restore(&accounts, &HashMap::new(), &cycles, start);
+    let window_end = read + SignedDuration::from_secs(30);
+    let fx = restarted.handle(Event::Poll { account: 0 }, window_end);
+    assert!(
+        !fx.iter().any(|e| matches!(e, Effect::Send(_))),
+        "sent at the last moment of Telegram's window: {fx:?}"
+    );
+    let fx = restarted.handle(Event::Poll { account: 0 }, until);
+    assert!(
+        fx.iter().any(|e| matches!(e, Effect::Send(_))),
+        "resumed when the pause ends: {fx:?}"
+    );
 }

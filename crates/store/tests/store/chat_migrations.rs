@@ -118,3 +118,55 @@ async fn stats_json_has_no_migrated_targets_without_an_upgrade() {
     let json = serde_json::to_value(&st).unwrap();
     assert!(json.get("migrated_targets").is_none(), "{json}");
 }
+
+#[tokio::test]
+async fn last_post_is_the_newest_sent_delivery_of_that_target_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let t: Timestamp = "2026-11-30T09:00:00Z".parse().unwrap();
+    let later = |m: i64| t + jiff::SignedDuration::from_mins(m);
+    let s = open(dir.path()).await;
+    sent(&s, 1, "@prices", t).await;
+    sent(&s, 2, "@prices", later(10)).await;
+    // Newer rows that are not a post there: another chat's, a failure, a pending send.
+    sent(&s, 3, "@other", later(30)).await;
+    let key = |cycle| DeliveryKey {
+        broadcaster: "b2b".into(),
+        cycle,
+        target: TargetRef::parse("@prices").unwrap(),
+    };
+    for (cycle, fail) in [(3, true), (4, false)] {
+        s.start_cycle("b2b", cycle, "m", later(40)).await.unwrap();
+        s.write_pending(&PendingDelivery {
+            key: key(cycle),
+            account: "acc1".into(),
+            random_id: 100 + cycle as i64,
+            message: "m".into(),
+            attempt: 0,
+            at: later(40),
+        })
+        .await
+        .unwrap();
+        if fail {
+            s.record_outcome(
+                &key(cycle),
+                &Outcome::Failed {
+                    class: smb_domain::ErrorClass::TargetDead,
+                    code: "CHAT_WRITE_FORBIDDEN".into(),
+                    detail: String::new(),
+                },
+                later(41),
+            )
+            .await
+            .unwrap();
+        }
+    }
+    s.flush().await.unwrap();
+    let last = async |target: &str| {
+        let by_account = s.last_sent_by_account(target).await.unwrap();
+        assert!(by_account.keys().all(|a| a == "acc1"), "{by_account:?}");
+        by_account.get("acc1").copied()
+    };
+    assert_eq!(last("@prices").await, Some(later(10)));
+    assert_eq!(last("@other").await, Some(later(30)));
+    assert_eq!(last("@prices/7").await, None);
+}
