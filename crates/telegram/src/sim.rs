@@ -32,8 +32,8 @@ use serde::{Deserialize, Serialize};
 use smb_domain::{ContentError, Entity, ErrorClass, SendError, TargetRef};
 use smb_engine::{
     ALBUM_MAX_ITEMS, ALBUM_MIN_ITEMS, AlbumRequest, ChatInfo, Clock, EDIT_WINDOW, EditRequest,
-    Edited, FollowUps, Gateway, PinChange, PostState, SendRequest, SentAlbum, SentMessage, SystemClock,
-    TopicState,
+    Edited, FollowUps, Gateway, PinChange, PostState, SendRequest, SentAlbum, SentMessage,
+    SystemClock, TopicState,
 };
 
 /// One rule of the fault plan: which sends it hits and what Telegram answers.
@@ -917,7 +917,6 @@ impl FollowUps for SimGateway {
             })
             .collect())
     }
-
 }
 
 #[cfg(test)]

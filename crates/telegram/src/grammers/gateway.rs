@@ -12,8 +12,8 @@ use async_trait::async_trait;
 use grammers_tl_types as tl;
 use smb_domain::{Chat, Entity, EntityKind, FormatError, SendError, TargetRef};
 use smb_engine::{
-    AlbumRequest, ChatInfo, EditRequest, Edited, FollowUps, Gateway, PinChange, PostState, SendRequest,
-    SentAlbum, SentMessage, TextFormat,
+    AlbumRequest, ChatInfo, EditRequest, Edited, FollowUps, Gateway, PinChange, PostState,
+    SendRequest, SentAlbum, SentMessage, TextFormat,
 };
 use tokio::sync::Mutex;
 use tracing::{debug, info, warn};

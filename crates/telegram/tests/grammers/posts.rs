@@ -5,8 +5,8 @@
 use crate::common::*;
 use smb_domain::{ErrorClass, RefusalScope, SendError, TargetRef};
 use smb_engine::{
-    AlbumItem, AlbumRequest, EditRequest, Edited, FollowUps, Gateway, PinChange, PostState, SendRequest,
-    TextFormat,
+    AlbumItem, AlbumRequest, EditRequest, Edited, FollowUps, Gateway, PinChange, PostState,
+    SendRequest, TextFormat,
 };
 use smb_mtproto_testserver::{ChatKind, ChatSpec, Fixture, TestServer, UserSpec};
 
