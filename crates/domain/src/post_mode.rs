@@ -20,6 +20,7 @@ pub enum PostMode {
 }
 
 impl PostMode {
+    /// The configuration word (`"new"`, `"replace"`, `"edit"`).
     pub fn as_str(self) -> &'static str {
         match self {
             PostMode::New => "new",
@@ -47,6 +48,7 @@ pub enum OnUpdate {
 }
 
 impl OnUpdate {
+    /// The configuration word (`"next"`, `"edit"`).
     pub fn as_str(self) -> &'static str {
         match self {
             OnUpdate::Next => "next",
