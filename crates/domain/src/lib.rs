@@ -11,6 +11,7 @@ pub mod format;
 pub mod lang;
 pub mod message;
 pub mod pacing;
+pub mod post_mode;
 pub mod redact;
 pub mod rules;
 pub mod schedule;
@@ -28,6 +29,7 @@ pub use format::{
 pub use lang::{Lang, local_minute, rfc3339_seconds};
 pub use message::{MAX_CAPTION_CHARS, MAX_TEXT_CHARS, Message, MessageError, MessageSet, Rotation};
 pub use pacing::{Jitter, Pacing, mix64, unit_fraction};
+pub use post_mode::{OnUpdate, PostMode};
 pub use rules::{ChatRules, HoldReason, HourWindow, RuleHold, Weekdays};
 pub use schedule::{QuietHours, Schedule};
 pub use status::{

@@ -115,7 +115,7 @@ pub struct SentAlbum {
     pub grouped_id: Option<i64>,
 }
 
-/// What [`Gateway::alive`] found about one of our posts.
+/// What [`FollowUps::alive`] found about one of our posts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PostState {
     /// The post exists; `edited` once it was edited, `pinned` while pinned.
@@ -125,11 +125,9 @@ pub enum PostState {
     Gone,
 }
 
-/// Telegram, as the engine sees it.
-///
-/// Besides sending, a gateway carries out the follow-ups to our own posts of issue 15
-/// (edit, delete, pin, albums, survival). Those have no default bodies: a new gateway cannot
-/// silently skip them (a test double answers them with [`not_used`]).
+/// Telegram, as the engine sees it: sending, and looking at chats. The follow-ups to our own
+/// posts (issue 15) are the separate port [`FollowUps`], implemented by the real adapters
+/// only, so a test double of the send path does not have to answer them.
 #[async_trait]
 pub trait Gateway: Send + Sync {
     /// Sends one message. `RANDOM_ID_DUPLICATE` must come back as `Ok` with `message_id: None`.
@@ -158,7 +156,14 @@ pub trait Gateway: Send + Sync {
         let _ = (account, target);
         None
     }
+}
 
+/// The follow-ups to our own posts (issue 15): edit, delete, pin/unpin, albums and the
+/// survival check. Implemented by the sandbox and grammers gateways; the driver carries them
+/// out on the same account loop, pacing and error handling as sends. No default bodies: a
+/// gateway that offers follow-ups cannot silently skip one.
+#[async_trait]
+pub trait FollowUps: Send + Sync {
     /// Edits one of our posts in place (messages.editMessage). MESSAGE_NOT_MODIFIED comes
     /// back as `Ok(Edited::Unchanged)`. Errors: MESSAGE_EDIT_TIME_EXPIRED (the window,
     /// [`EDIT_WINDOW`], passed: post anew), MESSAGE_ID_INVALID (the post is gone),
@@ -190,7 +195,7 @@ pub trait Gateway: Send + Sync {
     ) -> Result<PinChange, SendError>;
 
     /// Unpins our post `message_id` (messages.updatePinnedMessage with `unpin`); not pinned
-    /// (CHAT_NOT_MODIFIED) is `Ok(PinChange::Unchanged)`. Errors as [`Gateway::pin`].
+    /// (CHAT_NOT_MODIFIED) is `Ok(PinChange::Unchanged)`. Errors as [`FollowUps::pin`].
     async fn unpin(
         &self,
         account: &str,
@@ -213,16 +218,6 @@ pub trait Gateway: Send + Sync {
         target: &TargetRef,
         message_ids: &[i64],
     ) -> Result<Vec<(i64, PostState)>, SendError>;
-}
-
-/// The answer of a test double to a gateway method its test does not use: a clear error
-/// (`NOT_USED_IN_THIS_TEST`, class `other`) naming the method, never a panic.
-pub fn not_used(method: &str) -> SendError {
-    tracing::error!(
-        method,
-        "a test double was asked for a gateway method its test does not use"
-    );
-    SendError::rpc("NOT_USED_IN_THIS_TEST", None)
 }
 
 /// A forum topic, as Telegram reports it (messages.getForumTopicsByID).

@@ -556,7 +556,6 @@ mod tests {
         async fn refresh_peer(&self, _: &str, _: &TargetRef) -> Result<(), SendError> {
             Ok(())
         }
-        crate::follow_ups_not_used!();
         async fn inspect(&self, account: &str, target: &TargetRef) -> Result<ChatInfo, SendError> {
             self.asked
                 .lock()

@@ -11,7 +11,7 @@
 //! (with its `grouped_id` and file name), and edits, deletes, pins and unpins are lines of
 //! their own ([`LedgerAction`], with an `action` field; [`read_ledger`] skips them, so counting
 //! sends is unchanged). The posts' state (live, edited, deleted, pinned) is kept in memory and
-//! read back from the ledger at start, so [`Gateway::alive`] answers across restarts. Like
+//! read back from the ledger at start, so [`FollowUps::alive`] answers across restarts. Like
 //! Telegram: an edit after [`smb_engine::EDIT_WINDOW`] (by the sandbox clock) is
 //! MESSAGE_EDIT_TIME_EXPIRED, an edit, pin or unpin of a post that is gone MESSAGE_ID_INVALID,
 //! one that changes nothing `Unchanged`; a delete skips posts already gone. The fault plan
@@ -32,8 +32,8 @@ use serde::{Deserialize, Serialize};
 use smb_domain::{ContentError, Entity, ErrorClass, SendError, TargetRef};
 use smb_engine::{
     ALBUM_MAX_ITEMS, ALBUM_MIN_ITEMS, AlbumRequest, ChatInfo, Clock, EDIT_WINDOW, EditRequest,
-    Edited, Gateway, PinChange, PostState, SendRequest, SentAlbum, SentMessage, SystemClock,
-    TopicState,
+    Edited, FollowUps, Gateway, PinChange, PostState, SendRequest, SentAlbum, SentMessage,
+    SystemClock, TopicState,
 };
 
 /// One rule of the fault plan: which sends it hits and what Telegram answers.
@@ -634,6 +634,74 @@ impl Gateway for SimGateway {
         Ok(())
     }
 
+    /// The sandbox's chats are open to every account, unless the fault plan refuses a chat on
+    /// every send: then the check reports that refusal (a media refusal forbids media only,
+    /// `SLOWMODE_WAIT_X` is a slow mode of X s, a `TOPIC_*` error closes the topic). A target
+    /// with a topic is taken as a forum's; the sandbox knows no titles.
+    async fn inspect(&self, account: &str, target: &TargetRef) -> Result<ChatInfo, SendError> {
+        let st = self.lock();
+        let mut info = ChatInfo {
+            member: true,
+            can_write: true,
+            can_send_media: true,
+            forum: target.topic.is_some(),
+            topic: target.topic.map(|_| TopicState::Open),
+            ..ChatInfo::default()
+        };
+        for rule in st
+            .rules
+            .iter()
+            .filter(|r| r.always() && r.reaches(account, target))
+        {
+            let e = SendError::from_telegram(&rule.spec.error);
+            match e.class() {
+                ErrorClass::ChatPause => {
+                    info.slow_mode_seconds = e.retry_after().map(|d| d.as_secs() as u32);
+                }
+                ErrorClass::TargetDead | ErrorClass::StalePeer if e.forbids_media() => {
+                    info.can_send_media = false;
+                    info.refusal.get_or_insert_with(|| rule.spec.error.clone());
+                }
+                ErrorClass::TargetDead | ErrorClass::StalePeer => {
+                    info.can_write = false;
+                    info.can_send_media = false;
+                    let code = e.code();
+                    if matches!(
+                        code,
+                        "USER_NOT_PARTICIPANT"
+                            | "CHANNEL_PRIVATE"
+                            | "CHAT_ID_INVALID"
+                            | "PEER_ID_INVALID"
+                            | "CHANNEL_INVALID"
+                    ) {
+                        info.member = false;
+                    }
+                    if code.starts_with("TOPIC_") && target.topic.is_some() {
+                        info.topic = Some(if code == "TOPIC_CLOSED" {
+                            TopicState::Closed
+                        } else {
+                            TopicState::Missing
+                        });
+                    }
+                    // A refusal of text outranks a media refusal found before it.
+                    if info
+                        .refusal
+                        .as_deref()
+                        .is_none_or(|r| SendError::from_telegram(r).forbids_media())
+                    {
+                        info.refusal = Some(rule.spec.error.clone());
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(info)
+    }
+}
+
+/// The follow-ups, kept in the ledger as `action` lines.
+#[async_trait]
+impl FollowUps for SimGateway {
     async fn edit(&self, req: EditRequest<'_>) -> Result<Edited, SendError> {
         if !self.latency.is_zero() {
             tokio::time::sleep(self.latency).await;
@@ -848,70 +916,6 @@ impl Gateway for SimGateway {
                 (*id, state)
             })
             .collect())
-    }
-
-    /// The sandbox's chats are open to every account, unless the fault plan refuses a chat on
-    /// every send: then the check reports that refusal (a media refusal forbids media only,
-    /// `SLOWMODE_WAIT_X` is a slow mode of X s, a `TOPIC_*` error closes the topic). A target
-    /// with a topic is taken as a forum's; the sandbox knows no titles.
-    async fn inspect(&self, account: &str, target: &TargetRef) -> Result<ChatInfo, SendError> {
-        let st = self.lock();
-        let mut info = ChatInfo {
-            member: true,
-            can_write: true,
-            can_send_media: true,
-            forum: target.topic.is_some(),
-            topic: target.topic.map(|_| TopicState::Open),
-            ..ChatInfo::default()
-        };
-        for rule in st
-            .rules
-            .iter()
-            .filter(|r| r.always() && r.reaches(account, target))
-        {
-            let e = SendError::from_telegram(&rule.spec.error);
-            match e.class() {
-                ErrorClass::ChatPause => {
-                    info.slow_mode_seconds = e.retry_after().map(|d| d.as_secs() as u32);
-                }
-                ErrorClass::TargetDead | ErrorClass::StalePeer if e.forbids_media() => {
-                    info.can_send_media = false;
-                    info.refusal.get_or_insert_with(|| rule.spec.error.clone());
-                }
-                ErrorClass::TargetDead | ErrorClass::StalePeer => {
-                    info.can_write = false;
-                    info.can_send_media = false;
-                    let code = e.code();
-                    if matches!(
-                        code,
-                        "USER_NOT_PARTICIPANT"
-                            | "CHANNEL_PRIVATE"
-                            | "CHAT_ID_INVALID"
-                            | "PEER_ID_INVALID"
-                            | "CHANNEL_INVALID"
-                    ) {
-                        info.member = false;
-                    }
-                    if code.starts_with("TOPIC_") && target.topic.is_some() {
-                        info.topic = Some(if code == "TOPIC_CLOSED" {
-                            TopicState::Closed
-                        } else {
-                            TopicState::Missing
-                        });
-                    }
-                    // A refusal of text outranks a media refusal found before it.
-                    if info
-                        .refusal
-                        .as_deref()
-                        .is_none_or(|r| SendError::from_telegram(r).forbids_media())
-                    {
-                        info.refusal = Some(rule.spec.error.clone());
-                    }
-                }
-                _ => {}
-            }
-        }
-        Ok(info)
     }
 }
 

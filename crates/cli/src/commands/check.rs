@@ -339,6 +339,11 @@ fn risky_choices(r: &mut Report, s: &Settings, sandbox: bool) {
             }
         }
     }
+    for b in &s.broadcasters {
+        if let Some(w) = crate::config::follow_ups_pending(&b.spec) {
+            r.warn(w);
+        }
+    }
     for (list, targets) in &s.target_lists {
         let mut chats: Vec<(smb_domain::TargetRef, Vec<String>)> = Vec::new();
         for t in targets {

@@ -92,6 +92,13 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
         tracing::warn!("{w}");
         eprintln!("warning: {w}");
     }
+    for w in settings
+        .broadcasters
+        .iter()
+        .filter_map(|b| crate::config::follow_ups_pending(&b.spec))
+    {
+        tracing::warn!("{w}");
+    }
     if !args.sandbox {
         // Session keys others can read: said at every start, with the fix (SECURITY.md).
         let env_file = crate::perms::env_file(&cli.env_file);

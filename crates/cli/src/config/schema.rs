@@ -248,6 +248,16 @@ with_tunables! {
         /// flood wait, only into chats they are already members of (issue 14).
         #[serde(default)]
         backup_accounts: Option<Spanned<Vec<String>>>,
+        /// `"new"` (default), `"replace"` or `"edit"`: what a cycle does with our previous
+        /// post in the chat (issue 15).
+        #[serde(default)]
+        post_mode: Option<smb_domain::PostMode>,
+        /// Pin the new post silently, unpin ours that it replaces (issue 15).
+        #[serde(default)]
+        pin: Option<bool>,
+        /// `"next"` (default) or `"edit"`: a new message-set version mid-cycle (issue 15).
+        #[serde(default)]
+        on_update: Option<smb_domain::OnUpdate>,
     }
 }
 

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use smb_domain::{
-    AccountStop, Chat, ChatRules, HoldReason, Jitter, MessageSet, OperatorState, Pacing, Rotation,
-    RunState, Schedule, SendError, TargetRef,
+    AccountStop, Chat, ChatRules, HoldReason, Jitter, MessageSet, OnUpdate, OperatorState, Pacing,
+    PostMode, Rotation, RunState, Schedule, SendError, TargetRef,
 };
 
 use crate::ports::{DeliveryKey, Outcome, SentMessage, TextFormat};
@@ -33,6 +33,16 @@ pub struct Content {
     /// row in one target disables it, with the raw error as the reason; a success in between
     /// starts the count again. 0 never disables. Default 3.
     pub disable_after_failures: u32,
+    /// `post_mode`: what a new cycle does with our previous post in the chat (issue 15).
+    /// Accepted and shown; the follow-up journal that carries out `replace`/`edit` is not
+    /// built yet, so every mode posts as `new` for now.
+    pub post_mode: PostMode,
+    /// `pin`: pin the new post silently and unpin ours that it replaces (issue 15; not carried
+    /// out yet, as `post_mode`).
+    pub pin: bool,
+    /// `on_update`: a new message-set version mid-cycle edits this cycle's posts (`edit`) or
+    /// waits for the next cycle (`next`, today's behaviour; `edit` is not carried out yet).
+    pub on_update: OnUpdate,
 }
 
 impl Default for Content {
@@ -43,6 +53,9 @@ impl Default for Content {
             link_preview: false,
             text_without_media: false,
             disable_after_failures: DEFAULT_DISABLE_AFTER_FAILURES,
+            post_mode: PostMode::New,
+            pin: false,
+            on_update: OnUpdate::Next,
         }
     }
 }

@@ -274,8 +274,6 @@ impl smb_engine::Gateway for PanickingGateway {
     ) -> Result<(), smb_domain::SendError> {
         self.0.refresh_peer(account, target).await
     }
-
-    smb_engine::follow_ups_not_used!();
 }
 
 #[tokio::test(start_paused = true)]

@@ -39,7 +39,6 @@ struct Scripted {
 
 #[async_trait]
 impl Gateway for Scripted {
-    smb_engine::follow_ups_not_used!();
     async fn send(&self, r: SendRequest<'_>) -> Result<SentMessage, SendError> {
         let now = Instant::now();
         let key = (r.account.to_owned(), r.target.key());

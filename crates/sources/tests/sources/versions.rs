@@ -281,7 +281,6 @@ impl Gateway for Recorder {
     async fn refresh_peer(&self, _: &str, _: &TargetRef) -> Result<(), SendError> {
         Ok(())
     }
-    smb_engine::follow_ups_not_used!();
 }
 
 #[tokio::test(start_paused = true)]

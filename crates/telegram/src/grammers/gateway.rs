@@ -12,8 +12,8 @@ use async_trait::async_trait;
 use grammers_tl_types as tl;
 use smb_domain::{Chat, Entity, EntityKind, FormatError, SendError, TargetRef};
 use smb_engine::{
-    AlbumRequest, ChatInfo, EditRequest, Edited, Gateway, PinChange, PostState, SendRequest,
-    SentAlbum, SentMessage, TextFormat,
+    AlbumRequest, ChatInfo, EditRequest, Edited, FollowUps, Gateway, PinChange, PostState,
+    SendRequest, SentAlbum, SentMessage, TextFormat,
 };
 use tokio::sync::Mutex;
 use tracing::{debug, info, warn};
@@ -654,7 +654,11 @@ impl Gateway for GrammersGateway {
         let state = a.peers.lock().await;
         state.cache.migrated.get(&old).copied()
     }
+}
 
+/// The follow-ups as raw TL calls (`gateway/posts.rs`).
+#[async_trait]
+impl FollowUps for GrammersGateway {
     async fn edit(&self, request: EditRequest<'_>) -> Result<Edited, SendError> {
         self.edit_post(request).await
     }

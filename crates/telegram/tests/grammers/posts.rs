@@ -5,8 +5,8 @@
 use crate::common::*;
 use smb_domain::{ErrorClass, RefusalScope, SendError, TargetRef};
 use smb_engine::{
-    AlbumItem, AlbumRequest, EditRequest, Edited, Gateway, PinChange, PostState, SendRequest,
-    TextFormat,
+    AlbumItem, AlbumRequest, EditRequest, Edited, FollowUps, Gateway, PinChange, PostState,
+    SendRequest, TextFormat,
 };
 use smb_mtproto_testserver::{ChatKind, ChatSpec, Fixture, TestServer, UserSpec};
 
@@ -87,7 +87,7 @@ async fn post(gw: &impl Gateway, account: &str, chat: i64, text: &str, random_id
     .expect("a new message")
 }
 
-async fn edit(gw: &impl Gateway, chat: i64, id: i64, text: &str) -> Result<Edited, SendError> {
+async fn edit(gw: &impl FollowUps, chat: i64, id: i64, text: &str) -> Result<Edited, SendError> {
     let target = t(chat);
     gw.edit(EditRequest {
         account: "acc1",
@@ -343,7 +343,7 @@ fn files(dir: &std::path::Path, names: &[&str]) -> Vec<std::path::PathBuf> {
 }
 
 async fn album(
-    gw: &impl Gateway,
+    gw: &impl FollowUps,
     chat: i64,
     caption: &str,
     paths: &[std::path::PathBuf],
