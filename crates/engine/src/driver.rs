@@ -743,6 +743,7 @@ async fn test_one(
         account: t.account.clone(),
         random_id,
         message: text.clone(),
+        variant: None,
         attempt: 0,
         at: shared.now(),
     };
@@ -811,6 +812,7 @@ async fn send_test(
         media: t.content.media.as_deref(),
         link_preview: t.content.link_preview,
         random_id,
+        variant: None,
     };
     {
         let (mut planner, now) = shared.lock_now();
@@ -1277,6 +1279,7 @@ async fn deliver(shared: &Shared, d: Delivery, shutdown: &CancellationToken) {
         account: d.account_name.to_string(),
         random_id: d.random_id,
         message: d.text.clone(),
+        variant: d.variant.clone(),
         attempt: d.attempt,
         at: now,
     };
@@ -1312,6 +1315,7 @@ async fn deliver(shared: &Shared, d: Delivery, shutdown: &CancellationToken) {
         media: d.content.media.as_deref(),
         link_preview: d.content.link_preview,
         random_id: d.random_id,
+        variant: d.variant.as_deref(),
     };
     let started = Instant::now();
     let res = {

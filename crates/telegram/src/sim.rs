@@ -96,6 +96,9 @@ pub struct LedgerEntry {
     /// An album item's file name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub media: Option<String>,
+    /// The A/B variant label this chat got (issue 17); absent for a plain message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
 }
 
 /// A follow-up to earlier posts, as the ledger shows it (one JSON line): what Telegram would
@@ -600,6 +603,7 @@ impl Gateway for SimGateway {
             message_id: Some(id),
             grouped_id: None,
             media: None,
+            variant: req.variant.map(str::to_owned),
         };
         let line =
             serde_json::to_string(&entry).map_err(|e| SendError::Transient(e.to_string()))?;
@@ -793,6 +797,7 @@ impl Gateway for SimGateway {
                         .file_name()
                         .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
                 ),
+                variant: None,
             };
             let line =
                 serde_json::to_string(&entry).map_err(|e| SendError::Transient(e.to_string()))?;
@@ -929,6 +934,7 @@ mod tests {
             media: None,
             link_preview: false,
             random_id,
+            variant: None,
         }
     }
 

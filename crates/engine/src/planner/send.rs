@@ -232,7 +232,10 @@ impl Planner {
         if let Some(newer) = slot.pending_messages.take() {
             slot.messages = newer;
         }
-        let Some(message) = slot.messages.pick(slot.rotation, next_cycle - 1, slot.seed) else {
+        let Some(picked) = slot
+            .messages
+            .pick_slot(slot.rotation, next_cycle - 1, slot.seed)
+        else {
             // Validated at load; an empty set just waits for a new version — except in a
             // single-cycle run, which must end: there it has nothing to do.
             slot.cycle = CycleState::Idle {
@@ -244,7 +247,8 @@ impl Planner {
             }
             return;
         };
-        let message: Arc<str> = message.text.as_str().into();
+        let message: Arc<str> = picked[0].text.as_str().into();
+        let variants = variant_texts(&picked);
         fx.push(Effect::StartCycle {
             broadcaster: slot.name.clone(),
             cycle: next_cycle,
@@ -254,6 +258,7 @@ impl Planner {
         slot.cycle = CycleState::Active(ActiveCycle {
             cycle: next_cycle,
             message,
+            variants,
             cursor: 0,
             handled: HashSet::new(),
             retries: Vec::new(),
@@ -323,6 +328,7 @@ impl Planner {
         acc.last_gap = acc.jitter.extra(acc.gap, key ^ 0xACC);
         acc.next_send_at = add(now, acc.last_gap);
         let chat_target = target.clone();
+        let (text, variant) = ac.text_for(&slot.targets, index, slot.seed);
         fx.push(Effect::Send(Delivery {
             broadcaster: b,
             broadcaster_name: slot.name.clone(),
@@ -331,11 +337,28 @@ impl Planner {
             cycle: ac.cycle,
             target_index: index,
             target,
-            text: ac.message.clone(),
+            text,
+            variant,
             content,
             random_id,
             attempt,
         }));
         self.post_started(&chat_target, account, (b, index), now);
     }
+}
+
+/// An A/B slot's (label, text) pairs for [`ActiveCycle::variants`]: empty unless the slot
+/// holds two or more labelled messages.
+pub(super) fn variant_texts(slot: &[&smb_domain::Message]) -> Arc<[(Arc<str>, Arc<str>)]> {
+    if slot.len() < 2 {
+        return Arc::from(Vec::new());
+    }
+    slot.iter()
+        .filter_map(|m| {
+            m.variant
+                .as_deref()
+                .map(|l| (Arc::from(l), Arc::from(m.text.as_str())))
+        })
+        .collect::<Vec<_>>()
+        .into()
 }

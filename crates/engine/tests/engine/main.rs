@@ -12,3 +12,4 @@ mod pacing_gaps;
 mod planner;
 mod preflight_start;
 mod slow_mode_account;
+mod variants;
