@@ -19,6 +19,7 @@
 pub mod maintenance;
 mod messages;
 mod migrated;
+mod reach;
 mod row;
 mod series;
 mod sqlite;
@@ -28,6 +29,7 @@ mod web;
 
 pub use messages::MessageSetVersion;
 pub use migrated::ChatMigration;
+pub use reach::{ReachDue, VariantPost};
 pub use series::{PeriodAccount, PeriodBroadcaster, PeriodSummary, TargetCounts};
 pub use sqlite::{SqliteSettings, SqliteStore};
 pub use stats::{HeldTarget, Stats, TargetRow};

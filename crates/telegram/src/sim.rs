@@ -195,6 +195,8 @@ struct State {
     posts: HashMap<i64, SimPost>,
     /// Follow-ups of this process, with the account (only with `keep_in_memory`).
     actions: Vec<(String, LedgerAction)>,
+    /// Reach a test set per message id (issue 17, [`SimGateway::set_reach`]).
+    reach: HashMap<i64, smb_engine::PostReach>,
 }
 
 impl State {
@@ -397,6 +399,7 @@ impl SimGateway {
             next_message_id: 1,
             next_group_id: 1,
             posts: HashMap::new(),
+            reach: HashMap::new(),
             actions: Vec::new(),
         };
         for line in &lines {
@@ -917,6 +920,59 @@ impl Gateway for SimGateway {
             }
         }
         Ok(info)
+    }
+}
+
+/// Reach in the sandbox (issue 17): what a test set with [`SimGateway::set_reach`], else
+/// figures drawn from the message id that grow with the post's age up to 72 hours (views
+/// 5–24 an hour, a forward, reaction and reply per 40, 25 and 60 views), so `stats
+/// --variants` has something to show. A post that is gone answers `gone`.
+#[async_trait]
+impl smb_engine::Reach for SimGateway {
+    async fn reach(
+        &self,
+        _account: &str,
+        target: &TargetRef,
+        message_ids: &[i64],
+    ) -> Result<Vec<smb_engine::PostReach>, SendError> {
+        let chat = target.chat_only().key();
+        let now = self.clock.now();
+        let st = self.lock();
+        Ok(message_ids
+            .iter()
+            .map(|&id| {
+                let gone = smb_engine::PostReach {
+                    message_id: id,
+                    gone: true,
+                    ..Default::default()
+                };
+                let Some(p) = st.posts.get(&id).filter(|p| p.chat == chat && !p.deleted) else {
+                    return gone;
+                };
+                if let Some(set) = st.reach.get(&id) {
+                    return *set;
+                }
+                let hours = u64::try_from(now.duration_since(p.at).as_secs().max(0) / 3600)
+                    .unwrap_or(0)
+                    .min(72);
+                let views = hours * (5 + smb_domain::mix64(id as u64) % 20);
+                smb_engine::PostReach {
+                    message_id: id,
+                    views: Some(views),
+                    forwards: Some(views / 40),
+                    reactions: views / 25,
+                    replies: views / 60,
+                    gone: false,
+                }
+            })
+            .collect())
+    }
+}
+
+impl SimGateway {
+    /// Sets what [`smb_engine::Reach::reach`] answers for post `id` from now on (tests).
+    pub fn set_reach(&self, figures: smb_engine::PostReach) {
+        self.lock().reach.insert(figures.message_id, figures);
     }
 }
 
