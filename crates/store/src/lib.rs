@@ -25,6 +25,7 @@ mod series;
 mod sqlite;
 pub mod stats;
 mod switch;
+pub mod variants;
 mod web;
 
 pub use messages::MessageSetVersion;

@@ -12,8 +12,11 @@ use smb_engine::{DeliveryKey, PostReach, StoreError};
 /// A sent post whose next reach read is due.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReachDue {
+    /// The delivery (broadcaster, cycle, target).
     pub key: DeliveryKey,
+    /// The account that posted it (reach is read as that account).
     pub account: String,
+    /// Telegram's id of the post.
     pub message_id: i64,
     /// When it was sent (the sent outcome's time).
     pub sent_at: Timestamp,
@@ -24,15 +27,25 @@ pub struct ReachDue {
 /// One post of an A/B slot with its last reach (`None` before the first read).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VariantPost {
+    /// The broadcaster that posted it.
     pub broadcaster: String,
+    /// Its cycle.
     pub cycle: u64,
+    /// The target's key.
     pub target: String,
+    /// The variant label.
     pub variant: String,
+    /// The text sent.
     pub message: String,
+    /// Views at the last read (`None`: not read, or a group).
     pub views: Option<u64>,
+    /// Reactions at the last read.
     pub reactions: Option<u64>,
+    /// Replies at the last read.
     pub replies: Option<u64>,
+    /// Forwards at the last read (`None`: not read, or a group).
     pub forwards: Option<u64>,
+    /// Reach reads done (0: none yet).
     pub reach_reads: u32,
 }
 
