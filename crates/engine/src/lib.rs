@@ -32,6 +32,6 @@ pub use planner::{
     Planner, PlannerSettings,
 };
 pub use ports::*;
-pub use reach::{PostReach, REACH_IDS_PER_CALL, Reach};
+pub use reach::{PostReach, REACH_IDS_PER_CALL, Reach, ReachBatch, ReachItem, ReachPacer};
 pub use simulation::{Step, next_sends, planned_sends, simulate};
 pub use test_send::{TestPlan, TestRefusal, TestSubject, plan_test_send, test_label};

@@ -995,6 +995,62 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_ledger_shows_which_variant_went_where_and_reach_answers_per_post() {
+        use smb_engine::Reach;
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = dir.path().join("ledger.jsonl");
+        let sim = SimGateway::new(SimSettings {
+            ledger: Some(ledger.clone()),
+            ..SimGateway::default_settings()
+        })
+        .unwrap();
+        let one = TargetRef::parse("@market_one").unwrap();
+        let two = TargetRef::parse("@market_two").unwrap();
+        let a = SendRequest {
+            variant: Some("A"),
+            ..req("acc1", &one, 1)
+        };
+        let b = SendRequest {
+            variant: Some("B"),
+            ..req("acc1", &two, 2)
+        };
+        let id_a = sim.send(a).await.unwrap().message_id.unwrap();
+        sim.send(b).await.unwrap();
+        sim.send(req("acc1", &one, 3)).await.unwrap();
+        let lines: Vec<LedgerEntry> = std::fs::read_to_string(&ledger)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let seen: Vec<(&str, Option<&str>)> = lines
+            .iter()
+            .map(|e| (e.chat.as_str(), e.variant.as_deref()))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("@market_one", Some("A")),
+                ("@market_two", Some("B")),
+                ("@market_one", None)
+            ]
+        );
+        let set = smb_engine::PostReach {
+            message_id: id_a,
+            views: Some(77),
+            forwards: Some(1),
+            reactions: 5,
+            replies: 2,
+            gone: false,
+        };
+        sim.set_reach(set);
+        let got = sim.reach("acc1", &one, &[id_a, 999]).await.unwrap();
+        assert_eq!(got[0], set);
+        assert!(got[1].gone);
+        // Asked in the wrong chat, a post is not there.
+        assert!(sim.reach("acc1", &two, &[id_a]).await.unwrap()[0].gone);
+    }
+
+    #[tokio::test]
     async fn duplicate_random_id_is_dropped_even_after_restart() {
         let dir = tempfile::tempdir().unwrap();
         let ledger = dir.path().join("ledger.jsonl");
