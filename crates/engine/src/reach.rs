@@ -61,6 +61,7 @@ pub struct ReachBatch {
     pub account: String,
     /// The chat (topic dropped: reach is per chat).
     pub target: TargetRef,
+    /// The posts, oldest first.
     pub items: Vec<ReachItem>,
     /// Not before this moment: an account's batches are `gap` apart.
     pub at: jiff::Timestamp,
