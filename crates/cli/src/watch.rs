@@ -385,6 +385,7 @@ mod tests {
             account: account.into(),
             random_id,
             message: "m".into(),
+            variant: None,
             attempt: 1,
             at,
         };

@@ -27,7 +27,10 @@ pub use format::{
     format_text, max_len, prepare, utf16_len,
 };
 pub use lang::{Lang, local_minute, rfc3339_seconds};
-pub use message::{MAX_CAPTION_CHARS, MAX_TEXT_CHARS, Message, MessageError, MessageSet, Rotation};
+pub use message::{
+    MAX_CAPTION_CHARS, MAX_TEXT_CHARS, MAX_VARIANT_LABEL, Message, MessageError, MessageSet,
+    Rotation, assign_variant,
+};
 pub use pacing::{Jitter, Pacing, mix64, unit_fraction};
 pub use post_mode::{OnUpdate, PostMode};
 pub use rules::{ChatRules, HoldReason, HourWindow, RuleHold, Weekdays};

@@ -20,6 +20,10 @@ pub struct Message {
     pub active: bool,
     /// 1–10, higher goes first in the rotation; ties keep the declared order.
     pub priority: u8,
+    /// A/B label (`variant = "A"`, issue 17): consecutive labelled messages share one slot of
+    /// the rotation, and each chat gets one of them per cycle ([`assign_variant`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
 }
 
 impl Message {
@@ -29,9 +33,13 @@ impl Message {
             text: text.into(),
             active: true,
             priority: 5,
+            variant: None,
         }
     }
 }
+
+/// Longest variant label accepted: a short name for tables and charts (`A`, `B`, `short`).
+pub const MAX_VARIANT_LABEL: usize = 16;
 
 /// Why a message set cannot be loaded; each names the set and the 1-based message index.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -80,6 +88,48 @@ pub enum MessageError {
         index: usize,
         /// The priority as configured.
         priority: u8,
+    },
+    /// A variant label on a message with no other variant next to it.
+    #[error(
+        "message {index} of set `{set}` has `variant = \"{label}\"` but no other variant next to it: put its other variants (e.g. `variant = \"B\"`) right after it, or remove the label"
+    )]
+    VariantAlone {
+        /// Name of the message set.
+        set: String,
+        /// 1-based position of the message in the set.
+        index: usize,
+        /// The label as configured.
+        label: String,
+    },
+    /// Variants of one slot with different priorities: the rotation would split them.
+    #[error(
+        "message {index} of set `{set}` (`variant = \"{label}\"`) has priority {priority}, but message {first} of its slot has {first_priority}: variants of one slot share one priority"
+    )]
+    VariantMixed {
+        /// Name of the message set.
+        set: String,
+        /// 1-based position of the message in the set.
+        index: usize,
+        /// The label as configured.
+        label: String,
+        /// Its priority.
+        priority: u8,
+        /// 1-based position of the slot's first variant.
+        first: usize,
+        /// The first variant's priority.
+        first_priority: u8,
+    },
+    /// A label that is empty, too long or not letters, digits, `-` and `_`.
+    #[error(
+        "message {index} of set `{set}` has variant label `{label}`: use 1–16 letters, digits, `-` or `_` (e.g. `A`)"
+    )]
+    VariantLabel {
+        /// Name of the message set.
+        set: String,
+        /// 1-based position of the message in the set.
+        index: usize,
+        /// The label as configured.
+        label: String,
     },
     /// Every message of the set is inactive, so the rotation has nothing to send.
     #[error("message set `{set}` has no active message: add one or mark one active")]
@@ -152,6 +202,42 @@ impl MessageSet {
                     priority: m.priority,
                 });
             }
+            if let Some(label) = &m.variant
+                && (label.is_empty()
+                    || label.chars().count() > MAX_VARIANT_LABEL
+                    || !label
+                        .chars()
+                        .all(|c| c.is_alphanumeric() || c == '-' || c == '_'))
+            {
+                return Err(MessageError::VariantLabel {
+                    set: set(),
+                    index,
+                    label: label.clone(),
+                });
+            }
+        }
+        for slot in self.slots() {
+            let first = &self.messages[slot[0]];
+            if let (1, Some(label)) = (slot.len(), &first.variant) {
+                return Err(MessageError::VariantAlone {
+                    set: self.name.clone(),
+                    index: slot[0] + 1,
+                    label: label.clone(),
+                });
+            }
+            if let Some(&i) = slot
+                .iter()
+                .find(|&&i| self.messages[i].priority != first.priority)
+            {
+                return Err(MessageError::VariantMixed {
+                    set: self.name.clone(),
+                    index: i + 1,
+                    label: self.messages[i].variant.clone().unwrap_or_default(),
+                    priority: self.messages[i].priority,
+                    first: slot[0] + 1,
+                    first_priority: first.priority,
+                });
+            }
         }
         if !self.messages.iter().any(|m| m.active) {
             return Err(MessageError::NoActive {
@@ -161,17 +247,66 @@ impl MessageSet {
         Ok(())
     }
 
-    /// Active messages in rotation order: priority high first, ties in declared order.
-    pub fn rotation_order(&self) -> Vec<&Message> {
-        let mut active: Vec<&Message> = self.messages.iter().filter(|m| m.active).collect();
-        active.sort_by_key(|m| std::cmp::Reverse(m.priority)); // stable: ties keep order
-        active
+    /// The rotation's slots as message indices, in declared order, inactive messages included:
+    /// an unlabelled message is a slot of its own; consecutive labelled messages form one slot,
+    /// and a label seen again in the running slot starts the next one (`A, B, A, B` is two
+    /// A/B slots).
+    pub fn slots(&self) -> Vec<Vec<usize>> {
+        let mut slots: Vec<Vec<usize>> = Vec::new();
+        let mut open = false;
+        for (i, m) in self.messages.iter().enumerate() {
+            match &m.variant {
+                None => {
+                    slots.push(vec![i]);
+                    open = false;
+                }
+                Some(label) => {
+                    let repeats = open
+                        && slots.last().is_some_and(|s| {
+                            s.iter()
+                                .any(|&j| self.messages[j].variant.as_ref() == Some(label))
+                        });
+                    match slots.last_mut() {
+                        Some(last) if open && !repeats => last.push(i),
+                        _ => slots.push(vec![i]),
+                    }
+                    open = true;
+                }
+            }
+        }
+        slots
     }
 
-    /// The message a broadcaster posts in `cycle`. Deterministic in (cycle, seed), so a
-    /// restarted daemon picks the same message for a cycle it resumes.
-    pub fn pick(&self, rotation: Rotation, cycle: u64, seed: u64) -> Option<&Message> {
-        let order = self.rotation_order();
+    /// Active slots in rotation order (priority high first, ties in declared order), each
+    /// with its active messages in declared order; a slot whose messages are all inactive is
+    /// skipped.
+    pub fn rotation_slots(&self) -> Vec<Vec<&Message>> {
+        let mut slots: Vec<Vec<&Message>> = self
+            .slots()
+            .into_iter()
+            .map(|s| {
+                s.into_iter()
+                    .map(|i| &self.messages[i])
+                    .filter(|m| m.active)
+                    .collect::<Vec<_>>()
+            })
+            .filter(|s| !s.is_empty())
+            .collect();
+        slots.sort_by_key(|s| std::cmp::Reverse(s[0].priority)); // stable: ties keep order
+        slots
+    }
+
+    /// Active messages in rotation order: priority high first, ties in declared order; a
+    /// slot of variants is represented by its first active variant.
+    pub fn rotation_order(&self) -> Vec<&Message> {
+        self.rotation_slots().into_iter().map(|s| s[0]).collect()
+    }
+
+    /// The slot a broadcaster posts in `cycle`: one message, or the active variants of an
+    /// A/B slot (see [`assign_variant`] for which chat gets which). Deterministic in (cycle,
+    /// seed), so a restarted daemon picks the same slot for a cycle it resumes.
+    pub fn pick_slot(&self, rotation: Rotation, cycle: u64, seed: u64) -> Option<Vec<&Message>> {
+        let mut order = self.rotation_slots();
         if order.is_empty() {
             return None;
         }
@@ -180,8 +315,56 @@ impl MessageSet {
             Rotation::Sequential => cycle % n,
             Rotation::Random => random_index(n, cycle, seed),
         };
-        order.get(index as usize).copied()
+        let index = usize::try_from(index).ok()?;
+        (index < order.len()).then(|| order.swap_remove(index))
     }
+
+    /// The message a broadcaster posts in `cycle` (for an A/B slot, its first active variant:
+    /// the cycle's name for the slot). Deterministic in (cycle, seed).
+    pub fn pick(&self, rotation: Rotation, cycle: u64, seed: u64) -> Option<&Message> {
+        self.pick_slot(rotation, cycle, seed).map(|s| s[0])
+    }
+
+    /// The active variants of the slot `text` (the cycle's stored message) belongs to, for a
+    /// cycle resumed after a restart; empty when `text` is not the first active message of an
+    /// A/B slot of this set.
+    pub fn variants_of(&self, text: &str) -> Vec<&Message> {
+        self.rotation_slots()
+            .into_iter()
+            .find(|s| s.len() > 1 && s[0].text == text)
+            .unwrap_or_default()
+    }
+}
+
+/// Which of `variants` variants the chat `keys[index]` gets in `cycle`: balanced and
+/// reproducible. The broadcaster's chats are ranked in an order drawn from `seed` and each
+/// chat's key (not its position, so reordering the list changes nothing), and chat of rank r
+/// gets variant `(r + cycle) % variants`: in every cycle the counts of two variants differ by
+/// at most one, and over `variants` consecutive cycles every chat gets each variant once.
+pub fn assign_variant(
+    keys: &[&str],
+    index: usize,
+    cycle: u64,
+    seed: u64,
+    variants: usize,
+) -> usize {
+    if variants <= 1 {
+        return 0;
+    }
+    let Some(own) = keys.get(index) else {
+        return 0;
+    };
+    let rank_key = |k: &str| (mix64(seed ^ key_hash(k)), k.to_owned());
+    let mine = rank_key(own);
+    let rank = keys.iter().filter(|k| rank_key(k) < mine).count() as u64;
+    ((rank + cycle) % variants as u64) as usize
+}
+
+/// FNV-1a over the key's bytes: stable across builds and platforms (unlike `DefaultHasher`).
+fn key_hash(key: &str) -> u64 {
+    key.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// Random rotation as shuffled rounds: every message once per round of `n` cycles, in an
@@ -228,6 +411,7 @@ mod tests {
                     text: (*t).into(),
                     active: *a,
                     priority: *p,
+                    variant: None,
                 })
                 .collect(),
         )
@@ -320,5 +504,155 @@ mod tests {
             "{err}"
         );
         assert!(err.to_string().contains("<br>"), "{err}");
+    }
+
+    fn ab(items: &[(&str, Option<&str>, u8)]) -> MessageSet {
+        MessageSet::new(
+            "b2b",
+            items
+                .iter()
+                .map(|(t, v, p)| Message {
+                    text: (*t).into(),
+                    active: true,
+                    priority: *p,
+                    variant: v.map(str::to_owned),
+                })
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn consecutive_variants_share_one_rotation_slot() {
+        let s = ab(&[
+            ("x", None, 5),
+            ("a1", Some("A"), 5),
+            ("b1", Some("B"), 5),
+            ("a2", Some("A"), 5),
+            ("b2", Some("B"), 5),
+            ("y", None, 5),
+        ]);
+        assert_eq!(s.slots(), vec![vec![0], vec![1, 2], vec![3, 4], vec![5]]);
+        let picked: Vec<Vec<&str>> = (0..4)
+            .map(|c| {
+                s.pick_slot(Rotation::Sequential, c, 0)
+                    .unwrap()
+                    .iter()
+                    .map(|m| m.text.as_str())
+                    .collect()
+            })
+            .collect();
+        assert_eq!(
+            picked,
+            [vec!["x"], vec!["a1", "b1"], vec!["a2", "b2"], vec!["y"]]
+        );
+        assert_eq!(s.pick(Rotation::Sequential, 1, 0).unwrap().text, "a1");
+        let v: Vec<&str> = s
+            .variants_of("a2")
+            .iter()
+            .map(|m| m.text.as_str())
+            .collect();
+        assert_eq!(v, ["a2", "b2"]);
+        assert!(s.variants_of("x").is_empty());
+        assert!(s.validate(TextFormat::Plain, false).is_ok());
+    }
+
+    #[test]
+    fn a_retired_variant_leaves_its_slot_to_the_other() {
+        let mut s = ab(&[("a", Some("A"), 5), ("b", Some("B"), 5)]);
+        s.messages[1].active = false;
+        assert!(s.validate(TextFormat::Plain, false).is_ok());
+        let slot = s.pick_slot(Rotation::Sequential, 3, 0).unwrap();
+        assert_eq!(slot.len(), 1);
+        assert_eq!(slot[0].text, "a");
+        assert!(s.variants_of("a").is_empty());
+    }
+
+    #[test]
+    fn variant_labels_are_validated_with_the_message_index() {
+        let plain = |s: MessageSet| s.validate(TextFormat::Plain, false).unwrap_err();
+        let e = plain(ab(&[("x", None, 5), ("a", Some("A"), 5), ("y", None, 5)]));
+        assert_eq!(
+            e,
+            MessageError::VariantAlone {
+                set: "b2b".into(),
+                index: 2,
+                label: "A".into()
+            }
+        );
+        assert!(e.to_string().contains("no other variant"), "{e}");
+        let e = plain(ab(&[("a", Some("A"), 5), ("b", Some("B"), 7)]));
+        assert!(
+            matches!(
+                e,
+                MessageError::VariantMixed {
+                    index: 2,
+                    priority: 7,
+                    first: 1,
+                    first_priority: 5,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        // `A, B, A`: the second A starts a slot of its own, alone.
+        let e = plain(ab(&[
+            ("a", Some("A"), 5),
+            ("b", Some("B"), 5),
+            ("c", Some("A"), 5),
+        ]));
+        assert!(
+            matches!(e, MessageError::VariantAlone { index: 3, .. }),
+            "{e}"
+        );
+        for bad in ["", "A B", "seventeen-letters"] {
+            let e = plain(ab(&[("a", Some(bad), 5), ("b", Some("B"), 5)]));
+            assert!(
+                matches!(e, MessageError::VariantLabel { index: 1, .. }),
+                "{bad:?}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn variants_are_balanced_over_chats_and_cycles_and_reproducible() {
+        let keys: Vec<String> = (0..7).map(|i| format!("@chat{i}")).collect();
+        let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let mut per_chat = vec![[0u32; 2]; keys.len()];
+        for cycle in 1..=10 {
+            let mut counts = [0u32; 2];
+            for i in 0..keys.len() {
+                let v = assign_variant(&refs, i, cycle, 42, 2);
+                assert_eq!(v, assign_variant(&refs, i, cycle, 42, 2));
+                counts[v] += 1;
+                per_chat[i][v] += 1;
+            }
+            // 7 chats, 2 variants: 4 and 3, whichever way round.
+            assert_eq!(counts.iter().sum::<u32>(), 7);
+            assert!(
+                counts[0].abs_diff(counts[1]) <= 1,
+                "cycle {cycle}: {counts:?}"
+            );
+        }
+        // Over 10 cycles each chat got each variant 5 times.
+        assert!(per_chat.iter().all(|c| *c == [5, 5]), "{per_chat:?}");
+        // Three variants over 6 chats: two each per cycle.
+        let six = &refs[..6];
+        for cycle in 0..3 {
+            let mut counts = [0u32; 3];
+            for i in 0..6 {
+                counts[assign_variant(six, i, cycle, 1, 3)] += 1;
+            }
+            assert_eq!(counts, [2, 2, 2]);
+        }
+        // The chat's key decides, not its place in the list.
+        let mut reversed = refs.clone();
+        reversed.reverse();
+        for (i, k) in refs.iter().enumerate() {
+            let j = reversed.iter().position(|r| r == k).unwrap();
+            assert_eq!(
+                assign_variant(&refs, i, 3, 42, 2),
+                assign_variant(&reversed, j, 3, 42, 2)
+            );
+        }
     }
 }

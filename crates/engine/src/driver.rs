@@ -752,6 +752,7 @@ async fn test_one(
         account: t.account.clone(),
         random_id,
         message: text.clone(),
+        variant: None,
         attempt: 0,
         at: shared.now(),
     };
@@ -820,6 +821,7 @@ async fn send_test(
         media: t.content.media.as_deref(),
         link_preview: t.content.link_preview,
         random_id,
+        variant: None,
     };
     {
         let (mut planner, now) = shared.lock_now();
@@ -1286,6 +1288,7 @@ async fn deliver(shared: &Shared, d: Delivery, shutdown: &CancellationToken) {
         account: d.account_name.to_string(),
         random_id: d.random_id,
         message: d.text.clone(),
+        variant: d.variant.clone(),
         attempt: d.attempt,
         at: now,
     };
@@ -1321,6 +1324,7 @@ async fn deliver(shared: &Shared, d: Delivery, shutdown: &CancellationToken) {
         media: d.content.media.as_deref(),
         link_preview: d.content.link_preview,
         random_id: d.random_id,
+        variant: d.variant.as_deref(),
     };
     let started = Instant::now();
     let res = {

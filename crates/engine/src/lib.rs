@@ -17,6 +17,7 @@ pub mod planner;
 )]
 pub mod ports;
 pub mod preflight;
+pub mod reach;
 pub mod simulation;
 pub mod test_send;
 pub mod testing;
@@ -31,5 +32,6 @@ pub use planner::{
     Planner, PlannerSettings,
 };
 pub use ports::*;
+pub use reach::{PostReach, REACH_IDS_PER_CALL, Reach, ReachBatch, ReachItem, ReachPacer};
 pub use simulation::{Step, next_sends, planned_sends, rule_holds, simulate};
 pub use test_send::{TestPlan, TestRefusal, TestSubject, plan_test_send, test_label};

@@ -29,6 +29,9 @@ pub struct SendRequest<'a> {
     /// The id written to the journal before sending; Telegram drops a second message with the
     /// same id, which is what makes a re-send after a crash safe.
     pub random_id: i64,
+    /// The A/B variant label the text is (issue 17), for the sandbox's ledger; Telegram is
+    /// not told.
+    pub variant: Option<&'a str>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -301,8 +304,12 @@ pub struct PendingDelivery {
     pub key: DeliveryKey,
     pub account: String,
     pub random_id: i64,
-    /// The cycle's text, shared with the planner (not copied per delivery).
+    /// The cycle's text, shared with the planner (not copied per delivery); for an A/B
+    /// slot, the text of the variant this chat got.
     pub message: Arc<str>,
+    /// The A/B variant label this chat got in this cycle (issue 17); `None` for a plain
+    /// message.
+    pub variant: Option<Arc<str>>,
     pub attempt: u32,
     pub at: Timestamp,
 }

@@ -372,6 +372,16 @@ fn dispatch(ctx: &mut Ctx, id: u32, body: &[u8]) -> Reply {
             let req = decode::<f::channels::GetMessages>(body).map_err(bad)?;
             crate::posts::get_channel(ctx.world, me, &req.channel, &req.id)
         }
+        f::messages::GetMessagesViews::CONSTRUCTOR_ID => {
+            let me = ctx.me()?;
+            let req = decode::<f::messages::GetMessagesViews>(body).map_err(bad)?;
+            crate::reach::views(ctx.world, me, &req)
+        }
+        f::messages::GetMessagesReactions::CONSTRUCTOR_ID => {
+            let me = ctx.me()?;
+            let req = decode::<f::messages::GetMessagesReactions>(body).map_err(bad)?;
+            crate::reach::reactions(ctx.world, me, &req)
+        }
         f::channels::GetFullChannel::CONSTRUCTOR_ID => {
             let me = ctx.me()?;
             let req = decode::<f::channels::GetFullChannel>(body).map_err(bad)?;

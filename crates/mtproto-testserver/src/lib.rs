@@ -21,6 +21,7 @@ pub mod crypto;
 pub mod fixture;
 pub mod mtproxy;
 mod posts;
+pub mod reach;
 mod server;
 pub mod wire;
 mod world;

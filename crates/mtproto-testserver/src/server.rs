@@ -177,6 +177,12 @@ impl TestServer {
         self.world().duplicates
     }
 
+    /// Sets the reach of message `id` in `chat` (bot-API id) that messages.getMessagesViews
+    /// and messages.getMessagesReactions answer from now on (issue 17).
+    pub fn set_reach(&self, chat: i64, id: i32, figures: crate::reach::PostFigures) {
+        self.world().reach.insert((chat, id), figures);
+    }
+
     /// How many times a TL method (`messages.sendMessage`, `contacts.resolveUsername`, …) was
     /// called, counting refused calls.
     pub fn calls(&self, method: &str) -> u64 {

@@ -199,6 +199,8 @@ pub(crate) struct World {
     pub ledger: Vec<LedgerEntry>,
     /// Every accepted message's state now, by (chat, message id).
     pub posts: BTreeMap<(i64, i32), MessageState>,
+    /// Reach a test set per (chat, message id) (issue 17, `crate::reach`).
+    pub reach: HashMap<(i64, i32), crate::reach::PostFigures>,
     /// Seconds a non-admin may edit a post in a group (MESSAGE_EDIT_TIME_EXPIRED after).
     pub edit_window: u32,
     /// Basic groups share one message-id sequence (Telegram numbers a user's non-channel
@@ -374,6 +376,7 @@ impl World {
             media: HashMap::new(),
             ledger: Vec::new(),
             posts: BTreeMap::new(),
+            reach: HashMap::new(),
             edit_window: fixture.edit_window_secs.unwrap_or(DEFAULT_EDIT_WINDOW_SECS),
             next_basic_id: 2,
             next_group_id: 7_000_000_000_000,

@@ -254,6 +254,7 @@ pub fn read_grid(
                 text: text.replace("\r\n", "\n"),
                 active: status.is_some_and(is_active),
                 priority,
+                variant: None,
             },
             created: cell(cells, 3).map(str::to_string),
             updated: cell(cells, 4).map(str::to_string),

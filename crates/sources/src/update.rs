@@ -333,6 +333,7 @@ mod tests {
             text: text.into(),
             active,
             priority,
+            variant: None,
         }
     }
 

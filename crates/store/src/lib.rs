@@ -19,15 +19,18 @@
 pub mod maintenance;
 mod messages;
 mod migrated;
+mod reach;
 mod row;
 mod series;
 mod sqlite;
 pub mod stats;
 mod switch;
+pub mod variants;
 mod web;
 
 pub use messages::MessageSetVersion;
 pub use migrated::ChatMigration;
+pub use reach::{ReachDue, VariantPost};
 pub use series::{PeriodAccount, PeriodBroadcaster, PeriodSummary, TargetCounts};
 pub use sqlite::{SqliteSettings, SqliteStore};
 pub use stats::{HeldTarget, Stats, TargetRow};

@@ -232,6 +232,7 @@ mod tests {
             account: "acc1".into(),
             random_id: rand_id(target),
             message: "m".into(),
+            variant: None,
             attempt: 1,
             at,
         };

@@ -695,7 +695,7 @@ async fn insert_pending(
 ) -> Result<(), StoreError> {
     let mut q = QueryBuilder::<Sqlite>::new(
         "INSERT INTO deliveries (broadcaster, cycle, target, account, random_id, message, status, \
-         attempts, created_at, updated_at) ",
+         attempts, created_at, updated_at, variant) ",
     );
     q.push_values(rows, |mut b, d| {
         b.push_bind(d.key.broadcaster.as_str())
@@ -707,7 +707,8 @@ async fn insert_pending(
             .push_bind(DeliveryStatus::Pending.as_str())
             .push_bind(i64::from(d.attempt))
             .push_bind(ms(d.at))
-            .push_bind(ms(d.at));
+            .push_bind(ms(d.at))
+            .push_bind(d.variant.as_deref());
     });
     // On conflict the stored random_id is kept: a delivery has one id for its life. The
     // account is the one trying now: a backup that takes a delivery refused on the stopped

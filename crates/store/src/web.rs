@@ -240,6 +240,7 @@ mod tests {
                 account: "acc1".into(),
                 random_id: 100 + i64::try_from(i).unwrap(),
                 message: "m".into(),
+                variant: None,
                 attempt: 0,
                 at,
             };

@@ -96,6 +96,9 @@ pub struct LedgerEntry {
     /// An album item's file name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub media: Option<String>,
+    /// The A/B variant label this chat got (issue 17); absent for a plain message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
 }
 
 /// A follow-up to earlier posts, as the ledger shows it (one JSON line): what Telegram would
@@ -192,6 +195,8 @@ struct State {
     posts: HashMap<i64, SimPost>,
     /// Follow-ups of this process, with the account (only with `keep_in_memory`).
     actions: Vec<(String, LedgerAction)>,
+    /// Reach a test set per message id (issue 17, [`SimGateway::set_reach`]).
+    reach: HashMap<i64, smb_engine::PostReach>,
 }
 
 impl State {
@@ -394,6 +399,7 @@ impl SimGateway {
             next_message_id: 1,
             next_group_id: 1,
             posts: HashMap::new(),
+            reach: HashMap::new(),
             actions: Vec::new(),
         };
         for line in &lines {
@@ -600,6 +606,7 @@ impl Gateway for SimGateway {
             message_id: Some(id),
             grouped_id: None,
             media: None,
+            variant: req.variant.map(str::to_owned),
         };
         let line =
             serde_json::to_string(&entry).map_err(|e| SendError::Transient(e.to_string()))?;
@@ -861,6 +868,7 @@ impl FollowUps for SimGateway {
                         .file_name()
                         .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
                 ),
+                variant: None,
             };
             let line =
                 serde_json::to_string(&entry).map_err(|e| SendError::Transient(e.to_string()))?;
@@ -919,6 +927,59 @@ impl FollowUps for SimGateway {
     }
 }
 
+/// Reach in the sandbox (issue 17): what a test set with [`SimGateway::set_reach`], else
+/// figures drawn from the message id that grow with the post's age up to 72 hours (views
+/// 5–24 an hour, a forward, reaction and reply per 40, 25 and 60 views), so `stats
+/// --variants` has something to show. A post that is gone answers `gone`.
+#[async_trait]
+impl smb_engine::Reach for SimGateway {
+    async fn reach(
+        &self,
+        _account: &str,
+        target: &TargetRef,
+        message_ids: &[i64],
+    ) -> Result<Vec<smb_engine::PostReach>, SendError> {
+        let chat = target.chat_only().key();
+        let now = self.clock.now();
+        let st = self.lock();
+        Ok(message_ids
+            .iter()
+            .map(|&id| {
+                let gone = smb_engine::PostReach {
+                    message_id: id,
+                    gone: true,
+                    ..Default::default()
+                };
+                let Some(p) = st.posts.get(&id).filter(|p| p.chat == chat && !p.deleted) else {
+                    return gone;
+                };
+                if let Some(set) = st.reach.get(&id) {
+                    return *set;
+                }
+                let hours = u64::try_from(now.duration_since(p.at).as_secs().max(0) / 3600)
+                    .unwrap_or(0)
+                    .min(72);
+                let views = hours * (5 + smb_domain::mix64(id as u64) % 20);
+                smb_engine::PostReach {
+                    message_id: id,
+                    views: Some(views),
+                    forwards: Some(views / 40),
+                    reactions: views / 25,
+                    replies: views / 60,
+                    gone: false,
+                }
+            })
+            .collect())
+    }
+}
+
+impl SimGateway {
+    /// Sets what [`smb_engine::Reach::reach`] answers for post `id` from now on (tests).
+    pub fn set_reach(&self, figures: smb_engine::PostReach) {
+        self.lock().reach.insert(figures.message_id, figures);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -933,7 +994,64 @@ mod tests {
             media: None,
             link_preview: false,
             random_id,
+            variant: None,
         }
+    }
+
+    #[tokio::test]
+    async fn the_ledger_shows_which_variant_went_where_and_reach_answers_per_post() {
+        use smb_engine::Reach;
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = dir.path().join("ledger.jsonl");
+        let sim = SimGateway::new(SimSettings {
+            ledger: Some(ledger.clone()),
+            ..SimGateway::default_settings()
+        })
+        .unwrap();
+        let one = TargetRef::parse("@market_one").unwrap();
+        let two = TargetRef::parse("@market_two").unwrap();
+        let a = SendRequest {
+            variant: Some("A"),
+            ..req("acc1", &one, 1)
+        };
+        let b = SendRequest {
+            variant: Some("B"),
+            ..req("acc1", &two, 2)
+        };
+        let id_a = sim.send(a).await.unwrap().message_id.unwrap();
+        sim.send(b).await.unwrap();
+        sim.send(req("acc1", &one, 3)).await.unwrap();
+        let lines: Vec<LedgerEntry> = std::fs::read_to_string(&ledger)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let seen: Vec<(&str, Option<&str>)> = lines
+            .iter()
+            .map(|e| (e.chat.as_str(), e.variant.as_deref()))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("@market_one", Some("A")),
+                ("@market_two", Some("B")),
+                ("@market_one", None)
+            ]
+        );
+        let set = smb_engine::PostReach {
+            message_id: id_a,
+            views: Some(77),
+            forwards: Some(1),
+            reactions: 5,
+            replies: 2,
+            gone: false,
+        };
+        sim.set_reach(set);
+        let got = sim.reach("acc1", &one, &[id_a, 999]).await.unwrap();
+        assert_eq!(got[0], set);
+        assert!(got[1].gone);
+        // Asked in the wrong chat, a post is not there.
+        assert!(sim.reach("acc1", &two, &[id_a]).await.unwrap()[0].gone);
     }
 
     #[tokio::test]

@@ -73,6 +73,7 @@ fn one_set(
             text: item.text.get_ref().clone(),
             active: item.active,
             priority: item.priority,
+            variant: item.variant.clone(),
         });
         starts.push(item.text.span().start);
     }
@@ -92,7 +93,10 @@ fn one_set(
             MessageError::TooLong { index, .. }
             | MessageError::Empty { index, .. }
             | MessageError::Format { index, .. }
-            | MessageError::BadPriority { index, .. } => Some(*index),
+            | MessageError::BadPriority { index, .. }
+            | MessageError::VariantAlone { index, .. }
+            | MessageError::VariantMixed { index, .. }
+            | MessageError::VariantLabel { index, .. } => Some(*index),
             MessageError::NoActive { .. } => None,
         };
         return Err(

@@ -207,6 +207,9 @@ pub(super) struct MessageItem {
     pub(super) active: bool,
     #[serde(default = "five")]
     pub(super) priority: u8,
+    /// A/B label (issue 17): consecutive labelled items share one rotation slot.
+    #[serde(default)]
+    pub(super) variant: Option<String>,
 }
 
 fn yes() -> bool {

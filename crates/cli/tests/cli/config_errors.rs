@@ -276,6 +276,29 @@ fn malformed_cases() -> Vec<Case> {
                 "sendmessagebot.toml:12: messages.b2b.format: `md` is not a format; use \"plain\", \"markdown\" or \"html\"",
             ],
         ),
+        case(
+            "a variant label on a lone item",
+            GOOD.replace(
+                "texts = [\"hello\"]",
+                "texts = [\"hello\"]\n[[messages.b2b.items]]\ntext = \"A one\"\nvariant = \"A\"",
+            ),
+            &[
+                "sendmessagebot.toml:13",
+                "message 2 of set `b2b` has `variant = \"A\"` but no other variant next to it",
+            ],
+        ),
+        case(
+            "variants of one slot with two priorities",
+            GOOD.replace(
+                "texts = [\"hello\"]",
+                "texts = [\"hello\"]\n[[messages.b2b.items]]\ntext = \"A one\"\nvariant = \"A\"\n\
+                 [[messages.b2b.items]]\ntext = \"B one\"\nvariant = \"B\"\npriority = 7",
+            ),
+            &[
+                "sendmessagebot.toml:16",
+                "message 3 of set `b2b` (`variant = \"B\"`) has priority 7, but message 2 of its slot has 5",
+            ],
+        ),
     ]
 }
 

@@ -634,6 +634,7 @@ async fn seed(dir: &Path) -> Timestamp {
             account: "acc1".into(),
             random_id,
             message: "m".into(),
+            variant: None,
             attempt: 1,
             at,
         };

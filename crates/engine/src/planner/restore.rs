@@ -82,6 +82,7 @@ impl Planner {
                     let mut ac = ActiveCycle {
                         cycle: c.cycle,
                         message: c.message.as_str().into(),
+                        variants: super::send::variant_texts(&b.messages.variants_of(&c.message)),
                         cursor: 0,
                         handled: HashSet::new(),
                         retries: Vec::new(),

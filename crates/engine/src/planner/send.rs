@@ -133,6 +133,7 @@ impl Planner {
             if let Some(r) = retry {
                 // Refused on the stopped account: its journal row (deferred) is closed.
                 ac.failed += 1;
+                let (text, variant) = ac.text_for(&slot.targets, j, slot.seed);
                 fx.push(Effect::Record {
                     delivery: Delivery {
                         broadcaster: b,
@@ -142,10 +143,11 @@ impl Planner {
                         cycle: ac.cycle,
                         target_index: j,
                         target: target.clone(),
-                        text: ac.message.clone(),
+                        text,
                         content: slot.content.clone(),
                         random_id: r.random_id,
                         attempt: r.attempt,
+                        variant,
                     },
                     outcome: Outcome::Failed {
                         class: smb_domain::ErrorClass::AccountDead,
@@ -333,7 +335,10 @@ impl Planner {
         if let Some(newer) = slot.pending_messages.take() {
             slot.messages = newer;
         }
-        let Some(message) = slot.messages.pick(slot.rotation, next_cycle - 1, slot.seed) else {
+        let Some(picked) = slot
+            .messages
+            .pick_slot(slot.rotation, next_cycle - 1, slot.seed)
+        else {
             // Validated at load; an empty set just waits for a new version — except in a
             // single-cycle run, which must end: there it has nothing to do.
             slot.cycle = CycleState::Idle {
@@ -345,7 +350,8 @@ impl Planner {
             }
             return;
         };
-        let message: Arc<str> = message.text.as_str().into();
+        let message: Arc<str> = picked[0].text.as_str().into();
+        let variants = variant_texts(&picked);
         fx.push(Effect::StartCycle {
             broadcaster: slot.name.clone(),
             cycle: next_cycle,
@@ -355,6 +361,7 @@ impl Planner {
         slot.cycle = CycleState::Active(ActiveCycle {
             cycle: next_cycle,
             message,
+            variants,
             cursor: 0,
             handled: HashSet::new(),
             retries: Vec::new(),
@@ -424,6 +431,7 @@ impl Planner {
         acc.last_gap = acc.jitter.extra(acc.gap, account_key(key));
         acc.next_send_at = add(now, acc.last_gap);
         let chat_target = target.clone();
+        let (text, variant) = ac.text_for(&slot.targets, index, slot.seed);
         fx.push(Effect::Send(Delivery {
             broadcaster: b,
             broadcaster_name: slot.name.clone(),
@@ -432,7 +440,8 @@ impl Planner {
             cycle: ac.cycle,
             target_index: index,
             target,
-            text: ac.message.clone(),
+            text,
+            variant,
             content,
             random_id,
             attempt,
@@ -450,4 +459,20 @@ pub(super) fn send_key(seed: u64, cycle: u64, index: usize) -> u64 {
 /// The jitter key of the account's gap after the send with key `key`.
 pub(super) fn account_key(key: u64) -> u64 {
     key ^ 0xACC
+}
+
+/// An A/B slot's (label, text) pairs for [`ActiveCycle::variants`]: empty unless the slot
+/// holds two or more labelled messages.
+pub(super) fn variant_texts(slot: &[&smb_domain::Message]) -> Arc<[(Arc<str>, Arc<str>)]> {
+    if slot.len() < 2 {
+        return Arc::from(Vec::new());
+    }
+    slot.iter()
+        .filter_map(|m| {
+            m.variant
+                .as_deref()
+                .map(|l| (Arc::from(l), Arc::from(m.text.as_str())))
+        })
+        .collect::<Vec<_>>()
+        .into()
 }

@@ -38,6 +38,9 @@ pub(super) struct Retry {
 pub(super) struct ActiveCycle {
     pub(super) cycle: u64,
     pub(super) message: Arc<str>,
+    /// The cycle's A/B slot: (label, text) of each active variant, empty for a plain message.
+    /// Which chat gets which is [`smb_domain::assign_variant`] of the target's key.
+    pub(super) variants: Arc<[(Arc<str>, Arc<str>)]>,
     pub(super) cursor: usize,
     /// Targets already dealt with before the cursor could reach them (a resumed cycle).
     pub(super) handled: HashSet<usize>,
@@ -47,6 +50,29 @@ pub(super) struct ActiveCycle {
     pub(super) in_flight_stale_retried: bool,
     pub(super) sent: u64,
     pub(super) failed: u64,
+}
+
+impl ActiveCycle {
+    /// The text and A/B label target `index` gets in this cycle: the cycle's message, or the
+    /// variant [`smb_domain::assign_variant`] gives the target's key (the same after a restart,
+    /// so a retry re-sends what the chat was given).
+    pub(super) fn text_for(
+        &self,
+        targets: &[TargetRef],
+        index: usize,
+        seed: u64,
+    ) -> (Arc<str>, Option<Arc<str>>) {
+        if self.variants.len() < 2 {
+            return (self.message.clone(), None);
+        }
+        let keys: Vec<String> = targets.iter().map(TargetRef::key).collect();
+        let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let v = smb_domain::assign_variant(&refs, index, self.cycle, seed, self.variants.len());
+        match self.variants.get(v) {
+            Some((label, text)) => (text.clone(), Some(label.clone())),
+            None => (self.message.clone(), None),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -164,6 +164,8 @@ pub struct Delivery {
     pub target_index: usize,
     pub target: TargetRef,
     pub text: Arc<str>,
+    /// The A/B variant label this chat got in this cycle ([`smb_domain::assign_variant`]).
+    pub variant: Option<Arc<str>>,
     pub content: Arc<Content>,
     pub random_id: i64,
     /// 0 for the first try; retries after transient errors count up.

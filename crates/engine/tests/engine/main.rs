@@ -13,3 +13,4 @@ mod planner;
 mod preflight_start;
 mod refusals;
 mod slow_mode_account;
+mod variants;

@@ -1091,6 +1091,7 @@ fn a_single_cycle_run_ends_when_a_set_has_nothing_to_send() {
             text: "off".into(),
             active: false,
             priority: 5,
+            variant: None,
         }],
     );
     let mut p = planner(

@@ -20,6 +20,7 @@ fn pending(cycle: u64, target: &str, account: &str, at: Timestamp) -> PendingDel
         account: account.into(),
         random_id: 7,
         message: "price list".into(),
+        variant: None,
         attempt: 0,
         at,
     }

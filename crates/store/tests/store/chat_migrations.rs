@@ -27,6 +27,7 @@ async fn sent(s: &SqliteStore, cycle: u64, target: &str, at: Timestamp) {
         account: "acc1".into(),
         random_id: cycle as i64,
         message: "m".into(),
+        variant: None,
         attempt: 0,
         at,
     })

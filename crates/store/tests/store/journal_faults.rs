@@ -26,6 +26,7 @@ fn pending(cycle: u64, i: usize, text: &Arc<str>) -> PendingDelivery {
         account: "acc1".into(),
         random_id: (cycle as i64) * 1_000_000 + i as i64 + 1,
         message: text.clone(),
+        variant: None,
         attempt: 0,
         at: Timestamp::now(),
     }

@@ -6,4 +6,5 @@
 mod chat_holds;
 mod chat_migrations;
 mod journal_faults;
+mod reach;
 mod store_story;

@@ -23,6 +23,7 @@ fn pending(b: &str, cycle: u64, target: &str, random_id: i64, at: Timestamp) -> 
         account: "acc1".into(),
         random_id,
         message: "price list".into(),
+        variant: None,
         attempt: 0,
         at,
     }

@@ -24,6 +24,7 @@ use super::session::{SessionError, SessionStore};
 
 mod inspect;
 mod posts;
+mod reach;
 
 /// Dialog pages scanned at most (100 dialogs each).
 const MAX_DIALOG_PAGES: usize = 50;

@@ -23,6 +23,7 @@ fn request<'a>(
         media: None,
         link_preview: false,
         random_id,
+        variant: None,
     }
 }
 

@@ -65,6 +65,7 @@ fn request<'a>(target: &'a TargetRef, random_id: i64) -> SendRequest<'a> {
         media: None,
         link_preview: false,
         random_id,
+        variant: None,
     }
 }
 

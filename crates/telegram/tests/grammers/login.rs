@@ -47,6 +47,7 @@ async fn login_by_code_then_send() {
         media: None,
         link_preview: true,
         random_id: 9,
+        variant: None,
     })
     .await
     .expect("sent");

@@ -10,5 +10,6 @@ mod inspect;
 mod login;
 mod mtproxy_bridge;
 mod posts;
+mod reach;
 mod secrets;
 mod session;

@@ -80,6 +80,7 @@ async fn post(gw: &impl Gateway, account: &str, chat: i64, text: &str, random_id
         media: None,
         link_preview: false,
         random_id,
+        variant: None,
     })
     .await
     .unwrap_or_else(|e| panic!("send to {chat}: {e}"))

@@ -100,6 +100,7 @@ async fn trace_logs_and_errors_hold_no_secret() {
         media: None,
         link_preview: false,
         random_id,
+        variant: None,
     };
     gw.send(req(1)).await.expect("sent");
     server.add_fault(FaultRule::error("FLOOD_WAIT_5").times(1));

@@ -17,6 +17,9 @@ pub struct MessageText {
     pub text: String,
     pub active: bool,
     pub priority: u8,
+    /// A/B label (`variant = "A"`); absent for a plain message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
 }
 
 /// A message set and its current content.
@@ -58,6 +61,7 @@ fn texts(set: &[smb_domain::Message]) -> Vec<MessageText> {
             text: m.text.clone(),
             active: m.active,
             priority: m.priority,
+            variant: m.variant.clone(),
         })
         .collect()
 }

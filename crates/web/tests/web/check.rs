@@ -57,6 +57,7 @@ async fn the_check_runs_through_the_api_and_the_page_shows_each_pair() {
             account: "acc1".into(),
             random_id: 42,
             message: Arc::from("b2b first"),
+            variant: None,
             attempt: 1,
             at,
         })
@@ -183,6 +184,7 @@ async fn checked_app(check: smb_web::CheckMemory, dir: tempfile::TempDir) -> cra
             account: "acc1".into(),
             random_id: 42,
             message: Arc::from("b2b first"),
+            variant: None,
             attempt: 1,
             at,
         })
