@@ -216,8 +216,8 @@ fn telethon(data: &[u8]) -> String {
 fn api_json(data: &[u8]) -> String {
     use smb_web::api::{targets, test_send};
     let a = serde_json::from_slice::<targets::AddTargetBody>(data);
-    if let Ok(b) = &a {
-        let _ = TargetRef::parse(&b.target);
+    if let Ok(Some(target)) = a.as_ref().map(|b| b.target.as_str()) {
+        let _ = TargetRef::parse(target);
     }
     let d = serde_json::from_slice::<Option<targets::DisableBody>>(data);
     let t = serde_json::from_slice::<test_send::TestSendRequest>(data);

@@ -142,6 +142,7 @@ async fn last_post_is_the_newest_sent_delivery_of_that_target_only() {
             account: "acc1".into(),
             random_id: 100 + cycle as i64,
             message: "m".into(),
+            variant: None,
             attempt: 0,
             at: later(40),
         })
