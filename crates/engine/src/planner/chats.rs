@@ -370,6 +370,10 @@ impl Planner {
             }
             Pick::StartCycle => return,
         };
+        if hold.skip && !is_refusal(&hold.reason) {
+            ac.rule_skipped += 1;
+            ac.reopens_at = Some(ac.reopens_at.map_or(hold.until, |t| t.min(hold.until)));
+        }
         let target = slot.targets[index].clone();
         let name = slot.name.clone();
         // A refusal of one account is kept apart (`refused`), not as a hold of the chat.

@@ -90,6 +90,8 @@ impl Planner {
                         in_flight_stale_retried: false,
                         sent: 0,
                         failed: 0,
+                        rule_skipped: 0,
+                        reopens_at: None,
                     };
                     for d in &c.deliveries {
                         let Some(&i) = index.get(&d.target) else {

@@ -59,9 +59,17 @@ impl Planner {
                 .pacing
                 .jitter
                 .apply(slot.pacing.cycle_delay, slot.seed ^ ac.cycle);
+            let mut starts_at = add(now, wait);
+            // Every target was skipped by its chat's rules: no cycle can post before the
+            // first of them reopens, so none starts before then (qa5 F5).
+            if ac.sent == 0 && ac.failed == 0 && ac.rule_skipped >= slot.targets.len() {
+                if let Some(reopens) = ac.reopens_at.filter(|t| *t < Timestamp::MAX) {
+                    starts_at = starts_at.max(reopens);
+                }
+            }
             slot.cycle = CycleState::Idle {
                 next_cycle,
-                starts_at: add(now, wait),
+                starts_at,
             };
             if once && slot.run == RunState::Running {
                 slot.run = RunState::Done;
@@ -369,6 +377,8 @@ impl Planner {
             in_flight_stale_retried: false,
             sent: 0,
             failed: 0,
+            rule_skipped: 0,
+            reopens_at: None,
         });
     }
 

@@ -50,6 +50,11 @@ pub(super) struct ActiveCycle {
     pub(super) in_flight_stale_retried: bool,
     pub(super) sent: u64,
     pub(super) failed: u64,
+    /// How many targets a chat rule skipped in this cycle, and the earliest moment one of
+    /// them reopens: a cycle that every rule skipped starts its successor no earlier than
+    /// that (qa5 F5: an empty cycle every `cycle_delay` until a window opened the next day).
+    pub(super) rule_skipped: usize,
+    pub(super) reopens_at: Option<Timestamp>,
 }
 
 impl ActiveCycle {

@@ -1415,3 +1415,35 @@ fn a_delivery_of_unknown_fate_stays_with_the_stopped_account() {
         "the backup re-sent a delivery of unknown fate: {by_acc3:?}"
     );
 }
+
+/// qa5 F5: a broadcaster whose every chat is skipped by its rules (here `max_per_day = 1`,
+/// reached, inside an evening window) started an empty cycle every `cycle_delay` until the
+/// window opened again the next day — 30,000 cycles for `stats` to simulate. The next cycle
+/// now starts when the first skipped chat reopens, and the posts are the same.
+#[test]
+fn a_cycle_every_rule_skipped_waits_for_the_first_chat_to_reopen() {
+    let tz = "Europe/Moscow";
+    let t0 = ts("2026-03-09T15:00:00Z"); // Monday 18:00 MSK, the window's start
+    let setup = ChatSetup {
+        rules: HashMap::from([(chat("@tz_chat"), rules(None, None, Some("18-24"), Some(1)))]),
+        ..ChatSetup::default()
+    };
+    let mut p = planner(&["acc1"], vec![spec("msk", "acc1", &["@tz_chat"], 2, tz)], setup, t0);
+    let end = ts("2026-03-11T21:00:00Z"); // Thursday 00:00 MSK
+    let trace = simulate(&mut p, t0, end, Duration::from_secs(1), ok);
+
+    let posts = &trace.posts_by_chat()["@tz_chat"];
+    let days: Vec<String> = posts
+        .iter()
+        .map(|(at, _, _)| local(*at, tz).strftime("%a %H:%M").to_string())
+        .collect();
+    assert_eq!(days, ["Mon 18:00", "Tue 18:00", "Wed 18:00"], "one post a day, at 18:00");
+    let cycles = trace
+        .effects
+        .iter()
+        .filter(|(_, e)| matches!(e, Effect::StartCycle { .. }))
+        .count();
+    // A posting cycle each evening and one skipped cycle after each post (it finds the day's
+    // post made): no empty cycle every 2 s in between.
+    assert!(cycles <= 8, "{cycles} cycles in three days");
+}
