@@ -11,7 +11,14 @@ use std::process::Command;
 // The valid configuration `config_errors` starts from.
 use crate::config_errors::{BIN, GOOD};
 
-const RUN_ONCE: &[&str] = &["run", "--sandbox", "--once", "--no-metrics", "--no-web"];
+const RUN_ONCE: &[&str] = &[
+    "run",
+    "--sandbox",
+    "--once",
+    "--no-metrics",
+    "--no-web",
+    "--ignore-quiet-hours",
+];
 
 /// The binary in `dir` with `env` on top of a clean environment for our names; exit code and
 /// stdout + stderr.
