@@ -207,7 +207,13 @@ fn a_dashboard_off_loopback_without_a_token_is_refused_by_both_unless_run_has_no
     std::fs::write(dir.path().join("sendmessagebot.toml"), BASE_TOML).expect("toml");
     let run = spawn(
         dir.path(),
-        &["run", "--sandbox", "--once", "--no-web", "--ignore-quiet-hours"],
+        &[
+            "run",
+            "--sandbox",
+            "--once",
+            "--no-web",
+            "--ignore-quiet-hours",
+        ],
         &env,
     );
     assert_eq!(run.status.code(), Some(0), "{}", text(&run));

@@ -1428,7 +1428,12 @@ fn a_cycle_every_rule_skipped_waits_for_the_first_chat_to_reopen() {
         rules: HashMap::from([(chat("@tz_chat"), rules(None, None, Some("18-24"), Some(1)))]),
         ..ChatSetup::default()
     };
-    let mut p = planner(&["acc1"], vec![spec("msk", "acc1", &["@tz_chat"], 2, tz)], setup, t0);
+    let mut p = planner(
+        &["acc1"],
+        vec![spec("msk", "acc1", &["@tz_chat"], 2, tz)],
+        setup,
+        t0,
+    );
     let end = ts("2026-03-11T21:00:00Z"); // Thursday 00:00 MSK
     let trace = simulate(&mut p, t0, end, Duration::from_secs(1), ok);
 
@@ -1437,7 +1442,11 @@ fn a_cycle_every_rule_skipped_waits_for_the_first_chat_to_reopen() {
         .iter()
         .map(|(at, _, _)| local(*at, tz).strftime("%a %H:%M").to_string())
         .collect();
-    assert_eq!(days, ["Mon 18:00", "Tue 18:00", "Wed 18:00"], "one post a day, at 18:00");
+    assert_eq!(
+        days,
+        ["Mon 18:00", "Tue 18:00", "Wed 18:00"],
+        "one post a day, at 18:00"
+    );
     let cycles = trace
         .effects
         .iter()
