@@ -620,11 +620,11 @@ mod tests {
         let mut per_chat = vec![[0u32; 2]; keys.len()];
         for cycle in 1..=10 {
             let mut counts = [0u32; 2];
-            for i in 0..keys.len() {
+            for (i, chat) in per_chat.iter_mut().enumerate() {
                 let v = assign_variant(&refs, i, cycle, 42, 2);
                 assert_eq!(v, assign_variant(&refs, i, cycle, 42, 2));
                 counts[v] += 1;
-                per_chat[i][v] += 1;
+                chat[v] += 1;
             }
             // 7 chats, 2 variants: 4 and 3, whichever way round.
             assert_eq!(counts.iter().sum::<u32>(), 7);

@@ -91,8 +91,7 @@ fn figure(mut xs: Vec<f64>) -> Option<Figure> {
     let (mean, var) = mean_var(&xs);
     let half = if n > 1 {
         StudentsT::new(0.0, 1.0, (n - 1) as f64)
-            .map(|t| t.inverse_cdf(0.975) * (var / n as f64).sqrt())
-            .unwrap_or(0.0)
+            .map_or(0.0, |t| t.inverse_cdf(0.975) * (var / n as f64).sqrt())
     } else {
         0.0
     };

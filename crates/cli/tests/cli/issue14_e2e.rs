@@ -244,7 +244,7 @@ messages = "m"
     let held = stats["held_targets"].as_array().expect("held_targets");
     let reason_of = |target: i64| {
         held.iter()
-            .find(|h| h["target"] == target.to_string())
+            .find(|h| h["target"].as_str() == Some(target.to_string().as_str()))
             .map(|h| h["reason"].as_str().unwrap_or_default().to_owned())
     };
     assert!(

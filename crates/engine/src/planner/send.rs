@@ -62,10 +62,12 @@ impl Planner {
             let mut starts_at = add(now, wait);
             // Every target was skipped by its chat's rules: no cycle can post before the
             // first of them reopens, so none starts before then (qa5 F5).
-            if ac.sent == 0 && ac.failed == 0 && ac.rule_skipped >= slot.targets.len() {
-                if let Some(reopens) = ac.reopens_at.filter(|t| *t < Timestamp::MAX) {
-                    starts_at = starts_at.max(reopens);
-                }
+            if ac.sent == 0
+                && ac.failed == 0
+                && ac.rule_skipped >= slot.targets.len()
+                && let Some(reopens) = ac.reopens_at.filter(|t| *t < Timestamp::MAX)
+            {
+                starts_at = starts_at.max(reopens);
             }
             slot.cycle = CycleState::Idle {
                 next_cycle,
