@@ -160,8 +160,10 @@ pub async fn run(cli: &Cli, cmd: &Command) -> anyhow::Result<ExitCode> {
                         if r["added"].as_bool() == Some(true) {
                             target.push_str(" (added on the dashboard)");
                         }
-                        let status = match r["status"].as_str().unwrap_or_default() {
-                            "disabled" => lang.pick("disabled", "отключён"),
+                        let status = match r["status"].as_str().map(str::parse) {
+                            Some(Ok(smb_domain::TargetState::Disabled)) => {
+                                lang.pick("disabled", "отключён")
+                            }
                             _ => lang.pick("active", "активен"),
                         };
                         let reason = r["reason"].as_str().unwrap_or_default();
