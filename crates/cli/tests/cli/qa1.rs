@@ -162,7 +162,8 @@ fn f1_db_restore_refuses_a_backup_of_the_other_mode() {
 }
 
 /// `.env` lines that make every broadcaster wait: quiet hours from the current UTC hour for
-/// two hours (so the test cannot run out of them), in UTC.
+/// two hours (so the test cannot run out of them), in UTC. The second value is the end as
+/// printed: `HH:00 UTC`, after the date when the end falls on the next day (from 22:00 UTC on).
 fn quiet_now_env() -> (String, String) {
     let hour = jiff::Timestamp::now()
         .to_zoned(jiff::tz::TimeZone::UTC)
@@ -173,7 +174,7 @@ fn quiet_now_env() -> (String, String) {
             "DELAY_BETWEEN_CHATS=0.2\nCYCLE_DELAY=1\nENABLE_SCHEDULING=false\nENABLE_QUIET_HOURS=true\n\
              QUIET_HOUR_START={hour}\nQUIET_HOUR_END={end}\nREPORTS_TIMEZONE=UTC\n"
         ),
-        format!("quiet hours until {end:02}:00 UTC"),
+        format!("{end:02}:00 UTC"),
     )
 }
 
@@ -185,9 +186,13 @@ fn f2_quiet_hours_are_said_by_run_status_and_stats() {
     std::fs::write(p.file(".env"), env).unwrap();
     start_detached(&p);
     assert!(
-        wait_until(Duration::from_secs(20), || daemon_log(&p).contains(
-            &format!("{until}; waiting (use --ignore-quiet-hours to test now)")
-        )),
+        wait_until(Duration::from_secs(20), || {
+            let log = daemon_log(&p);
+            log.contains("quiet hours until ")
+                && log.contains(&format!(
+                    "{until}; waiting (use --ignore-quiet-hours to test now)"
+                ))
+        }),
         "run says why it waits: {}",
         daemon_log(&p)
     );
