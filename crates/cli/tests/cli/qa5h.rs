@@ -348,3 +348,109 @@ messages = "m"
     let id = format!("random_id={}", first.5);
     assert!(tries.iter().all(|l| l.contains(&id)), "{tries:#?}");
 }
+
+/// F6: two broadcasters on two accounts share a chat with `min_gap = "24h"`; one posted, so
+/// the next cycle of each is held there. `stats` names whose send each hold is (text, JSON,
+/// Russian), as `run --dry-run` does.
+#[test]
+fn stats_names_the_broadcaster_of_each_held_send() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("sendmessagebot.toml"),
+        r#"
+[settings]
+delay_between_chats = "10ms"
+cycle_delay = "1h"
+jitter = "0%"
+enable_quiet_hours = false
+enable_scheduling = false
+timezone = "Europe/Moscow"
+
+[sandbox]
+latency_ms = 1
+
+[accounts.acc1]
+delay_between_chats = "10ms"
+
+[accounts.acc2]
+delay_between_chats = "10ms"
+
+[targets]
+shared = [{ chat = "@gap_chat", min_gap = "24h" }]
+
+[messages.m]
+texts = ["price list"]
+
+[broadcasters.aaa]
+account = "acc1"
+targets = "shared"
+messages = "m"
+
+[broadcasters.bbb]
+account = "acc2"
+targets = "shared"
+messages = "m"
+"#,
+    )
+    .unwrap();
+    let smb = |args: &[&str], lang: &str| {
+        let mut c = common::command(d, args);
+        c.env("LC_ALL", lang).env("LANG", lang);
+        let out = common::run_with(c, None, LIMIT)
+            .unwrap_or_else(|out| panic!("{args:?} did not finish: {}", text(&out)));
+        assert!(out.status.success(), "{args:?}: {}", text(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    smb(
+        &[
+            "run",
+            "--sandbox",
+            "--once",
+            "--no-metrics",
+            "--no-web",
+            "--ignore-quiet-hours",
+        ],
+        "C",
+    );
+    let stats = smb(&["stats", "--sandbox"], "C");
+    let held: Vec<&str> = stats
+        .lines()
+        .filter(|l| l.trim_start().starts_with("@gap_chat") && l.contains("next allowed"))
+        .collect();
+    assert_eq!(held.len(), 2, "{stats}");
+    assert!(held[0].contains(" for aaa (acc1) "), "{stats}");
+    assert!(held[1].contains(" for bbb (acc2) "), "{stats}");
+    assert!(held.iter().all(|l| l.contains("min_gap 24h")), "{stats}");
+
+    let v: serde_json::Value =
+        serde_json::from_str(&smb(&["stats", "--sandbox", "--json"], "C")).unwrap();
+    let rows = v["held_targets"].as_array().unwrap();
+    let who: Vec<(&str, &str, &str)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["target"].as_str().unwrap(),
+                r["broadcaster"].as_str().unwrap(),
+                r["account"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        who,
+        [("@gap_chat", "aaa", "acc1"), ("@gap_chat", "bbb", "acc2")],
+        "{v}"
+    );
+
+    let ru = smb(&["stats", "--sandbox"], "ru_RU.UTF-8");
+    assert!(ru.contains(" для aaa (acc1) можно с "), "{ru}");
+    assert!(ru.contains(" для bbb (acc2) можно с "), "{ru}");
+
+    // The dry run's list is the same, per broadcaster.
+    let plan = smb(
+        &["run", "--sandbox", "--dry-run", "--no-metrics", "--ignore-quiet-hours"],
+        "C",
+    );
+    assert!(plan.contains(" for aaa (acc1) "), "{plan}");
+    assert!(plan.contains(" for bbb (acc2) "), "{plan}");
+}
