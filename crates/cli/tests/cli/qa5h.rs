@@ -454,3 +454,87 @@ messages = "m"
     assert!(plan.contains(" for aaa (acc1) "), "{plan}");
     assert!(plan.contains(" for bbb (acc2) "), "{plan}");
 }
+
+/// qa5's smaller observation: `targets check` asks each broadcaster's backup accounts too,
+/// as the daemon's check does, so a backup banned in a chat shows before it is needed.
+#[test]
+fn targets_check_lists_the_backup_accounts_pairs() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("sendmessagebot.toml"),
+        r#"
+[settings]
+enable_quiet_hours = false
+enable_scheduling = false
+
+[sandbox]
+latency_ms = 1
+
+[[sandbox.faults]]
+account = "acc3"
+chat = "@chat_d"
+error = "USER_BANNED_IN_CHANNEL"
+
+[accounts.acc1]
+
+[accounts.acc3]
+
+[targets]
+prod = ["@chat_a", "@chat_d"]
+
+[messages.m]
+texts = ["price list"]
+
+[broadcasters.b2b]
+account = "acc1"
+targets = "prod"
+messages = "m"
+backup_accounts = ["acc3"]
+"#,
+    )
+    .unwrap();
+    let mut c = common::command(d, &["targets", "check", "--sandbox", "--json"]);
+    c.env("LC_ALL", "C").env("LANG", "C");
+    let out = common::run_with(c, None, LIMIT)
+        .unwrap_or_else(|out| panic!("targets check did not finish: {}", text(&out)));
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
+    let pairs: Vec<(&str, &str, &str)> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["account"].as_str().unwrap(),
+                r["target"].as_str().unwrap(),
+                r["verdict"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    let accounts_targets: Vec<(&str, &str)> = pairs.iter().map(|p| (p.0, p.1)).collect();
+    assert_eq!(
+        accounts_targets,
+        [
+            ("acc1", "@chat_a"),
+            ("acc1", "@chat_d"),
+            ("acc3", "@chat_a"),
+            ("acc3", "@chat_d")
+        ],
+        "{}",
+        text(&out)
+    );
+    assert_ne!(pairs[3].2, "ok", "{}", text(&out));
+    assert_eq!(pairs[2].2, "ok", "{}", text(&out));
+    // `--account acc3` keeps the backup's rows.
+    let mut c = common::command(d, &["targets", "check", "--sandbox", "--account", "acc3"]);
+    c.env("LC_ALL", "C").env("LANG", "C");
+    let out = common::run_with(c, None, LIMIT).unwrap_or_else(|out| panic!("{}", text(&out)));
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        table.lines().filter(|l| l.starts_with("acc3 ")).count(),
+        2,
+        "{}",
+        text(&out)
+    );
+}
