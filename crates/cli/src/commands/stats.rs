@@ -193,7 +193,8 @@ async fn held_now(
     Ok(smb_engine::rule_holds(&planner, now)
         .into_iter()
         .map(|h| {
-            smb_store::HeldTarget::new(h.target, h.reason, h.until).held_for(h.broadcaster, h.account)
+            smb_store::HeldTarget::new(h.target, h.reason, h.until)
+                .held_for(h.broadcaster, h.account)
         })
         .collect())
 }

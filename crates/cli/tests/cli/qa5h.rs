@@ -448,7 +448,13 @@ messages = "m"
 
     // The dry run's list is the same, per broadcaster.
     let plan = smb(
-        &["run", "--sandbox", "--dry-run", "--no-metrics", "--ignore-quiet-hours"],
+        &[
+            "run",
+            "--sandbox",
+            "--dry-run",
+            "--no-metrics",
+            "--ignore-quiet-hours",
+        ],
         "C",
     );
     assert!(plan.contains(" for aaa (acc1) "), "{plan}");
@@ -498,8 +504,8 @@ backup_accounts = ["acc3"]
     c.env("LC_ALL", "C").env("LANG", "C");
     let out = common::run_with(c, None, LIMIT)
         .unwrap_or_else(|out| panic!("targets check did not finish: {}", text(&out)));
-    let rows: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
+    let rows: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
     let pairs: Vec<(&str, &str, &str)> = rows
         .as_array()
         .unwrap()

@@ -126,7 +126,15 @@ impl Planner {
         let retry = refused_retry(d, until, stale_retried);
         // Untied: a backup may take it before the account's wait ends.
         let account_wait = retry.account.is_none();
-        self.defer(d, Retry { account_wait, ..retry }, err, fx);
+        self.defer(
+            d,
+            Retry {
+                account_wait,
+                ..retry
+            },
+            err,
+            fx,
+        );
         fx.push(paused);
     }
 
