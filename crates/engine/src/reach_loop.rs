@@ -399,7 +399,10 @@ mod tests {
         let p = paused.clone();
         let send_paused: SendPaused = Arc::new(move |a: &str| p.lock().unwrap().get(a).copied());
         let settings = ReachLoopSettings {
-            after: vec![Duration::from_secs(24 * 3600), Duration::from_secs(72 * 3600)],
+            after: vec![
+                Duration::from_secs(24 * 3600),
+                Duration::from_secs(72 * 3600),
+            ],
             gap: Duration::from_secs(5),
             poll: Duration::from_secs(60),
             limit: 1000,
@@ -430,12 +433,25 @@ mod tests {
             .lock()
             .unwrap()
             .iter()
-            .map(|(a, c, ids, at)| (a.clone(), c.clone(), ids.len(), (*at - start()).get_seconds()))
+            .map(|(a, c, ids, at)| {
+                (
+                    a.clone(),
+                    c.clone(),
+                    ids.len(),
+                    (*at - start()).get_seconds(),
+                )
+            })
             .collect()
     }
 
     fn reads(s: &Setup) -> Vec<u32> {
-        s.journal.posts.lock().unwrap().iter().map(|p| p.2).collect()
+        s.journal
+            .posts
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|p| p.2)
+            .collect()
     }
 
     const H: i64 = 3600;
@@ -471,7 +487,10 @@ mod tests {
         );
         assert!(reads(&s).iter().all(|r| *r == 1));
         let stored = s.journal.posts.lock().unwrap()[130].3.unwrap();
-        assert_eq!((stored.views, stored.reactions, stored.replies), (Some(5000), 2, 3));
+        assert_eq!(
+            (stored.views, stored.reactions, stored.replies),
+            (Some(5000), 2, 3)
+        );
         // The second read at 72 h, then none: the list has two.
         tokio::time::sleep(Duration::from_secs(48 * 3600)).await;
         assert_eq!(calls(&s).len(), 8);
@@ -507,7 +526,10 @@ mod tests {
         assert_eq!(calls(&s).last().unwrap().0, "acc1");
         assert_eq!(reads(&s), [1, 1]);
         // A stopped account (Timestamp::MAX) is never read.
-        s.paused.lock().unwrap().insert("acc1".into(), Timestamp::MAX);
+        s.paused
+            .lock()
+            .unwrap()
+            .insert("acc1".into(), Timestamp::MAX);
         tokio::time::sleep(Duration::from_secs(48 * 3600)).await;
         c.round(&stop).await.unwrap();
         assert_eq!(reads(&s), [1, 2]);

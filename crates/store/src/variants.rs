@@ -251,10 +251,9 @@ pub fn report(
             "{} variants: the test compares two; retire or merge the others",
             variants.len()
         ),
-        (Some(v), _) if v.significant && decided => format!(
-            "{} is better (p = {:.4})",
-            v.better, v.p_value
-        ),
+        (Some(v), _) if v.significant && decided => {
+            format!("{} is better (p = {:.4})", v.better, v.p_value)
+        }
         (Some(v), _) if v.significant => format!(
             "{} is better (p = {:.4}), below min_sample ({min_sample} measured posts per variant)",
             v.better, v.p_value
@@ -416,17 +415,32 @@ mod tests {
         // The same figures below the minimum sample: significant, not decided.
         let r = report("b2b", vec![], &clear, 20);
         assert!(!r.decided);
-        assert!(r.conclusion.contains("below min_sample (20"), "{}", r.conclusion);
+        assert!(
+            r.conclusion.contains("below min_sample (20"),
+            "{}",
+            r.conclusion
+        );
         let tie = seeded(
             &[300, 280, 320, 310, 290, 305],
             &[301, 279, 321, 311, 291, 303],
         );
         let r = report("b2b", vec![], &tie, 5);
         assert!(!r.decided);
-        assert!(r.conclusion.starts_with("no significant difference (p = 0."), "{}", r.conclusion);
+        assert!(
+            r.conclusion
+                .starts_with("no significant difference (p = 0."),
+            "{}",
+            r.conclusion
+        );
         let r = report("b2b", vec![], &seeded(&[1], &[2]), 5);
-        assert_eq!(r.conclusion, "too few measured posts (1 of A, 1 of B; 2 each needed)");
-        assert_eq!(report("b2b", vec![], &[], 5).conclusion, "no posts of A/B variants yet");
+        assert_eq!(
+            r.conclusion,
+            "too few measured posts (1 of A, 1 of B; 2 each needed)"
+        );
+        assert_eq!(
+            report("b2b", vec![], &[], 5).conclusion,
+            "no posts of A/B variants yet"
+        );
         let json = serde_json::to_value(report("b2b", vec![], &tie, 5)).unwrap();
         assert_eq!(json["variants"][0]["variant"], "A");
         assert_eq!(json["variants"][0]["posts"], 6);

@@ -513,7 +513,10 @@ pub(crate) async fn variants_page(
     let cookie = layout.set_cookie;
     let (sets, min_sample) = {
         let c = s.catalog();
-        (crate::api::variants::variant_sets(&c), c.variants_min_sample)
+        (
+            crate::api::variants::variant_sets(&c),
+            c.variants_min_sample,
+        )
     };
     let reports = smb_store::variants::reports(&s.store, &sets, min_sample).await?;
     let median = if layout.language == Lang::Ru {

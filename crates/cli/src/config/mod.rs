@@ -20,9 +20,9 @@ mod globals;
 mod located;
 mod messages;
 mod names;
+mod reach;
 mod schema;
 mod storage;
-mod reach;
 mod targets;
 
 use std::collections::{BTreeMap, HashMap};

@@ -150,13 +150,24 @@ mod tests {
     fn reach_after_reads_ascending_durations() {
         let h = |n: u64| Duration::from_secs(n * 3600);
         assert_eq!(parse_after("24h,72h"), Ok(vec![h(24), h(72)]));
-        assert_eq!(parse_after(" 2s , 5s "), Ok(vec![Duration::from_secs(2), Duration::from_secs(5)]));
+        assert_eq!(
+            parse_after(" 2s , 5s "),
+            Ok(vec![Duration::from_secs(2), Duration::from_secs(5)])
+        );
         assert_eq!(parse_after("off"), Ok(vec![]));
         assert_eq!(parse_after(""), Ok(vec![]));
         assert!(parse_after("72h,24h").unwrap_err().contains("ascending"));
         assert!(parse_after("0s").unwrap_err().contains("zero"));
-        assert!(parse_after("1d,soon").unwrap_err().contains("`soon` is not a duration"));
-        assert!(parse_after("1s,2s,3s,4s,5s,6s").unwrap_err().contains("at most 5"));
+        assert!(
+            parse_after("1d,soon")
+                .unwrap_err()
+                .contains("`soon` is not a duration")
+        );
+        assert!(
+            parse_after("1s,2s,3s,4s,5s,6s")
+                .unwrap_err()
+                .contains("at most 5")
+        );
         assert_eq!(ReachSettings::default().after_words(), "24h,72h");
     }
 
@@ -204,7 +215,9 @@ mod tests {
         assert!(e.contains("settings.min_sample: -4 is not"), "{e}");
         let e = load("reach_after = \"off\"\nauto_winner = true").unwrap_err();
         assert!(
-            e.starts_with("sendmessagebot.toml:2: settings.auto_winner: auto_winner = true needs reach reads"),
+            e.starts_with(
+                "sendmessagebot.toml:2: settings.auto_winner: auto_winner = true needs reach reads"
+            ),
             "{e}"
         );
         let e = load("auto_winner = \"yes\"").unwrap_err();

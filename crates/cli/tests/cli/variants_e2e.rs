@@ -305,13 +305,20 @@ fn variants_are_balanced_reach_is_read_in_batches_and_a_clear_winner_is_retired(
         assert_eq!((a, b), (2, 2), "cycle {cycle}: {v:?}");
     }
     for chat in &chats {
-        let mut mine: Vec<&&Row> = before.iter().filter(|r| r.target == chat.to_string()).collect();
+        let mut mine: Vec<&&Row> = before
+            .iter()
+            .filter(|r| r.target == chat.to_string())
+            .collect();
         mine.sort_by_key(|r| r.cycle);
         for pair in mine.windows(2) {
             assert_ne!(pair[0].variant, pair[1].variant, "chat {chat}: {pair:?}");
         }
         for r in &mine {
-            let want = if r.variant.as_deref() == Some("A") { "Price A" } else { "Price B" };
+            let want = if r.variant.as_deref() == Some("A") {
+                "Price A"
+            } else {
+                "Price B"
+            };
             assert_eq!(r.message, want, "{r:?}");
         }
     }
@@ -322,20 +329,34 @@ fn variants_are_balanced_reach_is_read_in_batches_and_a_clear_winner_is_retired(
     for r in &read {
         let at = r.reach_at.expect("reach_at of a read post");
         let min = if r.reads == 1 { 2000 } else { 5000 };
-        assert!(at - r.sent_ms >= min, "read {} ms after the send: {r:?}", at - r.sent_ms);
+        assert!(
+            at - r.sent_ms >= min,
+            "read {} ms after the send: {r:?}",
+            at - r.sent_ms
+        );
         assert!(r.reads <= 2, "{r:?}");
         assert!(r.views.is_some(), "a channel post has views: {r:?}");
     }
     // The stored views are the server's figures.
-    assert!(read.iter().all(|r| {
-        let v = r.views.unwrap_or(0);
-        if r.message == "Price A" { (400..430).contains(&v) } else { (200..230).contains(&v) || v == 0 }
-    }), "{read:?}");
+    assert!(
+        read.iter().all(|r| {
+            let v = r.views.unwrap_or(0);
+            if r.message == "Price A" {
+                (400..430).contains(&v)
+            } else {
+                (200..230).contains(&v) || v == 0
+            }
+        }),
+        "{read:?}"
+    );
     // Batched: fewer calls than reads (one call reads every due post of a chat), one
     // reactions call per views call.
     let reads: i64 = rows.iter().map(|r| r.reads).sum();
     let calls = w.server.calls("messages.getMessagesViews") as i64;
-    assert!(calls >= 1 && calls < reads, "{calls} calls for {reads} reads");
+    assert!(
+        calls >= 1 && calls < reads,
+        "{calls} calls for {reads} reads"
+    );
     assert_eq!(
         w.server.calls("messages.getMessagesReactions") as i64,
         calls
@@ -345,7 +366,12 @@ fn variants_are_balanced_reach_is_read_in_batches_and_a_clear_winner_is_retired(
     let set: Vec<serde_json::Value> = serde_json::from_str(&texts).expect("texts JSON");
     let active: Vec<(String, bool)> = set
         .iter()
-        .map(|m| (m["text"].as_str().unwrap_or("").to_owned(), m["active"].as_bool().unwrap_or(true)))
+        .map(|m| {
+            (
+                m["text"].as_str().unwrap_or("").to_owned(),
+                m["active"].as_bool().unwrap_or(true),
+            )
+        })
         .collect();
     assert_eq!(
         active,
@@ -511,12 +537,15 @@ messages = "m"
         log(&w).contains("Telegram asked to wait before the next reach read")
     });
     let acc1_then = sent(&w).iter().filter(|r| r.account == "acc1").count();
-    wait_for("acc3's second reads and acc1's posts after the reach flood wait", || {
-        seeder.seed(&w, &all, &figures);
-        let rows = sent(&w);
-        rows.iter().any(|r| r.account == "acc3" && r.reads == 2)
-            && rows.iter().filter(|r| r.account == "acc1").count() >= acc1_then + 6
-    });
+    wait_for(
+        "acc3's second reads and acc1's posts after the reach flood wait",
+        || {
+            seeder.seed(&w, &all, &figures);
+            let rows = sent(&w);
+            rows.iter().any(|r| r.account == "acc3" && r.reads == 2)
+                && rows.iter().filter(|r| r.account == "acc1").count() >= acc1_then + 6
+        },
+    );
     stop(&w, daemon);
     let rows = sent(&w);
     let of = |a: &str| rows.iter().filter(|r| r.account == a).collect::<Vec<_>>();
@@ -529,10 +558,18 @@ messages = "m"
     assert!(of("acc2").iter().all(|r| r.reads == 0), "{:?}", of("acc2"));
     // acc3: read as usual.
     assert!(of("acc3").iter().any(|r| r.reads == 2), "{:?}", of("acc3"));
-    assert!(of("acc3").iter().filter(|r| r.reads > 0).all(|r| r.views.is_some()));
+    assert!(
+        of("acc3")
+            .iter()
+            .filter(|r| r.reads > 0)
+            .all(|r| r.views.is_some())
+    );
     // Exactly one views call of acc1 (the flooded one) — every other call was acc3's; acc3's
     // calls alone cannot exceed its posts' reads.
     let acc3_reads: i64 = of("acc3").iter().map(|r| r.reads).sum();
     let calls = w.server.calls("messages.getMessagesViews") as i64;
-    assert!(calls >= 2 && calls - 1 <= acc3_reads, "{calls} calls, acc3 reads {acc3_reads}");
+    assert!(
+        calls >= 2 && calls - 1 <= acc3_reads,
+        "{calls} calls, acc3 reads {acc3_reads}"
+    );
 }

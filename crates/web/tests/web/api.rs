@@ -978,7 +978,11 @@ async fn variants_report_is_served_and_an_unknown_set_is_404() {
     let page = get(&a.router, "/variants").await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
     assert!(page.body.contains("<h1>A/B variants</h1>"), "{}", page.body);
-    assert!(page.body.contains("No message set has A/B variants"), "{}", page.body);
+    assert!(
+        page.body.contains("No message set has A/B variants"),
+        "{}",
+        page.body
+    );
     let page = get(&a.router, "/variants?lang=ru").await;
     assert!(page.body.contains("<h1>A/B-варианты</h1>"), "{}", page.body);
 }
