@@ -261,7 +261,7 @@ impl ReachCollector {
             match self.round(&shutdown).await {
                 Ok(r) => after_round(r).await,
                 Err(e) => {
-                    tracing::warn!(error = %e, "reach round failed; tried again at the next round")
+                    tracing::warn!(error = %e, "reach round failed; tried again at the next round");
                 }
             }
             tokio::select! {
@@ -279,10 +279,15 @@ mod tests {
     use smb_domain::{SendError, TargetRef};
     use std::sync::Mutex;
 
+    /// A post, when it was sent, its reads so far and its last figures.
+    type JournalPost = (ReachItem, Timestamp, u32, Option<PostReach>);
+    /// A reach call: account, chat, ids, when.
+    type Call = (String, String, Vec<i64>, Timestamp);
+
     /// Posts sent at `sent`, with their reads so far, as the journal keeps them.
     #[derive(Default)]
     struct Journal {
-        posts: Mutex<Vec<(ReachItem, Timestamp, u32, Option<PostReach>)>>,
+        posts: Mutex<Vec<JournalPost>>,
     }
 
     #[async_trait]
@@ -326,7 +331,7 @@ mod tests {
     /// `flood` answers FLOOD_WAIT_n to one account's calls while set.
     struct Telegram {
         clock: Arc<TokioClock>,
-        calls: Mutex<Vec<(String, String, Vec<i64>, Timestamp)>>,
+        calls: Mutex<Vec<Call>>,
         flood: Mutex<Option<(String, u64)>>,
     }
 
@@ -344,8 +349,7 @@ mod tests {
                 message_ids.to_vec(),
                 self.clock.now(),
             ));
-            if let Some((a, secs)) = self.flood.lock().unwrap().take_if(|(a, _)| a == account) {
-                let _ = a;
+            if let Some((_, secs)) = self.flood.lock().unwrap().take_if(|(a, _)| a == account) {
                 return Err(SendError::from_telegram(&format!("FLOOD_WAIT_{secs}")));
             }
             Ok(message_ids
