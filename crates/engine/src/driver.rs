@@ -473,6 +473,19 @@ impl DriverHandle {
         self.shared.journal.state.borrow().clone()
     }
 
+    /// Until when `account` may not send because Telegram paused it (a flood wait), or
+    /// `Timestamp::MAX` while it is stopped; `None` when it may send (its gap aside). Reach
+    /// reads ask it: none is made while the account's sends are paused (issue 17).
+    pub fn send_paused(&self, account: &str) -> Option<Timestamp> {
+        let (planner, now) = self.shared.lock_now();
+        let id = planner.account_id(account)?;
+        match planner.send_hold(id, now) {
+            Some(Hold::Paused(until)) => Some(until),
+            Some(Hold::Stopped(_)) => Some(Timestamp::MAX),
+            Some(Hold::Gap(_)) | None => None,
+        }
+    }
+
     /// Targets held back by their chat's rules or slow mode now, with why and until when.
     pub fn chat_holds(&self) -> Vec<crate::planner::ChatHoldView> {
         let (planner, now) = self.shared.lock_now();

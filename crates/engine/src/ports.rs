@@ -813,6 +813,16 @@ pub enum EngineEvent {
     ClockStepped {
         seconds: i64,
     },
+    /// `auto_winner` (issue 17): the A/B test of message set `set` found `winner` better than
+    /// `loser` (Welch's t-test, two-sided `p_value`); `loser`'s items are inactive from the
+    /// set's new `version` on.
+    VariantRetired {
+        set: String,
+        winner: String,
+        loser: String,
+        p_value: f64,
+        version: i64,
+    },
 }
 
 impl EngineEvent {
@@ -832,6 +842,7 @@ impl EngineEvent {
             | EngineEvent::BadContent { .. }
             | EngineEvent::JournalUp { .. }
             | EngineEvent::ChatMigrated { .. }
+            | EngineEvent::VariantRetired { .. }
             | EngineEvent::ClockStepped { .. } => 2,
             EngineEvent::AccountStopped { .. }
             | EngineEvent::StoreFailed { .. }

@@ -443,7 +443,7 @@ async fn start(
 ) -> Result<Round, RoundError> {
     let mut settings = settings.clone();
     let started = start_round(cli, args, &mut settings, store, sockets).await;
-    let (applied, telegram, observers, driver, web) = match started {
+    let (applied, telegram, observers, driver, web, reach) = match started {
         Ok(s) => s,
         Err(error) => {
             return Err(RoundError {
@@ -488,6 +488,15 @@ async fn start(
             round.shutdown.clone(),
         )
         .map_err(|error| RoundError { error, reply: None })?;
+        crate::reach::spawn(
+            &settings,
+            store.clone(),
+            reach,
+            Arc::new(SystemClock),
+            round.driver.handle(),
+            round.observers.sink(),
+            round.shutdown.clone(),
+        );
     }
     eprintln!(
         "running {} broadcasters on {} accounts ({}{}); Ctrl-C stops",
@@ -659,6 +668,7 @@ type Started = (
     Observers,
     Driver,
     Option<crate::web::HttpServer>,
+    Arc<dyn smb_engine::Reach>,
 );
 
 /// Builds a round up to the point where it runs. On an error `sockets` holds what it held.
@@ -682,12 +692,17 @@ async fn start_round(
         true => None,
         false => Some(crate::telegram::start_gateway(settings, store.as_ref()).await?),
     };
-    let gateway: Arc<dyn smb_engine::Gateway> = match &telegram {
-        Some(t) => t.clone(),
-        None => {
-            Arc::new(SimGateway::new(settings.sandbox.clone()).context("starting the sandbox")?)
-        }
-    };
+    // The same gateway reads reach (issue 17): grammers or the sandbox.
+    let (gateway, reach): (Arc<dyn smb_engine::Gateway>, Arc<dyn smb_engine::Reach>) =
+        match &telegram {
+            Some(t) => (t.clone(), t.clone()),
+            None => {
+                let sim = Arc::new(
+                    SimGateway::new(settings.sandbox.clone()).context("starting the sandbox")?,
+                );
+                (sim.clone(), sim)
+            }
+        };
     // A failure from here on drops the gateway: its sessions are saved as at a stop.
     let save = |t: &Option<Arc<smb_telegram::grammers::GrammersGateway>>| {
         if let Some(t) = t {
@@ -755,7 +770,7 @@ async fn start_round(
             None
         }
     };
-    Ok((applied, telegram, observers, driver, web))
+    Ok((applied, telegram, observers, driver, web, reach))
 }
 
 async fn stop_on_signal(shutdown: CancellationToken) {

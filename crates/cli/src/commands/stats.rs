@@ -32,6 +32,14 @@ pub struct Args {
     /// Figures of the sandbox database instead of the real one.
     #[arg(long)]
     sandbox: bool,
+    /// The A/B report (issue 17): per variant of each message set, posts, mean and median
+    /// views / reactions / replies with a 95 % interval, and whether the difference is
+    /// significant (docs/variants.md). With --json, `/api/v1/variants`'s document.
+    #[arg(long, conflicts_with_all = ["csv", "watch", "since"])]
+    variants: bool,
+    /// With --variants: only this message set.
+    #[arg(long, requires = "variants", value_name = "NAME")]
+    set: Option<String>,
 }
 
 /// The version of the `--json` layout; bumped only when a field changes meaning or goes away.
@@ -108,6 +116,15 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
     let running = crate::running::load(settings, &store, false).await?;
     if args.watch {
         return crate::watch::run(&running.settings, &store, since).await;
+    }
+    if args.variants {
+        return crate::reach::print_variants(
+            &running.settings,
+            &store,
+            args.set.as_deref(),
+            args.json,
+        )
+        .await;
     }
     let since = since.map(|d| now - d);
     let mut st = store.stats(since, now).await?;

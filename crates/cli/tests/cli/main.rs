@@ -42,4 +42,5 @@ mod refusals_e2e;
 mod soak;
 mod targets_check_e2e;
 mod telegram_e2e;
+mod variants_e2e;
 mod web_e2e;
