@@ -95,7 +95,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
     for w in settings
         .broadcasters
         .iter()
-        .filter_map(|b| crate::config::follow_ups_pending(&b.spec))
+        .filter_map(|b| crate::config::on_update_pending(&b.spec))
     {
         tracing::warn!("{w}");
     }
@@ -682,10 +682,17 @@ async fn start_round(
         true => None,
         false => Some(crate::telegram::start_gateway(settings, store.as_ref()).await?),
     };
-    let gateway: Arc<dyn smb_engine::Gateway> = match &telegram {
-        Some(t) => t.clone(),
+    // Both gateways carry out issue 15's follow-ups (edit, delete, pin) too.
+    let (gateway, follow_ups): (
+        Arc<dyn smb_engine::Gateway>,
+        Arc<dyn smb_engine::FollowUps>,
+    ) = match &telegram {
+        Some(t) => (t.clone(), t.clone()),
         None => {
-            Arc::new(SimGateway::new(settings.sandbox.clone()).context("starting the sandbox")?)
+            let sim = Arc::new(
+                SimGateway::new(settings.sandbox.clone()).context("starting the sandbox")?,
+            );
+            (sim.clone(), sim)
         }
     };
     // A failure from here on drops the gateway: its sessions are saved as at a stop.
@@ -711,7 +718,10 @@ async fn start_round(
     )
     .await;
     let driver = match restored {
-        Ok(d) => d,
+        Ok(d) => {
+            d.set_follow_ups(follow_ups);
+            d
+        }
         Err(e) => {
             sockets.metrics = observers.stop().await;
             save(&telegram);
