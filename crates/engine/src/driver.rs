@@ -1385,10 +1385,14 @@ async fn deliver(shared: &Shared, d: Delivery, shutdown: &CancellationToken) {
         }
     };
     let latency = started.elapsed();
-    let posted = match &res {
-        Ok(sent) => sent.message_id,
-        Err(_) => None,
-    };
+    // Before the outcome: the post's follow-ups and its record, so a restart that loses the
+    // outcome still knows the post (see `follow`).
+    if let Ok(SentMessage {
+        message_id: Some(new_id),
+    }) = &res
+    {
+        follow::after_post(shared, &plan, *new_id, edited, shared.now()).await;
+    }
     let (fx, now) = {
         let (mut planner, now) = shared.lock_now();
         // The gap also counts from the answer: Telegram took the message somewhere between
@@ -1414,11 +1418,6 @@ async fn deliver(shared: &Shared, d: Delivery, shutdown: &CancellationToken) {
             });
         }
         apply(shared, e, now).await;
-    }
-    // After the outcome: the follow-ups of this post, journalled behind it, carried out on
-    // the account's next turns (post first, then pin, then unpin or delete the previous one).
-    if let Some(new_id) = posted {
-        follow::after_post(shared, &plan, new_id, edited, now).await;
     }
 }
 

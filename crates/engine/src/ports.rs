@@ -227,6 +227,11 @@ pub trait FollowUps: Send + Sync {
 /// `pin`, `unpin`, `delete`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum FollowUpAction {
+    /// Not an action: the record of our post of this cycle (its id), written with its
+    /// follow-ups before the delivery's outcome, so a restart that lost that outcome (the
+    /// re-send then answers RANDOM_ID_DUPLICATE, without an id) still knows the post.
+    /// Written done; never carried out.
+    Post,
     /// Our previous post edited to this cycle's text (`post_mode = "edit"`); done by the
     /// delivery itself, journalled here for `stats`.
     Edit,
@@ -243,6 +248,7 @@ impl FollowUpAction {
     /// The journal's word.
     pub fn as_str(self) -> &'static str {
         match self {
+            FollowUpAction::Post => "post",
             FollowUpAction::Edit => "edit",
             FollowUpAction::Pin => "pin",
             FollowUpAction::Unpin => "unpin",
@@ -255,6 +261,7 @@ impl std::str::FromStr for FollowUpAction {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         Ok(match s {
+            "post" => FollowUpAction::Post,
             "edit" => FollowUpAction::Edit,
             "pin" => FollowUpAction::Pin,
             "unpin" => FollowUpAction::Unpin,
@@ -742,8 +749,9 @@ pub trait Store: Send + Sync {
     ) -> Result<bool, StoreError>;
 
     /// Our latest post of `broadcaster` in `target` (its key) from a cycle before
-    /// `before_cycle`: the newest `sent` delivery there with a known message id (issue 15's
-    /// "previous post"). `None` when there is none.
+    /// `before_cycle`: the newest `sent` delivery there with a known message id, or a
+    /// [`FollowUpAction::Post`] record (issue 15's "previous post"), whichever has the later
+    /// cycle. `None` when there is none.
     async fn previous_post(
         &self,
         broadcaster: &str,

@@ -235,25 +235,42 @@ impl Store for MemoryStore {
         target: &str,
         before_cycle: u64,
     ) -> Result<Option<OurPost>, StoreError> {
-        Ok(lock(&self.posts)
+        let journal = lock(&self.posts)
             .iter()
             .filter(|((b, t, c), (_, id))| {
                 b == broadcaster && t == target && *c < before_cycle && id.is_some()
             })
-            .max_by_key(|((_, _, c), _)| *c)
-            .and_then(|((_, _, c), (account, id))| {
+            .filter_map(|((_, _, c), (account, id))| {
                 Some(OurPost {
                     cycle: *c,
                     account: account.clone(),
                     message_id: (*id)?,
                 })
-            }))
+            })
+            .collect::<Vec<_>>();
+        let records = lock(&self.follow_ups)
+            .iter()
+            .filter(|(f, _)| {
+                f.action == crate::ports::FollowUpAction::Post
+                    && f.broadcaster == broadcaster
+                    && f.target == target
+                    && f.cycle < before_cycle
+            })
+            .map(|(f, _)| OurPost {
+                cycle: f.cycle,
+                account: f.account.clone(),
+                message_id: f.message_id,
+            })
+            .collect::<Vec<_>>();
+        Ok(journal.into_iter().chain(records).max_by_key(|p| p.cycle))
     }
     async fn write_follow_ups(&self, rows: &[FollowUp], _: Timestamp) -> Result<(), StoreError> {
         let mut all = lock(&self.follow_ups);
         for row in rows {
             if !all.iter().any(|(f, _)| f == row) {
-                all.push((row.clone(), None));
+                let born = (row.action == crate::ports::FollowUpAction::Post)
+                    .then_some(FollowUpResult::Done);
+                all.push((row.clone(), born));
             }
         }
         Ok(())

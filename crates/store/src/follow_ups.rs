@@ -13,6 +13,7 @@ use crate::sqlite::{SqliteStore, db_err};
 /// edit, pin, unpin, delete.
 fn step(action: FollowUpAction) -> i64 {
     match action {
+        FollowUpAction::Post => -1,
         FollowUpAction::Edit => 0,
         FollowUpAction::Pin => 1,
         FollowUpAction::Unpin => 2,
@@ -34,7 +35,7 @@ pub(crate) async fn insert(
     for r in rows {
         sqlx::query(
             "INSERT INTO follow_ups (broadcaster, cycle, target, action, step, account, message_id, \
-             created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+             result, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (broadcaster, cycle, target, action) DO NOTHING",
         )
         .bind(&r.broadcaster)
@@ -44,6 +45,8 @@ pub(crate) async fn insert(
         .bind(step(r.action))
         .bind(&r.account)
         .bind(r.message_id)
+        // A post record is born done: nothing to carry out.
+        .bind((r.action == FollowUpAction::Post).then_some("done"))
         .bind(at)
         .bind(at)
         .execute(&mut *conn)
@@ -103,11 +106,18 @@ impl SqliteStore {
         before_cycle: u64,
     ) -> Result<Option<OurPost>, StoreError> {
         let row = sqlx::query(
-            "SELECT cycle, account, message_id FROM deliveries
-             WHERE broadcaster = ? AND target = ? AND cycle < ? AND status = 'sent'
-               AND message_id IS NOT NULL
+            "SELECT cycle, account, message_id FROM (
+                 SELECT cycle, account, message_id FROM deliveries
+                 WHERE broadcaster = ? AND target = ? AND cycle < ? AND status = 'sent'
+                   AND message_id IS NOT NULL
+                 UNION ALL
+                 SELECT cycle, account, message_id FROM follow_ups
+                 WHERE broadcaster = ? AND target = ? AND cycle < ? AND action = 'post')
              ORDER BY cycle DESC LIMIT 1",
         )
+        .bind(broadcaster)
+        .bind(target)
+        .bind(cycle(before_cycle))
         .bind(broadcaster)
         .bind(target)
         .bind(cycle(before_cycle))
@@ -157,7 +167,7 @@ impl SqliteStore {
         let rows = sqlx::query(
             "SELECT broadcaster, action, COALESCE(result, 'pending') AS result, error_code,
                     COUNT(*) AS n
-             FROM follow_ups GROUP BY broadcaster, action, result, error_code
+             FROM follow_ups WHERE action <> 'post' GROUP BY broadcaster, action, result, error_code
              ORDER BY broadcaster, step, result, error_code",
         )
         .fetch_all(&self.read)

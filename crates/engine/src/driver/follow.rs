@@ -2,14 +2,20 @@
 //! carried out on the account loops through the [`FollowUps`] port.
 //!
 //! Order, so that a crash never leaves a chat without a current post of ours:
-//! 1. the delivery (pending → the post, or the edit of our previous post, → outcome);
-//! 2. its follow-ups written `pending` in the journal (behind the outcome);
+//! 1. the delivery written pending, then its Telegram call (the post, or the edit of our
+//!    previous post);
+//! 2. once Telegram answered with the post's id: its follow-ups written `pending` in the
+//!    journal with a record of the post ([`FollowUpAction::Post`]), then the delivery's
+//!    outcome;
 //! 3. on the account's next turns, before its next send: pin the new post, then unpin or
 //!    delete the previous one, each result journalled.
 //!
 //! A crash before 2 re-runs the delivery (same random_id; an edit repeats as "not
-//! modified"); a crash in 3 leaves the follow-ups pending, and [`restore`] queues them again
-//! at the next start. Each one is harmless when repeated (the port's contract). The
+//! modified"); a crash after 2 leaves the follow-ups pending, and [`restore`] queues them
+//! again at the next start, with the post's id known even when the delivery's outcome was
+//! lost (its re-send answers RANDOM_ID_DUPLICATE, which carries no id). A crash inside 1,
+//! after Telegram took the post but before 2, is the one case where the post's id is never
+//! learnt: that post stays (docs/posts.md). Each one is harmless when repeated (the port's contract). The
 //! follow-ups of an account take its send turns ([`Planner::claim_send`]): paced by
 //! `delay_between_chats` and held by its Telegram pauses like sends.
 //!
@@ -56,7 +62,7 @@ pub(super) async fn restore(
         .collect();
     for row in store.pending_follow_ups().await? {
         // An edit is the delivery itself: a pending one is re-done when its delivery is.
-        if row.action == FollowUpAction::Edit {
+        if matches!(row.action, FollowUpAction::Edit | FollowUpAction::Post) {
             continue;
         }
         let (Some(account), Ok(target)) = (
@@ -241,7 +247,7 @@ pub(super) async fn after_post(
     if plan.port.is_none() {
         return;
     }
-    let mut rows = Vec::new();
+    let mut rows = vec![plan.row(FollowUpAction::Post, &plan.account, new_id)];
     if plan.pin && edited != Edit::Done {
         rows.push(plan.row(FollowUpAction::Pin, &plan.account, new_id));
     }
@@ -259,9 +265,6 @@ pub(super) async fn after_post(
             rows.push(plan.row(FollowUpAction::Unpin, &prev.account, prev.message_id));
         }
     }
-    if rows.is_empty() {
-        return;
-    }
     record(
         shared,
         Write::FollowUps {
@@ -271,7 +274,7 @@ pub(super) async fn after_post(
     )
     .await;
     let planner = lock(shared);
-    for row in rows {
+    for row in rows.into_iter().skip(1) {
         let Some(account) = planner.account_id(&row.account) else {
             tracing::warn!(account = %row.account, "the account of our previous post is no longer configured; its follow-up stays pending");
             continue;
@@ -345,8 +348,8 @@ pub(super) async fn next(shared: &Shared, account: usize) -> Turn {
                 .unpin(&row.account, &target, row.message_id)
                 .await
                 .map(|_| true),
-            // Never queued (the delivery does it).
-            FollowUpAction::Edit => Ok(true),
+            // Never queued (the delivery does it; a post record is no action).
+            FollowUpAction::Edit | FollowUpAction::Post => Ok(true),
         }
     };
     let res = tokio::time::timeout(shared.settings.send_timeout, call)

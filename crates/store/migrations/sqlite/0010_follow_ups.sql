@@ -4,6 +4,9 @@
 -- restart. Identity: the post that caused it (broadcaster, cycle, target) and the action.
 -- `step` orders the actions of one cycle: edit 0, pin 1, unpin 2, delete 3 (post first, then
 -- pin, then unpin or delete the old one: a crash never leaves a chat without a current post).
+-- Action 'post' (step -1) is no action: the record of the cycle's post and its id, written
+-- with the follow-ups before the delivery's outcome and born 'done', so a restart that lost
+-- that outcome (the re-send answers RANDOM_ID_DUPLICATE, without an id) still knows the post.
 -- `result`: NULL while pending, else 'done' | 'gone' (the post was gone already) | 'refused'
 -- (Telegram refused; `error_code` says why and the documented fallback was taken).
 -- Times are Unix milliseconds (UTC).
@@ -11,7 +14,7 @@ CREATE TABLE follow_ups (
     broadcaster TEXT    NOT NULL,
     cycle       INTEGER NOT NULL,
     target      TEXT    NOT NULL,
-    action      TEXT    NOT NULL CHECK (action IN ('edit', 'pin', 'unpin', 'delete')),
+    action      TEXT    NOT NULL CHECK (action IN ('post', 'edit', 'pin', 'unpin', 'delete')),
     step        INTEGER NOT NULL,
     account     TEXT    NOT NULL,
     message_id  INTEGER NOT NULL,
