@@ -223,6 +223,7 @@ fn kill_9_at_random_moments_during_replace_and_pin_ends_with_one_live_post_per_c
     // one more cycle.
     run_once(&w);
     let duplicates = w.server.duplicates();
+    let mut orphans_seen = 0;
     for chat in chats() {
         let posts = live(&w, chat);
         // A kill between Telegram's answer to a post and its journal entry leaves a post whose
@@ -233,11 +234,11 @@ fn kill_9_at_random_moments_during_replace_and_pin_ends_with_one_live_post_per_c
             !posts.is_empty() && posts.len() <= 1 + lost_ids,
             "chat {chat}: {posts:?} (duplicates {duplicates})"
         );
-        // The current post (the newest) is pinned; no other pinned post of ours is live.
-        let newest = posts.iter().map(|p| p.0).max().unwrap();
-        for (id, _, pinned) in &posts {
-            assert_eq!(*pinned, *id == newest, "chat {chat}: {posts:?}");
-        }
+        // Exactly one of our live posts is pinned: the current one (the newest whose id the
+        // journal knows; an orphan of the window above is never pinned).
+        let pinned: Vec<i32> = posts.iter().filter(|p| p.2).map(|p| p.0).collect();
+        assert_eq!(pinned.len(), 1, "chat {chat}: {posts:?}");
+        orphans_seen += posts.len() - 1;
         // No text twice among the live posts of one chat.
         let mut texts: Vec<&str> = posts.iter().map(|p| p.1.as_str()).collect();
         texts.sort_unstable();
@@ -246,7 +247,10 @@ fn kill_9_at_random_moments_during_replace_and_pin_ends_with_one_live_post_per_c
     }
     let pending = w.pending_follow_ups();
     assert_eq!(pending, 0, "every follow-up was carried out");
-    eprintln!("{kills} kills, {duplicates} re-sends dropped by random_id");
+    assert!(orphans_seen <= usize::try_from(duplicates).unwrap());
+    eprintln!(
+        "{kills} kills, {duplicates} re-sends dropped by random_id, {orphans_seen} post(s) whose id was never learnt"
+    );
 }
 
 #[test]
