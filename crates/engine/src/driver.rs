@@ -1385,6 +1385,7 @@ async fn deliver(shared: &Shared, d: Delivery, shutdown: &CancellationToken) {
         }
     };
     let latency = started.elapsed();
+    let res = follow::learn_id(shared, &d, &plan, res).await;
     // Before the outcome: the post's follow-ups and its record, so a restart that loses the
     // outcome still knows the post (see `follow`).
     if let Ok(SentMessage {

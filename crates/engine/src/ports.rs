@@ -44,6 +44,8 @@ pub struct SentMessage {
 pub const ALBUM_MIN_ITEMS: usize = 2;
 /// The most items of an album (Telegram: MULTI_MEDIA_TOO_LONG above 10).
 pub const ALBUM_MAX_ITEMS: usize = 10;
+/// How many of our newest messages in a chat [`FollowUps::find_own_post`] looks through.
+pub const FIND_OWN_LIMIT: i32 = 20;
 /// How long a non-admin may edit a post in a group (Telegram's `edit_time_limit` in
 /// help.getConfig: 172800 s; MESSAGE_EDIT_TIME_EXPIRED after). Admins of the chat, and
 /// channels' posts, have no limit.
@@ -211,6 +213,19 @@ pub trait FollowUps: Send + Sync {
     /// `message_ids: None`. Errors: MULTI_MEDIA_TOO_LONG, MEDIA_INVALID,
     /// MEDIA_CAPTION_TOO_LONG, the send's chat errors.
     async fn send_album(&self, request: AlbumRequest<'_>) -> Result<SentAlbum, SendError>;
+
+    /// Our newest live post in `target`'s chat that reads `text` (formatted with `format` as
+    /// a send formats it) with an id above `after`: the id of a post whose re-send after a
+    /// crash answered RANDOM_ID_DUPLICATE, which carries no id. One call (messages.search for
+    /// our own messages, newest first, at most [`FIND_OWN_LIMIT`]). `Ok(None)`: not found.
+    async fn find_own_post(
+        &self,
+        account: &str,
+        target: &TargetRef,
+        text: &str,
+        format: TextFormat,
+        after: Option<i64>,
+    ) -> Result<Option<i64>, SendError>;
 
     /// Which of our posts `message_ids` in `target`'s chat still exist: ONE batched call per
     /// chat (messages.getMessages for a basic group, channels.getMessages otherwise; at most

@@ -197,9 +197,6 @@ fn edit_mode_edits_the_one_post_in_place_and_posts_anew_once_the_window_passed()
 fn kill_9_at_random_moments_during_replace_and_pin_ends_with_one_live_post_per_chat() {
     let w = World::start(fixture());
     w.seed_logged_in("acc1", ACC1);
-    // Slower than the other tests so that most kills land between Telegram calls, not inside
-    // the few milliseconds where a post is out but its id not yet journalled (see the
-    // assertion below).
     w.config(&config("replace", true, "40ms", &["one", "two", "three"]));
     let seed: u64 = std::env::var("CRASH_SEED")
         .ok()
@@ -223,34 +220,26 @@ fn kill_9_at_random_moments_during_replace_and_pin_ends_with_one_live_post_per_c
     // one more cycle.
     run_once(&w);
     let duplicates = w.server.duplicates();
-    let mut orphans_seen = 0;
     for chat in chats() {
+        // Exactly one live post of ours, pinned. A kill between Telegram taking a post and
+        // its journal entry makes the restart's re-send answer RANDOM_ID_DUPLICATE (no id):
+        // the driver then finds the post among our newest there (messages.search), so it is
+        // deleted by the next cycle like any other.
         let posts = live(&w, chat);
-        // A kill between Telegram's answer to a post and its journal entry leaves a post whose
-        // id the restart cannot learn (RANDOM_ID_DUPLICATE carries no id): it is the one case
-        // that may leave a second live post, and each is counted by the server.
-        let lost_ids = usize::try_from(duplicates).unwrap();
-        assert!(
-            !posts.is_empty() && posts.len() <= 1 + lost_ids,
-            "chat {chat}: {posts:?} (duplicates {duplicates})"
-        );
-        // Exactly one of our live posts is pinned: the current one (the newest whose id the
-        // journal knows; an orphan of the window above is never pinned).
-        let pinned: Vec<i32> = posts.iter().filter(|p| p.2).map(|p| p.0).collect();
-        assert_eq!(pinned.len(), 1, "chat {chat}: {posts:?}");
-        orphans_seen += posts.len() - 1;
-        // No text twice among the live posts of one chat.
-        let mut texts: Vec<&str> = posts.iter().map(|p| p.1.as_str()).collect();
-        texts.sort_unstable();
-        texts.dedup();
-        assert_eq!(texts.len(), posts.len(), "chat {chat}: {posts:?}");
+        assert_eq!(posts.len(), 1, "chat {chat}: {posts:?} (duplicates {duplicates})");
+        assert!(posts[0].2, "chat {chat}: our current post is pinned: {posts:?}");
+        // No other post of ours is pinned, live or not.
+        let pinned = w
+            .server
+            .messages(chat)
+            .into_iter()
+            .filter(|m| m.account == ACC1 && m.pinned && m.is_live())
+            .count();
+        assert_eq!(pinned, 1, "chat {chat}");
     }
     let pending = w.pending_follow_ups();
     assert_eq!(pending, 0, "every follow-up was carried out");
-    assert!(orphans_seen <= usize::try_from(duplicates).unwrap());
-    eprintln!(
-        "{kills} kills, {duplicates} re-sends dropped by random_id, {orphans_seen} post(s) whose id was never learnt"
-    );
+    eprintln!("{kills} kills, {duplicates} re-sends dropped by random_id");
 }
 
 #[test]

@@ -220,6 +220,52 @@ pub(super) async fn edit_or_send(
     send_once(shared, request).await
 }
 
+/// A post Telegram answered as already sent (RANDOM_ID_DUPLICATE: a re-send after a crash
+/// that lost the first answer) carries no id; with follow-ups to do, our newest post in the
+/// chat with this text, newer than the previous one, is looked up (one call), so the new post
+/// becomes the current one and the previous one is deleted or unpinned as usual. Not found,
+/// or the look-up failed: the answer stays without an id (logged).
+pub(super) async fn learn_id(
+    shared: &Shared,
+    d: &Delivery,
+    plan: &Plan,
+    res: Result<SentMessage, SendError>,
+) -> Result<SentMessage, SendError> {
+    let (Ok(SentMessage { message_id: None }), Some(port)) = (&res, &plan.port) else {
+        return res;
+    };
+    // Ids compare only within one account's view of a basic group.
+    let after = plan
+        .previous
+        .as_ref()
+        .filter(|p| p.account == *d.account_name)
+        .map(|p| p.message_id);
+    let call = port.find_own_post(
+        &d.account_name,
+        &d.target,
+        &d.text,
+        d.content.format,
+        after,
+    );
+    match tokio::time::timeout(shared.settings.send_timeout, call).await {
+        Ok(Ok(Some(id))) => {
+            tracing::info!(broadcaster = %d.broadcaster_name, target = %d.target, message_id = id, "found our post that Telegram answered as already sent");
+            Ok(SentMessage {
+                message_id: Some(id),
+            })
+        }
+        Ok(Ok(None)) => {
+            tracing::warn!(broadcaster = %d.broadcaster_name, target = %d.target, "Telegram answered our post as already sent and it was not found among our newest posts there; it is not deleted or pinned by later cycles");
+            res
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(broadcaster = %d.broadcaster_name, target = %d.target, error = %e, "our post Telegram answered as already sent could not be looked up");
+            res
+        }
+        Err(_) => res,
+    }
+}
+
 /// Journals an edit with its result (written and recorded at once: the delivery's own
 /// pending row is what a restart re-does).
 async fn journal(shared: &Shared, row: FollowUp, result: FollowUpResult) {
