@@ -23,8 +23,8 @@ use crate::planner::{
 };
 
 use crate::ports::{
-    DeliveryKey, FollowUp, FollowUpResult, JournalPost, OurPost, Outcome, PendingDelivery, Store, StoreError, StoredAccount,
-    StoredChatPause, StoredCycle, StoredRefusal, TargetStatus,
+    DeliveryKey, FollowUp, FollowUpResult, JournalPost, OurPost, Outcome, PendingDelivery, Store,
+    StoreError, StoredAccount, StoredChatPause, StoredCycle, StoredRefusal, TargetStatus,
 };
 
 /// (broadcaster, cycle, target key) → (status as the journal writes it, random_id)

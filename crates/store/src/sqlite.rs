@@ -18,8 +18,9 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 use smb_domain::{AccountStop, DeliveryStatus, OperatorState, PauseKind, TargetState};
 use smb_engine::{
-    DeliveryKey, FollowUp, FollowUpResult, JournalPost, OurPost, Outcome, PendingDelivery, Store, StoreError, StoredAccount,
-    StoredChatPause, StoredCycle, StoredDelivery, StoredRefusal, TargetStatus,
+    DeliveryKey, FollowUp, FollowUpResult, JournalPost, OurPost, Outcome, PendingDelivery, Store,
+    StoreError, StoredAccount, StoredChatPause, StoredCycle, StoredDelivery, StoredRefusal,
+    TargetStatus,
 };
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,

@@ -683,18 +683,16 @@ async fn start_round(
         false => Some(crate::telegram::start_gateway(settings, store.as_ref()).await?),
     };
     // Both gateways carry out issue 15's follow-ups (edit, delete, pin) too.
-    let (gateway, follow_ups): (
-        Arc<dyn smb_engine::Gateway>,
-        Arc<dyn smb_engine::FollowUps>,
-    ) = match &telegram {
-        Some(t) => (t.clone(), t.clone()),
-        None => {
-            let sim = Arc::new(
-                SimGateway::new(settings.sandbox.clone()).context("starting the sandbox")?,
-            );
-            (sim.clone(), sim)
-        }
-    };
+    let (gateway, follow_ups): (Arc<dyn smb_engine::Gateway>, Arc<dyn smb_engine::FollowUps>) =
+        match &telegram {
+            Some(t) => (t.clone(), t.clone()),
+            None => {
+                let sim = Arc::new(
+                    SimGateway::new(settings.sandbox.clone()).context("starting the sandbox")?,
+                );
+                (sim.clone(), sim)
+            }
+        };
     // A failure from here on drops the gateway: its sessions are saved as at a stop.
     let save = |t: &Option<Arc<smb_telegram::grammers::GrammersGateway>>| {
         if let Some(t) = t {

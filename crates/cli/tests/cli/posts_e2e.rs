@@ -25,7 +25,12 @@ type World = common::server::ServerWorld;
 /// A supergroup whose members may pin, a supergroup and a channel where acc1 is an admin, and
 /// a basic group whose members may pin.
 fn chats() -> Vec<i64> {
-    vec![-1_001_000_000_001, -1_001_000_000_002, -1_002_000_000_001, -4001]
+    vec![
+        -1_001_000_000_001,
+        -1_001_000_000_002,
+        -1_002_000_000_001,
+        -4001,
+    ]
 }
 
 fn fixture() -> Fixture {
@@ -117,7 +122,10 @@ fn replace_with_pin_over_four_cycles_leaves_one_live_pinned_post_per_chat() {
             assert_eq!(posts.len(), 1, "cycle {cycle}, chat {chat}: {posts:?}");
             let (id, text, pinned) = &posts[0];
             assert_eq!(text, want, "cycle {cycle}, chat {chat}");
-            assert!(pinned, "cycle {cycle}, chat {chat}: our newest post is pinned");
+            assert!(
+                pinned,
+                "cycle {cycle}, chat {chat}: our newest post is pinned"
+            );
             seen.push((chat, *id));
         }
     }
@@ -226,8 +234,15 @@ fn kill_9_at_random_moments_during_replace_and_pin_ends_with_one_live_post_per_c
         // the driver then finds the post among our newest there (messages.search), so it is
         // deleted by the next cycle like any other.
         let posts = live(&w, chat);
-        assert_eq!(posts.len(), 1, "chat {chat}: {posts:?} (duplicates {duplicates})");
-        assert!(posts[0].2, "chat {chat}: our current post is pinned: {posts:?}");
+        assert_eq!(
+            posts.len(),
+            1,
+            "chat {chat}: {posts:?} (duplicates {duplicates})"
+        );
+        assert!(
+            posts[0].2,
+            "chat {chat}: our current post is pinned: {posts:?}"
+        );
         // No other post of ours is pinned, live or not.
         let pinned = w
             .server
@@ -274,7 +289,13 @@ pin = true
         let out = common::run_with(
             common::command(
                 dir.path(),
-                &["run", "--sandbox", "--once", "--no-metrics", "--ignore-quiet-hours"],
+                &[
+                    "run",
+                    "--sandbox",
+                    "--once",
+                    "--no-metrics",
+                    "--ignore-quiet-hours",
+                ],
             ),
             None,
             Duration::from_secs(60),
@@ -295,7 +316,12 @@ pin = true
     assert_eq!(count("pin"), 4, "{actions:?}");
     assert_eq!(count("delete"), 2, "{actions:?}");
     assert_eq!(count("edit"), 2, "{actions:?}");
-    assert!(actions.iter().filter(|a| a.action == "pin").all(|a| a.silent));
+    assert!(
+        actions
+            .iter()
+            .filter(|a| a.action == "pin")
+            .all(|a| a.silent)
+    );
     // Each delete names the chat's first post; each edit its second, with the third text.
     for chat in ["-1001000000001", "@shop_one"] {
         let ids: Vec<i64> = posts

@@ -240,13 +240,7 @@ pub(super) async fn learn_id(
         .as_ref()
         .filter(|p| p.account == *d.account_name)
         .map(|p| p.message_id);
-    let call = port.find_own_post(
-        &d.account_name,
-        &d.target,
-        &d.text,
-        d.content.format,
-        after,
-    );
+    let call = port.find_own_post(&d.account_name, &d.target, &d.text, d.content.format, after);
     match tokio::time::timeout(shared.settings.send_timeout, call).await {
         Ok(Ok(Some(id))) => {
             tracing::info!(broadcaster = %d.broadcaster_name, target = %d.target, message_id = id, "found our post that Telegram answered as already sent");

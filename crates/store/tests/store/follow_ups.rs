@@ -5,8 +5,7 @@
 use jiff::Timestamp;
 use smb_domain::TargetRef;
 use smb_engine::{
-    DeliveryKey, FollowUp, FollowUpAction, FollowUpResult, OurPost, Outcome, PendingDelivery,
-    Store,
+    DeliveryKey, FollowUp, FollowUpAction, FollowUpResult, OurPost, Outcome, PendingDelivery, Store,
 };
 use smb_store::{FollowUpCount, SqliteSettings, SqliteStore};
 
