@@ -30,6 +30,9 @@ use crate::ports::{
 /// (broadcaster, cycle, target key) → (status as the journal writes it, random_id)
 pub type Journal = HashMap<(String, u64, String), (String, i64)>;
 
+/// Our posts in a [`MemoryStore`]: (broadcaster, target key, cycle) → (account, message id).
+pub type Posts = HashMap<(String, String, u64), (String, Option<i64>)>;
+
 /// A journal in memory; starts empty, as a fresh database would.
 #[derive(Default)]
 pub struct MemoryStore {
@@ -42,7 +45,7 @@ pub struct MemoryStore {
     pub refusals: Mutex<HashMap<(String, String), StoredRefusal>>,
     /// Our posts, by (broadcaster, target key, cycle): (account, message id), from the
     /// pending write's account and a `Sent` outcome's id.
-    pub posts: Mutex<HashMap<(String, String, u64), (String, Option<i64>)>>,
+    pub posts: Mutex<Posts>,
     /// Every follow-up written, in order, with its result once recorded.
     pub follow_ups: Mutex<Vec<(FollowUp, Option<FollowUpResult>)>>,
 }
@@ -572,7 +575,7 @@ impl<S: Store, H: Hook> Store for Hooked<S, H> {
         self.inner.previous_post(b, t, before).await
     }
     async fn write_follow_ups(&self, rows: &[FollowUp], at: Timestamp) -> Result<(), StoreError> {
-        let b = rows.first().map(|r| r.broadcaster.as_str()).unwrap_or("");
+        let b = rows.first().map_or("", |r| r.broadcaster.as_str());
         self.gate(
             Write::FollowUp { broadcaster: b },
             self.inner.write_follow_ups(rows, at),
