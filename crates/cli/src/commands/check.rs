@@ -375,7 +375,7 @@ fn risky_choices(r: &mut Report, s: &Settings, sandbox: bool) {
         }
     }
     for b in &s.broadcasters {
-        if let Some(w) = crate::config::follow_ups_pending(&b.spec) {
+        if let Some(w) = crate::config::on_update_pending(&b.spec) {
             r.warn(w);
         }
     }

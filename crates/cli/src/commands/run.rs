@@ -95,7 +95,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
     for w in settings
         .broadcasters
         .iter()
-        .filter_map(|b| crate::config::follow_ups_pending(&b.spec))
+        .filter_map(|b| crate::config::on_update_pending(&b.spec))
     {
         tracing::warn!("{w}");
     }
@@ -692,15 +692,21 @@ async fn start_round(
         true => None,
         false => Some(crate::telegram::start_gateway(settings, store.as_ref()).await?),
     };
-    // The same gateway reads reach (issue 17): grammers or the sandbox.
-    let (gateway, reach): (Arc<dyn smb_engine::Gateway>, Arc<dyn smb_engine::Reach>) =
+    // The same gateway carries out issue 15's follow-ups (edit, delete, pin) and reads reach
+    // (issue 17): grammers or the sandbox.
+    #[allow(clippy::type_complexity)]
+    let (gateway, follow_ups, reach): (
+        Arc<dyn smb_engine::Gateway>,
+        Arc<dyn smb_engine::FollowUps>,
+        Arc<dyn smb_engine::Reach>,
+    ) =
         match &telegram {
-            Some(t) => (t.clone(), t.clone()),
+            Some(t) => (t.clone(), t.clone(), t.clone()),
             None => {
                 let sim = Arc::new(
                     SimGateway::new(settings.sandbox.clone()).context("starting the sandbox")?,
                 );
-                (sim.clone(), sim)
+                (sim.clone(), sim.clone(), sim)
             }
         };
     // A failure from here on drops the gateway: its sessions are saved as at a stop.
@@ -726,7 +732,10 @@ async fn start_round(
     )
     .await;
     let driver = match restored {
-        Ok(d) => d,
+        Ok(d) => {
+            d.set_follow_ups(follow_ups);
+            d
+        }
         Err(e) => {
             sockets.metrics = observers.stop().await;
             save(&telegram);

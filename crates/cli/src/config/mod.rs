@@ -34,7 +34,7 @@ use smb_engine::TextFormat;
 use smb_engine::planner::{AccountSpec, BroadcasterSpec};
 use smb_telegram::SimSettings;
 
-pub use broadcasters::follow_ups_pending;
+pub use broadcasters::on_update_pending;
 pub use duration::parse_duration;
 pub use env::{EnvVars, unknown_names as unknown_env_names};
 pub use reach::{ReachSettings, parse_after as parse_reach_after};
