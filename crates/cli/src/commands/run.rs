@@ -699,16 +699,15 @@ async fn start_round(
         Arc<dyn smb_engine::Gateway>,
         Arc<dyn smb_engine::FollowUps>,
         Arc<dyn smb_engine::Reach>,
-    ) =
-        match &telegram {
-            Some(t) => (t.clone(), t.clone(), t.clone()),
-            None => {
-                let sim = Arc::new(
-                    SimGateway::new(settings.sandbox.clone()).context("starting the sandbox")?,
-                );
-                (sim.clone(), sim.clone(), sim)
-            }
-        };
+    ) = match &telegram {
+        Some(t) => (t.clone(), t.clone(), t.clone()),
+        None => {
+            let sim = Arc::new(
+                SimGateway::new(settings.sandbox.clone()).context("starting the sandbox")?,
+            );
+            (sim.clone(), sim.clone(), sim)
+        }
+    };
     // A failure from here on drops the gateway: its sessions are saved as at a stop.
     let save = |t: &Option<Arc<smb_telegram::grammers::GrammersGateway>>| {
         if let Some(t) = t {

@@ -309,7 +309,7 @@ impl Planner {
                         stale_retried: false,
                         account: None,
                         unknown: false,
-                        account_wait: false,
+                        account_wait: None,
                     });
                 }
                 i
@@ -325,7 +325,7 @@ impl Planner {
                         stale_retried: false,
                         account: None,
                         unknown: false,
-                        account_wait: false,
+                        account_wait: None,
                     });
                 }
                 i
@@ -333,7 +333,7 @@ impl Planner {
             Pick::Retry(r) => {
                 if !hold.skip {
                     ac.retries[r].not_before = hold.until;
-                    ac.retries[r].account_wait = false;
+                    ac.retries[r].account_wait = None;
                     ac.retries[r].index
                 } else {
                     let retry = ac.retries.swap_remove(r);
@@ -577,7 +577,9 @@ impl Planner {
                     // A flood wait told the refused account binds that account, not the
                     // backup (qa5 F1).
                     .map(|(i, r)| {
-                        let at = if r.account_wait && r.account.is_none() {
+                        let at = if r.account.is_none()
+                            && r.account_wait.is_some_and(|refused| refused != account)
+                        {
                             now
                         } else {
                             r.not_before

@@ -125,7 +125,7 @@ impl Planner {
         let (until, paused) = pause(&mut self.accounts[d.account], err, d.random_id as u64, now);
         let retry = refused_retry(d, until, stale_retried);
         // Untied: a backup may take it before the account's wait ends.
-        let account_wait = retry.account.is_none();
+        let account_wait = retry.account.is_none().then_some(d.account);
         self.defer(
             d,
             Retry {
@@ -325,7 +325,7 @@ fn retry(d: &Delivery, not_before: Timestamp, attempt: u32, stale_retried: bool)
         stale_retried,
         account: Some(d.account),
         unknown: false,
-        account_wait: false,
+        account_wait: None,
     }
 }
 

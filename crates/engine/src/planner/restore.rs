@@ -116,7 +116,7 @@ impl Planner {
                                 // Until `restore_journal` says which account attempted it.
                                 account: Some(b.account),
                                 unknown: d.status == DeliveryStatus::Pending,
-                                account_wait: false,
+                                account_wait: None,
                             }),
                         }
                     }
