@@ -35,8 +35,8 @@ pub(super) struct Retry {
     /// `not_before` is the wait Telegram told the account that was refused (a flood wait),
     /// not a wait of the delivery or its chat: a backup taking it (untied: nothing was
     /// posted) need not wait for it (qa5 F1: the refused delivery waited the whole hour).
-    /// The account whose flood wait that is: it still binds that account (soak: a backup
-    /// refused by a 1-s flood wait re-sent 15 ms later when `at = now` applied to it too).
+    /// The account whose flood wait that is: it binds that account still; only another
+    /// account may take the delivery at once.
     pub(super) account_wait: Option<AccountId>,
 }
 

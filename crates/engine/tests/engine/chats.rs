@@ -676,6 +676,75 @@ fn a_delivery_refused_by_a_long_flood_wait_goes_to_the_backup_at_once() {
     assert!(completed[0] < b_sends[0].at + SignedDuration::from_secs(3600));
 }
 
+/// The hand-over of qa5 F1 is for another account only: a flood wait told the backup itself
+/// binds the backup.
+#[test]
+fn a_flood_wait_told_the_backup_binds_the_backup() {
+    let t0 = ts("2026-05-04T10:00:00Z");
+    let chats = ["@chat_a", "@chat_b", "@chat_c", "@chat_d"];
+    let mut p = planner(
+        &["acc1", "acc3"],
+        vec![spec("b2b", "acc1", &chats, 24 * 3600, "UTC")],
+        ChatSetup {
+            backups: HashMap::from([("b2b".to_string(), vec!["acc3".to_string()])]),
+            ..ChatSetup::default()
+        },
+        t0,
+    );
+    for c in chats {
+        p.handle(
+            Event::ChatInfo(ChatFacts {
+                account: "acc3".into(),
+                chat: chat(c),
+                member: Some(true),
+                slowmode_seconds: None,
+            }),
+            t0,
+        );
+    }
+    let (mut acc1_sends, mut acc3_sends) = (0, 0);
+    let trace = simulate(
+        &mut p,
+        t0,
+        ts("2026-05-04T10:30:00Z"),
+        Duration::from_secs(1),
+        move |d, _| {
+            if &*d.account_name == "acc1" {
+                acc1_sends += 1;
+                if acc1_sends == 2 {
+                    return Err(SendError::rpc("FLOOD_WAIT", Some(3600)));
+                }
+            } else {
+                acc3_sends += 1;
+                if acc3_sends == 1 {
+                    return Err(SendError::rpc("FLOOD_WAIT", Some(120)));
+                }
+            }
+            Ok(SentMessage {
+                message_id: Some(1),
+            })
+        },
+    );
+    let acc3: Vec<&Sent> = trace
+        .sends
+        .iter()
+        .filter(|s| &*s.d.account_name == "acc3")
+        .collect();
+    assert!(acc3.len() >= 2, "acc3 sent {} times", acc3.len());
+    assert!(acc3[0].result.is_err());
+    assert!(
+        acc3[1].at >= acc3[0].at + SignedDuration::from_secs(120),
+        "acc3 sent at {} inside its own 120 s flood wait told at {}",
+        acc3[1].at,
+        acc3[0].at
+    );
+    // Nothing is lost: every chat still gets exactly one post.
+    let posts = trace.posts_by_chat();
+    for c in chats {
+        assert_eq!(posts.get(c).map(Vec::len), Some(1), "{c}: {posts:?}");
+    }
+}
+
 #[test]
 fn a_short_flood_wait_keeps_every_delivery_on_its_account() {
     let trace = backup_run(60);
