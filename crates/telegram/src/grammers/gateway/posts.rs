@@ -337,10 +337,7 @@ impl GrammersGateway {
                 }
             };
             let messages = match r {
-                Ok(tl::enums::messages::Messages::Messages(m)) => m.messages,
-                Ok(tl::enums::messages::Messages::Slice(m)) => m.messages,
-                Ok(tl::enums::messages::Messages::ChannelMessages(m)) => m.messages,
-                Ok(tl::enums::messages::Messages::NotModified(_)) => Vec::new(),
+                Ok(m) => messages_of(m),
                 Err(e) => {
                     let e = SendError::from(e);
                     self.after_error(account, a, target, &e).await;
@@ -419,10 +416,7 @@ impl GrammersGateway {
             })
             .await;
         let messages = match r {
-            Ok(tl::enums::messages::Messages::Messages(m)) => m.messages,
-            Ok(tl::enums::messages::Messages::Slice(m)) => m.messages,
-            Ok(tl::enums::messages::Messages::ChannelMessages(m)) => m.messages,
-            Ok(tl::enums::messages::Messages::NotModified(_)) => Vec::new(),
+            Ok(m) => messages_of(m),
             Err(e) => {
                 let e = SendError::from(e);
                 self.after_error(account, a, target, &e).await;
@@ -440,5 +434,16 @@ impl GrammersGateway {
             .max();
         debug!(account, target = %target, found = ?found, "looked up our own post");
         Ok(found.map(i64::from))
+    }
+}
+
+/// The messages of any `messages.Messages` answer (getMessages, search): plain, a slice, a
+/// channel's; `NotModified` carries none.
+fn messages_of(m: tl::enums::messages::Messages) -> Vec<tl::enums::Message> {
+    match m {
+        tl::enums::messages::Messages::Messages(m) => m.messages,
+        tl::enums::messages::Messages::Slice(m) => m.messages,
+        tl::enums::messages::Messages::ChannelMessages(m) => m.messages,
+        tl::enums::messages::Messages::NotModified(_) => Vec::new(),
     }
 }
