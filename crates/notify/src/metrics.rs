@@ -262,7 +262,6 @@ impl EventSink for Metrics {
             }),
             EngineEvent::Stopped
             | EngineEvent::ChatMigrated { .. }
-            | EngineEvent::VariantRetired { .. }
             | EngineEvent::CycleStarted { .. }
             | EngineEvent::BadContent { .. }
             | EngineEvent::StoreFailed { .. } => {}

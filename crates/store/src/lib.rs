@@ -16,7 +16,6 @@
     clippy::cast_possible_truncation
 )]
 
-mod follow_ups;
 pub mod maintenance;
 mod messages;
 mod migrated;
@@ -29,7 +28,6 @@ mod switch;
 pub mod variants;
 mod web;
 
-pub use follow_ups::FollowUpCount;
 pub use messages::MessageSetVersion;
 pub use migrated::ChatMigration;
 pub use reach::{ReachDue, VariantPost};
