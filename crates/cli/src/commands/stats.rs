@@ -192,10 +192,7 @@ async fn held_now(
     smb_engine::planned_sends(&mut planner, now, |_, _| {});
     Ok(smb_engine::rule_holds(&planner, now)
         .into_iter()
-        .map(|h| {
-            smb_store::HeldTarget::new(h.target, h.reason, h.until)
-                .held_for(h.broadcaster, h.account)
-        })
+        .map(|h| smb_store::HeldTarget::new(h.target, h.reason, h.until))
         .collect())
 }
 
@@ -719,7 +716,7 @@ fn print_text(settings: &Settings, st: &Stats, x: &Extras) -> std::io::Result<()
                 "{}",
                 held_line(
                     &t.target,
-                    t.broadcaster.as_deref().zip(t.account.as_deref()),
+                    None,
                     t.until_at,
                     &t.why,
                     lang,
