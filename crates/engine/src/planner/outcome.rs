@@ -78,6 +78,22 @@ impl Planner {
         now: Timestamp,
         fx: &mut Vec<Effect>,
     ) {
+        // A refusal of the second try after a lost connection: the first try may be in the
+        // chat, so the delivery counts as tried (a retry stays with this account), and a wait
+        // or stop the refusal tells is obeyed as if the first try had met it. Other refusals
+        // are retried as transient errors, and the retry meets them again.
+        if let SendError::Unconfirmed(refusal) = err
+            && matches!(
+                refusal.class(),
+                ErrorClass::AccountPause | ErrorClass::ChatPause | ErrorClass::AccountDead
+            )
+        {
+            let tried = Delivery {
+                attempt: d.attempt + 1,
+                ..d.clone()
+            };
+            return self.failed(&tried, refusal, stale_retried, now, fx);
+        }
         match err.class() {
             ErrorClass::AccountPause => self.wait_account(d, err, stale_retried, now, fx),
             ErrorClass::ChatPause => self.wait_chat(d, err, stale_retried, now, fx),

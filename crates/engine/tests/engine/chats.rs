@@ -505,6 +505,11 @@ fn an_unknown_slow_mode_is_learned_from_errors_the_old_way() {
 /// acc1 posts for "b2b", acc3 is its backup and a member of A and B only (not of C; unknown
 /// for D). Telegram puts acc1 in a flood wait of `flood` seconds at its second send.
 fn backup_run(flood: u32) -> Trace {
+    backup_run_refused(SendError::rpc("FLOOD_WAIT", Some(flood)))
+}
+
+/// [`backup_run`] with acc1's second send answered by `refusal`.
+fn backup_run_refused(refusal: SendError) -> Trace {
     let t0 = ts("2026-05-04T10:00:00Z");
     let mut p = planner(
         &["acc1", "acc3"],
@@ -544,7 +549,7 @@ fn backup_run(flood: u32) -> Trace {
             if &*d.account_name == "acc1" {
                 acc1_sends += 1;
                 if acc1_sends == 2 {
-                    return Err(SendError::rpc("FLOOD_WAIT", Some(flood)));
+                    return Err(refusal.clone());
                 }
             }
             Ok(SentMessage {
@@ -598,6 +603,61 @@ fn a_backup_takes_only_unattempted_deliveries_in_chats_it_is_a_member_of() {
     );
     // The backup's own pacing budget: 15 s between its sends.
     assert!(backup_sends[1].at.duration_since(backup_sends[0].at) >= SignedDuration::from_secs(15));
+}
+
+/// The soak's find: a send whose connection was lost, and whose second try met FLOOD_WAIT,
+/// came back as a bare network error and was retried 190 ms later, inside the wait. As
+/// `Unconfirmed` the wait is obeyed: acc1 sends nothing for the hour, and the delivery (maybe
+/// in the chat already) stays with acc1 and its `random_id` instead of going to the backup.
+#[test]
+fn a_flood_wait_told_to_a_second_try_pauses_the_account_and_keeps_the_delivery() {
+    let trace = backup_run_refused(SendError::Unconfirmed(Box::new(SendError::rpc(
+        "FLOOD_WAIT",
+        Some(3600),
+    ))));
+    let w: Vec<&Sent> = trace
+        .sends
+        .iter()
+        .filter(|s| s.d.target.key() == "@chat_w")
+        .collect();
+    assert_eq!(w.len(), 2, "refused once, then sent after the wait");
+    assert!(w.iter().all(|s| &*s.d.account_name == "acc1"));
+    assert_eq!(w[0].d.random_id, w[1].d.random_id);
+    let wait_end = w[0].at + SignedDuration::from_hours(1);
+    assert!(
+        trace
+            .sends
+            .iter()
+            .filter(|s| &*s.d.account_name == "acc1")
+            .all(|s| s.at <= w[0].at || s.at >= wait_end),
+        "acc1 sent inside the told wait"
+    );
+    // The backup still takes the untried deliveries of chats it is a member of.
+    assert!(
+        trace
+            .sends
+            .iter()
+            .any(|s| &*s.d.account_name == "acc3" && s.result.is_ok())
+    );
+}
+
+/// A refusal of the second try that tells no wait (here a chat's) is retried as a network
+/// error by the same account, and the retry meets it and acts on it.
+#[test]
+fn other_refusals_of_a_second_try_are_retried_by_the_same_account() {
+    let trace = backup_run_refused(SendError::Unconfirmed(Box::new(SendError::rpc(
+        "CHAT_WRITE_FORBIDDEN",
+        None,
+    ))));
+    let w: Vec<&Sent> = trace
+        .sends
+        .iter()
+        .filter(|s| s.d.target.key() == "@chat_w")
+        .collect();
+    assert_eq!(w.len(), 2);
+    assert!(w.iter().all(|s| &*s.d.account_name == "acc1"));
+    assert_eq!(w[0].d.random_id, w[1].d.random_id);
+    assert_eq!(w[1].d.attempt, 1);
 }
 
 #[test]
