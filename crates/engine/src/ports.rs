@@ -349,6 +349,8 @@ pub struct StoredDelivery {
     pub target: String,
     pub status: DeliveryStatus,
     pub random_id: i64,
+    /// Network/server errors met so far (`max_retries` counts them); see
+    /// [`Store::record_outcome`].
     pub attempts: u32,
     pub retry_at: Option<Timestamp>,
 }
@@ -535,6 +537,10 @@ pub trait Store: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Durably writes the delivery as `pending` (insert, or update of a deferred one).
     async fn write_pending(&self, delivery: &PendingDelivery) -> Result<(), StoreError>;
+    /// Records what became of a delivery. A deferral by a network or server error
+    /// ([`ErrorClass::Transient`]) adds one to the row's `attempts`, so the row holds the
+    /// retries used so far and the next one's time (`retry_at`, doubling): a restarted daemon
+    /// continues the `max_retries` count and the back-off from there (qa5 F7).
     async fn record_outcome(
         &self,
         key: &DeliveryKey,

@@ -749,7 +749,9 @@ async fn update_outcomes(
     q.push(
         ") UPDATE deliveries SET status = v.status, message_id = v.message_id, \
          error_class = v.error_class, error_code = v.error_code, error_text = v.error_text, \
-         retry_at = v.retry_at, updated_at = v.updated_at \
+         retry_at = v.retry_at, updated_at = v.updated_at, \
+         attempts = deliveries.attempts + \
+           (CASE WHEN v.status = 'deferred' AND v.error_class = 'transient' THEN 1 ELSE 0 END) \
          FROM v WHERE deliveries.broadcaster = v.broadcaster AND deliveries.cycle = v.cycle \
          AND deliveries.target = v.target",
     );

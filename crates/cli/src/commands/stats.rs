@@ -192,7 +192,10 @@ async fn held_now(
     smb_engine::planned_sends(&mut planner, now, |_, _| {});
     Ok(smb_engine::rule_holds(&planner, now)
         .into_iter()
-        .map(|h| smb_store::HeldTarget::new(h.target, h.reason, h.until))
+        .map(|h| {
+            smb_store::HeldTarget::new(h.target, h.reason, h.until)
+                .held_for(h.broadcaster, h.account)
+        })
         .collect())
 }
 
@@ -716,7 +719,7 @@ fn print_text(settings: &Settings, st: &Stats, x: &Extras) -> std::io::Result<()
                 "{}",
                 held_line(
                     &t.target,
-                    None,
+                    t.broadcaster.as_deref().zip(t.account.as_deref()),
                     t.until_at,
                     &t.why,
                     lang,

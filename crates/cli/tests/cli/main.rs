@@ -37,6 +37,7 @@ mod qa1;
 mod qa3;
 mod qa3b;
 mod qa4m;
+mod qa5h;
 mod refusals_e2e;
 mod soak;
 mod targets_check_e2e;

@@ -139,7 +139,18 @@ impl Planner {
         fx: &mut Vec<Effect>,
     ) {
         let (until, paused) = pause(&mut self.accounts[d.account], err, d.random_id as u64, now);
-        self.defer(d, refused_retry(d, until, stale_retried), err, fx);
+        let retry = refused_retry(d, until, stale_retried);
+        // Untied: a backup may take it before the account's wait ends.
+        let account_wait = retry.account.is_none().then_some(d.account);
+        self.defer(
+            d,
+            Retry {
+                account_wait,
+                ..retry
+            },
+            err,
+            fx,
+        );
         fx.push(paused);
     }
 
@@ -330,6 +341,7 @@ fn retry(d: &Delivery, not_before: Timestamp, attempt: u32, stale_retried: bool)
         stale_retried,
         account: Some(d.account),
         unknown: false,
+        account_wait: None,
     }
 }
 
