@@ -16,6 +16,7 @@
     clippy::cast_possible_truncation
 )]
 
+mod follow_ups;
 pub mod maintenance;
 mod messages;
 mod migrated;
@@ -28,6 +29,7 @@ mod switch;
 pub mod variants;
 mod web;
 
+pub use follow_ups::FollowUpCount;
 pub use messages::MessageSetVersion;
 pub use migrated::ChatMigration;
 pub use reach::{ReachDue, VariantPost};

@@ -5,6 +5,7 @@
 
 mod chat_holds;
 mod chat_migrations;
+mod follow_ups;
 mod journal_faults;
 mod reach;
 mod store_story;
