@@ -92,6 +92,7 @@ fn catalog(settings: &Settings, sandbox: bool) -> Catalog {
             .map(|b| BroadcasterEntry {
                 name: b.spec.name.clone(),
                 account: b.spec.account.clone(),
+                backup_accounts: b.backup_accounts.clone(),
                 target_list: b.target_list.clone(),
                 test_list: b.test_list.clone(),
                 message_set: b.spec.messages.name.clone(),

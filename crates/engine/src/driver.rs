@@ -1067,6 +1067,16 @@ async fn preflight_round(shared: &Arc<Shared>, every: Duration) {
     for pair in plan.pairs {
         by_account.entry(pair.0.clone()).or_default().push(pair);
     }
+    {
+        let (mut planner, now) = shared.lock_now();
+        // No effects: it only marks what is not known yet.
+        let _ = planner.handle(
+            Event::CheckStarted {
+                accounts: by_account.keys().map(|a| Arc::from(a.as_str())).collect(),
+            },
+            now,
+        );
+    }
     // Accounts with nothing to check send right away.
     {
         let planner = lock(shared);

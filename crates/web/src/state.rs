@@ -17,6 +17,9 @@ use crate::settings::{Lang, WebToken};
 pub struct BroadcasterEntry {
     pub name: String,
     pub account: String,
+    /// `backup_accounts`: they post where the check finds them members, so the check asks
+    /// them too.
+    pub backup_accounts: Vec<String>,
     pub target_list: String,
     pub test_list: Option<String>,
     pub message_set: String,

@@ -219,6 +219,21 @@ messages = "own"
         .filter(|r| r.2 == "acc1" && r.3 == "sent")
         .count();
     assert_eq!(sent_by_acc1, 2, "{}", text(&first));
+    // `--once` ends only when the backup has finished cycle 1 (h14: it ended at acc1's stop):
+    // acc3 posted the chats it may write to, @chat_d (banned there) was skipped.
+    let cycle1 = rows(&rt, d, "b2b");
+    for c in ["@chat_c", "@chat_e", "@chat_f"] {
+        assert!(
+            cycle1
+                .iter()
+                .any(|r| r.0 == 1 && r.1 == c && r.2 == "acc3" && r.3 == "sent"),
+            "{c} in cycle 1: {cycle1:?}"
+        );
+    }
+    assert!(
+        !cycle1.iter().any(|r| r.1 == "@chat_d" && r.3 == "sent"),
+        "{cycle1:?}"
+    );
 
     // Restart: the daemon's own start-up check, then acc3 serves b2b alone.
     let child = spawn(d);

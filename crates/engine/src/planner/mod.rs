@@ -47,6 +47,9 @@ pub struct Planner {
     chats: HashMap<Chat, ChatSlot>,
     /// See [`ChatSetup::backup_after`].
     backup_after: Duration,
+    /// Accounts whose part of the running pre-flight check is not done: what they may write
+    /// to is not known yet ([`Event::CheckStarted`], then `waiting` of [`Event::Checked`]).
+    checking: HashSet<AccountId>,
     rng: u64,
 }
 
@@ -119,6 +122,7 @@ impl Planner {
             text_only: HashSet::new(),
             chats: HashMap::new(),
             backup_after: DEFAULT_BACKUP_AFTER,
+            checking: HashSet::new(),
         })
     }
 
@@ -135,18 +139,18 @@ impl Planner {
     }
 
     /// With `--once`: true when no broadcaster has anything left to do (each completed its
-    /// cycle, or is stopped or paused). A daemon without `--once` is never finished: it
-    /// waits for operator commands even when every account is stopped.
+    /// cycle, or is stopped or paused; one whose account is stopped is done only when it has
+    /// no backup account left that could finish the cycle). A daemon without `--once` is
+    /// never finished: it waits for operator commands even when every account is stopped.
     pub fn finished(&self) -> bool {
         self.settings.once
-            && self.broadcasters.iter().all(|b| {
-                matches!(
-                    b.run,
-                    RunState::Done
-                        | RunState::AccountStopped(_)
-                        | RunState::StoppedByOperator
-                        | RunState::Paused
-                )
+            && self.broadcasters.iter().all(|b| match b.run {
+                RunState::Done | RunState::StoppedByOperator | RunState::Paused => true,
+                RunState::AccountStopped(_) => b
+                    .backups
+                    .iter()
+                    .all(|&a| self.accounts[a].stopped.is_some()),
+                RunState::Running => false,
             })
     }
 
@@ -194,11 +198,23 @@ impl Planner {
             Event::Outcome { delivery, result } => self.outcome(delivery, result, now, &mut fx),
             Event::Control(c) => self.control(c, now, &mut fx),
             Event::ChatInfo(info) => self.chat_info(info),
+            Event::CheckStarted { accounts } => {
+                self.checking = accounts
+                    .iter()
+                    .filter_map(|a| self.by_account_name.get(&**a).copied())
+                    .collect();
+            }
             Event::Checked {
                 rows,
                 recheck_at,
                 waiting,
-            } => self.targets_checked(&rows, recheck_at, &waiting, &mut fx),
+            } => {
+                self.checking = waiting
+                    .iter()
+                    .filter_map(|a| self.by_account_name.get(&**a).copied())
+                    .collect();
+                self.targets_checked(&rows, recheck_at, &waiting, &mut fx);
+            }
         }
         fx
     }

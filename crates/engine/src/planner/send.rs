@@ -73,7 +73,8 @@ impl Planner {
                 next_cycle,
                 starts_at,
             };
-            if once && slot.run == RunState::Running {
+            // A backup finished the cycle of a stopped account: a single-cycle run is done.
+            if once && matches!(slot.run, RunState::Running | RunState::AccountStopped(_)) {
                 slot.run = RunState::Done;
             }
         }
@@ -99,10 +100,14 @@ impl Planner {
         if ac.in_flight.is_some() {
             return;
         }
+        // A backup still in its pre-flight check may turn out a member: wait for it (a
+        // primary stopped in the first seconds after start skipped chats the backup could post
+        // into).
         let reachable = |t: &TargetRef| {
-            slot.backups
-                .iter()
-                .any(|&a| self.accounts[a].stopped.is_none() && self.is_member(a, t, now))
+            slot.backups.iter().any(|&a| {
+                self.accounts[a].stopped.is_none()
+                    && (self.checking.contains(&a) || self.is_member(a, t, now))
+            })
         };
         let fresh: Vec<usize> = (ac.cursor..slot.targets.len())
             .filter(|j| {

@@ -220,6 +220,10 @@ pub enum Event {
     Control(Control),
     /// A pre-flight check's findings about a chat (slow mode, membership).
     ChatInfo(ChatFacts),
+    /// A pre-flight check round begins for these accounts: until each finishes (see
+    /// `waiting` of [`Event::Checked`]), what it may write to is unknown, so a stopped
+    /// account's chats are not yet skipped for want of a backup that is a member.
+    CheckStarted { accounts: Vec<Arc<str>> },
     /// A pre-flight check's findings so far: per (account, target) whether a post would be
     /// refused. Disables a target no posting account can write to (re-checked at
     /// `recheck_at`, the next check), enables one a check or a refused send disabled once it

@@ -1661,3 +1661,148 @@ fn a_cycle_every_rule_skipped_waits_for_the_first_chat_to_reopen() {
     // post made): no empty cycle every 2 s in between.
     assert!(cycles <= 8, "{cycles} cycles in three days");
 }
+
+/// h14's race: the broadcaster's account was stopped (PEER_FLOOD) in the first seconds, while
+/// the backup's part of the start-up check was still running. Its membership was unknown, so
+/// every chat was skipped as "no backup member". Now a backup still checking is waited for;
+/// once its check says where it is a member, it posts there and only the rest is skipped.
+#[test]
+fn a_backup_still_in_its_start_up_check_is_waited_for() {
+    let t0 = ts("2026-05-04T10:00:00Z");
+    let chats = ["@chat_a", "@chat_b", "@chat_c"];
+    let mut p = planner(
+        &["acc1", "acc3"],
+        vec![spec("b2b", "acc1", &chats, 24 * 3600, "UTC")],
+        ChatSetup {
+            backups: HashMap::from([("b2b".to_string(), vec!["acc3".to_string()])]),
+            ..ChatSetup::default()
+        },
+        t0,
+    );
+    let recheck_at = ts("2026-05-05T10:00:00Z");
+    p.handle(
+        Event::CheckStarted {
+            accounts: vec!["acc1".into(), "acc3".into()],
+        },
+        t0,
+    );
+    p.handle(
+        Event::Checked {
+            rows: vec![],
+            recheck_at,
+            waiting: vec!["acc3".into()],
+        },
+        t0,
+    );
+    let early = simulate(
+        &mut p,
+        t0,
+        ts("2026-05-04T10:00:30Z"),
+        Duration::from_secs(1),
+        |d, _| {
+            assert_eq!(&*d.account_name, "acc1", "acc3 knows no chat yet");
+            Err(SendError::rpc("PEER_FLOOD", None))
+        },
+    );
+    assert_eq!(early.sends.len(), 1, "acc1 stopped at its first send");
+    let skipped = |t: &Trace| t.held().iter().filter(|h| h.4).count();
+    assert_eq!(skipped(&early), 0, "nothing skipped while acc3 is checking");
+
+    let t1 = ts("2026-05-04T10:00:30Z");
+    for (c, member) in [("@chat_a", false), ("@chat_b", true), ("@chat_c", true)] {
+        p.handle(
+            Event::ChatInfo(ChatFacts {
+                account: "acc3".into(),
+                chat: chat(c),
+                member: Some(member),
+                slowmode_seconds: None,
+            }),
+            t1,
+        );
+    }
+    p.handle(
+        Event::Checked {
+            rows: vec![],
+            recheck_at,
+            waiting: vec![],
+        },
+        t1,
+    );
+    let late = simulate(&mut p, t1, recheck_at, Duration::from_secs(1), ok);
+    let posts = late.posts_by_chat();
+    assert_eq!(posts.get("@chat_b").map(|v| v[0].1.as_str()), Some("acc3"));
+    assert_eq!(posts.get("@chat_c").map(|v| v[0].1.as_str()), Some("acc3"));
+    assert!(!posts.contains_key("@chat_a"), "{posts:?}");
+    assert_eq!(skipped(&late), 1, "only @chat_a, where acc3 is no member");
+}
+
+/// `run --once` with the broadcaster's account stopped before the start: the backup finishes
+/// the cycle before the run counts as finished (it used to end at once, nothing posted).
+#[test]
+fn a_single_cycle_run_waits_for_the_backup_of_a_stopped_account() {
+    let t0 = ts("2026-05-04T10:00:00Z");
+    let chats = ["@chat_a", "@chat_b"];
+    let mut p = Planner::new(
+        vec![account("acc1"), account("acc3")],
+        vec![spec("b2b", "acc1", &chats, 24 * 3600, "UTC")],
+        PlannerSettings {
+            once: true,
+            seed: 11,
+            ..PlannerSettings::default()
+        },
+        t0,
+    )
+    .expect("planner");
+    p.set_chats(ChatSetup {
+        backups: HashMap::from([("b2b".to_string(), vec!["acc3".to_string()])]),
+        ..ChatSetup::default()
+    })
+    .expect("chat setup");
+    let accounts = HashMap::from([(
+        "acc1".to_string(),
+        StoredAccount {
+            paused_until: None,
+            stopped_reason: Some(AccountStop::Telegram("AUTH_KEY_UNREGISTERED".into())),
+            last_send_at: None,
+        },
+    )]);
+    p.restore(&accounts, &HashMap::new(), &HashMap::new(), t0);
+    for c in chats {
+        p.handle(
+            Event::ChatInfo(ChatFacts {
+                account: "acc3".into(),
+                chat: chat(c),
+                member: Some(true),
+                slowmode_seconds: None,
+            }),
+            t0,
+        );
+    }
+    assert!(!p.finished(), "the backup has the cycle to post");
+    let trace = simulate(
+        &mut p,
+        t0,
+        ts("2026-05-04T11:00:00Z"),
+        Duration::from_secs(1),
+        ok,
+    );
+    let posts = trace.posts_by_chat();
+    for c in chats {
+        assert_eq!(posts.get(c).map(|v| v[0].1.as_str()), Some("acc3"), "{c}");
+    }
+    assert!(p.finished(), "the cycle is complete");
+    // With no backup left (acc3 stopped too) a stopped account's broadcaster is finished.
+    let mut q = Planner::new(
+        vec![account("acc1")],
+        vec![spec("b2b", "acc1", &chats, 24 * 3600, "UTC")],
+        PlannerSettings {
+            once: true,
+            seed: 11,
+            ..PlannerSettings::default()
+        },
+        t0,
+    )
+    .expect("planner");
+    q.restore(&accounts, &HashMap::new(), &HashMap::new(), t0);
+    assert!(q.finished());
+}

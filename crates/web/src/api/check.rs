@@ -119,17 +119,27 @@ impl CheckRun {
     }
 }
 
-/// The pairs of the running daemon's broadcasters: each one's account with its target list
-/// (targets added from the dashboard included), by account.
+/// The pairs of the running daemon's broadcasters: each one's account, and each of its
+/// `backup_accounts`, with its target list (targets added from the dashboard included), by
+/// account — the pairs `targets check` and the daemon's own check ask.
 pub(crate) fn pairs(s: &AppState) -> Vec<(String, TargetRef)> {
-    let catalog = s.catalog();
+    catalog_pairs(&s.catalog())
+}
+
+fn catalog_pairs(catalog: &crate::state::Catalog) -> Vec<(String, TargetRef)> {
     let empty: Vec<TargetRef> = Vec::new();
     let lists: Vec<(&str, &[TargetRef])> = catalog
         .broadcasters
         .iter()
-        .map(|b| {
-            let targets = catalog.target_lists.get(&b.target_list).unwrap_or(&empty);
-            (b.account.as_str(), targets.as_slice())
+        .flat_map(|b| {
+            let targets = catalog
+                .target_lists
+                .get(&b.target_list)
+                .unwrap_or(&empty)
+                .as_slice();
+            std::iter::once(b.account.as_str())
+                .chain(b.backup_accounts.iter().map(String::as_str))
+                .map(move |a| (a, targets))
         })
         .collect();
     preflight::pairs_of(lists, None)
@@ -214,4 +224,44 @@ pub async fn start_check(State(s): State<AppState>) -> ApiResult<Json<CheckRun>>
         }
     });
     Ok(Json(started))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::{BroadcasterEntry, Catalog};
+
+    /// qa5/h14: the dashboard's check asked only the broadcasters' own accounts, so a backup's
+    /// membership (where it may post) was never shown there.
+    #[test]
+    fn the_check_asks_the_backup_accounts_too() {
+        let t = |s: &str| TargetRef::parse(s).expect("target");
+        let catalog = Catalog {
+            broadcasters: vec![BroadcasterEntry {
+                name: "b2b".into(),
+                account: "acc1".into(),
+                backup_accounts: vec!["acc3".into()],
+                target_list: "prod".into(),
+                test_list: None,
+                message_set: "b2b".into(),
+                content: Default::default(),
+            }],
+            target_lists: [("prod".to_string(), vec![t("@shop_a"), t("@shop_b")])].into(),
+            ..Catalog::default()
+        };
+        let pairs: Vec<(String, String)> = catalog_pairs(&catalog)
+            .into_iter()
+            .map(|(a, t)| (a, t.key()))
+            .collect();
+        let want: Vec<(String, String)> = [
+            ("acc1", "@shop_a"),
+            ("acc1", "@shop_b"),
+            ("acc3", "@shop_a"),
+            ("acc3", "@shop_b"),
+        ]
+        .iter()
+        .map(|(a, t)| (a.to_string(), t.to_string()))
+        .collect();
+        assert_eq!(pairs, want);
+    }
 }

@@ -136,6 +136,7 @@ pub async fn app_with_check(
     let entry = |name: &str, account: &str, test: Option<&str>| BroadcasterEntry {
         name: name.into(),
         account: account.into(),
+        backup_accounts: Vec::new(),
         target_list: "prod".into(),
         test_list: test.map(Into::into),
         message_set: name.into(),
