@@ -84,6 +84,34 @@ fn planner(
     p
 }
 
+/// Broadcaster b2b on acc1 into `chats` once a day, with acc3 as its backup.
+fn b2b_with_backup(chats: &[&str], now: Timestamp) -> Planner {
+    planner(
+        &["acc1", "acc3"],
+        vec![spec("b2b", "acc1", chats, 24 * 3600, "UTC")],
+        ChatSetup {
+            backups: HashMap::from([("b2b".to_string(), vec!["acc3".to_string()])]),
+            ..ChatSetup::default()
+        },
+        now,
+    )
+}
+
+/// A pre-flight check found `account` a member of each of `chats`.
+fn members(p: &mut Planner, account: &str, chats: &[&str], at: Timestamp) {
+    for c in chats {
+        p.handle(
+            Event::ChatInfo(ChatFacts {
+                account: account.into(),
+                chat: chat(c),
+                member: Some(true),
+                slowmode_seconds: None,
+            }),
+            at,
+        );
+    }
+}
+
 fn rules(
     min_gap_h: Option<u64>,
     days: Option<&str>,
@@ -668,26 +696,8 @@ fn other_refusals_of_a_second_try_are_retried_by_the_same_account() {
 fn a_delivery_refused_by_a_long_flood_wait_goes_to_the_backup_at_once() {
     let t0 = ts("2026-05-04T10:00:00Z");
     let chats = ["@chat_a", "@chat_b", "@chat_c", "@chat_d"];
-    let mut p = planner(
-        &["acc1", "acc3"],
-        vec![spec("b2b", "acc1", &chats, 24 * 3600, "UTC")],
-        ChatSetup {
-            backups: HashMap::from([("b2b".to_string(), vec!["acc3".to_string()])]),
-            ..ChatSetup::default()
-        },
-        t0,
-    );
-    for c in chats {
-        p.handle(
-            Event::ChatInfo(ChatFacts {
-                account: "acc3".into(),
-                chat: chat(c),
-                member: Some(true),
-                slowmode_seconds: None,
-            }),
-            t0,
-        );
-    }
+    let mut p = b2b_with_backup(&chats, t0);
+    members(&mut p, "acc3", &chats, t0);
     let mut acc1_sends = 0;
     let trace = simulate(
         &mut p,
@@ -742,26 +752,8 @@ fn a_delivery_refused_by_a_long_flood_wait_goes_to_the_backup_at_once() {
 fn a_flood_wait_told_the_backup_binds_the_backup() {
     let t0 = ts("2026-05-04T10:00:00Z");
     let chats = ["@chat_a", "@chat_b", "@chat_c", "@chat_d"];
-    let mut p = planner(
-        &["acc1", "acc3"],
-        vec![spec("b2b", "acc1", &chats, 24 * 3600, "UTC")],
-        ChatSetup {
-            backups: HashMap::from([("b2b".to_string(), vec!["acc3".to_string()])]),
-            ..ChatSetup::default()
-        },
-        t0,
-    );
-    for c in chats {
-        p.handle(
-            Event::ChatInfo(ChatFacts {
-                account: "acc3".into(),
-                chat: chat(c),
-                member: Some(true),
-                slowmode_seconds: None,
-            }),
-            t0,
-        );
-    }
+    let mut p = b2b_with_backup(&chats, t0);
+    members(&mut p, "acc3", &chats, t0);
     let (mut acc1_sends, mut acc3_sends) = (0, 0);
     let trace = simulate(
         &mut p,
@@ -871,17 +863,7 @@ fn a_pending_delivery_never_moves_to_the_backup() {
         }],
         t0,
     );
-    for c in ["@chat_a", "@chat_b"] {
-        p.handle(
-            Event::ChatInfo(ChatFacts {
-                account: "acc3".into(),
-                chat: chat(c),
-                member: Some(true),
-                slowmode_seconds: None,
-            }),
-            t0,
-        );
-    }
+    members(&mut p, "acc3", &["@chat_a", "@chat_b"], t0);
     let trace = simulate(
         &mut p,
         t0,
@@ -1284,17 +1266,7 @@ fn a_backup_never_posts_where_the_check_found_it_may_not_write() {
         },
         t0,
     );
-    for c in ["@chat_a", "@chat_b"] {
-        p.handle(
-            Event::ChatInfo(ChatFacts {
-                account: "acc3".into(),
-                chat: chat(c),
-                member: Some(true),
-                slowmode_seconds: None,
-            }),
-            t0,
-        );
-    }
+    members(&mut p, "acc3", &["@chat_a", "@chat_b"], t0);
     let fx = p.handle(
         Event::Checked {
             rows: vec![
@@ -1459,17 +1431,7 @@ fn a_backup_keeps_the_broadcaster_going_while_its_account_is_stopped() {
         },
         t0,
     );
-    for c in chats {
-        p.handle(
-            Event::ChatInfo(ChatFacts {
-                account: "acc3".into(),
-                chat: chat(c),
-                member: Some(true),
-                slowmode_seconds: None,
-            }),
-            t0,
-        );
-    }
+    members(&mut p, "acc3", &chats, t0);
     let mut acc1_sends = 0;
     let trace = simulate(
         &mut p,
@@ -1670,15 +1632,7 @@ fn a_cycle_every_rule_skipped_waits_for_the_first_chat_to_reopen() {
 fn a_backup_still_in_its_start_up_check_is_waited_for() {
     let t0 = ts("2026-05-04T10:00:00Z");
     let chats = ["@chat_a", "@chat_b", "@chat_c"];
-    let mut p = planner(
-        &["acc1", "acc3"],
-        vec![spec("b2b", "acc1", &chats, 24 * 3600, "UTC")],
-        ChatSetup {
-            backups: HashMap::from([("b2b".to_string(), vec!["acc3".to_string()])]),
-            ..ChatSetup::default()
-        },
-        t0,
-    );
+    let mut p = b2b_with_backup(&chats, t0);
     let recheck_at = ts("2026-05-05T10:00:00Z");
     p.handle(
         Event::CheckStarted {
@@ -1767,17 +1721,7 @@ fn a_single_cycle_run_waits_for_the_backup_of_a_stopped_account() {
         },
     )]);
     p.restore(&accounts, &HashMap::new(), &HashMap::new(), t0);
-    for c in chats {
-        p.handle(
-            Event::ChatInfo(ChatFacts {
-                account: "acc3".into(),
-                chat: chat(c),
-                member: Some(true),
-                slowmode_seconds: None,
-            }),
-            t0,
-        );
-    }
+    members(&mut p, "acc3", &chats, t0);
     assert!(!p.finished(), "the backup has the cycle to post");
     let trace = simulate(
         &mut p,
