@@ -433,8 +433,14 @@ async fn an_account_without_a_usable_session_does_not_stop_the_others() {
         .expect("acc1 unaffected");
 }
 
-#[tokio::test]
-async fn dropped_connections_are_transient_and_recovered() {
+/// The test server (`fixture_20`), acc1's gateway with its session in the temporary directory,
+/// and the first market supergroup, after one send there (random_id 1): connected.
+async fn acc1_connected() -> (
+    TestServer,
+    tempfile::TempDir,
+    smb_telegram::grammers::GrammersGateway,
+    TargetRef,
+) {
     let server = TestServer::start(fixture_20()).await.expect("server");
     let dir = tempfile::tempdir().expect("tempdir");
     let store = store(dir.path(), None);
@@ -444,6 +450,12 @@ async fn dropped_connections_are_transient_and_recovered() {
     gw.send(request("acc1", &market, "warm up", 1))
         .await
         .expect("sent");
+    (server, dir, gw, market)
+}
+
+#[tokio::test]
+async fn dropped_connections_are_transient_and_recovered() {
+    let (server, _dir, gw, market) = acc1_connected().await;
 
     // Closed before Telegram carried it out, once: the gateway reconnects and sends again.
     server.add_fault(FaultRule::error("DROP").times(1));
@@ -486,15 +498,7 @@ async fn dropped_connections_are_transient_and_recovered() {
 /// in the chat), with the wait, so the engine obeys it; the chat has the message once.
 #[tokio::test]
 async fn a_flood_wait_answered_to_the_second_try_comes_back_unconfirmed() {
-    let server = TestServer::start(fixture_20()).await.expect("server");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = store(dir.path(), None);
-    seed_session(&server, &store, "acc1", ACC1);
-    let gw = gateway(&store, &["acc1"]);
-    let market = t(&super_id(0).to_string());
-    gw.send(request("acc1", &market, "warm up", 1))
-        .await
-        .expect("sent");
+    let (server, _dir, gw, market) = acc1_connected().await;
     server.add_fault(FaultRule::error("DROP_AFTER").times(1));
     server.add_fault(FaultRule::error("FLOOD_WAIT_30").times(1));
     let e = gw
