@@ -319,6 +319,14 @@ impl MessageSet {
         (index < order.len()).then(|| order.swap_remove(index))
     }
 
+    /// How many times the slot [`MessageSet::pick_slot`] gives for `cycle` (0-based) came round
+    /// before: both rotations use every active slot once per `n` cycles (`n` slots), so it is
+    /// `cycle / n`. [`assign_variant`] turns chats by it, not by the cycle: with 2 slots the
+    /// A/B slot came round every other cycle and each chat got the same variant every time.
+    pub fn slot_round(&self, cycle: u64) -> u64 {
+        cycle / (self.rotation_slots().len().max(1) as u64)
+    }
+
     /// The message a broadcaster posts in `cycle` (for an A/B slot, its first active variant:
     /// the cycle's name for the slot). Deterministic in (cycle, seed).
     pub fn pick(&self, rotation: Rotation, cycle: u64, seed: u64) -> Option<&Message> {
@@ -336,15 +344,16 @@ impl MessageSet {
     }
 }
 
-/// Which of `variants` variants the chat `keys[index]` gets in `cycle`: balanced and
-/// reproducible. The broadcaster's chats are ranked in an order drawn from `seed` and each
-/// chat's key (not its position, so reordering the list changes nothing), and chat of rank r
-/// gets variant `(r + cycle) % variants`: in every cycle the counts of two variants differ by
-/// at most one, and over `variants` consecutive cycles every chat gets each variant once.
+/// Which of `variants` variants the chat `keys[index]` gets in the `round`-th use of an A/B
+/// slot ([`MessageSet::slot_round`]): balanced and reproducible. The broadcaster's chats are
+/// ranked in an order drawn from `seed` and each chat's key (not its position, so reordering
+/// the list changes nothing), and chat of rank r gets variant `(r + round) % variants`: in
+/// every cycle the counts of two variants differ by at most one, and over `variants`
+/// consecutive uses of the slot every chat gets each variant once.
 pub fn assign_variant(
     keys: &[&str],
     index: usize,
-    cycle: u64,
+    round: u64,
     seed: u64,
     variants: usize,
 ) -> usize {
@@ -357,7 +366,7 @@ pub fn assign_variant(
     let rank_key = |k: &str| (mix64(seed ^ key_hash(k)), k.to_owned());
     let mine = rank_key(own);
     let rank = keys.iter().filter(|k| rank_key(k) < mine).count() as u64;
-    ((rank + cycle) % variants as u64) as usize
+    ((rank + round) % variants as u64) as usize
 }
 
 /// FNV-1a over the key's bytes: stable across builds and platforms (unlike `DefaultHasher`).
@@ -653,6 +662,45 @@ mod tests {
                 assign_variant(&refs, i, 3, 42, 2),
                 assign_variant(&reversed, j, 3, 42, 2)
             );
+        }
+    }
+
+    /// qa8: a set of an A/B slot and a plain message, sequential: the A/B slot comes every
+    /// other cycle. Turned by the cycle, every chat got the same variant at each use; turned by
+    /// the slot's round, each chat alternates A, B, A, B over the slot's uses. Random rotation
+    /// too: every slot once per round of n cycles.
+    #[test]
+    fn each_use_of_an_ab_slot_turns_the_chats_variants_whatever_the_other_slots() {
+        let set = ab(&[
+            ("price A", Some("A"), 5),
+            ("price B", Some("B"), 5),
+            ("news", None, 5),
+        ]);
+        let keys: Vec<String> = (0..5).map(|i| format!("@chat{i}")).collect();
+        let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+        for rotation in [Rotation::Sequential, Rotation::Random] {
+            let mut seen: Vec<Vec<usize>> = vec![Vec::new(); keys.len()];
+            for cycle in 0..12 {
+                let slot = set.pick_slot(rotation, cycle, 9).expect("slot");
+                if slot.len() < 2 {
+                    continue;
+                }
+                for (i, chat) in seen.iter_mut().enumerate() {
+                    chat.push(assign_variant(&refs, i, set.slot_round(cycle), 9, 2));
+                }
+            }
+            for (i, uses) in seen.iter().enumerate() {
+                assert_eq!(
+                    uses.len(),
+                    6,
+                    "{rotation:?}: 6 uses of the A/B slot in 12 cycles"
+                );
+                assert!(
+                    uses.windows(2).all(|w| w[0] != w[1]),
+                    "{rotation:?}: {} got {uses:?}",
+                    keys[i]
+                );
+            }
         }
     }
 }

@@ -83,6 +83,7 @@ impl Planner {
                         cycle: c.cycle,
                         message: c.message.as_str().into(),
                         variants: super::send::variant_texts(&b.messages.variants_of(&c.message)),
+                        slot_round: b.messages.slot_round(c.cycle.saturating_sub(1)),
                         cursor: 0,
                         handled: HashSet::new(),
                         retries: Vec::new(),

@@ -367,6 +367,7 @@ impl Planner {
         };
         let message: Arc<str> = picked[0].text.as_str().into();
         let variants = variant_texts(&picked);
+        let slot_round = slot.messages.slot_round(next_cycle - 1);
         fx.push(Effect::StartCycle {
             broadcaster: slot.name.clone(),
             cycle: next_cycle,
@@ -377,6 +378,7 @@ impl Planner {
             cycle: next_cycle,
             message,
             variants,
+            slot_round,
             cursor: 0,
             handled: HashSet::new(),
             retries: Vec::new(),

@@ -47,6 +47,9 @@ pub(super) struct ActiveCycle {
     /// The cycle's A/B slot: (label, text) of each active variant, empty for a plain message.
     /// Which chat gets which is [`smb_domain::assign_variant`] of the target's key.
     pub(super) variants: Arc<[(Arc<str>, Arc<str>)]>,
+    /// Which use of its slot this cycle is ([`smb_domain::MessageSet::slot_round`]): what
+    /// turns the chats' variants from one use to the next.
+    pub(super) slot_round: u64,
     pub(super) cursor: usize,
     /// Targets already dealt with before the cursor could reach them (a resumed cycle).
     pub(super) handled: HashSet<usize>,
@@ -78,7 +81,8 @@ impl ActiveCycle {
         }
         let keys: Vec<String> = targets.iter().map(TargetRef::key).collect();
         let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
-        let v = smb_domain::assign_variant(&refs, index, self.cycle, seed, self.variants.len());
+        let v =
+            smb_domain::assign_variant(&refs, index, self.slot_round, seed, self.variants.len());
         match self.variants.get(v) {
             Some((label, text)) => (text.clone(), Some(label.clone())),
             None => (self.message.clone(), None),
