@@ -84,10 +84,11 @@ impl Planner {
     /// it back), the targets of its active cycle that no backup may post into (not a member,
     /// refused there, or the backup is stopped too) are skipped for this cycle, so the cycle
     /// completes with what the backups posted and the next ones go on (e14: a backup that is a
-    /// member of only some chats left the cycle open for ever). Never-attempted targets only,
-    /// and refused retries not tied to an account; a delivery whose fate is unknown stays with
-    /// its account (see `refused_retry`). A flood wait is waited out instead: the account
-    /// comes back by itself.
+    /// member of only some chats left the cycle open for ever). Never-attempted targets, and
+    /// refused retries not tied to an account; a retry tied to the stopped account (its fate
+    /// unknown: it may be in the chat, so no backup may take it) is closed `failed` with
+    /// `ACCOUNT_STOPPED` instead of holding the cycle. A flood wait is waited out instead: the
+    /// account comes back by itself.
     fn skip_where_no_backup(&mut self, b: BroadcasterId, now: Timestamp, fx: &mut Vec<Effect>) {
         let slot = &self.broadcasters[b];
         let primary = slot.account;
@@ -120,7 +121,13 @@ impl Planner {
             .retries
             .iter()
             .enumerate()
-            .filter(|(_, r)| r.account.is_none() && !reachable(&slot.targets[r.index]))
+            .filter(|(_, r)| match r.account {
+                None => !reachable(&slot.targets[r.index]),
+                // Tied to the stopped account (its fate unknown, or restored after a
+                // restart): no other account may retry it, so it closes now instead of holding
+                // the cycle until the operator revives the account (qa8: cycle 1 stalled).
+                Some(a) => a == primary,
+            })
             .map(|(i, _)| i)
             .collect();
         if fresh.is_empty() && refused.is_empty() {
@@ -128,6 +135,10 @@ impl Planner {
         }
         let why = format!(
             "account {} is stopped and no backup account may post here (not a member)",
+            self.accounts[primary].name
+        );
+        let why_tied = format!(
+            "account {} is stopped; this delivery may already be in the chat, so no other account retries it",
             self.accounts[primary].name
         );
         let account_name = self.accounts[primary].name.clone();
@@ -145,6 +156,12 @@ impl Planner {
         for (j, retry) in skipped {
             ac.handled.insert(j);
             let target = slot.targets[j].clone();
+            let tied = retry.as_ref().is_some_and(|r| r.account.is_some());
+            let (code, why) = if tied {
+                ("ACCOUNT_STOPPED", &why_tied)
+            } else {
+                ("NO_BACKUP_MEMBER", &why)
+            };
             if let Some(r) = retry {
                 // Refused on the stopped account: its journal row (deferred) is closed.
                 ac.failed += 1;
@@ -166,7 +183,7 @@ impl Planner {
                     },
                     outcome: Outcome::Failed {
                         class: smb_domain::ErrorClass::AccountDead,
-                        code: "NO_BACKUP_MEMBER".into(),
+                        code: code.into(),
                         detail: why.clone(),
                     },
                 });

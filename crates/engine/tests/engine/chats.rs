@@ -877,6 +877,36 @@ fn a_pending_delivery_never_moves_to_the_backup() {
         .map(|s| (s.d.target.key(), s.d.account_name.to_string()))
         .collect();
     assert_eq!(sends, [("@chat_b".to_string(), "acc3".to_string())]);
+    // qa8: the pending delivery no longer holds cycle 1 open while acc1 is stopped: it is
+    // closed `failed` (ACCOUNT_STOPPED: it may be in the chat) and the cycle completes.
+    let closed: Vec<(String, String)> = trace
+        .effects
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Effect::Record {
+                delivery,
+                outcome: smb_engine::Outcome::Failed { code, .. },
+            } => Some((delivery.target.key(), code.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        closed,
+        [("@chat_a".to_string(), "ACCOUNT_STOPPED".to_string())]
+    );
+    assert!(
+        trace.effects.iter().any(|(_, e)| matches!(
+            e,
+            Effect::CompleteCycle {
+                cycle: 1,
+                sent: 1,
+                failed: 1,
+                ..
+            }
+        )),
+        "{:?}",
+        trace.effects
+    );
 }
 
 #[test]
