@@ -347,10 +347,12 @@ fn parse_link_path(original: &str, path: &str) -> Result<TargetRef, TargetParseE
             for m in segs.iter().skip(1) {
                 topic_number(original, m)?;
             }
-            let topic = match segs.len() {
-                1 => query_topic,
+            let topic = match (segs.len(), query_topic) {
+                (1, q) => q,
+                // `name/MSG?thread=T`: message MSG in topic T (as `c/ID/MSG?thread=T`).
+                (2, Some(t)) => Some(t),
                 // `name/TOPIC` and `name/TOPIC/MSG` (a message in the topic).
-                2 | 3 => Some(topic_number(original, segs[1])?),
+                (2 | 3, _) => Some(topic_number(original, segs[1])?),
                 _ => return Err(TargetParseError::Unrecognised(original.to_owned())),
             };
             with_topic(chat, topic, original)

@@ -56,6 +56,9 @@ fn accepts_every_form_telegram_issues() {
         ("https://t.me/shop_chat/123/456", shop_123.clone()),
         ("https://t.me/shop_chat/123?single", shop_123.clone()),
         ("https://t.me/shop_chat?thread=123", shop_123.clone()),
+        // A message in topic 123 (the link form before topic paths; qa8: message 456 was
+        // taken for the topic).
+        ("https://t.me/shop_chat/456?thread=123", shop_123.clone()),
         ("https://t.me/shop_chat/1", shop.clone()),
         ("https://t.me/shop_chat/1/77", shop.clone()),
         // Private chats.
