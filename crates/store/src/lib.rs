@@ -34,7 +34,7 @@ pub use messages::MessageSetVersion;
 pub use migrated::ChatMigration;
 pub use reach::{ReachDue, VariantPost};
 pub use series::{PeriodAccount, PeriodBroadcaster, PeriodSummary, TargetCounts};
-pub use sqlite::{SqliteSettings, SqliteStore};
+pub use sqlite::{SqliteSettings, SqliteStore, orphaned_wal};
 pub use stats::{HeldTarget, Stats, TargetRow};
 pub use switch::{ALL_BROADCASTERS, TargetMode, TargetSwitches};
 pub use web::{AddedTarget, DeliveryFilter, DeliveryRow};

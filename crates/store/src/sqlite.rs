@@ -154,6 +154,28 @@ pub(crate) fn ts(ms: i64) -> Timestamp {
     Timestamp::from_millisecond(ms).unwrap_or(Timestamp::UNIX_EPOCH)
 }
 
+/// A journal database that is gone while its write-ahead log is still beside it: the file was
+/// deleted or moved (SQLite removes the `-wal` file when the last connection closes cleanly).
+/// Creating an empty journal there would forget every cycle and post every chat again (qa8:
+/// 19 copies within 20 s), so the caller refuses with this text, which names the fix. `None`
+/// when the database exists or no log is left.
+pub fn orphaned_wal(db: &std::path::Path) -> Option<String> {
+    if db.exists() {
+        return None;
+    }
+    let mut wal = db.as_os_str().to_owned();
+    wal.push("-wal");
+    let wal = std::path::PathBuf::from(wal);
+    if !wal.exists() {
+        return None;
+    }
+    Some(format!(
+        "the journal database {db} is missing but its write-ahead log {wal} is still beside it: the database was deleted or moved, and an empty journal would post every chat again. Put the file back, or restore a backup (`sendmessagebot db restore BACKUP`), or delete {wal} and {db}-shm to start an empty journal",
+        db = db.display(),
+        wal = wal.display(),
+    ))
+}
+
 impl SqliteStore {
     /// Opens (creating if needed) the database at `url` (`sqlite://path` or `sqlite::memory:`)
     /// and applies pending migrations.
@@ -167,6 +189,9 @@ impl SqliteStore {
             return Err(StoreError::Invalid(format!(
                 "DATABASE_URL `{url}` is an in-memory database; use a file such as sqlite://data/sendmessagebot.db"
             )));
+        }
+        if let Some(problem) = orphaned_wal(&path) {
+            return Err(StoreError::Invalid(problem));
         }
         if let Some(dir) = path.parent()
             && !dir.as_os_str().is_empty()

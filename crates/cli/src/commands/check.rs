@@ -708,6 +708,10 @@ fn database(r: &mut Report, url: &str) -> bool {
         r.ok(format!("database {}: writable", file.display()));
         return true;
     }
+    if let Some(problem) = smb_store::orphaned_wal(&file) {
+        r.bad(problem);
+        return false;
+    }
     let parent = file
         .parent()
         .filter(|p| !p.as_os_str().is_empty())

@@ -152,6 +152,41 @@ async fn a_deleted_or_replaced_database_fails_every_write() {
     assert!(e.contains("replaced"), "{e}");
 }
 
+/// qa8: the database deleted while the daemon ran (its `-wal` left behind), then `run` again:
+/// an empty journal was created and every chat was posted again. Now the open is refused with
+/// the ways out, and nothing is created; once the log is gone the open creates a journal.
+#[tokio::test]
+async fn a_database_gone_while_its_wal_remains_is_not_recreated() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("journal.db");
+    let url = format!("sqlite://{}", db.display());
+    let wal = dir.path().join("journal.db-wal");
+    std::fs::write(&wal, b"left by the deleted database").unwrap();
+    let e = SqliteStore::open(&url, SqliteSettings::default())
+        .await
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(
+        e.contains("journal.db is missing")
+            && e.contains("journal.db-wal")
+            && e.contains("db restore")
+            && e.contains("delete"),
+        "{e}"
+    );
+    assert!(!db.exists(), "nothing created");
+    assert_eq!(
+        std::fs::read(&wal).unwrap(),
+        b"left by the deleted database",
+        "the log is kept"
+    );
+    std::fs::remove_file(&wal).unwrap();
+    SqliteStore::open(&url, SqliteSettings::default())
+        .await
+        .expect("a fresh journal once the log is gone");
+    assert!(db.exists());
+}
+
 #[tokio::test]
 async fn open_existing_never_creates_a_database() {
     let dir = tempfile::tempdir().unwrap();
