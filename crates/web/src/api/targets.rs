@@ -101,6 +101,27 @@ pub struct AddTargetBody {
     // words rather than with serde's "invalid type: map" (QA finding F13).
     #[schema(value_type = String)]
     pub target: serde_json::Value,
+    /// Other keys of the body: rule keys written beside `target` (`{"target": "@x",
+    /// "min_gap": "1h"}`) are refused like a table with rules instead of being dropped.
+    #[serde(flatten)]
+    #[schema(ignore)]
+    pub rest: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The refusal of rule keys (`rules`) in an add request: where rules are written instead.
+fn rules_refused(rules: &[&str]) -> ApiError {
+    ApiError::Invalid(format!(
+        "`target` takes a chat only (\"@name\", \"-100…\", a t.me link), not {}: per-chat rules \
+         ({}) are set in [targets] of the configuration file — {{ chat = \"@name\", min_gap = \"24h\" }}, \
+         see docs/chats.md — and applied with `sendmessagebot reload`; add the chat here without \
+         rules, or write it there with them",
+        rules
+            .iter()
+            .map(|k| format!("`{k}`"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        RULE_KEYS.join(", ")
+    ))
 }
 
 /// The keys of a configuration table target (docs/chats.md) besides `chat`.
@@ -120,15 +141,7 @@ fn target_text(v: &serde_json::Value) -> ApiResult<String> {
                 .collect();
             match (m.get("chat"), rules.is_empty()) {
                 (Some(Value::String(chat)), true) => Ok(chat.clone()),
-                (_, false) => Err(ApiError::Invalid(format!(
-                    "`target` takes a chat only (\"@name\", \"-100…\", a t.me link), not {}: per-chat rules                      ({}) are set in [targets] of the configuration file — {{ chat = \"@name\", min_gap = \"24h\" }},                      see docs/chats.md — and applied with `sendmessagebot reload`; add the chat here without                      rules, or write it there with them",
-                    rules
-                        .iter()
-                        .map(|k| format!("`{k}`"))
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                    RULE_KEYS.join(", ")
-                ))),
+                (_, false) => Err(rules_refused(&rules)),
                 (_, true) => Err(ApiError::Invalid(
                     "`target`: a table needs `chat` as a string (\"@name\", \"-100…\", a t.me link)"
                         .into(),
@@ -385,6 +398,15 @@ pub async fn add_target(
     Path(list): Path<String>,
     Json(body): Json<AddTargetBody>,
 ) -> ApiResult<(StatusCode, Json<TargetAdded>)> {
+    let beside: Vec<&str> = body
+        .rest
+        .keys()
+        .map(String::as_str)
+        .filter(|k| RULE_KEYS.contains(k))
+        .collect();
+    if !beside.is_empty() {
+        return Err(rules_refused(&beside));
+    }
     let raw = target_text(&body.target)?;
     let t = parse(&raw)?;
     let key = t.key();

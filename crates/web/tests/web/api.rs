@@ -393,6 +393,26 @@ async fn a_target_with_rules_is_refused_in_words_and_a_bare_table_is_taken() {
         "{m}"
     );
     assert!(
+        !m.contains("  "),
+        "no run of spaces inside the sentence: {m}"
+    );
+    // QA8: the same rules written beside `target` were dropped and the chat added (201).
+    let flat = post(
+        r,
+        uri,
+        Some(TOKEN),
+        Some(json!({"target": "@ruled_chat", "min_gap": "1h", "days": "mon-fri"})),
+    )
+    .await;
+    flat.error(StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    let m = flat.json()["message"].as_str().unwrap().to_owned();
+    assert!(
+        m.contains("`min_gap`")
+            && m.contains("`days`")
+            && m.contains("[targets] of the configuration file"),
+        "{m}"
+    );
+    assert!(
         a.store.added_targets().await.unwrap().is_empty(),
         "nothing stored"
     );
