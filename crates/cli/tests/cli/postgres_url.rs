@@ -28,10 +28,15 @@ fn a_postgres_url_is_refused_saying_no_command_uses_it_yet() {
     }
     // In the file too, named by its key.
     let toml = format!("{GOOD}\n[database]\nurl = \"postgres://smb@db/smb\"\n");
-    let err = parse("sendmessagebot.toml", &toml, &EnvVars::default(), &Overrides::default())
-        .err()
-        .expect("refused")
-        .to_string();
+    let err = parse(
+        "sendmessagebot.toml",
+        &toml,
+        &EnvVars::default(),
+        &Overrides::default(),
+    )
+    .err()
+    .expect("refused")
+    .to_string();
     assert!(
         err.contains("database.url") && err.contains("a PostgreSQL URL"),
         "{err}"
@@ -65,6 +70,9 @@ fn run_and_stats_refuse_a_postgres_url_before_touching_anything() {
         assert_eq!(out.status.code(), Some(1), "{args:?}: {text}");
         assert!(text.contains("a PostgreSQL URL"), "{args:?}: {text}");
         assert!(!text.contains("S3cretPa55"), "{args:?}: {text}");
-        assert!(!dir.path().join("data").exists(), "{args:?}: nothing created");
+        assert!(
+            !dir.path().join("data").exists(),
+            "{args:?}: nothing created"
+        );
     }
 }

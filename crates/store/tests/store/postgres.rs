@@ -184,7 +184,9 @@ async fn outcomes_read_back_after_a_flush() {
         s.record_outcome(&b, &failed, t0),
         s.record_outcome(&c, &deferred, t0),
     );
-    (r1.unwrap(), r2.unwrap(), r3.unwrap());
+    r1.unwrap();
+    r2.unwrap();
+    r3.unwrap();
     s.flush().await.unwrap();
     s.close().await.unwrap();
     let s = open(&url).await;
@@ -488,8 +490,7 @@ async fn errors_name_the_server_and_hide_the_password() {
         PgSettings::default(),
     )
     .await
-    .err()
-    .expect("nothing listens on port 1");
+    .expect_err("nothing listens on port 1");
     let text = err.report();
     assert!(text.contains("127.0.0.1:1/smb"), "{text}");
     assert!(!text.contains("hunter2secret"), "{text}");
@@ -500,8 +501,7 @@ async fn errors_name_the_server_and_hide_the_password() {
         PgSettings::default(),
     )
     .await
-    .err()
-    .expect("a bad sslmode");
+    .expect_err("a bad sslmode");
     let text = err.report();
     assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
     assert!(
