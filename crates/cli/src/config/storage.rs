@@ -48,6 +48,13 @@ fn fault_value_offset(src: &str, index: usize, key: &str) -> Option<usize> {
     None
 }
 
+/// The answer to a `postgres://` journal: `run`, `stats`, `targets list` and the other commands
+/// do not use the PostgreSQL store yet (docs/postgres.md, "Status").
+pub(crate) const NOT_YET_POSTGRES: &str = "a PostgreSQL URL: this version's commands (`run`, \
+     `stats`, `targets list`, …) keep their journal in SQLite only — the PostgreSQL store is \
+     built and tested but not yet used by any command (docs/postgres.md); write \
+     sqlite://data/sendmessagebot.db for now";
+
 pub(super) fn section(
     ctx: &Ctx,
     database: DatabaseSection,
@@ -59,12 +66,18 @@ pub(super) fn section(
         .clone()
         .or(database.url)
         .unwrap_or_else(|| smb_store::DEFAULT_DATABASE_URL.to_string());
-    // The journal is SQLite: another scheme would fail only when the store opens.
+    // The commands keep their journal in SQLite: another scheme would fail only when the store
+    // opens. A PostgreSQL URL gets its own answer: the store exists (smb_store::PgStore, issue
+    // 16 part 1) but no command reads or writes through it yet.
     let not_sqlite = "not a SQLite URL; write sqlite://data/sendmessagebot.db";
     if !database_url.trim_start().starts_with("sqlite:") {
+        let message = match smb_store::is_postgres_url(&database_url) {
+            true => NOT_YET_POSTGRES,
+            false => not_sqlite,
+        };
         return Err(match from_env {
-            Some(_) => env.err("DATABASE_URL", not_sqlite),
-            None => ctx.key("database.url", not_sqlite),
+            Some(_) => env.err("DATABASE_URL", message),
+            None => ctx.key("database.url", message),
         });
     }
     if let Some(url) = &sandbox.database_url
