@@ -14,9 +14,13 @@
 //! are Unix milliseconds in `BIGINT`), applied at open under an advisory lock
 //! ([`MIGRATION_LOCK`]) so that servers starting at once do not race.
 //!
+//! Text is ordered byte-wise (`COLLATE "C"`), as SQLite orders it, whatever the database's
+//! locale: lists read back come in the same order from either store.
+//!
 //! Leases, fencing and the shared state of several servers (issue 16's later parts) are not
 //! here yet: one server per database.
 
+mod reach;
 mod row;
 mod writer;
 
@@ -30,7 +34,7 @@ use jiff::Timestamp;
 use smb_domain::{AccountStop, OperatorState, PauseKind, TargetState};
 use smb_engine::{
     DeliveryKey, JournalPost, Outcome, PendingDelivery, Store, StoreError, StoredAccount,
-    StoredChatPause, StoredCycle, StoredDelivery, TargetStatus,
+    StoredChatPause, StoredCycle, StoredDelivery, StoredRefusal, TargetStatus,
 };
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Connection, PgConnection};
@@ -165,7 +169,7 @@ impl PgStore {
     /// Targets with a recorded status (the rest are active), as [`crate::SqliteStore::target_rows`].
     pub async fn target_rows(&self) -> Result<Vec<crate::TargetRow>, StoreError> {
         let rows = sqlx::query(
-            "SELECT target, status, reason, since, recheck_at FROM targets ORDER BY target",
+            "SELECT target, status, reason, since, recheck_at FROM targets ORDER BY target COLLATE \"C\"",
         )
         .fetch_all(&self.read)
         .await
@@ -178,6 +182,34 @@ impl PgStore {
                     reason: col(r, "reason")?,
                     since: ts(col(r, "since")?).to_string(),
                     recheck_at: col::<Option<i64>>(r, "recheck_at")?.map(|v| ts(v).to_string()),
+                })
+            })
+            .collect()
+    }
+
+    /// [`Store::refusals`] as an inherent method, as [`crate::SqliteStore::account_refusals`]:
+    /// the refusals whose re-check comes after `after`, by account then target.
+    pub async fn account_refusals(
+        &self,
+        after: Timestamp,
+    ) -> Result<Vec<StoredRefusal>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT account, target, code, reason, until, at FROM account_refusals
+             WHERE until > $1 ORDER BY account COLLATE \"C\", target COLLATE \"C\"",
+        )
+        .bind(ms(after))
+        .fetch_all(&self.read)
+        .await
+        .map_err(db_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(StoredRefusal {
+                    account: col(r, "account")?,
+                    target: col(r, "target")?,
+                    code: col(r, "code")?,
+                    reason: col(r, "reason")?,
+                    until: ts(col(r, "until")?),
+                    at: ts(col(r, "at")?),
                 })
             })
             .collect()
@@ -481,7 +513,7 @@ impl Store for PgStore {
         let rows = sqlx::query(
             "SELECT account, target, MAX(until) AS until FROM pauses
              WHERE target IS NOT NULL AND until > $1 GROUP BY account, target
-             ORDER BY account, target",
+             ORDER BY account COLLATE \"C\", target COLLATE \"C\"",
         )
         .bind(ms(after))
         .fetch_all(&self.read)
@@ -508,15 +540,37 @@ impl Store for PgStore {
             .collect()
     }
 
-    async fn last_sent_at(&self, target: &str) -> Result<Option<Timestamp>, StoreError> {
-        let last: Option<i64> = sqlx::query_scalar(
-            "SELECT MAX(updated_at) FROM deliveries WHERE target = $1 AND status = 'sent'",
+    async fn record_refusal(&self, refusal: &StoredRefusal) -> Result<(), StoreError> {
+        self.submit(Op::Refusal(refusal.clone())).await
+    }
+
+    async fn clear_refusal(&self, account: &str, target: &str) -> Result<(), StoreError> {
+        self.submit(Op::ClearRefusal {
+            account: account.into(),
+            target: target.into(),
+        })
+        .await
+    }
+
+    async fn refusals(&self, after: Timestamp) -> Result<Vec<StoredRefusal>, StoreError> {
+        self.account_refusals(after).await
+    }
+
+    async fn last_sent_by_account(
+        &self,
+        target: &str,
+    ) -> Result<HashMap<String, Timestamp>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT account, MAX(updated_at) AS at FROM deliveries
+             WHERE target = $1 AND status = 'sent' GROUP BY account",
         )
         .bind(target)
-        .fetch_one(&self.read)
+        .fetch_all(&self.read)
         .await
         .map_err(db_err)?;
-        Ok(last.map(ts))
+        rows.iter()
+            .map(|r| Ok((col(r, "account")?, ts(col(r, "at")?))))
+            .collect()
     }
 
     async fn record_migration(

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 use smb_domain::{AccountStop, DeliveryStatus, OperatorState, PauseKind, TargetState};
-use smb_engine::{DeliveryKey, Outcome, PendingDelivery, StoreError, TargetStatus};
+use smb_engine::{DeliveryKey, Outcome, PendingDelivery, StoreError, StoredRefusal, TargetStatus};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection, Postgres, QueryBuilder};
 use tokio::sync::{mpsc, oneshot};
@@ -58,6 +58,11 @@ pub(super) enum Op {
         reason: String,
         until: i64,
         at: i64,
+    },
+    Refusal(StoredRefusal),
+    ClearRefusal {
+        account: String,
+        target: String,
     },
     Flush,
     /// A real, durable write: a transaction that is given an id (`txid_current()`) writes a
@@ -253,7 +258,7 @@ async fn insert_pending(
 ) -> Result<(), StoreError> {
     let mut q = QueryBuilder::<Postgres>::new(
         "INSERT INTO deliveries (broadcaster, cycle, target, account, random_id, message, status, \
-         attempts, created_at, updated_at) ",
+         attempts, created_at, updated_at, variant) ",
     );
     q.push_values(rows, |mut b, d| {
         b.push_bind(d.key.broadcaster.as_str())
@@ -265,13 +270,16 @@ async fn insert_pending(
             .push_bind(DeliveryStatus::Pending.as_str())
             .push_bind(i64::from(d.attempt))
             .push_bind(ms(d.at))
-            .push_bind(ms(d.at));
+            .push_bind(ms(d.at))
+            .push_bind(d.variant.as_deref());
     });
-    // On conflict the stored random_id is kept: a delivery has one id for its life.
+    // On conflict the stored random_id is kept: a delivery has one id for its life. The
+    // account is the one trying now (as in SQLite: a backup that takes a delivery refused on
+    // the stopped account is the account that posts it, issue 14).
     q.push(
         " ON CONFLICT (broadcaster, cycle, target) DO UPDATE SET \
-         status = 'pending', attempts = excluded.attempts, retry_at = NULL, \
-         updated_at = excluded.updated_at",
+         status = 'pending', account = excluded.account, attempts = excluded.attempts, \
+         retry_at = NULL, updated_at = excluded.updated_at",
     );
     q.build()
         .execute(&mut *conn)
@@ -453,6 +461,29 @@ async fn apply_op(conn: &mut PgConnection, op: &Op) -> Result<(), StoreError> {
             .bind(at)
             .execute(&mut *conn)
             .await
+        }
+        Op::Refusal(r) => {
+            sqlx::query(
+                "INSERT INTO account_refusals (account, target, code, reason, until, at)
+                 VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT (account, target) DO UPDATE SET code = excluded.code,
+                     reason = excluded.reason, until = excluded.until, at = excluded.at",
+            )
+            .bind(&r.account)
+            .bind(&r.target)
+            .bind(&r.code)
+            .bind(&r.reason)
+            .bind(ms(r.until))
+            .bind(ms(r.at))
+            .execute(&mut *conn)
+            .await
+        }
+        Op::ClearRefusal { account, target } => {
+            sqlx::query("DELETE FROM account_refusals WHERE account = $1 AND target = $2")
+                .bind(account)
+                .bind(target)
+                .execute(&mut *conn)
+                .await
         }
         Op::Probe => sqlx::query("SELECT txid_current()").execute(&mut *conn).await,
     }

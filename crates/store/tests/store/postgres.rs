@@ -7,15 +7,15 @@
 //! and sets it). Each test makes its own database there. Without the variable the tests say
 //! so and pass locally; under CI (`CI=true`) they fail, so CI never skips them.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use jiff::Timestamp;
 use smb_domain::{PauseKind, TargetRef};
-use smb_engine::{DeliveryKey, Outcome, Store, StoreError};
-use smb_store::{PgSettings, PgStore, SqliteSettings, SqliteStore};
+use smb_engine::{DeliveryKey, Outcome, PostReach, Store, StoreError};
+use smb_store::{PgSettings, PgStore, ReachDue, SqliteSettings, SqliteStore, VariantPost};
 use sqlx::{Connection, PgConnection, Row, SqliteConnection};
 
 use super::store_story::{pending, story};
@@ -322,7 +322,7 @@ async fn recent_posts_and_told_chat_pauses_are_read_back() {
 }
 
 /// `chat_migrations.rs`'s upgraded groups on PostgreSQL: recorded once, known after a reopen,
-/// news again when upgraded to another supergroup; "last posted" of a target.
+/// news again when upgraded to another supergroup; "last posted" of a target (per account).
 #[tokio::test]
 async fn an_upgrade_is_recorded_once_and_last_posted_is_read() {
     let Some((url, s)) = fresh().await else {
@@ -330,10 +330,11 @@ async fn an_upgrade_is_recorded_once_and_last_posted_is_read() {
     };
     let t1 = ts("2026-11-30T09:00:00Z");
     let t2 = ts("2026-11-30T10:00:00Z");
-    assert_eq!(s.last_sent_at("-4001").await.unwrap(), None);
+    let last = async |s: &PgStore| s.last_sent_by_account("-4001").await.unwrap();
+    assert!(last(&s).await.is_empty());
     let p = pending("b2b", 1, "-4001", 1, t1);
     s.write_pending(&p).await.unwrap();
-    assert_eq!(s.last_sent_at("-4001").await.unwrap(), None, "pending only");
+    assert!(last(&s).await.is_empty(), "pending only");
     s.record_outcome(
         &p.key,
         &Outcome::Sent {
@@ -343,7 +344,7 @@ async fn an_upgrade_is_recorded_once_and_last_posted_is_read() {
     )
     .await
     .unwrap();
-    assert_eq!(s.last_sent_at("-4001").await.unwrap(), Some(t1));
+    assert_eq!(last(&s).await, HashMap::from([("acc1".to_owned(), t1)]));
     assert!(
         s.record_migration("-4001", "-1001000000200", "acc1", t1)
             .await
@@ -388,8 +389,17 @@ async fn servers_starting_at_once_migrate_once() {
     for o in opens {
         stores.push(o.await.unwrap().expect("every server starts"));
     }
+    let files = migration_versions("postgres");
+    assert!(
+        files.contains(&9) && files.contains(&11),
+        "0009 and 0011 mirrored: {files:?}"
+    );
     let latest = smb_store::postgres::latest_migration();
-    assert_eq!(latest, Some(8), "migrations/postgres has 0001–0008");
+    assert_eq!(
+        latest,
+        files.last().copied(),
+        "the newest file is the newest migration"
+    );
     assert_eq!(stores[0].schema_version().await.unwrap(), latest);
     let mut conn = PgConnection::connect(&url).await.unwrap();
     let applied: Vec<i64> =
@@ -397,7 +407,7 @@ async fn servers_starting_at_once_migrate_once() {
             .fetch_all(&mut conn)
             .await
             .unwrap();
-    assert_eq!(applied, (1..=8).collect::<Vec<i64>>());
+    assert_eq!(applied, files, "each migration applied once");
     // Each of them writes.
     for (i, s) in stores.iter().enumerate() {
         s.set_target_status(&format!("@t{i}"), &smb_engine::TargetStatus::Active)
@@ -632,14 +642,30 @@ async fn the_postgres_schema_mirrors_the_sqlite_one() {
         "indexes only in SQLite: {only_lite:?}; only in PostgreSQL: {only_pg:?}"
     );
     assert!(lite_cols.len() > 40, "the schema was read: {lite_cols:?}");
-    // The same number of migrations, one for one.
-    let lite = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite"))
+    // One PostgreSQL migration per SQLite one, under the same number.
+    assert_eq!(
+        migration_versions("postgres"),
+        migration_versions("sqlite"),
+        "migrations/postgres/ mirrors migrations/sqlite/ number for number"
+    );
+}
+
+/// The version numbers of the migration files in `migrations/<dir>/` (`0009_x.sql` → 9),
+/// ascending.
+fn migration_versions(dir: &str) -> Vec<i64> {
+    let path = format!("{}/migrations/{dir}", env!("CARGO_MANIFEST_DIR"));
+    let mut versions: Vec<i64> = std::fs::read_dir(&path)
         .unwrap()
-        .count();
-    let pg = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/postgres"))
-        .unwrap()
-        .count();
-    assert_eq!(lite, pg, "one PostgreSQL migration per SQLite one");
+        .map(|e| {
+            let name = e.unwrap().file_name().into_string().unwrap();
+            let digits = name.split('_').next().unwrap();
+            digits
+                .parse()
+                .unwrap_or_else(|_| panic!("{path}/{name}: no number"))
+        })
+        .collect();
+    versions.sort_unstable();
+    versions
 }
 
 #[test]
@@ -649,4 +675,363 @@ fn a_database_is_swapped_into_a_url() {
         "postgres://u:p@h:5/x?sslmode=disable"
     );
     assert_eq!(with_database("postgres://h", "x"), "postgres://h/x");
+}
+
+/// A fresh SQLite store in `dir`, for the stories run on both backends.
+async fn sqlite(dir: &std::path::Path) -> SqliteStore {
+    SqliteStore::open(
+        &format!("sqlite://{}/smb.db", dir.display()),
+        SqliteSettings::default(),
+    )
+    .await
+    .unwrap()
+}
+
+/// QA F9 on both backends: "last posted" of the pre-flight check is per account: an account's
+/// own newest sent post into that target; pending and failed rows do not count.
+async fn last_posts_story(store: &dyn Store) -> HashMap<String, Timestamp> {
+    let t1 = ts("2026-05-01T10:00:00Z");
+    let t2 = ts("2026-05-02T10:00:00Z");
+    let t3 = ts("2026-05-03T10:00:00Z");
+    let failed = Outcome::Failed {
+        class: smb_domain::ErrorClass::TargetDead,
+        code: "CHAT_WRITE_FORBIDDEN".into(),
+        detail: String::new(),
+    };
+    let sent = Outcome::Sent {
+        message_id: Some(1),
+    };
+    for (cycle, account, at, outcome) in [
+        (1, "acc1", t1, Some(&sent)),
+        (2, "acc2", t2, Some(&sent)),
+        (3, "acc1", t3, None),
+        (4, "acc2", t3, Some(&failed)),
+    ] {
+        let mut p = pending("b2b", cycle, "@shared", 10 + cycle as i64, at);
+        p.account = account.into();
+        store.write_pending(&p).await.unwrap();
+        if let Some(outcome) = outcome {
+            store.record_outcome(&p.key, outcome, at).await.unwrap();
+        }
+    }
+    store.flush().await.unwrap();
+    assert!(
+        store
+            .last_sent_by_account("@none")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let last = store.last_sent_by_account("@shared").await.unwrap();
+    assert_eq!(
+        last,
+        HashMap::from([("acc1".to_owned(), t1), ("acc2".to_owned(), t2)]),
+        "acc1's own post, not acc2's later one; the pending and failed rows do not count"
+    );
+    last
+}
+
+#[tokio::test]
+async fn last_posts_are_per_account_on_both_backends() {
+    let Some((_, pg)) = fresh().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let lite = sqlite(dir.path()).await;
+    assert_eq!(last_posts_story(&pg).await, last_posts_story(&lite).await);
+}
+
+/// Issue 14 and 17 on both backends: a delivery written pending again (its retry, here by the
+/// backup account) keeps its random_id and takes the account trying now; the A/B variant the
+/// chat got is kept with it. Answers (account, random_id, variant) of the delivery.
+async fn retried_delivery_story(store: &dyn Store) -> (String, i64, Option<String>) {
+    let t0 = ts("2026-05-01T10:00:00Z");
+    let t1 = ts("2026-05-01T10:01:00Z");
+    store.start_cycle("b2b", 1, "price A", t0).await.unwrap();
+    let mut p = pending("b2b", 1, "@shop", 77, t0);
+    p.variant = Some(Arc::from("A"));
+    store.write_pending(&p).await.unwrap();
+    store
+        .record_outcome(
+            &p.key,
+            &Outcome::Deferred {
+                until: t1,
+                class: smb_domain::ErrorClass::AccountDead,
+                code: "USER_DEACTIVATED".into(),
+            },
+            t0,
+        )
+        .await
+        .unwrap();
+    let mut retry = pending("b2b", 1, "@shop", 78, t1);
+    retry.account = "backup".into();
+    retry.attempt = 1;
+    retry.variant = Some(Arc::from("A"));
+    store.write_pending(&retry).await.unwrap();
+    store.flush().await.unwrap();
+    let cycle = store.last_cycle("b2b").await.unwrap().unwrap();
+    assert_eq!(cycle.deliveries.len(), 1);
+    let d = &cycle.deliveries[0];
+    assert_eq!(
+        (d.status.as_str(), d.random_id, d.attempts, d.retry_at),
+        ("pending", 77, 1, None),
+        "one random_id for the delivery's life; the retry's attempt, no retry time"
+    );
+    let recent = store.recent_deliveries(t0).await.unwrap();
+    assert_eq!(recent.len(), 1);
+    assert_eq!(recent[0].account, "backup", "the account trying now");
+    (recent[0].account.clone(), d.random_id, None)
+}
+
+#[tokio::test]
+async fn a_retried_delivery_takes_the_account_trying_now_on_both_backends() {
+    let Some((url, pg)) = fresh().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let lite = sqlite(dir.path()).await;
+    let mut on_pg = retried_delivery_story(&pg).await;
+    let mut on_lite = retried_delivery_story(&lite).await;
+    // The variant column, read from each database.
+    let mut conn = PgConnection::connect(&url).await.unwrap();
+    on_pg.2 = sqlx::query_scalar("SELECT variant FROM deliveries WHERE target = '@shop'")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    lite.close().await.unwrap();
+    let mut conn = SqliteConnection::connect(&format!("sqlite://{}/smb.db", dir.path().display()))
+        .await
+        .unwrap();
+    on_lite.2 = sqlx::query_scalar("SELECT variant FROM deliveries WHERE target = '@shop'")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(on_pg, ("backup".to_owned(), 77, Some("A".to_owned())));
+    assert_eq!(on_pg, on_lite);
+}
+
+/// The reach reads and writes of issue 17, which both stores have as inherent methods.
+trait ReachSide {
+    async fn record(&self, key: &DeliveryKey, reach: &PostReach, at: Timestamp) -> bool;
+    async fn due(&self, after: &[Duration], now: Timestamp, limit: usize) -> Vec<ReachDue>;
+    async fn posts(&self, broadcasters: Option<&[String]>) -> Vec<VariantPost>;
+}
+
+impl ReachSide for SqliteStore {
+    async fn record(&self, key: &DeliveryKey, reach: &PostReach, at: Timestamp) -> bool {
+        self.record_reach(key, reach, at).await.unwrap()
+    }
+    async fn due(&self, after: &[Duration], now: Timestamp, limit: usize) -> Vec<ReachDue> {
+        self.reach_due(after, now, limit).await.unwrap()
+    }
+    async fn posts(&self, broadcasters: Option<&[String]>) -> Vec<VariantPost> {
+        self.variant_posts(broadcasters).await.unwrap()
+    }
+}
+
+impl ReachSide for PgStore {
+    async fn record(&self, key: &DeliveryKey, reach: &PostReach, at: Timestamp) -> bool {
+        self.record_reach(key, reach, at).await.unwrap()
+    }
+    async fn due(&self, after: &[Duration], now: Timestamp, limit: usize) -> Vec<ReachDue> {
+        self.reach_due(after, now, limit).await.unwrap()
+    }
+    async fn posts(&self, broadcasters: Option<&[String]>) -> Vec<VariantPost> {
+        self.variant_posts(broadcasters).await.unwrap()
+    }
+}
+
+/// `reach.rs`'s story, run on a backend: reach reads fall due at the set times after the send
+/// (24 h, 72 h), at most `limit`, oldest first; a read is stored with the delivery and its
+/// variant; a group's missing views stay unknown; an unknown delivery is not invented.
+/// Answers everything it read, for comparing the backends.
+async fn reach_story<S: Store + ReachSide>(s: &S) -> Vec<String> {
+    let h = |n: i64| ts("2026-05-01T10:00:00Z") + jiff::SignedDuration::from_hours(n);
+    let key = |target: &str| DeliveryKey {
+        broadcaster: "b2b".into(),
+        cycle: 1,
+        target: TargetRef::parse(target).unwrap(),
+    };
+    s.start_cycle("b2b", 1, "price A", h(0)).await.unwrap();
+    // Three sent posts (two variants) an hour apart, one failed, one sent without a message id.
+    for (i, (target, variant, sent)) in [
+        ("@chat_one", "A", Some(Some(11))),
+        ("@chat_two", "B", Some(Some(12))),
+        ("-4003", "A", Some(Some(13))),
+        ("@chat_failed", "B", None),
+        ("@chat_no_id", "A", Some(None)),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let at = h(i as i64);
+        let mut p = pending("b2b", 1, target, 100 + i as i64, at);
+        p.variant = Some(Arc::from(variant));
+        p.message = Arc::from(format!("price {variant}"));
+        s.write_pending(&p).await.unwrap();
+        let outcome = match sent {
+            Some(message_id) => Outcome::Sent { message_id },
+            None => Outcome::Failed {
+                class: smb_domain::ErrorClass::TargetDead,
+                code: "CHANNEL_PRIVATE".into(),
+                detail: String::new(),
+            },
+        };
+        s.record_outcome(&p.key, &outcome, at).await.unwrap();
+    }
+    s.flush().await.unwrap();
+    let after = [
+        Duration::from_secs(24 * 3600),
+        Duration::from_secs(72 * 3600),
+    ];
+    let ids = |due: &[ReachDue]| {
+        due.iter()
+            .map(|d| (d.message_id, d.reads))
+            .collect::<Vec<_>>()
+    };
+    let mut seen = Vec::new();
+
+    assert!(
+        s.due(&after, h(23), 10).await.is_empty(),
+        "nothing before 24 h"
+    );
+    assert!(
+        s.due(&[], h(500), 10).await.is_empty(),
+        "no set times: no reads"
+    );
+    let due = s.due(&after, h(24), 10).await;
+    assert_eq!(ids(&due), [(11, 0)]);
+    assert_eq!(due[0].account, "acc1");
+    assert_eq!(due[0].sent_at, h(0));
+    assert_eq!(due[0].key, key("@chat_one"));
+    seen.push(format!("{due:?}"));
+    let due = s.due(&after, h(26), 10).await;
+    assert_eq!(ids(&due), [(11, 0), (12, 0), (13, 0)], "oldest first");
+    assert_eq!(
+        ids(&s.due(&after, h(26), 2).await),
+        [(11, 0), (12, 0)],
+        "at most limit"
+    );
+    seen.push(format!("{due:?}"));
+
+    let channel = PostReach {
+        message_id: 11,
+        views: Some(120),
+        forwards: Some(3),
+        reactions: 7,
+        replies: 2,
+        gone: false,
+    };
+    let group = PostReach {
+        message_id: 13,
+        views: None,
+        forwards: None,
+        reactions: 4,
+        replies: 9,
+        gone: false,
+    };
+    assert!(s.record(&key("@chat_one"), &channel, h(24)).await);
+    assert!(s.record(&key("-4003"), &group, h(26)).await);
+    // @chat_one and -4003 read once: their next read is at 72 h; @chat_two's first is due.
+    let due = s.due(&after, h(30), 10).await;
+    assert_eq!(ids(&due), [(12, 0)]);
+    seen.push(format!("{due:?}"));
+    let due = s.due(&after, h(74), 10).await;
+    assert_eq!(ids(&due), [(11, 1), (12, 0), (13, 1)]);
+    seen.push(format!("{due:?}"));
+
+    let posts = s.posts(None).await;
+    let got: Vec<_> = posts
+        .iter()
+        .map(|p| {
+            (
+                p.target.as_str(),
+                p.variant.as_str(),
+                p.message.as_str(),
+                p.views,
+                p.reactions,
+                p.replies,
+                p.forwards,
+                p.reach_reads,
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "@chat_one",
+                "A",
+                "price A",
+                Some(120),
+                Some(7),
+                Some(2),
+                Some(3),
+                1
+            ),
+            ("@chat_two", "B", "price B", None, None, None, None, 0),
+            ("-4003", "A", "price A", None, Some(4), Some(9), None, 1),
+            ("@chat_no_id", "A", "price A", None, None, None, None, 0),
+        ],
+        "sent posts of A/B slots, oldest first; the failed one is not a post"
+    );
+    seen.push(format!("{posts:?}"));
+    assert_eq!(s.posts(Some(&["b2b".to_owned()])).await, posts);
+    assert!(s.posts(Some(&["other".to_owned()])).await.is_empty());
+
+    // Both reads done everywhere: nothing more is due.
+    for (target, at) in [
+        ("@chat_one", 72),
+        ("@chat_two", 25),
+        ("@chat_two", 73),
+        ("-4003", 74),
+    ] {
+        assert!(s.record(&key(target), &channel, h(at)).await);
+    }
+    assert!(s.due(&after, h(500), 10).await.is_empty());
+    assert!(
+        !s.record(&key("@chat_three"), &channel, h(80)).await,
+        "an unknown delivery is not invented"
+    );
+    seen
+}
+
+#[tokio::test]
+async fn reach_and_variants_read_the_same_on_both_backends() {
+    let Some((_, pg)) = fresh().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let lite = sqlite(dir.path()).await;
+    assert_eq!(reach_story(&pg).await, reach_story(&lite).await);
+}
+
+/// `.ci/run` ends by running README's test command beside a private PostgreSQL, so CI runs the
+/// PostgreSQL tests (with `CI=true` a missing server fails them) and README tells the truth.
+#[test]
+fn ci_runs_readmes_test_command_beside_postgres() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
+    // README's first lines: "Run the tests:" and a ```sh block with the command.
+    let after = readme
+        .split_once("Run the tests:")
+        .expect("README.md says \"Run the tests:\"")
+        .1;
+    let command = after
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with("```"))
+        .unwrap();
+    assert_eq!(command, "cargo test --workspace");
+    let ci = std::fs::read_to_string(format!("{root}/.ci/run")).unwrap();
+    let last = ci
+        .lines()
+        .map(str::trim)
+        .rfind(|l| !l.is_empty() && !l.starts_with('#'))
+        .unwrap();
+    assert_eq!(last, format!("scripts/test-postgres.sh {command}"));
+    assert!(
+        std::path::Path::new(&format!("{root}/scripts/test-postgres.sh")).exists(),
+        "the script .ci/run calls"
+    );
 }
