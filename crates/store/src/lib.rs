@@ -17,6 +17,7 @@
     clippy::cast_possible_truncation
 )]
 
+pub mod copy;
 pub mod maintenance;
 mod messages;
 mod migrated;

@@ -6,6 +6,7 @@
 
 mod chat_holds;
 mod chat_migrations;
+mod db_copy;
 mod journal_faults;
 mod postgres;
 mod reach;

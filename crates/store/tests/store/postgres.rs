@@ -21,7 +21,7 @@ use sqlx::{Connection, PgConnection, Row, SqliteConnection};
 use super::store_story::{pending, story};
 
 /// The server's URL, or `None` (said on stderr) when it is not set outside CI.
-fn server_url() -> Option<String> {
+pub(crate) fn server_url() -> Option<String> {
     match std::env::var("SMB_TEST_POSTGRES_URL") {
         Ok(url) if !url.trim().is_empty() => Some(url),
         _ if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") => panic!(
@@ -49,7 +49,7 @@ fn with_database(url: &str, db: &str) -> String {
 }
 
 /// A new, empty database on the test server, and its URL.
-async fn fresh_database(server: &str) -> String {
+pub(crate) async fn fresh_database(server: &str) -> String {
     static N: AtomicU32 = AtomicU32::new(0);
     let name = format!(
         "smb_t_{}_{}_{}",
