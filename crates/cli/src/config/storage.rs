@@ -49,11 +49,12 @@ fn fault_value_offset(src: &str, index: usize, key: &str) -> Option<usize> {
 }
 
 /// The answer to a `postgres://` journal: `run`, `stats`, `targets list` and the other commands
-/// do not use the PostgreSQL store yet (docs/postgres.md, "Status").
+/// do not use the PostgreSQL store yet (docs/postgres.md, "Status"); only `db copy` writes
+/// there, taking its URLs as arguments.
 pub(crate) const NOT_YET_POSTGRES: &str = "a PostgreSQL URL: this version's commands (`run`, \
      `stats`, `targets list`, …) keep their journal in SQLite only — the PostgreSQL store is \
-     built and tested but not yet used by any command (docs/postgres.md); write \
-     sqlite://data/sendmessagebot.db for now";
+     built and tested, and `db copy --from … --to postgres://…` fills it, but no other command \
+     uses it yet (docs/postgres.md); write sqlite://data/sendmessagebot.db for now";
 
 pub(super) fn section(
     ctx: &Ctx,
