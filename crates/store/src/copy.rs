@@ -60,7 +60,7 @@ pub struct CopyReport {
 }
 
 /// A column's kind: the journal has integers (`INTEGER` / `BIGINT`) and text only.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Kind {
     Int,
     Text,
@@ -537,7 +537,9 @@ pub async fn copy(from: &str, to: &str) -> Result<CopyReport, StoreError> {
     let mut dst = open(to, false).await?;
     let schema = src.schema().await?;
     let theirs = dst.schema().await?;
-    if schema != theirs {
+    // Columns are named in every statement, so only their names and kinds must agree, not
+    // their order.
+    if sorted(&schema) != sorted(&theirs) {
         return Err(StoreError::Invalid(format!(
             "{from_name} and {to_name} do not have the same tables and columns ({}); both \
              were migrated by this version, so one of them holds tables of another program \
@@ -607,13 +609,28 @@ pub async fn copy(from: &str, to: &str) -> Result<CopyReport, StoreError> {
     Ok(report(true, &source))
 }
 
+/// `cols` in name order.
+fn sorted_cols(cols: &[(String, Kind)]) -> Vec<(String, Kind)> {
+    let mut cols = cols.to_vec();
+    cols.sort();
+    cols
+}
+
+/// `schema` with each table's columns in name order.
+fn sorted(schema: &Schema) -> Schema {
+    schema
+        .iter()
+        .map(|(t, cols)| (t.clone(), sorted_cols(cols)))
+        .collect()
+}
+
 /// What one schema has and the other has not, in words.
 fn schema_difference(a: &Schema, b: &Schema) -> String {
     let mut out = Vec::new();
     for (table, cols) in a {
         match b.get(table) {
             None => out.push(format!("table {table} only in the source")),
-            Some(other) if other != cols => {
+            Some(other) if sorted_cols(other) != sorted_cols(cols) => {
                 out.push(format!("table {table}: {cols:?} against {other:?}"));
             }
             Some(_) => {}

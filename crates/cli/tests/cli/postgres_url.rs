@@ -17,8 +17,7 @@ fn a_postgres_url_is_refused_saying_no_command_uses_it_yet() {
     ] {
         let env = EnvVars::from_pairs(&[("DATABASE_URL", url)]);
         let err = parse("sendmessagebot.toml", GOOD, &env, &Overrides::default())
-            .err()
-            .expect("refused")
+            .expect_err("refused")
             .to_string();
         assert!(err.contains("DATABASE_URL"), "{err}");
         assert!(err.contains("a PostgreSQL URL"), "{err}");
@@ -34,8 +33,7 @@ fn a_postgres_url_is_refused_saying_no_command_uses_it_yet() {
         &EnvVars::default(),
         &Overrides::default(),
     )
-    .err()
-    .expect("refused")
+    .expect_err("refused")
     .to_string();
     assert!(
         err.contains("database.url") && err.contains("a PostgreSQL URL"),
@@ -44,8 +42,7 @@ fn a_postgres_url_is_refused_saying_no_command_uses_it_yet() {
     // Another scheme keeps its own answer.
     let env = EnvVars::from_pairs(&[("DATABASE_URL", "mysql://u@h/db")]);
     let err = parse("sendmessagebot.toml", GOOD, &env, &Overrides::default())
-        .err()
-        .expect("refused")
+        .expect_err("refused")
         .to_string();
     assert!(err.contains("not a SQLite URL"), "{err}");
 }
@@ -147,7 +144,14 @@ async fn db_copy_prints_rows_and_checksums_per_table_and_is_idempotent() {
     journal(&format!("sqlite://{}/a.db", dir.path().display())).await;
     let (code, out, err) = sendmessagebot(
         dir.path(),
-        &["db", "copy", "--from", "sqlite://a.db", "--to", "sqlite://b.db"],
+        &[
+            "db",
+            "copy",
+            "--from",
+            "sqlite://a.db",
+            "--to",
+            "sqlite://b.db",
+        ],
     );
     assert_eq!(code, Some(0), "{out}{err}");
     let line = |table: &str| {
@@ -171,7 +175,15 @@ async fn db_copy_prints_rows_and_checksums_per_table_and_is_idempotent() {
 
     let (code, again, err) = sendmessagebot(
         dir.path(),
-        &["db", "copy", "--from", "sqlite://a.db", "--to", "sqlite://b.db", "--json"],
+        &[
+            "db",
+            "copy",
+            "--from",
+            "sqlite://a.db",
+            "--to",
+            "sqlite://b.db",
+            "--json",
+        ],
     );
     assert_eq!(code, Some(0), "{again}{err}");
     let json: serde_json::Value = serde_json::from_str(&again).unwrap();
@@ -225,12 +237,28 @@ async fn db_copy_prints_rows_and_checksums_per_table_and_is_idempotent() {
     let pg = format!("{head}/{name}");
     let (code, there, err) = sendmessagebot(
         dir.path(),
-        &["db", "copy", "--from", "sqlite://a.db", "--to", &pg, "--json"],
+        &[
+            "db",
+            "copy",
+            "--from",
+            "sqlite://a.db",
+            "--to",
+            &pg,
+            "--json",
+        ],
     );
     assert_eq!(code, Some(0), "{there}{err}");
     let (code, back, err) = sendmessagebot(
         dir.path(),
-        &["db", "copy", "--from", &pg, "--to", "sqlite://c.db", "--json"],
+        &[
+            "db",
+            "copy",
+            "--from",
+            &pg,
+            "--to",
+            "sqlite://c.db",
+            "--json",
+        ],
     );
     assert_eq!(code, Some(0), "{back}{err}");
     let there: serde_json::Value = serde_json::from_str(&there).unwrap();
@@ -238,5 +266,8 @@ async fn db_copy_prints_rows_and_checksums_per_table_and_is_idempotent() {
     assert_eq!(there["copied"], true);
     assert_eq!(back["copied"], true);
     assert_eq!(there["tables"], back["tables"]);
-    assert_eq!(there["tables"], json["tables"], "the same figures as SQLite → SQLite");
+    assert_eq!(
+        there["tables"], json["tables"],
+        "the same figures as SQLite → SQLite"
+    );
 }
