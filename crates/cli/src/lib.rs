@@ -17,6 +17,7 @@ pub mod logging;
 pub mod observe;
 pub mod perms;
 pub mod quiet;
+pub mod reach;
 pub mod refusals;
 pub mod running;
 pub mod sections;

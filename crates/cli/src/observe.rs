@@ -476,6 +476,35 @@ impl Store for TimedStore {
     ) -> Result<bool, StoreError> {
         self.inner.record_migration(old, new, account, at).await
     }
+    async fn previous_post(
+        &self,
+        broadcaster: &str,
+        target: &str,
+        before_cycle: u64,
+    ) -> Result<Option<smb_engine::OurPost>, StoreError> {
+        self.inner
+            .previous_post(broadcaster, target, before_cycle)
+            .await
+    }
+    async fn write_follow_ups(
+        &self,
+        rows: &[smb_engine::FollowUp],
+        at: jiff::Timestamp,
+    ) -> Result<(), StoreError> {
+        self.time(self.inner.write_follow_ups(rows, at)).await
+    }
+    async fn record_follow_up(
+        &self,
+        row: &smb_engine::FollowUp,
+        result: &smb_engine::FollowUpResult,
+        at: jiff::Timestamp,
+    ) -> Result<(), StoreError> {
+        self.time(self.inner.record_follow_up(row, result, at))
+            .await
+    }
+    async fn pending_follow_ups(&self) -> Result<Vec<smb_engine::FollowUp>, StoreError> {
+        self.inner.pending_follow_ups().await
+    }
     async fn chat_pauses(
         &self,
         after: jiff::Timestamp,

@@ -115,6 +115,7 @@ fn catalog(settings: &Settings, sandbox: bool) -> Catalog {
             .collect(),
         message_sets,
         timezone: Some(settings.timezone.clone()),
+        variants_min_sample: settings.reach.min_sample as usize,
     }
 }
 

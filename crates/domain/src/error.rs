@@ -164,6 +164,15 @@ pub enum SendError {
     /// Network, timeout, dropped connection, Telegram 5xx.
     #[error("transient failure: {0}")]
     Transient(String),
+    /// The connection was lost after the send went out, and the second try (same
+    /// `random_id`) was refused with this error. The first try may be in the chat, so the fate
+    /// is unknown: class [`ErrorClass::Transient`] (only this account retries, with the same
+    /// `random_id`). A wait or stop the refusal tells still binds the account: the planner
+    /// obeys it before that retry (a soak found the retry sent inside a told FLOOD_WAIT).
+    #[error(
+        "{0}, answered to a second try after the connection was lost (the first may be in the chat)"
+    )]
+    Unconfirmed(Box<SendError>),
 }
 
 impl SendError {
@@ -190,7 +199,7 @@ impl SendError {
     pub fn code(&self) -> &str {
         match self {
             SendError::Rpc { name, .. } => name,
-            SendError::Transient(_) => "NETWORK",
+            SendError::Transient(_) | SendError::Unconfirmed(_) => "NETWORK",
         }
     }
 

@@ -29,6 +29,8 @@ use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+mod follow;
+
 use crate::planner::{Content, Control, Delivery, Effect, Event, Hold, Planner};
 use crate::ports::{
     Clock, DeliveryKey, EngineEvent, EventSink, Gateway, Outcome, PendingDelivery, SendRequest,
@@ -109,6 +111,11 @@ struct Shared {
     /// Per account: its part of the first pre-flight check is done (always true without a
     /// check). An account sends nothing before; the others do not wait for it.
     ready: Vec<std::sync::atomic::AtomicBool>,
+    /// The follow-ups port (issue 15), when the gateway offers it ([`Driver::set_follow_ups`]);
+    /// without it every broadcaster posts as `post_mode = "new"`.
+    follow_ups: std::sync::OnceLock<Arc<dyn crate::ports::FollowUps>>,
+    /// Per account: follow-ups waiting for its next turn (see [`follow`]).
+    queues: Vec<Mutex<VecDeque<follow::Queued>>>,
 }
 
 /// Whether the journal takes writes (see the module docs).
@@ -199,6 +206,16 @@ enum Write {
         account: Arc<str>,
         target: String,
     },
+    /// Follow-ups to our posts written pending (issue 15; see [`follow`]).
+    FollowUps {
+        rows: Vec<crate::ports::FollowUp>,
+        at: Timestamp,
+    },
+    FollowUpDone {
+        row: crate::ports::FollowUp,
+        result: crate::ports::FollowUpResult,
+        at: Timestamp,
+    },
 }
 
 impl Write {
@@ -254,6 +271,10 @@ impl Write {
             } => store.record_chat_hold(target, reason, *until, *at).await,
             Write::Refusal(r) => store.record_refusal(r).await,
             Write::ClearRefusal { account, target } => store.clear_refusal(account, target).await,
+            Write::FollowUps { rows, at } => store.write_follow_ups(rows, *at).await,
+            Write::FollowUpDone { row, result, at } => {
+                store.record_follow_up(row, result, *at).await
+            }
         }
     }
 }
@@ -325,6 +346,7 @@ impl Driver {
         let tests = (0..planner.account_count())
             .map(|_| TestQueue::default())
             .collect();
+        let queues = follow::restore(&planner, store.as_ref()).await?;
         let checking = settings.preflight_every.is_some();
         let ready = (0..planner.account_count())
             .map(|_| std::sync::atomic::AtomicBool::new(!checking))
@@ -348,8 +370,17 @@ impl Driver {
                 }),
                 tests,
                 ready,
+                follow_ups: std::sync::OnceLock::new(),
+                queues,
             }),
         })
+    }
+
+    /// Gives the driver the follow-ups port (issue 15: `post_mode`, `pin`), before
+    /// [`Driver::run`]. Without it every broadcaster posts as `post_mode = "new"`. A second
+    /// call is ignored.
+    pub fn set_follow_ups(&self, port: Arc<dyn crate::ports::FollowUps>) {
+        let _ = self.shared.follow_ups.set(port);
     }
 
     /// A cheap, clonable handle for the CLI, the web API and the control socket.
@@ -471,6 +502,19 @@ impl DriverHandle {
     /// Whether the journal takes writes; while `Down`, no account sends.
     pub fn journal(&self) -> JournalState {
         self.shared.journal.state.borrow().clone()
+    }
+
+    /// Until when `account` may not send because Telegram paused it (a flood wait), or
+    /// `Timestamp::MAX` while it is stopped; `None` when it may send (its gap aside). Reach
+    /// reads ask it: none is made while the account's sends are paused (issue 17).
+    pub fn send_paused(&self, account: &str) -> Option<Timestamp> {
+        let (planner, now) = self.shared.lock_now();
+        let id = planner.account_id(account)?;
+        match planner.send_hold(id, now) {
+            Some(Hold::Paused(until)) => Some(until),
+            Some(Hold::Stopped(_)) => Some(Timestamp::MAX),
+            Some(Hold::Gap(_)) | None => None,
+        }
     }
 
     /// Targets held back by their chat's rules or slow mode now, with why and until when.
@@ -1247,6 +1291,20 @@ async fn account_loop(shared: Arc<Shared>, account: usize, shutdown: Cancellatio
             }
             continue;
         }
+        // Follow-ups to our posts (delete, pin, unpin) take the account's next turns before
+        // its next send: paced like sends, held by its Telegram pauses.
+        match follow::next(&shared, account).await {
+            follow::Turn::Ran => continue,
+            follow::Turn::Wait(until) => {
+                tokio::select! {
+                    _ = tokio::time::sleep(until_wait(until, shared.now())) => {}
+                    _ = shared.wakers[account].notified() => {}
+                    _ = shutdown.cancelled() => return,
+                }
+                continue;
+            }
+            follow::Turn::Idle => {}
+        }
         let (fx, now) = {
             let (mut planner, now) = shared.lock_now();
             (planner.handle(Event::Poll { account }, now), now)
@@ -1259,12 +1317,16 @@ async fn account_loop(shared: Arc<Shared>, account: usize, shutdown: Cancellatio
                 other => apply(&shared, other, now).await,
             }
         }
-        if lock(&shared).finished() {
+        if lock(&shared).finished() && follow::none_queued(&shared, account) {
             // `--once` is over (or every account stopped): let the idle tasks end too.
             for w in &shared.wakers {
                 w.notify_one();
             }
             return;
+        }
+        // Follow-ups queued by this poll's send take the next turn (their own wait).
+        if !follow::none_queued(&shared, account) {
+            continue;
         }
         let Some(until) = wait else { continue };
         let sleep = async {
@@ -1312,23 +1374,16 @@ async fn deliver(shared: &Shared, d: Delivery, shutdown: &CancellationToken) {
             }
         }
     }
+    // Our previous post in this chat, when the broadcaster edits, replaces or pins (issue 15).
+    let plan = follow::Plan::for_delivery(shared, &d).await;
     {
         let (mut planner, now) = shared.lock_now();
         planner.send_started(d.account, Some(d.broadcaster), now);
     }
-    let request = SendRequest {
-        account: &d.account_name,
-        target: &d.target,
-        text: &d.text,
-        format: d.content.format,
-        media: d.content.media.as_deref(),
-        link_preview: d.content.link_preview,
-        random_id: d.random_id,
-        variant: d.variant.as_deref(),
-    };
     let started = Instant::now();
+    let mut edited = follow::Edit::NotTried;
     let res = {
-        let send = send_once(shared, request);
+        let send = follow::edit_or_send(shared, &d, &plan, &mut edited);
         tokio::pin!(send);
         tokio::select! {
             r = &mut send => r,
@@ -1343,6 +1398,15 @@ async fn deliver(shared: &Shared, d: Delivery, shutdown: &CancellationToken) {
         }
     };
     let latency = started.elapsed();
+    let res = follow::learn_id(shared, &d, &plan, res).await;
+    // Before the outcome: the post's follow-ups and its record, so a restart that loses the
+    // outcome still knows the post (see `follow`).
+    if let Ok(SentMessage {
+        message_id: Some(new_id),
+    }) = &res
+    {
+        follow::after_post(shared, &plan, *new_id, edited, shared.now()).await;
+    }
     let (fx, now) = {
         let (mut planner, now) = shared.lock_now();
         // The gap also counts from the answer: Telegram took the message somewhere between

@@ -18,6 +18,7 @@ pub mod planner;
 pub mod ports;
 pub mod preflight;
 pub mod reach;
+pub mod reach_loop;
 pub mod simulation;
 pub mod test_send;
 pub mod testing;
@@ -33,5 +34,6 @@ pub use planner::{
 };
 pub use ports::*;
 pub use reach::{PostReach, REACH_IDS_PER_CALL, Reach, ReachBatch, ReachItem, ReachPacer};
+pub use reach_loop::{ReachCollector, ReachJournal, ReachLoopSettings, ReachRound, SendPaused};
 pub use simulation::{Step, next_sends, planned_sends, rule_holds, simulate};
 pub use test_send::{TestPlan, TestRefusal, TestSubject, plan_test_send, test_label};

@@ -44,6 +44,8 @@ pub struct SentMessage {
 pub const ALBUM_MIN_ITEMS: usize = 2;
 /// The most items of an album (Telegram: MULTI_MEDIA_TOO_LONG above 10).
 pub const ALBUM_MAX_ITEMS: usize = 10;
+/// How many of our newest messages in a chat [`FollowUps::find_own_post`] looks through.
+pub const FIND_OWN_LIMIT: i32 = 20;
 /// How long a non-admin may edit a post in a group (Telegram's `edit_time_limit` in
 /// help.getConfig: 172800 s; MESSAGE_EDIT_TIME_EXPIRED after). Admins of the chat, and
 /// channels' posts, have no limit.
@@ -212,6 +214,19 @@ pub trait FollowUps: Send + Sync {
     /// MEDIA_CAPTION_TOO_LONG, the send's chat errors.
     async fn send_album(&self, request: AlbumRequest<'_>) -> Result<SentAlbum, SendError>;
 
+    /// Our newest live post in `target`'s chat that reads `text` (formatted with `format` as
+    /// a send formats it) with an id above `after`: the id of a post whose re-send after a
+    /// crash answered RANDOM_ID_DUPLICATE, which carries no id. One call (messages.search for
+    /// our own messages, newest first, at most [`FIND_OWN_LIMIT`]). `Ok(None)`: not found.
+    async fn find_own_post(
+        &self,
+        account: &str,
+        target: &TargetRef,
+        text: &str,
+        format: TextFormat,
+        after: Option<i64>,
+    ) -> Result<Option<i64>, SendError>;
+
     /// Which of our posts `message_ids` in `target`'s chat still exist: ONE batched call per
     /// chat (messages.getMessages for a basic group, channels.getMessages otherwise; at most
     /// 100 ids). The answer has one entry per id, in the order asked.
@@ -221,6 +236,105 @@ pub trait FollowUps: Send + Sync {
         target: &TargetRef,
         message_ids: &[i64],
     ) -> Result<Vec<(i64, PostState)>, SendError>;
+}
+
+/// What a follow-up does to one of our posts (issue 15). The journal's words: `edit`,
+/// `pin`, `unpin`, `delete`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FollowUpAction {
+    /// Not an action: the record of our post of this cycle (its id), written with its
+    /// follow-ups before the delivery's outcome, so a restart that lost that outcome (the
+    /// re-send then answers RANDOM_ID_DUPLICATE, without an id) still knows the post.
+    /// Written done; never carried out.
+    Post,
+    /// Our previous post edited to this cycle's text (`post_mode = "edit"`); done by the
+    /// delivery itself, journalled here for `stats`.
+    Edit,
+    /// The new post pinned silently (`pin = true`).
+    Pin,
+    /// Our previous post unpinned (`pin = true`, when the previous post is not deleted).
+    Unpin,
+    /// Our previous post deleted (`post_mode = "replace"`, or `"edit"` whose edit window
+    /// passed).
+    Delete,
+}
+
+impl FollowUpAction {
+    /// The journal's word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FollowUpAction::Post => "post",
+            FollowUpAction::Edit => "edit",
+            FollowUpAction::Pin => "pin",
+            FollowUpAction::Unpin => "unpin",
+            FollowUpAction::Delete => "delete",
+        }
+    }
+}
+
+impl std::str::FromStr for FollowUpAction {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "post" => FollowUpAction::Post,
+            "edit" => FollowUpAction::Edit,
+            "pin" => FollowUpAction::Pin,
+            "unpin" => FollowUpAction::Unpin,
+            "delete" => FollowUpAction::Delete,
+            other => return Err(format!("unknown follow-up action `{other}`")),
+        })
+    }
+}
+
+/// One follow-up to our own post, as the journal keeps it (table `follow_ups`, migration
+/// 0010): written `pending` (durably) before its Telegram call, its result after; a pending
+/// one is carried out after a restart. Identity: (broadcaster, cycle, target, action).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FollowUp {
+    pub broadcaster: String,
+    /// The cycle whose post caused it.
+    pub cycle: u64,
+    /// The target's key (`@name`, `-100…`, `@name/7`).
+    pub target: String,
+    /// The account that carries it out: the one that posted `message_id` (only the author,
+    /// or an admin, may edit, delete or unpin it).
+    pub account: String,
+    pub action: FollowUpAction,
+    /// Telegram's id of the post it acts on.
+    pub message_id: i64,
+}
+
+/// What became of a follow-up. The journal's words: `done`, `gone`, `refused`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FollowUpResult {
+    /// Telegram did it (or it was already so: a repeat after a crash).
+    Done,
+    /// The post was gone already (MESSAGE_ID_INVALID, or a delete that removed nothing):
+    /// nothing to do; counted.
+    Gone,
+    /// Telegram refused it (MESSAGE_DELETE_FORBIDDEN, CHAT_ADMIN_REQUIRED, PIN_RESTRICTED,
+    /// MESSAGE_EDIT_TIME_EXPIRED, …): the documented fallback was taken (docs/posts.md).
+    Refused { code: String },
+}
+
+impl FollowUpResult {
+    /// The journal's word.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            FollowUpResult::Done => "done",
+            FollowUpResult::Gone => "gone",
+            FollowUpResult::Refused { .. } => "refused",
+        }
+    }
+}
+
+/// Our post in one chat as the journal knows it (see [`Store::previous_post`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OurPost {
+    pub cycle: u64,
+    /// The account that posted it.
+    pub account: String,
+    pub message_id: i64,
 }
 
 /// A forum topic, as Telegram reports it (messages.getForumTopicsByID).
@@ -349,6 +463,8 @@ pub struct StoredDelivery {
     pub target: String,
     pub status: DeliveryStatus,
     pub random_id: i64,
+    /// Network/server errors met so far (`max_retries` counts them); see
+    /// [`Store::record_outcome`].
     pub attempts: u32,
     pub retry_at: Option<Timestamp>,
 }
@@ -535,6 +651,10 @@ pub trait Store: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Durably writes the delivery as `pending` (insert, or update of a deferred one).
     async fn write_pending(&self, delivery: &PendingDelivery) -> Result<(), StoreError>;
+    /// Records what became of a delivery. A deferral by a network or server error
+    /// ([`ErrorClass::Transient`]) adds one to the row's `attempts`, so the row holds the
+    /// retries used so far and the next one's time (`retry_at`, doubling): a restarted daemon
+    /// continues the `max_retries` count and the back-off from there (qa5 F7).
     async fn record_outcome(
         &self,
         key: &DeliveryKey,
@@ -648,6 +768,33 @@ pub trait Store: Send + Sync {
         account: &str,
         at: Timestamp,
     ) -> Result<bool, StoreError>;
+
+    /// Our latest post of `broadcaster` in `target` (its key) from a cycle before
+    /// `before_cycle`: the newest `sent` delivery there with a known message id, or a
+    /// [`FollowUpAction::Post`] record (issue 15's "previous post"), whichever has the later
+    /// cycle. `None` when there is none.
+    async fn previous_post(
+        &self,
+        broadcaster: &str,
+        target: &str,
+        before_cycle: u64,
+    ) -> Result<Option<OurPost>, StoreError>;
+
+    /// Durably writes follow-ups as `pending`, in one transaction, before any of them is
+    /// carried out; one already written (same identity) is left as it is.
+    async fn write_follow_ups(&self, rows: &[FollowUp], at: Timestamp) -> Result<(), StoreError>;
+
+    /// Records what became of a follow-up written by [`Store::write_follow_ups`].
+    async fn record_follow_up(
+        &self,
+        row: &FollowUp,
+        result: &FollowUpResult,
+        at: Timestamp,
+    ) -> Result<(), StoreError>;
+
+    /// Every follow-up still `pending`, in the order they must be carried out (oldest
+    /// cycle first; within a cycle edit, pin, unpin, delete).
+    async fn pending_follow_ups(&self) -> Result<Vec<FollowUp>, StoreError>;
 }
 
 /// Wall-clock time for the engine. The driver sleeps with tokio, so tests on a paused tokio
@@ -807,6 +954,16 @@ pub enum EngineEvent {
     ClockStepped {
         seconds: i64,
     },
+    /// `auto_winner` (issue 17): the A/B test of message set `set` found `winner` better than
+    /// `loser` (Welch's t-test, two-sided `p_value`); `loser`'s items are inactive from the
+    /// set's new `version` on.
+    VariantRetired {
+        set: String,
+        winner: String,
+        loser: String,
+        p_value: f64,
+        version: i64,
+    },
 }
 
 impl EngineEvent {
@@ -826,6 +983,7 @@ impl EngineEvent {
             | EngineEvent::BadContent { .. }
             | EngineEvent::JournalUp { .. }
             | EngineEvent::ChatMigrated { .. }
+            | EngineEvent::VariantRetired { .. }
             | EngineEvent::ClockStepped { .. } => 2,
             EngineEvent::AccountStopped { .. }
             | EngineEvent::StoreFailed { .. }

@@ -23,12 +23,15 @@ use crate::planner::{
 };
 
 use crate::ports::{
-    DeliveryKey, JournalPost, Outcome, PendingDelivery, Store, StoreError, StoredAccount,
-    StoredChatPause, StoredCycle, StoredRefusal, TargetStatus,
+    DeliveryKey, FollowUp, FollowUpResult, JournalPost, OurPost, Outcome, PendingDelivery, Store,
+    StoreError, StoredAccount, StoredChatPause, StoredCycle, StoredRefusal, TargetStatus,
 };
 
 /// (broadcaster, cycle, target key) → (status as the journal writes it, random_id)
 pub type Journal = HashMap<(String, u64, String), (String, i64)>;
+
+/// Our posts in a [`MemoryStore`]: (broadcaster, target key, cycle) → (account, message id).
+pub type Posts = HashMap<(String, String, u64), (String, Option<i64>)>;
 
 /// A journal in memory; starts empty, as a fresh database would.
 #[derive(Default)]
@@ -40,6 +43,11 @@ pub struct MemoryStore {
     pub chat_pauses: Mutex<Vec<StoredChatPause>>,
     /// Per-account refusals, by (account, target): the latest of each.
     pub refusals: Mutex<HashMap<(String, String), StoredRefusal>>,
+    /// Our posts, by (broadcaster, target key, cycle): (account, message id), from the
+    /// pending write's account and a `Sent` outcome's id.
+    pub posts: Mutex<Posts>,
+    /// Every follow-up written, in order, with its result once recorded.
+    pub follow_ups: Mutex<Vec<(FollowUp, Option<FollowUpResult>)>>,
 }
 
 impl MemoryStore {
@@ -67,6 +75,10 @@ impl Store for MemoryStore {
             (d.key.broadcaster.clone(), d.key.cycle, d.key.target.key()),
             (DeliveryStatus::Pending.as_str().into(), d.random_id),
         );
+        lock(&self.posts).insert(
+            (d.key.broadcaster.clone(), d.key.target.key(), d.key.cycle),
+            (d.account.clone(), None),
+        );
         Ok(())
     }
     async fn record_outcome(
@@ -78,6 +90,13 @@ impl Store for MemoryStore {
         let k = (key.broadcaster.clone(), key.cycle, key.target.key());
         if let Some(row) = self.journal().get_mut(&k) {
             row.0 = outcome.status().as_str().into();
+        }
+        if let Outcome::Sent {
+            message_id: Some(id),
+        } = outcome
+            && let Some(post) = lock(&self.posts).get_mut(&(k.0, k.2, k.1))
+        {
+            post.1 = Some(*id);
         }
         Ok(())
     }
@@ -213,6 +232,76 @@ impl Store for MemoryStore {
     ) -> Result<HashMap<String, Timestamp>, StoreError> {
         Ok(HashMap::new())
     }
+    async fn previous_post(
+        &self,
+        broadcaster: &str,
+        target: &str,
+        before_cycle: u64,
+    ) -> Result<Option<OurPost>, StoreError> {
+        let journal = lock(&self.posts)
+            .iter()
+            .filter(|((b, t, c), (_, id))| {
+                b == broadcaster && t == target && *c < before_cycle && id.is_some()
+            })
+            .filter_map(|((_, _, c), (account, id))| {
+                Some(OurPost {
+                    cycle: *c,
+                    account: account.clone(),
+                    message_id: (*id)?,
+                })
+            })
+            .collect::<Vec<_>>();
+        let records = lock(&self.follow_ups)
+            .iter()
+            .filter(|(f, _)| {
+                f.action == crate::ports::FollowUpAction::Post
+                    && f.broadcaster == broadcaster
+                    && f.target == target
+                    && f.cycle < before_cycle
+            })
+            .map(|(f, _)| OurPost {
+                cycle: f.cycle,
+                account: f.account.clone(),
+                message_id: f.message_id,
+            })
+            .collect::<Vec<_>>();
+        Ok(journal.into_iter().chain(records).max_by_key(|p| p.cycle))
+    }
+    async fn write_follow_ups(&self, rows: &[FollowUp], _: Timestamp) -> Result<(), StoreError> {
+        let mut all = lock(&self.follow_ups);
+        for row in rows {
+            if !all.iter().any(|(f, _)| f == row) {
+                let born = (row.action == crate::ports::FollowUpAction::Post)
+                    .then_some(FollowUpResult::Done);
+                all.push((row.clone(), born));
+            }
+        }
+        Ok(())
+    }
+    async fn record_follow_up(
+        &self,
+        row: &FollowUp,
+        result: &FollowUpResult,
+        _: Timestamp,
+    ) -> Result<(), StoreError> {
+        for (f, r) in lock(&self.follow_ups).iter_mut() {
+            if f == row {
+                *r = Some(result.clone());
+            }
+        }
+        Ok(())
+    }
+    async fn pending_follow_ups(&self) -> Result<Vec<FollowUp>, StoreError> {
+        Ok(lock(&self.follow_ups)
+            .iter()
+            .filter(|(_, r)| r.is_none())
+            .map(|(f, _)| f.clone())
+            .collect())
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// One write [`Hooked`] is about to pass on, with what a hook may want to look at.
@@ -277,6 +366,11 @@ pub enum Write<'a> {
     Migration {
         /// The basic group's old target key.
         old: &'a str,
+    },
+    /// [`Store::write_follow_ups`] and [`Store::record_follow_up`].
+    FollowUp {
+        /// The broadcaster whose post it acts on.
+        broadcaster: &'a str,
     },
     /// [`Store::flush`].
     Flush,
@@ -471,6 +565,37 @@ impl<S: Store, H: Hook> Store for Hooked<S, H> {
         target: &str,
     ) -> Result<HashMap<String, Timestamp>, StoreError> {
         self.inner.last_sent_by_account(target).await
+    }
+    async fn previous_post(
+        &self,
+        b: &str,
+        t: &str,
+        before: u64,
+    ) -> Result<Option<OurPost>, StoreError> {
+        self.inner.previous_post(b, t, before).await
+    }
+    async fn write_follow_ups(&self, rows: &[FollowUp], at: Timestamp) -> Result<(), StoreError> {
+        let b = rows.first().map_or("", |r| r.broadcaster.as_str());
+        self.gate(
+            Write::FollowUp { broadcaster: b },
+            self.inner.write_follow_ups(rows, at),
+        )
+        .await
+    }
+    async fn record_follow_up(
+        &self,
+        row: &FollowUp,
+        result: &FollowUpResult,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let write = Write::FollowUp {
+            broadcaster: &row.broadcaster,
+        };
+        self.gate(write, self.inner.record_follow_up(row, result, at))
+            .await
+    }
+    async fn pending_follow_ups(&self) -> Result<Vec<FollowUp>, StoreError> {
+        self.inner.pending_follow_ups().await
     }
     /// A dropped write answers "first time" (`true`), as a store that forgot it would.
     async fn record_migration(

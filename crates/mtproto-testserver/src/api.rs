@@ -372,6 +372,11 @@ fn dispatch(ctx: &mut Ctx, id: u32, body: &[u8]) -> Reply {
             let req = decode::<f::channels::GetMessages>(body).map_err(bad)?;
             crate::posts::get_channel(ctx.world, me, &req.channel, &req.id)
         }
+        f::messages::Search::CONSTRUCTOR_ID => {
+            let me = ctx.me()?;
+            let req = decode::<f::messages::Search>(body).map_err(bad)?;
+            crate::search::search(ctx.world, me, &req)
+        }
         f::messages::GetMessagesViews::CONSTRUCTOR_ID => {
             let me = ctx.me()?;
             let req = decode::<f::messages::GetMessagesViews>(body).map_err(bad)?;

@@ -22,6 +22,7 @@ pub mod fixture;
 pub mod mtproxy;
 mod posts;
 pub mod reach;
+mod search;
 mod server;
 pub mod wire;
 mod world;

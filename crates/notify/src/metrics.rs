@@ -262,6 +262,7 @@ impl EventSink for Metrics {
             }),
             EngineEvent::Stopped
             | EngineEvent::ChatMigrated { .. }
+            | EngineEvent::VariantRetired { .. }
             | EngineEvent::CycleStarted { .. }
             | EngineEvent::BadContent { .. }
             | EngineEvent::StoreFailed { .. } => {}

@@ -144,6 +144,7 @@ pub fn event_level(event: &EngineEvent, flood_wait_threshold: Duration) -> Notif
         | EngineEvent::AccountRefusedHere { .. }
         | EngineEvent::ChatMigrated { .. }
         | EngineEvent::BadContent { .. }
+        | EngineEvent::VariantRetired { .. }
         | EngineEvent::ClockStepped { .. } => NotifyLevel::Warning,
         EngineEvent::StoreFailed { .. } => NotifyLevel::Error,
         EngineEvent::JournalDown { .. } => NotifyLevel::Critical,
@@ -296,6 +297,24 @@ pub fn from_event(
         .field("account", account.as_str())
         .field("target", target.as_str())
         .field("new_id", *new_id),
+        EngineEvent::VariantRetired {
+            set,
+            winner,
+            loser,
+            p_value,
+            version,
+        } => Notification::new(
+            "variant_retired",
+            level,
+            format!(
+                "A/B-тест набора «{set}»: вариант {winner} лучше {loser} (p = {p_value:.4}); вариант {loser} выключен, версия {version}. / A/B test of set `{set}`: variant {winner} beats {loser} (p = {p_value:.4}); {loser} is now inactive (version {version}; `messages history {set}` / `messages restore` undo it)."
+            ),
+        )
+        .field("set", set.as_str())
+        .field("winner", winner.as_str())
+        .field("loser", loser.as_str())
+        .field("p_value", *p_value)
+        .field("version", *version),
         EngineEvent::BadContent { broadcaster, code } => Notification::new(
             "bad_content",
             level,

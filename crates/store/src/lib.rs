@@ -18,6 +18,7 @@
 )]
 
 pub mod copy;
+mod follow_ups;
 pub mod maintenance;
 mod messages;
 mod migrated;
@@ -31,6 +32,7 @@ mod switch;
 pub mod variants;
 mod web;
 
+pub use follow_ups::FollowUpCount;
 pub use messages::MessageSetVersion;
 pub use migrated::ChatMigration;
 pub use postgres::{PgSettings, PgStore, is_postgres_url};

@@ -154,6 +154,45 @@ impl SqliteStore {
         Ok(due)
     }
 
+    /// Per target key: how many of its posts were read and their median reach — views where
+    /// Telegram counts them, else reactions + replies (groups) — for the dashboard's targets
+    /// page (issue 17: dead chats, posts nobody sees, stand out). Targets without a read post
+    /// are absent.
+    pub async fn reach_per_target(
+        &self,
+    ) -> Result<std::collections::BTreeMap<String, (usize, f64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT target, views, reactions, replies FROM deliveries \
+             WHERE status = 'sent' AND reach_reads > 0",
+        )
+        .fetch_all(&self.read)
+        .await
+        .map_err(db_err)?;
+        let mut per: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
+        for r in &rows {
+            let score = match int(r, "views")? {
+                Some(v) => v,
+                None => int(r, "reactions")?.unwrap_or(0) + int(r, "replies")?.unwrap_or(0),
+            };
+            per.entry(text(r, "target")?)
+                .or_default()
+                .push(score as f64);
+        }
+        Ok(per
+            .into_iter()
+            .map(|(t, mut xs)| {
+                xs.sort_by(f64::total_cmp);
+                let n = xs.len();
+                let median = if n % 2 == 1 {
+                    xs[n / 2]
+                } else {
+                    (xs[n / 2 - 1] + xs[n / 2]) / 2.0
+                };
+                (t, (n, median))
+            })
+            .collect())
+    }
+
     /// Every sent post of an A/B slot with its last reach, for broadcasters posting message
     /// set `set` (`None`: all), oldest first.
     pub async fn variant_posts(
@@ -188,5 +227,35 @@ impl SqliteStore {
             });
         }
         Ok(out)
+    }
+}
+
+/// The daemon's reach collector reads and writes through these (issue 17).
+#[async_trait::async_trait]
+impl smb_engine::ReachJournal for SqliteStore {
+    async fn reach_due(
+        &self,
+        after: &[Duration],
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<smb_engine::ReachItem>, StoreError> {
+        Ok(SqliteStore::reach_due(self, after, now, limit)
+            .await?
+            .into_iter()
+            .map(|d| smb_engine::ReachItem {
+                key: d.key,
+                account: d.account,
+                message_id: d.message_id,
+            })
+            .collect())
+    }
+
+    async fn record_reach(
+        &self,
+        key: &DeliveryKey,
+        reach: &PostReach,
+        at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        SqliteStore::record_reach(self, key, reach, at).await
     }
 }

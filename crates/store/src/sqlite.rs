@@ -18,8 +18,9 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 use smb_domain::{AccountStop, DeliveryStatus, OperatorState, PauseKind, TargetState};
 use smb_engine::{
-    DeliveryKey, JournalPost, Outcome, PendingDelivery, Store, StoreError, StoredAccount,
-    StoredChatPause, StoredCycle, StoredDelivery, StoredRefusal, TargetStatus,
+    DeliveryKey, FollowUp, FollowUpResult, JournalPost, OurPost, Outcome, PendingDelivery, Store,
+    StoreError, StoredAccount, StoredChatPause, StoredCycle, StoredDelivery, StoredRefusal,
+    TargetStatus,
 };
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -111,6 +112,17 @@ enum Op {
     ClearRefusal {
         account: String,
         target: String,
+    },
+    /// Follow-ups written pending (issue 15).
+    FollowUps {
+        rows: Vec<FollowUp>,
+        at: i64,
+    },
+    /// A follow-up's result.
+    FollowUpDone {
+        row: FollowUp,
+        result: FollowUpResult,
+        at: i64,
     },
     Flush,
     /// A small real write (the database header's `user_version`, set to what it is), so that
@@ -749,7 +761,9 @@ async fn update_outcomes(
     q.push(
         ") UPDATE deliveries SET status = v.status, message_id = v.message_id, \
          error_class = v.error_class, error_code = v.error_code, error_text = v.error_text, \
-         retry_at = v.retry_at, updated_at = v.updated_at \
+         retry_at = v.retry_at, updated_at = v.updated_at, \
+         attempts = deliveries.attempts + \
+           (CASE WHEN v.status = 'deferred' AND v.error_class = 'transient' THEN 1 ELSE 0 END) \
          FROM v WHERE deliveries.broadcaster = v.broadcaster AND deliveries.cycle = v.cycle \
          AND deliveries.target = v.target",
     );
@@ -925,6 +939,16 @@ async fn apply_op(conn: &mut SqliteConnection, op: &Op) -> Result<(), StoreError
                 .bind(target)
                 .execute(&mut *conn)
                 .await
+        }
+        Op::FollowUps { rows, at } => {
+            return crate::follow_ups::insert(conn, rows, *at)
+                .await
+                .map_err(batch_err);
+        }
+        Op::FollowUpDone { row, result, at } => {
+            return crate::follow_ups::record(conn, row, result, *at)
+                .await
+                .map_err(batch_err);
         }
         Op::Flush => return Ok(()),
         Op::Probe => {
@@ -1266,6 +1290,41 @@ impl Store for SqliteStore {
         at: Timestamp,
     ) -> Result<bool, StoreError> {
         self.insert_migration(old, new, account, at).await
+    }
+    async fn previous_post(
+        &self,
+        broadcaster: &str,
+        target: &str,
+        before_cycle: u64,
+    ) -> Result<Option<OurPost>, StoreError> {
+        self.read_previous_post(broadcaster, target, before_cycle)
+            .await
+    }
+
+    async fn write_follow_ups(&self, rows: &[FollowUp], at: Timestamp) -> Result<(), StoreError> {
+        self.submit(Op::FollowUps {
+            rows: rows.to_vec(),
+            at: ms(at),
+        })
+        .await
+    }
+
+    async fn record_follow_up(
+        &self,
+        row: &FollowUp,
+        result: &FollowUpResult,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.submit(Op::FollowUpDone {
+            row: row.clone(),
+            result: result.clone(),
+            at: ms(at),
+        })
+        .await
+    }
+
+    async fn pending_follow_ups(&self) -> Result<Vec<FollowUp>, StoreError> {
+        self.read_pending_follow_ups().await
     }
 }
 

@@ -104,6 +104,14 @@ pub struct HeldTarget {
     /// `until` as a moment (not serialised).
     #[serde(skip)]
     pub until_at: Timestamp,
+    /// The broadcaster whose send is held, when known (`stats` plans it per broadcaster:
+    /// another broadcaster may post into the same chat meanwhile); `None` for the journal's
+    /// per-target record, and then left out of the JSON.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub broadcaster: Option<String>,
+    /// The account that send would go from, with `broadcaster`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
 }
 
 impl HeldTarget {
@@ -115,7 +123,16 @@ impl HeldTarget {
             until: smb_domain::rfc3339_seconds(until),
             why,
             until_at: until,
+            broadcaster: None,
+            account: None,
         }
+    }
+
+    /// The same hold, naming whose send it holds (broadcaster, account) (qa5 F6).
+    pub fn held_for(mut self, broadcaster: String, account: String) -> Self {
+        self.broadcaster = Some(broadcaster);
+        self.account = Some(account);
+        self
     }
 }
 

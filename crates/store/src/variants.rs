@@ -12,7 +12,7 @@ use crate::reach::VariantPost;
 pub const ALPHA: f64 = 0.05;
 
 /// Mean, median and 95 % interval of the mean of one figure.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct Figure {
     /// Mean over the measured posts.
     pub mean: f64,
@@ -25,7 +25,7 @@ pub struct Figure {
 }
 
 /// One variant's summary over the posts whose reach was read at least once.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct VariantSummary {
     /// The label.
     pub variant: String,
@@ -42,7 +42,7 @@ pub struct VariantSummary {
 }
 
 /// Welch's t-test between two variants' reach.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Verdict {
     /// The variant with the higher mean reach.
     pub better: String,
@@ -193,6 +193,99 @@ pub fn retire(set: &smb_domain::MessageSet, loser: &str) -> smb_domain::MessageS
     next
 }
 
+/// One message set's A/B report: `stats --variants`, `/api/v1/variants`, the dashboard.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SetReport {
+    /// The message set (`[messages.NAME]`).
+    pub set: String,
+    /// The broadcasters posting it (their posts are the sample).
+    pub broadcasters: Vec<String>,
+    /// Per variant, sorted by label.
+    pub variants: Vec<VariantSummary>,
+    /// What the test compares: `views` (channel posts), `reactions+replies` (groups, where
+    /// Telegram counts no views), or `mixed` (views where counted, else reactions + replies).
+    pub compared_on: &'static str,
+    /// Welch's t-test between the two variants (`None`: not exactly two variants, or fewer
+    /// than two measured posts on a side).
+    pub verdict: Option<Verdict>,
+    /// `min_sample`: measured posts each variant needs before `auto_winner` decides.
+    pub min_sample: usize,
+    /// The verdict in words: `B is better (p = 0.0001)`, `no significant difference
+    /// (p = 0.41)`, `too few measured posts (3 and 2; 2 each needed)`, …
+    pub conclusion: String,
+    /// Whether `auto_winner` (when on) retires the worse variant: a significant result with
+    /// `min_sample` measured posts per variant.
+    pub decided: bool,
+}
+
+/// The report of one set from its posts (all of its broadcasters').
+pub fn report(
+    set: &str,
+    broadcasters: Vec<String>,
+    posts: &[VariantPost],
+    min_sample: usize,
+) -> SetReport {
+    let variants = summarize(posts);
+    let read: Vec<&VariantPost> = posts.iter().filter(|p| p.reach_reads > 0).collect();
+    let with_views = read.iter().filter(|p| p.views.is_some()).count();
+    let compared_on = if with_views == read.len() && !read.is_empty() {
+        "views"
+    } else if with_views == 0 {
+        "reactions+replies"
+    } else {
+        "mixed"
+    };
+    let verdict = match variants.as_slice() {
+        [a, b] => compare(posts, &a.variant, &b.variant),
+        _ => None,
+    };
+    let decided = winner(posts, min_sample).is_some();
+    let conclusion = match (&verdict, variants.as_slice()) {
+        (_, []) => "no posts of A/B variants yet".to_owned(),
+        (_, [only]) => format!("only variant {} was posted", only.variant),
+        (None, [a, b]) => format!(
+            "too few measured posts ({} of {}, {} of {}; 2 each needed)",
+            a.measured, a.variant, b.measured, b.variant
+        ),
+        (None, _) => format!(
+            "{} variants: the test compares two; retire or merge the others",
+            variants.len()
+        ),
+        (Some(v), _) if v.significant && decided => {
+            format!("{} is better (p = {:.4})", v.better, v.p_value)
+        }
+        (Some(v), _) if v.significant => format!(
+            "{} is better (p = {:.4}), below min_sample ({min_sample} measured posts per variant)",
+            v.better, v.p_value
+        ),
+        (Some(v), _) => format!("no significant difference (p = {:.4})", v.p_value),
+    };
+    SetReport {
+        set: set.to_owned(),
+        broadcasters,
+        variants,
+        compared_on,
+        verdict,
+        min_sample,
+        conclusion,
+        decided,
+    }
+}
+
+/// The report of each set in `sets` (set → the broadcasters posting it), in that order.
+pub async fn reports(
+    store: &crate::SqliteStore,
+    sets: &std::collections::BTreeMap<String, Vec<String>>,
+    min_sample: usize,
+) -> Result<Vec<SetReport>, smb_engine::StoreError> {
+    let mut out = Vec::with_capacity(sets.len());
+    for (set, broadcasters) in sets {
+        let posts = store.variant_posts(Some(broadcasters)).await?;
+        out.push(report(set, broadcasters.clone(), &posts, min_sample));
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -306,5 +399,52 @@ mod tests {
         assert_eq!(v.better, "A");
         assert!(v.significant, "{v:?}");
         assert!(summarize(&posts)[0].views.is_none());
+    }
+
+    #[test]
+    fn the_report_says_the_verdict_in_words() {
+        let clear = seeded(
+            &[410, 395, 430, 388, 402, 420, 399, 415],
+            &[210, 190, 230, 205, 199, 220, 214, 201],
+        );
+        let r = report("b2b", vec!["b2b".into()], &clear, 5);
+        assert_eq!(r.compared_on, "views");
+        assert!(r.decided);
+        assert_eq!(r.conclusion, "A is better (p = 0.0000)");
+        assert_eq!(r.variants.len(), 2);
+        // The same figures below the minimum sample: significant, not decided.
+        let r = report("b2b", vec![], &clear, 20);
+        assert!(!r.decided);
+        assert!(
+            r.conclusion.contains("below min_sample (20"),
+            "{}",
+            r.conclusion
+        );
+        let tie = seeded(
+            &[300, 280, 320, 310, 290, 305],
+            &[301, 279, 321, 311, 291, 303],
+        );
+        let r = report("b2b", vec![], &tie, 5);
+        assert!(!r.decided);
+        assert!(
+            r.conclusion
+                .starts_with("no significant difference (p = 0."),
+            "{}",
+            r.conclusion
+        );
+        let r = report("b2b", vec![], &seeded(&[1], &[2]), 5);
+        assert_eq!(
+            r.conclusion,
+            "too few measured posts (1 of A, 1 of B; 2 each needed)"
+        );
+        assert_eq!(
+            report("b2b", vec![], &[], 5).conclusion,
+            "no posts of A/B variants yet"
+        );
+        let json = serde_json::to_value(report("b2b", vec![], &tie, 5)).unwrap();
+        assert_eq!(json["variants"][0]["variant"], "A");
+        assert_eq!(json["variants"][0]["posts"], 6);
+        assert!(json["variants"][0]["views"]["median"].is_number());
+        assert_eq!(json["verdict"]["significant"], false);
     }
 }

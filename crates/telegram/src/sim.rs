@@ -925,6 +925,30 @@ impl FollowUps for SimGateway {
             })
             .collect())
     }
+
+    /// The sandbox keeps one account's view: our newest live post there reading `text`.
+    async fn find_own_post(
+        &self,
+        _account: &str,
+        target: &TargetRef,
+        text: &str,
+        format: smb_domain::TextFormat,
+        after: Option<i64>,
+    ) -> Result<Option<i64>, SendError> {
+        let chat = target.chat_only().key();
+        let want = smb_domain::prepare(text, format, false)
+            .map_err(|e| content_error(&e))?
+            .text;
+        let st = self.lock();
+        Ok(st
+            .posts
+            .iter()
+            .filter(|(id, p)| {
+                p.chat == chat && !p.deleted && p.text == want && after.is_none_or(|a| **id > a)
+            })
+            .map(|(id, _)| *id)
+            .max())
+    }
 }
 
 /// Reach in the sandbox (issue 17): what a test set with [`SimGateway::set_reach`], else

@@ -76,6 +76,17 @@ labels! {
     configured: "from the configuration", "из конфигурации";
     texts: "Texts", "Тексты";
     inactive: "inactive", "неактивно";
+    variants: "A/B variants", "A/B-варианты";
+    median_reach: "Median reach (posts read)", "Медиана охвата (прочитано постов)";
+    no_variants: "No message set has A/B variants (texts with variant = \"A\").", "Ни в одном наборе нет A/B-вариантов (текстов с variant = \"A\").";
+    compared_on: "compared on", "сравнение по";
+    variant: "Variant", "Вариант";
+    posts: "Posts", "Постов";
+    measured: "Measured", "Измерено";
+    views: "Views: mean [95 %] (median)", "Просмотры: среднее [95 %] (медиана)";
+    reactions: "Reactions", "Реакции";
+    replies: "Replies", "Ответы";
+    ab_verdict: "Verdict (Welch's t-test, 5 % level)", "Вывод (t-тест Уэлча, уровень 5 %)";
     authorized: "Logged in", "Авторизован";
     paused_until: "Paused until", "Пауза до";
     stopped_reason: "Stopped", "Остановлен";

@@ -49,6 +49,7 @@ pub fn router(ctx: WebContext, settings: &WebSettings, extra: Router) -> Router 
         .route("/targets/check", get(pages::check_page))
         .route("/deliveries", get(pages::deliveries_page))
         .route("/messages", get(pages::messages_page))
+        .route("/variants", get(pages::variants_page))
         .route("/accounts", get(pages::accounts_page))
         .route("/login", get(pages::login_page).post(pages::login))
         .route("/assets/app.css", get(pages::app_css))

@@ -80,6 +80,7 @@ fn layout(s: &AppState, headers: &HeaderMap, q: &LangQuery, page: &'static str) 
         "check" => t.check,
         "deliveries" => t.deliveries,
         "messages" => t.message_sets,
+        "variants" => t.variants,
         "accounts" => t.accounts,
         "login" => t.login,
         _ => t.overview,
@@ -265,6 +266,19 @@ pub(crate) struct TargetsPage {
     layout: Layout,
     targets: Vec<targets::Target>,
     lists: Vec<String>,
+    /// Per target key: (posts read, median reach) — issue 17.
+    reach: std::collections::BTreeMap<String, (usize, f64)>,
+}
+
+impl TargetsPage {
+    /// `412 (24)`: the median reach of the target's read posts and how many; empty before the
+    /// first read.
+    fn reach_of(&self, target: &str) -> String {
+        self.reach
+            .get(target)
+            .map(|(n, median)| format!("{median:.0} ({n})"))
+            .unwrap_or_default()
+    }
 }
 
 pub(crate) async fn targets_page(
@@ -279,6 +293,7 @@ pub(crate) async fn targets_page(
         layout,
         targets: targets::all(&s).await?,
         lists,
+        reach: s.store.reach_per_target().await?,
     };
     Ok(respond(page, cookie))
 }
@@ -429,6 +444,108 @@ pub(crate) async fn messages_page(
         });
     }
     Ok(respond(MessagesPage { layout, sets }, cookie))
+}
+
+/// One set of the variants page: its figures as text.
+pub(crate) struct VariantSetView {
+    set: String,
+    broadcasters: String,
+    compared_on: &'static str,
+    rows: Vec<VariantRowView>,
+    verdict: String,
+}
+
+pub(crate) struct VariantRowView {
+    variant: String,
+    posts: usize,
+    measured: usize,
+    views: String,
+    reactions: String,
+    replies: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "variants.html")]
+pub(crate) struct VariantsPage {
+    layout: Layout,
+    sets: Vec<VariantSetView>,
+}
+
+fn figure_words(f: Option<&smb_store::variants::Figure>, median: &str) -> String {
+    match f {
+        None => "—".to_owned(),
+        Some(f) if f.low == f.high => format!("{:.1} ({median} {:.1})", f.mean, f.median),
+        Some(f) => format!(
+            "{:.1} [{:.1}–{:.1}] ({median} {:.1})",
+            f.mean, f.low, f.high, f.median
+        ),
+    }
+}
+
+/// The verdict of `r` in the page's language (the report's own words are English).
+fn verdict_words(r: &smb_store::variants::SetReport, lang: Lang) -> String {
+    if lang != Lang::Ru {
+        return r.conclusion.clone();
+    }
+    match (&r.verdict, r.variants.len()) {
+        (_, 0) => "постов с A/B-вариантами ещё нет".to_owned(),
+        (_, 1) => "отправлялся только один вариант".to_owned(),
+        (None, 2) => "мало измеренных постов (нужно хотя бы 2 на вариант)".to_owned(),
+        (None, n) => format!("{n} вариантов: тест сравнивает два"),
+        (Some(v), _) if v.significant && r.decided => {
+            format!("{} лучше (p = {:.4})", v.better, v.p_value)
+        }
+        (Some(v), _) if v.significant => format!(
+            "{} лучше (p = {:.4}), но постов меньше min_sample ({} на вариант)",
+            v.better, v.p_value, r.min_sample
+        ),
+        (Some(v), _) => format!("значимой разницы нет (p = {:.4})", v.p_value),
+    }
+}
+
+/// `/variants`: the A/B report of `/api/v1/variants` as a page (issue 17).
+pub(crate) async fn variants_page(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<LangQuery>,
+) -> ApiResult<Response> {
+    let layout = layout(&s, &headers, &q, "variants");
+    let cookie = layout.set_cookie;
+    let (sets, min_sample) = {
+        let c = s.catalog();
+        (
+            crate::api::variants::variant_sets(&c),
+            c.variants_min_sample,
+        )
+    };
+    let reports = smb_store::variants::reports(&s.store, &sets, min_sample).await?;
+    let median = if layout.language == Lang::Ru {
+        "медиана"
+    } else {
+        "median"
+    };
+    let sets = reports
+        .iter()
+        .map(|r| VariantSetView {
+            set: r.set.clone(),
+            broadcasters: r.broadcasters.join(", "),
+            compared_on: r.compared_on,
+            rows: r
+                .variants
+                .iter()
+                .map(|v| VariantRowView {
+                    variant: v.variant.clone(),
+                    posts: v.posts,
+                    measured: v.measured,
+                    views: figure_words(v.views.as_ref(), median),
+                    reactions: figure_words(v.reactions.as_ref(), median),
+                    replies: figure_words(v.replies.as_ref(), median),
+                })
+                .collect(),
+            verdict: verdict_words(r, layout.language),
+        })
+        .collect();
+    Ok(respond(VariantsPage { layout, sets }, cookie))
 }
 
 #[derive(Template, WebTemplate)]

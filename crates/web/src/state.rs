@@ -42,6 +42,9 @@ pub struct Catalog {
     pub message_sets: BTreeMap<String, MessageSet>,
     /// The schedule's time zone: times on the pages are shown in it (`None`: UTC).
     pub timezone: Option<jiff::tz::TimeZone>,
+    /// `[settings] min_sample` (issue 17): measured posts per variant before `auto_winner`
+    /// decides; the variants report says whether a result reached it.
+    pub variants_min_sample: usize,
 }
 
 impl Catalog {

@@ -124,6 +124,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
     };
     if let Some(s) = &settings {
         risky_choices(&mut r, s, args.sandbox);
+        variants(&mut r, s);
         windows_never_open(&mut r, s);
         startup(&mut r, s, args);
     }
@@ -324,6 +325,40 @@ const SAFE_GAP: std::time::Duration = std::time::Duration::from_secs(5);
 /// Choices `run` accepts but the operator should know about: a gap between chats that risks
 /// the account (real mode only; the sandbox has no bans), and several forum topics of one
 /// chat in one list (each is its own target: that chat gets one post per topic per cycle).
+/// Issue 17: what the A/B sets will do with their reach (and a warning when nothing will).
+fn variants(r: &mut Report, s: &Settings) {
+    let mut sets: Vec<&str> = s
+        .broadcasters
+        .iter()
+        .map(|b| &b.spec.messages)
+        .filter(|m| m.messages.iter().any(|m| m.variant.is_some()))
+        .map(|m| m.name.as_str())
+        .collect();
+    sets.sort_unstable();
+    sets.dedup();
+    if sets.is_empty() {
+        return;
+    }
+    let reach = &s.reach;
+    if reach.after.is_empty() {
+        r.warn(format!(
+            "A/B variants in {}: reach_after is off, so no reach is read and `stats --variants` has no figures; set reach_after (default \"24h,72h\")",
+            sets.join(", ")
+        ));
+        return;
+    }
+    r.ok(format!(
+        "A/B variants in {}: reach read {} after each post; auto_winner {}",
+        sets.join(", "),
+        reach.after_words(),
+        if reach.auto_winner {
+            format!("on (after {} measured posts per variant)", reach.min_sample)
+        } else {
+            "off".to_owned()
+        }
+    ));
+}
+
 fn risky_choices(r: &mut Report, s: &Settings, sandbox: bool) {
     if !sandbox {
         for b in &s.broadcasters {
@@ -340,7 +375,7 @@ fn risky_choices(r: &mut Report, s: &Settings, sandbox: bool) {
         }
     }
     for b in &s.broadcasters {
-        if let Some(w) = crate::config::follow_ups_pending(&b.spec) {
+        if let Some(w) = crate::config::on_update_pending(&b.spec) {
             r.warn(w);
         }
     }

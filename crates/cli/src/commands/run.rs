@@ -95,7 +95,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
     for w in settings
         .broadcasters
         .iter()
-        .filter_map(|b| crate::config::follow_ups_pending(&b.spec))
+        .filter_map(|b| crate::config::on_update_pending(&b.spec))
     {
         tracing::warn!("{w}");
     }
@@ -443,7 +443,7 @@ async fn start(
 ) -> Result<Round, RoundError> {
     let mut settings = settings.clone();
     let started = start_round(cli, args, &mut settings, store, sockets).await;
-    let (applied, telegram, observers, driver, web) = match started {
+    let (applied, telegram, observers, driver, web, reach) = match started {
         Ok(s) => s,
         Err(error) => {
             return Err(RoundError {
@@ -488,6 +488,15 @@ async fn start(
             round.shutdown.clone(),
         )
         .map_err(|error| RoundError { error, reply: None })?;
+        crate::reach::spawn(
+            &settings,
+            store.clone(),
+            reach,
+            Arc::new(SystemClock),
+            round.driver.handle(),
+            round.observers.sink(),
+            round.shutdown.clone(),
+        );
     }
     eprintln!(
         "running {} broadcasters on {} accounts ({}{}); Ctrl-C stops",
@@ -659,6 +668,7 @@ type Started = (
     Observers,
     Driver,
     Option<crate::web::HttpServer>,
+    Arc<dyn smb_engine::Reach>,
 );
 
 /// Builds a round up to the point where it runs. On an error `sockets` holds what it held.
@@ -682,10 +692,20 @@ async fn start_round(
         true => None,
         false => Some(crate::telegram::start_gateway(settings, store.as_ref()).await?),
     };
-    let gateway: Arc<dyn smb_engine::Gateway> = match &telegram {
-        Some(t) => t.clone(),
+    // The same gateway carries out issue 15's follow-ups (edit, delete, pin) and reads reach
+    // (issue 17): grammers or the sandbox.
+    #[allow(clippy::type_complexity)]
+    let (gateway, follow_ups, reach): (
+        Arc<dyn smb_engine::Gateway>,
+        Arc<dyn smb_engine::FollowUps>,
+        Arc<dyn smb_engine::Reach>,
+    ) = match &telegram {
+        Some(t) => (t.clone(), t.clone(), t.clone()),
         None => {
-            Arc::new(SimGateway::new(settings.sandbox.clone()).context("starting the sandbox")?)
+            let sim = Arc::new(
+                SimGateway::new(settings.sandbox.clone()).context("starting the sandbox")?,
+            );
+            (sim.clone(), sim.clone(), sim)
         }
     };
     // A failure from here on drops the gateway: its sessions are saved as at a stop.
@@ -711,7 +731,10 @@ async fn start_round(
     )
     .await;
     let driver = match restored {
-        Ok(d) => d,
+        Ok(d) => {
+            d.set_follow_ups(follow_ups);
+            d
+        }
         Err(e) => {
             sockets.metrics = observers.stop().await;
             save(&telegram);
@@ -755,7 +778,7 @@ async fn start_round(
             None
         }
     };
-    Ok((applied, telegram, observers, driver, web))
+    Ok((applied, telegram, observers, driver, web, reach))
 }
 
 async fn stop_on_signal(shutdown: CancellationToken) {

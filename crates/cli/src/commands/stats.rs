@@ -32,6 +32,14 @@ pub struct Args {
     /// Figures of the sandbox database instead of the real one.
     #[arg(long)]
     sandbox: bool,
+    /// The A/B report (issue 17): per variant of each message set, posts, mean and median
+    /// views / reactions / replies with a 95 % interval, and whether the difference is
+    /// significant (docs/variants.md). With --json, `/api/v1/variants`'s document.
+    #[arg(long, conflicts_with_all = ["csv", "watch", "since"])]
+    variants: bool,
+    /// With --variants: only this message set.
+    #[arg(long, requires = "variants", value_name = "NAME")]
+    set: Option<String>,
 }
 
 /// The version of the `--json` layout; bumped only when a field changes meaning or goes away.
@@ -74,6 +82,8 @@ struct Extras {
     targets: BTreeMap<String, TargetCounts>,
     /// Active targets that refused one account while the others post there (QA F2).
     refused: Vec<smb_engine::StoredRefusal>,
+    /// Issue 15's follow-ups (edits, pins, unpins, deletes of our posts) by result.
+    follow_ups: Vec<smb_store::FollowUpCount>,
 }
 
 impl Extras {
@@ -108,6 +118,15 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
     let running = crate::running::load(settings, &store, false).await?;
     if args.watch {
         return crate::watch::run(&running.settings, &store, since).await;
+    }
+    if args.variants {
+        return crate::reach::print_variants(
+            &running.settings,
+            &store,
+            args.set.as_deref(),
+            args.json,
+        )
+        .await;
     }
     let since = since.map(|d| now - d);
     let mut st = store.stats(since, now).await?;
@@ -159,6 +178,7 @@ async fn extras(
             smb_engine::Store::refusals(store, now).await?,
             &smb_engine::Store::target_statuses(store).await?,
         ),
+        follow_ups: store.follow_up_counts().await?,
     };
     // A throwaway planner restored from the store answers "what would the daemon do next"
     // without sending anything: the engine's virtual-clock simulation, up to each account's
@@ -192,7 +212,10 @@ async fn held_now(
     smb_engine::planned_sends(&mut planner, now, |_, _| {});
     Ok(smb_engine::rule_holds(&planner, now)
         .into_iter()
-        .map(|h| smb_store::HeldTarget::new(h.target, h.reason, h.until))
+        .map(|h| {
+            smb_store::HeldTarget::new(h.target, h.reason, h.until)
+                .held_for(h.broadcaster, h.account)
+        })
         .collect())
 }
 
@@ -278,6 +301,23 @@ fn to_json(settings: &Settings, st: &Stats, x: &Extras) -> anyhow::Result<Value>
                     "code": r.code,
                     "reason": r.reason,
                     "recheck_at": smb_domain::rfc3339_seconds(r.until),
+                })
+            })
+            .collect::<Vec<_>>()
+            .into();
+    }
+    // Only when a broadcaster uses post_mode or pin, so the usual document keeps its shape.
+    if !x.follow_ups.is_empty() {
+        out["follow_ups"] = x
+            .follow_ups
+            .iter()
+            .map(|f| {
+                json!({
+                    "broadcaster": f.broadcaster,
+                    "action": f.action,
+                    "result": f.result,
+                    "code": f.code,
+                    "count": f.count,
                 })
             })
             .collect::<Vec<_>>()
@@ -702,6 +742,28 @@ fn print_text(settings: &Settings, st: &Stats, x: &Extras) -> std::io::Result<()
             )?;
         }
     }
+    if !x.follow_ups.is_empty() {
+        // post_mode / pin (docs/posts.md): what became of the follow-ups to our posts; a
+        // refusal names Telegram's error (the old post or pin was left as it was).
+        outln!()?;
+        outln!(
+            "{}",
+            lang.pick(
+                "follow-ups to our posts (post_mode, pin):",
+                "действия с нашими постами (post_mode, pin):"
+            )
+        )?;
+        for f in &x.follow_ups {
+            outln!(
+                "  {:<16} {:<7} {:<8} {:>6}  {}",
+                f.broadcaster,
+                f.action,
+                f.result,
+                f.count,
+                f.code.as_deref().unwrap_or("")
+            )?;
+        }
+    }
     if !st.held_targets.is_empty() {
         outln!()?;
         outln!(
@@ -716,7 +778,7 @@ fn print_text(settings: &Settings, st: &Stats, x: &Extras) -> std::io::Result<()
                 "{}",
                 held_line(
                     &t.target,
-                    None,
+                    t.broadcaster.as_deref().zip(t.account.as_deref()),
                     t.until_at,
                     &t.why,
                     lang,

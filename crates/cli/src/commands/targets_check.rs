@@ -73,10 +73,19 @@ fn notes(r: &CheckedTarget, lang: Lang) -> Vec<String> {
     out
 }
 
-/// The (account, target) pairs of every broadcaster, once each: by account, then in the
-/// order of the broadcasters' target lists.
+/// The (account, target) pairs of every broadcaster and of its `backup_accounts` (a backup
+/// posts only where the check finds it a member, as the daemon's check asks), once each: by
+/// account, then in the order of the broadcasters' target lists (qa5: the backups' rows were
+/// missing).
 fn pairs(settings: &Settings, account: Option<&str>) -> Vec<(String, TargetRef)> {
-    preflight::pairs(settings.broadcasters.iter().map(|b| &b.spec), account)
+    let mut lists: Vec<(&str, &[TargetRef])> = Vec::new();
+    for b in &settings.broadcasters {
+        lists.push((b.spec.account.as_str(), b.spec.targets.as_slice()));
+        for backup in &b.backup_accounts {
+            lists.push((backup.as_str(), b.spec.targets.as_slice()));
+        }
+    }
+    preflight::pairs_of(lists, account)
 }
 
 fn seconds(s: u32) -> String {
@@ -284,14 +293,19 @@ fn real_gateway(
 pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
     let mut settings = context::settings(cli, &Overrides::default(), true)?;
     let _log = context::init_logging(&settings, false)?;
+    // A backup account posts too (only where it is a member): checkable like an own one.
+    fn in_use(b: &crate::config::BroadcasterInfo) -> Vec<&str> {
+        std::iter::once(b.spec.account.as_str())
+            .chain(b.backup_accounts.iter().map(String::as_str))
+            .collect()
+    }
     if let Some(a) = &args.account
-        && !settings.broadcasters.iter().any(|b| &b.spec.account == a)
-    {
-        let mut known: Vec<&str> = settings
+        && !settings
             .broadcasters
             .iter()
-            .map(|b| b.spec.account.as_str())
-            .collect();
+            .any(|b| in_use(b).contains(&a.as_str()))
+    {
+        let mut known: Vec<&str> = settings.broadcasters.iter().flat_map(in_use).collect();
         known.sort_unstable();
         known.dedup();
         bail!(

@@ -198,30 +198,17 @@ fn schedule(
     Ok(schedule)
 }
 
-/// The warning `check` gives (and `run` logs) for a broadcaster whose `post_mode`, `pin` or
-/// `on_update` asks for issue 15's follow-ups: they are read and validated, but the
-/// follow-up journal that carries them out crash-safely is not built yet, so the broadcaster
-/// posts as `post_mode = "new"` for now. `None` when nothing beyond today's behaviour is
-/// asked.
-pub fn follow_ups_pending(spec: &BroadcasterSpec) -> Option<String> {
-    let c = &spec.content;
-    let mut asked = Vec::new();
-    if c.post_mode != smb_domain::PostMode::New {
-        asked.push(format!("post_mode = \"{}\"", c.post_mode));
-    }
-    if c.pin {
-        asked.push("pin = true".to_owned());
-    }
-    if c.on_update != smb_domain::OnUpdate::Next {
-        asked.push(format!("on_update = \"{}\"", c.on_update));
-    }
-    if asked.is_empty() {
+/// The warning `check` gives (and `run` logs) for a broadcaster with `on_update = "edit"`:
+/// read and validated, but editing this cycle's posts when a new version arrives is not built
+/// yet, so a new version applies from the next cycle (as `on_update = "next"`). `post_mode`
+/// and `pin` are carried out (the follow-up journal, docs/posts.md). `None` otherwise.
+pub fn on_update_pending(spec: &BroadcasterSpec) -> Option<String> {
+    if spec.content.on_update == smb_domain::OnUpdate::Next {
         return None;
     }
     Some(format!(
-        "broadcaster {}: {} not carried out yet (issue 15's follow-up journal is not built): it posts a new message each cycle, as post_mode = \"new\"",
-        spec.name,
-        asked.join(", ")
+        "broadcaster {}: on_update = \"{}\" is not carried out yet: a new message-set version applies from the next cycle, as on_update = \"next\"",
+        spec.name, spec.content.on_update
     ))
 }
 
@@ -266,16 +253,18 @@ mod post_mode_tests {
                 ("b", PostMode::Replace, true, OnUpdate::Edit),
             ]
         );
-        assert_eq!(super::follow_ups_pending(&s.broadcasters[0].spec), None);
-        let w = super::follow_ups_pending(&s.broadcasters[1].spec).expect("a warning");
+        assert_eq!(super::on_update_pending(&s.broadcasters[0].spec), None);
+        let w = super::on_update_pending(&s.broadcasters[1].spec).expect("a warning");
         assert!(
             w.contains("broadcaster b")
-                && w.contains("post_mode = \"replace\", pin = true, on_update = \"edit\"")
-                && w.contains("not carried out yet"),
+                && w.contains("on_update = \"edit\" is not carried out yet")
+                && !w.contains("post_mode"),
             "{w}"
         );
-        let s = load("post_mode = \"edit\"\n").expect("valid");
+        // post_mode and pin are carried out: no warning for them.
+        let s = load("post_mode = \"edit\"\npin = true\n").expect("valid");
         assert_eq!(s.broadcasters[1].spec.content.post_mode, PostMode::Edit);
+        assert_eq!(super::on_update_pending(&s.broadcasters[1].spec), None);
     }
 
     #[test]

@@ -20,6 +20,7 @@ mod globals;
 mod located;
 mod messages;
 mod names;
+mod reach;
 mod schema;
 mod storage;
 mod targets;
@@ -33,9 +34,10 @@ use smb_engine::TextFormat;
 use smb_engine::planner::{AccountSpec, BroadcasterSpec};
 use smb_telegram::SimSettings;
 
-pub use broadcasters::follow_ups_pending;
+pub use broadcasters::on_update_pending;
 pub use duration::parse_duration;
 pub use env::{EnvVars, unknown_names as unknown_env_names};
+pub use reach::{ReachSettings, parse_after as parse_reach_after};
 pub use schema::AccountKind;
 
 use located::Ctx;
@@ -128,6 +130,8 @@ pub struct Settings {
     /// `[settings] preflight_every`: `None` when not set (24 h with Telegram, off in the
     /// sandbox); `Some(0)`: never.
     pub preflight_every: Option<std::time::Duration>,
+    /// `[settings] reach_after`, `auto_winner`, `min_sample` (issue 17, docs/variants.md).
+    pub reach: ReachSettings,
     pub test_mode: bool,
     pub timezone: TimeZone,
     /// The merged `.env` + environment, for settings other crates own (logging, reports…).
@@ -260,6 +264,12 @@ pub fn parse(
         .as_ref()
         .map(|v| globals::duration_at(&ctx, v, "settings.preflight_every"))
         .transpose()?;
+    let reach = reach::section(
+        &ctx,
+        file.settings.reach_after.as_ref(),
+        file.settings.auto_winner,
+        file.settings.min_sample.as_ref(),
+    )?;
     let (sets, message_sources) = messages::section(&ctx, &file.messages, env)?;
     let (accounts, account_info) = accounts::section(&ctx, &file.accounts, &g)?;
     let declared = broadcasters::Declared {
@@ -294,6 +304,7 @@ pub fn parse(
         chat_rules,
         backup_after,
         preflight_every,
+        reach,
         test_mode,
         timezone: g.tz,
         env: all_vars,

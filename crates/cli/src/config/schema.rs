@@ -169,6 +169,15 @@ with_tunables! {
         /// Default 24 h with Telegram; with `--sandbox` only when set. `"0s"`: never.
         #[serde(default)]
         preflight_every: Option<Spanned<DurationValue>>,
+        /// When reach is read after each post, e.g. "24h,72h" (issue 17); "off": never.
+        #[serde(default)]
+        reach_after: Option<Spanned<String>>,
+        /// Retire the losing A/B variant of a significant result (issue 17).
+        #[serde(default)]
+        auto_winner: Option<bool>,
+        /// Measured posts per variant before `auto_winner` decides.
+        #[serde(default)]
+        min_sample: Option<Spanned<i64>>,
     }
 }
 

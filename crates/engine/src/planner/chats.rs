@@ -309,6 +309,7 @@ impl Planner {
                         stale_retried: false,
                         account: None,
                         unknown: false,
+                        account_wait: None,
                     });
                 }
                 i
@@ -324,6 +325,7 @@ impl Planner {
                         stale_retried: false,
                         account: None,
                         unknown: false,
+                        account_wait: None,
                     });
                 }
                 i
@@ -331,6 +333,7 @@ impl Planner {
             Pick::Retry(r) => {
                 if !hold.skip {
                     ac.retries[r].not_before = hold.until;
+                    ac.retries[r].account_wait = None;
                     ac.retries[r].index
                 } else {
                     let retry = ac.retries.swap_remove(r);
@@ -571,8 +574,20 @@ impl Planner {
                         Some(a) => a == account,
                         None => self.is_member(account, &slot.targets[r.index], now),
                     })
-                    .min_by_key(|(_, r)| r.not_before)
-                    .map(|(i, r)| (r.not_before.max(slot.next_send_at), i));
+                    // A flood wait told the refused account binds that account, not the
+                    // backup (qa5 F1).
+                    .map(|(i, r)| {
+                        let at = if r.account.is_none()
+                            && r.account_wait.is_some_and(|refused| refused != account)
+                        {
+                            now
+                        } else {
+                            r.not_before
+                        };
+                        (at, i)
+                    })
+                    .min_by_key(|(at, _)| *at)
+                    .map(|(at, i)| (at.max(slot.next_send_at), i));
                 let fresh = (ac.cursor..slot.targets.len())
                     .find(|&j| {
                         !ac.handled.contains(&j)

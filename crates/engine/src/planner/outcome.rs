@@ -78,6 +78,22 @@ impl Planner {
         now: Timestamp,
         fx: &mut Vec<Effect>,
     ) {
+        // A refusal of the second try after a lost connection: the first try may be in the
+        // chat, so the delivery counts as tried (a retry stays with this account), and a wait
+        // or stop the refusal tells is obeyed as if the first try had met it. Other refusals
+        // are retried as transient errors, and the retry meets them again.
+        if let SendError::Unconfirmed(refusal) = err
+            && matches!(
+                refusal.class(),
+                ErrorClass::AccountPause | ErrorClass::ChatPause | ErrorClass::AccountDead
+            )
+        {
+            let tried = Delivery {
+                attempt: d.attempt + 1,
+                ..d.clone()
+            };
+            return self.failed(&tried, refusal, stale_retried, now, fx);
+        }
         match err.class() {
             ErrorClass::AccountPause => self.wait_account(d, err, stale_retried, now, fx),
             ErrorClass::ChatPause => self.wait_chat(d, err, stale_retried, now, fx),
@@ -123,7 +139,18 @@ impl Planner {
         fx: &mut Vec<Effect>,
     ) {
         let (until, paused) = pause(&mut self.accounts[d.account], err, d.random_id as u64, now);
-        self.defer(d, refused_retry(d, until, stale_retried), err, fx);
+        let retry = refused_retry(d, until, stale_retried);
+        // Untied: a backup may take it before the account's wait ends.
+        let account_wait = retry.account.is_none().then_some(d.account);
+        self.defer(
+            d,
+            Retry {
+                account_wait,
+                ..retry
+            },
+            err,
+            fx,
+        );
         fx.push(paused);
     }
 
@@ -314,6 +341,7 @@ fn retry(d: &Delivery, not_before: Timestamp, attempt: u32, stale_retried: bool)
         stale_retried,
         account: Some(d.account),
         unknown: false,
+        account_wait: None,
     }
 }
 

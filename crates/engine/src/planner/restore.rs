@@ -116,6 +116,7 @@ impl Planner {
                                 // Until `restore_journal` says which account attempted it.
                                 account: Some(b.account),
                                 unknown: d.status == DeliveryStatus::Pending,
+                                account_wait: None,
                             }),
                         }
                     }

@@ -32,6 +32,12 @@ pub(super) struct Retry {
     /// Restored `pending`: it may already be in the chat, so it is re-sent as it is (same
     /// account, same `random_id`), never held back by a chat's rules.
     pub(super) unknown: bool,
+    /// `not_before` is the wait Telegram told the account that was refused (a flood wait),
+    /// not a wait of the delivery or its chat: a backup taking it (untied: nothing was
+    /// posted) need not wait for it (qa5 F1: the refused delivery waited the whole hour).
+    /// The account whose flood wait that is: it binds that account still; only another
+    /// account may take the delivery at once.
+    pub(super) account_wait: Option<AccountId>,
 }
 
 #[derive(Debug, Clone)]

@@ -33,12 +33,10 @@ pub struct Content {
     /// row in one target disables it, with the raw error as the reason; a success in between
     /// starts the count again. 0 never disables. Default 3.
     pub disable_after_failures: u32,
-    /// `post_mode`: what a new cycle does with our previous post in the chat (issue 15).
-    /// Accepted and shown; the follow-up journal that carries out `replace`/`edit` is not
-    /// built yet, so every mode posts as `new` for now.
+    /// `post_mode`: what a new cycle does with our previous post in the chat (issue 15),
+    /// carried out by the driver's follow-up journal (`driver/follow.rs`, docs/posts.md).
     pub post_mode: PostMode,
-    /// `pin`: pin the new post silently and unpin ours that it replaces (issue 15; not carried
-    /// out yet, as `post_mode`).
+    /// `pin`: pin the new post silently and unpin ours that it replaces (issue 15).
     pub pin: bool,
     /// `on_update`: a new message-set version mid-cycle edits this cycle's posts (`edit`) or
     /// waits for the next cycle (`next`, today's behaviour; `edit` is not carried out yet).

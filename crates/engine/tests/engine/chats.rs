@@ -505,6 +505,11 @@ fn an_unknown_slow_mode_is_learned_from_errors_the_old_way() {
 /// acc1 posts for "b2b", acc3 is its backup and a member of A and B only (not of C; unknown
 /// for D). Telegram puts acc1 in a flood wait of `flood` seconds at its second send.
 fn backup_run(flood: u32) -> Trace {
+    backup_run_refused(SendError::rpc("FLOOD_WAIT", Some(flood)))
+}
+
+/// [`backup_run`] with acc1's second send answered by `refusal`.
+fn backup_run_refused(refusal: SendError) -> Trace {
     let t0 = ts("2026-05-04T10:00:00Z");
     let mut p = planner(
         &["acc1", "acc3"],
@@ -544,7 +549,7 @@ fn backup_run(flood: u32) -> Trace {
             if &*d.account_name == "acc1" {
                 acc1_sends += 1;
                 if acc1_sends == 2 {
-                    return Err(SendError::rpc("FLOOD_WAIT", Some(flood)));
+                    return Err(refusal.clone());
                 }
             }
             Ok(SentMessage {
@@ -569,7 +574,8 @@ fn a_backup_takes_only_unattempted_deliveries_in_chats_it_is_a_member_of() {
             .map(|(_, a)| a.as_str())
             .collect()
     };
-    // @chat_w met the flood wait on acc1: attempted, so it waits for acc1 (same random_id).
+    // @chat_w met the flood wait on acc1; acc3 is no member there, so it waits for acc1
+    // (same random_id).
     assert_eq!(sent_by("@chat_w"), ["acc1"]);
     let w_sends: Vec<&Sent> = trace
         .sends
@@ -598,6 +604,205 @@ fn a_backup_takes_only_unattempted_deliveries_in_chats_it_is_a_member_of() {
     );
     // The backup's own pacing budget: 15 s between its sends.
     assert!(backup_sends[1].at.duration_since(backup_sends[0].at) >= SignedDuration::from_secs(15));
+}
+
+/// The soak's find: a send whose connection was lost, and whose second try met FLOOD_WAIT,
+/// came back as a bare network error and was retried 190 ms later, inside the wait. As
+/// `Unconfirmed` the wait is obeyed: acc1 sends nothing for the hour, and the delivery (maybe
+/// in the chat already) stays with acc1 and its `random_id` instead of going to the backup.
+#[test]
+fn a_flood_wait_told_to_a_second_try_pauses_the_account_and_keeps_the_delivery() {
+    let trace = backup_run_refused(SendError::Unconfirmed(Box::new(SendError::rpc(
+        "FLOOD_WAIT",
+        Some(3600),
+    ))));
+    let w: Vec<&Sent> = trace
+        .sends
+        .iter()
+        .filter(|s| s.d.target.key() == "@chat_w")
+        .collect();
+    assert_eq!(w.len(), 2, "refused once, then sent after the wait");
+    assert!(w.iter().all(|s| &*s.d.account_name == "acc1"));
+    assert_eq!(w[0].d.random_id, w[1].d.random_id);
+    let wait_end = w[0].at + SignedDuration::from_hours(1);
+    assert!(
+        trace
+            .sends
+            .iter()
+            .filter(|s| &*s.d.account_name == "acc1")
+            .all(|s| s.at <= w[0].at || s.at >= wait_end),
+        "acc1 sent inside the told wait"
+    );
+    // The backup still takes the untried deliveries of chats it is a member of.
+    assert!(
+        trace
+            .sends
+            .iter()
+            .any(|s| &*s.d.account_name == "acc3" && s.result.is_ok())
+    );
+}
+
+/// A refusal of the second try that tells no wait (here a chat's) is retried as a network
+/// error by the same account, and the retry meets it and acts on it.
+#[test]
+fn other_refusals_of_a_second_try_are_retried_by_the_same_account() {
+    let trace = backup_run_refused(SendError::Unconfirmed(Box::new(SendError::rpc(
+        "CHAT_WRITE_FORBIDDEN",
+        None,
+    ))));
+    let w: Vec<&Sent> = trace
+        .sends
+        .iter()
+        .filter(|s| s.d.target.key() == "@chat_w")
+        .collect();
+    assert_eq!(w.len(), 2);
+    assert!(w.iter().all(|s| &*s.d.account_name == "acc1"));
+    assert_eq!(w[0].d.random_id, w[1].d.random_id);
+    assert_eq!(w[1].d.attempt, 1);
+}
+
+/// qa5 F1: a delivery refused by a flood wait longer than `backup_after` (nothing was
+/// posted) goes to a backup that is a member there, at once and with the same random_id,
+/// and the cycle completes without waiting for the flood wait (PEER_FLOOD already did so).
+#[test]
+fn a_delivery_refused_by_a_long_flood_wait_goes_to_the_backup_at_once() {
+    let t0 = ts("2026-05-04T10:00:00Z");
+    let chats = ["@chat_a", "@chat_b", "@chat_c", "@chat_d"];
+    let mut p = planner(
+        &["acc1", "acc3"],
+        vec![spec("b2b", "acc1", &chats, 24 * 3600, "UTC")],
+        ChatSetup {
+            backups: HashMap::from([("b2b".to_string(), vec!["acc3".to_string()])]),
+            ..ChatSetup::default()
+        },
+        t0,
+    );
+    for c in chats {
+        p.handle(
+            Event::ChatInfo(ChatFacts {
+                account: "acc3".into(),
+                chat: chat(c),
+                member: Some(true),
+                slowmode_seconds: None,
+            }),
+            t0,
+        );
+    }
+    let mut acc1_sends = 0;
+    let trace = simulate(
+        &mut p,
+        t0,
+        ts("2026-05-04T10:30:00Z"),
+        Duration::from_secs(1),
+        move |d, _| {
+            if &*d.account_name == "acc1" {
+                acc1_sends += 1;
+                if acc1_sends == 2 {
+                    return Err(SendError::rpc("FLOOD_WAIT", Some(3600)));
+                }
+            }
+            Ok(SentMessage {
+                message_id: Some(1),
+            })
+        },
+    );
+    let b_sends: Vec<&Sent> = trace
+        .sends
+        .iter()
+        .filter(|s| s.d.target.key() == "@chat_b")
+        .collect();
+    assert_eq!(b_sends.len(), 2, "refused once, then posted once");
+    assert_eq!(&*b_sends[0].d.account_name, "acc1");
+    assert!(b_sends[0].result.is_err());
+    assert_eq!(&*b_sends[1].d.account_name, "acc3");
+    assert!(b_sends[1].result.is_ok());
+    assert_eq!(b_sends[1].d.random_id, b_sends[0].d.random_id);
+    // Within the backup's own pacing (15 s between its sends), not after acc1's hour.
+    assert!(b_sends[1].at <= b_sends[0].at + SignedDuration::from_secs(60));
+    // Every chat got exactly one post, and cycle 1 completed during acc1's flood wait.
+    let posts = trace.posts_by_chat();
+    for c in chats {
+        assert_eq!(posts.get(c).map(Vec::len), Some(1), "{c}: {posts:?}");
+    }
+    let completed: Vec<Timestamp> = trace
+        .effects
+        .iter()
+        .filter_map(|(at, e)| match e {
+            Effect::CompleteCycle { cycle: 1, .. } => Some(*at),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(completed.len(), 1, "{:?}", trace.effects);
+    assert!(completed[0] < b_sends[0].at + SignedDuration::from_secs(3600));
+}
+
+/// The hand-over of qa5 F1 is for another account only: a flood wait told the backup itself
+/// binds the backup.
+#[test]
+fn a_flood_wait_told_the_backup_binds_the_backup() {
+    let t0 = ts("2026-05-04T10:00:00Z");
+    let chats = ["@chat_a", "@chat_b", "@chat_c", "@chat_d"];
+    let mut p = planner(
+        &["acc1", "acc3"],
+        vec![spec("b2b", "acc1", &chats, 24 * 3600, "UTC")],
+        ChatSetup {
+            backups: HashMap::from([("b2b".to_string(), vec!["acc3".to_string()])]),
+            ..ChatSetup::default()
+        },
+        t0,
+    );
+    for c in chats {
+        p.handle(
+            Event::ChatInfo(ChatFacts {
+                account: "acc3".into(),
+                chat: chat(c),
+                member: Some(true),
+                slowmode_seconds: None,
+            }),
+            t0,
+        );
+    }
+    let (mut acc1_sends, mut acc3_sends) = (0, 0);
+    let trace = simulate(
+        &mut p,
+        t0,
+        ts("2026-05-04T10:30:00Z"),
+        Duration::from_secs(1),
+        move |d, _| {
+            if &*d.account_name == "acc1" {
+                acc1_sends += 1;
+                if acc1_sends == 2 {
+                    return Err(SendError::rpc("FLOOD_WAIT", Some(3600)));
+                }
+            } else {
+                acc3_sends += 1;
+                if acc3_sends == 1 {
+                    return Err(SendError::rpc("FLOOD_WAIT", Some(120)));
+                }
+            }
+            Ok(SentMessage {
+                message_id: Some(1),
+            })
+        },
+    );
+    let acc3: Vec<&Sent> = trace
+        .sends
+        .iter()
+        .filter(|s| &*s.d.account_name == "acc3")
+        .collect();
+    assert!(acc3.len() >= 2, "acc3 sent {} times", acc3.len());
+    assert!(acc3[0].result.is_err());
+    assert!(
+        acc3[1].at >= acc3[0].at + SignedDuration::from_secs(120),
+        "acc3 sent at {} inside its own 120 s flood wait told at {}",
+        acc3[1].at,
+        acc3[0].at
+    );
+    // Nothing is lost: every chat still gets exactly one post.
+    let posts = trace.posts_by_chat();
+    for c in chats {
+        assert_eq!(posts.get(c).map(Vec::len), Some(1), "{c}: {posts:?}");
+    }
 }
 
 #[test]

@@ -20,6 +20,7 @@
 //! Leases, fencing and the shared state of several servers (issue 16's later parts) are not
 //! here yet: one server per database.
 
+mod follow_ups;
 mod reach;
 mod row;
 mod writer;
@@ -33,8 +34,9 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 use smb_domain::{AccountStop, OperatorState, PauseKind, TargetState};
 use smb_engine::{
-    DeliveryKey, JournalPost, Outcome, PendingDelivery, Store, StoreError, StoredAccount,
-    StoredChatPause, StoredCycle, StoredDelivery, StoredRefusal, TargetStatus,
+    DeliveryKey, FollowUp, FollowUpResult, JournalPost, OurPost, Outcome, PendingDelivery, Store,
+    StoreError, StoredAccount, StoredChatPause, StoredCycle, StoredDelivery, StoredRefusal,
+    TargetStatus,
 };
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Connection, PgConnection};
@@ -607,5 +609,41 @@ impl Store for PgStore {
         .await
         .map_err(db_err)?;
         Ok(done.rows_affected() > 0)
+    }
+
+    async fn previous_post(
+        &self,
+        broadcaster: &str,
+        target: &str,
+        before_cycle: u64,
+    ) -> Result<Option<OurPost>, StoreError> {
+        self.read_previous_post(broadcaster, target, before_cycle)
+            .await
+    }
+
+    async fn write_follow_ups(&self, rows: &[FollowUp], at: Timestamp) -> Result<(), StoreError> {
+        self.submit(Op::FollowUps {
+            rows: rows.to_vec(),
+            at: ms(at),
+        })
+        .await
+    }
+
+    async fn record_follow_up(
+        &self,
+        row: &FollowUp,
+        result: &FollowUpResult,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.submit(Op::FollowUpDone {
+            row: row.clone(),
+            result: result.clone(),
+            at: ms(at),
+        })
+        .await
+    }
+
+    async fn pending_follow_ups(&self) -> Result<Vec<FollowUp>, StoreError> {
+        self.read_pending_follow_ups().await
     }
 }

@@ -144,3 +144,33 @@ impl PgStore {
             .collect()
     }
 }
+
+/// The daemon's reach collector reads and writes through these (issue 17), as on SQLite.
+#[async_trait::async_trait]
+impl smb_engine::ReachJournal for PgStore {
+    async fn reach_due(
+        &self,
+        after: &[Duration],
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<smb_engine::ReachItem>, StoreError> {
+        Ok(PgStore::reach_due(self, after, now, limit)
+            .await?
+            .into_iter()
+            .map(|d| smb_engine::ReachItem {
+                key: d.key,
+                account: d.account,
+                message_id: d.message_id,
+            })
+            .collect())
+    }
+
+    async fn record_reach(
+        &self,
+        key: &DeliveryKey,
+        reach: &PostReach,
+        at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        PgStore::record_reach(self, key, reach, at).await
+    }
+}

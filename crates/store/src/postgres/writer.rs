@@ -5,7 +5,10 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 use smb_domain::{AccountStop, DeliveryStatus, OperatorState, PauseKind, TargetState};
-use smb_engine::{DeliveryKey, Outcome, PendingDelivery, StoreError, StoredRefusal, TargetStatus};
+use smb_engine::{
+    DeliveryKey, FollowUp, FollowUpResult, Outcome, PendingDelivery, StoreError, StoredRefusal,
+    TargetStatus,
+};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection, Postgres, QueryBuilder};
 use tokio::sync::{mpsc, oneshot};
@@ -63,6 +66,17 @@ pub(super) enum Op {
     ClearRefusal {
         account: String,
         target: String,
+    },
+    /// Follow-ups written pending (issue 15).
+    FollowUps {
+        rows: Vec<FollowUp>,
+        at: i64,
+    },
+    /// A follow-up's result.
+    FollowUpDone {
+        row: FollowUp,
+        result: FollowUpResult,
+        at: i64,
     },
     Flush,
     /// A real, durable write: a transaction that is given an id (`txid_current()`) writes a
@@ -295,7 +309,10 @@ async fn update_outcomes(
     let mut q = QueryBuilder::<Postgres>::new(
         "UPDATE deliveries SET status = v.status, message_id = v.message_id, \
          error_class = v.error_class, error_code = v.error_code, error_text = v.error_text, \
-         retry_at = v.retry_at, updated_at = v.updated_at FROM (",
+         retry_at = v.retry_at, updated_at = v.updated_at, \
+         attempts = deliveries.attempts + \
+           (CASE WHEN v.status = 'deferred' AND v.error_class = 'transient' THEN 1 ELSE 0 END) \
+         FROM (",
     );
     q.push_values(rows, |mut b, (key, outcome, at)| {
         let (message_id, class, code, text, retry_at) = outcome_columns(outcome);
@@ -484,6 +501,16 @@ async fn apply_op(conn: &mut PgConnection, op: &Op) -> Result<(), StoreError> {
                 .bind(target)
                 .execute(&mut *conn)
                 .await
+        }
+        Op::FollowUps { rows, at } => {
+            return super::follow_ups::insert(conn, rows, *at)
+                .await
+                .map_err(batch_err);
+        }
+        Op::FollowUpDone { row, result, at } => {
+            return super::follow_ups::record(conn, row, result, *at)
+                .await
+                .map_err(batch_err);
         }
         Op::Probe => sqlx::query("SELECT txid_current()").execute(&mut *conn).await,
     }

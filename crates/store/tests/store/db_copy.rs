@@ -90,6 +90,33 @@ async fn filled(url: &str) {
     )
     .await
     .unwrap();
+    // Follow-ups (issue 15): a post record (born done), a refused delete (with its error
+    // code) and a pending pin (NULL result).
+    let follow = |action, message_id| smb_engine::FollowUp {
+        broadcaster: "ab".into(),
+        cycle: 1,
+        target: "@shop_ab".into(),
+        account: "acc1".into(),
+        action,
+        message_id,
+    };
+    let (post, pin, delete) = (
+        follow(smb_engine::FollowUpAction::Post, i64::MAX),
+        follow(smb_engine::FollowUpAction::Pin, i64::MAX),
+        follow(smb_engine::FollowUpAction::Delete, 5),
+    );
+    s.write_follow_ups(&[post, pin, delete.clone()], t0)
+        .await
+        .unwrap();
+    s.record_follow_up(
+        &delete,
+        &smb_engine::FollowUpResult::Refused {
+            code: "MESSAGE_DELETE_FORBIDDEN".into(),
+        },
+        t0,
+    )
+    .await
+    .unwrap();
     s.close().await.unwrap();
     let mut c = SqliteConnection::connect(url).await.unwrap();
     sqlx::raw_sql(
@@ -299,6 +326,19 @@ async fn sqlite_to_postgres_to_sqlite_leaves_identical_data() {
     assert_eq!(
         store.variant_posts(None).await.unwrap(),
         lite.variant_posts(None).await.unwrap()
+    );
+    assert_eq!(
+        store.pending_follow_ups().await.unwrap(),
+        lite.pending_follow_ups().await.unwrap()
+    );
+    assert_eq!(lite.pending_follow_ups().await.unwrap().len(), 1);
+    assert_eq!(
+        store.follow_up_counts().await.unwrap(),
+        lite.follow_up_counts().await.unwrap()
+    );
+    assert_eq!(
+        store.previous_post("ab", "@shop_ab", 2).await.unwrap(),
+        lite.previous_post("ab", "@shop_ab", 2).await.unwrap()
     );
     lite.close().await.unwrap();
     // A second copy finds the same rows and writes nothing.

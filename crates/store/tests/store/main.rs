@@ -7,6 +7,7 @@
 mod chat_holds;
 mod chat_migrations;
 mod db_copy;
+mod follow_ups;
 mod journal_faults;
 mod postgres;
 mod reach;

@@ -810,6 +810,46 @@ async fn a_retried_delivery_takes_the_account_trying_now_on_both_backends() {
     assert_eq!(on_pg, on_lite);
 }
 
+/// qa5 F7 on both backends: a deferral by a network or server error adds one to the row's
+/// `attempts` (so a restarted daemon continues the retry count); any other deferral (a flood
+/// wait) does not. Answers the attempts read after each of the three outcomes.
+async fn transient_attempts_story(store: &dyn Store) -> Vec<u32> {
+    let t0 = ts("2026-05-01T10:00:00Z");
+    let t1 = ts("2026-05-01T10:01:00Z");
+    store.start_cycle("b2b", 1, "price A", t0).await.unwrap();
+    let p = pending("b2b", 1, "@shop", 77, t0);
+    store.write_pending(&p).await.unwrap();
+    let defer = |class, code: &str| Outcome::Deferred {
+        until: t1,
+        class,
+        code: code.into(),
+    };
+    let mut seen = Vec::new();
+    for outcome in [
+        defer(smb_domain::ErrorClass::Transient, "RPC_TIMEOUT"),
+        defer(smb_domain::ErrorClass::Transient, "INTERNAL"),
+        defer(smb_domain::ErrorClass::AccountPause, "FLOOD_WAIT_60"),
+    ] {
+        store.record_outcome(&p.key, &outcome, t0).await.unwrap();
+        store.flush().await.unwrap();
+        let cycle = store.last_cycle("b2b").await.unwrap().unwrap();
+        seen.push(cycle.deliveries[0].attempts);
+    }
+    seen
+}
+
+#[tokio::test]
+async fn a_transient_deferral_counts_an_attempt_on_both_backends() {
+    let Some((_, pg)) = fresh().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let lite = sqlite(dir.path()).await;
+    let on_pg = transient_attempts_story(&pg).await;
+    assert_eq!(on_pg, [1, 2, 2]);
+    assert_eq!(on_pg, transient_attempts_story(&lite).await);
+}
+
 /// The reach reads and writes of issue 17, which both stores have as inherent methods.
 trait ReachSide {
     async fn record(&self, key: &DeliveryKey, reach: &PostReach, at: Timestamp) -> bool;

@@ -144,4 +144,25 @@ async fn reach_falls_due_at_the_set_times_and_is_kept_with_the_variant() {
             .await
             .unwrap()
     );
+    // The targets page's median reach per chat: views, or reactions + replies where there
+    // are no views (a group's post).
+    let group = smb_engine::PostReach {
+        views: None,
+        forwards: None,
+        reactions: 3,
+        replies: 4,
+        ..figures
+    };
+    store
+        .record_reach(&key("@chat_two"), &group, h(74))
+        .await
+        .unwrap();
+    let per = store.reach_per_target().await.unwrap();
+    assert_eq!(
+        per.into_iter().collect::<Vec<_>>(),
+        [
+            ("@chat_one".to_owned(), (1, 120.0)),
+            ("@chat_two".to_owned(), (1, 7.0))
+        ]
+    );
 }

@@ -403,6 +403,10 @@ pub enum CallError {
     Transient(String),
     #[error("no answer within {0:?}")]
     Timeout(Duration),
+    /// A send's second try, after the connection was lost with the first one out, was
+    /// refused with this error (see [`AccountClient::invoke_send`]).
+    #[error("{0}, answered to a second try after the connection was lost")]
+    Unconfirmed(Box<CallError>),
 }
 
 impl CallError {
@@ -422,6 +426,10 @@ impl From<CallError> for SendError {
             CallError::Rpc { name, value, .. } => SendError::Rpc { name, value },
             CallError::Transient(t) => SendError::Transient(t),
             CallError::Timeout(d) => SendError::Transient(format!("no answer within {d:?}")),
+            CallError::Unconfirmed(refusal) => match SendError::from(*refusal) {
+                SendError::Transient(t) => SendError::Transient(t),
+                refusal => SendError::Unconfirmed(Box::new(refusal)),
+            },
         }
     }
 }
@@ -545,11 +553,12 @@ impl AccountClient {
     /// [`AccountClient::invoke`] for a message send. When the connection was lost and the send went
     /// out again, a refusal of the second try (AUTH_KEY_UNREGISTERED, FLOOD_WAIT, …) does not
     /// mean nothing was posted: the first try may have reached the chat before the connection
-    /// dropped. Such a refusal comes back as [`CallError::Transient`], so the engine treats
-    /// the delivery's fate as unknown and only this account ever retries it (its `random_id`
-    /// de-duplicates only here; a backup account would post a second copy — e14). The retry
-    /// then meets the refusal again and acts on it. RANDOM_ID_DUPLICATE passes as it is: it
-    /// says the first try landed.
+    /// dropped. Such a refusal comes back as [`CallError::Unconfirmed`] (the engine's
+    /// `SendError::Unconfirmed`): the delivery's fate is unknown, so only this account ever
+    /// retries it (its `random_id` de-duplicates only here; a backup account would post a
+    /// second copy — e14), and a wait the refusal tells (FLOOD_WAIT_X, SLOWMODE_WAIT_X) is
+    /// obeyed before that retry. RANDOM_ID_DUPLICATE passes as it is: it says the first try
+    /// landed.
     pub async fn invoke_send<R: RemoteCall>(&self, request: &R) -> Result<R::Return, CallError> {
         self.invoke_as(request, true).await
     }
@@ -598,10 +607,7 @@ impl AccountClient {
                 && let InvocationError::Rpc(r) = &err
                 && r.name != "RANDOM_ID_DUPLICATE"
             {
-                return Err(CallError::Transient(format!(
-                    "the connection was lost after the send went out (it may be in the chat), and the second try got {}",
-                    r.name
-                )));
+                return Err(CallError::Unconfirmed(Box::new(self.map(err))));
             }
             return Err(self.map(err));
         }

@@ -706,6 +706,17 @@ impl FollowUps for GrammersGateway {
     ) -> Result<Vec<(i64, PostState)>, SendError> {
         self.survival(account, target, message_ids).await
     }
+
+    async fn find_own_post(
+        &self,
+        account: &str,
+        target: &TargetRef,
+        text: &str,
+        format: smb_domain::TextFormat,
+        after: Option<i64>,
+    ) -> Result<Option<i64>, SendError> {
+        self.find_own(account, target, text, format, after).await
+    }
 }
 
 impl GrammersGateway {

@@ -481,6 +481,35 @@ async fn dropped_connections_are_transient_and_recovered() {
     assert_eq!(ids, [1, 2, 3, 4, 5]);
 }
 
+/// The first try was carried out but its answer lost with the connection, and the second try
+/// met a flood wait: the gateway reports the refusal as `Unconfirmed` (the first try may be
+/// in the chat), with the wait, so the engine obeys it; the chat has the message once.
+#[tokio::test]
+async fn a_flood_wait_answered_to_the_second_try_comes_back_unconfirmed() {
+    let server = TestServer::start(fixture_20()).await.expect("server");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = store(dir.path(), None);
+    seed_session(&server, &store, "acc1", ACC1);
+    let gw = gateway(&store, &["acc1"]);
+    let market = t(&super_id(0).to_string());
+    gw.send(request("acc1", &market, "warm up", 1))
+        .await
+        .expect("sent");
+    server.add_fault(FaultRule::error("DROP_AFTER").times(1));
+    server.add_fault(FaultRule::error("FLOOD_WAIT_30").times(1));
+    let e = gw
+        .send(request("acc1", &market, "answer lost", 2))
+        .await
+        .expect_err("the second try is refused");
+    assert_eq!(
+        e,
+        SendError::Unconfirmed(Box::new(SendError::rpc("FLOOD_WAIT", Some(30))))
+    );
+    assert_eq!(e.class(), ErrorClass::Transient, "its fate is unknown");
+    let ids: Vec<i64> = server.ledger().iter().map(|e| e.random_id).collect();
+    assert_eq!(ids, [1, 2], "the first try is in the chat, once");
+}
+
 #[tokio::test]
 async fn a_slow_answer_times_out_as_transient() {
     let server = TestServer::start(fixture_20()).await.expect("server");

@@ -10,6 +10,7 @@ pub mod messages;
 pub mod stats;
 pub mod targets;
 pub mod test_send;
+pub mod variants;
 
 use axum::Json;
 use axum::extract::State;
@@ -70,6 +71,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(stats::get_stats))
         .routes(routes!(stats::get_rate))
+        .routes(routes!(variants::get_variants))
         .routes(routes!(broadcasters::list_broadcasters))
         .routes(routes!(broadcasters::get_broadcaster))
         .routes(routes!(broadcasters::pause_broadcaster))

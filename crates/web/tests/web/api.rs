@@ -949,3 +949,40 @@ async fn a_target_refused_for_one_account_lists_it() {
         page.body
     );
 }
+
+/// `/api/v1/variants` (issue 17): no set of this catalog has A/B variants, so the report is
+/// empty; an unknown `set` is a 404 naming what there is; the path is in the OpenAPI document.
+#[tokio::test]
+async fn variants_report_is_served_and_an_unknown_set_is_404() {
+    let a = app(None, LOOPBACK, None).await;
+    let r = get(&a.router, "/api/v1/variants").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.json(), json!({"schema": 1, "sets": []}));
+    let r = get(&a.router, "/api/v1/variants?set=").await;
+    assert_eq!(r.json()["sets"], json!([]));
+    let r = get(&a.router, "/api/v1/variants?set=b2b").await;
+    r.error(StatusCode::NOT_FOUND, "not_found");
+    assert!(
+        r.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("no message set `b2b` with A/B variants; sets with variants: none"),
+        "{}",
+        r.body
+    );
+    let spec = get(&a.router, "/api/v1/openapi.json").await.json();
+    let op = &spec["paths"]["/api/v1/variants"]["get"];
+    assert!(op["responses"]["200"].is_object(), "{op}");
+    assert!(op["responses"]["404"].is_object(), "{op}");
+    // The dashboard's page, in both languages.
+    let page = get(&a.router, "/variants").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("<h1>A/B variants</h1>"), "{}", page.body);
+    assert!(
+        page.body.contains("No message set has A/B variants"),
+        "{}",
+        page.body
+    );
+    let page = get(&a.router, "/variants?lang=ru").await;
+    assert!(page.body.contains("<h1>A/B-варианты</h1>"), "{}", page.body);
+}

@@ -161,6 +161,7 @@ pub async fn app_with_check(
         ],
         message_sets: BTreeMap::from([("b2b".to_string(), b2b), ("gus".to_string(), gus)]),
         timezone: Some(jiff::tz::TimeZone::get("Europe/Moscow").unwrap()),
+        variants_min_sample: 10,
     };
     let ctx = WebContext {
         store: store.clone(),

@@ -337,10 +337,7 @@ impl GrammersGateway {
                 }
             };
             let messages = match r {
-                Ok(tl::enums::messages::Messages::Messages(m)) => m.messages,
-                Ok(tl::enums::messages::Messages::Slice(m)) => m.messages,
-                Ok(tl::enums::messages::Messages::ChannelMessages(m)) => m.messages,
-                Ok(tl::enums::messages::Messages::NotModified(_)) => Vec::new(),
+                Ok(m) => messages_of(m),
                 Err(e) => {
                     let e = SendError::from(e);
                     self.after_error(account, a, target, &e).await;
@@ -380,5 +377,73 @@ impl GrammersGateway {
                 )
             })
             .collect())
+    }
+
+    /// [`smb_engine::FollowUps::find_own_post`]: messages.search for our own messages in the
+    /// chat (`from_id` self), newest first, above `after`.
+    pub(super) async fn find_own(
+        &self,
+        account: &str,
+        target: &TargetRef,
+        text: &str,
+        format: smb_domain::TextFormat,
+        after: Option<i64>,
+    ) -> Result<Option<i64>, SendError> {
+        let (want, _) = format_text(text, format).map_err(|_| rpc(smb_domain::FORMAT_INVALID))?;
+        let min_id = match after {
+            Some(id) => tl_id(id)?,
+            None => 0,
+        };
+        let (a, peer) = self.prepared(account, target).await?;
+        let r = a
+            .client
+            .invoke(&tl::functions::messages::Search {
+                peer,
+                q: String::new(),
+                from_id: Some(tl::enums::InputPeer::PeerSelf),
+                saved_peer_id: None,
+                saved_reaction: None,
+                top_msg_id: None,
+                filter: tl::enums::MessagesFilter::InputMessagesFilterEmpty,
+                min_date: 0,
+                max_date: 0,
+                offset_id: 0,
+                add_offset: 0,
+                limit: smb_engine::FIND_OWN_LIMIT,
+                max_id: 0,
+                min_id,
+                hash: 0,
+            })
+            .await;
+        let messages = match r {
+            Ok(m) => messages_of(m),
+            Err(e) => {
+                let e = SendError::from(e);
+                self.after_error(account, a, target, &e).await;
+                return Err(e);
+            }
+        };
+        let found = messages
+            .into_iter()
+            .filter_map(|m| match m {
+                tl::enums::Message::Message(m) if m.out && m.message == want && m.id > min_id => {
+                    Some(m.id)
+                }
+                _ => None,
+            })
+            .max();
+        debug!(account, target = %target, found = ?found, "looked up our own post");
+        Ok(found.map(i64::from))
+    }
+}
+
+/// The messages of any `messages.Messages` answer (getMessages, search): plain, a slice, a
+/// channel's; `NotModified` carries none.
+fn messages_of(m: tl::enums::messages::Messages) -> Vec<tl::enums::Message> {
+    match m {
+        tl::enums::messages::Messages::Messages(m) => m.messages,
+        tl::enums::messages::Messages::Slice(m) => m.messages,
+        tl::enums::messages::Messages::ChannelMessages(m) => m.messages,
+        tl::enums::messages::Messages::NotModified(_) => Vec::new(),
     }
 }
