@@ -19,6 +19,7 @@
 
 pub mod copy;
 mod follow_ups;
+pub mod journal;
 pub mod maintenance;
 mod messages;
 mod migrated;
@@ -33,6 +34,7 @@ pub mod variants;
 mod web;
 
 pub use follow_ups::FollowUpCount;
+pub use journal::Journal;
 pub use messages::MessageSetVersion;
 pub use migrated::ChatMigration;
 pub use postgres::{PgSettings, PgStore, is_postgres_url};

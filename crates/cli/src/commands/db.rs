@@ -67,7 +67,7 @@ pub struct Target {
 
 /// The database file the configuration names (the default one when it does not load: a broken
 /// configuration must not keep anybody from saving or restoring the journal).
-fn database(cli: &Cli, sandbox: bool) -> PathBuf {
+fn database(cli: &Cli, sandbox: bool) -> anyhow::Result<PathBuf> {
     let url = match crate::context::settings(cli, &Overrides::default(), true) {
         Ok(s) if sandbox => s.sandbox_database_url,
         Ok(s) => s.database_url,
@@ -80,15 +80,20 @@ fn database(cli: &Cli, sandbox: bool) -> PathBuf {
             url
         }
     };
-    database_path(&url)
+    // A PostgreSQL journal has no file here: its server's own tools back it up and check it
+    // (docs/postgres.md); the URL (and its password) is never taken for a path.
+    if smb_store::is_postgres_url(&url) {
+        anyhow::bail!("the journal's URL is {}", crate::config::NOT_YET_POSTGRES);
+    }
+    Ok(database_path(&url))
 }
 
 pub async fn run(cli: &Cli, command: &Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Check(t) => check(&database(cli, t.sandbox)).await,
+        Command::Check(t) => check(&database(cli, t.sandbox)?).await,
         Command::Copy { from, to, json } => copy(from, to, *json).await,
         Command::Backup { path, target } => {
-            let db = database(cli, target.sandbox);
+            let db = database(cli, target.sandbox)?;
             let to = match path {
                 Some(p) => p.clone(),
                 None => default_backup_path(&db, Timestamp::now()),
@@ -109,7 +114,7 @@ pub async fn run(cli: &Cli, command: &Command) -> anyhow::Result<ExitCode> {
             force,
             target,
         } => {
-            let db = database(cli, target.sandbox);
+            let db = database(cli, target.sandbox)?;
             if !force {
                 refuse_other_mode(path, &db, target.sandbox).await?;
             }

@@ -22,6 +22,7 @@
 
 mod follow_ups;
 mod reach;
+mod reads;
 mod row;
 mod writer;
 

@@ -12,7 +12,7 @@ use jiff::Timestamp;
 use smb_domain::PauseKind;
 use smb_engine::{DeliveryKey, Outcome, PostReach, Store, StoreError, StoredRefusal};
 use smb_store::copy::{CopyReport, copy};
-use smb_store::{PgSettings, PgStore, SqliteSettings, SqliteStore};
+use smb_store::{Journal, PgSettings, PgStore, SqliteSettings, SqliteStore};
 use sqlx::{Connection, PgConnection, Row, SqliteConnection};
 
 use super::postgres::{fresh_database, server_url};
@@ -278,6 +278,46 @@ async fn errors_about_a_server_hide_its_password() {
     assert!(text.contains("127.0.0.1:1/smb"), "{text}");
 }
 
+/// `run`'s and `stats`' reads of the same rows through [`Journal`] on each backend: message
+/// set versions, target switches, targets added at run time, `stats` (all time and since a
+/// moment), per-target counts, a period's summary, follow-up counts.
+async fn journal_reads_agree(pg: &dyn Journal, lite: &dyn Journal) {
+    assert_eq!((pg.backend(), lite.backend()), ("postgres", "sqlite"));
+    assert!(pg.sqlite().is_none() && lite.sqlite().is_some());
+    let now = ts("2026-05-01T12:00:00Z");
+    let since = Some(ts("2026-05-01T09:00:00Z"));
+    let v = lite.current_message_set("prices").await.unwrap();
+    assert_eq!(v.as_ref().map(|v| v.version), Some(2));
+    assert_eq!(pg.current_message_set("prices").await.unwrap(), v);
+    assert_eq!(pg.current_message_set("none").await.unwrap(), None);
+    let sw = lite.target_switches().await.unwrap();
+    assert!(sw.by_broadcaster.contains_key("b2b"));
+    assert_eq!(
+        format!("{:?}", pg.target_switches().await.unwrap()),
+        format!("{sw:?}")
+    );
+    let added = lite.added_targets().await.unwrap();
+    assert_eq!(added.len(), 1);
+    assert_eq!(pg.added_targets().await.unwrap(), added);
+    for since in [None, since] {
+        let st = lite.stats(since, now).await.unwrap();
+        assert!(st.totals.sent > 0, "{st:?}");
+        assert_eq!(pg.stats(since, now).await.unwrap(), st);
+        assert_eq!(
+            pg.target_counts(since).await.unwrap(),
+            lite.target_counts(since).await.unwrap()
+        );
+    }
+    let from = ts("2026-04-01T00:00:00Z");
+    let p = lite.period_summary(from, now).await.unwrap();
+    assert!(!p.broadcasters.is_empty());
+    assert_eq!(pg.period_summary(from, now).await.unwrap(), p);
+    assert_eq!(
+        pg.follow_up_counts().await.unwrap(),
+        lite.follow_up_counts().await.unwrap()
+    );
+}
+
 /// Issue 16's test: SQLite → PostgreSQL → SQLite leaves identical data; the PostgreSQL copy
 /// reads back through its store as the SQLite one does and takes new rows (its identity
 /// columns moved past the copied ids); a second copy is a no-op; a PostgreSQL destination
@@ -340,6 +380,8 @@ async fn sqlite_to_postgres_to_sqlite_leaves_identical_data() {
         store.previous_post("ab", "@shop_ab", 2).await.unwrap(),
         lite.previous_post("ab", "@shop_ab", 2).await.unwrap()
     );
+    // What `run` and `stats` read through `Journal` (issue 16): the same on both.
+    journal_reads_agree(&store, &lite).await;
     lite.close().await.unwrap();
     // A second copy finds the same rows and writes nothing.
     let again = copy(&a, &pg).await.unwrap();
