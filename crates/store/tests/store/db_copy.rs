@@ -121,8 +121,8 @@ async fn filled(url: &str) {
     let mut c = SqliteConnection::connect(url).await.unwrap();
     sqlx::raw_sql(
         "INSERT INTO message_set_versions (set_name, version, texts, created_at, summary, source)
-             VALUES ('prices', 1, '[\"a\",\"б\"]', 1, 'first', 'cli'),
-                    ('prices', 2, '[\"a\"]', 2, '', 'web');
+             VALUES ('prices', 1, '[{\"text\":\"a\",\"active\":true,\"priority\":5},{\"text\":\"б\",\"active\":false,\"priority\":1}]', 1, 'first', 'cli'),
+                    ('prices', 2, '[{\"text\":\"a 🚀\",\"active\":true,\"priority\":5,\"variant\":\"A\"}]', 2, '', 'web');
          INSERT INTO web_targets (list, target, raw, added_at)
              VALUES ('main', '@shop', 'https://t.me/shop', 5);
          INSERT INTO target_switch (broadcaster, mode, since) VALUES ('b2b', 'test', 6);",
@@ -288,6 +288,7 @@ async fn journal_reads_agree(pg: &dyn Journal, lite: &dyn Journal) {
     let since = Some(ts("2026-05-01T09:00:00Z"));
     let v = lite.current_message_set("prices").await.unwrap();
     assert_eq!(v.as_ref().map(|v| v.version), Some(2));
+    assert_eq!(v.as_ref().map(|v| v.messages[0].text.as_str()), Some("a 🚀"));
     assert_eq!(pg.current_message_set("prices").await.unwrap(), v);
     assert_eq!(pg.current_message_set("none").await.unwrap(), None);
     let sw = lite.target_switches().await.unwrap();
