@@ -288,7 +288,10 @@ async fn journal_reads_agree(pg: &dyn Journal, lite: &dyn Journal) {
     let since = Some(ts("2026-05-01T09:00:00Z"));
     let v = lite.current_message_set("prices").await.unwrap();
     assert_eq!(v.as_ref().map(|v| v.version), Some(2));
-    assert_eq!(v.as_ref().map(|v| v.messages[0].text.as_str()), Some("a 🚀"));
+    assert_eq!(
+        v.as_ref().map(|v| v.messages[0].text.as_str()),
+        Some("a 🚀")
+    );
     assert_eq!(pg.current_message_set("prices").await.unwrap(), v);
     assert_eq!(pg.current_message_set("none").await.unwrap(), None);
     let sw = lite.target_switches().await.unwrap();
