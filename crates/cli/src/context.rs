@@ -79,6 +79,7 @@ pub async fn open_store(settings: &Settings, sandbox: bool) -> anyhow::Result<Sq
         anyhow::bail!("{problem}");
     }
     let url = database_url(settings, sandbox);
+    refuse_postgres(url)?;
     SqliteStore::open(
         url,
         SqliteSettings {
@@ -102,6 +103,7 @@ pub async fn open_existing_store(
         anyhow::bail!("{problem}");
     }
     let url = database_url(settings, sandbox);
+    refuse_postgres(url)?;
     // Read-only first: it works in a read-only directory and never writes (issue 19); a
     // database of an older version is migrated by the ordinary open.
     match SqliteStore::open_read_only(url).await {
@@ -118,6 +120,46 @@ pub async fn open_existing_store(
         .with_context(|| format!("opening the database {url}")),
         Err(e) => Err(damage_hint(e)).with_context(|| format!("opening the database {url}")),
     }
+}
+
+/// The commands that keep their journal in SQLite only refuse a PostgreSQL URL, saying which
+/// commands use one (the URL itself, with its password, is never repeated).
+fn refuse_postgres(url: &str) -> anyhow::Result<()> {
+    if smb_store::is_postgres_url(url) {
+        anyhow::bail!("the journal's URL is {}", crate::config::NOT_YET_POSTGRES);
+    }
+    Ok(())
+}
+
+/// The journal of `run` and `stats` (issue 16): the PostgreSQL store for a `postgres://`
+/// URL, else the SQLite store as [`open_store`] opens it. A server that cannot be reached is
+/// named `host:port/database`, never with its password.
+pub async fn open_journal(
+    settings: &Settings,
+    sandbox: bool,
+) -> anyhow::Result<std::sync::Arc<dyn smb_store::Journal>> {
+    let url = database_url(settings, sandbox);
+    if smb_store::is_postgres_url(url) {
+        let store = smb_store::PgStore::open(url, smb_store::PgSettings::default()).await?;
+        return Ok(std::sync::Arc::new(store));
+    }
+    Ok(std::sync::Arc::new(open_store(settings, sandbox).await?))
+}
+
+/// [`open_journal`] for commands that only read (`stats`): a SQLite journal as
+/// [`open_existing_store`] opens it.
+pub async fn open_existing_journal(
+    settings: &Settings,
+    sandbox: bool,
+) -> anyhow::Result<std::sync::Arc<dyn smb_store::Journal>> {
+    let url = database_url(settings, sandbox);
+    if smb_store::is_postgres_url(url) {
+        let store = smb_store::PgStore::open(url, smb_store::PgSettings::default()).await?;
+        return Ok(std::sync::Arc::new(store));
+    }
+    Ok(std::sync::Arc::new(
+        open_existing_store(settings, sandbox).await?,
+    ))
 }
 
 /// A relative database path is read from the working directory (docs/console.md, "Paths"; the

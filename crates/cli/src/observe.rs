@@ -80,7 +80,7 @@ impl Observers {
     /// is sent.
     pub async fn start(
         settings: &Settings,
-        store: &SqliteStore,
+        store: Option<&SqliteStore>,
         metrics_socket: &mut Option<Bound>,
     ) -> anyhow::Result<Observers> {
         let notify = settings.sections.notify.clone();
@@ -89,6 +89,10 @@ impl Observers {
             true => Some(Reporter::from_settings(&notify)?),
             false => None,
         };
+        // The report reads the SQLite store's figures (a PostgreSQL journal has none yet).
+        if reporter.is_some() && store.is_none() {
+            anyhow::bail!("ENABLE_REPORTS=true: {}", crate::config::NOT_YET_POSTGRES);
+        }
         let (notifier, handle) = Notifier::spawn(&notify).context("starting notifications")?;
         notifier.set_timezone(settings.timezone.clone());
         let metrics = Arc::new(Metrics::new(Arc::new(SystemClock)));
@@ -103,7 +107,9 @@ impl Observers {
             crate::web::HttpServer::start(socket, router(metrics.clone()), limits, "metrics")
         });
 
-        if let Some(reporter) = reporter {
+        if let Some(reporter) = reporter
+            && let Some(store) = store
+        {
             let source = Arc::new(StoreReportSource::new(store.clone(), settings));
             tasks.push(tokio::spawn(reporter.run(
                 source,
@@ -112,12 +118,14 @@ impl Observers {
             )));
         }
 
-        tasks.push(tokio::spawn(watch_versions(
-            store.clone(),
-            settings_sets(settings),
-            metrics.clone(),
-            stop.clone(),
-        )));
+        if let Some(store) = store {
+            tasks.push(tokio::spawn(watch_versions(
+                store.clone(),
+                settings_sets(settings),
+                metrics.clone(),
+                stop.clone(),
+            )));
+        }
 
         let sink = Arc::new(FanoutSink(vec![
             Arc::new(LogSink),

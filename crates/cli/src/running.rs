@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use smb_engine::planner::{Planner, PlannerSettings};
-use smb_store::SqliteStore;
 
 use crate::config::Settings;
 
@@ -29,7 +28,7 @@ pub struct Running {
 /// the log; an added target whose list is no longer configured is a warning in the log.
 pub async fn load(
     mut settings: Settings,
-    store: &SqliteStore,
+    store: &dyn smb_store::Journal,
     forced_test: bool,
 ) -> anyhow::Result<Running> {
     let versions = crate::commands::messages::use_stored_versions(&mut settings, store).await?;

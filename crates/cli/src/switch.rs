@@ -4,7 +4,7 @@
 //! Precedence: `--test-mode` on the command line (every broadcaster on its test list) >
 //! the stored switch > `TEST_MODE` / `test_mode` of the configuration.
 
-use smb_store::{SqliteStore, TargetMode, TargetSwitches};
+use smb_store::{TargetMode, TargetSwitches};
 
 use crate::config::{BroadcasterInfo, Settings};
 
@@ -48,7 +48,7 @@ pub fn apply(settings: &mut Settings, switches: &TargetSwitches) -> Vec<String> 
 /// Reads the stored switches and applies them unless `--test-mode` forces the test lists.
 pub async fn apply_stored(
     settings: &mut Settings,
-    store: &SqliteStore,
+    store: &dyn smb_store::Journal,
     forced_test: bool,
 ) -> anyhow::Result<()> {
     if forced_test {

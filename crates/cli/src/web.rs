@@ -48,7 +48,7 @@ pub fn web_settings(settings: &Settings, no_web: bool) -> anyhow::Result<Option<
 /// so the planner built next posts to them as to the configured ones.
 pub async fn merge_added_targets(
     settings: &mut Settings,
-    store: &SqliteStore,
+    store: &dyn smb_store::Journal,
 ) -> anyhow::Result<()> {
     for a in store
         .added_targets()

@@ -11,7 +11,7 @@ use crate::sqlite::{SqliteStore, db_err};
 
 /// The order of the actions of one cycle (column `step`): post first (the delivery), then
 /// edit, pin, unpin, delete.
-fn step(action: FollowUpAction) -> i64 {
+pub(crate) fn step(action: FollowUpAction) -> i64 {
     match action {
         FollowUpAction::Post => -1,
         FollowUpAction::Edit => 0,

@@ -1,5 +1,6 @@
-//! Storage of SendMessageBot: the engine's `Store` port on SQLite, plus the read side
-//! (stats, target lists) the CLI uses.
+//! Storage of SendMessageBot: the engine's `Store` port on SQLite (the embedded default), plus
+//! the read side (stats, target lists) the CLI uses; and the same port on PostgreSQL
+//! ([`postgres`], chosen by a `postgres://` `DATABASE_URL`).
 //!
 //! Writes go through one writer task that commits them in groups (group commit): every
 //! caller still waits until its own write is durable, but concurrent writers share one
@@ -16,10 +17,13 @@
     clippy::cast_possible_truncation
 )]
 
+pub mod copy;
 mod follow_ups;
+pub mod journal;
 pub mod maintenance;
 mod messages;
 mod migrated;
+pub mod postgres;
 mod reach;
 mod row;
 mod series;
@@ -30,8 +34,10 @@ pub mod variants;
 mod web;
 
 pub use follow_ups::FollowUpCount;
+pub use journal::Journal;
 pub use messages::MessageSetVersion;
 pub use migrated::ChatMigration;
+pub use postgres::{PgSettings, PgStore, is_postgres_url};
 pub use reach::{ReachDue, VariantPost};
 pub use series::{PeriodAccount, PeriodBroadcaster, PeriodSummary, TargetCounts};
 pub use sqlite::{SqliteSettings, SqliteStore, orphaned_wal};

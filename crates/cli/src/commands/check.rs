@@ -669,6 +669,14 @@ fn writable(p: &Path) -> bool {
 
 /// The journal database can be created or written (nothing is written here).
 fn database(r: &mut Report, url: &str) -> bool {
+    if smb_store::is_postgres_url(url) {
+        // `run` and `stats` open it (and say when it cannot be reached); nothing connects here.
+        r.warn(format!(
+            "database {}: PostgreSQL, used by `run`, `stats` and `status`; not connected to here, and the other commands keep a SQLite journal (docs/postgres.md)",
+            smb_domain::redact::redact(url)
+        ));
+        return false;
+    }
     if url.contains(":memory:") || !url.starts_with("sqlite:") {
         r.bad(format!(
             "database {}: not a SQLite file URL; write DATABASE_URL=sqlite://data/sendmessagebot.db",

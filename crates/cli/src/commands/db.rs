@@ -1,6 +1,7 @@
 //! `db`: the journal database as a file — `db check` (SQLite's integrity check), `db backup`
 //! (a consistent online copy, also while the daemon runs) and `db restore` (a backup put back,
-//! only while no daemon uses the data directory; the replaced file is kept aside).
+//! only while no daemon uses the data directory; the replaced file is kept aside) and `db copy`
+//! (every table into another database, SQLite or PostgreSQL, verified; issue 16).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -38,6 +39,23 @@ pub enum Command {
         #[command(flatten)]
         target: Target,
     },
+    /// Copy every table of one database into another — SQLite or PostgreSQL on either side —
+    /// and verify it: prints the rows and a checksum per table, the same on both sides.
+    /// Writes only into an empty database (or one that already holds exactly the same rows:
+    /// then nothing is written); the source is read as one snapshot, the destination written
+    /// in one transaction.
+    Copy {
+        /// The source: sqlite://PATH (must exist) or postgres://USER:PASSWORD@HOST:PORT/DB.
+        #[arg(long, value_name = "URL")]
+        from: String,
+        /// The destination: sqlite://PATH (created when missing) or postgres://…/DB (the
+        /// database must exist; its tables are created).
+        #[arg(long, value_name = "URL")]
+        to: String,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Default, clap::Args)]
@@ -49,7 +67,7 @@ pub struct Target {
 
 /// The database file the configuration names (the default one when it does not load: a broken
 /// configuration must not keep anybody from saving or restoring the journal).
-fn database(cli: &Cli, sandbox: bool) -> PathBuf {
+fn database(cli: &Cli, sandbox: bool) -> anyhow::Result<PathBuf> {
     let url = match crate::context::settings(cli, &Overrides::default(), true) {
         Ok(s) if sandbox => s.sandbox_database_url,
         Ok(s) => s.database_url,
@@ -62,14 +80,20 @@ fn database(cli: &Cli, sandbox: bool) -> PathBuf {
             url
         }
     };
-    database_path(&url)
+    // A PostgreSQL journal has no file here: its server's own tools back it up and check it
+    // (docs/postgres.md); the URL (and its password) is never taken for a path.
+    if smb_store::is_postgres_url(&url) {
+        anyhow::bail!("the journal's URL is {}", crate::config::NOT_YET_POSTGRES);
+    }
+    Ok(database_path(&url))
 }
 
 pub async fn run(cli: &Cli, command: &Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Check(t) => check(&database(cli, t.sandbox)).await,
+        Command::Check(t) => check(&database(cli, t.sandbox)?).await,
+        Command::Copy { from, to, json } => copy(from, to, *json).await,
         Command::Backup { path, target } => {
-            let db = database(cli, target.sandbox);
+            let db = database(cli, target.sandbox)?;
             let to = match path {
                 Some(p) => p.clone(),
                 None => default_backup_path(&db, Timestamp::now()),
@@ -90,7 +114,7 @@ pub async fn run(cli: &Cli, command: &Command) -> anyhow::Result<ExitCode> {
             force,
             target,
         } => {
-            let db = database(cli, target.sandbox);
+            let db = database(cli, target.sandbox)?;
             if !force {
                 refuse_other_mode(path, &db, target.sandbox).await?;
             }
@@ -156,6 +180,48 @@ async fn refuse_other_mode(backup: &Path, db: &Path, sandbox: bool) -> anyhow::R
             "db restore without --sandbox"
         }
     )
+}
+
+async fn copy(from: &str, to: &str, json: bool) -> anyhow::Result<ExitCode> {
+    let report = smb_store::copy::copy(from, to).await.with_context(|| {
+        format!(
+            "copying {} into {}",
+            smb_store::copy::database_name(from),
+            smb_store::copy::database_name(to)
+        )
+    })?;
+    if json {
+        outln!("{}", serde_json::to_string_pretty(&report)?)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let width = report
+        .tables
+        .iter()
+        .map(|t| t.table.len())
+        .max()
+        .unwrap_or(5)
+        .max(5);
+    outln!("{:<width$}  {:>10}  checksum", "table", "rows")?;
+    for t in &report.tables {
+        outln!("{:<width$}  {:>10}  {}", t.table, t.rows, t.checksum)?;
+    }
+    let rows: u64 = report.tables.iter().map(|t| t.rows).sum();
+    let (from, to) = (
+        smb_store::copy::database_name(from),
+        smb_store::copy::database_name(to),
+    );
+    if report.copied {
+        outln!(
+            "copied {rows} rows in {} tables from {from} into {to}; read back: counts and checksums match",
+            report.tables.len()
+        )?;
+    } else {
+        outln!(
+            "{to} already holds exactly the rows of {from} ({rows} rows in {} tables): nothing written",
+            report.tables.len()
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn check(db: &Path) -> anyhow::Result<ExitCode> {

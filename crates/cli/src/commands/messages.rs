@@ -338,14 +338,14 @@ async fn restore(settings: &Settings, a: &RestoreArgs) -> anyhow::Result<ExitCod
 /// Returns the versions applied, for [`spawn_refresh`].
 pub async fn use_stored_versions(
     settings: &mut Settings,
-    store: &smb_store::SqliteStore,
+    store: &dyn smb_store::Journal,
 ) -> anyhow::Result<Vec<(String, i64)>> {
     let mut specs: Vec<_> = settings
         .broadcasters
         .iter()
         .map(|b| b.spec.clone())
         .collect();
-    let applied = smb_sources::apply_stored_versions(store, &mut specs).await?;
+    let applied = smb_sources::apply_stored_versions(&Versions(store), &mut specs).await?;
     for (b, spec) in settings.broadcasters.iter_mut().zip(specs) {
         b.spec = spec;
     }
@@ -365,6 +365,41 @@ pub async fn use_stored_versions(
     Ok(applied)
 }
 
+/// The stored versions of either journal for `smb_sources`: read on both; a new version is
+/// stored in SQLite only yet (message sources need a SQLite journal, docs/postgres.md).
+struct Versions<'a>(&'a dyn smb_store::Journal);
+
+#[async_trait::async_trait]
+impl smb_sources::VersionStore for Versions<'_> {
+    async fn current(
+        &self,
+        set: &str,
+    ) -> Result<Option<(i64, Vec<smb_domain::Message>)>, smb_engine::StoreError> {
+        Ok(self
+            .0
+            .current_message_set(set)
+            .await?
+            .map(|v| (v.version, v.messages)))
+    }
+
+    async fn save(
+        &self,
+        set: &str,
+        messages: &[smb_domain::Message],
+        summary: &str,
+        source: &str,
+        at: Timestamp,
+    ) -> Result<Option<i64>, smb_engine::StoreError> {
+        match self.0.sqlite() {
+            Some(s) => smb_sources::VersionStore::save(s, set, messages, summary, source, at).await,
+            None => Err(smb_engine::StoreError::Invalid(format!(
+                "message set `{set}`: versions from a source are stored in a SQLite journal \
+                 only in this version (docs/postgres.md)"
+            ))),
+        }
+    }
+}
+
 /// For `run`, before the first cycle: a set with a source but no texts yet (no stored version,
 /// none configured — what `migrate` writes for a sheet-only set) is fetched now, as
 /// `messages update` would, so its broadcasters start with it instead of waiting a whole
@@ -376,7 +411,7 @@ pub async fn use_stored_versions(
 pub async fn fetch_missing(
     cli: &Cli,
     settings: &Settings,
-    store: &smb_store::SqliteStore,
+    store: &dyn smb_store::Journal,
     required: bool,
 ) -> anyhow::Result<()> {
     let mut waiting: Vec<SetSource> = Vec::new();
@@ -394,7 +429,7 @@ pub async fn fetch_missing(
     }
     let fetcher = fetcher(cli, settings)?;
     for s in &waiting {
-        match update_set(&fetcher, store, s, false, Timestamp::now()).await {
+        match update_set(&fetcher, &Versions(store), s, false, Timestamp::now()).await {
             Ok(r) => {
                 tracing::info!(set = %s.set, origin = %r.origin, active = r.active, "first version of the message set fetched before the first cycle");
                 eprintln!(

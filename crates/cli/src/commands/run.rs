@@ -8,7 +8,7 @@ use anyhow::Context;
 use jiff::Timestamp;
 use smb_engine::planner::Planner;
 use smb_engine::{Driver, DriverSettings, SystemClock, restore_planner};
-use smb_store::SqliteStore;
+use smb_store::{Journal, SqliteStore};
 use smb_telegram::SimGateway;
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
@@ -141,7 +141,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
     if args.dry_run {
         return dry_run(args, settings).await;
     }
-    let store = Arc::new(context::open_store(&settings, args.sandbox).await?);
+    let store = context::open_journal(&settings, args.sandbox).await?;
     let mut sockets = Sockets::default();
     let mut reload: Option<ReloadRequest> = None;
     let daemon = daemon.as_ref();
@@ -374,6 +374,11 @@ async fn dry_run(args: &Args, settings: Settings) -> anyhow::Result<ExitCode> {
     } else {
         &settings.database_url
     };
+    if smb_store::is_postgres_url(url) {
+        // The server's journal, read as it is (its migrations run at open, as at a start).
+        let journal = context::open_existing_journal(&settings, args.sandbox).await?;
+        return plan_from(args, settings, journal.as_ref()).await;
+    }
     let (store, _scratch) = if crate::daemon::database_path(url).exists() {
         (
             context::open_existing_store(&settings, args.sandbox).await?,
@@ -392,10 +397,19 @@ async fn dry_run(args: &Args, settings: Settings) -> anyhow::Result<ExitCode> {
         .await?;
         (store, Some(scratch))
     };
-    let running = crate::running::load(settings, &store, args.test_mode).await?;
+    plan_from(args, settings, &store).await
+}
+
+/// The dry run's plan from `store`'s journal.
+async fn plan_from(
+    args: &Args,
+    settings: Settings,
+    store: &dyn Journal,
+) -> anyhow::Result<ExitCode> {
+    let running = crate::running::load(settings, store, args.test_mode).await?;
     let now = Timestamp::now();
     let mut planner = running.plan_planner(now)?;
-    restore_planner(&mut planner, &store, now).await?;
+    restore_planner(&mut planner, store.as_store(), now).await?;
     print_plan(planner, now, &running.settings)?;
     Ok(ExitCode::SUCCESS)
 }
@@ -435,7 +449,7 @@ async fn start(
     cli: &Cli,
     args: &Args,
     settings: &Settings,
-    store: &Arc<SqliteStore>,
+    store: &Arc<dyn Journal>,
     daemon: Option<&Daemon>,
     stop: &CancellationToken,
     sockets: &mut Sockets,
@@ -477,12 +491,15 @@ async fn start(
         shutdown,
         progress: None,
     };
-    if !args.once {
+    if !args.once
+        && let Some(lite) = store.sqlite()
+    {
+        let lite = Arc::new(lite.clone());
         // Checked by start_round (check_sources), so this does not fail on settings.
         crate::commands::messages::spawn_refresh(
             cli,
             &settings,
-            store.clone(),
+            lite.clone(),
             applied,
             round.driver.handle(),
             round.shutdown.clone(),
@@ -490,13 +507,21 @@ async fn start(
         .map_err(|error| RoundError { error, reply: None })?;
         crate::reach::spawn(
             &settings,
-            store.clone(),
+            lite,
             reach,
             Arc::new(SystemClock),
             round.driver.handle(),
             round.observers.sink(),
             round.shutdown.clone(),
         );
+    } else if !args.once {
+        // A PostgreSQL journal (issue 16): message sources were refused by start_round; the
+        // reach collector reads the SQLite store's tables yet.
+        if !settings.reach.after.is_empty() {
+            tracing::warn!(
+                "reach_after is set, but reach is read into a SQLite journal only in this version (docs/postgres.md): no reach is read"
+            );
+        }
     }
     eprintln!(
         "running {} broadcasters on {} accounts ({}{}); Ctrl-C stops",
@@ -523,13 +548,13 @@ async fn start(
 /// where the log goes. A failure to plan only drops the line.
 async fn once_progress(
     settings: &Settings,
-    store: &Arc<SqliteStore>,
+    store: &Arc<dyn Journal>,
     driver: &Driver,
 ) -> Option<Progress> {
     let now = Timestamp::now();
     let mut planned = (0u64, now);
     if let Ok(mut planner) = crate::running::planner_for(settings, true, now)
-        && restore_planner(&mut planner, store.as_ref(), now)
+        && restore_planner(&mut planner, store.as_store(), now)
             .await
             .is_ok()
     {
@@ -676,9 +701,18 @@ async fn start_round(
     cli: &Cli,
     args: &Args,
     settings: &mut Settings,
-    store: &Arc<SqliteStore>,
+    store: &Arc<dyn Journal>,
     sockets: &mut Sockets,
 ) -> anyhow::Result<Started> {
+    // A PostgreSQL journal (issue 16) drives the broadcasters; what reads or writes the SQLite
+    // store's own tables (message sources, the dashboard) is refused or left off, said here.
+    let lite = store.sqlite();
+    if lite.is_none() && !crate::commands::messages::set_sources(settings, None)?.is_empty() {
+        anyhow::bail!(
+            "message sets with a source (Google Sheets, CSV, file): {}",
+            crate::config::NOT_YET_POSTGRES
+        );
+    }
     crate::commands::messages::fetch_missing(cli, settings, store.as_ref(), args.once).await?;
     let running = crate::running::load(settings.clone(), store.as_ref(), args.test_mode).await?;
     let planner = running.planner(args.once, Timestamp::now())?;
@@ -690,7 +724,7 @@ async fn start_round(
     sockets.fill(settings, args)?;
     let telegram = match args.sandbox {
         true => None,
-        false => Some(crate::telegram::start_gateway(settings, store.as_ref()).await?),
+        false => Some(crate::telegram::start_gateway(settings, store.as_store()).await?),
     };
     // The same gateway carries out issue 15's follow-ups (edit, delete, pin) and reads reach
     // (issue 17): grammers or the sandbox.
@@ -714,7 +748,7 @@ async fn start_round(
             crate::telegram::save_sessions(t);
         }
     };
-    let observers = match Observers::start(settings, store, &mut sockets.metrics).await {
+    let observers = match Observers::start(settings, lite, &mut sockets.metrics).await {
         Ok(o) => o,
         Err(e) => {
             save(&telegram);
@@ -741,8 +775,16 @@ async fn start_round(
             return Err(e.into());
         }
     };
-    let web = match (web_settings, sockets.web.take()) {
-        (Some(web), Some(socket)) => {
+    let web = match (web_settings, sockets.web.take(), lite) {
+        (Some(_), Some(socket), None) => {
+            eprintln!(
+                "warning: no dashboard: it reads a SQLite journal only in this version (docs/postgres.md); --no-web silences this"
+            );
+            tracing::warn!("no dashboard: it reads a SQLite journal only in this version");
+            sockets.web = Some(socket);
+            None
+        }
+        (Some(web), Some(socket), Some(store)) => {
             let app = crate::web::app(
                 cli,
                 settings,
@@ -773,7 +815,7 @@ async fn start_round(
                 }
             }
         }
-        (_, socket) => {
+        (_, socket, _) => {
             sockets.web = socket;
             None
         }

@@ -8,7 +8,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 use smb_engine::restore_planner;
 use smb_store::stats::Counts;
-use smb_store::{SqliteStore, Stats, TargetCounts};
+use smb_store::{Journal, Stats, TargetCounts};
 
 use crate::Cli;
 use crate::config::{BroadcasterInfo, Overrides, Settings, parse_duration};
@@ -113,16 +113,36 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
-    let store = context::open_existing_store(&settings, args.sandbox).await?;
-    // What `run` would run: stored versions, switched lists, targets added from the dashboard.
-    let running = crate::running::load(settings, &store, false).await?;
-    if args.watch {
-        return crate::watch::run(&running.settings, &store, since).await;
+    let url = match args.sandbox {
+        true => &settings.sandbox_database_url,
+        false => &settings.database_url,
+    };
+    // The live view and the A/B report read the SQLite store's own tables yet: said before
+    // anything connects.
+    let sqlite_only = match (args.watch, args.variants) {
+        (true, _) => Some("watch"),
+        (_, true) => Some("variants"),
+        _ => None,
+    };
+    if let Some(option) = sqlite_only
+        && smb_store::is_postgres_url(url)
+    {
+        anyhow::bail!("stats --{option}: {}", crate::config::NOT_YET_POSTGRES);
     }
-    if args.variants {
+    let journal = context::open_existing_journal(&settings, args.sandbox).await?;
+    let store = journal.as_ref();
+    // What `run` would run: stored versions, switched lists, targets added from the dashboard.
+    let running = crate::running::load(settings, store, false).await?;
+    if sqlite_only.is_some() {
+        let Some(lite) = store.sqlite() else {
+            anyhow::bail!("stats: {}", crate::config::NOT_YET_POSTGRES);
+        };
+        if args.watch {
+            return crate::watch::run(&running.settings, lite, since).await;
+        }
         return crate::reach::print_variants(
             &running.settings,
-            &store,
+            lite,
             args.set.as_deref(),
             args.json,
         )
@@ -130,11 +150,11 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
     }
     let since = since.map(|d| now - d);
     let mut st = store.stats(since, now).await?;
-    let extras = extras(&running, &store, since, now).await?;
+    let extras = extras(&running, store, since, now).await?;
     // Held targets as `run --dry-run` plans them now, from the journal and the current
     // configuration (QA F10: the list the daemon last recorded went stale after a
     // configuration or zone change).
-    st.held_targets = held_now(&running, &store, now).await?;
+    st.held_targets = held_now(&running, store, now).await?;
     let settings = running.settings;
     if args.json {
         outln!(
@@ -151,7 +171,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
 
 async fn extras(
     running: &Running,
-    store: &SqliteStore,
+    store: &dyn Journal,
     since: Option<Timestamp>,
     now: Timestamp,
 ) -> anyhow::Result<Extras> {
@@ -175,8 +195,8 @@ async fn extras(
         next_send: BTreeMap::new(),
         targets: store.target_counts(since).await?,
         refused: crate::refusals::of_active_targets(
-            smb_engine::Store::refusals(store, now).await?,
-            &smb_engine::Store::target_statuses(store).await?,
+            store.refusals(now).await?,
+            &store.target_statuses().await?,
         ),
         follow_ups: store.follow_up_counts().await?,
     };
@@ -184,7 +204,7 @@ async fn extras(
     // without sending anything: the engine's virtual-clock simulation, up to each account's
     // first send.
     let mut planner = running.planner(false, now)?;
-    restore_planner(&mut planner, store, now).await?;
+    restore_planner(&mut planner, store.as_store(), now).await?;
     for (account, next) in running
         .settings
         .accounts
@@ -204,11 +224,11 @@ async fn extras(
 /// same simulation and [`smb_engine::rule_holds`] as the dry run's list.
 async fn held_now(
     running: &Running,
-    store: &SqliteStore,
+    store: &dyn Journal,
     now: Timestamp,
 ) -> anyhow::Result<Vec<smb_store::HeldTarget>> {
     let mut planner = running.plan_planner(now)?;
-    restore_planner(&mut planner, store, now).await?;
+    restore_planner(&mut planner, store.as_store(), now).await?;
     smb_engine::planned_sends(&mut planner, now, |_, _| {});
     Ok(smb_engine::rule_holds(&planner, now)
         .into_iter()

@@ -39,6 +39,7 @@ pub use duration::parse_duration;
 pub use env::{EnvVars, unknown_names as unknown_env_names};
 pub use reach::{ReachSettings, parse_after as parse_reach_after};
 pub use schema::AccountKind;
+pub use storage::NOT_YET_POSTGRES;
 
 use located::Ctx;
 use schema::FileConfig;

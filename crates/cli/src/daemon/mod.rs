@@ -77,8 +77,13 @@ pub fn database_path(url: &str) -> PathBuf {
     PathBuf::from(path.split('?').next().unwrap_or(path))
 }
 
-/// The directory of the file in a `sqlite://` URL (`.` when it has none).
+/// The directory of the file in a `sqlite://` URL (`.` when it has none). A PostgreSQL
+/// journal has no file: its daemon's lock, socket and output go to `data/` (the default
+/// journal's directory), never to a directory named after the URL (it may hold a password).
 pub fn database_dir(url: &str) -> PathBuf {
+    if smb_store::is_postgres_url(url) {
+        return PathBuf::from("data");
+    }
     match database_path(url).parent() {
         Some(p) if !p.as_os_str().is_empty() => p.into(),
         _ => PathBuf::from("."),

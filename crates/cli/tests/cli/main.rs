@@ -33,6 +33,7 @@ mod migrate_e2e;
 mod mtproxy_e2e;
 mod observe;
 mod pacing_e2e;
+mod postgres_url;
 mod posts_e2e;
 mod qa1;
 mod qa3;

@@ -102,7 +102,7 @@ pub const ENV_CASES: &[EnvCase] = &[
     env("DISABLE_AFTER_FAILURES", "three", "5"),
     env(
         "DATABASE_URL",
-        "postgres://localhost/smb",
+        "mysql://localhost/smb",
         "sqlite://data/other.db",
     ),
     // web
@@ -379,7 +379,7 @@ pub const TOML_CASES: &[TomlCase] = &[
     t(
         "database",
         "url",
-        "\"postgres://localhost/smb\"",
+        "\"mysql://localhost/smb\"",
         "\"sqlite://data/x.db\"",
     ),
     t(

@@ -1,5 +1,5 @@
 //! The store story: one sequence of journal operations that every backend must pass
-//! (SQLite now; PostgreSQL runs the same function when it arrives).
+//! (SQLite here; `postgres.rs` runs the same function on PostgreSQL).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +13,13 @@ fn t(s: &str) -> TargetRef {
     TargetRef::parse(s).unwrap()
 }
 
-fn pending(b: &str, cycle: u64, target: &str, random_id: i64, at: Timestamp) -> PendingDelivery {
+pub(crate) fn pending(
+    b: &str,
+    cycle: u64,
+    target: &str,
+    random_id: i64,
+    at: Timestamp,
+) -> PendingDelivery {
     PendingDelivery {
         key: DeliveryKey {
             broadcaster: b.into(),
@@ -29,7 +35,7 @@ fn pending(b: &str, cycle: u64, target: &str, random_id: i64, at: Timestamp) -> 
     }
 }
 
-async fn story(store: &dyn Store) {
+pub(crate) async fn story(store: &dyn Store) {
     let t0: Timestamp = "2026-05-01T10:00:00Z".parse().unwrap();
     assert!(store.last_cycle("b2b").await.unwrap().is_none());
 
