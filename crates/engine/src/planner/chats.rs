@@ -14,7 +14,9 @@ use jiff::{SignedDuration, Timestamp};
 use smb_domain::{DeliveryStatus, ErrorClass, HoldReason, TargetRef};
 
 use super::Planner;
-use super::state::{CycleState, POST_MEMORY, Pick, Post, Retry, RunState, add};
+use super::state::{
+    ChatSlot, CycleState, DAY_MEMORY, POST_MEMORY, Pick, Post, Retry, RunState, add,
+};
 use super::vocabulary::{
     AccountId, BroadcasterId, ChatFacts, ChatHoldView, ChatSetup, Delivery, Effect, PlannerError,
 };
@@ -410,9 +412,7 @@ impl Planner {
         now: Timestamp,
     ) {
         let chat = self.chats.entry(target.chat.clone()).or_default();
-        let oldest = sub(now, POST_MEMORY);
-        chat.posts
-            .retain(|p| p.in_flight.is_some() || p.at >= oldest);
+        trim_posts(chat, now);
         chat.posts.push(Post {
             at: now,
             account,
@@ -621,6 +621,33 @@ impl Planner {
             }
         }
     }
+}
+
+/// Forgets the posts no rule can ask about any more, so a chat's memory stays a few entries
+/// however long the daemon runs (perf18b: ~55 bytes per delivery, kept for 8 days, grew the
+/// heap without end): sends in flight; each account's latest post (slow mode counts per
+/// account; `min_gap` looks at the latest post, one of these); with `max_per_day`, the posts of
+/// the last [`DAY_MEMORY`] (a local day, DST included); nothing older than [`POST_MEMORY`].
+fn trim_posts(chat: &mut ChatSlot, now: Timestamp) {
+    let oldest = sub(now, POST_MEMORY);
+    let day = chat
+        .rules
+        .max_per_day
+        .is_some()
+        .then(|| sub(now, DAY_MEMORY));
+    let mut latest: Vec<(AccountId, Timestamp)> = Vec::new();
+    for p in &chat.posts {
+        match latest.iter_mut().find(|(a, _)| *a == p.account) {
+            Some(l) => l.1 = l.1.max(p.at),
+            None => latest.push((p.account, p.at)),
+        }
+    }
+    chat.posts.retain(|p| {
+        p.in_flight.is_some()
+            || (p.at >= oldest
+                && (day.is_some_and(|d| p.at >= d)
+                    || latest.iter().any(|(a, t)| *a == p.account && *t == p.at)))
+    });
 }
 
 fn sub(t: Timestamp, d: std::time::Duration) -> Timestamp {

@@ -219,6 +219,12 @@ impl Planner {
         fx
     }
 
+    /// Our posts the planner remembers over all chats (what the chat rules and slow mode may
+    /// still ask about): a handful per chat, not one per delivery — see `chats::trim_posts`.
+    pub fn remembered_posts(&self) -> usize {
+        self.chats.values().map(|c| c.posts.len()).sum()
+    }
+
     /// Broadcaster names, in configuration order.
     pub fn broadcaster_names(&self) -> Vec<String> {
         self.broadcasters

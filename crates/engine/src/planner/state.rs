@@ -140,7 +140,8 @@ pub(super) struct BroadcasterSlot {
 #[derive(Debug, Clone, Default)]
 pub(super) struct ChatSlot {
     pub(super) rules: ChatRules,
-    /// Our posts here (sent, or sending now), oldest first, trimmed to [`POST_MEMORY`].
+    /// Our posts here (sent, or sending now), oldest first, trimmed to what the rules can ask
+    /// about (`chats::trim_posts`).
     pub(super) posts: Vec<Post>,
     /// Slow mode from the last pre-flight check.
     pub(super) slowmode: Option<Duration>,
@@ -172,6 +173,9 @@ pub(super) struct Post {
 /// How far back posts matter: a week for `days`/`max_per_day`, plus a day of margin; a
 /// `min_gap` longer than that is measured against what is kept.
 pub(super) const POST_MEMORY: Duration = Duration::from_secs(8 * 24 * 3600);
+
+/// How far back `max_per_day` counts: a local day is at most 25 h (DST), plus an hour.
+pub(super) const DAY_MEMORY: Duration = Duration::from_secs(26 * 3600);
 
 #[derive(Debug, Clone, Copy)]
 pub(super) enum Pick {

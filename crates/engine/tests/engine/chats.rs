@@ -1780,3 +1780,51 @@ fn a_single_cycle_run_waits_for_the_backup_of_a_stopped_account() {
     q.restore(&accounts, &HashMap::new(), &HashMap::new(), t0);
     assert!(q.finished());
 }
+
+/// perf18b: the planner kept every post of the last 8 days per chat (~55 bytes a delivery),
+/// so the daemon's heap grew with each send. Now a chat without rules remembers each
+/// account's latest post, and one with `max_per_day` the last 26 h — while every rule still
+/// holds (one post a day in @daily, slow mode in @slow).
+#[test]
+fn a_chat_remembers_only_the_posts_its_rules_can_ask_about() {
+    let t0 = ts("2026-05-04T10:00:00Z");
+    let chats = ["@plain_a", "@plain_b", "@daily"];
+    let mut p = planner(
+        &["acc1", "acc2"],
+        vec![
+            spec("one", "acc1", &chats, 600, "UTC"),
+            spec("two", "acc2", &chats, 600, "UTC"),
+        ],
+        ChatSetup {
+            rules: HashMap::from([(chat("@daily"), rules(None, None, None, Some(1)))]),
+            ..ChatSetup::default()
+        },
+        t0,
+    );
+    let trace = simulate(
+        &mut p,
+        t0,
+        ts("2026-05-07T10:00:00Z"),
+        Duration::from_secs(1),
+        ok,
+    );
+    let posts = trace.posts_by_chat();
+    // Three days of 10-minute cycles by two broadcasters: hundreds of posts in the plain chats.
+    assert!(posts["@plain_a"].len() > 800, "{}", posts["@plain_a"].len());
+    // @daily: one post per UTC day (4 to 7 May), whoever posts.
+    let days: Vec<String> = posts["@daily"]
+        .iter()
+        .map(|(at, ..)| at.to_string()[..10].to_owned())
+        .collect();
+    assert_eq!(
+        days,
+        ["2026-05-04", "2026-05-05", "2026-05-06", "2026-05-07"],
+        "{:?}",
+        posts["@daily"]
+    );
+    // Remembered per chat: each account's latest post before the newest, and the newest
+    // (kept until its send succeeds: a failed one is dropped and the older one counts again):
+    // at most 3 in each plain chat, and in @daily the last 26 h (at most 2) plus the newest —
+    // 9 in all, however many cycles ran (it was one per delivery: over 1,700).
+    assert!(p.remembered_posts() <= 9, "{}", p.remembered_posts());
+}
