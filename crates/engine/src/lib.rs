@@ -29,7 +29,8 @@ pub use driver::{
 };
 pub use planner::{
     AccountSpec, BroadcasterSpec, BroadcasterView, ChatFacts, ChatHoldView, ChatSetup, Content,
-    Control, DEFAULT_BACKUP_AFTER, DEFAULT_DISABLE_AFTER_FAILURES, Delivery, Effect, Event,
+    Control, DEFAULT_BACKUP_AFTER, DEFAULT_DISABLE_AFTER_FAILURES, DEFAULT_REMOVED_POSTS_FLAG,
+    Delivery, Effect, Event,
     Planner, PlannerSettings,
 };
 pub use ports::*;

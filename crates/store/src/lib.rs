@@ -24,6 +24,7 @@ mod reach;
 mod row;
 mod series;
 mod sqlite;
+mod survival;
 pub mod stats;
 mod switch;
 pub mod variants;
