@@ -310,16 +310,17 @@ impl Store for MemoryStore {
     ) -> Result<crate::ports::PostCheckResult, StoreError> {
         let mut guard = lock(&self.survival);
         let (removed, chats) = &mut *guard;
-        let chat = chats
-            .entry(check.target.clone())
-            .or_insert_with(|| crate::ports::ChatSurvival {
-                target: check.target.clone(),
-                removed_in_row: 0,
-                removed_total: 0,
-                flagged: false,
-                last_removed_at: None,
-                checked_at: check.at,
-            });
+        let chat =
+            chats
+                .entry(check.target.clone())
+                .or_insert_with(|| crate::ports::ChatSurvival {
+                    target: check.target.clone(),
+                    removed_in_row: 0,
+                    removed_total: 0,
+                    flagged: false,
+                    last_removed_at: None,
+                    checked_at: check.at,
+                });
         chat.checked_at = check.at;
         if check.removed {
             let key = (

@@ -52,11 +52,13 @@ impl SqliteStore {
                 .map_err(db_err)?;
             }
         } else {
-            sqlx::query("UPDATE chat_survival SET removed_in_row = 0, flagged = 0 WHERE target = ?")
-                .bind(&check.target)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
+            sqlx::query(
+                "UPDATE chat_survival SET removed_in_row = 0, flagged = 0 WHERE target = ?",
+            )
+            .bind(&check.target)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
         }
         let row = sqlx::query("SELECT removed_in_row, flagged FROM chat_survival WHERE target = ?")
             .bind(&check.target)

@@ -27,8 +27,7 @@ pub use vocabulary::{
     AccountId, AccountSpec, BroadcasterId, BroadcasterSpec, BroadcasterView, ChatFacts,
     ChatHoldView, ChatSetup, CheckPlan, Content, Control, DEFAULT_BACKUP_AFTER,
     DEFAULT_DISABLE_AFTER_FAILURES, DEFAULT_REMOVED_POSTS_FLAG, Delivery, Effect, Event, Hold,
-    PlannerError, PlannerSettings,
-    TargetCheck,
+    PlannerError, PlannerSettings, TargetCheck,
 };
 
 #[derive(Debug, Clone)]

@@ -9,3 +9,4 @@ mod follow_ups;
 mod journal_faults;
 mod reach;
 mod store_story;
+mod survival;
