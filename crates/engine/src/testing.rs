@@ -33,6 +33,13 @@ pub type Journal = HashMap<(String, u64, String), (String, i64)>;
 /// Our posts in a [`MemoryStore`]: (broadcaster, target key, cycle) → (account, message id).
 pub type Posts = HashMap<(String, String, u64), (String, Option<i64>)>;
 
+/// [`MemoryStore::survival`]: the removed posts (target, broadcaster, id) and each chat's
+/// record.
+pub type Survival = (
+    std::collections::HashSet<(String, String, i64)>,
+    HashMap<String, crate::ports::ChatSurvival>,
+);
+
 /// A journal in memory; starts empty, as a fresh database would.
 #[derive(Default)]
 pub struct MemoryStore {
@@ -50,10 +57,7 @@ pub struct MemoryStore {
     pub follow_ups: Mutex<Vec<(FollowUp, Option<FollowUpResult>)>>,
     /// The survival checks (issue 15): the removed posts (target, broadcaster, id) and
     /// each chat's record.
-    pub survival: Mutex<(
-        std::collections::HashSet<(String, String, i64)>,
-        HashMap<String, crate::ports::ChatSurvival>,
-    )>,
+    pub survival: Mutex<Survival>,
 }
 
 impl MemoryStore {
