@@ -513,6 +513,15 @@ impl Store for TimedStore {
     async fn pending_follow_ups(&self) -> Result<Vec<smb_engine::FollowUp>, StoreError> {
         self.inner.pending_follow_ups().await
     }
+    async fn record_post_check(
+        &self,
+        check: &smb_engine::PostCheck,
+    ) -> Result<smb_engine::PostCheckResult, StoreError> {
+        self.time(self.inner.record_post_check(check)).await
+    }
+    async fn chat_survival(&self) -> Result<Vec<smb_engine::ChatSurvival>, StoreError> {
+        self.inner.chat_survival().await
+    }
     async fn chat_pauses(
         &self,
         after: jiff::Timestamp,

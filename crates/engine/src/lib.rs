@@ -29,8 +29,8 @@ pub use driver::{
 };
 pub use planner::{
     AccountSpec, BroadcasterSpec, BroadcasterView, ChatFacts, ChatHoldView, ChatSetup, Content,
-    Control, DEFAULT_BACKUP_AFTER, DEFAULT_DISABLE_AFTER_FAILURES, Delivery, Effect, Event,
-    Planner, PlannerSettings,
+    Control, DEFAULT_BACKUP_AFTER, DEFAULT_DISABLE_AFTER_FAILURES, DEFAULT_REMOVED_POSTS_FLAG,
+    Delivery, Effect, Event, Planner, PlannerSettings,
 };
 pub use ports::*;
 pub use reach::{PostReach, REACH_IDS_PER_CALL, Reach, ReachBatch, ReachItem, ReachPacer};

@@ -337,6 +337,46 @@ pub struct OurPost {
     pub message_id: i64,
 }
 
+/// One survival check of our previous post in a chat, before posting there (issue 15).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostCheck {
+    pub broadcaster: String,
+    /// The target's key.
+    pub target: String,
+    pub message_id: i64,
+    /// Gone (removed by the chat's admins: we never delete our newest post).
+    pub removed: bool,
+    /// `removed_posts_flag` of the broadcaster: removals in a row that flag the chat (0: never).
+    pub flag_after: u32,
+    pub at: Timestamp,
+}
+
+/// What [`Store::record_post_check`] made of a check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PostCheckResult {
+    /// Our posts removed in a row in this chat (any broadcaster), this check included.
+    pub removed_in_row: u32,
+    /// This check flagged the chat ("our posts are being removed"); it was not flagged before.
+    pub newly_flagged: bool,
+}
+
+/// A chat's survival record (issue 15), as `stats` and the dashboard show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatSurvival {
+    /// The target's key.
+    pub target: String,
+    /// Our posts removed in a row (a live post at a check starts it again).
+    pub removed_in_row: u32,
+    /// Our posts removed in all.
+    pub removed_total: u64,
+    /// "Our posts are being removed": `removed_in_row` reached `removed_posts_flag`.
+    pub flagged: bool,
+    /// When the last removal was found.
+    pub last_removed_at: Option<Timestamp>,
+    /// When the chat was last checked.
+    pub checked_at: Timestamp,
+}
+
 /// A forum topic, as Telegram reports it (messages.getForumTopicsByID).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TopicState {
@@ -795,6 +835,16 @@ pub trait Store: Send + Sync {
     /// Every follow-up still `pending`, in the order they must be carried out (oldest
     /// cycle first; within a cycle edit, pin, unpin, delete).
     async fn pending_follow_ups(&self) -> Result<Vec<FollowUp>, StoreError>;
+
+    /// Records one survival check of our previous post in a chat (issue 15): `removed`
+    /// (Telegram answered `messageEmpty`: the chat's admins deleted it) counts once per post
+    /// (a check repeated after a crash counts nothing new), a live post starts the chat's count
+    /// again and lifts its flag. The chat is flagged once `removed_in_row` reaches
+    /// `check.flag_after` (0: never). Answers the chat's count and whether this check flagged it.
+    async fn record_post_check(&self, check: &PostCheck) -> Result<PostCheckResult, StoreError>;
+
+    /// Every chat with a survival check, by target key: `stats`, the dashboard.
+    async fn chat_survival(&self) -> Result<Vec<ChatSurvival>, StoreError>;
 }
 
 /// Wall-clock time for the engine. The driver sleeps with tokio, so tests on a paused tokio
@@ -954,6 +1004,16 @@ pub enum EngineEvent {
     ClockStepped {
         seconds: i64,
     },
+    /// The survival check (issue 15) found `removed_in_row` of our posts in `target` removed
+    /// by the chat's admins, reaching the broadcaster's `removed_posts_flag`: the chat is
+    /// flagged "our posts are being removed" (`disabled`: and the target was disabled, as
+    /// `disable_when_removed = true` asks). Once per flagging.
+    PostsRemoved {
+        broadcaster: String,
+        target: String,
+        removed_in_row: u32,
+        disabled: bool,
+    },
     /// `auto_winner` (issue 17): the A/B test of message set `set` found `winner` better than
     /// `loser` (Welch's t-test, two-sided `p_value`); `loser`'s items are inactive from the
     /// set's new `version` on.
@@ -984,6 +1044,7 @@ impl EngineEvent {
             | EngineEvent::JournalUp { .. }
             | EngineEvent::ChatMigrated { .. }
             | EngineEvent::VariantRetired { .. }
+            | EngineEvent::PostsRemoved { .. }
             | EngineEvent::ClockStepped { .. } => 2,
             EngineEvent::AccountStopped { .. }
             | EngineEvent::StoreFailed { .. }

@@ -33,6 +33,13 @@ pub type Journal = HashMap<(String, u64, String), (String, i64)>;
 /// Our posts in a [`MemoryStore`]: (broadcaster, target key, cycle) → (account, message id).
 pub type Posts = HashMap<(String, String, u64), (String, Option<i64>)>;
 
+/// [`MemoryStore::survival`]: the removed posts (target, broadcaster, id) and each chat's
+/// record.
+pub type Survival = (
+    std::collections::HashSet<(String, String, i64)>,
+    HashMap<String, crate::ports::ChatSurvival>,
+);
+
 /// A journal in memory; starts empty, as a fresh database would.
 #[derive(Default)]
 pub struct MemoryStore {
@@ -48,6 +55,9 @@ pub struct MemoryStore {
     pub posts: Mutex<Posts>,
     /// Every follow-up written, in order, with its result once recorded.
     pub follow_ups: Mutex<Vec<(FollowUp, Option<FollowUpResult>)>>,
+    /// The survival checks (issue 15): the removed posts (target, broadcaster, id) and
+    /// each chat's record.
+    pub survival: Mutex<Survival>,
 }
 
 impl MemoryStore {
@@ -297,6 +307,52 @@ impl Store for MemoryStore {
             .filter(|(_, r)| r.is_none())
             .map(|(f, _)| f.clone())
             .collect())
+    }
+    async fn record_post_check(
+        &self,
+        check: &crate::ports::PostCheck,
+    ) -> Result<crate::ports::PostCheckResult, StoreError> {
+        let mut guard = lock(&self.survival);
+        let (removed, chats) = &mut *guard;
+        let chat =
+            chats
+                .entry(check.target.clone())
+                .or_insert_with(|| crate::ports::ChatSurvival {
+                    target: check.target.clone(),
+                    removed_in_row: 0,
+                    removed_total: 0,
+                    flagged: false,
+                    last_removed_at: None,
+                    checked_at: check.at,
+                });
+        chat.checked_at = check.at;
+        if check.removed {
+            let key = (
+                check.target.clone(),
+                check.broadcaster.clone(),
+                check.message_id,
+            );
+            if removed.insert(key) {
+                chat.removed_in_row += 1;
+                chat.removed_total += 1;
+                chat.last_removed_at = Some(check.at);
+            }
+        } else {
+            chat.removed_in_row = 0;
+            chat.flagged = false;
+        }
+        let flag = check.flag_after > 0 && chat.removed_in_row >= check.flag_after;
+        let newly_flagged = flag && !chat.flagged;
+        chat.flagged |= flag;
+        Ok(crate::ports::PostCheckResult {
+            removed_in_row: chat.removed_in_row,
+            newly_flagged,
+        })
+    }
+    async fn chat_survival(&self) -> Result<Vec<crate::ports::ChatSurvival>, StoreError> {
+        let mut all: Vec<_> = lock(&self.survival).1.values().cloned().collect();
+        all.sort_by(|a, b| a.target.cmp(&b.target));
+        Ok(all)
     }
 }
 
@@ -596,6 +652,15 @@ impl<S: Store, H: Hook> Store for Hooked<S, H> {
     }
     async fn pending_follow_ups(&self) -> Result<Vec<FollowUp>, StoreError> {
         self.inner.pending_follow_ups().await
+    }
+    async fn record_post_check(
+        &self,
+        check: &crate::ports::PostCheck,
+    ) -> Result<crate::ports::PostCheckResult, StoreError> {
+        self.inner.record_post_check(check).await
+    }
+    async fn chat_survival(&self) -> Result<Vec<crate::ports::ChatSurvival>, StoreError> {
+        self.inner.chat_survival().await
     }
     /// A dropped write answers "first time" (`true`), as a store that forgot it would.
     async fn record_migration(

@@ -263,6 +263,7 @@ impl EventSink for Metrics {
             EngineEvent::Stopped
             | EngineEvent::ChatMigrated { .. }
             | EngineEvent::VariantRetired { .. }
+            | EngineEvent::PostsRemoved { .. }
             | EngineEvent::CycleStarted { .. }
             | EngineEvent::BadContent { .. }
             | EngineEvent::StoreFailed { .. } => {}

@@ -145,6 +145,7 @@ pub fn event_level(event: &EngineEvent, flood_wait_threshold: Duration) -> Notif
         | EngineEvent::ChatMigrated { .. }
         | EngineEvent::BadContent { .. }
         | EngineEvent::VariantRetired { .. }
+        | EngineEvent::PostsRemoved { .. }
         | EngineEvent::ClockStepped { .. } => NotifyLevel::Warning,
         EngineEvent::StoreFailed { .. } => NotifyLevel::Error,
         EngineEvent::JournalDown { .. } => NotifyLevel::Critical,
@@ -315,6 +316,35 @@ pub fn from_event(
         .field("loser", loser.as_str())
         .field("p_value", *p_value)
         .field("version", *version),
+        EngineEvent::PostsRemoved {
+            broadcaster,
+            target,
+            removed_in_row,
+            disabled,
+        } => {
+            let (ru, en) = if *disabled {
+                (
+                    " Чат отключён (disable_when_removed = true); включите его, когда договоритесь с админами.",
+                    " The chat was disabled (disable_when_removed = true); enable it once the admins agree.",
+                )
+            } else {
+                (
+                    " Решите, оставить ли чат в списке.",
+                    " Decide whether to keep the chat in the list.",
+                )
+            };
+            Notification::new(
+                "posts_removed",
+                level,
+                format!(
+                    "Рассылка «{broadcaster}»: админы чата {target} удаляют наши посты ({removed_in_row} подряд).{ru} / Broadcaster `{broadcaster}`: the admins of {target} are removing our posts ({removed_in_row} in a row).{en}"
+                ),
+            )
+            .field("broadcaster", broadcaster.as_str())
+            .field("target", target.as_str())
+            .field("removed_in_row", u64::from(*removed_in_row))
+            .field("disabled", *disabled)
+        }
         EngineEvent::BadContent { broadcaster, code } => Notification::new(
             "bad_content",
             level,

@@ -29,6 +29,7 @@ mod row;
 mod series;
 mod sqlite;
 pub mod stats;
+mod survival;
 mod switch;
 pub mod variants;
 mod web;

@@ -1351,6 +1351,17 @@ impl Store for SqliteStore {
     async fn pending_follow_ups(&self) -> Result<Vec<FollowUp>, StoreError> {
         self.read_pending_follow_ups().await
     }
+
+    async fn record_post_check(
+        &self,
+        check: &smb_engine::PostCheck,
+    ) -> Result<smb_engine::PostCheckResult, StoreError> {
+        self.insert_post_check(check).await
+    }
+
+    async fn chat_survival(&self) -> Result<Vec<smb_engine::ChatSurvival>, StoreError> {
+        self.read_chat_survival().await
+    }
 }
 
 impl SqliteStore {

@@ -47,6 +47,8 @@ labels! {
     reason: "Reason", "Причина";
     recheck: "Re-check", "Перепроверка";
     refused_accounts: "Refused for one account", "Отказ одному аккаунту";
+    posts_removed: "Our posts are being removed", "Наши посты удаляют";
+    removed_by_admins: "removed by admins (in a row / in all)", "удалено админами (подряд / всего)";
     enable: "Enable", "Включить";
     disable: "Disable", "Отключить";
     add_target: "Add a target to a list", "Добавить чат в список";

@@ -84,6 +84,8 @@ struct Extras {
     refused: Vec<smb_engine::StoredRefusal>,
     /// Issue 15's follow-ups (edits, pins, unpins, deletes of our posts) by result.
     follow_ups: Vec<smb_store::FollowUpCount>,
+    /// Issue 15's survival check: chats where the admins removed our posts.
+    removed: Vec<smb_engine::ChatSurvival>,
 }
 
 impl Extras {
@@ -199,6 +201,11 @@ async fn extras(
             &store.target_statuses().await?,
         ),
         follow_ups: store.follow_up_counts().await?,
+        removed: smb_engine::Store::chat_survival(store)
+            .await?
+            .into_iter()
+            .filter(|c| c.removed_total > 0)
+            .collect(),
     };
     // A throwaway planner restored from the store answers "what would the daemon do next"
     // without sending anything: the engine's virtual-clock simulation, up to each account's
@@ -321,6 +328,24 @@ fn to_json(settings: &Settings, st: &Stats, x: &Extras) -> anyhow::Result<Value>
                     "code": r.code,
                     "reason": r.reason,
                     "recheck_at": smb_domain::rfc3339_seconds(r.until),
+                })
+            })
+            .collect::<Vec<_>>()
+            .into();
+    }
+    // Only when a survival check found a post of ours removed, so the usual document keeps
+    // its shape.
+    if !x.removed.is_empty() {
+        out["removed_posts"] = x
+            .removed
+            .iter()
+            .map(|c| {
+                json!({
+                    "target": c.target,
+                    "removed_in_row": c.removed_in_row,
+                    "removed_total": c.removed_total,
+                    "flagged": c.flagged,
+                    "last_removed_at": c.last_removed_at.map(smb_domain::rfc3339_seconds),
                 })
             })
             .collect::<Vec<_>>()
@@ -759,6 +784,35 @@ fn print_text(settings: &Settings, st: &Stats, x: &Extras) -> std::io::Result<()
                 lang.pick("re-check", "перепроверка"),
                 smb_domain::local_minute(r.until, &settings.timezone),
                 crate::refusals::words(r, lang)
+            )?;
+        }
+    }
+    if !x.removed.is_empty() {
+        // The survival check (docs/posts.md): chats whose admins removed our posts; a flagged
+        // one is for the operator to decide about.
+        outln!()?;
+        outln!(
+            "{}",
+            lang.pick(
+                "our posts removed by the chat's admins (in a row / in all):",
+                "наши посты, удалённые админами чата (подряд / всего):"
+            )
+        )?;
+        for c in &x.removed {
+            let flag = if c.flagged {
+                lang.pick(
+                    "FLAGGED: our posts are being removed",
+                    "ВНИМАНИЕ: наши посты удаляют",
+                )
+            } else {
+                ""
+            };
+            outln!(
+                "  {:<28} {:>3} / {:<4} {}",
+                c.target,
+                c.removed_in_row,
+                c.removed_total,
+                flag
             )?;
         }
     }

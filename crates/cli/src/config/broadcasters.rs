@@ -134,6 +134,10 @@ fn one(
                 post_mode: b.post_mode.unwrap_or_default(),
                 pin: b.pin.unwrap_or(false),
                 on_update: b.on_update.unwrap_or_default(),
+                removed_posts_flag: b
+                    .removed_posts_flag
+                    .unwrap_or(smb_engine::DEFAULT_REMOVED_POSTS_FLAG),
+                disable_when_removed: b.disable_when_removed.unwrap_or(false),
                 ..content.clone()
             },
         },

@@ -270,6 +270,13 @@ with_tunables! {
         /// `"next"` (default) or `"edit"`: a new message-set version mid-cycle (issue 15).
         #[serde(default)]
         on_update: Option<smb_domain::OnUpdate>,
+        /// Our posts removed by a chat's admins this many times in a row flag the chat
+        /// (default 2, 0: never; issue 15's survival check).
+        #[serde(default)]
+        removed_posts_flag: Option<u32>,
+        /// A flagged chat is also disabled (issue 15).
+        #[serde(default)]
+        disable_when_removed: Option<bool>,
     }
 }
 

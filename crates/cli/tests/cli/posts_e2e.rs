@@ -365,3 +365,183 @@ impl World {
         })
     }
 }
+
+/// A chat's admin (not us): deletes our posts in the survival tests.
+const ADMIN: i64 = 2002;
+
+/// The survival check's world: chat A, whose admin removes our posts, and chat B, where our
+/// post stays; `post_mode = "replace"`, `extra` added to the broadcaster.
+fn survival_world(extra: &str) -> (World, i64, i64) {
+    let (a, b) = (-1_001_000_000_011, -1_001_000_000_012);
+    let fixture = Fixture::default()
+        .user(UserSpec::new(ACC1, "Seller One").phone("+15550001"))
+        .user(UserSpec::new(ADMIN, "Chat Admin").phone("+15550002"))
+        .chat(
+            ChatSpec::new(a, "Strict market", ChatKind::Supergroup)
+                .members(&[ACC1, ADMIN])
+                .admins(&[ADMIN]),
+        )
+        .chat(ChatSpec::new(b, "Easy market", ChatKind::Supergroup).members(&[ACC1, ADMIN]));
+    let w = World::start(fixture);
+    w.seed_logged_in("acc1", ACC1);
+    let toml = format!(
+        r#"
+[settings]
+preflight_every = "0s"
+delay_between_chats = "15ms"
+cycle_delay = "30ms"
+retry_delay = "300ms"
+jitter = "0%"
+enable_scheduling = false
+enable_quiet_hours = false
+[accounts.acc1]
+[targets]
+t = ["{a}", "{b}"]
+[messages.m]
+texts = ["one", "two", "three"]
+[broadcasters.b]
+account = "acc1"
+targets = "t"
+messages = "m"
+post_mode = "replace"
+{extra}
+"#
+    );
+    w.config(&toml);
+    (w, a, b)
+}
+
+/// `run --once` telling its notifications to `hook`.
+fn run_once_hooked(w: &World, hook: &common::Hook) {
+    let mut cmd = w.command(&["run", "--once", "--no-metrics", "--ignore-quiet-hours"]);
+    cmd.env("ENABLE_WEBHOOK_NOTIFICATIONS", "true")
+        .env("WEBHOOK_URL", hook.url.as_str())
+        .env("WEBHOOK_SECRET", "hook-secret")
+        .env("NOTIFY_COLLAPSE_HOURS", "0");
+    let out = w.run_within(cmd, None, Duration::from_secs(60));
+    assert!(out.status.success(), "run --once failed: {}", text(&out));
+}
+
+/// The admin of `chat` deletes our live post there.
+fn admin_deletes_ours(w: &World, chat: i64) {
+    let ours = w.server.live_posts(chat, ACC1);
+    assert_eq!(ours.len(), 1, "chat {chat}: {ours:?}");
+    assert_eq!(w.server.delete_as_admin(chat, ADMIN, &ours), Ok(1));
+}
+
+fn stats_json(w: &World) -> serde_json::Value {
+    let out = w.run(&["stats", "--json"]);
+    assert!(out.status.success(), "stats --json: {}", text(&out));
+    serde_json::from_slice(&out.stdout).expect("stats --json is JSON")
+}
+
+#[test]
+fn an_admin_deleting_our_posts_twice_flags_the_chat_and_a_live_post_is_not_counted() {
+    let (w, a, b) = survival_world("");
+    let hook = common::start_hook(&w.rt);
+    run_once_hooked(&w, &hook);
+    // The first removal: counted, not flagged yet (removed_posts_flag defaults to 2).
+    admin_deletes_ours(&w, a);
+    run_once_hooked(&w, &hook);
+    let j = stats_json(&w);
+    let removed = j["removed_posts"].as_array().expect("removed_posts");
+    assert_eq!(removed.len(), 1, "only chat A lost a post: {j}");
+    assert_eq!(removed[0]["target"], a.to_string());
+    assert_eq!(removed[0]["removed_in_row"], 1);
+    assert_eq!(removed[0]["flagged"], false);
+    // Our replaced post there was gone already: nothing of ours was deleted by us in A.
+    assert!(
+        w.server
+            .messages(a)
+            .iter()
+            .all(|m| m.deleted_by != Some(ACC1)),
+        "{:?}",
+        w.server.messages(a)
+    );
+    // The second removal in a row flags the chat.
+    admin_deletes_ours(&w, a);
+    run_once_hooked(&w, &hook);
+    let j = stats_json(&w);
+    let removed = j["removed_posts"].as_array().expect("removed_posts");
+    assert_eq!(removed.len(), 1, "{j}");
+    assert_eq!(removed[0]["target"], a.to_string());
+    assert_eq!(removed[0]["removed_in_row"], 2);
+    assert_eq!(removed[0]["removed_total"], 2);
+    assert_eq!(removed[0]["flagged"], true);
+    let stats = w.ok_stats();
+    let line = stats
+        .lines()
+        .find(|l| l.contains(&a.to_string()) && l.contains("FLAGGED"))
+        .unwrap_or_else(|| panic!("stats flags chat A: {stats}"));
+    assert!(line.contains("our posts are being removed"), "{line}");
+    assert!(
+        !stats
+            .lines()
+            .any(|l| l.contains(&b.to_string()) && l.contains("FLAGGED")),
+        "{stats}"
+    );
+    // One notification, for chat A only; chat B (our post live each cycle) never counted.
+    let bodies = hook.bodies.lock().expect("hook lock").clone();
+    let flagged: Vec<&serde_json::Value> = bodies
+        .iter()
+        .filter(|b| b["event"] == "posts_removed")
+        .collect();
+    assert_eq!(flagged.len(), 1, "{bodies:#?}");
+    let body = flagged[0].to_string();
+    assert!(
+        body.contains(&a.to_string()) && body.contains("removed_in_row"),
+        "{body}"
+    );
+    // Chat B still holds exactly our current post; A holds our newest one, still active.
+    assert_eq!(w.server.live_posts(b, ACC1).len(), 1);
+    assert_eq!(w.server.live_posts(a, ACC1).len(), 1);
+    // A live post starts the count again and lifts the flag.
+    run_once_hooked(&w, &hook);
+    let j = stats_json(&w);
+    let removed = j["removed_posts"].as_array().expect("removed_posts");
+    assert_eq!(removed[0]["removed_in_row"], 0, "{j}");
+    assert_eq!(removed[0]["removed_total"], 2, "{j}");
+    assert_eq!(removed[0]["flagged"], false, "{j}");
+}
+
+#[test]
+fn disable_when_removed_disables_the_flagged_chat() {
+    let (w, a, b) = survival_world("removed_posts_flag = 1\ndisable_when_removed = true");
+    let hook = common::start_hook(&w.rt);
+    run_once_hooked(&w, &hook);
+    admin_deletes_ours(&w, a);
+    run_once_hooked(&w, &hook);
+    let out = w.run(&["targets", "list", "--json"]);
+    assert!(out.status.success(), "targets list: {}", text(&out));
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let row = |key: String| {
+        listed
+            .as_array()
+            .expect("array")
+            .iter()
+            .find(|r| r["target"] == key)
+            .cloned()
+            .unwrap_or_else(|| panic!("{key} listed: {listed}"))
+    };
+    let ra = row(a.to_string());
+    assert_eq!(ra["status"], "disabled", "{ra}");
+    assert!(
+        ra["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("our posts are being removed: 1 of our posts in a row"),
+        "{ra}"
+    );
+    assert_eq!(row(b.to_string())["status"], "active");
+    let bodies = hook.bodies.lock().expect("hook lock").clone();
+    assert!(
+        bodies
+            .iter()
+            .any(|b| b["event"] == "posts_removed" && b.to_string().contains("\"disabled\":true")),
+        "{bodies:#?}"
+    );
+    // Disabled: the next cycle posts nothing into A.
+    let before = w.server.messages(a).len();
+    run_once_hooked(&w, &hook);
+    assert_eq!(w.server.messages(a).len(), before);
+}

@@ -443,6 +443,8 @@ pub const TOML_CASES: &[TomlCase] = &[
     t("broadcasters", "post_mode", "\"sometimes\"", "\"replace\""),
     t("broadcasters", "pin", "\"maybe\"", "true"),
     t("broadcasters", "on_update", "\"later\"", "\"edit\""),
+    t("broadcasters", "removed_posts_flag", "-1", "2"),
+    t("broadcasters", "disable_when_removed", "\"maybe\"", "true"),
     t("broadcasters", "jitter", "\"lots\"", "\"0.1\""),
     t("broadcasters", "enable_scheduling", "\"maybe\"", "false"),
     t("broadcasters", "start_time_hour", "24", "9"),

@@ -33,10 +33,10 @@ use jiff::Timestamp;
 use smb_domain::{ErrorClass, PostMode, SendError, TargetRef};
 
 use super::{Shared, Write, lock, record, send_once};
-use crate::planner::{Delivery, Hold, Planner};
+use crate::planner::{Control, Delivery, Event, Hold, Planner};
 use crate::ports::{
-    EditRequest, FollowUp, FollowUpAction, FollowUpResult, FollowUps, OurPost, SendRequest,
-    SentMessage, Store, StoreError,
+    EditRequest, EngineEvent, FollowUp, FollowUpAction, FollowUpResult, FollowUps, OurPost,
+    PostCheck, PostState, SendRequest, SentMessage, Store, StoreError,
 };
 
 /// A transient error (a lost connection, a timeout) is tried again this many times in all,
@@ -120,6 +120,10 @@ impl Plan {
             },
             None => None,
         };
+        let previous = match (&port, previous) {
+            (Some(port), Some(prev)) => survives(shared, d, port.as_ref(), prev).await,
+            (_, previous) => previous,
+        };
         Plan {
             port,
             mode: d.content.post_mode,
@@ -143,6 +147,92 @@ impl Plan {
         }
     }
 }
+
+/// The survival check (issue 15): before posting into a chat where we have a previous post,
+/// ONE batched `alive` call for the chat, by the account that posted it (ids are per account
+/// in a basic group). A post found gone was removed by the chat's admins (we never delete our
+/// newest post): it is counted in the store ([`Store::record_post_check`]), and the delivery
+/// goes on as if there were no previous post (nothing to edit, delete or unpin). A live post
+/// starts the chat's count again. When the count reaches the broadcaster's
+/// `removed_posts_flag` the chat is flagged: [`EngineEvent::PostsRemoved`] (the log, the
+/// notifications) and, with `disable_when_removed`, the target disabled. A check Telegram
+/// could not answer (a wait, a lost connection) keeps the previous post as it is (logged).
+async fn survives(
+    shared: &Shared,
+    d: &Delivery,
+    port: &dyn FollowUps,
+    prev: OurPost,
+) -> Option<OurPost> {
+    let ids = [prev.message_id];
+    let call = port.alive(&prev.account, &d.target, &ids);
+    let states = match tokio::time::timeout(shared.settings.send_timeout, call).await {
+        Ok(Ok(states)) => states,
+        Ok(Err(e)) => {
+            tracing::warn!(broadcaster = %d.broadcaster_name, target = %d.target, message_id = prev.message_id, error = %e, "could not check whether our previous post is still there; taken as live");
+            return Some(prev);
+        }
+        Err(_) => {
+            tracing::warn!(broadcaster = %d.broadcaster_name, target = %d.target, message_id = prev.message_id, "the check of our previous post timed out; taken as live");
+            return Some(prev);
+        }
+    };
+    let removed = states
+        .iter()
+        .any(|(id, state)| *id == prev.message_id && *state == PostState::Gone);
+    let check = PostCheck {
+        broadcaster: d.broadcaster_name.to_string(),
+        target: d.target.key(),
+        message_id: prev.message_id,
+        removed,
+        flag_after: d.content.removed_posts_flag,
+        at: shared.now(),
+    };
+    match shared.store.record_post_check(&check).await {
+        Ok(r) => {
+            if removed {
+                tracing::warn!(broadcaster = %d.broadcaster_name, target = %d.target, message_id = prev.message_id, removed_in_row = r.removed_in_row, "our previous post was removed by the chat's admins");
+            }
+            if r.newly_flagged {
+                flag(shared, d, r.removed_in_row).await;
+            }
+        }
+        Err(e) => {
+            tracing::warn!(broadcaster = %d.broadcaster_name, target = %d.target, error = %e.report(), "the survival check of our previous post could not be recorded");
+        }
+    }
+    (!removed).then_some(prev)
+}
+
+/// The chat is flagged "our posts are being removed": told (notifications), and disabled
+/// when the broadcaster asks for it (`disable_when_removed`).
+async fn flag(shared: &Shared, d: &Delivery, removed_in_row: u32) {
+    let disable = d.content.disable_when_removed;
+    shared.sink.emit(&EngineEvent::PostsRemoved {
+        broadcaster: d.broadcaster_name.to_string(),
+        target: d.target.to_string(),
+        removed_in_row,
+        disabled: disable,
+    });
+    if !disable {
+        return;
+    }
+    let reason = format!(
+        "{REMOVED_REASON}{removed_in_row} of our posts in a row were removed by the chat's admins (disable_when_removed = true, broadcaster {})",
+        d.broadcaster_name
+    );
+    let (fx, now) = {
+        let (mut planner, now) = shared.lock_now();
+        let event = Event::Control(Control::DisableTarget(d.target.clone(), reason));
+        (planner.handle(event, now), now)
+    };
+    for e in fx {
+        super::apply(shared, e, now).await;
+    }
+}
+
+/// The start of the reason a target disabled by `disable_when_removed` carries (the
+/// dashboard and `stats` read it).
+const REMOVED_REASON: &str = "our posts are being removed: ";
 
 /// What became of the edit a delivery tried (`post_mode = "edit"`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -26,8 +26,8 @@ use state::{AccountSlot, BroadcasterSlot, ChatSlot, CycleState, RunState, hash_s
 pub use vocabulary::{
     AccountId, AccountSpec, BroadcasterId, BroadcasterSpec, BroadcasterView, ChatFacts,
     ChatHoldView, ChatSetup, CheckPlan, Content, Control, DEFAULT_BACKUP_AFTER,
-    DEFAULT_DISABLE_AFTER_FAILURES, Delivery, Effect, Event, Hold, PlannerError, PlannerSettings,
-    TargetCheck,
+    DEFAULT_DISABLE_AFTER_FAILURES, DEFAULT_REMOVED_POSTS_FLAG, Delivery, Effect, Event, Hold,
+    PlannerError, PlannerSettings, TargetCheck,
 };
 
 #[derive(Debug, Clone)]

@@ -41,6 +41,13 @@ pub struct Content {
     /// `on_update`: a new message-set version mid-cycle edits this cycle's posts (`edit`) or
     /// waits for the next cycle (`next`, today's behaviour; `edit` is not carried out yet).
     pub on_update: OnUpdate,
+    /// `removed_posts_flag`: our posts removed by a chat's admins this many times in a row
+    /// (found by the survival check before posting, issue 15) flag the chat "our posts are
+    /// being removed" (stats, dashboard, a notification). 0 never flags. Default 2.
+    pub removed_posts_flag: u32,
+    /// `disable_when_removed`: a flagged chat is also disabled (until the operator enables
+    /// it). Off by default.
+    pub disable_when_removed: bool,
 }
 
 impl Default for Content {
@@ -54,9 +61,14 @@ impl Default for Content {
             post_mode: PostMode::New,
             pin: false,
             on_update: OnUpdate::Next,
+            removed_posts_flag: DEFAULT_REMOVED_POSTS_FLAG,
+            disable_when_removed: false,
         }
     }
 }
+
+/// The default of [`Content::removed_posts_flag`].
+pub const DEFAULT_REMOVED_POSTS_FLAG: u32 = 2;
 
 /// The default of [`Content::disable_after_failures`].
 pub const DEFAULT_DISABLE_AFTER_FAILURES: u32 = 3;

@@ -12,3 +12,4 @@ mod journal_faults;
 mod postgres;
 mod reach;
 mod store_story;
+mod survival;

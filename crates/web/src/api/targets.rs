@@ -43,6 +43,14 @@ pub struct Target {
     /// skips it until `recheck_at`. Empty when none (and for a disabled target, whose
     /// `reason` names the accounts).
     pub refused_accounts: Vec<RefusedAccount>,
+    /// Our posts the chat's admins removed in a row, found by the survival check before
+    /// posting (issue 15); a live post sets it back to 0.
+    pub removed_in_row: u32,
+    /// Our posts the chat's admins removed in all.
+    pub removed_total: u64,
+    /// "Our posts are being removed": `removed_in_row` reached the broadcaster's
+    /// `removed_posts_flag`. The operator decides.
+    pub posts_removed: bool,
 }
 
 /// One account a target refused (a send's Telegram error, or the daemon's pre-flight check).
@@ -168,6 +176,7 @@ pub(crate) async fn all(s: &AppState) -> ApiResult<Vec<Target>> {
     let migrations = s.store.chat_migrations().await?;
     // Read before the catalog is taken: its guard is not held across an await.
     let refusals = s.store.account_refusals(jiff::Timestamp::now()).await?;
+    let survival = smb_engine::Store::chat_survival(&s.store).await?;
     let added: Vec<(String, String)> = s
         .store
         .added_targets()
@@ -201,6 +210,9 @@ pub(crate) async fn all(s: &AppState) -> ApiResult<Vec<Target>> {
                 migrated_to: None,
                 alias: None,
                 refused_accounts: Vec::new(),
+                removed_in_row: 0,
+                removed_total: 0,
+                posts_removed: false,
             });
             e.lists.push(list.clone());
             e.added |= added.iter().any(|(l, k)| l == list && *k == key);
@@ -231,6 +243,13 @@ pub(crate) async fn all(s: &AppState) -> ApiResult<Vec<Target>> {
                 reason: r.reason,
                 recheck_at: smb_domain::rfc3339_seconds(r.until),
             });
+        }
+    }
+    for c in survival {
+        if let Some(e) = by_key.get_mut(&c.target) {
+            e.removed_in_row = c.removed_in_row;
+            e.removed_total = c.removed_total;
+            e.posts_removed = c.flagged;
         }
     }
     for (key, c) in &counts {
