@@ -24,6 +24,7 @@ mod follow_ups;
 mod reach;
 mod reads;
 mod row;
+mod survival;
 mod writer;
 
 use std::collections::HashMap;
@@ -628,6 +629,17 @@ impl Store for PgStore {
             at: ms(at),
         })
         .await
+    }
+
+    async fn record_post_check(
+        &self,
+        check: &smb_engine::PostCheck,
+    ) -> Result<smb_engine::PostCheckResult, StoreError> {
+        self.insert_post_check(check).await
+    }
+
+    async fn chat_survival(&self) -> Result<Vec<smb_engine::ChatSurvival>, StoreError> {
+        self.read_chat_survival().await
     }
 
     async fn record_follow_up(

@@ -117,6 +117,17 @@ async fn filled(url: &str) {
     )
     .await
     .unwrap();
+    // Issue 15's survival check: one of our posts removed by the chat's admins.
+    s.record_post_check(&smb_engine::PostCheck {
+        broadcaster: "b2b".into(),
+        target: "@выход".into(),
+        message_id: 7,
+        removed: true,
+        flag_after: 1,
+        at: t0,
+    })
+    .await
+    .unwrap();
     s.close().await.unwrap();
     let mut c = SqliteConnection::connect(url).await.unwrap();
     sqlx::raw_sql(

@@ -1075,3 +1075,49 @@ fn ci_runs_readmes_test_command_beside_postgres() {
         "the script .ci/run calls"
     );
 }
+
+/// Issue 15's survival check on both backends: a removal counts once per post (a check
+/// repeated after a crash adds nothing), the second removal in a row flags the chat once, a
+/// live post resets the run; the same answers and rows from SQLite and PostgreSQL.
+async fn survival_story(
+    s: &dyn Store,
+) -> (
+    Vec<smb_engine::PostCheckResult>,
+    Vec<smb_engine::ChatSurvival>,
+) {
+    let at = ts("2026-12-01T05:00:00Z");
+    let check = |message_id: i64, removed: bool| smb_engine::PostCheck {
+        broadcaster: "b2b".into(),
+        target: "@market".into(),
+        message_id,
+        removed,
+        flag_after: 2,
+        at,
+    };
+    let mut results = Vec::new();
+    for (id, removed) in [(1, true), (1, true), (2, true), (3, true), (4, false)] {
+        results.push(s.record_post_check(&check(id, removed)).await.unwrap());
+    }
+    (results, s.chat_survival().await.unwrap())
+}
+
+#[tokio::test]
+async fn the_survival_check_counts_alike_on_both_backends() {
+    let Some((_, pg)) = fresh().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let lite = sqlite(dir.path()).await;
+    let (results, rows) = survival_story(&pg).await;
+    let seen: Vec<(u32, bool)> = results
+        .iter()
+        .map(|r| (r.removed_in_row, r.newly_flagged))
+        .collect();
+    assert_eq!(
+        seen,
+        [(1, false), (1, false), (2, true), (3, false), (0, false)]
+    );
+    assert_eq!(rows.len(), 1);
+    assert_eq!((rows[0].removed_total, rows[0].flagged), (3, false));
+    assert_eq!((results, rows), survival_story(&lite).await);
+}
