@@ -391,18 +391,36 @@ pub fn pairs<'a>(
     )
 }
 
+/// The lists [`pairs_of`] takes for one broadcaster: its own account, then each of its
+/// `backup_accounts` (a backup posts only where a check finds it a member, so every check
+/// asks it too), each with the broadcaster's targets. The daemon, `targets check` and the
+/// dashboard build their lists with it (qa5, qa8: callers that built them by hand forgot the
+/// backups).
+pub fn posting_lists<'a>(
+    account: &'a str,
+    backups: impl IntoIterator<Item = &'a str> + 'a,
+    targets: &'a [TargetRef],
+) -> impl Iterator<Item = (&'a str, &'a [TargetRef])> + 'a {
+    std::iter::once(account)
+        .chain(backups)
+        .map(move |a| (a, targets))
+}
+
 /// [`pairs`] over (account, targets) lists, for callers that do not hold specs.
 pub fn pairs_of<'a>(
     lists: impl IntoIterator<Item = (&'a str, &'a [TargetRef])>,
     account: Option<&str>,
 ) -> Vec<(String, TargetRef)> {
     let mut out: Vec<(String, TargetRef)> = Vec::new();
+    // A set, not a scan of `out`: the daemon's start-up check plans 100 accounts × 100
+    // targets, and a scan per pair was 10^8 comparisons.
+    let mut seen: std::collections::HashSet<(&str, &TargetRef)> = std::collections::HashSet::new();
     for (acc, targets) in lists {
         if account.is_some_and(|a| a != acc) {
             continue;
         }
         for t in targets {
-            if !out.iter().any(|(a, x)| a == acc && x == t) {
+            if seen.insert((acc, t)) {
                 out.push((acc.to_owned(), t.clone()));
             }
         }

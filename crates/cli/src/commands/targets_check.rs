@@ -78,13 +78,13 @@ fn notes(r: &CheckedTarget, lang: Lang) -> Vec<String> {
 /// account, then in the order of the broadcasters' target lists (qa5: the backups' rows were
 /// missing).
 fn pairs(settings: &Settings, account: Option<&str>) -> Vec<(String, TargetRef)> {
-    let mut lists: Vec<(&str, &[TargetRef])> = Vec::new();
-    for b in &settings.broadcasters {
-        lists.push((b.spec.account.as_str(), b.spec.targets.as_slice()));
-        for backup in &b.backup_accounts {
-            lists.push((backup.as_str(), b.spec.targets.as_slice()));
-        }
-    }
+    let lists = settings.broadcasters.iter().flat_map(|b| {
+        preflight::posting_lists(
+            &b.spec.account,
+            b.backup_accounts.iter().map(String::as_str),
+            &b.spec.targets,
+        )
+    });
     preflight::pairs_of(lists, account)
 }
 

@@ -635,19 +635,23 @@ fn trim_posts(chat: &mut ChatSlot, now: Timestamp) {
         .max_per_day
         .is_some()
         .then(|| sub(now, DAY_MEMORY));
-    let mut latest: Vec<(AccountId, Timestamp)> = Vec::new();
-    for p in &chat.posts {
-        match latest.iter_mut().find(|(a, _)| *a == p.account) {
-            Some(l) => l.1 = l.1.max(p.at),
-            None => latest.push((p.account, p.at)),
+    // No allocation on the send path: the list is a few entries, so each post asks the others
+    // whether its account posted later. Dropping a post never changes that answer for another.
+    let mut i = 0;
+    while i < chat.posts.len() {
+        let p = &chat.posts[i];
+        let latest_of_account = !chat
+            .posts
+            .iter()
+            .any(|q| q.account == p.account && q.at > p.at);
+        let keep = p.in_flight.is_some()
+            || (p.at >= oldest && (day.is_some_and(|d| p.at >= d) || latest_of_account));
+        if keep {
+            i += 1;
+        } else {
+            chat.posts.remove(i);
         }
     }
-    chat.posts.retain(|p| {
-        p.in_flight.is_some()
-            || (p.at >= oldest
-                && (day.is_some_and(|d| p.at >= d)
-                    || latest.iter().any(|(a, t)| *a == p.account && *t == p.at)))
-    });
 }
 
 fn sub(t: Timestamp, d: std::time::Duration) -> Timestamp {

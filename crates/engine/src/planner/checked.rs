@@ -20,13 +20,13 @@ impl Planner {
     /// backups' (a backup posts only where the check found it a member), once each, by
     /// account then list order; accounts stopped or paused at `now` are left unasked.
     pub fn check_plan(&self, now: Timestamp) -> CheckPlan {
-        let mut lists: Vec<(&str, &[TargetRef])> = Vec::new();
-        for b in &self.broadcasters {
-            lists.push((&self.accounts[b.account].name, &b.targets));
-            for &a in &b.backups {
-                lists.push((&self.accounts[a].name, &b.targets));
-            }
-        }
+        let lists = self.broadcasters.iter().flat_map(|b| {
+            crate::preflight::posting_lists(
+                &self.accounts[b.account].name,
+                b.backups.iter().map(|&a| &*self.accounts[a].name),
+                &b.targets,
+            )
+        });
         let pairs = crate::preflight::pairs_of(lists, None);
         let mut unavailable = BTreeMap::new();
         for a in &self.accounts {

@@ -128,20 +128,13 @@ pub(crate) fn pairs(s: &AppState) -> Vec<(String, TargetRef)> {
 
 fn catalog_pairs(catalog: &crate::state::Catalog) -> Vec<(String, TargetRef)> {
     let empty: Vec<TargetRef> = Vec::new();
-    let lists: Vec<(&str, &[TargetRef])> = catalog
-        .broadcasters
-        .iter()
-        .flat_map(|b| {
-            let targets = catalog
-                .target_lists
-                .get(&b.target_list)
-                .unwrap_or(&empty)
-                .as_slice();
-            std::iter::once(b.account.as_str())
-                .chain(b.backup_accounts.iter().map(String::as_str))
-                .map(move |a| (a, targets))
-        })
-        .collect();
+    let lists = catalog.broadcasters.iter().flat_map(|b| {
+        preflight::posting_lists(
+            &b.account,
+            b.backup_accounts.iter().map(String::as_str),
+            catalog.target_lists.get(&b.target_list).unwrap_or(&empty),
+        )
+    });
     preflight::pairs_of(lists, None)
 }
 
