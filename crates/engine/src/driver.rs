@@ -1376,7 +1376,9 @@ async fn account_loop(shared: Arc<Shared>, account: usize, shutdown: Cancellatio
             // A clock step since the wake moves the planner's deadlines, not `ahead_of`: a
             // due moment further ahead than any lead is stale and not used.
             let due = ahead_of.take().filter(|due| {
-                *due > now && Duration::try_from(due.duration_since(now)).is_ok_and(|d| d <= PendingLead::MAX)
+                *due > now
+                    && Duration::try_from(due.duration_since(now))
+                        .is_ok_and(|d| d <= PendingLead::MAX)
             });
             let at = due.unwrap_or(now);
             (planner.handle(Event::Poll { account }, at), at, due)

@@ -100,7 +100,9 @@ fn in_users_words(message: &str) -> String {
     if message.ends_with("expected a sequence") {
         return format!(
             "{}expected a list: write the values in [ ], such as test = [\"@my_test_group\"]",
-            message.strip_suffix("expected a sequence").unwrap_or(message)
+            message
+                .strip_suffix("expected a sequence")
+                .unwrap_or(message)
         );
     }
     if message.ends_with("expected a string") && !message.starts_with("invalid type: string") {
@@ -170,7 +172,8 @@ pub(super) fn item_at(src: &str, offset: usize) -> Option<String> {
                     return None; // the offset is inside the string: a key's value, not an item
                 };
                 let at = j + found;
-                let escaped = escapes && rest[j..at].ends_with('\\') && !rest[j..at].ends_with("\\\\");
+                let escaped =
+                    escapes && rest[j..at].ends_with('\\') && !rest[j..at].ends_with("\\\\");
                 j = at + 3;
                 if !escaped {
                     break;

@@ -188,5 +188,9 @@ async fn a_pending_write_slower_than_the_lead_makes_that_send_late_never_early()
     let late = gaps[49] - 1.0 - ANSWER;
     assert!((late - 0.144).abs() < 1e-6, "{late}");
     // Afterwards the lead covers 150 ms, and the calls are on time again.
-    assert!(gaps[51..].iter().all(|g| (g - 1.0 - ANSWER).abs() < 1e-6), "{:?}", &gaps[51..]);
+    assert!(
+        gaps[51..].iter().all(|g| (g - 1.0 - ANSWER).abs() < 1e-6),
+        "{:?}",
+        &gaps[51..]
+    );
 }
