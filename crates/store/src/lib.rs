@@ -30,6 +30,7 @@ mod series;
 mod sqlite;
 pub mod stats;
 mod survival;
+mod uploads;
 mod switch;
 pub mod variants;
 mod web;

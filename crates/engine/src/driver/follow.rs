@@ -32,7 +32,7 @@ use std::sync::{Arc, Mutex};
 use jiff::Timestamp;
 use smb_domain::{ErrorClass, PostMode, SendError, TargetRef};
 
-use super::{Shared, Write, lock, record, send_once};
+use super::{Shared, Write, lock, record, send_content};
 use crate::planner::{Control, Delivery, Event, Hold, Planner};
 use crate::ports::{
     EditRequest, EngineEvent, FollowUp, FollowUpAction, FollowUpResult, FollowUps, OurPost,
@@ -264,7 +264,7 @@ pub(super) async fn edit_or_send(
             message_id: prev.message_id,
             text: &d.text,
             format: d.content.format,
-            caption: d.content.media.is_some(),
+            caption: d.content.has_media(),
             link_preview: d.content.link_preview,
         };
         let call = tokio::time::timeout(shared.settings.send_timeout, port.edit(request)).await;
@@ -307,7 +307,7 @@ pub(super) async fn edit_or_send(
         random_id: d.random_id,
         variant: d.variant.as_deref(),
     };
-    send_once(shared, request).await
+    send_content(shared, request, &d.content.album).await
 }
 
 /// A post Telegram answered as already sent (RANDOM_ID_DUPLICATE: a re-send after a crash
