@@ -872,7 +872,7 @@ async fn send_test(
         planner.send_started(account, None, now);
     }
     let started = Instant::now();
-    let res = send_content(shared, request, &t.content.album).await;
+    let res = send_content(shared, request, &t.content.album, &mut Vec::new()).await;
     let latency = started.elapsed();
     // Counted from the answer too: see `deliver`.
     let (mut planner, now) = shared.lock_now();
@@ -910,13 +910,14 @@ async fn send_once(shared: &Shared, request: SendRequest<'_>) -> Result<SentMess
 /// Sends one delivery's content: an album (`content.album`, issue 15) as one
 /// messages.sendMultiMedia through the follow-ups port — item `i`'s random_id is
 /// [`crate::ports::album_item_random_id`] of the journalled `random_id`, the text the first
-/// item's caption — answered with the first item's id (the post follow-ups act on); anything
-/// else through [`send_once`]. Bounded and panic-safe like [`send_once`]. A gateway without
+/// item's caption — answered with the first item's id (the post follow-ups act on; the other
+/// items' ids go to `other_items`); anything else through [`send_once`]. Bounded and panic-safe like [`send_once`]. A gateway without
 /// the follow-ups port cannot send albums: ALBUM_NOT_SUPPORTED.
 async fn send_content(
     shared: &Shared,
     request: SendRequest<'_>,
     album: &[std::path::PathBuf],
+    other_items: &mut Vec<i64>,
 ) -> Result<SentMessage, SendError> {
     if album.is_empty() {
         return send_once(shared, request).await;
@@ -948,8 +949,12 @@ async fn send_content(
             if target.is_basic_group() {
                 note_migration(shared, account, target).await;
             }
+            let ids = sent.message_ids.unwrap_or_default();
+            if let Some(rest) = ids.get(1..) {
+                other_items.extend_from_slice(rest);
+            }
             Ok(SentMessage {
-                message_id: sent.message_ids.and_then(|ids| ids.first().copied()),
+                message_id: ids.first().copied(),
             })
         }
         Ok(Ok(Err(e))) => Err(e),
@@ -1445,8 +1450,9 @@ async fn deliver(shared: &Shared, d: Delivery, shutdown: &CancellationToken) {
     }
     let started = Instant::now();
     let mut edited = follow::Edit::NotTried;
+    let mut album = Vec::new();
     let res = {
-        let send = follow::edit_or_send(shared, &d, &plan, &mut edited);
+        let send = follow::edit_or_send(shared, &d, &plan, &mut edited, &mut album);
         tokio::pin!(send);
         tokio::select! {
             r = &mut send => r,
@@ -1468,7 +1474,7 @@ async fn deliver(shared: &Shared, d: Delivery, shutdown: &CancellationToken) {
         message_id: Some(new_id),
     }) = &res
     {
-        follow::after_post(shared, &plan, *new_id, edited, shared.now()).await;
+        follow::after_post(shared, &plan, *new_id, album, edited, shared.now()).await;
     }
     let (fx, now) = {
         let (mut planner, now) = shared.lock_now();

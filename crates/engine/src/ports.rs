@@ -384,8 +384,12 @@ pub struct FollowUp {
     /// or an admin, may edit, delete or unpin it).
     pub account: String,
     pub action: FollowUpAction,
-    /// Telegram's id of the post it acts on.
+    /// Telegram's id of the post it acts on (an album's first item: the one with the caption).
     pub message_id: i64,
+    /// An album's other items (issue 15), in order, when the post is an album: a
+    /// [`FollowUpAction::Post`] record keeps them, a [`FollowUpAction::Delete`] deletes them
+    /// with `message_id` (replace deletes the whole previous album). Empty otherwise.
+    pub album: Vec<i64>,
 }
 
 /// What became of a follow-up. The journal's words: `done`, `gone`, `refused`.
@@ -418,7 +422,10 @@ pub struct OurPost {
     pub cycle: u64,
     /// The account that posted it.
     pub account: String,
+    /// An album's first item.
     pub message_id: i64,
+    /// An album's other items, when the journal knows them ([`FollowUp::album`]).
+    pub album: Vec<i64>,
 }
 
 /// One survival check of our previous post in a chat, before posting there (issue 15).

@@ -11,3 +11,5 @@ CREATE TABLE uploads (
     uploaded_at    BIGINT NOT NULL,
     PRIMARY KEY (account, sha256)
 );
+-- An album's other items (issue 15): see migrations/sqlite/0015_uploads.sql.
+ALTER TABLE follow_ups ADD COLUMN album_ids TEXT;

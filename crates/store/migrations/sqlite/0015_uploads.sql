@@ -16,3 +16,7 @@ CREATE TABLE uploads (
     uploaded_at    INTEGER NOT NULL,
     PRIMARY KEY (account, sha256)
 );
+-- An album's other items (issue 15), after the first one in `message_id`: their ids joined by
+-- commas, NULL when the post is not an album. A 'post' record keeps them; a 'delete' deletes
+-- them with `message_id`, so replacing an album removes every item of it.
+ALTER TABLE follow_ups ADD COLUMN album_ids TEXT;

@@ -99,6 +99,7 @@ async fn filled(url: &str) {
         account: "acc1".into(),
         action,
         message_id,
+        album: Vec::new(),
     };
     let (post, pin, delete) = (
         follow(smb_engine::FollowUpAction::Post, i64::MAX),
