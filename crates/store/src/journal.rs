@@ -15,7 +15,8 @@ use crate::{
     SqliteSettings, SqliteStore, Stats, TargetCounts, TargetSwitches,
 };
 
-/// The journal as `run` and `stats` use it: the [`Store`] port plus their reads. Both stores
+/// The journal as `run` and `stats` use it: the [`Store`] port, the uploads table ([`Uploads`],
+/// issue 15) and their reads. Both stores
 /// give the same answers (tests/store/postgres.rs compares them).
 #[async_trait]
 pub trait Journal: Store + Uploads {
