@@ -416,13 +416,16 @@ async fn sqlite_to_postgres_to_sqlite_leaves_identical_data() {
     let album = lite.previous_post("ab", "@shop_ab", 2).await.unwrap();
     assert_eq!(album.map(|p| p.album), Some(vec![i64::MIN, -1, 42]));
     // The uploads table (issue 15) reads back alike.
-    let upload = |j: &dyn smb_store::Journal| {
-        let sha = "ab".repeat(32);
-        async move { smb_engine::Uploads::stored_upload(j, "acc1", &sha).await.unwrap() }
-    };
-    assert_eq!(upload(&store).await, upload(&lite).await);
+    let sha = "ab".repeat(32);
+    let upload_pg = smb_engine::Uploads::stored_upload(&store, "acc1", &sha)
+        .await
+        .unwrap();
+    let upload_lite = smb_engine::Uploads::stored_upload(&lite, "acc1", &sha)
+        .await
+        .unwrap();
+    assert_eq!(upload_pg, upload_lite);
     assert_eq!(
-        upload(&lite).await.map(|u| u.file_reference),
+        upload_lite.map(|u| u.file_reference),
         Some(vec![0, 1, 0xfe, 0xff])
     );
     // What `run` and `stats` read through `Journal` (issue 16): the same on both.
