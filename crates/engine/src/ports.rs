@@ -132,7 +132,8 @@ pub fn album_item_random_id(first: i64, index: usize) -> i64 {
 /// Media Telegram stored for one account (issue 15's uploads table, migration 0015): what
 /// messages.uploadMedia (or the first messages.sendMedia) gave back for a file, so later sends
 /// name it (`inputPhoto` / `inputDocument`) instead of uploading the file again. Keyed by the
-/// account and the SHA-256 of the file's bytes: an edited file is a new upload.
+/// account, the SHA-256 of the file's bytes (an edited file is a new upload) and the kind (the
+/// same bytes sent as a photo and as a document are two uploads).
 #[derive(Clone, PartialEq, Eq)]
 pub struct StoredUpload {
     /// `true`: an `inputDocument`; `false`: an `inputPhoto`.
@@ -163,13 +164,15 @@ impl std::fmt::Debug for StoredUpload {
 #[async_trait]
 pub trait Uploads: Send + Sync {
     /// What `account` uploaded of the file whose SHA-256 (64 lowercase hex digits) is
-    /// `sha256`, if anything.
+    /// `sha256`, as a document (`document`) or as a photo, if anything.
     async fn stored_upload(
         &self,
         account: &str,
         sha256: &str,
+        document: bool,
     ) -> Result<Option<StoredUpload>, StoreError>;
-    /// Remembers (or replaces) what `account`'s upload of `sha256` became.
+    /// Remembers (or replaces) what `account`'s upload of `sha256` became (as a photo or a
+    /// document: `upload.document`).
     async fn remember_upload(
         &self,
         account: &str,
@@ -177,8 +180,14 @@ pub trait Uploads: Send + Sync {
         upload: &StoredUpload,
         at: Timestamp,
     ) -> Result<(), StoreError>;
-    /// Forgets `account`'s upload of `sha256` (Telegram refused its re-use).
-    async fn forget_upload(&self, account: &str, sha256: &str) -> Result<(), StoreError>;
+    /// Forgets `account`'s upload of `sha256` as a document or a photo (Telegram refused its
+    /// re-use).
+    async fn forget_upload(
+        &self,
+        account: &str,
+        sha256: &str,
+        document: bool,
+    ) -> Result<(), StoreError>;
 }
 
 /// An album: 2–10 items ([`ALBUM_MIN_ITEMS`]..=[`ALBUM_MAX_ITEMS`]) sent as one grouped post

@@ -45,7 +45,12 @@ pub(crate) fn from_hex(s: &str) -> Result<Vec<u8>, StoreError> {
 
 /// The `kind` column's word.
 pub(crate) fn kind_word(upload: &StoredUpload) -> &'static str {
-    if upload.document { "document" } else { "photo" }
+    kind_of(upload.document)
+}
+
+/// The `kind` column's word for a document or a photo.
+pub(crate) fn kind_of(document: bool) -> &'static str {
+    if document { "document" } else { "photo" }
 }
 
 /// A row's `kind` back; another word is a [`StoreError::Decode`].
@@ -69,13 +74,15 @@ impl Uploads for SqliteStore {
         &self,
         account: &str,
         sha256: &str,
+        document: bool,
     ) -> Result<Option<StoredUpload>, StoreError> {
         let row = sqlx::query(
             "SELECT kind, media_id, access_hash, file_reference FROM uploads
-             WHERE account = ? AND sha256 = ?",
+             WHERE account = ? AND sha256 = ? AND kind = ?",
         )
         .bind(account)
         .bind(sha256)
+        .bind(kind_of(document))
         .fetch_optional(&self.read)
         .await
         .map_err(db_err)?;
@@ -99,7 +106,7 @@ impl Uploads for SqliteStore {
         sqlx::query(
             "INSERT INTO uploads (account, sha256, kind, media_id, access_hash, file_reference,
                  uploaded_at) VALUES (?, ?, ?, ?, ?, ?, ?)
-             ON CONFLICT (account, sha256) DO UPDATE SET kind = excluded.kind,
+             ON CONFLICT (account, sha256, kind) DO UPDATE SET
                  media_id = excluded.media_id, access_hash = excluded.access_hash,
                  file_reference = excluded.file_reference, uploaded_at = excluded.uploaded_at",
         )
@@ -116,11 +123,17 @@ impl Uploads for SqliteStore {
         Ok(())
     }
 
-    async fn forget_upload(&self, account: &str, sha256: &str) -> Result<(), StoreError> {
+    async fn forget_upload(
+        &self,
+        account: &str,
+        sha256: &str,
+        document: bool,
+    ) -> Result<(), StoreError> {
         let mut conn = self.message_writer().await?;
-        sqlx::query("DELETE FROM uploads WHERE account = ? AND sha256 = ?")
+        sqlx::query("DELETE FROM uploads WHERE account = ? AND sha256 = ? AND kind = ?")
             .bind(account)
             .bind(sha256)
+            .bind(kind_of(document))
             .execute(&mut conn)
             .await
             .map_err(db_err)?;

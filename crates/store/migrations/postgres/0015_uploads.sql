@@ -9,7 +9,7 @@ CREATE TABLE uploads (
     access_hash    BIGINT NOT NULL,
     file_reference TEXT   NOT NULL,
     uploaded_at    BIGINT NOT NULL,
-    PRIMARY KEY (account, sha256)
+    PRIMARY KEY (account, sha256, kind)
 );
 -- An album's other items (issue 15): see migrations/sqlite/0015_uploads.sql.
 ALTER TABLE follow_ups ADD COLUMN album_ids TEXT;

@@ -8,7 +8,7 @@ use smb_engine::{StoreError, StoredUpload, Uploads};
 use super::row::col;
 use super::{PgStore, db_err};
 use crate::sqlite::ms;
-use crate::uploads::{from_hex, is_document, kind_word, to_hex};
+use crate::uploads::{from_hex, is_document, kind_of, kind_word, to_hex};
 
 #[async_trait]
 impl Uploads for PgStore {
@@ -16,13 +16,15 @@ impl Uploads for PgStore {
         &self,
         account: &str,
         sha256: &str,
+        document: bool,
     ) -> Result<Option<StoredUpload>, StoreError> {
         let row = sqlx::query(
             "SELECT kind, media_id, access_hash, file_reference FROM uploads
-             WHERE account = $1 AND sha256 = $2",
+             WHERE account = $1 AND sha256 = $2 AND kind = $3",
         )
         .bind(account)
         .bind(sha256)
+        .bind(kind_of(document))
         .fetch_optional(&self.read)
         .await
         .map_err(db_err)?;
@@ -45,7 +47,7 @@ impl Uploads for PgStore {
         sqlx::query(
             "INSERT INTO uploads (account, sha256, kind, media_id, access_hash, file_reference,
                  uploaded_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
-             ON CONFLICT (account, sha256) DO UPDATE SET kind = excluded.kind,
+             ON CONFLICT (account, sha256, kind) DO UPDATE SET
                  media_id = excluded.media_id, access_hash = excluded.access_hash,
                  file_reference = excluded.file_reference, uploaded_at = excluded.uploaded_at",
         )
@@ -62,10 +64,16 @@ impl Uploads for PgStore {
         Ok(())
     }
 
-    async fn forget_upload(&self, account: &str, sha256: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM uploads WHERE account = $1 AND sha256 = $2")
+    async fn forget_upload(
+        &self,
+        account: &str,
+        sha256: &str,
+        document: bool,
+    ) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM uploads WHERE account = $1 AND sha256 = $2 AND kind = $3")
             .bind(account)
             .bind(sha256)
+            .bind(kind_of(document))
             .execute(&self.read)
             .await
             .map_err(db_err)?;

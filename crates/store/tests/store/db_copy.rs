@@ -417,10 +417,10 @@ async fn sqlite_to_postgres_to_sqlite_leaves_identical_data() {
     assert_eq!(album.map(|p| p.album), Some(vec![i64::MIN, -1, 42]));
     // The uploads table (issue 15) reads back alike.
     let sha = "ab".repeat(32);
-    let upload_pg = smb_engine::Uploads::stored_upload(&store, "acc1", &sha)
+    let upload_pg = smb_engine::Uploads::stored_upload(&store, "acc1", &sha, false)
         .await
         .unwrap();
-    let upload_lite = smb_engine::Uploads::stored_upload(&lite, "acc1", &sha)
+    let upload_lite = smb_engine::Uploads::stored_upload(&lite, "acc1", &sha, false)
         .await
         .unwrap();
     assert_eq!(upload_pg, upload_lite);

@@ -26,22 +26,24 @@ pub(crate) async fn uploads_story(s: &dyn Uploads) -> Vec<Option<StoredUpload>> 
         access_hash: 1,
         file_reference: Vec::new(),
     };
-    let mut seen = vec![s.stored_upload("acc1", &a).await.unwrap()];
+    let mut seen = vec![s.stored_upload("acc1", &a, false).await.unwrap()];
     s.remember_upload("acc1", &a, &photo(5, &[0, 0xff, 9]), at)
         .await
         .unwrap();
     s.remember_upload("acc1", &b, &doc, at).await.unwrap();
-    seen.push(s.stored_upload("acc1", &a).await.unwrap());
-    seen.push(s.stored_upload("acc1", &b).await.unwrap());
-    // Another account's upload of the same file is its own (access hashes are per account).
-    seen.push(s.stored_upload("acc2", &a).await.unwrap());
+    seen.push(s.stored_upload("acc1", &a, false).await.unwrap());
+    seen.push(s.stored_upload("acc1", &b, true).await.unwrap());
+    // Another account's upload of the same file is its own (access hashes are per account),
+    // and the same bytes as a document are another upload than as a photo.
+    seen.push(s.stored_upload("acc2", &a, false).await.unwrap());
+    seen.push(s.stored_upload("acc1", &a, true).await.unwrap());
     // Uploaded again (a refused re-use): the new reference replaces the old one.
     s.remember_upload("acc1", &a, &photo(6, &[1]), at)
         .await
         .unwrap();
-    seen.push(s.stored_upload("acc1", &a).await.unwrap());
-    s.forget_upload("acc1", &b).await.unwrap();
-    seen.push(s.stored_upload("acc1", &b).await.unwrap());
+    seen.push(s.stored_upload("acc1", &a, false).await.unwrap());
+    s.forget_upload("acc1", &b, true).await.unwrap();
+    seen.push(s.stored_upload("acc1", &b, true).await.unwrap());
     seen
 }
 
@@ -57,15 +59,16 @@ async fn uploads_are_kept_per_account_and_file_across_a_restart() {
     assert_eq!(seen[1], Some(photo(5, &[0, 0xff, 9])));
     assert!(seen[2].as_ref().is_some_and(|d| d.document && d.id == 77));
     assert_eq!(seen[3], None, "another account has not uploaded it");
-    assert_eq!(seen[4], Some(photo(6, &[1])), "a new upload replaces the old");
-    assert_eq!(seen[5], None, "forgotten after a refused re-use");
+    assert_eq!(seen[4], None, "not uploaded as a document");
+    assert_eq!(seen[5], Some(photo(6, &[1])), "a new upload replaces the old");
+    assert_eq!(seen[6], None, "forgotten after a refused re-use");
     store.close().await.unwrap();
     // A restart reads what was kept.
     let store = SqliteStore::open(&url, SqliteSettings::default())
         .await
         .unwrap();
     assert_eq!(
-        store.stored_upload("acc1", &"a".repeat(64)).await.unwrap(),
+        store.stored_upload("acc1", &"a".repeat(64), false).await.unwrap(),
         Some(photo(6, &[1]))
     );
     // The access hash is the account's: never in Debug.

@@ -781,7 +781,8 @@ impl GrammersGateway {
                     // Telegram refused the stored reference (nothing was posted): forget it,
                     // upload the file once more and send with the same random_id.
                     info!(account = req.account, path = %path.display(), "Telegram refused the stored upload; uploading the file again");
-                    self.forget_upload(req.account, a, &media.sha256).await;
+                    self.forget_upload(req.account, a, &media.sha256, media.document)
+                        .await;
                     let fresh = self.media_for(req.account, a, path).await?;
                     uploaded = !fresh.reused;
                     r = a.client.invoke_send(&send(fresh.input)).await;

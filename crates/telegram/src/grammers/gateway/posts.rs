@@ -206,10 +206,10 @@ impl GrammersGateway {
         a: &Account,
         peer: &tl::enums::InputPeer,
         path: &std::path::Path,
-    ) -> Result<(tl::enums::InputMedia, String), SendError> {
+    ) -> Result<(tl::enums::InputMedia, (String, bool)), SendError> {
         let media = self.media_for(account, a, path).await?;
         if media.reused {
-            return Ok((media.input, media.sha256));
+            return Ok((media.input, (media.sha256, media.document)));
         }
         let stored = a
             .client
@@ -222,11 +222,11 @@ impl GrammersGateway {
         let reference = reference_to(&stored).ok_or_else(|| rpc("MEDIA_INVALID"))?;
         self.remember_upload(account, a, &media.sha256, &reference)
             .await;
-        Ok((reference, media.sha256))
+        Ok((reference, (media.sha256, media.document)))
     }
 
     /// One messages.sendMultiMedia of `req`'s items (their media uploaded or re-used first);
-    /// answers the call's result and each item's file SHA-256.
+    /// answers the call's result and each item's file SHA-256 and kind (document or not).
     async fn album_call(
         &self,
         req: &AlbumRequest<'_>,
@@ -234,8 +234,13 @@ impl GrammersGateway {
         peer: &tl::enums::InputPeer,
         caption: &str,
         entities: &Option<Vec<tl::enums::MessageEntity>>,
-    ) -> Result<(Result<tl::enums::Updates, super::super::client::CallError>, Vec<String>), SendError>
-    {
+    ) -> Result<
+        (
+            Result<tl::enums::Updates, super::super::client::CallError>,
+            Vec<(String, bool)>,
+        ),
+        SendError,
+    > {
         let mut multi_media = Vec::with_capacity(req.items.len());
         let mut hashes = Vec::with_capacity(req.items.len());
         for (i, item) in req.items.iter().enumerate() {
@@ -286,8 +291,8 @@ impl GrammersGateway {
             // A stored reference went stale (nothing was posted): forget the album's stored
             // uploads, upload those files once more and send with the same random_ids.
             info!(account = req.account, target = %req.target, "Telegram refused a stored upload; uploading the album's files again");
-            for sha256 in &hashes {
-                self.forget_upload(req.account, a, sha256).await;
+            for (sha256, document) in &hashes {
+                self.forget_upload(req.account, a, sha256, *document).await;
             }
             r = self.album_call(&req, a, &peer, &caption, &entities).await?.0;
         }

@@ -17,11 +17,19 @@ use tracing::{debug, warn};
 use super::super::client::CallError;
 use super::{Account, GrammersGateway, message_media, mime_for, reference_to, rpc};
 
+/// The in-memory key of an upload: the file's SHA-256 and its kind.
+fn key(sha256: &str, document: bool) -> String {
+    format!("{sha256}:{}", if document { 'd' } else { 'p' })
+}
+
 /// A file's media as a send takes it.
 pub(super) struct Media {
     pub(super) input: tl::enums::InputMedia,
-    /// SHA-256 of the file's bytes, lowercase hex: the key of the uploads table.
+    /// SHA-256 of the file's bytes, lowercase hex: with `document`, the key of the uploads
+    /// table.
     pub(super) sha256: String,
+    /// Sent as a document (else as a photo: [`smb_engine::is_photo`]).
+    pub(super) document: bool,
     /// `true`: a stored reference (no upload); `false`: uploaded by this call.
     pub(super) reused: bool,
 }
@@ -138,22 +146,28 @@ impl GrammersGateway {
         path: &Path,
     ) -> Result<Media, SendError> {
         let sha256 = sha256_of(path).await.map_err(|e| unreadable(path, &e))?;
-        if let Some(m) = a.media.lock().await.get(&sha256) {
+        let document = !smb_engine::is_photo(path);
+        if let Some(m) = a.media.lock().await.get(&key(&sha256, document)) {
             return Ok(Media {
                 input: m.clone(),
                 sha256,
+                document,
                 reused: true,
             });
         }
         if let Some(store) = &self.uploads {
-            match store.stored_upload(account, &sha256).await {
+            match store.stored_upload(account, &sha256, document).await {
                 Ok(Some(u)) => {
                     let input = input_of(&u);
-                    a.media.lock().await.insert(sha256.clone(), input.clone());
+                    a.media
+                        .lock()
+                        .await
+                        .insert(key(&sha256, document), input.clone());
                     debug!(account, path = %path.display(), "re-using the stored upload");
                     return Ok(Media {
                         input,
                         sha256,
+                        document,
                         reused: true,
                     });
                 }
@@ -178,7 +192,7 @@ impl GrammersGateway {
             .extension()
             .and_then(|e| e.to_str())
             .map(str::to_ascii_lowercase);
-        let input = if smb_engine::is_photo(path) {
+        let input = if !document {
             tl::types::InputMediaUploadedPhoto {
                 spoiler: false,
                 live_photo: false,
@@ -207,6 +221,7 @@ impl GrammersGateway {
         Ok(Media {
             input,
             sha256,
+            document,
             reused: false,
         })
     }
@@ -220,11 +235,14 @@ impl GrammersGateway {
         sha256: &str,
         reference: &tl::enums::InputMedia,
     ) {
+        let Some(u) = stored_of(reference) else {
+            return;
+        };
         a.media
             .lock()
             .await
-            .insert(sha256.to_owned(), reference.clone());
-        if let (Some(store), Some(u)) = (&self.uploads, stored_of(reference))
+            .insert(key(sha256, u.document), reference.clone());
+        if let Some(store) = &self.uploads
             && let Err(e) = store
                 .remember_upload(account, sha256, &u, jiff::Timestamp::now())
                 .await
@@ -233,11 +251,18 @@ impl GrammersGateway {
         }
     }
 
-    /// Forgets `account`'s reference to the file `sha256` (Telegram refused its re-use).
-    pub(super) async fn forget_upload(&self, account: &str, a: &Account, sha256: &str) {
-        a.media.lock().await.remove(sha256);
+    /// Forgets `account`'s reference to the file `sha256` as a document or a photo (Telegram
+    /// refused its re-use).
+    pub(super) async fn forget_upload(
+        &self,
+        account: &str,
+        a: &Account,
+        sha256: &str,
+        document: bool,
+    ) {
+        a.media.lock().await.remove(&key(sha256, document));
         if let Some(store) = &self.uploads
-            && let Err(e) = store.forget_upload(account, sha256).await
+            && let Err(e) = store.forget_upload(account, sha256, document).await
         {
             warn!(account, error = %e, "the refused upload could not be removed from the uploads table");
         }
