@@ -103,9 +103,12 @@ pub struct AlbumItem<'a> {
 /// (Bot API sendMediaGroup: "documents … can be only grouped in an album with messages of
 /// the same type").
 pub fn is_photo(path: &std::path::Path) -> bool {
-    path.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "jpg" | "jpeg" | "png" | "webp"))
+    path.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+        matches!(
+            e.to_ascii_lowercase().as_str(),
+            "jpg" | "jpeg" | "png" | "webp"
+        )
+    })
 }
 
 /// The random_id of album item `index` of a delivery whose journalled random_id is `first`:

@@ -193,12 +193,7 @@ impl SqliteStore {
 /// An album's other items as the `album_ids` column keeps them (migration 0015): their ids
 /// joined by commas, NULL when the post is not an album.
 pub(crate) fn album_ids(ids: &[i64]) -> Option<String> {
-    (!ids.is_empty()).then(|| {
-        ids.iter()
-            .map(i64::to_string)
-            .collect::<Vec<_>>()
-            .join(",")
-    })
+    (!ids.is_empty()).then(|| ids.iter().map(i64::to_string).collect::<Vec<_>>().join(","))
 }
 
 /// The `album_ids` column back; anything but comma-separated integers is a

@@ -30,8 +30,8 @@ mod series;
 mod sqlite;
 pub mod stats;
 mod survival;
-mod uploads;
 mod switch;
+mod uploads;
 pub mod variants;
 mod web;
 

@@ -30,7 +30,7 @@ pub(crate) fn from_hex(s: &str) -> Result<Vec<u8>, StoreError> {
             "not an even count of hex digits",
         )),
     };
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return Err(bad());
     }
     (0..s.len())

@@ -130,10 +130,22 @@ fn an_album_arrives_as_one_grouped_post_with_every_item_and_the_caption_on_the_f
         assert_eq!(items.len(), 3, "chat {chat}: every item: {items:?}");
         // The caption (formatted: markdown's ** became an entity) on the first item only.
         assert_eq!(items[0].text, "Price list today", "chat {chat}");
-        assert_eq!(items[0].entities.len(), 1, "chat {chat}: {:?}", items[0].entities);
-        assert!(items[1..].iter().all(|m| m.text.is_empty()), "chat {chat}: {items:?}");
+        assert_eq!(
+            items[0].entities.len(),
+            1,
+            "chat {chat}: {:?}",
+            items[0].entities
+        );
+        assert!(
+            items[1..].iter().all(|m| m.text.is_empty()),
+            "chat {chat}: {items:?}"
+        );
         let media: std::collections::BTreeSet<_> = items.iter().map(|m| m.media).collect();
-        assert_eq!(media.len(), 3, "chat {chat}: three different files: {items:?}");
+        assert_eq!(
+            media.len(),
+            3,
+            "chat {chat}: three different files: {items:?}"
+        );
         assert!(media.iter().all(Option::is_some), "chat {chat}");
     }
     // One messages.sendMultiMedia per chat; each file uploaded once for both chats.
@@ -148,8 +160,7 @@ fn a_restart_reuses_the_uploads_and_a_refused_reuse_uploads_once_more() {
     // An album and, from a second set, a single document: both kinds of send re-use.
     let names = ["a.jpg", "b.jpg", "price.pdf"];
     let w = world(r#"["a.jpg", "b.jpg"]"#, "new", &names);
-    let extra = format!(
-        r#"
+    let extra = r#"
 [messages.doc]
 texts = ["The PDF"]
 media = "price.pdf"
@@ -157,9 +168,11 @@ media = "price.pdf"
 account = "acc1"
 targets = "t"
 messages = "doc"
-"#
-    );
-    w.config(&format!("{}{extra}", config(r#"["a.jpg", "b.jpg"]"#, "new", "15ms", "")));
+"#;
+    w.config(&format!(
+        "{}{extra}",
+        config(r#"["a.jpg", "b.jpg"]"#, "new", "15ms", "")
+    ));
     run_once(&w);
     assert_eq!(w.server.uploaded_files(), 3, "each file uploaded once");
     // A new process: nothing in memory, the store's uploads table names the files.
@@ -183,8 +196,16 @@ messages = "doc"
     assert_eq!(w.server.uploaded_files(), 6, "each file uploaded once more");
     for chat in [SUPERGROUP, GROUP] {
         let albums = albums(&w, chat);
-        assert_eq!(albums.values().filter(|i| i.len() == 2).count(), 3, "chat {chat}");
-        assert_eq!(albums.values().filter(|i| i.len() == 1).count(), 3, "chat {chat}");
+        assert_eq!(
+            albums.values().filter(|i| i.len() == 2).count(),
+            3,
+            "chat {chat}"
+        );
+        assert_eq!(
+            albums.values().filter(|i| i.len() == 1).count(),
+            3,
+            "chat {chat}"
+        );
     }
     // The fresh references were kept: the next start re-uses them.
     run_once(&w);
@@ -266,9 +287,7 @@ fn kill_9_during_album_sends_then_a_restart_leaves_no_duplicate_album() {
         );
         let sent: i64 = journal(
             &w,
-            &format!(
-                "SELECT COUNT(*) FROM deliveries WHERE target = '{chat}' AND status = 'sent'"
-            ),
+            &format!("SELECT COUNT(*) FROM deliveries WHERE target = '{chat}' AND status = 'sent'"),
         );
         assert_eq!(
             albums.len() as i64,
@@ -277,10 +296,19 @@ fn kill_9_during_album_sends_then_a_restart_leaves_no_duplicate_album() {
         );
         assert!(sent > 0, "chat {chat}");
     }
-    assert_eq!(journal(&w, "SELECT COUNT(*) FROM deliveries WHERE status = 'pending'"), 0);
+    assert_eq!(
+        journal(
+            &w,
+            "SELECT COUNT(*) FROM deliveries WHERE status = 'pending'"
+        ),
+        0
+    );
     // The kills did land between Telegram taking an album and its answer: re-sent albums were
     // dropped by their random_ids, not posted twice.
-    assert!(duplicates > 0, "no kill hit an album in flight (CRASH_SEED={seed})");
+    assert!(
+        duplicates > 0,
+        "no kill hit an album in flight (CRASH_SEED={seed})"
+    );
     eprintln!("{kills} kills, {duplicates} re-sends dropped by random_id");
 }
 
@@ -315,7 +343,14 @@ messages = "m"
     .unwrap();
     let out = common::command(
         dir.path(),
-        &["run", "--sandbox", "--once", "--no-metrics", "--no-web", "--ignore-quiet-hours"],
+        &[
+            "run",
+            "--sandbox",
+            "--once",
+            "--no-metrics",
+            "--no-web",
+            "--ignore-quiet-hours",
+        ],
     )
     .output()
     .unwrap();
@@ -338,7 +373,9 @@ messages = "m"
 /// `check` on a user's file with an album: the error, then `check` passes once fixed.
 fn check(dir: &std::path::Path, toml: &str) -> (i32, String) {
     std::fs::write(dir.join("sendmessagebot.toml"), toml).unwrap();
-    let out = common::command(dir, &["check", "--sandbox"]).output().unwrap();
+    let out = common::command(dir, &["check", "--sandbox"])
+        .output()
+        .unwrap();
     (out.status.code().unwrap_or(-1), text(&out))
 }
 
@@ -400,7 +437,10 @@ fn album_settings_are_checked_with_the_file_line_and_key() {
     // A missing file in the list, written one a line: its own line and index.
     let (code, out) = check(
         dir.path(),
-        &USER_TOML.replace("MEDIA", "[\n  \"photo1.jpg\",\n  \"photo2.jpg\",\n  \"photo12.jpg\",\n]"),
+        &USER_TOML.replace(
+            "MEDIA",
+            "[\n  \"photo1.jpg\",\n  \"photo2.jpg\",\n  \"photo12.jpg\",\n]",
+        ),
     );
     assert_eq!(code, 1, "{out}");
     assert!(

@@ -60,7 +60,11 @@ async fn uploads_are_kept_per_account_and_file_across_a_restart() {
     assert!(seen[2].as_ref().is_some_and(|d| d.document && d.id == 77));
     assert_eq!(seen[3], None, "another account has not uploaded it");
     assert_eq!(seen[4], None, "not uploaded as a document");
-    assert_eq!(seen[5], Some(photo(6, &[1])), "a new upload replaces the old");
+    assert_eq!(
+        seen[5],
+        Some(photo(6, &[1])),
+        "a new upload replaces the old"
+    );
     assert_eq!(seen[6], None, "forgotten after a refused re-use");
     store.close().await.unwrap();
     // A restart reads what was kept.
@@ -68,7 +72,10 @@ async fn uploads_are_kept_per_account_and_file_across_a_restart() {
         .await
         .unwrap();
     assert_eq!(
-        store.stored_upload("acc1", &"a".repeat(64), false).await.unwrap(),
+        store
+            .stored_upload("acc1", &"a".repeat(64), false)
+            .await
+            .unwrap(),
         Some(photo(6, &[1]))
     );
     // The access hash is the account's: never in Debug.

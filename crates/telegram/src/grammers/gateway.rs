@@ -790,7 +790,8 @@ impl GrammersGateway {
                 if let Ok(u) = &r
                     && uploaded
                 {
-                    self.remember_sent_media(req.account, a, &media.sha256, u).await;
+                    self.remember_sent_media(req.account, a, &media.sha256, u)
+                        .await;
                 }
                 r
             }

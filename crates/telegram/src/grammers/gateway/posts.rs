@@ -251,7 +251,11 @@ impl GrammersGateway {
                 tl::types::InputSingleMedia {
                     media,
                     random_id: item.random_id,
-                    message: if first { caption.to_owned() } else { String::new() },
+                    message: if first {
+                        caption.to_owned()
+                    } else {
+                        String::new()
+                    },
                     entities: if first { entities.clone() } else { None },
                 }
                 .into(),
@@ -294,7 +298,10 @@ impl GrammersGateway {
             for (sha256, document) in &hashes {
                 self.forget_upload(req.account, a, sha256, *document).await;
             }
-            r = self.album_call(&req, a, &peer, &caption, &entities).await?.0;
+            r = self
+                .album_call(&req, a, &peer, &caption, &entities)
+                .await?
+                .0;
         }
         match r {
             Ok(updates) => {

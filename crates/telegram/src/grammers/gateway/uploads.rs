@@ -36,9 +36,14 @@ pub(super) struct Media {
 
 /// Telegram refused a stored reference: the file must be uploaded again.
 pub(super) fn refused_reuse(e: &CallError) -> bool {
-    ["FILE_REFERENCE_EXPIRED", "FILE_REFERENCE_INVALID", "MEDIA_EMPTY", "MEDIA_INVALID"]
-        .iter()
-        .any(|name| e.is(name))
+    [
+        "FILE_REFERENCE_EXPIRED",
+        "FILE_REFERENCE_INVALID",
+        "MEDIA_EMPTY",
+        "MEDIA_INVALID",
+    ]
+    .iter()
+    .any(|name| e.is(name))
 }
 
 /// The SHA-256 of the file at `path` (read in a blocking task), lowercase hex.
@@ -173,7 +178,7 @@ impl GrammersGateway {
                 }
                 Ok(None) => {}
                 Err(e) => {
-                    warn!(account, error = %e, "the uploads table cannot be read; uploading the file")
+                    warn!(account, error = %e, "the uploads table cannot be read; uploading the file");
                 }
             }
         }
