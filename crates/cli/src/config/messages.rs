@@ -128,7 +128,8 @@ fn one_set(
 /// issue 15): 2–[`ALBUM_MAX_ITEMS`] files, all photos or all documents (Telegram's
 /// messages.sendMultiMedia refuses more with MULTI_MEDIA_TOO_LONG and a mix with
 /// MEDIA_INVALID). A list of one file is that file alone. Whether each file can be read is
-/// [`super::check_media`]'s.
+/// [`super::check_media`]'s. Errors name the file as `messages.NAME.media[3]`, counted from 1
+/// as `check` counts a list's items.
 fn media_of(
     ctx: &Ctx,
     key: &str,
@@ -154,7 +155,7 @@ fn media_of(
     if let Some(extra) = items.get(ALBUM_MAX_ITEMS) {
         return Err(ctx.at(
             extra,
-            format!("{key}.media[{ALBUM_MAX_ITEMS}]"),
+            format!("{key}.media[{}]", ALBUM_MAX_ITEMS + 1),
             format!(
                 "{} files: Telegram takes at most {ALBUM_MAX_ITEMS} in one album (messages.sendMultiMedia answers MULTI_MEDIA_TOO_LONG); keep {ALBUM_MAX_ITEMS} here and put the rest into another message set",
                 items.len()
@@ -167,7 +168,7 @@ fn media_of(
         if smb_engine::is_photo(item.get_ref()) != first_photo {
             return Err(ctx.at(
                 item,
-                format!("{key}.media[{i}]"),
+                format!("{key}.media[{}]", i + 1),
                 format!(
                     "`{}` is {} and `{}` (the first file) {}: Telegram groups photos (.jpg, .jpeg, .png, .webp) only with photos and documents only with documents (messages.sendMultiMedia refuses a mix with MEDIA_INVALID); put them into two message sets",
                     item.get_ref().display(),

@@ -152,7 +152,7 @@ pub struct MediaFile {
     /// The message set (`messages.NAME`).
     pub set: String,
     /// The setting errors name: `messages.NAME.media`, or `messages.NAME.media[3]` for an
-    /// album's fourth file.
+    /// album's third file (counted from 1, as `check` counts a list's items).
     pub key: String,
     /// As written: relative paths start at the working directory, as when it is sent.
     pub path: PathBuf,
@@ -308,7 +308,7 @@ pub fn parse(
                 Some(schema::MediaSetting::Many(_, items)) => items
                     .iter()
                     .enumerate()
-                    .map(|(i, p)| file(format!("messages.{set}.media[{i}]"), p))
+                    .map(|(i, p)| file(format!("messages.{set}.media[{}]", i + 1), p))
                     .collect(),
             }
         })

@@ -415,7 +415,7 @@ fn album_settings_are_checked_with_the_file_line_and_key() {
     let (code, out) = check(dir.path(), &USER_TOML.replace("MEDIA", &list(&all)));
     assert_eq!(code, 1, "{out}");
     assert!(
-        out.contains("sendmessagebot.toml:11: messages.catalogue.media[10]")
+        out.contains("sendmessagebot.toml:11: messages.catalogue.media[11]")
             && out.contains("11 files: Telegram takes at most 10 in one album")
             && out.contains("MULTI_MEDIA_TOO_LONG"),
         "{out}"
@@ -428,7 +428,7 @@ fn album_settings_are_checked_with_the_file_line_and_key() {
     );
     assert_eq!(code, 1, "{out}");
     assert!(
-        out.contains("messages.catalogue.media[2]")
+        out.contains("messages.catalogue.media[3]")
             && out.contains("`price.pdf` is a document and `photo1.jpg` (the first file) a photo")
             && out.contains("two message sets"),
         "{out}"
@@ -444,7 +444,7 @@ fn album_settings_are_checked_with_the_file_line_and_key() {
     );
     assert_eq!(code, 1, "{out}");
     assert!(
-        out.contains("sendmessagebot.toml:14: messages.catalogue.media[2]: `photo12.jpg`")
+        out.contains("sendmessagebot.toml:14: messages.catalogue.media[3]: `photo12.jpg`")
             && out.contains("no such file"),
         "{out}"
     );
