@@ -33,7 +33,7 @@ pub use message::{
 };
 pub use pacing::{Jitter, Pacing, mix64, unit_fraction};
 pub use post_mode::{OnUpdate, PostMode};
-pub use rules::{ChatRules, HoldReason, HourWindow, RuleHold, Weekdays};
+pub use rules::{ChatRules, HoldReason, HourWindow, MIN_GAP_MAX, RuleHold, Weekdays};
 pub use schedule::{QuietHours, Schedule};
 pub use status::{
     AccountStop, DeliveryStatus, OperatorState, PauseKind, RunState, SessionProblem, TargetState,

@@ -155,6 +155,11 @@ impl fmt::Display for HourWindow {
     }
 }
 
+/// The longest `min_gap` the planner can hold: it keeps the posts of the last 8 days (a week
+/// for `days` and `max_per_day`, plus a day), so a longer gap would quietly end after 8 days.
+/// A weekly post is `days = "mon"` (with `max_per_day = 1`).
+pub const MIN_GAP_MAX: Duration = Duration::from_secs(7 * 24 * 3600);
+
 /// One chat's rules, as written in a `[targets]` entry. `Default` is "no rule".
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ChatRules {

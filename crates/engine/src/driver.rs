@@ -116,6 +116,45 @@ struct Shared {
     follow_ups: std::sync::OnceLock<Arc<dyn crate::ports::FollowUps>>,
     /// Per account: follow-ups waiting for its next turn (see [`follow`]).
     queues: Vec<Mutex<VecDeque<follow::Queued>>>,
+    /// How long recent pending writes took: a send's pending write starts this much ahead of
+    /// its due moment (see [`PendingLead`]).
+    lead: Mutex<PendingLead>,
+}
+
+/// How far ahead of a send's due moment its pending write starts (issue 18: pacing error
+/// p99 ≤ 5 ms). The pending write is durable (an fsync: 2–55 ms on a loaded disk), and it
+/// sat between the timer and the send, so every gap came out longer by that write. Now an
+/// account task wakes [`PendingLead::lead`] before the due moment, asks the planner for that
+/// moment's send (the planner gets the due moment as `now`, so it decides exactly what it
+/// would decide then), writes the pending row, and calls the gateway on the due moment.
+///
+/// The lead is the slowest of the last [`PendingLead::WINDOW`] pending writes plus 1 ms,
+/// within 1–200 ms: a write slower than every recent one only makes that send late, never
+/// early. Deciding up to 200 ms early means a pause or disable that arrives in those
+/// milliseconds applies from the next send, as one arriving during the pending write
+/// always did.
+#[derive(Debug, Default)]
+struct PendingLead {
+    /// The last writes' durations, oldest first, at most [`PendingLead::WINDOW`].
+    recent: VecDeque<Duration>,
+}
+
+impl PendingLead {
+    const WINDOW: usize = 32;
+    const MIN: Duration = Duration::from_millis(1);
+    const MAX: Duration = Duration::from_millis(200);
+
+    fn note(&mut self, took: Duration) {
+        if self.recent.len() == Self::WINDOW {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(took);
+    }
+
+    fn lead(&self) -> Duration {
+        let slowest = self.recent.iter().max().copied().unwrap_or_default();
+        (slowest + Duration::from_millis(1)).clamp(Self::MIN, Self::MAX)
+    }
 }
 
 /// Whether the journal takes writes (see the module docs).
@@ -315,6 +354,18 @@ impl Shared {
     fn now(&self) -> Timestamp {
         self.lock_now().1
     }
+
+    /// How far ahead of a due moment the next pending write starts ([`PendingLead`]).
+    fn lead(&self) -> Duration {
+        self.lead.lock().unwrap_or_else(|p| p.into_inner()).lead()
+    }
+
+    fn note_pending_write(&self, took: Duration) {
+        self.lead
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .note(took);
+    }
 }
 
 /// Runs the planner against real ports.
@@ -372,6 +423,7 @@ impl Driver {
                 ready,
                 follow_ups: std::sync::OnceLock::new(),
                 queues,
+                lead: Mutex::new(PendingLead::default()),
             }),
         })
     }
@@ -1338,6 +1390,8 @@ async fn recover(shared: &Shared) -> Result<(), StoreError> {
 }
 
 async fn account_loop(shared: Arc<Shared>, account: usize, shutdown: CancellationToken) {
+    // The due moment this task woke [`PendingLead`] ahead of, for the next poll.
+    let mut ahead_of: Option<Timestamp> = None;
     loop {
         if shutdown.is_cancelled() {
             return;
@@ -1373,15 +1427,23 @@ async fn account_loop(shared: Arc<Shared>, account: usize, shutdown: Cancellatio
             }
             follow::Turn::Idle => {}
         }
-        let (fx, now) = {
+        // Woken `lead` ahead of a due moment: the planner is asked as of that moment, and
+        // a send it gives is written pending now and sent on the moment (see `PendingLead`).
+        let (fx, now, due) = {
             let (mut planner, now) = shared.lock_now();
-            (planner.handle(Event::Poll { account }, now), now)
+            // A clock step since the wake moves the planner's deadlines, not `ahead_of`: a
+            // due moment further ahead than any lead is stale and not used.
+            let due = ahead_of.take().filter(|due| {
+                *due > now && Duration::try_from(due.duration_since(now)).is_ok_and(|d| d <= PendingLead::MAX)
+            });
+            let at = due.unwrap_or(now);
+            (planner.handle(Event::Poll { account }, at), at, due)
         };
         let mut wait = None;
         for e in fx {
             match e {
                 Effect::Wait { until } => wait = Some(until),
-                Effect::Send(d) => deliver(&shared, d, &shutdown).await,
+                Effect::Send(d) => deliver(&shared, d, due, &shutdown).await,
                 other => apply(&shared, other, now).await,
             }
         }
@@ -1397,21 +1459,40 @@ async fn account_loop(shared: Arc<Shared>, account: usize, shutdown: Cancellatio
             continue;
         }
         let Some(until) = wait else { continue };
+        let early = until.map(|t| (t, ahead(t, shared.lead())));
         let sleep = async {
-            match until {
-                Some(t) => tokio::time::sleep(until_wait(t, shared.now())).await,
+            match early {
+                Some((_, wake)) => tokio::time::sleep(until_wait(wake, shared.now())).await,
                 None => std::future::pending::<()>().await,
             }
         };
         tokio::select! {
-            _ = sleep => {}
+            _ = sleep => {
+                // Within the lead of the due moment (not a wall-clock re-check on the way).
+                if let Some((t, wake)) = early && shared.now() >= wake {
+                    ahead_of = Some(t);
+                }
+            }
             _ = shared.wakers[account].notified() => {}
             _ = shutdown.cancelled() => return,
         }
     }
 }
 
-async fn deliver(shared: &Shared, d: Delivery, shutdown: &CancellationToken) {
+/// `t` less `lead`, the moment an account task wakes to prepare a send due at `t`.
+fn ahead(t: Timestamp, lead: Duration) -> Timestamp {
+    let lead = SignedDuration::try_from(lead).unwrap_or(SignedDuration::ZERO);
+    t.checked_sub(lead).unwrap_or(t)
+}
+
+/// Journals `d` pending, then sends it — not before `due` when the planner gave it ahead of
+/// its moment (see [`PendingLead`]) — and hands the answer to the planner.
+async fn deliver(
+    shared: &Shared,
+    d: Delivery,
+    due: Option<Timestamp>,
+    shutdown: &CancellationToken,
+) {
     let now = shared.now();
     let pending = PendingDelivery {
         key: d.key(),
@@ -1428,7 +1509,14 @@ async fn deliver(shared: &Shared, d: Delivery, shutdown: &CancellationToken) {
     loop {
         let state = shared.journal.state.borrow().clone();
         let written = match state {
-            JournalState::Up => shared.store.write_pending(&pending).await,
+            JournalState::Up => {
+                let began = Instant::now();
+                let written = shared.store.write_pending(&pending).await;
+                if written.is_ok() {
+                    shared.note_pending_write(began.elapsed());
+                }
+                written
+            }
             JournalState::Down { reason, .. } => Err(StoreError::Invalid(reason)),
         };
         match written {
@@ -1444,6 +1532,14 @@ async fn deliver(shared: &Shared, d: Delivery, shutdown: &CancellationToken) {
     }
     // Our previous post in this chat, when the broadcaster edits, replaces or pins (issue 15).
     let plan = follow::Plan::for_delivery(shared, &d).await;
+    if let Some(due) = due {
+        // Written ahead: the call goes out on the due moment, never before it.
+        tokio::select! {
+            _ = tokio::time::sleep(until_wait(due, shared.now())) => {}
+            // Journalled and not sent: the next start sends it with the same random_id.
+            _ = shutdown.cancelled() => return,
+        }
+    }
     {
         let (mut planner, now) = shared.lock_now();
         planner.send_started(d.account, Some(d.broadcaster), now);

@@ -65,7 +65,7 @@ impl Ctx<'_> {
                 message,
             };
         };
-        match key_at(self.src, span.start) {
+        match key_at(self.src, span.start).or_else(|| item_at(self.src, span.start)) {
             Some(key) => self.at_offset(span.start, key, message),
             None => ConfigError::Toml {
                 path: format!("{}:{}", self.path, line_of(self.src, span.start)),
@@ -93,6 +93,15 @@ fn in_users_words(message: &str) -> String {
     }
     if let Some(head) = message.strip_suffix("expected f64") {
         return format!("{head}expected a number");
+    }
+    if message.ends_with("expected a boolean") {
+        return format!("{message}: write true or false, without quotes");
+    }
+    if message.ends_with("expected a sequence") {
+        return format!(
+            "{}expected a list: write the values in [ ], such as test = [\"@my_test_group\"]",
+            message.strip_suffix("expected a sequence").unwrap_or(message)
+        );
     }
     if message.ends_with("expected a string") && !message.starts_with("invalid type: string") {
         return format!(
@@ -134,6 +143,98 @@ pub(super) fn key_at(src: &str, offset: usize) -> Option<String> {
     })
 }
 
+/// The item (`targets.prod[3]`, 1-based as `check` counts them) of a multi-line array that
+/// the value at `offset` sits in, for errors inside such arrays (QA F10: a number among a
+/// list's chats said only the line). Reads the file up to `offset` with TOML's lexical rules
+/// — comments, basic and literal strings, multi-line ones, nested arrays and inline tables —
+/// so a `,` or `[` inside a text is not counted. `None` outside a `key = [` array.
+pub(super) fn item_at(src: &str, offset: usize) -> Option<String> {
+    let src = src.get(..offset.min(src.len()))?;
+    let mut table = String::new();
+    // The `key` of the open top-level `key = [`, the open brackets, and the item count.
+    let mut key: Option<String> = None;
+    let mut depth = 0usize;
+    let mut item = 1usize;
+    let mut line_start = 0usize;
+    let mut i = 0usize;
+    let b = src.as_bytes();
+    while i < b.len() {
+        let rest = &src[i..];
+        let c = b[i];
+        if rest.starts_with("\"\"\"") || rest.starts_with("'''") {
+            let quote = &rest[..3];
+            let escapes = quote == "\"\"\"";
+            let mut j = 3;
+            loop {
+                let Some(found) = rest[j..].find(quote) else {
+                    return None; // the offset is inside the string: a key's value, not an item
+                };
+                let at = j + found;
+                let escaped = escapes && rest[j..at].ends_with('\\') && !rest[j..at].ends_with("\\\\");
+                j = at + 3;
+                if !escaped {
+                    break;
+                }
+            }
+            // A closing run of up to five quotes belongs to the string.
+            while rest[j..].starts_with(&quote[..1]) && j < rest.len() {
+                j += 1;
+            }
+            i += j;
+            continue;
+        }
+        match c {
+            b'"' | b'\'' => {
+                let mut j = 1;
+                while j < rest.len() && b[i + j] != c && b[i + j] != b'\n' {
+                    if c == b'"' && b[i + j] == b'\\' {
+                        j += 1;
+                    }
+                    j += 1;
+                }
+                i += j + 1;
+                continue;
+            }
+            b'#' => {
+                i += rest.find('\n').unwrap_or(rest.len());
+                continue;
+            }
+            b'\n' => line_start = i + 1,
+            b'[' | b'{' if depth > 0 => depth += 1,
+            b']' | b'}' if depth > 0 => {
+                depth -= 1;
+                if depth == 0 {
+                    key = None;
+                }
+            }
+            b',' if depth == 1 => item += 1,
+            b'[' if src[line_start..i].trim().is_empty() => {
+                // A `[table]` or `[[table]]` header.
+                let h = rest.trim_start_matches('[');
+                let end = h.find(']')?;
+                table = h[..end].trim().replace('"', "");
+                i += rest.find('\n').unwrap_or(rest.len());
+                continue;
+            }
+            b'[' => {
+                let before = src[line_start..i].trim_end();
+                let name = before.strip_suffix('=')?.trim().replace('"', "");
+                key = Some(name);
+                depth = 1;
+                item = 1;
+            }
+            b'{' => depth = 1,
+            _ => {}
+        }
+        i += rest.chars().next().map_or(1, char::len_utf8);
+    }
+    let key = key.filter(|_| depth >= 1)?;
+    Some(match table.as_str() {
+        "" => format!("{key}[{item}]"),
+        t => format!("{t}.{key}[{item}]"),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,6 +251,14 @@ mod tests {
             "invalid type: floating point `0.1`, expected a string: write the value in quotes (such as jitter = \"10%\" or format = \"html\")"
         );
         assert_eq!(in_users_words("unknown field `x`"), "unknown field `x`");
+        assert_eq!(
+            in_users_words("invalid type: string \"yes\", expected a boolean"),
+            "invalid type: string \"yes\", expected a boolean: write true or false, without quotes"
+        );
+        assert_eq!(
+            in_users_words("invalid type: string \"@t\", expected a sequence"),
+            "invalid type: string \"@t\", expected a list: write the values in [ ], such as test = [\"@my_test_group\"]"
+        );
     }
 
     #[test]
@@ -166,5 +275,46 @@ mod tests {
         // A key itself, or a header, has no `key =` before it.
         assert_eq!(at("delay_between_chats"), Some(None));
         assert_eq!(at("[settings]"), Some(None));
+    }
+
+    /// Every offset of broken and multi-byte input gives an answer, never a panic.
+    #[test]
+    fn item_at_never_panics_on_any_offset() {
+        for src in [
+            "a = [\"unterminated\n  'x\n[t\n b = [ { c = \"\"\"ы\\\"\"\"\" ,]\n",
+            "[[m.items]]\ntexts = [ '''Прайс''''' , \"\\\\\", # ё\n ]\n\"\"\"",
+            "x = [\n  [1, 2],\n  { a = [3] },\n  ₽,\n",
+        ] {
+            for i in 0..=src.len() + 1 {
+                let _ = item_at(src, i);
+            }
+        }
+    }
+
+    /// QA F10: a wrong value inside a multi-line list named only its line.
+    #[test]
+    fn the_item_of_a_multi_line_array_with_its_table_and_key() {
+        let src = concat!(
+            "[targets]\n",
+            "prod = [\n",
+            "    \"@a, [b]\",  # a comma, and [brackets] in a comment\n",
+            "    { chat = \"@c\", days = \"mon,tue\" },\n",
+            "    12345,\n",
+            "]\n",
+            "[messages.b2b]\n",
+            "texts = [\n",
+            "    \"\"\"Прайс, опт:\n",
+            "iPhone — 71 000 ₽, [в наличии]\"\"\",\n",
+            "    'C:\\path, literal',\n",
+            "    42,\n",
+            "]\n",
+            "after = 1\n",
+        );
+        let at = |needle: &str| src.find(needle).and_then(|i| item_at(src, i));
+        assert_eq!(at("12345").as_deref(), Some("targets.prod[3]"));
+        assert_eq!(at("42").as_deref(), Some("messages.b2b.texts[3]"));
+        // Outside an array, or inside a string value: not an item.
+        assert_eq!(at("after"), None);
+        assert_eq!(at("iPhone"), None);
     }
 }

@@ -153,6 +153,12 @@ fn ruled(r: &RuledTarget) -> Result<(TargetRef, ChatRules), String> {
                         .into(),
                 );
             }
+            if gap > smb_domain::MIN_GAP_MAX {
+                return Err(format!(
+                    "min_gap: {:.1} days is longer than 7 days, the longest gap the chat rules keep track of; for a weekly post use days = \"mon\" with max_per_day = 1",
+                    gap.as_secs_f64() / 86_400.0
+                ));
+            }
             Some(gap)
         }
         None => None,

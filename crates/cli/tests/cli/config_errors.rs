@@ -663,6 +663,11 @@ fn qa_chat_rules_and_backup_accounts_that_mean_nothing_are_refused_at_their_line
             "min_gap: a gap of 0 holds nothing",
         ),
         (
+            // QA F9: the rules keep 8 days of posts, so a 30-day gap would quietly end after 8.
+            r#"{ chat = "@wholesale_spb", min_gap = "720h" }"#,
+            "min_gap: 30.0 days is longer than 7 days, the longest gap the chat rules keep track of; for a weekly post use days = \"mon\" with max_per_day = 1",
+        ),
+        (
             r#"{ chat = "@wholesale_spb", days = "mon,mon" }"#,
             "days: `mon,mon` names mon twice; name each day once",
         ),
@@ -686,6 +691,11 @@ fn qa_chat_rules_and_backup_accounts_that_mean_nothing_are_refused_at_their_line
     // Still accepted: a whole day, a wrapping range.
     let (code, out) = parsed(
         &rule(r#"{ chat = "@wholesale_spb", days = "fri-mon", hours = "0-24", min_gap = "1s" }"#),
+        &[],
+    );
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = parsed(
+        &rule(r#"{ chat = "@wholesale_spb", min_gap = "168h" }"#),
         &[],
     );
     assert_eq!(code, 0, "{out}");
@@ -798,4 +808,30 @@ fn qa_entries_of_one_chat_carry_the_same_rules_and_rule_types_name_their_key() {
             "{entry}: {out}"
         );
     }
+}
+
+/// QA F10: a value of the wrong type inside a multi-line list (how `init` writes `[targets]`
+/// and texts) names its list and item, not only the line.
+#[test]
+fn qa_a_wrong_value_inside_a_multi_line_list_names_the_list_and_the_item() {
+    let toml = GOOD.replace(
+        "prod = [\"-1001234567890\", \"@shop_chat\"]",
+        "prod = [\n    \"-1001234567890\",  # the wholesale group, [main]\n    \"@shop_chat\",\n    12345,\n]",
+    );
+    let (code, out) = parsed(&toml, &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("sendmessagebot.toml:10: targets.prod[3]: invalid type: integer `12345`"),
+        "{out}"
+    );
+    let toml = GOOD.replace(
+        "texts = [\"hello\"]",
+        "texts = [\n    \"\"\"Прайс, опт:\niPhone 16 — 71 000 ₽\"\"\",\n    42,\n]",
+    );
+    let (code, out) = parsed(&toml, &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("sendmessagebot.toml:14: messages.b2b.texts[2]: invalid type: integer `42`"),
+        "{out}"
+    );
 }

@@ -49,8 +49,17 @@ fn broadcaster(setup: PlannerSetup, name: &str, chats: usize, jitter: Jitter) ->
 }
 
 /// Gaps (seconds) between consecutive sends of acc1, as the gateway saw them, over
-/// `cycles` cycles of two broadcasters with 100 chats each.
+/// `cycles` cycles of two broadcasters with 100 chats each, pending writes taking 0–299 ms.
 async fn gaps(jitter: Jitter, cycles: usize) -> Vec<f64> {
+    gaps_with(jitter, cycles, slow_pending).await
+}
+
+/// [`gaps`] with the journal's writes delayed by `hook`.
+async fn gaps_with(
+    jitter: Jitter,
+    cycles: usize,
+    hook: impl smb_engine::testing::Hook + 'static,
+) -> Vec<f64> {
     let start: Timestamp = "2026-05-01T10:00:00Z".parse().unwrap();
     let clock = Arc::new(TokioClock::starting_at(start));
     let sim = Arc::new(
@@ -71,7 +80,7 @@ async fn gaps(jitter: Jitter, cycles: usize) -> Vec<f64> {
     let planner = broadcaster(setup, "b2c", 100, jitter).build(start).unwrap();
     let driver = Driver::restore(
         planner,
-        Arc::new(Hooked::new(MemoryStore::default(), slow_pending)),
+        Arc::new(Hooked::new(MemoryStore::default(), hook)),
         sim.clone(),
         clock.clone(),
         Arc::new(NullSink),
@@ -129,4 +138,55 @@ async fn with_the_largest_jitter_no_gap_is_shorter_than_the_delay() {
     assert!(gaps.len() >= 399, "{}", gaps.len());
     assert_eq!(short(&gaps), Vec::<f64>::new());
     assert!(gaps.iter().any(|g| *g > 1.3), "jitter spreads the gaps");
+}
+
+/// The sandbox answers 40 ms after the call, and the gap counts from the answer.
+const ANSWER: f64 = 0.040;
+
+#[tokio::test(start_paused = true)]
+async fn a_pending_write_made_ahead_of_the_due_moment_adds_nothing_to_the_gap() {
+    // Pending writes take 10, 20, 30, 10, 20, 30, … ms: before issue 18's fix each gap came
+    // out that much longer than the delay (the write sat between the timer and the call).
+    let n = std::sync::atomic::AtomicU64::new(0);
+    let hook = move |write: Write<'_>| match write {
+        Write::Pending(_) => {
+            let k = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Verdict::Delay(Duration::from_millis(10 * (k % 3 + 1)))
+        }
+        _ => Verdict::Forward,
+    };
+    let gaps = gaps_with(Jitter(0.0), 1, hook).await;
+    assert!(gaps.len() >= 199, "{}", gaps.len());
+    // From the fourth send on the lead covers the slowest write seen (30 ms): each call goes
+    // out on its due moment.
+    let off: Vec<(usize, f64)> = gaps
+        .iter()
+        .enumerate()
+        .skip(3)
+        .map(|(i, g)| (i, g - 1.0 - ANSWER))
+        .filter(|(_, e)| e.abs() > 1e-6)
+        .collect();
+    assert_eq!(off, Vec::<(usize, f64)>::new());
+    assert_eq!(short(&gaps), Vec::<f64>::new());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_pending_write_slower_than_the_lead_makes_that_send_late_never_early() {
+    // 5 ms writes, then one of 150 ms (longer than any lead learnt so far), then 5 ms again.
+    let n = std::sync::atomic::AtomicU64::new(0);
+    let hook = move |write: Write<'_>| match write {
+        Write::Pending(_) => {
+            let k = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Verdict::Delay(Duration::from_millis(if k == 50 { 150 } else { 5 }))
+        }
+        _ => Verdict::Forward,
+    };
+    let gaps = gaps_with(Jitter(0.0), 1, hook).await;
+    assert!(gaps.len() >= 199, "{}", gaps.len());
+    assert_eq!(short(&gaps), Vec::<f64>::new());
+    // The 51st send (gap 49 ends it) is late by what its write took beyond the 6 ms lead.
+    let late = gaps[49] - 1.0 - ANSWER;
+    assert!((late - 0.144).abs() < 1e-6, "{late}");
+    // Afterwards the lead covers 150 ms, and the calls are on time again.
+    assert!(gaps[51..].iter().all(|g| (g - 1.0 - ANSWER).abs() < 1e-6), "{:?}", &gaps[51..]);
 }
