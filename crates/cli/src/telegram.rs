@@ -205,9 +205,12 @@ pub fn account<'a>(settings: &'a Settings, name: &str) -> anyhow::Result<&'a Acc
 /// real binary). An account without a usable
 /// session is recorded as stopped with the fix as its reason (the others start); an account
 /// stopped that way before and usable now is started again. Fails only when no account can send.
+/// What the accounts upload is kept in `uploads` (the store's uploads table, issue 15), so a
+/// restart re-uses it.
 pub async fn start_gateway(
     settings: &Settings,
     store: &dyn Store,
+    uploads: Arc<dyn smb_engine::Uploads>,
 ) -> anyhow::Result<Arc<GrammersGateway>> {
     let api = api(settings)?;
     let sessions = session_store(settings)?;
@@ -225,7 +228,7 @@ pub async fn start_gateway(
         }
     }
     let peers = Arc::new(JsonPeerCacheStore::new(sessions.dir()));
-    let gateway = GrammersGateway::connect(&api, &sessions, &configs, peers);
+    let gateway = GrammersGateway::connect(&api, &sessions, &configs, peers).with_uploads(uploads);
     let now = Timestamp::now();
     let stored = store.accounts().await?;
     for c in &configs {

@@ -924,7 +924,7 @@ async fn send_test(
         planner.send_started(account, None, now);
     }
     let started = Instant::now();
-    let res = send_once(shared, request).await;
+    let res = send_content(shared, request, &t.content.album, &mut Vec::new()).await;
     let latency = started.elapsed();
     // Counted from the answer too: see `deliver`.
     let (mut planner, now) = shared.lock_now();
@@ -954,6 +954,64 @@ async fn send_once(shared: &Shared, request: SendRequest<'_>) -> Result<SentMess
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_default();
             tracing::error!(account, target = %target, panic = %what, "the send panicked; this delivery fails as bad content");
+            Err(SendError::rpc(smb_domain::SEND_PANICKED, None))
+        }
+    }
+}
+
+/// Sends one delivery's content: an album (`content.album`, issue 15) as one
+/// messages.sendMultiMedia through the follow-ups port — item `i`'s random_id is
+/// [`crate::ports::album_item_random_id`] of the journalled `random_id`, the text the first
+/// item's caption — answered with the first item's id (the post follow-ups act on; the other
+/// items' ids go to `other_items`); anything else through [`send_once`]. Bounded and panic-safe like [`send_once`]. A gateway without
+/// the follow-ups port cannot send albums: ALBUM_NOT_SUPPORTED.
+async fn send_content(
+    shared: &Shared,
+    request: SendRequest<'_>,
+    album: &[std::path::PathBuf],
+    other_items: &mut Vec<i64>,
+) -> Result<SentMessage, SendError> {
+    if album.is_empty() {
+        return send_once(shared, request).await;
+    }
+    let Some(port) = shared.follow_ups.get() else {
+        tracing::error!(account = request.account, target = %request.target, "this gateway cannot send albums");
+        return Err(SendError::rpc("ALBUM_NOT_SUPPORTED", None));
+    };
+    let items: Vec<crate::ports::AlbumItem<'_>> = album
+        .iter()
+        .enumerate()
+        .map(|(i, media)| crate::ports::AlbumItem {
+            media,
+            random_id: crate::ports::album_item_random_id(request.random_id, i),
+        })
+        .collect();
+    let (account, target) = (request.account, request.target);
+    let album_request = crate::ports::AlbumRequest {
+        account,
+        target,
+        caption: request.text,
+        format: request.format,
+        items: &items,
+    };
+    let send = std::panic::AssertUnwindSafe(port.send_album(album_request)).catch_unwind();
+    match tokio::time::timeout(shared.settings.send_timeout, send).await {
+        Err(_) => Err(SendError::Transient("send timed out".into())),
+        Ok(Ok(Ok(sent))) => {
+            if target.is_basic_group() {
+                note_migration(shared, account, target).await;
+            }
+            let ids = sent.message_ids.unwrap_or_default();
+            if let Some(rest) = ids.get(1..) {
+                other_items.extend_from_slice(rest);
+            }
+            Ok(SentMessage {
+                message_id: ids.first().copied(),
+            })
+        }
+        Ok(Ok(Err(e))) => Err(e),
+        Ok(Err(_)) => {
+            tracing::error!(account, target = %target, "the album send panicked; this delivery fails as bad content");
             Err(SendError::rpc(smb_domain::SEND_PANICKED, None))
         }
     }
@@ -1490,8 +1548,9 @@ async fn deliver(
     }
     let started = Instant::now();
     let mut edited = follow::Edit::NotTried;
+    let mut album = Vec::new();
     let res = {
-        let send = follow::edit_or_send(shared, &d, &plan, &mut edited);
+        let send = follow::edit_or_send(shared, &d, &plan, &mut edited, &mut album);
         tokio::pin!(send);
         tokio::select! {
             r = &mut send => r,
@@ -1513,7 +1572,7 @@ async fn deliver(
         message_id: Some(new_id),
     }) = &res
     {
-        follow::after_post(shared, &plan, *new_id, edited, shared.now()).await;
+        follow::after_post(shared, &plan, *new_id, album, edited, shared.now()).await;
     }
     let (fx, now) = {
         let (mut planner, now) = shared.lock_now();

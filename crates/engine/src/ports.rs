@@ -97,6 +97,102 @@ pub struct AlbumItem<'a> {
     pub random_id: i64,
 }
 
+/// Whether Telegram is sent `path` as a photo (`.jpg`, `.jpeg`, `.png`, `.webp`, any case)
+/// rather than as a document (anything else: PDFs, spreadsheets, videos as files). An album
+/// is all photos or all documents: messages.sendMultiMedia refuses a mix with MEDIA_INVALID
+/// (Bot API sendMediaGroup: "documents … can be only grouped in an album with messages of
+/// the same type").
+pub fn is_photo(path: &std::path::Path) -> bool {
+    path.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+        matches!(
+            e.to_ascii_lowercase().as_str(),
+            "jpg" | "jpeg" | "png" | "webp"
+        )
+    })
+}
+
+/// The random_id of album item `index` of a delivery whose journalled random_id is `first`:
+/// item 0 is `first` itself, item `i` a fixed mix of `first` and `i` (SplitMix64's
+/// finaliser; never 0). The journal's pending write of the delivery (its `random_id`, kept
+/// for the delivery's whole life) therefore fixes every item's id before the album is sent:
+/// a re-send after a crash offers Telegram the same ids and it drops the whole album as a
+/// duplicate (RANDOM_ID_DUPLICATE).
+pub fn album_item_random_id(first: i64, index: usize) -> i64 {
+    if index == 0 {
+        return first;
+    }
+    let mut z = (first as u64) ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    match z as i64 {
+        0 => 1,
+        v => v,
+    }
+}
+
+/// Media Telegram stored for one account (issue 15's uploads table, migration 0015): what
+/// messages.uploadMedia (or the first messages.sendMedia) gave back for a file, so later sends
+/// name it (`inputPhoto` / `inputDocument`) instead of uploading the file again. Keyed by the
+/// account, the SHA-256 of the file's bytes (an edited file is a new upload) and the kind (the
+/// same bytes sent as a photo and as a document are two uploads).
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoredUpload {
+    /// `true`: an `inputDocument`; `false`: an `inputPhoto`.
+    pub document: bool,
+    /// Telegram's photo or document id.
+    pub id: i64,
+    /// Telegram's access_hash of it, valid for this account only.
+    pub access_hash: i64,
+    /// Telegram's file_reference (opaque bytes; Telegram answers FILE_REFERENCE_EXPIRED once
+    /// it has gone stale).
+    pub file_reference: Vec<u8>,
+}
+
+/// The access hash and file reference are the account's: never printed.
+impl std::fmt::Debug for StoredUpload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredUpload")
+            .field("document", &self.document)
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The uploads table (issue 15, migration 0015): media already uploaded per (account, file
+/// content), so a later send and a restart re-use it. A re-use Telegram refuses
+/// (FILE_REFERENCE_EXPIRED, MEDIA_EMPTY, MEDIA_INVALID) forgets the row and the file is
+/// uploaded once more. Implemented by both stores; the grammers gateway reads and writes it.
+#[async_trait]
+pub trait Uploads: Send + Sync {
+    /// What `account` uploaded of the file whose SHA-256 (64 lowercase hex digits) is
+    /// `sha256`, as a document (`document`) or as a photo, if anything.
+    async fn stored_upload(
+        &self,
+        account: &str,
+        sha256: &str,
+        document: bool,
+    ) -> Result<Option<StoredUpload>, StoreError>;
+    /// Remembers (or replaces) what `account`'s upload of `sha256` became (as a photo or a
+    /// document: `upload.document`).
+    async fn remember_upload(
+        &self,
+        account: &str,
+        sha256: &str,
+        upload: &StoredUpload,
+        at: Timestamp,
+    ) -> Result<(), StoreError>;
+    /// Forgets `account`'s upload of `sha256` as a document or a photo (Telegram refused its
+    /// re-use).
+    async fn forget_upload(
+        &self,
+        account: &str,
+        sha256: &str,
+        document: bool,
+    ) -> Result<(), StoreError>;
+}
+
 /// An album: 2–10 items ([`ALBUM_MIN_ITEMS`]..=[`ALBUM_MAX_ITEMS`]) sent as one grouped post
 /// (messages.sendMultiMedia), the caption on the first item.
 #[derive(Debug, Clone)]
@@ -300,8 +396,12 @@ pub struct FollowUp {
     /// or an admin, may edit, delete or unpin it).
     pub account: String,
     pub action: FollowUpAction,
-    /// Telegram's id of the post it acts on.
+    /// Telegram's id of the post it acts on (an album's first item: the one with the caption).
     pub message_id: i64,
+    /// An album's other items (issue 15), in order, when the post is an album: a
+    /// [`FollowUpAction::Post`] record keeps them, a [`FollowUpAction::Delete`] deletes them
+    /// with `message_id` (replace deletes the whole previous album). Empty otherwise.
+    pub album: Vec<i64>,
 }
 
 /// What became of a follow-up. The journal's words: `done`, `gone`, `refused`.
@@ -334,7 +434,10 @@ pub struct OurPost {
     pub cycle: u64,
     /// The account that posted it.
     pub account: String,
+    /// An album's first item.
     pub message_id: i64,
+    /// An album's other items, when the journal knows them ([`FollowUp::album`]).
+    pub album: Vec<i64>,
 }
 
 /// One survival check of our previous post in a chat, before posting there (issue 15).

@@ -98,7 +98,7 @@ pub fn plan_test_send(
         });
     };
     let content = subject.content;
-    if let Err(error) = smb_domain::prepare(&text, content.format, content.media.is_some()) {
+    if let Err(error) = smb_domain::prepare(&text, content.format, content.has_media()) {
         return Err(TestRefusal::CannotSend {
             set: set.name.clone(),
             error,

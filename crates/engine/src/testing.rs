@@ -258,6 +258,7 @@ impl Store for MemoryStore {
                     cycle: *c,
                     account: account.clone(),
                     message_id: (*id)?,
+                    album: Vec::new(),
                 })
             })
             .collect::<Vec<_>>();
@@ -273,6 +274,7 @@ impl Store for MemoryStore {
                 cycle: f.cycle,
                 account: f.account.clone(),
                 message_id: f.message_id,
+                album: f.album.clone(),
             })
             .collect::<Vec<_>>();
         Ok(journal.into_iter().chain(records).max_by_key(|p| p.cycle))

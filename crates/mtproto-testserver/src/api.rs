@@ -969,7 +969,11 @@ fn input_media(
                 return Err(err("MEDIA_INVALID"));
             };
             match world.media.get(&p.id) {
-                Some(m) if !m.document && m.access_hash == p.access_hash => {}
+                Some(m) if !m.document && m.access_hash == p.access_hash => {
+                    if m.file_reference != p.file_reference {
+                        return Err(err("FILE_REFERENCE_EXPIRED"));
+                    }
+                }
                 _ => return Err(err("MEDIA_INVALID")),
             }
             (
@@ -986,7 +990,11 @@ fn input_media(
                 return Err(err("MEDIA_INVALID"));
             };
             match world.media.get(&d.id) {
-                Some(m) if m.document && m.access_hash == d.access_hash => {}
+                Some(m) if m.document && m.access_hash == d.access_hash => {
+                    if m.file_reference != d.file_reference {
+                        return Err(err("FILE_REFERENCE_EXPIRED"));
+                    }
+                }
                 _ => return Err(err("MEDIA_INVALID")),
             }
             (

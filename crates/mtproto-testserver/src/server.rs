@@ -177,6 +177,22 @@ impl TestServer {
         self.world().duplicates
     }
 
+    /// Files uploaded so far: distinct file ids of upload.saveFilePart / saveBigFilePart
+    /// (a client that re-uses a stored photo or document uploads nothing).
+    pub fn uploaded_files(&self) -> usize {
+        self.world().uploads.len()
+    }
+
+    /// Makes every stored photo's and document's file_reference stale, as Telegram's do
+    /// after a while: a send naming one with its old reference is refused with
+    /// FILE_REFERENCE_EXPIRED (the media itself stays; its new reference is in the messages
+    /// and uploads answered from now on).
+    pub fn expire_file_references(&self) {
+        for m in self.world().media.values_mut() {
+            m.file_reference.push(0x5a);
+        }
+    }
+
     /// Sets the reach of message `id` in `chat` (bot-API id) that messages.getMessagesViews
     /// and messages.getMessagesReactions answer from now on (issue 17).
     pub fn set_reach(&self, chat: i64, id: i32, figures: crate::reach::PostFigures) {

@@ -35,7 +35,7 @@ pub(crate) async fn insert(
     for r in rows {
         sqlx::query(
             "INSERT INTO follow_ups (broadcaster, cycle, target, action, step, account, message_id, \
-             result, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             album_ids, result, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (broadcaster, cycle, target, action) DO NOTHING",
         )
         .bind(&r.broadcaster)
@@ -45,6 +45,7 @@ pub(crate) async fn insert(
         .bind(step(r.action))
         .bind(&r.account)
         .bind(r.message_id)
+        .bind(album_ids(&r.album))
         // A post record is born done: nothing to carry out.
         .bind((r.action == FollowUpAction::Post).then_some("done"))
         .bind(at)
@@ -106,14 +107,14 @@ impl SqliteStore {
         before_cycle: u64,
     ) -> Result<Option<OurPost>, StoreError> {
         let row = sqlx::query(
-            "SELECT cycle, account, message_id FROM (
-                 SELECT cycle, account, message_id FROM deliveries
+            "SELECT cycle, account, message_id, album_ids FROM (
+                 SELECT cycle, account, message_id, NULL AS album_ids FROM deliveries
                  WHERE broadcaster = ? AND target = ? AND cycle < ? AND status = 'sent'
                    AND message_id IS NOT NULL
                  UNION ALL
-                 SELECT cycle, account, message_id FROM follow_ups
+                 SELECT cycle, account, message_id, album_ids FROM follow_ups
                  WHERE broadcaster = ? AND target = ? AND cycle < ? AND action = 'post')
-             ORDER BY cycle DESC LIMIT 1",
+             ORDER BY cycle DESC, album_ids IS NULL LIMIT 1",
         )
         .bind(broadcaster)
         .bind(target)
@@ -129,6 +130,7 @@ impl SqliteStore {
                 cycle: count(&r, "cycle")?,
                 account: col(&r, "account")?,
                 message_id: col(&r, "message_id")?,
+                album: parse_album_ids(col(&r, "album_ids")?)?,
             })
         })
         .transpose()
@@ -136,8 +138,8 @@ impl SqliteStore {
 
     pub(crate) async fn read_pending_follow_ups(&self) -> Result<Vec<FollowUp>, StoreError> {
         let rows = sqlx::query(
-            "SELECT broadcaster, cycle, target, action, account, message_id FROM follow_ups
-             WHERE result IS NULL ORDER BY cycle, step",
+            "SELECT broadcaster, cycle, target, action, account, message_id, album_ids
+             FROM follow_ups WHERE result IS NULL ORDER BY cycle, step",
         )
         .fetch_all(&self.read)
         .await
@@ -156,6 +158,7 @@ impl SqliteStore {
                     account: col(r, "account")?,
                     action,
                     message_id: col(r, "message_id")?,
+                    album: parse_album_ids(col(r, "album_ids")?)?,
                 })
             })
             .collect()
@@ -185,4 +188,26 @@ impl SqliteStore {
             })
             .collect()
     }
+}
+
+/// An album's other items as the `album_ids` column keeps them (migration 0015): their ids
+/// joined by commas, NULL when the post is not an album.
+pub(crate) fn album_ids(ids: &[i64]) -> Option<String> {
+    (!ids.is_empty()).then(|| ids.iter().map(i64::to_string).collect::<Vec<_>>().join(","))
+}
+
+/// The `album_ids` column back; anything but comma-separated integers is a
+/// [`StoreError::Decode`] naming it.
+pub(crate) fn parse_album_ids(column: Option<String>) -> Result<Vec<i64>, StoreError> {
+    let Some(text) = column else {
+        return Ok(Vec::new());
+    };
+    text.split(',')
+        .map(|id| {
+            id.trim().parse::<i64>().map_err(|e| StoreError::Decode {
+                column: "follow_ups.album_ids".into(),
+                source: std::sync::Arc::new(e),
+            })
+        })
+        .collect()
 }

@@ -8,17 +8,18 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use jiff::Timestamp;
-use smb_engine::{Store, StoreError};
+use smb_engine::{Store, StoreError, Uploads};
 
 use crate::{
     AddedTarget, FollowUpCount, MessageSetVersion, PeriodSummary, PgSettings, PgStore,
     SqliteSettings, SqliteStore, Stats, TargetCounts, TargetSwitches,
 };
 
-/// The journal as `run` and `stats` use it: the [`Store`] port plus their reads. Both stores
+/// The journal as `run` and `stats` use it: the [`Store`] port, the uploads table ([`Uploads`],
+/// issue 15) and their reads. Both stores
 /// give the same answers (tests/store/postgres.rs compares them).
 #[async_trait]
-pub trait Journal: Store {
+pub trait Journal: Store + Uploads {
     /// This journal as the engine's port.
     fn as_store(&self) -> &dyn Store;
     /// The SQLite store, for what only it serves yet (dashboard, reports, sources, reach).

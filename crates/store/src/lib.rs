@@ -31,6 +31,7 @@ mod sqlite;
 pub mod stats;
 mod survival;
 mod switch;
+mod uploads;
 pub mod variants;
 mod web;
 

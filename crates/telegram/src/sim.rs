@@ -814,13 +814,11 @@ impl FollowUps for SimGateway {
         if req.items.len() > ALBUM_MAX_ITEMS {
             return Err(SendError::rpc("MULTI_MEDIA_TOO_LONG", None));
         }
-        let photo = |p: &Path| {
-            p.extension()
-                .and_then(|e| e.to_str())
-                .map(str::to_ascii_lowercase)
-                .is_some_and(|e| matches!(e.as_str(), "jpg" | "jpeg" | "png" | "webp"))
-        };
-        let photos = req.items.iter().filter(|i| photo(i.media)).count();
+        let photos = req
+            .items
+            .iter()
+            .filter(|i| smb_engine::is_photo(i.media))
+            .count();
         if req.items.len() < ALBUM_MIN_ITEMS || (photos != 0 && photos != req.items.len()) {
             return Err(SendError::rpc("MEDIA_INVALID", None));
         }

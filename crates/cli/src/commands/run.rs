@@ -724,7 +724,9 @@ async fn start_round(
     sockets.fill(settings, args)?;
     let telegram = match args.sandbox {
         true => None,
-        false => Some(crate::telegram::start_gateway(settings, store.as_store()).await?),
+        false => {
+            Some(crate::telegram::start_gateway(settings, store.as_store(), store.clone()).await?)
+        }
     };
     // The same gateway carries out issue 15's follow-ups (edit, delete, pin) and reads reach
     // (issue 17): grammers or the sandbox.

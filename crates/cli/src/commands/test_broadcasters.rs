@@ -73,14 +73,21 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
         .collect();
     let telegram = match args.sandbox {
         true => None,
-        false => Some(crate::telegram::start_gateway(settings, store.as_ref()).await?),
-    };
-    let gateway: Arc<dyn smb_engine::Gateway> = match &telegram {
-        Some(t) => t.clone(),
-        None => {
-            Arc::new(SimGateway::new(settings.sandbox.clone()).context("starting the sandbox")?)
+        false => {
+            Some(crate::telegram::start_gateway(settings, store.as_ref(), store.clone()).await?)
         }
     };
+    // Albums (issue 15) go out through the follow-ups port of the same gateway.
+    let (gateway, follow_ups): (Arc<dyn smb_engine::Gateway>, Arc<dyn smb_engine::FollowUps>) =
+        match &telegram {
+            Some(t) => (t.clone(), t.clone()),
+            None => {
+                let sim = Arc::new(
+                    SimGateway::new(settings.sandbox.clone()).context("starting the sandbox")?,
+                );
+                (sim.clone(), sim)
+            }
+        };
     let planner = running.planner(true, Timestamp::now())?;
     let driver = Driver::restore(
         planner,
@@ -91,6 +98,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
         DriverSettings::default(),
     )
     .await?;
+    driver.set_follow_ups(follow_ups);
     let handle = driver.handle();
 
     let total: usize = chosen

@@ -3,13 +3,15 @@
 //! measured exactly as they will be sent; a refused one is named by its line.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use smb_domain::{Message, MessageError, MessageSet, TextFormat};
 use smb_engine::planner::Content;
+use smb_engine::{ALBUM_MAX_ITEMS, ALBUM_MIN_ITEMS};
 
 use super::env::EnvVars;
 use super::located::Ctx;
-use super::schema::MessageSection;
+use super::schema::{MediaSetting, MessageSection};
 use super::{ConfigError, MessageSourceInfo};
 
 /// The message sets by name, with how their texts are sent.
@@ -83,6 +85,7 @@ fn one_set(
             "no messages: add `texts = [\"…\"]`, [[messages.NAME.items]] tables or a `source`",
         ));
     }
+    let (media, album) = media_of(ctx, &key, m.media.as_ref())?;
     let format = m.format.map_or(TextFormat::Plain, |f| f.0);
     let set = MessageSet::new(set_name.to_owned(), messages);
     // A set that only has a source gets its texts from the store (`messages update`).
@@ -108,7 +111,8 @@ fn one_set(
     }
     let content = Content {
         format,
-        media: m.media.as_ref().map(|p| p.get_ref().clone()),
+        media,
+        album,
         link_preview: m.link_preview.unwrap_or(false),
         ..Content::default()
     };
@@ -118,4 +122,62 @@ fn one_set(
         media: m.media.is_some(),
     });
     Ok((set, content, source))
+}
+
+/// The set's `media`: one file (`Content::media`), or an album's files (`Content::album`,
+/// issue 15): 2–[`ALBUM_MAX_ITEMS`] files, all photos or all documents (Telegram's
+/// messages.sendMultiMedia refuses more with MULTI_MEDIA_TOO_LONG and a mix with
+/// MEDIA_INVALID). A list of one file is that file alone. Whether each file can be read is
+/// [`super::check_media`]'s. Errors name the file as `messages.NAME.media[3]`, counted from 1
+/// as `check` counts a list's items.
+fn media_of(
+    ctx: &Ctx,
+    key: &str,
+    media: Option<&MediaSetting>,
+) -> Result<(Option<PathBuf>, Vec<PathBuf>), ConfigError> {
+    let items = match media {
+        None => return Ok((None, Vec::new())),
+        Some(MediaSetting::One(p)) => return Ok((Some(p.get_ref().clone()), Vec::new())),
+        Some(MediaSetting::Many(start, items)) => match items.as_slice() {
+            [] => {
+                return Err(ctx.at_offset(
+                    *start,
+                    format!("{key}.media"),
+                    format!(
+                        "an empty list: give an album's files ({ALBUM_MIN_ITEMS}–{ALBUM_MAX_ITEMS}, such as [\"a.jpg\", \"b.jpg\"]), one file (\"price.png\"), or remove `media`"
+                    ),
+                ));
+            }
+            [one] => return Ok((Some(one.get_ref().clone()), Vec::new())),
+            items => items,
+        },
+    };
+    if let Some(extra) = items.get(ALBUM_MAX_ITEMS) {
+        return Err(ctx.at(
+            extra,
+            format!("{key}.media[{}]", ALBUM_MAX_ITEMS + 1),
+            format!(
+                "{} files: Telegram takes at most {ALBUM_MAX_ITEMS} in one album (messages.sendMultiMedia answers MULTI_MEDIA_TOO_LONG); keep {ALBUM_MAX_ITEMS} here and put the rest into another message set",
+                items.len()
+            ),
+        ));
+    }
+    let first_photo = smb_engine::is_photo(items[0].get_ref());
+    let kind = |photo: bool| if photo { "a photo" } else { "a document" };
+    for (i, item) in items.iter().enumerate().skip(1) {
+        if smb_engine::is_photo(item.get_ref()) != first_photo {
+            return Err(ctx.at(
+                item,
+                format!("{key}.media[{}]", i + 1),
+                format!(
+                    "`{}` is {} and `{}` (the first file) {}: Telegram groups photos (.jpg, .jpeg, .png, .webp) only with photos and documents only with documents (messages.sendMultiMedia refuses a mix with MEDIA_INVALID); put them into two message sets",
+                    item.get_ref().display(),
+                    kind(!first_photo),
+                    items[0].get_ref().display(),
+                    kind(first_photo),
+                ),
+            ));
+        }
+    }
+    Ok((None, items.iter().map(|p| p.get_ref().clone()).collect()))
 }

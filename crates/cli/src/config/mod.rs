@@ -141,7 +141,8 @@ pub struct Settings {
     pub message_sources: BTreeMap<String, MessageSourceInfo>,
     /// The typed sections of the other crates (web, metrics, logging, notifications, …).
     pub sections: crate::sections::Sections,
-    /// Every `media = "…"` of the file, where it is written (checked by [`load`]).
+    /// Every `media` file of the file (an album's each), where it is written (checked by
+    /// [`load`]).
     pub media_files: Vec<MediaFile>,
 }
 
@@ -150,6 +151,9 @@ pub struct Settings {
 pub struct MediaFile {
     /// The message set (`messages.NAME`).
     pub set: String,
+    /// The setting errors name: `messages.NAME.media`, or `messages.NAME.media[3]` for an
+    /// album's third file (counted from 1, as `check` counts a list's items).
+    pub key: String,
     /// As written: relative paths start at the working directory, as when it is sent.
     pub path: PathBuf,
     /// The 1-based line of `media = …` in the file.
@@ -201,7 +205,8 @@ fn utf8(name: &str, bytes: Vec<u8>) -> Result<String, ConfigError> {
     })
 }
 
-/// Every `media` file is a readable file: a missing one would fail each send at run time.
+/// Every `media` file (each of an album's too) is a readable file: a missing one would fail
+/// each send at run time.
 /// Relative paths start at the working directory (where they are opened when sent).
 pub fn check_media(name: &str, media: &[MediaFile]) -> Result<(), ConfigError> {
     for m in media {
@@ -224,7 +229,7 @@ pub fn check_media(name: &str, media: &[MediaFile]) -> Result<(), ConfigError> {
             return Err(ConfigError::At {
                 path: name.to_owned(),
                 line: m.line,
-                key: format!("messages.{}.media", m.set),
+                key: m.key.clone(),
                 message: format!(
                     "`{}`{base}: {problem}; put the file there or correct the path",
                     m.path.display()
@@ -285,12 +290,27 @@ pub fn parse(
     let media_files = file
         .messages
         .iter()
-        .filter_map(|(set, m)| {
-            m.media.as_ref().map(|p| MediaFile {
+        .flat_map(|(set, m)| {
+            let file = |key: String, p: &toml::Spanned<std::path::PathBuf>| MediaFile {
                 set: set.clone(),
+                key,
                 path: p.get_ref().clone(),
                 line: located::line_of(src, p.span().start),
-            })
+            };
+            match &m.media {
+                None => Vec::new(),
+                Some(schema::MediaSetting::One(p)) => {
+                    vec![file(format!("messages.{set}.media"), p)]
+                }
+                Some(schema::MediaSetting::Many(_, items)) if items.len() == 1 => {
+                    vec![file(format!("messages.{set}.media"), &items[0])]
+                }
+                Some(schema::MediaSetting::Many(_, items)) => items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| file(format!("messages.{set}.media[{}]", i + 1), p))
+                    .collect(),
+            }
         })
         .collect();
     Ok(Settings {

@@ -236,7 +236,7 @@ pub(super) struct MessageSection {
     #[serde(default)]
     pub(super) items: Vec<MessageItem>,
     pub(super) format: Option<FormatWord>,
-    pub(super) media: Option<Spanned<PathBuf>>,
+    pub(super) media: Option<MediaSetting>,
     pub(super) link_preview: Option<bool>,
     /// A file, Google Sheet or CSV URL the texts are fetched from (`messages update`).
     pub(super) source: Option<Spanned<String>>,
@@ -277,6 +277,61 @@ with_tunables! {
         /// A flagged chat is also disabled (issue 15).
         #[serde(default)]
         disable_when_removed: Option<bool>,
+    }
+}
+
+/// `media` of a message set: one file (`media = "price.png"`) or an album's files
+/// (`media = ["a.jpg", "b.jpg"]`, issue 15), each with where it is written.
+#[derive(Debug)]
+pub(super) enum MediaSetting {
+    One(Spanned<PathBuf>),
+    /// The list's own position (its `[`) and its items.
+    Many(usize, Vec<Spanned<PathBuf>>),
+}
+
+/// By hand rather than `#[serde(untagged)]`: untagged buffers the value and loses each file's
+/// line (toml's `Spanned`), which the errors name.
+impl<'de> Deserialize<'de> for MediaSetting {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let spanned = Spanned::<MediaValue>::deserialize(d)?;
+        let start = spanned.span().start;
+        Ok(match spanned.into_inner() {
+            MediaValue::One(p) => MediaSetting::One(Spanned::new(start..start, p)),
+            MediaValue::Many(items) => MediaSetting::Many(start, items),
+        })
+    }
+}
+
+enum MediaValue {
+    One(PathBuf),
+    Many(Vec<Spanned<PathBuf>>),
+}
+
+impl<'de> Deserialize<'de> for MediaValue {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Value;
+        impl<'de> serde::de::Visitor<'de> for Value {
+            type Value = MediaValue;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(
+                    "a file such as \"price.png\" or an album's files such as [\"a.jpg\", \"b.jpg\"]",
+                )
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<MediaValue, E> {
+                Ok(MediaValue::One(PathBuf::from(v)))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<MediaValue, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element::<Spanned<PathBuf>>()? {
+                    items.push(item);
+                }
+                Ok(MediaValue::Many(items))
+            }
+        }
+        d.deserialize_any(Value)
     }
 }
 

@@ -16,6 +16,7 @@ mod common;
 mod console_support;
 
 mod account_refusals_e2e;
+mod albums_e2e;
 mod chat_rules;
 mod check_agrees;
 mod config_errors;

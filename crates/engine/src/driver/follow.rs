@@ -32,7 +32,7 @@ use std::sync::{Arc, Mutex};
 use jiff::Timestamp;
 use smb_domain::{ErrorClass, PostMode, SendError, TargetRef};
 
-use super::{Shared, Write, lock, record, send_once};
+use super::{Shared, Write, lock, record, send_content};
 use crate::planner::{Control, Delivery, Event, Hold, Planner};
 use crate::ports::{
     EditRequest, EngineEvent, FollowUp, FollowUpAction, FollowUpResult, FollowUps, OurPost,
@@ -144,6 +144,7 @@ impl Plan {
             account: account.to_owned(),
             action,
             message_id,
+            album: Vec::new(),
         }
     }
 }
@@ -254,6 +255,7 @@ pub(super) async fn edit_or_send(
     d: &Delivery,
     plan: &Plan,
     edited: &mut Edit,
+    album: &mut Vec<i64>,
 ) -> Result<SentMessage, SendError> {
     if let (Some(port), PostMode::Edit, Some(prev)) = (&plan.port, plan.mode, &plan.previous)
         && prev.account == *d.account_name
@@ -264,7 +266,7 @@ pub(super) async fn edit_or_send(
             message_id: prev.message_id,
             text: &d.text,
             format: d.content.format,
-            caption: d.content.media.is_some(),
+            caption: d.content.has_media(),
             link_preview: d.content.link_preview,
         };
         let call = tokio::time::timeout(shared.settings.send_timeout, port.edit(request)).await;
@@ -291,6 +293,8 @@ pub(super) async fn edit_or_send(
         };
         journal(shared, row, result).await;
         if *edited == Edit::Done {
+            // The edit changes the caption; an album stays the album it was.
+            album.clone_from(&prev.album);
             return Ok(SentMessage {
                 message_id: Some(prev.message_id),
             });
@@ -307,7 +311,7 @@ pub(super) async fn edit_or_send(
         random_id: d.random_id,
         variant: d.variant.as_deref(),
     };
-    send_once(shared, request).await
+    send_content(shared, request, &d.content.album, album).await
 }
 
 /// A post Telegram answered as already sent (RANDOM_ID_DUPLICATE: a re-send after a crash
@@ -371,13 +375,16 @@ pub(super) async fn after_post(
     shared: &Shared,
     plan: &Plan,
     new_id: i64,
+    album: Vec<i64>,
     edited: Edit,
     now: Timestamp,
 ) {
     if plan.port.is_none() {
         return;
     }
-    let mut rows = vec![plan.row(FollowUpAction::Post, &plan.account, new_id)];
+    let mut post = plan.row(FollowUpAction::Post, &plan.account, new_id);
+    post.album = album;
+    let mut rows = vec![post];
     if plan.pin && edited != Edit::Done {
         rows.push(plan.row(FollowUpAction::Pin, &plan.account, new_id));
     }
@@ -390,7 +397,10 @@ pub(super) async fn after_post(
             PostMode::New => false,
         };
         if delete {
-            rows.push(plan.row(FollowUpAction::Delete, &prev.account, prev.message_id));
+            // An album goes whole: every item the journal knows.
+            let mut row = plan.row(FollowUpAction::Delete, &prev.account, prev.message_id);
+            row.album.clone_from(&prev.album);
+            rows.push(row);
         } else if plan.pin && edited != Edit::Gone {
             rows.push(plan.row(FollowUpAction::Unpin, &prev.account, prev.message_id));
         }
@@ -466,10 +476,14 @@ pub(super) async fn next(shared: &Shared, account: usize) -> Turn {
     }
     let call = async {
         match row.action {
-            FollowUpAction::Delete => port
-                .delete(&row.account, &target, &[row.message_id])
-                .await
-                .map(|n| n > 0),
+            FollowUpAction::Delete => {
+                let mut ids = Vec::with_capacity(1 + row.album.len());
+                ids.push(row.message_id);
+                ids.extend_from_slice(&row.album);
+                port.delete(&row.account, &target, &ids)
+                    .await
+                    .map(|n| n > 0)
+            }
             FollowUpAction::Pin => port
                 .pin(&row.account, &target, row.message_id, true)
                 .await

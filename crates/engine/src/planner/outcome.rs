@@ -105,9 +105,7 @@ impl Planner {
                 });
             }
             ErrorClass::TargetDead
-                if err.forbids_media()
-                    && d.content.text_without_media
-                    && d.content.media.is_some() =>
+                if err.forbids_media() && d.content.text_without_media && d.content.has_media() =>
             {
                 // The chat allows text: send this delivery (same random_id: nothing was
                 // posted) and the next ones there without the attachment.

@@ -442,9 +442,10 @@ impl Planner {
         };
         ac.in_flight = Some(index);
         let target = slot.targets[index].clone();
-        let content = if slot.content.media.is_some() && self.text_only.contains(&target) {
+        let content = if slot.content.has_media() && self.text_only.contains(&target) {
             Arc::new(Content {
                 media: None,
+                album: Vec::new(),
                 ..(*slot.content).clone()
             })
         } else {

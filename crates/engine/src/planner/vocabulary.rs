@@ -24,7 +24,12 @@ pub type BroadcasterId = usize;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Content {
     pub format: TextFormat,
+    /// One photo or document sent with the text (the text is its caption).
     pub media: Option<PathBuf>,
+    /// An album (issue 15): 2–[`crate::ALBUM_MAX_ITEMS`] photos or documents sent as one
+    /// grouped post, the text the first item's caption; empty when not an album. Set instead
+    /// of `media`, never with it.
+    pub album: Vec<PathBuf>,
     pub link_preview: bool,
     /// `send_text_without_media`: in a chat that forbids media (`CHAT_SEND_MEDIA_FORBIDDEN`,
     /// `…_PHOTOS_…`, …) send the text alone instead of disabling the chat. Off by default.
@@ -55,6 +60,7 @@ impl Default for Content {
         Content {
             format: TextFormat::default(),
             media: None,
+            album: Vec::new(),
             link_preview: false,
             text_without_media: false,
             disable_after_failures: DEFAULT_DISABLE_AFTER_FAILURES,
@@ -64,6 +70,14 @@ impl Default for Content {
             removed_posts_flag: DEFAULT_REMOVED_POSTS_FLAG,
             disable_when_removed: false,
         }
+    }
+}
+
+impl Content {
+    /// The text goes out as a caption: a photo, a document or an album comes with it
+    /// (Telegram's limit is then 1024, not 4096).
+    pub fn has_media(&self) -> bool {
+        self.media.is_some() || !self.album.is_empty()
     }
 }
 

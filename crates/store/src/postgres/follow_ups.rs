@@ -19,7 +19,8 @@ pub(super) async fn insert(
     for r in rows {
         sqlx::query(
             "INSERT INTO follow_ups (broadcaster, cycle, target, action, step, account, message_id, \
-             result, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)
+             album_ids, result, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)
              ON CONFLICT (broadcaster, cycle, target, action) DO NOTHING",
         )
         .bind(&r.broadcaster)
@@ -29,6 +30,7 @@ pub(super) async fn insert(
         .bind(step(r.action))
         .bind(&r.account)
         .bind(r.message_id)
+        .bind(crate::follow_ups::album_ids(&r.album))
         .bind((r.action == smb_engine::FollowUpAction::Post).then_some("done"))
         .bind(at)
         .execute(&mut *conn)
@@ -72,14 +74,14 @@ impl PgStore {
         before_cycle: u64,
     ) -> Result<Option<OurPost>, StoreError> {
         let row = sqlx::query(
-            "SELECT cycle, account, message_id FROM (
-                 SELECT cycle, account, message_id FROM deliveries
+            "SELECT cycle, account, message_id, album_ids FROM (
+                 SELECT cycle, account, message_id, NULL::TEXT AS album_ids FROM deliveries
                  WHERE broadcaster = $1 AND target = $2 AND cycle < $3 AND status = 'sent'
                    AND message_id IS NOT NULL
                  UNION ALL
-                 SELECT cycle, account, message_id FROM follow_ups
+                 SELECT cycle, account, message_id, album_ids FROM follow_ups
                  WHERE broadcaster = $1 AND target = $2 AND cycle < $3 AND action = 'post') AS p
-             ORDER BY cycle DESC LIMIT 1",
+             ORDER BY cycle DESC, album_ids IS NULL LIMIT 1",
         )
         .bind(broadcaster)
         .bind(target)
@@ -92,6 +94,7 @@ impl PgStore {
                 cycle: count(&r, "cycle")?,
                 account: col(&r, "account")?,
                 message_id: col(&r, "message_id")?,
+                album: crate::follow_ups::parse_album_ids(col(&r, "album_ids")?)?,
             })
         })
         .transpose()
@@ -99,7 +102,7 @@ impl PgStore {
 
     pub(super) async fn read_pending_follow_ups(&self) -> Result<Vec<FollowUp>, StoreError> {
         let rows = sqlx::query(
-            "SELECT broadcaster, cycle, target, action, account, message_id FROM follow_ups
+            "SELECT broadcaster, cycle, target, action, account, message_id, album_ids FROM follow_ups
              WHERE result IS NULL ORDER BY cycle, step",
         )
         .fetch_all(&self.read)
@@ -119,6 +122,7 @@ impl PgStore {
                     account: col(r, "account")?,
                     action,
                     message_id: col(r, "message_id")?,
+                    album: crate::follow_ups::parse_album_ids(col(r, "album_ids")?)?,
                 })
             })
             .collect()

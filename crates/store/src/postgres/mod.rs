@@ -25,6 +25,7 @@ mod reach;
 mod reads;
 mod row;
 mod survival;
+mod uploads;
 mod writer;
 
 use std::collections::HashMap;

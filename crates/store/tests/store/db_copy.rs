@@ -99,12 +99,15 @@ async fn filled(url: &str) {
         account: "acc1".into(),
         action,
         message_id,
+        album: Vec::new(),
     };
-    let (post, pin, delete) = (
+    let (mut post, pin, delete) = (
         follow(smb_engine::FollowUpAction::Post, i64::MAX),
         follow(smb_engine::FollowUpAction::Pin, i64::MAX),
         follow(smb_engine::FollowUpAction::Delete, 5),
     );
+    // An album's post record: its other items (migration 0015's `album_ids`).
+    post.album = vec![i64::MIN, -1, 42];
     s.write_follow_ups(&[post, pin, delete.clone()], t0)
         .await
         .unwrap();
@@ -112,6 +115,21 @@ async fn filled(url: &str) {
         &delete,
         &smb_engine::FollowUpResult::Refused {
             code: "MESSAGE_DELETE_FORBIDDEN".into(),
+        },
+        t0,
+    )
+    .await
+    .unwrap();
+    // Issue 15's uploads table: a photo with Telegram's reference bytes (0x00 and 0xff too).
+    smb_engine::Uploads::remember_upload(
+        &s,
+        "acc1",
+        &"ab".repeat(32),
+        &smb_engine::StoredUpload {
+            document: false,
+            id: i64::MAX,
+            access_hash: i64::MIN,
+            file_reference: vec![0, 1, 0xfe, 0xff],
         },
         t0,
     )
@@ -394,6 +412,21 @@ async fn sqlite_to_postgres_to_sqlite_leaves_identical_data() {
     assert_eq!(
         store.previous_post("ab", "@shop_ab", 2).await.unwrap(),
         lite.previous_post("ab", "@shop_ab", 2).await.unwrap()
+    );
+    let album = lite.previous_post("ab", "@shop_ab", 2).await.unwrap();
+    assert_eq!(album.map(|p| p.album), Some(vec![i64::MIN, -1, 42]));
+    // The uploads table (issue 15) reads back alike.
+    let sha = "ab".repeat(32);
+    let upload_pg = smb_engine::Uploads::stored_upload(&store, "acc1", &sha, false)
+        .await
+        .unwrap();
+    let upload_lite = smb_engine::Uploads::stored_upload(&lite, "acc1", &sha, false)
+        .await
+        .unwrap();
+    assert_eq!(upload_pg, upload_lite);
+    assert_eq!(
+        upload_lite.map(|u| u.file_reference),
+        Some(vec![0, 1, 0xfe, 0xff])
     );
     // What `run` and `stats` read through `Journal` (issue 16): the same on both.
     journal_reads_agree(&store, &lite).await;

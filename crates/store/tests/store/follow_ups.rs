@@ -88,6 +88,7 @@ fn row(cycle: u64, action: FollowUpAction, id: i64) -> FollowUp {
         account: "acc1".into(),
         action,
         message_id: id,
+        album: Vec::new(),
     }
 }
 
@@ -121,6 +122,7 @@ async fn previous_post_story<S: Journal>(store: &S) {
             cycle,
             account: account.into(),
             message_id,
+            album: Vec::new(),
         })
     };
     assert_eq!(

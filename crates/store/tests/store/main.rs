@@ -13,3 +13,4 @@ mod postgres;
 mod reach;
 mod store_story;
 mod survival;
+mod uploads;

@@ -1121,3 +1121,16 @@ async fn the_survival_check_counts_alike_on_both_backends() {
     assert_eq!((rows[0].removed_total, rows[0].flagged), (3, false));
     assert_eq!((results, rows), survival_story(&lite).await);
 }
+
+/// Issue 15's uploads table on both backends: the same answers from SQLite and PostgreSQL.
+#[tokio::test]
+async fn the_uploads_table_answers_alike_on_both_backends() {
+    let Some((_, pg)) = fresh().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let lite = sqlite(dir.path()).await;
+    let seen = super::uploads::uploads_story(&pg).await;
+    assert_eq!(seen.iter().filter(|u| u.is_some()).count(), 3, "{seen:?}");
+    assert_eq!(seen, super::uploads::uploads_story(&lite).await);
+}

@@ -5,7 +5,6 @@
 //! sent" and comes back as `Ok` without a message id.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -13,7 +12,7 @@ use grammers_tl_types as tl;
 use smb_domain::{Chat, Entity, EntityKind, FormatError, SendError, TargetRef};
 use smb_engine::{
     AlbumRequest, ChatInfo, EditRequest, Edited, FollowUps, Gateway, PinChange, PostState,
-    SendRequest, SentAlbum, SentMessage, TextFormat,
+    SendRequest, SentAlbum, SentMessage, TextFormat, Uploads,
 };
 use tokio::sync::Mutex;
 use tracing::{debug, info, warn};
@@ -25,6 +24,7 @@ use super::session::{SessionError, SessionStore};
 mod inspect;
 mod posts;
 mod reach;
+mod uploads;
 
 /// Dialog pages scanned at most (100 dialogs each).
 const MAX_DIALOG_PAGES: usize = 50;
@@ -90,8 +90,9 @@ struct Account {
     // tokio's Mutex: held across the dialogs scan and resolveUsername calls so two sends to
     // an unknown chat do not both scan.
     peers: Mutex<PeerState>,
-    /// Media uploaded once per account, by path, reused by reference afterwards.
-    media: Mutex<HashMap<PathBuf, tl::enums::InputMedia>>,
+    /// Media uploaded by this account, by the SHA-256 of the file's bytes, re-used by
+    /// reference afterwards (also kept in the store's uploads table: [`uploads`]).
+    media: Mutex<HashMap<String, tl::enums::InputMedia>>,
 }
 
 struct PeerState {
@@ -106,6 +107,9 @@ pub struct GrammersGateway {
     /// Accounts whose session could not be opened, with why.
     unavailable: Vec<(String, GatewayError)>,
     peer_store: Arc<dyn PeerCacheStore>,
+    /// The store's uploads table (issue 15), when given ([`GrammersGateway::with_uploads`]):
+    /// uploads survive a restart.
+    uploads: Option<Arc<dyn Uploads>>,
 }
 
 impl std::fmt::Debug for GrammersGateway {
@@ -176,7 +180,15 @@ impl GrammersGateway {
             accounts: map,
             unavailable,
             peer_store,
+            uploads: None,
         }
+    }
+
+    /// Keeps what each account uploaded in `uploads` (the store's uploads table, issue 15):
+    /// a restart names those files instead of uploading them again.
+    pub fn with_uploads(mut self, uploads: Arc<dyn Uploads>) -> Self {
+        self.uploads = Some(uploads);
+        self
     }
 
     /// Accounts that could not be opened, with why (each error names the fix).
@@ -373,78 +385,6 @@ impl GrammersGateway {
             }
         }
         self.persist(account, &state.cache);
-    }
-
-    async fn media_for(
-        &self,
-        a: &Account,
-        path: &Path,
-    ) -> Result<tl::enums::InputMedia, SendError> {
-        if let Some(m) = a.media.lock().await.get(path) {
-            return Ok(m.clone());
-        }
-        let uploaded = a
-            .client
-            .client
-            .upload_file(path)
-            .await
-            .map_err(|e| match e.kind() {
-                std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied => {
-                    warn!(path = %path.display(), error = %e, "cannot read the media file");
-                    rpc("MEDIA_FILE_UNREADABLE")
-                }
-                _ => SendError::Transient(format!("upload failed: {}", e.kind())),
-            })?;
-        let name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("file")
-            .to_owned();
-        let ext = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .map(str::to_ascii_lowercase);
-        Ok(match ext.as_deref() {
-            Some("jpg" | "jpeg" | "png" | "webp") => {
-                tl::enums::InputMedia::UploadedPhoto(tl::types::InputMediaUploadedPhoto {
-                    spoiler: false,
-                    live_photo: false,
-                    file: uploaded.raw,
-                    stickers: None,
-                    ttl_seconds: None,
-                    video: None,
-                })
-            }
-            _ => tl::enums::InputMedia::UploadedDocument(tl::types::InputMediaUploadedDocument {
-                nosound_video: false,
-                force_file: true,
-                spoiler: false,
-                file: uploaded.raw,
-                thumb: None,
-                mime_type: mime_for(ext.as_deref()).to_owned(),
-                attributes: vec![tl::types::DocumentAttributeFilename { file_name: name }.into()],
-                stickers: None,
-                video_cover: None,
-                video_timestamp: None,
-                ttl_seconds: None,
-            }),
-        })
-    }
-
-    /// After a first sendMedia, keep a reference to what Telegram stored instead of the upload.
-    async fn remember_media(&self, a: &Account, path: &Path, updates: &tl::enums::Updates) {
-        let media = match updates {
-            tl::enums::Updates::Updates(u) => u.updates.iter().find_map(|u| match u {
-                tl::enums::Update::NewMessage(m) => message_media(&m.message),
-                tl::enums::Update::NewChannelMessage(m) => message_media(&m.message),
-                _ => None,
-            }),
-            _ => None,
-        };
-        let input = media.and_then(reference_to);
-        if let Some(input) = input {
-            a.media.lock().await.insert(path.to_owned(), input);
-        }
     }
 }
 
@@ -811,47 +751,47 @@ impl GrammersGateway {
                     .await
             }
             Some(path) => {
-                let media = self.media_for(a, path).await?;
-                let reused = !matches!(
+                let media = self.media_for(req.account, a, path).await?;
+                let send = |media: tl::enums::InputMedia| tl::functions::messages::SendMedia {
+                    silent: false,
+                    background: false,
+                    clear_draft: false,
+                    noforwards: false,
+                    update_stickersets_order: false,
+                    invert_media: false,
+                    allow_paid_floodskip: false,
+                    peer: peer.clone(),
+                    reply_to: reply_to.clone(),
                     media,
-                    tl::enums::InputMedia::UploadedPhoto(_)
-                        | tl::enums::InputMedia::UploadedDocument(_)
-                );
-                let r = a
-                    .client
-                    .invoke_send(&tl::functions::messages::SendMedia {
-                        silent: false,
-                        background: false,
-                        clear_draft: false,
-                        noforwards: false,
-                        update_stickersets_order: false,
-                        invert_media: false,
-                        allow_paid_floodskip: false,
-                        peer,
-                        reply_to,
-                        media,
-                        message: text,
-                        random_id: req.random_id,
-                        reply_markup: None,
-                        entities,
-                        schedule_date: None,
-                        schedule_repeat_period: None,
-                        send_as: None,
-                        quick_reply_shortcut: None,
-                        effect: None,
-                        allow_paid_stars: None,
-                        suggested_post: None,
-                    })
-                    .await;
-                match &r {
-                    Ok(u) if !reused => self.remember_media(a, path, u).await,
-                    Err(e)
-                        if reused && (e.is("FILE_REFERENCE_EXPIRED") || e.is("MEDIA_INVALID")) =>
-                    {
-                        // The stored reference went stale: upload again next time.
-                        a.media.lock().await.remove(path);
-                    }
-                    _ => {}
+                    message: text.clone(),
+                    random_id: req.random_id,
+                    reply_markup: None,
+                    entities: entities.clone(),
+                    schedule_date: None,
+                    schedule_repeat_period: None,
+                    send_as: None,
+                    quick_reply_shortcut: None,
+                    effect: None,
+                    allow_paid_stars: None,
+                    suggested_post: None,
+                };
+                let mut uploaded = !media.reused;
+                let mut r = a.client.invoke_send(&send(media.input.clone())).await;
+                if media.reused && matches!(&r, Err(e) if uploads::refused_reuse(e)) {
+                    // Telegram refused the stored reference (nothing was posted): forget it,
+                    // upload the file once more and send with the same random_id.
+                    info!(account = req.account, path = %path.display(), "Telegram refused the stored upload; uploading the file again");
+                    self.forget_upload(req.account, a, &media.sha256, media.document)
+                        .await;
+                    let fresh = self.media_for(req.account, a, path).await?;
+                    uploaded = !fresh.reused;
+                    r = a.client.invoke_send(&send(fresh.input)).await;
+                }
+                if let Ok(u) = &r
+                    && uploaded
+                {
+                    self.remember_sent_media(req.account, a, &media.sha256, u)
+                        .await;
                 }
                 r
             }

@@ -196,53 +196,63 @@ impl GrammersGateway {
         }
     }
 
-    /// The album item's media as a reference Telegram stored: from the account's cache, or
-    /// uploaded and turned into one by messages.uploadMedia (an album takes references only).
+    /// The album item's media as a reference Telegram stored: from the account's uploads
+    /// (memory, the store's uploads table), or uploaded and turned into one by
+    /// messages.uploadMedia (an album takes references only), then kept. Answers the reference
+    /// and the file's SHA-256.
     async fn album_media(
         &self,
+        account: &str,
         a: &Account,
         peer: &tl::enums::InputPeer,
         path: &std::path::Path,
-    ) -> Result<tl::enums::InputMedia, SendError> {
-        let media = self.media_for(a, path).await?;
-        if !matches!(
-            media,
-            tl::enums::InputMedia::UploadedPhoto(_) | tl::enums::InputMedia::UploadedDocument(_)
-        ) {
-            return Ok(media);
+    ) -> Result<(tl::enums::InputMedia, (String, bool)), SendError> {
+        let media = self.media_for(account, a, path).await?;
+        if media.reused {
+            return Ok((media.input, (media.sha256, media.document)));
         }
         let stored = a
             .client
             .invoke(&tl::functions::messages::UploadMedia {
                 business_connection_id: None,
                 peer: peer.clone(),
-                media,
+                media: media.input,
             })
             .await?;
         let reference = reference_to(&stored).ok_or_else(|| rpc("MEDIA_INVALID"))?;
-        a.media
-            .lock()
-            .await
-            .insert(path.to_owned(), reference.clone());
-        Ok(reference)
+        self.remember_upload(account, a, &media.sha256, &reference)
+            .await;
+        Ok((reference, (media.sha256, media.document)))
     }
 
-    pub(super) async fn album(&self, req: AlbumRequest<'_>) -> Result<SentAlbum, SendError> {
-        let (caption, entities) = format_text(req.caption, req.format).map_err(|e| {
-            warn!(account = req.account, target = %req.target, error = %e, "the caption cannot be sent");
-            rpc(smb_domain::FORMAT_INVALID)
-        })?;
-        let (a, peer) = self.prepared(req.account, req.target).await?;
+    /// One messages.sendMultiMedia of `req`'s items (their media uploaded or re-used first);
+    /// answers the call's result and each item's file SHA-256 and kind (document or not).
+    async fn album_call(
+        &self,
+        req: &AlbumRequest<'_>,
+        a: &Account,
+        peer: &tl::enums::InputPeer,
+        caption: &str,
+        entities: &Option<Vec<tl::enums::MessageEntity>>,
+    ) -> Result<
+        (
+            Result<tl::enums::Updates, super::super::client::CallError>,
+            Vec<(String, bool)>,
+        ),
+        SendError,
+    > {
         let mut multi_media = Vec::with_capacity(req.items.len());
+        let mut hashes = Vec::with_capacity(req.items.len());
         for (i, item) in req.items.iter().enumerate() {
-            let media = self.album_media(a, &peer, item.media).await?;
+            let (media, sha256) = self.album_media(req.account, a, peer, item.media).await?;
+            hashes.push(sha256);
             let first = i == 0;
             multi_media.push(
                 tl::types::InputSingleMedia {
                     media,
                     random_id: item.random_id,
                     message: if first {
-                        caption.clone()
+                        caption.to_owned()
                     } else {
                         String::new()
                     },
@@ -261,7 +271,7 @@ impl GrammersGateway {
                 update_stickersets_order: false,
                 invert_media: false,
                 allow_paid_floodskip: false,
-                peer,
+                peer: peer.clone(),
                 reply_to: topic_reply(req.target),
                 multi_media,
                 schedule_date: None,
@@ -271,6 +281,28 @@ impl GrammersGateway {
                 allow_paid_stars: None,
             })
             .await;
+        Ok((r, hashes))
+    }
+
+    pub(super) async fn album(&self, req: AlbumRequest<'_>) -> Result<SentAlbum, SendError> {
+        let (caption, entities) = format_text(req.caption, req.format).map_err(|e| {
+            warn!(account = req.account, target = %req.target, error = %e, "the caption cannot be sent");
+            rpc(smb_domain::FORMAT_INVALID)
+        })?;
+        let (a, peer) = self.prepared(req.account, req.target).await?;
+        let (mut r, hashes) = self.album_call(&req, a, &peer, &caption, &entities).await?;
+        if matches!(&r, Err(e) if super::uploads::refused_reuse(e)) {
+            // A stored reference went stale (nothing was posted): forget the album's stored
+            // uploads, upload those files once more and send with the same random_ids.
+            info!(account = req.account, target = %req.target, "Telegram refused a stored upload; uploading the album's files again");
+            for (sha256, document) in &hashes {
+                self.forget_upload(req.account, a, sha256, *document).await;
+            }
+            r = self
+                .album_call(&req, a, &peer, &caption, &entities)
+                .await?
+                .0;
+        }
         match r {
             Ok(updates) => {
                 let ids: Vec<i64> = req
@@ -293,13 +325,6 @@ impl GrammersGateway {
                 })
             }
             Err(e) => {
-                if e.is("FILE_REFERENCE_EXPIRED") || e.is("MEDIA_INVALID") {
-                    // A stored reference may have gone stale: upload again next time.
-                    let mut cache = a.media.lock().await;
-                    for item in req.items {
-                        cache.remove(item.media);
-                    }
-                }
                 let e = SendError::from(e);
                 self.after_error(req.account, a, req.target, &e).await;
                 Err(e)
