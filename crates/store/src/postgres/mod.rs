@@ -17,10 +17,11 @@
 //! Text is ordered byte-wise (`COLLATE "C"`), as SQLite orders it, whatever the database's
 //! locale: lists read back come in the same order from either store.
 //!
-//! Leases, fencing and the shared state of several servers (issue 16's later parts) are not
-//! here yet: one server per database.
+//! Several servers on one database (issue 16, part 2): [`leases`] — who drives which
+//! accounts, and the fence every journal write checks in its own transaction.
 
 mod follow_ups;
+pub mod leases;
 mod reach;
 mod reads;
 mod row;
@@ -90,6 +91,8 @@ pub struct PgStore {
     pub(crate) read: PgPool,
     /// `host:port/database`, for errors (never the password).
     place: Arc<str>,
+    /// Checked by the writer before each batch commits (unarmed: nothing checked).
+    fence: leases::Fence,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -143,9 +146,15 @@ impl PgStore {
             .connect_lazy_with(opts.clone());
         migrate(&mut conn, &read).await?;
         let (tx, rx) = mpsc::channel::<Job>(settings.max_batch.max(1) * 2);
-        let writer = Writer::new(conn, opts, place.clone());
+        let fence = leases::Fence::default();
+        let writer = Writer::new(conn, opts, place.clone(), fence.clone());
         tokio::spawn(writer::writer_loop(writer, rx, settings.max_batch.max(1)));
-        Ok(PgStore { tx, read, place })
+        Ok(PgStore {
+            tx,
+            read,
+            place,
+            fence,
+        })
     }
 
     /// `host:port/database` this store writes to.
