@@ -257,7 +257,16 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
             // Nothing of the old round sends any more: its surplus leases may be given back.
             k.driving(BTreeSet::new());
         }
-        let code = code?;
+        let code = match code {
+            // A round of a cluster ended by a lease change while its journal refused writes
+            // (fenced: the lease went to another server): nothing was sent without its
+            // journal entry; the next round drives what this server holds now.
+            Err(e) if keeper.is_some() && !shutdown.is_cancelled() => {
+                tracing::warn!(error = %format!("{e:#}"), "cluster: the round ended with its journal refusing writes; a new round starts with the leases held now");
+                ExitCode::SUCCESS
+            }
+            other => other?,
+        };
         leased = held;
         // A reload ends the round with the new settings waiting; so does a change of the
         // leases held (a new round with the same settings); anything else ends the run.

@@ -18,6 +18,7 @@ mod console_support;
 mod account_refusals_e2e;
 mod chat_rules;
 mod check_agrees;
+mod cluster_e2e;
 mod config_errors;
 mod console_check;
 mod console_daemon;
