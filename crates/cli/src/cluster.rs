@@ -387,10 +387,10 @@ impl Task {
             if let Some(lease) = lease {
                 match self.store.release_lease(&self.server, &lease).await {
                     Ok(_) => {
-                        tracing::info!(lease = %name, epoch = lease.epoch, "cluster: lease given back")
+                        tracing::info!(lease = %name, epoch = lease.epoch, "cluster: lease given back");
                     }
                     Err(e) => {
-                        tracing::warn!(lease = %name, error = %e.report(), "cluster: giving a lease back failed; it expires after LEASE_TTL")
+                        tracing::warn!(lease = %name, error = %e.report(), "cluster: giving a lease back failed; it expires after LEASE_TTL");
                     }
                 }
             }

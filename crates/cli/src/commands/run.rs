@@ -217,7 +217,11 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
                         round
                     }
                     Err(RoundError { error, reply }) => {
-                        // Not at all: the old configuration again, on the old sockets.
+                        // Not at all: the old configuration again, on the old sockets (and
+                        // its groups of accounts under the leases).
+                        if let Some(k) = keeper {
+                            k.reconfigure(&settings);
+                        }
                         let reason = format!("{error:#}");
                         tracing::warn!(error = %reason, "reload refused: the daemon goes on with its old configuration");
                         if let Some(done) = reply {
@@ -248,9 +252,10 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
             }
         };
         let (round, held) = round;
-        if let Some(k) = keeper {
-            tracing::info!(leases = ?held, started_in_ms = lease_start.elapsed().as_millis() as u64, "cluster: round started");
-            k.driving(held.clone().unwrap_or_default());
+        if keeper.is_some() {
+            let started_in_ms =
+                u64::try_from(lease_start.elapsed().as_millis()).unwrap_or(u64::MAX);
+            tracing::info!(leases = ?held, started_in_ms, "cluster: round started");
         }
         let code = round.run(args, &shutdown, &mut sockets).await;
         if let Some(k) = keeper {
@@ -528,12 +533,17 @@ async fn start(
             });
         };
         settings = crate::cluster::only_held(&settings, &k.groups(), &wanted);
+        // Driven from now on: the keeper gives none of these back while the round starts.
+        k.driving(wanted.clone());
         held = Some(wanted);
     }
     let started = start_round(cli, args, &mut settings, store, sockets).await;
     let (applied, telegram, observers, driver, web, reach) = match started {
         Ok(s) => s,
         Err(error) => {
+            if let Some(k) = keeper {
+                k.driving(BTreeSet::new());
+            }
             return Err(RoundError {
                 error,
                 reply: reloaded,

@@ -8,6 +8,8 @@
 //! no completed cycle skipped a target. `cluster status --json` reads the same leases.
 //!
 //! Needs `SMB_TEST_POSTGRES_URL` (scripts/test-postgres.sh); under CI it fails without it.
+// Helpers outside `#[test]` functions unwrap too (as in postgres_url.rs).
+#![allow(clippy::unwrap_used)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -309,7 +311,9 @@ fn three_servers_split_the_accounts_take_over_after_kill_9_and_a_stopped_one_is_
     assert_eq!(status["leases"].as_array().unwrap().len(), 6, "{status}");
 
     // Kill rounds.
-    let takeover_limit = TTL + TTL / 3 + Duration::from_millis(1500);
+    // A lease runs at most TTL past the last renewal; the takers' next pass comes within
+    // TTL/3; the rest is slack for a loaded machine.
+    let takeover_limit = TTL + TTL / 3 + Duration::from_millis(2500);
     let mut takeovers = Vec::new();
     let mut flood: Option<(String, i64)> = None;
     let rounds = 10;
