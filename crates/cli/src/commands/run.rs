@@ -575,6 +575,9 @@ async fn start(
             settings.accounts.len()
         )));
     }
+    if let (Some(k), Some(held)) = (keeper, &held) {
+        observers.set_leases(k.groups().leases.keys(), held);
+    }
     let round = Round {
         telegram,
         observers,

@@ -440,6 +440,13 @@ fn three_servers_split_the_accounts_take_over_after_kill_9_and_a_stopped_one_is_
         "the woken server posted while fenced: {fresh_in_window:?}\n{}",
         c.logs()
     );
+    // It knew: its leases were dropped (not renewed in time, or lost to another server).
+    let log = std::fs::read_to_string(c.dirs[stopped_slot].join(format!("{stopped_id}.log")))
+        .unwrap_or_default();
+    assert!(
+        log.contains("lease not renewed in time") || log.contains("lease lost"),
+        "the woken server dropped its leases:\n{log}"
+    );
     // Then it takes the expired leases itself and goes on.
     c.wait_for(
         "the woken server taking the free leases",
