@@ -309,6 +309,16 @@ fn three_servers_split_the_accounts_take_over_after_kill_9_and_a_stopped_one_is_
         .count();
     assert_eq!(alive, 3, "{status}");
     assert_eq!(status["leases"].as_array().unwrap().len(), 6, "{status}");
+    let out = common::command(&c.dirs[0], &["cluster", "status"])
+        .env("DATABASE_URL", &c.url)
+        .env("LEASE_TTL", "2s")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("3 server(s) alive"), "{text}");
+    for i in 0..ACCOUNTS {
+        assert!(text.contains(&format!("acc{i}")), "{text}");
+    }
 
     // Kill rounds.
     // A lease runs at most TTL past the last renewal; the takers' next pass comes within
@@ -514,5 +524,36 @@ fn three_servers_split_the_accounts_take_over_after_kill_9_and_a_stopped_one_is_
         takeovers.last().unwrap(),
         ledger.len(),
         c.w.server.duplicates()
+    );
+}
+
+/// On SQLite there is one server and no lease: `cluster status` says so (text and JSON), exit 0.
+#[test]
+fn cluster_status_on_sqlite_says_there_is_one_server() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("sendmessagebot.toml"),
+        crate::config_errors::GOOD,
+    )
+    .unwrap();
+    let out = common::command(dir.path(), &["cluster", "status"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", common::text(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("no cluster") && text.contains("SQLite") && text.contains("PostgreSQL"),
+        "{text}"
+    );
+    let out = common::command(dir.path(), &["cluster", "status", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", common::text(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["backend"], "sqlite");
+    assert_eq!(v["leases"], serde_json::json!([]));
+    assert!(
+        !dir.path().join("data").exists(),
+        "no journal is created to say so"
     );
 }
