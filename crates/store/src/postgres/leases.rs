@@ -174,10 +174,20 @@ impl PgStore {
         }
         let accounts: Vec<&str> = held.iter().map(|l| l.account.as_str()).collect();
         let epochs: Vec<i64> = held.iter().map(|l| l.epoch).collect();
-        let rows = sqlx::query("UPDATE leases SET expires_at = (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT + $2
-             FROM UNNEST($3::TEXT[], $4::BIGINT[]) AS h (account, epoch)
-             WHERE leases.account = h.account AND leases.epoch = h.epoch AND leases.holder = $1
-             RETURNING leases.account, leases.epoch")
+        // The rows are locked in account order, as the writer's fence check reads them, so a
+        // renewal and a batch's check never wait for each other in a cycle.
+        let rows = sqlx::query(
+            "WITH mine AS (
+                 SELECT leases.account FROM leases
+                 JOIN UNNEST($3::TEXT[], $4::BIGINT[]) AS h (account, epoch)
+                     ON leases.account = h.account AND leases.epoch = h.epoch
+                 WHERE leases.holder = $1
+                 ORDER BY leases.account COLLATE \"C\"
+                 FOR UPDATE OF leases)
+             UPDATE leases SET expires_at = (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT + $2
+             FROM mine WHERE leases.account = mine.account
+             RETURNING leases.account, leases.epoch",
+        )
         .bind(server)
         .bind(millis(ttl))
         .bind(&accounts)
@@ -417,7 +427,8 @@ pub(super) async fn verify(conn: &mut PgConnection, check: &Check) -> Result<(),
     if !check.expect.is_empty() {
         let accounts: Vec<&str> = check.expect.keys().map(String::as_str).collect();
         let rows = sqlx::query(
-            "SELECT account, holder, epoch FROM leases WHERE account = ANY($1) FOR SHARE",
+            "SELECT account, holder, epoch FROM leases WHERE account = ANY($1)
+             ORDER BY account COLLATE \"C\" FOR SHARE",
         )
         .bind(&accounts)
         .fetch_all(&mut *conn)
