@@ -73,6 +73,13 @@ pub struct PgSettings {
     pub max_batch: usize,
     /// Reading connections at most.
     pub max_readers: u32,
+    /// PostgreSQL's `idle_in_transaction_session_timeout` for every connection of the store:
+    /// a server frozen (SIGSTOP, a VM paused) in the middle of a transaction has its session
+    /// ended by the database after this long, so the lease rows that transaction locked (the
+    /// fence's `FOR SHARE`, a take's `FOR UPDATE`) do not keep the other servers from taking
+    /// them over. `run` sets it from `LEASE_TTL` (docs/postgres.md); `None`: the server's
+    /// setting.
+    pub idle_in_transaction: Option<Duration>,
 }
 
 impl Default for PgSettings {
@@ -80,6 +87,7 @@ impl Default for PgSettings {
         PgSettings {
             max_batch: 2048,
             max_readers: 4,
+            idle_in_transaction: None,
         }
     }
 }
@@ -135,6 +143,13 @@ impl PgStore {
                 smb_domain::redact::redact(&e.to_string())
             ))
         })?;
+        let opts = match settings.idle_in_transaction {
+            Some(d) => opts.options([(
+                "idle_in_transaction_session_timeout",
+                d.as_millis().max(1).to_string(),
+            )]),
+            None => opts,
+        };
         let place: Arc<str> = place_of(&opts).into();
         let mut conn = PgConnection::connect_with(&opts).await.map_err(|e| {
             StoreError::database_in(format!("cannot connect to PostgreSQL at {place}"), e)
