@@ -140,7 +140,15 @@ pub async fn open_journal(
 ) -> anyhow::Result<std::sync::Arc<dyn smb_store::Journal>> {
     let url = database_url(settings, sandbox);
     if smb_store::is_postgres_url(url) {
-        let store = smb_store::PgStore::open(url, smb_store::PgSettings::default()).await?;
+        // A server frozen mid-transaction must not hold lease rows past a takeover
+        // (docs/postgres.md, "Leases and fencing"): LEASE_TTL/4, at least 500 ms.
+        let idle =
+            (settings.sections.cluster.lease_ttl / 4).max(std::time::Duration::from_millis(500));
+        let pg = smb_store::PgSettings {
+            idle_in_transaction: Some(idle),
+            ..smb_store::PgSettings::default()
+        };
+        let store = smb_store::PgStore::open(url, pg).await?;
         return Ok(std::sync::Arc::new(store));
     }
     Ok(std::sync::Arc::new(open_store(settings, sandbox).await?))

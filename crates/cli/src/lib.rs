@@ -7,6 +7,7 @@
 #[macro_use]
 pub mod out;
 
+pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod context;
@@ -89,6 +90,9 @@ pub enum Command {
     Migrate(commands::migrate::Args),
     /// The interactive menu of the original's run.py (also what no command opens on a terminal).
     Menu(commands::menu::Args),
+    /// Several servers on one PostgreSQL database: who holds which accounts (docs/postgres.md).
+    #[command(subcommand)]
+    Cluster(commands::cluster::Command),
     /// Is a daemon running on this data directory? Its pid, broadcasters and their progress.
     Status(commands::status::Args),
     /// Stop the running daemon (the send in flight finishes first) and wait until it exits.

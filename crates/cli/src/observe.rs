@@ -150,6 +150,17 @@ impl Observers {
         })
     }
 
+    /// `lease_held{lease}` for every lease of a cluster: 1 for those in `held`.
+    pub fn set_leases<'a>(
+        &self,
+        all: impl Iterator<Item = &'a String>,
+        held: &std::collections::BTreeSet<String>,
+    ) {
+        for lease in all {
+            self.metrics.set_lease_held(lease, held.contains(lease));
+        }
+    }
+
     /// The sink the driver emits into.
     pub fn sink(&self) -> Arc<dyn EventSink> {
         self.sink.clone()

@@ -114,6 +114,9 @@ pub const TELEGRAM_VARS: &[&str] = &[
     "SMB_MTPROXY_TIMEOUT_MS",
 ];
 
+/// Several servers on one PostgreSQL database (issue 16; docs/postgres.md).
+pub const CLUSTER_VARS: &[&str] = &["LEASE_TTL", "SERVER_ID"];
+
 /// Read by `check` only (not by `run`).
 pub const CHECK_VARS: &[&str] = &["SMB_CHECK_MIN_FREE_MB"];
 
@@ -126,6 +129,7 @@ pub const ENV_SECTIONS: &[(&str, &[&str])] = &[
     ("notifications", NOTIFY_VARS),
     ("sources", SOURCES_VARS),
     ("telegram", TELEGRAM_VARS),
+    ("cluster", CLUSTER_VARS),
     ("check", CHECK_VARS),
 ];
 
@@ -262,6 +266,72 @@ pub struct Sections {
     pub update_interval: Duration,
     /// `SMB_MTPROXY_TIMEOUT_MS`, when set.
     pub mtproxy_timeout: Option<Duration>,
+    /// `LEASE_TTL`, `SERVER_ID`: leases of several servers on PostgreSQL.
+    pub cluster: ClusterSettings,
+}
+
+/// How a server takes part in a cluster on one PostgreSQL database (issue 16,
+/// docs/postgres.md "Leases and fencing"). Ignored on SQLite (one server).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterSettings {
+    /// `LEASE_TTL` (default 30 s, between 1 s and 1 h): how long a lease lasts unrenewed.
+    /// Renewed every TTL/3; a dead server's accounts are taken over within about one TTL.
+    pub lease_ttl: Duration,
+    /// `SERVER_ID` (default `HOSTNAME-PID`): this server's name in the `leases` table; at
+    /// most 64 characters, letters, digits and `.`, `_`, `-`, `:`, `@`.
+    pub server_id: String,
+}
+
+/// The shortest and longest `LEASE_TTL`: below 1 s a renewal every TTL/3 would race the
+/// database's own latency; above an hour a dead server's accounts would wait that long.
+const LEASE_TTL_RANGE: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(3600));
+
+/// `LEASE_TTL` and `SERVER_ID` from `env`, defaults for what is unset.
+pub fn cluster_settings(env: &HashMap<String, String>) -> Result<ClusterSettings, String> {
+    let lease_ttl = match get(env, "LEASE_TTL") {
+        None => Duration::from_secs(30),
+        Some(v) => {
+            let d = crate::config::parse_duration(v)
+                .map_err(|e| format!("LEASE_TTL={v} is not valid: {e}"))?;
+            if d < LEASE_TTL_RANGE.0 || d > LEASE_TTL_RANGE.1 {
+                return Err(format!(
+                    "LEASE_TTL={v} is out of range: write a duration from 1s to 1h (default 30s)"
+                ));
+            }
+            d
+        }
+    };
+    let server_id = match get(env, "SERVER_ID") {
+        None => default_server_id(),
+        Some(v) => {
+            let ok = v.len() <= 64
+                && v.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':' | '@'));
+            if !ok {
+                return Err(format!(
+                    "SERVER_ID={v} is not valid: write at most 64 letters, digits and . _ - : @ \
+                     (each server of a cluster needs its own; unset, it is HOSTNAME-PID)"
+                ));
+            }
+            v.to_owned()
+        }
+    };
+    Ok(ClusterSettings {
+        lease_ttl,
+        server_id,
+    })
+}
+
+/// `HOSTNAME-PID`: the kernel's host name (`/proc/sys/kernel/hostname`, else `$HOSTNAME`,
+/// else `host`) and this process's id, unique among live servers.
+fn default_server_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "host".to_owned());
+    format!("{host}-{}", std::process::id())
 }
 
 /// Parses every section from `env` (already limited to [`ENV_SECTIONS`]). The first bad
@@ -287,7 +357,9 @@ pub fn parse(file: &str, env: &EnvVars, accounts: &[AccountInfo]) -> Result<Sect
         .map_err(bad)?;
     let telegram = map(TELEGRAM_VARS);
     let mtproxy_timeout = telegram_settings(&telegram, accounts).map_err(|e| bad(e.clone()))?;
+    let cluster = cluster_settings(&map(CLUSTER_VARS)).map_err(bad)?;
     Ok(Sections {
+        cluster,
         web,
         metrics_bind,
         log,

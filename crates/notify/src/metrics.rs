@@ -26,6 +26,7 @@
 //! | `clock_steps_total` | counter | — |
 //! | `store_write_latency_seconds` | histogram | — |
 //! | `message_set_version` | gauge | `message_set` |
+//! | `lease_held` | gauge (0/1, set when a round starts) | `lease` |
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -136,6 +137,16 @@ impl Metrics {
         let set = message_set.to_owned();
         self.record(|| {
             metrics::gauge!("message_set_version", "message_set" => set).set(version as f64);
+        });
+    }
+
+    /// Whether this server holds the lease `lease` of a cluster on PostgreSQL (issue 16): 1 when
+    /// its round drives that group of accounts, 0 when another server (or none) does. Set at
+    /// every round start, which every change of the leases held causes.
+    pub fn set_lease_held(&self, lease: &str, held: bool) {
+        let lease = lease.to_owned();
+        self.record(|| {
+            metrics::gauge!("lease_held", "lease" => lease).set(if held { 1.0 } else { 0.0 });
         });
     }
 

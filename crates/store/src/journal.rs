@@ -24,6 +24,8 @@ pub trait Journal: Store + Uploads {
     fn as_store(&self) -> &dyn Store;
     /// The SQLite store, for what only it serves yet (dashboard, reports, sources, reach).
     fn sqlite(&self) -> Option<&SqliteStore>;
+    /// The PostgreSQL store, for its leases (issue 16); `None` on SQLite (one server).
+    fn postgres(&self) -> Option<&PgStore>;
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
     /// The newest stored version of message set `set`.
@@ -53,7 +55,7 @@ pub trait Journal: Store + Uploads {
 }
 
 macro_rules! journal_for {
-    ($ty:ty, $backend:literal, $sqlite:expr) => {
+    ($ty:ty, $backend:literal, $sqlite:expr, $postgres:expr) => {
         #[async_trait]
         impl Journal for $ty {
             fn as_store(&self) -> &dyn Store {
@@ -61,6 +63,9 @@ macro_rules! journal_for {
             }
             fn sqlite(&self) -> Option<&SqliteStore> {
                 $sqlite(self)
+            }
+            fn postgres(&self) -> Option<&PgStore> {
+                $postgres(self)
             }
             fn backend(&self) -> &'static str {
                 $backend
@@ -115,8 +120,16 @@ fn no_sqlite(_: &PgStore) -> Option<&SqliteStore> {
     None
 }
 
-journal_for!(SqliteStore, "sqlite", itself);
-journal_for!(PgStore, "postgres", no_sqlite);
+fn no_postgres(_: &SqliteStore) -> Option<&PgStore> {
+    None
+}
+
+fn pg_itself(s: &PgStore) -> Option<&PgStore> {
+    Some(s)
+}
+
+journal_for!(SqliteStore, "sqlite", itself, no_postgres);
+journal_for!(PgStore, "postgres", no_sqlite, pg_itself);
 
 /// Opens the journal at `url`: PostgreSQL for `postgres://` / `postgresql://`
 /// ([`crate::is_postgres_url`]), else SQLite with `sqlite` settings. Errors: as the store's

@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod broadcasters;
 pub mod check;
+pub mod cluster;
 pub mod completions;
 pub mod db;
 pub mod init;
@@ -49,6 +50,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Migrate(a) => migrate::run(&cli, a).await,
         Command::Menu(a) => menu::run(&cli, a).await,
         Command::Status(a) => status::run(&cli, a).await,
+        Command::Cluster(c) => cluster::run(&cli, c).await,
         Command::Stop(a) => stop::run(&cli, a).await,
         Command::Restart(a) => restart::run(&cli, a).await,
         Command::Reload(a) => reload::run(&cli, a).await,

@@ -1,6 +1,7 @@
 //! `run`: the daemon. Builds the planner from the configuration, restores it from the store
 //! and drives it through the chosen gateway until a signal (or `--once`) ends it.
 
+use std::collections::BTreeSet;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -142,10 +143,37 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
         return dry_run(args, settings).await;
     }
     let store = context::open_journal(&settings, args.sandbox).await?;
+    // Several servers on one PostgreSQL database (issue 16): each drives only the accounts it
+    // holds a lease on (`run --once` drives all, as a one-off command).
+    let keeper = match (store.postgres(), args.once) {
+        (Some(pg), false) => Some(crate::cluster::Keeper::start(
+            pg.clone(),
+            &settings,
+            shutdown.clone(),
+        )),
+        _ => None,
+    };
+    let keeper = keeper.as_ref();
     let mut sockets = Sockets::default();
     let mut reload: Option<ReloadRequest> = None;
     let daemon = daemon.as_ref();
+    let mut leased: Option<BTreeSet<String>> = None;
     loop {
+        if let Some(k) = keeper {
+            // The leases this round drives; after a round that ended by itself with the same
+            // leases, wait for a change first (never a busy loop).
+            if reload.is_none()
+                && let Some(before) = &leased
+            {
+                k.changed_from(before, &shutdown).await;
+            }
+            if shutdown.is_cancelled() {
+                k.leave().await;
+                let _ = store.close().await;
+                return Ok(ExitCode::SUCCESS);
+            }
+        }
+        let lease_start = std::time::Instant::now();
         let round = match reload.take() {
             None => start(
                 cli,
@@ -156,6 +184,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
                 &shutdown,
                 &mut sockets,
                 None,
+                keeper,
             )
             .await
             .map_err(RoundError::into_error)?,
@@ -177,6 +206,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
                     &shutdown,
                     &mut next,
                     Some(done),
+                    keeper,
                 )
                 .await;
                 match started {
@@ -187,7 +217,11 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
                         round
                     }
                     Err(RoundError { error, reply }) => {
-                        // Not at all: the old configuration again, on the old sockets.
+                        // Not at all: the old configuration again, on the old sockets (and
+                        // its groups of accounts under the leases).
+                        if let Some(k) = keeper {
+                            k.reconfigure(&settings);
+                        }
                         let reason = format!("{error:#}");
                         tracing::warn!(error = %reason, "reload refused: the daemon goes on with its old configuration");
                         if let Some(done) = reply {
@@ -209,6 +243,7 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
                             &shutdown,
                             &mut sockets,
                             None,
+                            keeper,
                         )
                         .await
                         .map_err(RoundError::into_error)?
@@ -216,11 +251,42 @@ pub async fn run(cli: &Cli, args: &Args) -> anyhow::Result<ExitCode> {
                 }
             }
         };
-        let code = round.run(args, &shutdown, &mut sockets).await?;
-        // A reload ends the round with the new settings waiting; anything else ends the run.
+        let (round, held) = round;
+        if keeper.is_some() {
+            let started_in_ms =
+                u64::try_from(lease_start.elapsed().as_millis()).unwrap_or(u64::MAX);
+            tracing::info!(leases = ?held, started_in_ms, "cluster: round started");
+        }
+        let code = round.run(args, &shutdown, &mut sockets).await;
+        if let Some(k) = keeper {
+            // Nothing of the old round sends any more: its surplus leases may be given back.
+            k.driving(BTreeSet::new());
+        }
+        let code = match code {
+            // A round of a cluster ended by a lease change while its journal refused writes
+            // (fenced: the lease went to another server): nothing was sent without its
+            // journal entry; the next round drives what this server holds now.
+            Err(e) if keeper.is_some() && !shutdown.is_cancelled() => {
+                tracing::warn!(error = %format!("{e:#}"), "cluster: the round ended with its journal refusing writes; a new round starts with the leases held now");
+                ExitCode::SUCCESS
+            }
+            other => other?,
+        };
+        leased = held;
+        // A reload ends the round with the new settings waiting; so does a change of the
+        // leases held (a new round with the same settings); anything else ends the run.
         match daemon.and_then(Daemon::take_reload) {
-            Some(r) => reload = Some(r),
+            Some(r) => {
+                if let Some(k) = keeper {
+                    k.reconfigure(&r.prepared.settings);
+                }
+                reload = Some(r);
+            }
+            None if keeper.is_some() && !shutdown.is_cancelled() => {}
             None => {
+                if let Some(k) = keeper {
+                    k.leave().await;
+                }
                 // A clean exit leaves an empty WAL beside the journal (docs/performance.md).
                 if let Err(e) = store.close().await {
                     tracing::warn!(error = %e.report(), "the journal's WAL was not checkpointed at exit; the next start replays it");
@@ -454,12 +520,30 @@ async fn start(
     stop: &CancellationToken,
     sockets: &mut Sockets,
     reloaded: Option<oneshot::Sender<Result<String, String>>>,
-) -> Result<Round, RoundError> {
+    keeper: Option<&crate::cluster::Keeper>,
+) -> Result<(Round, Option<BTreeSet<String>>), RoundError> {
     let mut settings = settings.clone();
+    let mut held = None;
+    if let Some(k) = keeper {
+        // Only the broadcasters and accounts of the leases held (issue 16).
+        let Some(wanted) = k.wanted(stop).await else {
+            return Err(RoundError {
+                error: anyhow::anyhow!("stopped before the first lease pass"),
+                reply: reloaded,
+            });
+        };
+        settings = crate::cluster::only_held(&settings, &k.groups(), &wanted);
+        // Driven from now on: the keeper gives none of these back while the round starts.
+        k.driving(wanted.clone());
+        held = Some(wanted);
+    }
     let started = start_round(cli, args, &mut settings, store, sockets).await;
     let (applied, telegram, observers, driver, web, reach) = match started {
         Ok(s) => s,
         Err(error) => {
+            if let Some(k) = keeper {
+                k.driving(BTreeSet::new());
+            }
             return Err(RoundError {
                 error,
                 reply: reloaded,
@@ -473,6 +557,14 @@ async fn start(
         Some(d) => d.begin_round(driver.handle(), &settings, asked),
         None => stop.child_token(),
     };
+    if let (Some(k), Some(held)) = (keeper, &held) {
+        // A change of the leases held ends this round; the next drives the new set.
+        let (k, held, token) = (k.clone(), held.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            k.changed_from(&held, &token).await;
+            token.cancel();
+        });
+    }
     if let Some(done) = reloaded {
         if let Some(d) = daemon {
             d.applied_reload();
@@ -482,6 +574,9 @@ async fn start(
             settings.broadcasters.len(),
             settings.accounts.len()
         )));
+    }
+    if let (Some(k), Some(held)) = (keeper, &held) {
+        observers.set_leases(k.groups().leases.keys(), held);
     }
     let round = Round {
         telegram,
@@ -539,7 +634,7 @@ async fn start(
     if args.once {
         round.progress = once_progress(&settings, store, &round.driver).await;
     }
-    Ok(round)
+    Ok((round, held))
 }
 
 /// `run --once` says what it is about to do (QA finding F15: with LOG_CONSOLE=false the quick

@@ -19,6 +19,7 @@ mod account_refusals_e2e;
 mod albums_e2e;
 mod chat_rules;
 mod check_agrees;
+mod cluster_e2e;
 mod config_errors;
 mod console_check;
 mod console_daemon;

@@ -99,7 +99,7 @@ fn a_postgres_journal_is_opened_by_run_and_stats_and_refused_by_the_others() {
 }
 
 /// A new, empty database on the test server and its URL; `None` outside CI without a server.
-async fn fresh_pg(tag: &str) -> Option<String> {
+pub(crate) async fn fresh_pg(tag: &str) -> Option<String> {
     let Some(server) = std::env::var("SMB_TEST_POSTGRES_URL")
         .ok()
         .filter(|u| !u.trim().is_empty())

@@ -224,6 +224,9 @@ pub const ENV_CASES: &[EnvCase] = &[
         MTPROXY_ON,
     ),
     env("SMB_MTPROXY_TIMEOUT_MS", "0", "5000"),
+    // cluster (several servers on PostgreSQL)
+    env("LEASE_TTL", "500ms", "10s"),
+    env("SERVER_ID", "web 1", "web-1"),
     // check only
     free(
         "SMB_CHECK_MIN_FREE_MB",

@@ -195,3 +195,20 @@ fn two_instances_do_not_share_counters() {
     );
     assert!(!b.render().contains("targets_disabled_total"));
 }
+
+/// Issue 16: the leases this server holds read as 1, the others of the cluster as 0.
+#[test]
+fn lease_gauges_say_which_leases_this_server_holds() {
+    let metrics = Metrics::new(Arc::new(ManualClock(Mutex::new(Timestamp::UNIX_EPOCH))));
+    metrics.set_lease_held("acc1", true);
+    metrics.set_lease_held("acc2", false);
+    let samples = parse(&metrics.render());
+    assert_eq!(
+        find(&samples, "lease_held", &[("lease", "acc1")]),
+        &Value::Gauge(1.0)
+    );
+    assert_eq!(
+        find(&samples, "lease_held", &[("lease", "acc2")]),
+        &Value::Gauge(0.0)
+    );
+}

@@ -17,10 +17,11 @@
 //! Text is ordered byte-wise (`COLLATE "C"`), as SQLite orders it, whatever the database's
 //! locale: lists read back come in the same order from either store.
 //!
-//! Leases, fencing and the shared state of several servers (issue 16's later parts) are not
-//! here yet: one server per database.
+//! Several servers on one database (issue 16, part 2): [`leases`] — who drives which
+//! accounts, and the fence every journal write checks in its own transaction.
 
 mod follow_ups;
+pub mod leases;
 mod reach;
 mod reads;
 mod row;
@@ -73,6 +74,13 @@ pub struct PgSettings {
     pub max_batch: usize,
     /// Reading connections at most.
     pub max_readers: u32,
+    /// PostgreSQL's `idle_in_transaction_session_timeout` for every connection of the store:
+    /// a server frozen (SIGSTOP, a VM paused) in the middle of a transaction has its session
+    /// ended by the database after this long, so the lease rows that transaction locked (the
+    /// fence's `FOR SHARE`, a take's `FOR UPDATE`) do not keep the other servers from taking
+    /// them over. `run` sets it from `LEASE_TTL` (docs/postgres.md); `None`: the server's
+    /// setting.
+    pub idle_in_transaction: Option<Duration>,
 }
 
 impl Default for PgSettings {
@@ -80,6 +88,7 @@ impl Default for PgSettings {
         PgSettings {
             max_batch: 2048,
             max_readers: 4,
+            idle_in_transaction: None,
         }
     }
 }
@@ -91,6 +100,8 @@ pub struct PgStore {
     pub(crate) read: PgPool,
     /// `host:port/database`, for errors (never the password).
     place: Arc<str>,
+    /// Checked by the writer before each batch commits (unarmed: nothing checked).
+    fence: leases::Fence,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -133,6 +144,13 @@ impl PgStore {
                 smb_domain::redact::redact(&e.to_string())
             ))
         })?;
+        let opts = match settings.idle_in_transaction {
+            Some(d) => opts.options([(
+                "idle_in_transaction_session_timeout",
+                d.as_millis().max(1).to_string(),
+            )]),
+            None => opts,
+        };
         let place: Arc<str> = place_of(&opts).into();
         let mut conn = PgConnection::connect_with(&opts).await.map_err(|e| {
             StoreError::database_in(format!("cannot connect to PostgreSQL at {place}"), e)
@@ -144,9 +162,15 @@ impl PgStore {
             .connect_lazy_with(opts.clone());
         migrate(&mut conn, &read).await?;
         let (tx, rx) = mpsc::channel::<Job>(settings.max_batch.max(1) * 2);
-        let writer = Writer::new(conn, opts, place.clone());
+        let fence = leases::Fence::default();
+        let writer = Writer::new(conn, opts, place.clone(), fence.clone());
         tokio::spawn(writer::writer_loop(writer, rx, settings.max_batch.max(1)));
-        Ok(PgStore { tx, read, place })
+        Ok(PgStore {
+            tx,
+            read,
+            place,
+            fence,
+        })
     }
 
     /// `host:port/database` this store writes to.

@@ -93,6 +93,7 @@ pub(super) struct Writer {
     conn: Option<PgConnection>,
     opts: PgConnectOptions,
     place: Arc<str>,
+    fence: super::leases::Fence,
 }
 
 /// PostgreSQL's SQLSTATE classes that belong to one statement's data, not to the server:
@@ -112,11 +113,17 @@ fn batch_err(e: sqlx::Error) -> StoreError {
 }
 
 impl Writer {
-    pub(super) fn new(conn: PgConnection, opts: PgConnectOptions, place: Arc<str>) -> Self {
+    pub(super) fn new(
+        conn: PgConnection,
+        opts: PgConnectOptions,
+        place: Arc<str>,
+        fence: super::leases::Fence,
+    ) -> Self {
         Writer {
             conn: Some(conn),
             opts,
             place,
+            fence,
         }
     }
 
@@ -137,8 +144,15 @@ impl Writer {
     async fn commit(&mut self, batch: &[Job]) -> Result<(), StoreError> {
         // Outcomes alone need not wait for the WAL flush (module docs of `postgres`).
         let relax = batch.iter().all(|(op, _)| matches!(op, Op::Outcome { .. }));
+        let check = fence_check(&self.fence, batch);
+        if let Some(check) = &check
+            && !check.unheld.is_empty()
+        {
+            // Leases this server does not hold: refused without asking the database.
+            return Err(super::leases::fenced(&check.unheld));
+        }
         let conn = self.connection().await?;
-        let res = match write_batch(conn, batch, relax).await {
+        let res = match write_batch(conn, batch, relax, check.as_ref()).await {
             Ok(()) => sqlx::raw_sql("COMMIT")
                 .execute(&mut *conn)
                 .await
@@ -184,8 +198,11 @@ pub(super) async fn writer_loop(mut writer: Writer, mut rx: mpsc::Receiver<Job>,
                     let _ = done.send(Ok(()));
                 }
             }
-            Err(e) if e.is_rejected_write() && batch.len() > 1 => {
-                // One bad write must not fail its neighbours: retry each on its own.
+            Err(e)
+                if (e.is_rejected_write() || super::leases::is_fenced(&e)) && batch.len() > 1 =>
+            {
+                // One bad write (or one write under a lease this server lost) must not fail
+                // its neighbours: retry each on its own.
                 for (op, done) in batch.drain(..) {
                     let one = [(op, oneshot::channel().0)];
                     let _ = done.send(writer.commit(&one).await);
@@ -203,6 +220,42 @@ pub(super) async fn writer_loop(mut writer: Writer, mut rx: mpsc::Receiver<Job>,
     if let Some(conn) = writer.conn.take() {
         let _ = conn.close().await;
     }
+}
+
+/// The fence check of `batch`: the accounts and broadcasters its writes are about.
+fn fence_check(fence: &super::leases::Fence, batch: &[Job]) -> Option<super::leases::Check> {
+    let mut accounts: Vec<&str> = Vec::new();
+    let mut broadcasters: Vec<&str> = Vec::new();
+    for (op, _) in batch {
+        match op {
+            Op::Pending(d) => {
+                accounts.push(&d.account);
+                broadcasters.push(&d.key.broadcaster);
+            }
+            Op::Outcome { key, .. } => broadcasters.push(&key.broadcaster),
+            Op::StartCycle { broadcaster, .. }
+            | Op::CompleteCycle { broadcaster, .. }
+            | Op::BroadcasterState { broadcaster, .. } => broadcasters.push(broadcaster),
+            Op::Pause { account, .. }
+            | Op::Stopped { account, .. }
+            | Op::ClearRefusal { account, .. } => accounts.push(account),
+            Op::Refusal(r) => accounts.push(&r.account),
+            Op::FollowUps { rows, .. } => {
+                for r in rows {
+                    accounts.push(&r.account);
+                    broadcasters.push(&r.broadcaster);
+                }
+            }
+            Op::FollowUpDone { row, .. } => {
+                accounts.push(&row.account);
+                broadcasters.push(&row.broadcaster);
+            }
+            // Chats (targets, holds) are shared by every server; a flush or a probe writes
+            // nothing of an account.
+            Op::Target { .. } | Op::Hold { .. } | Op::Flush | Op::Probe => {}
+        }
+    }
+    fence.check(accounts.into_iter(), broadcasters.into_iter())
 }
 
 /// Rows per multi-row statement, largest first: a batch is cut into chunks of these sizes only,
@@ -227,11 +280,16 @@ async fn write_batch(
     conn: &mut PgConnection,
     batch: &[Job],
     relax: bool,
+    check: Option<&super::leases::Check>,
 ) -> Result<(), StoreError> {
     sqlx::raw_sql("BEGIN")
         .execute(&mut *conn)
         .await
         .map_err(db_err)?;
+    if let Some(check) = check {
+        // Fencing: the leases checked and locked in this transaction, before any write.
+        super::leases::verify(conn, check).await?;
+    }
     if relax {
         sqlx::raw_sql("SET LOCAL synchronous_commit = off")
             .execute(&mut *conn)

@@ -154,7 +154,10 @@ async fn filled(url: &str) {
                     ('prices', 2, '[{\"text\":\"a 🚀\",\"active\":true,\"priority\":5,\"variant\":\"A\"}]', 2, '', 'web');
          INSERT INTO web_targets (list, target, raw, added_at)
              VALUES ('main', '@shop', 'https://t.me/shop', 5);
-         INSERT INTO target_switch (broadcaster, mode, since) VALUES ('b2b', 'test', 6);",
+         INSERT INTO target_switch (broadcaster, mode, since) VALUES ('b2b', 'test', 6);
+         INSERT INTO leases (account, holder, epoch, expires_at) VALUES ('acc1', 'host-7', 3, 9),
+             ('acc2', NULL, 1, 0);
+         INSERT INTO servers (server_id, started_at, heartbeat_at) VALUES ('host-7', 1, 8);",
     )
     .execute(&mut c)
     .await

@@ -9,6 +9,7 @@ mod chat_migrations;
 mod db_copy;
 mod follow_ups;
 mod journal_faults;
+mod leases;
 mod postgres;
 mod reach;
 mod store_story;
