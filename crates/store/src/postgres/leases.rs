@@ -74,6 +74,21 @@ pub struct ClusterView {
     pub leases: Vec<LeaseRow>,
 }
 
+/// The `(account, epoch)` rows a take or renew returned, sorted by account.
+fn leases_of(rows: &[sqlx::postgres::PgRow]) -> Result<Vec<Lease>, StoreError> {
+    let mut leases = rows
+        .iter()
+        .map(|r| {
+            Ok(Lease {
+                account: col(r, "account")?,
+                epoch: col(r, "epoch")?,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    leases.sort();
+    Ok(leases)
+}
+
 fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
@@ -145,17 +160,7 @@ impl PgStore {
         .await
         .map_err(db_err)?;
         tx.commit().await.map_err(db_err)?;
-        let mut taken = rows
-            .iter()
-            .map(|r| {
-                Ok(Lease {
-                    account: col(r, "account")?,
-                    epoch: col(r, "epoch")?,
-                })
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        taken.sort();
-        Ok(taken)
+        leases_of(&rows)
     }
 
     /// Renews `held` for `ttl` where `server` still holds them at their epoch, and answers
@@ -195,17 +200,7 @@ impl PgStore {
         .fetch_all(&self.read)
         .await
         .map_err(db_err)?;
-        let mut renewed = rows
-            .iter()
-            .map(|r| {
-                Ok(Lease {
-                    account: col(r, "account")?,
-                    epoch: col(r, "epoch")?,
-                })
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        renewed.sort();
-        Ok(renewed)
+        leases_of(&rows)
     }
 
     /// Gives `lease` up (free at once for any server) if `server` still holds it at its
